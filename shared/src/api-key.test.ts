@@ -1,0 +1,62 @@
+import { describe, expect, it } from "vitest";
+import {
+  API_KEY_LENGTH,
+  API_KEY_PREFIX,
+  apiKeyPrefix,
+  checkApiKeyFormat,
+  generateApiKey,
+  hashApiKey,
+} from "./api-key.js";
+import { isId, newId } from "./ids.js";
+
+describe("api key format", () => {
+  it("mints llmp_ keys with a valid checksum, a 32-byte hash and a short public prefix", () => {
+    const minted = generateApiKey();
+    expect(minted.key).toMatch(/^llmp_[0-9A-Za-z]{38}$/);
+    expect(minted.key).toHaveLength(API_KEY_LENGTH);
+    expect(checkApiKeyFormat(minted.key)).toBeNull();
+    expect(minted.hash).toHaveLength(32);
+    expect(minted.hash.equals(hashApiKey(minted.key))).toBe(true);
+    expect(minted.prefix).toBe(minted.key.slice(0, 13));
+    expect(apiKeyPrefix(minted.key)).toBe(minted.prefix);
+    expect(minted.prefix.length).toBeLessThan(minted.key.length / 2);
+  });
+
+  it("never repeats a key across many mints", () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 5000; i++) seen.add(generateApiKey().key);
+    expect(seen.size).toBe(5000);
+  });
+
+  it("rejects a missing, malformed or mistyped key before any lookup", () => {
+    const { key } = generateApiKey();
+    expect(checkApiKeyFormat(undefined)).toBe("missing");
+    expect(checkApiKeyFormat("")).toBe("missing");
+    expect(checkApiKeyFormat("sk-abc")).toBe("malformed");
+    expect(checkApiKeyFormat(key.slice(0, -1))).toBe("malformed");
+    expect(checkApiKeyFormat(key.replace(API_KEY_PREFIX, "llmx_"))).toBe("malformed");
+    expect(checkApiKeyFormat(key.slice(0, 20) + "!" + key.slice(21))).toBe("malformed");
+    // One changed body character: the checksum catches it.
+    const i = 10;
+    const swapped = key.slice(0, i) + (key[i] === "a" ? "b" : "a") + key.slice(i + 1);
+    expect(checkApiKeyFormat(swapped)).toBe("bad_checksum");
+  });
+
+  it("hashes deterministically and distinctly", () => {
+    expect(hashApiKey("llmp_a").equals(hashApiKey("llmp_a"))).toBe(true);
+    expect(hashApiKey("llmp_a").equals(hashApiKey("llmp_b"))).toBe(false);
+  });
+});
+
+describe("ids", () => {
+  it("are type-prefixed, sortable by creation time, and recognised by type", () => {
+    const a = newId("team", 1_700_000_000_000);
+    const b = newId("team", 1_700_000_000_001);
+    expect(a).toMatch(/^team_[0-9a-z]{26}$/);
+    expect(a < b).toBe(true);
+    expect(isId(a, "team")).toBe(true);
+    expect(isId(a, "user")).toBe(false);
+    expect(isId("team_nope", "team")).toBe(false);
+    expect(isId(42, "team")).toBe(false);
+  });
+});

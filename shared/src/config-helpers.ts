@@ -1,0 +1,91 @@
+/**
+ * Helpers for each service's config.ts, the only readers of process.env. A
+ * wrong value stops the process at start with a message naming the variable.
+ */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+export function envString(env: Env, name: string, fallback: string): string {
+  const v = env[name];
+  return v === undefined || v === "" ? fallback : v;
+}
+
+export function envOptional(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v === "" ? undefined : v;
+}
+
+export function envRequired(env: Env, name: string, hint: string): string {
+  const v = env[name];
+  if (v === undefined || v === "") throw new ConfigError(`${name} is required: ${hint}`);
+  return v;
+}
+
+export function envPort(env: Env, name: string, fallback: number): number {
+  const v = env[name];
+  if (v === undefined || v === "") return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new ConfigError(`${name} must be a TCP port between 0 and 65535, got ${JSON.stringify(v)}`);
+  }
+  return n;
+}
+
+export function envInt(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const v = env[name];
+  if (v === undefined || v === "") return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${name} must be an integer between ${min} and ${max}, got ${JSON.stringify(v)}`);
+  }
+  return n;
+}
+
+export function envUrl(env: Env, name: string, fallback?: string): string | undefined {
+  const v = envOptional(env, name) ?? fallback;
+  if (v === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    throw new ConfigError(`${name} must be an absolute http(s) URL, got ${JSON.stringify(v)}`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new ConfigError(`${name} must use http or https, got ${JSON.stringify(url.protocol)}`);
+  }
+  return v.replace(/\/+$/, "");
+}
+
+export function envEnum<T extends string>(env: Env, name: string, values: readonly T[], fallback: T): T {
+  const v = env[name];
+  if (v === undefined || v === "") return fallback;
+  if (!(values as readonly string[]).includes(v)) {
+    throw new ConfigError(`${name} must be one of ${values.join(", ")}, got ${JSON.stringify(v)}`);
+  }
+  return v as T;
+}
+
+/** Parses durations like `500ms`, `10s`, `5m`, `1h` into milliseconds. */
+export function parseDurationMs(value: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(value.trim());
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  const unit = m[2] === "ms" ? 1 : m[2] === "s" ? 1000 : m[2] === "m" ? 60_000 : 3_600_000;
+  return Math.round(n * unit);
+}
+
+export function envDurationMs(env: Env, name: string, fallbackMs: number): number {
+  const v = env[name];
+  if (v === undefined || v === "") return fallbackMs;
+  const ms = parseDurationMs(v);
+  if (ms === undefined) {
+    throw new ConfigError(`${name} must be a duration such as 500ms, 10s, 5m or 1h, got ${JSON.stringify(v)}`);
+  }
+  return ms;
+}
