@@ -1,0 +1,19 @@
+import type { Logger } from "@tollgate/shared";
+import type { ControlPlaneConfig } from "./config.js";
+import type { ChangeNotifier } from "./change-notifier.js";
+import type { Db } from "./db/database.js";
+import type { Metrics } from "./metrics.js";
+
+/** Everything a route or RPC needs; built once in index.ts, with overrides in tests. */
+export interface AppContext {
+  config: ControlPlaneConfig;
+  db: Db;
+  dbKind: "postgres" | "pglite";
+  defaultOrgId: string;
+  notifier: ChangeNotifier;
+  metrics: Metrics;
+  logger: Logger;
+  /** Open sync streams by gateway token id, so revoking a token closes them at once. */
+  streamsByToken: Map<string, Set<AbortController>>;
+  now: () => Date;
+}

@@ -1,0 +1,70 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { PGlite } from "@electric-sql/pglite";
+import { Kysely, Migrator, PostgresDialect, sql, type MigrationResultSet } from "kysely";
+import pg from "pg";
+import { PGliteDialect } from "./pglite-dialect.js";
+import { migrations } from "./migrations/index.js";
+import type { Database } from "./schema.js";
+
+export type Db = Kysely<Database>;
+
+export interface DatabaseHandle {
+  db: Db;
+  kind: "postgres" | "pglite";
+  /** Where the data lives, for the start-up log line (no credentials). */
+  location: string;
+  /** Postgres only: a pool for LISTEN and schema set-up. */
+  pool?: pg.Pool;
+  destroy(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  databaseUrl?: string | undefined;
+  schema: string;
+  dataDir: string;
+}
+
+const SCHEMA_RE = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
+  if (!SCHEMA_RE.test(options.schema)) throw new Error(`invalid schema name ${JSON.stringify(options.schema)}`);
+  if (options.databaseUrl) {
+    const pool = new pg.Pool({
+      connectionString: options.databaseUrl,
+      max: 10,
+      options: `-c search_path=${options.schema}`,
+    });
+    await pool.query(`create schema if not exists ${options.schema}`);
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const url = new URL(options.databaseUrl);
+    return {
+      db,
+      kind: "postgres",
+      pool,
+      location: `postgres://${url.host}${url.pathname} (schema ${options.schema})`,
+      destroy: () => db.destroy(),
+    };
+  }
+  const dir = join(options.dataDir, "pglite");
+  mkdirSync(dir, { recursive: true });
+  const pglite = new PGlite(dir);
+  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+  return { db, kind: "pglite", location: dir, destroy: () => db.destroy() };
+}
+
+export async function migrateToLatest(db: Db, schema: string): Promise<MigrationResultSet> {
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+    migrationTableSchema: schema,
+  });
+  const result = await migrator.migrateToLatest();
+  if (result.error) throw result.error;
+  return result;
+}
+
+/** Used by tests and readiness: a trivial round trip. */
+export async function ping(db: Db): Promise<void> {
+  await sql`select 1`.execute(db);
+}

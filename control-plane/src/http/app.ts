@@ -1,0 +1,19 @@
+import Koa from "koa";
+import type { AppContext } from "../context.js";
+import { buildRouters } from "../routes/index.js";
+import { errorHandler, requestContext, requireMasterKey } from "./middleware.js";
+
+export function createHttpApp(app: AppContext): Koa {
+  const koa = new Koa({ proxy: false });
+  koa.silent = true;
+  koa.use(requestContext(app));
+  koa.use(errorHandler(app));
+  // Before routing, so an unknown /internal path without the key is a 401, not a 404.
+  const masterKey = requireMasterKey(app);
+  koa.use((ctx, next) => (ctx.path === "/internal" || ctx.path.startsWith("/internal/") ? masterKey(ctx, next) : next()));
+  for (const router of buildRouters(app)) {
+    koa.use(router.routes());
+    koa.use(router.allowedMethods({ throw: true }));
+  }
+  return koa;
+}

@@ -1,0 +1,90 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { createLogger, type Logger } from "@tollgate/shared";
+import { ChangeNotifier } from "./change-notifier.js";
+import type { ControlPlaneConfig } from "./config.js";
+import type { AppContext } from "./context.js";
+import { migrateToLatest, openDatabase, type DatabaseHandle } from "./db/database.js";
+import { createHttpApp } from "./http/app.js";
+import { createMetrics } from "./metrics.js";
+import { startChangeListener } from "./pg-listener.js";
+import { ensureDefaultOrg } from "./repositories/orgs.js";
+import { startSyncServer, type SyncServer } from "./sync/server.js";
+
+export type { ControlPlaneConfig } from "./config.js";
+export { loadConfig } from "./config.js";
+
+export interface ControlPlane {
+  /** Opens the database, migrates, and starts the admin API and the sync server. */
+  start(): Promise<{ port: number; grpcPort: number }>;
+  /** Idempotent. */
+  stop(): Promise<void>;
+  readonly context: AppContext | undefined;
+}
+
+export function createControlPlane(config: ControlPlaneConfig, overrides: { logger?: Logger } = {}): ControlPlane {
+  const logger = overrides.logger ?? createLogger({ name: "control-plane", level: config.logLevel });
+  let handle: DatabaseHandle | undefined;
+  let context: AppContext | undefined;
+  let httpServer: http.Server | undefined;
+  let syncServer: SyncServer | undefined;
+  let listener: { stop(): Promise<void> } | undefined;
+  let stopping: Promise<void> | undefined;
+
+  return {
+    get context() {
+      return context;
+    },
+    async start() {
+      handle = await openDatabase({ databaseUrl: config.databaseUrl, schema: config.databaseSchema, dataDir: config.dataDir });
+      logger.info({ database: handle.kind, location: handle.location }, "database opened; running migrations");
+      const migrated = await migrateToLatest(handle.db, config.databaseSchema);
+      const applied = migrated.results?.filter((r) => r.status === "Success").map((r) => r.migrationName) ?? [];
+      logger.info({ applied }, applied.length ? "migrations applied" : "schema up to date");
+      const notifier = new ChangeNotifier();
+      context = {
+        config,
+        db: handle.db,
+        dbKind: handle.kind,
+        defaultOrgId: await ensureDefaultOrg(handle.db),
+        notifier,
+        metrics: createMetrics(),
+        logger,
+        streamsByToken: new Map(),
+        now: () => new Date(),
+      };
+      if (handle.pool) listener = startChangeListener(handle.pool, notifier, logger);
+
+      const koa = createHttpApp(context);
+      httpServer = http.createServer(koa.callback());
+      httpServer.headersTimeout = 30_000;
+      httpServer.requestTimeout = 60_000;
+      await new Promise<void>((resolve, reject) => {
+        httpServer!.once("error", reject);
+        httpServer!.listen(config.port, config.host, () => resolve());
+      });
+      syncServer = await startSyncServer(context, config.host, config.grpcPort);
+      const ports = { port: (httpServer.address() as AddressInfo).port, grpcPort: syncServer.port };
+      logger.info({ ...ports, database: handle.kind }, "control plane listening");
+      return ports;
+    },
+    stop() {
+      stopping ??= (async () => {
+        for (const set of context?.streamsByToken.values() ?? []) for (const c of set) c.abort(new Error("control plane stopping"));
+        await Promise.all([
+          syncServer?.close(),
+          new Promise<void>((resolve) => {
+            if (!httpServer?.listening) return resolve();
+            httpServer.close(() => resolve());
+            httpServer.closeIdleConnections();
+          }),
+        ]);
+        await listener?.stop();
+        await handle?.destroy();
+        logger.info("control plane stopped");
+        logger.flush?.();
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,62 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+/** One registry per control-plane instance; labels stay low-cardinality. */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const httpRequests = new Counter({
+    name: "tollgate_cp_http_requests_total",
+    help: "Admin API requests by method, route pattern and status",
+    labelNames: ["method", "route", "status"] as const,
+    registers: [registry],
+  });
+  const httpDuration = new Histogram({
+    name: "tollgate_cp_http_request_duration_seconds",
+    help: "Admin API latency",
+    labelNames: ["route"] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const syncStreams = new Gauge({
+    name: "tollgate_cp_sync_streams",
+    help: "Open gateway sync streams on this replica",
+    registers: [registry],
+  });
+  const changesSent = new Counter({
+    name: "tollgate_cp_sync_changes_sent_total",
+    help: "Change-log entries streamed to gateways",
+    registers: [registry],
+  });
+  const snapshotsSent = new Counter({
+    name: "tollgate_cp_sync_snapshots_sent_total",
+    help: "Full snapshots streamed to gateways, by reason",
+    labelNames: ["reason"] as const,
+    registers: [registry],
+  });
+  const syncAuthFailures = new Counter({
+    name: "tollgate_cp_sync_auth_failures_total",
+    help: "Sync calls refused for a missing, unknown or revoked gateway token",
+    registers: [registry],
+  });
+  const acks = new Counter({
+    name: "tollgate_cp_sync_acks_total",
+    help: "Acknowledgements received from gateways, by result",
+    labelNames: ["result"] as const,
+    registers: [registry],
+  });
+  return {
+    registry,
+    httpRequest(method: string, route: string, status: number, seconds: number) {
+      httpRequests.inc({ method, route, status: String(status) });
+      httpDuration.observe({ route }, seconds);
+    },
+    streamOpened: () => syncStreams.inc(),
+    streamClosed: () => syncStreams.dec(),
+    changesSent: (n: number) => changesSent.inc(n),
+    snapshotSent: (reason: string) => snapshotsSent.inc({ reason }),
+    syncAuthFailure: () => syncAuthFailures.inc(),
+    ack: (result: "ok" | "error" | "unknown_gateway") => acks.inc({ result }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,85 @@
+import { sql } from "kysely";
+import type { Db } from "../db/database.js";
+import { toIso, toNumber } from "./rows.js";
+
+/** The synced state of one key, as written to the change log and sent in snapshots. */
+export interface KeySyncRecord {
+  id: string;
+  /** SHA-256 of the key, hex. */
+  key_hash: string;
+  key_prefix: string;
+  name: string;
+  user_id: string;
+  team_id: string | null;
+  status: string;
+  expires_at: string | null;
+  created_at: string;
+}
+
+export type ChangeInput =
+  | { kind: "key_upsert"; resourceId: string; payload: KeySyncRecord }
+  | { kind: "key_delete"; resourceId: string; payload: { id: string } };
+
+export interface ChangeEntry {
+  revision: number;
+  kind: ChangeInput["kind"];
+  resourceId: string;
+  payload: unknown;
+  committedAt: string;
+}
+
+/**
+ * Allocates the next revision of the organization and writes the change. The
+ * UPDATE takes the organization's row lock and holds it until commit, so a
+ * later writer can only allocate N+1 after N has committed: commit order equals
+ * revision order, and a reader never sees N+1 without N.
+ */
+export async function appendChange(trx: Db, orgId: string, change: ChangeInput): Promise<number> {
+  const row = await trx
+    .updateTable("orgs")
+    .set({ revision: sql`revision + 1` })
+    .where("id", "=", orgId)
+    .returning("revision")
+    .executeTakeFirstOrThrow();
+  const revision = toNumber(row.revision);
+  await trx
+    .insertInto("change_log")
+    .values({
+      org_id: orgId,
+      revision,
+      kind: change.kind,
+      resource_id: change.resourceId,
+      payload: JSON.stringify(change.payload),
+    })
+    .execute();
+  return revision;
+}
+
+/** Changes after `after`, in revision order. */
+export async function readChanges(db: Db, orgId: string, after: number, limit: number): Promise<ChangeEntry[]> {
+  const rows = await db
+    .selectFrom("change_log")
+    .select(["revision", "kind", "resource_id", "payload", "committed_at"])
+    .where("org_id", "=", orgId)
+    .where("revision", ">", after)
+    .orderBy("revision")
+    .limit(limit)
+    .execute();
+  return rows.map((r) => ({
+    revision: toNumber(r.revision),
+    kind: r.kind as ChangeInput["kind"],
+    resourceId: r.resource_id,
+    payload: typeof r.payload === "string" ? JSON.parse(r.payload) : r.payload,
+    committedAt: toIso(r.committed_at as Date) ?? new Date().toISOString(),
+  }));
+}
+
+/** Lowest revision still held in the log, or null when the log of this organization is empty. */
+export async function oldestRetainedRevision(db: Db, orgId: string): Promise<number | null> {
+  const row = await db
+    .selectFrom("change_log")
+    .select((eb) => eb.fn.min("revision").as("min"))
+    .where("org_id", "=", orgId)
+    .executeTakeFirst();
+  return row?.min === null || row?.min === undefined ? null : toNumber(row.min as string | number);
+}

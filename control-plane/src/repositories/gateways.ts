@@ -1,0 +1,117 @@
+import { sql } from "kysely";
+import type { Db } from "../db/database.js";
+import { toIso, toNumber } from "./rows.js";
+
+export interface GatewayStatus {
+  id: string;
+  name: string;
+  org_id: string;
+  version: string;
+  connected: boolean;
+  remote_address: string | null;
+  applied_revision: number;
+  current_revision: number;
+  lag: number;
+  last_error: string | null;
+  connected_at: string | null;
+  last_seen_at: string | null;
+  created_at: string;
+}
+
+export async function upsertConnectedGateway(
+  db: Db,
+  input: { id: string; orgId: string; tokenId: string; name: string; version: string; remoteAddress: string | null },
+): Promise<Date> {
+  const now = new Date();
+  await db
+    .insertInto("gateways")
+    .values({
+      id: input.id,
+      org_id: input.orgId,
+      token_id: input.tokenId,
+      name: input.name,
+      version: input.version,
+      connected: true,
+      remote_address: input.remoteAddress,
+      applied_revision: 0,
+      last_error: null,
+      connected_at: now,
+      last_seen_at: now,
+    })
+    .onConflict((oc) =>
+      oc.column("id").doUpdateSet({
+        org_id: input.orgId,
+        token_id: input.tokenId,
+        name: input.name,
+        version: input.version,
+        connected: true,
+        remote_address: input.remoteAddress,
+        connected_at: now,
+        last_seen_at: now,
+      }),
+    )
+    .execute();
+  return now;
+}
+
+/** Marks the gateway offline unless a newer stream of the same gateway connected since. */
+export async function markGatewayDisconnected(db: Db, id: string, connectedAt: Date): Promise<void> {
+  await db
+    .updateTable("gateways")
+    .set({ connected: false, last_seen_at: new Date() })
+    .where("id", "=", id)
+    .where("connected_at", "=", connectedAt)
+    .execute();
+}
+
+/** Records an acknowledgement; the applied revision only moves forward unless a snapshot reset it. */
+export async function recordAcknowledgement(
+  db: Db,
+  input: { id: string; orgId: string; revision: number; error: string | null },
+): Promise<boolean> {
+  const result = await db
+    .updateTable("gateways")
+    .set({
+      applied_revision: input.error ? sql`applied_revision` : input.revision,
+      last_error: input.error,
+      last_seen_at: new Date(),
+    })
+    .where("id", "=", input.id)
+    .where("org_id", "=", input.orgId)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
+
+export async function touchGateway(db: Db, id: string): Promise<void> {
+  await db.updateTable("gateways").set({ last_seen_at: new Date() }).where("id", "=", id).execute();
+}
+
+export async function listGateways(db: Db, orgId: string): Promise<GatewayStatus[]> {
+  const rows = await db
+    .selectFrom("gateways as g")
+    .innerJoin("orgs as o", "o.id", "g.org_id")
+    .selectAll("g")
+    .select("o.revision as current_revision")
+    .where("g.org_id", "=", orgId)
+    .orderBy("g.id")
+    .execute();
+  return rows.map((r) => {
+    const applied = toNumber(r.applied_revision);
+    const current = toNumber(r.current_revision);
+    return {
+      id: r.id,
+      name: r.name,
+      org_id: r.org_id,
+      version: r.version,
+      connected: r.connected,
+      remote_address: r.remote_address,
+      applied_revision: applied,
+      current_revision: current,
+      lag: Math.max(0, current - applied),
+      last_error: r.last_error,
+      connected_at: toIso(r.connected_at),
+      last_seen_at: toIso(r.last_seen_at),
+      created_at: toIso(r.created_at)!,
+    };
+  });
+}

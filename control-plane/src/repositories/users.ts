@@ -1,0 +1,58 @@
+import { newId } from "@tollgate/shared";
+import type { Db } from "../db/database.js";
+import type { UserRow } from "../db/schema.js";
+import { toIso } from "./rows.js";
+
+export interface User {
+  id: string;
+  external_id: string;
+  team_id: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+function toUser(r: UserRow): User {
+  return {
+    id: r.id,
+    external_id: r.external_id,
+    team_id: r.team_id,
+    created_at: toIso(r.created_at)!,
+    updated_at: toIso(r.updated_at)!,
+  };
+}
+
+export async function insertUser(
+  trx: Db,
+  orgId: string,
+  input: { external_id: string; team_id?: string | null | undefined },
+): Promise<User> {
+  const now = new Date();
+  const row = await trx
+    .insertInto("users")
+    .values({ id: newId("user"), org_id: orgId, external_id: input.external_id, team_id: input.team_id ?? null, created_at: now, updated_at: now })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return toUser(row);
+}
+
+export async function findUserByExternalId(db: Db, orgId: string, externalId: string): Promise<User | undefined> {
+  const row = await db.selectFrom("users").selectAll().where("org_id", "=", orgId).where("external_id", "=", externalId).executeTakeFirst();
+  return row && toUser(row);
+}
+
+export async function getUser(db: Db, orgId: string, id: string): Promise<User | undefined> {
+  const row = await db.selectFrom("users").selectAll().where("org_id", "=", orgId).where("id", "=", id).executeTakeFirst();
+  return row && toUser(row);
+}
+
+export async function listUsers(
+  db: Db,
+  orgId: string,
+  page: { after?: string | undefined; limit: number; teamId?: string | undefined },
+): Promise<User[]> {
+  let q = db.selectFrom("users").selectAll().where("org_id", "=", orgId);
+  if (page.teamId) q = q.where("team_id", "=", page.teamId);
+  if (page.after) q = q.where("id", ">", page.after);
+  const rows = await q.orderBy("id").limit(page.limit).execute();
+  return rows.map(toUser);
+}

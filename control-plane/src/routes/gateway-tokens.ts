@@ -1,0 +1,79 @@
+import { createHash } from "node:crypto";
+import Router from "@koa/router";
+import { AppError, newId, randomBase62 } from "@tollgate/shared";
+import { z } from "zod";
+import type { AppContext } from "../context.js";
+import { readJsonObject, validate } from "../http/body.js";
+import { recordAudit } from "../repositories/audit-log.js";
+import { insertGatewayToken, listGatewayTokens, revokeGatewayToken } from "../repositories/gateway-tokens.js";
+import { displayName, idOf } from "./schemas.js";
+
+/** Gateway enrollment secrets: `tgw_` + 40 base62 characters, stored as SHA-256. */
+export const GATEWAY_TOKEN_PREFIX = "tgw_";
+
+export function hashGatewayToken(token: string): Buffer {
+  return createHash("sha256").update(token).digest();
+}
+
+const createToken = z.strictObject({ name: displayName });
+
+export function gatewayTokenRoutes(app: AppContext): Router {
+  const router = new Router();
+
+  router.post("/internal/gateway-tokens", async (ctx) => {
+    const input = validate(createToken, await readJsonObject(ctx, app.config.maxBodyBytes));
+    const orgId = app.defaultOrgId;
+    const secret = GATEWAY_TOKEN_PREFIX + randomBase62(40);
+    const token = await app.db.transaction().execute(async (trx) => {
+      const token = await insertGatewayToken(trx, {
+        id: newId("gwt"),
+        orgId,
+        name: input.name,
+        hash: hashGatewayToken(secret),
+        prefix: secret.slice(0, 12),
+      });
+      await recordAudit(trx, {
+        orgId,
+        actor: ctx.state.actor,
+        action: "gateway_token.create",
+        targetType: "gateway_token",
+        targetId: token.id,
+        after: token as unknown as Record<string, unknown>,
+        requestId: ctx.state.requestId,
+      });
+      return token;
+    });
+    ctx.status = 201;
+    // Shown once, like an API key.
+    ctx.body = { ...token, org_id: orgId, token: secret };
+  });
+
+  router.get("/internal/gateway-tokens", async (ctx) => {
+    const rows = await listGatewayTokens(app.db, app.defaultOrgId);
+    ctx.body = { data: rows, next_cursor: null };
+  });
+
+  router.delete("/internal/gateway-tokens/:id", async (ctx) => {
+    const id = validate(idOf("gwt"), ctx.params.id);
+    const orgId = app.defaultOrgId;
+    const token = await app.db.transaction().execute(async (trx) => {
+      const token = await revokeGatewayToken(trx, orgId, id);
+      if (!token) throw new AppError("not_found", `gateway token ${id} not found or already revoked`, { field: "id" });
+      await recordAudit(trx, {
+        orgId,
+        actor: ctx.state.actor,
+        action: "gateway_token.revoke",
+        targetType: "gateway_token",
+        targetId: token.id,
+        after: token as unknown as Record<string, unknown>,
+        requestId: ctx.state.requestId,
+      });
+      return token;
+    });
+    // Close that token's open streams on this replica now.
+    for (const controller of app.streamsByToken.get(id) ?? []) controller.abort(new Error("gateway token revoked"));
+    ctx.body = token;
+  });
+
+  return router;
+}

@@ -1,0 +1,22 @@
+import type Router from "@koa/router";
+import type { AppContext } from "../context.js";
+import { apiKeyRoutes } from "./api-keys.js";
+import { auditLogRoutes } from "./audit-logs.js";
+import { gatewayRoutes } from "./gateways.js";
+import { gatewayTokenRoutes } from "./gateway-tokens.js";
+import { healthRoutes } from "./health.js";
+import { teamRoutes } from "./teams.js";
+import { userRoutes } from "./users.js";
+
+/** Every route group of the admin API. */
+export function buildRouters(app: AppContext): Router[] {
+  return [
+    healthRoutes(app),
+    teamRoutes(app),
+    userRoutes(app),
+    apiKeyRoutes(app),
+    gatewayTokenRoutes(app),
+    gatewayRoutes(app),
+    auditLogRoutes(app),
+  ];
+}

@@ -1,0 +1,31 @@
+import { Code, ConnectError, createContextKey, type HandlerContext } from "@connectrpc/connect";
+import type { AppContext } from "../context.js";
+import { findActiveTokenByHash } from "../repositories/gateway-tokens.js";
+import { hashGatewayToken } from "../routes/gateway-tokens.js";
+import { bearerToken } from "../http/middleware.js";
+
+/** Remote address of the HTTP/2 peer, set per request by the node adapter. */
+export const kRemoteAddress = createContextKey<string | null>(null, { description: "remote address" });
+
+export interface GatewayPrincipal {
+  tokenId: string;
+  orgId: string;
+}
+
+/** Resolves the gateway token in `authorization: Bearer …` to its organization. */
+export async function authenticateGateway(app: AppContext, ctx: HandlerContext): Promise<GatewayPrincipal> {
+  const token = bearerToken(ctx.requestHeader.get("authorization") ?? undefined);
+  if (!token) {
+    app.metrics.syncAuthFailure();
+    throw new ConnectError("missing gateway token: send 'authorization: Bearer <GATEWAY_TOKEN>'", Code.Unauthenticated);
+  }
+  const found = await findActiveTokenByHash(app.db, hashGatewayToken(token));
+  if (!found) {
+    app.metrics.syncAuthFailure();
+    throw new ConnectError(
+      "gateway token is unknown or revoked: create one with POST /internal/gateway-tokens",
+      Code.Unauthenticated,
+    );
+  }
+  return { tokenId: found.id, orgId: found.orgId };
+}

@@ -1,0 +1,56 @@
+import http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import { createContextValues, type ConnectRouter } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { KeySyncService } from "@tollgate/shared";
+import type { AppContext } from "../context.js";
+import { acknowledge } from "./acknowledge.js";
+import { kRemoteAddress } from "./auth.js";
+import { subscribe } from "./subscribe.js";
+
+export function syncRoutes(app: AppContext) {
+  return (router: ConnectRouter) => {
+    router.service(KeySyncService, {
+      subscribe: (req, ctx) => subscribe(app, req, ctx),
+      acknowledge: (req, ctx) => acknowledge(app, req, ctx),
+    });
+  };
+}
+
+export interface SyncServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+/** gRPC (HTTP/2 cleartext) server for the sync service. */
+export async function startSyncServer(app: AppContext, host: string, port: number): Promise<SyncServer> {
+  const handler = connectNodeAdapter({
+    routes: syncRoutes(app),
+    contextValues: (req) => createContextValues().set(kRemoteAddress, req.socket?.remoteAddress ?? null),
+  });
+  const server = http2.createServer(handler);
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on("session", (session) => {
+    sessions.add(session);
+    session.on("close", () => sessions.delete(session));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const session of sessions) session.close();
+        // Streams that do not end on their own get cut after a grace period.
+        setTimeout(() => {
+          for (const session of sessions) session.destroy();
+        }, 2000).unref();
+      }),
+  };
+}

@@ -1,0 +1,151 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import {
+  ChangeSchema,
+  SnapshotReason,
+  SubscribeResponseSchema,
+  type Change,
+  type SubscribeRequest,
+  type SubscribeResponse,
+} from "@tollgate/shared";
+import type { AppContext } from "../context.js";
+import { allKeySyncRecords } from "../repositories/api-keys.js";
+import { oldestRetainedRevision, readChanges, type ChangeEntry, type KeySyncRecord } from "../repositories/change-log.js";
+import { markGatewayDisconnected, upsertConnectedGateway } from "../repositories/gateways.js";
+import { currentRevision } from "../repositories/orgs.js";
+import { authenticateGateway, kRemoteAddress } from "./auth.js";
+import { toKeyUpsert } from "./key-record.js";
+
+const SNAPSHOT_CHUNK = 1000;
+const CHANGE_BATCH = 1000;
+const GATEWAY_ID_RE = /^gw_[0-9a-z]{26}$/;
+
+/**
+ * One gateway's change stream: a snapshot or the deltas after its revision,
+ * then every change as it commits, with heartbeats while idle.
+ */
+export async function* subscribe(app: AppContext, req: SubscribeRequest, ctx: HandlerContext): AsyncGenerator<SubscribeResponse> {
+  const principal = await authenticateGateway(app, ctx);
+  if (!GATEWAY_ID_RE.test(req.gatewayId)) {
+    throw new ConnectError("gateway_id must be a gw_… id", Code.InvalidArgument);
+  }
+  const orgId = principal.orgId;
+  const log = app.logger.child({ gatewayId: req.gatewayId, gatewayName: req.gatewayName });
+
+  // Revoking the token aborts this controller, which ends the stream at once.
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(ctx.signal.reason);
+  ctx.signal.addEventListener("abort", onAbort, { once: true });
+  let streams = app.streamsByToken.get(principal.tokenId);
+  if (!streams) app.streamsByToken.set(principal.tokenId, (streams = new Set()));
+  streams.add(controller);
+
+  const connectedAt = await upsertConnectedGateway(app.db, {
+    id: req.gatewayId,
+    orgId,
+    tokenId: principal.tokenId,
+    name: req.gatewayName.slice(0, 200) || req.gatewayId,
+    version: req.version.slice(0, 50) || "unknown",
+    remoteAddress: ctx.values.get(kRemoteAddress),
+  });
+  app.metrics.streamOpened();
+  log.info({ lastRevision: Number(req.lastRevision) }, "gateway subscribed");
+
+  try {
+    let cursor = Number(req.lastRevision);
+    const reason = await snapshotReason(app, orgId, req, cursor);
+    if (reason !== null) {
+      const { revision, keys } = await readSnapshot(app, orgId);
+      yield* snapshotEvents(orgId, revision, reason, keys);
+      app.metrics.snapshotSent(SnapshotReason[reason]);
+      log.info({ revision, keys: keys.length, reason: SnapshotReason[reason] }, "snapshot sent");
+      cursor = revision;
+    }
+    let idle = false;
+    while (!controller.signal.aborted) {
+      const seen = app.notifier.version(orgId);
+      const entries = await readChanges(app.db, orgId, cursor, CHANGE_BATCH);
+      if (entries.length > 0) {
+        yield create(SubscribeResponseSchema, { event: { case: "changeBatch", value: { changes: entries.map(toChange) } } });
+        app.metrics.changesSent(entries.length);
+        cursor = entries[entries.length - 1]!.revision;
+        idle = false;
+        continue;
+      }
+      if (!idle) {
+        // Caught up: tell the gateway where the organization stands.
+        yield heartbeat(await currentRevision(app.db, orgId));
+        idle = true;
+      }
+      const outcome = await app.notifier.wait(orgId, seen, app.config.heartbeatIntervalMs, controller.signal);
+      if (outcome === "timeout") yield heartbeat(await currentRevision(app.db, orgId));
+    }
+    if (streams.has(controller) && controller.signal.reason instanceof Error && controller.signal.reason.message === "gateway token revoked") {
+      throw new ConnectError("gateway token revoked", Code.PermissionDenied);
+    }
+  } finally {
+    ctx.signal.removeEventListener("abort", onAbort);
+    streams.delete(controller);
+    if (streams.size === 0) app.streamsByToken.delete(principal.tokenId);
+    app.metrics.streamClosed();
+    await markGatewayDisconnected(app.db, req.gatewayId, connectedAt).catch((err: unknown) =>
+      log.warn({ err }, "could not mark gateway disconnected"),
+    );
+    log.info("gateway stream closed");
+  }
+}
+
+async function snapshotReason(app: AppContext, orgId: string, req: SubscribeRequest, cursor: number): Promise<SnapshotReason | null> {
+  if (cursor === 0) return SnapshotReason.NEW_GATEWAY;
+  if (req.orgId !== "" && req.orgId !== orgId) return SnapshotReason.ORG_CHANGED;
+  const current = await currentRevision(app.db, orgId);
+  if (cursor > current) return SnapshotReason.AHEAD;
+  if (cursor === current) return null;
+  const oldest = await oldestRetainedRevision(app.db, orgId);
+  // The log must still hold cursor+1 for deltas to be complete.
+  if (oldest === null || oldest > cursor + 1) return SnapshotReason.COMPACTED;
+  return null;
+}
+
+/** Keys and revision read in one repeatable-read transaction: a consistent cut. */
+async function readSnapshot(app: AppContext, orgId: string): Promise<{ revision: number; keys: KeySyncRecord[] }> {
+  return app.db
+    .transaction()
+    .setIsolationLevel("repeatable read")
+    .execute(async (trx) => ({ revision: await currentRevision(trx, orgId), keys: await allKeySyncRecords(trx, orgId) }));
+}
+
+function* snapshotEvents(orgId: string, revision: number, reason: SnapshotReason, keys: KeySyncRecord[]): Generator<SubscribeResponse> {
+  yield create(SubscribeResponseSchema, {
+    event: { case: "snapshotBegin", value: { revision: BigInt(revision), reason, orgId, keyCount: keys.length } },
+  });
+  for (let i = 0; i < keys.length; i += SNAPSHOT_CHUNK) {
+    yield create(SubscribeResponseSchema, {
+      event: { case: "snapshotChunk", value: { keys: keys.slice(i, i + SNAPSHOT_CHUNK).map(toKeyUpsert) } },
+    });
+  }
+  yield create(SubscribeResponseSchema, { event: { case: "snapshotEnd", value: { revision: BigInt(revision) } } });
+}
+
+function toChange(entry: ChangeEntry): Change {
+  const committedAt = timestampFromDate(new Date(entry.committedAt));
+  if (entry.kind === "key_upsert") {
+    return create(ChangeSchema, {
+      revision: BigInt(entry.revision),
+      op: { case: "keyUpsert", value: toKeyUpsert(entry.payload as KeySyncRecord) },
+      committedAt,
+    });
+  }
+  return create(ChangeSchema, {
+    revision: BigInt(entry.revision),
+    op: { case: "keyDelete", value: { id: entry.resourceId } },
+    committedAt,
+  });
+}
+
+function heartbeat(revision: number): SubscribeResponse {
+  return create(SubscribeResponseSchema, {
+    event: { case: "heartbeat", value: { revision: BigInt(revision), serverTime: timestampFromDate(new Date()) } },
+  });
+}

@@ -1,0 +1,37 @@
+import { sql } from "kysely";
+import type { AppContext } from "./context.js";
+import type { Db } from "./db/database.js";
+import { appendChange, type ChangeInput } from "./repositories/change-log.js";
+
+export const CHANGES_CHANNEL = "tollgate_changes";
+
+export interface WriteScope {
+  trx: Db;
+  /** Queue a change for the change log; written with its revision in this transaction. */
+  emit(change: ChangeInput): void;
+}
+
+/**
+ * Runs an admin write in one transaction together with the change-log entries
+ * it emits. Revisions are allocated last, so the organization's row lock is held
+ * for as short a time as possible. After commit, local streams are woken; other
+ * replicas learn of it through NOTIFY, which Postgres delivers at commit.
+ */
+export async function writeWithChanges<T>(
+  ctx: AppContext,
+  orgId: string,
+  fn: (scope: WriteScope) => Promise<T>,
+): Promise<{ result: T; revision: number | null }> {
+  const out = await ctx.db.transaction().execute(async (trx) => {
+    const changes: ChangeInput[] = [];
+    const result = await fn({ trx, emit: (c) => changes.push(c) });
+    let revision: number | null = null;
+    for (const change of changes) revision = await appendChange(trx, orgId, change);
+    if (revision !== null && ctx.dbKind === "postgres") {
+      await sql`select pg_notify(${CHANGES_CHANNEL}, ${orgId})`.execute(trx);
+    }
+    return { result, revision };
+  });
+  if (out.revision !== null) ctx.notifier.notify(orgId);
+  return out;
+}
