@@ -1,0 +1,188 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createLogger, hashApiKey, KeySyncService, newId, SnapshotReason, type SubscribeResponse } from "@tollgate/shared";
+import pg from "pg";
+import { createControlPlane, type ControlPlane } from "../index.js";
+
+const MASTER_KEY = "sk-test-master-key-0123456789abcdef0123";
+const schema = `t_${Math.random().toString(36).slice(2, 10)}`;
+let cp: ControlPlane;
+let admin: string;
+let client: Client<typeof KeySyncService>;
+let dataDir: string;
+let token: string;
+let userId: string;
+
+async function post(path: string, body: unknown) {
+  const res = await fetch(admin + path, {
+    method: "POST",
+    headers: { authorization: `Bearer ${MASTER_KEY}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  return (await res.json()) as Record<string, string>;
+}
+
+/** Reads events from a stream until `until` says stop. */
+async function take(
+  it: AsyncIterator<SubscribeResponse>,
+  until: (events: SubscribeResponse[]) => boolean,
+): Promise<SubscribeResponse[]> {
+  const events: SubscribeResponse[] = [];
+  while (!until(events)) {
+    const next = await it.next();
+    if (next.done) break;
+    events.push(next.value);
+  }
+  return events;
+}
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), "tollgate-sync-"));
+  cp = createControlPlane(
+    {
+      host: "127.0.0.1",
+      port: 0,
+      grpcPort: 0,
+      masterKey: MASTER_KEY,
+      databaseUrl: process.env.DATABASE_URL || undefined,
+      databaseSchema: process.env.DATABASE_URL ? schema : "public",
+      dataDir,
+      logLevel: "silent",
+      heartbeatIntervalMs: 200,
+      maxBodyBytes: 64 * 1024,
+    },
+    { logger: createLogger({ name: "test", level: "silent" }) },
+  );
+  const ports = await cp.start();
+  admin = `http://127.0.0.1:${ports.port}`;
+  client = createClient(KeySyncService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${ports.grpcPort}` }));
+  token = (await post("/internal/gateway-tokens", { name: "test" })).token!;
+  userId = (await post("/internal/users", { external_id: "alice@example.com" })).id!;
+});
+
+afterAll(async () => {
+  await cp?.stop();
+  if (process.env.DATABASE_URL) {
+    const c = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    await c.connect();
+    await c.query(`drop schema if exists ${schema} cascade`);
+    await c.end();
+  }
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe("KeySyncService over gRPC", () => {
+  it("refuses a missing or unknown gateway token with Unauthenticated", async () => {
+    for (const headers of [{}, { authorization: "Bearer tgw_wrong" }]) {
+      const stream = client.subscribe({ gatewayId: newId("gw"), lastRevision: 0n }, { headers });
+      const err = await stream[Symbol.asyncIterator]().next().then(
+        () => undefined,
+        (e: unknown) => ConnectError.from(e),
+      );
+      expect(err?.code).toBe(Code.Unauthenticated);
+    }
+  });
+
+  it("sends a snapshot to a new gateway, then each change as it commits, and records acknowledgements", async () => {
+    const first = await post("/internal/api-keys", { name: "before", user_id: userId });
+    const gatewayId = newId("gw");
+    const abort = new AbortController();
+    const headers = { authorization: `Bearer ${token}` };
+    const it = client
+      .subscribe({ gatewayId, gatewayName: "gw-a", version: "test", lastRevision: 0n }, { headers, signal: abort.signal })
+      [Symbol.asyncIterator]();
+
+    const snapshot = await take(it, (ev) => ev.some((e) => e.event.case === "snapshotEnd"));
+    const begin = snapshot[0]!.event;
+    expect(begin.case).toBe("snapshotBegin");
+    if (begin.case !== "snapshotBegin") throw new Error("unreachable");
+    expect(begin.value.reason).toBe(SnapshotReason.NEW_GATEWAY);
+    const keys = snapshot.flatMap((e) => (e.event.case === "snapshotChunk" ? e.event.value.keys : []));
+    expect(keys.map((k) => k.id)).toEqual([first.id]);
+    expect(Buffer.from(keys[0]!.keyHash).equals(hashApiKey(first.key!))).toBe(true);
+    const revision = begin.value.revision;
+
+    await client.acknowledge({ gatewayId, revision }, { headers });
+    const second = await post("/internal/api-keys", { name: "after", user_id: userId });
+    const live = await take(it, (ev) => ev.some((e) => e.event.case === "changeBatch"));
+    const batch = live.find((e) => e.event.case === "changeBatch")!.event;
+    if (batch.case !== "changeBatch") throw new Error("unreachable");
+    expect(batch.value.changes.map((c) => [Number(c.revision), c.op.case, c.op.value?.id])).toEqual([
+      [Number(revision) + 1, "keyUpsert", second.id],
+    ]);
+
+    await fetch(`${admin}/internal/api-keys/${first.id}`, { method: "DELETE", headers: { authorization: `Bearer ${MASTER_KEY}` } });
+    const del = await take(it, (ev) => ev.some((e) => e.event.case === "changeBatch"));
+    const delBatch = del.find((e) => e.event.case === "changeBatch")!.event;
+    if (delBatch.case !== "changeBatch") throw new Error("unreachable");
+    expect(delBatch.value.changes.map((c) => [Number(c.revision), c.op.case, c.op.value?.id])).toEqual([
+      [Number(revision) + 2, "keyDelete", first.id],
+    ]);
+    await client.acknowledge({ gatewayId, revision: revision + 2n }, { headers });
+
+    const gateways = await (await fetch(`${admin}/internal/gateways`, { headers: { authorization: `Bearer ${MASTER_KEY}` } })).json();
+    const row = gateways.data.find((g: { id: string }) => g.id === gatewayId);
+    expect(row).toMatchObject({ name: "gw-a", connected: true, applied_revision: Number(revision) + 2, lag: 0 });
+
+    // Idle streams carry heartbeats with the current revision.
+    const idle = await take(it, (ev) => ev.some((e) => e.event.case === "heartbeat"));
+    const hb = idle.find((e) => e.event.case === "heartbeat")!.event;
+    if (hb.case !== "heartbeat") throw new Error("unreachable");
+    expect(hb.value.revision).toBe(revision + 2n);
+    abort.abort();
+  });
+
+  it("resumes a known revision with only the changes after it", async () => {
+    const gatewayId = newId("gw");
+    const headers = { authorization: `Bearer ${token}` };
+    const a = new AbortController();
+    const first = client.subscribe({ gatewayId, lastRevision: 0n }, { headers, signal: a.signal })[Symbol.asyncIterator]();
+    const snap = await take(first, (ev) => ev.some((e) => e.event.case === "snapshotEnd"));
+    const end = snap.at(-1)!.event;
+    if (end.case !== "snapshotEnd") throw new Error("unreachable");
+    a.abort();
+
+    const missed = await post("/internal/api-keys", { name: "while-away", user_id: userId });
+    const b = new AbortController();
+    const resumed = client
+      .subscribe({ gatewayId, lastRevision: end.value.revision, orgId: "" }, { headers, signal: b.signal })
+      [Symbol.asyncIterator]();
+    const events = await take(resumed, (ev) => ev.some((e) => e.event.case === "changeBatch"));
+    expect(events.some((e) => e.event.case === "snapshotBegin")).toBe(false);
+    const batch = events.find((e) => e.event.case === "changeBatch")!.event;
+    if (batch.case !== "changeBatch") throw new Error("unreachable");
+    expect(batch.value.changes.map((c) => c.op.value?.id)).toEqual([missed.id]);
+    b.abort();
+  });
+
+  it("answers a revision ahead of the server with a snapshot marked as such", async () => {
+    const headers = { authorization: `Bearer ${token}` };
+    const c = new AbortController();
+    const it = client
+      .subscribe({ gatewayId: newId("gw"), lastRevision: 1_000_000n }, { headers, signal: c.signal })
+      [Symbol.asyncIterator]();
+    const first = (await it.next()).value as SubscribeResponse;
+    expect(first.event.case).toBe("snapshotBegin");
+    expect(first.event.case === "snapshotBegin" && first.event.value.reason).toBe(SnapshotReason.AHEAD);
+    c.abort();
+  });
+
+  it("closes the stream at once when its gateway token is revoked", async () => {
+    const created = await post("/internal/gateway-tokens", { name: "short-lived" });
+    const headers = { authorization: `Bearer ${created.token}` };
+    const it = client.subscribe({ gatewayId: newId("gw"), lastRevision: 0n }, { headers })[Symbol.asyncIterator]();
+    await take(it, (ev) => ev.some((e) => e.event.case === "snapshotEnd"));
+    await fetch(`${admin}/internal/gateway-tokens/${created.id}`, { method: "DELETE", headers: { authorization: `Bearer ${MASTER_KEY}` } });
+    const err = await (async () => {
+      for (;;) {
+        const next = await it.next();
+        if (next.done) return undefined;
+      }
+    })().catch((e: unknown) => ConnectError.from(e));
+    expect(err?.code).toBe(Code.PermissionDenied);
+  });
+});
