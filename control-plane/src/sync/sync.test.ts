@@ -124,7 +124,9 @@ describe("KeySyncService over gRPC", () => {
     ]);
     await client.acknowledge({ gatewayId, revision: revision + 2n }, { headers });
 
-    const gateways = await (await fetch(`${admin}/internal/gateways`, { headers: { authorization: `Bearer ${MASTER_KEY}` } })).json();
+    const gateways = (await (await fetch(`${admin}/internal/gateways`, { headers: { authorization: `Bearer ${MASTER_KEY}` } })).json()) as {
+      data: Array<{ id: string }>;
+    };
     const row = gateways.data.find((g: { id: string }) => g.id === gatewayId);
     expect(row).toMatchObject({ name: "gw-a", connected: true, applied_revision: Number(revision) + 2, lag: 0 });
 
