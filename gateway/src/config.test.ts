@@ -1,0 +1,62 @@
+import { describe, expect, it } from "vitest";
+import { hostname } from "node:os";
+import { ConfigError } from "@tollgate/shared";
+import { loadConfig } from "./config.js";
+
+const base = { GATEWAY_TOKEN: "gwt_abc" };
+
+describe("loadConfig", () => {
+  it("applies defaults and picks the mock provider without OpenAI settings", () => {
+    const c = loadConfig(base);
+    expect(c).toMatchObject({
+      controlPlaneUrl: "http://127.0.0.1:50051",
+      gatewayName: hostname(),
+      host: "0.0.0.0",
+      port: 8080,
+      statusPort: 8081,
+      provider: { kind: "mock" },
+      upstreamTimeoutMs: 600_000,
+      maxBodyBytes: 4 * 1024 * 1024,
+      logLevel: "info",
+    });
+    expect(c.dataDir).toMatch(/\.data\/gateway$/);
+  });
+
+  it("uses api.openai.com when only OPENAI_API_KEY is set, and a local base URL without a key", () => {
+    expect(loadConfig({ ...base, OPENAI_API_KEY: "sk-x" }).provider).toEqual({
+      kind: "openai",
+      baseUrl: "https://api.openai.com/v1",
+      apiKey: "sk-x",
+    });
+    expect(loadConfig({ ...base, OPENAI_BASE_URL: "http://127.0.0.1:9000/v1/" }).provider).toEqual({
+      kind: "openai",
+      baseUrl: "http://127.0.0.1:9000/v1",
+      apiKey: undefined,
+    });
+  });
+
+  it("parses durations and sizes", () => {
+    const c = loadConfig({ ...base, UPSTREAM_TIMEOUT: "30s", MAX_BODY_BYTES: "1MiB" });
+    expect(c.upstreamTimeoutMs).toBe(30_000);
+    expect(c.maxBodyBytes).toBe(1024 * 1024);
+    expect(loadConfig({ ...base, MAX_BODY_BYTES: "2048" }).maxBodyBytes).toBe(2048);
+  });
+
+  it("names the variable at fault", () => {
+    const bad: Array<[Record<string, string>, string]> = [
+      [{}, "GATEWAY_TOKEN"],
+      [{ ...base, PORT: "http" }, "PORT"],
+      [{ ...base, STATUS_PORT: "70000" }, "STATUS_PORT"],
+      [{ ...base, CONTROL_PLANE_URL: "localhost:50051" }, "CONTROL_PLANE_URL"],
+      [{ ...base, OPENAI_BASE_URL: "ftp://x" }, "OPENAI_BASE_URL"],
+      [{ ...base, UPSTREAM_TIMEOUT: "10" }, "UPSTREAM_TIMEOUT"],
+      [{ ...base, MAX_BODY_BYTES: "lots" }, "MAX_BODY_BYTES"],
+      [{ ...base, LOG_LEVEL: "loud" }, "LOG_LEVEL"],
+    ];
+    for (const [env, name] of bad) {
+      expect(() => loadConfig(env)).toThrow(ConfigError);
+      expect(() => loadConfig(env)).toThrow(name);
+    }
+    expect(() => loadConfig({})).toThrow("POST /internal/gateway-tokens");
+  });
+});

@@ -1,0 +1,52 @@
+import type { Database } from "better-sqlite3";
+
+export type AuditEvent = "key_upsert" | "key_delete" | "snapshot_applied" | "auth_denied";
+
+export interface AuditEntry {
+  /** ISO timestamp. */
+  at: string;
+  event: AuditEvent;
+  keyId: string | null;
+  revision: number | null;
+  /** Serialized as JSON. Must never hold a key, a hash or a token. */
+  detail: Record<string, unknown>;
+}
+
+export interface AuditRow {
+  id: number;
+  at: string;
+  event: AuditEvent;
+  keyId: string | null;
+  revision: number | null;
+  detail: Record<string, unknown>;
+}
+
+export interface AuditRepository {
+  insert(entry: AuditEntry): void;
+  /** Most recent last; for tests and diagnostics. */
+  list(limit?: number): AuditRow[];
+}
+
+export function createAuditRepository(db: Database): AuditRepository {
+  const insert = db.prepare(
+    `INSERT INTO audit_log (at, event, key_id, revision, detail) VALUES (@at, @event, @key_id, @revision, @detail)`,
+  );
+  const list = db.prepare<
+    [number],
+    { id: number; at: string; event: AuditEvent; key_id: string | null; revision: number | null; detail: string }
+  >(`SELECT * FROM (SELECT * FROM audit_log ORDER BY id DESC LIMIT ?) ORDER BY id`);
+  return {
+    insert: (e) => {
+      insert.run({ at: e.at, event: e.event, key_id: e.keyId, revision: e.revision, detail: JSON.stringify(e.detail) });
+    },
+    list: (limit = 1000) =>
+      list.all(limit).map((r) => ({
+        id: r.id,
+        at: r.at,
+        event: r.event,
+        keyId: r.key_id,
+        revision: r.revision,
+        detail: JSON.parse(r.detail) as Record<string, unknown>,
+      })),
+  };
+}

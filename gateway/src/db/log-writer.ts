@@ -1,0 +1,85 @@
+import type { Logger } from "@tollgate/shared";
+import type { GatewayStore } from "./store.js";
+import type { AuditEntry } from "./audit-repository.js";
+import type { RequestLogEntry } from "./request-log-repository.js";
+
+type Item = { kind: "request"; entry: RequestLogEntry } | { kind: "audit"; entry: AuditEntry };
+
+export interface LogWriterOptions {
+  flushIntervalMs?: number;
+  maxBatch?: number;
+}
+
+/**
+ * Queues request-log and denial rows in memory and writes them in batches, one
+ * transaction each, so the request path never waits on a SQLite write.
+ */
+export class LogWriter {
+  private queue: Item[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly flushIntervalMs: number;
+  private readonly maxBatch: number;
+  private readonly writeBatch: (items: Item[]) => void;
+
+  constructor(
+    private readonly store: GatewayStore,
+    private readonly logger: Logger,
+    options: LogWriterOptions = {},
+  ) {
+    this.flushIntervalMs = options.flushIntervalMs ?? 100;
+    this.maxBatch = options.maxBatch ?? 500;
+    this.writeBatch = store.db.transaction((items: Item[]) => {
+      for (const item of items) {
+        if (item.kind === "request") store.requestLog.insert(item.entry);
+        else store.audit.insert(item.entry);
+      }
+    });
+  }
+
+  request(entry: RequestLogEntry): void {
+    this.push({ kind: "request", entry });
+  }
+
+  audit(entry: AuditEntry): void {
+    this.push({ kind: "audit", entry });
+  }
+
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  /** Writes everything queued now. */
+  flush(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (this.queue.length === 0 || !this.store.db.open) return;
+    const items = this.queue;
+    this.queue = [];
+    try {
+      this.writeBatch(items);
+    } catch (err) {
+      // Losing a batch of log rows beats failing requests or growing without bound.
+      this.logger.error({ err, rows: items.length }, "failed to write request/audit log batch; rows dropped");
+    }
+  }
+
+  /** Flushes and stops accepting rows. */
+  close(): void {
+    this.flush();
+    this.closed = true;
+  }
+
+  private push(item: Item): void {
+    if (this.closed) return;
+    this.queue.push(item);
+    if (this.queue.length >= this.maxBatch) {
+      this.flush();
+    } else if (!this.timer) {
+      this.timer = setTimeout(() => this.flush(), this.flushIntervalMs);
+      this.timer.unref();
+    }
+  }
+}

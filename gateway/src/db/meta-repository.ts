@@ -1,0 +1,26 @@
+import type { Database } from "better-sqlite3";
+
+/** Keys of the meta table. */
+export const META = {
+  gatewayId: "gateway_id",
+  revision: "revision",
+  orgId: "org_id",
+} as const;
+
+export interface MetaRepository {
+  get(key: string): string | undefined;
+  set(key: string, value: string): void;
+}
+
+export function createMetaRepository(db: Database): MetaRepository {
+  const select = db.prepare<[string], { value: string }>(`SELECT value FROM meta WHERE key = ?`);
+  const upsert = db.prepare<[string, string]>(
+    `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
+  );
+  return {
+    get: (key) => select.get(key)?.value,
+    set: (key, value) => {
+      upsert.run(key, value);
+    },
+  };
+}

@@ -1,0 +1,80 @@
+import type { Database } from "better-sqlite3";
+
+/** One schema step. Frozen once released: change the schema with a new entry. */
+export interface Migration {
+  name: string;
+  up(db: Database): void;
+}
+
+/** Every migration, in order. Listed explicitly so a bundle carries them all. */
+export const migrations: readonly Migration[] = [
+  {
+    name: "2025-01-01T00:00:00_initial",
+    up(db) {
+      db.exec(`
+        CREATE TABLE meta (
+          key TEXT PRIMARY KEY,
+          value TEXT NOT NULL
+        );
+        CREATE TABLE keys (
+          id TEXT PRIMARY KEY,
+          key_hash BLOB NOT NULL UNIQUE,
+          key_prefix TEXT NOT NULL,
+          name TEXT NOT NULL,
+          user_id TEXT NOT NULL,
+          team_id TEXT NOT NULL,
+          status INTEGER NOT NULL,
+          expires_at_ms INTEGER NULL,
+          created_at_ms INTEGER NOT NULL,
+          updated_revision INTEGER NOT NULL
+        );
+        CREATE TABLE audit_log (
+          id INTEGER PRIMARY KEY AUTOINCREMENT,
+          at TEXT NOT NULL,
+          event TEXT NOT NULL,
+          key_id TEXT NULL,
+          revision INTEGER NULL,
+          detail TEXT NOT NULL
+        );
+        CREATE INDEX audit_log_at ON audit_log (at);
+        CREATE TABLE request_log (
+          id INTEGER PRIMARY KEY AUTOINCREMENT,
+          at TEXT NOT NULL,
+          request_id TEXT NOT NULL,
+          key_id TEXT NULL,
+          model TEXT NULL,
+          status INTEGER NOT NULL,
+          prompt_tokens INTEGER NULL,
+          completion_tokens INTEGER NULL,
+          total_tokens INTEGER NULL,
+          latency_ms REAL NOT NULL,
+          stream INTEGER NOT NULL,
+          error TEXT NULL
+        );
+        CREATE INDEX request_log_at ON request_log (at);
+      `);
+    },
+  },
+];
+
+/**
+ * Applies the migrations not yet recorded in `schema_migrations`, each in its
+ * own transaction. Returns the names it applied.
+ */
+export function migrate(db: Database, list: readonly Migration[] = migrations): string[] {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)`);
+  const done = new Set(
+    (db.prepare(`SELECT name FROM schema_migrations`).all() as { name: string }[]).map((r) => r.name),
+  );
+  const record = db.prepare(`INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)`);
+  const applied: string[] = [];
+  for (const m of list) {
+    if (done.has(m.name)) continue;
+    db.transaction(() => {
+      m.up(db);
+      record.run(m.name, new Date().toISOString());
+    })();
+    applied.push(m.name);
+  }
+  return applied;
+}

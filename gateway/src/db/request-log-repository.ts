@@ -1,0 +1,76 @@
+import type { Database } from "better-sqlite3";
+
+export interface RequestLogEntry {
+  at: string;
+  requestId: string;
+  keyId: string | null;
+  model: string | null;
+  status: number;
+  promptTokens: number | null;
+  completionTokens: number | null;
+  totalTokens: number | null;
+  latencyMs: number;
+  stream: boolean;
+  error: string | null;
+}
+
+export interface RequestLogRepository {
+  insert(entry: RequestLogEntry): void;
+  /** Most recent last; for tests and diagnostics. */
+  list(limit?: number): RequestLogEntry[];
+}
+
+interface Row {
+  at: string;
+  request_id: string;
+  key_id: string | null;
+  model: string | null;
+  status: number;
+  prompt_tokens: number | null;
+  completion_tokens: number | null;
+  total_tokens: number | null;
+  latency_ms: number;
+  stream: number;
+  error: string | null;
+}
+
+export function createRequestLogRepository(db: Database): RequestLogRepository {
+  const insert = db.prepare(
+    `INSERT INTO request_log (at, request_id, key_id, model, status, prompt_tokens, completion_tokens, total_tokens, latency_ms, stream, error)
+     VALUES (@at, @request_id, @key_id, @model, @status, @prompt_tokens, @completion_tokens, @total_tokens, @latency_ms, @stream, @error)`,
+  );
+  const list = db.prepare<[number], Row>(
+    `SELECT * FROM (SELECT * FROM request_log ORDER BY id DESC LIMIT ?) ORDER BY id`,
+  );
+  return {
+    insert: (e) => {
+      insert.run({
+        at: e.at,
+        request_id: e.requestId,
+        key_id: e.keyId,
+        model: e.model,
+        status: e.status,
+        prompt_tokens: e.promptTokens,
+        completion_tokens: e.completionTokens,
+        total_tokens: e.totalTokens,
+        latency_ms: e.latencyMs,
+        stream: e.stream ? 1 : 0,
+        error: e.error,
+      });
+    },
+    list: (limit = 1000) =>
+      list.all(limit).map((r) => ({
+        at: r.at,
+        requestId: r.request_id,
+        keyId: r.key_id,
+        model: r.model,
+        status: r.status,
+        promptTokens: r.prompt_tokens,
+        completionTokens: r.completion_tokens,
+        totalTokens: r.total_tokens,
+        latencyMs: r.latency_ms,
+        stream: r.stream === 1,
+        error: r.error,
+      })),
+  };
+}

@@ -1,0 +1,131 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { ConfigError, type Logger } from "@tollgate/shared";
+import type { GatewayConfig } from "./config.js";
+import { createAppContext, type AppContext, type ContextOverrides } from "./context.js";
+import { createClientHandler, createStatusHandler } from "./routes/index.js";
+import { SyncClient, type SyncClientOptions } from "./sync/sync-client.js";
+
+export { loadConfig, type GatewayConfig, type ProviderConfig } from "./config.js";
+export type { AppContext, Clock, ContextOverrides } from "./context.js";
+
+/** Ports actually bound (meaningful when the config asked for port 0). */
+export interface GatewayAddresses {
+  host: string;
+  port: number;
+  statusPort: number;
+}
+
+export interface Gateway {
+  readonly context: AppContext;
+  /** Resolves once both HTTP servers listen; the sync client runs in the background. */
+  start(): Promise<GatewayAddresses>;
+  /** Stops serving, the sync client, and flushes the logs. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+export interface GatewayOptions extends ContextOverrides {
+  sync?: SyncClientOptions;
+}
+
+/** Listens; a port that is taken or forbidden is reported against its variable. */
+function listen(server: Server, port: number, host: string, variable: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      if (err.code === "EADDRINUSE" || err.code === "EACCES" || err.code === "EADDRNOTAVAIL") {
+        reject(new ConfigError(`${variable}=${port} cannot be used on HOST=${host} (${err.code}): pick another port or stop what holds it`));
+      } else {
+        reject(err);
+      }
+    };
+    server.once("error", onError);
+    server.listen(port, host, () => {
+      server.off("error", onError);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+/** Closes a server, letting in-flight requests finish for up to `graceMs`. */
+function close(server: Server, graceMs: number): Promise<void> {
+  if (!server.listening) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+    timer.unref();
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}
+
+/**
+ * Builds a gateway: opens its SQLite cache (serving from it at once when it
+ * holds a snapshot), and on start() listens on the client and status ports and
+ * subscribes to the control plane.
+ */
+export function createGateway(config: GatewayConfig, options: GatewayOptions = {}): Gateway {
+  const ctx = createAppContext(config, options);
+  const logger: Logger = ctx.logger;
+  const sync = new SyncClient(ctx, options.sync);
+  const clientServer = createServer({ keepAliveTimeout: 65_000 }, createClientHandler(ctx));
+  const statusServer = createServer(createStatusHandler(ctx));
+  // Long streams must not be cut by Node's default request timeout.
+  clientServer.requestTimeout = 0;
+  clientServer.headersTimeout = 60_000;
+  let started: Promise<GatewayAddresses> | undefined;
+  let stopped: Promise<void> | undefined;
+
+  async function doStart(): Promise<GatewayAddresses> {
+    if (ctx.provider.name === "mock") {
+      logger.warn(
+        "routing to the built-in mock provider: neither OPENAI_API_KEY nor OPENAI_BASE_URL is set, so answers are canned text, not a real model",
+      );
+    }
+    if (ctx.syncState.ready) {
+      logger.info(
+        { revision: ctx.syncState.appliedRevision, keys: ctx.keyIndex.size, orgId: ctx.syncState.orgId },
+        "loaded keys from the local cache; serving them until the control plane answers",
+      );
+    }
+    const port = await listen(clientServer, config.port, config.host, "PORT");
+    const statusPort = await listen(statusServer, config.statusPort, config.host, "STATUS_PORT");
+    sync.start();
+    logger.info(
+      {
+        port,
+        statusPort,
+        host: config.host,
+        gatewayId: ctx.gatewayId,
+        gatewayName: config.gatewayName,
+        provider: ctx.provider.name,
+        controlPlaneUrl: config.controlPlaneUrl,
+      },
+      "gateway listening",
+    );
+    return { host: config.host, port, statusPort };
+  }
+
+  async function doStop(): Promise<void> {
+    await Promise.all([close(clientServer, config.shutdownGraceMs), close(statusServer, 0), sync.stop()]);
+    await ctx.provider.close();
+    ctx.logWriter.close();
+    ctx.metrics.registry.clear();
+    ctx.db.close();
+    logger.info("gateway stopped");
+  }
+
+  return {
+    context: ctx,
+    start() {
+      if (stopped) return Promise.reject(new Error("gateway was stopped"));
+      started ??= doStart();
+      return started;
+    },
+    stop() {
+      stopped ??= doStop();
+      return stopped;
+    },
+  };
+}

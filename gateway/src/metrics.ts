@@ -1,0 +1,122 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { AuthFailureReason } from "./auth/authenticate.js";
+
+/** Route label values: fixed, never taken from the request path. */
+export type RouteLabel = "chat_completions" | "models" | "not_found";
+export type UpstreamErrorReason = "connect" | "timeout" | "http_4xx" | "http_5xx" | "stream" | "invalid_response";
+export type SyncApplyKind = "snapshot" | "delta";
+
+/** Live sync figures read at scrape time. */
+export interface SyncGaugeSource {
+  secondsSinceContact(): number | null;
+}
+
+/**
+ * The gateway's metrics, on a registry of its own (several gateways may share
+ * a process in tests). Labels are bounded: no key id, user id or raw model.
+ */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  private readonly requests: Counter<"route" | "status">;
+  private readonly duration: Histogram<"route">;
+  private readonly authFailures: Counter<"reason">;
+  private readonly upstreamErrors: Counter<"provider" | "reason">;
+  private readonly appliedRevision: Gauge;
+  private readonly keysCached: Gauge;
+  private readonly syncConnected: Gauge;
+  private readonly lag: Gauge;
+  private readonly applies: Counter<"kind" | "result">;
+
+  constructor(sync: SyncGaugeSource) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    this.requests = new Counter({
+      name: "tollgate_gateway_requests_total",
+      help: "Client requests by route and HTTP status.",
+      labelNames: ["route", "status"],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: "tollgate_gateway_request_duration_seconds",
+      help: "Client request duration, from first byte in to last byte out.",
+      labelNames: ["route"],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    });
+    this.authFailures = new Counter({
+      name: "tollgate_gateway_auth_failures_total",
+      help: "Refused client requests by reason.",
+      labelNames: ["reason"],
+      registers,
+    });
+    this.upstreamErrors = new Counter({
+      name: "tollgate_gateway_upstream_errors_total",
+      help: "Upstream provider failures by provider and reason.",
+      labelNames: ["provider", "reason"],
+      registers,
+    });
+    this.appliedRevision = new Gauge({
+      name: "tollgate_gateway_sync_applied_revision",
+      help: "Last key-sync revision durably applied.",
+      registers,
+    });
+    this.keysCached = new Gauge({
+      name: "tollgate_gateway_keys_cached",
+      help: "Keys in the in-memory index.",
+      registers,
+    });
+    this.syncConnected = new Gauge({
+      name: "tollgate_gateway_sync_connected",
+      help: "1 while the sync stream to the control plane is up.",
+      registers,
+    });
+    new Gauge({
+      name: "tollgate_gateway_sync_seconds_since_contact",
+      help: "Seconds since the last message from the control plane (-1 before the first).",
+      registers,
+      collect() {
+        this.set(sync.secondsSinceContact() ?? -1);
+      },
+    });
+    this.lag = new Gauge({
+      name: "tollgate_gateway_sync_lag_revisions",
+      help: "Control plane revision minus applied revision, as of the last message.",
+      registers,
+    });
+    this.applies = new Counter({
+      name: "tollgate_gateway_sync_applies_total",
+      help: "Applied snapshots and change batches by result.",
+      labelNames: ["kind", "result"],
+      registers,
+    });
+    this.syncConnected.set(0);
+  }
+
+  request(route: RouteLabel, status: number, seconds: number): void {
+    this.requests.inc({ route, status: String(status) });
+    this.duration.observe({ route }, seconds);
+  }
+
+  authFailure(reason: AuthFailureReason): void {
+    this.authFailures.inc({ reason });
+  }
+
+  upstreamError(provider: string, reason: UpstreamErrorReason): void {
+    this.upstreamErrors.inc({ provider, reason });
+  }
+
+  syncApplied(kind: SyncApplyKind, ok: boolean): void {
+    this.applies.inc({ kind, result: ok ? "ok" : "error" });
+  }
+
+  syncState(s: { appliedRevision: number; keys: number; connected: boolean; lag: number | null }): void {
+    this.appliedRevision.set(s.appliedRevision);
+    this.keysCached.set(s.keys);
+    this.syncConnected.set(s.connected ? 1 : 0);
+    if (s.lag !== null) this.lag.set(s.lag);
+  }
+
+  async text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

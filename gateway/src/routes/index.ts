@@ -1,0 +1,140 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { performance } from "node:perf_hooks";
+import { newId } from "@tollgate/shared";
+import type { AppContext } from "../context.js";
+import { authenticate } from "../auth/authenticate.js";
+import type { RouteLabel } from "../metrics.js";
+import { chatCompletions } from "./chat-completions.js";
+import { HttpError, sendOpenAiError } from "./http.js";
+import { listModels } from "./models.js";
+import type { RequestRecord, RouteHandler } from "./request-record.js";
+
+export { createStatusHandler } from "./status.js";
+
+interface Route {
+  label: RouteLabel;
+  methods: Record<string, RouteHandler>;
+}
+
+const ROUTES = new Map<string, Route>([
+  ["/v1/chat/completions", { label: "chat_completions", methods: { POST: chatCompletions } }],
+  ["/v1/models", { label: "models", methods: { GET: listModels } }],
+]);
+
+function pathOf(url: string | undefined): string {
+  if (!url) return "/";
+  const q = url.indexOf("?");
+  const path = q === -1 ? url : url.slice(0, q);
+  // Tolerate a trailing slash, as clients sometimes build URLs by concatenation.
+  return path.length > 1 && path.endsWith("/") ? path.slice(0, -1) : path;
+}
+
+/**
+ * The client API: route, authenticate against memory, run the handler, and
+ * record the request once the response is done.
+ */
+export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res: ServerResponse) => void {
+  const { metrics, logWriter, logger, clock, keyIndex } = ctx;
+
+  function finish(rec: RequestRecord, res: ServerResponse): void {
+    const latencyMs = performance.now() - rec.startedAt;
+    // 499 (nginx's "client closed request"): the client left before any answer.
+    const status = res.headersSent ? res.statusCode : 499;
+    metrics.request(rec.route, status, latencyMs / 1000);
+    logWriter.request({
+      at: new Date(clock.now()).toISOString(),
+      requestId: rec.requestId,
+      keyId: rec.keyId,
+      model: rec.model,
+      status,
+      promptTokens: rec.usage?.promptTokens ?? null,
+      completionTokens: rec.usage?.completionTokens ?? null,
+      totalTokens: rec.usage?.totalTokens ?? null,
+      latencyMs: Math.round(latencyMs * 1000) / 1000,
+      stream: rec.stream,
+      error: rec.error,
+    });
+  }
+
+  return (req, res) => {
+    const rec: RequestRecord = {
+      requestId: newId("req"),
+      route: "not_found",
+      startedAt: performance.now(),
+      keyId: null,
+      model: null,
+      stream: false,
+      usage: null,
+      error: null,
+    };
+    res.setHeader("x-request-id", rec.requestId);
+    res.once("close", () => finish(rec, res));
+
+    const path = pathOf(req.url);
+    const route = ROUTES.get(path);
+    if (!route) {
+      rec.error = "not_found";
+      sendOpenAiError(
+        res,
+        new HttpError(
+          404,
+          `Unknown request URL: ${req.method} ${path.slice(0, 200)}. This gateway serves POST /v1/chat/completions and GET /v1/models.`,
+          "invalid_request_error",
+          "unknown_url",
+        ),
+      );
+      return;
+    }
+    rec.route = route.label;
+    const method = req.method ?? "GET";
+    const handler = route.methods[method];
+    if (!handler) {
+      const allowed = Object.keys(route.methods).join(", ");
+      rec.error = "method_not_allowed";
+      sendOpenAiError(
+        res,
+        new HttpError(405, `Method ${method} is not allowed on ${path}; use ${allowed}.`, "invalid_request_error", "method_not_allowed", null, {
+          allow: allowed,
+        }),
+      );
+      return;
+    }
+
+    const auth = authenticate(req.headers.authorization, keyIndex, clock.now());
+    if (!auth.ok) {
+      rec.keyId = auth.key?.id ?? null;
+      rec.error = `auth_${auth.reason}`;
+      metrics.authFailure(auth.reason);
+      // Never the presented key, nor any part of it: only what we already knew.
+      logWriter.audit({
+        at: new Date(clock.now()).toISOString(),
+        event: "auth_denied",
+        keyId: auth.key?.id ?? null,
+        revision: null,
+        detail: { reason: auth.reason, key_id: auth.key?.id ?? null, ip: req.socket.remoteAddress ?? null, route: route.label },
+      });
+      sendOpenAiError(res, new HttpError(401, auth.message, "invalid_request_error", "invalid_api_key"));
+      return;
+    }
+    rec.keyId = auth.key.id;
+
+    handler(ctx, req, res, rec, auth.key).catch((err: unknown) => {
+      if (err instanceof HttpError) {
+        if (!rec.error) rec.error = err.code ?? `http_${err.status}`;
+        if (!res.headersSent) sendOpenAiError(res, err);
+        else res.destroy();
+        return;
+      }
+      rec.error = "internal_error";
+      logger.error({ err, requestId: rec.requestId, keyId: rec.keyId, keyPrefix: auth.key.prefix }, "request failed");
+      if (!res.headersSent) {
+        sendOpenAiError(
+          res,
+          new HttpError(500, `The gateway failed to handle this request (request id ${rec.requestId}).`, "api_error", "internal_error"),
+        );
+      } else {
+        res.destroy();
+      }
+    });
+  };
+}

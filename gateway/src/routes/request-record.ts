@@ -1,0 +1,27 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { AppContext } from "../context.js";
+import type { KeyRecord } from "../auth/key-index.js";
+import type { RouteLabel } from "../metrics.js";
+import type { Usage } from "./usage.js";
+
+/** What the request log and metrics learn about one request as it runs. */
+export interface RequestRecord {
+  requestId: string;
+  route: RouteLabel;
+  /** performance.now() at arrival. */
+  startedAt: number;
+  keyId: string | null;
+  model: string | null;
+  stream: boolean;
+  usage: Usage | null;
+  error: string | null;
+}
+
+/** An authenticated route handler. Throwing HttpError answers in OpenAI's shape. */
+export type RouteHandler = (
+  ctx: AppContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  rec: RequestRecord,
+  key: KeyRecord,
+) => Promise<void>;
