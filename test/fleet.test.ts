@@ -94,19 +94,19 @@ describe("fleet: control plane + two gateways", () => {
       method: "POST",
       headers,
       body: JSON.stringify({ name: "engineering", tpm_limit: 200000, daily_token_limit: 5000000 }),
-    }).then((r) => r.json());
+    }).then((r) => r.json() as Promise<any>);
     expect(team.id).toMatch(/^team_/);
     const user = await fetch(`${cp.url}/internal/users`, {
       method: "POST",
       headers,
       body: JSON.stringify({ external_id: "alice@example.com", team_id: team.id }),
-    }).then((r) => r.json());
+    }).then((r) => r.json() as Promise<any>);
     expect(user).toMatchObject({ external_id: "alice@example.com", team_id: team.id });
     const created = await fetch(`${cp.url}/internal/api-keys`, {
       method: "POST",
       headers,
       body: JSON.stringify({ name: "dev-laptop", user_id: user.id }),
-    }).then((r) => r.json());
+    }).then((r) => r.json() as Promise<any>);
     expect(created).toMatchObject({ name: "dev-laptop", user_id: user.id });
     expect(created.id).toMatch(/^ak_/);
     expect(created.key).toMatch(/^llmp_/);
@@ -114,7 +114,7 @@ describe("fleet: control plane + two gateways", () => {
     expect(typeof created.created_at).toBe("string");
     key = created;
 
-    const list = await fetch(`${cp.url}/internal/api-keys`, { headers }).then((r) => r.json());
+    const list = await fetch(`${cp.url}/internal/api-keys`, { headers }).then((r) => r.json() as Promise<any>);
     expect(list.data.map((k: { id: string }) => k.id)).toContain(key.id);
     expect(JSON.stringify(list)).not.toContain(key.key);
   });
@@ -169,7 +169,7 @@ describe("fleet: control plane + two gateways", () => {
       body: JSON.stringify({ model: "gpt-4o-mini", messages: [] }),
     });
     expect(noKey.status).toBe(401);
-    const body = await noKey.json();
+    const body = (await noKey.json()) as any;
     expect(body.error).toMatchObject({ type: "invalid_request_error", code: "invalid_api_key" });
     expect(typeof body.error.message).toBe("string");
 
@@ -224,7 +224,7 @@ describe("fleet: control plane + two gateways", () => {
       body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "x" }] }),
     });
     expect(rejected.status).toBe(401);
-    expect((await rejected.json()).error.code).toBe("invalid_api_key");
+    expect(((await rejected.json()) as any).error.code).toBe("invalid_api_key");
     // The surviving key is untouched.
     expect(await chatStatus(gateways[1]!, key.key)).toBe(200);
   });
