@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { ConfigError, envDurationMs, envOptional, envPort, envString } from "@tollgate/shared";
 
@@ -15,6 +16,18 @@ export interface ControlPlaneConfig {
   /** Heartbeat period on idle sync streams. */
   heartbeatIntervalMs: number;
   maxBodyBytes: number;
+  /** Body limit of bulk imports (10,000 keys). */
+  maxBulkBodyBytes: number;
+  /** A gateway not heard from for this long shows as offline. */
+  gatewayOfflineAfterMs: number;
+  /** Change-log entries younger than this are kept; older ones are compacted away. */
+  changeLogRetentionMs: number;
+  /** How often compaction runs. */
+  compactionIntervalMs: number;
+  /** Wait after a change before reading the log, to batch bursts into one push. */
+  syncDebounceMs: number;
+  /** TLS for the gRPC port; unset = plaintext. */
+  grpcTls: { cert: Buffer; key: Buffer; clientCa: Buffer | undefined } | undefined;
 }
 
 export const MIN_MASTER_KEY_LENGTH = 32;
@@ -53,5 +66,35 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel,
     heartbeatIntervalMs: envDurationMs(env, "SYNC_HEARTBEAT_INTERVAL", 5_000),
     maxBodyBytes: 1024 * 1024,
+    maxBulkBodyBytes: 16 * 1024 * 1024,
+    gatewayOfflineAfterMs: envDurationMs(env, "GATEWAY_OFFLINE_AFTER", 15_000),
+    changeLogRetentionMs: envDurationMs(env, "CHANGE_LOG_RETENTION", 7 * 24 * 3_600_000),
+    compactionIntervalMs: envDurationMs(env, "CHANGE_LOG_COMPACTION_INTERVAL", 60_000),
+    syncDebounceMs: envDurationMs(env, "SYNC_DEBOUNCE", 2),
+    grpcTls: loadGrpcTls(env),
   };
+}
+
+function readPem(env: Record<string, string | undefined>, name: string): Buffer | undefined {
+  const path = envOptional(env, name);
+  if (!path) return undefined;
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new ConfigError(`${name} points to ${JSON.stringify(path)}, which cannot be read: ${(err as Error).message}`);
+  }
+}
+
+/** GRPC_TLS_CERT_FILE + GRPC_TLS_KEY_FILE turn on TLS; GRPC_TLS_CLIENT_CA_FILE requires client certificates (mTLS). */
+function loadGrpcTls(env: Record<string, string | undefined>): ControlPlaneConfig["grpcTls"] {
+  const cert = readPem(env, "GRPC_TLS_CERT_FILE");
+  const key = readPem(env, "GRPC_TLS_KEY_FILE");
+  const clientCa = readPem(env, "GRPC_TLS_CLIENT_CA_FILE");
+  if (!cert && !key) {
+    if (clientCa) throw new ConfigError("GRPC_TLS_CLIENT_CA_FILE needs GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE");
+    return undefined;
+  }
+  if (!cert) throw new ConfigError("GRPC_TLS_KEY_FILE is set but GRPC_TLS_CERT_FILE is not: set both to serve gRPC over TLS");
+  if (!key) throw new ConfigError("GRPC_TLS_CERT_FILE is set but GRPC_TLS_KEY_FILE is not: set both to serve gRPC over TLS");
+  return { cert, key, clientCa };
 }

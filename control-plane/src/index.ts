@@ -8,6 +8,7 @@ import { migrateToLatest, openDatabase, type DatabaseHandle } from "./db/databas
 import { createHttpApp } from "./http/app.js";
 import { createMetrics } from "./metrics.js";
 import { startChangeListener } from "./pg-listener.js";
+import { compactChangeLog } from "./repositories/change-log.js";
 import { ensureDefaultOrg } from "./repositories/orgs.js";
 import { startSyncServer, type SyncServer } from "./sync/server.js";
 
@@ -30,6 +31,7 @@ export function createControlPlane(config: ControlPlaneConfig, overrides: { logg
   let syncServer: SyncServer | undefined;
   let listener: { stop(): Promise<void> } | undefined;
   let stopping: Promise<void> | undefined;
+  let compaction: NodeJS.Timeout | undefined;
 
   return {
     get context() {
@@ -64,12 +66,26 @@ export function createControlPlane(config: ControlPlaneConfig, overrides: { logg
         httpServer!.listen(config.port, config.host, () => resolve());
       });
       syncServer = await startSyncServer(context, config.host, config.grpcPort);
+      if (syncServer.tls === "plaintext") {
+        logger.warn(
+          "gRPC sync is plaintext: fine on loopback or a private network you trust; set GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE (and GRPC_TLS_CLIENT_CA_FILE for mTLS) anywhere else",
+        );
+      }
+      const app = context;
+      compaction = setInterval(() => {
+        compactChangeLog(app.db, new Date(Date.now() - config.changeLogRetentionMs)).then(
+          (deleted) => deleted > 0 && logger.info({ deleted, retentionMs: config.changeLogRetentionMs }, "change log compacted"),
+          (err: unknown) => logger.warn({ err }, "change log compaction failed; will retry"),
+        );
+      }, config.compactionIntervalMs);
+      compaction.unref();
       const ports = { port: (httpServer.address() as AddressInfo).port, grpcPort: syncServer.port };
-      logger.info({ ...ports, database: handle.kind }, "control plane listening");
+      logger.info({ ...ports, database: handle.kind, grpcTls: syncServer.tls }, "control plane listening");
       return ports;
     },
     stop() {
       stopping ??= (async () => {
+        clearInterval(compaction);
         for (const set of context?.streamsByToken.values() ?? []) for (const c of set) c.abort(new Error("control plane stopping"));
         await Promise.all([
           syncServer?.close(),

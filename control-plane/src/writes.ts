@@ -1,7 +1,7 @@
 import { sql } from "kysely";
 import type { AppContext } from "./context.js";
 import type { Db } from "./db/database.js";
-import { appendChange, type ChangeInput } from "./repositories/change-log.js";
+import { appendChanges, type ChangeInput } from "./repositories/change-log.js";
 
 export const CHANGES_CHANNEL = "tollgate_changes";
 
@@ -25,8 +25,7 @@ export async function writeWithChanges<T>(
   const out = await ctx.db.transaction().execute(async (trx) => {
     const changes: ChangeInput[] = [];
     const result = await fn({ trx, emit: (c) => changes.push(c) });
-    let revision: number | null = null;
-    for (const change of changes) revision = await appendChange(trx, orgId, change);
+    const revision = await appendChanges(trx, orgId, changes);
     if (revision !== null && ctx.dbKind === "postgres") {
       await sql`select pg_notify(${CHANGES_CHANNEL}, ${orgId})`.execute(trx);
     }

@@ -54,6 +54,44 @@ export async function insertApiKey(
   return toApiKey(row);
 }
 
+export interface NewApiKey {
+  id: string;
+  orgId: string;
+  userId: string;
+  name: string;
+  hash: Buffer;
+  prefix: string;
+  expiresAt: Date | null;
+}
+
+/** Inserts many keys with multi-row statements (1,000 rows each). */
+export async function insertApiKeys(trx: Db, input: NewApiKey[]): Promise<ApiKey[]> {
+  const now = new Date();
+  const out: ApiKey[] = [];
+  for (let i = 0; i < input.length; i += 1000) {
+    const rows = await trx
+      .insertInto("api_keys")
+      .values(
+        input.slice(i, i + 1000).map((k) => ({
+          id: k.id,
+          org_id: k.orgId,
+          user_id: k.userId,
+          name: k.name,
+          key_hash: k.hash,
+          key_prefix: k.prefix,
+          status: "active",
+          expires_at: k.expiresAt,
+          created_at: now,
+          updated_at: now,
+        })),
+      )
+      .returningAll()
+      .execute();
+    out.push(...rows.map(toApiKey));
+  }
+  return out;
+}
+
 export async function getApiKey(db: Db, orgId: string, id: string): Promise<ApiKey | undefined> {
   const row = await db.selectFrom("api_keys").selectAll().where("org_id", "=", orgId).where("id", "=", id).executeTakeFirst();
   return row && toApiKey(row);
@@ -113,6 +151,16 @@ function toSyncRecord(r: KeySyncRow): KeySyncRecord {
 /** The synced state of one key, read inside the writing transaction. */
 export async function keySyncRecord(trx: Db, orgId: string, id: string): Promise<KeySyncRecord> {
   return toSyncRecord(await keySyncQuery(trx, orgId).where("k.id", "=", id).executeTakeFirstOrThrow());
+}
+
+/** The synced state of many keys, in id order. */
+export async function keySyncRecords(trx: Db, orgId: string, ids: string[]): Promise<KeySyncRecord[]> {
+  const out: KeySyncRecord[] = [];
+  for (let i = 0; i < ids.length; i += 1000) {
+    const rows = await keySyncQuery(trx, orgId).where("k.id", "in", ids.slice(i, i + 1000)).orderBy("k.id").execute();
+    out.push(...rows.map(toSyncRecord));
+  }
+  return out;
 }
 
 /** Every key of the organization, for a snapshot (call inside a repeatable-read transaction). */

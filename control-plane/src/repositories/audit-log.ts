@@ -31,6 +31,27 @@ export async function recordAudit(trx: Db, entry: AuditEntryInput): Promise<void
     .execute();
 }
 
+export async function recordAudits(trx: Db, entries: AuditEntryInput[]): Promise<void> {
+  for (let i = 0; i < entries.length; i += 1000) {
+    await trx
+      .insertInto("audit_log")
+      .values(
+        entries.slice(i, i + 1000).map((entry) => ({
+          id: newId("aud"),
+          org_id: entry.orgId,
+          actor: entry.actor,
+          action: entry.action,
+          target_type: entry.targetType,
+          target_id: entry.targetId,
+          before: entry.before ? JSON.stringify(entry.before) : null,
+          after: entry.after ? JSON.stringify(entry.after) : null,
+          request_id: entry.requestId ?? null,
+        })),
+      )
+      .execute();
+  }
+}
+
 export interface AuditEntry {
   id: string;
   actor: string;

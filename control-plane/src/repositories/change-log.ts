@@ -55,6 +55,38 @@ export async function appendChange(trx: Db, orgId: string, change: ChangeInput):
   return revision;
 }
 
+/**
+ * Writes many changes under one allocation: the organization's counter moves
+ * by their number at once, and the entries get consecutive revisions.
+ */
+export async function appendChanges(trx: Db, orgId: string, changes: ChangeInput[]): Promise<number | null> {
+  if (changes.length === 0) return null;
+  if (changes.length === 1) return appendChange(trx, orgId, changes[0]!);
+  const row = await trx
+    .updateTable("orgs")
+    .set({ revision: sql`revision + ${changes.length}` })
+    .where("id", "=", orgId)
+    .returning("revision")
+    .executeTakeFirstOrThrow();
+  const last = toNumber(row.revision);
+  const first = last - changes.length + 1;
+  for (let i = 0; i < changes.length; i += 1000) {
+    await trx
+      .insertInto("change_log")
+      .values(
+        changes.slice(i, i + 1000).map((c, j) => ({
+          org_id: orgId,
+          revision: first + i + j,
+          kind: c.kind,
+          resource_id: c.resourceId,
+          payload: JSON.stringify(c.payload),
+        })),
+      )
+      .execute();
+  }
+  return last;
+}
+
 /** Changes after `after`, in revision order. */
 export async function readChanges(db: Db, orgId: string, after: number, limit: number): Promise<ChangeEntry[]> {
   const rows = await db
@@ -82,4 +114,13 @@ export async function oldestRetainedRevision(db: Db, orgId: string): Promise<num
     .where("org_id", "=", orgId)
     .executeTakeFirst();
   return row?.min === null || row?.min === undefined ? null : toNumber(row.min as string | number);
+}
+
+/**
+ * Deletes change-log entries committed before `before`. Gateways behind the
+ * oldest remaining entry get a full snapshot when they resubscribe.
+ */
+export async function compactChangeLog(db: Db, before: Date): Promise<number> {
+  const result = await db.deleteFrom("change_log").where("committed_at", "<", before).executeTakeFirst();
+  return Number(result.numDeletedRows);
 }

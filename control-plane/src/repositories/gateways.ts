@@ -86,7 +86,13 @@ export async function touchGateway(db: Db, id: string): Promise<void> {
   await db.updateTable("gateways").set({ last_seen_at: new Date() }).where("id", "=", id).execute();
 }
 
-export async function listGateways(db: Db, orgId: string): Promise<GatewayStatus[]> {
+/**
+ * Every gateway of the organization. A gateway counts as connected while its
+ * stream is open and it was heard from (acknowledgement or heartbeat) within
+ * `offlineAfterMs`; one that misses its window shows as offline.
+ */
+export async function listGateways(db: Db, orgId: string, offlineAfterMs: number): Promise<GatewayStatus[]> {
+  const now = Date.now();
   const rows = await db
     .selectFrom("gateways as g")
     .innerJoin("orgs as o", "o.id", "g.org_id")
@@ -103,7 +109,7 @@ export async function listGateways(db: Db, orgId: string): Promise<GatewayStatus
       name: r.name,
       org_id: r.org_id,
       version: r.version,
-      connected: r.connected,
+      connected: r.connected && r.last_seen_at !== null && now - new Date(r.last_seen_at).getTime() <= offlineAfterMs,
       remote_address: r.remote_address,
       applied_revision: applied,
       current_revision: current,

@@ -56,3 +56,13 @@ export async function listUsers(
   const rows = await q.orderBy("id").limit(page.limit).execute();
   return rows.map(toUser);
 }
+
+/** The subset of `ids` that exist in the organization. */
+export async function existingUserIds(db: Db, orgId: string, ids: string[]): Promise<Set<string>> {
+  const found = new Set<string>();
+  for (let i = 0; i < ids.length; i += 1000) {
+    const rows = await db.selectFrom("users").select("id").where("org_id", "=", orgId).where("id", "in", ids.slice(i, i + 1000)).execute();
+    for (const r of rows) found.add(r.id);
+  }
+  return found;
+}

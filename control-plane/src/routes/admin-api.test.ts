@@ -5,8 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkApiKeyFormat, createLogger } from "@tollgate/shared";
 import pg from "pg";
 import { createControlPlane, type ControlPlane } from "../index.js";
+import { TEST_MASTER_KEY, testConfig } from "../testing/test-config.js";
 
-const MASTER_KEY = "sk-test-master-key-0123456789abcdef0123";
+const MASTER_KEY = TEST_MASTER_KEY;
 let cp: ControlPlane;
 let base: string;
 let dataDir: string;
@@ -29,18 +30,13 @@ async function call(method: string, path: string, body?: unknown, headers: Recor
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), "tollgate-admin-"));
   cp = createControlPlane(
-    {
-      host: "127.0.0.1",
-      port: 0,
-      grpcPort: 0,
-      masterKey: MASTER_KEY,
+    testConfig({
       databaseUrl: process.env.DATABASE_URL || undefined,
       databaseSchema: process.env.DATABASE_URL ? schema : "public",
       dataDir,
-      logLevel: "silent",
       heartbeatIntervalMs: 5000,
       maxBodyBytes: 64 * 1024,
-    },
+    }),
     { logger: createLogger({ name: "test", level: "silent" }) },
   );
   const { port } = await cp.start();

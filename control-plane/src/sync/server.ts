@@ -19,6 +19,7 @@ export function syncRoutes(app: AppContext) {
 
 export interface SyncServer {
   port: number;
+  tls: "plaintext" | "tls" | "mtls";
   close(): Promise<void>;
 }
 
@@ -28,7 +29,17 @@ export async function startSyncServer(app: AppContext, host: string, port: numbe
     routes: syncRoutes(app),
     contextValues: (req) => createContextValues().set(kRemoteAddress, req.socket?.remoteAddress ?? null),
   });
-  const server = http2.createServer(handler);
+  const tls = app.config.grpcTls;
+  const server = tls
+    ? http2.createSecureServer(
+        {
+          cert: tls.cert,
+          key: tls.key,
+          ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}),
+        },
+        handler,
+      )
+    : http2.createServer(handler);
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on("session", (session) => {
     sessions.add(session);
@@ -43,6 +54,7 @@ export async function startSyncServer(app: AppContext, host: string, port: numbe
   });
   return {
     port: (server.address() as AddressInfo).port,
+    tls: tls ? (tls.clientCa ? "mtls" : "tls") : "plaintext",
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

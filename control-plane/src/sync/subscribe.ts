@@ -18,7 +18,7 @@ import { authenticateGateway, kRemoteAddress } from "./auth.js";
 import { toKeyUpsert } from "./key-record.js";
 
 const SNAPSHOT_CHUNK = 1000;
-const CHANGE_BATCH = 1000;
+const CHANGE_BATCH = 5000;
 const GATEWAY_ID_RE = /^gw_[0-9a-z]{26}$/;
 
 /**
@@ -66,6 +66,15 @@ export async function* subscribe(app: AppContext, req: SubscribeRequest, ctx: Ha
     while (!controller.signal.aborted) {
       const seen = app.notifier.version(orgId);
       const entries = await readChanges(app.db, orgId, cursor, CHANGE_BATCH);
+      if (entries.length > 0 && entries[0]!.revision !== cursor + 1) {
+        // Compaction removed entries this stream had not sent yet: start over from a snapshot.
+        const { revision, keys } = await readSnapshot(app, orgId);
+        yield* snapshotEvents(orgId, revision, SnapshotReason.COMPACTED, keys);
+        app.metrics.snapshotSent(SnapshotReason[SnapshotReason.COMPACTED]);
+        log.info({ revision, keys: keys.length, reason: "COMPACTED" }, "snapshot sent");
+        cursor = revision;
+        continue;
+      }
       if (entries.length > 0) {
         yield create(SubscribeResponseSchema, { event: { case: "changeBatch", value: { changes: entries.map(toChange) } } });
         app.metrics.changesSent(entries.length);
@@ -80,6 +89,10 @@ export async function* subscribe(app: AppContext, req: SubscribeRequest, ctx: Ha
       }
       const outcome = await app.notifier.wait(orgId, seen, app.config.heartbeatIntervalMs, controller.signal);
       if (outcome === "timeout") yield heartbeat(await currentRevision(app.db, orgId));
+      // A short pause lets a burst of commits leave as one batch.
+      else if (outcome === "changed" && app.config.syncDebounceMs > 0) {
+        await new Promise((r) => setTimeout(r, app.config.syncDebounceMs));
+      }
     }
     if (streams.has(controller) && controller.signal.reason instanceof Error && controller.signal.reason.message === "gateway token revoked") {
       throw new ConnectError("gateway token revoked", Code.PermissionDenied);

@@ -7,8 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger, hashApiKey, KeySyncService, newId, SnapshotReason, type SubscribeResponse } from "@tollgate/shared";
 import pg from "pg";
 import { createControlPlane, type ControlPlane } from "../index.js";
+import { TEST_MASTER_KEY, testConfig } from "../testing/test-config.js";
 
-const MASTER_KEY = "sk-test-master-key-0123456789abcdef0123";
+const MASTER_KEY = TEST_MASTER_KEY;
 const schema = `t_${Math.random().toString(36).slice(2, 10)}`;
 let cp: ControlPlane;
 let admin: string;
@@ -43,18 +44,13 @@ async function take(
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), "tollgate-sync-"));
   cp = createControlPlane(
-    {
-      host: "127.0.0.1",
-      port: 0,
-      grpcPort: 0,
-      masterKey: MASTER_KEY,
+    testConfig({
       databaseUrl: process.env.DATABASE_URL || undefined,
       databaseSchema: process.env.DATABASE_URL ? schema : "public",
       dataDir,
-      logLevel: "silent",
       heartbeatIntervalMs: 200,
       maxBodyBytes: 64 * 1024,
-    },
+    }),
     { logger: createLogger({ name: "test", level: "silent" }) },
   );
   const ports = await cp.start();

@@ -1,0 +1,54 @@
+import { AppError, parseDurationMs } from "@tollgate/shared";
+import type { Context } from "koa";
+import type { AppContext } from "../context.js";
+import { listGateways } from "../repositories/gateways.js";
+
+export interface GatewayReceipt {
+  id: string;
+  name: string;
+  applied_revision: number;
+}
+
+/** Which online gateways of the organization applied a revision within the wait. */
+export interface SyncReceipt {
+  revision: number;
+  complete: boolean;
+  waited_ms: number;
+  confirmed: GatewayReceipt[];
+  pending: GatewayReceipt[];
+}
+
+export const MAX_WAIT_FOR_GATEWAYS_MS = 60_000;
+
+/** Reads `?wait_for_gateways=5s`; undefined when absent. */
+export function waitForGatewaysParam(ctx: Context): number | undefined {
+  const raw = ctx.query.wait_for_gateways;
+  if (raw === undefined) return undefined;
+  const ms = typeof raw === "string" ? parseDurationMs(raw) : undefined;
+  if (ms === undefined || ms > MAX_WAIT_FOR_GATEWAYS_MS) {
+    throw new AppError("invalid_request", "wait_for_gateways must be a duration up to 60s, such as 500ms or 5s", {
+      field: "wait_for_gateways",
+    });
+  }
+  return ms;
+}
+
+/**
+ * Waits until every online gateway of the organization acknowledged `revision`,
+ * or the time is up. Reads acknowledgements from the database, so it sees gateways
+ * attached to any control-plane replica.
+ */
+export async function awaitGateways(app: AppContext, orgId: string, revision: number, timeoutMs: number): Promise<SyncReceipt> {
+  const started = Date.now();
+  for (;;) {
+    const online = (await listGateways(app.db, orgId, app.config.gatewayOfflineAfterMs)).filter((g) => g.connected);
+    const receipt = (g: (typeof online)[number]) => ({ id: g.id, name: g.name, applied_revision: g.applied_revision });
+    const confirmed = online.filter((g) => g.applied_revision >= revision).map(receipt);
+    const pending = online.filter((g) => g.applied_revision < revision).map(receipt);
+    const waited = Date.now() - started;
+    if (pending.length === 0 || waited >= timeoutMs) {
+      return { revision, complete: pending.length === 0, waited_ms: waited, confirmed, pending };
+    }
+    await new Promise((r) => setTimeout(r, Math.min(10, timeoutMs - waited)));
+  }
+}
