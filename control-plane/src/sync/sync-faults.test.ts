@@ -1,0 +1,221 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { afterEach, describe, expect, it } from "vitest";
+import { createLogger, KeySyncService, newId, SnapshotReason, type SubscribeResponse } from "@tollgate/shared";
+import pg from "pg";
+import type { ControlPlaneConfig } from "../config.js";
+import { createControlPlane, type ControlPlane } from "../index.js";
+import { makeTestPki } from "../testing/certs.js";
+import { TEST_MASTER_KEY, testConfig } from "../testing/test-config.js";
+
+interface Harness {
+  cp: ControlPlane;
+  admin: string;
+  grpcPort: number;
+  client: Client<typeof KeySyncService>;
+  token: string;
+  userId: string;
+  post(path: string, body: unknown): Promise<{ status: number; body: any }>;
+}
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+async function startHarness(overrides: Partial<ControlPlaneConfig> = {}): Promise<Harness> {
+  const dataDir = mkdtempSync(join(tmpdir(), "tollgate-faults-"));
+  const schema = `t_${Math.random().toString(36).slice(2, 10)}`;
+  const cp = createControlPlane(
+    testConfig({
+      databaseUrl: process.env.DATABASE_URL || undefined,
+      databaseSchema: process.env.DATABASE_URL ? schema : "public",
+      dataDir,
+      heartbeatIntervalMs: 200,
+      ...overrides,
+    }),
+    { logger: createLogger({ name: "test", level: "silent" }) },
+  );
+  const ports = await cp.start();
+  cleanups.push(async () => {
+    await cp.stop();
+    if (process.env.DATABASE_URL) {
+      const c = new pg.Client({ connectionString: process.env.DATABASE_URL });
+      await c.connect();
+      await c.query(`drop schema if exists ${schema} cascade`);
+      await c.end();
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  const admin = `http://127.0.0.1:${ports.port}`;
+  const post = async (path: string, body: unknown) => {
+    const res = await fetch(admin + path, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TEST_MASTER_KEY}`, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as any };
+  };
+  const scheme = overrides.grpcTls ? "https://localhost" : "http://127.0.0.1";
+  const client = createClient(KeySyncService, createGrpcTransport({ baseUrl: `${scheme}:${ports.grpcPort}` }));
+  const token = (await post("/internal/gateway-tokens", { name: "faults" })).body.token;
+  const userId = (await post("/internal/users", { external_id: "alice@example.com" })).body.id;
+  return { cp, admin, grpcPort: ports.grpcPort, client, token, userId, post };
+}
+
+/** A subscriber that keeps every event and optionally acknowledges what it receives, like a gateway. */
+function subscriber(h: Harness, opts: { lastRevision?: bigint; autoAck?: boolean; client?: Client<typeof KeySyncService> } = {}) {
+  const gatewayId = newId("gw");
+  const abort = new AbortController();
+  const headers = { authorization: `Bearer ${h.token}` };
+  const client = opts.client ?? h.client;
+  const events: SubscribeResponse[] = [];
+  let revision = opts.lastRevision ?? 0n;
+  const done = (async () => {
+    for await (const ev of client.subscribe({ gatewayId, gatewayName: gatewayId, lastRevision: revision }, { headers, signal: abort.signal })) {
+      events.push(ev);
+      if (ev.event.case === "snapshotEnd") revision = ev.event.value.revision;
+      if (ev.event.case === "changeBatch") revision = ev.event.value.changes.at(-1)!.revision;
+      if (opts.autoAck && (ev.event.case === "snapshotEnd" || ev.event.case === "changeBatch" || ev.event.case === "heartbeat")) {
+        await client.acknowledge({ gatewayId, revision }, { headers });
+      }
+    }
+  })().catch((err: unknown) => {
+    if (!abort.signal.aborted) throw err;
+  });
+  cleanups.push(async () => {
+    abort.abort();
+    await done;
+  });
+  return {
+    gatewayId,
+    events,
+    get revision() {
+      return revision;
+    },
+    ack: (rev: bigint) => client.acknowledge({ gatewayId, revision: rev }, { headers }),
+    stop: async () => {
+      abort.abort();
+      await done;
+    },
+    until: async (pred: (events: SubscribeResponse[]) => boolean, timeoutMs = 10_000) => {
+      const deadline = Date.now() + timeoutMs;
+      while (!pred(events)) {
+        if (Date.now() > deadline) throw new Error(`timed out; events: ${events.map((e) => e.event.case).join(",")}`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    },
+  };
+}
+
+const batches = (events: SubscribeResponse[]) =>
+  events.flatMap((e) => (e.event.case === "changeBatch" ? [e.event.value.changes] : []));
+
+describe("sync under load and faults", () => {
+  it("delivers a 10,000-key bulk import in a few large consecutive batches", async () => {
+    const h = await startHarness();
+    const sub = subscriber(h);
+    await sub.until((ev) => ev.some((e) => e.event.case === "snapshotEnd"));
+    const start = sub.revision;
+    const keys = Array.from({ length: 10_000 }, (_, i) => ({ name: `bulk-${i}`, user_id: h.userId }));
+    const res = await h.post("/internal/api-keys/bulk", { keys });
+    expect(res.status).toBe(201);
+    expect(res.body.data).toHaveLength(10_000);
+    expect(new Set(res.body.data.map((k: { key: string }) => k.key)).size).toBe(10_000);
+    expect(res.body.revision).toBe(Number(start) + 10_000);
+    await sub.until(() => sub.revision === start + 10_000n, 30_000);
+    const got = batches(sub.events);
+    expect(got.length).toBeLessThanOrEqual(3);
+    const revisions = got.flat().map((c) => Number(c.revision));
+    expect(revisions).toEqual(Array.from({ length: 10_000 }, (_, i) => Number(start) + i + 1));
+
+    const bad = await h.post("/internal/api-keys/bulk", { keys: [{ name: "ok", user_id: h.userId }, { name: "x", user_id: "user_00000000000000000000000000" }] });
+    expect(bad.status).toBe(404);
+    expect(bad.body.error.field).toBe("keys.1.user_id");
+    const tooMany = await h.post("/internal/api-keys/bulk", { keys: Array.from({ length: 10_001 }, () => ({ name: "k", user_id: h.userId })) });
+    expect(tooMany.status).toBe(400);
+    expect(tooMany.body.error.field).toBe("keys");
+    await new Promise((r) => setTimeout(r, 100));
+    expect(sub.revision).toBe(start + 10_000n); // the refused imports wrote nothing
+  }, 60_000);
+
+  it("answers ?wait_for_gateways with which gateways confirmed the revision in time", async () => {
+    const h = await startHarness();
+    const acking = subscriber(h, { autoAck: true });
+    const silent = subscriber(h);
+    await acking.until((ev) => ev.some((e) => e.event.case === "snapshotEnd"));
+    await silent.until((ev) => ev.some((e) => e.event.case === "snapshotEnd"));
+    const res = await h.post("/internal/api-keys?wait_for_gateways=400ms", { name: "receipt", user_id: h.userId });
+    expect(res.status).toBe(201);
+    expect(res.body.sync.complete).toBe(false);
+    expect(res.body.sync.confirmed.map((g: { id: string }) => g.id)).toEqual([acking.gatewayId]);
+    expect(res.body.sync.pending.map((g: { id: string }) => g.id)).toEqual([silent.gatewayId]);
+    await silent.stop();
+
+    const all = await h.post("/internal/api-keys?wait_for_gateways=5s", { name: "receipt-2", user_id: h.userId });
+    expect(all.body.sync).toMatchObject({ complete: true, pending: [] });
+    expect(all.body.sync.confirmed.map((g: { id: string }) => g.id)).toEqual([acking.gatewayId]);
+
+    const bad = await h.post("/internal/api-keys?wait_for_gateways=forever", { name: "x", user_id: h.userId });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.field).toBe("wait_for_gateways");
+  });
+
+  it("sends a snapshot marked COMPACTED to a gateway whose revision was compacted away", async () => {
+    const h = await startHarness({ changeLogRetentionMs: 0, compactionIntervalMs: 50 });
+    await h.post("/internal/api-keys", { name: "before", user_id: h.userId });
+    const first = subscriber(h);
+    await first.until((ev) => ev.some((e) => e.event.case === "snapshotEnd"));
+    await first.stop();
+    const left = first.revision;
+    expect(left).toBeGreaterThan(0n);
+    const missed = await h.post("/internal/api-keys", { name: "while-away", user_id: h.userId });
+    await new Promise((r) => setTimeout(r, 300)); // a few compaction passes
+    const back = subscriber(h, { lastRevision: left });
+    await back.until((ev) => ev.some((e) => e.event.case === "snapshotEnd"));
+    const begin = back.events[0]!.event;
+    expect(begin.case).toBe("snapshotBegin");
+    expect(begin.case === "snapshotBegin" && begin.value.reason).toBe(SnapshotReason.COMPACTED);
+    const ids = back.events.flatMap((e) => (e.event.case === "snapshotChunk" ? e.event.value.keys.map((k) => k.id) : []));
+    expect(ids).toContain(missed.body.id);
+  });
+
+  it("shows a gateway that stops acknowledging as offline after its heartbeat window", async () => {
+    const h = await startHarness({ gatewayOfflineAfterMs: 300 });
+    const sub = subscriber(h);
+    await sub.until((ev) => ev.some((e) => e.event.case === "snapshotEnd"));
+    await sub.ack(sub.revision);
+    const list = async () =>
+      ((await (await fetch(`${h.admin}/internal/gateways`, { headers: { authorization: `Bearer ${TEST_MASTER_KEY}` } })).json()) as any).data.find(
+        (g: { id: string }) => g.id === sub.gatewayId,
+      );
+    expect((await list()).connected).toBe(true);
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await list()).connected).toBe(false);
+    await sub.ack(sub.revision);
+    expect((await list()).connected).toBe(true);
+  });
+
+  it("serves gRPC over mTLS and refuses a client without a certificate", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tollgate-pki-"));
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const pki = makeTestPki(dir);
+    const h = await startHarness({ grpcTls: { cert: pki.serverCert, key: pki.serverKey, clientCa: pki.ca } });
+    const withCert = createClient(
+      KeySyncService,
+      createGrpcTransport({ baseUrl: `https://localhost:${h.grpcPort}`, nodeOptions: { ca: pki.ca, cert: pki.clientCert, key: pki.clientKey } }),
+    );
+    const sub = subscriber(h, { client: withCert });
+    await sub.until((ev) => ev.some((e) => e.event.case === "snapshotEnd"));
+
+    const noCert = createClient(KeySyncService, createGrpcTransport({ baseUrl: `https://localhost:${h.grpcPort}`, nodeOptions: { ca: pki.ca } }));
+    const err = await noCert
+      .acknowledge({ gatewayId: newId("gw"), revision: 0n }, { headers: { authorization: `Bearer ${h.token}` }, timeoutMs: 5000 })
+      .then(() => undefined, (e: unknown) => ConnectError.from(e));
+    expect(err).toBeDefined();
+    expect(err!.code).not.toBe(Code.Unauthenticated); // refused at the TLS handshake, before any token check
+  });
+});
