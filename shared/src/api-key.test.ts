@@ -60,3 +60,17 @@ describe("ids", () => {
     expect(isId(42, "team")).toBe(false);
   });
 });
+
+describe("durations", async () => {
+  const { parseDurationMs } = await import("./config-helpers.js");
+  it("parse ms, s, m, h and d, and refuse anything else", () => {
+    expect(parseDurationMs("500ms")).toBe(500);
+    expect(parseDurationMs("10s")).toBe(10_000);
+    expect(parseDurationMs("1.5m")).toBe(90_000);
+    expect(parseDurationMs("1h")).toBe(3_600_000);
+    expect(parseDurationMs("7d")).toBe(604_800_000);
+    expect(parseDurationMs("7 days")).toBeUndefined();
+    expect(parseDurationMs("-1s")).toBeUndefined();
+    expect(parseDurationMs("")).toBeUndefined();
+  });
+});

@@ -71,13 +71,13 @@ export function envEnum<T extends string>(env: Env, name: string, values: readon
   return v as T;
 }
 
-/** Parses durations like `500ms`, `10s`, `5m`, `1h` into milliseconds. */
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Parses durations like `500ms`, `10s`, `5m`, `1h`, `7d` into milliseconds. */
 export function parseDurationMs(value: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(value.trim());
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(value.trim());
   if (!m) return undefined;
-  const n = Number(m[1]);
-  const unit = m[2] === "ms" ? 1 : m[2] === "s" ? 1000 : m[2] === "m" ? 60_000 : 3_600_000;
-  return Math.round(n * unit);
+  return Math.round(Number(m[1]) * DURATION_UNITS[m[2]!]!);
 }
 
 export function envDurationMs(env: Env, name: string, fallbackMs: number): number {
@@ -85,7 +85,7 @@ export function envDurationMs(env: Env, name: string, fallbackMs: number): numbe
   if (v === undefined || v === "") return fallbackMs;
   const ms = parseDurationMs(v);
   if (ms === undefined) {
-    throw new ConfigError(`${name} must be a duration such as 500ms, 10s, 5m or 1h, got ${JSON.stringify(v)}`);
+    throw new ConfigError(`${name} must be a duration such as 500ms, 10s, 5m, 1h or 7d, got ${JSON.stringify(v)}`);
   }
   return ms;
 }
