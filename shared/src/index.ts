@@ -6,3 +6,4 @@ export * from "./ids.js";
 export * from "./logger.js";
 export * from "./version.js";
 export * from "./gen/tollgate/sync/v1/sync_pb.js";
+export * from "./ephemeral-token.js";

@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tollgate/sync/v1/sync.proto.
  */
 export const file_tollgate_sync_v1_sync: GenFile = /*@__PURE__*/
-  fileDesc("Cht0b2xsZ2F0ZS9zeW5jL3YxL3N5bmMucHJvdG8SEHRvbGxnYXRlLnN5bmMudjEidAoQU3Vic2NyaWJlUmVxdWVzdBISCgpnYXRld2F5X2lkGAEgASgJEhQKDGdhdGV3YXlfbmFtZRgCIAEoCRIPCgd2ZXJzaW9uGAMgASgJEhUKDWxhc3RfcmV2aXNpb24YBCABKAQSDgoGb3JnX2lkGAUgASgJIrICChFTdWJzY3JpYmVSZXNwb25zZRI5Cg5zbmFwc2hvdF9iZWdpbhgBIAEoCzIfLnRvbGxnYXRlLnN5bmMudjEuU25hcHNob3RCZWdpbkgAEjkKDnNuYXBzaG90X2NodW5rGAIgASgLMh8udG9sbGdhdGUuc3luYy52MS5TbmFwc2hvdENodW5rSAASNQoMc25hcHNob3RfZW5kGAMgASgLMh0udG9sbGdhdGUuc3luYy52MS5TbmFwc2hvdEVuZEgAEjUKDGNoYW5nZV9iYXRjaBgEIAEoCzIdLnRvbGxnYXRlLnN5bmMudjEuQ2hhbmdlQmF0Y2hIABIwCgloZWFydGJlYXQYBSABKAsyGy50b2xsZ2F0ZS5zeW5jLnYxLkhlYXJ0YmVhdEgAQgcKBWV2ZW50InYKDVNuYXBzaG90QmVnaW4SEAoIcmV2aXNpb24YASABKAQSMAoGcmVhc29uGAIgASgOMiAudG9sbGdhdGUuc3luYy52MS5TbmFwc2hvdFJlYXNvbhIOCgZvcmdfaWQYAyABKAkSEQoJa2V5X2NvdW50GAQgASgNIjoKDVNuYXBzaG90Q2h1bmsSKQoEa2V5cxgBIAMoCzIbLnRvbGxnYXRlLnN5bmMudjEuS2V5VXBzZXJ0Ih8KC1NuYXBzaG90RW5kEhAKCHJldmlzaW9uGAEgASgEIjgKC0NoYW5nZUJhdGNoEikKB2NoYW5nZXMYASADKAsyGC50b2xsZ2F0ZS5zeW5jLnYxLkNoYW5nZSK4AQoGQ2hhbmdlEhAKCHJldmlzaW9uGAEgASgEEjEKCmtleV91cHNlcnQYAiABKAsyGy50b2xsZ2F0ZS5zeW5jLnYxLktleVVwc2VydEgAEjEKCmtleV9kZWxldGUYAyABKAsyGy50b2xsZ2F0ZS5zeW5jLnYxLktleURlbGV0ZUgAEjAKDGNvbW1pdHRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBAoCb3Ai+gEKCUtleVVwc2VydBIKCgJpZBgBIAEoCRIQCghrZXlfaGFzaBgCIAEoDBISCgprZXlfcHJlZml4GAMgASgJEgwKBG5hbWUYBCABKAkSDwoHdXNlcl9pZBgFIAEoCRIPCgd0ZWFtX2lkGAYgASgJEisKBnN0YXR1cxgHIAEoDjIbLnRvbGxnYXRlLnN5bmMudjEuS2V5U3RhdHVzEi4KCmV4cGlyZXNfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhcKCUtleURlbGV0ZRIKCgJpZBgBIAEoCSJOCglIZWFydGJlYXQSEAoIcmV2aXNpb24YASABKAQSLwoLc2VydmVyX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkkKEkFja25vd2xlZGdlUmVxdWVzdBISCgpnYXRld2F5X2lkGAEgASgJEhAKCHJldmlzaW9uGAIgASgEEg0KBWVycm9yGAMgASgJIhUKE0Fja25vd2xlZGdlUmVzcG9uc2UqrQEKDlNuYXBzaG90UmVhc29uEh8KG1NOQVBTSE9UX1JFQVNPTl9VTlNQRUNJRklFRBAAEh8KG1NOQVBTSE9UX1JFQVNPTl9ORVdfR0FURVdBWRABEh0KGVNOQVBTSE9UX1JFQVNPTl9DT01QQUNURUQQAhIZChVTTkFQU0hPVF9SRUFTT05fQUhFQUQQAxIfChtTTkFQU0hPVF9SRUFTT05fT1JHX0NIQU5HRUQQBCqHAQoJS2V5U3RhdHVzEhoKFktFWV9TVEFUVVNfVU5TUEVDSUZJRUQQABIVChFLRVlfU1RBVFVTX0FDVElWRRABEhcKE0tFWV9TVEFUVVNfSU5BQ1RJVkUQAhIWChJLRVlfU1RBVFVTX0VYUElSRUQQAxIWChJLRVlfU1RBVFVTX1JFVk9LRUQQBDLEAQoOS2V5U3luY1NlcnZpY2USVgoJU3Vic2NyaWJlEiIudG9sbGdhdGUuc3luYy52MS5TdWJzY3JpYmVSZXF1ZXN0GiMudG9sbGdhdGUuc3luYy52MS5TdWJzY3JpYmVSZXNwb25zZTABEloKC0Fja25vd2xlZGdlEiQudG9sbGdhdGUuc3luYy52MS5BY2tub3dsZWRnZVJlcXVlc3QaJS50b2xsZ2F0ZS5zeW5jLnYxLkFja25vd2xlZGdlUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("Cht0b2xsZ2F0ZS9zeW5jL3YxL3N5bmMucHJvdG8SEHRvbGxnYXRlLnN5bmMudjEidAoQU3Vic2NyaWJlUmVxdWVzdBISCgpnYXRld2F5X2lkGAEgASgJEhQKDGdhdGV3YXlfbmFtZRgCIAEoCRIPCgd2ZXJzaW9uGAMgASgJEhUKDWxhc3RfcmV2aXNpb24YBCABKAQSDgoGb3JnX2lkGAUgASgJIrICChFTdWJzY3JpYmVSZXNwb25zZRI5Cg5zbmFwc2hvdF9iZWdpbhgBIAEoCzIfLnRvbGxnYXRlLnN5bmMudjEuU25hcHNob3RCZWdpbkgAEjkKDnNuYXBzaG90X2NodW5rGAIgASgLMh8udG9sbGdhdGUuc3luYy52MS5TbmFwc2hvdENodW5rSAASNQoMc25hcHNob3RfZW5kGAMgASgLMh0udG9sbGdhdGUuc3luYy52MS5TbmFwc2hvdEVuZEgAEjUKDGNoYW5nZV9iYXRjaBgEIAEoCzIdLnRvbGxnYXRlLnN5bmMudjEuQ2hhbmdlQmF0Y2hIABIwCgloZWFydGJlYXQYBSABKAsyGy50b2xsZ2F0ZS5zeW5jLnYxLkhlYXJ0YmVhdEgAQgcKBWV2ZW50InYKDVNuYXBzaG90QmVnaW4SEAoIcmV2aXNpb24YASABKAQSMAoGcmVhc29uGAIgASgOMiAudG9sbGdhdGUuc3luYy52MS5TbmFwc2hvdFJlYXNvbhIOCgZvcmdfaWQYAyABKAkSEQoJa2V5X2NvdW50GAQgASgNIm4KDVNuYXBzaG90Q2h1bmsSKQoEa2V5cxgBIAMoCzIbLnRvbGxnYXRlLnN5bmMudjEuS2V5VXBzZXJ0EjIKDHNpZ25pbmdfa2V5cxgCIAMoCzIcLnRvbGxnYXRlLnN5bmMudjEuU2lnbmluZ0tleSIfCgtTbmFwc2hvdEVuZBIQCghyZXZpc2lvbhgBIAEoBCI4CgtDaGFuZ2VCYXRjaBIpCgdjaGFuZ2VzGAEgAygLMhgudG9sbGdhdGUuc3luYy52MS5DaGFuZ2Ui9AEKBkNoYW5nZRIQCghyZXZpc2lvbhgBIAEoBBIxCgprZXlfdXBzZXJ0GAIgASgLMhsudG9sbGdhdGUuc3luYy52MS5LZXlVcHNlcnRIABIxCgprZXlfZGVsZXRlGAMgASgLMhsudG9sbGdhdGUuc3luYy52MS5LZXlEZWxldGVIABI6ChJzaWduaW5nX2tleV91cHNlcnQYBSABKAsyHC50b2xsZ2F0ZS5zeW5jLnYxLlNpZ25pbmdLZXlIABIwCgxjb21taXR0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgQKAm9wIvMECglLZXlVcHNlcnQSCgoCaWQYASABKAkSEAoIa2V5X2hhc2gYAiABKAwSEgoKa2V5X3ByZWZpeBgDIAEoCRIMCgRuYW1lGAQgASgJEg8KB3VzZXJfaWQYBSABKAkSDwoHdGVhbV9pZBgGIAEoCRIrCgZzdGF0dXMYByABKA4yGy50b2xsZ2F0ZS5zeW5jLnYxLktleVN0YXR1cxIuCgpleHBpcmVzX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpjcmVhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCglycG1fbGltaXQYCiABKANIAIgBARIWCgl0cG1fbGltaXQYCyABKANIAYgBARIXCgpidWRnZXRfdXNkGAwgASgBSAKIAQESHwoXYnVkZ2V0X2FsZXJ0X3RocmVzaG9sZHMYDSADKA0SGQoRYWxsb3dlZF9wcm92aWRlcnMYDiADKAkSFgoOYWxsb3dlZF9tb2RlbHMYDyADKAkSFAoMaXBfYWxsb3dsaXN0GBAgAygJEhUKDW1ldGFkYXRhX2pzb24YESABKAkSKgoDbWNwGBIgASgLMh0udG9sbGdhdGUuc3luYy52MS5NY3BTZXR0aW5ncxIZChFwcmV2aW91c19rZXlfaGFzaBgTIAEoDBI7ChdwcmV2aW91c19rZXlfZXhwaXJlc19hdBgUIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCDAoKX3JwbV9saW1pdEIMCgpfdHBtX2xpbWl0Qg0KC19idWRnZXRfdXNkIhwKC01jcFRvb2xMaXN0Eg0KBXRvb2xzGAEgAygJIusBCgtNY3BTZXR0aW5ncxIPCgdlbmFibGVkGAEgASgIEjQKC2FjY2Vzc19tb2RlGAIgASgOMh8udG9sbGdhdGUuc3luYy52MS5NY3BBY2Nlc3NNb2RlEg8KB3NlcnZlcnMYAyADKAkSNwoFdG9vbHMYBCADKAsyKC50b2xsZ2F0ZS5zeW5jLnYxLk1jcFNldHRpbmdzLlRvb2xzRW50cnkaSwoKVG9vbHNFbnRyeRILCgNrZXkYASABKAkSLAoFdmFsdWUYAiABKAsyHS50b2xsZ2F0ZS5zeW5jLnYxLk1jcFRvb2xMaXN0OgI4ASJcCgpTaWduaW5nS2V5EgoKAmlkGAEgASgJEhIKCnB1YmxpY19rZXkYAiABKAwSLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiFwoJS2V5RGVsZXRlEgoKAmlkGAEgASgJIk4KCUhlYXJ0YmVhdBIQCghyZXZpc2lvbhgBIAEoBBIvCgtzZXJ2ZXJfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSQoSQWNrbm93bGVkZ2VSZXF1ZXN0EhIKCmdhdGV3YXlfaWQYASABKAkSEAoIcmV2aXNpb24YAiABKAQSDQoFZXJyb3IYAyABKAkiFQoTQWNrbm93bGVkZ2VSZXNwb25zZSqtAQoOU25hcHNob3RSZWFzb24SHwobU05BUFNIT1RfUkVBU09OX1VOU1BFQ0lGSUVEEAASHwobU05BUFNIT1RfUkVBU09OX05FV19HQVRFV0FZEAESHQoZU05BUFNIT1RfUkVBU09OX0NPTVBBQ1RFRBACEhkKFVNOQVBTSE9UX1JFQVNPTl9BSEVBRBADEh8KG1NOQVBTSE9UX1JFQVNPTl9PUkdfQ0hBTkdFRBAEKocBCglLZXlTdGF0dXMSGgoWS0VZX1NUQVRVU19VTlNQRUNJRklFRBAAEhUKEUtFWV9TVEFUVVNfQUNUSVZFEAESFwoTS0VZX1NUQVRVU19JTkFDVElWRRACEhYKEktFWV9TVEFUVVNfRVhQSVJFRBADEhYKEktFWV9TVEFUVVNfUkVWT0tFRBAEKqwBCg1NY3BBY2Nlc3NNb2RlEh8KG01DUF9BQ0NFU1NfTU9ERV9VTlNQRUNJRklFRBAAEh0KGU1DUF9BQ0NFU1NfTU9ERV9BTExPV19BTEwQARIcChhNQ1BfQUNDRVNTX01PREVfREVOWV9BTEwQAhIeChpNQ1BfQUNDRVNTX01PREVfQUxMT1dfTElTVBADEh0KGU1DUF9BQ0NFU1NfTU9ERV9ERU5ZX0xJU1QQBDLEAQoOS2V5U3luY1NlcnZpY2USVgoJU3Vic2NyaWJlEiIudG9sbGdhdGUuc3luYy52MS5TdWJzY3JpYmVSZXF1ZXN0GiMudG9sbGdhdGUuc3luYy52MS5TdWJzY3JpYmVSZXNwb25zZTABEloKC0Fja25vd2xlZGdlEiQudG9sbGdhdGUuc3luYy52MS5BY2tub3dsZWRnZVJlcXVlc3QaJS50b2xsZ2F0ZS5zeW5jLnYxLkFja25vd2xlZGdlUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * SubscribeRequest identifies the gateway and the state of its cache.
@@ -162,7 +162,8 @@ export const SnapshotBeginSchema: GenMessage<SnapshotBegin> = /*@__PURE__*/
   messageDesc(file_tollgate_sync_v1_sync, 2);
 
 /**
- * SnapshotChunk carries a slice of the snapshot's keys.
+ * SnapshotChunk carries a slice of the snapshot's keys, and the organization's
+ * token-signing public keys (in the first chunk).
  *
  * @generated from message tollgate.sync.v1.SnapshotChunk
  */
@@ -171,6 +172,11 @@ export type SnapshotChunk = Message<"tollgate.sync.v1.SnapshotChunk"> & {
    * @generated from field: repeated tollgate.sync.v1.KeyUpsert keys = 1;
    */
   keys: KeyUpsert[];
+
+  /**
+   * @generated from field: repeated tollgate.sync.v1.SigningKey signing_keys = 2;
+   */
+  signingKeys: SigningKey[];
 };
 
 /**
@@ -247,6 +253,12 @@ export type Change = Message<"tollgate.sync.v1.Change"> & {
      */
     value: KeyDelete;
     case: "keyDelete";
+  } | {
+    /**
+     * @generated from field: tollgate.sync.v1.SigningKey signing_key_upsert = 5;
+     */
+    value: SigningKey;
+    case: "signingKeyUpsert";
   } | { case: undefined; value?: undefined };
 
   /**
@@ -325,6 +337,76 @@ export type KeyUpsert = Message<"tollgate.sync.v1.KeyUpsert"> & {
    * @generated from field: google.protobuf.Timestamp created_at = 9;
    */
   createdAt?: Timestamp | undefined;
+
+  /**
+   * Limits: absent means no limit at this level.
+   *
+   * @generated from field: optional int64 rpm_limit = 10;
+   */
+  rpmLimit?: bigint | undefined;
+
+  /**
+   * @generated from field: optional int64 tpm_limit = 11;
+   */
+  tpmLimit?: bigint | undefined;
+
+  /**
+   * @generated from field: optional double budget_usd = 12;
+   */
+  budgetUsd?: number | undefined;
+
+  /**
+   * Percentages of budget_usd at which alerts fire, ascending.
+   *
+   * @generated from field: repeated uint32 budget_alert_thresholds = 13;
+   */
+  budgetAlertThresholds: number[];
+
+  /**
+   * Scopes: empty means no restriction.
+   *
+   * @generated from field: repeated string allowed_providers = 14;
+   */
+  allowedProviders: string[];
+
+  /**
+   * Exact model names or globs such as `gpt-4o*`.
+   *
+   * @generated from field: repeated string allowed_models = 15;
+   */
+  allowedModels: string[];
+
+  /**
+   * IPv4/IPv6 addresses and CIDRs.
+   *
+   * @generated from field: repeated string ip_allowlist = 16;
+   */
+  ipAllowlist: string[];
+
+  /**
+   * Admin-set JSON object, echoed into the gateway's request log.
+   *
+   * @generated from field: string metadata_json = 17;
+   */
+  metadataJson: string;
+
+  /**
+   * @generated from field: tollgate.sync.v1.McpSettings mcp = 18;
+   */
+  mcp?: McpSettings | undefined;
+
+  /**
+   * During a rotation grace period, the previous secret's hash keeps working
+   * until previous_key_expires_at.
+   *
+   * @generated from field: bytes previous_key_hash = 19;
+   */
+  previousKeyHash: Uint8Array;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp previous_key_expires_at = 20;
+   */
+  previousKeyExpiresAt?: Timestamp | undefined;
 };
 
 /**
@@ -333,6 +415,96 @@ export type KeyUpsert = Message<"tollgate.sync.v1.KeyUpsert"> & {
  */
 export const KeyUpsertSchema: GenMessage<KeyUpsert> = /*@__PURE__*/
   messageDesc(file_tollgate_sync_v1_sync, 7);
+
+/**
+ * McpToolList is the tools allowed on one MCP server.
+ *
+ * @generated from message tollgate.sync.v1.McpToolList
+ */
+export type McpToolList = Message<"tollgate.sync.v1.McpToolList"> & {
+  /**
+   * @generated from field: repeated string tools = 1;
+   */
+  tools: string[];
+};
+
+/**
+ * Describes the message tollgate.sync.v1.McpToolList.
+ * Use `create(McpToolListSchema)` to create a new message.
+ */
+export const McpToolListSchema: GenMessage<McpToolList> = /*@__PURE__*/
+  messageDesc(file_tollgate_sync_v1_sync, 8);
+
+/**
+ * McpSettings are a key's MCP permissions (enforced by a later release).
+ *
+ * @generated from message tollgate.sync.v1.McpSettings
+ */
+export type McpSettings = Message<"tollgate.sync.v1.McpSettings"> & {
+  /**
+   * @generated from field: bool enabled = 1;
+   */
+  enabled: boolean;
+
+  /**
+   * @generated from field: tollgate.sync.v1.McpAccessMode access_mode = 2;
+   */
+  accessMode: McpAccessMode;
+
+  /**
+   * Servers of the allow or deny list, by name.
+   *
+   * @generated from field: repeated string servers = 3;
+   */
+  servers: string[];
+
+  /**
+   * Allowed tools per server name.
+   *
+   * @generated from field: map<string, tollgate.sync.v1.McpToolList> tools = 4;
+   */
+  tools: { [key: string]: McpToolList };
+};
+
+/**
+ * Describes the message tollgate.sync.v1.McpSettings.
+ * Use `create(McpSettingsSchema)` to create a new message.
+ */
+export const McpSettingsSchema: GenMessage<McpSettings> = /*@__PURE__*/
+  messageDesc(file_tollgate_sync_v1_sync, 9);
+
+/**
+ * SigningKey is a public key gateways use to verify ephemeral tokens offline.
+ *
+ * @generated from message tollgate.sync.v1.SigningKey
+ */
+export type SigningKey = Message<"tollgate.sync.v1.SigningKey"> & {
+  /**
+   * Key id, carried in each token.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Raw 32-byte Ed25519 public key.
+   *
+   * @generated from field: bytes public_key = 2;
+   */
+  publicKey: Uint8Array;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 3;
+   */
+  createdAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message tollgate.sync.v1.SigningKey.
+ * Use `create(SigningKeySchema)` to create a new message.
+ */
+export const SigningKeySchema: GenMessage<SigningKey> = /*@__PURE__*/
+  messageDesc(file_tollgate_sync_v1_sync, 10);
 
 /**
  * KeyDelete removes a key from the cache.
@@ -351,7 +523,7 @@ export type KeyDelete = Message<"tollgate.sync.v1.KeyDelete"> & {
  * Use `create(KeyDeleteSchema)` to create a new message.
  */
 export const KeyDeleteSchema: GenMessage<KeyDelete> = /*@__PURE__*/
-  messageDesc(file_tollgate_sync_v1_sync, 8);
+  messageDesc(file_tollgate_sync_v1_sync, 11);
 
 /**
  * Heartbeat is sent while the stream is idle.
@@ -377,7 +549,7 @@ export type Heartbeat = Message<"tollgate.sync.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_tollgate_sync_v1_sync, 9);
+  messageDesc(file_tollgate_sync_v1_sync, 12);
 
 /**
  * AcknowledgeRequest reports what a gateway applied.
@@ -410,7 +582,7 @@ export type AcknowledgeRequest = Message<"tollgate.sync.v1.AcknowledgeRequest"> 
  * Use `create(AcknowledgeRequestSchema)` to create a new message.
  */
 export const AcknowledgeRequestSchema: GenMessage<AcknowledgeRequest> = /*@__PURE__*/
-  messageDesc(file_tollgate_sync_v1_sync, 10);
+  messageDesc(file_tollgate_sync_v1_sync, 13);
 
 /**
  * AcknowledgeResponse is empty for now.
@@ -425,7 +597,7 @@ export type AcknowledgeResponse = Message<"tollgate.sync.v1.AcknowledgeResponse"
  * Use `create(AcknowledgeResponseSchema)` to create a new message.
  */
 export const AcknowledgeResponseSchema: GenMessage<AcknowledgeResponse> = /*@__PURE__*/
-  messageDesc(file_tollgate_sync_v1_sync, 11);
+  messageDesc(file_tollgate_sync_v1_sync, 14);
 
 /**
  * SnapshotReason says why the server sent a full snapshot.
@@ -510,6 +682,44 @@ export enum KeyStatus {
  */
 export const KeyStatusSchema: GenEnum<KeyStatus> = /*@__PURE__*/
   enumDesc(file_tollgate_sync_v1_sync, 1);
+
+/**
+ * McpAccessMode says which MCP servers a key may use.
+ *
+ * @generated from enum tollgate.sync.v1.McpAccessMode
+ */
+export enum McpAccessMode {
+  /**
+   * @generated from enum value: MCP_ACCESS_MODE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: MCP_ACCESS_MODE_ALLOW_ALL = 1;
+   */
+  ALLOW_ALL = 1,
+
+  /**
+   * @generated from enum value: MCP_ACCESS_MODE_DENY_ALL = 2;
+   */
+  DENY_ALL = 2,
+
+  /**
+   * @generated from enum value: MCP_ACCESS_MODE_ALLOW_LIST = 3;
+   */
+  ALLOW_LIST = 3,
+
+  /**
+   * @generated from enum value: MCP_ACCESS_MODE_DENY_LIST = 4;
+   */
+  DENY_LIST = 4,
+}
+
+/**
+ * Describes the enum tollgate.sync.v1.McpAccessMode.
+ */
+export const McpAccessModeSchema: GenEnum<McpAccessMode> = /*@__PURE__*/
+  enumDesc(file_tollgate_sync_v1_sync, 2);
 
 /**
  * KeySyncService streams an organization's keys to its gateways.
