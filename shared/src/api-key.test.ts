@@ -74,3 +74,13 @@ describe("durations", async () => {
     expect(parseDurationMs("")).toBeUndefined();
   });
 });
+
+describe("keys derived from a seed", async () => {
+  const { apiKeyFromSeed } = await import("./api-key.js");
+  it("are well formed, repeatable for one seed and distinct across seeds", () => {
+    const a = apiKeyFromSeed(Buffer.from("seed-1"));
+    expect(checkApiKeyFormat(a.key)).toBeNull();
+    expect(apiKeyFromSeed(Buffer.from("seed-1")).key).toBe(a.key);
+    expect(apiKeyFromSeed(Buffer.from("seed-2")).key).not.toBe(a.key);
+  });
+});

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { crc32 } from "node:zlib";
-import { encodeBase62, isBase62, randomBase62 } from "./base62.js";
+import { BASE62_ALPHABET, encodeBase62, isBase62, randomBase62 } from "./base62.js";
 
 /**
  * API key format, GitHub-token style: `llmp_` + 32 random base62 characters
@@ -54,4 +54,21 @@ export function hashApiKey(key: string): Buffer {
 
 export function apiKeyPrefix(key: string): string {
   return key.slice(0, API_KEY_VISIBLE_LENGTH);
+}
+
+/**
+ * A key derived from a secret seed: the same seed always gives the same key.
+ * Lets an idempotent rotation replay its answer without storing the secret.
+ */
+export function apiKeyFromSeed(seed: Buffer): MintedApiKey {
+  let body = "";
+  for (let counter = 0; body.length < API_KEY_BODY_LENGTH; counter++) {
+    const block = createHash("sha256").update(seed).update(String(counter)).digest();
+    for (const byte of block) {
+      if (byte < 248) body += BASE62_ALPHABET[byte % 62];
+      if (body.length === API_KEY_BODY_LENGTH) break;
+    }
+  }
+  const key = API_KEY_PREFIX + body + checksum(body);
+  return { key, hash: hashApiKey(key), prefix: apiKeyPrefix(key) };
 }

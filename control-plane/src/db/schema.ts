@@ -44,6 +44,46 @@ export interface ApiKeysTable {
   expires_at: Date | null;
   created_at: CreatedAt;
   updated_at: Timestamp;
+  rpm_limit: Int8 | null;
+  tpm_limit: Int8 | null;
+  budget_usd: number | null;
+  budget_alert_thresholds: Json<number[]>;
+  allowed_providers: Json<string[]>;
+  allowed_models: Json<string[]>;
+  ip_allowlist: Json<string[]>;
+  metadata: Json<Record<string, unknown>>;
+  mcp: Json<McpSettingsJson>;
+  previous_key_hash: Uint8Array | null;
+  previous_key_expires_at: Date | null;
+  last_used_at: Date | null;
+  request_count: Int8 | null;
+}
+
+export interface McpSettingsJson {
+  enabled: boolean;
+  access_mode: "allow_all" | "deny_all" | "allow_list" | "deny_list";
+  servers: string[];
+  tools: Record<string, string[]>;
+}
+
+/** jsonb: written as a JSON string, read back parsed. */
+type Json<T> = ColumnType<T, string | undefined, string>;
+
+export interface SigningKeysTable {
+  id: string;
+  org_id: string;
+  public_key: Uint8Array;
+  private_key_sealed: Uint8Array;
+  created_at: CreatedAt;
+}
+
+export interface IdempotencyRecordsTable {
+  org_id: string;
+  scope: string;
+  key_hash: Uint8Array;
+  target_id: string;
+  response: ColumnType<unknown, string, string>;
+  created_at: CreatedAt;
 }
 
 export interface GatewayTokensTable {
@@ -102,6 +142,8 @@ export interface Database {
   gateways: GatewaysTable;
   change_log: ChangeLogTable;
   audit_log: AuditLogTable;
+  signing_keys: SigningKeysTable;
+  idempotency_records: IdempotencyRecordsTable;
 }
 
 export type TeamRow = Selectable<TeamsTable>;

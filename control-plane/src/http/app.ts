@@ -1,6 +1,7 @@
 import Koa from "koa";
 import type { AppContext } from "../context.js";
 import { buildRouters } from "../routes/index.js";
+import { resolveOrganization } from "../routes/orgs.js";
 import { errorHandler, requestContext, requireMasterKey } from "./middleware.js";
 
 export function createHttpApp(app: AppContext): Koa {
@@ -10,7 +11,10 @@ export function createHttpApp(app: AppContext): Koa {
   koa.use(errorHandler(app));
   // Before routing, so an unknown /internal path without the key is a 401, not a 404.
   const masterKey = requireMasterKey(app);
-  koa.use((ctx, next) => (ctx.path === "/internal" || ctx.path.startsWith("/internal/") ? masterKey(ctx, next) : next()));
+  const organization = resolveOrganization(app);
+  koa.use((ctx, next) =>
+    ctx.path === "/internal" || ctx.path.startsWith("/internal/") ? masterKey(ctx, () => organization(ctx, next)) : next(),
+  );
   for (const router of buildRouters(app)) {
     koa.use(router.routes());
     koa.use(router.allowedMethods({ throw: true }));

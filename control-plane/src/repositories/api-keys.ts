@@ -1,57 +1,115 @@
+import { sql, type RawBuilder } from "kysely";
 import type { Db } from "../db/database.js";
-import type { ApiKeyRow } from "../db/schema.js";
+import type { ApiKeyRow, McpSettingsJson } from "../db/schema.js";
 import type { KeySyncRecord } from "./change-log.js";
-import { toBuffer, toIso } from "./rows.js";
+import { toBuffer, toIso, toNullableNumber } from "./rows.js";
 
 export type KeyStatusName = "active" | "inactive" | "expired" | "revoked";
+export type McpAccessMode = McpSettingsJson["access_mode"];
+
+/** What an admin can set on a key besides its name and owner. */
+export interface ApiKeySettings {
+  expires_at: Date | null;
+  rpm_limit: number | null;
+  tpm_limit: number | null;
+  budget_usd: number | null;
+  budget_alert_thresholds: number[];
+  allowed_providers: string[];
+  allowed_models: string[];
+  ip_allowlist: string[];
+  metadata: Record<string, unknown>;
+  mcp_enabled: boolean;
+  mcp_access_mode: McpAccessMode;
+  mcp_servers: string[];
+  mcp_tools: Record<string, string[]>;
+}
+
+export const DEFAULT_KEY_SETTINGS: ApiKeySettings = {
+  expires_at: null,
+  rpm_limit: null,
+  tpm_limit: null,
+  budget_usd: null,
+  budget_alert_thresholds: [],
+  allowed_providers: [],
+  allowed_models: [],
+  ip_allowlist: [],
+  metadata: {},
+  mcp_enabled: false,
+  mcp_access_mode: "allow_all",
+  mcp_servers: [],
+  mcp_tools: {},
+};
 
 /** Key metadata as admins see it: never the key, never its hash. */
-export interface ApiKey {
+export interface ApiKey extends Omit<ApiKeySettings, "expires_at"> {
   id: string;
   name: string;
   key_prefix: string;
   user_id: string;
+  /** The owner's external id (e.g. an email). */
+  owner: string | null;
   status: KeyStatusName;
   expires_at: string | null;
+  previous_key_expires_at: string | null;
+  last_used_at: string | null;
+  requests: number | null;
   created_at: string;
   updated_at: string;
 }
 
-function toApiKey(r: ApiKeyRow): ApiKey {
+type KeyRowWithOwner = ApiKeyRow & { owner?: string | null };
+
+/** `expired` is derived from the clock, so it holds the second a key expires. */
+export function effectiveStatus(stored: string, expiresAt: Date | null, now: Date = new Date()): KeyStatusName {
+  if (stored === "active" && expiresAt && expiresAt.getTime() <= now.getTime()) return "expired";
+  return stored as KeyStatusName;
+}
+
+function toApiKey(r: KeyRowWithOwner): ApiKey {
+  const mcp = r.mcp;
   return {
     id: r.id,
     name: r.name,
     key_prefix: r.key_prefix,
     user_id: r.user_id,
-    status: r.status as KeyStatusName,
+    owner: r.owner ?? null,
+    status: effectiveStatus(r.status, r.expires_at),
     expires_at: toIso(r.expires_at),
+    rpm_limit: toNullableNumber(r.rpm_limit),
+    tpm_limit: toNullableNumber(r.tpm_limit),
+    budget_usd: r.budget_usd,
+    budget_alert_thresholds: r.budget_alert_thresholds,
+    allowed_providers: r.allowed_providers,
+    allowed_models: r.allowed_models,
+    ip_allowlist: r.ip_allowlist,
+    metadata: r.metadata,
+    mcp_enabled: mcp.enabled,
+    mcp_access_mode: mcp.access_mode,
+    mcp_servers: mcp.servers,
+    mcp_tools: mcp.tools,
+    previous_key_expires_at: toIso(r.previous_key_expires_at),
+    last_used_at: toIso(r.last_used_at),
+    requests: toNullableNumber(r.request_count),
     created_at: toIso(r.created_at)!,
     updated_at: toIso(r.updated_at)!,
   };
 }
 
-export async function insertApiKey(
-  trx: Db,
-  input: { id: string; orgId: string; userId: string; name: string; hash: Buffer; prefix: string; expiresAt: Date | null },
-): Promise<ApiKey> {
-  const now = new Date();
-  const row = await trx
-    .insertInto("api_keys")
-    .values({
-      id: input.id,
-      org_id: input.orgId,
-      user_id: input.userId,
-      name: input.name,
-      key_hash: input.hash,
-      key_prefix: input.prefix,
-      status: "active",
-      expires_at: input.expiresAt,
-      created_at: now,
-      updated_at: now,
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow();
-  return toApiKey(row);
+/** Column values for the settings, as Kysely writes them. */
+function settingsColumns(s: Partial<ApiKeySettings>) {
+  const out: Record<string, unknown> = {};
+  if (s.expires_at !== undefined) out.expires_at = s.expires_at;
+  if (s.rpm_limit !== undefined) out.rpm_limit = s.rpm_limit;
+  if (s.tpm_limit !== undefined) out.tpm_limit = s.tpm_limit;
+  if (s.budget_usd !== undefined) out.budget_usd = s.budget_usd;
+  for (const k of ["budget_alert_thresholds", "allowed_providers", "allowed_models", "ip_allowlist", "metadata"] as const) {
+    if (s[k] !== undefined) out[k] = JSON.stringify(s[k]);
+  }
+  return out;
+}
+
+function mcpJson(s: Pick<ApiKeySettings, "mcp_enabled" | "mcp_access_mode" | "mcp_servers" | "mcp_tools">): string {
+  return JSON.stringify({ enabled: s.mcp_enabled, access_mode: s.mcp_access_mode, servers: s.mcp_servers, tools: s.mcp_tools });
 }
 
 export interface NewApiKey {
@@ -61,7 +119,11 @@ export interface NewApiKey {
   name: string;
   hash: Buffer;
   prefix: string;
-  expiresAt: Date | null;
+  settings: ApiKeySettings;
+}
+
+export async function insertApiKey(trx: Db, input: NewApiKey): Promise<ApiKey> {
+  return (await insertApiKeys(trx, [input]))[0]!;
 }
 
 /** Inserts many keys with multi-row statements (1,000 rows each). */
@@ -80,10 +142,11 @@ export async function insertApiKeys(trx: Db, input: NewApiKey[]): Promise<ApiKey
           key_hash: k.hash,
           key_prefix: k.prefix,
           status: "active",
-          expires_at: k.expiresAt,
           created_at: now,
           updated_at: now,
-        })),
+          ...settingsColumns(k.settings),
+          mcp: mcpJson(k.settings),
+        }) as never),
       )
       .returningAll()
       .execute();
@@ -92,9 +155,74 @@ export async function insertApiKeys(trx: Db, input: NewApiKey[]): Promise<ApiKey
   return out;
 }
 
+function withOwner(db: Db) {
+  return db.selectFrom("api_keys as k").leftJoin("users as u", "u.id", "k.user_id").selectAll("k").select("u.external_id as owner");
+}
+
 export async function getApiKey(db: Db, orgId: string, id: string): Promise<ApiKey | undefined> {
-  const row = await db.selectFrom("api_keys").selectAll().where("org_id", "=", orgId).where("id", "=", id).executeTakeFirst();
-  return row && toApiKey(row);
+  const row = await withOwner(db).where("k.org_id", "=", orgId).where("k.id", "=", id).executeTakeFirst();
+  return row && toApiKey(row as KeyRowWithOwner);
+}
+
+/** Locks the key row for the rest of the transaction (rotation, status changes). */
+export async function lockApiKey(trx: Db, orgId: string, id: string): Promise<(ApiKey & { key_hash: Buffer }) | undefined> {
+  const row = await trx.selectFrom("api_keys").selectAll().where("org_id", "=", orgId).where("id", "=", id).forUpdate().executeTakeFirst();
+  return row && { ...toApiKey(row), key_hash: toBuffer(row.key_hash) };
+}
+
+export interface ApiKeyPatch extends Partial<ApiKeySettings> {
+  name?: string;
+  status?: "active" | "inactive" | "revoked";
+}
+
+export async function updateApiKey(trx: Db, orgId: string, id: string, patch: ApiKeyPatch, current: ApiKey): Promise<ApiKey> {
+  const mcpTouched = ["mcp_enabled", "mcp_access_mode", "mcp_servers", "mcp_tools"].some((k) => k in patch);
+  const row = await trx
+    .updateTable("api_keys")
+    .set({
+      ...(patch.name !== undefined ? { name: patch.name } : {}),
+      ...(patch.status !== undefined ? { status: patch.status } : {}),
+      ...settingsColumns(patch),
+      ...(mcpTouched
+        ? {
+            mcp: mcpJson({
+              mcp_enabled: patch.mcp_enabled ?? current.mcp_enabled,
+              mcp_access_mode: patch.mcp_access_mode ?? current.mcp_access_mode,
+              mcp_servers: patch.mcp_servers ?? current.mcp_servers,
+              mcp_tools: patch.mcp_tools ?? current.mcp_tools,
+            }),
+          }
+        : {}),
+      updated_at: new Date(),
+    } as never)
+    .where("org_id", "=", orgId)
+    .where("id", "=", id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return toApiKey(row);
+}
+
+/** Replaces the secret; the previous hash keeps working until `previousExpiresAt` (null: stops now). */
+export async function rotateApiKeySecret(
+  trx: Db,
+  orgId: string,
+  id: string,
+  input: { hash: Buffer; prefix: string; previousHash: Buffer | null; previousExpiresAt: Date | null },
+): Promise<ApiKey> {
+  const row = await trx
+    .updateTable("api_keys")
+    .set({
+      key_hash: input.hash,
+      key_prefix: input.prefix,
+      previous_key_hash: input.previousHash,
+      previous_key_expires_at: input.previousExpiresAt,
+      updated_at: new Date(),
+    })
+    .where("org_id", "=", orgId)
+    .where("id", "=", id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return toApiKey(row);
 }
 
 export async function deleteApiKey(trx: Db, orgId: string, id: string): Promise<ApiKey | undefined> {
@@ -102,39 +230,76 @@ export async function deleteApiKey(trx: Db, orgId: string, id: string): Promise<
   return row && toApiKey(row);
 }
 
-export async function listApiKeys(
-  db: Db,
-  orgId: string,
-  page: { after?: string | undefined; limit: number; userId?: string | undefined },
-): Promise<ApiKey[]> {
-  let q = db.selectFrom("api_keys").selectAll().where("org_id", "=", orgId);
-  if (page.userId) q = q.where("user_id", "=", page.userId);
-  if (page.after) q = q.where("id", ">", page.after);
-  const rows = await q.orderBy("id").limit(page.limit).execute();
-  return rows.map(toApiKey);
+export async function apiKeyIdsOfUser(trx: Db, orgId: string, userId: string): Promise<string[]> {
+  const rows = await trx.selectFrom("api_keys").select("id").where("org_id", "=", orgId).where("user_id", "=", userId).orderBy("id").execute();
+  return rows.map((r) => r.id);
+}
+
+export type KeySort = "name" | "owner" | "status" | "created" | "requests";
+
+export interface KeyListQuery {
+  limit: number;
+  cursor?: { v: string | number; id: string } | undefined;
+  userId?: string | undefined;
+  search?: string | undefined;
+  status?: KeyStatusName | undefined;
+  sort: KeySort;
+  order: "asc" | "desc";
+}
+
+const SORT_EXPR = {
+  name: sql<string>`k.name`,
+  owner: sql<string>`coalesce(u.external_id, '')`,
+  status: sql<string>`k.status`,
+  created: sql<string>`k.created_at`,
+  requests: sql<number>`coalesce(k.request_count, 0)`,
+} as const;
+
+/** Keyset pagination on (sort value, id); the cursor is opaque to clients. */
+export async function listApiKeys(db: Db, orgId: string, q: KeyListQuery): Promise<{ rows: ApiKey[]; next: { v: string | number; id: string } | null }> {
+  const expr: RawBuilder<unknown> = SORT_EXPR[q.sort];
+  let query = withOwner(db).select(expr.as("sort_value")).where("k.org_id", "=", orgId);
+  if (q.userId) query = query.where("k.user_id", "=", q.userId);
+  if (q.search) {
+    const like = `%${q.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    query = query.where((eb) => eb.or([eb("k.name", "ilike", like), eb("k.key_prefix", "like", `${q.search!.replace(/[\\%_]/g, (c) => `\\${c}`)}%`)]));
+  }
+  if (q.status === "expired") query = query.where("k.status", "=", "active").where("k.expires_at", "<=", sql<Date>`now()`);
+  else if (q.status === "active") {
+    query = query.where("k.status", "=", "active").where((eb) => eb.or([eb("k.expires_at", "is", null), eb("k.expires_at", ">", sql<Date>`now()`)]));
+  } else if (q.status) query = query.where("k.status", "=", q.status);
+  if (q.cursor) {
+    const cmp = q.order === "asc" ? sql`>` : sql`<`;
+    const value = q.sort === "created" ? new Date(q.cursor.v as string) : q.cursor.v;
+    query = query.where(sql<boolean>`(${expr}, k.id) ${cmp} (${value}, ${q.cursor.id})`);
+  }
+  const rows = await query
+    .orderBy(expr, q.order)
+    .orderBy("k.id", q.order)
+    .limit(q.limit + 1)
+    .execute();
+  const page = rows.slice(0, q.limit);
+  const last = page[page.length - 1] as (KeyRowWithOwner & { sort_value: unknown }) | undefined;
+  const next =
+    rows.length > q.limit && last
+      ? { v: last.sort_value instanceof Date ? last.sort_value.toISOString() : (last.sort_value as string | number), id: last.id }
+      : null;
+  return { rows: page.map((r) => toApiKey(r as KeyRowWithOwner)), next };
 }
 
 function keySyncQuery(db: Db, orgId: string) {
   return db
     .selectFrom("api_keys as k")
     .innerJoin("users as u", "u.id", "k.user_id")
-    .select([
-      "k.id",
-      "k.key_hash",
-      "k.key_prefix",
-      "k.name",
-      "k.user_id",
-      "u.team_id",
-      "k.status",
-      "k.expires_at",
-      "k.created_at",
-    ])
+    .selectAll("k")
+    .select("u.team_id")
     .where("k.org_id", "=", orgId);
 }
 
-type KeySyncRow = Awaited<ReturnType<ReturnType<typeof keySyncQuery>["executeTakeFirstOrThrow"]>>;
+type KeySyncRow = ApiKeyRow & { team_id: string | null };
 
 function toSyncRecord(r: KeySyncRow): KeySyncRecord {
+  const graceActive = r.previous_key_hash && r.previous_key_expires_at;
   return {
     id: r.id,
     key_hash: toBuffer(r.key_hash).toString("hex"),
@@ -145,12 +310,23 @@ function toSyncRecord(r: KeySyncRow): KeySyncRecord {
     status: r.status,
     expires_at: toIso(r.expires_at),
     created_at: toIso(r.created_at)!,
+    rpm_limit: toNullableNumber(r.rpm_limit),
+    tpm_limit: toNullableNumber(r.tpm_limit),
+    budget_usd: r.budget_usd,
+    budget_alert_thresholds: r.budget_alert_thresholds,
+    allowed_providers: r.allowed_providers,
+    allowed_models: r.allowed_models,
+    ip_allowlist: r.ip_allowlist,
+    metadata: r.metadata,
+    mcp: r.mcp,
+    previous_key_hash: graceActive ? toBuffer(r.previous_key_hash!).toString("hex") : null,
+    previous_key_expires_at: graceActive ? toIso(r.previous_key_expires_at) : null,
   };
 }
 
 /** The synced state of one key, read inside the writing transaction. */
 export async function keySyncRecord(trx: Db, orgId: string, id: string): Promise<KeySyncRecord> {
-  return toSyncRecord(await keySyncQuery(trx, orgId).where("k.id", "=", id).executeTakeFirstOrThrow());
+  return toSyncRecord((await keySyncQuery(trx, orgId).where("k.id", "=", id).executeTakeFirstOrThrow()) as KeySyncRow);
 }
 
 /** The synced state of many keys, in id order. */
@@ -158,7 +334,7 @@ export async function keySyncRecords(trx: Db, orgId: string, ids: string[]): Pro
   const out: KeySyncRecord[] = [];
   for (let i = 0; i < ids.length; i += 1000) {
     const rows = await keySyncQuery(trx, orgId).where("k.id", "in", ids.slice(i, i + 1000)).orderBy("k.id").execute();
-    out.push(...rows.map(toSyncRecord));
+    out.push(...rows.map((r) => toSyncRecord(r as KeySyncRow)));
   }
   return out;
 }
@@ -166,5 +342,5 @@ export async function keySyncRecords(trx: Db, orgId: string, ids: string[]): Pro
 /** Every key of the organization, for a snapshot (call inside a repeatable-read transaction). */
 export async function allKeySyncRecords(trx: Db, orgId: string): Promise<KeySyncRecord[]> {
   const rows = await keySyncQuery(trx, orgId).orderBy("k.id").execute();
-  return rows.map(toSyncRecord);
+  return rows.map((r) => toSyncRecord(r as KeySyncRow));
 }

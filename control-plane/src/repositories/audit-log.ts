@@ -67,11 +67,13 @@ export interface AuditEntry {
 export async function listAudit(
   db: Db,
   orgId: string,
-  filter: { targetId?: string | undefined; action?: string | undefined; limit: number },
+  filter: { targetId?: string | undefined; action?: string | undefined; since?: Date | undefined; until?: Date | undefined; limit: number },
 ): Promise<AuditEntry[]> {
   let q = db.selectFrom("audit_log").selectAll().where("org_id", "=", orgId);
   if (filter.targetId) q = q.where("target_id", "=", filter.targetId);
   if (filter.action) q = q.where("action", "=", filter.action);
+  if (filter.since) q = q.where("at", ">=", filter.since);
+  if (filter.until) q = q.where("at", "<", filter.until);
   const rows = await q.orderBy("id", "desc").limit(filter.limit).execute();
   return rows.map((r) => ({
     id: r.id,

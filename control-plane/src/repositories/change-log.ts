@@ -1,5 +1,6 @@
 import { sql } from "kysely";
 import type { Db } from "../db/database.js";
+import type { McpSettingsJson } from "../db/schema.js";
 import { toIso, toNumber } from "./rows.js";
 
 /** The synced state of one key, as written to the change log and sent in snapshots. */
@@ -14,11 +15,32 @@ export interface KeySyncRecord {
   status: string;
   expires_at: string | null;
   created_at: string;
+  rpm_limit: number | null;
+  tpm_limit: number | null;
+  budget_usd: number | null;
+  budget_alert_thresholds: number[];
+  allowed_providers: string[];
+  allowed_models: string[];
+  ip_allowlist: string[];
+  metadata: Record<string, unknown>;
+  mcp: McpSettingsJson;
+  /** Hex; set only while a rotation grace period runs. */
+  previous_key_hash: string | null;
+  previous_key_expires_at: string | null;
+}
+
+/** The public half of an organization's token-signing key. */
+export interface SigningKeyRecord {
+  id: string;
+  /** Raw Ed25519 public key, hex. */
+  public_key: string;
+  created_at: string;
 }
 
 export type ChangeInput =
   | { kind: "key_upsert"; resourceId: string; payload: KeySyncRecord }
-  | { kind: "key_delete"; resourceId: string; payload: { id: string } };
+  | { kind: "key_delete"; resourceId: string; payload: { id: string } }
+  | { kind: "signing_key_upsert"; resourceId: string; payload: SigningKeyRecord };
 
 export interface ChangeEntry {
   revision: number;

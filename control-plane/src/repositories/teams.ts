@@ -61,3 +61,39 @@ export async function listTeams(db: Db, orgId: string, page: { after?: string | 
   const rows = await q.orderBy("id").limit(page.limit).execute();
   return rows.map(toTeam);
 }
+
+export async function updateTeam(
+  trx: Db,
+  orgId: string,
+  id: string,
+  patch: { name?: string | undefined; tpm_limit?: number | null | undefined; daily_token_limit?: number | null | undefined },
+): Promise<Team | undefined> {
+  const row = await trx
+    .updateTable("teams")
+    .set({
+      ...(patch.name !== undefined ? { name: patch.name } : {}),
+      ...(patch.tpm_limit !== undefined ? { tpm_limit: patch.tpm_limit } : {}),
+      ...(patch.daily_token_limit !== undefined ? { daily_token_limit: patch.daily_token_limit } : {}),
+      updated_at: new Date(),
+    })
+    .where("org_id", "=", orgId)
+    .where("id", "=", id)
+    .returningAll()
+    .executeTakeFirst();
+  return row && toTeam(row);
+}
+
+export async function deleteTeam(trx: Db, orgId: string, id: string): Promise<Team | undefined> {
+  const row = await trx.deleteFrom("teams").where("org_id", "=", orgId).where("id", "=", id).returningAll().executeTakeFirst();
+  return row && toTeam(row);
+}
+
+export async function countTeamUsers(trx: Db, orgId: string, id: string): Promise<number> {
+  const row = await trx
+    .selectFrom("users")
+    .select((eb) => eb.fn.countAll<string | number>().as("n"))
+    .where("org_id", "=", orgId)
+    .where("team_id", "=", id)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}

@@ -66,3 +66,28 @@ export async function existingUserIds(db: Db, orgId: string, ids: string[]): Pro
   }
   return found;
 }
+
+export async function updateUser(
+  trx: Db,
+  orgId: string,
+  id: string,
+  patch: { external_id?: string | undefined; team_id?: string | null | undefined },
+): Promise<User | undefined> {
+  const row = await trx
+    .updateTable("users")
+    .set({
+      ...(patch.external_id !== undefined ? { external_id: patch.external_id } : {}),
+      ...(patch.team_id !== undefined ? { team_id: patch.team_id } : {}),
+      updated_at: new Date(),
+    })
+    .where("org_id", "=", orgId)
+    .where("id", "=", id)
+    .returningAll()
+    .executeTakeFirst();
+  return row && toUser(row);
+}
+
+export async function deleteUser(trx: Db, orgId: string, id: string): Promise<User | undefined> {
+  const row = await trx.deleteFrom("users").where("org_id", "=", orgId).where("id", "=", id).returningAll().executeTakeFirst();
+  return row && toUser(row);
+}

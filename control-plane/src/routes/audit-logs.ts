@@ -7,6 +7,8 @@ import { listAudit } from "../repositories/audit-log.js";
 const query = z.strictObject({
   target_id: z.string().max(100).optional(),
   action: z.string().max(100).optional(),
+  since: z.iso.datetime({ offset: true, error: "must be an ISO-8601 timestamp" }).optional(),
+  until: z.iso.datetime({ offset: true, error: "must be an ISO-8601 timestamp" }).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 
@@ -14,7 +16,13 @@ export function auditLogRoutes(app: AppContext): Router {
   const router = new Router();
   router.get("/internal/audit-logs", async (ctx) => {
     const q = validate(query, queryObject(ctx));
-    const rows = await listAudit(app.db, app.defaultOrgId, { targetId: q.target_id, action: q.action, limit: q.limit });
+    const rows = await listAudit(app.db, ctx.state.orgId, {
+      targetId: q.target_id,
+      action: q.action,
+      since: q.since ? new Date(q.since) : undefined,
+      until: q.until ? new Date(q.until) : undefined,
+      limit: q.limit,
+    });
     ctx.body = { data: rows, next_cursor: null };
   });
   return router;

@@ -22,7 +22,7 @@ export function gatewayTokenRoutes(app: AppContext): Router {
 
   router.post("/internal/gateway-tokens", async (ctx) => {
     const input = validate(createToken, await readJsonObject(ctx, app.config.maxBodyBytes));
-    const orgId = app.defaultOrgId;
+    const orgId = ctx.state.orgId;
     const secret = GATEWAY_TOKEN_PREFIX + randomBase62(40);
     const token = await app.db.transaction().execute(async (trx) => {
       const token = await insertGatewayToken(trx, {
@@ -49,13 +49,13 @@ export function gatewayTokenRoutes(app: AppContext): Router {
   });
 
   router.get("/internal/gateway-tokens", async (ctx) => {
-    const rows = await listGatewayTokens(app.db, app.defaultOrgId);
+    const rows = await listGatewayTokens(app.db, ctx.state.orgId);
     ctx.body = { data: rows, next_cursor: null };
   });
 
   router.delete("/internal/gateway-tokens/:id", async (ctx) => {
     const id = validate(idOf("gwt"), ctx.params.id);
-    const orgId = app.defaultOrgId;
+    const orgId = ctx.state.orgId;
     const token = await app.db.transaction().execute(async (trx) => {
       const token = await revokeGatewayToken(trx, orgId, id);
       if (!token) throw new AppError("not_found", `gateway token ${id} not found or already revoked`, { field: "id" });

@@ -5,6 +5,7 @@ import { auditLogRoutes } from "./audit-logs.js";
 import { gatewayRoutes } from "./gateways.js";
 import { gatewayTokenRoutes } from "./gateway-tokens.js";
 import { healthRoutes } from "./health.js";
+import { orgRoutes } from "./orgs.js";
 import { teamRoutes } from "./teams.js";
 import { userRoutes } from "./users.js";
 
@@ -12,6 +13,7 @@ import { userRoutes } from "./users.js";
 export function buildRouters(app: AppContext): Router[] {
   return [
     healthRoutes(app),
+    orgRoutes(app),
     teamRoutes(app),
     userRoutes(app),
     apiKeyRoutes(app),

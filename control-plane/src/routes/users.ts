@@ -5,7 +5,9 @@ import type { AppContext } from "../context.js";
 import { page, pagination, queryObject, readJsonObject, validate } from "../http/body.js";
 import { recordAudit } from "../repositories/audit-log.js";
 import { getTeam } from "../repositories/teams.js";
-import { findUserByExternalId, getUser, insertUser, listUsers } from "../repositories/users.js";
+import { apiKeyIdsOfUser, keySyncRecords } from "../repositories/api-keys.js";
+import { deleteUser, findUserByExternalId, getUser, insertUser, listUsers, updateUser } from "../repositories/users.js";
+import { writeWithChanges } from "../writes.js";
 import { idOf } from "./schemas.js";
 
 const createUser = z.strictObject({
@@ -15,12 +17,21 @@ const createUser = z.strictObject({
 
 const listQuery = pagination.extend({ team_id: idOf("team").optional() });
 
+const patchUser = z
+  .strictObject({
+    external_id: z.string().trim().min(1, "must not be empty").max(320, "must be at most 320 characters").optional(),
+    team_id: idOf("team").nullable().optional(),
+  })
+  .refine((v) => Object.keys(v).length > 0, "send at least one field to change");
+
+const deleteQuery = z.strictObject({ cascade: z.enum(["true", "false"]).optional() });
+
 export function userRoutes(app: AppContext): Router {
   const router = new Router();
 
   router.post("/internal/users", async (ctx) => {
     const input = validate(createUser, await readJsonObject(ctx, app.config.maxBodyBytes));
-    const orgId = app.defaultOrgId;
+    const orgId = ctx.state.orgId;
     const user = await app.db.transaction().execute(async (trx) => {
       if (input.team_id && !(await getTeam(trx, orgId, input.team_id))) {
         throw new AppError("not_found", `team ${input.team_id} not found`, { field: "team_id" });
@@ -48,15 +59,82 @@ export function userRoutes(app: AppContext): Router {
 
   router.get("/internal/users", async (ctx) => {
     const q = validate(listQuery, queryObject(ctx));
-    const rows = await listUsers(app.db, app.defaultOrgId, { after: q.cursor, limit: q.limit, teamId: q.team_id });
+    const rows = await listUsers(app.db, ctx.state.orgId, { after: q.cursor, limit: q.limit, teamId: q.team_id });
     ctx.body = page(rows, q.limit);
   });
 
   router.get("/internal/users/:id", async (ctx) => {
     const id = validate(idOf("user"), ctx.params.id);
-    const user = await getUser(app.db, app.defaultOrgId, id);
+    const user = await getUser(app.db, ctx.state.orgId, id);
     if (!user) throw new AppError("not_found", `user ${id} not found`, { field: "id" });
     ctx.body = user;
+  });
+
+  // Moving a user to another team re-syncs its keys, so gateways count them against the new team.
+  router.patch("/internal/users/:id", async (ctx) => {
+    const id = validate(idOf("user"), ctx.params.id);
+    const input = validate(patchUser, await readJsonObject(ctx, app.config.maxBodyBytes));
+    const orgId: string = ctx.state.orgId;
+    const { result } = await writeWithChanges(app, orgId, async ({ trx, emit }) => {
+      const before = await getUser(trx, orgId, id);
+      if (!before) throw new AppError("not_found", `user ${id} not found`, { field: "id" });
+      if (input.team_id && !(await getTeam(trx, orgId, input.team_id))) {
+        throw new AppError("not_found", `team ${input.team_id} not found`, { field: "team_id" });
+      }
+      if (input.external_id !== undefined && input.external_id !== before.external_id && (await findUserByExternalId(trx, orgId, input.external_id))) {
+        throw new AppError("conflict", `a user with external_id ${JSON.stringify(input.external_id)} already exists`, { field: "external_id" });
+      }
+      const after = (await updateUser(trx, orgId, id, input))!;
+      if (after.team_id !== before.team_id) {
+        for (const record of await keySyncRecords(trx, orgId, await apiKeyIdsOfUser(trx, orgId, id))) {
+          emit({ kind: "key_upsert", resourceId: record.id, payload: record });
+        }
+      }
+      await recordAudit(trx, {
+        orgId,
+        actor: ctx.state.actor,
+        action: "user.update",
+        targetType: "user",
+        targetId: id,
+        before: before as unknown as Record<string, unknown>,
+        after: after as unknown as Record<string, unknown>,
+        requestId: ctx.state.requestId,
+      });
+      return after;
+    });
+    ctx.body = result;
+  });
+
+  // A user with keys is not deleted unless ?cascade=true, which deletes its keys too
+  // (and stops them on every gateway).
+  router.delete("/internal/users/:id", async (ctx) => {
+    const id = validate(idOf("user"), ctx.params.id);
+    const q = validate(deleteQuery, queryObject(ctx));
+    const orgId: string = ctx.state.orgId;
+    const { result } = await writeWithChanges(app, orgId, async ({ trx, emit }) => {
+      const user = await getUser(trx, orgId, id);
+      if (!user) throw new AppError("not_found", `user ${id} not found`, { field: "id" });
+      const keyIds = await apiKeyIdsOfUser(trx, orgId, id);
+      if (keyIds.length > 0 && q.cascade !== "true") {
+        throw new AppError("conflict", `user ${id} owns ${keyIds.length} API key(s): delete them first, or pass ?cascade=true to delete them with the user`);
+      }
+      if (keyIds.length > 0) {
+        await trx.deleteFrom("api_keys").where("org_id", "=", orgId).where("user_id", "=", id).execute();
+        for (const keyId of keyIds) emit({ kind: "key_delete", resourceId: keyId, payload: { id: keyId } });
+      }
+      await deleteUser(trx, orgId, id);
+      await recordAudit(trx, {
+        orgId,
+        actor: ctx.state.actor,
+        action: "user.delete",
+        targetType: "user",
+        targetId: id,
+        before: { ...user, deleted_keys: keyIds } as unknown as Record<string, unknown>,
+        requestId: ctx.state.requestId,
+      });
+      return { id, deleted: true, deleted_keys: keyIds };
+    });
+    ctx.body = result;
   });
 
   return router;

@@ -11,11 +11,18 @@ import {
 } from "@tollgate/shared";
 import type { AppContext } from "../context.js";
 import { allKeySyncRecords } from "../repositories/api-keys.js";
-import { oldestRetainedRevision, readChanges, type ChangeEntry, type KeySyncRecord } from "../repositories/change-log.js";
+import {
+  oldestRetainedRevision,
+  readChanges,
+  type ChangeEntry,
+  type KeySyncRecord,
+  type SigningKeyRecord,
+} from "../repositories/change-log.js";
+import { allSigningKeyRecords } from "../repositories/signing-keys.js";
 import { markGatewayDisconnected, upsertConnectedGateway } from "../repositories/gateways.js";
 import { currentRevision } from "../repositories/orgs.js";
 import { authenticateGateway, kRemoteAddress } from "./auth.js";
-import { toKeyUpsert } from "./key-record.js";
+import { toKeyUpsert, toSigningKey } from "./key-record.js";
 
 const SNAPSHOT_CHUNK = 1000;
 const CHANGE_BATCH = 5000;
@@ -56,8 +63,8 @@ export async function* subscribe(app: AppContext, req: SubscribeRequest, ctx: Ha
     let cursor = Number(req.lastRevision);
     const reason = await snapshotReason(app, orgId, req, cursor);
     if (reason !== null) {
-      const { revision, keys } = await readSnapshot(app, orgId);
-      yield* snapshotEvents(orgId, revision, reason, keys);
+      const { revision, keys, signingKeys } = await readSnapshot(app, orgId);
+      yield* snapshotEvents(orgId, revision, reason, keys, signingKeys);
       app.metrics.snapshotSent(SnapshotReason[reason]);
       log.info({ revision, keys: keys.length, reason: SnapshotReason[reason] }, "snapshot sent");
       cursor = revision;
@@ -68,8 +75,8 @@ export async function* subscribe(app: AppContext, req: SubscribeRequest, ctx: Ha
       const entries = await readChanges(app.db, orgId, cursor, CHANGE_BATCH);
       if (entries.length > 0 && entries[0]!.revision !== cursor + 1) {
         // Compaction removed entries this stream had not sent yet: start over from a snapshot.
-        const { revision, keys } = await readSnapshot(app, orgId);
-        yield* snapshotEvents(orgId, revision, SnapshotReason.COMPACTED, keys);
+        const { revision, keys, signingKeys } = await readSnapshot(app, orgId);
+        yield* snapshotEvents(orgId, revision, SnapshotReason.COMPACTED, keys, signingKeys);
         app.metrics.snapshotSent(SnapshotReason[SnapshotReason.COMPACTED]);
         log.info({ revision, keys: keys.length, reason: "COMPACTED" }, "snapshot sent");
         cursor = revision;
@@ -122,20 +129,39 @@ async function snapshotReason(app: AppContext, orgId: string, req: SubscribeRequ
 }
 
 /** Keys and revision read in one repeatable-read transaction: a consistent cut. */
-async function readSnapshot(app: AppContext, orgId: string): Promise<{ revision: number; keys: KeySyncRecord[] }> {
+async function readSnapshot(
+  app: AppContext,
+  orgId: string,
+): Promise<{ revision: number; keys: KeySyncRecord[]; signingKeys: SigningKeyRecord[] }> {
   return app.db
     .transaction()
     .setIsolationLevel("repeatable read")
-    .execute(async (trx) => ({ revision: await currentRevision(trx, orgId), keys: await allKeySyncRecords(trx, orgId) }));
+    .execute(async (trx) => ({
+      revision: await currentRevision(trx, orgId),
+      keys: await allKeySyncRecords(trx, orgId),
+      signingKeys: await allSigningKeyRecords(trx, orgId),
+    }));
 }
 
-function* snapshotEvents(orgId: string, revision: number, reason: SnapshotReason, keys: KeySyncRecord[]): Generator<SubscribeResponse> {
+function* snapshotEvents(
+  orgId: string,
+  revision: number,
+  reason: SnapshotReason,
+  keys: KeySyncRecord[],
+  signingKeys: SigningKeyRecord[],
+): Generator<SubscribeResponse> {
   yield create(SubscribeResponseSchema, {
     event: { case: "snapshotBegin", value: { revision: BigInt(revision), reason, orgId, keyCount: keys.length } },
   });
-  for (let i = 0; i < keys.length; i += SNAPSHOT_CHUNK) {
+  // The first chunk carries the signing keys, even when there are no API keys.
+  for (let i = 0; i < keys.length || i === 0; i += SNAPSHOT_CHUNK) {
+    const slice = keys.slice(i, i + SNAPSHOT_CHUNK);
+    if (slice.length === 0 && signingKeys.length === 0) break;
     yield create(SubscribeResponseSchema, {
-      event: { case: "snapshotChunk", value: { keys: keys.slice(i, i + SNAPSHOT_CHUNK).map(toKeyUpsert) } },
+      event: {
+        case: "snapshotChunk",
+        value: { keys: slice.map(toKeyUpsert), signingKeys: i === 0 ? signingKeys.map(toSigningKey) : [] },
+      },
     });
   }
   yield create(SubscribeResponseSchema, { event: { case: "snapshotEnd", value: { revision: BigInt(revision) } } });
@@ -143,6 +169,13 @@ function* snapshotEvents(orgId: string, revision: number, reason: SnapshotReason
 
 function toChange(entry: ChangeEntry): Change {
   const committedAt = timestampFromDate(new Date(entry.committedAt));
+  if (entry.kind === "signing_key_upsert") {
+    return create(ChangeSchema, {
+      revision: BigInt(entry.revision),
+      op: { case: "signingKeyUpsert", value: toSigningKey(entry.payload as SigningKeyRecord) },
+      committedAt,
+    });
+  }
   if (entry.kind === "key_upsert") {
     return create(ChangeSchema, {
       revision: BigInt(entry.revision),
