@@ -18,6 +18,9 @@ describe("loadConfig", () => {
       upstreamTimeoutMs: 600_000,
       maxBodyBytes: 4 * 1024 * 1024,
       logLevel: "info",
+      controlPlaneTls: {},
+      maxStalenessMs: null,
+      syncHeartbeatIntervalMs: 5_000,
     });
     expect(c.dataDir).toMatch(/\.data\/gateway$/);
   });
@@ -42,6 +45,15 @@ describe("loadConfig", () => {
     expect(loadConfig({ ...base, MAX_BODY_BYTES: "2048" }).maxBodyBytes).toBe(2048);
   });
 
+  it("parses MAX_STALENESS (default never) and SYNC_HEARTBEAT_INTERVAL", () => {
+    expect(loadConfig({ ...base, MAX_STALENESS: "10m", SYNC_HEARTBEAT_INTERVAL: "2s" })).toMatchObject({
+      maxStalenessMs: 600_000,
+      syncHeartbeatIntervalMs: 2_000,
+    });
+    expect(loadConfig({ ...base, MAX_STALENESS: "never" }).maxStalenessMs).toBeNull();
+    expect(loadConfig({ ...base, MAX_STALENESS: "" }).maxStalenessMs).toBeNull();
+  });
+
   it("names the variable at fault", () => {
     const bad: Array<[Record<string, string>, string]> = [
       [{}, "GATEWAY_TOKEN"],
@@ -52,6 +64,10 @@ describe("loadConfig", () => {
       [{ ...base, UPSTREAM_TIMEOUT: "10" }, "UPSTREAM_TIMEOUT"],
       [{ ...base, MAX_BODY_BYTES: "lots" }, "MAX_BODY_BYTES"],
       [{ ...base, LOG_LEVEL: "loud" }, "LOG_LEVEL"],
+      [{ ...base, MAX_STALENESS: "10" }, "MAX_STALENESS"],
+      [{ ...base, MAX_STALENESS: "0s" }, "MAX_STALENESS"],
+      [{ ...base, SYNC_HEARTBEAT_INTERVAL: "often" }, "SYNC_HEARTBEAT_INTERVAL"],
+      [{ ...base, SYNC_HEARTBEAT_INTERVAL: "0ms" }, "SYNC_HEARTBEAT_INTERVAL"],
     ];
     for (const [env, name] of bad) {
       expect(() => loadConfig(env)).toThrow(ConfigError);

@@ -1,3 +1,5 @@
+import { createPrivateKey, X509Certificate } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
 import {
@@ -9,7 +11,17 @@ import {
   envRequired,
   envString,
   envUrl,
+  parseDurationMs,
 } from "@tollgate/shared";
+
+/** PEM material for TLS to the control plane (https:// only). */
+export interface ControlPlaneTls {
+  /** A private CA to trust besides the system ones (CONTROL_PLANE_CA_FILE). */
+  ca?: string;
+  /** Client certificate and key for mTLS (GATEWAY_TLS_CERT_FILE + GATEWAY_TLS_KEY_FILE). */
+  cert?: string;
+  key?: string;
+}
 
 /** Which upstream serves client traffic. */
 export type ProviderConfig =
@@ -19,6 +31,8 @@ export type ProviderConfig =
 export interface GatewayConfig {
   /** gRPC endpoint of the control plane (HTTP/2). */
   controlPlaneUrl: string;
+  /** TLS settings for an https:// control plane; empty for the system CAs and no client certificate. */
+  controlPlaneTls: ControlPlaneTls;
   gatewayToken: string;
   gatewayName: string;
   /** Directory holding gateway.db; created when missing. */
@@ -34,6 +48,13 @@ export interface GatewayConfig {
   logLevel: string;
   /** How long stop() lets in-flight requests finish before cutting them. */
   shutdownGraceMs: number;
+  /**
+   * MAX_STALENESS: with no contact with the control plane for longer than
+   * this, the gateway fails closed (503). Null: never (serve the cache forever).
+   */
+  maxStalenessMs: number | null;
+  /** SYNC_HEARTBEAT_INTERVAL: how often a connected gateway acknowledges its revision as a liveness report. */
+  syncHeartbeatIntervalMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -52,6 +73,84 @@ export function parseBytes(value: string): number | undefined {
   if (!m) return undefined;
   const n = Number(m[1]) * (BYTE_UNITS[(m[2] ?? "").toLowerCase()] ?? NaN);
   return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
+
+/** Reads a PEM file named by `variable`; a missing or unreadable file is a ConfigError naming it. */
+function readPem(env: Env, variable: string): string | undefined {
+  const path = envOptional(env, variable);
+  if (path === undefined) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new ConfigError(`${variable}=${JSON.stringify(path)} cannot be read: ${(err as Error).message}`);
+  }
+  if (!text.includes("-----BEGIN ")) {
+    throw new ConfigError(`${variable}=${JSON.stringify(path)} is not a PEM file (no "-----BEGIN" line)`);
+  }
+  return text;
+}
+
+function loadControlPlaneTls(env: Env, controlPlaneUrl: string): ControlPlaneTls {
+  const ca = readPem(env, "CONTROL_PLANE_CA_FILE");
+  const certSet = envOptional(env, "GATEWAY_TLS_CERT_FILE") !== undefined;
+  const keySet = envOptional(env, "GATEWAY_TLS_KEY_FILE") !== undefined;
+  if (certSet !== keySet) {
+    const [given, missing] = certSet
+      ? ["GATEWAY_TLS_CERT_FILE", "GATEWAY_TLS_KEY_FILE"]
+      : ["GATEWAY_TLS_KEY_FILE", "GATEWAY_TLS_CERT_FILE"];
+    throw new ConfigError(`${missing} is required when ${given} is set: mTLS needs both the client certificate and its private key`);
+  }
+  const cert = readPem(env, "GATEWAY_TLS_CERT_FILE");
+  const key = readPem(env, "GATEWAY_TLS_KEY_FILE");
+  if (ca !== undefined) {
+    try {
+      new X509Certificate(ca);
+    } catch (err) {
+      throw new ConfigError(`CONTROL_PLANE_CA_FILE does not hold a valid certificate: ${(err as Error).message}`);
+    }
+  }
+  if (cert !== undefined && key !== undefined) {
+    let x509: X509Certificate;
+    try {
+      x509 = new X509Certificate(cert);
+    } catch (err) {
+      throw new ConfigError(`GATEWAY_TLS_CERT_FILE does not hold a valid certificate: ${(err as Error).message}`);
+    }
+    let privateKey;
+    try {
+      privateKey = createPrivateKey(key);
+    } catch (err) {
+      throw new ConfigError(`GATEWAY_TLS_KEY_FILE does not hold a valid (unencrypted) private key: ${(err as Error).message}`);
+    }
+    if (!x509.checkPrivateKey(privateKey)) {
+      throw new ConfigError("GATEWAY_TLS_KEY_FILE is not the private key of the certificate in GATEWAY_TLS_CERT_FILE");
+    }
+  }
+  const tls: ControlPlaneTls = {};
+  if (ca !== undefined) tls.ca = ca;
+  if (cert !== undefined && key !== undefined) {
+    tls.cert = cert;
+    tls.key = key;
+  }
+  if (Object.keys(tls).length > 0 && !controlPlaneUrl.startsWith("https://")) {
+    const names = [ca !== undefined ? "CONTROL_PLANE_CA_FILE" : "", cert !== undefined ? "GATEWAY_TLS_CERT_FILE" : ""].filter(Boolean);
+    throw new ConfigError(
+      `${names.join(" and ")} only apply to an https:// control plane, but CONTROL_PLANE_URL is ${JSON.stringify(controlPlaneUrl)}: use https:// or unset them`,
+    );
+  }
+  return tls;
+}
+
+/** MAX_STALENESS: a positive duration, or unset / "never" for no limit. */
+function loadMaxStaleness(env: Env): number | null {
+  const raw = envOptional(env, "MAX_STALENESS");
+  if (raw === undefined || raw.trim().toLowerCase() === "never") return null;
+  const ms = parseDurationMs(raw);
+  if (ms === undefined || ms <= 0) {
+    throw new ConfigError(`MAX_STALENESS must be a positive duration such as 30s, 10m or 1h, or "never", got ${JSON.stringify(raw)}`);
+  }
+  return ms;
 }
 
 /**
@@ -88,8 +187,14 @@ export function loadConfig(env: Env): GatewayConfig {
     maxBodyBytes = parsed;
   }
 
+  const syncHeartbeatIntervalMs = envDurationMs(env, "SYNC_HEARTBEAT_INTERVAL", 5_000);
+  if (syncHeartbeatIntervalMs <= 0) {
+    throw new ConfigError(`SYNC_HEARTBEAT_INTERVAL must be positive, got ${JSON.stringify(env.SYNC_HEARTBEAT_INTERVAL)}`);
+  }
+
   return {
     controlPlaneUrl,
+    controlPlaneTls: loadControlPlaneTls(env, controlPlaneUrl),
     gatewayToken,
     gatewayName: envString(env, "GATEWAY_NAME", hostname()),
     dataDir: resolve(envString(env, "DATA_DIR", "./.data/gateway")),
@@ -101,5 +206,7 @@ export function loadConfig(env: Env): GatewayConfig {
     maxBodyBytes,
     logLevel: envEnum(env, "LOG_LEVEL", LOG_LEVELS, "info"),
     shutdownGraceMs: 10_000,
+    maxStalenessMs: loadMaxStaleness(env),
+    syncHeartbeatIntervalMs,
   };
 }

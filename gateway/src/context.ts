@@ -1,14 +1,15 @@
 import { createLogger, newId, type Logger } from "@tollgate/shared";
 import type { GatewayConfig } from "./config.js";
-import { openStore, type GatewayStore } from "./db/store.js";
+import type { GatewayStore } from "./db/store.js";
 import { META } from "./db/meta-repository.js";
+import { openStoreWithRecovery, type CacheRecovery } from "./db/recovery.js";
 import { LogWriter } from "./db/log-writer.js";
 import { KeyIndex } from "./auth/key-index.js";
 import { GatewayMetrics } from "./metrics.js";
 import { createProvider } from "./providers/registry.js";
 import type { Provider } from "./providers/types.js";
 import { KeyCache } from "./sync/key-cache.js";
-import { SyncState } from "./sync/sync-state.js";
+import { SyncState, formatDuration } from "./sync/sync-state.js";
 
 /** Time source; tests pass a fixed or stepping clock. */
 export interface Clock {
@@ -31,6 +32,8 @@ export interface AppContext {
   metrics: GatewayMetrics;
   logWriter: LogWriter;
   provider: Provider;
+  /** Set when the cache file was found damaged at boot and replaced by an empty one. */
+  cacheRecovery: CacheRecovery | null;
 }
 
 export interface ContextOverrides {
@@ -42,11 +45,22 @@ export interface ContextOverrides {
 /**
  * Opens the SQLite cache, loads it into memory and builds the context. When
  * the cache holds a snapshot from an earlier run the gateway is ready at once.
+ * A damaged cache file is moved aside and replaced by an empty one (not ready
+ * until the control plane's snapshot), never a crash.
  */
 export function createAppContext(config: GatewayConfig, overrides: ContextOverrides = {}): AppContext {
   const logger = overrides.logger ?? createLogger({ name: "gateway", level: config.logLevel });
   const clock = overrides.clock ?? systemClock;
-  const db = openStore(config.dataDir);
+  const keyIndex = new KeyIndex();
+  // The whole boot-time read runs under recovery: a damaged file may only show
+  // itself when its pages are read.
+  const { store: db, probed, recovery } = openStoreWithRecovery(config.dataDir, clock.now(), (store) => {
+    const keyCache = new KeyCache(store, keyIndex, clock);
+    const loaded = keyCache.load();
+    const lastContact = Number(store.meta.get(META.lastContactAtMs));
+    return { keyCache, loaded, lastContactMs: Number.isSafeInteger(lastContact) && lastContact > 0 ? lastContact : null };
+  });
+  const { keyCache, loaded } = probed;
   if (db.migrated.length > 0) logger.info({ path: db.path, migrations: db.migrated }, "migrated gateway database");
 
   let gatewayId = db.meta.get(META.gatewayId);
@@ -55,16 +69,41 @@ export function createAppContext(config: GatewayConfig, overrides: ContextOverri
     db.meta.set(META.gatewayId, gatewayId);
   }
 
-  const keyIndex = new KeyIndex();
-  const keyCache = new KeyCache(db, keyIndex, clock);
-  const syncState = new SyncState(clock);
-  const loaded = keyCache.load();
+  const syncState = new SyncState(clock, {
+    maxStalenessMs: config.maxStalenessMs,
+    onStaleChange: (stale, sinceMs) => {
+      if (stale) {
+        logger.error(
+          { secondsSinceContact: Math.round(sinceMs / 1000), maxStalenessMs: config.maxStalenessMs },
+          `no contact with the control plane for ${formatDuration(sinceMs)}, longer than MAX_STALENESS (${formatDuration(config.maxStalenessMs ?? 0)}): failing closed, client requests get 503 until the control plane is reachable again`,
+        );
+      } else {
+        logger.info("contact with the control plane restored: serving requests again");
+      }
+    },
+  });
   syncState.appliedRevision = loaded.revision;
   syncState.orgId = loaded.orgId;
+  syncState.lastContactMs = probed.lastContactMs;
   if (loaded.hasSnapshot) syncState.source = "cache";
 
   const metrics = new GatewayMetrics(syncState);
-  metrics.syncState({ appliedRevision: loaded.revision, keys: keyIndex.size, connected: false, lag: null });
+  metrics.syncState({ appliedRevision: loaded.revision, keys: keyIndex.size, connected: false });
+
+  if (recovery) {
+    metrics.cacheRecoveredAtBoot();
+    logger.error(
+      { path: recovery.path, movedTo: recovery.movedTo, reason: recovery.reason, gatewayIdKept: recovery.salvagedGatewayId !== undefined },
+      `the key cache at ${recovery.path} is damaged (${recovery.reason}); moved it to ${recovery.movedTo} and starting with an empty cache: the control plane will send a full snapshot`,
+    );
+    db.audit.insert({
+      at: new Date(clock.now()).toISOString(),
+      event: "cache_recovered",
+      keyId: null,
+      revision: null,
+      detail: { path: recovery.path, moved_to: recovery.movedTo, reason: recovery.reason, gateway_id_kept: recovery.salvagedGatewayId !== undefined },
+    });
+  }
 
   return {
     config,
@@ -78,5 +117,6 @@ export function createAppContext(config: GatewayConfig, overrides: ContextOverri
     metrics,
     logWriter: new LogWriter(db, logger),
     provider: overrides.provider ?? createProvider(config.provider, { upstreamTimeoutMs: config.upstreamTimeoutMs }),
+    cacheRecovery: recovery,
   };
 }

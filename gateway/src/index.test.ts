@@ -12,6 +12,7 @@ const silent = () => createLogger({ name: "gateway", level: "silent" });
 function configFor(dataDir: string, controlPlaneUrl: string, token: string): GatewayConfig {
   return {
     controlPlaneUrl,
+    controlPlaneTls: {},
     gatewayToken: token,
     gatewayName: "test-gateway",
     dataDir,
@@ -23,6 +24,8 @@ function configFor(dataDir: string, controlPlaneUrl: string, token: string): Gat
     maxBodyBytes: 64 * 1024,
     logLevel: "silent",
     shutdownGraceMs: 1_000,
+    maxStalenessMs: null,
+    syncHeartbeatIntervalMs: 5_000,
   };
 }
 

@@ -9,6 +9,10 @@ export type SyncApplyKind = "snapshot" | "delta";
 /** Live sync figures read at scrape time. */
 export interface SyncGaugeSource {
   secondsSinceContact(): number | null;
+  lastContactMs: number | null;
+  lag(): number | null;
+  /** Non-null while failing closed for MAX_STALENESS. */
+  staleForMs(): number | null;
 }
 
 /**
@@ -24,8 +28,9 @@ export class GatewayMetrics {
   private readonly appliedRevision: Gauge;
   private readonly keysCached: Gauge;
   private readonly syncConnected: Gauge;
-  private readonly lag: Gauge;
   private readonly applies: Counter<"kind" | "result">;
+  private readonly cacheRecovered: Counter;
+  private readonly heartbeats: Counter<"result">;
 
   constructor(sync: SyncGaugeSource) {
     const registers = [this.registry];
@@ -72,16 +77,35 @@ export class GatewayMetrics {
     });
     new Gauge({
       name: "tollgate_gateway_sync_seconds_since_contact",
-      help: "Seconds since the last message from the control plane (-1 before the first).",
+      help: "Seconds since the last contact with the control plane: a stream message or a successful acknowledgement, possibly before a restart (-1 before the first).",
       registers,
       collect() {
         this.set(sync.secondsSinceContact() ?? -1);
       },
     });
-    this.lag = new Gauge({
-      name: "tollgate_gateway_sync_lag_revisions",
-      help: "Control plane revision minus applied revision, as of the last message.",
+    new Gauge({
+      name: "tollgate_gateway_sync_last_contact_timestamp_seconds",
+      help: "Unix time of the last contact with the control plane (0 before the first).",
       registers,
+      collect() {
+        this.set(sync.lastContactMs === null ? 0 : sync.lastContactMs / 1000);
+      },
+    });
+    new Gauge({
+      name: "tollgate_gateway_sync_lag_revisions",
+      help: "Control plane revision minus applied revision, as of the last message (-1 before the first).",
+      registers,
+      collect() {
+        this.set(sync.lag() ?? -1);
+      },
+    });
+    new Gauge({
+      name: "tollgate_gateway_sync_stale",
+      help: "1 while the gateway fails closed because it had no contact with the control plane for longer than MAX_STALENESS.",
+      registers,
+      collect() {
+        this.set(sync.staleForMs() === null ? 0 : 1);
+      },
     });
     this.applies = new Counter({
       name: "tollgate_gateway_sync_applies_total",
@@ -89,7 +113,26 @@ export class GatewayMetrics {
       labelNames: ["kind", "result"],
       registers,
     });
+    this.cacheRecovered = new Counter({
+      name: "tollgate_gateway_cache_recovered_total",
+      help: "Damaged SQLite key caches moved aside at boot and replaced by an empty one.",
+      registers,
+    });
+    this.heartbeats = new Counter({
+      name: "tollgate_gateway_sync_heartbeats_total",
+      help: "Liveness acknowledgements sent to the control plane (SYNC_HEARTBEAT_INTERVAL), by result; skipped: one was still in flight.",
+      labelNames: ["result"],
+      registers,
+    });
     this.syncConnected.set(0);
+  }
+
+  cacheRecoveredAtBoot(): void {
+    this.cacheRecovered.inc();
+  }
+
+  heartbeat(result: "ok" | "error" | "skipped"): void {
+    this.heartbeats.inc({ result });
   }
 
   request(route: RouteLabel, status: number, seconds: number): void {
@@ -109,11 +152,10 @@ export class GatewayMetrics {
     this.applies.inc({ kind, result: ok ? "ok" : "error" });
   }
 
-  syncState(s: { appliedRevision: number; keys: number; connected: boolean; lag: number | null }): void {
+  syncState(s: { appliedRevision: number; keys: number; connected: boolean }): void {
     this.appliedRevision.set(s.appliedRevision);
     this.keysCached.set(s.keys);
     this.syncConnected.set(s.connected ? 1 : 0);
-    if (s.lag !== null) this.lag.set(s.lag);
   }
 
   async text(): Promise<string> {

@@ -1,6 +1,6 @@
 import type { Database } from "better-sqlite3";
 
-export type AuditEvent = "key_upsert" | "key_delete" | "snapshot_applied" | "auth_denied";
+export type AuditEvent = "key_upsert" | "key_delete" | "snapshot_applied" | "auth_denied" | "cache_recovered";
 
 export interface AuditEntry {
   /** ISO timestamp. */

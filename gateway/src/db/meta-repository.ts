@@ -5,6 +5,8 @@ export const META = {
   gatewayId: "gateway_id",
   revision: "revision",
   orgId: "org_id",
+  /** Epoch ms of the last contact with the control plane, written now and then (see SyncClient). */
+  lastContactAtMs: "last_contact_at_ms",
 } as const;
 
 export interface MetaRepository {

@@ -6,6 +6,7 @@ import { authenticate } from "../auth/authenticate.js";
 import type { RouteLabel } from "../metrics.js";
 import { chatCompletions } from "./chat-completions.js";
 import { HttpError, sendOpenAiError } from "./http.js";
+import { formatDuration } from "../sync/sync-state.js";
 import { listModels } from "./models.js";
 import type { RequestRecord, RouteHandler } from "./request-record.js";
 
@@ -34,7 +35,7 @@ function pathOf(url: string | undefined): string {
  * record the request once the response is done.
  */
 export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res: ServerResponse) => void {
-  const { metrics, logWriter, logger, clock, keyIndex } = ctx;
+  const { metrics, logWriter, logger, clock, keyIndex, syncState } = ctx;
 
   function finish(rec: RequestRecord, res: ServerResponse): void {
     const latencyMs = performance.now() - rec.startedAt;
@@ -96,6 +97,25 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
         new HttpError(405, `Method ${method} is not allowed on ${path}; use ${allowed}.`, "invalid_request_error", "method_not_allowed", null, {
           allow: allowed,
         }),
+      );
+      return;
+    }
+
+    // MAX_STALENESS: keys not confirmed by the control plane for too long are
+    // not trusted (a revocation may be missing); fail closed before auth.
+    const staleMs = syncState.staleForMs();
+    if (staleMs !== null) {
+      rec.error = "gateway_stale";
+      sendOpenAiError(
+        res,
+        new HttpError(
+          503,
+          `This gateway has had no contact with its control plane for ${formatDuration(staleMs)}, longer than its MAX_STALENESS of ${formatDuration(syncState.maxStalenessMs ?? 0)}, so it refuses requests rather than trust keys that may have been revoked since. Retry later or use another gateway.`,
+          "api_error",
+          "gateway_stale",
+          null,
+          { "retry-after": "5" },
+        ),
       );
       return;
     }

@@ -80,6 +80,7 @@ class FakeUpstream {
 function configFor(dataDir: string, controlPlaneUrl: string, token: string, upstream: string): GatewayConfig {
   return {
     controlPlaneUrl,
+    controlPlaneTls: {},
     gatewayToken: token,
     gatewayName: "proxy-test",
     dataDir,
@@ -91,6 +92,8 @@ function configFor(dataDir: string, controlPlaneUrl: string, token: string, upst
     maxBodyBytes: 1024 * 1024,
     logLevel: "silent",
     shutdownGraceMs: 500,
+    maxStalenessMs: null,
+    syncHeartbeatIntervalMs: 5_000,
   };
 }
 

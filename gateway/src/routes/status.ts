@@ -6,15 +6,19 @@ import { sendJson } from "./http.js";
 export function readiness(ctx: AppContext): Record<string, unknown> {
   const s = ctx.syncState;
   const since = s.secondsSinceContact();
+  const reason = s.notReadyReason();
   return {
-    ready: s.ready,
+    ready: reason === null,
+    reason,
     source: s.source,
     connected: s.connected,
     applied_revision: s.appliedRevision,
     server_revision: s.serverRevision,
     lag: s.lag(),
     seconds_since_contact: since === null ? null : Math.round(since * 1000) / 1000,
+    max_staleness_seconds: s.maxStalenessMs === null ? null : s.maxStalenessMs / 1000,
     keys: ctx.keyIndex.size,
+    cache_recovered: ctx.cacheRecovery !== null,
   };
 }
 

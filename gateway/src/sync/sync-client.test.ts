@@ -47,6 +47,7 @@ describe("sync client", () => {
     cleanups.push(() => cp.stop());
     const config: GatewayConfig = {
       controlPlaneUrl: cp.url,
+      controlPlaneTls: {},
       gatewayToken: token ?? cp.token,
       gatewayName: "sync-test",
       dataDir: dir.path,
@@ -58,6 +59,8 @@ describe("sync client", () => {
       maxBodyBytes: 1024,
       logLevel: "debug",
       shutdownGraceMs: 200,
+      maxStalenessMs: null,
+      syncHeartbeatIntervalMs: 5_000,
     };
     const { logger, lines } = capturedLogger();
     const gw: Gateway = createGateway(config, { logger, sync: { baseDelayMs: 10, maxDelayMs: 50 } });

@@ -1,3 +1,4 @@
+import type { SecureClientSessionOptions } from "node:http2";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
@@ -8,7 +9,9 @@ import {
   type KeyUpsert,
   type SubscribeResponse,
 } from "@tollgate/shared";
+import type { ControlPlaneTls } from "../config.js";
 import type { AppContext } from "../context.js";
+import { META } from "../db/meta-repository.js";
 import { fullJitterDelayMs } from "./backoff.js";
 import { planChangeBatch } from "./key-cache.js";
 
@@ -17,6 +20,78 @@ export interface SyncClientOptions {
   maxDelayMs?: number;
   /** HTTP/2 ping interval: detects a dead connection when the stream is silent. */
   pingIntervalMs?: number;
+  /** How often the last contact time is written to SQLite at most (default 30 s). */
+  persistContactEveryMs?: number;
+}
+
+interface AckItem {
+  revision: number;
+  error: string;
+  heartbeat: boolean;
+}
+
+/** Node's TLS options for http2.connect() from the gateway's TLS settings. */
+export function tlsSessionOptions(tls: ControlPlaneTls): SecureClientSessionOptions {
+  const out: SecureClientSessionOptions = {};
+  if (tls.ca !== undefined) out.ca = tls.ca;
+  if (tls.cert !== undefined) out.cert = tls.cert;
+  if (tls.key !== undefined) out.key = tls.key;
+  return out;
+}
+
+/** A TLS failure in words an operator can act on: what happened, and which variable to check. */
+export interface TlsFailure {
+  reason: string;
+  fix: string;
+  /** The raw error text, for the log's detail field. */
+  detail: string;
+}
+
+/**
+ * Recognizes a TLS failure in a ConnectError (whose message is all that is
+ * left of Node's error: the cause chain does not survive the transport).
+ */
+export function tlsFailure(err: ConnectError): TlsFailure | undefined {
+  const detail = err.rawMessage.trim();
+  // OpenSSL's "...:SSL routines:ssl3_read_bytes:tlsv13 alert certificate required:..." → its reason.
+  const openssl = /SSL routines:[^:]*:([^:]+):/.exec(detail)?.[1]?.trim();
+  const text = openssl ?? detail;
+  if (/alert certificate required/i.test(text)) {
+    return {
+      reason: "the control plane requires a client certificate",
+      fix: "set GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE to a certificate signed by a CA the control plane trusts",
+      detail,
+    };
+  }
+  if (/alert (bad certificate|unknown ca|certificate unknown|certificate revoked|certificate expired|unsupported certificate|decrypt error|access denied)/i.test(text)) {
+    return {
+      reason: `the control plane refused the client certificate (${text})`,
+      fix: "check GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE against the client CA the control plane trusts",
+      detail,
+    };
+  }
+  if (/self[- ]signed certificate|unable to get (local )?issuer certificate|unable to verify the first certificate|certificate has expired|certificate is not yet valid|certificate signature failure/i.test(text)) {
+    return {
+      reason: `the control plane's certificate is not trusted (${text})`,
+      fix: "set CONTROL_PLANE_CA_FILE to the CA that signed it",
+      detail,
+    };
+  }
+  if (/Hostname\/IP does not match|altnames/i.test(text)) {
+    return {
+      reason: `the control plane's certificate does not name the host in CONTROL_PLANE_URL (${text})`,
+      fix: "use the host name the certificate was issued for, or reissue it",
+      detail,
+    };
+  }
+  if (/\bssl\b|\btls\b|certificate|handshake|wrong version number|alert/i.test(text)) {
+    return {
+      reason: text,
+      fix: "check CONTROL_PLANE_URL (https:// for a TLS control plane), CONTROL_PLANE_CA_FILE, GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE",
+      detail,
+    };
+  }
+  return undefined;
 }
 
 interface PendingSnapshot {
@@ -50,7 +125,14 @@ export class SyncClient {
   private readonly headers: Record<string, string>;
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
+  private readonly persistContactEveryMs: number;
   private loop: Promise<void> | undefined;
+  /** One Acknowledge call at a time; what waits is coalesced (see acknowledge). */
+  private ackInFlight = false;
+  private readonly ackQueue: AckItem[] = [];
+  private ackFailing = false;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private contactPersistedAtMs = 0;
 
   constructor(
     private readonly ctx: AppContext,
@@ -58,10 +140,14 @@ export class SyncClient {
   ) {
     this.baseDelayMs = options.baseDelayMs ?? 200;
     this.maxDelayMs = options.maxDelayMs ?? 30_000;
-    this.session = new Http2SessionManager(ctx.config.controlPlaneUrl, {
-      pingIntervalMs: options.pingIntervalMs ?? 15_000,
-      pingTimeoutMs: 10_000,
-    });
+    this.persistContactEveryMs = options.persistContactEveryMs ?? 30_000;
+    // With a session manager of our own, createGrpcTransport's nodeOptions are
+    // ignored: the TLS options (ca, cert, key) go to http2.connect() from here.
+    this.session = new Http2SessionManager(
+      ctx.config.controlPlaneUrl,
+      { pingIntervalMs: options.pingIntervalMs ?? 15_000, pingTimeoutMs: 10_000 },
+      tlsSessionOptions(ctx.config.controlPlaneTls),
+    );
     this.client = createClient(
       KeySyncService,
       createGrpcTransport({ baseUrl: ctx.config.controlPlaneUrl, sessionManager: this.session }),
@@ -75,8 +161,10 @@ export class SyncClient {
 
   async stop(): Promise<void> {
     this.stopper.abort();
+    this.stopHeartbeats();
     this.session.abort();
     await this.loop;
+    this.persistContact(true);
   }
 
   private async run(): Promise<void> {
@@ -90,10 +178,16 @@ export class SyncClient {
       const fields = { revision: this.ctx.syncState.appliedRevision, retryInMs };
       if (outcome.kind === "failed") {
         const code = outcome.error.code;
+        const tls = tlsFailure(outcome.error);
         if (code === Code.Unauthenticated || code === Code.PermissionDenied) {
           logger.error(
             { ...fields, code: Code[code], detail: outcome.error.rawMessage },
             `GATEWAY_TOKEN was rejected by the control plane at ${this.ctx.config.controlPlaneUrl}: create a token with POST /internal/gateway-tokens`,
+          );
+        } else if (tls !== undefined) {
+          logger.error(
+            { ...fields, code: Code[code], detail: tls.detail, url: this.ctx.config.controlPlaneUrl },
+            `TLS with the control plane at ${this.ctx.config.controlPlaneUrl} failed: ${tls.reason}; ${tls.fix}. Retrying.`,
           );
         } else {
           const state = this.ctx.syncState;
@@ -127,6 +221,7 @@ export class SyncClient {
     const markConnected = () => {
       if (state.connected) return;
       state.connected = true;
+      this.startHeartbeats();
       this.publish();
       logger.info(
         { url: config.controlPlaneUrl, revision: state.appliedRevision, orgId: state.orgId || undefined },
@@ -146,7 +241,7 @@ export class SyncClient {
       );
       for await (const msg of stream) {
         markConnected();
-        state.touch();
+        this.contact();
         pending = this.handle(msg, pending);
         healthy = true;
         this.publish();
@@ -158,6 +253,7 @@ export class SyncClient {
       return { kind: "failed", healthy, error: ConnectError.from(err) };
     } finally {
       streamAbort.abort();
+      this.stopHeartbeats();
       this.stopper.signal.removeEventListener("abort", onStop);
       if (state.connected) {
         state.connected = false;
@@ -277,22 +373,106 @@ export class SyncClient {
     throw new Resubscribe();
   }
 
-  /** Fire and forget: the stream never waits on an acknowledgement. */
-  private acknowledge(revision: number, error?: string): void {
-    const { logger, gatewayId } = this.ctx;
-    this.client
-      .acknowledge(
-        { gatewayId, revision: BigInt(revision), error: error ?? "" },
+  /**
+   * Fire and forget: the stream never waits on an acknowledgement. At most one
+   * Acknowledge call is in flight; while it is, a newer success supersedes a
+   * waiting one (only the latest applied revision matters), while error
+   * reports are kept.
+   */
+  private acknowledge(revision: number, error = "", heartbeat = false): void {
+    const last = this.ackQueue.at(-1);
+    const item = { revision, error, heartbeat };
+    if (last !== undefined && last.error === "") this.ackQueue[this.ackQueue.length - 1] = item;
+    else this.ackQueue.push(item);
+    if (!this.ackInFlight) void this.pumpAcks();
+  }
+
+  private async pumpAcks(): Promise<void> {
+    this.ackInFlight = true;
+    try {
+      for (let item = this.ackQueue.shift(); item !== undefined; item = this.ackQueue.shift()) {
+        if (this.stopper.signal.aborted) break;
+        await this.sendAck(item);
+      }
+    } finally {
+      this.ackInFlight = false;
+      this.ackQueue.length = 0;
+    }
+  }
+
+  private async sendAck(item: AckItem): Promise<void> {
+    const { logger, gatewayId, metrics } = this.ctx;
+    try {
+      await this.client.acknowledge(
+        { gatewayId, revision: BigInt(item.revision), error: item.error },
         { headers: this.headers, signal: AbortSignal.any([this.stopper.signal, AbortSignal.timeout(10_000)]) },
-      )
-      .catch((err: unknown) => {
-        if (this.stopper.signal.aborted) return;
-        logger.warn({ revision, err: ConnectError.from(err).message }, "could not acknowledge revision to the control plane");
-      });
+      );
+      this.contact();
+      if (item.heartbeat) metrics.heartbeat("ok");
+      if (this.ackFailing) {
+        this.ackFailing = false;
+        logger.info({ revision: item.revision }, "acknowledgements to the control plane work again");
+      }
+    } catch (err) {
+      if (this.stopper.signal.aborted) return;
+      if (item.heartbeat) metrics.heartbeat("error");
+      // One warning per streak: a heartbeat every few seconds must not flood the log.
+      const level = this.ackFailing ? "debug" : "warn";
+      this.ackFailing = true;
+      logger[level](
+        { revision: item.revision, heartbeat: item.heartbeat, err: ConnectError.from(err).message },
+        "could not acknowledge revision to the control plane",
+      );
+    }
+  }
+
+  /**
+   * Liveness report: every SYNC_HEARTBEAT_INTERVAL while connected, the
+   * applied revision is acknowledged even without changes. Skipped while an
+   * acknowledgement is still in flight (that one counts as well).
+   */
+  private startHeartbeats(): void {
+    this.stopHeartbeats();
+    this.heartbeatTimer = setInterval(() => {
+      if (this.ackInFlight || this.ackQueue.length > 0) {
+        this.ctx.metrics.heartbeat("skipped");
+        return;
+      }
+      this.acknowledge(this.ctx.syncState.appliedRevision, "", true);
+    }, this.ctx.config.syncHeartbeatIntervalMs);
+    this.heartbeatTimer.unref();
+  }
+
+  private stopHeartbeats(): void {
+    if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
+  }
+
+  /** A stream event or a successful acknowledgement: the control plane is there. */
+  private contact(): void {
+    this.ctx.syncState.touch();
+    this.persistContact(false);
+  }
+
+  /**
+   * Keeps the last contact time in SQLite, at most every persistContactEveryMs,
+   * so that MAX_STALENESS still counts from it after a restart. Off the hot path.
+   */
+  private persistContact(force: boolean): void {
+    const { syncState, db, clock, logger } = this.ctx;
+    const last = syncState.lastContactMs;
+    if (last === null || !db.db.open) return;
+    if (!force && clock.now() - this.contactPersistedAtMs < this.persistContactEveryMs) return;
+    try {
+      db.meta.set(META.lastContactAtMs, String(last));
+      this.contactPersistedAtMs = clock.now();
+    } catch (err) {
+      logger.warn({ err }, "could not record the last contact time in the local cache");
+    }
   }
 
   private publish(): void {
     const { syncState: s, metrics, keyIndex } = this.ctx;
-    metrics.syncState({ appliedRevision: s.appliedRevision, keys: keyIndex.size, connected: s.connected, lag: s.lag() });
+    metrics.syncState({ appliedRevision: s.appliedRevision, keys: keyIndex.size, connected: s.connected });
   }
 }
