@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { ConfigError, envDurationMs, envOptional, envPort, envString } from "@tollgate/shared";
+import { ConfigError, envDurationMs, envEnum, envInt, envOptional, envPort, envString } from "@tollgate/shared";
 
 export interface ControlPlaneConfig {
   host: string;
@@ -26,6 +26,8 @@ export interface ControlPlaneConfig {
   compactionIntervalMs: number;
   /** Wait after a change before reading the log, to batch bursts into one push. */
   syncDebounceMs: number;
+  /** Per-IP blocking after repeated invalid master keys. */
+  bruteForce: { enabled: boolean; maxFailedAttempts: number; ttlMs: number };
   /** TLS for the gRPC port; unset = plaintext. */
   grpcTls: { cert: Buffer; key: Buffer; clientCa: Buffer | undefined } | undefined;
 }
@@ -72,6 +74,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     compactionIntervalMs: envDurationMs(env, "CHANGE_LOG_COMPACTION_INTERVAL", 60_000),
     syncDebounceMs: envDurationMs(env, "SYNC_DEBOUNCE", 2),
     grpcTls: loadGrpcTls(env),
+    bruteForce: {
+      enabled: envEnum(env, "BRUTE_FORCE_PROTECTION", ["on", "off"], "on") === "on",
+      maxFailedAttempts: envInt(env, "BRUTE_FORCE_MAX_FAILED_ATTEMPTS", 5, 1, 1_000_000),
+      ttlMs: envDurationMs(env, "BRUTE_FORCE_TTL", 900_000),
+    },
   };
 }
 

@@ -1,4 +1,4 @@
-import type { Logger } from "@tollgate/shared";
+import type { BruteForceGuard, Logger } from "@tollgate/shared";
 import type { ControlPlaneConfig } from "./config.js";
 import type { ChangeNotifier } from "./change-notifier.js";
 import type { Db } from "./db/database.js";
@@ -16,4 +16,6 @@ export interface AppContext {
   /** Open sync streams by gateway token id, so revoking a token closes them at once. */
   streamsByToken: Map<string, Set<AbortController>>;
   now: () => Date;
+  /** Blocks client IPs after repeated invalid master keys. */
+  bruteForce: BruteForceGuard;
 }

@@ -1,6 +1,6 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { createLogger, type Logger } from "@tollgate/shared";
+import { BruteForceGuard, createLogger, type Logger } from "@tollgate/shared";
 import { ChangeNotifier } from "./change-notifier.js";
 import type { ControlPlaneConfig } from "./config.js";
 import type { AppContext } from "./context.js";
@@ -54,6 +54,7 @@ export function createControlPlane(config: ControlPlaneConfig, overrides: { logg
         logger,
         streamsByToken: new Map(),
         now: () => new Date(),
+        bruteForce: new BruteForceGuard(config.bruteForce),
       };
       if (handle.pool) listener = startChangeListener(handle.pool, notifier, logger);
 

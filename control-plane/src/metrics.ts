@@ -44,8 +44,21 @@ export function createMetrics() {
     labelNames: ["result"] as const,
     registers: [registry],
   });
+  const adminAuthFailures = new Counter({
+    name: "tollgate_cp_admin_auth_failures_total",
+    help: "Admin API calls refused for a missing or invalid master key, or from a blocked client",
+    labelNames: ["reason"] as const,
+    registers: [registry],
+  });
+  const blockedClients = new Gauge({
+    name: "tollgate_cp_blocked_clients",
+    help: "Client IPs currently blocked after repeated invalid master keys",
+    registers: [registry],
+  });
   return {
     registry,
+    adminAuthFailure: (reason: "missing" | "invalid" | "blocked") => adminAuthFailures.inc({ reason }),
+    setBlockedClients: (n: number) => blockedClients.set(n),
     httpRequest(method: string, route: string, status: number, seconds: number) {
       httpRequests.inc({ method, route, status: String(status) });
       httpDuration.observe({ route }, seconds);

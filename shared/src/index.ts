@@ -7,3 +7,4 @@ export * from "./logger.js";
 export * from "./version.js";
 export * from "./gen/tollgate/sync/v1/sync_pb.js";
 export * from "./ephemeral-token.js";
+export * from "./brute-force.js";
