@@ -21,6 +21,7 @@ describe("loadConfig", () => {
       controlPlaneTls: {},
       maxStalenessMs: null,
       syncHeartbeatIntervalMs: 5_000,
+      trustedProxies: [],
     });
     expect(c.dataDir).toMatch(/\.data\/gateway$/);
   });
@@ -54,6 +55,18 @@ describe("loadConfig", () => {
     expect(loadConfig({ ...base, MAX_STALENESS: "" }).maxStalenessMs).toBeNull();
   });
 
+  it("parses TRUSTED_PROXIES as addresses and CIDRs of both families, default none", () => {
+    expect(loadConfig({ ...base, TRUSTED_PROXIES: " 10.0.0.0/8, 192.168.1.1 ,fd00::/8,, " }).trustedProxies).toEqual([
+      "10.0.0.0/8",
+      "192.168.1.1",
+      "fd00::/8",
+    ]);
+    expect(loadConfig({ ...base, TRUSTED_PROXIES: "" }).trustedProxies).toEqual([]);
+    expect(() => loadConfig({ ...base, TRUSTED_PROXIES: "lb.internal" })).toThrow(
+      'TRUSTED_PROXIES must be a comma-separated list of IP addresses and CIDRs such as 10.0.0.0/8,192.168.1.1,fd00::/8; "lb.internal" is neither',
+    );
+  });
+
   it("names the variable at fault", () => {
     const bad: Array<[Record<string, string>, string]> = [
       [{}, "GATEWAY_TOKEN"],
@@ -68,6 +81,8 @@ describe("loadConfig", () => {
       [{ ...base, MAX_STALENESS: "0s" }, "MAX_STALENESS"],
       [{ ...base, SYNC_HEARTBEAT_INTERVAL: "often" }, "SYNC_HEARTBEAT_INTERVAL"],
       [{ ...base, SYNC_HEARTBEAT_INTERVAL: "0ms" }, "SYNC_HEARTBEAT_INTERVAL"],
+      [{ ...base, TRUSTED_PROXIES: "10.0.0.0/8,lb.internal" }, "TRUSTED_PROXIES"],
+      [{ ...base, TRUSTED_PROXIES: "10.0.0.0/33" }, "TRUSTED_PROXIES"],
     ];
     for (const [env, name] of bad) {
       expect(() => loadConfig(env)).toThrow(ConfigError);

@@ -13,6 +13,7 @@ import {
   envUrl,
   parseDurationMs,
 } from "@tollgate/shared";
+import { parseIpRule } from "./auth/ip.js";
 
 /** PEM material for TLS to the control plane (https:// only). */
 export interface ControlPlaneTls {
@@ -55,6 +56,11 @@ export interface GatewayConfig {
   maxStalenessMs: number | null;
   /** SYNC_HEARTBEAT_INTERVAL: how often a connected gateway acknowledges its revision as a liveness report. */
   syncHeartbeatIntervalMs: number;
+  /**
+   * TRUSTED_PROXIES: addresses and CIDRs of proxies whose X-Forwarded-For is
+   * believed for IP allowlists. Empty: never (the socket's peer is the client).
+   */
+  trustedProxies: string[];
 }
 
 type Env = Record<string, string | undefined>;
@@ -153,6 +159,23 @@ function loadMaxStaleness(env: Env): number | null {
   return ms;
 }
 
+/** TRUSTED_PROXIES: comma-separated IPs and CIDRs; every entry must parse. */
+export function parseTrustedProxies(raw: string | undefined): string[] {
+  if (raw === undefined) return [];
+  const entries = raw
+    .split(",")
+    .map((e) => e.trim())
+    .filter((e) => e !== "");
+  for (const e of entries) {
+    if (!parseIpRule(e)) {
+      throw new ConfigError(
+        `TRUSTED_PROXIES must be a comma-separated list of IP addresses and CIDRs such as 10.0.0.0/8,192.168.1.1,fd00::/8; ${JSON.stringify(e)} is neither`,
+      );
+    }
+  }
+  return entries;
+}
+
 /**
  * Builds the gateway config from environment variables. The only place that
  * reads them; a wrong value throws a ConfigError naming the variable.
@@ -208,5 +231,6 @@ export function loadConfig(env: Env): GatewayConfig {
     shutdownGraceMs: 10_000,
     maxStalenessMs: loadMaxStaleness(env),
     syncHeartbeatIntervalMs,
+    trustedProxies: parseTrustedProxies(envOptional(env, "TRUSTED_PROXIES")),
   };
 }

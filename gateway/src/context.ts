@@ -1,3 +1,4 @@
+import type { BlockList } from "node:net";
 import { createLogger, newId, type Logger } from "@tollgate/shared";
 import type { GatewayConfig } from "./config.js";
 import type { GatewayStore } from "./db/store.js";
@@ -5,6 +6,8 @@ import { META } from "./db/meta-repository.js";
 import { openStoreWithRecovery, type CacheRecovery } from "./db/recovery.js";
 import { LogWriter } from "./db/log-writer.js";
 import { KeyIndex } from "./auth/key-index.js";
+import { compileIpRules, parseIpRule } from "./auth/ip.js";
+import { parseTrustedProxies } from "./config.js";
 import { GatewayMetrics } from "./metrics.js";
 import { createProvider } from "./providers/registry.js";
 import type { Provider } from "./providers/types.js";
@@ -34,6 +37,8 @@ export interface AppContext {
   provider: Provider;
   /** Set when the cache file was found damaged at boot and replaced by an empty one. */
   cacheRecovery: CacheRecovery | null;
+  /** TRUSTED_PROXIES, compiled; null when empty (X-Forwarded-For is never believed). */
+  trustedProxies: BlockList | null;
 }
 
 export interface ContextOverrides {
@@ -50,6 +55,8 @@ export interface ContextOverrides {
  */
 export function createAppContext(config: GatewayConfig, overrides: ContextOverrides = {}): AppContext {
   const logger = overrides.logger ?? createLogger({ name: "gateway", level: config.logLevel });
+  // Validated again here for configs built in code rather than by loadConfig.
+  const trustedRules = parseTrustedProxies(config.trustedProxies.join(","));
   const clock = overrides.clock ?? systemClock;
   const keyIndex = new KeyIndex();
   // The whole boot-time read runs under recovery: a damaged file may only show
@@ -62,6 +69,12 @@ export function createAppContext(config: GatewayConfig, overrides: ContextOverri
   });
   const { keyCache, loaded } = probed;
   if (db.migrated.length > 0) logger.info({ path: db.path, migrations: db.migrated }, "migrated gateway database");
+  if (loaded.resyncRequired) {
+    logger.warn(
+      { revision: loaded.revision, keys: loaded.keys },
+      "the cached keys were written by an older release that did not keep key scopes and signing keys: serving them as before until the control plane's full snapshot arrives",
+    );
+  }
 
   let gatewayId = db.meta.get(META.gatewayId);
   if (!gatewayId) {
@@ -84,6 +97,7 @@ export function createAppContext(config: GatewayConfig, overrides: ContextOverri
   });
   syncState.appliedRevision = loaded.revision;
   syncState.orgId = loaded.orgId;
+  syncState.resyncRequired = loaded.resyncRequired;
   syncState.lastContactMs = probed.lastContactMs;
   if (loaded.hasSnapshot) syncState.source = "cache";
 
@@ -118,5 +132,6 @@ export function createAppContext(config: GatewayConfig, overrides: ContextOverri
     logWriter: new LogWriter(db, logger),
     provider: overrides.provider ?? createProvider(config.provider, { upstreamTimeoutMs: config.upstreamTimeoutMs }),
     cacheRecovery: recovery,
+    trustedProxies: trustedRules.length === 0 ? null : compileIpRules(trustedRules.map((r) => parseIpRule(r)!)),
   };
 }

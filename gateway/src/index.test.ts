@@ -26,6 +26,7 @@ function configFor(dataDir: string, controlPlaneUrl: string, token: string): Gat
     shutdownGraceMs: 1_000,
     maxStalenessMs: null,
     syncHeartbeatIntervalMs: 5_000,
+    trustedProxies: [],
   };
 }
 

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { AuthFailureReason } from "./auth/authenticate.js";
+import type { PolicyRule } from "./auth/policy.js";
 
 /** Route label values: fixed, never taken from the request path. */
 export type RouteLabel = "chat_completions" | "models" | "not_found";
@@ -24,6 +25,7 @@ export class GatewayMetrics {
   private readonly requests: Counter<"route" | "status">;
   private readonly duration: Histogram<"route">;
   private readonly authFailures: Counter<"reason">;
+  private readonly policyDenials: Counter<"rule">;
   private readonly upstreamErrors: Counter<"provider" | "reason">;
   private readonly appliedRevision: Gauge;
   private readonly keysCached: Gauge;
@@ -52,6 +54,12 @@ export class GatewayMetrics {
       name: "tollgate_gateway_auth_failures_total",
       help: "Refused client requests by reason.",
       labelNames: ["reason"],
+      registers,
+    });
+    this.policyDenials = new Counter({
+      name: "tollgate_gateway_policy_denials_total",
+      help: "Authenticated requests refused (403) by a key scope: provider, model or ip.",
+      labelNames: ["rule"],
       registers,
     });
     this.upstreamErrors = new Counter({
@@ -142,6 +150,10 @@ export class GatewayMetrics {
 
   authFailure(reason: AuthFailureReason): void {
     this.authFailures.inc({ reason });
+  }
+
+  policyDenied(rule: PolicyRule): void {
+    this.policyDenials.inc({ rule });
   }
 
   upstreamError(provider: string, reason: UpstreamErrorReason): void {

@@ -1,24 +1,16 @@
 import { describe, expect, it } from "vitest";
-import { KeyStatus, generateApiKey, type KeyUpsert } from "@tollgate/shared";
-import type { StoredKey } from "../db/key-repository.js";
-import { makeKey } from "../test-support/keys.js";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { KeyStatus, ed25519PublicKeyFromRaw, generateApiKey, type KeyUpsert } from "@tollgate/shared";
+import { toStoredKey } from "../sync/key-cache.js";
+import { makeKey, makeSigningKey, mintToken, rotateKey, withFields } from "../test-support/keys.js";
 import { authenticate } from "./authenticate.js";
-import { KeyIndex } from "./key-index.js";
+import { KeyIndex, compileKey, type CompiledKey } from "./key-index.js";
 
 const NOW = Date.parse("2025-06-01T12:00:00Z");
 
-function stored(u: KeyUpsert, expiresAtMs: number | null = null): StoredKey {
-  return {
-    id: u.id,
-    keyHash: Buffer.from(u.keyHash),
-    prefix: u.keyPrefix,
-    name: u.name,
-    userId: u.userId,
-    teamId: u.teamId,
-    status: u.status,
-    expiresAtMs,
-    createdAtMs: 0,
-  };
+function compiled(u: KeyUpsert, expiresAtMs: number | null = null): CompiledKey {
+  const k = expiresAtMs === null ? u : withFields(u, { expiresAt: timestampFromMs(expiresAtMs) });
+  return compileKey(toStoredKey(k));
 }
 
 describe("authenticate", () => {
@@ -27,12 +19,9 @@ describe("authenticate", () => {
   const revoked = makeKey({ status: KeyStatus.REVOKED });
   const expiring = makeKey();
   const index = new KeyIndex();
-  index.replaceAll([
-    stored(active.upsert),
-    stored(inactive.upsert),
-    stored(revoked.upsert),
-    stored(expiring.upsert, NOW + 60_000),
-  ]);
+  index.replaceAll({
+    keys: [compiled(active.upsert), compiled(inactive.upsert), compiled(revoked.upsert), compiled(expiring.upsert, NOW + 60_000)],
+  });
   const bearer = (k: string) => `Bearer ${k}`;
 
   it("accepts an active key", () => {
@@ -82,5 +71,110 @@ describe("authenticate", () => {
 
   it("is case-insensitive on the scheme", () => {
     expect(authenticate(`bearer ${active.secret}`, index, NOW).ok).toBe(true);
+  });
+});
+
+describe("rotation grace period", () => {
+  const old = makeKey();
+  const graceUntil = NOW + 60_000;
+  const rotated = rotateKey(old, graceUntil);
+  const bearer = (k: string) => `Bearer ${k}`;
+
+  it("accepts both secrets, as the same key, until the previous one's expiry by the clock", () => {
+    const index = new KeyIndex();
+    index.replaceAll({ keys: [compiled(rotated.upsert)] });
+    expect(index.size).toBe(1);
+    for (const secret of [old.secret, rotated.secret]) {
+      const r = authenticate(bearer(secret), index, graceUntil - 1);
+      expect(r.ok && r.key.id).toBe(old.upsert.id);
+    }
+    const r = authenticate(bearer(old.secret), index, graceUntil);
+    expect(r).toMatchObject({ ok: false, reason: "rotated", keyId: old.upsert.id });
+    expect(!r.ok && r.message).toContain("2025-06-01T12:01:00.000Z");
+    // The new secret's prefix is not told to whoever holds the old one.
+    expect(!r.ok && r.message).not.toContain(rotated.upsert.keyPrefix);
+    expect(authenticate(bearer(rotated.secret), index, graceUntil + 1).ok).toBe(true);
+  });
+
+  it("drops the previous secret when a later upsert carries none, and when the key is deleted", () => {
+    const index = new KeyIndex();
+    index.upsert(compiled(rotated.upsert));
+    expect(authenticate(bearer(old.secret), index, NOW).ok).toBe(true);
+    index.upsert(compiled(withFields(rotated.upsert, { previousKeyHash: new Uint8Array(0), previousKeyExpiresAt: undefined })));
+    expect(authenticate(bearer(old.secret), index, NOW)).toMatchObject({ ok: false, reason: "unknown" });
+    expect(authenticate(bearer(rotated.secret), index, NOW).ok).toBe(true);
+
+    index.upsert(compiled(rotated.upsert));
+    index.delete(old.upsert.id);
+    expect(authenticate(bearer(old.secret), index, NOW)).toMatchObject({ ok: false, reason: "unknown" });
+    expect(authenticate(bearer(rotated.secret), index, NOW)).toMatchObject({ ok: false, reason: "unknown" });
+  });
+
+  it("refuses the old secret at once after a rotation without grace", () => {
+    const index = new KeyIndex();
+    index.upsert(compiled(old.upsert));
+    index.upsert(compiled(rotateKey(old).upsert));
+    expect(authenticate(bearer(old.secret), index, NOW)).toMatchObject({ ok: false, reason: "unknown" });
+  });
+});
+
+describe("ephemeral tokens", () => {
+  const ORG = "org_eph";
+  const signer = makeSigningKey();
+  const parent = makeKey();
+  const inactiveParent = makeKey({ status: KeyStatus.INACTIVE });
+  const expiringParent = makeKey();
+  const index = new KeyIndex();
+  index.replaceAll({
+    keys: [compiled(parent.upsert), compiled(inactiveParent.upsert), compiled(expiringParent.upsert, NOW + 10_000)],
+    // The gateway builds KeyObjects from the raw synced bytes; so does this test.
+    signingKeys: [[signer.id, ed25519PublicKeyFromRaw(signer.message.publicKey)]],
+    orgId: ORG,
+  });
+  const bearer = (t: string) => `Bearer ${t}`;
+  const token = (keyId = parent.upsert.id, opts: { orgId?: string; ttlSeconds?: number; nowMs?: number } = {}) =>
+    mintToken(signer, { keyId, orgId: opts.orgId ?? ORG, nowMs: opts.nowMs ?? NOW, ttlSeconds: opts.ttlSeconds ?? 600 });
+
+  it("authenticates as its parent key, with the token id for the log", () => {
+    const r = authenticate(bearer(token()), index, NOW);
+    expect(r.ok && r.key.id).toBe(parent.upsert.id);
+    expect(r.ok && r.ephemeral?.tokenId).toMatch(/^[\w-]{16}$/);
+    expect(r.ok && r.ephemeral?.expiresAtMs).toBe(NOW + 600_000);
+  });
+
+  it("refuses an expired token, by the clock", () => {
+    const t = token(parent.upsert.id, { ttlSeconds: 60 });
+    expect(authenticate(bearer(t), index, NOW + 59_000).ok).toBe(true);
+    expect(authenticate(bearer(t), index, NOW + 60_000)).toMatchObject({ ok: false, reason: "ephemeral_expired", keyId: parent.upsert.id });
+  });
+
+  it("refuses a tampered token, a garbled one and one signed by an unknown key", () => {
+    const t = token();
+    const [body, sig] = t.split(".") as [string, string];
+    const claims = JSON.parse(Buffer.from(body.slice("llmpe_".length), "base64url").toString()) as Record<string, unknown>;
+    const forged = "llmpe_" + Buffer.from(JSON.stringify({ ...claims, key_id: inactiveParent.upsert.id, exp: 9_999_999_999 })).toString("base64url");
+    expect(authenticate(bearer(`${forged}.${sig}`), index, NOW)).toMatchObject({ ok: false, reason: "ephemeral_bad_signature", keyId: null });
+    const flipped = sig.slice(0, 5) + (sig[5] === "A" ? "B" : "A") + sig.slice(6);
+    expect(authenticate(bearer(`${body}.${flipped}`), index, NOW)).toMatchObject({ ok: false, reason: "ephemeral_bad_signature" });
+    expect(authenticate(bearer("llmpe_not-a-token"), index, NOW)).toMatchObject({ ok: false, reason: "ephemeral_malformed" });
+    const stranger = mintToken(makeSigningKey(), { keyId: parent.upsert.id, orgId: ORG, nowMs: NOW });
+    expect(authenticate(bearer(stranger), index, NOW)).toMatchObject({ ok: false, reason: "ephemeral_unknown_signing_key" });
+  });
+
+  it("refuses a token of another organization", () => {
+    expect(authenticate(bearer(token(parent.upsert.id, { orgId: "org_other" })), index, NOW)).toMatchObject({
+      ok: false,
+      reason: "ephemeral_wrong_org",
+    });
+  });
+
+  it("dies with its parent: inactive, expired by the clock, or unknown", () => {
+    const inactive = authenticate(bearer(token(inactiveParent.upsert.id)), index, NOW);
+    expect(inactive).toMatchObject({ ok: false, reason: "ephemeral_parent_inactive", keyId: inactiveParent.upsert.id });
+    expect(!inactive.ok && inactive.message).not.toContain(inactiveParent.upsert.keyPrefix);
+    const t = token(expiringParent.upsert.id);
+    expect(authenticate(bearer(t), index, NOW + 9_999).ok).toBe(true);
+    expect(authenticate(bearer(t), index, NOW + 10_000)).toMatchObject({ ok: false, reason: "ephemeral_parent_inactive" });
+    expect(authenticate(bearer(token("ak_gone")), index, NOW)).toMatchObject({ ok: false, reason: "ephemeral_parent_inactive", keyId: "ak_gone" });
   });
 });

@@ -1,7 +1,14 @@
-import { createHash } from "node:crypto";
-import type { StoredKey } from "../db/key-repository.js";
+import { createHash, type KeyObject } from "node:crypto";
+import type { BlockList } from "node:net";
+import type { KeyPolicy, StoredKey } from "../db/key-repository.js";
+import { compileIpRules, parseIpRule, type IpRule } from "./ip.js";
+import { compileModelMatcher, type ModelMatcher } from "./model-matcher.js";
 
-/** What the hot path needs to know about a key. Never the secret or its hash. */
+/**
+ * What the hot path needs to know about a key, compiled once when the key is
+ * applied (or loaded at boot): sets, one RegExp and a BlockList, so a request
+ * never parses or compiles anything. Never the secret or its hash.
+ */
 export interface KeyRecord {
   id: string;
   prefix: string;
@@ -11,6 +18,36 @@ export interface KeyRecord {
   /** KeyStatus enum value. */
   status: number;
   expiresAtMs: number | null;
+  /** The policy as synced (lists for messages, limits for quotas). */
+  policy: Readonly<KeyPolicy>;
+  /** Null: any provider. */
+  allowedProviders: ReadonlySet<string> | null;
+  /** Null: any model. */
+  allowedModels: ModelMatcher | null;
+  /** Null: any address. */
+  ipAllowlist: BlockList | null;
+  /** The admin's metadata object, parsed; null when none. */
+  metadata: Readonly<Record<string, unknown>> | null;
+  /** The same, as compact JSON for the request log; null when none. */
+  metadataJson: string | null;
+}
+
+/** A key ready for the index: its record and the hashes it answers to. */
+export interface CompiledKey {
+  record: KeyRecord;
+  /** Index key of the current secret's hash. */
+  hash: string;
+  /** Index key of the previous secret's hash during a rotation grace period, else null. */
+  previousHash: string | null;
+  /** When the previous secret stops working (epoch ms); null with previousHash. */
+  previousExpiresAtMs: number | null;
+}
+
+/** One entry of the hash map: the current secret (graceUntilMs null) or a previous one. */
+export interface IndexEntry {
+  key: KeyRecord;
+  /** For a previous secret: it works while now < graceUntilMs. */
+  graceUntilMs: number | null;
 }
 
 /**
@@ -27,8 +64,38 @@ export function indexKeyOfApiKey(apiKey: string): string {
   return createHash("sha256").update(apiKey).digest("binary");
 }
 
-export function toKeyRecord(k: StoredKey): KeyRecord {
-  return {
+function compileIpAllowlist(entries: readonly string[]): BlockList | null {
+  if (entries.length === 0) return null;
+  const rules: IpRule[] = [];
+  for (const e of entries) {
+    const rule = parseIpRule(e);
+    if (!rule) throw new Error(`ip_allowlist entry ${JSON.stringify(e)} is not an IP address or CIDR`);
+    rules.push(rule);
+  }
+  return compileIpRules(rules);
+}
+
+function parseMetadata(text: string): { metadata: Record<string, unknown> | null; json: string | null } {
+  if (text === "") return { metadata: null, json: null };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new Error("metadata_json is not valid JSON");
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) throw new Error("metadata_json is not a JSON object");
+  const metadata = value as Record<string, unknown>;
+  return Object.keys(metadata).length === 0 ? { metadata: null, json: null } : { metadata, json: JSON.stringify(metadata) };
+}
+
+/**
+ * Compiles a stored key for the index. Throws (naming the field) when a scope
+ * cannot be compiled; the sync apply path turns that into an ApplyError
+ * before anything is written.
+ */
+export function compileKey(k: StoredKey): CompiledKey {
+  const { metadata, json } = parseMetadata(k.metadataJson);
+  const record: KeyRecord = {
     id: k.id,
     prefix: k.prefix,
     name: k.name,
@@ -36,56 +103,130 @@ export function toKeyRecord(k: StoredKey): KeyRecord {
     teamId: k.teamId,
     status: k.status,
     expiresAtMs: k.expiresAtMs,
+    policy: k.policy,
+    allowedProviders: k.policy.allowedProviders.length === 0 ? null : new Set(k.policy.allowedProviders),
+    allowedModels: compileModelMatcher(k.policy.allowedModels),
+    ipAllowlist: compileIpAllowlist(k.policy.ipAllowlist),
+    metadata,
+    metadataJson: json,
+  };
+  const grace = k.previousKeyHash !== null && k.previousKeyExpiresAtMs !== null;
+  return {
+    record,
+    hash: hashToIndexKey(k.keyHash),
+    previousHash: grace ? hashToIndexKey(k.previousKeyHash!) : null,
+    previousExpiresAtMs: grace ? k.previousKeyExpiresAtMs : null,
   };
 }
 
+/** The full content of the index, swapped in at once. */
+export interface IndexContent {
+  keys: Iterable<CompiledKey>;
+  /** Signing key id → Ed25519 public key. */
+  signingKeys?: Iterable<[string, KeyObject]>;
+  /** Organization of the snapshot; "" before any. */
+  orgId?: string;
+}
+
 /**
- * In-memory copy of the key cache: hash → record for auth, id → hash for
- * deletes. Only the sync apply path writes it, after SQLite has committed.
+ * In-memory copy of the key cache: hash → entry for auth (a key's current
+ * secret, and its previous one during a rotation grace period), id → hashes
+ * for deletes, the organization's signing keys and its id. Only the sync apply
+ * path writes it, after SQLite has committed.
  */
 export class KeyIndex {
-  private byHash = new Map<string, KeyRecord>();
-  private hashById = new Map<string, string>();
+  private byHash = new Map<string, IndexEntry>();
+  private hashesById = new Map<string, { hash: string; previousHash: string | null }>();
+  private signing = new Map<string, KeyObject>();
+  private org = "";
 
+  /** Number of keys (not of secrets: a key in its grace period counts once). */
   get size(): number {
-    return this.byHash.size;
+    return this.hashesById.size;
   }
 
-  lookup(indexKey: string): KeyRecord | undefined {
+  /** The organization the cached keys belong to; "" before any snapshot. */
+  get orgId(): string {
+    return this.org;
+  }
+
+  get signingKeyCount(): number {
+    return this.signing.size;
+  }
+
+  /** The raw entry for a hash, whether or not a previous secret's grace has run out. */
+  find(indexKey: string): IndexEntry | undefined {
     return this.byHash.get(indexKey);
   }
 
+  /**
+   * The key a secret's hash authenticates as now: its current secret, or its
+   * previous one while `nowMs` is before the end of the grace period (without
+   * `nowMs`, current secrets only).
+   */
+  lookup(indexKey: string, nowMs?: number): KeyRecord | undefined {
+    const e = this.byHash.get(indexKey);
+    if (e === undefined) return undefined;
+    if (e.graceUntilMs === null) return e.key;
+    return nowMs !== undefined && nowMs < e.graceUntilMs ? e.key : undefined;
+  }
+
   getById(id: string): KeyRecord | undefined {
-    const h = this.hashById.get(id);
-    return h === undefined ? undefined : this.byHash.get(h);
+    const h = this.hashesById.get(id);
+    return h === undefined ? undefined : this.byHash.get(h.hash)?.key;
+  }
+
+  publicKeyFor(kid: string): KeyObject | undefined {
+    return this.signing.get(kid);
   }
 
   /** Swaps in a whole new content at once; readers never see a half-built index. */
-  replaceAll(keys: Iterable<StoredKey>): void {
-    const byHash = new Map<string, KeyRecord>();
-    const hashById = new Map<string, string>();
+  replaceAll(content: IndexContent): void {
+    const byHash = new Map<string, IndexEntry>();
+    const hashesById = new Map<string, { hash: string; previousHash: string | null }>();
+    const keys = [...content.keys];
     for (const k of keys) {
-      const h = hashToIndexKey(k.keyHash);
-      byHash.set(h, toKeyRecord(k));
-      hashById.set(k.id, h);
+      byHash.set(k.hash, { key: k.record, graceUntilMs: null });
+      hashesById.set(k.record.id, { hash: k.hash, previousHash: null });
+    }
+    // Previous secrets second: a current secret always wins its hash.
+    for (const k of keys) {
+      if (k.previousHash === null || byHash.has(k.previousHash)) continue;
+      byHash.set(k.previousHash, { key: k.record, graceUntilMs: k.previousExpiresAtMs });
+      hashesById.get(k.record.id)!.previousHash = k.previousHash;
     }
     this.byHash = byHash;
-    this.hashById = hashById;
+    this.hashesById = hashesById;
+    this.signing = new Map(content.signingKeys ?? []);
+    this.org = content.orgId ?? "";
   }
 
-  upsert(k: StoredKey): void {
-    const h = hashToIndexKey(k.keyHash);
-    const old = this.hashById.get(k.id);
-    if (old !== undefined && old !== h) this.byHash.delete(old);
-    this.byHash.set(h, toKeyRecord(k));
-    this.hashById.set(k.id, h);
+  upsert(k: CompiledKey): void {
+    this.delete(k.record.id);
+    this.byHash.set(k.hash, { key: k.record, graceUntilMs: null });
+    let previousHash: string | null = null;
+    if (k.previousHash !== null && k.previousHash !== k.hash) {
+      const taken = this.byHash.get(k.previousHash);
+      if (taken === undefined || taken.graceUntilMs !== null) {
+        this.byHash.set(k.previousHash, { key: k.record, graceUntilMs: k.previousExpiresAtMs });
+        previousHash = k.previousHash;
+      }
+    }
+    this.hashesById.set(k.record.id, { hash: k.hash, previousHash });
   }
 
   delete(id: string): boolean {
-    const h = this.hashById.get(id);
+    const h = this.hashesById.get(id);
     if (h === undefined) return false;
-    this.hashById.delete(id);
-    this.byHash.delete(h);
+    this.hashesById.delete(id);
+    for (const hash of [h.hash, h.previousHash]) {
+      // Only what is still this key's: a hash may have moved to another key since.
+      if (hash !== null && this.byHash.get(hash)?.key.id === id) this.byHash.delete(hash);
+    }
     return true;
+  }
+
+  upsertSigningKey(id: string, publicKey: KeyObject): void {
+    this.signing.set(id, publicKey);
   }
 }

@@ -1,6 +1,13 @@
 import type { Database } from "better-sqlite3";
 
-export type AuditEvent = "key_upsert" | "key_delete" | "snapshot_applied" | "auth_denied" | "cache_recovered";
+export type AuditEvent =
+  | "key_upsert"
+  | "key_delete"
+  | "signing_key_upsert"
+  | "snapshot_applied"
+  | "auth_denied"
+  | "policy_denied"
+  | "cache_recovered";
 
 export interface AuditEntry {
   /** ISO timestamp. */

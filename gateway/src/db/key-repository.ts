@@ -1,5 +1,40 @@
 import type { Database } from "better-sqlite3";
 
+/** A key's MCP settings as synced (enforced by a later release). */
+export interface StoredMcpSettings {
+  enabled: boolean;
+  /** McpAccessMode enum value. */
+  accessMode: number;
+  servers: string[];
+  /** Allowed tools per server name, servers sorted. */
+  tools: Record<string, string[]>;
+}
+
+/** A key's limits and scopes as synced; empty lists mean no restriction. */
+export interface KeyPolicy {
+  rpmLimit: number | null;
+  tpmLimit: number | null;
+  budgetUsd: number | null;
+  budgetAlertThresholds: number[];
+  allowedProviders: string[];
+  /** Exact names or globs with `*` and `?`. */
+  allowedModels: string[];
+  /** IPv4/IPv6 addresses and CIDRs. */
+  ipAllowlist: string[];
+  mcp: StoredMcpSettings | null;
+}
+
+export const EMPTY_POLICY: Readonly<KeyPolicy> = Object.freeze({
+  rpmLimit: null,
+  tpmLimit: null,
+  budgetUsd: null,
+  budgetAlertThresholds: [],
+  allowedProviders: [],
+  allowedModels: [],
+  ipAllowlist: [],
+  mcp: null,
+});
+
 /** A cached key as the gateway stores it: never the secret, only its SHA-256. */
 export interface StoredKey {
   id: string;
@@ -12,6 +47,12 @@ export interface StoredKey {
   status: number;
   expiresAtMs: number | null;
   createdAtMs: number;
+  policy: KeyPolicy;
+  /** The admin's JSON object, as synced; "" when none. */
+  metadataJson: string;
+  /** During a rotation grace period: the previous secret's SHA-256 and when it stops working. */
+  previousKeyHash: Buffer | null;
+  previousKeyExpiresAtMs: number | null;
 }
 
 interface KeyRow {
@@ -25,6 +66,47 @@ interface KeyRow {
   expires_at_ms: number | null;
   created_at_ms: number;
   updated_revision: number;
+  policy: string;
+  metadata_json: string;
+  previous_key_hash: Buffer | null;
+  previous_key_expires_at_ms: number | null;
+}
+
+/**
+ * The policy column back into a KeyPolicy. Rows written before a field
+ * existed (or before the column did: `{}`) get its default.
+ */
+export function parsePolicy(text: string): KeyPolicy {
+  const p = JSON.parse(text) as Partial<KeyPolicy>;
+  return {
+    rpmLimit: p.rpmLimit ?? null,
+    tpmLimit: p.tpmLimit ?? null,
+    budgetUsd: p.budgetUsd ?? null,
+    budgetAlertThresholds: p.budgetAlertThresholds ?? [],
+    allowedProviders: p.allowedProviders ?? [],
+    allowedModels: p.allowedModels ?? [],
+    ipAllowlist: p.ipAllowlist ?? [],
+    mcp: p.mcp ?? null,
+  };
+}
+
+/** Deterministic JSON of a policy (fixed field order), so equal policies compare equal as text. */
+export function serializePolicy(p: KeyPolicy): string {
+  return JSON.stringify({
+    rpmLimit: p.rpmLimit,
+    tpmLimit: p.tpmLimit,
+    budgetUsd: p.budgetUsd,
+    budgetAlertThresholds: p.budgetAlertThresholds,
+    allowedProviders: p.allowedProviders,
+    allowedModels: p.allowedModels,
+    ipAllowlist: p.ipAllowlist,
+    mcp: p.mcp && {
+      enabled: p.mcp.enabled,
+      accessMode: p.mcp.accessMode,
+      servers: p.mcp.servers,
+      tools: Object.fromEntries(Object.keys(p.mcp.tools).sort().map((k) => [k, p.mcp!.tools[k]])),
+    },
+  });
 }
 
 export interface KeyRepository {
@@ -46,6 +128,10 @@ function fromRow(r: KeyRow): StoredKey {
     status: r.status,
     expiresAtMs: r.expires_at_ms,
     createdAtMs: r.created_at_ms,
+    policy: parsePolicy(r.policy),
+    metadataJson: r.metadata_json,
+    previousKeyHash: r.previous_key_hash,
+    previousKeyExpiresAtMs: r.previous_key_expires_at_ms,
   };
 }
 
@@ -53,13 +139,16 @@ export function createKeyRepository(db: Database): KeyRepository {
   const selectAll = db.prepare<[], KeyRow>(`SELECT * FROM keys`);
   const selectOne = db.prepare<[string], KeyRow>(`SELECT * FROM keys WHERE id = ?`);
   const upsert = db.prepare(
-    `INSERT INTO keys (id, key_hash, key_prefix, name, user_id, team_id, status, expires_at_ms, created_at_ms, updated_revision)
-     VALUES (@id, @key_hash, @key_prefix, @name, @user_id, @team_id, @status, @expires_at_ms, @created_at_ms, @updated_revision)
+    `INSERT INTO keys (id, key_hash, key_prefix, name, user_id, team_id, status, expires_at_ms, created_at_ms, updated_revision,
+                       policy, metadata_json, previous_key_hash, previous_key_expires_at_ms)
+     VALUES (@id, @key_hash, @key_prefix, @name, @user_id, @team_id, @status, @expires_at_ms, @created_at_ms, @updated_revision,
+             @policy, @metadata_json, @previous_key_hash, @previous_key_expires_at_ms)
      ON CONFLICT(id) DO UPDATE SET
        key_hash = excluded.key_hash, key_prefix = excluded.key_prefix, name = excluded.name,
        user_id = excluded.user_id, team_id = excluded.team_id, status = excluded.status,
        expires_at_ms = excluded.expires_at_ms, created_at_ms = excluded.created_at_ms,
-       updated_revision = excluded.updated_revision`,
+       updated_revision = excluded.updated_revision, policy = excluded.policy, metadata_json = excluded.metadata_json,
+       previous_key_hash = excluded.previous_key_hash, previous_key_expires_at_ms = excluded.previous_key_expires_at_ms`,
   );
   const del = db.prepare<[string]>(`DELETE FROM keys WHERE id = ?`);
   const count = db.prepare<[], { n: number }>(`SELECT COUNT(*) AS n FROM keys`);
@@ -81,6 +170,10 @@ export function createKeyRepository(db: Database): KeyRepository {
         expires_at_ms: k.expiresAtMs,
         created_at_ms: k.createdAtMs,
         updated_revision: revision,
+        policy: serializePolicy(k.policy),
+        metadata_json: k.metadataJson,
+        previous_key_hash: k.previousKeyHash,
+        previous_key_expires_at_ms: k.previousKeyExpiresAtMs,
       });
     },
     delete: (id) => del.run(id).changes > 0,

@@ -7,11 +7,18 @@ export const META = {
   orgId: "org_id",
   /** Epoch ms of the last contact with the control plane, written now and then (see SyncClient). */
   lastContactAtMs: "last_contact_at_ms",
+  /**
+   * Set when the cached keys may lack fields the control plane sent (a cache
+   * written by an older release): the next subscription asks for a full
+   * snapshot, whose apply clears it.
+   */
+  resyncRequired: "resync_required",
 } as const;
 
 export interface MetaRepository {
   get(key: string): string | undefined;
   set(key: string, value: string): void;
+  delete(key: string): void;
 }
 
 export function createMetaRepository(db: Database): MetaRepository {
@@ -19,7 +26,11 @@ export function createMetaRepository(db: Database): MetaRepository {
   const upsert = db.prepare<[string, string]>(
     `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
   );
+  const del = db.prepare<[string]>(`DELETE FROM meta WHERE key = ?`);
   return {
+    delete: (key) => {
+      del.run(key);
+    },
     get: (key) => select.get(key)?.value,
     set: (key, value) => {
       upsert.run(key, value);

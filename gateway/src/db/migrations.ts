@@ -55,6 +55,33 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    name: "2025-02-01T00:00:00_key-scopes-and-signing-keys",
+    up(db) {
+      db.exec(`
+        ALTER TABLE keys ADD COLUMN policy TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE keys ADD COLUMN metadata_json TEXT NOT NULL DEFAULT '';
+        ALTER TABLE keys ADD COLUMN previous_key_hash BLOB NULL;
+        ALTER TABLE keys ADD COLUMN previous_key_expires_at_ms INTEGER NULL;
+        CREATE TABLE signing_keys (
+          id TEXT PRIMARY KEY,
+          public_key BLOB NOT NULL,
+          created_at_ms INTEGER NOT NULL,
+          updated_revision INTEGER NOT NULL
+        );
+        ALTER TABLE request_log ADD COLUMN metadata TEXT NULL;
+        ALTER TABLE request_log ADD COLUMN ephemeral INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE request_log ADD COLUMN ephemeral_token_id TEXT NULL;
+      `);
+      // Earlier releases dropped these fields (and signing keys) when they
+      // applied changes, so a cache written by them lacks scopes that the
+      // control plane believes are synced. Ask for a full snapshot; the cached
+      // keys keep serving meanwhile, exactly as they did before the upgrade.
+      db.prepare(
+        `INSERT INTO meta (key, value) SELECT 'resync_required', '1' WHERE EXISTS (SELECT 1 FROM meta WHERE key = 'revision')`,
+      ).run();
+    },
+  },
 ];
 
 /**

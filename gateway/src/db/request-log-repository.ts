@@ -12,6 +12,12 @@ export interface RequestLogEntry {
   latencyMs: number;
   stream: boolean;
   error: string | null;
+  /** The key's metadata JSON object, echoed; null when it has none. */
+  metadata: string | null;
+  /** Authenticated with an ephemeral token of `keyId` (its parent). */
+  ephemeral: boolean;
+  /** The ephemeral token's id (`jti`), never the token. */
+  ephemeralTokenId: string | null;
 }
 
 export interface RequestLogRepository {
@@ -32,12 +38,17 @@ interface Row {
   latency_ms: number;
   stream: number;
   error: string | null;
+  metadata: string | null;
+  ephemeral: number;
+  ephemeral_token_id: string | null;
 }
 
 export function createRequestLogRepository(db: Database): RequestLogRepository {
   const insert = db.prepare(
-    `INSERT INTO request_log (at, request_id, key_id, model, status, prompt_tokens, completion_tokens, total_tokens, latency_ms, stream, error)
-     VALUES (@at, @request_id, @key_id, @model, @status, @prompt_tokens, @completion_tokens, @total_tokens, @latency_ms, @stream, @error)`,
+    `INSERT INTO request_log (at, request_id, key_id, model, status, prompt_tokens, completion_tokens, total_tokens, latency_ms, stream, error,
+                              metadata, ephemeral, ephemeral_token_id)
+     VALUES (@at, @request_id, @key_id, @model, @status, @prompt_tokens, @completion_tokens, @total_tokens, @latency_ms, @stream, @error,
+             @metadata, @ephemeral, @ephemeral_token_id)`,
   );
   const list = db.prepare<[number], Row>(
     `SELECT * FROM (SELECT * FROM request_log ORDER BY id DESC LIMIT ?) ORDER BY id`,
@@ -56,6 +67,9 @@ export function createRequestLogRepository(db: Database): RequestLogRepository {
         latency_ms: e.latencyMs,
         stream: e.stream ? 1 : 0,
         error: e.error,
+        metadata: e.metadata,
+        ephemeral: e.ephemeral ? 1 : 0,
+        ephemeral_token_id: e.ephemeralTokenId,
       });
     },
     list: (limit = 1000) =>
@@ -71,6 +85,9 @@ export function createRequestLogRepository(db: Database): RequestLogRepository {
         latencyMs: r.latency_ms,
         stream: r.stream === 1,
         error: r.error,
+        metadata: r.metadata,
+        ephemeral: r.ephemeral === 1,
+        ephemeralTokenId: r.ephemeral_token_id,
       })),
   };
 }

@@ -3,6 +3,7 @@ import { createAuditRepository, type AuditRepository } from "./audit-repository.
 import { createKeyRepository, type KeyRepository } from "./key-repository.js";
 import { createMetaRepository, type MetaRepository } from "./meta-repository.js";
 import { createRequestLogRepository, type RequestLogRepository } from "./request-log-repository.js";
+import { createSigningKeyRepository, type SigningKeyRepository } from "./signing-key-repository.js";
 
 /** The gateway's SQLite file and its repositories. */
 export interface GatewayStore {
@@ -11,6 +12,7 @@ export interface GatewayStore {
   migrated: string[];
   meta: MetaRepository;
   keys: KeyRepository;
+  signingKeys: SigningKeyRepository;
   audit: AuditRepository;
   requestLog: RequestLogRepository;
   close(): void;
@@ -24,6 +26,7 @@ export function openStore(dataDir: string): GatewayStore {
     migrated,
     meta: createMetaRepository(db),
     keys: createKeyRepository(db),
+    signingKeys: createSigningKeyRepository(db),
     audit: createAuditRepository(db),
     requestLog: createRequestLogRepository(db),
     close: () => {

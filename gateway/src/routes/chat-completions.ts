@@ -1,6 +1,7 @@
 import type { AppContext } from "../context.js";
 import { UpstreamError } from "../providers/types.js";
-import { HttpError, readBody } from "./http.js";
+import { checkModel } from "../auth/policy.js";
+import { HttpError, PolicyDeniedError, readBody } from "./http.js";
 import { passBuffered, passStreaming, upstreamHttpError } from "./passthrough.js";
 import type { RouteHandler } from "./request-record.js";
 
@@ -37,11 +38,14 @@ function parseChatBody(body: Buffer): Record<string, unknown> {
 }
 
 /** POST /v1/chat/completions: forwards the client's original bytes. */
-export const chatCompletions: RouteHandler = async (ctx: AppContext, req, res, rec) => {
+export const chatCompletions: RouteHandler = async (ctx: AppContext, req, res, rec, key) => {
   const body = await readBody(req, ctx.config.maxBodyBytes);
   const json = parseChatBody(body);
-  rec.model = (json.model as string).slice(0, MAX_LOGGED_MODEL);
+  const model = json.model as string;
+  rec.model = model.slice(0, MAX_LOGGED_MODEL);
   rec.stream = json.stream === true;
+  const denial = checkModel(key, model);
+  if (denial) throw new PolicyDeniedError(denial, rec.model);
 
   // The client leaving aborts the upstream call (and its billing) too.
   const abort = new AbortController();

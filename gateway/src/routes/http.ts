@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { PolicyDenial } from "../auth/policy.js";
 
 export type OpenAiErrorType = "invalid_request_error" | "api_error";
 
@@ -15,6 +16,18 @@ export class HttpError extends Error {
   ) {
     super(message);
     this.name = "HttpError";
+  }
+}
+
+/** 403: a key scope refused the request. The client handler counts and audits it. */
+export class PolicyDeniedError extends HttpError {
+  constructor(
+    readonly denial: PolicyDenial,
+    /** The requested model, when the model was at fault. */
+    readonly model: string | null = null,
+  ) {
+    super(403, denial.message, "invalid_request_error", denial.code, denial.param);
+    this.name = "PolicyDeniedError";
   }
 }
 

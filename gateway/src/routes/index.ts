@@ -3,9 +3,11 @@ import { performance } from "node:perf_hooks";
 import { newId } from "@tollgate/shared";
 import type { AppContext } from "../context.js";
 import { authenticate } from "../auth/authenticate.js";
+import { clientAddress } from "../auth/ip.js";
+import { checkIp, checkProvider } from "../auth/policy.js";
 import type { RouteLabel } from "../metrics.js";
 import { chatCompletions } from "./chat-completions.js";
-import { HttpError, sendOpenAiError } from "./http.js";
+import { HttpError, PolicyDeniedError, sendOpenAiError } from "./http.js";
 import { formatDuration } from "../sync/sync-state.js";
 import { listModels } from "./models.js";
 import type { RequestRecord, RouteHandler } from "./request-record.js";
@@ -35,7 +37,33 @@ function pathOf(url: string | undefined): string {
  * record the request once the response is done.
  */
 export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res: ServerResponse) => void {
-  const { metrics, logWriter, logger, clock, keyIndex, syncState } = ctx;
+  const { metrics, logWriter, logger, clock, keyIndex, syncState, trustedProxies } = ctx;
+
+  const clientIp = (req: IncomingMessage): string | null =>
+    clientAddress(req.socket.remoteAddress, req.headers["x-forwarded-for"], trustedProxies);
+
+  /** A scope refused the request: count, audit (never the key), answer 403. */
+  function denyByPolicy(req: IncomingMessage, res: ServerResponse, rec: RequestRecord, err: PolicyDeniedError, route: RouteLabel): void {
+    const { rule, code } = err.denial;
+    rec.error = code;
+    metrics.policyDenied(rule);
+    logWriter.audit({
+      at: new Date(clock.now()).toISOString(),
+      event: "policy_denied",
+      keyId: rec.keyId,
+      revision: null,
+      detail: {
+        rule,
+        code,
+        key_id: rec.keyId,
+        ephemeral: rec.ephemeral,
+        ...(err.model !== null ? { model: err.model } : {}),
+        ip: clientIp(req),
+        route,
+      },
+    });
+    if (!res.headersSent) sendOpenAiError(res, err);
+  }
 
   function finish(rec: RequestRecord, res: ServerResponse): void {
     const latencyMs = performance.now() - rec.startedAt;
@@ -54,6 +82,9 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
       latencyMs: Math.round(latencyMs * 1000) / 1000,
       stream: rec.stream,
       error: rec.error,
+      metadata: rec.metadata,
+      ephemeral: rec.ephemeral,
+      ephemeralTokenId: rec.ephemeralTokenId,
     });
   }
 
@@ -67,6 +98,9 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
       stream: false,
       usage: null,
       error: null,
+      metadata: null,
+      ephemeral: false,
+      ephemeralTokenId: null,
     };
     res.setHeader("x-request-id", rec.requestId);
     res.once("close", () => finish(rec, res));
@@ -101,6 +135,22 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
       return;
     }
 
+    // No snapshot yet: every key would look unknown. Say so rather than 401.
+    if (!syncState.ready) {
+      rec.error = "gateway_not_ready";
+      sendOpenAiError(
+        res,
+        new HttpError(
+          503,
+          "This gateway has not received its keys from the control plane yet; retry shortly.",
+          "api_error",
+          "gateway_not_ready",
+          null,
+          { "retry-after": "2" },
+        ),
+      );
+      return;
+    }
     // MAX_STALENESS: keys not confirmed by the control plane for too long are
     // not trusted (a revocation may be missing); fail closed before auth.
     const staleMs = syncState.staleForMs();
@@ -119,26 +169,42 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
       );
       return;
     }
-
     const auth = authenticate(req.headers.authorization, keyIndex, clock.now());
     if (!auth.ok) {
-      rec.keyId = auth.key?.id ?? null;
+      rec.keyId = auth.keyId;
+      rec.metadata = auth.key?.metadataJson ?? null;
+      rec.ephemeral = auth.reason.startsWith("ephemeral_");
       rec.error = `auth_${auth.reason}`;
       metrics.authFailure(auth.reason);
-      // Never the presented key, nor any part of it: only what we already knew.
+      // Never the presented key or token, nor any part of it: only what we already knew.
       logWriter.audit({
         at: new Date(clock.now()).toISOString(),
         event: "auth_denied",
-        keyId: auth.key?.id ?? null,
+        keyId: auth.keyId,
         revision: null,
-        detail: { reason: auth.reason, key_id: auth.key?.id ?? null, ip: req.socket.remoteAddress ?? null, route: route.label },
+        detail: { reason: auth.reason, key_id: auth.keyId, ephemeral: rec.ephemeral, ip: clientIp(req), route: route.label },
       });
       sendOpenAiError(res, new HttpError(401, auth.message, "invalid_request_error", "invalid_api_key"));
       return;
     }
-    rec.keyId = auth.key.id;
-
-    handler(ctx, req, res, rec, auth.key).catch((err: unknown) => {
+    const key = auth.key;
+    rec.keyId = key.id;
+    rec.metadata = key.metadataJson;
+    if (auth.ephemeral) {
+      rec.ephemeral = true;
+      rec.ephemeralTokenId = auth.ephemeral.tokenId;
+    }
+    // Scopes that do not depend on the body; the model is checked by the route.
+    const denial = (key.ipAllowlist === null ? null : checkIp(key, clientIp(req))) ?? checkProvider(key, ctx.provider.name);
+    if (denial) {
+      denyByPolicy(req, res, rec, new PolicyDeniedError(denial), route.label);
+      return;
+    }
+    handler(ctx, req, res, rec, key).catch((err: unknown) => {
+      if (err instanceof PolicyDeniedError) {
+        denyByPolicy(req, res, rec, err, route.label);
+        return;
+      }
       if (err instanceof HttpError) {
         if (!rec.error) rec.error = err.code ?? `http_${err.status}`;
         if (!res.headersSent) sendOpenAiError(res, err);
@@ -146,7 +212,7 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
         return;
       }
       rec.error = "internal_error";
-      logger.error({ err, requestId: rec.requestId, keyId: rec.keyId, keyPrefix: auth.key.prefix }, "request failed");
+      logger.error({ err, requestId: rec.requestId, keyId: rec.keyId, keyPrefix: key.prefix }, "request failed");
       if (!res.headersSent) {
         sendOpenAiError(
           res,

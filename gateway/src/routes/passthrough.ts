@@ -21,11 +21,19 @@ function countUpstreamStatus(ctx: AppContext, status: number): void {
  * Buffers an upstream answer and passes status, content type and bytes on
  * unchanged, reading `usage` when it is JSON.
  */
-export async function passBuffered(ctx: AppContext, res: ServerResponse, rec: RequestRecord, up: ProviderResponse): Promise<void> {
+export async function passBuffered(
+  ctx: AppContext,
+  res: ServerResponse,
+  rec: RequestRecord,
+  up: ProviderResponse,
+  /** Rewrites a successful JSON answer (e.g. filters the model list); the bytes pass unchanged without it. */
+  transform?: (body: Buffer) => Buffer,
+): Promise<void> {
   countUpstreamStatus(ctx, up.status);
   const chunks: Buffer[] = [];
   for await (const c of up.body) chunks.push(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
-  const body = Buffer.concat(chunks);
+  let body: Buffer = Buffer.concat(chunks);
+  if (transform && up.status < 300 && up.contentType?.includes("json")) body = transform(body);
   if (up.status < 300 && up.contentType?.includes("json")) {
     try {
       rec.usage = parseUsage((JSON.parse(body.toString("utf8")) as { usage?: unknown }).usage);

@@ -94,6 +94,7 @@ function configFor(dataDir: string, controlPlaneUrl: string, token: string, upst
     shutdownGraceMs: 500,
     maxStalenessMs: null,
     syncHeartbeatIntervalMs: 5_000,
+    trustedProxies: [],
   };
 }
 

@@ -15,6 +15,11 @@ export interface RequestRecord {
   stream: boolean;
   usage: Usage | null;
   error: string | null;
+  /** The key's metadata JSON, echoed into the request log. */
+  metadata: string | null;
+  /** An ephemeral token was presented (keyId is then its parent's). */
+  ephemeral: boolean;
+  ephemeralTokenId: string | null;
 }
 
 /** An authenticated route handler. Throwing HttpError answers in OpenAI's shape. */

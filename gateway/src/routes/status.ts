@@ -18,6 +18,7 @@ export function readiness(ctx: AppContext): Record<string, unknown> {
     seconds_since_contact: since === null ? null : Math.round(since * 1000) / 1000,
     max_staleness_seconds: s.maxStalenessMs === null ? null : s.maxStalenessMs / 1000,
     keys: ctx.keyIndex.size,
+    signing_keys: ctx.keyIndex.signingKeyCount,
     cache_recovered: ctx.cacheRecovery !== null,
   };
 }

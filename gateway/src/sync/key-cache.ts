@@ -1,11 +1,21 @@
+import type { KeyObject } from "node:crypto";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { KeyStatus, SnapshotReason, type Change, type KeyUpsert } from "@tollgate/shared";
+import {
+  KeyStatus,
+  McpAccessMode,
+  SnapshotReason,
+  ed25519PublicKeyFromRaw,
+  type Change,
+  type KeyUpsert,
+  type SigningKey,
+} from "@tollgate/shared";
 import type { Clock } from "../context.js";
 import type { GatewayStore } from "../db/store.js";
 import { META } from "../db/meta-repository.js";
-import type { StoredKey } from "../db/key-repository.js";
+import { serializePolicy, type KeyPolicy, type StoredKey } from "../db/key-repository.js";
+import type { StoredSigningKey } from "../db/signing-key-repository.js";
 import type { AuditEntry } from "../db/audit-repository.js";
-import type { KeyIndex } from "../auth/key-index.js";
+import { compileKey, type CompiledKey, type KeyIndex } from "../auth/key-index.js";
 
 /** A change or snapshot the gateway refuses to apply; its old state stays. */
 export class ApplyError extends Error {
@@ -20,6 +30,8 @@ export interface SnapshotInput {
   orgId: string;
   reason: SnapshotReason;
   keys: KeyUpsert[];
+  /** The organization's token-signing public keys; they replace the cached ones. */
+  signingKeys?: SigningKey[];
 }
 
 export interface SnapshotResult {
@@ -29,12 +41,32 @@ export interface SnapshotResult {
   removed: number;
   unchanged: number;
   keys: number;
+  signingKeys: number;
 }
 
 export interface DeltaResult {
   revision: number;
   upserts: number;
   deletes: number;
+  signingKeyUpserts: number;
+}
+
+/** What a committed delta changes in the index. */
+type IndexOp =
+  | { kind: "upsert"; key: CompiledKey }
+  | { kind: "delete"; id: string }
+  | { kind: "signing"; id: string; publicKey: KeyObject };
+
+/** A validated key and its compiled index form. */
+interface ReadyKey {
+  stored: StoredKey;
+  compiled: CompiledKey;
+}
+
+/** A validated signing key and its KeyObject. */
+interface ReadySigningKey {
+  stored: StoredSigningKey;
+  publicKey: KeyObject;
 }
 
 export type BatchPlan =
@@ -58,11 +90,45 @@ export function planChangeBatch(applied: number, changes: readonly Change[]): Ba
   return { kind: "apply", changes: fresh };
 }
 
-function toStoredKey(k: KeyUpsert): StoredKey {
+function int64(v: bigint | undefined): number | null {
+  return v === undefined ? null : Number(v);
+}
+
+function toPolicy(k: KeyUpsert): KeyPolicy {
+  return {
+    rpmLimit: int64(k.rpmLimit),
+    tpmLimit: int64(k.tpmLimit),
+    budgetUsd: k.budgetUsd ?? null,
+    budgetAlertThresholds: [...k.budgetAlertThresholds],
+    allowedProviders: [...k.allowedProviders],
+    allowedModels: [...k.allowedModels],
+    ipAllowlist: [...k.ipAllowlist],
+    mcp: k.mcp
+      ? {
+          enabled: k.mcp.enabled,
+          accessMode: k.mcp.accessMode,
+          servers: [...k.mcp.servers],
+          tools: Object.fromEntries(
+            Object.keys(k.mcp.tools)
+              .sort()
+              .map((server) => [server, [...(k.mcp!.tools[server]?.tools ?? [])]]),
+          ),
+        }
+      : null,
+  };
+}
+
+/** A synced key as the cache stores it; throws ApplyError for a key it cannot hold. */
+export function toStoredKey(k: KeyUpsert): StoredKey {
   if (!k.id) throw new ApplyError("key upsert without an id");
   if (k.keyHash.length !== 32) {
     throw new ApplyError(`key ${k.id}: key_hash must be a 32-byte SHA-256, got ${k.keyHash.length} bytes`);
   }
+  if (k.previousKeyHash.length !== 0 && k.previousKeyHash.length !== 32) {
+    throw new ApplyError(`key ${k.id}: previous_key_hash must be a 32-byte SHA-256, got ${k.previousKeyHash.length} bytes`);
+  }
+  // A grace period needs both halves; one alone means none.
+  const grace = k.previousKeyHash.length === 32 && k.previousKeyExpiresAt !== undefined;
   return {
     id: k.id,
     keyHash: Buffer.from(k.keyHash),
@@ -73,12 +139,50 @@ function toStoredKey(k: KeyUpsert): StoredKey {
     status: k.status,
     expiresAtMs: k.expiresAt ? timestampMs(k.expiresAt) : null,
     createdAtMs: k.createdAt ? timestampMs(k.createdAt) : 0,
+    policy: toPolicy(k),
+    metadataJson: k.metadataJson,
+    previousKeyHash: grace ? Buffer.from(k.previousKeyHash) : null,
+    previousKeyExpiresAtMs: grace ? timestampMs(k.previousKeyExpiresAt!) : null,
   };
 }
 
-/** Audit view of a key: public fields only, never the hash. */
+/** Compiles what auth needs now, so a key the index could not use is refused before anything is written. */
+function compile(k: StoredKey): CompiledKey {
+  try {
+    return compileKey(k);
+  } catch (err) {
+    throw new ApplyError(`key ${k.id}: ${(err as Error).message}`);
+  }
+}
+
+function prepareKey(k: KeyUpsert): ReadyKey {
+  const stored = toStoredKey(k);
+  return { stored, compiled: compile(stored) };
+}
+
+function publicKeyOf(id: string, raw: Uint8Array): KeyObject {
+  if (raw.length !== 32) throw new ApplyError(`signing key ${id}: public_key must be a raw 32-byte Ed25519 key, got ${raw.length} bytes`);
+  try {
+    return ed25519PublicKeyFromRaw(raw);
+  } catch (err) {
+    throw new ApplyError(`signing key ${id}: public_key is not a valid Ed25519 key: ${(err as Error).message}`);
+  }
+}
+
+function prepareSigningKey(k: SigningKey): ReadySigningKey {
+  if (!k.id) throw new ApplyError("signing key without an id");
+  const stored: StoredSigningKey = {
+    id: k.id,
+    publicKey: Buffer.from(k.publicKey),
+    createdAtMs: k.createdAt ? timestampMs(k.createdAt) : 0,
+  };
+  return { stored, publicKey: publicKeyOf(k.id, k.publicKey) };
+}
+
+/** Audit view of a key: public fields and scopes, never a hash. */
 function describe(k: StoredKey): Record<string, unknown> {
-  return {
+  const p = k.policy;
+  const out: Record<string, unknown> = {
     prefix: k.prefix,
     name: k.name,
     user_id: k.userId,
@@ -86,6 +190,19 @@ function describe(k: StoredKey): Record<string, unknown> {
     status: KeyStatus[k.status] ?? k.status,
     expires_at: k.expiresAtMs === null ? null : new Date(k.expiresAtMs).toISOString(),
   };
+  if (p.allowedProviders.length > 0) out.allowed_providers = p.allowedProviders;
+  if (p.allowedModels.length > 0) out.allowed_models = p.allowedModels;
+  if (p.ipAllowlist.length > 0) out.ip_allowlist = p.ipAllowlist;
+  if (p.rpmLimit !== null) out.rpm_limit = p.rpmLimit;
+  if (p.tpmLimit !== null) out.tpm_limit = p.tpmLimit;
+  if (p.budgetUsd !== null) out.budget_usd = p.budgetUsd;
+  if (p.mcp !== null) out.mcp_access_mode = McpAccessMode[p.mcp.accessMode] ?? p.mcp.accessMode;
+  if (k.previousKeyExpiresAtMs !== null) out.previous_key_expires_at = new Date(k.previousKeyExpiresAtMs).toISOString();
+  return out;
+}
+
+function sameBuffer(a: Buffer | null, b: Buffer | null): boolean {
+  return a === null || b === null ? a === b : a.equals(b);
 }
 
 function changedFields(a: StoredKey, b: StoredKey): string[] {
@@ -98,6 +215,11 @@ function changedFields(a: StoredKey, b: StoredKey): string[] {
   if (a.status !== b.status) out.push("status");
   if (a.expiresAtMs !== b.expiresAtMs) out.push("expires_at");
   if (a.createdAtMs !== b.createdAtMs) out.push("created_at");
+  if (serializePolicy(a.policy) !== serializePolicy(b.policy)) out.push("policy");
+  if (a.metadataJson !== b.metadataJson) out.push("metadata");
+  if (!sameBuffer(a.previousKeyHash, b.previousKeyHash) || a.previousKeyExpiresAtMs !== b.previousKeyExpiresAtMs) {
+    out.push("previous_key");
+  }
   return out;
 }
 
@@ -107,15 +229,17 @@ function changedFields(a: StoredKey, b: StoredKey): string[] {
  * index changes only after that commit, so memory never runs ahead of disk.
  */
 export class KeyCache {
-  private readonly snapshotTx: (s: SnapshotInput, keys: StoredKey[]) => SnapshotResult;
-  private readonly deltaTx: (changes: Change[]) => { result: DeltaResult; ops: Array<StoredKey | string> };
+  private readonly snapshotTx: (s: SnapshotInput, keys: StoredKey[], signingKeys: StoredSigningKey[]) => SnapshotResult;
+  private readonly deltaTx: (changes: Change[]) => { result: DeltaResult; ops: IndexOp[] };
 
   constructor(
     private readonly store: GatewayStore,
     readonly index: KeyIndex,
     private readonly clock: Clock,
   ) {
-    this.snapshotTx = store.db.transaction((s: SnapshotInput, keys: StoredKey[]) => this.writeSnapshot(s, keys));
+    this.snapshotTx = store.db.transaction((s: SnapshotInput, keys: StoredKey[], signingKeys: StoredSigningKey[]) =>
+      this.writeSnapshot(s, keys, signingKeys),
+    );
     this.deltaTx = store.db.transaction((changes: Change[]) => this.writeChanges(changes));
   }
 
@@ -124,32 +248,53 @@ export class KeyCache {
   }
 
   /**
-   * Loads the cache into memory at boot. `hasSnapshot` is true when a snapshot
-   * was applied in an earlier run, so the gateway can serve from the cache.
+   * Loads the cache into memory at boot, compiling every key. `hasSnapshot`
+   * is true when a snapshot was applied in an earlier run, so the gateway can
+   * serve from the cache; `resyncRequired` when that cache predates fields
+   * the gateway now enforces (see META.resyncRequired).
    */
-  load(): { hasSnapshot: boolean; revision: number; orgId: string; keys: number } {
-    const keys = this.store.keys.all();
-    this.index.replaceAll(keys);
+  load(): { hasSnapshot: boolean; revision: number; orgId: string; keys: number; signingKeys: number; resyncRequired: boolean } {
+    const keys = this.store.keys.all().map(compile);
+    const signingKeys = this.store.signingKeys.all().map((k): [string, KeyObject] => [k.id, publicKeyOf(k.id, k.publicKey)]);
     const rev = this.store.meta.get(META.revision);
+    const orgId = this.store.meta.get(META.orgId) ?? "";
+    this.index.replaceAll({ keys, signingKeys, orgId });
     return {
       hasSnapshot: rev !== undefined,
       revision: Number(rev ?? 0),
-      orgId: this.store.meta.get(META.orgId) ?? "",
+      orgId,
       keys: keys.length,
+      signingKeys: signingKeys.length,
+      resyncRequired: this.store.meta.get(META.resyncRequired) !== undefined,
     };
   }
 
-  /** Replaces the whole cache with a snapshot, atomically. */
+  /** Replaces the whole cache (keys and signing keys) with a snapshot, atomically. */
   applySnapshot(s: SnapshotInput): SnapshotResult {
     const seen = new Set<string>();
     const keys = s.keys.map((k) => {
-      const stored = toStoredKey(k);
-      if (seen.has(stored.id)) throw new ApplyError(`snapshot lists key ${stored.id} twice`);
-      seen.add(stored.id);
-      return stored;
+      const ready = prepareKey(k);
+      if (seen.has(ready.stored.id)) throw new ApplyError(`snapshot lists key ${ready.stored.id} twice`);
+      seen.add(ready.stored.id);
+      return ready;
     });
-    const result = this.snapshotTx(s, keys);
-    this.index.replaceAll(keys);
+    const seenSigning = new Set<string>();
+    const signingKeys = (s.signingKeys ?? []).map((k) => {
+      const ready = prepareSigningKey(k);
+      if (seenSigning.has(ready.stored.id)) throw new ApplyError(`snapshot lists signing key ${ready.stored.id} twice`);
+      seenSigning.add(ready.stored.id);
+      return ready;
+    });
+    const result = this.snapshotTx(
+      s,
+      keys.map((k) => k.stored),
+      signingKeys.map((k) => k.stored),
+    );
+    this.index.replaceAll({
+      keys: keys.map((k) => k.compiled),
+      signingKeys: signingKeys.map((k) => [k.stored.id, k.publicKey]),
+      orgId: s.orgId,
+    });
     return result;
   }
 
@@ -160,13 +305,14 @@ export class KeyCache {
   applyChanges(changes: Change[]): DeltaResult {
     const { result, ops } = this.deltaTx(changes);
     for (const op of ops) {
-      if (typeof op === "string") this.index.delete(op);
-      else this.index.upsert(op);
+      if (op.kind === "delete") this.index.delete(op.id);
+      else if (op.kind === "upsert") this.index.upsert(op.key);
+      else this.index.upsertSigningKey(op.id, op.publicKey);
     }
     return result;
   }
 
-  private writeSnapshot(s: SnapshotInput, keys: StoredKey[]): SnapshotResult {
+  private writeSnapshot(s: SnapshotInput, keys: StoredKey[], signingKeys: StoredSigningKey[]): SnapshotResult {
     const at = new Date(this.clock.now()).toISOString();
     const old = new Map(this.store.keys.all().map((k) => [k.id, k]));
     const audit: AuditEntry[] = [];
@@ -199,6 +345,8 @@ export class KeyCache {
       audit.push({ at, event: "key_delete", keyId: gone.id, revision: s.revision, detail: { source: "snapshot", change: "removed", ...describe(gone) } });
     }
     for (const k of writes) this.store.keys.upsert(k, s.revision);
+    this.store.signingKeys.clear();
+    for (const k of signingKeys) this.store.signingKeys.upsert(k, s.revision);
     const result: SnapshotResult = {
       revision: s.revision,
       added,
@@ -206,25 +354,28 @@ export class KeyCache {
       removed: old.size,
       unchanged,
       keys: keys.length,
+      signingKeys: signingKeys.length,
     };
     audit.push({
       at,
       event: "snapshot_applied",
       keyId: null,
       revision: s.revision,
-      detail: { reason: SnapshotReason[s.reason] ?? s.reason, org_id: s.orgId, ...result },
+      detail: { reason: SnapshotReason[s.reason] ?? s.reason, org_id: s.orgId, ...result, signing_key_ids: signingKeys.map((k) => k.id) },
     });
     for (const a of audit) this.store.audit.insert(a);
     this.store.meta.set(META.revision, String(s.revision));
     this.store.meta.set(META.orgId, s.orgId);
+    this.store.meta.delete(META.resyncRequired);
     return result;
   }
 
-  private writeChanges(changes: Change[]): { result: DeltaResult; ops: Array<StoredKey | string> } {
+  private writeChanges(changes: Change[]): { result: DeltaResult; ops: IndexOp[] } {
     const at = new Date(this.clock.now()).toISOString();
-    const ops: Array<StoredKey | string> = [];
+    const ops: IndexOp[] = [];
     let upserts = 0;
     let deletes = 0;
+    let signingKeyUpserts = 0;
     let last = this.appliedRevision;
     for (const c of changes) {
       const revision = Number(c.revision);
@@ -232,10 +383,10 @@ export class KeyCache {
       last = revision;
       switch (c.op.case) {
         case "keyUpsert": {
-          const k = toStoredKey(c.op.value);
-          this.store.keys.upsert(k, revision);
-          this.store.audit.insert({ at, event: "key_upsert", keyId: k.id, revision, detail: describe(k) });
-          ops.push(k);
+          const { stored, compiled } = prepareKey(c.op.value);
+          this.store.keys.upsert(stored, revision);
+          this.store.audit.insert({ at, event: "key_upsert", keyId: stored.id, revision, detail: describe(stored) });
+          ops.push({ kind: "upsert", key: compiled });
           upserts++;
           break;
         }
@@ -243,8 +394,22 @@ export class KeyCache {
           const id = c.op.value.id;
           const existed = this.store.keys.delete(id);
           this.store.audit.insert({ at, event: "key_delete", keyId: id, revision, detail: { existed } });
-          ops.push(id);
+          ops.push({ kind: "delete", id });
           deletes++;
+          break;
+        }
+        case "signingKeyUpsert": {
+          const { stored, publicKey } = prepareSigningKey(c.op.value);
+          this.store.signingKeys.upsert(stored, revision);
+          this.store.audit.insert({
+            at,
+            event: "signing_key_upsert",
+            keyId: null,
+            revision,
+            detail: { signing_key_id: stored.id, created_at: new Date(stored.createdAtMs).toISOString() },
+          });
+          ops.push({ kind: "signing", id: stored.id, publicKey });
+          signingKeyUpserts++;
           break;
         }
         default:
@@ -254,6 +419,6 @@ export class KeyCache {
       }
     }
     this.store.meta.set(META.revision, String(last));
-    return { result: { revision: last, upserts, deletes }, ops };
+    return { result: { revision: last, upserts, deletes, signingKeyUpserts }, ops };
   }
 }

@@ -61,6 +61,7 @@ describe("sync client", () => {
       shutdownGraceMs: 200,
       maxStalenessMs: null,
       syncHeartbeatIntervalMs: 5_000,
+      trustedProxies: [],
     };
     const { logger, lines } = capturedLogger();
     const gw: Gateway = createGateway(config, { logger, sync: { baseDelayMs: 10, maxDelayMs: 50 } });

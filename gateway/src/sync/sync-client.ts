@@ -7,6 +7,7 @@ import {
   SnapshotReason,
   TOLLGATE_VERSION,
   type KeyUpsert,
+  type SigningKey,
   type SubscribeResponse,
 } from "@tollgate/shared";
 import type { ControlPlaneTls } from "../config.js";
@@ -100,6 +101,7 @@ interface PendingSnapshot {
   orgId: string;
   keyCount: number;
   keys: KeyUpsert[];
+  signingKeys: SigningKey[];
 }
 
 /** How one subscription ended. */
@@ -234,7 +236,8 @@ export class SyncClient {
           gatewayId,
           gatewayName: config.gatewayName,
           version: TOLLGATE_VERSION,
-          lastRevision: BigInt(state.appliedRevision),
+          // 0 asks for a full snapshot: the cache may lack fields an older release dropped.
+          lastRevision: BigInt(state.resyncRequired ? 0 : state.appliedRevision),
           orgId: state.orgId,
         },
         { headers: this.headers, signal: streamAbort.signal, onHeader: markConnected },
@@ -276,12 +279,14 @@ export class SyncClient {
           orgId: ev.value.orgId,
           keyCount: ev.value.keyCount,
           keys: [],
+          signingKeys: [],
         };
       }
       case "snapshotChunk": {
         if (!pending) this.protocolError("snapshot chunk without snapshot begin");
         // A loop, not push(...keys): spreading a huge chunk would overflow the stack.
         for (const k of ev.value.keys) pending.keys.push(k);
+        for (const k of ev.value.signingKeys) pending.signingKeys.push(k);
         return pending;
       }
       case "snapshotEnd": {
@@ -317,18 +322,28 @@ export class SyncClient {
     const { syncState: state, keyCache, metrics, logger } = this.ctx;
     let result;
     try {
-      result = keyCache.applySnapshot({ revision: s.revision, orgId: s.orgId, reason: s.reason, keys: s.keys });
+      result = keyCache.applySnapshot({ revision: s.revision, orgId: s.orgId, reason: s.reason, keys: s.keys, signingKeys: s.signingKeys });
     } catch (err) {
       this.applyFailed("snapshot", (err as Error).message, err);
     }
     state.appliedRevision = s.revision;
     state.orgId = s.orgId;
+    state.resyncRequired = false;
     state.serverRevision = Math.max(state.serverRevision ?? 0, s.revision);
     if (s.reason === SnapshotReason.AHEAD) state.serverRevision = s.revision;
     state.source = "control_plane";
     metrics.syncApplied("snapshot", true);
     logger.info(
-      { revision: s.revision, reason: SnapshotReason[s.reason], orgId: s.orgId, keys: result.keys, added: result.added, changed: result.changed, removed: result.removed },
+      {
+        revision: s.revision,
+        reason: SnapshotReason[s.reason],
+        orgId: s.orgId,
+        keys: result.keys,
+        added: result.added,
+        changed: result.changed,
+        removed: result.removed,
+        signingKeys: result.signingKeys,
+      },
       "applied key snapshot",
     );
     this.acknowledge(s.revision);
@@ -355,7 +370,10 @@ export class SyncClient {
     state.serverRevision = Math.max(state.serverRevision ?? 0, result.revision);
     if (state.ready) state.source = "control_plane";
     metrics.syncApplied("delta", true);
-    logger.debug({ revision: result.revision, upserts: result.upserts, deletes: result.deletes }, "applied key changes");
+    logger.debug(
+      { revision: result.revision, upserts: result.upserts, deletes: result.deletes, signingKeyUpserts: result.signingKeyUpserts },
+      "applied key changes",
+    );
     this.acknowledge(result.revision);
   }
 

@@ -16,6 +16,11 @@ export interface SyncStateOptions {
 export class SyncState {
   appliedRevision = 0;
   orgId = "";
+  /**
+   * The cache was written by an older release that dropped fields now
+   * enforced: subscribe for a full snapshot even though a revision is cached.
+   */
+  resyncRequired = false;
   /** Where the current key state came from; null until any state exists. */
   source: StateSource | null = null;
   connected = false;

@@ -15,6 +15,7 @@ import {
   type AcknowledgeRequest,
   type Change,
   type KeyUpsert,
+  type SigningKey,
   type SubscribeRequest,
   type SubscribeResponse,
 } from "@tollgate/shared";
@@ -38,7 +39,7 @@ export interface FakeControlPlaneOptions {
 
 /**
  * A minimal KeySync server over real gRPC/HTTP2: answers every subscription
- * with a snapshot of `keys` at `revision` (or, with `resume`, the deltas after
+ * with a snapshot of `keys` (and `signingKeys`) at `revision` (or, with `resume`, the deltas after
  * the gateway's revision), then streams what `push` sends.
  */
 export class FakeControlPlane {
@@ -50,6 +51,8 @@ export class FakeControlPlane {
   rejected = 0;
   /** TLS handshakes that failed (e.g. no client certificate under mTLS). */
   tlsFailures = 0;
+  /** The organization's token-signing public keys, sent in a snapshot's first chunk. */
+  signingKeys: SigningKey[] = [];
   /** Most Acknowledge calls ever in flight at once. */
   maxConcurrentAcks = 0;
   private acksInFlight = 0;
@@ -211,7 +214,10 @@ export class FakeControlPlane {
             keyCount: this.keys.length,
           }),
         });
-        yield ev({ case: "snapshotChunk", value: create(SnapshotChunkSchema, { keys: this.keys }) });
+        // Like the real control plane: no chunk at all when there is nothing to carry.
+        if (this.keys.length > 0 || this.signingKeys.length > 0) {
+          yield ev({ case: "snapshotChunk", value: create(SnapshotChunkSchema, { keys: this.keys, signingKeys: this.signingKeys }) });
+        }
         yield ev({ case: "snapshotEnd", value: create(SnapshotEndSchema, { revision: BigInt(this.revision) }) });
       }
       while (!ctx.signal.aborted) {

@@ -20,6 +20,7 @@ export function testConfig(dataDir: string, controlPlaneUrl: string, token: stri
     shutdownGraceMs: 200,
     maxStalenessMs: null,
     syncHeartbeatIntervalMs: 3_600_000,
+    trustedProxies: [],
     ...overrides,
   };
 }
