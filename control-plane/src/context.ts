@@ -1,6 +1,9 @@
 import type { BruteForceGuard, Logger } from "@tollgate/shared";
 import type { ControlPlaneConfig } from "./config.js";
 import type { ChangeNotifier } from "./change-notifier.js";
+import type { AckWriter } from "./sync/ack-writer.js";
+import type { ChangeFeed } from "./sync/change-feed.js";
+import type { GatewayTokenCache } from "./sync/token-cache.js";
 import type { Db } from "./db/database.js";
 import type { Metrics } from "./metrics.js";
 
@@ -11,6 +14,12 @@ export interface AppContext {
   dbKind: "postgres" | "pglite";
   defaultOrgId: string;
   notifier: ChangeNotifier;
+  /** Shared change-log reads for the sync streams. */
+  changeFeed: ChangeFeed;
+  /** Gateway token → organization, briefly cached for acknowledgements. */
+  tokenCache: GatewayTokenCache;
+  /** Coalesced acknowledgement writes. */
+  ackWriter: AckWriter;
   metrics: Metrics;
   logger: Logger;
   /** Open sync streams by gateway token id, so revoking a token closes them at once. */

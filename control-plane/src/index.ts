@@ -10,6 +10,10 @@ import { createMetrics } from "./metrics.js";
 import { startChangeListener } from "./pg-listener.js";
 import { compactChangeLog } from "./repositories/change-log.js";
 import { ensureDefaultOrg } from "./repositories/orgs.js";
+import { AckWriter } from "./sync/ack-writer.js";
+import { ChangeFeed } from "./sync/change-feed.js";
+import { GatewayTokenCache } from "./sync/token-cache.js";
+import { closeTokenStreams } from "./sync/revocation.js";
 import { startSyncServer, type SyncServer } from "./sync/server.js";
 
 export type { ControlPlaneConfig } from "./config.js";
@@ -50,13 +54,16 @@ export function createControlPlane(config: ControlPlaneConfig, overrides: { logg
         dbKind: handle.kind,
         defaultOrgId: await ensureDefaultOrg(handle.db),
         notifier,
+        changeFeed: new ChangeFeed(handle.db, (orgId) => notifier.version(orgId)),
+        tokenCache: new GatewayTokenCache(),
+        ackWriter: new AckWriter(handle.db),
         metrics: createMetrics(),
         logger,
         streamsByToken: new Map(),
         now: () => new Date(),
         bruteForce: new BruteForceGuard(config.bruteForce),
       };
-      if (handle.pool) listener = startChangeListener(handle.pool, notifier, logger);
+      if (handle.pool) listener = startChangeListener(handle.pool, notifier, logger, (tokenId) => closeTokenStreams(context!, tokenId));
 
       const koa = createHttpApp(context);
       httpServer = http.createServer(koa.callback());
@@ -96,6 +103,7 @@ export function createControlPlane(config: ControlPlaneConfig, overrides: { logg
             httpServer.closeIdleConnections();
           }),
         ]);
+        await context?.ackWriter.drain().catch((err: unknown) => logger.warn({ err }, "could not write the last acknowledgements"));
         await listener?.stop();
         await handle?.destroy();
         logger.info("control plane stopped");

@@ -1,14 +1,19 @@
 import type pg from "pg";
 import type { Logger } from "@tollgate/shared";
 import type { ChangeNotifier } from "./change-notifier.js";
-import { CHANGES_CHANNEL } from "./writes.js";
+import { CHANGES_CHANNEL, REVOKED_TOKEN_PREFIX } from "./writes.js";
 
 /**
  * LISTENs for commits made through any control-plane replica and wakes the
  * local streams of that organization. Reconnects on its own; while it is down,
  * streams still see new changes at their next heartbeat, when they re-read the log.
  */
-export function startChangeListener(pool: pg.Pool, notifier: ChangeNotifier, logger: Logger): { stop(): Promise<void> } {
+export function startChangeListener(
+  pool: pg.Pool,
+  notifier: ChangeNotifier,
+  logger: Logger,
+  onTokenRevoked: (tokenId: string) => void,
+): { stop(): Promise<void> } {
   let client: pg.PoolClient | undefined;
   let stopped = false;
   let retryTimer: NodeJS.Timeout | undefined;
@@ -18,7 +23,9 @@ export function startChangeListener(pool: pg.Pool, notifier: ChangeNotifier, log
     try {
       client = await pool.connect();
       client.on("notification", (msg) => {
-        if (msg.channel === CHANGES_CHANNEL && msg.payload) notifier.notify(msg.payload);
+        if (msg.channel !== CHANGES_CHANNEL || !msg.payload) return;
+        if (msg.payload.startsWith(REVOKED_TOKEN_PREFIX)) onTokenRevoked(msg.payload.slice(REVOKED_TOKEN_PREFIX.length));
+        else notifier.notify(msg.payload);
       });
       client.on("error", (err) => {
         logger.warn({ err }, "change listener connection lost; reconnecting");

@@ -4,6 +4,8 @@ import type { Db } from "./db/database.js";
 import { appendChanges, type ChangeInput } from "./repositories/change-log.js";
 
 export const CHANGES_CHANNEL = "tollgate_changes";
+/** NOTIFY payload prefix telling every replica a gateway token was revoked. */
+export const REVOKED_TOKEN_PREFIX = "revoke:";
 
 export interface WriteScope {
   trx: Db;

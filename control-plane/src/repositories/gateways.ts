@@ -64,24 +64,6 @@ export async function markGatewayDisconnected(db: Db, id: string, connectedAt: D
     .execute();
 }
 
-/** Records an acknowledgement; the applied revision only moves forward unless a snapshot reset it. */
-export async function recordAcknowledgement(
-  db: Db,
-  input: { id: string; orgId: string; revision: number; error: string | null },
-): Promise<boolean> {
-  const result = await db
-    .updateTable("gateways")
-    .set({
-      applied_revision: input.error ? sql`applied_revision` : input.revision,
-      last_error: input.error,
-      last_seen_at: new Date(),
-    })
-    .where("id", "=", input.id)
-    .where("org_id", "=", input.orgId)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows) > 0;
-}
-
 export async function touchGateway(db: Db, id: string): Promise<void> {
   await db.updateTable("gateways").set({ last_seen_at: new Date() }).where("id", "=", id).execute();
 }

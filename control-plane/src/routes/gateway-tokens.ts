@@ -2,7 +2,10 @@ import { createHash } from "node:crypto";
 import Router from "@koa/router";
 import { AppError, newId, randomBase62 } from "@tollgate/shared";
 import { z } from "zod";
+import { sql } from "kysely";
 import type { AppContext } from "../context.js";
+import { closeTokenStreams } from "../sync/revocation.js";
+import { CHANGES_CHANNEL, REVOKED_TOKEN_PREFIX } from "../writes.js";
 import { readJsonObject, validate } from "../http/body.js";
 import { recordAudit } from "../repositories/audit-log.js";
 import { insertGatewayToken, listGatewayTokens, revokeGatewayToken } from "../repositories/gateway-tokens.js";
@@ -59,6 +62,7 @@ export function gatewayTokenRoutes(app: AppContext): Router {
     const token = await app.db.transaction().execute(async (trx) => {
       const token = await revokeGatewayToken(trx, orgId, id);
       if (!token) throw new AppError("not_found", `gateway token ${id} not found or already revoked`, { field: "id" });
+      if (app.dbKind === "postgres") await sql`select pg_notify(${CHANGES_CHANNEL}, ${REVOKED_TOKEN_PREFIX + id})`.execute(trx);
       await recordAudit(trx, {
         orgId,
         actor: ctx.state.actor,
@@ -70,8 +74,8 @@ export function gatewayTokenRoutes(app: AppContext): Router {
       });
       return token;
     });
-    // Close that token's open streams on this replica now.
-    for (const controller of app.streamsByToken.get(id) ?? []) controller.abort(new Error("gateway token revoked"));
+    // Close that token's open streams on this replica now; other replicas hear it through NOTIFY.
+    closeTokenStreams(app, id);
     ctx.body = token;
   });
 

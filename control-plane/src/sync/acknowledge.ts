@@ -3,18 +3,12 @@ import type { AcknowledgeRequest, AcknowledgeResponse } from "@tollgate/shared";
 import { create } from "@bufbuild/protobuf";
 import { AcknowledgeResponseSchema } from "@tollgate/shared";
 import type { AppContext } from "../context.js";
-import { recordAcknowledgement } from "../repositories/gateways.js";
 import { authenticateGateway } from "./auth.js";
 
 export async function acknowledge(app: AppContext, req: AcknowledgeRequest, ctx: HandlerContext): Promise<AcknowledgeResponse> {
   const principal = await authenticateGateway(app, ctx);
   const error = req.error ? req.error.slice(0, 1000) : null;
-  const known = await recordAcknowledgement(app.db, {
-    id: req.gatewayId,
-    orgId: principal.orgId,
-    revision: Number(req.revision),
-    error,
-  });
+  const known = await app.ackWriter.record({ id: req.gatewayId, orgId: principal.orgId, revision: Number(req.revision), error });
   app.metrics.ack(!known ? "unknown_gateway" : error ? "error" : "ok");
   if (error) app.logger.warn({ gatewayId: req.gatewayId, revision: Number(req.revision), error }, "gateway failed to apply changes");
   return create(AcknowledgeResponseSchema, {});

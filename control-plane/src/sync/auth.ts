@@ -19,7 +19,10 @@ export async function authenticateGateway(app: AppContext, ctx: HandlerContext):
     app.metrics.syncAuthFailure();
     throw new ConnectError("missing gateway token: send 'authorization: Bearer <GATEWAY_TOKEN>'", Code.Unauthenticated);
   }
-  const found = await findActiveTokenByHash(app.db, hashGatewayToken(token));
+  const hash = hashGatewayToken(token);
+  const cached = app.tokenCache.get(hash.toString("hex"));
+  if (cached) return cached;
+  const found = await findActiveTokenByHash(app.db, hash);
   if (!found) {
     app.metrics.syncAuthFailure();
     throw new ConnectError(
@@ -27,5 +30,7 @@ export async function authenticateGateway(app: AppContext, ctx: HandlerContext):
       Code.Unauthenticated,
     );
   }
-  return { tokenId: found.id, orgId: found.orgId };
+  const principal = { tokenId: found.id, orgId: found.orgId };
+  app.tokenCache.set(hash.toString("hex"), principal);
+  return principal;
 }

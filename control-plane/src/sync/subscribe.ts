@@ -13,7 +13,6 @@ import type { AppContext } from "../context.js";
 import { allKeySyncRecords } from "../repositories/api-keys.js";
 import {
   oldestRetainedRevision,
-  readChanges,
   type ChangeEntry,
   type KeySyncRecord,
   type SigningKeyRecord,
@@ -72,7 +71,7 @@ export async function* subscribe(app: AppContext, req: SubscribeRequest, ctx: Ha
     let idle = false;
     while (!controller.signal.aborted) {
       const seen = app.notifier.version(orgId);
-      const entries = await readChanges(app.db, orgId, cursor, CHANGE_BATCH);
+      const entries = await app.changeFeed.read(orgId, cursor, CHANGE_BATCH);
       if (entries.length > 0 && entries[0]!.revision !== cursor + 1) {
         // Compaction removed entries this stream had not sent yet: start over from a snapshot.
         const { revision, keys, signingKeys } = await readSnapshot(app, orgId);
@@ -83,10 +82,13 @@ export async function* subscribe(app: AppContext, req: SubscribeRequest, ctx: Ha
         continue;
       }
       if (entries.length > 0) {
-        yield create(SubscribeResponseSchema, { event: { case: "changeBatch", value: { changes: entries.map(toChange) } } });
+        // Built once per entry and shared by every stream of the organization.
+        const changes = entries.map((e) => (e.message ??= toChange(e)));
+        yield create(SubscribeResponseSchema, { event: { case: "changeBatch", value: { changes } } });
         app.metrics.changesSent(entries.length);
         cursor = entries[entries.length - 1]!.revision;
-        idle = false;
+        // The batch itself tells the gateway where the organization stands: no heartbeat needed.
+        idle = true;
         continue;
       }
       if (!idle) {

@@ -1,0 +1,73 @@
+import { sql } from "kysely";
+import type { Db } from "../db/database.js";
+
+interface PendingAck {
+  id: string;
+  orgId: string;
+  revision: number;
+  error: string | null;
+}
+
+/**
+ * Coalesces gateway acknowledgements into one UPDATE per flush: a write seen by
+ * 50 gateways costs one statement, not 50. Each caller waits for the flush that
+ * carries its acknowledgement, so an answered Acknowledge is durable.
+ */
+export class AckWriter {
+  private pending = new Map<string, PendingAck>();
+  private flushing: Promise<Set<string>> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private waiters: Array<{ id: string; resolve: (known: boolean) => void; reject: (err: unknown) => void }> = [];
+
+  constructor(private readonly db: Db, private readonly delayMs = 5) {}
+
+  /** Resolves true when the gateway exists in that organization. */
+  record(ack: PendingAck): Promise<boolean> {
+    const prev = this.pending.get(ack.id);
+    // An error report is never merged away by a later success in the same flush.
+    if (!prev || !prev.error || ack.error) this.pending.set(ack.id, ack);
+    const done = new Promise<boolean>((resolve, reject) => this.waiters.push({ id: ack.id, resolve, reject }));
+    this.timer ??= setTimeout(() => void this.flush(), this.delayMs);
+    return done;
+  }
+
+  private async flush(): Promise<void> {
+    this.timer = undefined;
+    if (this.flushing) await this.flushing.catch(() => undefined);
+    const batch = [...this.pending.values()];
+    const waiters = this.waiters;
+    this.pending = new Map();
+    this.waiters = [];
+    if (batch.length === 0) return;
+    this.flushing = this.write(batch);
+    try {
+      const known = await this.flushing;
+      for (const w of waiters) w.resolve(known.has(w.id));
+    } catch (err) {
+      for (const w of waiters) w.reject(err);
+    } finally {
+      this.flushing = undefined;
+    }
+  }
+
+  private async write(batch: PendingAck[]): Promise<Set<string>> {
+    const values = sql.join(
+      batch.map((a) => sql`(${a.id}::text, ${a.orgId}::text, ${a.revision}::bigint, ${a.error}::text)`),
+    );
+    const rows = await sql<{ id: string }>`
+      update gateways as g
+         set applied_revision = case when v.err is null then v.rev else g.applied_revision end,
+             last_error = v.err,
+             last_seen_at = now()
+        from (values ${values}) as v(id, org, rev, err)
+       where g.id = v.id and g.org_id = v.org
+      returning g.id`.execute(this.db);
+    return new Set(rows.rows.map((r) => r.id));
+  }
+
+  /** Writes what is pending now (on stop). */
+  async drain(): Promise<void> {
+    clearTimeout(this.timer);
+    await this.flush();
+  }
+}
