@@ -5,6 +5,7 @@ import { resolve } from "node:path";
 import {
   ConfigError,
   envDurationMs,
+  envInt,
   envEnum,
   envOptional,
   envPort,
@@ -61,6 +62,8 @@ export interface GatewayConfig {
    * believed for IP allowlists. Empty: never (the socket's peer is the client).
    */
   trustedProxies: string[];
+  /** Per-IP blocking after repeated invalid keys (BRUTE_FORCE_*). */
+  bruteForce: { enabled: boolean; maxFailedAttempts: number; ttlMs: number };
 }
 
 type Env = Record<string, string | undefined>;
@@ -232,5 +235,10 @@ export function loadConfig(env: Env): GatewayConfig {
     maxStalenessMs: loadMaxStaleness(env),
     syncHeartbeatIntervalMs,
     trustedProxies: parseTrustedProxies(envOptional(env, "TRUSTED_PROXIES")),
+    bruteForce: {
+      enabled: envEnum(env, "BRUTE_FORCE_PROTECTION", ["on", "off"] as const, "on") === "on",
+      maxFailedAttempts: envInt(env, "BRUTE_FORCE_MAX_FAILED_ATTEMPTS", 5, 1, 1_000_000),
+      ttlMs: envDurationMs(env, "BRUTE_FORCE_TTL", 900_000),
+    },
   };
 }

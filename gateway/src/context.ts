@@ -1,5 +1,5 @@
 import type { BlockList } from "node:net";
-import { createLogger, newId, type Logger } from "@tollgate/shared";
+import { BruteForceGuard, createLogger, newId, type Logger } from "@tollgate/shared";
 import type { GatewayConfig } from "./config.js";
 import type { GatewayStore } from "./db/store.js";
 import { META } from "./db/meta-repository.js";
@@ -39,6 +39,8 @@ export interface AppContext {
   cacheRecovery: CacheRecovery | null;
   /** TRUSTED_PROXIES, compiled; null when empty (X-Forwarded-For is never believed). */
   trustedProxies: BlockList | null;
+  /** Blocks client IPs after repeated invalid keys. */
+  bruteForce: BruteForceGuard;
 }
 
 export interface ContextOverrides {
@@ -132,6 +134,7 @@ export function createAppContext(config: GatewayConfig, overrides: ContextOverri
     logWriter: new LogWriter(db, logger),
     provider: overrides.provider ?? createProvider(config.provider, { upstreamTimeoutMs: config.upstreamTimeoutMs }),
     cacheRecovery: recovery,
+    bruteForce: new BruteForceGuard({ ...config.bruteForce, now: () => clock.now() }),
     trustedProxies: trustedRules.length === 0 ? null : compileIpRules(trustedRules.map((r) => parseIpRule(r)!)),
   };
 }

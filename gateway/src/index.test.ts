@@ -5,29 +5,13 @@ import { createLogger, generateApiKey } from "@tollgate/shared";
 import { createGateway, type Gateway, type GatewayConfig } from "./index.js";
 import { FakeControlPlane } from "./test-support/fake-control-plane.js";
 import { deleteChange, makeKey, upsertChange } from "./test-support/keys.js";
+import { testConfig } from "./test-support/harness.js";
 import { tempDir } from "./test-support/temp-dir.js";
 
 const silent = () => createLogger({ name: "gateway", level: "silent" });
 
 function configFor(dataDir: string, controlPlaneUrl: string, token: string): GatewayConfig {
-  return {
-    controlPlaneUrl,
-    controlPlaneTls: {},
-    gatewayToken: token,
-    gatewayName: "test-gateway",
-    dataDir,
-    host: "127.0.0.1",
-    port: 0,
-    statusPort: 0,
-    provider: { kind: "mock" },
-    upstreamTimeoutMs: 5_000,
-    maxBodyBytes: 64 * 1024,
-    logLevel: "silent",
-    shutdownGraceMs: 1_000,
-    maxStalenessMs: null,
-    syncHeartbeatIntervalMs: 5_000,
-    trustedProxies: [],
-  };
+  return testConfig(dataDir, controlPlaneUrl, token, { logLevel: "silent", shutdownGraceMs: 1_000, syncHeartbeatIntervalMs: 5_000 });
 }
 
 // Response bodies are asserted field by field; their static type adds nothing.

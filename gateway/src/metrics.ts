@@ -25,6 +25,7 @@ export class GatewayMetrics {
   private readonly requests: Counter<"route" | "status">;
   private readonly duration: Histogram<"route">;
   private readonly authFailures: Counter<"reason">;
+  private readonly blockedClients: Gauge;
   private readonly policyDenials: Counter<"rule">;
   private readonly upstreamErrors: Counter<"provider" | "reason">;
   private readonly appliedRevision: Gauge;
@@ -54,6 +55,11 @@ export class GatewayMetrics {
       name: "tollgate_gateway_auth_failures_total",
       help: "Refused client requests by reason.",
       labelNames: ["reason"],
+      registers,
+    });
+    this.blockedClients = new Gauge({
+      name: "tollgate_gateway_blocked_clients",
+      help: "Client IPs currently blocked after repeated invalid keys.",
       registers,
     });
     this.policyDenials = new Counter({
@@ -148,7 +154,11 @@ export class GatewayMetrics {
     this.duration.observe({ route }, seconds);
   }
 
-  authFailure(reason: AuthFailureReason): void {
+  setBlockedClients(n: number): void {
+    this.blockedClients.set(n);
+  }
+
+  authFailure(reason: AuthFailureReason | "blocked"): void {
     this.authFailures.inc({ reason });
   }
 

@@ -538,6 +538,8 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayProcess
       PORT: String(opts.port ?? 0),
       STATUS_PORT: String(opts.statusPort ?? 0),
       LOG_LEVEL: opts.logLevel ?? "info",
+      // Every test client is 127.0.0.1 and sends invalid keys on purpose; blocking has its own tests.
+      BRUTE_FORCE_MAX_FAILED_ATTEMPTS: "100000",
       ...(opts.openaiBaseUrl ? { OPENAI_BASE_URL: opts.openaiBaseUrl } : {}),
       ...(opts.openaiApiKey ? { OPENAI_API_KEY: opts.openaiApiKey } : {}),
     },

@@ -7,7 +7,8 @@ export type AuditEvent =
   | "snapshot_applied"
   | "auth_denied"
   | "policy_denied"
-  | "cache_recovered";
+  | "cache_recovered"
+  | "client_blocked";
 
 export interface AuditEntry {
   /** ISO timestamp. */

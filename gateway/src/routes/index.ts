@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import { newId } from "@tollgate/shared";
 import type { AppContext } from "../context.js";
-import { authenticate } from "../auth/authenticate.js";
+import { authenticate, type AuthFailureReason } from "../auth/authenticate.js";
 import { clientAddress } from "../auth/ip.js";
 import { checkIp, checkProvider } from "../auth/policy.js";
 import type { RouteLabel } from "../metrics.js";
@@ -31,6 +31,21 @@ function pathOf(url: string | undefined): string {
   // Tolerate a trailing slash, as clients sometimes build URLs by concatenation.
   return path.length > 1 && path.endsWith("/") ? path.slice(0, -1) : path;
 }
+
+/**
+ * Failures that look like guessing a credential. A missing key is no guess, and a
+ * real key that is inactive, expired or revoked is not either.
+ */
+const GUESSES = new Set<AuthFailureReason>([
+  "malformed",
+  "bad_checksum",
+  "unknown",
+  "rotated",
+  "ephemeral_malformed",
+  "ephemeral_bad_signature",
+  "ephemeral_unknown_signing_key",
+  "ephemeral_wrong_org",
+]);
 
 /**
  * The client API: route, authenticate against memory, run the handler, and
@@ -169,8 +184,38 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
       );
       return;
     }
+    // Brute force: an address that sent too many invalid keys waits out its block.
+    const client = clientIp(req) ?? "unknown";
+    const retryAfter = ctx.bruteForce.retryAfterSeconds(client);
+    if (retryAfter > 0) {
+      rec.error = "client_blocked";
+      metrics.authFailure("blocked");
+      sendOpenAiError(
+        res,
+        new HttpError(
+          429,
+          `Too many requests with invalid API keys from ${client}; retry after ${retryAfter} seconds.`,
+          "rate_limit_error",
+          "too_many_failed_attempts",
+          null,
+          { "retry-after": String(retryAfter) },
+        ),
+      );
+      return;
+    }
     const auth = authenticate(req.headers.authorization, keyIndex, clock.now());
     if (!auth.ok) {
+      if (GUESSES.has(auth.reason) && ctx.bruteForce.recordFailure(client)) {
+        metrics.setBlockedClients(ctx.bruteForce.blockedCount());
+        logger.warn({ client, ttlMs: ctx.config.bruteForce.ttlMs }, "client blocked after repeated invalid API keys");
+        logWriter.audit({
+          at: new Date(clock.now()).toISOString(),
+          event: "client_blocked",
+          keyId: null,
+          revision: null,
+          detail: { ip: client, failed_attempts: ctx.config.bruteForce.maxFailedAttempts, blocked_seconds: Math.round(ctx.config.bruteForce.ttlMs / 1000) },
+        });
+      }
       rec.keyId = auth.keyId;
       rec.metadata = auth.key?.metadataJson ?? null;
       rec.ephemeral = auth.reason.startsWith("ephemeral_");

@@ -6,6 +6,7 @@ import { createGateway, type Gateway, type GatewayConfig } from "../index.js";
 import { createOpenAiProvider } from "../providers/openai/openai-provider.js";
 import { FakeControlPlane } from "../test-support/fake-control-plane.js";
 import { makeKey } from "../test-support/keys.js";
+import { testConfig } from "../test-support/harness.js";
 import { tempDir } from "../test-support/temp-dir.js";
 
 const UPSTREAM_KEY = "sk-upstream-secret-123";
@@ -78,24 +79,15 @@ class FakeUpstream {
 }
 
 function configFor(dataDir: string, controlPlaneUrl: string, token: string, upstream: string): GatewayConfig {
-  return {
-    controlPlaneUrl,
-    controlPlaneTls: {},
-    gatewayToken: token,
+  return testConfig(dataDir, controlPlaneUrl, token, {
     gatewayName: "proxy-test",
-    dataDir,
-    host: "127.0.0.1",
-    port: 0,
-    statusPort: 0,
     provider: { kind: "openai", baseUrl: `${upstream}/v1`, apiKey: UPSTREAM_KEY },
     upstreamTimeoutMs: 500,
     maxBodyBytes: 1024 * 1024,
     logLevel: "silent",
     shutdownGraceMs: 500,
-    maxStalenessMs: null,
     syncHeartbeatIntervalMs: 5_000,
-    trustedProxies: [],
-  };
+  });
 }
 
 async function eventually<T>(fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {

@@ -5,6 +5,7 @@ import { ChangeBatchSchema, createLogger, HeartbeatSchema, type Change } from "@
 import { createGateway, type Gateway, type GatewayConfig } from "../index.js";
 import { FakeControlPlane } from "../test-support/fake-control-plane.js";
 import { makeKey, upsertChange } from "../test-support/keys.js";
+import { testConfig } from "../test-support/harness.js";
 import { tempDir } from "../test-support/temp-dir.js";
 
 /** A logger whose lines the test can read. */
@@ -45,24 +46,12 @@ describe("sync client", () => {
     const cp = new FakeControlPlane([key.upsert], 3);
     await cp.start();
     cleanups.push(() => cp.stop());
-    const config: GatewayConfig = {
-      controlPlaneUrl: cp.url,
-      controlPlaneTls: {},
-      gatewayToken: token ?? cp.token,
+    const config: GatewayConfig = testConfig(dir.path, cp.url, token ?? cp.token, {
       gatewayName: "sync-test",
-      dataDir: dir.path,
-      host: "127.0.0.1",
-      port: 0,
-      statusPort: 0,
-      provider: { kind: "mock" },
       upstreamTimeoutMs: 1_000,
       maxBodyBytes: 1024,
-      logLevel: "debug",
-      shutdownGraceMs: 200,
-      maxStalenessMs: null,
       syncHeartbeatIntervalMs: 5_000,
-      trustedProxies: [],
-    };
+    });
     const { logger, lines } = capturedLogger();
     const gw: Gateway = createGateway(config, { logger, sync: { baseDelayMs: 10, maxDelayMs: 50 } });
     const { statusPort } = await gw.start();

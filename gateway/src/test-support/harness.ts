@@ -21,6 +21,7 @@ export function testConfig(dataDir: string, controlPlaneUrl: string, token: stri
     maxStalenessMs: null,
     syncHeartbeatIntervalMs: 3_600_000,
     trustedProxies: [],
+    bruteForce: { enabled: true, maxFailedAttempts: 5, ttlMs: 900_000 },
     ...overrides,
   };
 }
