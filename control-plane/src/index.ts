@@ -66,7 +66,15 @@ export function createControlPlane(config: ControlPlaneConfig, overrides: { logg
       if (handle.pool) listener = startChangeListener(handle.pool, notifier, logger, (tokenId) => closeTokenStreams(context!, tokenId));
 
       const koa = createHttpApp(context);
-      httpServer = http.createServer(koa.callback());
+      httpServer = http.createServer({ maxHeaderSize: 16 * 1024 }, koa.callback());
+      // Malformed HTTP never reaches Koa: answer it in JSON too, and keep going.
+      httpServer.on("clientError", (err: NodeJS.ErrnoException, socket) => {
+        const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+        if (!socket.writable || inFlight?.headersSent) return socket.destroy();
+        const status = err.code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
+        const body = JSON.stringify({ error: { code: "invalid_request", message: status === 431 ? "request headers are too large" : "malformed HTTP request" } });
+        socket.end(`HTTP/1.1 ${status} ${status === 431 ? "Request Header Fields Too Large" : "Bad Request"}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      });
       httpServer.headersTimeout = 30_000;
       httpServer.requestTimeout = 60_000;
       await new Promise<void>((resolve, reject) => {

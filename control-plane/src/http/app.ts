@@ -1,14 +1,23 @@
+import { AppError } from "@tollgate/shared";
 import Koa from "koa";
 import type { AppContext } from "../context.js";
 import { buildRouters } from "../routes/index.js";
 import { resolveOrganization } from "../routes/orgs.js";
 import { errorHandler, requestContext, requireMasterKey } from "./middleware.js";
 
+export const MAX_URL_LENGTH = 8192;
+
 export function createHttpApp(app: AppContext): Koa {
   const koa = new Koa({ proxy: false });
   koa.silent = true;
   koa.use(requestContext(app));
   koa.use(errorHandler(app));
+  koa.use((ctx, next) => {
+    if (ctx.url.length > MAX_URL_LENGTH) {
+      throw new AppError("uri_too_long", `the URL is longer than ${MAX_URL_LENGTH} characters`);
+    }
+    return next();
+  });
   // Before routing, so an unknown /internal path without the key is a 401, not a 404.
   const masterKey = requireMasterKey(app);
   const organization = resolveOrganization(app);

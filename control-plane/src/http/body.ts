@@ -22,6 +22,9 @@ export async function readJsonObject(ctx: Context, maxBytes: number): Promise<Re
   if (type && !/^application\/([\w.+-]*\+)?json\b/i.test(type)) {
     throw new AppError("unsupported_media_type", `content-type must be application/json, got ${JSON.stringify(type)}`);
   }
+  if (nestingDepth(text) > MAX_JSON_DEPTH) {
+    throw new AppError("invalid_request", `request body nests JSON deeper than ${MAX_JSON_DEPTH} levels`);
+  }
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -32,6 +35,26 @@ export async function readJsonObject(ctx: Context, maxBytes: number): Promise<Re
     throw new AppError("invalid_request", "request body must be a JSON object");
   }
   return value as Record<string, unknown>;
+}
+
+export const MAX_JSON_DEPTH = 32;
+
+/** Deepest bracket nesting outside strings: refuses pathological bodies before parsing them. */
+export function nestingDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92 /* \\ */) i++;
+      else if (c === 34 /* " */) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 123 || c === 91 /* { [ */) {
+      if (++depth > max) max = depth;
+    } else if (c === 125 || c === 93 /* } ] */) depth--;
+  }
+  return max;
 }
 
 /** Validates with zod; the first problem becomes a 400 naming its field. */
