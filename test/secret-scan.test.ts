@@ -97,17 +97,17 @@ describe("no secret in any log, file, dump, metric or answer", () => {
       secrets.add(k.key);
       keys.push(k);
     }
-    const rotated = (await admin("POST", `/internal/api-keys/${keys[0].id}/rotate`, { grace_seconds: 60 }, true)).body;
+    const rotated = (await admin("POST", `/internal/api-keys/${keys[0]!.id}/rotate`, { grace_seconds: 60 }, true)).body;
     secrets.add(rotated.key);
-    const ephemeral = (await admin("POST", `/internal/api-keys/${keys[1].id}/ephemeral-tokens`, { ttl_seconds: 600 }, true)).body;
+    const ephemeral = (await admin("POST", `/internal/api-keys/${keys[1]!.id}/ephemeral-tokens`, { ttl_seconds: 600 }, true)).body;
     secrets.add(ephemeral.token);
-    await admin("PATCH", `/internal/api-keys/${keys[2].id}`, { allowed_models: ["gpt-4o*"] });
-    await admin("POST", `/internal/api-keys/${keys[1].id}/deactivate`);
-    await admin("POST", `/internal/api-keys/${keys[1].id}/activate`);
+    await admin("PATCH", `/internal/api-keys/${keys[2]!.id}`, { allowed_models: ["gpt-4o*"] });
+    await admin("POST", `/internal/api-keys/${keys[1]!.id}/deactivate`);
+    await admin("POST", `/internal/api-keys/${keys[1]!.id}/activate`);
     await admin("POST", "/internal/api-keys", { name: "bad", user_id: "nope" });
     await admin("POST", "/internal/teams", "{broken");
     await admin("GET", "/internal/api-keys");
-    await admin("GET", `/internal/api-keys/${keys[0].id}`);
+    await admin("GET", `/internal/api-keys/${keys[0]!.id}`);
     await admin("GET", "/internal/audit-logs?limit=1000");
     await admin("GET", "/internal/gateway-tokens");
     await admin("GET", "/internal/gateways");
@@ -116,16 +116,16 @@ describe("no secret in any log, file, dump, metric or answer", () => {
     // Client traffic through both gateways: valid, rotated-out, ephemeral, scoped, forged, deleted.
     for (const gw of gateways) {
       await waitFor(async () => (await client(gw, rotated.key)) === 200, { timeoutMs: 5000, intervalMs: 20 });
-      expect(await client(gw, keys[0].key)).toBe(200); // still in its grace period
+      expect(await client(gw, keys[0]!.key)).toBe(200); // still in its grace period
       expect(await client(gw, ephemeral.token)).toBe(200);
-      expect(await client(gw, keys[2].key, "gpt-3.5-turbo")).toBe(403);
-      expect(await client(gw, keys[1].key.slice(0, -1) + "x")).toBe(401);
-      const openai = new OpenAI({ apiKey: keys[1].key, baseURL: gw.baseUrl, maxRetries: 0 });
+      expect(await client(gw, keys[2]!.key, "gpt-3.5-turbo")).toBe(403);
+      expect(await client(gw, keys[1]!.key.slice(0, -1) + "x")).toBe(401);
+      const openai = new OpenAI({ apiKey: keys[1]!.key, baseURL: gw.baseUrl, maxRetries: 0 });
       const stream = await openai.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "stream" }], stream: true });
       for await (const chunk of stream) answers.push({ what: "stream chunk", body: JSON.stringify(chunk) });
     }
-    await admin("DELETE", `/internal/api-keys/${keys[2].id}`);
-    for (const gw of gateways) await waitFor(async () => (await client(gw, keys[2].key)) === 401, { timeoutMs: 5000, intervalMs: 20 });
+    await admin("DELETE", `/internal/api-keys/${keys[2]!.id}`);
+    for (const gw of gateways) await waitFor(async () => (await client(gw, keys[2]!.key)) === 401, { timeoutMs: 5000, intervalMs: 20 });
     for (const gw of gateways) answers.push({ what: `metrics ${gw.port}`, body: await gw.metrics() }, { what: `readyz ${gw.port}`, body: JSON.stringify((await gw.readyz()).body) });
     answers.push({ what: "control-plane metrics", body: await (await fetch(`${cp.url}/metrics`)).text() });
     // Let the gateways' batched request logs reach their SQLite files.
@@ -139,7 +139,7 @@ describe("no secret in any log, file, dump, metric or answer", () => {
     for (const file of filesUnder(tmp.path)) places.push({ what: file, text: readFileSync(file).toString("latin1") });
     if (db) {
       const dump = execFileSync("pg_dump", ["--schema", db.schema, "--data-only", db.url], { maxBuffer: 256 * 1024 * 1024 }).toString("utf8");
-      expect(dump).toContain(keys[0].key_prefix); // the dump is real: it holds the public prefix
+      expect(dump).toContain(keys[0]!.key_prefix); // the dump is real: it holds the public prefix
       places.push({ what: "pg_dump", text: dump });
     }
     const sqlite = filesUnder(tmp.path).filter((f) => /gateway\.db/.test(f));
