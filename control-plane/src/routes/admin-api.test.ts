@@ -1,17 +1,13 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { checkApiKeyFormat, createLogger } from "@tollgate/shared";
-import pg from "pg";
-import { createControlPlane, type ControlPlane } from "../index.js";
-import { TEST_MASTER_KEY, testConfig } from "../testing/test-config.js";
+import { checkApiKeyFormat } from "@tollgate/shared";
+import type { ControlPlane } from "../index.js";
+import { startTestControlPlane, type TestControlPlane } from "../testing/test-control-plane.js";
+import { TEST_MASTER_KEY } from "../testing/test-config.js";
 
 const MASTER_KEY = TEST_MASTER_KEY;
+let test: TestControlPlane;
 let cp: ControlPlane;
 let base: string;
-let dataDir: string;
-const schema = `t_${Math.random().toString(36).slice(2, 10)}`;
 
 async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
   const res = await fetch(base + path, {
@@ -28,30 +24,13 @@ async function call(method: string, path: string, body?: unknown, headers: Recor
 }
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), "tollgate-admin-"));
-  cp = createControlPlane(
-    testConfig({
-      databaseUrl: process.env.DATABASE_URL || undefined,
-      databaseSchema: process.env.DATABASE_URL ? schema : "public",
-      dataDir,
-      heartbeatIntervalMs: 5000,
-      maxBodyBytes: 64 * 1024,
-    }),
-    { logger: createLogger({ name: "test", level: "silent" }) },
-  );
-  const { port } = await cp.start();
-  base = `http://127.0.0.1:${port}`;
+  test = await startTestControlPlane({ heartbeatIntervalMs: 5000, maxBodyBytes: 64 * 1024 });
+  cp = test.cp;
+  base = test.base;
 });
 
 afterAll(async () => {
-  await cp?.stop();
-  if (process.env.DATABASE_URL) {
-    const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
-    await client.connect();
-    await client.query(`drop schema if exists ${schema} cascade`);
-    await client.end();
-  }
-  rmSync(dataDir, { recursive: true, force: true });
+  await test?.stop();
 });
 
 describe("admin API", () => {

@@ -1,17 +1,12 @@
-import { mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLogger } from "@tollgate/shared";
-import pg from "pg";
-import { createControlPlane, type ControlPlane } from "../index.js";
-import { TEST_MASTER_KEY, testConfig } from "../testing/test-config.js";
+import type { ControlPlane } from "../index.js";
+import { startTestControlPlane, type TestControlPlane } from "../testing/test-control-plane.js";
+import { TEST_MASTER_KEY } from "../testing/test-config.js";
 
+let test: TestControlPlane;
 let cp: ControlPlane;
 let port: number;
-let dataDir: string;
-const schema = `t_${Math.random().toString(36).slice(2, 10)}`;
 
 /** GET /internal/teams from a chosen loopback address (all of 127.0.0.0/8 reaches lo). */
 function get(from: string, key: string): Promise<{ status: number; retryAfter: string | undefined; body: any }> {
@@ -30,28 +25,13 @@ function get(from: string, key: string): Promise<{ status: number; retryAfter: s
 }
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), "tollgate-bf-"));
-  cp = createControlPlane(
-    testConfig({
-      databaseUrl: process.env.DATABASE_URL || undefined,
-      databaseSchema: process.env.DATABASE_URL ? schema : "public",
-      dataDir,
-      bruteForce: { enabled: true, maxFailedAttempts: 3, ttlMs: 60_000 },
-    }),
-    { logger: createLogger({ name: "test", level: "silent" }) },
-  );
-  port = (await cp.start()).port;
+  test = await startTestControlPlane({ bruteForce: { enabled: true, maxFailedAttempts: 3, ttlMs: 60_000 } });
+  cp = test.cp;
+  port = test.port;
 });
 
 afterAll(async () => {
-  await cp?.stop();
-  if (process.env.DATABASE_URL) {
-    const c = new pg.Client({ connectionString: process.env.DATABASE_URL });
-    await c.connect();
-    await c.query(`drop schema if exists ${schema} cascade`);
-    await c.end();
-  }
-  rmSync(dataDir, { recursive: true, force: true });
+  await test?.stop();
 });
 
 describe("admin API brute-force protection", () => {

@@ -1,18 +1,13 @@
-import { mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLogger } from "@tollgate/shared";
-import pg from "pg";
-import { createControlPlane, type ControlPlane } from "../index.js";
+import type { ControlPlane } from "../index.js";
+import { startTestControlPlane, type TestControlPlane } from "../testing/test-control-plane.js";
 import { deepJson, prng } from "../testing/fuzz.js";
-import { TEST_MASTER_KEY, testConfig } from "../testing/test-config.js";
+import { TEST_MASTER_KEY } from "../testing/test-config.js";
 
+let test: TestControlPlane;
 let cp: ControlPlane;
 let port: number;
-let dataDir: string;
-const schema = `t_${Math.random().toString(36).slice(2, 10)}`;
 const auth = { authorization: `Bearer ${TEST_MASTER_KEY}` };
 let realKeyId: string;
 let realUserId: string;
@@ -45,18 +40,12 @@ function raw(request: string): Promise<{ status: number; body: string }> {
 }
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), "tollgate-fuzz-"));
-  cp = createControlPlane(
-    testConfig({
-      databaseUrl: process.env.DATABASE_URL || undefined,
-      databaseSchema: process.env.DATABASE_URL ? schema : "public",
-      dataDir,
-      // The fuzzer sends bad master keys from 127.0.0.1 on purpose.
-      bruteForce: { enabled: false, maxFailedAttempts: 5, ttlMs: 1000 },
-    }),
-    { logger: createLogger({ name: "test", level: "silent" }) },
-  );
-  port = (await cp.start()).port;
+  test = await startTestControlPlane({
+    // The fuzzer sends bad master keys from 127.0.0.1 on purpose.
+    bruteForce: { enabled: false, maxFailedAttempts: 5, ttlMs: 1000 },
+  });
+  cp = test.cp;
+  port = test.port;
   const post = async (path: string, body: unknown) =>
     ((await (await fetch(`http://127.0.0.1:${port}${path}`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify(body) })).json()) as any);
   realTeamId = (await post("/internal/teams", { name: "fuzz-team" })).id;
@@ -65,14 +54,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await cp?.stop();
-  if (process.env.DATABASE_URL) {
-    const c = new pg.Client({ connectionString: process.env.DATABASE_URL });
-    await c.connect();
-    await c.query(`drop schema if exists ${schema} cascade`);
-    await c.end();
-  }
-  rmSync(dataDir, { recursive: true, force: true });
+  await test?.stop();
 });
 
 describe("admin API under hostile input", () => {

@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -17,16 +14,15 @@ import {
   type SigningKey,
   type SubscribeResponse,
 } from "@tollgate/shared";
-import pg from "pg";
-import { createControlPlane, type ControlPlane } from "../index.js";
-import { TEST_MASTER_KEY, testConfig } from "../testing/test-config.js";
+import type { ControlPlane } from "../index.js";
+import { startTestControlPlane, type TestControlPlane } from "../testing/test-control-plane.js";
+import { TEST_MASTER_KEY } from "../testing/test-config.js";
 
+let test: TestControlPlane;
 let cp: ControlPlane;
 let base: string;
 let grpcPort: number;
-let dataDir: string;
 let userId: string;
-const schema = `t_${Math.random().toString(36).slice(2, 10)}`;
 
 async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
   const res = await fetch(base + path, {
@@ -43,31 +39,15 @@ async function call(method: string, path: string, body?: unknown, headers: Recor
 }
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), "tollgate-keys-"));
-  cp = createControlPlane(
-    testConfig({
-      databaseUrl: process.env.DATABASE_URL || undefined,
-      databaseSchema: process.env.DATABASE_URL ? schema : "public",
-      dataDir,
-      heartbeatIntervalMs: 200,
-    }),
-    { logger: createLogger({ name: "test", level: "silent" }) },
-  );
-  const ports = await cp.start();
-  base = `http://127.0.0.1:${ports.port}`;
-  grpcPort = ports.grpcPort;
+  test = await startTestControlPlane({ heartbeatIntervalMs: 200 });
+  cp = test.cp;
+  base = test.base;
+  grpcPort = test.grpcPort;
   userId = (await call("POST", "/internal/users", { external_id: "alice@example.com" })).body.id;
 });
 
 afterAll(async () => {
-  await cp?.stop();
-  if (process.env.DATABASE_URL) {
-    const c = new pg.Client({ connectionString: process.env.DATABASE_URL });
-    await c.connect();
-    await c.query(`drop schema if exists ${schema} cascade`);
-    await c.end();
-  }
-  rmSync(dataDir, { recursive: true, force: true });
+  await test?.stop();
 });
 
 /** The key as a freshly attached gateway of `org` would receive it. */

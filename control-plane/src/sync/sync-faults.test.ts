@@ -4,12 +4,12 @@ import { join } from "node:path";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterEach, describe, expect, it } from "vitest";
-import { createLogger, KeySyncService, newId, SnapshotReason, type SubscribeResponse } from "@tollgate/shared";
-import pg from "pg";
+import { KeySyncService, newId, SnapshotReason, type SubscribeResponse } from "@tollgate/shared";
 import type { ControlPlaneConfig } from "../config.js";
-import { createControlPlane, type ControlPlane } from "../index.js";
+import type { ControlPlane } from "../index.js";
+import { startTestControlPlane } from "../testing/test-control-plane.js";
 import { makeTestPki } from "../testing/certs.js";
-import { TEST_MASTER_KEY, testConfig } from "../testing/test-config.js";
+import { TEST_MASTER_KEY } from "../testing/test-config.js";
 
 interface Harness {
   cp: ControlPlane;
@@ -27,29 +27,10 @@ afterEach(async () => {
 });
 
 async function startHarness(overrides: Partial<ControlPlaneConfig> = {}): Promise<Harness> {
-  const dataDir = mkdtempSync(join(tmpdir(), "tollgate-faults-"));
-  const schema = `t_${Math.random().toString(36).slice(2, 10)}`;
-  const cp = createControlPlane(
-    testConfig({
-      databaseUrl: process.env.DATABASE_URL || undefined,
-      databaseSchema: process.env.DATABASE_URL ? schema : "public",
-      dataDir,
-      heartbeatIntervalMs: 200,
-      ...overrides,
-    }),
-    { logger: createLogger({ name: "test", level: "silent" }) },
-  );
-  const ports = await cp.start();
-  cleanups.push(async () => {
-    await cp.stop();
-    if (process.env.DATABASE_URL) {
-      const c = new pg.Client({ connectionString: process.env.DATABASE_URL });
-      await c.connect();
-      await c.query(`drop schema if exists ${schema} cascade`);
-      await c.end();
-    }
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  const test = await startTestControlPlane({ heartbeatIntervalMs: 200, ...overrides });
+  cleanups.push(() => test.stop());
+  const { cp } = test;
+  const ports = { port: test.port, grpcPort: test.grpcPort };
   const admin = `http://127.0.0.1:${ports.port}`;
   const post = async (path: string, body: unknown) => {
     const res = await fetch(admin + path, {

@@ -1,20 +1,16 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLogger, hashApiKey, KeySyncService, newId, SnapshotReason, type SubscribeResponse } from "@tollgate/shared";
-import pg from "pg";
-import { createControlPlane, type ControlPlane } from "../index.js";
-import { TEST_MASTER_KEY, testConfig } from "../testing/test-config.js";
+import { hashApiKey, KeySyncService, newId, SnapshotReason, type SubscribeResponse } from "@tollgate/shared";
+import type { ControlPlane } from "../index.js";
+import { startTestControlPlane, type TestControlPlane } from "../testing/test-control-plane.js";
+import { TEST_MASTER_KEY } from "../testing/test-config.js";
 
 const MASTER_KEY = TEST_MASTER_KEY;
-const schema = `t_${Math.random().toString(36).slice(2, 10)}`;
+let test: TestControlPlane;
 let cp: ControlPlane;
 let admin: string;
 let client: Client<typeof KeySyncService>;
-let dataDir: string;
 let token: string;
 let userId: string;
 
@@ -42,33 +38,16 @@ async function take(
 }
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), "tollgate-sync-"));
-  cp = createControlPlane(
-    testConfig({
-      databaseUrl: process.env.DATABASE_URL || undefined,
-      databaseSchema: process.env.DATABASE_URL ? schema : "public",
-      dataDir,
-      heartbeatIntervalMs: 200,
-      maxBodyBytes: 64 * 1024,
-    }),
-    { logger: createLogger({ name: "test", level: "silent" }) },
-  );
-  const ports = await cp.start();
-  admin = `http://127.0.0.1:${ports.port}`;
-  client = createClient(KeySyncService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${ports.grpcPort}` }));
+  test = await startTestControlPlane({ heartbeatIntervalMs: 200, maxBodyBytes: 64 * 1024 });
+  cp = test.cp;
+  admin = test.base;
+  client = createClient(KeySyncService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${test.grpcPort}` }));
   token = (await post("/internal/gateway-tokens", { name: "test" })).token!;
   userId = (await post("/internal/users", { external_id: "alice@example.com" })).id!;
 });
 
 afterAll(async () => {
-  await cp?.stop();
-  if (process.env.DATABASE_URL) {
-    const c = new pg.Client({ connectionString: process.env.DATABASE_URL });
-    await c.connect();
-    await c.query(`drop schema if exists ${schema} cascade`);
-    await c.end();
-  }
-  rmSync(dataDir, { recursive: true, force: true });
+  await test?.stop();
 });
 
 describe("KeySyncService over gRPC", () => {
