@@ -2,10 +2,19 @@
 // Key sync benchmark: how fast an admin write reaches every gateway's in-memory
 // index, and how long a fresh gateway takes to load a full snapshot.
 //
-// Runs the real control plane and N real gateways in this one process (the
-// built packages from control-plane/dist and gateway/dist), talks to the
-// control plane over its admin HTTP API like an operator would, and watches
-// each gateway's in-memory key index. Timings only: nothing here asserts.
+// Runs the real control plane and N real gateways (the built packages from
+// control-plane/dist and gateway/dist), talks to the control plane over its
+// admin HTTP API like an operator would, and watches each gateway's in-memory
+// key index. Timings only: nothing here asserts.
+//
+// Two modes for the gateways of the propagation part (BENCH_WORKERS):
+//   ≥ 1 (default 2): the gateways run in that many worker_threads workers
+//       (sync-gateway-worker.mjs), each hosting its share of the N; the control
+//       plane and the admin calls stay on this main thread. The workers report
+//       when each key lands in each gateway's index, stamped with
+//       performance.timeOrigin + performance.now() (comparable across threads).
+//   0: everything on this one thread, as before (a stress figure: the control
+//       plane and all N gateways share one event loop).
 //
 // Run: pnpm bench:sync   (builds first). Knobs: see README.md or `parseEnv`.
 
@@ -19,6 +28,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import v8 from "node:v8";
 import vm from "node:vm";
+import { Worker } from "node:worker_threads";
 import { createControlPlane, loadConfig as loadControlPlaneConfig } from "@tollgate/control-plane";
 import { createGateway, loadConfig as loadGatewayConfig } from "@tollgate/gateway";
 import { createLogger, generateApiKey, newId } from "@tollgate/shared";
@@ -37,6 +47,13 @@ function list(value, fallback) {
   });
 }
 
+function workerCount(value) {
+  if (value === undefined || value.trim() === "") return 2;
+  const n = Number(value.trim());
+  if (!Number.isInteger(n) || n < 0) throw new Error(`BENCH_WORKERS must be a non-negative integer, not ${JSON.stringify(value)}`);
+  return n;
+}
+
 function parseEnv(env) {
   const gateways = list(env.BENCH_GATEWAYS, [1, 10, 50]);
   const writesList = list(env.BENCH_WRITES, []);
@@ -46,6 +63,8 @@ function parseEnv(env) {
     databaseUrl: env.DATABASE_URL || undefined,
     gateways,
     writes,
+    // Worker threads hosting the propagation gateways; 0 = all on the main thread.
+    workers: workerCount(env.BENCH_WORKERS),
     pauseMs: Number(env.BENCH_PAUSE_MS ?? 20),
     snapshotSizes: list(env.BENCH_SNAPSHOT_SIZES, [10_000, 100_000]).sort((a, b) => a - b),
     opTimeoutMs: Number(env.BENCH_OP_TIMEOUT_MS ?? 10_000),
@@ -237,23 +256,293 @@ async function startGateways(env, count, label) {
 
 async function stopGateways(env, fleet) {
   env.live.delete(fleet);
+  if (fleet.stop) return fleet.stop();
   await Promise.all(fleet.map((m) => m.gateway.stop()));
   for (const m of fleet) rmSync(m.dataDir, { recursive: true, force: true });
+}
+
+// ---------------------------------------------------------------- gateways in worker threads
+
+/** Absolute high-resolution ms, comparable between the main thread and the workers. */
+const absNow = () => performance.timeOrigin + performance.now();
+
+const WORKER_EXIT_TIMEOUT_MS = 15_000;
+
+/**
+ * Starts `count` real gateways spread over `workerCount` worker threads
+ * (gateway i in worker i mod workerCount) and waits until every one has applied
+ * its first snapshot. Index events arrive through `env.onIndexEvent(i, op, id, at)`.
+ */
+async function startWorkerFleet(env, count, workerCount, label) {
+  const shards = Array.from({ length: Math.min(workerCount, count) }, () => []);
+  for (let i = 0; i < count; i++) shards[i % shards.length].push(i);
+  let nextReq = 0;
+  const threads = shards.map((gatewayIndexes, w) => {
+    const worker = new Worker(new URL("./sync-gateway-worker.mjs", import.meta.url), {
+      workerData: {
+        controlPlaneUrl: env.controlPlaneUrl,
+        gatewayToken: env.gatewayToken,
+        tmpRoot: env.tmpRoot,
+        label,
+        gatewayIndexes,
+        logLevel: settings.logLevel,
+        readyTimeoutMs: 60_000,
+      },
+    });
+    const t = { worker, index: w, gatewayIndexes, pending: new Map(), failure: null };
+    t.exited = new Promise((resolve) => worker.once("exit", resolve));
+    const fail = (err) => {
+      t.failure ??= err;
+      for (const { reject } of t.pending.values()) reject(err);
+      t.pending.clear();
+      env.onFleetFailure?.(err);
+    };
+    t.ready = new Promise((resolve, reject) => {
+      worker.on("message", (m) => {
+        if (m.type === "index") env.onIndexEvent(m.gatewayIndex, m.op, m.id, m.at);
+        else if (m.type === "ready") resolve();
+        else if (m.type === "failed") {
+          reject(new Error(m.error));
+          fail(new Error(`worker ${w}: ${m.error}`));
+        } else if (m.reqId !== undefined) {
+          const p = t.pending.get(m.reqId);
+          t.pending.delete(m.reqId);
+          if (m.error) p?.reject(new Error(`worker ${w}: ${m.error}`));
+          else p?.resolve(m);
+        }
+      });
+      worker.once("error", (err) => {
+        reject(err);
+        fail(err);
+      });
+      t.exited.then((code) => {
+        const err = new Error(`worker ${w} exited (code ${code})`);
+        reject(err);
+        if (!t.stopping) fail(err);
+      });
+    });
+    t.request = (type, payload = {}) =>
+      new Promise((resolve, reject) => {
+        if (t.failure) return reject(t.failure);
+        const reqId = nextReq++;
+        t.pending.set(reqId, { resolve, reject });
+        worker.postMessage({ type, reqId, ...payload });
+      });
+    return t;
+  });
+
+  let stopping;
+  const fleet = {
+    count,
+    threads,
+    exitedOnTheirOwn: null,
+    stop() {
+      stopping ??= (async () => {
+        let own = true;
+        await Promise.all(
+          threads.map(async (t) => {
+            t.stopping = true;
+            await t.request("stop").catch(() => {});
+            const timer = sleep(WORKER_EXIT_TIMEOUT_MS, "timeout", { ref: false });
+            if ((await Promise.race([t.exited, timer])) === "timeout") {
+              own = false;
+              say(`worker ${t.index} still running ${WORKER_EXIT_TIMEOUT_MS} ms after its gateways stopped: terminating it`);
+              await t.worker.terminate();
+            }
+          }),
+        );
+        fleet.exitedOnTheirOwn = own;
+      })();
+      return stopping;
+    },
+  };
+  env.live.add(fleet);
+  await Promise.all(threads.map((t) => t.ready));
+  return fleet;
 }
 
 // ---------------------------------------------------------------- part 1: propagation
 
 async function propagation(env, count, writes) {
   const label = `propagation N=${count}`;
-  say(`[${label}] starting ${count} gateway(s)…`);
+  const workers = Math.min(settings.workers, count);
+  say(`[${label}] starting ${count} gateway(s)${workers ? ` in ${workers} worker thread(s)` : " on the main thread"}…`);
   const tStart = performance.now();
-  const fleet = await startGateways(env, count, `n${count}`);
+  let fleet;
   try {
+    if (workers) {
+      fleet = await startWorkerFleet(env, count, workers, `n${count}`);
+      const result = await measurePropagationWorkers(env, fleet, count, writes, label, performance.now() - tStart);
+      await stopGateways(env, fleet);
+      result.workers_exited_on_their_own = fleet.exitedOnTheirOwn;
+      return result;
+    }
+    fleet = await startGateways(env, count, `n${count}`);
     return await measurePropagation(env, fleet, count, writes, label, performance.now() - tStart);
   } finally {
     env.onIndexEvent = () => {};
-    await stopGateways(env, fleet);
+    env.onFleetFailure = undefined;
+    if (fleet) await stopGateways(env, fleet);
+    else for (const f of [...env.live]) await stopGateways(env, f).catch(() => {});
   }
+}
+
+/**
+ * Worker mode: t0 (absolute ms) before each admin call; the write counts once
+ * every gateway has reported it (instrumented upsert or delete, stamped in its
+ * worker). The main thread only sees the stamps, so how late it reads them does
+ * not change the figures; it only delays the next write.
+ */
+async function measurePropagationWorkers(env, fleet, count, writes, label, startupMs) {
+  say(`[${label}] ${count} gateway(s) in ${fleet.threads.length} worker(s) ready in ${Math.round(startupMs)} ms; ${writes} creates then ${writes} deletes`);
+
+  // `${op}:${id}` → { at: absolute ms per gateway, got, done() }
+  const arrivals = new Map();
+  const rowFor = (key) => {
+    let row = arrivals.get(key);
+    if (!row) arrivals.set(key, (row = { at: new Array(count).fill(null), got: 0, done: null }));
+    return row;
+  };
+  env.onIndexEvent = (gi, op, id, at) => {
+    const row = rowFor(`${op}:${id}`);
+    if (row.at[gi] !== null) return;
+    row.at[gi] = at;
+    if (++row.got === count) row.done?.();
+  };
+  let fleetFailure = null;
+  const failureWaiters = new Set();
+  env.onFleetFailure = (err) => {
+    fleetFailure ??= err;
+    for (const reject of failureWaiters) reject(err);
+  };
+  /** Resolves with the per-gateway stamps once all `count` gateways reported `key`. */
+  function allReported(key, deadlineAbs, what) {
+    const row = rowFor(key);
+    if (row.got === count) return Promise.resolve(row.at);
+    return new Promise((resolve, reject) => {
+      if (fleetFailure) return reject(fleetFailure);
+      const timer = setTimeout(
+        () => {
+          failureWaiters.delete(reject);
+          reject(new Error(`timed out after ${settings.opTimeoutMs} ms waiting for ${what} (${row.got}/${count} gateways reported)`));
+        },
+        Math.max(0, deadlineAbs - absNow()),
+      );
+      failureWaiters.add(reject);
+      row.done = () => {
+        clearTimeout(timer);
+        failureWaiters.delete(reject);
+        resolve(row.at);
+      };
+    });
+  }
+
+  const out = {
+    create: { all: [], first: [], per_gateway: [], admin: [], before_response: 0 },
+    delete: { all: [], first: [], per_gateway: [], admin: [], before_response: 0 },
+  };
+  const record = (bucket, at, t0, tResponse) => {
+    const rel = at.map((t) => t - t0);
+    const last = Math.max(...rel);
+    bucket.all.push(last);
+    bucket.first.push(Math.min(...rel));
+    // Gateways that had it later than halfway between the first and the last: one straggler, or the whole fleet?
+    const mid = (Math.min(...rel) + last) / 2;
+    (bucket.late ??= []).push(rel.flatMap((t, gi) => (t > mid ? [gi] : [])));
+    bucket.per_gateway.push(...rel);
+    bucket.admin.push(tResponse - t0);
+    if (t0 + last <= tResponse) bucket.before_response++;
+  };
+  /** The 3 slowest writes (0-based index in their sequence), to tell a one-off (warm-up, GC) from a steady tail. */
+  const slowest = (bucket) =>
+    bucket.all
+      .map((v, write) => ({
+        write,
+        all_ms: Math.round(v * 10) / 10,
+        first_ms: Math.round(bucket.first[write] * 10) / 10,
+        admin_call_ms: Math.round(bucket.admin[write] * 10) / 10,
+        // Gateway indexes that had it later than halfway between the first and the last (at most 10 listed).
+        late_gateways: bucket.late[write].length > 10 ? `${bucket.late[write].length} gateways` : bucket.late[write],
+      }))
+      .sort((a, b) => b.all_ms - a.all_ms)
+      .slice(0, 3);
+  let lastRevision = 0;
+  const created = [];
+  await Promise.all(fleet.threads.map((t) => t.request("measure")));
+  const elu0 = performance.eventLoopUtilization();
+
+  for (let w = 0; w < writes; w++) {
+    const t0 = absNow();
+    const { json: key, revision } = await env.admin.post("/internal/api-keys", { name: `bench-${count}-${w}`, user_id: env.userId });
+    const tResponse = absNow();
+    lastRevision = Math.max(lastRevision, revision || 0);
+    const k = `upsert:${key.id}`;
+    const at = await allReported(k, t0 + settings.opTimeoutMs, `key ${key.id} on every gateway`);
+    arrivals.delete(k);
+    record(out.create, at, t0, tResponse);
+    created.push(key.id);
+    progress(label, w + 1, writes * 2);
+    await sleep(Math.random() * settings.pauseMs);
+  }
+
+  for (let w = 0; w < created.length; w++) {
+    const id = created[w];
+    const k = `delete:${id}`;
+    const t0 = absNow();
+    // Listening before the call: a gateway may apply the delete before the response is back.
+    const reported = allReported(k, t0 + settings.opTimeoutMs, `key ${id} to disappear from every gateway`);
+    reported.catch(() => {});
+    const r = await env.admin.delete(`/internal/api-keys/${id}`);
+    const tResponse = absNow();
+    lastRevision = Math.max(lastRevision, r.revision || 0);
+    const at = await reported;
+    arrivals.delete(k);
+    record(out.delete, at, t0, tResponse);
+    progress(label, writes + w + 1, writes * 2);
+    await sleep(Math.random() * settings.pauseMs);
+  }
+  const mainElu = performance.eventLoopUtilization(elu0).utilization;
+
+  // Sanity: every gateway ends at the revision of the last write; and the gateways' apply times.
+  const reports = await Promise.all(fleet.threads.map((t) => t.request("settle", { revision: lastRevision, timeoutMs: settings.opTimeoutMs })));
+  const revisions = reports.flatMap((r) => r.revisions);
+  const applyMs = reports.reduce((sum, r) => sum + r.applyMs, 0);
+  const applies = reports.reduce((sum, r) => sum + r.applies, 0);
+  const round3 = (v) => (v === null ? null : Math.round(v * 1000) / 1000);
+  return {
+    gateways: count,
+    writes,
+    mode: "workers",
+    workers: fleet.threads.length,
+    startup_ms: Math.round(startupMs),
+    create: {
+      all_applied_instrumented_ms: summarize(out.create.all),
+      first_applied_instrumented_ms: summarize(out.create.first),
+      per_gateway_applied_instrumented_ms: summarize(out.create.per_gateway),
+      admin_call_ms: summarize(out.create.admin),
+      applied_on_all_before_admin_response: out.create.before_response,
+      slowest: slowest(out.create),
+    },
+    delete: {
+      all_gone_instrumented_ms: summarize(out.delete.all),
+      first_gone_instrumented_ms: summarize(out.delete.first),
+      per_gateway_gone_instrumented_ms: summarize(out.delete.per_gateway),
+      admin_call_ms: summarize(out.delete.admin),
+      gone_from_all_before_admin_response: out.delete.before_response,
+      slowest: slowest(out.delete),
+    },
+    revision_check: { expected: lastRevision, min: Math.min(...revisions), max: Math.max(...revisions) },
+    gateway_apply_ms_mean: applies ? round3(applyMs / applies) : null,
+    batches_applied: applies,
+    // The slowest single applyChanges among all gateways, and how many gateways had one over 10 ms (and at which batch).
+    gateway_apply_slowest: (() => {
+      const all = reports.flatMap((r) => r.slowApplies).sort((a, b) => b.ms - a.ms);
+      const over = all.filter((a) => a.ms > 10);
+      return { max_ms: all[0]?.ms ?? null, gateways_over_10ms: over.length, batches_over_10ms: [...new Set(over.map((a) => a.batch))].slice(0, 10) };
+    })(),
+    // Share of wall time each event loop was busy during the writes (1 = saturated).
+    event_loop_utilization: { main: round3(mainElu), workers: reports.map((r) => round3(r.elu)) },
+  };
 }
 
 async function measurePropagation(env, fleet, count, writes, label, startupMs) {
@@ -365,6 +654,8 @@ async function measurePropagation(env, fleet, count, writes, label, startupMs) {
   return {
     gateways: count,
     writes,
+    mode: "single-thread",
+    workers: 0,
     startup_ms: out.startup_ms,
     create: {
       all_visible_ms: summarize(out.create.all_visible),
@@ -519,7 +810,10 @@ const fmt = (v) => (v === null || v === undefined ? "–" : typeof v === "number
 
 function markdown(results) {
   const lines = [];
-  lines.push(`### Propagation (${results.database}) — ms, nearest-rank percentiles`);
+  const modeText = results.workers
+    ? `gateways in ${results.workers} worker thread(s), control plane on the main thread`
+    : "control plane and all gateways on one thread";
+  lines.push(`### Propagation (${results.database}; ${modeText}) — ms, nearest-rank percentiles`);
   lines.push("");
   lines.push("| gateways | operation | samples | p50 | p90 | p99 | max | first gateway p50 | admin call p50 | admin call p99 |");
   lines.push("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
@@ -528,18 +822,27 @@ function markdown(results) {
     const d = p.delete;
     const row = (op, s, first, admin) =>
       `| ${p.gateways} | ${op} | ${s.n} | ${ms(s.p50)} | ${ms(s.p90)} | ${ms(s.p99)} | ${ms(s.max)} | ${first ? ms(first.p50) : ""} | ${admin ? ms(admin.p50) : ""} | ${admin ? ms(admin.p99) : ""} |`;
-    lines.push(row("create → visible on all (lookup)", c.all_visible_ms, null, c.admin_call_ms));
-    lines.push(row("create → applied on all (instrumented)", c.all_applied_instrumented_ms, c.first_applied_instrumented_ms));
-    lines.push(row("delete → gone from all (lookup)", d.all_gone_ms, d.first_gone_ms, d.admin_call_ms));
+    if (p.mode === "workers") {
+      lines.push(row("create → applied on all (instrumented)", c.all_applied_instrumented_ms, c.first_applied_instrumented_ms, c.admin_call_ms));
+      lines.push(row("delete → removed from all (instrumented)", d.all_gone_instrumented_ms, d.first_gone_instrumented_ms, d.admin_call_ms));
+    } else {
+      lines.push(row("create → visible on all (lookup)", c.all_visible_ms, null, c.admin_call_ms));
+      lines.push(row("create → applied on all (instrumented)", c.all_applied_instrumented_ms, c.first_applied_instrumented_ms));
+      lines.push(row("delete → gone from all (lookup)", d.all_gone_ms, d.first_gone_ms, d.admin_call_ms));
+    }
   }
   lines.push("");
-  lines.push("| gateways | fleet start → all ready ms | batches applied | gateway apply ms/batch (mean) | × gateways (one thread) | final revision on every gateway |");
-  lines.push("| ---: | ---: | ---: | ---: | ---: | --- |");
+  lines.push(
+    "| gateways | threads | fleet start → all ready ms | batches applied | gateway apply ms/batch (mean) | × gateways | event loop busy during the writes (main; workers) | final revision on every gateway |",
+  );
+  lines.push("| ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |");
   for (const p of results.propagation) {
     const rc = p.revision_check;
     const same = rc && rc.min === rc.expected && rc.max === rc.expected;
+    const elu = p.event_loop_utilization;
+    const pct = (v) => (v === null || v === undefined ? "–" : `${Math.round(v * 100)} %`);
     lines.push(
-      `| ${p.gateways} | ${fmt(p.startup_ms)} | ${fmt(p.batches_applied)} | ${p.gateway_apply_ms_mean === null ? "–" : p.gateway_apply_ms_mean.toFixed(2)} | ${p.gateway_apply_ms_mean === null ? "–" : (p.gateway_apply_ms_mean * p.gateways).toFixed(1)} | ${rc ? `${rc.expected}${same ? " (all)" : ` (min ${rc.min}, max ${rc.max})`}` : "–"} |`,
+      `| ${p.gateways} | ${p.workers ? `main + ${p.workers}` : "1"} | ${fmt(p.startup_ms)} | ${fmt(p.batches_applied)} | ${p.gateway_apply_ms_mean === null ? "–" : p.gateway_apply_ms_mean.toFixed(2)} | ${p.gateway_apply_ms_mean === null ? "–" : (p.gateway_apply_ms_mean * p.gateways).toFixed(1)} | ${elu ? `${pct(elu.main)}; ${elu.workers.map(pct).join(", ")}` : "–"} | ${rc ? `${rc.expected}${same ? " (all)" : ` (min ${rc.min}, max ${rc.max})`}` : "–"} |`,
     );
   }
   lines.push("");
@@ -556,14 +859,22 @@ function markdown(results) {
     lines.push("");
   }
   const target = results.propagation.find((p) => p.gateways === 50);
-  if (target) {
+  if (target && target.mode === "workers") {
+    // From before the admin call until the last gateway's index has the change (stamped right after the index call returns).
+    const c = target.create.all_applied_instrumented_ms.p99;
+    const d = target.delete.all_gone_instrumented_ms.p99;
+    const met = Math.max(c ?? Infinity, d ?? Infinity) < 100;
+    lines.push(
+      `Target p99 < 100 ms with 50 gateways (from before the admin call until every gateway's index has the change; gateways in ${target.workers} worker threads): create ${fmt(c)} ms, delete ${fmt(d)} ms → **${met ? "met" : "not met"}**.`,
+    );
+  } else if (target) {
     const c = target.create.all_visible_ms.p99;
     const a = target.create.all_applied_instrumented_ms.p99;
     const d = target.delete.all_gone_ms.p99;
     // Strict reading: from before the admin call until every gateway's index answers.
     const met = Math.max(c ?? Infinity, d ?? Infinity) < 100;
     lines.push(
-      `Target p99 < 100 ms with 50 gateways (from before the admin call until every gateway's index answers): create ${fmt(c)} ms, delete ${fmt(d)} ms → **${met ? "met" : "not met"}** (create applied on all, instrumented: ${fmt(a)} ms).`,
+      `Target p99 < 100 ms with 50 gateways (from before the admin call until every gateway's index answers; everything on one thread): create ${fmt(c)} ms, delete ${fmt(d)} ms → **${met ? "met" : "not met"}** (create applied on all, instrumented: ${fmt(a)} ms).`,
     );
   }
   return lines.join("\n");
@@ -596,6 +907,8 @@ async function main() {
   const results = {
     date: new Date().toISOString(),
     database: settings.databaseUrl ? "postgres" : "pglite",
+    mode: settings.workers ? "workers" : "single-thread",
+    workers: settings.workers,
     machine: machine(),
     source: revision(),
     sync_env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith("SYNC_"))),
@@ -646,7 +959,8 @@ async function main() {
     results.machine.loadavg_1m = { start: loadAtStart, end: Math.round(os.loadavg()[0] * 100) / 100 };
     mkdirSync(settings.resultsDir, { recursive: true });
     const stamp = results.date.replace(/\.\d+Z$/, "Z").replace(/:/g, "-");
-    const file = join(settings.resultsDir, `sync-${stamp}-${results.database}.json`);
+    const kind = settings.workers ? `workers${settings.workers}` : "single";
+    const file = join(settings.resultsDir, `sync-${stamp}-${results.database}-${kind}.json`);
     writeFileSync(file, JSON.stringify(results, null, 2) + "\n");
     say("");
     say(markdown(results));
