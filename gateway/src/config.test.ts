@@ -22,6 +22,9 @@ describe("loadConfig", () => {
       maxStalenessMs: null,
       syncHeartbeatIntervalMs: 5_000,
       trustedProxies: [],
+      authBypassPaths: [],
+      disableAuth: false,
+      maxHeaderBytes: 16 * 1024,
     });
     expect(c.dataDir).toMatch(/\.data\/gateway$/);
   });
@@ -67,6 +70,31 @@ describe("loadConfig", () => {
     );
   });
 
+  it("parses AUTH_BYPASS_PATHS as exact paths, trailing slash dropped, default none", () => {
+    expect(loadConfig({ ...base, AUTH_BYPASS_PATHS: " /v1/models, /status/ ,,/v1/models" }).authBypassPaths).toEqual(["/v1/models", "/status"]);
+    expect(loadConfig({ ...base, AUTH_BYPASS_PATHS: "" }).authBypassPaths).toEqual([]);
+    expect(() => loadConfig({ ...base, AUTH_BYPASS_PATHS: "/v1/models,v1/chat/completions" })).toThrow(
+      'AUTH_BYPASS_PATHS must be a comma-separated list of paths starting with "/", such as /v1/models; "v1/chat/completions" does not',
+    );
+    for (const bad of ["/v1/*", "/v1/models?x=1", "/a b"]) expect(() => loadConfig({ ...base, AUTH_BYPASS_PATHS: bad })).toThrow("exact paths");
+  });
+
+  it("accepts only true or false for DISABLE_AUTH", () => {
+    expect(loadConfig({ ...base, DISABLE_AUTH: "true" }).disableAuth).toBe(true);
+    expect(loadConfig({ ...base, DISABLE_AUTH: "false" }).disableAuth).toBe(false);
+    expect(loadConfig({ ...base, DISABLE_AUTH: "" }).disableAuth).toBe(false);
+    for (const v of ["1", "yes", "TRUE", "on", " true"]) {
+      expect(() => loadConfig({ ...base, DISABLE_AUTH: v })).toThrow(ConfigError);
+      expect(() => loadConfig({ ...base, DISABLE_AUTH: v })).toThrow(`DISABLE_AUTH must be "true" or "false", got ${JSON.stringify(v)}`);
+    }
+  });
+
+  it("parses MAX_HEADER_BYTES within 1KiB..1MiB", () => {
+    expect(loadConfig({ ...base, MAX_HEADER_BYTES: "32KiB" }).maxHeaderBytes).toBe(32 * 1024);
+    expect(loadConfig({ ...base, MAX_HEADER_BYTES: "8192" }).maxHeaderBytes).toBe(8192);
+    for (const v of ["512", "2MiB", "big"]) expect(() => loadConfig({ ...base, MAX_HEADER_BYTES: v })).toThrow("MAX_HEADER_BYTES");
+  });
+
   it("names the variable at fault", () => {
     const bad: Array<[Record<string, string>, string]> = [
       [{}, "GATEWAY_TOKEN"],
@@ -83,6 +111,9 @@ describe("loadConfig", () => {
       [{ ...base, SYNC_HEARTBEAT_INTERVAL: "0ms" }, "SYNC_HEARTBEAT_INTERVAL"],
       [{ ...base, TRUSTED_PROXIES: "10.0.0.0/8,lb.internal" }, "TRUSTED_PROXIES"],
       [{ ...base, TRUSTED_PROXIES: "10.0.0.0/33" }, "TRUSTED_PROXIES"],
+      [{ ...base, AUTH_BYPASS_PATHS: "healthz" }, "AUTH_BYPASS_PATHS"],
+      [{ ...base, DISABLE_AUTH: "yes" }, "DISABLE_AUTH"],
+      [{ ...base, MAX_HEADER_BYTES: "0" }, "MAX_HEADER_BYTES"],
     ];
     for (const [env, name] of bad) {
       expect(() => loadConfig(env)).toThrow(ConfigError);

@@ -64,6 +64,15 @@ export interface GatewayConfig {
   trustedProxies: string[];
   /** Per-IP blocking after repeated invalid keys (BRUTE_FORCE_*). */
   bruteForce: { enabled: boolean; maxFailedAttempts: number; ttlMs: number };
+  /**
+   * AUTH_BYPASS_PATHS: client-port paths served without a key (exact, trailing
+   * slash removed). Empty by default.
+   */
+  authBypassPaths: string[];
+  /** DISABLE_AUTH=true: no client authentication at all. Development only. */
+  disableAuth: boolean;
+  /** MAX_HEADER_BYTES: request line plus headers of a client request; more gets 431. */
+  maxHeaderBytes: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -73,6 +82,13 @@ const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"
 export const DEFAULT_CONTROL_PLANE_URL = "http://127.0.0.1:50051";
 export const DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1";
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_MAX_HEADER_BYTES = 16 * 1024;
+const MIN_HEADER_BYTES = 1024;
+const MAX_HEADER_BYTES_CEILING = 1024 * 1024;
+/** A longer request target (path and query) gets 414. */
+export const MAX_URL_BYTES = 8 * 1024;
+/** A JSON request body nested deeper than this gets 400 json_too_deep. */
+export const MAX_JSON_DEPTH = 64;
 
 const BYTE_UNITS: Record<string, number> = { "": 1, b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
 
@@ -180,6 +196,47 @@ export function parseTrustedProxies(raw: string | undefined): string[] {
 }
 
 /**
+ * AUTH_BYPASS_PATHS: comma-separated exact paths, each starting with "/"; a
+ * trailing slash is dropped, as it is from request paths.
+ */
+export function parseAuthBypassPaths(raw: string | undefined): string[] {
+  if (raw === undefined) return [];
+  const out: string[] = [];
+  for (const entry of raw.split(",").map((e) => e.trim())) {
+    if (entry === "") continue;
+    if (!entry.startsWith("/")) {
+      throw new ConfigError(`AUTH_BYPASS_PATHS must be a comma-separated list of paths starting with "/", such as /v1/models; ${JSON.stringify(entry)} does not`);
+    }
+    if (/[?#*\s]/.test(entry)) {
+      throw new ConfigError(
+        `AUTH_BYPASS_PATHS entries are exact paths without query, fragment, spaces or wildcards; ${JSON.stringify(entry)} is not one`,
+      );
+    }
+    const path = entry.length > 1 && entry.endsWith("/") ? entry.slice(0, -1) : entry;
+    if (!out.includes(path)) out.push(path);
+  }
+  return out;
+}
+
+/** DISABLE_AUTH: exactly "true" or "false" (unset: false); anything else is a ConfigError. */
+function loadDisableAuth(env: Env): boolean {
+  const raw = envOptional(env, "DISABLE_AUTH");
+  if (raw === undefined || raw === "false") return false;
+  if (raw === "true") return true;
+  throw new ConfigError(`DISABLE_AUTH must be "true" or "false", got ${JSON.stringify(raw)}`);
+}
+
+function loadMaxHeaderBytes(env: Env): number {
+  const raw = envOptional(env, "MAX_HEADER_BYTES");
+  if (raw === undefined) return DEFAULT_MAX_HEADER_BYTES;
+  const n = parseBytes(raw);
+  if (n === undefined || n < MIN_HEADER_BYTES || n > MAX_HEADER_BYTES_CEILING) {
+    throw new ConfigError(`MAX_HEADER_BYTES must be a size from 1KiB to 1MiB such as 16384 or 16KiB, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+/**
  * Builds the gateway config from environment variables. The only place that
  * reads them; a wrong value throws a ConfigError naming the variable.
  */
@@ -240,5 +297,8 @@ export function loadConfig(env: Env): GatewayConfig {
       maxFailedAttempts: envInt(env, "BRUTE_FORCE_MAX_FAILED_ATTEMPTS", 5, 1, 1_000_000),
       ttlMs: envDurationMs(env, "BRUTE_FORCE_TTL", 900_000),
     },
+    authBypassPaths: parseAuthBypassPaths(envOptional(env, "AUTH_BYPASS_PATHS")),
+    disableAuth: loadDisableAuth(env),
+    maxHeaderBytes: loadMaxHeaderBytes(env),
   };
 }

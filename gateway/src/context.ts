@@ -105,6 +105,7 @@ export function createAppContext(config: GatewayConfig, overrides: ContextOverri
 
   const metrics = new GatewayMetrics(syncState);
   metrics.syncState({ appliedRevision: loaded.revision, keys: keyIndex.size, connected: false });
+  metrics.setAuthDisabled(config.disableAuth);
 
   if (recovery) {
     metrics.cacheRecoveredAtBoot();

@@ -4,6 +4,7 @@ import { ConfigError, type Logger } from "@tollgate/shared";
 import type { GatewayConfig } from "./config.js";
 import { createAppContext, type AppContext, type ContextOverrides } from "./context.js";
 import { createClientHandler, createStatusHandler } from "./routes/index.js";
+import { hardenClientServer } from "./routes/malformed.js";
 import { SyncClient, type SyncClientOptions } from "./sync/sync-client.js";
 
 export { loadConfig, type GatewayConfig, type ProviderConfig } from "./config.js";
@@ -26,6 +27,20 @@ export interface Gateway {
 
 export interface GatewayOptions extends ContextOverrides {
   sync?: SyncClientOptions;
+}
+
+export const AUTH_DISABLED_WARNING =
+  "CLIENT AUTHENTICATION IS DISABLED (DISABLE_AUTH=true): anyone who can reach this port can use the upstream credentials. Never use this in production.";
+/** How often the DISABLE_AUTH warning is repeated while the gateway runs. */
+export const AUTH_DISABLED_WARNING_INTERVAL_MS = 10 * 60_000;
+
+/** Logs the DISABLE_AUTH warning now and every `intervalMs`; returns the function that stops it. */
+export function startAuthDisabledWarnings(logger: Logger, port: number, intervalMs = AUTH_DISABLED_WARNING_INTERVAL_MS): () => void {
+  const warn = () => logger.warn({ disableAuth: true, port }, AUTH_DISABLED_WARNING);
+  warn();
+  const timer = setInterval(warn, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 /** Listens; a port that is taken or forbidden is reported against its variable. */
@@ -69,13 +84,24 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
   const ctx = createAppContext(config, options);
   const logger: Logger = ctx.logger;
   const sync = new SyncClient(ctx, options.sync);
-  const clientServer = createServer({ keepAliveTimeout: 65_000 }, createClientHandler(ctx));
+  const clientServer = createServer(
+    {
+      keepAliveTimeout: 65_000,
+      // Request line plus headers; more is answered 431 by hardenClientServer.
+      maxHeaderSize: config.maxHeaderBytes,
+      // The client handler answers a missing Host itself, with a JSON body.
+      requireHostHeader: false,
+    },
+    createClientHandler(ctx),
+  );
+  hardenClientServer(clientServer, ctx);
   const statusServer = createServer(createStatusHandler(ctx));
   // Long streams must not be cut by Node's default request timeout.
   clientServer.requestTimeout = 0;
   clientServer.headersTimeout = 60_000;
   let started: Promise<GatewayAddresses> | undefined;
   let stopped: Promise<void> | undefined;
+  let stopWarnings: (() => void) | undefined;
 
   async function doStart(): Promise<GatewayAddresses> {
     if (ctx.provider.name === "mock") {
@@ -91,6 +117,19 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
     }
     const port = await listen(clientServer, config.port, config.host, "PORT");
     const statusPort = await listen(statusServer, config.statusPort, config.host, "STATUS_PORT");
+    if (config.disableAuth) {
+      stopWarnings = startAuthDisabledWarnings(logger, port);
+      ctx.logWriter.audit({
+        at: new Date(ctx.clock.now()).toISOString(),
+        event: "auth_disabled",
+        keyId: null,
+        revision: null,
+        detail: { port, host: config.host },
+      });
+    }
+    if (config.authBypassPaths.length > 0) {
+      logger.info({ paths: config.authBypassPaths }, "AUTH_BYPASS_PATHS: these client paths are served without an API key");
+    }
     sync.start();
     logger.info(
       {
@@ -108,6 +147,7 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
   }
 
   async function doStop(): Promise<void> {
+    stopWarnings?.();
     await Promise.all([close(clientServer, config.shutdownGraceMs), close(statusServer, 0), sync.stop()]);
     await ctx.provider.close();
     ctx.logWriter.close();

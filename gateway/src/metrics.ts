@@ -6,6 +6,16 @@ import type { PolicyRule } from "./auth/policy.js";
 export type RouteLabel = "chat_completions" | "models" | "not_found";
 export type UpstreamErrorReason = "connect" | "timeout" | "http_4xx" | "http_5xx" | "stream" | "invalid_response";
 export type SyncApplyKind = "snapshot" | "delta";
+/** Client requests refused for their form before routing or authentication. */
+export type RejectedRequestReason =
+  | "header_too_large"
+  | "url_too_long"
+  | "json_too_deep"
+  | "missing_host"
+  | "parse_error"
+  | "request_timeout"
+  | "connect_method"
+  | "expectation_failed";
 
 /** Live sync figures read at scrape time. */
 export interface SyncGaugeSource {
@@ -34,6 +44,8 @@ export class GatewayMetrics {
   private readonly applies: Counter<"kind" | "result">;
   private readonly cacheRecovered: Counter;
   private readonly heartbeats: Counter<"result">;
+  private readonly authDisabled: Gauge;
+  private readonly rejected: Counter<"reason">;
 
   constructor(sync: SyncGaugeSource) {
     const registers = [this.registry];
@@ -138,7 +150,27 @@ export class GatewayMetrics {
       labelNames: ["result"],
       registers,
     });
+    this.authDisabled = new Gauge({
+      name: "tollgate_gateway_auth_disabled",
+      help: "1 while client authentication is disabled (DISABLE_AUTH=true): anyone who can reach the client port uses the upstream credentials.",
+      registers,
+    });
+    this.rejected = new Counter({
+      name: "tollgate_gateway_rejected_requests_total",
+      help: "Client requests refused for their form (size and depth limits, unparsable HTTP), by reason.",
+      labelNames: ["reason"],
+      registers,
+    });
     this.syncConnected.set(0);
+    this.authDisabled.set(0);
+  }
+
+  setAuthDisabled(disabled: boolean): void {
+    this.authDisabled.set(disabled ? 1 : 0);
+  }
+
+  rejectedRequest(reason: RejectedRequestReason): void {
+    this.rejected.inc({ reason });
   }
 
   cacheRecoveredAtBoot(): void {

@@ -3,7 +3,7 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { KeyStatus, ed25519PublicKeyFromRaw, generateApiKey, type KeyUpsert } from "@tollgate/shared";
 import { toStoredKey } from "../sync/key-cache.js";
 import { makeKey, makeSigningKey, mintToken, rotateKey, withFields } from "../test-support/keys.js";
-import { authenticate } from "./authenticate.js";
+import { authenticate, authenticateHeaders, bearerToken, presentedCredential } from "./authenticate.js";
 import { KeyIndex, compileKey, type CompiledKey } from "./key-index.js";
 
 const NOW = Date.parse("2025-06-01T12:00:00Z");
@@ -71,6 +71,70 @@ describe("authenticate", () => {
 
   it("is case-insensitive on the scheme", () => {
     expect(authenticate(`bearer ${active.secret}`, index, NOW).ok).toBe(true);
+  });
+});
+
+describe("credential headers", () => {
+  const active = makeKey();
+  const other = makeKey();
+  const inactive = makeKey({ status: KeyStatus.INACTIVE });
+  const index = new KeyIndex();
+  index.replaceAll({ keys: [compiled(active.upsert), compiled(other.upsert), compiled(inactive.upsert)] });
+  const typo = (s: string) => s.slice(0, 10) + (s[10] === "a" ? "b" : "a") + s.slice(11);
+
+  it("accepts a key in x-api-key (Anthropic clients) and in api-key (Azure clients)", () => {
+    for (const header of ["x-api-key", "api-key"]) {
+      const r = authenticateHeaders({ [header]: active.secret }, index, NOW);
+      expect(r.ok && r.key.id).toBe(active.upsert.id);
+      expect(presentedCredential({ [header]: ` ${active.secret} ` })).toEqual({ header, token: active.secret, ignored: [] });
+    }
+  });
+
+  it("runs the same format and checksum checks, before any lookup, whatever the header", () => {
+    for (const header of ["x-api-key", "api-key"]) {
+      const malformed = authenticateHeaders({ [header]: "sk-ant-api03-abcdef" }, index, NOW);
+      expect(malformed).toMatchObject({ ok: false, reason: "malformed" });
+      expect(!malformed.ok && malformed.message).toContain(`in the '${header}' header`);
+      expect(!malformed.ok && malformed.message).not.toContain("sk-ant");
+      // A bearer value is not a key: these headers carry the key alone.
+      expect(authenticateHeaders({ [header]: `Bearer ${active.secret}` }, index, NOW)).toMatchObject({ ok: false, reason: "malformed" });
+      expect(authenticateHeaders({ [header]: typo(active.secret) }, index, NOW)).toMatchObject({ ok: false, reason: "bad_checksum" });
+      expect(authenticateHeaders({ [header]: generateApiKey().key }, index, NOW)).toMatchObject({ ok: false, reason: "unknown" });
+      expect(authenticateHeaders({ [header]: inactive.secret }, index, NOW)).toMatchObject({ ok: false, reason: "inactive" });
+      // A repeated header is joined by Node; it never passes as a key.
+      expect(authenticateHeaders({ [header]: [active.secret, active.secret] }, index, NOW)).toMatchObject({ ok: false, reason: "malformed" });
+    }
+  });
+
+  it("reads Authorization, then x-api-key, then api-key: the first wins even when it is the wrong one", () => {
+    const both = { authorization: `Bearer ${active.secret}`, "x-api-key": other.secret, "api-key": "garbage" };
+    expect(presentedCredential(both)).toEqual({ header: "authorization", token: active.secret, ignored: ["x-api-key", "api-key"] });
+    const r = authenticateHeaders(both, index, NOW);
+    expect(r.ok && r.key.id).toBe(active.upsert.id);
+
+    const x = authenticateHeaders({ "x-api-key": other.secret, "api-key": active.secret }, index, NOW);
+    expect(x.ok && x.key.id).toBe(other.upsert.id);
+
+    // A wrong first credential is not rescued by a right one further down, and the message says why.
+    const wrong = authenticateHeaders({ authorization: `Bearer ${generateApiKey().key}`, "x-api-key": active.secret }, index, NOW);
+    expect(wrong).toMatchObject({ ok: false, reason: "unknown" });
+    expect(!wrong.ok && wrong.message).toContain("Read from the 'authorization' header, which takes precedence: 'x-api-key' was ignored.");
+    expect(authenticateHeaders({ authorization: "Basic dXNlcjpwYXNz", "api-key": active.secret }, index, NOW)).toMatchObject({
+      ok: false,
+      reason: "malformed",
+    });
+  });
+
+  it("skips headers that carry no credential: blank, or a bearer scheme without a token", () => {
+    for (const authorization of ["", "   ", "Bearer", "Bearer   "]) {
+      const r = authenticateHeaders({ authorization, "x-api-key": active.secret }, index, NOW);
+      expect(r.ok && r.key.id).toBe(active.upsert.id);
+    }
+    const r = authenticateHeaders({ "x-api-key": "", "api-key": active.secret }, index, NOW);
+    expect(r.ok && r.key.id).toBe(active.upsert.id);
+    const none = authenticateHeaders({ "x-api-key": " " }, index, NOW);
+    expect(none).toMatchObject({ ok: false, reason: "missing" });
+    expect(!none.ok && none.message).toContain("'x-api-key' or 'api-key'");
   });
 });
 
@@ -176,5 +240,27 @@ describe("ephemeral tokens", () => {
     expect(authenticate(bearer(t), index, NOW + 9_999).ok).toBe(true);
     expect(authenticate(bearer(t), index, NOW + 10_000)).toMatchObject({ ok: false, reason: "ephemeral_parent_inactive" });
     expect(authenticate(bearer(token("ak_gone")), index, NOW)).toMatchObject({ ok: false, reason: "ephemeral_parent_inactive", keyId: "ak_gone" });
+  });
+});
+
+describe("bearerToken", () => {
+  it("parses the scheme case-insensitively and refuses anything but one token", () => {
+    expect(bearerToken(undefined)).toBeUndefined();
+    expect(bearerToken("  ")).toBeUndefined();
+    expect(bearerToken("Bearer")).toBeUndefined();
+    expect(bearerToken("Bearer \t ")).toBeUndefined();
+    expect(bearerToken("Bearer abc")).toBe("abc");
+    expect(bearerToken("bEaReR\tabc  ")).toBe("abc");
+    expect(bearerToken("Bearer  abc")).toBe("abc");
+    expect(bearerToken("Bearerabc")).toBeNull();
+    expect(bearerToken("Bearer a b")).toBeNull();
+    expect(bearerToken("Basic abc")).toBeNull();
+    expect(bearerToken("abc")).toBeNull();
+  });
+
+  it("takes linear time on hostile headers", () => {
+    const started = performance.now();
+    for (const h of [`Bearer${" ".repeat(16_000)}a b`, `Bearer a${" ".repeat(16_000)}b`, `Bearer${" \t".repeat(8_000)}x`]) bearerToken(h);
+    expect(performance.now() - started).toBeLessThan(20);
   });
 });

@@ -6,6 +6,8 @@ import {
   verifyEphemeralToken,
   type EphemeralClaims,
 } from "@tollgate/shared";
+import type { IncomingHttpHeaders } from "node:http";
+import { EMPTY_POLICY } from "../db/key-repository.js";
 import { indexKeyOfApiKey, type KeyIndex, type KeyRecord } from "./key-index.js";
 
 /** Why a request was refused; a bounded metric label. */
@@ -43,12 +45,66 @@ function fail(reason: AuthFailureReason, message: string, key?: KeyRecord, keyId
   return { ok: false, reason, message, key, keyId: key?.id ?? keyId ?? null };
 }
 
-/** Extracts the bearer token; undefined when the header is absent or empty. */
+/**
+ * Headers a client may carry its key in, by precedence: OpenAI clients send
+ * `Authorization: Bearer`, Anthropic clients `x-api-key`, Azure OpenAI
+ * clients `api-key`.
+ */
+export const CREDENTIAL_HEADERS = ["authorization", "x-api-key", "api-key"] as const;
+export type CredentialHeader = (typeof CREDENTIAL_HEADERS)[number];
+
+/** The credential a request presents, and where it came from. */
+export interface PresentedCredential {
+  /** The header that carried it; null when none did. */
+  header: CredentialHeader | null;
+  /** undefined: no credential; null: an Authorization header that is not a bearer token. */
+  token: string | undefined | null;
+  /** Lower-precedence credential headers that were also sent and are ignored. */
+  ignored: CredentialHeader[];
+}
+
+/** A header's value, or undefined when absent or blank. Repeated headers are joined, so they never pass as one key. */
+function headerValue(v: string | string[] | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  const s = (typeof v === "string" ? v : v.join(", ")).trim();
+  return s === "" ? undefined : s;
+}
+
+/**
+ * The credential of a request: the first of `Authorization: Bearer`,
+ * `x-api-key` and `api-key` that holds one (a blank header, or a bearer
+ * scheme with no token, holds none). When several do, the first wins and the
+ * others are ignored, even if the first is wrong and another right: which
+ * header counts never depends on which key is valid.
+ */
+export function presentedCredential(headers: IncomingHttpHeaders): PresentedCredential {
+  let found: PresentedCredential | undefined;
+  for (const header of CREDENTIAL_HEADERS) {
+    const raw = headerValue(headers[header]);
+    if (raw === undefined) continue;
+    const token = header === "authorization" ? bearerToken(raw) : raw;
+    if (token === undefined) continue;
+    if (found) found.ignored.push(header);
+    else found = { header, token, ignored: [] };
+  }
+  return found ?? { header: null, token: undefined, ignored: [] };
+}
+
+/**
+ * Extracts the bearer token; undefined when the header is absent, empty, or
+ * "Bearer" without a token (Node trims "Bearer " to that); null when something
+ * else was sent. Parsed by hand: a regular expression here backtracked
+ * quadratically on a header of many spaces.
+ */
 export function bearerToken(header: string | undefined): string | undefined | null {
   if (header === undefined || header.trim() === "") return undefined;
-  const m = /^Bearer[ \t]+(\S*)\s*$/i.exec(header);
-  // null: something was sent, but not as a bearer token.
-  return m ? m[1] || undefined : null;
+  if (header.length < 6 || header.slice(0, 6).toLowerCase() !== "bearer") return null;
+  const rest = header.slice(6);
+  const token = rest.trim();
+  if (token === "") return undefined;
+  // The scheme must be followed by a space or tab, and the token be one word.
+  if ((rest[0] !== " " && rest[0] !== "\t") || /\s/.test(token)) return null;
+  return token;
 }
 
 /** Why a known key may not authenticate now, or null when it may. */
@@ -135,13 +191,38 @@ function authenticateEphemeral(token: string, index: KeyIndex, nowMs: number): A
 }
 
 /**
- * Authenticates an `Authorization` header against the in-memory index: an
- * API key (shape and checksum checked before any lookup) or an ephemeral
- * token (`llmpe_...`). Expiry and a rotation's grace period are checked
- * against the clock now, so both end without waiting for a sync.
+ * Authenticates an `Authorization` header against the in-memory index; see
+ * authenticateCredential.
  */
 export function authenticate(header: string | undefined, index: KeyIndex, nowMs: number): AuthResult {
   const token = bearerToken(header);
+  return authenticateCredential({ header: token === undefined ? null : "authorization", token, ignored: [] }, index, nowMs);
+}
+
+/** Authenticates the credential of a request's headers (presentedCredential). */
+export function authenticateHeaders(headers: IncomingHttpHeaders, index: KeyIndex, nowMs: number): AuthResult {
+  return authenticateCredential(presentedCredential(headers), index, nowMs);
+}
+
+const HOW_TO_SEND = `Send it as 'Authorization: Bearer ${API_KEY_PREFIX}...' (or in an 'x-api-key' or 'api-key' header).`;
+
+/**
+ * Authenticates a presented credential against the in-memory index: an API
+ * key (shape and checksum checked before any lookup) or an ephemeral token
+ * (`llmpe_...`), whichever header carried it. Expiry and a rotation's grace
+ * period are checked against the clock now, so both end without waiting for
+ * a sync.
+ */
+export function authenticateCredential(credential: PresentedCredential, index: KeyIndex, nowMs: number): AuthResult {
+  const result = checkCredential(credential, index, nowMs);
+  if (!result.ok && credential.ignored.length > 0 && credential.header !== null) {
+    // Say why a right key in another header did not help.
+    result.message += ` (Read from the '${credential.header}' header, which takes precedence: ${credential.ignored.map((h) => `'${h}'`).join(" and ")} ${credential.ignored.length === 1 ? "was" : "were"} ignored.)`;
+  }
+  return result;
+}
+
+function checkCredential({ header, token }: PresentedCredential, index: KeyIndex, nowMs: number): AuthResult {
   if (token === null) {
     return fail(
       "malformed",
@@ -151,18 +232,19 @@ export function authenticate(header: string | undefined, index: KeyIndex, nowMs:
   if (token !== undefined && token.startsWith(EPHEMERAL_TOKEN_PREFIX)) return authenticateEphemeral(token, index, nowMs);
   const problem = checkApiKeyFormat(token);
   if (problem === "missing") {
-    return fail("missing", `Missing API key. Send it as 'Authorization: Bearer ${API_KEY_PREFIX}...'.`);
+    return fail("missing", `Missing API key. ${HOW_TO_SEND}`);
   }
+  const where = header === null || header === "authorization" ? "" : ` in the '${header}' header`;
   if (problem === "malformed") {
     return fail(
       "malformed",
-      `Malformed API key: a Tollgate key starts with '${API_KEY_PREFIX}' followed by 38 letters and digits. Check that you copied the whole key.`,
+      `Malformed API key${where}: a Tollgate key starts with '${API_KEY_PREFIX}' followed by 38 letters and digits. Check that you copied the whole key.`,
     );
   }
   if (problem === "bad_checksum") {
     return fail(
       "bad_checksum",
-      "Invalid API key: its checksum does not match, so it was mistyped or truncated. Check that you copied the whole key.",
+      `Invalid API key${where}: its checksum does not match, so it was mistyped or truncated. Check that you copied the whole key.`,
     );
   }
   const entry = index.find(indexKeyOfApiKey(token!));
@@ -182,3 +264,31 @@ export function authenticate(header: string | undefined, index: KeyIndex, nowMs:
   if (keyIssue) return fail(keyIssue.reason, keyIssue.message, key);
   return { ok: true, key, ephemeral: null };
 }
+
+/**
+ * A key record that no client presented: what handlers get when no key was
+ * checked (DISABLE_AUTH, AUTH_BYPASS_PATHS). Active, no scopes, no metadata.
+ */
+function syntheticKey(id: string, name: string): KeyRecord {
+  return Object.freeze({
+    id,
+    prefix: "",
+    name,
+    userId: "",
+    teamId: "",
+    status: KeyStatus.ACTIVE,
+    expiresAtMs: null,
+    policy: EMPTY_POLICY,
+    allowedProviders: null,
+    allowedModels: null,
+    ipAllowlist: null,
+    metadata: null,
+    metadataJson: null,
+  });
+}
+
+/** The key id of requests served while DISABLE_AUTH=true. */
+export const DEV_NO_AUTH_KEY_ID = "dev-no-auth";
+export const DEV_NO_AUTH_KEY: KeyRecord = syntheticKey(DEV_NO_AUTH_KEY_ID, "DISABLE_AUTH=true");
+/** Stands in for a key on an AUTH_BYPASS_PATHS path; the request log records no key id. */
+export const PUBLIC_PATH_KEY: KeyRecord = syntheticKey("public", "AUTH_BYPASS_PATHS");

@@ -6,7 +6,7 @@ import { compileModelMatcher, type ModelMatcher } from "./model-matcher.js";
 
 /**
  * What the hot path needs to know about a key, compiled once when the key is
- * applied (or loaded at boot): sets, one RegExp and a BlockList, so a request
+ * applied (or loaded at boot): sets, compiled globs and a BlockList, so a request
  * never parses or compiles anything. Never the secret or its hash.
  */
 export interface KeyRecord {

@@ -3,7 +3,7 @@ import { toStoredKey } from "../sync/key-cache.js";
 import { makeKey, type KeyOverrides } from "../test-support/keys.js";
 import { clientAddress, compileIpRules, ipInList, normalizeAddress, parseIpRule } from "./ip.js";
 import { compileKey, type KeyRecord } from "./key-index.js";
-import { compileModelMatcher, globSource, modelAllowed } from "./model-matcher.js";
+import { MAX_GLOB_MATCHED_MODEL_LENGTH, compileModelMatcher, modelAllowed } from "./model-matcher.js";
 import { checkIp, checkModel, checkProvider } from "./policy.js";
 
 function record(overrides: KeyOverrides): KeyRecord {
@@ -43,7 +43,31 @@ describe("model globs", () => {
     expect(allows(["a+b(c)|d$*"], "a+b(c)|d$e")).toBe(true);
     expect(allows(["a+b(c)|d$*"], "aab(c)|d$e")).toBe(false);
     expect(allows(["models/gpt-*"], "models/gpt-4")).toBe(true);
-    expect(globSource("a.b*c?")).toBe("a\\.b[^]*c[^]");
+    expect(allows(["a.b*c?"], "a.bxxcy")).toBe(true);
+    expect(allows(["a.b*c?"], "axbxxcy")).toBe(false);
+    expect(allows(["[a-z]*"], "[a-z]x")).toBe(true);
+    expect(allows(["[a-z]*"], "bx")).toBe(false);
+  });
+
+  it("backtracks correctly across several stars", () => {
+    expect(allows(["a*b*c"], "aXbYbZc")).toBe(true);
+    expect(allows(["a*b*c"], "aXbYbZcd")).toBe(false);
+    expect(allows(["*a*a*"], "bab")).toBe(false);
+    expect(allows(["*a*a*"], "baba")).toBe(true);
+    expect(allows(["**"], "")).toBe(true);
+    expect(allows(["?*?"], "x")).toBe(false);
+    expect(allows(["?*?"], "xy")).toBe(true);
+  });
+
+  it("stays fast on hostile model names, which a backtracking regular expression would not", () => {
+    const started = performance.now();
+    expect(allows(["gpt-*-*-*-*-x"], `gpt-${"-".repeat(MAX_GLOB_MATCHED_MODEL_LENGTH - 4)}`)).toBe(false);
+    expect(allows(["gpt-*-*-*-*-x"], `gpt-${"-".repeat(4_000_000)}`)).toBe(false);
+    expect(performance.now() - started).toBeLessThan(200);
+    // Over the limit a name matches no glob, but still an exact pattern.
+    const long = `gpt-${"4".repeat(MAX_GLOB_MATCHED_MODEL_LENGTH)}`;
+    expect(allows(["gpt-*"], long)).toBe(false);
+    expect(allows(["gpt-*", long], long)).toBe(true);
   });
 
   it("combines exact names and globs; an empty list allows everything", () => {

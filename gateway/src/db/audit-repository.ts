@@ -8,7 +8,8 @@ export type AuditEvent =
   | "auth_denied"
   | "policy_denied"
   | "cache_recovered"
-  | "client_blocked";
+  | "client_blocked"
+  | "auth_disabled";
 
 export interface AuditEntry {
   /** ISO timestamp. */

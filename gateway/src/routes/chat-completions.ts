@@ -1,14 +1,26 @@
 import type { AppContext } from "../context.js";
 import { UpstreamError } from "../providers/types.js";
 import { checkModel } from "../auth/policy.js";
-import { HttpError, PolicyDeniedError, readBody } from "./http.js";
+import { MAX_JSON_DEPTH } from "../config.js";
+import { HttpError, PolicyDeniedError, jsonDepthExceeds, readBody } from "./http.js";
 import { passBuffered, passStreaming, upstreamHttpError } from "./passthrough.js";
 import type { RouteHandler } from "./request-record.js";
 
 const MAX_LOGGED_MODEL = 200;
 
 /** Parses once and checks only what the gateway itself needs. */
-function parseChatBody(body: Buffer): Record<string, unknown> {
+function parseChatBody(ctx: AppContext, body: Buffer): Record<string, unknown> {
+  // A cheap byte scan first: a pathologically nested body never reaches the
+  // parser, nor the upstream that would parse it again.
+  if (jsonDepthExceeds(body, MAX_JSON_DEPTH)) {
+    ctx.metrics.rejectedRequest("json_too_deep");
+    throw new HttpError(
+      400,
+      `The JSON body is nested more than ${MAX_JSON_DEPTH} levels deep, this gateway's limit. Send a flatter request.`,
+      "invalid_request_error",
+      "json_too_deep",
+    );
+  }
   let json: unknown;
   try {
     json = JSON.parse(body.toString("utf8"));
@@ -40,7 +52,7 @@ function parseChatBody(body: Buffer): Record<string, unknown> {
 /** POST /v1/chat/completions: forwards the client's original bytes. */
 export const chatCompletions: RouteHandler = async (ctx: AppContext, req, res, rec, key) => {
   const body = await readBody(req, ctx.config.maxBodyBytes);
-  const json = parseChatBody(body);
+  const json = parseChatBody(ctx, body);
   const model = json.model as string;
   rec.model = model.slice(0, MAX_LOGGED_MODEL);
   rec.stream = json.stream === true;

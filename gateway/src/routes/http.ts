@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
 import type { PolicyDenial } from "../auth/policy.js";
 
 export type OpenAiErrorType = "invalid_request_error" | "api_error" | "rate_limit_error";
@@ -41,9 +41,57 @@ export function sendJson(res: ServerResponse, status: number, value: unknown, he
   res.end(body);
 }
 
+/** The JSON text of sendOpenAiError's body. */
+export function openAiErrorBody(err: HttpError): string {
+  return JSON.stringify({ error: { message: err.message, type: err.type, param: err.param, code: err.code } });
+}
+
 /** `{"error":{message,type,param,code}}`, as the OpenAI SDKs parse it. */
 export function sendOpenAiError(res: ServerResponse, err: HttpError): void {
-  sendJson(res, err.status, { error: { message: err.message, type: err.type, param: err.param, code: err.code } }, err.headers);
+  const body = openAiErrorBody(err);
+  res.writeHead(err.status, { ...err.headers, "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/**
+ * The same error as raw HTTP/1.1 bytes, for a socket that has no
+ * ServerResponse (a request Node could not parse, CONNECT). Always closes.
+ */
+export function rawOpenAiError(err: HttpError): string {
+  const body = openAiErrorBody(err);
+  const extra = Object.entries(err.headers)
+    .filter(([name]) => name.toLowerCase() !== "connection")
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join("");
+  return (
+    `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? "Error"}\r\n` +
+    `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`
+  );
+}
+
+/**
+ * How deep `body` nests JSON arrays and objects, stopping as soon as it
+ * exceeds `limit`: one pass over the bytes, brackets inside strings skipped.
+ * Not a validator (JSON.parse is); UTF-8 never puts a quote or a backslash inside a
+ * multi-byte character, so a byte scan is exact.
+ */
+export function jsonDepthExceeds(body: Uint8Array, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < body.length; i++) {
+    const b = body[i]!;
+    if (inString) {
+      if (b === 0x5c /* backslash: skip the escaped byte */) i++;
+      else if (b === 0x22 /* " */) inString = false;
+    } else if (b === 0x22) {
+      inString = true;
+    } else if (b === 0x7b /* { */ || b === 0x5b /* [ */) {
+      if (++depth > limit) return true;
+    } else if (b === 0x7d /* } */ || b === 0x5d /* ] */) {
+      depth--;
+    }
+  }
+  return false;
 }
 
 /**
@@ -90,13 +138,24 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       cleanup();
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     };
-    const onError = (err: Error) => {
+    const onError = () => {
       settled = true;
       cleanup();
-      reject(err);
+      // An aborted upload or a broken chunked body: the client's doing, not a
+      // gateway failure. Usually nobody is left to read this answer.
+      reject(
+        new HttpError(
+          400,
+          "The request body ended before it was complete (connection closed, or a broken chunked encoding).",
+          "invalid_request_error",
+          "incomplete_body",
+          null,
+          { connection: "close" },
+        ),
+      );
     };
     const onClose = () => {
-      if (!settled) onError(new Error("client closed the connection before sending the whole body"));
+      if (!settled) onError();
     };
     req.on("data", onData);
     req.on("end", onEnd);

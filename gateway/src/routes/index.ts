@@ -2,7 +2,16 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import { newId } from "@tollgate/shared";
 import type { AppContext } from "../context.js";
-import { authenticate, type AuthFailureReason } from "../auth/authenticate.js";
+import {
+  DEV_NO_AUTH_KEY,
+  DEV_NO_AUTH_KEY_ID,
+  PUBLIC_PATH_KEY,
+  authenticateCredential,
+  presentedCredential,
+  type AuthFailureReason,
+} from "../auth/authenticate.js";
+import type { KeyRecord } from "../auth/key-index.js";
+import { MAX_URL_BYTES, parseAuthBypassPaths } from "../config.js";
 import { clientAddress } from "../auth/ip.js";
 import { checkIp, checkProvider } from "../auth/policy.js";
 import type { RouteLabel } from "../metrics.js";
@@ -53,6 +62,8 @@ const GUESSES = new Set<AuthFailureReason>([
  */
 export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res: ServerResponse) => void {
   const { metrics, logWriter, logger, clock, keyIndex, syncState, trustedProxies } = ctx;
+  const bypassPaths = new Set(parseAuthBypassPaths(ctx.config.authBypassPaths.join(",")));
+  const authDisabled = ctx.config.disableAuth;
 
   const clientIp = (req: IncomingMessage): string | null =>
     clientAddress(req.socket.remoteAddress, req.headers["x-forwarded-for"], trustedProxies);
@@ -96,10 +107,37 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
       totalTokens: rec.usage?.totalTokens ?? null,
       latencyMs: Math.round(latencyMs * 1000) / 1000,
       stream: rec.stream,
-      error: rec.error,
+      // Every refusal names its cause; one answered outside the handler (a broken body) at least its status.
+      error: rec.error ?? (status === 499 ? "client_closed" : status >= 400 ? `http_${status}` : null),
       metadata: rec.metadata,
       ephemeral: rec.ephemeral,
       ephemeralTokenId: rec.ephemeralTokenId,
+    });
+  }
+
+  /** Runs an authenticated (or deliberately unauthenticated) handler; every failure answers in OpenAI's shape. */
+  function run(req: IncomingMessage, res: ServerResponse, rec: RequestRecord, handler: RouteHandler, key: KeyRecord, route: RouteLabel): void {
+    handler(ctx, req, res, rec, key).catch((err: unknown) => {
+      if (err instanceof PolicyDeniedError) {
+        denyByPolicy(req, res, rec, err, route);
+        return;
+      }
+      if (err instanceof HttpError) {
+        if (!rec.error) rec.error = err.code ?? `http_${err.status}`;
+        if (!res.headersSent) sendOpenAiError(res, err);
+        else res.destroy();
+        return;
+      }
+      rec.error = "internal_error";
+      logger.error({ err, requestId: rec.requestId, keyId: rec.keyId, keyPrefix: key.prefix }, "request failed");
+      if (!res.headersSent) {
+        sendOpenAiError(
+          res,
+          new HttpError(500, `The gateway failed to handle this request (request id ${rec.requestId}).`, "api_error", "internal_error"),
+        );
+      } else {
+        res.destroy();
+      }
     });
   }
 
@@ -119,6 +157,31 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
     };
     res.setHeader("x-request-id", rec.requestId);
     res.once("close", () => finish(rec, res));
+
+    // Node counts the request line in MAX_HEADER_BYTES; this bounds the URL alone.
+    if (req.url !== undefined && req.url.length > MAX_URL_BYTES) {
+      rec.error = "url_too_long";
+      metrics.rejectedRequest("url_too_long");
+      sendOpenAiError(
+        res,
+        new HttpError(
+          414,
+          `Request URL too long: the limit is ${MAX_URL_BYTES} bytes. This gateway serves POST /v1/chat/completions and GET /v1/models.`,
+          "invalid_request_error",
+          "url_too_long",
+          null,
+          { connection: "close" },
+        ),
+      );
+      return;
+    }
+    // HTTP/1.1 requires Host (RFC 9112 3.2); Node's own check would answer without a JSON body.
+    if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
+      rec.error = "missing_host";
+      metrics.rejectedRequest("missing_host");
+      sendOpenAiError(res, new HttpError(400, "Missing Host header: HTTP/1.1 requests must send one.", "invalid_request_error", "missing_host_header"));
+      return;
+    }
 
     const path = pathOf(req.url);
     const route = ROUTES.get(path);
@@ -147,6 +210,14 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
           allow: allowed,
         }),
       );
+      return;
+    }
+
+    // No key checked at all: a public path, or DISABLE_AUTH. The key state
+    // does not matter then, so neither readiness nor staleness does.
+    if (authDisabled || bypassPaths.has(path)) {
+      rec.keyId = authDisabled ? DEV_NO_AUTH_KEY_ID : null;
+      run(req, res, rec, handler, authDisabled ? DEV_NO_AUTH_KEY : PUBLIC_PATH_KEY, route.label);
       return;
     }
 
@@ -203,7 +274,8 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
       );
       return;
     }
-    const auth = authenticate(req.headers.authorization, keyIndex, clock.now());
+    const credential = presentedCredential(req.headers);
+    const auth = authenticateCredential(credential, keyIndex, clock.now());
     if (!auth.ok) {
       if (GUESSES.has(auth.reason) && ctx.bruteForce.recordFailure(client)) {
         metrics.setBlockedClients(ctx.bruteForce.blockedCount());
@@ -227,7 +299,16 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
         event: "auth_denied",
         keyId: auth.keyId,
         revision: null,
-        detail: { reason: auth.reason, key_id: auth.keyId, ephemeral: rec.ephemeral, ip: clientIp(req), route: route.label },
+        detail: {
+          reason: auth.reason,
+          key_id: auth.keyId,
+          ephemeral: rec.ephemeral,
+          ip: clientIp(req),
+          route: route.label,
+          // Which header was read (never its value), and which were ignored.
+          credential_header: credential.header,
+          ...(credential.ignored.length > 0 ? { ignored_headers: credential.ignored } : {}),
+        },
       });
       sendOpenAiError(res, new HttpError(401, auth.message, "invalid_request_error", "invalid_api_key"));
       return;
@@ -245,27 +326,6 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
       denyByPolicy(req, res, rec, new PolicyDeniedError(denial), route.label);
       return;
     }
-    handler(ctx, req, res, rec, key).catch((err: unknown) => {
-      if (err instanceof PolicyDeniedError) {
-        denyByPolicy(req, res, rec, err, route.label);
-        return;
-      }
-      if (err instanceof HttpError) {
-        if (!rec.error) rec.error = err.code ?? `http_${err.status}`;
-        if (!res.headersSent) sendOpenAiError(res, err);
-        else res.destroy();
-        return;
-      }
-      rec.error = "internal_error";
-      logger.error({ err, requestId: rec.requestId, keyId: rec.keyId, keyPrefix: key.prefix }, "request failed");
-      if (!res.headersSent) {
-        sendOpenAiError(
-          res,
-          new HttpError(500, `The gateway failed to handle this request (request id ${rec.requestId}).`, "api_error", "internal_error"),
-        );
-      } else {
-        res.destroy();
-      }
-    });
+    run(req, res, rec, handler, key, route.label);
   };
 }

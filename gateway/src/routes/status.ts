@@ -20,6 +20,7 @@ export function readiness(ctx: AppContext): Record<string, unknown> {
     keys: ctx.keyIndex.size,
     signing_keys: ctx.keyIndex.signingKeyCount,
     cache_recovered: ctx.cacheRecovery !== null,
+    auth_disabled: ctx.config.disableAuth,
   };
 }
 

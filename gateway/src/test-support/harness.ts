@@ -22,6 +22,9 @@ export function testConfig(dataDir: string, controlPlaneUrl: string, token: stri
     syncHeartbeatIntervalMs: 3_600_000,
     trustedProxies: [],
     bruteForce: { enabled: true, maxFailedAttempts: 5, ttlMs: 900_000 },
+    authBypassPaths: [],
+    disableAuth: false,
+    maxHeaderBytes: 16 * 1024,
     ...overrides,
   };
 }
