@@ -14,7 +14,7 @@ describe("loadConfig", () => {
       host: "0.0.0.0",
       port: 8080,
       statusPort: 8081,
-      provider: { kind: "mock" },
+      providers: [{ name: "mock", kind: "mock", baseUrl: "", apiKey: undefined, models: [], modelPatterns: ["*"], timeoutMs: 600_000 }],
       upstreamTimeoutMs: 600_000,
       maxBodyBytes: 4 * 1024 * 1024,
       logLevel: "info",
@@ -30,16 +30,12 @@ describe("loadConfig", () => {
   });
 
   it("uses api.openai.com when only OPENAI_API_KEY is set, and a local base URL without a key", () => {
-    expect(loadConfig({ ...base, OPENAI_API_KEY: "sk-x" }).provider).toEqual({
-      kind: "openai",
-      baseUrl: "https://api.openai.com/v1",
-      apiKey: "sk-x",
-    });
-    expect(loadConfig({ ...base, OPENAI_BASE_URL: "http://127.0.0.1:9000/v1/" }).provider).toEqual({
-      kind: "openai",
-      baseUrl: "http://127.0.0.1:9000/v1",
-      apiKey: undefined,
-    });
+    expect(loadConfig({ ...base, OPENAI_API_KEY: "sk-x" }).providers).toEqual([
+      { name: "openai", kind: "openai", baseUrl: "https://api.openai.com/v1", apiKey: "sk-x", models: [], modelPatterns: ["*"], timeoutMs: 600_000 },
+    ]);
+    expect(loadConfig({ ...base, OPENAI_BASE_URL: "http://127.0.0.1:9000/v1/" }).providers).toMatchObject([
+      { name: "openai", kind: "openai", baseUrl: "http://127.0.0.1:9000/v1", apiKey: undefined },
+    ]);
   });
 
   it("parses durations and sizes", () => {

@@ -15,6 +15,9 @@ import {
   parseDurationMs,
 } from "@tollgate/shared";
 import { parseIpRule } from "./auth/ip.js";
+import { loadProviders, type ProviderConfig } from "./providers/provider-config.js";
+
+export { DEFAULT_ANTHROPIC_BASE_URL, DEFAULT_OPENAI_BASE_URL, type ProviderConfig } from "./providers/provider-config.js";
 
 /** PEM material for TLS to the control plane (https:// only). */
 export interface ControlPlaneTls {
@@ -24,11 +27,6 @@ export interface ControlPlaneTls {
   cert?: string;
   key?: string;
 }
-
-/** Which upstream serves client traffic. */
-export type ProviderConfig =
-  | { kind: "openai"; baseUrl: string; apiKey: string | undefined }
-  | { kind: "mock" };
 
 export interface GatewayConfig {
   /** gRPC endpoint of the control plane (HTTP/2). */
@@ -44,7 +42,12 @@ export interface GatewayConfig {
   port: number;
   /** /metrics, /healthz, /readyz port; 0 picks a free one. */
   statusPort: number;
-  provider: ProviderConfig;
+  /**
+   * The upstreams, in routing order (PROVIDERS_FILE, then the ANTHROPIC_* and
+   * OPENAI_* shorthands); the mock alone when nothing is configured. Never empty.
+   */
+  providers: ProviderConfig[];
+  /** UPSTREAM_TIMEOUT: the default whole-request deadline of a provider. */
   upstreamTimeoutMs: number;
   maxBodyBytes: number;
   logLevel: string;
@@ -80,7 +83,6 @@ type Env = Record<string, string | undefined>;
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
 export const DEFAULT_CONTROL_PLANE_URL = "http://127.0.0.1:50051";
-export const DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1";
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_MAX_HEADER_BYTES = 16 * 1024;
 const MIN_HEADER_BYTES = 1024;
@@ -248,15 +250,9 @@ export function loadConfig(env: Env): GatewayConfig {
     "create a gateway token on the control plane with POST /internal/gateway-tokens (Authorization: Bearer $PROXY_MASTER_KEY) and pass it to the gateway",
   );
 
-  const openaiApiKey = envOptional(env, "OPENAI_API_KEY");
-  const openaiBaseUrl = envUrl(env, "OPENAI_BASE_URL");
-  const provider: ProviderConfig =
-    openaiApiKey === undefined && openaiBaseUrl === undefined
-      ? { kind: "mock" }
-      : { kind: "openai", baseUrl: openaiBaseUrl ?? DEFAULT_OPENAI_BASE_URL, apiKey: openaiApiKey };
-
   const upstreamTimeoutMs = envDurationMs(env, "UPSTREAM_TIMEOUT", 600_000);
   if (upstreamTimeoutMs <= 0) throw new ConfigError(`UPSTREAM_TIMEOUT must be positive, got ${JSON.stringify(env.UPSTREAM_TIMEOUT)}`);
+  const providers = loadProviders(env, upstreamTimeoutMs);
 
   let maxBodyBytes = DEFAULT_MAX_BODY_BYTES;
   const rawMaxBody = envOptional(env, "MAX_BODY_BYTES");
@@ -284,7 +280,7 @@ export function loadConfig(env: Env): GatewayConfig {
     host: envString(env, "HOST", "0.0.0.0"),
     port: envPort(env, "PORT", 8080),
     statusPort: envPort(env, "STATUS_PORT", 8081),
-    provider,
+    providers,
     upstreamTimeoutMs,
     maxBodyBytes,
     logLevel: envEnum(env, "LOG_LEVEL", LOG_LEVELS, "info"),

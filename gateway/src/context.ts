@@ -9,7 +9,7 @@ import { KeyIndex } from "./auth/key-index.js";
 import { compileIpRules, parseIpRule } from "./auth/ip.js";
 import { parseTrustedProxies } from "./config.js";
 import { GatewayMetrics } from "./metrics.js";
-import { createProvider } from "./providers/registry.js";
+import { ProviderRegistry } from "./providers/registry.js";
 import type { Provider } from "./providers/types.js";
 import { KeyCache } from "./sync/key-cache.js";
 import { SyncState, formatDuration } from "./sync/sync-state.js";
@@ -34,7 +34,8 @@ export interface AppContext {
   syncState: SyncState;
   metrics: GatewayMetrics;
   logWriter: LogWriter;
-  provider: Provider;
+  /** The upstreams and the model routing table, built once from the config. */
+  providers: ProviderRegistry;
   /** Set when the cache file was found damaged at boot and replaced by an empty one. */
   cacheRecovery: CacheRecovery | null;
   /** TRUSTED_PROXIES, compiled; null when empty (X-Forwarded-For is never believed). */
@@ -46,7 +47,8 @@ export interface AppContext {
 export interface ContextOverrides {
   logger?: Logger;
   clock?: Clock;
-  provider?: Provider;
+  /** Adapters that replace the ones the config would build, matched by name. */
+  providers?: Provider[];
 }
 
 /**
@@ -133,7 +135,7 @@ export function createAppContext(config: GatewayConfig, overrides: ContextOverri
     syncState,
     metrics,
     logWriter: new LogWriter(db, logger),
-    provider: overrides.provider ?? createProvider(config.provider, { upstreamTimeoutMs: config.upstreamTimeoutMs }),
+    providers: new ProviderRegistry(config.providers, overrides.providers),
     cacheRecovery: recovery,
     bruteForce: new BruteForceGuard({ ...config.bruteForce, now: () => clock.now() }),
     trustedProxies: trustedRules.length === 0 ? null : compileIpRules(trustedRules.map((r) => parseIpRule(r)!)),

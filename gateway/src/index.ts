@@ -104,9 +104,9 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
   let stopWarnings: (() => void) | undefined;
 
   async function doStart(): Promise<GatewayAddresses> {
-    if (ctx.provider.name === "mock") {
+    if (ctx.providers.providers.some((p) => p.kind === "mock")) {
       logger.warn(
-        "routing to the built-in mock provider: neither OPENAI_API_KEY nor OPENAI_BASE_URL is set, so answers are canned text, not a real model",
+        "routing to the built-in mock provider: no PROVIDERS_FILE, OPENAI_* or ANTHROPIC_* settings, so answers are canned text, not a real model",
       );
     }
     if (ctx.syncState.ready) {
@@ -138,7 +138,7 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
         host: config.host,
         gatewayId: ctx.gatewayId,
         gatewayName: config.gatewayName,
-        provider: ctx.provider.name,
+        providers: ctx.providers.providers.map((p) => `${p.name} (${p.kind})`),
         controlPlaneUrl: config.controlPlaneUrl,
       },
       "gateway listening",
@@ -149,7 +149,7 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
   async function doStop(): Promise<void> {
     stopWarnings?.();
     await Promise.all([close(clientServer, config.shutdownGraceMs), close(statusServer, 0), sync.stop()]);
-    await ctx.provider.close();
+    await ctx.providers.close();
     ctx.logWriter.close();
     ctx.metrics.registry.clear();
     ctx.db.close();

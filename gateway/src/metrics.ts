@@ -3,7 +3,7 @@ import type { AuthFailureReason } from "./auth/authenticate.js";
 import type { PolicyRule } from "./auth/policy.js";
 
 /** Route label values: fixed, never taken from the request path. */
-export type RouteLabel = "chat_completions" | "models" | "not_found";
+export type RouteLabel = "chat_completions" | "completions" | "embeddings" | "responses" | "messages" | "count_tokens" | "models" | "not_found";
 export type UpstreamErrorReason = "connect" | "timeout" | "http_4xx" | "http_5xx" | "stream" | "invalid_response";
 export type SyncApplyKind = "snapshot" | "delta";
 /** Client requests refused for their form before routing or authentication. */

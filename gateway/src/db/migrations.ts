@@ -82,6 +82,13 @@ export const migrations: readonly Migration[] = [
       ).run();
     },
   },
+  {
+    name: "2025-03-01T00:00:00_request-log-provider",
+    up(db) {
+      // Which configured provider a request was routed to; null when it was refused before routing.
+      db.exec(`ALTER TABLE request_log ADD COLUMN provider TEXT NULL;`);
+    },
+  },
 ];
 
 /**

@@ -5,6 +5,8 @@ export interface RequestLogEntry {
   requestId: string;
   keyId: string | null;
   model: string | null;
+  /** The configured provider the model routed to; null when refused before routing. */
+  provider: string | null;
   status: number;
   promptTokens: number | null;
   completionTokens: number | null;
@@ -31,6 +33,7 @@ interface Row {
   request_id: string;
   key_id: string | null;
   model: string | null;
+  provider: string | null;
   status: number;
   prompt_tokens: number | null;
   completion_tokens: number | null;
@@ -46,9 +49,9 @@ interface Row {
 export function createRequestLogRepository(db: Database): RequestLogRepository {
   const insert = db.prepare(
     `INSERT INTO request_log (at, request_id, key_id, model, status, prompt_tokens, completion_tokens, total_tokens, latency_ms, stream, error,
-                              metadata, ephemeral, ephemeral_token_id)
+                              metadata, ephemeral, ephemeral_token_id, provider)
      VALUES (@at, @request_id, @key_id, @model, @status, @prompt_tokens, @completion_tokens, @total_tokens, @latency_ms, @stream, @error,
-             @metadata, @ephemeral, @ephemeral_token_id)`,
+             @metadata, @ephemeral, @ephemeral_token_id, @provider)`,
   );
   const list = db.prepare<[number], Row>(
     `SELECT * FROM (SELECT * FROM request_log ORDER BY id DESC LIMIT ?) ORDER BY id`,
@@ -70,6 +73,7 @@ export function createRequestLogRepository(db: Database): RequestLogRepository {
         metadata: e.metadata,
         ephemeral: e.ephemeral ? 1 : 0,
         ephemeral_token_id: e.ephemeralTokenId,
+        provider: e.provider,
       });
     },
     list: (limit = 1000) =>
@@ -78,6 +82,7 @@ export function createRequestLogRepository(db: Database): RequestLogRepository {
         requestId: r.request_id,
         keyId: r.key_id,
         model: r.model,
+        provider: r.provider,
         status: r.status,
         promptTokens: r.prompt_tokens,
         completionTokens: r.completion_tokens,

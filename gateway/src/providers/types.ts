@@ -1,5 +1,15 @@
-/** A chat completion request as the gateway received it. */
-export interface ChatRequest {
+import type { IncomingHttpHeaders } from "node:http";
+
+/** Provider kinds a providers file may declare; `mock` is the built-in stand-in. */
+export const PROVIDER_KINDS = ["openai", "anthropic", "azure-openai", "gemini"] as const;
+export type ProviderKind = (typeof PROVIDER_KINDS)[number] | "mock";
+
+/** Client endpoints that reach an upstream; each is one route of the client API. */
+export type Endpoint = "chat_completions" | "completions" | "embeddings" | "responses" | "messages" | "count_tokens";
+
+/** A client request as the gateway forwards it. */
+export interface ProviderRequest {
+  endpoint: Endpoint;
   /** The client's bytes, forwarded unchanged. */
   body: Buffer;
   /** The same body, parsed once by the route. */
@@ -8,12 +18,16 @@ export interface ChatRequest {
   requestId: string;
   /** Aborted when the client goes away. */
   signal: AbortSignal;
+  /** The client's headers; each provider forwards only the few its API defines, never a credential. */
+  headers: IncomingHttpHeaders;
 }
 
 /** An upstream answer, passed through by the route. */
 export interface ProviderResponse {
   status: number;
   contentType: string | undefined;
+  /** Upstream response headers worth passing on (retry-after, the provider's request id). */
+  headers: Record<string, string>;
   /** Chunks as they arrive; for SSE each chunk is written to the client at once. */
   body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 }
@@ -36,10 +50,15 @@ export class UpstreamError extends Error {
   }
 }
 
-/** A provider adapter: talks to one upstream in the OpenAI wire format. */
+/** A provider adapter: one upstream, speaking its own wire format. */
 export interface Provider {
+  /** The configured name: what allowed_providers and metrics labels see. */
   readonly name: string;
-  chatCompletions(req: ChatRequest): Promise<ProviderResponse>;
-  listModels(signal: AbortSignal, requestId: string): Promise<ProviderResponse>;
+  readonly kind: ProviderKind;
+  /** The client endpoints this provider answers natively. */
+  readonly endpoints: ReadonlySet<Endpoint>;
+  call(req: ProviderRequest): Promise<ProviderResponse>;
+  /** The upstream's model list in OpenAI's shape, when it has one. */
+  listModels?(signal: AbortSignal, requestId: string): Promise<ProviderResponse>;
   close(): Promise<void>;
 }

@@ -46,6 +46,47 @@ export function openAiErrorBody(err: HttpError): string {
   return JSON.stringify({ error: { message: err.message, type: err.type, param: err.param, code: err.code } });
 }
 
+/** Which API's error shape a route answers in. */
+export type ErrorFormat = "openai" | "anthropic";
+
+/** Anthropic's error `type` for a status, as its SDKs and docs name them. */
+function anthropicErrorType(status: number): string {
+  switch (status) {
+    case 400:
+      return "invalid_request_error";
+    case 401:
+      return "authentication_error";
+    case 403:
+      return "permission_error";
+    case 404:
+      return "not_found_error";
+    case 413:
+      return "request_too_large";
+    case 429:
+      return "rate_limit_error";
+    case 529:
+      return "overloaded_error";
+    default:
+      return status >= 500 ? "api_error" : "invalid_request_error";
+  }
+}
+
+/** `{"type":"error","error":{"type","message"}}`, as the Anthropic SDKs parse it. */
+export function anthropicErrorBody(err: HttpError): string {
+  return JSON.stringify({ type: "error", error: { type: anthropicErrorType(err.status), message: err.message } });
+}
+
+/** Answers `err` in the route's API shape. */
+export function sendError(res: ServerResponse, err: HttpError, format: ErrorFormat): void {
+  if (format === "openai") {
+    sendOpenAiError(res, err);
+    return;
+  }
+  const body = anthropicErrorBody(err);
+  res.writeHead(err.status, { ...err.headers, "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+  res.end(body);
+}
+
 /** `{"error":{message,type,param,code}}`, as the OpenAI SDKs parse it. */
 export function sendOpenAiError(res: ServerResponse, err: HttpError): void {
   const body = openAiErrorBody(err);

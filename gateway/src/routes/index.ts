@@ -13,25 +13,34 @@ import {
 import type { KeyRecord } from "../auth/key-index.js";
 import { MAX_URL_BYTES, parseAuthBypassPaths } from "../config.js";
 import { clientAddress } from "../auth/ip.js";
-import { checkIp, checkProvider } from "../auth/policy.js";
+import { checkIp } from "../auth/policy.js";
 import type { RouteLabel } from "../metrics.js";
-import { chatCompletions } from "./chat-completions.js";
-import { HttpError, PolicyDeniedError, sendOpenAiError } from "./http.js";
+import { HttpError, PolicyDeniedError, sendError, sendOpenAiError, type ErrorFormat } from "./http.js";
 import { formatDuration } from "../sync/sync-state.js";
 import { listModels } from "./models.js";
 import type { RequestRecord, RouteHandler } from "./request-record.js";
+import { upstreamRoute } from "./upstream-route.js";
 
 export { createStatusHandler } from "./status.js";
 
 interface Route {
   label: RouteLabel;
   methods: Record<string, RouteHandler>;
+  /** The API whose error shape this route answers in, whatever the failure. */
+  format: ErrorFormat;
 }
 
 const ROUTES = new Map<string, Route>([
-  ["/v1/chat/completions", { label: "chat_completions", methods: { POST: chatCompletions } }],
-  ["/v1/models", { label: "models", methods: { GET: listModels } }],
+  ["/v1/chat/completions", { label: "chat_completions", methods: { POST: upstreamRoute("chat_completions") }, format: "openai" }],
+  ["/v1/completions", { label: "completions", methods: { POST: upstreamRoute("completions") }, format: "openai" }],
+  ["/v1/embeddings", { label: "embeddings", methods: { POST: upstreamRoute("embeddings") }, format: "openai" }],
+  ["/v1/responses", { label: "responses", methods: { POST: upstreamRoute("responses") }, format: "openai" }],
+  ["/v1/messages", { label: "messages", methods: { POST: upstreamRoute("messages") }, format: "anthropic" }],
+  ["/v1/messages/count_tokens", { label: "count_tokens", methods: { POST: upstreamRoute("count_tokens") }, format: "anthropic" }],
+  ["/v1/models", { label: "models", methods: { GET: listModels }, format: "openai" }],
 ]);
+
+const SERVED = "This gateway serves POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses, /v1/messages, /v1/messages/count_tokens and GET /v1/models.";
 
 function pathOf(url: string | undefined): string {
   if (!url) return "/";
@@ -69,7 +78,7 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
     clientAddress(req.socket.remoteAddress, req.headers["x-forwarded-for"], trustedProxies);
 
   /** A scope refused the request: count, audit (never the key), answer 403. */
-  function denyByPolicy(req: IncomingMessage, res: ServerResponse, rec: RequestRecord, err: PolicyDeniedError, route: RouteLabel): void {
+  function denyByPolicy(req: IncomingMessage, res: ServerResponse, rec: RequestRecord, err: PolicyDeniedError, { label: route, format }: Route): void {
     const { rule, code } = err.denial;
     rec.error = code;
     metrics.policyDenied(rule);
@@ -88,7 +97,7 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
         route,
       },
     });
-    if (!res.headersSent) sendOpenAiError(res, err);
+    if (!res.headersSent) sendError(res, err, format);
   }
 
   function finish(rec: RequestRecord, res: ServerResponse): void {
@@ -101,6 +110,7 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
       requestId: rec.requestId,
       keyId: rec.keyId,
       model: rec.model,
+      provider: rec.provider,
       status,
       promptTokens: rec.usage?.promptTokens ?? null,
       completionTokens: rec.usage?.completionTokens ?? null,
@@ -108,15 +118,16 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
       latencyMs: Math.round(latencyMs * 1000) / 1000,
       stream: rec.stream,
       // Every refusal names its cause; one answered outside the handler (a broken body) at least its status.
-      error: rec.error ?? (status === 499 ? "client_closed" : status >= 400 ? `http_${status}` : null),
+      // A response cut before its end without a recorded cause: the client left (mid-stream).
+      error: rec.error ?? (status === 499 || !res.writableFinished ? "client_closed" : status >= 400 ? `http_${status}` : null),
       metadata: rec.metadata,
       ephemeral: rec.ephemeral,
       ephemeralTokenId: rec.ephemeralTokenId,
     });
   }
 
-  /** Runs an authenticated (or deliberately unauthenticated) handler; every failure answers in OpenAI's shape. */
-  function run(req: IncomingMessage, res: ServerResponse, rec: RequestRecord, handler: RouteHandler, key: KeyRecord, route: RouteLabel): void {
+  /** Runs an authenticated (or deliberately unauthenticated) handler; every failure answers in the route's API shape. */
+  function run(req: IncomingMessage, res: ServerResponse, rec: RequestRecord, handler: RouteHandler, key: KeyRecord, route: Route): void {
     handler(ctx, req, res, rec, key).catch((err: unknown) => {
       if (err instanceof PolicyDeniedError) {
         denyByPolicy(req, res, rec, err, route);
@@ -124,16 +135,17 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
       }
       if (err instanceof HttpError) {
         if (!rec.error) rec.error = err.code ?? `http_${err.status}`;
-        if (!res.headersSent) sendOpenAiError(res, err);
+        if (!res.headersSent) sendError(res, err, route.format);
         else res.destroy();
         return;
       }
       rec.error = "internal_error";
       logger.error({ err, requestId: rec.requestId, keyId: rec.keyId, keyPrefix: key.prefix }, "request failed");
       if (!res.headersSent) {
-        sendOpenAiError(
+        sendError(
           res,
           new HttpError(500, `The gateway failed to handle this request (request id ${rec.requestId}).`, "api_error", "internal_error"),
+          route.format,
         );
       } else {
         res.destroy();
@@ -148,6 +160,7 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
       startedAt: performance.now(),
       keyId: null,
       model: null,
+      provider: null,
       stream: false,
       usage: null,
       error: null,
@@ -166,7 +179,7 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
         res,
         new HttpError(
           414,
-          `Request URL too long: the limit is ${MAX_URL_BYTES} bytes. This gateway serves POST /v1/chat/completions and GET /v1/models.`,
+          `Request URL too long: the limit is ${MAX_URL_BYTES} bytes. ${SERVED}`,
           "invalid_request_error",
           "url_too_long",
           null,
@@ -191,7 +204,7 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
         res,
         new HttpError(
           404,
-          `Unknown request URL: ${req.method} ${path.slice(0, 200)}. This gateway serves POST /v1/chat/completions and GET /v1/models.`,
+          `Unknown request URL: ${req.method} ${path.slice(0, 200)}. ${SERVED}`,
           "invalid_request_error",
           "unknown_url",
         ),
@@ -204,11 +217,12 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
     if (!handler) {
       const allowed = Object.keys(route.methods).join(", ");
       rec.error = "method_not_allowed";
-      sendOpenAiError(
+      sendError(
         res,
         new HttpError(405, `Method ${method} is not allowed on ${path}; use ${allowed}.`, "invalid_request_error", "method_not_allowed", null, {
           allow: allowed,
         }),
+        route.format,
       );
       return;
     }
@@ -217,14 +231,14 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
     // does not matter then, so neither readiness nor staleness does.
     if (authDisabled || bypassPaths.has(path)) {
       rec.keyId = authDisabled ? DEV_NO_AUTH_KEY_ID : null;
-      run(req, res, rec, handler, authDisabled ? DEV_NO_AUTH_KEY : PUBLIC_PATH_KEY, route.label);
+      run(req, res, rec, handler, authDisabled ? DEV_NO_AUTH_KEY : PUBLIC_PATH_KEY, route);
       return;
     }
 
     // No snapshot yet: every key would look unknown. Say so rather than 401.
     if (!syncState.ready) {
       rec.error = "gateway_not_ready";
-      sendOpenAiError(
+      sendError(
         res,
         new HttpError(
           503,
@@ -234,6 +248,7 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
           null,
           { "retry-after": "2" },
         ),
+        route.format,
       );
       return;
     }
@@ -242,7 +257,7 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
     const staleMs = syncState.staleForMs();
     if (staleMs !== null) {
       rec.error = "gateway_stale";
-      sendOpenAiError(
+      sendError(
         res,
         new HttpError(
           503,
@@ -252,6 +267,7 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
           null,
           { "retry-after": "5" },
         ),
+        route.format,
       );
       return;
     }
@@ -261,7 +277,7 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
     if (retryAfter > 0) {
       rec.error = "client_blocked";
       metrics.authFailure("blocked");
-      sendOpenAiError(
+      sendError(
         res,
         new HttpError(
           429,
@@ -271,6 +287,7 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
           null,
           { "retry-after": String(retryAfter) },
         ),
+        route.format,
       );
       return;
     }
@@ -310,7 +327,7 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
           ...(credential.ignored.length > 0 ? { ignored_headers: credential.ignored } : {}),
         },
       });
-      sendOpenAiError(res, new HttpError(401, auth.message, "invalid_request_error", "invalid_api_key"));
+      sendError(res, new HttpError(401, auth.message, "invalid_request_error", "invalid_api_key"), route.format);
       return;
     }
     const key = auth.key;
@@ -320,12 +337,12 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
       rec.ephemeral = true;
       rec.ephemeralTokenId = auth.ephemeral.tokenId;
     }
-    // Scopes that do not depend on the body; the model is checked by the route.
-    const denial = (key.ipAllowlist === null ? null : checkIp(key, clientIp(req))) ?? checkProvider(key, ctx.provider.name);
+    // The scope that does not depend on the body; model and provider (routed by model) are checked by the route.
+    const denial = key.ipAllowlist === null ? null : checkIp(key, clientIp(req));
     if (denial) {
-      denyByPolicy(req, res, rec, new PolicyDeniedError(denial), route.label);
+      denyByPolicy(req, res, rec, new PolicyDeniedError(denial), route);
       return;
     }
-    run(req, res, rec, handler, key, route.label);
+    run(req, res, rec, handler, key, route);
   };
 }

@@ -81,7 +81,7 @@ class FakeUpstream {
 function configFor(dataDir: string, controlPlaneUrl: string, token: string, upstream: string): GatewayConfig {
   return testConfig(dataDir, controlPlaneUrl, token, {
     gatewayName: "proxy-test",
-    provider: { kind: "openai", baseUrl: `${upstream}/v1`, apiKey: UPSTREAM_KEY },
+    providers: [{ name: "openai", kind: "openai", baseUrl: `${upstream}/v1`, apiKey: UPSTREAM_KEY, models: [], modelPatterns: ["*"], timeoutMs: 500 }],
     upstreamTimeoutMs: 500,
     maxBodyBytes: 1024 * 1024,
     logLevel: "silent",
@@ -203,7 +203,7 @@ describe("proxying to an OpenAI-compatible upstream", () => {
     const dir2 = tempDir();
     const gw2 = createGateway(configFor(dir2.path, cp.url, cp.token, deadUrl), {
       logger: createLogger({ name: "gateway", level: "silent" }),
-      provider: createOpenAiProvider({ baseUrl: `${deadUrl}/v1`, apiKey: UPSTREAM_KEY, timeoutMs: 2_000 }),
+      providers: [createOpenAiProvider({ baseUrl: `${deadUrl}/v1`, apiKey: UPSTREAM_KEY, timeoutMs: 2_000 })],
     });
     try {
       const port = (await gw2.start()).port;

@@ -12,6 +12,8 @@ export interface RequestRecord {
   startedAt: number;
   keyId: string | null;
   model: string | null;
+  /** The configured provider the model routed to. */
+  provider: string | null;
   stream: boolean;
   usage: Usage | null;
   error: string | null;

@@ -5,32 +5,64 @@ export interface Usage {
   totalTokens: number | null;
 }
 
+/** Whose wire format an answer is in: where its `usage` lives and what it is called. */
+export type UsageFormat = "openai" | "anthropic";
+
 function num(v: unknown): number | null {
   return typeof v === "number" && Number.isFinite(v) ? v : null;
 }
 
-/** Reads an OpenAI `usage` object; null when absent or not an object. */
+function sum(a: number | null, b: number | null): number | null {
+  return a === null && b === null ? null : (a ?? 0) + (b ?? 0);
+}
+
+/**
+ * Reads an OpenAI `usage` object: chat, completions and embeddings call the
+ * counts prompt/completion_tokens, the Responses API input/output_tokens.
+ * Null when absent or not an object.
+ */
 export function parseUsage(value: unknown): Usage | null {
   if (!value || typeof value !== "object") return null;
   const u = value as Record<string, unknown>;
-  return {
-    promptTokens: num(u.prompt_tokens),
-    completionTokens: num(u.completion_tokens),
-    totalTokens: num(u.total_tokens),
-  };
+  const promptTokens = num(u.prompt_tokens) ?? num(u.input_tokens);
+  const completionTokens = num(u.completion_tokens) ?? num(u.output_tokens);
+  return { promptTokens, completionTokens, totalTokens: num(u.total_tokens) ?? sum(promptTokens, completionTokens) };
+}
+
+/**
+ * Reads an Anthropic `usage` object (input_tokens, output_tokens). Cache
+ * reads and writes (cache_*_input_tokens) are not added to the prompt count:
+ * input_tokens is what Anthropic bills at the base rate.
+ */
+export function parseAnthropicUsage(value: unknown): Usage | null {
+  if (!value || typeof value !== "object") return null;
+  const u = value as Record<string, unknown>;
+  const promptTokens = num(u.input_tokens);
+  const completionTokens = num(u.output_tokens);
+  return { promptTokens, completionTokens, totalTokens: sum(promptTokens, completionTokens) };
+}
+
+/** The usage of a whole (non-streamed) JSON answer. */
+export function usageOfBody(format: UsageFormat, json: unknown): Usage | null {
+  const usage = (json as { usage?: unknown } | null)?.usage;
+  return format === "anthropic" ? parseAnthropicUsage(usage) : parseUsage(usage);
 }
 
 const MAX_PENDING_LINE = 1024 * 1024;
 
 /**
- * Watches an SSE stream passing through and keeps the last `usage` object of
- * its `data:` lines. Lines may be split across chunks; only lines that
- * mention "usage" are parsed, to keep the tap cheap.
+ * Watches an SSE stream passing through and collects its usage: for OpenAI
+ * the last `usage` object (chat chunks, or `response.usage` of the Responses
+ * API's response.completed); for Anthropic the input tokens of message_start
+ * and the output tokens of the last message_delta. Lines may be split across
+ * chunks; only lines that mention "usage" are parsed, to keep the tap cheap.
  */
 export class SseUsageTap {
   private readonly decoder = new TextDecoder();
   private partial = "";
   usage: Usage | null = null;
+
+  constructor(private readonly format: UsageFormat = "openai") {}
 
   push(chunk: Uint8Array): void {
     const text = this.partial + this.decoder.decode(chunk, { stream: true });
@@ -54,11 +86,25 @@ export class SseUsageTap {
     if (!raw.startsWith("data:") || !raw.includes('"usage"')) return;
     const data = raw.slice(5).trim();
     if (data === "[DONE]") return;
+    let event: Record<string, unknown>;
     try {
-      const parsed = parseUsage((JSON.parse(data) as { usage?: unknown }).usage);
-      if (parsed) this.usage = parsed;
+      event = JSON.parse(data) as Record<string, unknown>;
     } catch {
-      // Not JSON: the stream is the provider's business, the tap only observes.
+      return; // Not JSON: the stream is the provider's business, the tap only observes.
     }
+    if (event === null || typeof event !== "object") return;
+    if (this.format === "openai") {
+      const parsed = parseUsage(event.usage ?? (event.response as { usage?: unknown } | undefined)?.usage);
+      if (parsed) this.usage = parsed;
+      return;
+    }
+    // Anthropic: message_start carries the input tokens, message_delta the (cumulative) output tokens.
+    const usage =
+      event.type === "message_start" ? (event.message as { usage?: unknown } | undefined)?.usage : event.type === "message_delta" ? event.usage : undefined;
+    const parsed = parseAnthropicUsage(usage);
+    if (!parsed) return;
+    const promptTokens = parsed.promptTokens ?? this.usage?.promptTokens ?? null;
+    const completionTokens = parsed.completionTokens ?? this.usage?.completionTokens ?? null;
+    this.usage = { promptTokens, completionTokens, totalTokens: sum(promptTokens, completionTokens) };
   }
 }

@@ -1,6 +1,7 @@
 import { PassThrough } from "node:stream";
 import { createLogger, type Logger } from "@tollgate/shared";
 import type { GatewayConfig } from "../config.js";
+import { mockProviderConfig } from "../providers/provider-config.js";
 
 /** A gateway config for tests: loopback, free ports, the mock provider. */
 export function testConfig(dataDir: string, controlPlaneUrl: string, token: string, overrides: Partial<GatewayConfig> = {}): GatewayConfig {
@@ -13,7 +14,7 @@ export function testConfig(dataDir: string, controlPlaneUrl: string, token: stri
     host: "127.0.0.1",
     port: 0,
     statusPort: 0,
-    provider: { kind: "mock" },
+    providers: [mockProviderConfig(5_000)],
     upstreamTimeoutMs: 5_000,
     maxBodyBytes: 64 * 1024,
     logLevel: "debug",

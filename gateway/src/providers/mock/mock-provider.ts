@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { ChatRequest, Provider, ProviderResponse } from "../types.js";
+import type { Endpoint, Provider, ProviderRequest, ProviderResponse } from "../types.js";
 
 export const MOCK_MODEL_ID = "mock-gpt";
 const FINGERPRINT = "tollgate-mock";
@@ -7,7 +7,7 @@ const GREETING = "Hello from Tollgate's built-in mock provider (no OPENAI_API_KE
 
 function json(status: number, value: unknown): ProviderResponse {
   const bytes = Buffer.from(JSON.stringify(value));
-  return { status, contentType: "application/json", body: [bytes] };
+  return { status, contentType: "application/json", headers: {}, body: [bytes] };
 }
 
 /** Text of the last user message; content may be a string or an array of parts. */
@@ -51,7 +51,9 @@ function* sse(events: unknown[]): Iterable<Uint8Array> {
 export function createMockProvider(): Provider {
   return {
     name: "mock",
-    async chatCompletions(req: ChatRequest): Promise<ProviderResponse> {
+    kind: "mock",
+    endpoints: new Set<Endpoint>(["chat_completions"]),
+    async call(req: ProviderRequest): Promise<ProviderResponse> {
       const { json: body } = req;
       if (!Array.isArray(body.messages) || body.messages.length === 0) {
         return json(400, {
@@ -101,7 +103,7 @@ export function createMockProvider(): Provider {
       }
       events.push({ ...base, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: "stop" }], ...extra });
       if (includeUsage) events.push({ ...base, choices: [], usage });
-      return { status: 200, contentType: "text/event-stream; charset=utf-8", body: sse(events) };
+      return { status: 200, contentType: "text/event-stream; charset=utf-8", headers: {}, body: sse(events) };
     },
 
     async listModels(): Promise<ProviderResponse> {

@@ -1,0 +1,45 @@
+import { createHttpUpstream, headerString } from "../http-upstream.js";
+import type { Endpoint, Provider, ProviderRequest } from "../types.js";
+
+export interface AnthropicProviderOptions {
+  /** The configured name (allowed_providers, metrics); default "anthropic". */
+  name?: string;
+  /** Base URL without /v1, as the Anthropic SDK takes it: https://api.anthropic.com. */
+  baseUrl: string;
+  apiKey: string | undefined;
+  timeoutMs: number;
+}
+
+const PATHS: Partial<Record<Endpoint, string>> = { messages: "/v1/messages", count_tokens: "/v1/messages/count_tokens" };
+
+/** Sent when the client names no version (the SDKs always do). */
+export const DEFAULT_ANTHROPIC_VERSION = "2023-06-01";
+
+/**
+ * Anthropic's native Messages API: `POST {base}/v1/messages` with `x-api-key`
+ * and `anthropic-version`. The client's `anthropic-version` and
+ * `anthropic-beta` travel upstream; its credential never does.
+ */
+export function createAnthropicProvider(options: AnthropicProviderOptions): Provider {
+  const upstream = createHttpUpstream(options.baseUrl, options.timeoutMs);
+  return {
+    name: options.name ?? "anthropic",
+    kind: "anthropic",
+    endpoints: new Set<Endpoint>(["messages", "count_tokens"]),
+    call(req: ProviderRequest) {
+      const path = PATHS[req.endpoint];
+      if (path === undefined) throw new Error(`an Anthropic provider does not serve ${req.endpoint}`);
+      const headers: Record<string, string> = {
+        "content-type": "application/json",
+        accept: req.stream ? "text/event-stream" : "application/json",
+        "anthropic-version": headerString(req.headers["anthropic-version"]) ?? DEFAULT_ANTHROPIC_VERSION,
+        "x-request-id": req.requestId,
+      };
+      if (options.apiKey !== undefined) headers["x-api-key"] = options.apiKey;
+      const beta = headerString(req.headers["anthropic-beta"]);
+      if (beta !== undefined) headers["anthropic-beta"] = beta;
+      return upstream.request({ method: "POST", path, headers, body: req.body, signal: req.signal });
+    },
+    close: () => upstream.close(),
+  };
+}

@@ -1,0 +1,147 @@
+import type { AppContext } from "../context.js";
+import { UpstreamError, type Endpoint, type Provider, type ProviderResponse } from "../providers/types.js";
+import { checkModel, checkProvider } from "../auth/policy.js";
+import { MAX_JSON_DEPTH } from "../config.js";
+import { HttpError, PolicyDeniedError, jsonDepthExceeds, readBody } from "./http.js";
+import { passBuffered, passStreaming, upstreamHttpError } from "./passthrough.js";
+import type { RouteHandler } from "./request-record.js";
+import type { UsageFormat } from "./usage.js";
+
+const MAX_LOGGED_MODEL = 200;
+
+/** The client-facing side of each endpoint: path, wire format, an example model for messages. */
+export const ENDPOINTS: Record<Endpoint, { path: string; format: UsageFormat; example: string }> = {
+  chat_completions: { path: "/v1/chat/completions", format: "openai", example: "gpt-4o-mini" },
+  completions: { path: "/v1/completions", format: "openai", example: "gpt-3.5-turbo-instruct" },
+  embeddings: { path: "/v1/embeddings", format: "openai", example: "text-embedding-3-small" },
+  responses: { path: "/v1/responses", format: "openai", example: "gpt-4o-mini" },
+  messages: { path: "/v1/messages", format: "anthropic", example: "claude-sonnet-4-5" },
+  count_tokens: { path: "/v1/messages/count_tokens", format: "anthropic", example: "claude-sonnet-4-5" },
+};
+
+/** Parses once and checks only what the gateway itself needs. */
+function parseModelBody(ctx: AppContext, body: Buffer, example: string): Record<string, unknown> {
+  // A cheap byte scan first: a pathologically nested body never reaches the
+  // parser, nor the upstream that would parse it again.
+  if (jsonDepthExceeds(body, MAX_JSON_DEPTH)) {
+    ctx.metrics.rejectedRequest("json_too_deep");
+    throw new HttpError(
+      400,
+      `The JSON body is nested more than ${MAX_JSON_DEPTH} levels deep, this gateway's limit. Send a flatter request.`,
+      "invalid_request_error",
+      "json_too_deep",
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString("utf8"));
+  } catch {
+    // The parser's message quotes the body, which may hold secrets: keep it out.
+    throw new HttpError(
+      400,
+      "We could not parse the JSON body of your request. Send a JSON object with 'Content-Type: application/json'.",
+      "invalid_request_error",
+      "invalid_json",
+    );
+  }
+  if (json === null || typeof json !== "object" || Array.isArray(json)) {
+    throw new HttpError(400, "The request body must be a JSON object.", "invalid_request_error", "invalid_json");
+  }
+  const obj = json as Record<string, unknown>;
+  if (typeof obj.model !== "string" || obj.model === "") {
+    throw new HttpError(
+      400,
+      `Missing required parameter: 'model'. Set it to the model to call, e.g. "${example}".`,
+      "invalid_request_error",
+      "missing_required_parameter",
+      "model",
+    );
+  }
+  return obj;
+}
+
+function quoted(model: string): string {
+  return `'${model.length > MAX_LOGGED_MODEL ? `${model.slice(0, MAX_LOGGED_MODEL)}...` : model}'`;
+}
+
+/** The request's model picks the provider; its scopes and endpoints must agree. */
+function routeModel(ctx: AppContext, endpoint: Endpoint, model: string, key: Parameters<RouteHandler>[4], rec: Parameters<RouteHandler>[3]): Provider {
+  const provider = ctx.providers.route(model);
+  if (!provider) {
+    throw new HttpError(
+      404,
+      `The model ${quoted(model)} does not exist or is not served by this gateway.`,
+      "invalid_request_error",
+      "model_not_found",
+      "model",
+    );
+  }
+  rec.provider = provider.name;
+  const denial = checkProvider(key, provider.name);
+  if (denial) throw new PolicyDeniedError(denial, rec.model);
+  if (!provider.endpoints.has(endpoint)) {
+    const served = [...provider.endpoints].map((e) => `POST ${ENDPOINTS[e].path}`).join(", ");
+    throw new HttpError(
+      400,
+      `The model ${quoted(model)} is served by provider '${provider.name}' (${provider.kind}), which does not serve POST ${ENDPOINTS[endpoint].path}; use ${served}.`,
+      "invalid_request_error",
+      "unsupported_endpoint",
+      "model",
+    );
+  }
+  return provider;
+}
+
+/**
+ * A POST endpoint passed through to the provider the model routes to: the
+ * client's original bytes go upstream, the upstream's status and bytes come
+ * back, usage is read in the provider's own format.
+ */
+export function upstreamRoute(endpoint: Endpoint): RouteHandler {
+  const { example, format } = ENDPOINTS[endpoint];
+  return async (ctx: AppContext, req, res, rec, key) => {
+    const body = await readBody(req, ctx.config.maxBodyBytes);
+    const json = parseModelBody(ctx, body, example);
+    const model = json.model as string;
+    rec.model = model.slice(0, MAX_LOGGED_MODEL);
+    rec.stream = json.stream === true;
+    const denial = checkModel(key, model);
+    if (denial) throw new PolicyDeniedError(denial, rec.model);
+    const provider = routeModel(ctx, endpoint, model, key, rec);
+    const opts = { provider: provider.name, usage: format };
+
+    // The client leaving aborts the upstream call (and its billing) too.
+    const abort = new AbortController();
+    const onClose = () => {
+      if (!res.writableFinished) abort.abort();
+    };
+    res.on("close", onClose);
+
+    let up: ProviderResponse;
+    try {
+      up = await provider.call({ endpoint, body, json, stream: rec.stream, requestId: rec.requestId, signal: abort.signal, headers: req.headers });
+    } catch (err) {
+      res.off("close", onClose);
+      if (abort.signal.aborted) {
+        rec.error = "client_closed";
+        return;
+      }
+      if (err instanceof UpstreamError) throw upstreamHttpError(ctx, provider.name, err, rec);
+      throw err;
+    }
+    try {
+      if (rec.stream && up.status < 300 && up.contentType?.includes("text/event-stream") !== false) await passStreaming(ctx, res, rec, up, opts);
+      else await passBuffered(ctx, res, rec, up, opts);
+    } catch (err) {
+      if (abort.signal.aborted) {
+        rec.error = "client_closed";
+        return;
+      }
+      if (err instanceof UpstreamError) throw upstreamHttpError(ctx, provider.name, err, rec);
+      throw err;
+    } finally {
+      res.off("close", onClose);
+      if (abort.signal.aborted && !rec.error) rec.error = "client_closed";
+    }
+  };
+}
