@@ -6,6 +6,7 @@ import { testDatabase } from "./helpers/database.js";
 import { startFakeOpenAI, type FakeOpenAI } from "./helpers/fake-openai.js";
 import {
   adminClient,
+  chatStatus,
   createTempDir,
   getFreePort,
   startControlPlane,
@@ -56,16 +57,6 @@ describe("fleet: control plane + two gateways", () => {
   }
 
   const client = (gw: GatewayProcess, apiKey: string) => new OpenAI({ apiKey, baseURL: gw.baseUrl, maxRetries: 0 });
-
-  async function chatStatus(gw: GatewayProcess, apiKey: string): Promise<number> {
-    const res = await fetch(`${gw.baseUrl}/chat/completions`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
-      body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "status?" }] }),
-    });
-    await res.arrayBuffer();
-    return res.status;
-  }
 
   beforeAll(async () => {
     tmp = await createTempDir("fleet-");

@@ -3,6 +3,7 @@ import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDatabase } from "./helpers/database.js";
 import {
+  chatStatus,
   createTempDir,
   getFreePort,
   startControlPlane,
@@ -14,16 +15,6 @@ import {
 } from "./helpers/processes.js";
 
 const MASTER_KEY = "sk-faults-master-key-0123456789abcdefghijk";
-
-async function chatStatus(gw: GatewayProcess, apiKey: string): Promise<number> {
-  const res = await fetch(`${gw.baseUrl}/chat/completions`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
-    body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] }),
-  });
-  await res.arrayBuffer();
-  return res.status;
-}
 
 /** Revisions a gateway applied from deltas, in order, from its local audit log. */
 function appliedDeltaRevisions(dbFile: string): number[] {

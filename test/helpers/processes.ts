@@ -603,3 +603,14 @@ export async function stopAllServices(): Promise<void> {
     ),
   );
 }
+
+/** Status of one chat completion through a gateway with `apiKey` (the body is read and dropped). */
+export async function chatStatus(gw: GatewayProcess, apiKey: string, model = "gpt-4o-mini"): Promise<number> {
+  const res = await fetch(`${gw.baseUrl}/chat/completions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
+    body: JSON.stringify({ model, messages: [{ role: "user", content: "status?" }] }),
+  });
+  await res.arrayBuffer();
+  return res.status;
+}

@@ -15,20 +15,7 @@ export interface AuditEntryInput {
 }
 
 export async function recordAudit(trx: Db, entry: AuditEntryInput): Promise<void> {
-  await trx
-    .insertInto("audit_log")
-    .values({
-      id: newId("aud"),
-      org_id: entry.orgId,
-      actor: entry.actor,
-      action: entry.action,
-      target_type: entry.targetType,
-      target_id: entry.targetId,
-      before: entry.before ? JSON.stringify(entry.before) : null,
-      after: entry.after ? JSON.stringify(entry.after) : null,
-      request_id: entry.requestId ?? null,
-    })
-    .execute();
+  await recordAudits(trx, [entry]);
 }
 
 export async function recordAudits(trx: Db, entries: AuditEntryInput[]): Promise<void> {
