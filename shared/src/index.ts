@@ -8,3 +8,4 @@ export * from "./version.js";
 export * from "./gen/tollgate/sync/v1/sync_pb.js";
 export * from "./ephemeral-token.js";
 export * from "./brute-force.js";
+export * from "./gen/tollgate/sync/v1/quota_pb.js";

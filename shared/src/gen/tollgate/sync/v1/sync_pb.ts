@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tollgate/sync/v1/sync.proto.
  */
 export const file_tollgate_sync_v1_sync: GenFile = /*@__PURE__*/
-  fileDesc("Cht0b2xsZ2F0ZS9zeW5jL3YxL3N5bmMucHJvdG8SEHRvbGxnYXRlLnN5bmMudjEidAoQU3Vic2NyaWJlUmVxdWVzdBISCgpnYXRld2F5X2lkGAEgASgJEhQKDGdhdGV3YXlfbmFtZRgCIAEoCRIPCgd2ZXJzaW9uGAMgASgJEhUKDWxhc3RfcmV2aXNpb24YBCABKAQSDgoGb3JnX2lkGAUgASgJIrICChFTdWJzY3JpYmVSZXNwb25zZRI5Cg5zbmFwc2hvdF9iZWdpbhgBIAEoCzIfLnRvbGxnYXRlLnN5bmMudjEuU25hcHNob3RCZWdpbkgAEjkKDnNuYXBzaG90X2NodW5rGAIgASgLMh8udG9sbGdhdGUuc3luYy52MS5TbmFwc2hvdENodW5rSAASNQoMc25hcHNob3RfZW5kGAMgASgLMh0udG9sbGdhdGUuc3luYy52MS5TbmFwc2hvdEVuZEgAEjUKDGNoYW5nZV9iYXRjaBgEIAEoCzIdLnRvbGxnYXRlLnN5bmMudjEuQ2hhbmdlQmF0Y2hIABIwCgloZWFydGJlYXQYBSABKAsyGy50b2xsZ2F0ZS5zeW5jLnYxLkhlYXJ0YmVhdEgAQgcKBWV2ZW50InYKDVNuYXBzaG90QmVnaW4SEAoIcmV2aXNpb24YASABKAQSMAoGcmVhc29uGAIgASgOMiAudG9sbGdhdGUuc3luYy52MS5TbmFwc2hvdFJlYXNvbhIOCgZvcmdfaWQYAyABKAkSEQoJa2V5X2NvdW50GAQgASgNIm4KDVNuYXBzaG90Q2h1bmsSKQoEa2V5cxgBIAMoCzIbLnRvbGxnYXRlLnN5bmMudjEuS2V5VXBzZXJ0EjIKDHNpZ25pbmdfa2V5cxgCIAMoCzIcLnRvbGxnYXRlLnN5bmMudjEuU2lnbmluZ0tleSIfCgtTbmFwc2hvdEVuZBIQCghyZXZpc2lvbhgBIAEoBCI4CgtDaGFuZ2VCYXRjaBIpCgdjaGFuZ2VzGAEgAygLMhgudG9sbGdhdGUuc3luYy52MS5DaGFuZ2Ui9AEKBkNoYW5nZRIQCghyZXZpc2lvbhgBIAEoBBIxCgprZXlfdXBzZXJ0GAIgASgLMhsudG9sbGdhdGUuc3luYy52MS5LZXlVcHNlcnRIABIxCgprZXlfZGVsZXRlGAMgASgLMhsudG9sbGdhdGUuc3luYy52MS5LZXlEZWxldGVIABI6ChJzaWduaW5nX2tleV91cHNlcnQYBSABKAsyHC50b2xsZ2F0ZS5zeW5jLnYxLlNpZ25pbmdLZXlIABIwCgxjb21taXR0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgQKAm9wIvMECglLZXlVcHNlcnQSCgoCaWQYASABKAkSEAoIa2V5X2hhc2gYAiABKAwSEgoKa2V5X3ByZWZpeBgDIAEoCRIMCgRuYW1lGAQgASgJEg8KB3VzZXJfaWQYBSABKAkSDwoHdGVhbV9pZBgGIAEoCRIrCgZzdGF0dXMYByABKA4yGy50b2xsZ2F0ZS5zeW5jLnYxLktleVN0YXR1cxIuCgpleHBpcmVzX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpjcmVhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCglycG1fbGltaXQYCiABKANIAIgBARIWCgl0cG1fbGltaXQYCyABKANIAYgBARIXCgpidWRnZXRfdXNkGAwgASgBSAKIAQESHwoXYnVkZ2V0X2FsZXJ0X3RocmVzaG9sZHMYDSADKA0SGQoRYWxsb3dlZF9wcm92aWRlcnMYDiADKAkSFgoOYWxsb3dlZF9tb2RlbHMYDyADKAkSFAoMaXBfYWxsb3dsaXN0GBAgAygJEhUKDW1ldGFkYXRhX2pzb24YESABKAkSKgoDbWNwGBIgASgLMh0udG9sbGdhdGUuc3luYy52MS5NY3BTZXR0aW5ncxIZChFwcmV2aW91c19rZXlfaGFzaBgTIAEoDBI7ChdwcmV2aW91c19rZXlfZXhwaXJlc19hdBgUIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCDAoKX3JwbV9saW1pdEIMCgpfdHBtX2xpbWl0Qg0KC19idWRnZXRfdXNkIhwKC01jcFRvb2xMaXN0Eg0KBXRvb2xzGAEgAygJIusBCgtNY3BTZXR0aW5ncxIPCgdlbmFibGVkGAEgASgIEjQKC2FjY2Vzc19tb2RlGAIgASgOMh8udG9sbGdhdGUuc3luYy52MS5NY3BBY2Nlc3NNb2RlEg8KB3NlcnZlcnMYAyADKAkSNwoFdG9vbHMYBCADKAsyKC50b2xsZ2F0ZS5zeW5jLnYxLk1jcFNldHRpbmdzLlRvb2xzRW50cnkaSwoKVG9vbHNFbnRyeRILCgNrZXkYASABKAkSLAoFdmFsdWUYAiABKAsyHS50b2xsZ2F0ZS5zeW5jLnYxLk1jcFRvb2xMaXN0OgI4ASJcCgpTaWduaW5nS2V5EgoKAmlkGAEgASgJEhIKCnB1YmxpY19rZXkYAiABKAwSLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiFwoJS2V5RGVsZXRlEgoKAmlkGAEgASgJIk4KCUhlYXJ0YmVhdBIQCghyZXZpc2lvbhgBIAEoBBIvCgtzZXJ2ZXJfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSQoSQWNrbm93bGVkZ2VSZXF1ZXN0EhIKCmdhdGV3YXlfaWQYASABKAkSEAoIcmV2aXNpb24YAiABKAQSDQoFZXJyb3IYAyABKAkiFQoTQWNrbm93bGVkZ2VSZXNwb25zZSqtAQoOU25hcHNob3RSZWFzb24SHwobU05BUFNIT1RfUkVBU09OX1VOU1BFQ0lGSUVEEAASHwobU05BUFNIT1RfUkVBU09OX05FV19HQVRFV0FZEAESHQoZU05BUFNIT1RfUkVBU09OX0NPTVBBQ1RFRBACEhkKFVNOQVBTSE9UX1JFQVNPTl9BSEVBRBADEh8KG1NOQVBTSE9UX1JFQVNPTl9PUkdfQ0hBTkdFRBAEKocBCglLZXlTdGF0dXMSGgoWS0VZX1NUQVRVU19VTlNQRUNJRklFRBAAEhUKEUtFWV9TVEFUVVNfQUNUSVZFEAESFwoTS0VZX1NUQVRVU19JTkFDVElWRRACEhYKEktFWV9TVEFUVVNfRVhQSVJFRBADEhYKEktFWV9TVEFUVVNfUkVWT0tFRBAEKqwBCg1NY3BBY2Nlc3NNb2RlEh8KG01DUF9BQ0NFU1NfTU9ERV9VTlNQRUNJRklFRBAAEh0KGU1DUF9BQ0NFU1NfTU9ERV9BTExPV19BTEwQARIcChhNQ1BfQUNDRVNTX01PREVfREVOWV9BTEwQAhIeChpNQ1BfQUNDRVNTX01PREVfQUxMT1dfTElTVBADEh0KGU1DUF9BQ0NFU1NfTU9ERV9ERU5ZX0xJU1QQBDLEAQoOS2V5U3luY1NlcnZpY2USVgoJU3Vic2NyaWJlEiIudG9sbGdhdGUuc3luYy52MS5TdWJzY3JpYmVSZXF1ZXN0GiMudG9sbGdhdGUuc3luYy52MS5TdWJzY3JpYmVSZXNwb25zZTABEloKC0Fja25vd2xlZGdlEiQudG9sbGdhdGUuc3luYy52MS5BY2tub3dsZWRnZVJlcXVlc3QaJS50b2xsZ2F0ZS5zeW5jLnYxLkFja25vd2xlZGdlUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("Cht0b2xsZ2F0ZS9zeW5jL3YxL3N5bmMucHJvdG8SEHRvbGxnYXRlLnN5bmMudjEidAoQU3Vic2NyaWJlUmVxdWVzdBISCgpnYXRld2F5X2lkGAEgASgJEhQKDGdhdGV3YXlfbmFtZRgCIAEoCRIPCgd2ZXJzaW9uGAMgASgJEhUKDWxhc3RfcmV2aXNpb24YBCABKAQSDgoGb3JnX2lkGAUgASgJIuICChFTdWJzY3JpYmVSZXNwb25zZRI5Cg5zbmFwc2hvdF9iZWdpbhgBIAEoCzIfLnRvbGxnYXRlLnN5bmMudjEuU25hcHNob3RCZWdpbkgAEjkKDnNuYXBzaG90X2NodW5rGAIgASgLMh8udG9sbGdhdGUuc3luYy52MS5TbmFwc2hvdENodW5rSAASNQoMc25hcHNob3RfZW5kGAMgASgLMh0udG9sbGdhdGUuc3luYy52MS5TbmFwc2hvdEVuZEgAEjUKDGNoYW5nZV9iYXRjaBgEIAEoCzIdLnRvbGxnYXRlLnN5bmMudjEuQ2hhbmdlQmF0Y2hIABIwCgloZWFydGJlYXQYBSABKAsyGy50b2xsZ2F0ZS5zeW5jLnYxLkhlYXJ0YmVhdEgAEi4KCHNldHRpbmdzGAYgASgLMhoudG9sbGdhdGUuc3luYy52MS5TZXR0aW5nc0gAQgcKBWV2ZW50IkMKCFNldHRpbmdzEjcKDnF1b3RhX2RlZmF1bHRzGAEgASgLMh8udG9sbGdhdGUuc3luYy52MS5RdW90YURlZmF1bHRzIp8CCg1RdW90YURlZmF1bHRzEhoKDWtleV9ycG1fbGltaXQYASABKANIAIgBARIaCg1rZXlfdHBtX2xpbWl0GAIgASgDSAGIAQESJQoYa2V5X3Rva2Vuc19wZXJfZGF5X2xpbWl0GAMgASgDSAKIAQESGwoOdGVhbV90cG1fbGltaXQYBCABKANIA4gBARIjChZ0ZWFtX2RhaWx5X3Rva2VuX2xpbWl0GAUgASgDSASIAQFCEAoOX2tleV9ycG1fbGltaXRCEAoOX2tleV90cG1fbGltaXRCGwoZX2tleV90b2tlbnNfcGVyX2RheV9saW1pdEIRCg9fdGVhbV90cG1fbGltaXRCGQoXX3RlYW1fZGFpbHlfdG9rZW5fbGltaXQidgoNU25hcHNob3RCZWdpbhIQCghyZXZpc2lvbhgBIAEoBBIwCgZyZWFzb24YAiABKA4yIC50b2xsZ2F0ZS5zeW5jLnYxLlNuYXBzaG90UmVhc29uEg4KBm9yZ19pZBgDIAEoCRIRCglrZXlfY291bnQYBCABKA0iogEKDVNuYXBzaG90Q2h1bmsSKQoEa2V5cxgBIAMoCzIbLnRvbGxnYXRlLnN5bmMudjEuS2V5VXBzZXJ0EjIKDHNpZ25pbmdfa2V5cxgCIAMoCzIcLnRvbGxnYXRlLnN5bmMudjEuU2lnbmluZ0tleRIyCgxtb2RlbF9wcmljZXMYAyADKAsyHC50b2xsZ2F0ZS5zeW5jLnYxLk1vZGVsUHJpY2UiHwoLU25hcHNob3RFbmQSEAoIcmV2aXNpb24YASABKAQiOAoLQ2hhbmdlQmF0Y2gSKQoHY2hhbmdlcxgBIAMoCzIYLnRvbGxnYXRlLnN5bmMudjEuQ2hhbmdlIvICCgZDaGFuZ2USEAoIcmV2aXNpb24YASABKAQSMQoKa2V5X3Vwc2VydBgCIAEoCzIbLnRvbGxnYXRlLnN5bmMudjEuS2V5VXBzZXJ0SAASMQoKa2V5X2RlbGV0ZRgDIAEoCzIbLnRvbGxnYXRlLnN5bmMudjEuS2V5RGVsZXRlSAASOgoSc2lnbmluZ19rZXlfdXBzZXJ0GAUgASgLMhwudG9sbGdhdGUuc3luYy52MS5TaWduaW5nS2V5SAASOgoSbW9kZWxfcHJpY2VfdXBzZXJ0GAYgASgLMhwudG9sbGdhdGUuc3luYy52MS5Nb2RlbFByaWNlSAASQAoSbW9kZWxfcHJpY2VfZGVsZXRlGAcgASgLMiIudG9sbGdhdGUuc3luYy52MS5Nb2RlbFByaWNlRGVsZXRlSAASMAoMY29tbWl0dGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIECgJvcCLcBgoJS2V5VXBzZXJ0EgoKAmlkGAEgASgJEhAKCGtleV9oYXNoGAIgASgMEhIKCmtleV9wcmVmaXgYAyABKAkSDAoEbmFtZRgEIAEoCRIPCgd1c2VyX2lkGAUgASgJEg8KB3RlYW1faWQYBiABKAkSKwoGc3RhdHVzGAcgASgOMhsudG9sbGdhdGUuc3luYy52MS5LZXlTdGF0dXMSLgoKZXhwaXJlc19hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKY3JlYXRlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoJcnBtX2xpbWl0GAogASgDSACIAQESFgoJdHBtX2xpbWl0GAsgASgDSAGIAQESFwoKYnVkZ2V0X3VzZBgMIAEoAUgCiAEBEh8KF2J1ZGdldF9hbGVydF90aHJlc2hvbGRzGA0gAygNEhkKEWFsbG93ZWRfcHJvdmlkZXJzGA4gAygJEhYKDmFsbG93ZWRfbW9kZWxzGA8gAygJEhQKDGlwX2FsbG93bGlzdBgQIAMoCRIVCg1tZXRhZGF0YV9qc29uGBEgASgJEioKA21jcBgSIAEoCzIdLnRvbGxnYXRlLnN5bmMudjEuTWNwU2V0dGluZ3MSGQoRcHJldmlvdXNfa2V5X2hhc2gYEyABKAwSOwoXcHJldmlvdXNfa2V5X2V4cGlyZXNfYXQYFCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiEKFHRva2Vuc19wZXJfZGF5X2xpbWl0GBUgASgDSAOIAQESNQoNYnVkZ2V0X3BlcmlvZBgWIAEoDjIeLnRvbGxnYXRlLnN5bmMudjEuQnVkZ2V0UGVyaW9kEiQKF21heF9jb25jdXJyZW50X3JlcXVlc3RzGBcgASgDSASIAQESMgoMb3duZXJfbGltaXRzGBggAygLMhwudG9sbGdhdGUuc3luYy52MS5RdW90YUxpbWl0QgwKCl9ycG1fbGltaXRCDAoKX3RwbV9saW1pdEINCgtfYnVkZ2V0X3VzZEIXChVfdG9rZW5zX3Blcl9kYXlfbGltaXRCGgoYX21heF9jb25jdXJyZW50X3JlcXVlc3RzIosBCgpRdW90YUxpbWl0EisKBXNjb3BlGAEgASgOMhwudG9sbGdhdGUuc3luYy52MS5RdW90YVNjb3BlEhIKCnN1YmplY3RfaWQYAiABKAkSLQoGbWV0cmljGAMgASgOMh0udG9sbGdhdGUuc3luYy52MS5RdW90YU1ldHJpYxINCgVsaW1pdBgEIAEoAyL8AQoKTW9kZWxQcmljZRIQCghwcm92aWRlchgBIAEoCRINCgVtb2RlbBgCIAEoCRIaChJpbnB1dF91c2RfcGVyX210b2sYAyABKAESGwoTb3V0cHV0X3VzZF9wZXJfbXRvaxgEIAEoARIkChdjYWNoZV9yZWFkX3VzZF9wZXJfbXRvaxgFIAEoAUgAiAEBEiUKGGNhY2hlX3dyaXRlX3VzZF9wZXJfbXRvaxgGIAEoAUgBiAEBEg4KBnNvdXJjZRgHIAEoCUIaChhfY2FjaGVfcmVhZF91c2RfcGVyX210b2tCGwoZX2NhY2hlX3dyaXRlX3VzZF9wZXJfbXRvayIzChBNb2RlbFByaWNlRGVsZXRlEhAKCHByb3ZpZGVyGAEgASgJEg0KBW1vZGVsGAIgASgJIhwKC01jcFRvb2xMaXN0Eg0KBXRvb2xzGAEgAygJIusBCgtNY3BTZXR0aW5ncxIPCgdlbmFibGVkGAEgASgIEjQKC2FjY2Vzc19tb2RlGAIgASgOMh8udG9sbGdhdGUuc3luYy52MS5NY3BBY2Nlc3NNb2RlEg8KB3NlcnZlcnMYAyADKAkSNwoFdG9vbHMYBCADKAsyKC50b2xsZ2F0ZS5zeW5jLnYxLk1jcFNldHRpbmdzLlRvb2xzRW50cnkaSwoKVG9vbHNFbnRyeRILCgNrZXkYASABKAkSLAoFdmFsdWUYAiABKAsyHS50b2xsZ2F0ZS5zeW5jLnYxLk1jcFRvb2xMaXN0OgI4ASJcCgpTaWduaW5nS2V5EgoKAmlkGAEgASgJEhIKCnB1YmxpY19rZXkYAiABKAwSLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiFwoJS2V5RGVsZXRlEgoKAmlkGAEgASgJIk4KCUhlYXJ0YmVhdBIQCghyZXZpc2lvbhgBIAEoBBIvCgtzZXJ2ZXJfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSQoSQWNrbm93bGVkZ2VSZXF1ZXN0EhIKCmdhdGV3YXlfaWQYASABKAkSEAoIcmV2aXNpb24YAiABKAQSDQoFZXJyb3IYAyABKAkiFQoTQWNrbm93bGVkZ2VSZXNwb25zZSqtAQoOU25hcHNob3RSZWFzb24SHwobU05BUFNIT1RfUkVBU09OX1VOU1BFQ0lGSUVEEAASHwobU05BUFNIT1RfUkVBU09OX05FV19HQVRFV0FZEAESHQoZU05BUFNIT1RfUkVBU09OX0NPTVBBQ1RFRBACEhkKFVNOQVBTSE9UX1JFQVNPTl9BSEVBRBADEh8KG1NOQVBTSE9UX1JFQVNPTl9PUkdfQ0hBTkdFRBAEKocBCglLZXlTdGF0dXMSGgoWS0VZX1NUQVRVU19VTlNQRUNJRklFRBAAEhUKEUtFWV9TVEFUVVNfQUNUSVZFEAESFwoTS0VZX1NUQVRVU19JTkFDVElWRRACEhYKEktFWV9TVEFUVVNfRVhQSVJFRBADEhYKEktFWV9TVEFUVVNfUkVWT0tFRBAEKnoKDEJ1ZGdldFBlcmlvZBIdChlCVURHRVRfUEVSSU9EX1VOU1BFQ0lGSUVEEAASFwoTQlVER0VUX1BFUklPRF9UT1RBTBABEhcKE0JVREdFVF9QRVJJT0RfREFJTFkQAhIZChVCVURHRVRfUEVSSU9EX01PTlRITFkQAypqCgpRdW90YVNjb3BlEhsKF1FVT1RBX1NDT1BFX1VOU1BFQ0lGSUVEEAASEwoPUVVPVEFfU0NPUEVfS0VZEAESFAoQUVVPVEFfU0NPUEVfVVNFUhACEhQKEFFVT1RBX1NDT1BFX1RFQU0QAyq8AQoLUXVvdGFNZXRyaWMSHAoYUVVPVEFfTUVUUklDX1VOU1BFQ0lGSUVEEAASJAogUVVPVEFfTUVUUklDX1JFUVVFU1RTX1BFUl9NSU5VVEUQARIiCh5RVU9UQV9NRVRSSUNfVE9LRU5TX1BFUl9NSU5VVEUQAhIfChtRVU9UQV9NRVRSSUNfVE9LRU5TX1BFUl9EQVkQAxIkCiBRVU9UQV9NRVRSSUNfQ09OQ1VSUkVOVF9SRVFVRVNUUxAEKqwBCg1NY3BBY2Nlc3NNb2RlEh8KG01DUF9BQ0NFU1NfTU9ERV9VTlNQRUNJRklFRBAAEh0KGU1DUF9BQ0NFU1NfTU9ERV9BTExPV19BTEwQARIcChhNQ1BfQUNDRVNTX01PREVfREVOWV9BTEwQAhIeChpNQ1BfQUNDRVNTX01PREVfQUxMT1dfTElTVBADEh0KGU1DUF9BQ0NFU1NfTU9ERV9ERU5ZX0xJU1QQBDLEAQoOS2V5U3luY1NlcnZpY2USVgoJU3Vic2NyaWJlEiIudG9sbGdhdGUuc3luYy52MS5TdWJzY3JpYmVSZXF1ZXN0GiMudG9sbGdhdGUuc3luYy52MS5TdWJzY3JpYmVSZXNwb25zZTABEloKC0Fja25vd2xlZGdlEiQudG9sbGdhdGUuc3luYy52MS5BY2tub3dsZWRnZVJlcXVlc3QaJS50b2xsZ2F0ZS5zeW5jLnYxLkFja25vd2xlZGdlUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * SubscribeRequest identifies the gateway and the state of its cache.
@@ -110,6 +110,15 @@ export type SubscribeResponse = Message<"tollgate.sync.v1.SubscribeResponse"> & 
      */
     value: Heartbeat;
     case: "heartbeat";
+  } | {
+    /**
+     * Sent at the start of every stream (before the snapshot or the first
+     * batch): fleet-wide settings that are configuration, not resources.
+     *
+     * @generated from field: tollgate.sync.v1.Settings settings = 6;
+     */
+    value: Settings;
+    case: "settings";
   } | { case: undefined; value?: undefined };
 };
 
@@ -119,6 +128,65 @@ export type SubscribeResponse = Message<"tollgate.sync.v1.SubscribeResponse"> & 
  */
 export const SubscribeResponseSchema: GenMessage<SubscribeResponse> = /*@__PURE__*/
   messageDesc(file_tollgate_sync_v1_sync, 1);
+
+/**
+ * Control-plane configuration the gateways apply; a new stream carries the
+ * current values, so a control-plane restart with new values reaches every gateway.
+ *
+ * @generated from message tollgate.sync.v1.Settings
+ */
+export type Settings = Message<"tollgate.sync.v1.Settings"> & {
+  /**
+   * Limits applied to a key (or its team) that sets none of its own.
+   *
+   * @generated from field: tollgate.sync.v1.QuotaDefaults quota_defaults = 1;
+   */
+  quotaDefaults?: QuotaDefaults | undefined;
+};
+
+/**
+ * Describes the message tollgate.sync.v1.Settings.
+ * Use `create(SettingsSchema)` to create a new message.
+ */
+export const SettingsSchema: GenMessage<Settings> = /*@__PURE__*/
+  messageDesc(file_tollgate_sync_v1_sync, 2);
+
+/**
+ * @generated from message tollgate.sync.v1.QuotaDefaults
+ */
+export type QuotaDefaults = Message<"tollgate.sync.v1.QuotaDefaults"> & {
+  /**
+   * @generated from field: optional int64 key_rpm_limit = 1;
+   */
+  keyRpmLimit?: bigint | undefined;
+
+  /**
+   * @generated from field: optional int64 key_tpm_limit = 2;
+   */
+  keyTpmLimit?: bigint | undefined;
+
+  /**
+   * @generated from field: optional int64 key_tokens_per_day_limit = 3;
+   */
+  keyTokensPerDayLimit?: bigint | undefined;
+
+  /**
+   * @generated from field: optional int64 team_tpm_limit = 4;
+   */
+  teamTpmLimit?: bigint | undefined;
+
+  /**
+   * @generated from field: optional int64 team_daily_token_limit = 5;
+   */
+  teamDailyTokenLimit?: bigint | undefined;
+};
+
+/**
+ * Describes the message tollgate.sync.v1.QuotaDefaults.
+ * Use `create(QuotaDefaultsSchema)` to create a new message.
+ */
+export const QuotaDefaultsSchema: GenMessage<QuotaDefaults> = /*@__PURE__*/
+  messageDesc(file_tollgate_sync_v1_sync, 3);
 
 /**
  * SnapshotBegin starts a full snapshot. The gateway replaces its whole cache
@@ -159,7 +227,7 @@ export type SnapshotBegin = Message<"tollgate.sync.v1.SnapshotBegin"> & {
  * Use `create(SnapshotBeginSchema)` to create a new message.
  */
 export const SnapshotBeginSchema: GenMessage<SnapshotBegin> = /*@__PURE__*/
-  messageDesc(file_tollgate_sync_v1_sync, 2);
+  messageDesc(file_tollgate_sync_v1_sync, 4);
 
 /**
  * SnapshotChunk carries a slice of the snapshot's keys, and the organization's
@@ -177,6 +245,11 @@ export type SnapshotChunk = Message<"tollgate.sync.v1.SnapshotChunk"> & {
    * @generated from field: repeated tollgate.sync.v1.SigningKey signing_keys = 2;
    */
   signingKeys: SigningKey[];
+
+  /**
+   * @generated from field: repeated tollgate.sync.v1.ModelPrice model_prices = 3;
+   */
+  modelPrices: ModelPrice[];
 };
 
 /**
@@ -184,7 +257,7 @@ export type SnapshotChunk = Message<"tollgate.sync.v1.SnapshotChunk"> & {
  * Use `create(SnapshotChunkSchema)` to create a new message.
  */
 export const SnapshotChunkSchema: GenMessage<SnapshotChunk> = /*@__PURE__*/
-  messageDesc(file_tollgate_sync_v1_sync, 3);
+  messageDesc(file_tollgate_sync_v1_sync, 5);
 
 /**
  * SnapshotEnd closes the snapshot started by SnapshotBegin.
@@ -203,7 +276,7 @@ export type SnapshotEnd = Message<"tollgate.sync.v1.SnapshotEnd"> & {
  * Use `create(SnapshotEndSchema)` to create a new message.
  */
 export const SnapshotEndSchema: GenMessage<SnapshotEnd> = /*@__PURE__*/
-  messageDesc(file_tollgate_sync_v1_sync, 4);
+  messageDesc(file_tollgate_sync_v1_sync, 6);
 
 /**
  * ChangeBatch carries consecutive changes. The gateway applies the batch and
@@ -223,7 +296,7 @@ export type ChangeBatch = Message<"tollgate.sync.v1.ChangeBatch"> & {
  * Use `create(ChangeBatchSchema)` to create a new message.
  */
 export const ChangeBatchSchema: GenMessage<ChangeBatch> = /*@__PURE__*/
-  messageDesc(file_tollgate_sync_v1_sync, 5);
+  messageDesc(file_tollgate_sync_v1_sync, 7);
 
 /**
  * Change is one entry of the change log.
@@ -259,6 +332,18 @@ export type Change = Message<"tollgate.sync.v1.Change"> & {
      */
     value: SigningKey;
     case: "signingKeyUpsert";
+  } | {
+    /**
+     * @generated from field: tollgate.sync.v1.ModelPrice model_price_upsert = 6;
+     */
+    value: ModelPrice;
+    case: "modelPriceUpsert";
+  } | {
+    /**
+     * @generated from field: tollgate.sync.v1.ModelPriceDelete model_price_delete = 7;
+     */
+    value: ModelPriceDelete;
+    case: "modelPriceDelete";
   } | { case: undefined; value?: undefined };
 
   /**
@@ -274,7 +359,7 @@ export type Change = Message<"tollgate.sync.v1.Change"> & {
  * Use `create(ChangeSchema)` to create a new message.
  */
 export const ChangeSchema: GenMessage<Change> = /*@__PURE__*/
-  messageDesc(file_tollgate_sync_v1_sync, 6);
+  messageDesc(file_tollgate_sync_v1_sync, 8);
 
 /**
  * KeyUpsert is the full state of one API key. The secret never travels:
@@ -407,6 +492,30 @@ export type KeyUpsert = Message<"tollgate.sync.v1.KeyUpsert"> & {
    * @generated from field: google.protobuf.Timestamp previous_key_expires_at = 20;
    */
   previousKeyExpiresAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: optional int64 tokens_per_day_limit = 21;
+   */
+  tokensPerDayLimit?: bigint | undefined;
+
+  /**
+   * When budget_usd resets; unspecified means never (a total budget).
+   *
+   * @generated from field: tollgate.sync.v1.BudgetPeriod budget_period = 22;
+   */
+  budgetPeriod: BudgetPeriod;
+
+  /**
+   * @generated from field: optional int64 max_concurrent_requests = 23;
+   */
+  maxConcurrentRequests?: bigint | undefined;
+
+  /**
+   * Limits of the key's user and team that its requests also count against.
+   *
+   * @generated from field: repeated tollgate.sync.v1.QuotaLimit owner_limits = 24;
+   */
+  ownerLimits: QuotaLimit[];
 };
 
 /**
@@ -414,7 +523,118 @@ export type KeyUpsert = Message<"tollgate.sync.v1.KeyUpsert"> & {
  * Use `create(KeyUpsertSchema)` to create a new message.
  */
 export const KeyUpsertSchema: GenMessage<KeyUpsert> = /*@__PURE__*/
-  messageDesc(file_tollgate_sync_v1_sync, 7);
+  messageDesc(file_tollgate_sync_v1_sync, 9);
+
+/**
+ * A limit that belongs to a user or team rather than the key itself.
+ *
+ * @generated from message tollgate.sync.v1.QuotaLimit
+ */
+export type QuotaLimit = Message<"tollgate.sync.v1.QuotaLimit"> & {
+  /**
+   * @generated from field: tollgate.sync.v1.QuotaScope scope = 1;
+   */
+  scope: QuotaScope;
+
+  /**
+   * @generated from field: string subject_id = 2;
+   */
+  subjectId: string;
+
+  /**
+   * @generated from field: tollgate.sync.v1.QuotaMetric metric = 3;
+   */
+  metric: QuotaMetric;
+
+  /**
+   * @generated from field: int64 limit = 4;
+   */
+  limit: bigint;
+};
+
+/**
+ * Describes the message tollgate.sync.v1.QuotaLimit.
+ * Use `create(QuotaLimitSchema)` to create a new message.
+ */
+export const QuotaLimitSchema: GenMessage<QuotaLimit> = /*@__PURE__*/
+  messageDesc(file_tollgate_sync_v1_sync, 10);
+
+/**
+ * USD per million tokens for one model, from the price dataset or an admin override.
+ *
+ * @generated from message tollgate.sync.v1.ModelPrice
+ */
+export type ModelPrice = Message<"tollgate.sync.v1.ModelPrice"> & {
+  /**
+   * Provider kind (openai, anthropic, ...) or "*" for any provider.
+   *
+   * @generated from field: string provider = 1;
+   */
+  provider: string;
+
+  /**
+   * Exact model name; a trailing `*` matches a prefix (dated variants).
+   *
+   * @generated from field: string model = 2;
+   */
+  model: string;
+
+  /**
+   * @generated from field: double input_usd_per_mtok = 3;
+   */
+  inputUsdPerMtok: number;
+
+  /**
+   * @generated from field: double output_usd_per_mtok = 4;
+   */
+  outputUsdPerMtok: number;
+
+  /**
+   * @generated from field: optional double cache_read_usd_per_mtok = 5;
+   */
+  cacheReadUsdPerMtok?: number | undefined;
+
+  /**
+   * @generated from field: optional double cache_write_usd_per_mtok = 6;
+   */
+  cacheWriteUsdPerMtok?: number | undefined;
+
+  /**
+   * "default" (the dataset) or "override" (set through the admin API).
+   *
+   * @generated from field: string source = 7;
+   */
+  source: string;
+};
+
+/**
+ * Describes the message tollgate.sync.v1.ModelPrice.
+ * Use `create(ModelPriceSchema)` to create a new message.
+ */
+export const ModelPriceSchema: GenMessage<ModelPrice> = /*@__PURE__*/
+  messageDesc(file_tollgate_sync_v1_sync, 11);
+
+/**
+ * @generated from message tollgate.sync.v1.ModelPriceDelete
+ */
+export type ModelPriceDelete = Message<"tollgate.sync.v1.ModelPriceDelete"> & {
+  /**
+   * @generated from field: string provider = 1;
+   */
+  provider: string;
+
+  /**
+   * @generated from field: string model = 2;
+   */
+  model: string;
+};
+
+/**
+ * Describes the message tollgate.sync.v1.ModelPriceDelete.
+ * Use `create(ModelPriceDeleteSchema)` to create a new message.
+ */
+export const ModelPriceDeleteSchema: GenMessage<ModelPriceDelete> = /*@__PURE__*/
+  messageDesc(file_tollgate_sync_v1_sync, 12);
 
 /**
  * McpToolList is the tools allowed on one MCP server.
@@ -433,7 +653,7 @@ export type McpToolList = Message<"tollgate.sync.v1.McpToolList"> & {
  * Use `create(McpToolListSchema)` to create a new message.
  */
 export const McpToolListSchema: GenMessage<McpToolList> = /*@__PURE__*/
-  messageDesc(file_tollgate_sync_v1_sync, 8);
+  messageDesc(file_tollgate_sync_v1_sync, 13);
 
 /**
  * McpSettings are a key's MCP permissions (enforced by a later release).
@@ -471,7 +691,7 @@ export type McpSettings = Message<"tollgate.sync.v1.McpSettings"> & {
  * Use `create(McpSettingsSchema)` to create a new message.
  */
 export const McpSettingsSchema: GenMessage<McpSettings> = /*@__PURE__*/
-  messageDesc(file_tollgate_sync_v1_sync, 9);
+  messageDesc(file_tollgate_sync_v1_sync, 14);
 
 /**
  * SigningKey is a public key gateways use to verify ephemeral tokens offline.
@@ -504,7 +724,7 @@ export type SigningKey = Message<"tollgate.sync.v1.SigningKey"> & {
  * Use `create(SigningKeySchema)` to create a new message.
  */
 export const SigningKeySchema: GenMessage<SigningKey> = /*@__PURE__*/
-  messageDesc(file_tollgate_sync_v1_sync, 10);
+  messageDesc(file_tollgate_sync_v1_sync, 15);
 
 /**
  * KeyDelete removes a key from the cache.
@@ -523,7 +743,7 @@ export type KeyDelete = Message<"tollgate.sync.v1.KeyDelete"> & {
  * Use `create(KeyDeleteSchema)` to create a new message.
  */
 export const KeyDeleteSchema: GenMessage<KeyDelete> = /*@__PURE__*/
-  messageDesc(file_tollgate_sync_v1_sync, 11);
+  messageDesc(file_tollgate_sync_v1_sync, 16);
 
 /**
  * Heartbeat is sent while the stream is idle.
@@ -549,7 +769,7 @@ export type Heartbeat = Message<"tollgate.sync.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_tollgate_sync_v1_sync, 12);
+  messageDesc(file_tollgate_sync_v1_sync, 17);
 
 /**
  * AcknowledgeRequest reports what a gateway applied.
@@ -582,7 +802,7 @@ export type AcknowledgeRequest = Message<"tollgate.sync.v1.AcknowledgeRequest"> 
  * Use `create(AcknowledgeRequestSchema)` to create a new message.
  */
 export const AcknowledgeRequestSchema: GenMessage<AcknowledgeRequest> = /*@__PURE__*/
-  messageDesc(file_tollgate_sync_v1_sync, 13);
+  messageDesc(file_tollgate_sync_v1_sync, 18);
 
 /**
  * AcknowledgeResponse is empty for now.
@@ -597,7 +817,7 @@ export type AcknowledgeResponse = Message<"tollgate.sync.v1.AcknowledgeResponse"
  * Use `create(AcknowledgeResponseSchema)` to create a new message.
  */
 export const AcknowledgeResponseSchema: GenMessage<AcknowledgeResponse> = /*@__PURE__*/
-  messageDesc(file_tollgate_sync_v1_sync, 14);
+  messageDesc(file_tollgate_sync_v1_sync, 19);
 
 /**
  * SnapshotReason says why the server sent a full snapshot.
@@ -684,6 +904,104 @@ export const KeyStatusSchema: GenEnum<KeyStatus> = /*@__PURE__*/
   enumDesc(file_tollgate_sync_v1_sync, 1);
 
 /**
+ * @generated from enum tollgate.sync.v1.BudgetPeriod
+ */
+export enum BudgetPeriod {
+  /**
+   * @generated from enum value: BUDGET_PERIOD_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: BUDGET_PERIOD_TOTAL = 1;
+   */
+  TOTAL = 1,
+
+  /**
+   * @generated from enum value: BUDGET_PERIOD_DAILY = 2;
+   */
+  DAILY = 2,
+
+  /**
+   * @generated from enum value: BUDGET_PERIOD_MONTHLY = 3;
+   */
+  MONTHLY = 3,
+}
+
+/**
+ * Describes the enum tollgate.sync.v1.BudgetPeriod.
+ */
+export const BudgetPeriodSchema: GenEnum<BudgetPeriod> = /*@__PURE__*/
+  enumDesc(file_tollgate_sync_v1_sync, 2);
+
+/**
+ * @generated from enum tollgate.sync.v1.QuotaScope
+ */
+export enum QuotaScope {
+  /**
+   * @generated from enum value: QUOTA_SCOPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: QUOTA_SCOPE_KEY = 1;
+   */
+  KEY = 1,
+
+  /**
+   * @generated from enum value: QUOTA_SCOPE_USER = 2;
+   */
+  USER = 2,
+
+  /**
+   * @generated from enum value: QUOTA_SCOPE_TEAM = 3;
+   */
+  TEAM = 3,
+}
+
+/**
+ * Describes the enum tollgate.sync.v1.QuotaScope.
+ */
+export const QuotaScopeSchema: GenEnum<QuotaScope> = /*@__PURE__*/
+  enumDesc(file_tollgate_sync_v1_sync, 3);
+
+/**
+ * @generated from enum tollgate.sync.v1.QuotaMetric
+ */
+export enum QuotaMetric {
+  /**
+   * @generated from enum value: QUOTA_METRIC_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: QUOTA_METRIC_REQUESTS_PER_MINUTE = 1;
+   */
+  REQUESTS_PER_MINUTE = 1,
+
+  /**
+   * @generated from enum value: QUOTA_METRIC_TOKENS_PER_MINUTE = 2;
+   */
+  TOKENS_PER_MINUTE = 2,
+
+  /**
+   * @generated from enum value: QUOTA_METRIC_TOKENS_PER_DAY = 3;
+   */
+  TOKENS_PER_DAY = 3,
+
+  /**
+   * @generated from enum value: QUOTA_METRIC_CONCURRENT_REQUESTS = 4;
+   */
+  CONCURRENT_REQUESTS = 4,
+}
+
+/**
+ * Describes the enum tollgate.sync.v1.QuotaMetric.
+ */
+export const QuotaMetricSchema: GenEnum<QuotaMetric> = /*@__PURE__*/
+  enumDesc(file_tollgate_sync_v1_sync, 4);
+
+/**
  * McpAccessMode says which MCP servers a key may use.
  *
  * @generated from enum tollgate.sync.v1.McpAccessMode
@@ -719,7 +1037,7 @@ export enum McpAccessMode {
  * Describes the enum tollgate.sync.v1.McpAccessMode.
  */
 export const McpAccessModeSchema: GenEnum<McpAccessMode> = /*@__PURE__*/
-  enumDesc(file_tollgate_sync_v1_sync, 2);
+  enumDesc(file_tollgate_sync_v1_sync, 5);
 
 /**
  * KeySyncService streams an organization's keys to its gateways.
