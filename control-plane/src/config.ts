@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { ConfigError, envDurationMs, envEnum, envInt, envOptional, envPort, envString } from "@tollgate/shared";
+import { ConfigError, envDurationMs, envEnum, envInt, envOptional, envOptionalInt, envPort, envString, envUrl } from "@tollgate/shared";
 
 export interface ControlPlaneConfig {
   host: string;
@@ -30,6 +30,26 @@ export interface ControlPlaneConfig {
   bruteForce: { enabled: boolean; maxFailedAttempts: number; ttlMs: number };
   /** TLS for the gRPC port; unset = plaintext. */
   grpcTls: { cert: Buffer; key: Buffer; clientCa: Buffer | undefined } | undefined;
+  quota: {
+    /** Limits for keys and teams that set none of their own. */
+    defaults: QuotaDefaultsConfig;
+    /** Unused units a gateway holds come back to the fleet when not renewed within this time. */
+    leaseTtlMs: number;
+  };
+  alerts: {
+    /** Budget alerts are POSTed here as JSON; unset: recorded in the audit log only. */
+    webhookUrl: string | undefined;
+    /** Signs each delivery (X-Tollgate-Signature: sha256=HMAC of the body). */
+    webhookSecret: string | undefined;
+  };
+}
+
+export interface QuotaDefaultsConfig {
+  keyRpmLimit: number | undefined;
+  keyTpmLimit: number | undefined;
+  keyTokensPerDayLimit: number | undefined;
+  teamTpmLimit: number | undefined;
+  teamDailyTokenLimit: number | undefined;
 }
 
 export const MIN_MASTER_KEY_LENGTH = 32;
@@ -78,6 +98,20 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       enabled: envEnum(env, "BRUTE_FORCE_PROTECTION", ["on", "off"], "on") === "on",
       maxFailedAttempts: envInt(env, "BRUTE_FORCE_MAX_FAILED_ATTEMPTS", 5, 1, 1_000_000),
       ttlMs: envDurationMs(env, "BRUTE_FORCE_TTL", 900_000),
+    },
+    quota: {
+      defaults: {
+        keyRpmLimit: envOptionalInt(env, "DEFAULT_KEY_RPM_LIMIT", 0, Number.MAX_SAFE_INTEGER),
+        keyTpmLimit: envOptionalInt(env, "DEFAULT_KEY_TPM_LIMIT", 0, Number.MAX_SAFE_INTEGER),
+        keyTokensPerDayLimit: envOptionalInt(env, "DEFAULT_KEY_TOKENS_PER_DAY_LIMIT", 0, Number.MAX_SAFE_INTEGER),
+        teamTpmLimit: envOptionalInt(env, "DEFAULT_TEAM_TPM_LIMIT", 0, Number.MAX_SAFE_INTEGER),
+        teamDailyTokenLimit: envOptionalInt(env, "DEFAULT_TEAM_DAILY_TOKEN_LIMIT", 0, Number.MAX_SAFE_INTEGER),
+      },
+      leaseTtlMs: envDurationMs(env, "QUOTA_LEASE_TTL", 30_000),
+    },
+    alerts: {
+      webhookUrl: envUrl(env, "ALERT_WEBHOOK_URL"),
+      webhookSecret: envOptional(env, "ALERT_WEBHOOK_SECRET"),
     },
   };
 }

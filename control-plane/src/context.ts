@@ -6,6 +6,7 @@ import type { ChangeFeed } from "./sync/change-feed.js";
 import type { GatewayTokenCache } from "./sync/token-cache.js";
 import type { Db } from "./db/database.js";
 import type { Metrics } from "./metrics.js";
+import type { AlertDelivery } from "./quota/alerts.js";
 
 /** Everything a route or RPC needs; built once in index.ts, with overrides in tests. */
 export interface AppContext {
@@ -27,4 +28,6 @@ export interface AppContext {
   now: () => Date;
   /** Blocks client IPs after repeated invalid master keys. */
   bruteForce: BruteForceGuard;
+  /** Sends queued budget alerts to the webhook; absent in tests that build a bare context. */
+  alertDelivery?: AlertDelivery;
 }

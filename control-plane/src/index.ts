@@ -9,6 +9,8 @@ import { createHttpApp } from "./http/app.js";
 import { createMetrics } from "./metrics.js";
 import { startChangeListener } from "./pg-listener.js";
 import { compactChangeLog } from "./repositories/change-log.js";
+import { purgeEndedWindows } from "./quota/acquire.js";
+import { AlertDelivery } from "./quota/alerts.js";
 import { ensureDefaultOrg } from "./repositories/orgs.js";
 import { AckWriter } from "./sync/ack-writer.js";
 import { ChangeFeed } from "./sync/change-feed.js";
@@ -63,6 +65,7 @@ export function createControlPlane(config: ControlPlaneConfig, overrides: { logg
         now: () => new Date(),
         bruteForce: new BruteForceGuard(config.bruteForce),
       };
+      context.alertDelivery = new AlertDelivery(context);
       if (handle.pool) listener = startChangeListener(handle.pool, notifier, logger, (tokenId) => closeTokenStreams(context!, tokenId));
 
       const koa = createHttpApp(context);
@@ -93,8 +96,10 @@ export function createControlPlane(config: ControlPlaneConfig, overrides: { logg
           (deleted) => deleted > 0 && logger.info({ deleted, retentionMs: config.changeLogRetentionMs }, "change log compacted"),
           (err: unknown) => logger.warn({ err }, "change log compaction failed; will retry"),
         );
+        purgeEndedWindows(app.db, new Date()).catch((err: unknown) => logger.warn({ err }, "quota window purge failed; will retry"));
       }, config.compactionIntervalMs);
       compaction.unref();
+      context.alertDelivery?.start();
       const ports = { port: (httpServer.address() as AddressInfo).port, grpcPort: syncServer.port };
       logger.info({ ...ports, database: handle.kind, grpcTls: syncServer.tls }, "control plane listening");
       return ports;
@@ -102,6 +107,7 @@ export function createControlPlane(config: ControlPlaneConfig, overrides: { logg
     stop() {
       stopping ??= (async () => {
         clearInterval(compaction);
+        await context?.alertDelivery?.stop();
         for (const set of context?.streamsByToken.values() ?? []) for (const c of set) c.abort(new Error("control plane stopping"));
         await Promise.all([
           syncServer?.close(),

@@ -55,8 +55,47 @@ export function createMetrics() {
     help: "Client IPs currently blocked after repeated invalid master keys",
     registers: [registry],
   });
+  const quotaAcquires = new Histogram({
+    name: "tollgate_cp_quota_acquire_duration_seconds",
+    help: "Time to grant one Acquire call (all its counters, one transaction)",
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [registry],
+  });
+  const quotaCounters = new Counter({
+    name: "tollgate_cp_quota_counter_statements_total",
+    help: "Counter statements granted in Acquire calls",
+    registers: [registry],
+  });
+  const usageReports = new Counter({
+    name: "tollgate_cp_usage_reports_total",
+    help: "Usage reports received from gateways, by outcome (applied, or duplicate of one already applied)",
+    labelNames: ["outcome"] as const,
+    registers: [registry],
+  });
+  const budgetAlerts = new Counter({
+    name: "tollgate_cp_budget_alerts_total",
+    help: "Budget alert thresholds crossed, by threshold percentage",
+    labelNames: ["threshold"] as const,
+    registers: [registry],
+  });
+  const alertDeliveries = new Counter({
+    name: "tollgate_cp_alert_webhook_deliveries_total",
+    help: "Budget alert webhook delivery attempts, by result",
+    labelNames: ["result"] as const,
+    registers: [registry],
+  });
   return {
     registry,
+    quotaAcquire(counters: number, seconds: number) {
+      quotaAcquires.observe(seconds);
+      quotaCounters.inc(counters);
+    },
+    usageReports(received: number, appliedGroups: number) {
+      if (received === 0) return;
+      usageReports.inc({ outcome: appliedGroups > 0 ? "applied" : "duplicate" }, received);
+    },
+    budgetAlert: (threshold: number) => budgetAlerts.inc({ threshold: String(threshold) }),
+    alertDelivery: (result: "delivered" | "failed") => alertDeliveries.inc({ result }),
     adminAuthFailure: (reason: "missing" | "invalid" | "blocked") => adminAuthFailures.inc({ reason }),
     setBlockedClients: (n: number) => blockedClients.set(n),
     httpRequest(method: string, route: string, status: number, seconds: number) {

@@ -47,6 +47,12 @@ export function envInt(env: Env, name: string, fallback: number, min: number, ma
   return n;
 }
 
+/** An integer that may be left unset (undefined: no value). */
+export function envOptionalInt(env: Env, name: string, min: number, max: number): number | undefined {
+  const v = env[name];
+  return v === undefined || v === "" ? undefined : envInt(env, name, 0, min, max);
+}
+
 export function envUrl(env: Env, name: string, fallback?: string): string | undefined {
   const v = envOptional(env, name) ?? fallback;
   if (v === undefined) return undefined;

@@ -29,6 +29,9 @@ export interface UsersTable {
   org_id: string;
   external_id: string;
   team_id: string | null;
+  rpm_limit: Int8 | null;
+  tpm_limit: Int8 | null;
+  daily_token_limit: Int8 | null;
   created_at: CreatedAt;
   updated_at: Timestamp;
 }
@@ -57,6 +60,12 @@ export interface ApiKeysTable {
   previous_key_expires_at: Date | null;
   last_used_at: Date | null;
   request_count: Int8 | null;
+  tokens_per_day_limit: Int8 | null;
+  budget_period: ColumnType<string, string | undefined, string>;
+  max_concurrent_requests: Int8 | null;
+  input_tokens: Int8WithDefault;
+  output_tokens: Int8WithDefault;
+  cost_micro_usd: Int8WithDefault;
 }
 
 export interface McpSettingsJson {
@@ -133,6 +142,58 @@ export interface AuditLogTable {
   at: CreatedAt;
 }
 
+export interface QuotaCountersTable {
+  org_id: string;
+  counter: string;
+  window_key: string;
+  kind: string;
+  capacity: Int8;
+  window_ends_at: Date | null;
+}
+
+export interface QuotaHoldingsTable {
+  org_id: string;
+  counter: string;
+  window_key: string;
+  gateway_id: string;
+  consumed: Int8;
+  held: Int8;
+  held_until: Date;
+}
+
+export interface UsageReportsTable {
+  gateway_id: string;
+  seq: Int8;
+  org_id: string;
+  received_at: CreatedAt;
+}
+
+export interface UsageDailyTable {
+  org_id: string;
+  day: string;
+  key_id: string;
+  user_id: string;
+  team_id: string | null;
+  requests: Int8WithDefault;
+  input_tokens: Int8WithDefault;
+  output_tokens: Int8WithDefault;
+  cost_micro_usd: Int8WithDefault;
+}
+
+export interface BudgetAlertsTable {
+  id: string;
+  org_id: string;
+  key_id: string;
+  period: string;
+  threshold: number;
+  payload: ColumnType<unknown, string, never>;
+  fired_at: CreatedAt;
+  delivered_at: Date | null;
+  attempts: ColumnType<number, number | undefined, number>;
+  next_attempt_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  last_error: string | null;
+}
+
 export interface Database {
   orgs: OrgsTable;
   teams: TeamsTable;
@@ -144,6 +205,11 @@ export interface Database {
   audit_log: AuditLogTable;
   signing_keys: SigningKeysTable;
   idempotency_records: IdempotencyRecordsTable;
+  quota_counters: QuotaCountersTable;
+  quota_holdings: QuotaHoldingsTable;
+  usage_reports: UsageReportsTable;
+  usage_daily: UsageDailyTable;
+  budget_alerts: BudgetAlertsTable;
 }
 
 export type TeamRow = Selectable<TeamsTable>;

@@ -12,7 +12,11 @@ export interface ApiKeySettings {
   expires_at: Date | null;
   rpm_limit: number | null;
   tpm_limit: number | null;
+  tokens_per_day_limit: number | null;
+  max_concurrent_requests: number | null;
   budget_usd: number | null;
+  /** When the budget starts over: never (total), every UTC day or every UTC month. */
+  budget_period: "total" | "daily" | "monthly";
   budget_alert_thresholds: number[];
   allowed_providers: string[];
   allowed_models: string[];
@@ -28,7 +32,10 @@ export const DEFAULT_KEY_SETTINGS: ApiKeySettings = {
   expires_at: null,
   rpm_limit: null,
   tpm_limit: null,
+  tokens_per_day_limit: null,
+  max_concurrent_requests: null,
   budget_usd: null,
+  budget_period: "total",
   budget_alert_thresholds: [],
   allowed_providers: [],
   allowed_models: [],
@@ -52,7 +59,11 @@ export interface ApiKey extends Omit<ApiKeySettings, "expires_at"> {
   expires_at: string | null;
   previous_key_expires_at: string | null;
   last_used_at: string | null;
-  requests: number | null;
+  requests: number;
+  input_tokens: number;
+  output_tokens: number;
+  /** What the key has cost so far, over its whole life. */
+  spend_usd: number;
   created_at: string;
   updated_at: string;
 }
@@ -77,7 +88,10 @@ function toApiKey(r: KeyRowWithOwner): ApiKey {
     expires_at: toIso(r.expires_at),
     rpm_limit: toNullableNumber(r.rpm_limit),
     tpm_limit: toNullableNumber(r.tpm_limit),
+    tokens_per_day_limit: toNullableNumber(r.tokens_per_day_limit),
+    max_concurrent_requests: toNullableNumber(r.max_concurrent_requests),
     budget_usd: r.budget_usd,
+    budget_period: r.budget_period as ApiKeySettings["budget_period"],
     budget_alert_thresholds: r.budget_alert_thresholds,
     allowed_providers: r.allowed_providers,
     allowed_models: r.allowed_models,
@@ -89,7 +103,10 @@ function toApiKey(r: KeyRowWithOwner): ApiKey {
     mcp_tools: mcp.tools,
     previous_key_expires_at: toIso(r.previous_key_expires_at),
     last_used_at: toIso(r.last_used_at),
-    requests: toNullableNumber(r.request_count),
+    requests: Number(r.request_count ?? 0),
+    input_tokens: Number(r.input_tokens ?? 0),
+    output_tokens: Number(r.output_tokens ?? 0),
+    spend_usd: Number(r.cost_micro_usd ?? 0) / 1e6,
     created_at: toIso(r.created_at)!,
     updated_at: toIso(r.updated_at)!,
   };
@@ -102,6 +119,9 @@ function settingsColumns(s: Partial<ApiKeySettings>) {
   if (s.rpm_limit !== undefined) out.rpm_limit = s.rpm_limit;
   if (s.tpm_limit !== undefined) out.tpm_limit = s.tpm_limit;
   if (s.budget_usd !== undefined) out.budget_usd = s.budget_usd;
+  if (s.tokens_per_day_limit !== undefined) out.tokens_per_day_limit = s.tokens_per_day_limit;
+  if (s.max_concurrent_requests !== undefined) out.max_concurrent_requests = s.max_concurrent_requests;
+  if (s.budget_period !== undefined) out.budget_period = s.budget_period;
   for (const k of ["budget_alert_thresholds", "allowed_providers", "allowed_models", "ip_allowlist", "metadata"] as const) {
     if (s[k] !== undefined) out[k] = JSON.stringify(s[k]);
   }
@@ -235,6 +255,28 @@ export async function apiKeyIdsOfUser(trx: Db, orgId: string, userId: string): P
   return rows.map((r) => r.id);
 }
 
+export async function apiKeyIdsOfTeam(trx: Db, orgId: string, teamId: string): Promise<string[]> {
+  const rows = await trx
+    .selectFrom("api_keys as k")
+    .innerJoin("users as u", "u.id", "k.user_id")
+    .select("k.id")
+    .where("k.org_id", "=", orgId)
+    .where("u.team_id", "=", teamId)
+    .orderBy("k.id")
+    .execute();
+  return rows.map((r) => r.id);
+}
+
+/** Requests served by all the organization's keys (deleted keys' requests are gone with them). */
+export async function orgRequestTotal(db: Db, orgId: string): Promise<number> {
+  const row = await db
+    .selectFrom("api_keys")
+    .select(sql<string>`coalesce(sum(request_count), 0)`.as("total"))
+    .where("org_id", "=", orgId)
+    .executeTakeFirstOrThrow();
+  return Number(row.total);
+}
+
 export type KeySort = "name" | "owner" | "status" | "created" | "requests";
 
 export interface KeyListQuery {
@@ -291,12 +333,27 @@ function keySyncQuery(db: Db, orgId: string) {
   return db
     .selectFrom("api_keys as k")
     .innerJoin("users as u", "u.id", "k.user_id")
+    .leftJoin("teams as t", "t.id", "u.team_id")
     .selectAll("k")
-    .select("u.team_id")
+    .select([
+      "u.team_id",
+      "u.rpm_limit as user_rpm_limit",
+      "u.tpm_limit as user_tpm_limit",
+      "u.daily_token_limit as user_daily_token_limit",
+      "t.tpm_limit as team_tpm_limit",
+      "t.daily_token_limit as team_daily_token_limit",
+    ])
     .where("k.org_id", "=", orgId);
 }
 
-type KeySyncRow = ApiKeyRow & { team_id: string | null };
+type KeySyncRow = ApiKeyRow & {
+  team_id: string | null;
+  user_rpm_limit: string | number | null;
+  user_tpm_limit: string | number | null;
+  user_daily_token_limit: string | number | null;
+  team_tpm_limit: string | number | null;
+  team_daily_token_limit: string | number | null;
+};
 
 function toSyncRecord(r: KeySyncRow): KeySyncRecord {
   const graceActive = r.previous_key_hash && r.previous_key_expires_at;
@@ -312,8 +369,18 @@ function toSyncRecord(r: KeySyncRow): KeySyncRecord {
     created_at: toIso(r.created_at)!,
     rpm_limit: toNullableNumber(r.rpm_limit),
     tpm_limit: toNullableNumber(r.tpm_limit),
+    tokens_per_day_limit: toNullableNumber(r.tokens_per_day_limit),
+    max_concurrent_requests: toNullableNumber(r.max_concurrent_requests),
     budget_usd: r.budget_usd,
+    budget_period: r.budget_period,
     budget_alert_thresholds: r.budget_alert_thresholds,
+    owner_limits: {
+      user_rpm_limit: toNullableNumber(r.user_rpm_limit),
+      user_tpm_limit: toNullableNumber(r.user_tpm_limit),
+      user_daily_token_limit: toNullableNumber(r.user_daily_token_limit),
+      team_tpm_limit: toNullableNumber(r.team_tpm_limit),
+      team_daily_token_limit: toNullableNumber(r.team_daily_token_limit),
+    },
     allowed_providers: r.allowed_providers,
     allowed_models: r.allowed_models,
     ip_allowlist: r.ip_allowlist,

@@ -17,6 +17,11 @@ export interface KeySyncRecord {
   created_at: string;
   rpm_limit: number | null;
   tpm_limit: number | null;
+  /** Added with quotas: payloads written before lack them. */
+  tokens_per_day_limit?: number | null;
+  max_concurrent_requests?: number | null;
+  budget_period?: string;
+  owner_limits?: OwnerLimits;
   budget_usd: number | null;
   budget_alert_thresholds: number[];
   allowed_providers: string[];
@@ -27,6 +32,15 @@ export interface KeySyncRecord {
   /** Hex; set only while a rotation grace period runs. */
   previous_key_hash: string | null;
   previous_key_expires_at: string | null;
+}
+
+/** Limits of the key's user and team, copied into the key's sync record. */
+export interface OwnerLimits {
+  user_rpm_limit: number | null;
+  user_tpm_limit: number | null;
+  user_daily_token_limit: number | null;
+  team_tpm_limit: number | null;
+  team_daily_token_limit: number | null;
 }
 
 /** The public half of an organization's token-signing key. */

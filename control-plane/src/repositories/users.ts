@@ -1,12 +1,16 @@
 import { newId } from "@tollgate/shared";
 import type { Db } from "../db/database.js";
 import type { UserRow } from "../db/schema.js";
-import { toIso } from "./rows.js";
+import { toIso, toNullableNumber } from "./rows.js";
 
 export interface User {
   id: string;
   external_id: string;
   team_id: string | null;
+  /** Per-user limits, counted over all the user's keys across the fleet. */
+  rpm_limit: number | null;
+  tpm_limit: number | null;
+  daily_token_limit: number | null;
   created_at: string;
   updated_at: string;
 }
@@ -16,20 +20,39 @@ function toUser(r: UserRow): User {
     id: r.id,
     external_id: r.external_id,
     team_id: r.team_id,
+    rpm_limit: toNullableNumber(r.rpm_limit),
+    tpm_limit: toNullableNumber(r.tpm_limit),
+    daily_token_limit: toNullableNumber(r.daily_token_limit),
     created_at: toIso(r.created_at)!,
     updated_at: toIso(r.updated_at)!,
   };
 }
 
+export interface UserLimits {
+  rpm_limit: number | null | undefined;
+  tpm_limit: number | null | undefined;
+  daily_token_limit: number | null | undefined;
+}
+
 export async function insertUser(
   trx: Db,
   orgId: string,
-  input: { external_id: string; team_id?: string | null | undefined },
+  input: { external_id: string; team_id?: string | null | undefined } & Partial<UserLimits>,
 ): Promise<User> {
   const now = new Date();
   const row = await trx
     .insertInto("users")
-    .values({ id: newId("user"), org_id: orgId, external_id: input.external_id, team_id: input.team_id ?? null, created_at: now, updated_at: now })
+    .values({
+      id: newId("user"),
+      org_id: orgId,
+      external_id: input.external_id,
+      team_id: input.team_id ?? null,
+      rpm_limit: input.rpm_limit ?? null,
+      tpm_limit: input.tpm_limit ?? null,
+      daily_token_limit: input.daily_token_limit ?? null,
+      created_at: now,
+      updated_at: now,
+    })
     .returningAll()
     .executeTakeFirstOrThrow();
   return toUser(row);
@@ -71,13 +94,16 @@ export async function updateUser(
   trx: Db,
   orgId: string,
   id: string,
-  patch: { external_id?: string | undefined; team_id?: string | null | undefined },
+  patch: { external_id?: string | undefined; team_id?: string | null | undefined } & Partial<UserLimits>,
 ): Promise<User | undefined> {
   const row = await trx
     .updateTable("users")
     .set({
       ...(patch.external_id !== undefined ? { external_id: patch.external_id } : {}),
       ...(patch.team_id !== undefined ? { team_id: patch.team_id } : {}),
+      ...(patch.rpm_limit !== undefined ? { rpm_limit: patch.rpm_limit } : {}),
+      ...(patch.tpm_limit !== undefined ? { tpm_limit: patch.tpm_limit } : {}),
+      ...(patch.daily_token_limit !== undefined ? { daily_token_limit: patch.daily_token_limit } : {}),
       updated_at: new Date(),
     })
     .where("org_id", "=", orgId)

@@ -13,6 +13,7 @@ import {
   keySyncRecord,
   keySyncRecords,
   listApiKeys,
+  orgRequestTotal,
   lockApiKey,
   rotateApiKeySecret,
   updateApiKey,
@@ -214,7 +215,10 @@ export function apiKeyRoutes(app: AppContext): Router {
       sort: q.sort,
       order: q.order,
     });
-    ctx.body = { data: rows, next_cursor: next ? encodeCursor(next) : null };
+    // Usage: the key's share of all requests the organization's keys have served.
+    const total = await orgRequestTotal(app.db, ctx.state.orgId);
+    const data = rows.map((k) => ({ ...k, usage_pct: total > 0 ? Math.round((k.requests / total) * 10_000) / 100 : 0 }));
+    ctx.body = { data, next_cursor: next ? encodeCursor(next) : null };
   });
 
   router.get("/internal/api-keys/:id", async (ctx) => {

@@ -6,6 +6,8 @@ import { page, pagination, queryObject, readJsonObject, validate } from "../http
 import { recordAudit } from "../repositories/audit-log.js";
 import { countTeamUsers, deleteTeam, findTeamByName, getTeam, insertTeam, listTeams, updateTeam } from "../repositories/teams.js";
 import { displayName, idOf, tokenLimit } from "./schemas.js";
+import { apiKeyIdsOfTeam, keySyncRecords } from "../repositories/api-keys.js";
+import { writeWithChanges } from "../writes.js";
 
 const createTeam = z.strictObject({
   name: displayName,
@@ -64,13 +66,19 @@ export function teamRoutes(app: AppContext): Router {
     const id = validate(idOf("team"), ctx.params.id);
     const input = validate(patchTeam, await readJsonObject(ctx, app.config.maxBodyBytes));
     const orgId: string = ctx.state.orgId;
-    ctx.body = await app.db.transaction().execute(async (trx) => {
+    const { result } = await writeWithChanges(app, orgId, async ({ trx, emit }) => {
       const before = await getTeam(trx, orgId, id);
       if (!before) throw new AppError("not_found", `team ${id} not found`, { field: "id" });
       if (input.name !== undefined && input.name !== before.name && (await findTeamByName(trx, orgId, input.name))) {
         throw new AppError("conflict", `a team named ${JSON.stringify(input.name)} already exists`, { field: "name" });
       }
       const after = (await updateTeam(trx, orgId, id, input))!;
+      // The team's limits travel with its keys: re-sync them when a limit changes.
+      if (after.tpm_limit !== before.tpm_limit || after.daily_token_limit !== before.daily_token_limit) {
+        for (const record of await keySyncRecords(trx, orgId, await apiKeyIdsOfTeam(trx, orgId, id))) {
+          emit({ kind: "key_upsert", resourceId: record.id, payload: record });
+        }
+      }
       await recordAudit(trx, {
         orgId,
         actor: ctx.state.actor,
@@ -83,6 +91,7 @@ export function teamRoutes(app: AppContext): Router {
       });
       return after;
     });
+    ctx.body = result;
   });
 
   // A team with users is not deleted: move or delete its users first, so no key

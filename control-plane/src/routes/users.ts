@@ -8,11 +8,18 @@ import { getTeam } from "../repositories/teams.js";
 import { apiKeyIdsOfUser, keySyncRecords } from "../repositories/api-keys.js";
 import { deleteUser, findUserByExternalId, getUser, insertUser, listUsers, updateUser } from "../repositories/users.js";
 import { writeWithChanges } from "../writes.js";
-import { idOf } from "./schemas.js";
+import { idOf, tokenLimit } from "./schemas.js";
+
+const limits = {
+  rpm_limit: tokenLimit.nullable().optional(),
+  tpm_limit: tokenLimit.nullable().optional(),
+  daily_token_limit: tokenLimit.nullable().optional(),
+};
 
 const createUser = z.strictObject({
   external_id: z.string().trim().min(1, "must not be empty").max(320, "must be at most 320 characters"),
   team_id: idOf("team").nullable().optional(),
+  ...limits,
 });
 
 const listQuery = pagination.extend({ team_id: idOf("team").optional() });
@@ -21,6 +28,7 @@ const patchUser = z
   .strictObject({
     external_id: z.string().trim().min(1, "must not be empty").max(320, "must be at most 320 characters").optional(),
     team_id: idOf("team").nullable().optional(),
+    ...limits,
   })
   .refine((v) => Object.keys(v).length > 0, "send at least one field to change");
 
@@ -85,7 +93,13 @@ export function userRoutes(app: AppContext): Router {
         throw new AppError("conflict", `a user with external_id ${JSON.stringify(input.external_id)} already exists`, { field: "external_id" });
       }
       const after = (await updateUser(trx, orgId, id, input))!;
-      if (after.team_id !== before.team_id) {
+      // Its keys carry the user's and team's limits to the gateways.
+      if (
+        after.team_id !== before.team_id ||
+        after.rpm_limit !== before.rpm_limit ||
+        after.tpm_limit !== before.tpm_limit ||
+        after.daily_token_limit !== before.daily_token_limit
+      ) {
         for (const record of await keySyncRecords(trx, orgId, await apiKeyIdsOfUser(trx, orgId, id))) {
           emit({ kind: "key_upsert", resourceId: record.id, payload: record });
         }

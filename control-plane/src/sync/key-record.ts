@@ -1,7 +1,18 @@
-import { create } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { KeyStatus, KeyUpsertSchema, McpAccessMode, SigningKeySchema, type KeyUpsert, type SigningKey } from "@tollgate/shared";
-import type { KeySyncRecord, SigningKeyRecord } from "../repositories/change-log.js";
+import {
+  BudgetPeriod,
+  KeyStatus,
+  KeyUpsertSchema,
+  McpAccessMode,
+  QuotaMetric,
+  QuotaScope,
+  SigningKeySchema,
+  type KeyUpsert,
+  QuotaLimitSchema,
+  type SigningKey,
+} from "@tollgate/shared";
+import type { KeySyncRecord, OwnerLimits, SigningKeyRecord } from "../repositories/change-log.js";
 
 const STATUS: Record<string, KeyStatus> = {
   active: KeyStatus.ACTIVE,
@@ -16,6 +27,27 @@ const MCP_MODE: Record<string, McpAccessMode> = {
   allow_list: McpAccessMode.ALLOW_LIST,
   deny_list: McpAccessMode.DENY_LIST,
 };
+
+const BUDGET_PERIOD: Record<string, BudgetPeriod> = {
+  total: BudgetPeriod.TOTAL,
+  daily: BudgetPeriod.DAILY,
+  monthly: BudgetPeriod.MONTHLY,
+};
+
+/** The user's and team's limits as QuotaLimits (a team's defaults are applied by gateways). */
+function ownerLimits(userId: string, teamId: string | null, o: OwnerLimits | undefined): MessageInitShape<typeof QuotaLimitSchema>[] {
+  if (!o) return [];
+  const out: Array<{ scope: QuotaScope; subjectId: string; metric: QuotaMetric; limit: bigint }> = [];
+  const add = (scope: QuotaScope, subjectId: string | null, metric: QuotaMetric, limit: number | null) => {
+    if (subjectId && limit !== null) out.push({ scope, subjectId, metric, limit: BigInt(limit) });
+  };
+  add(QuotaScope.USER, userId, QuotaMetric.REQUESTS_PER_MINUTE, o.user_rpm_limit);
+  add(QuotaScope.USER, userId, QuotaMetric.TOKENS_PER_MINUTE, o.user_tpm_limit);
+  add(QuotaScope.USER, userId, QuotaMetric.TOKENS_PER_DAY, o.user_daily_token_limit);
+  add(QuotaScope.TEAM, teamId, QuotaMetric.TOKENS_PER_MINUTE, o.team_tpm_limit);
+  add(QuotaScope.TEAM, teamId, QuotaMetric.TOKENS_PER_DAY, o.team_daily_token_limit);
+  return out;
+}
 
 /** Change-log payload → wire message. Payloads written before a field existed leave it at its default. */
 export function toKeyUpsert(r: KeySyncRecord): KeyUpsert {
@@ -33,6 +65,10 @@ export function toKeyUpsert(r: KeySyncRecord): KeyUpsert {
     ...(r.rpm_limit != null ? { rpmLimit: BigInt(r.rpm_limit) } : {}),
     ...(r.tpm_limit != null ? { tpmLimit: BigInt(r.tpm_limit) } : {}),
     ...(r.budget_usd != null ? { budgetUsd: r.budget_usd } : {}),
+    ...(r.tokens_per_day_limit != null ? { tokensPerDayLimit: BigInt(r.tokens_per_day_limit) } : {}),
+    ...(r.max_concurrent_requests != null ? { maxConcurrentRequests: BigInt(r.max_concurrent_requests) } : {}),
+    budgetPeriod: BUDGET_PERIOD[r.budget_period ?? "total"] ?? BudgetPeriod.TOTAL,
+    ownerLimits: ownerLimits(r.user_id, r.team_id, r.owner_limits),
     budgetAlertThresholds: r.budget_alert_thresholds ?? [],
     allowedProviders: r.allowed_providers ?? [],
     allowedModels: r.allowed_models ?? [],

@@ -2,7 +2,9 @@ import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { createContextValues, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { KeySyncService } from "@tollgate/shared";
+import { KeySyncService, QuotaService } from "@tollgate/shared";
+import { acquire } from "../quota/acquire.js";
+import { reportUsage } from "../quota/report-usage.js";
 import type { AppContext } from "../context.js";
 import { acknowledge } from "./acknowledge.js";
 import { kRemoteAddress } from "./auth.js";
@@ -13,6 +15,10 @@ export function syncRoutes(app: AppContext) {
     router.service(KeySyncService, {
       subscribe: (req, ctx) => subscribe(app, req, ctx),
       acknowledge: (req, ctx) => acknowledge(app, req, ctx),
+    });
+    router.service(QuotaService, {
+      acquire: (req, ctx) => acquire(app, req, ctx),
+      reportUsage: (req, ctx) => reportUsage(app, req, ctx),
     });
   };
 }

@@ -23,6 +23,26 @@ import { currentRevision } from "../repositories/orgs.js";
 import { authenticateGateway, kRemoteAddress } from "./auth.js";
 import { toKeyUpsert, toSigningKey } from "./key-record.js";
 
+/** Configuration the gateways apply, sent first on every stream. */
+function settingsEvent(app: AppContext): SubscribeResponse {
+  const d = app.config.quota.defaults;
+  const opt = (v: number | undefined) => (v === undefined ? undefined : BigInt(v));
+  return create(SubscribeResponseSchema, {
+    event: {
+      case: "settings",
+      value: {
+        quotaDefaults: {
+          keyRpmLimit: opt(d.keyRpmLimit),
+          keyTpmLimit: opt(d.keyTpmLimit),
+          keyTokensPerDayLimit: opt(d.keyTokensPerDayLimit),
+          teamTpmLimit: opt(d.teamTpmLimit),
+          teamDailyTokenLimit: opt(d.teamDailyTokenLimit),
+        },
+      },
+    },
+  });
+}
+
 const SNAPSHOT_CHUNK = 1000;
 const CHANGE_BATCH = 5000;
 const GATEWAY_ID_RE = /^gw_[0-9a-z]{26}$/;
@@ -59,6 +79,7 @@ export async function* subscribe(app: AppContext, req: SubscribeRequest, ctx: Ha
   log.info({ lastRevision: Number(req.lastRevision) }, "gateway subscribed");
 
   try {
+    yield settingsEvent(app);
     let cursor = Number(req.lastRevision);
     const reason = await snapshotReason(app, orgId, req, cursor);
     if (reason !== null) {
