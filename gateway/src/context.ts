@@ -12,6 +12,7 @@ import { GatewayMetrics } from "./metrics.js";
 import { ProviderRegistry } from "./providers/registry.js";
 import type { Provider } from "./providers/types.js";
 import { KeyCache } from "./sync/key-cache.js";
+import { GatewayQuota, type PriceLookup } from "./quota/gateway-quota.js";
 import { SyncState, formatDuration } from "./sync/sync-state.js";
 
 /** Time source; tests pass a fixed or stepping clock. */
@@ -42,6 +43,10 @@ export interface AppContext {
   trustedProxies: BlockList | null;
   /** Blocks client IPs after repeated invalid keys. */
   bruteForce: BruteForceGuard;
+  /** Fleet-wide quotas: limits per key, leases, the usage outbox. */
+  quota: GatewayQuota;
+  /** Model prices for cost accounting; null until a price table is known. */
+  prices: PriceLookup | null;
 }
 
 export interface ContextOverrides {
@@ -124,6 +129,9 @@ export function createAppContext(config: GatewayConfig, overrides: ContextOverri
     });
   }
 
+  const logWriter = new LogWriter(db, logger);
+  const quota = new GatewayQuota(db, logWriter, clock, logger);
+  quota.manager.onDegraded = (degraded) => metrics.setQuotaDegraded(degraded);
   return {
     config,
     logger,
@@ -134,7 +142,9 @@ export function createAppContext(config: GatewayConfig, overrides: ContextOverri
     keyCache,
     syncState,
     metrics,
-    logWriter: new LogWriter(db, logger),
+    logWriter,
+    quota,
+    prices: null,
     providers: new ProviderRegistry(config.providers, overrides.providers),
     cacheRecovery: recovery,
     bruteForce: new BruteForceGuard({ ...config.bruteForce, now: () => clock.now() }),

@@ -131,6 +131,7 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
       logger.info({ paths: config.authBypassPaths }, "AUTH_BYPASS_PATHS: these client paths are served without an API key");
     }
     sync.start();
+    ctx.quota.start(sync.quotaRpc());
     logger.info(
       {
         port,
@@ -148,7 +149,12 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
 
   async function doStop(): Promise<void> {
     stopWarnings?.();
-    await Promise.all([close(clientServer, config.shutdownGraceMs), close(statusServer, 0), sync.stop()]);
+    await Promise.all([close(clientServer, config.shutdownGraceMs), close(statusServer, 0)]);
+    // Requests are done: persist their usage, give held quota back, report what waits (best effort).
+    ctx.logWriter.flush();
+    await ctx.quota.stop();
+    await Promise.race([ctx.quota.flushUsage(), new Promise((r) => setTimeout(r, 1000).unref())]);
+    await sync.stop();
     await ctx.providers.close();
     ctx.logWriter.close();
     ctx.metrics.registry.clear();

@@ -46,6 +46,9 @@ export class GatewayMetrics {
   private readonly heartbeats: Counter<"result">;
   private readonly authDisabled: Gauge;
   private readonly rejected: Counter<"reason">;
+  private readonly quotaRefusals: Counter<"scope" | "limit">;
+  private readonly quotaDegraded: Gauge;
+  private readonly unpriced: Counter<"provider">;
 
   constructor(sync: SyncGaugeSource) {
     const registers = [this.registry];
@@ -161,8 +164,37 @@ export class GatewayMetrics {
       labelNames: ["reason"],
       registers,
     });
+    this.quotaRefusals = new Counter({
+      name: "tollgate_gateway_quota_refusals_total",
+      help: "Requests refused with 429 by a fleet-wide limit, by scope (key, user, team) and limit (rpm, tpm, tpd, budget, concurrency).",
+      labelNames: ["scope", "limit"],
+      registers,
+    });
+    this.quotaDegraded = new Gauge({
+      name: "tollgate_gateway_quota_degraded",
+      help: "1 while the control plane's quota service is unreachable and each counter is held to an even share of its limit on this gateway.",
+      registers,
+    });
+    this.unpriced = new Counter({
+      name: "tollgate_gateway_unpriced_requests_total",
+      help: "Requests whose model has no price in the price table: they cost nothing against budgets.",
+      labelNames: ["provider"],
+      registers,
+    });
     this.syncConnected.set(0);
     this.authDisabled.set(0);
+  }
+
+  quotaRefused(scope: string, limit: string): void {
+    this.quotaRefusals.inc({ scope, limit });
+  }
+
+  setQuotaDegraded(degraded: boolean): void {
+    this.quotaDegraded.set(degraded ? 1 : 0);
+  }
+
+  unpricedRequest(provider: string): void {
+    this.unpriced.inc({ provider });
   }
 
   setAuthDisabled(disabled: boolean): void {

@@ -89,7 +89,7 @@ describe("key fields", () => {
     expect(created.status).toBe(201);
     const { key, ...shown } = created.body;
     expect(checkApiKeyFormat(key)).toBeNull();
-    expect(shown).toMatchObject({ ...fullKey, expires_at: expect.any(String), status: "active", owner: "alice@example.com", requests: null, last_used_at: null });
+    expect(shown).toMatchObject({ ...fullKey, expires_at: expect.any(String), status: "active", owner: "alice@example.com", requests: 0, last_used_at: null, spend_usd: 0 });
     const days = (Date.parse(shown.expires_at) - Date.now()) / 86_400_000;
     expect(days).toBeGreaterThan(89.9);
     expect(days).toBeLessThan(90.1);

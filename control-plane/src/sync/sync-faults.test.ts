@@ -157,7 +157,8 @@ describe("sync under load and faults", () => {
     await new Promise((r) => setTimeout(r, 300)); // a few compaction passes
     const back = subscriber(h, { lastRevision: left });
     await back.until((ev) => ev.some((e) => e.event.case === "snapshotEnd"));
-    const begin = back.events[0]!.event;
+    expect(back.events[0]!.event.case).toBe("settings");
+    const begin = back.events[1]!.event;
     expect(begin.case).toBe("snapshotBegin");
     expect(begin.case === "snapshotBegin" && begin.value.reason).toBe(SnapshotReason.COMPACTED);
     const ids = back.events.flatMap((e) => (e.event.case === "snapshotChunk" ? e.event.value.keys.map((k) => k.id) : []));

@@ -72,7 +72,9 @@ describe("KeySyncService over gRPC", () => {
       [Symbol.asyncIterator]();
 
     const snapshot = await take(it, (ev) => ev.some((e) => e.event.case === "snapshotEnd"));
-    const begin = snapshot[0]!.event;
+    // Every stream opens with the control plane's settings (quota defaults), then the snapshot.
+    expect(snapshot[0]!.event.case).toBe("settings");
+    const begin = snapshot[1]!.event;
     expect(begin.case).toBe("snapshotBegin");
     if (begin.case !== "snapshotBegin") throw new Error("unreachable");
     expect(begin.value.reason).toBe(SnapshotReason.NEW_GATEWAY);
@@ -86,7 +88,7 @@ describe("KeySyncService over gRPC", () => {
     const live = await take(it, (ev) => ev.some((e) => e.event.case === "changeBatch"));
     const batch = live.find((e) => e.event.case === "changeBatch")!.event;
     if (batch.case !== "changeBatch") throw new Error("unreachable");
-    expect(batch.value.changes.map((c) => [Number(c.revision), c.op.case, c.op.value?.id])).toEqual([
+    expect(batch.value.changes.map((c) => [Number(c.revision), c.op.case, (c.op.value as { id?: string } | undefined)?.id])).toEqual([
       [Number(revision) + 1, "keyUpsert", second.id],
     ]);
 
@@ -94,7 +96,7 @@ describe("KeySyncService over gRPC", () => {
     const del = await take(it, (ev) => ev.some((e) => e.event.case === "changeBatch"));
     const delBatch = del.find((e) => e.event.case === "changeBatch")!.event;
     if (delBatch.case !== "changeBatch") throw new Error("unreachable");
-    expect(delBatch.value.changes.map((c) => [Number(c.revision), c.op.case, c.op.value?.id])).toEqual([
+    expect(delBatch.value.changes.map((c) => [Number(c.revision), c.op.case, (c.op.value as { id?: string } | undefined)?.id])).toEqual([
       [Number(revision) + 2, "keyDelete", first.id],
     ]);
     await client.acknowledge({ gatewayId, revision: revision + 2n }, { headers });
@@ -132,7 +134,7 @@ describe("KeySyncService over gRPC", () => {
     expect(events.some((e) => e.event.case === "snapshotBegin")).toBe(false);
     const batch = events.find((e) => e.event.case === "changeBatch")!.event;
     if (batch.case !== "changeBatch") throw new Error("unreachable");
-    expect(batch.value.changes.map((c) => c.op.value?.id)).toEqual([missed.id]);
+    expect(batch.value.changes.map((c) => (c.op.value as { id?: string } | undefined)?.id)).toEqual([missed.id]);
     b.abort();
   });
 
@@ -142,6 +144,7 @@ describe("KeySyncService over gRPC", () => {
     const it = client
       .subscribe({ gatewayId: newId("gw"), lastRevision: 1_000_000n }, { headers, signal: c.signal })
       [Symbol.asyncIterator]();
+    expect(((await it.next()).value as SubscribeResponse).event.case).toBe("settings");
     const first = (await it.next()).value as SubscribeResponse;
     expect(first.event.case).toBe("snapshotBegin");
     expect(first.event.case === "snapshotBegin" && first.event.value.reason).toBe(SnapshotReason.AHEAD);

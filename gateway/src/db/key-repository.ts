@@ -11,11 +11,24 @@ export interface StoredMcpSettings {
 }
 
 /** A key's limits and scopes as synced; empty lists mean no restriction. */
+/** A limit of the key's user or team (QuotaScope / QuotaMetric enum values). */
+export interface OwnerLimit {
+  scope: number;
+  subjectId: string;
+  metric: number;
+  limit: number;
+}
+
 export interface KeyPolicy {
   rpmLimit: number | null;
   tpmLimit: number | null;
+  tokensPerDayLimit: number | null;
+  maxConcurrentRequests: number | null;
   budgetUsd: number | null;
+  /** BudgetPeriod enum value. */
+  budgetPeriod: number;
   budgetAlertThresholds: number[];
+  ownerLimits: OwnerLimit[];
   allowedProviders: string[];
   /** Exact names or globs with `*` and `?`. */
   allowedModels: string[];
@@ -27,8 +40,12 @@ export interface KeyPolicy {
 export const EMPTY_POLICY: Readonly<KeyPolicy> = Object.freeze({
   rpmLimit: null,
   tpmLimit: null,
+  tokensPerDayLimit: null,
+  maxConcurrentRequests: null,
   budgetUsd: null,
+  budgetPeriod: 1,
   budgetAlertThresholds: [],
+  ownerLimits: [],
   allowedProviders: [],
   allowedModels: [],
   ipAllowlist: [],
@@ -81,8 +98,12 @@ export function parsePolicy(text: string): KeyPolicy {
   return {
     rpmLimit: p.rpmLimit ?? null,
     tpmLimit: p.tpmLimit ?? null,
+    tokensPerDayLimit: p.tokensPerDayLimit ?? null,
+    maxConcurrentRequests: p.maxConcurrentRequests ?? null,
     budgetUsd: p.budgetUsd ?? null,
+    budgetPeriod: p.budgetPeriod ?? 1,
     budgetAlertThresholds: p.budgetAlertThresholds ?? [],
+    ownerLimits: p.ownerLimits ?? [],
     allowedProviders: p.allowedProviders ?? [],
     allowedModels: p.allowedModels ?? [],
     ipAllowlist: p.ipAllowlist ?? [],
@@ -95,8 +116,12 @@ export function serializePolicy(p: KeyPolicy): string {
   return JSON.stringify({
     rpmLimit: p.rpmLimit,
     tpmLimit: p.tpmLimit,
+    tokensPerDayLimit: p.tokensPerDayLimit,
+    maxConcurrentRequests: p.maxConcurrentRequests,
     budgetUsd: p.budgetUsd,
+    budgetPeriod: p.budgetPeriod,
     budgetAlertThresholds: p.budgetAlertThresholds,
+    ownerLimits: p.ownerLimits.map((l) => ({ scope: l.scope, subjectId: l.subjectId, metric: l.metric, limit: l.limit })),
     allowedProviders: p.allowedProviders,
     allowedModels: p.allowedModels,
     ipAllowlist: p.ipAllowlist,

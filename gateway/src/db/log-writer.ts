@@ -21,6 +21,9 @@ export class LogWriter {
   private readonly flushIntervalMs: number;
   private readonly maxBatch: number;
   private readonly writeBatch: (items: Item[]) => void;
+  /** Writers of other batched state (quota consumption, the usage outbox), run in the same transaction. */
+  private readonly hooks: Array<() => void> = [];
+  private hookPending = false;
 
   constructor(
     private readonly store: GatewayStore,
@@ -34,6 +37,7 @@ export class LogWriter {
         if (item.kind === "request") store.requestLog.insert(item.entry);
         else store.audit.insert(item.entry);
       }
+      for (const hook of this.hooks) hook();
     });
   }
 
@@ -43,6 +47,18 @@ export class LogWriter {
 
   audit(entry: AuditEntry): void {
     this.push({ kind: "audit", entry });
+  }
+
+  /** Runs `write` inside every batch transaction. */
+  addFlushHook(write: () => void): void {
+    this.hooks.push(write);
+  }
+
+  /** A hook has something to write: flush soon even if no row is queued. */
+  touch(): void {
+    if (this.closed) return;
+    this.hookPending = true;
+    this.schedule();
   }
 
   get pending(): number {
@@ -55,9 +71,10 @@ export class LogWriter {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    if (this.queue.length === 0 || !this.store.db.open) return;
+    if ((this.queue.length === 0 && !this.hookPending) || !this.store.db.open) return;
     const items = this.queue;
     this.queue = [];
+    this.hookPending = false;
     try {
       this.writeBatch(items);
     } catch (err) {
@@ -77,7 +94,11 @@ export class LogWriter {
     this.queue.push(item);
     if (this.queue.length >= this.maxBatch) {
       this.flush();
-    } else if (!this.timer) {
+    } else this.schedule();
+  }
+
+  private schedule(): void {
+    if (!this.timer) {
       this.timer = setTimeout(() => this.flush(), this.flushIntervalMs);
       this.timer.unref();
     }

@@ -89,6 +89,31 @@ export const migrations: readonly Migration[] = [
       db.exec(`ALTER TABLE request_log ADD COLUMN provider TEXT NULL;`);
     },
   },
+  {
+    name: "2025-05-01T00:00:00_quotas",
+    up(db) {
+      db.exec(`
+        -- Units this gateway consumed per fleet counter window, so a restart keeps counting them.
+        CREATE TABLE quota_consumed (
+          counter TEXT NOT NULL,
+          window_key TEXT NOT NULL,
+          consumed INTEGER NOT NULL,
+          ends_at_ms INTEGER NOT NULL,
+          PRIMARY KEY (counter, window_key)
+        );
+        -- Usage waiting for the control plane's acknowledgement; seq is the dedupe key there.
+        CREATE TABLE usage_outbox (
+          seq INTEGER PRIMARY KEY AUTOINCREMENT,
+          created_at_ms INTEGER NOT NULL,
+          records TEXT NOT NULL
+        );
+      `);
+      // The control plane dedupes reports by (gateway, seq). A cache file
+      // recreated after damage keeps the gateway id, so its sequence starts
+      // from the clock, past any seq the old file could have used.
+      db.prepare(`INSERT INTO sqlite_sequence (name, seq) VALUES ('usage_outbox', ?)`).run(Date.now() * 1000);
+    },
+  },
 ];
 
 /**

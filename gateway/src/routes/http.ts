@@ -1,7 +1,7 @@
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
 import type { PolicyDenial } from "../auth/policy.js";
 
-export type OpenAiErrorType = "invalid_request_error" | "api_error" | "rate_limit_error";
+export type OpenAiErrorType = "invalid_request_error" | "api_error" | "rate_limit_error" | "insufficient_quota";
 
 /** An HTTP error answered in OpenAI's error shape. */
 export class HttpError extends Error {

@@ -22,6 +22,8 @@ export interface RequestRecord {
   /** An ephemeral token was presented (keyId is then its parent's). */
   ephemeral: boolean;
   ephemeralTokenId: string | null;
+  /** The request's cost from the price table, in micro-USD; null when unknown. */
+  costMicroUsd?: number | null;
 }
 
 /** An authenticated route handler. Throwing HttpError answers in OpenAI's shape. */

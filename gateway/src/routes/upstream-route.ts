@@ -6,6 +6,7 @@ import { HttpError, PolicyDeniedError, jsonDepthExceeds, readBody } from "./http
 import { passBuffered, passStreaming, upstreamHttpError } from "./passthrough.js";
 import type { RouteHandler } from "./request-record.js";
 import type { UsageFormat } from "./usage.js";
+import { admit, settle } from "../quota/enforce.js";
 
 const MAX_LOGGED_MODEL = 200;
 
@@ -109,7 +110,27 @@ export function upstreamRoute(endpoint: Endpoint): RouteHandler {
     if (denial) throw new PolicyDeniedError(denial, rec.model);
     const provider = routeModel(ctx, endpoint, model, key, rec);
     const opts = { provider: provider.name, usage: format };
+    const admission = await admit(ctx, key, provider, json, rec, res);
+    try {
+      await forward(ctx, endpoint, provider, body, json, req, res, rec, opts);
+    } finally {
+      settle(ctx, key, provider, admission, rec);
+    }
+  };
+}
 
+async function forward(
+  ctx: AppContext,
+  endpoint: Endpoint,
+  provider: Provider,
+  body: Buffer,
+  json: Record<string, unknown>,
+  req: Parameters<RouteHandler>[1],
+  res: Parameters<RouteHandler>[2],
+  rec: Parameters<RouteHandler>[3],
+  opts: { provider: string; usage: UsageFormat },
+): Promise<void> {
+  {
     // The client leaving aborts the upstream call (and its billing) too.
     const abort = new AbortController();
     const onClose = () => {
@@ -143,5 +164,5 @@ export function upstreamRoute(endpoint: Endpoint): RouteHandler {
       res.off("close", onClose);
       if (abort.signal.aborted && !rec.error) rec.error = "client_closed";
     }
-  };
+  }
 }

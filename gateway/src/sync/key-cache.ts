@@ -98,8 +98,13 @@ function toPolicy(k: KeyUpsert): KeyPolicy {
   return {
     rpmLimit: int64(k.rpmLimit),
     tpmLimit: int64(k.tpmLimit),
+    tokensPerDayLimit: int64(k.tokensPerDayLimit),
+    maxConcurrentRequests: int64(k.maxConcurrentRequests),
     budgetUsd: k.budgetUsd ?? null,
+    // Unspecified (an older control plane): a total budget, as before periods existed.
+    budgetPeriod: k.budgetPeriod || 1,
     budgetAlertThresholds: [...k.budgetAlertThresholds],
+    ownerLimits: k.ownerLimits.map((l) => ({ scope: l.scope, subjectId: l.subjectId, metric: l.metric, limit: Number(l.limit) })),
     allowedProviders: [...k.allowedProviders],
     allowedModels: [...k.allowedModels],
     ipAllowlist: [...k.ipAllowlist],
@@ -195,6 +200,8 @@ function describe(k: StoredKey): Record<string, unknown> {
   if (p.ipAllowlist.length > 0) out.ip_allowlist = p.ipAllowlist;
   if (p.rpmLimit !== null) out.rpm_limit = p.rpmLimit;
   if (p.tpmLimit !== null) out.tpm_limit = p.tpmLimit;
+  if (p.tokensPerDayLimit !== null) out.tokens_per_day_limit = p.tokensPerDayLimit;
+  if (p.maxConcurrentRequests !== null) out.max_concurrent_requests = p.maxConcurrentRequests;
   if (p.budgetUsd !== null) out.budget_usd = p.budgetUsd;
   if (p.mcp !== null) out.mcp_access_mode = McpAccessMode[p.mcp.accessMode] ?? p.mcp.accessMode;
   if (k.previousKeyExpiresAtMs !== null) out.previous_key_expires_at = new Date(k.previousKeyExpiresAtMs).toISOString();

@@ -2,8 +2,12 @@ import type { SecureClientSessionOptions } from "node:http2";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import type { QuotaRpc } from "../quota/quota-manager.js";
+import type { UsageRpc } from "../quota/usage-outbox.js";
 import {
   KeySyncService,
+  QuotaService,
   SnapshotReason,
   TOLLGATE_VERSION,
   type KeyUpsert,
@@ -161,6 +165,59 @@ export class SyncClient {
     this.loop ??= this.run();
   }
 
+  /** QuotaService over the same HTTP/2 connection as the key stream. */
+  quotaRpc(): QuotaRpc & UsageRpc {
+    const client = createClient(QuotaService, createGrpcTransport({ baseUrl: this.ctx.config.controlPlaneUrl, sessionManager: this.session }));
+    const gatewayId = this.ctx.gatewayId;
+    const opts = () => ({ headers: this.headers, timeoutMs: 2_000 });
+    return {
+      acquire: async (statements) => {
+        const res = await client.acquire(
+          {
+            gatewayId,
+            counters: statements.map((s) => ({
+              counter: s.counter,
+              window: s.window,
+              kind: s.kind,
+              capacity: BigInt(s.capacity),
+              consumed: BigInt(s.consumed),
+              wantHeld: BigInt(s.wantHeld),
+              windowEndsAtMs: BigInt(s.windowEndsAtMs),
+            })),
+          },
+          opts(),
+        );
+        return {
+          activeGateways: res.activeGateways,
+          grants: res.grants.map((g) => ({ counter: g.counter, window: g.window, held: Number(g.held), fleetUsed: Number(g.fleetUsed) })),
+        };
+      },
+      reportUsage: async (rows) => {
+        const res = await client.reportUsage(
+          {
+            gatewayId,
+            reports: rows.map((r) => ({
+              seq: BigInt(r.seq),
+              records: r.records.map((x) => ({
+                keyId: x.keyId,
+                userId: x.userId,
+                teamId: x.teamId,
+                day: x.day,
+                requests: BigInt(x.requests),
+                inputTokens: BigInt(x.inputTokens),
+                outputTokens: BigInt(x.outputTokens),
+                costMicroUsd: BigInt(x.costMicroUsd),
+                lastUsedAt: timestampFromMs(x.lastUsedAtMs),
+              })),
+            })),
+          },
+          opts(),
+        );
+        return res.acknowledged.map(Number);
+      },
+    };
+  }
+
   async stop(): Promise<void> {
     this.stopper.abort();
     this.stopHeartbeats();
@@ -305,6 +362,10 @@ export class SyncClient {
         if (pending) this.protocolError("change batch inside a snapshot");
         this.applyBatch(ev.value.changes);
         return null;
+      }
+      case "settings": {
+        this.ctx.quota.applySettings(ev.value);
+        return pending;
       }
       case "heartbeat": {
         state.serverRevision = Number(ev.value.revision);

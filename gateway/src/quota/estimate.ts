@@ -1,0 +1,92 @@
+/**
+ * Prompt-token estimates for reservations, made before the upstream call. The
+ * provider's usage settles the real count afterwards, so the estimate only
+ * has to be close and cheap: a BPE tokenizer (o200k, loaded on first use, in
+ * the background) over at most the first 4,096 characters of the prompt text,
+ * scaled to the rest; about 4 characters per token until it has loaded.
+ */
+type CountTokens = (text: string) => number;
+
+let counter: CountTokens | null = null;
+let loading: Promise<void> | null = null;
+
+const SAMPLE_CHARS = 4096;
+const PER_MESSAGE_OVERHEAD = 4;
+
+/** Starts loading the tokenizer (about 0.4 s and 70 MB); estimates use the heuristic meanwhile. */
+export function warmTokenizer(): Promise<void> {
+  loading ??= import("gpt-tokenizer/encoding/o200k_base").then(
+    (m) => {
+      counter = m.countTokens as CountTokens;
+    },
+    () => {
+      // Stay on the heuristic: an estimate is all this is for.
+    },
+  );
+  return loading;
+}
+
+export function countTextTokens(text: string): number {
+  if (text.length === 0) return 0;
+  if (!counter) {
+    void warmTokenizer();
+    return Math.ceil(text.length / 4);
+  }
+  if (text.length <= SAMPLE_CHARS) return counter(text);
+  const sample = counter(text.slice(0, SAMPLE_CHARS));
+  return Math.ceil((sample * text.length) / SAMPLE_CHARS);
+}
+
+/** The text of a content value: a string, or parts with `text` (images and files count as nothing here). */
+function textOf(content: unknown, out: string[]): void {
+  if (typeof content === "string") out.push(content);
+  else if (Array.isArray(content)) {
+    for (const part of content) {
+      if (typeof part === "string") out.push(part);
+      else if (part && typeof part === "object") {
+        const p = part as Record<string, unknown>;
+        if (typeof p.text === "string") out.push(p.text);
+        else if (typeof p.content === "string" || Array.isArray(p.content)) textOf(p.content, out);
+        if (typeof p.input === "object" && p.input !== null) out.push(JSON.stringify(p.input));
+        if (typeof p.arguments === "string") out.push(p.arguments);
+      }
+    }
+  }
+}
+
+/**
+ * Estimated prompt tokens of a request body in any of the served APIs: chat
+ * messages, Anthropic messages and system, completions' prompt, embeddings'
+ * input, the Responses API's input and instructions, and tool definitions.
+ */
+export function estimatePromptTokens(json: Record<string, unknown>): number {
+  const parts: string[] = [];
+  let messages = 0;
+  for (const field of ["messages", "input"] as const) {
+    const v = json[field];
+    if (Array.isArray(v)) {
+      for (const m of v) {
+        if (m && typeof m === "object" && !Array.isArray(m)) {
+          messages++;
+          const msg = m as Record<string, unknown>;
+          textOf(msg.content, parts);
+          if (Array.isArray(msg.tool_calls)) parts.push(JSON.stringify(msg.tool_calls));
+        } else textOf([m], parts);
+      }
+    } else textOf(v, parts);
+  }
+  textOf(json.prompt, parts);
+  textOf(json.system, parts);
+  textOf(json.instructions, parts);
+  if (Array.isArray(json.tools)) parts.push(JSON.stringify(json.tools));
+  return countTextTokens(parts.join("\n")) + messages * PER_MESSAGE_OVERHEAD;
+}
+
+/** The most output tokens the request allows, or null when it sets no cap. */
+export function maxOutputTokens(json: Record<string, unknown>): number | null {
+  for (const f of ["max_completion_tokens", "max_tokens", "max_output_tokens"]) {
+    const v = json[f];
+    if (typeof v === "number" && Number.isFinite(v) && v >= 0) return Math.floor(v);
+  }
+  return null;
+}

@@ -1,0 +1,118 @@
+import type { Logger } from "@tollgate/shared";
+import type { Settings } from "@tollgate/shared";
+import type { Clock } from "../context.js";
+import type { GatewayStore } from "../db/store.js";
+import type { LogWriter } from "../db/log-writer.js";
+import { LimitResolver, NO_DEFAULTS, type QuotaDefaults } from "./limits.js";
+import { QuotaManager, type QuotaManagerOptions, type QuotaRpc } from "./quota-manager.js";
+import { UsageOutbox, type UsageRpc } from "./usage-outbox.js";
+
+const DEFAULTS_META_KEY = "quota_defaults";
+
+/** Prices for cost accounting: micro-USD, null when the model has no known price. */
+export interface PriceLookup {
+  costMicroUsd(
+    provider: string,
+    model: string,
+    usage: { promptTokens: number | null; completionTokens: number | null; cacheReadTokens?: number | null; cacheWriteTokens?: number | null },
+  ): number | null;
+  estimateMicroUsd(provider: string, model: string, promptTokens: number, maxOutputTokens: number): number | null;
+}
+
+export interface GatewayQuotaOptions extends QuotaManagerOptions {
+  maintainEveryMs?: number;
+  reportEveryMs?: number;
+}
+
+/**
+ * The gateway's quota state: limits per key, fleet leases, the persisted
+ * consumption and the usage outbox, wired to the log writer's batches.
+ */
+export class GatewayQuota {
+  readonly limits = new LimitResolver();
+  readonly manager: QuotaManager;
+  readonly outbox: UsageOutbox;
+  private timers: NodeJS.Timeout[] = [];
+  private usageRpc: UsageRpc | null = null;
+  private readonly loadStmt;
+  private readonly upsertStmt;
+  private readonly purgeStmt;
+
+  constructor(
+    private readonly store: GatewayStore,
+    logWriter: LogWriter,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+    private readonly options: GatewayQuotaOptions = {},
+  ) {
+    this.manager = new QuotaManager(clock, logger, options);
+    this.outbox = new UsageOutbox(store.db, logger, () => clock.now());
+    const db = store.db;
+    this.loadStmt = db.prepare<[string, string], { consumed: number }>(`SELECT consumed FROM quota_consumed WHERE counter = ? AND window_key = ?`);
+    this.upsertStmt = db.prepare<[string, string, number, number]>(
+      `INSERT INTO quota_consumed (counter, window_key, consumed, ends_at_ms) VALUES (?, ?, ?, ?)
+       ON CONFLICT (counter, window_key) DO UPDATE SET consumed = excluded.consumed`,
+    );
+    this.purgeStmt = db.prepare<[number]>(`DELETE FROM quota_consumed WHERE ends_at_ms > 0 AND ends_at_ms < ?`);
+    this.manager.loadConsumed = (counter, window) => (db.open ? (this.loadStmt.get(counter, window)?.consumed ?? 0) : 0);
+    logWriter.addFlushHook(() => {
+      for (const d of this.manager.takeDirty()) this.upsertStmt.run(d.counter, d.window, d.consumed, d.endsAtMs);
+      this.outbox.writePending();
+    });
+    this.touch = () => logWriter.touch();
+    const saved = store.meta.get(DEFAULTS_META_KEY);
+    if (saved) {
+      try {
+        this.limits.setDefaults({ ...NO_DEFAULTS, ...(JSON.parse(saved) as Partial<QuotaDefaults>) });
+      } catch {
+        // A damaged value: the control plane sends the current one on connect.
+      }
+    }
+  }
+
+  /** Schedules a log batch (which persists quota state and the outbox). */
+  readonly touch: () => void;
+
+  /** Quota defaults from the control plane's Settings event; kept for restarts without it. */
+  applySettings(s: Settings): void {
+    const d = s.quotaDefaults;
+    const num = (v: bigint | undefined) => (v === undefined ? null : Number(v));
+    const next: QuotaDefaults = {
+      keyRpmLimit: num(d?.keyRpmLimit),
+      keyTpmLimit: num(d?.keyTpmLimit),
+      keyTokensPerDayLimit: num(d?.keyTokensPerDayLimit),
+      teamTpmLimit: num(d?.teamTpmLimit),
+      teamDailyTokenLimit: num(d?.teamDailyTokenLimit),
+    };
+    const json = JSON.stringify(next);
+    if (json === JSON.stringify(this.limits.getDefaults())) return;
+    this.limits.setDefaults(next);
+    this.store.meta.set(DEFAULTS_META_KEY, json);
+    this.logger.info({ defaults: next }, "quota defaults from the control plane applied");
+  }
+
+  start(rpc: QuotaRpc & UsageRpc): void {
+    this.manager.setRpc(rpc);
+    this.usageRpc = rpc;
+    const maintain = setInterval(() => {
+      this.manager.maintain().catch((err: unknown) => this.logger.warn({ err }, "quota lease upkeep failed"));
+      if (this.store.db.open) this.purgeStmt.run(this.clock.now() - 3_600_000);
+    }, this.options.maintainEveryMs ?? 2_000);
+    const report = setInterval(() => void this.outbox.send(rpc), this.options.reportEveryMs ?? 1_000);
+    maintain.unref();
+    report.unref();
+    this.timers.push(maintain, report);
+  }
+
+  /** Reports what the outbox holds now (tests and shutdown). */
+  flushUsage(): Promise<void> {
+    return this.usageRpc ? this.outbox.send(this.usageRpc, true) : Promise.resolve();
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    // Held units go back to the fleet now rather than at the lease's expiry; best effort.
+    await Promise.race([this.manager.releaseAll().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
+  }
+}
