@@ -1,4 +1,3 @@
-import { migrations } from "../db/migrations.js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { join } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
