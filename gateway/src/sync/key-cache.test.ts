@@ -312,7 +312,7 @@ describe("KeyCache: a cache written by an older release", () => {
 
       let store = openStore(dir.path);
       let cache = new KeyCache(store, new KeyIndex(), clock);
-      expect(store.migrated).toEqual(["2025-02-01T00:00:00_key-scopes-and-signing-keys", "2025-03-01T00:00:00_request-log-provider"]);
+      expect(store.migrated).toEqual(["2025-02-01T00:00:00_key-scopes-and-signing-keys", "2025-03-01T00:00:00_request-log-provider", "2025-04-15T00-00-00_request-attempts"]);
       expect(cache.load()).toMatchObject({ hasSnapshot: true, revision: 7, keys: 1, resyncRequired: true });
       expect(cache.index.lookup(indexKeyOfApiKey(k.secret))).toMatchObject({ id: k.upsert.id, allowedModels: null, metadata: null });
       const scoped = withFields(k.upsert, { allowedModels: ["gpt-4o"] });
