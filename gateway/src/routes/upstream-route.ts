@@ -1,10 +1,12 @@
 import type { AppContext } from "../context.js";
-import { UpstreamError, type Endpoint, type Provider, type ProviderResponse } from "../providers/types.js";
+import type { Resolved } from "../providers/registry.js";
+import { UpstreamError, type Endpoint, type ProviderResponse } from "../providers/types.js";
 import { checkModel, checkProvider } from "../auth/policy.js";
 import { MAX_JSON_DEPTH } from "../config.js";
 import { HttpError, PolicyDeniedError, jsonDepthExceeds, readBody } from "./http.js";
 import { passBuffered, passStreaming, upstreamHttpError } from "./passthrough.js";
 import type { RouteHandler } from "./request-record.js";
+import { attemptRecorder, upstreamBody } from "./upstream-request.js";
 import type { UsageFormat } from "./usage.js";
 
 const MAX_LOGGED_MODEL = 200;
@@ -65,9 +67,9 @@ function quoted(model: string): string {
 }
 
 /** The request's model picks the provider; its scopes and endpoints must agree. */
-function routeModel(ctx: AppContext, endpoint: Endpoint, model: string, key: Parameters<RouteHandler>[4], rec: Parameters<RouteHandler>[3]): Provider {
-  const provider = ctx.providers.route(model);
-  if (!provider) {
+function routeModel(ctx: AppContext, endpoint: Endpoint, model: string, key: Parameters<RouteHandler>[4], rec: Parameters<RouteHandler>[3]): Resolved {
+  const resolved = ctx.providers.resolve(model);
+  if (!resolved) {
     throw new HttpError(
       404,
       `The model ${quoted(model)} does not exist or is not served by this gateway.`,
@@ -76,6 +78,7 @@ function routeModel(ctx: AppContext, endpoint: Endpoint, model: string, key: Par
       "model",
     );
   }
+  const { provider } = resolved;
   rec.provider = provider.name;
   const denial = checkProvider(key, provider.name);
   if (denial) throw new PolicyDeniedError(denial, rec.model);
@@ -89,7 +92,7 @@ function routeModel(ctx: AppContext, endpoint: Endpoint, model: string, key: Par
       "model",
     );
   }
-  return provider;
+  return resolved;
 }
 
 /**
@@ -107,8 +110,8 @@ export function upstreamRoute(endpoint: Endpoint): RouteHandler {
     rec.stream = json.stream === true;
     const denial = checkModel(key, model);
     if (denial) throw new PolicyDeniedError(denial, rec.model);
-    const provider = routeModel(ctx, endpoint, model, key, rec);
-    const opts = { provider: provider.name, usage: format };
+    const { provider, upstreamModel } = routeModel(ctx, endpoint, model, key, rec);
+    const upstream = upstreamBody(endpoint, body, json, upstreamModel, rec.stream);
 
     // The client leaving aborts the upstream call (and its billing) too.
     const abort = new AbortController();
@@ -119,16 +122,27 @@ export function upstreamRoute(endpoint: Endpoint): RouteHandler {
 
     let up: ProviderResponse;
     try {
-      up = await provider.call({ endpoint, body, json, stream: rec.stream, requestId: rec.requestId, signal: abort.signal, headers: req.headers });
+      up = await provider.call({
+        endpoint,
+        body: upstream.body,
+        json: upstream.json,
+        stream: rec.stream,
+        requestId: rec.requestId,
+        signal: abort.signal,
+        headers: req.headers,
+        onAttempt: attemptRecorder(ctx, rec),
+        mayUse: (name) => checkProvider(key, name) === null,
+      });
     } catch (err) {
       res.off("close", onClose);
       if (abort.signal.aborted) {
         rec.error = "client_closed";
         return;
       }
-      if (err instanceof UpstreamError) throw upstreamHttpError(ctx, provider.name, err, rec);
+      if (err instanceof UpstreamError) throw upstreamHttpError(ctx, rec.provider ?? provider.name, err, rec);
       throw err;
     }
+    const opts = { provider: rec.provider ?? provider.name, usage: format, hideUsageChunk: upstream.hideUsageChunk };
     try {
       if (rec.stream && up.status < 300 && up.contentType?.includes("text/event-stream") !== false) await passStreaming(ctx, res, rec, up, opts);
       else await passBuffered(ctx, res, rec, up, opts);
@@ -137,7 +151,7 @@ export function upstreamRoute(endpoint: Endpoint): RouteHandler {
         rec.error = "client_closed";
         return;
       }
-      if (err instanceof UpstreamError) throw upstreamHttpError(ctx, provider.name, err, rec);
+      if (err instanceof UpstreamError) throw upstreamHttpError(ctx, opts.provider, err, rec);
       throw err;
     } finally {
       res.off("close", onClose);
