@@ -116,7 +116,8 @@ export function createHttpUpstream(baseUrl: string, timeoutMs: number): HttpUpst
           contentType: Array.isArray(ct) ? ct[0] : ct,
           headers,
           body: mapBodyErrors(res.body, deadline, origin),
-          discard: () => res.body.destroy(),
+          // Reads a little (an error body) and closes; dump never rejects into the void.
+          discard: () => void res.body.dump({ limit: 64 * 1024 }).catch(() => undefined),
         };
       } catch (err) {
         throw classifyUpstreamFailure(err, deadline, origin);
