@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError } from "@tollgate/shared";
 import { loadConfig } from "../config.js";
@@ -141,6 +141,16 @@ describe("providers configuration", () => {
       maxAttempts: 2,
       timeoutMs: 60_000,
     });
+  });
+
+  it("accepts the example of gateway/README.md", () => {
+    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    const example = /```yaml\n(# PROVIDERS_FILE[\s\S]*?)```/.exec(readme)![1]!;
+    const env = { ANTHROPIC_API_KEY: "a", ANTHROPIC_BACKUP_KEY: "b", AZURE_OPENAI_API_KEY: "c", GEMINI_API_KEY: "d", OPENROUTER_API_KEY: "e", OPENAI_API_KEY: "f" };
+    const providers = parse(example, env);
+    expect(providers.map((p) => p.kind)).toEqual(["anthropic", "anthropic", "azure-openai", "gemini", "openai", "openai"]);
+    const registry = new ProviderRegistry(providers);
+    void registry.close();
   });
 
   it("refuses a fallback naming no configured provider, naming the field", () => {
