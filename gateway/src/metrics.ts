@@ -5,6 +5,8 @@ import type { PolicyRule } from "./auth/policy.js";
 /** Route label values: fixed, never taken from the request path. */
 export type RouteLabel = "chat_completions" | "completions" | "embeddings" | "responses" | "messages" | "count_tokens" | "models" | "not_found";
 export type UpstreamErrorReason = "connect" | "timeout" | "http_4xx" | "http_5xx" | "stream" | "invalid_response";
+/** Why a fallback chain left a provider for the next one. */
+export type UpstreamFallbackReason = "http_5xx" | "http_429" | "timeout" | "connect";
 export type SyncApplyKind = "snapshot" | "delta";
 /** Client requests refused for their form before routing or authentication. */
 export type RejectedRequestReason =
@@ -38,6 +40,7 @@ export class GatewayMetrics {
   private readonly blockedClients: Gauge;
   private readonly policyDenials: Counter<"rule">;
   private readonly upstreamErrors: Counter<"provider" | "reason">;
+  private readonly upstreamFallbacks: Counter<"provider" | "reason">;
   private readonly appliedRevision: Gauge;
   private readonly keysCached: Gauge;
   private readonly syncConnected: Gauge;
@@ -86,6 +89,12 @@ export class GatewayMetrics {
     this.upstreamErrors = new Counter({
       name: "tollgate_gateway_upstream_errors_total",
       help: "Upstream provider failures by provider and reason.",
+      labelNames: ["provider", "reason"],
+      registers,
+    });
+    this.upstreamFallbacks = new Counter({
+      name: "tollgate_gateway_upstream_fallbacks_total",
+      help: "Upstream calls abandoned for the next provider of a fallback chain, by the provider that failed and why.",
       labelNames: ["provider", "reason"],
       registers,
     });
@@ -232,6 +241,10 @@ export class GatewayMetrics {
 
   upstreamError(provider: string, reason: UpstreamErrorReason): void {
     this.upstreamErrors.inc({ provider, reason });
+  }
+
+  upstreamFallback(provider: string, reason: UpstreamFallbackReason): void {
+    this.upstreamFallbacks.inc({ provider, reason });
   }
 
   syncApplied(kind: SyncApplyKind, ok: boolean): void {

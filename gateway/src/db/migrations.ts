@@ -90,6 +90,18 @@ export const migrations: readonly Migration[] = [
     },
   },
   {
+    name: "2025-04-15T00:00:00_request-attempts",
+    up(db) {
+      // attempts: JSON [{provider, status | reason, latency_ms}], one per upstream call (fallbacks included);
+      // null when no upstream was called. Cache tokens are apart from prompt_tokens, whose meaning stays the provider's.
+      db.exec(`
+        ALTER TABLE request_log ADD COLUMN attempts TEXT NULL;
+        ALTER TABLE request_log ADD COLUMN cache_read_tokens INTEGER NULL;
+        ALTER TABLE request_log ADD COLUMN cache_write_tokens INTEGER NULL;
+      `);
+    },
+  },
+  {
     name: "2025-05-01T00:00:00_quotas",
     up(db) {
       db.exec(`

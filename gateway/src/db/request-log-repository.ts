@@ -1,5 +1,13 @@
 import type { Database } from "better-sqlite3";
 
+/** One upstream call of a request: who, and how it ended (an HTTP status, or a transport failure). */
+export interface UpstreamAttempt {
+  provider: string;
+  status?: number;
+  reason?: "connect" | "timeout";
+  latencyMs: number;
+}
+
 export interface RequestLogEntry {
   at: string;
   requestId: string;
@@ -11,6 +19,11 @@ export interface RequestLogEntry {
   promptTokens: number | null;
   completionTokens: number | null;
   totalTokens: number | null;
+  /** Prompt tokens read from / written to the provider's prompt cache. */
+  cacheReadTokens: number | null;
+  cacheWriteTokens: number | null;
+  /** Every upstream call in order, fallbacks included; null when none was made. */
+  attempts: UpstreamAttempt[] | null;
   latencyMs: number;
   stream: boolean;
   error: string | null;
@@ -38,6 +51,9 @@ interface Row {
   prompt_tokens: number | null;
   completion_tokens: number | null;
   total_tokens: number | null;
+  cache_read_tokens: number | null;
+  cache_write_tokens: number | null;
+  attempts: string | null;
   latency_ms: number;
   stream: number;
   error: string | null;
@@ -49,9 +65,9 @@ interface Row {
 export function createRequestLogRepository(db: Database): RequestLogRepository {
   const insert = db.prepare(
     `INSERT INTO request_log (at, request_id, key_id, model, status, prompt_tokens, completion_tokens, total_tokens, latency_ms, stream, error,
-                              metadata, ephemeral, ephemeral_token_id, provider)
+                              metadata, ephemeral, ephemeral_token_id, provider, cache_read_tokens, cache_write_tokens, attempts)
      VALUES (@at, @request_id, @key_id, @model, @status, @prompt_tokens, @completion_tokens, @total_tokens, @latency_ms, @stream, @error,
-             @metadata, @ephemeral, @ephemeral_token_id, @provider)`,
+             @metadata, @ephemeral, @ephemeral_token_id, @provider, @cache_read_tokens, @cache_write_tokens, @attempts)`,
   );
   const list = db.prepare<[number], Row>(
     `SELECT * FROM (SELECT * FROM request_log ORDER BY id DESC LIMIT ?) ORDER BY id`,
@@ -74,6 +90,14 @@ export function createRequestLogRepository(db: Database): RequestLogRepository {
         ephemeral: e.ephemeral ? 1 : 0,
         ephemeral_token_id: e.ephemeralTokenId,
         provider: e.provider,
+        cache_read_tokens: e.cacheReadTokens,
+        cache_write_tokens: e.cacheWriteTokens,
+        attempts:
+          e.attempts === null
+            ? null
+            : JSON.stringify(
+                e.attempts.map((a) => ({ provider: a.provider, ...(a.status !== undefined ? { status: a.status } : { reason: a.reason }), latency_ms: a.latencyMs })),
+              ),
       });
     },
     list: (limit = 1000) =>
@@ -87,6 +111,9 @@ export function createRequestLogRepository(db: Database): RequestLogRepository {
         promptTokens: r.prompt_tokens,
         completionTokens: r.completion_tokens,
         totalTokens: r.total_tokens,
+        cacheReadTokens: r.cache_read_tokens,
+        cacheWriteTokens: r.cache_write_tokens,
+        attempts: r.attempts === null ? null : parseAttempts(r.attempts),
         latencyMs: r.latency_ms,
         stream: r.stream === 1,
         error: r.error,
@@ -95,4 +122,12 @@ export function createRequestLogRepository(db: Database): RequestLogRepository {
         ephemeralTokenId: r.ephemeral_token_id,
       })),
   };
+}
+
+function parseAttempts(text: string): UpstreamAttempt[] {
+  return (JSON.parse(text) as Array<{ provider: string; status?: number; reason?: UpstreamAttempt["reason"]; latency_ms: number }>).map((a) => ({
+    provider: a.provider,
+    ...(a.status !== undefined ? { status: a.status } : { reason: a.reason }),
+    latencyMs: a.latency_ms,
+  }));
 }

@@ -15,8 +15,37 @@ const CONNECT_CODES = new Set([
   "UND_ERR_CLOSED",
 ]);
 
-/** Upstream response headers a client may rely on; everything else stays behind the gateway. */
-const PASSED_RESPONSE_HEADERS = ["retry-after", "request-id"] as const;
+/**
+ * Upstream response headers a client may rely on: request ids, timing, retry
+ * hints and Anthropic's rate-limit figures. An allowlist, so no credential,
+ * cookie or account identifier can slip through; never `x-ratelimit-*`, which
+ * the gateway sets itself for the key's own quota.
+ */
+const PASSED_RESPONSE_HEADERS = new Set([
+  "request-id",
+  "openai-processing-ms",
+  "openai-version",
+  "retry-after",
+  "retry-after-ms",
+  "x-should-retry",
+  "apim-request-id",
+  "x-ms-region",
+]);
+const PASSED_RESPONSE_PREFIXES = ["anthropic-ratelimit-"];
+/** The gateway's own request id is x-request-id; the upstream's travels under this name. */
+export const UPSTREAM_REQUEST_ID_HEADER = "x-upstream-request-id";
+
+/** The upstream response headers the client sees (see PASSED_RESPONSE_HEADERS). */
+export function passedResponseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, v] of Object.entries(headers)) {
+    if (typeof v !== "string") continue;
+    const lower = name.toLowerCase();
+    if (lower === "x-request-id") out[UPSTREAM_REQUEST_ID_HEADER] = v;
+    else if (PASSED_RESPONSE_HEADERS.has(lower) || PASSED_RESPONSE_PREFIXES.some((p) => lower.startsWith(p))) out[lower] = v;
+  }
+  return out;
+}
 
 /** Maps a transport failure to UpstreamError; anything else is rethrown as is. */
 export function classifyUpstreamFailure(err: unknown, deadline: AbortSignal, origin: string): unknown {
@@ -80,17 +109,15 @@ export function createHttpUpstream(baseUrl: string, timeoutMs: number): HttpUpst
           body: call.body,
           signal: AbortSignal.any([call.signal, deadline]),
         });
-        const headers: Record<string, string> = {};
-        for (const name of PASSED_RESPONSE_HEADERS) {
-          const v = res.headers[name];
-          if (typeof v === "string") headers[name] = v;
-        }
+        const headers = passedResponseHeaders(res.headers);
         const ct = res.headers["content-type"];
         return {
           status: res.statusCode,
           contentType: Array.isArray(ct) ? ct[0] : ct,
           headers,
           body: mapBodyErrors(res.body, deadline, origin),
+          // Reads a little (an error body) and closes; dump never rejects into the void.
+          discard: () => void res.body.dump({ limit: 64 * 1024 }).catch(() => undefined),
         };
       } catch (err) {
         throw classifyUpstreamFailure(err, deadline, origin);

@@ -1,8 +1,11 @@
 import { compileModelMatcher, modelAllowed, type ModelMatcher } from "../auth/model-matcher.js";
 import { createAnthropicProvider } from "./anthropic/anthropic-provider.js";
+import { createAzureOpenAiProvider } from "./azure-openai/azure-openai-provider.js";
+import { withFallbacks } from "./fallback.js";
+import { createGeminiProvider } from "./gemini/gemini-provider.js";
 import { createMockProvider } from "./mock/mock-provider.js";
 import { createOpenAiProvider } from "./openai/openai-provider.js";
-import type { ProviderConfig } from "./provider-config.js";
+import { DEFAULT_AZURE_API_VERSION, checkFallbacks, type ProviderConfig } from "./provider-config.js";
 import type { Provider } from "./types.js";
 
 /** Builds the adapter a provider config names. */
@@ -13,12 +16,19 @@ export function createProvider(config: ProviderConfig): Provider {
       return createOpenAiProvider({ name, baseUrl, apiKey, timeoutMs });
     case "anthropic":
       return createAnthropicProvider({ name, baseUrl, apiKey, timeoutMs });
+    case "azure-openai":
+      return createAzureOpenAiProvider({
+        name,
+        baseUrl,
+        apiKey,
+        timeoutMs,
+        apiVersion: config.apiVersion ?? DEFAULT_AZURE_API_VERSION,
+        deployments: config.deployments ?? {},
+      });
+    case "gemini":
+      return createGeminiProvider({ name, baseUrl, apiKey, timeoutMs });
     case "mock":
       return createMockProvider();
-    case "azure-openai":
-    case "gemini":
-      // provider-config refuses these at start; a config built in code gets the same answer.
-      throw new Error(`provider kind ${config.kind} (${name}) is not implemented`);
   }
 }
 
@@ -27,40 +37,80 @@ interface Routed {
   config: ProviderConfig;
 }
 
+/** Where a model goes: the provider to call (with its fallbacks) and the model name it is sent. */
+export interface Resolved {
+  /** The routed provider wrapped with its fallback chain (a chain of one without fallbacks). */
+  provider: Provider;
+  /** The model without the routing prefix, when one matched and is stripped; else the client's. */
+  upstreamModel: string;
+}
+
+type Rule = { kind: "prefix"; prefix: string; strip: boolean; provider: Provider } | { kind: "pattern"; matcher: ModelMatcher; provider: Provider };
+
 /**
  * The configured providers and the model routing table, compiled once at
  * start: an exact-name map (any provider's explicit list wins), then each
- * provider's patterns in configuration order. A request only looks things up.
+ * provider's prefixes and patterns in configuration order. Fallback chains
+ * are built here too. A request only looks things up.
  */
 export class ProviderRegistry {
   readonly providers: readonly Provider[];
   private readonly exact = new Map<string, Provider>();
-  private readonly patterns: Array<{ matcher: ModelMatcher; provider: Provider }> = [];
+  private readonly rules: Rule[] = [];
   private readonly configs = new Map<Provider, ProviderConfig>();
+  private readonly chains = new Map<Provider, Provider>();
+  private readonly modelChains = new Map<Provider, Map<string, Provider>>();
 
   /** `overrides` replace the built adapter of the same name (tests). */
   constructor(configs: readonly ProviderConfig[], overrides: readonly Provider[] = []) {
+    checkFallbacks(configs);
     const routed: Routed[] = configs.map((config) => ({
       config,
       provider: overrides.find((o) => o.name === config.name) ?? createProvider(config),
     }));
     this.providers = routed.map((r) => r.provider);
+    const byName = new Map(routed.map((r) => [r.config.name, r.provider]));
     for (const { config, provider } of routed) {
       this.configs.set(provider, config);
       for (const m of config.models) if (!this.exact.has(m)) this.exact.set(m, provider);
     }
     for (const { config, provider } of routed) {
+      for (const prefix of config.modelPrefixes ?? []) this.rules.push({ kind: "prefix", prefix, strip: config.stripModelPrefix !== false, provider });
       const matcher = compileModelMatcher(config.modelPatterns);
-      if (matcher) this.patterns.push({ matcher, provider });
+      if (matcher) this.rules.push({ kind: "pattern", matcher, provider });
+
+      const chainOf = (names: readonly string[]) => {
+        const chain = [provider, ...names.map((n) => byName.get(n)!)];
+        return withFallbacks(chain, Math.min(config.maxAttempts ?? chain.length, chain.length));
+      };
+      this.chains.set(provider, chainOf(config.fallbacks ?? []));
+      const perModel = new Map<string, Provider>();
+      for (const [model, names] of Object.entries(config.modelFallbacks ?? {})) perModel.set(model, chainOf(names));
+      if (perModel.size > 0) this.modelChains.set(provider, perModel);
     }
   }
 
-  /** The provider serving `model`, or undefined when none does. */
+  /** The provider serving `model` and what to call it upstream, or undefined when none serves it. */
+  resolve(model: string): Resolved | undefined {
+    let provider = this.exact.get(model);
+    let upstreamModel = model;
+    if (!provider) {
+      for (const r of this.rules) {
+        if (r.kind === "prefix" ? model.startsWith(r.prefix) && model.length > r.prefix.length : modelAllowed(r.matcher, model)) {
+          provider = r.provider;
+          if (r.kind === "prefix" && r.strip) upstreamModel = model.slice(r.prefix.length);
+          break;
+        }
+      }
+    }
+    if (!provider) return undefined;
+    return { provider: this.modelChains.get(provider)?.get(model) ?? this.chains.get(provider)!, upstreamModel };
+  }
+
+  /** The configured provider serving `model` (not its fallback wrapper), or undefined when none does. */
   route(model: string): Provider | undefined {
-    const hit = this.exact.get(model);
-    if (hit) return hit;
-    for (const p of this.patterns) if (modelAllowed(p.matcher, model)) return p.provider;
-    return undefined;
+    const resolved = this.resolve(model);
+    return resolved && this.providers.find((p) => p.name === resolved.provider.name);
   }
 
   /** The explicit model names configured for `provider`. */
@@ -68,9 +118,10 @@ export class ProviderRegistry {
     return this.configs.get(provider)?.models ?? [];
   }
 
-  /** True when `provider` also serves models beyond its explicit list (patterns). */
+  /** True when `provider` also serves models beyond its explicit list (patterns or prefixes). */
   hasPatterns(provider: Provider): boolean {
-    return (this.configs.get(provider)?.modelPatterns.length ?? 0) > 0;
+    const c = this.configs.get(provider);
+    return (c?.modelPatterns.length ?? 0) + (c?.modelPrefixes?.length ?? 0) > 0;
   }
 
   async close(): Promise<void> {

@@ -20,6 +20,20 @@ export interface ProviderRequest {
   signal: AbortSignal;
   /** The client's headers; each provider forwards only the few its API defines, never a credential. */
   headers: IncomingHttpHeaders;
+  /** Told of each upstream call as it ends (its status or failure); a fallback chain makes several. */
+  onAttempt?(attempt: Attempt): void;
+  /** Whether the caller may use a provider (allowed_providers): fallbacks it may not use are skipped. */
+  mayUse?(providerName: string): boolean;
+}
+
+/** One upstream call: an HTTP status, or a transport failure. */
+export interface Attempt {
+  provider: string;
+  status?: number;
+  reason?: UpstreamFailure;
+  latencyMs: number;
+  /** True when the gateway went on to another provider after this one. */
+  fellBack: boolean;
 }
 
 /** An upstream answer, passed through by the route. */
@@ -30,6 +44,8 @@ export interface ProviderResponse {
   headers: Record<string, string>;
   /** Chunks as they arrive; for SSE each chunk is written to the client at once. */
   body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+  /** Drops an unread body (an answer a fallback replaces), freeing its connection. */
+  discard?(): void;
 }
 
 export type UpstreamFailure = "connect" | "timeout";

@@ -115,6 +115,9 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
       promptTokens: rec.usage?.promptTokens ?? null,
       completionTokens: rec.usage?.completionTokens ?? null,
       totalTokens: rec.usage?.totalTokens ?? null,
+      cacheReadTokens: rec.usage?.cacheReadTokens ?? null,
+      cacheWriteTokens: rec.usage?.cacheWriteTokens ?? null,
+      attempts: rec.attempts,
       latencyMs: Math.round(latencyMs * 1000) / 1000,
       stream: rec.stream,
       // Every refusal names its cause; one answered outside the handler (a broken body) at least its status.
@@ -163,6 +166,7 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
       provider: null,
       stream: false,
       usage: null,
+      attempts: null,
       error: null,
       metadata: null,
       ephemeral: false,

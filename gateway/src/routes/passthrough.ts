@@ -3,6 +3,7 @@ import type { AppContext } from "../context.js";
 import { UpstreamError, type ProviderResponse } from "../providers/types.js";
 import { HttpError, drained } from "./http.js";
 import type { RequestRecord } from "./request-record.js";
+import { UsageChunkFilter } from "./sse-filter.js";
 import { SseUsageTap, usageOfBody, type UsageFormat } from "./usage.js";
 
 /** Which upstream answered, and in whose format: for metrics and usage. */
@@ -11,6 +12,8 @@ export interface PassOptions {
   usage: UsageFormat;
   /** Rewrites a successful JSON answer (e.g. filters the model list); the bytes pass unchanged without it. */
   transform?: (body: Buffer) => Buffer;
+  /** Drop the usage-only chunk of an OpenAI stream: the gateway asked for it, the client did not. */
+  hideUsageChunk?: boolean;
 }
 
 /** Maps a failed upstream call to the client's answer, counting it. */
@@ -63,14 +66,18 @@ export async function passStreaming(ctx: AppContext, res: ServerResponse, rec: R
   });
   res.flushHeaders();
   const tap = new SseUsageTap(opts.usage);
+  const filter = opts.hideUsageChunk ? new UsageChunkFilter() : undefined;
   try {
     for await (const chunk of up.body) {
       if (res.destroyed) break;
       tap.push(chunk);
       // Kept current: a client that leaves mid-stream is logged at once, with what was counted so far.
       rec.usage = tap.usage;
-      if (!res.write(chunk)) await drained(res);
+      const out = filter ? filter.push(chunk) : chunk;
+      if (out.length > 0 && !res.write(out)) await drained(res);
     }
+    const rest = filter?.end();
+    if (rest && rest.length > 0 && !res.destroyed) res.write(rest);
   } catch (err) {
     tap.end();
     rec.usage = tap.usage;

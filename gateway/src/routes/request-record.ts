@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AppContext } from "../context.js";
 import type { KeyRecord } from "../auth/key-index.js";
 import type { RouteLabel } from "../metrics.js";
+import type { UpstreamAttempt } from "../db/request-log-repository.js";
 import type { Usage } from "./usage.js";
 
 /** What the request log and metrics learn about one request as it runs. */
@@ -16,6 +17,8 @@ export interface RequestRecord {
   provider: string | null;
   stream: boolean;
   usage: Usage | null;
+  /** Upstream calls made, in order (fallbacks included); null until the first. */
+  attempts: UpstreamAttempt[] | null;
   error: string | null;
   /** The key's metadata JSON, echoed into the request log. */
   metadata: string | null;

@@ -1,12 +1,14 @@
 import type { AppContext } from "../context.js";
+import type { Resolved } from "../providers/registry.js";
 import { UpstreamError, type Endpoint, type Provider, type ProviderResponse } from "../providers/types.js";
 import { checkModel, checkProvider } from "../auth/policy.js";
 import { MAX_JSON_DEPTH } from "../config.js";
 import { HttpError, PolicyDeniedError, jsonDepthExceeds, readBody } from "./http.js";
 import { passBuffered, passStreaming, upstreamHttpError } from "./passthrough.js";
 import type { RouteHandler } from "./request-record.js";
-import type { UsageFormat } from "./usage.js";
+import { attemptRecorder, upstreamBody } from "./upstream-request.js";
 import { admit, settle } from "../quota/enforce.js";
+import type { UsageFormat } from "./usage.js";
 
 const MAX_LOGGED_MODEL = 200;
 
@@ -66,9 +68,9 @@ function quoted(model: string): string {
 }
 
 /** The request's model picks the provider; its scopes and endpoints must agree. */
-function routeModel(ctx: AppContext, endpoint: Endpoint, model: string, key: Parameters<RouteHandler>[4], rec: Parameters<RouteHandler>[3]): Provider {
-  const provider = ctx.providers.route(model);
-  if (!provider) {
+function routeModel(ctx: AppContext, endpoint: Endpoint, model: string, key: Parameters<RouteHandler>[4], rec: Parameters<RouteHandler>[3]): Resolved {
+  const resolved = ctx.providers.resolve(model);
+  if (!resolved) {
     throw new HttpError(
       404,
       `The model ${quoted(model)} does not exist or is not served by this gateway.`,
@@ -77,6 +79,7 @@ function routeModel(ctx: AppContext, endpoint: Endpoint, model: string, key: Par
       "model",
     );
   }
+  const { provider } = resolved;
   rec.provider = provider.name;
   const denial = checkProvider(key, provider.name);
   if (denial) throw new PolicyDeniedError(denial, rec.model);
@@ -90,7 +93,7 @@ function routeModel(ctx: AppContext, endpoint: Endpoint, model: string, key: Par
       "model",
     );
   }
-  return provider;
+  return resolved;
 }
 
 /**
@@ -108,11 +111,12 @@ export function upstreamRoute(endpoint: Endpoint): RouteHandler {
     rec.stream = json.stream === true;
     const denial = checkModel(key, model);
     if (denial) throw new PolicyDeniedError(denial, rec.model);
-    const provider = routeModel(ctx, endpoint, model, key, rec);
-    const opts = { provider: provider.name, usage: format };
+    const { provider, upstreamModel } = routeModel(ctx, endpoint, model, key, rec);
+    const upstream = upstreamBody(endpoint, body, json, upstreamModel, rec.stream);
+    // Fleet-wide limits: reserve before the upstream call, settle with the real usage after.
     const admission = await admit(ctx, key, provider, json, rec, res);
     try {
-      await forward(ctx, endpoint, provider, body, json, req, res, rec, opts);
+      await forward(ctx, endpoint, provider, format, upstream, req, res, rec, key);
     } finally {
       settle(ctx, key, provider, admission, rec);
     }
@@ -123,12 +127,12 @@ async function forward(
   ctx: AppContext,
   endpoint: Endpoint,
   provider: Provider,
-  body: Buffer,
-  json: Record<string, unknown>,
+  format: UsageFormat,
+  upstream: ReturnType<typeof upstreamBody>,
   req: Parameters<RouteHandler>[1],
   res: Parameters<RouteHandler>[2],
   rec: Parameters<RouteHandler>[3],
-  opts: { provider: string; usage: UsageFormat },
+  key: Parameters<RouteHandler>[4],
 ): Promise<void> {
   {
     // The client leaving aborts the upstream call (and its billing) too.
@@ -140,16 +144,27 @@ async function forward(
 
     let up: ProviderResponse;
     try {
-      up = await provider.call({ endpoint, body, json, stream: rec.stream, requestId: rec.requestId, signal: abort.signal, headers: req.headers });
+      up = await provider.call({
+        endpoint,
+        body: upstream.body,
+        json: upstream.json,
+        stream: rec.stream,
+        requestId: rec.requestId,
+        signal: abort.signal,
+        headers: req.headers,
+        onAttempt: attemptRecorder(ctx, rec),
+        mayUse: (name: string) => checkProvider(key, name) === null,
+      });
     } catch (err) {
       res.off("close", onClose);
       if (abort.signal.aborted) {
         rec.error = "client_closed";
         return;
       }
-      if (err instanceof UpstreamError) throw upstreamHttpError(ctx, provider.name, err, rec);
+      if (err instanceof UpstreamError) throw upstreamHttpError(ctx, rec.provider ?? provider.name, err, rec);
       throw err;
     }
+    const opts = { provider: rec.provider ?? provider.name, usage: format, hideUsageChunk: upstream.hideUsageChunk };
     try {
       if (rec.stream && up.status < 300 && up.contentType?.includes("text/event-stream") !== false) await passStreaming(ctx, res, rec, up, opts);
       else await passBuffered(ctx, res, rec, up, opts);
@@ -158,7 +173,7 @@ async function forward(
         rec.error = "client_closed";
         return;
       }
-      if (err instanceof UpstreamError) throw upstreamHttpError(ctx, provider.name, err, rec);
+      if (err instanceof UpstreamError) throw upstreamHttpError(ctx, opts.provider, err, rec);
       throw err;
     } finally {
       res.off("close", onClose);

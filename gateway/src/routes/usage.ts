@@ -1,8 +1,16 @@
 /** Token counts as the provider reported them. */
 export interface Usage {
+  /**
+   * As the provider counts it: OpenAI's prompt_tokens include cached tokens,
+   * Anthropic's input_tokens exclude cache reads and writes.
+   */
   promptTokens: number | null;
   completionTokens: number | null;
   totalTokens: number | null;
+  /** Prompt tokens served from the provider's prompt cache (OpenAI cached_tokens, Anthropic cache_read_input_tokens). */
+  cacheReadTokens: number | null;
+  /** Prompt tokens written to the cache (Anthropic cache_creation_input_tokens); OpenAI reports none. */
+  cacheWriteTokens: number | null;
 }
 
 /** Whose wire format an answer is in: where its `usage` lives and what it is called. */
@@ -26,20 +34,33 @@ export function parseUsage(value: unknown): Usage | null {
   const u = value as Record<string, unknown>;
   const promptTokens = num(u.prompt_tokens) ?? num(u.input_tokens);
   const completionTokens = num(u.completion_tokens) ?? num(u.output_tokens);
-  return { promptTokens, completionTokens, totalTokens: num(u.total_tokens) ?? sum(promptTokens, completionTokens) };
+  const details = (u.prompt_tokens_details ?? u.input_tokens_details) as { cached_tokens?: unknown } | null | undefined;
+  return {
+    promptTokens,
+    completionTokens,
+    totalTokens: num(u.total_tokens) ?? sum(promptTokens, completionTokens),
+    cacheReadTokens: details && typeof details === "object" ? num(details.cached_tokens) : null,
+    cacheWriteTokens: null,
+  };
 }
 
 /**
  * Reads an Anthropic `usage` object (input_tokens, output_tokens). Cache
- * reads and writes (cache_*_input_tokens) are not added to the prompt count:
- * input_tokens is what Anthropic bills at the base rate.
+ * reads and writes (cache_*_input_tokens) are reported apart, not added to
+ * the prompt count: input_tokens is what Anthropic bills at the base rate.
  */
 export function parseAnthropicUsage(value: unknown): Usage | null {
   if (!value || typeof value !== "object") return null;
   const u = value as Record<string, unknown>;
   const promptTokens = num(u.input_tokens);
   const completionTokens = num(u.output_tokens);
-  return { promptTokens, completionTokens, totalTokens: sum(promptTokens, completionTokens) };
+  return {
+    promptTokens,
+    completionTokens,
+    totalTokens: sum(promptTokens, completionTokens),
+    cacheReadTokens: num(u.cache_read_input_tokens),
+    cacheWriteTokens: num(u.cache_creation_input_tokens),
+  };
 }
 
 /** The usage of a whole (non-streamed) JSON answer. */
@@ -103,8 +124,15 @@ export class SseUsageTap {
       event.type === "message_start" ? (event.message as { usage?: unknown } | undefined)?.usage : event.type === "message_delta" ? event.usage : undefined;
     const parsed = parseAnthropicUsage(usage);
     if (!parsed) return;
+    // message_delta may repeat (cumulative) counts or leave them out: a missing one keeps message_start's.
     const promptTokens = parsed.promptTokens ?? this.usage?.promptTokens ?? null;
     const completionTokens = parsed.completionTokens ?? this.usage?.completionTokens ?? null;
-    this.usage = { promptTokens, completionTokens, totalTokens: sum(promptTokens, completionTokens) };
+    this.usage = {
+      promptTokens,
+      completionTokens,
+      totalTokens: sum(promptTokens, completionTokens),
+      cacheReadTokens: parsed.cacheReadTokens ?? this.usage?.cacheReadTokens ?? null,
+      cacheWriteTokens: parsed.cacheWriteTokens ?? this.usage?.cacheWriteTokens ?? null,
+    };
   }
 }

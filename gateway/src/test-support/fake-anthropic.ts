@@ -18,6 +18,12 @@ export const FAKE_ANTHROPIC_USAGE = {
   stream: { input_tokens: 25, output_tokens: 15 },
 } as const;
 
+/** Prompt-cache counts of `claude-cached`: apart from input_tokens, which stays what the base rate bills. */
+export const FAKE_ANTHROPIC_CACHE = { cache_read_input_tokens: 100, cache_creation_input_tokens: 20 } as const;
+
+/** One of Anthropic's rate-limit headers, which clients may see. */
+export const FAKE_ANTHROPIC_RATELIMIT = { "anthropic-ratelimit-requests-remaining": "49" } as const;
+
 /** Anthropic's error bodies, as api.anthropic.com sends them. */
 export function anthropicError(type: string, message: string): { type: "error"; error: { type: string; message: string } } {
   return { type: "error", error: { type, message } };
@@ -39,6 +45,7 @@ const ERRORS: Record<string, { status: number; body: ReturnType<typeof anthropic
  * - `claude-error-400|429|500`: that status with Anthropic's error body;
  * - `claude-slow`: never answers;
  * - `claude-held` (streaming): sends message_start, then waits for release();
+ * - `claude-cached`: reports prompt-cache reads and writes (FAKE_ANTHROPIC_CACHE);
  * - anything else: a message, or its SSE stream when `stream: true`.
  * It answers 401 unless `x-api-key` is the expected upstream key.
  */
@@ -71,7 +78,7 @@ export class FakeAnthropic {
 
   private json(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
     const body = JSON.stringify(value);
-    res.writeHead(status, { ...headers, "content-type": "application/json", "request-id": "req_fake_anthropic_1" });
+    res.writeHead(status, { ...headers, ...FAKE_ANTHROPIC_RATELIMIT, "content-type": "application/json", "request-id": "req_fake_anthropic_1" });
     res.end(body);
   }
 
@@ -105,6 +112,7 @@ export class FakeAnthropic {
     }
     if (parsed.model === "claude-slow") return; // never answers
     const id = "msg_fake01";
+    const cache = parsed.model === "claude-cached" ? FAKE_ANTHROPIC_CACHE : { cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
     if (!parsed.stream) {
       this.json(res, 200, {
         id,
@@ -114,7 +122,7 @@ export class FakeAnthropic {
         content: [{ type: "text", text: "Hello from the fake Anthropic." }],
         stop_reason: "end_turn",
         stop_sequence: null,
-        usage: { ...FAKE_ANTHROPIC_USAGE.message, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
+        usage: { ...FAKE_ANTHROPIC_USAGE.message, ...cache },
       });
       return;
     }
@@ -134,7 +142,7 @@ export class FakeAnthropic {
         content: [],
         stop_reason: null,
         stop_sequence: null,
-        usage: { input_tokens: FAKE_ANTHROPIC_USAGE.stream.input_tokens, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
+        usage: { input_tokens: FAKE_ANTHROPIC_USAGE.stream.input_tokens, output_tokens: 1, ...cache },
       },
     });
     if (parsed.model === "claude-held") await new Promise<void>((r) => (this.releaseHeld = r));

@@ -1,5 +1,5 @@
 import { createHttpUpstream, headerString } from "../http-upstream.js";
-import type { Endpoint, Provider, ProviderRequest } from "../types.js";
+import type { Endpoint, Provider, ProviderKind, ProviderRequest } from "../types.js";
 
 export { classifyUpstreamFailure } from "../http-upstream.js";
 
@@ -13,7 +13,9 @@ export interface OpenAiProviderOptions {
   timeoutMs: number;
 }
 
-const PATHS: Record<Exclude<Endpoint, "messages" | "count_tokens">, string> = {
+export type OpenAiEndpoint = Exclude<Endpoint, "messages" | "count_tokens">;
+
+export const OPENAI_PATHS: Record<OpenAiEndpoint, string> = {
   chat_completions: "/chat/completions",
   completions: "/completions",
   embeddings: "/embeddings",
@@ -23,20 +25,35 @@ const PATHS: Record<Exclude<Endpoint, "messages" | "count_tokens">, string> = {
 /** Client headers of OpenAI's API that travel upstream. */
 const FORWARDED = ["openai-beta"] as const;
 
+/** How one OpenAI-compatible upstream differs from api.openai.com. */
+export interface OpenAiCompatibleOptions {
+  name: string;
+  kind: ProviderKind;
+  baseUrl: string;
+  timeoutMs: number;
+  /** The credential header(s); never logged. */
+  auth: Record<string, string>;
+  endpoints: readonly OpenAiEndpoint[];
+  /** Path below the base URL, and the body when it must differ from the client's. */
+  target(endpoint: OpenAiEndpoint, req: ProviderRequest): { path: string; body?: Buffer };
+  /** Path of the model list, when the upstream has one in OpenAI's shape. */
+  modelsPath?: string;
+}
+
 /**
- * OpenAI (or any OpenAI-compatible server). Keeps one keep-alive pool to the
+ * Any upstream speaking OpenAI's wire format. Keeps one keep-alive pool to the
  * upstream origin; sends the gateway's upstream key, never the client's.
  */
-export function createOpenAiProvider(options: OpenAiProviderOptions): Provider {
+export function createOpenAiCompatibleProvider(options: OpenAiCompatibleOptions): Provider {
   const upstream = createHttpUpstream(options.baseUrl, options.timeoutMs);
-  const auth: Record<string, string> = options.apiKey === undefined ? {} : { authorization: `Bearer ${options.apiKey}` };
-
+  const { auth, modelsPath } = options;
+  const endpoints = new Set<Endpoint>(options.endpoints);
   return {
-    name: options.name ?? "openai",
-    kind: "openai",
-    endpoints: new Set<Endpoint>(Object.keys(PATHS) as Endpoint[]),
+    name: options.name,
+    kind: options.kind,
+    endpoints,
     call(req: ProviderRequest) {
-      if (req.endpoint === "messages" || req.endpoint === "count_tokens") throw new Error(`an OpenAI provider does not serve ${req.endpoint}`);
+      if (!endpoints.has(req.endpoint)) throw new Error(`provider ${options.name} (${options.kind}) does not serve ${req.endpoint}`);
       const headers: Record<string, string> = {
         ...auth,
         "x-request-id": req.requestId,
@@ -47,10 +64,26 @@ export function createOpenAiProvider(options: OpenAiProviderOptions): Provider {
         const v = headerString(req.headers[name]);
         if (v !== undefined) headers[name] = v;
       }
-      return upstream.request({ method: "POST", path: PATHS[req.endpoint], headers, body: req.body, signal: req.signal });
+      const { path, body } = options.target(req.endpoint as OpenAiEndpoint, req);
+      return upstream.request({ method: "POST", path, headers, body: body ?? req.body, signal: req.signal });
     },
-    listModels: (signal, requestId) =>
-      upstream.request({ method: "GET", path: "/models", headers: { ...auth, "x-request-id": requestId }, signal }),
+    ...(modelsPath !== undefined
+      ? { listModels: (signal: AbortSignal, requestId: string) => upstream.request({ method: "GET", path: modelsPath, headers: { ...auth, "x-request-id": requestId }, signal }) }
+      : {}),
     close: () => upstream.close(),
   };
+}
+
+/** OpenAI itself, or any server that copies its API under one base URL. */
+export function createOpenAiProvider(options: OpenAiProviderOptions): Provider {
+  return createOpenAiCompatibleProvider({
+    name: options.name ?? "openai",
+    kind: "openai",
+    baseUrl: options.baseUrl,
+    timeoutMs: options.timeoutMs,
+    auth: options.apiKey === undefined ? {} : { authorization: `Bearer ${options.apiKey}` },
+    endpoints: Object.keys(OPENAI_PATHS) as OpenAiEndpoint[],
+    target: (endpoint) => ({ path: OPENAI_PATHS[endpoint] }),
+    modelsPath: "/models",
+  });
 }
