@@ -10,6 +10,7 @@ import { createMetrics } from "./metrics.js";
 import { startChangeListener } from "./pg-listener.js";
 import { compactChangeLog } from "./repositories/change-log.js";
 import { ensureDefaultOrg } from "./repositories/orgs.js";
+import { seedAllDefaultPrices } from "./pricing/seed-prices.js";
 import { AckWriter } from "./sync/ack-writer.js";
 import { ChangeFeed } from "./sync/change-feed.js";
 import { GatewayTokenCache } from "./sync/token-cache.js";
@@ -63,6 +64,7 @@ export function createControlPlane(config: ControlPlaneConfig, overrides: { logg
         now: () => new Date(),
         bruteForce: new BruteForceGuard(config.bruteForce),
       };
+      await seedAllDefaultPrices(context);
       if (handle.pool) listener = startChangeListener(handle.pool, notifier, logger, (tokenId) => closeTokenStreams(context!, tokenId));
 
       const koa = createHttpApp(context);

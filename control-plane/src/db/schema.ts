@@ -133,6 +133,18 @@ export interface AuditLogTable {
   at: CreatedAt;
 }
 
+export interface ModelPricesTable {
+  org_id: string;
+  provider: string;
+  model: string;
+  input_usd_per_mtok: number;
+  output_usd_per_mtok: number;
+  cache_read_usd_per_mtok: number | null;
+  cache_write_usd_per_mtok: number | null;
+  source: "default" | "override";
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
 export interface Database {
   orgs: OrgsTable;
   teams: TeamsTable;
@@ -144,6 +156,7 @@ export interface Database {
   audit_log: AuditLogTable;
   signing_keys: SigningKeysTable;
   idempotency_records: IdempotencyRecordsTable;
+  model_prices: ModelPricesTable;
 }
 
 export type TeamRow = Selectable<TeamsTable>;

@@ -1,7 +1,16 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { KeyStatus, KeyUpsertSchema, McpAccessMode, SigningKeySchema, type KeyUpsert, type SigningKey } from "@tollgate/shared";
-import type { KeySyncRecord, SigningKeyRecord } from "../repositories/change-log.js";
+import {
+  KeyStatus,
+  KeyUpsertSchema,
+  McpAccessMode,
+  ModelPriceSchema,
+  SigningKeySchema,
+  type KeyUpsert,
+  type ModelPrice,
+  type SigningKey,
+} from "@tollgate/shared";
+import type { KeySyncRecord, ModelPriceRecord, SigningKeyRecord } from "../repositories/change-log.js";
 
 const STATUS: Record<string, KeyStatus> = {
   active: KeyStatus.ACTIVE,
@@ -62,5 +71,17 @@ export function toSigningKey(r: SigningKeyRecord): SigningKey {
     id: r.id,
     publicKey: Buffer.from(r.public_key, "hex"),
     createdAt: timestampFromDate(new Date(r.created_at)),
+  });
+}
+
+export function toModelPrice(r: ModelPriceRecord): ModelPrice {
+  return create(ModelPriceSchema, {
+    provider: r.provider,
+    model: r.model,
+    inputUsdPerMtok: r.input_usd_per_mtok,
+    outputUsdPerMtok: r.output_usd_per_mtok,
+    ...(r.cache_read_usd_per_mtok !== null ? { cacheReadUsdPerMtok: r.cache_read_usd_per_mtok } : {}),
+    ...(r.cache_write_usd_per_mtok !== null ? { cacheWriteUsdPerMtok: r.cache_write_usd_per_mtok } : {}),
+    source: r.source,
   });
 }
