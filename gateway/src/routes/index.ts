@@ -20,6 +20,7 @@ import { formatDuration } from "../sync/sync-state.js";
 import { listModels } from "./models.js";
 import type { RequestRecord, RouteHandler } from "./request-record.js";
 import { upstreamRoute } from "./upstream-route.js";
+import { requestCostUsd } from "../pricing/request-cost.js";
 
 export { createStatusHandler } from "./status.js";
 
@@ -123,6 +124,7 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
       metadata: rec.metadata,
       ephemeral: rec.ephemeral,
       ephemeralTokenId: rec.ephemeralTokenId,
+      costUsd: requestCostUsd(ctx, rec),
     });
   }
 
