@@ -91,8 +91,10 @@ export function modelPriceRoutes(app: AppContext): Router {
     return { ...r, default: d ? valuesOf(d) : null };
   };
 
+  const targetSchema = z.object({ provider, model });
+  /** The path's provider and model; a 400 names which one is wrong. */
   function target(ctx: Context): { provider: string; model: string } {
-    return { provider: validate(provider, ctx.params.provider), model: validate(model, ctx.params.model) };
+    return validate(targetSchema, { provider: ctx.params.provider, model: ctx.params.model });
   }
 
   async function audit(ctx: Context, trx: AppContext["db"], action: string, id: string, before: unknown, after: unknown) {
