@@ -12,6 +12,7 @@ import { compactChangeLog } from "./repositories/change-log.js";
 import { purgeEndedWindows } from "./quota/acquire.js";
 import { AlertDelivery } from "./quota/alerts.js";
 import { ensureDefaultOrg } from "./repositories/orgs.js";
+import { seedAllDefaultPrices } from "./pricing/seed-prices.js";
 import { AckWriter } from "./sync/ack-writer.js";
 import { ChangeFeed } from "./sync/change-feed.js";
 import { GatewayTokenCache } from "./sync/token-cache.js";
@@ -65,6 +66,7 @@ export function createControlPlane(config: ControlPlaneConfig, overrides: { logg
         now: () => new Date(),
         bruteForce: new BruteForceGuard(config.bruteForce),
       };
+      await seedAllDefaultPrices(context);
       context.alertDelivery = new AlertDelivery(context);
       if (handle.pool) listener = startChangeListener(handle.pool, notifier, logger, (tokenId) => closeTokenStreams(context!, tokenId));
 

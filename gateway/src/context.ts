@@ -12,7 +12,8 @@ import { GatewayMetrics } from "./metrics.js";
 import { ProviderRegistry } from "./providers/registry.js";
 import type { Provider } from "./providers/types.js";
 import { KeyCache } from "./sync/key-cache.js";
-import { GatewayQuota, type PriceLookup } from "./quota/gateway-quota.js";
+import { GatewayQuota } from "./quota/gateway-quota.js";
+import { PriceIndex } from "./pricing/price-index.js";
 import { SyncState, formatDuration } from "./sync/sync-state.js";
 
 /** Time source; tests pass a fixed or stepping clock. */
@@ -32,6 +33,11 @@ export interface AppContext {
   db: GatewayStore;
   keyIndex: KeyIndex;
   keyCache: KeyCache;
+  /**
+   * The synced price table: lookup(kind, model), costMicroUsd(kind, model, usage)
+   * and estimateMicroUsd(kind, model, promptTokens, maxOutputTokens).
+   */
+  prices: PriceIndex;
   syncState: SyncState;
   metrics: GatewayMetrics;
   logWriter: LogWriter;
@@ -45,8 +51,6 @@ export interface AppContext {
   bruteForce: BruteForceGuard;
   /** Fleet-wide quotas: limits per key, leases, the usage outbox. */
   quota: GatewayQuota;
-  /** Model prices for cost accounting; null until a price table is known. */
-  prices: PriceLookup | null;
 }
 
 export interface ContextOverrides {
@@ -68,10 +72,11 @@ export function createAppContext(config: GatewayConfig, overrides: ContextOverri
   const trustedRules = parseTrustedProxies(config.trustedProxies.join(","));
   const clock = overrides.clock ?? systemClock;
   const keyIndex = new KeyIndex();
+  const prices = new PriceIndex();
   // The whole boot-time read runs under recovery: a damaged file may only show
   // itself when its pages are read.
   const { store: db, probed, recovery } = openStoreWithRecovery(config.dataDir, clock.now(), (store) => {
-    const keyCache = new KeyCache(store, keyIndex, clock);
+    const keyCache = new KeyCache(store, keyIndex, clock, prices);
     const loaded = keyCache.load();
     const lastContact = Number(store.meta.get(META.lastContactAtMs));
     return { keyCache, loaded, lastContactMs: Number.isSafeInteger(lastContact) && lastContact > 0 ? lastContact : null };
@@ -81,7 +86,7 @@ export function createAppContext(config: GatewayConfig, overrides: ContextOverri
   if (loaded.resyncRequired) {
     logger.warn(
       { revision: loaded.revision, keys: loaded.keys },
-      "the cached keys were written by an older release that did not keep key scopes and signing keys: serving them as before until the control plane's full snapshot arrives",
+      "the cache was written by an older release that did not keep everything now synced (key scopes, signing keys, model prices): serving its keys as before until the control plane's full snapshot arrives",
     );
   }
 
@@ -140,11 +145,11 @@ export function createAppContext(config: GatewayConfig, overrides: ContextOverri
     db,
     keyIndex,
     keyCache,
+    prices,
     syncState,
     metrics,
     logWriter,
     quota,
-    prices: null,
     providers: new ProviderRegistry(config.providers, overrides.providers),
     cacheRecovery: recovery,
     bruteForce: new BruteForceGuard({ ...config.bruteForce, now: () => clock.now() }),

@@ -194,6 +194,18 @@ export interface BudgetAlertsTable {
   last_error: string | null;
 }
 
+export interface ModelPricesTable {
+  org_id: string;
+  provider: string;
+  model: string;
+  input_usd_per_mtok: number;
+  output_usd_per_mtok: number;
+  cache_read_usd_per_mtok: number | null;
+  cache_write_usd_per_mtok: number | null;
+  source: "default" | "override";
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
 export interface Database {
   orgs: OrgsTable;
   teams: TeamsTable;
@@ -210,6 +222,7 @@ export interface Database {
   usage_reports: UsageReportsTable;
   usage_daily: UsageDailyTable;
   budget_alerts: BudgetAlertsTable;
+  model_prices: ModelPricesTable;
 }
 
 export type TeamRow = Selectable<TeamsTable>;

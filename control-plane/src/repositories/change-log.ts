@@ -51,10 +51,23 @@ export interface SigningKeyRecord {
   created_at: string;
 }
 
+/** One row of the price table as synced: USD per million tokens. */
+export interface ModelPriceRecord {
+  provider: string;
+  model: string;
+  input_usd_per_mtok: number;
+  output_usd_per_mtok: number;
+  cache_read_usd_per_mtok: number | null;
+  cache_write_usd_per_mtok: number | null;
+  source: "default" | "override";
+}
+
 export type ChangeInput =
   | { kind: "key_upsert"; resourceId: string; payload: KeySyncRecord }
   | { kind: "key_delete"; resourceId: string; payload: { id: string } }
-  | { kind: "signing_key_upsert"; resourceId: string; payload: SigningKeyRecord };
+  | { kind: "signing_key_upsert"; resourceId: string; payload: SigningKeyRecord }
+  | { kind: "model_price_upsert"; resourceId: string; payload: ModelPriceRecord }
+  | { kind: "model_price_delete"; resourceId: string; payload: { provider: string; model: string } };
 
 export interface ChangeEntry {
   revision: number;

@@ -49,3 +49,11 @@ export async function findOrgByName(db: Db, name: string): Promise<Org | undefin
 export async function listOrgs(db: Db): Promise<Org[]> {
   return (await db.selectFrom("orgs").selectAll().orderBy("id").execute()).map(toOrg);
 }
+
+/**
+ * Takes the organization's row lock until the transaction ends: writers that
+ * read before they write (price seeding, price overrides) serialize on it.
+ */
+export async function lockOrg(trx: Db, orgId: string): Promise<void> {
+  await trx.selectFrom("orgs").select("id").where("id", "=", orgId).forUpdate().executeTakeFirst();
+}

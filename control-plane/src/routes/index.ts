@@ -5,6 +5,7 @@ import { auditLogRoutes } from "./audit-logs.js";
 import { gatewayRoutes } from "./gateways.js";
 import { gatewayTokenRoutes } from "./gateway-tokens.js";
 import { healthRoutes } from "./health.js";
+import { modelPriceRoutes } from "./model-prices.js";
 import { orgRoutes } from "./orgs.js";
 import { teamRoutes } from "./teams.js";
 import { userRoutes } from "./users.js";
@@ -19,6 +20,7 @@ export function buildRouters(app: AppContext): Router[] {
     apiKeyRoutes(app),
     gatewayTokenRoutes(app),
     gatewayRoutes(app),
+    modelPriceRoutes(app),
     auditLogRoutes(app),
   ];
 }

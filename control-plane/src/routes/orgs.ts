@@ -6,6 +6,7 @@ import type { AppContext } from "../context.js";
 import { readJsonObject, validate } from "../http/body.js";
 import { recordAudit } from "../repositories/audit-log.js";
 import { findOrgByName, getOrg, insertOrg, listOrgs } from "../repositories/orgs.js";
+import { seedDefaultPrices } from "../pricing/seed-prices.js";
 import { displayName, idOf } from "./schemas.js";
 
 /** Admin calls act on this organization; without the header, the default one. */
@@ -58,6 +59,8 @@ export function orgRoutes(app: AppContext): Router {
       });
       return org;
     });
+    // A new organization starts with the default price table, synced like any change.
+    await seedDefaultPrices(app, org.id);
     ctx.status = 201;
     ctx.body = org;
   });

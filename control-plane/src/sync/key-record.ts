@@ -5,14 +5,16 @@ import {
   KeyStatus,
   KeyUpsertSchema,
   McpAccessMode,
+  ModelPriceSchema,
+  QuotaLimitSchema,
   QuotaMetric,
   QuotaScope,
   SigningKeySchema,
   type KeyUpsert,
-  QuotaLimitSchema,
+  type ModelPrice,
   type SigningKey,
 } from "@tollgate/shared";
-import type { KeySyncRecord, OwnerLimits, SigningKeyRecord } from "../repositories/change-log.js";
+import type { KeySyncRecord, ModelPriceRecord, OwnerLimits, SigningKeyRecord } from "../repositories/change-log.js";
 
 const STATUS: Record<string, KeyStatus> = {
   active: KeyStatus.ACTIVE,
@@ -98,5 +100,17 @@ export function toSigningKey(r: SigningKeyRecord): SigningKey {
     id: r.id,
     publicKey: Buffer.from(r.public_key, "hex"),
     createdAt: timestampFromDate(new Date(r.created_at)),
+  });
+}
+
+export function toModelPrice(r: ModelPriceRecord): ModelPrice {
+  return create(ModelPriceSchema, {
+    provider: r.provider,
+    model: r.model,
+    inputUsdPerMtok: r.input_usd_per_mtok,
+    outputUsdPerMtok: r.output_usd_per_mtok,
+    ...(r.cache_read_usd_per_mtok !== null ? { cacheReadUsdPerMtok: r.cache_read_usd_per_mtok } : {}),
+    ...(r.cache_write_usd_per_mtok !== null ? { cacheWriteUsdPerMtok: r.cache_write_usd_per_mtok } : {}),
+    source: r.source,
   });
 }

@@ -15,13 +15,15 @@ import {
   oldestRetainedRevision,
   type ChangeEntry,
   type KeySyncRecord,
+  type ModelPriceRecord,
   type SigningKeyRecord,
 } from "../repositories/change-log.js";
+import { allModelPriceRecords } from "../repositories/model-prices.js";
 import { allSigningKeyRecords } from "../repositories/signing-keys.js";
 import { markGatewayDisconnected, upsertConnectedGateway } from "../repositories/gateways.js";
 import { currentRevision } from "../repositories/orgs.js";
 import { authenticateGateway, kRemoteAddress } from "./auth.js";
-import { toKeyUpsert, toSigningKey } from "./key-record.js";
+import { toKeyUpsert, toModelPrice, toSigningKey } from "./key-record.js";
 
 /** Configuration the gateways apply, sent first on every stream. */
 function settingsEvent(app: AppContext): SubscribeResponse {
@@ -83,8 +85,8 @@ export async function* subscribe(app: AppContext, req: SubscribeRequest, ctx: Ha
     let cursor = Number(req.lastRevision);
     const reason = await snapshotReason(app, orgId, req, cursor);
     if (reason !== null) {
-      const { revision, keys, signingKeys } = await readSnapshot(app, orgId);
-      yield* snapshotEvents(orgId, revision, reason, keys, signingKeys);
+      const { revision, keys, signingKeys, modelPrices } = await readSnapshot(app, orgId);
+      yield* snapshotEvents(orgId, revision, reason, keys, signingKeys, modelPrices);
       app.metrics.snapshotSent(SnapshotReason[reason]);
       log.info({ revision, keys: keys.length, reason: SnapshotReason[reason] }, "snapshot sent");
       cursor = revision;
@@ -95,8 +97,8 @@ export async function* subscribe(app: AppContext, req: SubscribeRequest, ctx: Ha
       const entries = await app.changeFeed.read(orgId, cursor, CHANGE_BATCH);
       if (entries.length > 0 && entries[0]!.revision !== cursor + 1) {
         // Compaction removed entries this stream had not sent yet: start over from a snapshot.
-        const { revision, keys, signingKeys } = await readSnapshot(app, orgId);
-        yield* snapshotEvents(orgId, revision, SnapshotReason.COMPACTED, keys, signingKeys);
+        const { revision, keys, signingKeys, modelPrices } = await readSnapshot(app, orgId);
+        yield* snapshotEvents(orgId, revision, SnapshotReason.COMPACTED, keys, signingKeys, modelPrices);
         app.metrics.snapshotSent(SnapshotReason[SnapshotReason.COMPACTED]);
         log.info({ revision, keys: keys.length, reason: "COMPACTED" }, "snapshot sent");
         cursor = revision;
@@ -151,11 +153,15 @@ async function snapshotReason(app: AppContext, orgId: string, req: SubscribeRequ
   return null;
 }
 
-/** Keys and revision read in one repeatable-read transaction: a consistent cut. */
-async function readSnapshot(
-  app: AppContext,
-  orgId: string,
-): Promise<{ revision: number; keys: KeySyncRecord[]; signingKeys: SigningKeyRecord[] }> {
+interface Snapshot {
+  revision: number;
+  keys: KeySyncRecord[];
+  signingKeys: SigningKeyRecord[];
+  modelPrices: ModelPriceRecord[];
+}
+
+/** Keys, prices and revision read in one repeatable-read transaction: a consistent cut. */
+async function readSnapshot(app: AppContext, orgId: string): Promise<Snapshot> {
   return app.db
     .transaction()
     .setIsolationLevel("repeatable read")
@@ -163,6 +169,7 @@ async function readSnapshot(
       revision: await currentRevision(trx, orgId),
       keys: await allKeySyncRecords(trx, orgId),
       signingKeys: await allSigningKeyRecords(trx, orgId),
+      modelPrices: await allModelPriceRecords(trx, orgId),
     }));
 }
 
@@ -172,18 +179,23 @@ function* snapshotEvents(
   reason: SnapshotReason,
   keys: KeySyncRecord[],
   signingKeys: SigningKeyRecord[],
+  modelPrices: ModelPriceRecord[],
 ): Generator<SubscribeResponse> {
   yield create(SubscribeResponseSchema, {
     event: { case: "snapshotBegin", value: { revision: BigInt(revision), reason, orgId, keyCount: keys.length } },
   });
-  // The first chunk carries the signing keys, even when there are no API keys.
+  // The first chunk carries the signing keys and the price table, even when there are no API keys.
   for (let i = 0; i < keys.length || i === 0; i += SNAPSHOT_CHUNK) {
     const slice = keys.slice(i, i + SNAPSHOT_CHUNK);
-    if (slice.length === 0 && signingKeys.length === 0) break;
+    if (slice.length === 0 && signingKeys.length === 0 && modelPrices.length === 0) break;
     yield create(SubscribeResponseSchema, {
       event: {
         case: "snapshotChunk",
-        value: { keys: slice.map(toKeyUpsert), signingKeys: i === 0 ? signingKeys.map(toSigningKey) : [] },
+        value: {
+          keys: slice.map(toKeyUpsert),
+          signingKeys: i === 0 ? signingKeys.map(toSigningKey) : [],
+          modelPrices: i === 0 ? modelPrices.map(toModelPrice) : [],
+        },
       },
     });
   }
@@ -196,6 +208,21 @@ function toChange(entry: ChangeEntry): Change {
     return create(ChangeSchema, {
       revision: BigInt(entry.revision),
       op: { case: "signingKeyUpsert", value: toSigningKey(entry.payload as SigningKeyRecord) },
+      committedAt,
+    });
+  }
+  if (entry.kind === "model_price_upsert") {
+    return create(ChangeSchema, {
+      revision: BigInt(entry.revision),
+      op: { case: "modelPriceUpsert", value: toModelPrice(entry.payload as ModelPriceRecord) },
+      committedAt,
+    });
+  }
+  if (entry.kind === "model_price_delete") {
+    const { provider, model } = entry.payload as { provider: string; model: string };
+    return create(ChangeSchema, {
+      revision: BigInt(entry.revision),
+      op: { case: "modelPriceDelete", value: { provider, model } },
       committedAt,
     });
   }

@@ -1,7 +1,7 @@
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hashApiKey, KeySyncService, newId, SnapshotReason, type SubscribeResponse } from "@tollgate/shared";
+import { hashApiKey, KeySyncService, newId, SnapshotReason, type Change, type SubscribeResponse } from "@tollgate/shared";
 import type { ControlPlane } from "../index.js";
 import { startTestControlPlane, type TestControlPlane } from "../testing/test-control-plane.js";
 import { TEST_MASTER_KEY } from "../testing/test-config.js";
@@ -21,6 +21,11 @@ async function post(path: string, body: unknown) {
     body: JSON.stringify(body),
   });
   return (await res.json()) as Record<string, string>;
+}
+
+/** The id of a key or signing-key change (prices have none). */
+function opId(c: Change): string | undefined {
+  return c.op.value && "id" in c.op.value ? c.op.value.id : undefined;
 }
 
 /** Reads events from a stream until `until` says stop. */
@@ -88,7 +93,7 @@ describe("KeySyncService over gRPC", () => {
     const live = await take(it, (ev) => ev.some((e) => e.event.case === "changeBatch"));
     const batch = live.find((e) => e.event.case === "changeBatch")!.event;
     if (batch.case !== "changeBatch") throw new Error("unreachable");
-    expect(batch.value.changes.map((c) => [Number(c.revision), c.op.case, (c.op.value as { id?: string } | undefined)?.id])).toEqual([
+    expect(batch.value.changes.map((c) => [Number(c.revision), c.op.case, opId(c)])).toEqual([
       [Number(revision) + 1, "keyUpsert", second.id],
     ]);
 
@@ -96,7 +101,7 @@ describe("KeySyncService over gRPC", () => {
     const del = await take(it, (ev) => ev.some((e) => e.event.case === "changeBatch"));
     const delBatch = del.find((e) => e.event.case === "changeBatch")!.event;
     if (delBatch.case !== "changeBatch") throw new Error("unreachable");
-    expect(delBatch.value.changes.map((c) => [Number(c.revision), c.op.case, (c.op.value as { id?: string } | undefined)?.id])).toEqual([
+    expect(delBatch.value.changes.map((c) => [Number(c.revision), c.op.case, opId(c)])).toEqual([
       [Number(revision) + 2, "keyDelete", first.id],
     ]);
     await client.acknowledge({ gatewayId, revision: revision + 2n }, { headers });
@@ -134,7 +139,7 @@ describe("KeySyncService over gRPC", () => {
     expect(events.some((e) => e.event.case === "snapshotBegin")).toBe(false);
     const batch = events.find((e) => e.event.case === "changeBatch")!.event;
     if (batch.case !== "changeBatch") throw new Error("unreachable");
-    expect(batch.value.changes.map((c) => (c.op.value as { id?: string } | undefined)?.id)).toEqual([missed.id]);
+    expect(batch.value.changes.map(opId)).toEqual([missed.id]);
     b.abort();
   });
 

@@ -4,6 +4,8 @@ export type AuditEvent =
   | "key_upsert"
   | "key_delete"
   | "signing_key_upsert"
+  | "model_price_upsert"
+  | "model_price_delete"
   | "snapshot_applied"
   | "auth_denied"
   | "policy_denied"

@@ -90,6 +90,32 @@ export const migrations: readonly Migration[] = [
     },
   },
   {
+    name: "2025-04-01T00:00:00_model-prices",
+    up(db) {
+      db.exec(`
+        CREATE TABLE model_prices (
+          provider TEXT NOT NULL,
+          model TEXT NOT NULL,
+          input_usd_per_mtok REAL NOT NULL,
+          output_usd_per_mtok REAL NOT NULL,
+          cache_read_usd_per_mtok REAL NULL,
+          cache_write_usd_per_mtok REAL NULL,
+          source TEXT NOT NULL,
+          updated_revision INTEGER NOT NULL,
+          PRIMARY KEY (provider, model)
+        );
+        -- What the request cost in USD by the synced price table; null when no price was known.
+        ALTER TABLE request_log ADD COLUMN cost_usd REAL NULL;
+      `);
+      // A cache written by an earlier release skipped the price changes it
+      // could not apply, so its revision is current without the prices: ask
+      // for a full snapshot, serving the cached keys meanwhile.
+      db.prepare(
+        `INSERT OR IGNORE INTO meta (key, value) SELECT 'resync_required', '1' WHERE EXISTS (SELECT 1 FROM meta WHERE key = 'revision')`,
+      ).run();
+    },
+  },
+  {
     name: "2025-04-15T00:00:00_request-attempts",
     up(db) {
       // attempts: JSON [{provider, status | reason, latency_ms}], one per upstream call (fallbacks included);

@@ -33,6 +33,8 @@ export interface RequestLogEntry {
   ephemeral: boolean;
   /** The ephemeral token's id (`jti`), never the token. */
   ephemeralTokenId: string | null;
+  /** USD by the synced price table; null when no price or no usage was known. */
+  costUsd: number | null;
 }
 
 export interface RequestLogRepository {
@@ -60,14 +62,15 @@ interface Row {
   metadata: string | null;
   ephemeral: number;
   ephemeral_token_id: string | null;
+  cost_usd: number | null;
 }
 
 export function createRequestLogRepository(db: Database): RequestLogRepository {
   const insert = db.prepare(
     `INSERT INTO request_log (at, request_id, key_id, model, status, prompt_tokens, completion_tokens, total_tokens, latency_ms, stream, error,
-                              metadata, ephemeral, ephemeral_token_id, provider, cache_read_tokens, cache_write_tokens, attempts)
+                              metadata, ephemeral, ephemeral_token_id, provider, cache_read_tokens, cache_write_tokens, attempts, cost_usd)
      VALUES (@at, @request_id, @key_id, @model, @status, @prompt_tokens, @completion_tokens, @total_tokens, @latency_ms, @stream, @error,
-             @metadata, @ephemeral, @ephemeral_token_id, @provider, @cache_read_tokens, @cache_write_tokens, @attempts)`,
+             @metadata, @ephemeral, @ephemeral_token_id, @provider, @cache_read_tokens, @cache_write_tokens, @attempts, @cost_usd)`,
   );
   const list = db.prepare<[number], Row>(
     `SELECT * FROM (SELECT * FROM request_log ORDER BY id DESC LIMIT ?) ORDER BY id`,
@@ -98,6 +101,7 @@ export function createRequestLogRepository(db: Database): RequestLogRepository {
             : JSON.stringify(
                 e.attempts.map((a) => ({ provider: a.provider, ...(a.status !== undefined ? { status: a.status } : { reason: a.reason }), latency_ms: a.latencyMs })),
               ),
+        cost_usd: e.costUsd,
       });
     },
     list: (limit = 1000) =>
@@ -120,6 +124,7 @@ export function createRequestLogRepository(db: Database): RequestLogRepository {
         metadata: r.metadata,
         ephemeral: r.ephemeral === 1,
         ephemeralTokenId: r.ephemeral_token_id,
+        costUsd: r.cost_usd,
       })),
   };
 }

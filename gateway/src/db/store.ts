@@ -2,6 +2,7 @@ import { openDatabase, type Database } from "./database.js";
 import { createAuditRepository, type AuditRepository } from "./audit-repository.js";
 import { createKeyRepository, type KeyRepository } from "./key-repository.js";
 import { createMetaRepository, type MetaRepository } from "./meta-repository.js";
+import { createModelPriceRepository, type ModelPriceRepository } from "./model-price-repository.js";
 import { createRequestLogRepository, type RequestLogRepository } from "./request-log-repository.js";
 import { createSigningKeyRepository, type SigningKeyRepository } from "./signing-key-repository.js";
 
@@ -13,6 +14,7 @@ export interface GatewayStore {
   meta: MetaRepository;
   keys: KeyRepository;
   signingKeys: SigningKeyRepository;
+  modelPrices: ModelPriceRepository;
   audit: AuditRepository;
   requestLog: RequestLogRepository;
   close(): void;
@@ -27,6 +29,7 @@ export function openStore(dataDir: string): GatewayStore {
     meta: createMetaRepository(db),
     keys: createKeyRepository(db),
     signingKeys: createSigningKeyRepository(db),
+    modelPrices: createModelPriceRepository(db),
     audit: createAuditRepository(db),
     requestLog: createRequestLogRepository(db),
     close: () => {

@@ -4,6 +4,7 @@ import type { AppContext } from "../context.js";
 import type { Provider } from "../providers/types.js";
 import { HttpError } from "../routes/http.js";
 import type { RequestRecord } from "../routes/request-record.js";
+import { requestCostMicroUsd } from "../pricing/request-cost.js";
 import { estimatePromptTokens, maxOutputTokens } from "./estimate.js";
 import type { LimitSpec, Metric } from "./limits.js";
 import { Reservation, type Lease, type Refusal } from "./quota-manager.js";
@@ -96,7 +97,7 @@ export async function admit(
     promptEstimate = estimatePromptTokens(json);
     const maxOut = maxOutputTokens(json) ?? DEFAULT_RESERVED_OUTPUT_TOKENS;
     tokens = promptEstimate + maxOut;
-    cost = ctx.prices?.estimateMicroUsd(provider.kind, rec.model ?? "", promptEstimate, maxOut) ?? 0;
+    cost = ctx.prices.estimateMicroUsd(provider.kind, rec.model ?? "", promptEstimate, maxOut) ?? 0;
   }
   let r = ctx.quota.manager.admit(specs, { tokens, costMicroUsd: cost });
   if (r instanceof Promise) r = await r;
@@ -121,11 +122,8 @@ export async function admit(
 export function settle(ctx: AppContext, key: KeyRecord, provider: Provider, admission: Admission | null, rec: RequestRecord): void {
   const u = rec.usage;
   const tokens = u ? (u.totalTokens ?? (u.promptTokens ?? 0) + (u.completionTokens ?? 0)) : null;
-  let cost: number | null = null;
-  if (u && ctx.prices) {
-    cost = ctx.prices.costMicroUsd(provider.kind, rec.model ?? "", u);
-    if (cost === null) ctx.metrics.unpricedRequest(provider.name);
-  }
+  const cost = requestCostMicroUsd(ctx, rec);
+  if (u && cost === null) ctx.metrics.unpricedRequest(rec.provider ?? provider.name);
   rec.costMicroUsd = cost;
   if (admission) {
     // No usage (an error, a client that left): the reservation stands as the best estimate of what was spent.

@@ -126,6 +126,8 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
       metadata: rec.metadata,
       ephemeral: rec.ephemeral,
       ephemeralTokenId: rec.ephemeralTokenId,
+      // Settled by the upstream route (null when no usage or no price).
+      costUsd: rec.costMicroUsd == null ? null : rec.costMicroUsd / 1e6,
     });
   }
 

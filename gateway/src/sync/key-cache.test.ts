@@ -43,7 +43,7 @@ describe("KeyCache (SQLite apply)", () => {
   });
 
   it("starts empty and not ready", () => {
-    expect(cache.load()).toEqual({ hasSnapshot: false, revision: 0, orgId: "", keys: 0, signingKeys: 0, resyncRequired: false });
+    expect(cache.load()).toEqual({ hasSnapshot: false, revision: 0, orgId: "", keys: 0, signingKeys: 0, modelPrices: 0, resyncRequired: false });
   });
 
   it("replaces the whole cache with a snapshot, with its revision and org", () => {
@@ -95,7 +95,7 @@ describe("KeyCache (SQLite apply)", () => {
     const b = makeKey();
     const result = cache.applyChanges([upsertChange(4, b.upsert), deleteChange(5, a.upsert.id)]);
 
-    expect(result).toEqual({ revision: 5, upserts: 1, deletes: 1, signingKeyUpserts: 0 });
+    expect(result).toEqual({ revision: 5, upserts: 1, deletes: 1, signingKeyUpserts: 0, modelPriceChanges: 0 });
     expect(cache.appliedRevision).toBe(5);
     expect(cache.index.lookup(indexKeyOfApiKey(a.secret))).toBeUndefined();
     expect(cache.index.lookup(indexKeyOfApiKey(b.secret))?.id).toBe(b.upsert.id);
@@ -145,7 +145,7 @@ describe("KeyCache (SQLite apply)", () => {
     store.close();
 
     const loaded = open();
-    expect(loaded).toEqual({ hasSnapshot: true, revision: 21, orgId: "org_x", keys: 2, signingKeys: 0, resyncRequired: false });
+    expect(loaded).toEqual({ hasSnapshot: true, revision: 21, orgId: "org_x", keys: 2, signingKeys: 0, modelPrices: 0, resyncRequired: false });
     expect(cache.index.lookup(indexKeyOfApiKey(a.secret))).toMatchObject({
       id: a.upsert.id,
       prefix: a.upsert.keyPrefix,
@@ -158,7 +158,7 @@ describe("KeyCache (SQLite apply)", () => {
   it("an empty snapshot still makes the cache ready after a restart", () => {
     cache.applySnapshot({ revision: 1, orgId: "org_e", reason: SnapshotReason.NEW_GATEWAY, keys: [] });
     store.close();
-    expect(open()).toEqual({ hasSnapshot: true, revision: 1, orgId: "org_e", keys: 0, signingKeys: 0, resyncRequired: false });
+    expect(open()).toEqual({ hasSnapshot: true, revision: 1, orgId: "org_e", keys: 0, signingKeys: 0, modelPrices: 0, resyncRequired: false });
   });
 });
 
@@ -252,7 +252,7 @@ describe("KeyCache: scopes, rotation grace and signing keys", () => {
     const result = cache.applySnapshot({ revision: 5, orgId: "org_s", reason: SnapshotReason.COMPACTED, keys: [], signingKeys: [two.message] });
     expect(result.signingKeys).toBe(1);
     expect(cache.index.publicKeyFor(one.id)).toBeUndefined();
-    expect(cache.applyChanges([signingKeyChange(6, three.message)])).toEqual({ revision: 6, upserts: 0, deletes: 0, signingKeyUpserts: 1 });
+    expect(cache.applyChanges([signingKeyChange(6, three.message)])).toEqual({ revision: 6, upserts: 0, deletes: 0, signingKeyUpserts: 1, modelPriceChanges: 0 });
     expect(store.audit.list().at(-1)).toMatchObject({ event: "signing_key_upsert", revision: 6, detail: { signing_key_id: three.id } });
     store.close();
 

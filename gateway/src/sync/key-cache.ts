@@ -7,6 +7,7 @@ import {
   ed25519PublicKeyFromRaw,
   type Change,
   type KeyUpsert,
+  type ModelPrice,
   type SigningKey,
 } from "@tollgate/shared";
 import type { Clock } from "../context.js";
@@ -16,6 +17,7 @@ import { serializePolicy, type KeyPolicy, type StoredKey } from "../db/key-repos
 import type { StoredSigningKey } from "../db/signing-key-repository.js";
 import type { AuditEntry } from "../db/audit-repository.js";
 import { compileKey, type CompiledKey, type KeyIndex } from "../auth/key-index.js";
+import { PriceIndex, type PriceRule } from "../pricing/price-index.js";
 
 /** A change or snapshot the gateway refuses to apply; its old state stays. */
 export class ApplyError extends Error {
@@ -32,6 +34,8 @@ export interface SnapshotInput {
   keys: KeyUpsert[];
   /** The organization's token-signing public keys; they replace the cached ones. */
   signingKeys?: SigningKey[];
+  /** The organization's price table; it replaces the cached one. */
+  modelPrices?: ModelPrice[];
 }
 
 export interface SnapshotResult {
@@ -42,6 +46,7 @@ export interface SnapshotResult {
   unchanged: number;
   keys: number;
   signingKeys: number;
+  modelPrices: number;
 }
 
 export interface DeltaResult {
@@ -49,13 +54,16 @@ export interface DeltaResult {
   upserts: number;
   deletes: number;
   signingKeyUpserts: number;
+  modelPriceChanges: number;
 }
 
 /** What a committed delta changes in the index. */
 type IndexOp =
   | { kind: "upsert"; key: CompiledKey }
   | { kind: "delete"; id: string }
-  | { kind: "signing"; id: string; publicKey: KeyObject };
+  | { kind: "signing"; id: string; publicKey: KeyObject }
+  | { kind: "price"; rule: PriceRule }
+  | { kind: "price_delete"; provider: string; model: string };
 
 /** A validated key and its compiled index form. */
 interface ReadyKey {
@@ -184,6 +192,39 @@ function prepareSigningKey(k: SigningKey): ReadySigningKey {
   return { stored, publicKey: publicKeyOf(k.id, k.publicKey) };
 }
 
+function usdPerMtok(what: string, field: string, v: number): number {
+  if (!Number.isFinite(v) || v < 0) throw new ApplyError(`model price ${what}: ${field} must be a finite number of 0 or more, got ${v}`);
+  return v;
+}
+
+/** A synced price as the cache stores it; throws ApplyError for one it cannot use. */
+export function toPriceRule(p: ModelPrice): PriceRule {
+  if (!p.provider || !p.model) throw new ApplyError("model price without a provider or model");
+  const what = `${p.provider}/${p.model}`;
+  return {
+    provider: p.provider,
+    model: p.model,
+    inputUsdPerMtok: usdPerMtok(what, "input_usd_per_mtok", p.inputUsdPerMtok),
+    outputUsdPerMtok: usdPerMtok(what, "output_usd_per_mtok", p.outputUsdPerMtok),
+    cacheReadUsdPerMtok: p.cacheReadUsdPerMtok === undefined ? null : usdPerMtok(what, "cache_read_usd_per_mtok", p.cacheReadUsdPerMtok),
+    cacheWriteUsdPerMtok: p.cacheWriteUsdPerMtok === undefined ? null : usdPerMtok(what, "cache_write_usd_per_mtok", p.cacheWriteUsdPerMtok),
+    source: p.source,
+  };
+}
+
+/** Audit view of a price. */
+function describePrice(r: PriceRule): Record<string, unknown> {
+  return {
+    provider: r.provider,
+    model: r.model,
+    input_usd_per_mtok: r.inputUsdPerMtok,
+    output_usd_per_mtok: r.outputUsdPerMtok,
+    cache_read_usd_per_mtok: r.cacheReadUsdPerMtok,
+    cache_write_usd_per_mtok: r.cacheWriteUsdPerMtok,
+    source: r.source,
+  };
+}
+
 /** Audit view of a key: public fields and scopes, never a hash. */
 function describe(k: StoredKey): Record<string, unknown> {
   const p = k.policy;
@@ -231,21 +272,23 @@ function changedFields(a: StoredKey, b: StoredKey): string[] {
 }
 
 /**
- * The durable key cache (SQLite) and its in-memory index. Every apply is one
- * SQLite transaction holding the keys, the revision and the audit rows; the
- * index changes only after that commit, so memory never runs ahead of disk.
+ * The durable key cache (SQLite) and its in-memory indexes (keys, prices).
+ * Every apply is one SQLite transaction holding the keys, the prices, the
+ * revision and the audit rows; the indexes change only after that commit, so
+ * memory never runs ahead of disk.
  */
 export class KeyCache {
-  private readonly snapshotTx: (s: SnapshotInput, keys: StoredKey[], signingKeys: StoredSigningKey[]) => SnapshotResult;
+  private readonly snapshotTx: (s: SnapshotInput, keys: StoredKey[], signingKeys: StoredSigningKey[], prices: PriceRule[]) => SnapshotResult;
   private readonly deltaTx: (changes: Change[]) => { result: DeltaResult; ops: IndexOp[] };
 
   constructor(
     private readonly store: GatewayStore,
     readonly index: KeyIndex,
     private readonly clock: Clock,
+    readonly prices: PriceIndex = new PriceIndex(),
   ) {
-    this.snapshotTx = store.db.transaction((s: SnapshotInput, keys: StoredKey[], signingKeys: StoredSigningKey[]) =>
-      this.writeSnapshot(s, keys, signingKeys),
+    this.snapshotTx = store.db.transaction((s: SnapshotInput, keys: StoredKey[], signingKeys: StoredSigningKey[], prices: PriceRule[]) =>
+      this.writeSnapshot(s, keys, signingKeys, prices),
     );
     this.deltaTx = store.db.transaction((changes: Change[]) => this.writeChanges(changes));
   }
@@ -260,18 +303,29 @@ export class KeyCache {
    * serve from the cache; `resyncRequired` when that cache predates fields
    * the gateway now enforces (see META.resyncRequired).
    */
-  load(): { hasSnapshot: boolean; revision: number; orgId: string; keys: number; signingKeys: number; resyncRequired: boolean } {
+  load(): {
+    hasSnapshot: boolean;
+    revision: number;
+    orgId: string;
+    keys: number;
+    signingKeys: number;
+    modelPrices: number;
+    resyncRequired: boolean;
+  } {
     const keys = this.store.keys.all().map(compile);
+    const prices = this.store.modelPrices.all();
     const signingKeys = this.store.signingKeys.all().map((k): [string, KeyObject] => [k.id, publicKeyOf(k.id, k.publicKey)]);
     const rev = this.store.meta.get(META.revision);
     const orgId = this.store.meta.get(META.orgId) ?? "";
     this.index.replaceAll({ keys, signingKeys, orgId });
+    this.prices.replaceAll(prices);
     return {
       hasSnapshot: rev !== undefined,
       revision: Number(rev ?? 0),
       orgId,
       keys: keys.length,
       signingKeys: signingKeys.length,
+      modelPrices: prices.length,
       resyncRequired: this.store.meta.get(META.resyncRequired) !== undefined,
     };
   }
@@ -292,16 +346,26 @@ export class KeyCache {
       seenSigning.add(ready.stored.id);
       return ready;
     });
+    const seenPrices = new Set<string>();
+    const prices = (s.modelPrices ?? []).map((p) => {
+      const rule = toPriceRule(p);
+      const id = `${rule.provider}/${rule.model}`;
+      if (seenPrices.has(id)) throw new ApplyError(`snapshot lists model price ${id} twice`);
+      seenPrices.add(id);
+      return rule;
+    });
     const result = this.snapshotTx(
       s,
       keys.map((k) => k.stored),
       signingKeys.map((k) => k.stored),
+      prices,
     );
     this.index.replaceAll({
       keys: keys.map((k) => k.compiled),
       signingKeys: signingKeys.map((k) => [k.stored.id, k.publicKey]),
       orgId: s.orgId,
     });
+    this.prices.replaceAll(prices);
     return result;
   }
 
@@ -314,12 +378,14 @@ export class KeyCache {
     for (const op of ops) {
       if (op.kind === "delete") this.index.delete(op.id);
       else if (op.kind === "upsert") this.index.upsert(op.key);
+      else if (op.kind === "price") this.prices.upsert(op.rule);
+      else if (op.kind === "price_delete") this.prices.delete(op.provider, op.model);
       else this.index.upsertSigningKey(op.id, op.publicKey);
     }
     return result;
   }
 
-  private writeSnapshot(s: SnapshotInput, keys: StoredKey[], signingKeys: StoredSigningKey[]): SnapshotResult {
+  private writeSnapshot(s: SnapshotInput, keys: StoredKey[], signingKeys: StoredSigningKey[], prices: PriceRule[]): SnapshotResult {
     const at = new Date(this.clock.now()).toISOString();
     const old = new Map(this.store.keys.all().map((k) => [k.id, k]));
     const audit: AuditEntry[] = [];
@@ -354,6 +420,9 @@ export class KeyCache {
     for (const k of writes) this.store.keys.upsert(k, s.revision);
     this.store.signingKeys.clear();
     for (const k of signingKeys) this.store.signingKeys.upsert(k, s.revision);
+    // The price table is replaced whole; the snapshot's audit row counts it.
+    this.store.modelPrices.clear();
+    for (const p of prices) this.store.modelPrices.upsert(p, s.revision);
     const result: SnapshotResult = {
       revision: s.revision,
       added,
@@ -362,6 +431,7 @@ export class KeyCache {
       unchanged,
       keys: keys.length,
       signingKeys: signingKeys.length,
+      modelPrices: prices.length,
     };
     audit.push({
       at,
@@ -383,6 +453,7 @@ export class KeyCache {
     let upserts = 0;
     let deletes = 0;
     let signingKeyUpserts = 0;
+    let modelPriceChanges = 0;
     let last = this.appliedRevision;
     for (const c of changes) {
       const revision = Number(c.revision);
@@ -419,6 +490,22 @@ export class KeyCache {
           signingKeyUpserts++;
           break;
         }
+        case "modelPriceUpsert": {
+          const rule = toPriceRule(c.op.value);
+          this.store.modelPrices.upsert(rule, revision);
+          this.store.audit.insert({ at, event: "model_price_upsert", keyId: null, revision, detail: describePrice(rule) });
+          ops.push({ kind: "price", rule });
+          modelPriceChanges++;
+          break;
+        }
+        case "modelPriceDelete": {
+          const { provider, model } = c.op.value;
+          const existed = this.store.modelPrices.delete(provider, model);
+          this.store.audit.insert({ at, event: "model_price_delete", keyId: null, revision, detail: { provider, model, existed } });
+          ops.push({ kind: "price_delete", provider, model });
+          modelPriceChanges++;
+          break;
+        }
         default:
           // An op this gateway does not know (a newer control plane): nothing to
           // apply, but its revision still counts so the sequence stays whole.
@@ -426,6 +513,6 @@ export class KeyCache {
       }
     }
     this.store.meta.set(META.revision, String(last));
-    return { result: { revision: last, upserts, deletes, signingKeyUpserts }, ops };
+    return { result: { revision: last, upserts, deletes, signingKeyUpserts, modelPriceChanges }, ops };
   }
 }

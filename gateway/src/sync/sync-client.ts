@@ -11,6 +11,7 @@ import {
   SnapshotReason,
   TOLLGATE_VERSION,
   type KeyUpsert,
+  type ModelPrice,
   type SigningKey,
   type SubscribeResponse,
 } from "@tollgate/shared";
@@ -106,6 +107,7 @@ interface PendingSnapshot {
   keyCount: number;
   keys: KeyUpsert[];
   signingKeys: SigningKey[];
+  modelPrices: ModelPrice[];
 }
 
 /** How one subscription ended. */
@@ -337,6 +339,7 @@ export class SyncClient {
           keyCount: ev.value.keyCount,
           keys: [],
           signingKeys: [],
+          modelPrices: [],
         };
       }
       case "snapshotChunk": {
@@ -344,6 +347,7 @@ export class SyncClient {
         // A loop, not push(...keys): spreading a huge chunk would overflow the stack.
         for (const k of ev.value.keys) pending.keys.push(k);
         for (const k of ev.value.signingKeys) pending.signingKeys.push(k);
+        for (const p of ev.value.modelPrices) pending.modelPrices.push(p);
         return pending;
       }
       case "snapshotEnd": {
@@ -383,7 +387,14 @@ export class SyncClient {
     const { syncState: state, keyCache, metrics, logger } = this.ctx;
     let result;
     try {
-      result = keyCache.applySnapshot({ revision: s.revision, orgId: s.orgId, reason: s.reason, keys: s.keys, signingKeys: s.signingKeys });
+      result = keyCache.applySnapshot({
+        revision: s.revision,
+        orgId: s.orgId,
+        reason: s.reason,
+        keys: s.keys,
+        signingKeys: s.signingKeys,
+        modelPrices: s.modelPrices,
+      });
     } catch (err) {
       this.applyFailed("snapshot", (err as Error).message, err);
     }
@@ -404,6 +415,7 @@ export class SyncClient {
         changed: result.changed,
         removed: result.removed,
         signingKeys: result.signingKeys,
+        modelPrices: result.modelPrices,
       },
       "applied key snapshot",
     );
@@ -432,7 +444,13 @@ export class SyncClient {
     if (state.ready) state.source = "control_plane";
     metrics.syncApplied("delta", true);
     logger.debug(
-      { revision: result.revision, upserts: result.upserts, deletes: result.deletes, signingKeyUpserts: result.signingKeyUpserts },
+      {
+        revision: result.revision,
+        upserts: result.upserts,
+        deletes: result.deletes,
+        signingKeyUpserts: result.signingKeyUpserts,
+        modelPriceChanges: result.modelPriceChanges,
+      },
       "applied key changes",
     );
     this.acknowledge(result.revision);

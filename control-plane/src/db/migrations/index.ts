@@ -1,11 +1,13 @@
 import type { Migration } from "kysely";
 import * as initial from "./2026-11-22T20-30-00_initial.js";
 import * as keyLifecycle from "./2026-11-22T21-00-00_key-lifecycle.js";
+import * as modelPrices from "./2026-11-22T23-00-00_model-prices.js";
 import * as quotas from "./2026-11-22T23-10-00_quotas.js";
 
 /** Every migration, listed explicitly so a bundle carries them; names sort by time. */
 export const migrations: Record<string, Migration> = {
   "2026-11-22T20-30-00_initial": initial,
   "2026-11-22T21-00-00_key-lifecycle": keyLifecycle,
+  "2026-11-22T23-00-00_model-prices": modelPrices,
   "2026-11-22T23-10-00_quotas": quotas,
 };
