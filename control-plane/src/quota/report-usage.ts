@@ -60,6 +60,7 @@ export async function reportUsage(app: AppContext, req: ReportUsageRequest, ctx:
   if (records > MAX_RECORDS) throw invalid("reports", `at most ${MAX_RECORDS} records per call`);
   const orgId = principal.orgId;
   const seqs = [...new Set(req.reports.map((r) => r.seq))].sort((a, b) => (a < b ? -1 : 1));
+  const receivedAt = app.now();
   const applied = await app.db.transaction().execute(async (trx) => {
     const fresh = new Set<bigint>();
     for (let i = 0; i < seqs.length; i += 1000) {
@@ -74,7 +75,7 @@ export async function reportUsage(app: AppContext, req: ReportUsageRequest, ctx:
     const totals = new Map<string, Totals>();
     for (const rep of req.reports) {
       if (!fresh.delete(rep.seq)) continue; // already applied, or a duplicate within this call
-      for (const r of rep.records) addRecord(totals, r);
+      for (const r of rep.records) addRecord(totals, r, receivedAt);
     }
     if (totals.size === 0) return 0;
     await applyTotals(trx, orgId, [...totals.values()]);
@@ -86,7 +87,8 @@ export async function reportUsage(app: AppContext, req: ReportUsageRequest, ctx:
   return create(ReportUsageResponseSchema, { acknowledged: seqs });
 }
 
-function addRecord(totals: Map<string, Totals>, r: UsageRecord): void {
+/** A record without last_used_at (an older gateway) counts as used when it arrived. */
+function addRecord(totals: Map<string, Totals>, r: UsageRecord, receivedAt: Date): void {
   const id = `${r.keyId}|${r.day}`;
   let t = totals.get(id);
   if (!t) {
@@ -97,7 +99,7 @@ function addRecord(totals: Map<string, Totals>, r: UsageRecord): void {
   t.inputTokens += Number(r.inputTokens);
   t.outputTokens += Number(r.outputTokens);
   t.costMicroUsd += Number(r.costMicroUsd);
-  const last = r.lastUsedAt ? timestampDate(r.lastUsedAt) : null;
+  const last = r.lastUsedAt ? timestampDate(r.lastUsedAt) : receivedAt;
   if (last && (!t.lastUsedAt || last > t.lastUsedAt)) t.lastUsedAt = last;
 }
 
