@@ -214,3 +214,76 @@ describe("QuotaService.ReportUsage", () => {
     expect((await admin("GET", `/internal/api-keys/${key.id}`)).body.requests).toBe(6);
   });
 });
+
+describe("limits in the admin API and on the key stream", () => {
+  it("validates the new key fields field by field, and user and team limits", async () => {
+    const user = (await admin("POST", "/internal/users", { external_id: `v-${Date.now()}@example.com` })).body.id as string;
+    for (const [field, value] of [
+      ["budget_period", "weekly"],
+      ["tokens_per_day_limit", -1],
+      ["max_concurrent_requests", 1.5],
+    ] as const) {
+      const res = await admin("POST", "/internal/api-keys", { name: "bad", user_id: user, [field]: value });
+      expect(res.status).toBe(400);
+      expect(JSON.stringify(res.body)).toContain(field);
+    }
+    const ok = await admin("POST", "/internal/api-keys", { name: "good", user_id: user, tokens_per_day_limit: 1000, max_concurrent_requests: 2, budget_usd: 5, budget_period: "monthly" });
+    expect(ok.status).toBe(201);
+    expect(ok.body).toMatchObject({ tokens_per_day_limit: 1000, max_concurrent_requests: 2, budget_period: "monthly", requests: 0, spend_usd: 0 });
+    const badUser = await admin("PATCH", `/internal/users/${user}`, { rpm_limit: "many" });
+    expect(badUser.status).toBe(400);
+    expect(JSON.stringify(badUser.body)).toContain("rpm_limit");
+  });
+
+  it("sends the quota defaults first on every stream, and re-syncs a team's keys with their new limits when the team's limit changes", async () => {
+    const withDefaults = await startTestControlPlane({
+      quota: { ...test.cp.context!.config.quota, defaults: { keyRpmLimit: 120, keyTpmLimit: undefined, keyTokensPerDayLimit: undefined, teamTpmLimit: 9000, teamDailyTokenLimit: undefined } },
+    });
+    try {
+      const call = async (method: string, path: string, body?: unknown) =>
+        (
+          await fetch(withDefaults.base + path, {
+            method,
+            headers: { authorization: `Bearer ${TEST_MASTER_KEY}`, "content-type": "application/json" },
+            ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+          })
+        ).json() as Promise<any>;
+      const h = { authorization: `Bearer ${(await call("POST", "/internal/gateway-tokens", { name: "d" })).token}` };
+      const team = (await call("POST", "/internal/teams", { name: "infra" })).id as string;
+      const user = (await call("POST", "/internal/users", { external_id: "ops@example.com", team_id: team, rpm_limit: 30 })).id as string;
+      const key = (await call("POST", "/internal/api-keys", { name: "ops", user_id: user })).id as string;
+      const s = createClient(KeySyncService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${withDefaults.grpcPort}` }));
+      const abort = new AbortController();
+      const it = s.subscribe({ gatewayId: newId("gw"), lastRevision: 0n }, { headers: h, signal: abort.signal })[Symbol.asyncIterator]();
+      const first = (await it.next()).value!;
+      expect(first.event.case).toBe("settings");
+      const d = first.event.case === "settings" ? first.event.value.quotaDefaults : undefined;
+      expect(d?.keyRpmLimit).toBe(120n);
+      expect(d?.teamTpmLimit).toBe(9000n);
+      expect(d?.keyTpmLimit).toBeUndefined();
+      // Snapshot: the key carries its user's limit.
+      let keys: Array<{ id: string; ownerLimits: Array<{ subjectId: string; limit: bigint }> }> = [];
+      for (;;) {
+        const ev = (await it.next()).value!;
+        if (ev.event.case === "snapshotChunk") keys = ev.event.value.keys;
+        if (ev.event.case === "snapshotEnd") break;
+      }
+      expect(keys.find((k) => k.id === key)!.ownerLimits.map((l) => [l.subjectId, l.limit])).toEqual([[user, 30n]]);
+      await call("PATCH", `/internal/teams/${team}`, { daily_token_limit: 50_000 });
+      let batch;
+      do batch = (await it.next()).value!;
+      while (batch.event.case !== "changeBatch");
+      const change = batch.event.value.changes[0]!;
+      expect(change.op.case).toBe("keyUpsert");
+      const upsert = change.op.case === "keyUpsert" ? change.op.value : undefined;
+      expect(upsert?.id).toBe(key);
+      expect(upsert?.ownerLimits.map((l: { subjectId: string; limit: bigint }) => [l.subjectId, l.limit])).toEqual([
+        [user, 30n],
+        [team, 50_000n],
+      ]);
+      abort.abort();
+    } finally {
+      await withDefaults.stop();
+    }
+  });
+});
