@@ -65,7 +65,7 @@ async function grant(
   heldUntil: Date,
 ): Promise<{ held: number; fleetUsed: number; others: string[] }> {
   const capacity = Number(s.capacity);
-  const consumed = Number(s.consumed);
+  let consumed = Number(s.consumed);
   const kind = s.kind === CounterKind.GAUGE ? "gauge" : "window";
   // The upsert takes the counter row's lock until commit.
   await trx
@@ -83,10 +83,11 @@ async function grant(
   // Held units of a gateway that stopped renewing them return to the fleet; so
   // do a gauge's units in use (a gateway that died has no requests in flight).
   const live = sql<boolean>`held_until > ${now}`;
-  const others = await trx
+  const rows = await trx
     .selectFrom("quota_holdings")
     .select([
       "gateway_id",
+      "consumed",
       kind === "gauge"
         ? sql<string>`case when ${live} then consumed + held else 0 end`.as("used")
         : sql<string>`consumed + case when ${live} then held else 0 end`.as("used"),
@@ -94,15 +95,22 @@ async function grant(
     .where("org_id", "=", orgId)
     .where("counter", "=", s.counter)
     .where("window_key", "=", s.window)
-    .where("gateway_id", "<>", gatewayId)
     .execute();
   let othersUsed = 0;
+  let recorded = 0;
   const active: string[] = [];
-  for (const o of others) {
+  for (const o of rows) {
+    if (o.gateway_id === gatewayId) {
+      recorded = Number(o.consumed);
+      continue;
+    }
     const used = Number(o.used);
     othersUsed += used;
     if (used > 0) active.push(o.gateway_id);
   }
+  // Settled use only grows in a window: a gateway that restarted with less (a
+  // crash, a recreated cache) must not make the fleet forget what it served.
+  if (kind === "window") consumed = Math.max(consumed, recorded);
   const held = Math.max(0, Math.min(Number(s.wantHeld), capacity - othersUsed - consumed));
   await trx
     .insertInto("quota_holdings")

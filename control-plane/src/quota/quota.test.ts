@@ -287,3 +287,43 @@ describe("limits in the admin API and on the key stream", () => {
     }
   });
 });
+
+describe("gateway ids and periods", () => {
+  it("another organization's token cannot take over a gateway id while its own token is active", async () => {
+    const gw = await registeredGateway();
+    const org = (await admin("POST", "/internal/orgs", { name: `other-${Date.now()}` })).body.id as string;
+    const res = await fetch(`${test.base}/internal/gateway-tokens`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TEST_MASTER_KEY}`, "content-type": "application/json", "tollgate-organization": org },
+      body: JSON.stringify({ name: "intruder" }),
+    });
+    const other = { authorization: `Bearer ${((await res.json()) as { token: string }).token}` };
+    const err = await sync
+      .subscribe({ gatewayId: gw, lastRevision: 0n }, { headers: other })
+      [Symbol.asyncIterator]()
+      .next()
+      .catch((e: unknown) => ConnectError.from(e));
+    expect((err as ConnectError).code).toBe(Code.PermissionDenied);
+    expect((err as ConnectError).rawMessage).toContain("another organization");
+    // Nor can it report usage under that id.
+    const report = await quota.reportUsage({ gatewayId: gw, reports: [{ seq: 1n, records: [] }] }, { headers: other }).catch((e: unknown) => ConnectError.from(e));
+    expect((report as ConnectError).code).toBe(Code.PermissionDenied);
+  });
+
+  it("checks a daily budget's thresholds in the day the usage was served, even when it arrives the next day", async () => {
+    const gatewayId = await registeredGateway();
+    const user = (await admin("POST", "/internal/users", { external_id: `d-${Date.now()}@example.com` })).body.id as string;
+    const key = (await admin("POST", "/internal/api-keys", { name: "daily", user_id: user, budget_usd: 1, budget_period: "daily", budget_alert_thresholds: [50] })).body;
+    const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+    await quota.reportUsage(
+      {
+        gatewayId,
+        reports: [{ seq: 900n, records: [{ keyId: key.id, userId: user, teamId: "", day: yesterday, requests: 1n, inputTokens: 1n, outputTokens: 1n, costMicroUsd: 700_000n }] }],
+      },
+      { headers },
+    );
+    const audit = (await admin("GET", `/internal/audit-logs?target_id=${key.id}&action=api_key.budget_alert`)).body.data;
+    expect(audit).toHaveLength(1);
+    expect(audit[0].after.period).toBe(`d:${yesterday}`);
+  });
+});

@@ -79,7 +79,14 @@ export async function reportUsage(app: AppContext, req: ReportUsageRequest, ctx:
     }
     if (totals.size === 0) return 0;
     await applyTotals(trx, orgId, [...totals.values()]);
-    await checkBudgetAlerts(app, trx, orgId, [...new Set([...totals.values()].map((t) => t.keyId))]);
+    // Thresholds are checked for the periods the usage was served in, not the one it arrived in.
+    const keyDays = new Map<string, Set<string>>();
+    for (const t of totals.values()) {
+      let days = keyDays.get(t.keyId);
+      if (!days) keyDays.set(t.keyId, (days = new Set()));
+      days.add(t.day);
+    }
+    await checkBudgetAlerts(app, trx, orgId, keyDays);
     return totals.size;
   });
   app.metrics.usageReports(req.reports.length, applied);

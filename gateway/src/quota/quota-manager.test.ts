@@ -99,10 +99,54 @@ describe("QuotaManager", () => {
     const other = new QuotaManager(clock, logger);
     other.setRpc(fleet.forGateway("gw-2"));
     expect(await other.admit([tpm], { tokens: 100, costMicroUsd: 0 })).toMatchObject({ refused: true });
-    // Unknown usage: the reservation stands.
+    // Unknown usage (an error, a client that left): the reservation counts as used.
+    lease.reserved += 50;
+    lease.held -= 50;
     const r3 = new Reservation([{ lease, metric: "tpm", amount: 50 }]);
     m.settle(r3, { tokens: null, costMicroUsd: null });
-    expect(lease.consumed).toBe(900);
+    expect(lease.consumed).toBe(950);
+    expect(lease.reserved).toBe(0);
+  });
+
+  it("stops spending units it gives back before the control plane can hand them to another gateway", async () => {
+    const fleet = fleetRpc();
+    let t = clock.now();
+    const moving = { now: () => t };
+    const a = new QuotaManager(moving, logger, { prefetchFraction: 0.02 });
+    let release: (() => void) | null = null;
+    const rpcA = fleet.forGateway("a");
+    a.setRpc({
+      acquire: async (st) => {
+        const res = await rpcA.acquire(st);
+        if (st.every((x) => x.wantHeld === 0)) await new Promise<void>((r) => (release = r)); // hold the release call in flight
+        return res;
+      },
+    });
+    const first = (await a.admit([spec(100)], { tokens: 0, costMicroUsd: 0 })) as Reservation; // 1 used, 2 prefetched
+    a.settle(first, { tokens: null, costMicroUsd: null });
+    await a.maintain(); // states the settled use
+    t += 11_000; // idle: upkeep gives the prefetched units back
+    const upkeep = a.maintain();
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    expect(release).not.toBeNull();
+    // While the release is in flight, the given-back units are no longer spendable from memory.
+    expect(a.admit([spec(100)], { tokens: 0, costMicroUsd: 0 })).toBeInstanceOf(Promise);
+    release!();
+    await upkeep;
+  });
+
+  it("states a settled overrun (a debt) at the next upkeep, so other gateways see it", async () => {
+    const fleet = fleetRpc();
+    const a = new QuotaManager(clock, logger, { prefetchFraction: 0 });
+    const b = new QuotaManager(clock, logger, { prefetchFraction: 0 });
+    a.setRpc(fleet.forGateway("a"));
+    b.setRpc(fleet.forGateway("b"));
+    const r = (await a.admit([spec(10_000, "tpm")], { tokens: 100, costMicroUsd: 0 })) as Reservation;
+    a.settle(r, { tokens: 5_000, costMicroUsd: null });
+    await a.maintain();
+    expect(await b.admit([spec(10_000, "tpm")], { tokens: 5_500, costMicroUsd: 0 })).toMatchObject({ refused: true });
+    expect(await b.admit([spec(10_000, "tpm")], { tokens: 4_900, costMicroUsd: 0 })).toBeInstanceOf(Reservation);
   });
 
   it("gives a concurrency slot back when the request ends", async () => {

@@ -28,14 +28,19 @@ export interface QuotaRpc {
 }
 
 /**
- * This gateway's share of one fleet-wide counter window. Local operations move
- * units between `held` and `consumed` and never change their sum; only a grant
- * from the control plane does. `held` may go below zero when a request used
- * more than it reserved: a debt the next grant pays first.
+ * This gateway's share of one fleet-wide counter window: `consumed` (settled
+ * use, only grows within a window), `reserved` (taken by requests in flight)
+ * and `held` (free units). Local operations move units between them and never
+ * change their sum; only a grant from the control plane does. `held` may go
+ * below zero when a request used more than it reserved: a debt the next grant
+ * pays first. A gauge (concurrency) has no consumed: its units in use are `reserved`.
  */
 export class Lease {
   consumed = 0;
+  reserved = 0;
   held = 0;
+  /** consumed as last stated to the control plane. */
+  statedConsumed = 0;
   /** The whole fleet's consumed + held at the last grant. */
   fleetUsed = 0;
   /** Units that waiting requests need (the next Acquire asks for them). */
@@ -64,7 +69,7 @@ export class Lease {
 
   /** What is left for this gateway as far as it knows: the fleet's remainder plus its own unused units. */
   remaining(): number {
-    return Math.max(0, Math.min(this.capacity - this.fleetUsed + Math.max(0, this.held), this.capacity - this.consumed));
+    return Math.max(0, Math.min(this.capacity - this.fleetUsed + Math.max(0, this.held), this.capacity - this.consumed - this.reserved));
   }
 }
 
@@ -114,6 +119,8 @@ export interface QuotaManagerOptions {
 }
 
 const EMPTY = new Reservation([]);
+/** The control plane's limit per Acquire call. */
+const MAX_COUNTERS_PER_CALL = 200;
 
 /**
  * Fleet-wide quotas, enforced in memory: each request takes units from leases
@@ -127,7 +134,9 @@ export class QuotaManager {
   private rpc: QuotaRpc | null = null;
   private inflight: Promise<void> | null = null;
   private queued: Promise<void> | null = null;
+  /** Most gateways seen active on any counter in the last 10 minutes (for the even-share fallback). */
   private activeGateways = 1;
+  private activeSeenAtMs = 0;
   private degradedSinceMs: number | null = null;
   private readonly renewEveryMs: number;
   private readonly idleReleaseMs: number;
@@ -168,6 +177,7 @@ export class QuotaManager {
       l = new Lease(spec, window, endsAtMs);
       if (spec.kind === CounterKind.WINDOW && this.loadConsumed) {
         l.consumed = this.loadConsumed(spec.counter, window);
+        l.statedConsumed = -1; // state it at the next upkeep even if no request needs more
         // Consumed before a restart: stated again in the first Acquire, so the fleet keeps counting it.
         l.fleetUsed = l.consumed;
       }
@@ -177,6 +187,7 @@ export class QuotaManager {
     return l;
   }
 
+  /** At least one unit each: a spent limit refuses even a request estimated at nothing (an unpriced model). */
   private needOf(metric: Metric, needs: Needs): number {
     switch (metric) {
       case "rpm":
@@ -184,9 +195,9 @@ export class QuotaManager {
         return 1;
       case "tpm":
       case "tpd":
-        return needs.tokens;
+        return Math.max(1, Math.ceil(needs.tokens));
       case "budget":
-        return needs.costMicroUsd;
+        return Math.max(1, Math.ceil(needs.costMicroUsd));
     }
   }
 
@@ -212,9 +223,8 @@ export class QuotaManager {
     for (const e of entries) if (e.amount > 0 && e.lease.held < e.amount) return false;
     for (const e of entries) {
       e.lease.held -= e.amount;
-      e.lease.consumed += e.amount;
+      e.lease.reserved += e.amount;
       e.lease.lastUseMs = now;
-      e.lease.dirty = true;
     }
     return true;
   }
@@ -253,26 +263,18 @@ export class QuotaManager {
     if (r.settled) return;
     r.settled = true;
     for (const t of r.taken) {
-      let real: number | null;
-      switch (t.metric) {
-        case "rpm":
-          continue;
-        case "concurrency":
-          real = 0;
-          break;
-        case "tpm":
-        case "tpd":
-          real = actual.tokens;
-          break;
-        case "budget":
-          real = actual.costMicroUsd;
-          break;
+      const l = t.lease;
+      l.reserved -= t.amount;
+      if (t.metric === "concurrency") {
+        l.held += t.amount; // the slot goes back to this gateway's pool
+        continue;
       }
-      if (real === null) continue;
-      const delta = Math.round(real) - t.amount;
-      t.lease.consumed += delta;
-      t.lease.held -= delta;
-      t.lease.dirty = true;
+      // Unknown usage (an error, a client that left): the reservation stands as the best estimate.
+      const real = t.metric === "rpm" ? t.amount : t.metric === "budget" ? actual.costMicroUsd : actual.tokens;
+      const used = real === null ? t.amount : Math.max(0, Math.round(real));
+      l.consumed += used;
+      l.held += t.amount - used;
+      l.dirty = true;
     }
   }
 
@@ -285,10 +287,12 @@ export class QuotaManager {
       return this.inflight;
     }
     // The call in flight was built before this demand: wait for the next one.
-    this.queued ??= this.inflight.then(() => {
-      this.queued = null;
-      return this.acquireSoon();
-    });
+    this.queued ??= this.inflight
+      .catch(() => undefined)
+      .finally(() => {
+        this.queued = null;
+      })
+      .then(() => this.acquireSoon());
     return this.queued;
   }
 
@@ -304,12 +308,21 @@ export class QuotaManager {
     const now = this.clock.now();
     const batch: Array<{ lease: Lease; consumed: number; want: number }> = [];
     for (const l of this.leases.values()) {
-      if (l.pending > 0) batch.push({ lease: l, consumed: l.consumed, want: l.pending + this.prefetch(l) });
-      else if (l.restate === "renew") batch.push({ lease: l, consumed: l.consumed, want: Math.max(0, l.held) });
-      else if (l.restate === "release") batch.push({ lease: l, consumed: l.consumed, want: 0 });
+      let wantFree: number;
+      if (l.pending > 0) wantFree = l.pending + this.prefetch(l);
+      else if (l.restate === "renew") wantFree = Math.max(0, l.held);
+      else if (l.restate === "release") wantFree = 0;
+      else continue;
       l.restate = null;
+      // Never ask for less than is in use here: units given back stop being spendable now,
+      // before the control plane can hand them to another gateway.
+      if (l.pending === 0 && l.held > wantFree) l.held = wantFree;
+      batch.push({ lease: l, consumed: l.consumed, want: l.reserved + Math.max(0, l.held, wantFree) });
     }
-    if (batch.length === 0) return;
+    for (let i = 0; i < batch.length; i += MAX_COUNTERS_PER_CALL) await this.send(batch.slice(i, i + MAX_COUNTERS_PER_CALL), now);
+  }
+
+  private async send(batch: Array<{ lease: Lease; consumed: number; want: number }>, now: number): Promise<void> {
     const statements: Statement[] = batch.map((b) => ({
       counter: b.lease.spec.counter,
       window: b.lease.window,
@@ -322,16 +335,22 @@ export class QuotaManager {
     try {
       if (!this.rpc) throw new Error("the quota service is not connected yet");
       const res = await this.rpc.acquire(statements);
-      this.activeGateways = Math.max(1, res.activeGateways);
+      if (res.activeGateways >= this.activeGateways || now - this.activeSeenAtMs > 600_000) {
+        this.activeGateways = Math.max(1, res.activeGateways);
+        this.activeSeenAtMs = now;
+      }
       const byId = new Map(res.grants.map((g) => [`${g.counter}|${g.window}`, g]));
       for (const b of batch) {
         const g = byId.get(b.lease.id);
         if (!g) continue;
-        // Units used or given back locally since the statement left are already in consumed.
-        b.lease.held = b.consumed + g.held - b.lease.consumed;
-        b.lease.fleetUsed = g.fleetUsed;
-        b.lease.lastStatementMs = now;
-        if (g.held < b.want) b.lease.shortAtMs = this.clock.now();
+        const l = b.lease;
+        // The fleet now counts consumed_sent + held for this gateway; what was used or
+        // settled here since the statement left is already in consumed and reserved.
+        l.held = b.consumed + g.held - l.consumed - l.reserved;
+        l.fleetUsed = g.fleetUsed;
+        l.statedConsumed = b.consumed;
+        l.lastStatementMs = now;
+        if (g.held < b.want) l.shortAtMs = this.clock.now();
       }
       if (this.degradedSinceMs !== null) {
         this.logger.info({ degradedForMs: now - this.degradedSinceMs }, "quota service reachable again: fleet-wide leases resumed");
@@ -347,12 +366,15 @@ export class QuotaManager {
           `quota service unreachable: each counter falls back to 1/${this.activeGateways} of its limit on this gateway until it answers again`,
         );
       }
-      // An even share of each counter among the gateways last seen active.
+      // An even share of each counter among the gateways last seen active, and never
+      // more than the fleet had left at the last grant.
       for (const b of batch) {
-        const share = Math.floor(b.lease.capacity / this.activeGateways);
-        const allowed = Math.max(0, share - b.lease.consumed);
-        b.lease.held = Math.max(b.lease.held, allowed);
-        if (b.lease.held < b.want) b.lease.shortAtMs = this.clock.now();
+        const l = b.lease;
+        const share = Math.floor(l.capacity / this.activeGateways) - l.consumed - l.reserved;
+        const fleetLeft = l.capacity - l.fleetUsed + Math.max(0, l.held);
+        const allowed = Math.max(0, Math.min(share, fleetLeft));
+        l.held = Math.max(l.held, allowed);
+        if (l.held < b.want - l.reserved) l.shortAtMs = this.clock.now();
       }
     }
   }
@@ -369,9 +391,15 @@ export class QuotaManager {
         this.leases.delete(id);
         continue;
       }
-      const holding = l.held > 0 || (l.spec.kind === CounterKind.GAUGE && l.consumed > 0);
+      const holding = l.held > 0 || l.reserved > 0;
+      // Settled use the control plane has not heard of (a debt above all) is stated at once.
+      if (l.consumed !== l.statedConsumed) {
+        l.restate = "renew";
+        any = true;
+        continue;
+      }
       if (!holding) continue;
-      if (l.held > 0 && now - l.lastUseMs >= this.idleReleaseMs) {
+      if (l.held > 0 && l.reserved === 0 && now - l.lastUseMs >= this.idleReleaseMs) {
         l.restate = "release";
         any = true;
       } else if (now - l.lastStatementMs >= this.renewEveryMs) {
@@ -382,20 +410,27 @@ export class QuotaManager {
     return any ? this.acquireSoon() : Promise.resolve();
   }
 
-  /** Window counters whose consumption changed since the last call (to persist). */
-  takeDirty(): Array<{ counter: string; window: string; consumed: number; endsAtMs: number }> {
-    const out = [];
+  /** Window counters whose consumption changed since the last call (to persist), and how to mark them dirty again if the write fails. */
+  takeDirty(): { rows: Array<{ counter: string; window: string; consumed: number; endsAtMs: number }>; undo: () => void } {
+    const rows = [];
+    const taken: Lease[] = [];
     for (const l of this.leases.values()) {
       if (!l.dirty) continue;
       l.dirty = false;
-      if (l.spec.kind === CounterKind.WINDOW) out.push({ counter: l.spec.counter, window: l.window, consumed: Math.max(0, l.consumed), endsAtMs: l.endsAtMs });
+      taken.push(l);
+      if (l.spec.kind === CounterKind.WINDOW) rows.push({ counter: l.spec.counter, window: l.window, consumed: Math.max(0, l.consumed), endsAtMs: l.endsAtMs });
     }
-    return out;
+    return {
+      rows,
+      undo: () => {
+        for (const l of taken) l.dirty = true;
+      },
+    };
   }
 
   /** Gives every held unit back (at shutdown). */
   async releaseAll(): Promise<void> {
-    for (const l of this.leases.values()) if (l.held > 0 || (l.spec.kind === CounterKind.GAUGE && l.consumed > 0)) l.restate = "release";
+    for (const l of this.leases.values()) if (l.held > 0 || l.reserved > 0 || l.consumed !== l.statedConsumed) l.restate = "release";
     await this.acquireSoon();
   }
 }
