@@ -6,15 +6,11 @@ import { sql } from "kysely";
 import type { AppContext } from "../context.js";
 import type { Db } from "../db/database.js";
 import { authenticateGateway } from "../sync/auth.js";
-import { gatewayOfOrg } from "./gateway-check.js";
+import { checkCount, gatewayOfOrg, invalid } from "./gateway-check.js";
 
 const MAX_COUNTERS = 200;
 const COUNTER_RE = /^(key|user|team):[a-z]+_[0-9a-z]{26}:[a-z_]{2,20}$/;
 const WINDOW_RE = /^(m:\d{1,12}|d:\d{4}-\d{2}-\d{2}|mo:\d{4}-\d{2}|total|live)$/;
-
-function invalid(field: string, why: string): ConnectError {
-  return new ConnectError(`${field}: ${why}`, Code.InvalidArgument);
-}
 
 function validate(s: CounterStatement, i: number): void {
   const at = `counters[${i}]`;
@@ -22,7 +18,7 @@ function validate(s: CounterStatement, i: number): void {
   if (!WINDOW_RE.test(s.window)) throw invalid(`${at}.window`, "must be m:<minute>, d:YYYY-MM-DD, mo:YYYY-MM, total or live");
   if (s.kind !== CounterKind.WINDOW && s.kind !== CounterKind.GAUGE) throw invalid(`${at}.kind`, "must be WINDOW or GAUGE");
   for (const f of ["capacity", "consumed", "wantHeld", "windowEndsAtMs"] as const) {
-    if (s[f] < 0n || s[f] > BigInt(Number.MAX_SAFE_INTEGER)) throw invalid(`${at}.${f}`, "must be between 0 and 2^53");
+    checkCount(s[f], `${at}.${f}`);
   }
 }
 

@@ -28,3 +28,15 @@ export async function gatewayOfOrg(app: AppContext, gatewayId: string, orgId: st
   }
   if (org !== orgId) throw new ConnectError(`gateway ${gatewayId} belongs to another organization than this token`, Code.PermissionDenied);
 }
+
+/** InvalidArgument naming the field, as the admin API's 400s do. */
+export function invalid(field: string, why: string): ConnectError {
+  return new ConnectError(`${field}: ${why}`, Code.InvalidArgument);
+}
+
+const MAX_COUNT = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** A count or amount: whole, from 0 to 2^53 (it becomes a JS number). */
+export function checkCount(value: bigint, field: string): void {
+  if (value < 0n || value > MAX_COUNT) throw invalid(field, "must be between 0 and 2^53");
+}

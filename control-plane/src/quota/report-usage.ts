@@ -7,7 +7,7 @@ import type { AppContext } from "../context.js";
 import type { Db } from "../db/database.js";
 import { authenticateGateway } from "../sync/auth.js";
 import { checkBudgetAlerts } from "./alerts.js";
-import { gatewayOfOrg } from "./gateway-check.js";
+import { checkCount, gatewayOfOrg, invalid } from "./gateway-check.js";
 
 const MAX_REPORTS = 500;
 const MAX_RECORDS = 20_000;
@@ -28,17 +28,13 @@ interface Totals {
   lastUsedAt: Date | null;
 }
 
-function invalid(field: string, why: string): ConnectError {
-  return new ConnectError(`${field}: ${why}`, Code.InvalidArgument);
-}
-
 function validRecord(r: UsageRecord, at: string): void {
   if (!KEY_RE.test(r.keyId)) throw invalid(`${at}.key_id`, "must be an ak_… id");
   if (!USER_RE.test(r.userId)) throw invalid(`${at}.user_id`, "must be a user_… id");
   if (r.teamId !== "" && !TEAM_RE.test(r.teamId)) throw invalid(`${at}.team_id`, "must be a team_… id or empty");
   if (!DAY_RE.test(r.day)) throw invalid(`${at}.day`, "must be YYYY-MM-DD");
   for (const f of ["requests", "inputTokens", "outputTokens", "costMicroUsd"] as const) {
-    if (r[f] < 0n || r[f] > BigInt(Number.MAX_SAFE_INTEGER)) throw invalid(`${at}.${f}`, "must be between 0 and 2^53");
+    checkCount(r[f], `${at}.${f}`);
   }
 }
 
