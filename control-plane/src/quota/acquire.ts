@@ -49,7 +49,29 @@ export async function acquire(app: AppContext, req: AcquireRequest, ctx: Handler
     return { grants, gateways };
   });
   app.metrics.quotaAcquire(statements.length, (performance.now() - started) / 1000);
-  return create(AcquireResponseSchema, { grants, activeGateways: gateways.size, serverTime: timestampFromDate(now) });
+  // The fallback divides each limit by this: count every connected gateway of the
+  // organization too, not only those that used these counters.
+  const activeGateways = Math.max(gateways.size, await connectedGateways(app, principal.orgId));
+  return create(AcquireResponseSchema, { grants, activeGateways, serverTime: timestampFromDate(now) });
+}
+
+const connectedCache = new WeakMap<AppContext, Map<string, { n: number; atMs: number }>>();
+
+/** Connected gateways of an organization, cached for 5 s. */
+async function connectedGateways(app: AppContext, orgId: string): Promise<number> {
+  let cache = connectedCache.get(app);
+  if (!cache) connectedCache.set(app, (cache = new Map()));
+  const hit = cache.get(orgId);
+  if (hit && Date.now() - hit.atMs < 5_000) return hit.n;
+  const row = await app.db
+    .selectFrom("gateways")
+    .select(sql<string>`count(*)`.as("n"))
+    .where("org_id", "=", orgId)
+    .where("connected", "=", true)
+    .executeTakeFirstOrThrow();
+  const n = Number(row.n);
+  cache.set(orgId, { n, atMs: Date.now() });
+  return n;
 }
 
 async function grant(

@@ -8,6 +8,8 @@ import { QuotaManager, type QuotaManagerOptions, type QuotaRpc } from "./quota-m
 import { UsageOutbox, type UsageRpc } from "./usage-outbox.js";
 
 const DEFAULTS_META_KEY = "quota_defaults";
+/** Gateways last seen in the fleet: the quota fallback's divisor, kept across restarts. */
+const FLEET_META_KEY = "quota_active_gateways";
 
 /** Prices for cost accounting: micro-USD, null when the model has no known price. */
 export interface PriceLookup {
@@ -66,6 +68,15 @@ export class GatewayQuota {
       };
     });
     this.touch = () => logWriter.touch();
+    const fleet = Number(store.meta.get(FLEET_META_KEY));
+    if (fleet > 0) this.manager.setActiveGateways(fleet);
+    this.manager.onActiveGateways = (n) => {
+      try {
+        if (store.db.open) store.meta.set(FLEET_META_KEY, String(n));
+      } catch (err) {
+        logger.warn({ err }, "could not persist the fleet size for the quota fallback");
+      }
+    };
     const saved = store.meta.get(DEFAULTS_META_KEY);
     if (saved) {
       try {

@@ -186,6 +186,16 @@ describe("QuotaManager", () => {
     expect(degraded).toEqual([true, false]);
   });
 
+  it("lets a request without an output cap reserve at most a small limit's whole capacity", async () => {
+    const m = new QuotaManager(clock, logger);
+    m.setRpc(fleetRpc().forGateway("gw"));
+    // 10 prompt tokens + the default 1,024 output tokens against a 1,000 tokens/min team limit.
+    expect(await m.admit([spec(1000, "tpm")], { tokens: 1034, costMicroUsd: 0, outputCapped: true })).toMatchObject({ refused: true });
+    const r = await m.admit([spec(1000, "tpm")], { tokens: 1034, costMicroUsd: 0, outputCapped: false });
+    expect(r).toBeInstanceOf(Reservation);
+    expect((r as Reservation).taken[0]!.amount).toBe(1000);
+  });
+
   it("refuses what exceeds the whole capacity at once, naming when the window starts over", async () => {
     const m = new QuotaManager(clock, logger);
     m.setRpc(fleetRpc().forGateway("gw"));

@@ -50,7 +50,7 @@ export class Lease {
   /** The last grant was smaller than asked: the fleet has no more right now. */
   shortAtMs = -1;
   /** Set by maintenance: state this lease in the next Acquire (renewal or release). */
-  restate: "renew" | "release" | null = null;
+  restate: "renew" | "release" | "trim" | null = null;
   /** Consumed changed since it was last persisted. */
   dirty = false;
   capacity: number;
@@ -78,6 +78,12 @@ export interface Needs {
   tokens: number;
   /** Estimated cost in micro-USD. */
   costMicroUsd: number;
+  /**
+   * False when the request set no output cap, so the estimate assumed a
+   * default: then a token or budget limit reserves at most what is left of it
+   * (a small limit still admits requests while any is left, settled to the real use).
+   */
+  outputCapped?: boolean;
 }
 
 interface Taken {
@@ -145,6 +151,13 @@ export class QuotaManager {
   /** Loads consumed units persisted before a restart (window counters only). */
   loadConsumed: ((counter: string, window: string) => number) | null = null;
   onDegraded: ((degraded: boolean) => void) | null = null;
+  /** Told when the fleet size used by the fallback changes (persisted for restarts without the control plane). */
+  onActiveGateways: ((n: number) => void) | null = null;
+
+  /** The fleet size last known (from before a restart). */
+  setActiveGateways(n: number): void {
+    if (Number.isSafeInteger(n) && n >= 1) this.activeGateways = n;
+  }
 
   constructor(
     private readonly clock: Clock,
@@ -188,17 +201,22 @@ export class QuotaManager {
   }
 
   /** At least one unit each: a spent limit refuses even a request estimated at nothing (an unpriced model). */
-  private needOf(metric: Metric, needs: Needs): number {
+  private needOf(metric: Metric, needs: Needs, lease: Lease): number {
     switch (metric) {
       case "rpm":
       case "concurrency":
         return 1;
       case "tpm":
       case "tpd":
-        return Math.max(1, Math.ceil(needs.tokens));
+        return Math.max(1, this.fit(Math.ceil(needs.tokens), lease, needs));
       case "budget":
-        return Math.max(1, Math.ceil(needs.costMicroUsd));
+        return Math.max(1, this.fit(Math.ceil(needs.costMicroUsd), lease, needs));
     }
+  }
+
+  /** An uncapped request reserves at most what is left of the limit as far as this gateway knows. */
+  private fit(amount: number, lease: Lease, needs: Needs): number {
+    return needs.outputCapped === false ? Math.min(amount, lease.remaining()) : amount;
   }
 
   /**
@@ -208,7 +226,10 @@ export class QuotaManager {
   admit(specs: readonly LimitSpec[], needs: Needs): Reservation | Refusal | Promise<Reservation | Refusal> {
     if (specs.length === 0) return EMPTY;
     const now = this.clock.now();
-    const entries: Taken[] = specs.map((s) => ({ lease: this.lease(s, now), metric: s.metric, amount: this.needOf(s.metric, needs) }));
+    const entries: Taken[] = specs.map((s) => {
+      const lease = this.lease(s, now);
+      return { lease, metric: s.metric, amount: this.needOf(s.metric, needs, lease) };
+    });
     if (this.tryTake(entries, now)) return new Reservation(entries);
     // A counter the fleet just said is spent: refuse without asking again.
     for (const e of entries) {
@@ -262,6 +283,7 @@ export class QuotaManager {
   settle(r: Reservation, actual: { tokens: number | null; costMicroUsd: number | null }): void {
     if (r.settled) return;
     r.settled = true;
+    let trim = false;
     for (const t of r.taken) {
       const l = t.lease;
       l.reserved -= t.amount;
@@ -275,7 +297,14 @@ export class QuotaManager {
       l.consumed += used;
       l.held += t.amount - used;
       l.dirty = true;
+      // A large refund (an uncapped request's reservation) would sit idle here while other
+      // gateways go short: give back what exceeds the prefetch at once.
+      if (l.held > 2 * this.prefetch(l) && l.held > 0 && l.reserved === 0 && l.pending === 0) {
+        l.restate = "trim";
+        trim = true;
+      }
     }
+    if (trim) this.acquireSoon().catch(() => undefined);
   }
 
   /** Runs an Acquire for the waiting demand soon, coalescing callers; resolves once a call made after this one was asked answers. */
@@ -306,23 +335,30 @@ export class QuotaManager {
     // Let requests arriving in the same turn of the event loop join this call.
     await new Promise<void>((resolve) => setImmediate(resolve));
     const now = this.clock.now();
-    const batch: Array<{ lease: Lease; consumed: number; want: number }> = [];
+    // need: the least that serves the waiting requests (short of it, they are refused); want adds prefetch.
+    const batch: Array<{ lease: Lease; consumed: number; want: number; need: number }> = [];
     for (const l of this.leases.values()) {
       let wantFree: number;
       if (l.pending > 0) wantFree = l.pending + this.prefetch(l);
       else if (l.restate === "renew") wantFree = Math.max(0, l.held);
       else if (l.restate === "release") wantFree = 0;
+      else if (l.restate === "trim") wantFree = Math.min(Math.max(0, l.held), this.prefetch(l));
       else continue;
       l.restate = null;
       // Never ask for less than is in use here: units given back stop being spendable now,
       // before the control plane can hand them to another gateway.
       if (l.pending === 0 && l.held > wantFree) l.held = wantFree;
-      batch.push({ lease: l, consumed: l.consumed, want: l.reserved + Math.max(0, l.held, wantFree) });
+      batch.push({
+        lease: l,
+        consumed: l.consumed,
+        want: l.reserved + Math.max(0, l.held, wantFree),
+        need: l.pending > 0 ? l.reserved + Math.max(0, l.held, l.pending) : 0,
+      });
     }
     for (let i = 0; i < batch.length; i += MAX_COUNTERS_PER_CALL) await this.send(batch.slice(i, i + MAX_COUNTERS_PER_CALL), now);
   }
 
-  private async send(batch: Array<{ lease: Lease; consumed: number; want: number }>, now: number): Promise<void> {
+  private async send(batch: Array<{ lease: Lease; consumed: number; want: number; need: number }>, now: number): Promise<void> {
     const statements: Statement[] = batch.map((b) => ({
       counter: b.lease.spec.counter,
       window: b.lease.window,
@@ -336,7 +372,9 @@ export class QuotaManager {
       if (!this.rpc) throw new Error("the quota service is not connected yet");
       const res = await this.rpc.acquire(statements);
       if (res.activeGateways >= this.activeGateways || now - this.activeSeenAtMs > 600_000) {
-        this.activeGateways = Math.max(1, res.activeGateways);
+        const n = Math.max(1, res.activeGateways);
+        if (n !== this.activeGateways) this.onActiveGateways?.(n);
+        this.activeGateways = n;
         this.activeSeenAtMs = now;
       }
       const byId = new Map(res.grants.map((g) => [`${g.counter}|${g.window}`, g]));
@@ -350,7 +388,7 @@ export class QuotaManager {
         l.fleetUsed = g.fleetUsed;
         l.statedConsumed = b.consumed;
         l.lastStatementMs = now;
-        if (g.held < b.want) l.shortAtMs = this.clock.now();
+        if (g.held < b.need) l.shortAtMs = this.clock.now();
       }
       if (this.degradedSinceMs !== null) {
         this.logger.info({ degradedForMs: now - this.degradedSinceMs }, "quota service reachable again: fleet-wide leases resumed");
@@ -374,7 +412,7 @@ export class QuotaManager {
         const fleetLeft = l.capacity - l.fleetUsed + Math.max(0, l.held);
         const allowed = Math.max(0, Math.min(share, fleetLeft));
         l.held = Math.max(l.held, allowed);
-        if (l.held < b.want - l.reserved) l.shortAtMs = this.clock.now();
+        if (l.held < b.need - l.reserved) l.shortAtMs = this.clock.now();
       }
     }
   }
