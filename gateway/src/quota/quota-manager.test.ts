@@ -196,6 +196,21 @@ describe("QuotaManager", () => {
     expect((r as Reservation).taken[0]!.amount).toBe(1000);
   });
 
+  it("near the end of a budget, admits requests without an output cap one at a time per gateway", async () => {
+    const m = new QuotaManager(clock, logger, { prefetchFraction: 0 });
+    m.setRpc(fleetRpc().forGateway("gw"));
+    const budget = spec(10_000, "budget");
+    const uncapped = { tokens: 0, costMicroUsd: 1_000, outputCapped: false };
+    const first = await m.admit([budget], uncapped);
+    expect(first).toBeInstanceOf(Reservation);
+    // 9,000 left, under 16 reservations of 1,000: a second uncapped request waits its turn.
+    expect(await m.admit([budget], uncapped)).toMatchObject({ refused: true, retryAfterMs: 1000 });
+    // A capped one is not held back.
+    expect(await m.admit([budget], { tokens: 0, costMicroUsd: 1_000, outputCapped: true })).toBeInstanceOf(Reservation);
+    m.settle(first as Reservation, { tokens: null, costMicroUsd: 1_500 });
+    expect(await m.admit([budget], uncapped)).toBeInstanceOf(Reservation);
+  });
+
   it("refuses what exceeds the whole capacity at once, naming when the window starts over", async () => {
     const m = new QuotaManager(clock, logger);
     m.setRpc(fleetRpc().forGateway("gw"));

@@ -49,6 +49,8 @@ export class Lease {
   lastStatementMs = 0;
   /** The last grant was smaller than asked: the fleet has no more right now. */
   shortAtMs = -1;
+  /** Uncapped requests in flight against this token or budget counter (see QuotaManager.admit). */
+  uncappedInFlight = 0;
   /** Set by maintenance: state this lease in the next Acquire (renewal or release). */
   restate: "renew" | "release" | "trim" | null = null;
   /** Consumed changed since it was last persisted. */
@@ -90,6 +92,8 @@ interface Taken {
   lease: Lease;
   metric: Metric;
   amount: number;
+  /** A token or budget reservation of a request without an output cap: its use may exceed it. */
+  uncapped?: boolean;
 }
 
 /** Units reserved for one request, settled once it ends. */
@@ -125,6 +129,8 @@ export interface QuotaManagerOptions {
 }
 
 const EMPTY = new Reservation([]);
+/** "Near the end": fewer units left than this many reservations of the request. */
+const ENDGAME_RESERVATIONS = 16;
 /** The control plane's limit per Acquire call. */
 const MAX_COUNTERS_PER_CALL = 200;
 
@@ -228,8 +234,14 @@ export class QuotaManager {
     const now = this.clock.now();
     const entries: Taken[] = specs.map((s) => {
       const lease = this.lease(s, now);
-      return { lease, metric: s.metric, amount: this.needOf(s.metric, needs, lease) };
+      const uncapped = needs.outputCapped === false && s.metric !== "rpm" && s.metric !== "concurrency";
+      return { lease, metric: s.metric, amount: this.needOf(s.metric, needs, lease), uncapped };
     });
+    // Near the end of a token or budget limit, a request without an output cap may use more
+    // than it reserved, and so may every one in flight with it: there, one at a time per
+    // gateway, so the overrun stays within one request per gateway.
+    const blocked = this.endgame(entries, now);
+    if (blocked) return blocked;
     if (this.tryTake(entries, now)) return new Reservation(entries);
     // A counter the fleet just said is spent: refuse without asking again.
     for (const e of entries) {
@@ -240,12 +252,22 @@ export class QuotaManager {
     return this.admitSlow(entries);
   }
 
+  private endgame(entries: Taken[], now: number): Refusal | null {
+    for (const e of entries) {
+      if (e.uncapped && e.lease.uncappedInFlight > 0 && e.lease.remaining() < ENDGAME_RESERVATIONS * e.amount) {
+        return { ...this.refusal(e.lease, now), retryAfterMs: 1000 };
+      }
+    }
+    return null;
+  }
+
   private tryTake(entries: Taken[], now: number): boolean {
     for (const e of entries) if (e.amount > 0 && e.lease.held < e.amount) return false;
     for (const e of entries) {
       e.lease.held -= e.amount;
       e.lease.reserved += e.amount;
       e.lease.lastUseMs = now;
+      if (e.uncapped) e.lease.uncappedInFlight++;
     }
     return true;
   }
@@ -261,6 +283,8 @@ export class QuotaManager {
         for (const e of lacking) e.lease.pending -= e.amount;
       }
       const now = this.clock.now();
+      const blocked = this.endgame(entries, now);
+      if (blocked) return blocked;
       if (this.tryTake(entries, now)) return new Reservation(entries);
       const short = entries.find((e) => e.amount > 0 && e.lease.held < e.amount && e.lease.shortAtMs >= askedAt);
       if (short) return this.refusal(short.lease, now);
@@ -287,6 +311,7 @@ export class QuotaManager {
     for (const t of r.taken) {
       const l = t.lease;
       l.reserved -= t.amount;
+      if (t.uncapped) l.uncappedInFlight--;
       if (t.metric === "concurrency") {
         l.held += t.amount; // the slot goes back to this gateway's pool
         continue;
