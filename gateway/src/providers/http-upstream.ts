@@ -1,6 +1,7 @@
 import { Pool, errors as undiciErrors } from "undici";
 import { TOLLGATE_VERSION } from "@tollgate/shared";
 import { UpstreamError, type ProviderResponse } from "./types.js";
+import { LightSignal, type CallerSignal } from "./light-signal.js";
 
 const CONNECT_CODES = new Set([
   "ECONNREFUSED",
@@ -77,7 +78,7 @@ export interface UpstreamCall {
   path: string;
   headers: Record<string, string>;
   body?: Buffer;
-  signal: AbortSignal;
+  signal: CallerSignal;
 }
 
 /**
@@ -145,23 +146,20 @@ export function createHttpUpstream(baseUrl: string, timeoutMs: number): HttpUpst
 /**
  * The abort signal undici sees for one call: the client's signal (the client
  * left) or the whole-request deadline, whichever comes first. `aborted` says
- * whether the deadline fired. It is the EventEmitter form of signal that
- * undici's request() accepts (once/removeListener of "abort", `aborted`,
- * `reason`), not an AbortController: creating an AbortSignal (an EventTarget)
- * per call was itself a few % of the gateway's CPU.
+ * whether the deadline fired.
  */
 class UpstreamCallState implements Deadline {
   /** The deadline fired. */
   aborted = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly onClientAbort: () => void;
-  readonly signal: CallSignal;
+  readonly signal = new LightSignal();
 
   constructor(
-    private readonly client: AbortSignal,
+    private readonly client: CallerSignal,
     timeoutMs: number,
   ) {
-    const signal = new CallSignal();
+    const signal = this.signal;
     this.signal = signal;
     this.onClientAbort = () => signal.abort(client.reason);
     if (client.aborted) {
@@ -184,45 +182,6 @@ class UpstreamCallState implements Deadline {
       this.timer = undefined;
     }
     this.client.removeEventListener("abort", this.onClientAbort);
-  }
-}
-
-type Listener = () => void;
-
-/** The smallest EventEmitter undici takes as a request's signal: "abort" listeners, fired once. */
-class CallSignal {
-  aborted = false;
-  reason: unknown = undefined;
-  private listeners: Listener[] = [];
-
-  on(event: string, listener: Listener): this {
-    if (event === "abort") this.listeners.push(listener);
-    return this;
-  }
-
-  once(event: string, listener: Listener): this {
-    return this.on(event, listener);
-  }
-
-  removeListener(event: string, listener: Listener): this {
-    if (event === "abort") {
-      const i = this.listeners.indexOf(listener);
-      if (i !== -1) this.listeners.splice(i, 1);
-    }
-    return this;
-  }
-
-  off(event: string, listener: Listener): this {
-    return this.removeListener(event, listener);
-  }
-
-  abort(reason: unknown): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    this.reason = reason;
-    const listeners = this.listeners;
-    this.listeners = [];
-    for (const l of listeners) l();
   }
 }
 
