@@ -51,6 +51,20 @@ function pathOf(url: string | undefined): string {
   return path.length > 1 && path.endsWith("/") ? path.slice(0, -1) : path;
 }
 
+let isoSecond = Number.NaN;
+let isoPrefix = "";
+/** `new Date(ms).toISOString()`, formatting the date and time once per second: every request's log row needs one. */
+function isoTime(ms: number): string {
+  const t = Math.floor(ms);
+  const second = Math.floor(t / 1000);
+  if (second !== isoSecond) {
+    isoSecond = second;
+    isoPrefix = new Date(second * 1000).toISOString().slice(0, -4); // up to and with the "."
+  }
+  const milli = t - second * 1000;
+  return `${isoPrefix}${milli < 10 ? "00" : milli < 100 ? "0" : ""}${milli}Z`;
+}
+
 /**
  * Failures that look like guessing a credential. A missing key is no guess, and a
  * real key that is inactive, expired or revoked is not either.
@@ -148,7 +162,7 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
     const status = res.headersSent ? res.statusCode : 499;
     metrics.request(rec.route, status, latencyMs / 1000);
     logWriter.request({
-      at: new Date(clock.now()).toISOString(),
+      at: isoTime(clock.now()),
       requestId: rec.requestId,
       keyId: rec.keyId,
       model: rec.model,
