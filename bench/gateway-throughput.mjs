@@ -102,6 +102,7 @@ function parseEnv(env) {
     gatewayCpuProfDir: env.BENCH_GATEWAY_CPU_PROF ? resolvePath(env.BENCH_GATEWAY_CPU_PROF) : null,
     // Extra node flags for the gateway child only, e.g. "--max-semi-space-size=2".
     gatewayNodeFlags: (env.BENCH_GATEWAY_NODE_FLAGS ?? "").split(/\s+/).filter(Boolean),
+    baselineNodeFlags: (env.BENCH_BASELINE_NODE_FLAGS ?? "").split(/\s+/).filter(Boolean),
     rssIntervalMs: 100,
   };
 }
@@ -569,10 +570,11 @@ async function seed(cp) {
 async function startGateway(cp, gatewayToken, upstreamUrl, { name = "gateway", main = GATEWAY_MAIN } = {}) {
   const dataDir = join(tmpDir, name);
   mkdirSync(dataDir, { recursive: true });
-  const nodeArgs = [
-    ...settings.gatewayNodeFlags,
-    ...(settings.gatewayCpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${settings.gatewayCpuProfDir}`] : []),
-  ];
+  // The flags and the profile are for the gateway measured; the baseline has flags of its own.
+  const nodeArgs =
+    name === "gateway"
+      ? [...settings.gatewayNodeFlags, ...(settings.gatewayCpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${settings.gatewayCpuProfDir}`] : [])]
+      : settings.baselineNodeFlags;
   const entry = startChild(name, main, [], {
     ...baseEnv(),
     CONTROL_PLANE_URL: cp.grpcUrl,
@@ -925,7 +927,7 @@ async function main() {
       endpoints.baseline = base.url;
       sampler.track("baseline", base.entry.child.pid);
       pidOfTarget.set("baseline", base.entry.child.pid);
-      results.baseline = { build_root: settings.baselineRoot, commit: revisionOf(settings.baselineRoot) };
+      results.baseline = { build_root: settings.baselineRoot, commit: revisionOf(settings.baselineRoot), node_flags: settings.baselineNodeFlags };
     }
   }
 
