@@ -6,15 +6,11 @@ import { sql } from "kysely";
 import type { AppContext } from "../context.js";
 import type { Db } from "../db/database.js";
 import { authenticateGateway } from "../sync/auth.js";
-import { gatewayOfOrg } from "./gateway-check.js";
+import { checkCount, gatewayOfOrg, invalid } from "./gateway-check.js";
 
 const MAX_COUNTERS = 200;
 const COUNTER_RE = /^(key|user|team):[a-z]+_[0-9a-z]{26}:[a-z_]{2,20}$/;
 const WINDOW_RE = /^(m:\d{1,12}|d:\d{4}-\d{2}-\d{2}|mo:\d{4}-\d{2}|total|live)$/;
-
-function invalid(field: string, why: string): ConnectError {
-  return new ConnectError(`${field}: ${why}`, Code.InvalidArgument);
-}
 
 function validate(s: CounterStatement, i: number): void {
   const at = `counters[${i}]`;
@@ -22,7 +18,7 @@ function validate(s: CounterStatement, i: number): void {
   if (!WINDOW_RE.test(s.window)) throw invalid(`${at}.window`, "must be m:<minute>, d:YYYY-MM-DD, mo:YYYY-MM, total or live");
   if (s.kind !== CounterKind.WINDOW && s.kind !== CounterKind.GAUGE) throw invalid(`${at}.kind`, "must be WINDOW or GAUGE");
   for (const f of ["capacity", "consumed", "wantHeld", "windowEndsAtMs"] as const) {
-    if (s[f] < 0n || s[f] > BigInt(Number.MAX_SAFE_INTEGER)) throw invalid(`${at}.${f}`, "must be between 0 and 2^53");
+    checkCount(s[f], `${at}.${f}`);
   }
 }
 
@@ -53,7 +49,29 @@ export async function acquire(app: AppContext, req: AcquireRequest, ctx: Handler
     return { grants, gateways };
   });
   app.metrics.quotaAcquire(statements.length, (performance.now() - started) / 1000);
-  return create(AcquireResponseSchema, { grants, activeGateways: gateways.size, serverTime: timestampFromDate(now) });
+  // The fallback divides each limit by this: count every connected gateway of the
+  // organization too, not only those that used these counters.
+  const activeGateways = Math.max(gateways.size, await connectedGateways(app, principal.orgId));
+  return create(AcquireResponseSchema, { grants, activeGateways, serverTime: timestampFromDate(now) });
+}
+
+const connectedCache = new WeakMap<AppContext, Map<string, { n: number; atMs: number }>>();
+
+/** Connected gateways of an organization, cached for 5 s. */
+async function connectedGateways(app: AppContext, orgId: string): Promise<number> {
+  let cache = connectedCache.get(app);
+  if (!cache) connectedCache.set(app, (cache = new Map()));
+  const hit = cache.get(orgId);
+  if (hit && Date.now() - hit.atMs < 5_000) return hit.n;
+  const row = await app.db
+    .selectFrom("gateways")
+    .select(sql<string>`count(*)`.as("n"))
+    .where("org_id", "=", orgId)
+    .where("connected", "=", true)
+    .executeTakeFirstOrThrow();
+  const n = Number(row.n);
+  cache.set(orgId, { n, atMs: Date.now() });
+  return n;
 }
 
 async function grant(
@@ -65,7 +83,7 @@ async function grant(
   heldUntil: Date,
 ): Promise<{ held: number; fleetUsed: number; others: string[] }> {
   const capacity = Number(s.capacity);
-  const consumed = Number(s.consumed);
+  let consumed = Number(s.consumed);
   const kind = s.kind === CounterKind.GAUGE ? "gauge" : "window";
   // The upsert takes the counter row's lock until commit.
   await trx
@@ -83,10 +101,11 @@ async function grant(
   // Held units of a gateway that stopped renewing them return to the fleet; so
   // do a gauge's units in use (a gateway that died has no requests in flight).
   const live = sql<boolean>`held_until > ${now}`;
-  const others = await trx
+  const rows = await trx
     .selectFrom("quota_holdings")
     .select([
       "gateway_id",
+      "consumed",
       kind === "gauge"
         ? sql<string>`case when ${live} then consumed + held else 0 end`.as("used")
         : sql<string>`consumed + case when ${live} then held else 0 end`.as("used"),
@@ -94,15 +113,22 @@ async function grant(
     .where("org_id", "=", orgId)
     .where("counter", "=", s.counter)
     .where("window_key", "=", s.window)
-    .where("gateway_id", "<>", gatewayId)
     .execute();
   let othersUsed = 0;
+  let recorded = 0;
   const active: string[] = [];
-  for (const o of others) {
+  for (const o of rows) {
+    if (o.gateway_id === gatewayId) {
+      recorded = Number(o.consumed);
+      continue;
+    }
     const used = Number(o.used);
     othersUsed += used;
     if (used > 0) active.push(o.gateway_id);
   }
+  // Settled use only grows in a window: a gateway that restarted with less (a
+  // crash, a recreated cache) must not make the fleet forget what it served.
+  if (kind === "window") consumed = Math.max(consumed, recorded);
   const held = Math.max(0, Math.min(Number(s.wantHeld), capacity - othersUsed - consumed));
   await trx
     .insertInto("quota_holdings")

@@ -19,7 +19,8 @@ export function budgetPeriodKey(period: string, now: Date): string {
  * once (unique per key, period and threshold), audited, and queued for the
  * webhook, all in the transaction that added the usage.
  */
-export async function checkBudgetAlerts(app: AppContext, trx: Db, orgId: string, keyIds: string[]): Promise<void> {
+export async function checkBudgetAlerts(app: AppContext, trx: Db, orgId: string, keyDays: Map<string, Set<string>>): Promise<void> {
+  const keyIds = [...keyDays.keys()];
   if (keyIds.length === 0) return;
   const keys = await trx
     .selectFrom("api_keys")
@@ -33,43 +34,45 @@ export async function checkBudgetAlerts(app: AppContext, trx: Db, orgId: string,
   for (const k of keys) {
     const thresholds = k.budget_alert_thresholds;
     if (thresholds.length === 0 || !k.budget_usd) continue;
-    const period = budgetPeriodKey(k.budget_period, now);
-    const spentMicro = period === "total" ? Number(k.cost_micro_usd) : await periodSpend(trx, orgId, k.id, period);
-    const spentUsd = spentMicro / 1e6;
-    const pct = (spentUsd / k.budget_usd) * 100;
-    for (const threshold of thresholds) {
-      if (pct < threshold) break; // ascending
-      const payload = {
-        type: "budget.threshold_reached",
-        org_id: orgId,
-        key_id: k.id,
-        key_name: k.name,
-        key_prefix: k.key_prefix,
-        user_id: k.user_id,
-        threshold_pct: threshold,
-        budget_usd: k.budget_usd,
-        budget_period: k.budget_period,
-        period,
-        spent_usd: Math.round(spentUsd * 1e6) / 1e6,
-        fired_at: now.toISOString(),
-      };
-      const id = newId("alrt");
-      const inserted = await trx
-        .insertInto("budget_alerts")
-        .values({ id, org_id: orgId, key_id: k.id, period, threshold, payload: JSON.stringify({ alert_id: id, ...payload }) })
-        .onConflict((oc) => oc.columns(["key_id", "period", "threshold"]).doNothing())
-        .returning("id")
-        .executeTakeFirst();
-      if (!inserted) continue;
-      app.metrics.budgetAlert(threshold);
-      audits.push({
-        orgId,
-        actor: "system",
-        action: "api_key.budget_alert",
-        targetType: "api_key",
-        targetId: k.id,
-        after: { alert_id: id, ...payload, webhook: app.config.alerts.webhookUrl ? "queued" : "not_configured" },
-      });
+    const periods = new Set([...(keyDays.get(k.id) ?? [])].map((day) => budgetPeriodKey(k.budget_period, new Date(`${day}T00:00:00Z`))));
+    for (const period of periods) {
+      const spentMicro = period === "total" ? Number(k.cost_micro_usd) : await periodSpend(trx, orgId, k.id, period);
+      const spentUsd = spentMicro / 1e6;
+      const pct = (spentUsd / k.budget_usd) * 100;
+      for (const threshold of thresholds) {
+        if (pct < threshold) break; // ascending
+        const payload = {
+          type: "budget.threshold_reached",
+          org_id: orgId,
+          key_id: k.id,
+          key_name: k.name,
+          key_prefix: k.key_prefix,
+          user_id: k.user_id,
+          threshold_pct: threshold,
+          budget_usd: k.budget_usd,
+          budget_period: k.budget_period,
+          period,
+          spent_usd: Math.round(spentUsd * 1e6) / 1e6,
+          fired_at: now.toISOString(),
+        };
+        const id = newId("alrt");
+        const inserted = await trx
+          .insertInto("budget_alerts")
+          .values({ id, org_id: orgId, key_id: k.id, period, threshold, payload: JSON.stringify({ alert_id: id, ...payload }) })
+          .onConflict((oc) => oc.columns(["key_id", "period", "threshold"]).doNothing())
+          .returning("id")
+          .executeTakeFirst();
+        if (!inserted) continue;
+        app.metrics.budgetAlert(threshold);
+        audits.push({
+          orgId,
+          actor: "system",
+          action: "api_key.budget_alert",
+          targetType: "api_key",
+          targetId: k.id,
+          after: { alert_id: id, ...payload, webhook: app.config.alerts.webhookUrl ? "queued" : "not_configured" },
+        });
+      }
     }
   }
   await recordAudits(trx, audits);
@@ -88,8 +91,9 @@ async function periodSpend(trx: Db, orgId: string, keyId: string, period: string
 }
 
 const BATCH = 20;
-const CLAIM_MS = 30_000;
 const TIMEOUT_MS = 5_000;
+/** Longer than a whole batch of timed-out deliveries, so no other replica re-claims one in progress. */
+const CLAIM_MS = BATCH * TIMEOUT_MS + 30_000;
 const MAX_BACKOFF_MS = 3_600_000;
 
 /**
@@ -166,6 +170,7 @@ export class AlertDelivery {
       });
       if (claimed.length === 0 || this.stopped) return;
       for (const alert of claimed) {
+        if (this.stopped) return; // still claimed: delivered after the claim lapses, by any replica
         const body = JSON.stringify(alert.payload);
         const error = await this.post(url, alert.id, body);
         const attempts = alert.attempts + 1;

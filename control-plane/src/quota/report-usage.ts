@@ -7,7 +7,7 @@ import type { AppContext } from "../context.js";
 import type { Db } from "../db/database.js";
 import { authenticateGateway } from "../sync/auth.js";
 import { checkBudgetAlerts } from "./alerts.js";
-import { gatewayOfOrg } from "./gateway-check.js";
+import { checkCount, gatewayOfOrg, invalid } from "./gateway-check.js";
 
 const MAX_REPORTS = 500;
 const MAX_RECORDS = 20_000;
@@ -28,17 +28,13 @@ interface Totals {
   lastUsedAt: Date | null;
 }
 
-function invalid(field: string, why: string): ConnectError {
-  return new ConnectError(`${field}: ${why}`, Code.InvalidArgument);
-}
-
 function validRecord(r: UsageRecord, at: string): void {
   if (!KEY_RE.test(r.keyId)) throw invalid(`${at}.key_id`, "must be an ak_… id");
   if (!USER_RE.test(r.userId)) throw invalid(`${at}.user_id`, "must be a user_… id");
   if (r.teamId !== "" && !TEAM_RE.test(r.teamId)) throw invalid(`${at}.team_id`, "must be a team_… id or empty");
   if (!DAY_RE.test(r.day)) throw invalid(`${at}.day`, "must be YYYY-MM-DD");
   for (const f of ["requests", "inputTokens", "outputTokens", "costMicroUsd"] as const) {
-    if (r[f] < 0n || r[f] > BigInt(Number.MAX_SAFE_INTEGER)) throw invalid(`${at}.${f}`, "must be between 0 and 2^53");
+    checkCount(r[f], `${at}.${f}`);
   }
 }
 
@@ -60,6 +56,7 @@ export async function reportUsage(app: AppContext, req: ReportUsageRequest, ctx:
   if (records > MAX_RECORDS) throw invalid("reports", `at most ${MAX_RECORDS} records per call`);
   const orgId = principal.orgId;
   const seqs = [...new Set(req.reports.map((r) => r.seq))].sort((a, b) => (a < b ? -1 : 1));
+  const receivedAt = app.now();
   const applied = await app.db.transaction().execute(async (trx) => {
     const fresh = new Set<bigint>();
     for (let i = 0; i < seqs.length; i += 1000) {
@@ -74,11 +71,18 @@ export async function reportUsage(app: AppContext, req: ReportUsageRequest, ctx:
     const totals = new Map<string, Totals>();
     for (const rep of req.reports) {
       if (!fresh.delete(rep.seq)) continue; // already applied, or a duplicate within this call
-      for (const r of rep.records) addRecord(totals, r);
+      for (const r of rep.records) addRecord(totals, r, receivedAt);
     }
     if (totals.size === 0) return 0;
     await applyTotals(trx, orgId, [...totals.values()]);
-    await checkBudgetAlerts(app, trx, orgId, [...new Set([...totals.values()].map((t) => t.keyId))]);
+    // Thresholds are checked for the periods the usage was served in, not the one it arrived in.
+    const keyDays = new Map<string, Set<string>>();
+    for (const t of totals.values()) {
+      let days = keyDays.get(t.keyId);
+      if (!days) keyDays.set(t.keyId, (days = new Set()));
+      days.add(t.day);
+    }
+    await checkBudgetAlerts(app, trx, orgId, keyDays);
     return totals.size;
   });
   app.metrics.usageReports(req.reports.length, applied);
@@ -86,7 +90,8 @@ export async function reportUsage(app: AppContext, req: ReportUsageRequest, ctx:
   return create(ReportUsageResponseSchema, { acknowledged: seqs });
 }
 
-function addRecord(totals: Map<string, Totals>, r: UsageRecord): void {
+/** A record without last_used_at (an older gateway) counts as used when it arrived. */
+function addRecord(totals: Map<string, Totals>, r: UsageRecord, receivedAt: Date): void {
   const id = `${r.keyId}|${r.day}`;
   let t = totals.get(id);
   if (!t) {
@@ -97,7 +102,7 @@ function addRecord(totals: Map<string, Totals>, r: UsageRecord): void {
   t.inputTokens += Number(r.inputTokens);
   t.outputTokens += Number(r.outputTokens);
   t.costMicroUsd += Number(r.costMicroUsd);
-  const last = r.lastUsedAt ? timestampDate(r.lastUsedAt) : null;
+  const last = r.lastUsedAt ? timestampDate(r.lastUsedAt) : receivedAt;
   if (last && (!t.lastUsedAt || last > t.lastUsedAt)) t.lastUsedAt = last;
 }
 

@@ -18,10 +18,24 @@ export interface GatewayStatus {
   created_at: string;
 }
 
+/**
+ * Records a gateway's (re)connection. A gateway id stays with its
+ * organization while the token it last used there is active: another
+ * organization's token cannot take it over (and with it the id's usage
+ * deduplication). Null when the id belongs to another organization.
+ */
 export async function upsertConnectedGateway(
   db: Db,
   input: { id: string; orgId: string; tokenId: string; name: string; version: string; remoteAddress: string | null },
-): Promise<Date> {
+): Promise<Date | null> {
+  const existing = await db
+    .selectFrom("gateways as g")
+    .leftJoin("gateway_tokens as t", "t.id", "g.token_id")
+    .select(["g.org_id", "t.revoked_at"])
+    .where("g.id", "=", input.id)
+    .executeTakeFirst();
+  // Re-enrolled into another organization after its old token was revoked: allowed.
+  if (existing && existing.org_id !== input.orgId && existing.revoked_at === null) return null;
   const now = new Date();
   await db
     .insertInto("gateways")

@@ -61,14 +61,6 @@ export async function* subscribe(app: AppContext, req: SubscribeRequest, ctx: Ha
   const orgId = principal.orgId;
   const log = app.logger.child({ gatewayId: req.gatewayId, gatewayName: req.gatewayName });
 
-  // Revoking the token aborts this controller, which ends the stream at once.
-  const controller = new AbortController();
-  const onAbort = () => controller.abort(ctx.signal.reason);
-  ctx.signal.addEventListener("abort", onAbort, { once: true });
-  let streams = app.streamsByToken.get(principal.tokenId);
-  if (!streams) app.streamsByToken.set(principal.tokenId, (streams = new Set()));
-  streams.add(controller);
-
   const connectedAt = await upsertConnectedGateway(app.db, {
     id: req.gatewayId,
     orgId,
@@ -77,6 +69,21 @@ export async function* subscribe(app: AppContext, req: SubscribeRequest, ctx: Ha
     version: req.version.slice(0, 50) || "unknown",
     remoteAddress: ctx.values.get(kRemoteAddress),
   });
+  if (connectedAt === null) {
+    throw new ConnectError(
+      `gateway ${req.gatewayId} is enrolled in another organization: revoke its token there first, or start this gateway with an empty DATA_DIR`,
+      Code.PermissionDenied,
+    );
+  }
+
+  // Revoking the token aborts this controller, which ends the stream at once.
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(ctx.signal.reason);
+  ctx.signal.addEventListener("abort", onAbort, { once: true });
+  let streams = app.streamsByToken.get(principal.tokenId);
+  if (!streams) app.streamsByToken.set(principal.tokenId, (streams = new Set()));
+  streams.add(controller);
+
   app.metrics.streamOpened();
   log.info({ lastRevision: Number(req.lastRevision) }, "gateway subscribed");
 

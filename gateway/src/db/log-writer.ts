@@ -34,7 +34,9 @@ export class LogWriter {
   private readonly maxQueued: number;
   private readonly writeBatch: (items: Item[]) => void;
   /** Writers of other batched state (quota consumption, the usage outbox), run in the same transaction. */
-  private readonly hooks: Array<() => void> = [];
+  private readonly hooks: Array<() => (() => void) | void> = [];
+  /** How to put back what the hooks took, should the batch's transaction fail. */
+  private undos: Array<() => void> = [];
   private hookPending = false;
 
   constructor(
@@ -51,7 +53,10 @@ export class LogWriter {
         if (item.kind === "request") store.requestLog.insert(item.entry);
         else store.audit.insert(item.entry);
       }
-      for (const hook of this.hooks) hook();
+      for (const hook of this.hooks) {
+        const undo = hook();
+        if (undo) this.undos.push(undo);
+      }
     });
   }
 
@@ -63,8 +68,12 @@ export class LogWriter {
     this.push({ kind: "audit", entry });
   }
 
-  /** Runs `write` inside every batch transaction. */
-  addFlushHook(write: () => void): void {
+  /**
+   * Runs `write` inside every batch transaction. It may return an undo that
+   * puts back what it took from memory: called when the transaction fails, so
+   * the next batch writes it again (usage must never be lost to one bad batch).
+   */
+  addFlushHook(write: () => (() => void) | void): void {
     this.hooks.push(write);
   }
 
@@ -96,9 +105,12 @@ export class LogWriter {
       items = this.queue.splice(0, max);
     }
     this.hookPending = false;
+    this.undos = [];
     try {
       this.writeBatch(items);
     } catch (err) {
+      for (const undo of this.undos) undo();
+      if (this.hooks.length > 0) this.touch();
       // Losing a batch of log rows beats failing requests or growing without bound.
       this.logger.error({ err, rows: items.length }, "failed to write request/audit log batch; rows dropped");
     }

@@ -96,7 +96,8 @@ describe("a cache written before prices were synced", () => {
       old.prepare("INSERT INTO meta (key, value) VALUES ('revision', '40'), ('org_id', 'org_old')").run();
       old.close();
       const store = openStore(dir.path);
-      expect(store.migrated).toEqual(["2025-04-01T00-00-00_model-prices"]);
+      expect(store.migrated).toEqual(migrations.filter((m) => m.name >= "2025-04-01").map((m) => m.name));
+      expect(store.migrated[0]).toBe("2025-04-01T00:00:00_model-prices");
       expect(new KeyCache(store, new KeyIndex(), clock).load()).toMatchObject({ revision: 40, resyncRequired: true });
       store.close();
     } finally {

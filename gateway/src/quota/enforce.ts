@@ -93,13 +93,16 @@ export async function admit(
   let promptEstimate = 0;
   let tokens = 0;
   let cost = 0;
+  let outputCapped = true;
   if (needsTokens(specs)) {
     promptEstimate = estimatePromptTokens(json);
-    const maxOut = maxOutputTokens(json) ?? DEFAULT_RESERVED_OUTPUT_TOKENS;
+    const cap = maxOutputTokens(json);
+    outputCapped = cap !== null;
+    const maxOut = cap ?? DEFAULT_RESERVED_OUTPUT_TOKENS;
     tokens = promptEstimate + maxOut;
     cost = ctx.prices.estimateMicroUsd(provider.kind, rec.model ?? "", promptEstimate, maxOut) ?? 0;
   }
-  let r = ctx.quota.manager.admit(specs, { tokens, costMicroUsd: cost });
+  let r = ctx.quota.manager.admit(specs, { tokens, costMicroUsd: cost, outputCapped });
   if (r instanceof Promise) r = await r;
   const now = ctx.clock.now();
   if (!(r instanceof Reservation)) {

@@ -11,7 +11,9 @@ let counter: CountTokens | null = null;
 let loading: Promise<void> | null = null;
 
 const SAMPLE_CHARS = 4096;
+/** OpenAI's chat format: about 3 tokens per message plus its role, and 3 to prime the reply. */
 const PER_MESSAGE_OVERHEAD = 4;
+const REPLY_PRIMING = 3;
 
 /** Starts loading the tokenizer (about 0.4 s and 70 MB); estimates use the heuristic meanwhile. */
 export function warmTokenizer(): Promise<void> {
@@ -79,7 +81,7 @@ export function estimatePromptTokens(json: Record<string, unknown>): number {
   textOf(json.system, parts);
   textOf(json.instructions, parts);
   if (Array.isArray(json.tools)) parts.push(JSON.stringify(json.tools));
-  return countTextTokens(parts.join("\n")) + messages * PER_MESSAGE_OVERHEAD;
+  return countTextTokens(parts.join("\n")) + messages * PER_MESSAGE_OVERHEAD + (messages > 0 ? REPLY_PRIMING : 0);
 }
 
 /** The most output tokens the request allows, or null when it sets no cap. */

@@ -8,6 +8,8 @@ import { QuotaManager, type QuotaManagerOptions, type QuotaRpc } from "./quota-m
 import { UsageOutbox, type UsageRpc } from "./usage-outbox.js";
 
 const DEFAULTS_META_KEY = "quota_defaults";
+/** Gateways last seen in the fleet: the quota fallback's divisor, kept across restarts. */
+const FLEET_META_KEY = "quota_active_gateways";
 
 /** Prices for cost accounting: micro-USD, null when the model has no known price. */
 export interface PriceLookup {
@@ -56,10 +58,25 @@ export class GatewayQuota {
     this.purgeStmt = db.prepare<[number]>(`DELETE FROM quota_consumed WHERE ends_at_ms > 0 AND ends_at_ms < ?`);
     this.manager.loadConsumed = (counter, window) => (db.open ? (this.loadStmt.get(counter, window)?.consumed ?? 0) : 0);
     logWriter.addFlushHook(() => {
-      for (const d of this.manager.takeDirty()) this.upsertStmt.run(d.counter, d.window, d.consumed, d.endsAtMs);
-      this.outbox.writePending();
+      const dirty = this.manager.takeDirty();
+      const undoOutbox = this.outbox.takePending();
+      for (const d of dirty.rows) this.upsertStmt.run(d.counter, d.window, d.consumed, d.endsAtMs);
+      undoOutbox.write();
+      return () => {
+        dirty.undo();
+        undoOutbox.undo();
+      };
     });
     this.touch = () => logWriter.touch();
+    const fleet = Number(store.meta.get(FLEET_META_KEY));
+    if (fleet > 0) this.manager.setActiveGateways(fleet);
+    this.manager.onActiveGateways = (n) => {
+      try {
+        if (store.db.open) store.meta.set(FLEET_META_KEY, String(n));
+      } catch (err) {
+        logger.warn({ err }, "could not persist the fleet size for the quota fallback");
+      }
+    };
     const saved = store.meta.get(DEFAULTS_META_KEY);
     if (saved) {
       try {
@@ -96,7 +113,11 @@ export class GatewayQuota {
     this.usageRpc = rpc;
     const maintain = setInterval(() => {
       this.manager.maintain().catch((err: unknown) => this.logger.warn({ err }, "quota lease upkeep failed"));
-      if (this.store.db.open) this.purgeStmt.run(this.clock.now() - 3_600_000);
+      try {
+        if (this.store.db.open) this.purgeStmt.run(this.clock.now() - 3_600_000);
+      } catch (err) {
+        this.logger.warn({ err }, "could not purge ended quota windows from SQLite; will retry");
+      }
     }, this.options.maintainEveryMs ?? 2_000);
     const report = setInterval(() => void this.outbox.send(rpc), this.options.reportEveryMs ?? 1_000);
     maintain.unref();

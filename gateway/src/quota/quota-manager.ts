@@ -28,14 +28,19 @@ export interface QuotaRpc {
 }
 
 /**
- * This gateway's share of one fleet-wide counter window. Local operations move
- * units between `held` and `consumed` and never change their sum; only a grant
- * from the control plane does. `held` may go below zero when a request used
- * more than it reserved: a debt the next grant pays first.
+ * This gateway's share of one fleet-wide counter window: `consumed` (settled
+ * use, only grows within a window), `reserved` (taken by requests in flight)
+ * and `held` (free units). Local operations move units between them and never
+ * change their sum; only a grant from the control plane does. `held` may go
+ * below zero when a request used more than it reserved: a debt the next grant
+ * pays first. A gauge (concurrency) has no consumed: its units in use are `reserved`.
  */
 export class Lease {
   consumed = 0;
+  reserved = 0;
   held = 0;
+  /** consumed as last stated to the control plane. */
+  statedConsumed = 0;
   /** The whole fleet's consumed + held at the last grant. */
   fleetUsed = 0;
   /** Units that waiting requests need (the next Acquire asks for them). */
@@ -44,8 +49,10 @@ export class Lease {
   lastStatementMs = 0;
   /** The last grant was smaller than asked: the fleet has no more right now. */
   shortAtMs = -1;
+  /** Uncapped requests in flight against this token or budget counter (see QuotaManager.admit). */
+  uncappedInFlight = 0;
   /** Set by maintenance: state this lease in the next Acquire (renewal or release). */
-  restate: "renew" | "release" | null = null;
+  restate: "renew" | "release" | "trim" | null = null;
   /** Consumed changed since it was last persisted. */
   dirty = false;
   /** Forgotten by maintenance (its window ended): a spec's cached lease must not be reused. */
@@ -66,7 +73,7 @@ export class Lease {
 
   /** What is left for this gateway as far as it knows: the fleet's remainder plus its own unused units. */
   remaining(): number {
-    return Math.max(0, Math.min(this.capacity - this.fleetUsed + Math.max(0, this.held), this.capacity - this.consumed));
+    return Math.max(0, Math.min(this.capacity - this.fleetUsed + Math.max(0, this.held), this.capacity - this.consumed - this.reserved));
   }
 }
 
@@ -75,12 +82,20 @@ export interface Needs {
   tokens: number;
   /** Estimated cost in micro-USD. */
   costMicroUsd: number;
+  /**
+   * False when the request set no output cap, so the estimate assumed a
+   * default: then a token or budget limit reserves at most what is left of it
+   * (a small limit still admits requests while any is left, settled to the real use).
+   */
+  outputCapped?: boolean;
 }
 
 interface Taken {
   lease: Lease;
   metric: Metric;
   amount: number;
+  /** A token or budget reservation of a request without an output cap: its use may exceed it. */
+  uncapped?: boolean;
 }
 
 /** Units reserved for one request, settled once it ends. */
@@ -116,6 +131,10 @@ export interface QuotaManagerOptions {
 }
 
 const EMPTY = new Reservation([]);
+/** "Near the end": fewer units left than this many reservations of the request. */
+const ENDGAME_RESERVATIONS = 16;
+/** The control plane's limit per Acquire call. */
+const MAX_COUNTERS_PER_CALL = 200;
 
 /**
  * Fleet-wide quotas, enforced in memory: each request takes units from leases
@@ -131,7 +150,9 @@ export class QuotaManager {
   private rpc: QuotaRpc | null = null;
   private inflight: Promise<void> | null = null;
   private queued: Promise<void> | null = null;
+  /** Most gateways seen active on any counter in the last 10 minutes (for the even-share fallback). */
   private activeGateways = 1;
+  private activeSeenAtMs = 0;
   private degradedSinceMs: number | null = null;
   private readonly renewEveryMs: number;
   private readonly idleReleaseMs: number;
@@ -140,6 +161,13 @@ export class QuotaManager {
   /** Loads consumed units persisted before a restart (window counters only). */
   loadConsumed: ((counter: string, window: string) => number) | null = null;
   onDegraded: ((degraded: boolean) => void) | null = null;
+  /** Told when the fleet size used by the fallback changes (persisted for restarts without the control plane). */
+  onActiveGateways: ((n: number) => void) | null = null;
+
+  /** The fleet size last known (from before a restart). */
+  setActiveGateways(n: number): void {
+    if (Number.isSafeInteger(n) && n >= 1) this.activeGateways = n;
+  }
 
   constructor(
     private readonly clock: Clock,
@@ -177,6 +205,7 @@ export class QuotaManager {
       l = new Lease(spec, window, endsAtMs);
       if (spec.kind === CounterKind.WINDOW && this.loadConsumed) {
         l.consumed = this.loadConsumed(spec.counter, window);
+        l.statedConsumed = -1; // state it at the next upkeep even if no request needs more
         // Consumed before a restart: stated again in the first Acquire, so the fleet keeps counting it.
         l.fleetUsed = l.consumed;
       }
@@ -187,17 +216,23 @@ export class QuotaManager {
     return l;
   }
 
-  private needOf(metric: Metric, needs: Needs): number {
+  /** At least one unit each: a spent limit refuses even a request estimated at nothing (an unpriced model). */
+  private needOf(metric: Metric, needs: Needs, lease: Lease): number {
     switch (metric) {
       case "rpm":
       case "concurrency":
         return 1;
       case "tpm":
       case "tpd":
-        return needs.tokens;
+        return Math.max(1, this.fit(Math.ceil(needs.tokens), lease, needs));
       case "budget":
-        return needs.costMicroUsd;
+        return Math.max(1, this.fit(Math.ceil(needs.costMicroUsd), lease, needs));
     }
+  }
+
+  /** An uncapped request reserves at most what is left of the limit as far as this gateway knows. */
+  private fit(amount: number, lease: Lease, needs: Needs): number {
+    return needs.outputCapped === false ? Math.min(amount, lease.remaining()) : amount;
   }
 
   /**
@@ -207,7 +242,16 @@ export class QuotaManager {
   admit(specs: readonly LimitSpec[], needs: Needs): Reservation | Refusal | Promise<Reservation | Refusal> {
     if (specs.length === 0) return EMPTY;
     const now = this.clock.now();
-    const entries: Taken[] = specs.map((s) => ({ lease: this.lease(s, now), metric: s.metric, amount: this.needOf(s.metric, needs) }));
+    const entries: Taken[] = specs.map((s) => {
+      const lease = this.lease(s, now);
+      const uncapped = needs.outputCapped === false && s.metric !== "rpm" && s.metric !== "concurrency";
+      return { lease, metric: s.metric, amount: this.needOf(s.metric, needs, lease), uncapped };
+    });
+    // Near the end of a token or budget limit, a request without an output cap may use more
+    // than it reserved, and so may every one in flight with it: there, one at a time per
+    // gateway, so the overrun stays within one request per gateway.
+    const blocked = this.endgame(entries, now);
+    if (blocked) return blocked;
     if (this.tryTake(entries, now)) return new Reservation(entries);
     // A counter the fleet just said is spent: refuse without asking again.
     for (const e of entries) {
@@ -218,13 +262,22 @@ export class QuotaManager {
     return this.admitSlow(entries);
   }
 
+  private endgame(entries: Taken[], now: number): Refusal | null {
+    for (const e of entries) {
+      if (e.uncapped && e.lease.uncappedInFlight > 0 && e.lease.remaining() < ENDGAME_RESERVATIONS * e.amount) {
+        return { ...this.refusal(e.lease, now), retryAfterMs: 1000 };
+      }
+    }
+    return null;
+  }
+
   private tryTake(entries: Taken[], now: number): boolean {
     for (const e of entries) if (e.amount > 0 && e.lease.held < e.amount) return false;
     for (const e of entries) {
       e.lease.held -= e.amount;
-      e.lease.consumed += e.amount;
+      e.lease.reserved += e.amount;
       e.lease.lastUseMs = now;
-      e.lease.dirty = true;
+      if (e.uncapped) e.lease.uncappedInFlight++;
     }
     return true;
   }
@@ -240,6 +293,8 @@ export class QuotaManager {
         for (const e of lacking) e.lease.pending -= e.amount;
       }
       const now = this.clock.now();
+      const blocked = this.endgame(entries, now);
+      if (blocked) return blocked;
       if (this.tryTake(entries, now)) return new Reservation(entries);
       const short = entries.find((e) => e.amount > 0 && e.lease.held < e.amount && e.lease.shortAtMs >= askedAt);
       if (short) return this.refusal(short.lease, now);
@@ -262,28 +317,29 @@ export class QuotaManager {
   settle(r: Reservation, actual: { tokens: number | null; costMicroUsd: number | null }): void {
     if (r.settled) return;
     r.settled = true;
+    let trim = false;
     for (const t of r.taken) {
-      let real: number | null;
-      switch (t.metric) {
-        case "rpm":
-          continue;
-        case "concurrency":
-          real = 0;
-          break;
-        case "tpm":
-        case "tpd":
-          real = actual.tokens;
-          break;
-        case "budget":
-          real = actual.costMicroUsd;
-          break;
+      const l = t.lease;
+      l.reserved -= t.amount;
+      if (t.uncapped) l.uncappedInFlight--;
+      if (t.metric === "concurrency") {
+        l.held += t.amount; // the slot goes back to this gateway's pool
+        continue;
       }
-      if (real === null) continue;
-      const delta = Math.round(real) - t.amount;
-      t.lease.consumed += delta;
-      t.lease.held -= delta;
-      t.lease.dirty = true;
+      // Unknown usage (an error, a client that left): the reservation stands as the best estimate.
+      const real = t.metric === "rpm" ? t.amount : t.metric === "budget" ? actual.costMicroUsd : actual.tokens;
+      const used = real === null ? t.amount : Math.max(0, Math.round(real));
+      l.consumed += used;
+      l.held += t.amount - used;
+      l.dirty = true;
+      // A large refund (an uncapped request's reservation) would sit idle here while other
+      // gateways go short: give back what exceeds the prefetch at once.
+      if (l.held > 2 * this.prefetch(l) && l.held > 0 && l.reserved === 0 && l.pending === 0) {
+        l.restate = "trim";
+        trim = true;
+      }
     }
+    if (trim) this.acquireSoon().catch(() => undefined);
   }
 
   /** Runs an Acquire for the waiting demand soon, coalescing callers; resolves once a call made after this one was asked answers. */
@@ -295,10 +351,12 @@ export class QuotaManager {
       return this.inflight;
     }
     // The call in flight was built before this demand: wait for the next one.
-    this.queued ??= this.inflight.then(() => {
-      this.queued = null;
-      return this.acquireSoon();
-    });
+    this.queued ??= this.inflight
+      .catch(() => undefined)
+      .finally(() => {
+        this.queued = null;
+      })
+      .then(() => this.acquireSoon());
     return this.queued;
   }
 
@@ -312,14 +370,30 @@ export class QuotaManager {
     // Let requests arriving in the same turn of the event loop join this call.
     await new Promise<void>((resolve) => setImmediate(resolve));
     const now = this.clock.now();
-    const batch: Array<{ lease: Lease; consumed: number; want: number }> = [];
+    // need: the least that serves the waiting requests (short of it, they are refused); want adds prefetch.
+    const batch: Array<{ lease: Lease; consumed: number; want: number; need: number }> = [];
     for (const l of this.leases.values()) {
-      if (l.pending > 0) batch.push({ lease: l, consumed: l.consumed, want: l.pending + this.prefetch(l) });
-      else if (l.restate === "renew") batch.push({ lease: l, consumed: l.consumed, want: Math.max(0, l.held) });
-      else if (l.restate === "release") batch.push({ lease: l, consumed: l.consumed, want: 0 });
+      let wantFree: number;
+      if (l.pending > 0) wantFree = l.pending + this.prefetch(l);
+      else if (l.restate === "renew") wantFree = Math.max(0, l.held);
+      else if (l.restate === "release") wantFree = 0;
+      else if (l.restate === "trim") wantFree = Math.min(Math.max(0, l.held), this.prefetch(l));
+      else continue;
       l.restate = null;
+      // Never ask for less than is in use here: units given back stop being spendable now,
+      // before the control plane can hand them to another gateway.
+      if (l.pending === 0 && l.held > wantFree) l.held = wantFree;
+      batch.push({
+        lease: l,
+        consumed: l.consumed,
+        want: l.reserved + Math.max(0, l.held, wantFree),
+        need: l.pending > 0 ? l.reserved + Math.max(0, l.held, l.pending) : 0,
+      });
     }
-    if (batch.length === 0) return;
+    for (let i = 0; i < batch.length; i += MAX_COUNTERS_PER_CALL) await this.send(batch.slice(i, i + MAX_COUNTERS_PER_CALL), now);
+  }
+
+  private async send(batch: Array<{ lease: Lease; consumed: number; want: number; need: number }>, now: number): Promise<void> {
     const statements: Statement[] = batch.map((b) => ({
       counter: b.lease.spec.counter,
       window: b.lease.window,
@@ -332,16 +406,24 @@ export class QuotaManager {
     try {
       if (!this.rpc) throw new Error("the quota service is not connected yet");
       const res = await this.rpc.acquire(statements);
-      this.activeGateways = Math.max(1, res.activeGateways);
+      if (res.activeGateways >= this.activeGateways || now - this.activeSeenAtMs > 600_000) {
+        const n = Math.max(1, res.activeGateways);
+        if (n !== this.activeGateways) this.onActiveGateways?.(n);
+        this.activeGateways = n;
+        this.activeSeenAtMs = now;
+      }
       const byId = new Map(res.grants.map((g) => [`${g.counter}|${g.window}`, g]));
       for (const b of batch) {
         const g = byId.get(b.lease.id);
         if (!g) continue;
-        // Units used or given back locally since the statement left are already in consumed.
-        b.lease.held = b.consumed + g.held - b.lease.consumed;
-        b.lease.fleetUsed = g.fleetUsed;
-        b.lease.lastStatementMs = now;
-        if (g.held < b.want) b.lease.shortAtMs = this.clock.now();
+        const l = b.lease;
+        // The fleet now counts consumed_sent + held for this gateway; what was used or
+        // settled here since the statement left is already in consumed and reserved.
+        l.held = b.consumed + g.held - l.consumed - l.reserved;
+        l.fleetUsed = g.fleetUsed;
+        l.statedConsumed = b.consumed;
+        l.lastStatementMs = now;
+        if (g.held < b.need) l.shortAtMs = this.clock.now();
       }
       if (this.degradedSinceMs !== null) {
         this.logger.info({ degradedForMs: now - this.degradedSinceMs }, "quota service reachable again: fleet-wide leases resumed");
@@ -357,12 +439,15 @@ export class QuotaManager {
           `quota service unreachable: each counter falls back to 1/${this.activeGateways} of its limit on this gateway until it answers again`,
         );
       }
-      // An even share of each counter among the gateways last seen active.
+      // An even share of each counter among the gateways last seen active, and never
+      // more than the fleet had left at the last grant.
       for (const b of batch) {
-        const share = Math.floor(b.lease.capacity / this.activeGateways);
-        const allowed = Math.max(0, share - b.lease.consumed);
-        b.lease.held = Math.max(b.lease.held, allowed);
-        if (b.lease.held < b.want) b.lease.shortAtMs = this.clock.now();
+        const l = b.lease;
+        const share = Math.floor(l.capacity / this.activeGateways) - l.consumed - l.reserved;
+        const fleetLeft = l.capacity - l.fleetUsed + Math.max(0, l.held);
+        const allowed = Math.max(0, Math.min(share, fleetLeft));
+        l.held = Math.max(l.held, allowed);
+        if (l.held < b.need - l.reserved) l.shortAtMs = this.clock.now();
       }
     }
   }
@@ -380,9 +465,15 @@ export class QuotaManager {
         this.leases.delete(id);
         continue;
       }
-      const holding = l.held > 0 || (l.spec.kind === CounterKind.GAUGE && l.consumed > 0);
+      const holding = l.held > 0 || l.reserved > 0;
+      // Settled use the control plane has not heard of (a debt above all) is stated at once.
+      if (l.consumed !== l.statedConsumed) {
+        l.restate = "renew";
+        any = true;
+        continue;
+      }
       if (!holding) continue;
-      if (l.held > 0 && now - l.lastUseMs >= this.idleReleaseMs) {
+      if (l.held > 0 && l.reserved === 0 && now - l.lastUseMs >= this.idleReleaseMs) {
         l.restate = "release";
         any = true;
       } else if (now - l.lastStatementMs >= this.renewEveryMs) {
@@ -393,20 +484,27 @@ export class QuotaManager {
     return any ? this.acquireSoon() : Promise.resolve();
   }
 
-  /** Window counters whose consumption changed since the last call (to persist). */
-  takeDirty(): Array<{ counter: string; window: string; consumed: number; endsAtMs: number }> {
-    const out = [];
+  /** Window counters whose consumption changed since the last call (to persist), and how to mark them dirty again if the write fails. */
+  takeDirty(): { rows: Array<{ counter: string; window: string; consumed: number; endsAtMs: number }>; undo: () => void } {
+    const rows = [];
+    const taken: Lease[] = [];
     for (const l of this.leases.values()) {
       if (!l.dirty) continue;
       l.dirty = false;
-      if (l.spec.kind === CounterKind.WINDOW) out.push({ counter: l.spec.counter, window: l.window, consumed: Math.max(0, l.consumed), endsAtMs: l.endsAtMs });
+      taken.push(l);
+      if (l.spec.kind === CounterKind.WINDOW) rows.push({ counter: l.spec.counter, window: l.window, consumed: Math.max(0, l.consumed), endsAtMs: l.endsAtMs });
     }
-    return out;
+    return {
+      rows,
+      undo: () => {
+        for (const l of taken) l.dirty = true;
+      },
+    };
   }
 
   /** Gives every held unit back (at shutdown). */
   async releaseAll(): Promise<void> {
-    for (const l of this.leases.values()) if (l.held > 0 || (l.spec.kind === CounterKind.GAUGE && l.consumed > 0)) l.restate = "release";
+    for (const l of this.leases.values()) if (l.held > 0 || l.reserved > 0 || l.consumed !== l.statedConsumed) l.restate = "release";
     await this.acquireSoon();
   }
 }

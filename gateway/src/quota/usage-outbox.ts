@@ -78,19 +78,41 @@ export class UsageOutbox {
       r = { keyId: d.keyId, userId: d.userId, teamId: d.teamId, day, requests: 0, inputTokens: 0, outputTokens: 0, costMicroUsd: 0, lastUsedAtMs: 0 };
       this.pending.set(id, r);
     }
+    // Whole, non-negative counts only: one odd value from an upstream must not poison a report.
+    const whole = (v: number) => (Number.isFinite(v) ? Math.min(Number.MAX_SAFE_INTEGER, Math.max(0, Math.round(v))) : 0);
     r.requests += 1;
-    r.inputTokens += d.inputTokens;
-    r.outputTokens += d.outputTokens;
-    r.costMicroUsd += d.costMicroUsd;
+    r.inputTokens += whole(d.inputTokens);
+    r.outputTokens += whole(d.outputTokens);
+    r.costMicroUsd += whole(d.costMicroUsd);
     if (d.atMs > r.lastUsedAtMs) r.lastUsedAtMs = d.atMs;
   }
 
-  /** Writes the totals gathered since the last call as one row; call inside the log batch transaction. */
-  writePending(): void {
-    if (this.pending.size === 0) return;
-    const records = [...this.pending.values()];
+  /**
+   * Takes the totals gathered since the last call: `write` stores them as one
+   * outbox row (inside the log batch transaction), `undo` merges them back
+   * into memory should that transaction fail.
+   */
+  takePending(): { write: () => void; undo: () => void } {
+    const taken = this.pending;
     this.pending = new Map();
-    this.insert.run(this.now(), JSON.stringify(records));
+    return {
+      write: () => {
+        if (taken.size > 0) this.insert.run(this.now(), JSON.stringify([...taken.values()]));
+      },
+      undo: () => {
+        for (const r of taken.values()) {
+          const cur = this.pending.get(`${r.keyId}|${r.day}`);
+          if (!cur) this.pending.set(`${r.keyId}|${r.day}`, r);
+          else {
+            cur.requests += r.requests;
+            cur.inputTokens += r.inputTokens;
+            cur.outputTokens += r.outputTokens;
+            cur.costMicroUsd += r.costMicroUsd;
+            cur.lastUsedAtMs = Math.max(cur.lastUsedAtMs, r.lastUsedAtMs);
+          }
+        }
+      },
+    };
   }
 
   get backlog(): number {
@@ -101,7 +123,9 @@ export class UsageOutbox {
   send(rpc: UsageRpc, force = false): Promise<void> {
     if (this.sending) return this.sending;
     if (!force && this.now() < this.nextTryMs) return Promise.resolve();
-    this.sending = this.drain(rpc).finally(() => {
+    this.sending = this.drain(rpc)
+      .catch((err: unknown) => this.logger.warn({ err: (err as Error).message }, "usage report to the control plane failed; kept in the outbox, will retry"))
+      .finally(() => {
       this.sending = null;
     });
     return this.sending;
@@ -110,12 +134,26 @@ export class UsageOutbox {
   private async drain(rpc: UsageRpc): Promise<void> {
     for (;;) {
       if (!this.db.open) return;
-      const rows = this.selectBatch.all(100).map((r) => ({ seq: r.seq, records: JSON.parse(r.records) as OutboxRecord[] }));
-      if (rows.length === 0) return;
+      const all = this.selectBatch.all(ROWS_PER_CALL).map((r) => ({ seq: r.seq, records: JSON.parse(r.records) as OutboxRecord[] }));
+      if (all.length === 0) return;
+      // The control plane takes at most 20,000 records a call: stay well under it.
+      const rows: OutboxRow[] = [];
+      let records = 0;
+      for (const r of all) {
+        if (rows.length > 0 && records + r.records.length > RECORDS_PER_CALL) break;
+        rows.push(r);
+        records += r.records.length;
+      }
       let acked: number[];
       try {
         acked = await rpc.reportUsage(rows);
       } catch (err) {
+        const code = (err as { code?: number }).code;
+        if (code === INVALID_ARGUMENT) {
+          // A row the control plane will never take must not block the rows behind it.
+          await this.setAsideRejected(rpc, rows, err as Error);
+          continue;
+        }
         this.failures++;
         const delay = Math.min(30_000, 500 * 2 ** Math.min(this.failures, 6));
         this.nextTryMs = this.now() + delay;
@@ -125,12 +163,36 @@ export class UsageOutbox {
         return;
       }
       this.failures = 0;
-      if (!this.db.open) return;
-      const del = this.db.transaction((seqs: number[]) => {
-        for (const s of seqs) this.deleteSeq.run(s);
-      });
-      del(acked);
-      if (rows.length < 100) return;
+      this.deleteAll(acked);
+      if (all.length < ROWS_PER_CALL && rows.length === all.length) return;
+    }
+  }
+
+  private deleteAll(seqs: number[]): void {
+    if (!this.db.open) return;
+    this.db.transaction((list: number[]) => {
+      for (const s of list) this.deleteSeq.run(s);
+    })(seqs);
+  }
+
+  /** Sends the rows one by one; a row refused on its own is deleted and logged (counts, never secrets). */
+  private async setAsideRejected(rpc: UsageRpc, rows: OutboxRow[], first: Error): Promise<void> {
+    for (const row of rows) {
+      try {
+        this.deleteAll(await rpc.reportUsage([row]));
+      } catch (err) {
+        if ((err as { code?: number }).code !== INVALID_ARGUMENT) throw err;
+        this.logger.error(
+          { seq: row.seq, records: row.records.length, err: (err as Error).message, batchErr: first.message },
+          "the control plane refused a usage report as invalid; it was set aside (deleted) so later reports can go",
+        );
+        this.deleteAll([row.seq]);
+      }
     }
   }
 }
+
+const ROWS_PER_CALL = 100;
+const RECORDS_PER_CALL = 5_000;
+/** Connect's Code.InvalidArgument. */
+const INVALID_ARGUMENT = 3;
