@@ -129,22 +129,21 @@ export function resolveLimits(key: KeyRecord, d: QuotaDefaults): LimitSpec[] {
 
 interface WindowAt {
   window: string;
-  startsAtMs: number;
   endsAtMs: number;
 }
-/** The last window computed per period: every request asks, and the answer changes once a minute (or day, month). */
-const lastWindow = new Map<LimitSpec["period"], WindowAt>();
+/** The last window computed per period, and from when it holds: every request asks, and the answer changes once a minute (or day, month). */
+const lastWindow = new Map<LimitSpec["period"], { startsAtMs: number; at: WindowAt }>();
 
 /** The window a moment falls in for a period, and when that window ends (0: never). */
 export function windowOf(period: LimitSpec["period"], nowMs: number): { window: string; endsAtMs: number } {
   const last = lastWindow.get(period);
-  if (last !== undefined && nowMs >= last.startsAtMs && (last.endsAtMs === 0 || nowMs < last.endsAtMs)) return last;
-  const w = computeWindow(period, nowMs);
-  lastWindow.set(period, w);
-  return w;
+  if (last !== undefined && nowMs >= last.startsAtMs && (last.at.endsAtMs === 0 || nowMs < last.at.endsAtMs)) return last.at;
+  const { startsAtMs, ...at } = computeWindow(period, nowMs);
+  lastWindow.set(period, { startsAtMs, at });
+  return at;
 }
 
-function computeWindow(period: LimitSpec["period"], nowMs: number): WindowAt {
+function computeWindow(period: LimitSpec["period"], nowMs: number): WindowAt & { startsAtMs: number } {
   switch (period) {
     case "minute": {
       const m = Math.floor(nowMs / 60_000);
