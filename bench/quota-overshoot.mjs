@@ -535,6 +535,8 @@ async function budgetRun(ctx, n, variant, run = 1) {
       const r = await chat(fleet[g], key.key, bodyOf(i), true);
       inFlight--;
       record(g, i, r);
+      // Near the limit, uncapped requests are throttled (429 rate_limit_exceeded, Retry-After: 1): back off a little, as a client would.
+      if (r.status === 429 && r.json?.error?.code === "rate_limit_exceeded") await new Promise((res) => setTimeout(res, 100));
       if (perGw.every((s) => s.refused > 0)) stop = true;
     }
   };

@@ -47,6 +47,16 @@ function refusalError(r: Refusal, key: KeyRecord): HttpError {
   const who = spec.scope === "key" ? `key ${key.prefix}` : `${spec.scope} ${spec.counter.split(":")[1]}`;
   const headers: Record<string, string> = {};
   if (retryAfterMs !== null) headers["retry-after"] = String(Math.max(1, Math.ceil(retryAfterMs / 1000)));
+  if (r.throttled) {
+    return new HttpError(
+      429,
+      `The ${LIMIT_WORDS[spec.metric]} limit of ${who} is nearly spent: requests without max_tokens are admitted one at a time on each gateway now. Retry in 1s, or set max_tokens.`,
+      "rate_limit_error",
+      "rate_limit_exceeded",
+      null,
+      headers,
+    );
+  }
   if (spec.metric === "budget") {
     const usd = (n: number) => `$${(n / 1e6).toFixed(2)}`;
     const when = retryAfterMs === null ? "It does not reset: ask an admin to raise budget_usd." : `It resets in ${formatReset(retryAfterMs)}.`;

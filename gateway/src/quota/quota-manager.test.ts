@@ -196,19 +196,25 @@ describe("QuotaManager", () => {
     expect((r as Reservation).taken[0]!.amount).toBe(1000);
   });
 
-  it("near the end of a budget, admits requests without an output cap one at a time per gateway", async () => {
+  it("keeps as much of a budget free as uncapped requests in flight have reserved", async () => {
     const m = new QuotaManager(clock, logger, { prefetchFraction: 0 });
     m.setRpc(fleetRpc().forGateway("gw"));
     const budget = spec(10_000, "budget");
-    const uncapped = { tokens: 0, costMicroUsd: 1_000, outputCapped: false };
+    const uncapped = { tokens: 0, costMicroUsd: 3_000, outputCapped: false };
     const first = await m.admit([budget], uncapped);
     expect(first).toBeInstanceOf(Reservation);
-    // 9,000 left, under 16 reservations of 1,000: a second uncapped request waits its turn.
-    expect(await m.admit([budget], uncapped)).toMatchObject({ refused: true, retryAfterMs: 1000 });
+    const second = await m.admit([budget], uncapped); // 7,000 left: 4,000 after it, more than the 3,000 in flight
+    expect(second).toBeInstanceOf(Reservation);
+    // 4,000 left: admitting a third would leave 1,000 for 6,000 reserved in flight: it waits its turn.
+    expect(await m.admit([budget], uncapped)).toMatchObject({ refused: true, throttled: true, retryAfterMs: 1000 });
     // A capped one is not held back.
     expect(await m.admit([budget], { tokens: 0, costMicroUsd: 1_000, outputCapped: true })).toBeInstanceOf(Reservation);
-    m.settle(first as Reservation, { tokens: null, costMicroUsd: 1_500 });
-    expect(await m.admit([budget], uncapped)).toBeInstanceOf(Reservation);
+    m.settle(first as Reservation, { tokens: null, costMicroUsd: 3_500 });
+    m.settle(second as Reservation, { tokens: null, costMicroUsd: 3_500 });
+    // 2,000 left, nothing uncapped in flight: the next one goes (reserving what is left).
+    const last = await m.admit([budget], uncapped);
+    expect(last).toBeInstanceOf(Reservation);
+    expect((last as Reservation).taken[0]!.amount).toBe(2_000);
   });
 
   it("refuses what exceeds the whole capacity at once, naming when the window starts over", async () => {

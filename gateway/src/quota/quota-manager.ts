@@ -49,8 +49,8 @@ export class Lease {
   lastStatementMs = 0;
   /** The last grant was smaller than asked: the fleet has no more right now. */
   shortAtMs = -1;
-  /** Uncapped requests in flight against this token or budget counter (see QuotaManager.admit). */
-  uncappedInFlight = 0;
+  /** Units reserved by uncapped requests in flight against this token or budget counter (see QuotaManager.admit). */
+  uncappedReserved = 0;
   /** Set by maintenance: state this lease in the next Acquire (renewal or release). */
   restate: "renew" | "release" | "trim" | null = null;
   /** Consumed changed since it was last persisted. */
@@ -117,6 +117,8 @@ export interface Refusal {
   lease: Lease;
   /** Milliseconds until the window starts over; null when it never does (a total budget). */
   retryAfterMs: number | null;
+  /** Not spent: a request without an output cap waits its turn near the limit (retry shortly). */
+  throttled?: true;
 }
 
 export interface QuotaManagerOptions {
@@ -131,8 +133,6 @@ export interface QuotaManagerOptions {
 }
 
 const EMPTY = new Reservation([]);
-/** "Near the end": fewer units left than this many reservations of the request. */
-const ENDGAME_RESERVATIONS = 16;
 /** The control plane's limit per Acquire call. */
 const MAX_COUNTERS_PER_CALL = 200;
 
@@ -247,9 +247,10 @@ export class QuotaManager {
       const uncapped = needs.outputCapped === false && s.metric !== "rpm" && s.metric !== "concurrency";
       return { lease, metric: s.metric, amount: this.needOf(s.metric, needs, lease), uncapped };
     });
-    // Near the end of a token or budget limit, a request without an output cap may use more
-    // than it reserved, and so may every one in flight with it: there, one at a time per
-    // gateway, so the overrun stays within one request per gateway.
+    // A request without an output cap may use more than it reserved, and so may every one in
+    // flight with it. Keep as much of the limit free as such requests have reserved in flight
+    // (room for each to use twice its reservation); near the end that means one at a time
+    // per gateway, so the overrun past the limit stays within about one request per gateway.
     const blocked = this.endgame(entries, now);
     if (blocked) return blocked;
     if (this.tryTake(entries, now)) return new Reservation(entries);
@@ -264,8 +265,9 @@ export class QuotaManager {
 
   private endgame(entries: Taken[], now: number): Refusal | null {
     for (const e of entries) {
-      if (e.uncapped && e.lease.uncappedInFlight > 0 && e.lease.remaining() < ENDGAME_RESERVATIONS * e.amount) {
-        return { ...this.refusal(e.lease, now), retryAfterMs: 1000 };
+      const l = e.lease;
+      if (e.uncapped && l.uncappedReserved > 0 && l.remaining() - e.amount < l.uncappedReserved) {
+        return { ...this.refusal(l, now), retryAfterMs: 1000, throttled: true };
       }
     }
     return null;
@@ -277,7 +279,7 @@ export class QuotaManager {
       e.lease.held -= e.amount;
       e.lease.reserved += e.amount;
       e.lease.lastUseMs = now;
-      if (e.uncapped) e.lease.uncappedInFlight++;
+      if (e.uncapped) e.lease.uncappedReserved += e.amount;
     }
     return true;
   }
@@ -321,7 +323,7 @@ export class QuotaManager {
     for (const t of r.taken) {
       const l = t.lease;
       l.reserved -= t.amount;
-      if (t.uncapped) l.uncappedInFlight--;
+      if (t.uncapped) l.uncappedReserved -= t.amount;
       if (t.metric === "concurrency") {
         l.held += t.amount; // the slot goes back to this gateway's pool
         continue;
