@@ -72,6 +72,9 @@ function choiceList(name, value, allowed, fallback) {
 }
 
 const ALL_TARGETS = ["direct", "node-proxy", "tollgate", "portkey"];
+// "baseline": a second gateway built from BENCH_BASELINE_ROOT (e.g. the commit before a change),
+// fed the same key by the same control plane, so before/after run interleaved in one bench.
+const KNOWN_TARGETS = [...ALL_TARGETS, "baseline"];
 
 function parseEnv(env) {
   return {
@@ -83,7 +86,12 @@ function parseEnv(env) {
     connections: intList("BENCH_CONNECTIONS", env.BENCH_CONNECTIONS, [1, 32]),
     modes: choiceList("BENCH_MODES", env.BENCH_MODES, ["plain", "stream"], ["plain", "stream"]),
     // Run order within a round; "node-proxy" is the floor of any Node proxy hop (node-proxy.mjs).
-    targets: choiceList("BENCH_TARGETS", env.BENCH_TARGETS, ALL_TARGETS, ALL_TARGETS),
+    targets: choiceList("BENCH_TARGETS", env.BENCH_TARGETS, KNOWN_TARGETS, ALL_TARGETS),
+    baselineRoot: env.BENCH_BASELINE_ROOT ? resolvePath(env.BENCH_BASELINE_ROOT) : null,
+    // Limits the bench's key counts against: "tokens" (default: the team's tpm and daily token
+    // limits, and the key's rpm; the tokenizer loads for the estimates) or "rpm" (the key's rpm
+    // only: leases on, no token estimate, no tokenizer). All far above what the bench sends.
+    quota: choiceList("BENCH_QUOTA", env.BENCH_QUOTA, ["tokens", "rpm"], ["tokens"])[0],
     resultsDir: env.BENCH_RESULTS_DIR || join(HERE, "results"),
     // LOG_LEVEL of the control plane and gateway (their logs go to files in the temp dir).
     logLevel: env.BENCH_LOG_LEVEL || "info",
@@ -94,6 +102,7 @@ function parseEnv(env) {
     gatewayCpuProfDir: env.BENCH_GATEWAY_CPU_PROF ? resolvePath(env.BENCH_GATEWAY_CPU_PROF) : null,
     // Extra node flags for the gateway child only, e.g. "--max-semi-space-size=2".
     gatewayNodeFlags: (env.BENCH_GATEWAY_NODE_FLAGS ?? "").split(/\s+/).filter(Boolean),
+    baselineNodeFlags: (env.BENCH_BASELINE_NODE_FLAGS ?? "").split(/\s+/).filter(Boolean),
     rssIntervalMs: 100,
   };
 }
@@ -151,6 +160,15 @@ function machine() {
     node: process.version,
     platform: `${os.platform()} ${os.release()} ${os.arch()}`,
   };
+}
+
+/** The commit checked out in a built tree, if it is a git checkout. */
+function revisionOf(root) {
+  try {
+    return execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+  } catch {
+    return process.env.BENCH_BASELINE_COMMIT ?? null;
+  }
 }
 
 /** The commit of the gateway measured (in ROOT), and whether gateway/ or shared/ had changes on top of it. */
@@ -531,7 +549,8 @@ async function startControlPlane() {
 
 /** A team, a user and one API key with every scope the gateway checks per request. */
 async function seed(cp) {
-  const team = await admin(cp, "POST", "/internal/teams", { name: "bench", tpm_limit: 1_000_000_000, daily_token_limit: 1_000_000_000_000 });
+  const teamLimits = settings.quota === "tokens" ? { tpm_limit: 1_000_000_000, daily_token_limit: 1_000_000_000_000 } : {};
+  const team = await admin(cp, "POST", "/internal/teams", { name: "bench", ...teamLimits });
   const user = await admin(cp, "POST", "/internal/users", { external_id: "bench@example.com", team_id: team.id });
   const key = await admin(cp, "POST", "/internal/api-keys", {
     name: "bench",
@@ -540,23 +559,27 @@ async function seed(cp) {
     allowed_models: ["gpt-4o*", "gpt-4.1-mini"],
     ip_allowlist: ["127.0.0.1", "::1", "10.0.0.0/8"],
     metadata: { purpose: "gateway-throughput bench", team: "bench" },
+    // So the fleet quota (lease) path runs on every request.
+    rpm_limit: 100_000_000,
   });
   const token = await admin(cp, "POST", "/internal/gateway-tokens", { name: "bench" });
-  return { apiKey: key.key, keyId: key.id, gatewayToken: token.token };
+  const baselineToken = settings.targets.includes("baseline") ? await admin(cp, "POST", "/internal/gateway-tokens", { name: "bench-baseline" }) : null;
+  return { apiKey: key.key, keyId: key.id, gatewayToken: token.token, baselineGatewayToken: baselineToken?.token ?? null };
 }
 
-async function startGateway(cp, gatewayToken, upstreamUrl) {
-  const dataDir = join(tmpDir, "gateway");
+async function startGateway(cp, gatewayToken, upstreamUrl, { name = "gateway", main = GATEWAY_MAIN } = {}) {
+  const dataDir = join(tmpDir, name);
   mkdirSync(dataDir, { recursive: true });
-  const nodeArgs = [
-    ...settings.gatewayNodeFlags,
-    ...(settings.gatewayCpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${settings.gatewayCpuProfDir}`] : []),
-  ];
-  const entry = startChild("gateway", GATEWAY_MAIN, [], {
+  // The flags and the profile are for the gateway measured; the baseline has flags of its own.
+  const nodeArgs =
+    name === "gateway"
+      ? [...settings.gatewayNodeFlags, ...(settings.gatewayCpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${settings.gatewayCpuProfDir}`] : [])]
+      : settings.baselineNodeFlags;
+  const entry = startChild(name, main, [], {
     ...baseEnv(),
     CONTROL_PLANE_URL: cp.grpcUrl,
     GATEWAY_TOKEN: gatewayToken,
-    GATEWAY_NAME: "bench",
+    GATEWAY_NAME: name === "gateway" ? "bench" : `bench-${name}`,
     DATA_DIR: dataDir,
     HOST: "127.0.0.1",
     PORT: "0",
@@ -625,7 +648,8 @@ function targetRequest(target, endpoints, apiKey) {
     case "node-proxy":
       return { url: `${endpoints["node-proxy"]}/v1/chat/completions`, headers: { ...json, authorization: `Bearer ${UPSTREAM_KEY}` } };
     case "tollgate":
-      return { url: `${endpoints.tollgate}/v1/chat/completions`, headers: { ...json, authorization: `Bearer ${apiKey}` } };
+    case "baseline":
+      return { url: `${endpoints[target]}/v1/chat/completions`, headers: { ...json, authorization: `Bearer ${apiKey}` } };
     case "portkey":
       return {
         url: `${endpoints.portkey}/v1/chat/completions`,
@@ -760,6 +784,7 @@ function printTable(cells) {
     if (c.tollgate_over_portkey !== null) parts.push(`tollgate/portkey ${c.tollgate_over_portkey.toFixed(2)}`);
     if (c.tollgate_added_p50_ms !== null) parts.push(`added p50 ${c.tollgate_added_p50_ms.toFixed(3)} ms, p99 ${c.tollgate_added_p99_ms.toFixed(3)} ms`);
     if (c.node_proxy_added_p50_ms !== null) parts.push(`node-proxy/direct ${c.node_proxy_over_direct.toFixed(2)}, adds p50 ${c.node_proxy_added_p50_ms.toFixed(3)}, p99 ${c.node_proxy_added_p99_ms.toFixed(3)}`);
+    if (c.tollgate_over_baseline !== null) parts.push(`tollgate/baseline ${c.tollgate_over_baseline.toFixed(2)}, baseline adds p50 ${c.baseline_added_p50_ms?.toFixed(3)}, p99 ${c.baseline_added_p99_ms?.toFixed(3)}`);
     if (c.portkey_added_p50_ms !== null) parts.push(`portkey adds p50 ${c.portkey_added_p50_ms.toFixed(3)}, p99 ${c.portkey_added_p99_ms.toFixed(3)}`);
     if (parts.length) console.log(`${" ".repeat(8)}→ ${parts.join("; ")}`);
   }
@@ -878,15 +903,32 @@ async function main() {
   let apiKey = null;
   let gw = null;
   let cp = null;
-  if (settings.targets.includes("tollgate")) {
+  if (settings.targets.includes("tollgate") || settings.targets.includes("baseline")) {
     cp = await startControlPlane();
     const seeded = await seed(cp);
     apiKey = seeded.apiKey;
-    gw = await startGateway(cp, seeded.gatewayToken, upstream.url);
-    endpoints.tollgate = gw.url;
-    sampler.track("tollgate", gw.entry.child.pid);
-    pidOfTarget.set("tollgate", gw.entry.child.pid);
-    results.tollgate = { key_scopes: ["allowed_providers", "allowed_models", "ip_allowlist", "metadata"], log_level: settings.logLevel };
+    results.quota = {
+      mode: settings.quota,
+      key: { rpm_limit: 100_000_000 },
+      team: settings.quota === "tokens" ? { tpm_limit: 1_000_000_000, daily_token_limit: 1_000_000_000_000 } : {},
+    };
+    if (settings.targets.includes("tollgate")) {
+      gw = await startGateway(cp, seeded.gatewayToken, upstream.url);
+      endpoints.tollgate = gw.url;
+      sampler.track("tollgate", gw.entry.child.pid);
+      pidOfTarget.set("tollgate", gw.entry.child.pid);
+      results.tollgate = { key_scopes: ["allowed_providers", "allowed_models", "ip_allowlist", "metadata"], log_level: settings.logLevel };
+    }
+    if (settings.targets.includes("baseline")) {
+      if (!settings.baselineRoot) throw new Error("BENCH_TARGETS has baseline: set BENCH_BASELINE_ROOT to a built checkout");
+      const main = join(settings.baselineRoot, "gateway", "dist", "main.js");
+      if (!existsSync(main)) throw new Error(`${main} is missing: build BENCH_BASELINE_ROOT first`);
+      const base = await startGateway(cp, seeded.baselineGatewayToken, upstream.url, { name: "baseline", main });
+      endpoints.baseline = base.url;
+      sampler.track("baseline", base.entry.child.pid);
+      pidOfTarget.set("baseline", base.entry.child.pid);
+      results.baseline = { build_root: settings.baselineRoot, commit: revisionOf(settings.baselineRoot), node_flags: settings.baselineNodeFlags };
+    }
   }
 
   // Why Portkey is left out of a mode, if it is (it must start, and answer that mode correctly).
@@ -1029,6 +1071,10 @@ async function main() {
         portkey_over_direct: has("portkey") && has("direct") ? round3(T.portkey.rps / T.direct.rps) : null,
         node_proxy_over_direct: has("node-proxy") && has("direct") ? round3(T["node-proxy"].rps / T.direct.rps) : null,
         tollgate_over_node_proxy: has("tollgate") && has("node-proxy") ? round3(T.tollgate.rps / T["node-proxy"].rps) : null,
+        tollgate_over_baseline: has("tollgate") && has("baseline") ? round3(T.tollgate.rps / T.baseline.rps) : null,
+        baseline_over_direct: has("baseline") && has("direct") ? round3(T.baseline.rps / T.direct.rps) : null,
+        baseline_added_p50_ms: has("baseline") && has("direct") ? round3(T.baseline.latency.p50_ms - T.direct.latency.p50_ms) : null,
+        baseline_added_p99_ms: has("baseline") && has("direct") ? round3(T.baseline.latency.p99_ms - T.direct.latency.p99_ms) : null,
         node_proxy_added_p50_ms: has("node-proxy") && has("direct") ? round3(T["node-proxy"].latency.p50_ms - T.direct.latency.p50_ms) : null,
         node_proxy_added_p99_ms: has("node-proxy") && has("direct") ? round3(T["node-proxy"].latency.p99_ms - T.direct.latency.p99_ms) : null,
         tollgate_added_p50_ms: has("tollgate") && has("direct") ? round3(T.tollgate.latency.p50_ms - T.direct.latency.p50_ms) : null,

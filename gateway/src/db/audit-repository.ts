@@ -40,7 +40,7 @@ export interface AuditRepository {
 
 export function createAuditRepository(db: Database): AuditRepository {
   const insert = db.prepare(
-    `INSERT INTO audit_log (at, event, key_id, revision, detail) VALUES (@at, @event, @key_id, @revision, @detail)`,
+    `INSERT INTO audit_log (at, event, key_id, revision, detail) VALUES (?, ?, ?, ?, ?)`,
   );
   const list = db.prepare<
     [number],
@@ -48,7 +48,7 @@ export function createAuditRepository(db: Database): AuditRepository {
   >(`SELECT * FROM (SELECT * FROM audit_log ORDER BY id DESC LIMIT ?) ORDER BY id`);
   return {
     insert: (e) => {
-      insert.run({ at: e.at, event: e.event, key_id: e.keyId, revision: e.revision, detail: JSON.stringify(e.detail) });
+      insert.run(e.at, e.event, e.keyId, e.revision, JSON.stringify(e.detail));
     },
     list: (limit = 1000) =>
       list.all(limit).map((r) => ({

@@ -7,19 +7,31 @@ type Item = { kind: "request"; entry: RequestLogEntry } | { kind: "audit"; entry
 
 export interface LogWriterOptions {
   flushIntervalMs?: number;
+  /** Rows queued before a write starts without waiting for the interval. */
   maxBatch?: number;
+  /** Rows per transaction when writing in the background: one slice per turn of the event loop. */
+  sliceRows?: number;
+  /** Rows queued at which a push writes everything at once (the background writes fell behind). */
+  maxQueued?: number;
 }
 
 /**
  * Queues request-log and denial rows in memory and writes them in batches, one
- * transaction each, so the request path never waits on a SQLite write.
+ * transaction each, so the request path never waits on a SQLite write. The
+ * background writes go a slice at a time with a turn of the event loop between
+ * slices, so requests that arrived meanwhile are served between them rather
+ * than after the whole batch (better-sqlite3 is synchronous: a 500-row
+ * transaction holds the loop for a few milliseconds).
  */
 export class LogWriter {
   private queue: Item[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
   private closed = false;
   private readonly flushIntervalMs: number;
   private readonly maxBatch: number;
+  private readonly sliceRows: number;
+  private readonly maxQueued: number;
   private readonly writeBatch: (items: Item[]) => void;
   /** Writers of other batched state (quota consumption, the usage outbox), run in the same transaction. */
   private readonly hooks: Array<() => (() => void) | void> = [];
@@ -34,6 +46,8 @@ export class LogWriter {
   ) {
     this.flushIntervalMs = options.flushIntervalMs ?? 100;
     this.maxBatch = options.maxBatch ?? 500;
+    this.sliceRows = options.sliceRows ?? 128;
+    this.maxQueued = Math.max(this.maxBatch, options.maxQueued ?? 20_000);
     this.writeBatch = store.db.transaction((items: Item[]) => {
       for (const item of items) {
         if (item.kind === "request") store.requestLog.insert(item.entry);
@@ -76,13 +90,20 @@ export class LogWriter {
 
   /** Writes everything queued now. */
   flush(): void {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
+    this.cancelScheduled();
+    this.write(this.queue.length);
+  }
+
+  /** Writes up to `max` of the oldest rows (and the hooks' state) in one transaction. */
+  private write(max: number): void {
     if ((this.queue.length === 0 && !this.hookPending) || !this.store.db.open) return;
-    const items = this.queue;
-    this.queue = [];
+    let items: Item[];
+    if (max >= this.queue.length) {
+      items = this.queue;
+      this.queue = [];
+    } else {
+      items = this.queue.splice(0, max);
+    }
     this.hookPending = false;
     this.undos = [];
     try {
@@ -95,6 +116,25 @@ export class LogWriter {
     }
   }
 
+  /** One background slice; the rest follows on the next turn of the event loop. */
+  private writeSlice = (): void => {
+    this.immediate = undefined;
+    this.timer = undefined;
+    this.write(this.sliceRows);
+    if (this.queue.length > 0 && !this.closed) this.immediate = setImmediate(this.writeSlice);
+  };
+
+  private cancelScheduled(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (this.immediate) {
+      clearImmediate(this.immediate);
+      this.immediate = undefined;
+    }
+  }
+
   /** Flushes and stops accepting rows. */
   close(): void {
     this.flush();
@@ -104,14 +144,21 @@ export class LogWriter {
   private push(item: Item): void {
     if (this.closed) return;
     this.queue.push(item);
-    if (this.queue.length >= this.maxBatch) {
+    if (this.queue.length >= this.maxQueued) {
+      // The background writes cannot keep up: write on this request rather than grow without bound.
       this.flush();
+    } else if (this.queue.length >= this.maxBatch && !this.immediate) {
+      if (this.timer) {
+        clearTimeout(this.timer);
+        this.timer = undefined;
+      }
+      this.immediate = setImmediate(this.writeSlice);
     } else this.schedule();
   }
 
   private schedule(): void {
-    if (!this.timer) {
-      this.timer = setTimeout(() => this.flush(), this.flushIntervalMs);
+    if (!this.timer && !this.immediate) {
+      this.timer = setTimeout(this.writeSlice, this.flushIntervalMs);
       this.timer.unref();
     }
   }

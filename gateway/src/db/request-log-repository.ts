@@ -66,43 +66,42 @@ interface Row {
 }
 
 export function createRequestLogRepository(db: Database): RequestLogRepository {
+  // Positional parameters: binding by name costs a lookup per column per row, and this runs for every request.
   const insert = db.prepare(
     `INSERT INTO request_log (at, request_id, key_id, model, status, prompt_tokens, completion_tokens, total_tokens, latency_ms, stream, error,
                               metadata, ephemeral, ephemeral_token_id, provider, cache_read_tokens, cache_write_tokens, attempts, cost_usd)
-     VALUES (@at, @request_id, @key_id, @model, @status, @prompt_tokens, @completion_tokens, @total_tokens, @latency_ms, @stream, @error,
-             @metadata, @ephemeral, @ephemeral_token_id, @provider, @cache_read_tokens, @cache_write_tokens, @attempts, @cost_usd)`,
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
   const list = db.prepare<[number], Row>(
     `SELECT * FROM (SELECT * FROM request_log ORDER BY id DESC LIMIT ?) ORDER BY id`,
   );
   return {
     insert: (e) => {
-      insert.run({
-        at: e.at,
-        request_id: e.requestId,
-        key_id: e.keyId,
-        model: e.model,
-        status: e.status,
-        prompt_tokens: e.promptTokens,
-        completion_tokens: e.completionTokens,
-        total_tokens: e.totalTokens,
-        latency_ms: e.latencyMs,
-        stream: e.stream ? 1 : 0,
-        error: e.error,
-        metadata: e.metadata,
-        ephemeral: e.ephemeral ? 1 : 0,
-        ephemeral_token_id: e.ephemeralTokenId,
-        provider: e.provider,
-        cache_read_tokens: e.cacheReadTokens,
-        cache_write_tokens: e.cacheWriteTokens,
-        attempts:
-          e.attempts === null
-            ? null
-            : JSON.stringify(
-                e.attempts.map((a) => ({ provider: a.provider, ...(a.status !== undefined ? { status: a.status } : { reason: a.reason }), latency_ms: a.latencyMs })),
-              ),
-        cost_usd: e.costUsd,
-      });
+      insert.run(
+        e.at,
+        e.requestId,
+        e.keyId,
+        e.model,
+        e.status,
+        e.promptTokens,
+        e.completionTokens,
+        e.totalTokens,
+        e.latencyMs,
+        e.stream ? 1 : 0,
+        e.error,
+        e.metadata,
+        e.ephemeral ? 1 : 0,
+        e.ephemeralTokenId,
+        e.provider,
+        e.cacheReadTokens,
+        e.cacheWriteTokens,
+        e.attempts === null
+          ? null
+          : JSON.stringify(
+              e.attempts.map((a) => ({ provider: a.provider, ...(a.status !== undefined ? { status: a.status } : { reason: a.reason }), latency_ms: a.latencyMs })),
+            ),
+        e.costUsd,
+      );
     },
     list: (limit = 1000) =>
       list.all(limit).map((r) => ({

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
+import type { CallerSignal } from "./light-signal.js";
 
 /** Provider kinds a providers file may declare; `mock` is the built-in stand-in. */
 export const PROVIDER_KINDS = ["openai", "anthropic", "azure-openai", "gemini"] as const;
@@ -16,8 +17,8 @@ export interface ProviderRequest {
   json: Record<string, unknown>;
   stream: boolean;
   requestId: string;
-  /** Aborted when the client goes away. */
-  signal: AbortSignal;
+  /** Aborted when the client goes away (an AbortSignal will do). */
+  signal: CallerSignal;
   /** The client's headers; each provider forwards only the few its API defines, never a credential. */
   headers: IncomingHttpHeaders;
   /** Told of each upstream call as it ends (its status or failure); a fallback chain makes several. */

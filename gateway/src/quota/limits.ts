@@ -127,25 +127,41 @@ export function resolveLimits(key: KeyRecord, d: QuotaDefaults): LimitSpec[] {
   return out;
 }
 
+interface WindowAt {
+  window: string;
+  endsAtMs: number;
+}
+/** The last window computed per period, and from when it holds: every request asks, and the answer changes once a minute (or day, month). */
+const lastWindow = new Map<LimitSpec["period"], { startsAtMs: number; at: WindowAt }>();
+
 /** The window a moment falls in for a period, and when that window ends (0: never). */
 export function windowOf(period: LimitSpec["period"], nowMs: number): { window: string; endsAtMs: number } {
+  const last = lastWindow.get(period);
+  if (last !== undefined && nowMs >= last.startsAtMs && (last.at.endsAtMs === 0 || nowMs < last.at.endsAtMs)) return last.at;
+  const { startsAtMs, ...at } = computeWindow(period, nowMs);
+  lastWindow.set(period, { startsAtMs, at });
+  return at;
+}
+
+function computeWindow(period: LimitSpec["period"], nowMs: number): WindowAt & { startsAtMs: number } {
   switch (period) {
     case "minute": {
       const m = Math.floor(nowMs / 60_000);
-      return { window: `m:${m}`, endsAtMs: (m + 1) * 60_000 };
+      return { window: `m:${m}`, startsAtMs: m * 60_000, endsAtMs: (m + 1) * 60_000 };
     }
     case "day": {
       const d = new Date(nowMs);
       const start = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
-      return { window: `d:${d.toISOString().slice(0, 10)}`, endsAtMs: start + 86_400_000 };
+      return { window: `d:${d.toISOString().slice(0, 10)}`, startsAtMs: start, endsAtMs: start + 86_400_000 };
     }
     case "month": {
       const d = new Date(nowMs);
-      return { window: `mo:${d.toISOString().slice(0, 7)}`, endsAtMs: Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1) };
+      const start = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+      return { window: `mo:${d.toISOString().slice(0, 7)}`, startsAtMs: start, endsAtMs: Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1) };
     }
     case "total":
-      return { window: "total", endsAtMs: 0 };
+      return { window: "total", startsAtMs: -Infinity, endsAtMs: 0 };
     case "live":
-      return { window: "live", endsAtMs: 0 };
+      return { window: "live", startsAtMs: -Infinity, endsAtMs: 0 };
   }
 }

@@ -55,6 +55,8 @@ export class Lease {
   restate: "renew" | "release" | "trim" | null = null;
   /** Consumed changed since it was last persisted. */
   dirty = false;
+  /** Forgotten by maintenance (its window ended): a spec's cached lease must not be reused. */
+  dropped = false;
   capacity: number;
 
   constructor(
@@ -143,6 +145,8 @@ const MAX_COUNTERS_PER_CALL = 200;
  */
 export class QuotaManager {
   private readonly leases = new Map<string, Lease>();
+  /** The lease each spec used last: found without building its `counter|window` id on every request. */
+  private readonly leaseOfSpec = new WeakMap<LimitSpec, Lease>();
   private rpc: QuotaRpc | null = null;
   private inflight: Promise<void> | null = null;
   private queued: Promise<void> | null = null;
@@ -190,6 +194,11 @@ export class QuotaManager {
 
   private lease(spec: LimitSpec, nowMs: number): Lease {
     const { window, endsAtMs } = windowOf(spec.period, nowMs);
+    const cached = this.leaseOfSpec.get(spec);
+    if (cached !== undefined && cached.window === window && !cached.dropped) {
+      cached.capacity = spec.capacity;
+      return cached;
+    }
     const id = `${spec.counter}|${window}`;
     let l = this.leases.get(id);
     if (!l) {
@@ -203,6 +212,7 @@ export class QuotaManager {
       this.leases.set(id, l);
     }
     l.capacity = spec.capacity;
+    this.leaseOfSpec.set(spec, l);
     return l;
   }
 
@@ -453,6 +463,7 @@ export class QuotaManager {
     let any = false;
     for (const [id, l] of this.leases) {
       if (l.endsAtMs > 0 && now >= l.endsAtMs + 5_000) {
+        l.dropped = true;
         this.leases.delete(id);
         continue;
       }

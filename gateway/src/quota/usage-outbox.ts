@@ -62,8 +62,16 @@ export class UsageOutbox {
     this.countRows = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM usage_outbox`);
   }
 
+  /** The UTC day last formatted, and the span of milliseconds it covers. */
+  private lastDay = { day: "", startMs: 0, endMs: 0 };
+
   add(d: UsageDelta): void {
-    const day = new Date(d.atMs).toISOString().slice(0, 10);
+    let last = this.lastDay;
+    if (d.atMs < last.startMs || d.atMs >= last.endMs) {
+      const startMs = Math.floor(d.atMs / 86_400_000) * 86_400_000;
+      last = this.lastDay = { day: new Date(d.atMs).toISOString().slice(0, 10), startMs, endMs: startMs + 86_400_000 };
+    }
+    const day = last.day;
     const id = `${d.keyId}|${day}`;
     let r = this.pending.get(id);
     if (!r) {

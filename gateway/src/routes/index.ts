@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { BlockList, Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { newId } from "@tollgate/shared";
 import type { AppContext } from "../context.js";
@@ -12,7 +13,7 @@ import {
 } from "../auth/authenticate.js";
 import type { KeyRecord } from "../auth/key-index.js";
 import { MAX_URL_BYTES, parseAuthBypassPaths } from "../config.js";
-import { clientAddress } from "../auth/ip.js";
+import { clientAddress, ipInList, normalizeAddress } from "../auth/ip.js";
 import { checkIp } from "../auth/policy.js";
 import type { RouteLabel } from "../metrics.js";
 import { HttpError, PolicyDeniedError, sendError, sendOpenAiError, type ErrorFormat } from "./http.js";
@@ -50,6 +51,20 @@ function pathOf(url: string | undefined): string {
   return path.length > 1 && path.endsWith("/") ? path.slice(0, -1) : path;
 }
 
+let isoSecond = Number.NaN;
+let isoPrefix = "";
+/** `new Date(ms).toISOString()`, formatting the date and time once per second: every request's log row needs one. */
+function isoTime(ms: number): string {
+  const t = Math.floor(ms);
+  const second = Math.floor(t / 1000);
+  if (second !== isoSecond) {
+    isoSecond = second;
+    isoPrefix = new Date(second * 1000).toISOString().slice(0, -4); // up to and with the "."
+  }
+  const milli = t - second * 1000;
+  return `${isoPrefix}${milli < 10 ? "00" : milli < 100 ? "0" : ""}${milli}Z`;
+}
+
 /**
  * Failures that look like guessing a credential. A missing key is no guess, and a
  * real key that is inactive, expired or revoked is not either.
@@ -74,8 +89,49 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
   const bypassPaths = new Set(parseAuthBypassPaths(ctx.config.authBypassPaths.join(",")));
   const authDisabled = ctx.config.disableAuth;
 
-  const clientIp = (req: IncomingMessage): string | null =>
-    clientAddress(req.socket.remoteAddress, req.headers["x-forwarded-for"], trustedProxies);
+  /**
+   * What the gateway knows of a connection's peer, parsed once per socket (a
+   * keep-alive connection never changes peer): its normalized address, whether
+   * it is a trusted proxy, and the last IP allowlist it was checked against.
+   */
+  interface Peer {
+    address: string;
+    trusted: boolean;
+    allowlist: BlockList | null;
+    allowed: boolean;
+  }
+  const peers = new WeakMap<Socket, Peer>();
+  const peerOf = (req: IncomingMessage): Peer | undefined => {
+    const socket = req.socket;
+    let peer = peers.get(socket);
+    if (peer === undefined) {
+      const raw = socket.remoteAddress;
+      if (raw === undefined) return undefined; // gone already: nothing to cache
+      const address = normalizeAddress(raw);
+      peer = { address, trusted: trustedProxies !== null && ipInList(trustedProxies, address), allowlist: null, allowed: false };
+      peers.set(socket, peer);
+    }
+    return peer;
+  };
+
+  /** The client's address: the peer's, or from X-Forwarded-For when the peer is a trusted proxy (see clientAddress). */
+  const clientIp = (req: IncomingMessage): string | null => {
+    const peer = peerOf(req);
+    if (peer === undefined) return null;
+    if (!peer.trusted) return peer.address;
+    return clientAddress(req.socket.remoteAddress, req.headers["x-forwarded-for"], trustedProxies);
+  };
+
+  /** The key's IP scope; the verdict for a direct peer is kept per socket and allowlist (a new key revision compiles a new one). */
+  const ipDenial = (req: IncomingMessage, key: KeyRecord) => {
+    const peer = peerOf(req);
+    if (peer === undefined || peer.trusted) return checkIp(key, clientIp(req));
+    if (peer.allowlist !== key.ipAllowlist) {
+      peer.allowed = checkIp(key, peer.address) === null;
+      peer.allowlist = key.ipAllowlist;
+    }
+    return peer.allowed ? null : checkIp(key, peer.address);
+  };
 
   /** A scope refused the request: count, audit (never the key), answer 403. */
   function denyByPolicy(req: IncomingMessage, res: ServerResponse, rec: RequestRecord, err: PolicyDeniedError, { label: route, format }: Route): void {
@@ -106,7 +162,7 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
     const status = res.headersSent ? res.statusCode : 499;
     metrics.request(rec.route, status, latencyMs / 1000);
     logWriter.request({
-      at: new Date(clock.now()).toISOString(),
+      at: isoTime(clock.now()),
       requestId: rec.requestId,
       keyId: rec.keyId,
       model: rec.model,
@@ -344,7 +400,7 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
       rec.ephemeralTokenId = auth.ephemeral.tokenId;
     }
     // The scope that does not depend on the body; model and provider (routed by model) are checked by the route.
-    const denial = key.ipAllowlist === null ? null : checkIp(key, clientIp(req));
+    const denial = key.ipAllowlist === null ? null : ipDenial(req, key);
     if (denial) {
       denyByPolicy(req, res, rec, new PolicyDeniedError(denial), route);
       return;

@@ -36,7 +36,8 @@ export async function passBuffered(ctx: AppContext, res: ServerResponse, rec: Re
   countUpstreamStatus(ctx, opts.provider, up.status);
   const chunks: Buffer[] = [];
   for await (const c of up.body) chunks.push(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
-  let body: Buffer = Buffer.concat(chunks);
+  // Most answers arrive in one chunk: use it as is rather than copy it.
+  let body: Buffer = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
   const json = up.status < 300 && up.contentType?.includes("json") === true;
   if (opts.transform && json) body = opts.transform(body);
   if (json) {

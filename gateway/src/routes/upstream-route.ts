@@ -9,6 +9,7 @@ import type { RouteHandler } from "./request-record.js";
 import { attemptRecorder, upstreamBody } from "./upstream-request.js";
 import { admit, settle } from "../quota/enforce.js";
 import type { UsageFormat } from "./usage.js";
+import { LightSignal } from "../providers/light-signal.js";
 
 const MAX_LOGGED_MODEL = 200;
 
@@ -136,7 +137,7 @@ async function forward(
 ): Promise<void> {
   {
     // The client leaving aborts the upstream call (and its billing) too.
-    const abort = new AbortController();
+    const abort = new LightSignal();
     const onClose = () => {
       if (!res.writableFinished) abort.abort();
     };
@@ -150,14 +151,14 @@ async function forward(
         json: upstream.json,
         stream: rec.stream,
         requestId: rec.requestId,
-        signal: abort.signal,
+        signal: abort,
         headers: req.headers,
         onAttempt: attemptRecorder(ctx, rec),
         mayUse: (name: string) => checkProvider(key, name) === null,
       });
     } catch (err) {
       res.off("close", onClose);
-      if (abort.signal.aborted) {
+      if (abort.aborted) {
         rec.error = "client_closed";
         return;
       }
@@ -169,7 +170,7 @@ async function forward(
       if (rec.stream && up.status < 300 && up.contentType?.includes("text/event-stream") !== false) await passStreaming(ctx, res, rec, up, opts);
       else await passBuffered(ctx, res, rec, up, opts);
     } catch (err) {
-      if (abort.signal.aborted) {
+      if (abort.aborted) {
         rec.error = "client_closed";
         return;
       }
@@ -177,7 +178,7 @@ async function forward(
       throw err;
     } finally {
       res.off("close", onClose);
-      if (abort.signal.aborted && !rec.error) rec.error = "client_closed";
+      if (abort.aborted && !rec.error) rec.error = "client_closed";
     }
   }
 }

@@ -71,6 +71,16 @@ export function usageOfBody(format: UsageFormat, json: unknown): Usage | null {
 
 const MAX_PENDING_LINE = 1024 * 1024;
 
+/** Whether `text` has `: null` (any blanks) at `from`: a member whose value is null. */
+function isNullMember(text: string, from: number): boolean {
+  let i = from;
+  while (text.charCodeAt(i) === 32 || text.charCodeAt(i) === 9) i++;
+  if (text.charCodeAt(i) !== 58) return false; // ':'
+  i++;
+  while (text.charCodeAt(i) === 32 || text.charCodeAt(i) === 9) i++;
+  return text.startsWith("null", i);
+}
+
 /**
  * Watches an SSE stream passing through and collects its usage: for OpenAI
  * the last `usage` object (chat chunks, or `response.usage` of the Responses
@@ -104,7 +114,11 @@ export class SseUsageTap {
   }
 
   private line(raw: string): void {
-    if (!raw.startsWith("data:") || !raw.includes('"usage"')) return;
+    if (!raw.startsWith("data:")) return;
+    const at = raw.indexOf('"usage"');
+    if (at === -1) return;
+    // OpenAI sends `"usage":null` in every chunk of a stream that asked for usage: nothing to parse there.
+    if (raw.indexOf('"usage"', at + 7) === -1 && isNullMember(raw, at + 7)) return;
     const data = raw.slice(5).trim();
     if (data === "[DONE]") return;
     let event: Record<string, unknown>;
