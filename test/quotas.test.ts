@@ -253,6 +253,10 @@ describe("quotas and budgets that hold across the fleet", () => {
     const N = 7;
     for (let i = 0; i < N; i++) expect((await chat(victim, key.key, `while the control plane is down ${i}`)).status).toBe(200);
     await new Promise((r) => setTimeout(r, 400)); // past the log batch interval: in SQLite, not in memory
+    // Operators see the backlog waiting for the control plane.
+    const ready = (await victim.readyz()).body;
+    expect(ready.quota.usage_outbox).toBeGreaterThanOrEqual(1);
+    expect(await victim.metrics()).toMatch(/tollgate_gateway_usage_outbox_rows [1-9]/);
     await victim.kill9();
     cp = await startControlPlane(cpOptions());
     fleet[2] = await gateway("gw-3");

@@ -137,6 +137,7 @@ export function createAppContext(config: GatewayConfig, overrides: ContextOverri
   const logWriter = new LogWriter(db, logger);
   const quota = new GatewayQuota(db, logWriter, clock, logger);
   quota.manager.onDegraded = (degraded) => metrics.setQuotaDegraded(degraded);
+  metrics.outboxBacklog = () => quota.outbox.backlog;
   return {
     config,
     logger,

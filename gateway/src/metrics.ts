@@ -184,6 +184,12 @@ export class GatewayMetrics {
       help: "1 while the control plane's quota service is unreachable and each counter is held to an even share of its limit on this gateway.",
       registers,
     });
+    const outbox: Gauge = new Gauge({
+      name: "tollgate_gateway_usage_outbox_rows",
+      help: "Usage reports waiting in the SQLite outbox for the control plane's acknowledgement (each holds a log batch's per-key totals).",
+      registers,
+      collect: () => outbox.set(this.outboxBacklog?.() ?? 0),
+    });
     this.unpriced = new Counter({
       name: "tollgate_gateway_unpriced_requests_total",
       help: "Requests whose model has no price in the price table: they cost nothing against budgets.",
@@ -193,6 +199,9 @@ export class GatewayMetrics {
     this.syncConnected.set(0);
     this.authDisabled.set(0);
   }
+
+  /** Set by the context: reads the outbox size at scrape time. */
+  outboxBacklog: (() => number) | null = null;
 
   quotaRefused(scope: string, limit: string): void {
     this.quotaRefusals.inc({ scope, limit });

@@ -119,8 +119,10 @@ export async function admit(
     rec.error = `quota_${r.spec.metric}`;
     ctx.metrics.quotaRefused(r.spec.scope, r.spec.metric);
     const err = refusalError(r, key);
-    setRateHeaders(res, r.spec.metric === "rpm" ? r.lease : null, "requests", now);
-    setRateHeaders(res, r.spec.metric === "tpm" ? r.lease : null, "tokens", now);
+    // The refusing limit's headers, and the tightest others of the key as this gateway knows them.
+    const own = (metric: Metric) => (r.spec.metric === metric ? r.lease : ctx.quota.manager.tightestKnown(specs, metric, now));
+    setRateHeaders(res, own("rpm"), "requests", now);
+    setRateHeaders(res, own("tpm"), "tokens", now);
     throw err;
   }
   setRateHeaders(res, r.tightest("rpm"), "requests", now);

@@ -486,7 +486,18 @@ export class QuotaManager {
     return any ? this.acquireSoon() : Promise.resolve();
   }
 
-  /** Window counters whose consumption changed since the last call (to persist), and how to mark them dirty again if the write fails. */
+  /** The lease of a metric with the least left among these limits, when this gateway has one (for headers). */
+  tightestKnown(specs: readonly LimitSpec[], metric: Metric, nowMs: number): Lease | null {
+    let best: Lease | null = null;
+    for (const s of specs) {
+      if (s.metric !== metric) continue;
+      const l = this.leases.get(`${s.counter}|${windowOf(s.period, nowMs).window}`);
+      if (l && (!best || l.remaining() < best.remaining())) best = l;
+    }
+    return best;
+  }
+
+    /** Window counters whose consumption changed since the last call (to persist), and how to mark them dirty again if the write fails. */
   takeDirty(): { rows: Array<{ counter: string; window: string; consumed: number; endsAtMs: number }>; undo: () => void } {
     const rows = [];
     const taken: Lease[] = [];

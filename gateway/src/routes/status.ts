@@ -21,6 +21,9 @@ export function readiness(ctx: AppContext): Record<string, unknown> {
     signing_keys: ctx.keyIndex.signingKeyCount,
     cache_recovered: ctx.cacheRecovery !== null,
     auth_disabled: ctx.config.disableAuth,
+    // Fleet quotas: degraded = the quota service is unreachable (even-share fallback);
+    // usage_outbox = usage reports waiting for the control plane's acknowledgement.
+    quota: { degraded: ctx.quota.manager.degraded, leases: ctx.quota.manager.size, usage_outbox: ctx.quota.outbox.backlog },
   };
 }
 
