@@ -76,6 +76,12 @@ export interface GatewayConfig {
   disableAuth: boolean;
   /** MAX_HEADER_BYTES: request line plus headers of a client request; more gets 431. */
   maxHeaderBytes: number;
+  /**
+   * REQUEST_TIMEOUT: the whole client request (headers and body) must arrive
+   * within this, or it gets 408 and the connection closes (a slow body holds
+   * no connection forever). The answer, a long stream included, is not limited by it.
+   */
+  requestTimeoutMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -296,5 +302,15 @@ export function loadConfig(env: Env): GatewayConfig {
     authBypassPaths: parseAuthBypassPaths(envOptional(env, "AUTH_BYPASS_PATHS")),
     disableAuth: loadDisableAuth(env),
     maxHeaderBytes: loadMaxHeaderBytes(env),
+    requestTimeoutMs: loadRequestTimeout(env),
   };
+}
+
+/** REQUEST_TIMEOUT: at least 1 s, at most 1 h (default 60 s). */
+function loadRequestTimeout(env: Record<string, string | undefined>): number {
+  const ms = envDurationMs(env, "REQUEST_TIMEOUT", 60_000);
+  if (ms < 1_000 || ms > 3_600_000) {
+    throw new ConfigError(`REQUEST_TIMEOUT must be between 1s and 1h, got ${JSON.stringify(env.REQUEST_TIMEOUT)}`);
+  }
+  return ms;
 }

@@ -91,14 +91,17 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
       maxHeaderSize: config.maxHeaderBytes,
       // The client handler answers a missing Host itself, with a JSON body.
       requireHostHeader: false,
+      // How often Node checks requests against REQUEST_TIMEOUT (its default is 30 s).
+      connectionsCheckingInterval: Math.min(1_000, config.requestTimeoutMs),
     },
     createClientHandler(ctx),
   );
   hardenClientServer(clientServer, ctx);
   const statusServer = createServer(createStatusHandler(ctx));
-  // Long streams must not be cut by Node's default request timeout.
-  clientServer.requestTimeout = 0;
-  clientServer.headersTimeout = 60_000;
+  // Node's request timeout covers receiving the request (headers and body), not
+  // the answer: a slow body is cut, a long stream is not.
+  clientServer.requestTimeout = config.requestTimeoutMs;
+  clientServer.headersTimeout = Math.min(60_000, config.requestTimeoutMs);
   let started: Promise<GatewayAddresses> | undefined;
   let stopped: Promise<void> | undefined;
   let stopWarnings: (() => void) | undefined;

@@ -200,6 +200,36 @@ describe("input limits and malformed HTTP", () => {
     return body.error.message as string;
   };
 
+  it("answers 408 in JSON to a request whose body does not arrive within REQUEST_TIMEOUT, and closes the connection", async () => {
+    const key = makeKey();
+    const g = await startGateway({ requestTimeoutMs: 1_000 }, [key]);
+    try {
+      const started = Date.now();
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connect(g.port, "127.0.0.1", () => {
+          // Headers and 3 of the 100 announced bytes, then nothing: a slow-loris body.
+          socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key.secret}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"m`);
+        });
+        let got = "";
+        socket.on("data", (d: Buffer) => (got += d.toString()));
+        socket.on("close", () => resolve(got));
+        socket.on("error", reject);
+        setTimeout(() => reject(new Error(`no answer within 10 s: ${got}`)), 10_000).unref();
+      });
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+      const body = JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4)) as Json;
+      expect(body.error.code).toBe("request_timeout");
+      expect(body.error.message).toContain("REQUEST_TIMEOUT");
+      expect(answer).not.toContain(key.secret);
+      expect(await g.ep.metrics()).toMatch(/tollgate_gateway_rejected_requests_total\{reason="request_timeout"\} 1/);
+      // The gateway still serves.
+      expect((await g.post("/v1/chat/completions", { authorization: `Bearer ${makeKey().secret}` })).status).toBe(401);
+    } finally {
+      await g.gw.stop();
+    }
+  });
+
   it("answers 414 for a URL over 8 KiB and 431 for headers over MAX_HEADER_BYTES", async () => {
     const big = await startGateway({}, [key]);
     try {

@@ -22,7 +22,7 @@ function answerRaw(socket: Duplex, err: HttpError): void {
   setTimeout(() => socket.destroy(), LINGER_MS).unref();
 }
 
-function classify(err: NodeJS.ErrnoException, maxHeaderBytes: number): { reason: RejectedRequestReason; error: HttpError } {
+function classify(err: NodeJS.ErrnoException, maxHeaderBytes: number, requestTimeoutMs: number): { reason: RejectedRequestReason; error: HttpError } {
   switch (err.code) {
     case "HPE_HEADER_OVERFLOW":
       return {
@@ -37,7 +37,12 @@ function classify(err: NodeJS.ErrnoException, maxHeaderBytes: number): { reason:
     case "ERR_HTTP_REQUEST_TIMEOUT":
       return {
         reason: "request_timeout",
-        error: new HttpError(408, "The request headers did not arrive in time.", "invalid_request_error", "request_timeout"),
+        error: new HttpError(
+          408,
+          `The request (headers and body) did not arrive within ${Math.round(requestTimeoutMs / 1000)} s (REQUEST_TIMEOUT). Send it at once.`,
+          "invalid_request_error",
+          "request_timeout",
+        ),
       };
     default:
       return {
@@ -70,7 +75,7 @@ export function hardenClientServer(server: Server, ctx: AppContext): void {
       socket.destroy();
       return;
     }
-    const { reason, error } = classify(err, ctx.config.maxHeaderBytes);
+    const { reason, error } = classify(err, ctx.config.maxHeaderBytes, ctx.config.requestTimeoutMs);
     metrics.rejectedRequest(reason);
     // Never err.rawPacket: it may hold a credential.
     logger.debug({ code: err.code, reason }, "refused a malformed client request");

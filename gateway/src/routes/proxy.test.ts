@@ -223,3 +223,37 @@ describe("proxying to an OpenAI-compatible upstream", () => {
     }
   });
 });
+
+describe("REQUEST_TIMEOUT", () => {
+  it("bounds receiving the request, never the answer: a stream runs longer than it", async () => {
+    const dir = tempDir();
+    const key = makeKey();
+    const cp = new FakeControlPlane([key.upsert], 1);
+    const upstream = new FakeUpstream();
+    await Promise.all([cp.start(), upstream.start()]);
+    const base = configFor(dir.path, cp.url, cp.token, upstream.url);
+    const gw = createGateway(
+      { ...base, requestTimeoutMs: 1_000, upstreamTimeoutMs: 10_000, providers: base.providers.map((p) => ({ ...p, timeoutMs: 10_000 })) },
+      { logger: createLogger({ name: "gateway", level: "silent" }) },
+    );
+    try {
+      const url = `http://127.0.0.1:${(await gw.start()).port}/v1/chat/completions`;
+      await eventually(() => (gw.context.syncState.ready ? true : undefined));
+      const res = await fetch(url, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key.secret}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: "held", stream: true, messages: [{ role: "user", content: "hi" }] }),
+      });
+      expect(res.status).toBe(200);
+      await new Promise((r) => setTimeout(r, 2_500)); // 2.5 × REQUEST_TIMEOUT with the stream open
+      upstream.release();
+      const text = await res.text();
+      expect(text).toContain('"first"');
+      expect(text).toContain("data: [DONE]");
+    } finally {
+      await gw.stop();
+      await Promise.all([cp.stop(), upstream.stop()]);
+      dir.remove();
+    }
+  });
+});

@@ -26,6 +26,7 @@ export function testConfig(dataDir: string, controlPlaneUrl: string, token: stri
     authBypassPaths: [],
     disableAuth: false,
     maxHeaderBytes: 16 * 1024,
+    requestTimeoutMs: 60_000,
     ...overrides,
   };
 }
