@@ -144,7 +144,8 @@ export function settle(ctx: AppContext, key: KeyRecord, provider: Provider, admi
     // No usage (an error, a client that left): the reservation stands as the best estimate of what was spent.
     ctx.quota.manager.settle(admission.reservation, { tokens, costMicroUsd: u ? (cost ?? 0) : null });
   }
-  if (key.id) {
+  // Stand-ins for no key (DISABLE_AUTH, AUTH_BYPASS_PATHS) have no owner: nothing to report.
+  if (key.id && key.userId) {
     ctx.quota.outbox.add({
       keyId: key.id,
       userId: key.userId,

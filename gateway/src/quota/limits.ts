@@ -100,8 +100,8 @@ export class LimitResolver {
 export function resolveLimits(key: KeyRecord, d: QuotaDefaults): LimitSpec[] {
   const p = key.policy;
   const out: LimitSpec[] = [];
-  // Keys without an id (DISABLE_AUTH, public paths) have nothing to count against.
-  if (!key.id) return out;
+  // Stand-ins for no key (DISABLE_AUTH, AUTH_BYPASS_PATHS) have no owner and nothing to count against.
+  if (!key.id || !key.userId) return out;
   const rpm = p.rpmLimit ?? d.keyRpmLimit;
   const tpm = p.tpmLimit ?? d.keyTpmLimit;
   const tpd = p.tokensPerDayLimit ?? d.keyTokensPerDayLimit;

@@ -251,6 +251,9 @@ describe("limits", () => {
       ["team:team:tpd", 1_000_000, "day"],
     ]);
     expect(resolveLimits(key({}, ""), NO_DEFAULTS)).toEqual([]);
+    // DISABLE_AUTH and AUTH_BYPASS_PATHS stand-ins: no owner, no limits, even with defaults.
+    const standIn = { ...key({}, ""), id: "dev-no-auth", userId: "" } as KeyRecord;
+    expect(resolveLimits(standIn, { ...NO_DEFAULTS, keyRpmLimit: 10 })).toEqual([]);
   });
 
   it("names windows by UTC minute, day and month", () => {
