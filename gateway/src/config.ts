@@ -89,6 +89,9 @@ type Env = Record<string, string | undefined>;
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
 export const DEFAULT_CONTROL_PLANE_URL = "http://127.0.0.1:50051";
+/** The longest delay a Node timer takes (2^31 − 1 ms, about 24.8 days). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_MAX_HEADER_BYTES = 16 * 1024;
 const MIN_HEADER_BYTES = 1024;
@@ -257,7 +260,10 @@ export function loadConfig(env: Env): GatewayConfig {
   );
 
   const upstreamTimeoutMs = envDurationMs(env, "UPSTREAM_TIMEOUT", 600_000);
-  if (upstreamTimeoutMs <= 0) throw new ConfigError(`UPSTREAM_TIMEOUT must be positive, got ${JSON.stringify(env.UPSTREAM_TIMEOUT)}`);
+  // setTimeout's limit: a longer delay would fire at once.
+  if (upstreamTimeoutMs <= 0 || upstreamTimeoutMs > MAX_TIMER_MS) {
+    throw new ConfigError(`UPSTREAM_TIMEOUT must be positive and at most 24d, got ${JSON.stringify(env.UPSTREAM_TIMEOUT)}`);
+  }
   const providers = loadProviders(env, upstreamTimeoutMs);
 
   let maxBodyBytes = DEFAULT_MAX_BODY_BYTES;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { PriceIndex, undatedModel, type PriceRule } from "./price-index.js";
+import { requestCostMicroUsd } from "./request-cost.js";
 
 function rule(provider: string, model: string, input: number, output = input * 4, extra: Partial<PriceRule> = {}): PriceRule {
   return {
@@ -132,5 +133,30 @@ describe("PriceIndex cost", () => {
     // 0.1 × 30 is 3.0000000000000004 in floating point: still 3.
     expect(index(rule("openai", "x", 0.1, 0)).estimateMicroUsd("openai", "x", 30, 0)).toBe(3);
     expect(i.estimateMicroUsd("openai", "unknown-model", 1000, 1000)).toBeNull();
+  });
+});
+
+describe("requestCostMicroUsd", () => {
+  const ctx = {
+    prices: index(rule("anthropic", "claude-sonnet-4-5", 3, 15), rule("openai", "gpt-4o", 2.5, 10)),
+    providers: { providers: [{ name: "claude", kind: "anthropic" }, { name: "oai", kind: "openai" }] },
+  } as unknown as Parameters<typeof requestCostMicroUsd>[0];
+  const usage = (promptTokens: number, completionTokens: number, cacheReadTokens: number | null = null) => ({
+    promptTokens,
+    completionTokens,
+    totalTokens: promptTokens + completionTokens,
+    cacheReadTokens,
+    cacheWriteTokens: null,
+  });
+
+  it("prices by the model sent upstream, so a routing prefix cannot dodge a budget", () => {
+    const rec = { provider: "claude", model: "anthropic/claude-sonnet-4-5", upstreamModel: "claude-sonnet-4-5", usage: usage(1000, 100) };
+    expect(requestCostMicroUsd(ctx, rec)).toBe(1000 * 3 + 100 * 15);
+    expect(requestCostMicroUsd(ctx, { ...rec, upstreamModel: undefined })).toBeNull();
+  });
+
+  it("bills OpenAI's cached prompt tokens once, at the cache rate (the input rate without one)", () => {
+    const rec = { provider: "oai", model: "gpt-4o", usage: usage(1000, 0, 400) };
+    expect(requestCostMicroUsd(ctx, rec)).toBe(600 * 2.5 + 400 * 2.5);
   });
 });

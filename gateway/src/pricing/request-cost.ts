@@ -15,7 +15,10 @@ export function requestCostUsd(ctx: Pick<AppContext, "prices" | "providers">, re
  * fallback). OpenAI-style usage counts cached tokens inside prompt_tokens, the
  * price table bills them apart (Anthropic's convention): take them out first.
  */
-export function requestCostMicroUsd(ctx: Pick<AppContext, "prices" | "providers">, rec: Pick<RequestRecord, "provider" | "model" | "usage">): number | null {
+export function requestCostMicroUsd(
+  ctx: Pick<AppContext, "prices" | "providers">,
+  rec: Pick<RequestRecord, "provider" | "model" | "usage" | "upstreamModel">,
+): number | null {
   if (rec.provider === null || rec.model === null || rec.usage === null) return null;
   const u = rec.usage;
   if (u.promptTokens === null && u.completionTokens === null) return null;
@@ -23,5 +26,6 @@ export function requestCostMicroUsd(ctx: Pick<AppContext, "prices" | "providers"
   if (kind === undefined) return null;
   const cached = u.cacheReadTokens ?? 0;
   const usage = kind === "anthropic" || cached === 0 || u.promptTokens === null ? u : { ...u, promptTokens: Math.max(0, u.promptTokens - cached) };
-  return ctx.prices.costMicroUsd(kind, rec.model, usage);
+  // The upstream's own name (a routing prefix such as `anthropic/` stripped) is what the table prices.
+  return ctx.prices.costMicroUsd(kind, rec.upstreamModel ?? rec.model, usage);
 }

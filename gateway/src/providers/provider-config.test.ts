@@ -81,6 +81,22 @@ describe("providers configuration", () => {
     }
   });
 
+  it("refuses a base_url with a user, password, query or fragment, without echoing it", () => {
+    for (const [url, message] of [
+      ["https://user:hunter2@api.example.com/v1", "must not carry a user or password"],
+      ["https://api.example.com/v1?key=hunter2", "must not have a query"],
+      ["not a url hunter2", "is not a URL"],
+    ] as const) {
+      const text = JSON.stringify({ providers: [{ name: "a", kind: "openai", base_url: url, models: ["x"] }] });
+      expect(() => parse(text)).toThrow(message);
+      try {
+        parse(text);
+      } catch (err) {
+        expect((err as Error).message).not.toContain("hunter2");
+      }
+    }
+  });
+
   it("adds the env shorthands after the file: Claude models to Anthropic, everything else to OpenAI", () => {
     const dir = tempDir();
     try {

@@ -94,11 +94,17 @@ function checkUrl(where: string, raw: string): string {
   try {
     url = new URL(raw);
   } catch {
-    throw new ConfigError(`${where}: base_url ${JSON.stringify(raw)} is not a URL`);
+    // The text may hold a credential (user:password@): never echo it.
+    throw new ConfigError(`${where}: base_url is not a URL; use e.g. https://api.example.com/v1`);
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new ConfigError(`${where}: base_url must be http:// or https://, got ${JSON.stringify(raw)}`);
+    throw new ConfigError(`${where}: base_url must be http:// or https://, got ${JSON.stringify(url.protocol)}`);
   }
+  // Only the origin and path are used: a credential or query there would be silently dropped.
+  if (url.username || url.password) {
+    throw new ConfigError(`${where}: base_url must not carry a user or password; put the credential in api_key_env`);
+  }
+  if (url.search || url.hash) throw new ConfigError(`${where}: base_url must not have a query or fragment`);
   return raw.replace(/\/+$/, "");
 }
 
@@ -169,7 +175,9 @@ function parseEntry(env: Env, where: string, raw: unknown, defaultTimeoutMs: num
   let timeoutMs = defaultTimeoutMs;
   if (e.timeout !== undefined) {
     const ms = typeof e.timeout === "string" ? parseDurationMs(e.timeout) : undefined;
-    if (ms === undefined || ms <= 0) throw new ConfigError(`${at}: timeout must be a positive duration such as 30s or 10m, got ${JSON.stringify(e.timeout)}`);
+    if (ms === undefined || ms <= 0 || ms > 2 ** 31 - 1) {
+      throw new ConfigError(`${at}: timeout must be a positive duration such as 30s or 10m, at most 24d, got ${JSON.stringify(e.timeout)}`);
+    }
     timeoutMs = ms;
   }
   return {
@@ -206,6 +214,11 @@ function parseAzure(at: string, e: Record<string, unknown>): { baseUrl?: string;
   if (e.api_version !== undefined) {
     if (typeof e.api_version !== "string" || !API_VERSION.test(e.api_version)) {
       throw new ConfigError(`${at}: api_version must be a date such as 2024-10-21 (or 2025-04-01-preview), or v1, got ${JSON.stringify(e.api_version)}`);
+    }
+    // Streams get stream_options.include_usage forced on (usage counts against quotas);
+    // Azure refuses the field before 2024-09-01.
+    if (e.api_version !== "v1" && e.api_version.slice(0, 10) < "2024-09-01") {
+      throw new ConfigError(`${at}: api_version must be 2024-09-01 or later (streamed usage needs stream_options), or v1, got ${JSON.stringify(e.api_version)}`);
     }
     apiVersion = e.api_version;
   }

@@ -110,7 +110,7 @@ export async function admit(
     outputCapped = cap !== null;
     const maxOut = cap ?? DEFAULT_RESERVED_OUTPUT_TOKENS;
     tokens = promptEstimate + maxOut;
-    cost = ctx.prices.estimateMicroUsd(provider.kind, rec.model ?? "", promptEstimate, maxOut) ?? 0;
+    cost = ctx.prices.estimateMicroUsd(provider.kind, rec.upstreamModel ?? rec.model ?? "", promptEstimate, maxOut) ?? 0;
   }
   let r = ctx.quota.manager.admit(specs, { tokens, costMicroUsd: cost, outputCapped });
   if (r instanceof Promise) r = await r;

@@ -59,13 +59,19 @@ export class GatewayQuota {
     this.manager.loadConsumed = (counter, window) => (db.open ? (this.loadStmt.get(counter, window)?.consumed ?? 0) : 0);
     logWriter.addFlushHook(() => {
       const dirty = this.manager.takeDirty();
-      const undoOutbox = this.outbox.takePending();
-      for (const d of dirty.rows) this.upsertStmt.run(d.counter, d.window, d.consumed, d.endsAtMs);
-      undoOutbox.write();
-      return () => {
+      const outbox = this.outbox.takePending();
+      const undo = () => {
         dirty.undo();
-        undoOutbox.undo();
+        outbox.undo();
       };
+      try {
+        for (const d of dirty.rows) this.upsertStmt.run(d.counter, d.window, d.consumed, d.endsAtMs);
+        outbox.write();
+      } catch (err) {
+        undo(); // the batch fails with it: what was taken goes back for the next one
+        throw err;
+      }
+      return undo;
     });
     this.touch = () => logWriter.touch();
     const fleet = Number(store.meta.get(FLEET_META_KEY));

@@ -110,6 +110,13 @@ describe("provider kinds, prefixes, fallbacks and wire fidelity", () => {
     const emb = await openai.embeddings.create({ model: "azure-embed", input: "hi" });
     expect(emb.data[0]!.embedding).toEqual([0.25, -0.5, 1]);
     expect(azureUp.seen.at(-1)!.path).toBe("/openai/deployments/azure-embed/embeddings?api-version=2024-10-21");
+
+    // An unmapped model that is no valid deployment name is refused, never put into the path.
+    const calls = azureUp.seen.length;
+    const bad = await chat("azure-x/../../admin").catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(OpenAI.NotFoundError);
+    expect((bad as InstanceType<typeof OpenAI.NotFoundError>).message).toContain("deployment name");
+    expect(azureUp.seen.length).toBe(calls);
   });
 
   it("calls Azure's v1 API with the deployment as the body's model", async () => {

@@ -25,6 +25,8 @@ export interface RequestRecord {
   /** An ephemeral token was presented (keyId is then its parent's). */
   ephemeral: boolean;
   ephemeralTokenId: string | null;
+  /** The model name sent upstream (a routing prefix such as `anthropic/` stripped); prices are looked up by it. */
+  upstreamModel?: string | null;
   /** The request's cost from the price table, in micro-USD; null when unknown. */
   costMicroUsd?: number | null;
 }

@@ -113,9 +113,16 @@ export function upstreamRoute(endpoint: Endpoint): RouteHandler {
     const denial = checkModel(key, model);
     if (denial) throw new PolicyDeniedError(denial, rec.model);
     const { provider, upstreamModel } = routeModel(ctx, endpoint, model, key, rec);
+    rec.upstreamModel = upstreamModel ?? model;
     const upstream = upstreamBody(endpoint, body, json, upstreamModel, rec.stream);
     // Fleet-wide limits: reserve before the upstream call, settle with the real usage after.
     const admission = await admit(ctx, key, provider, json, rec, res);
+    // The client may have left while the request waited for quota: no upstream call then.
+    if (res.destroyed || req.socket.destroyed) {
+      rec.error = "client_closed";
+      if (admission) ctx.quota.manager.settle(admission.reservation, { tokens: 0, costMicroUsd: 0 });
+      return;
+    }
     try {
       await forward(ctx, endpoint, provider, format, upstream, req, res, rec, key);
     } finally {
