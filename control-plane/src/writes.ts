@@ -2,6 +2,7 @@ import { sql } from "kysely";
 import type { AppContext } from "./context.js";
 import type { Db } from "./db/database.js";
 import { appendChanges, type ChangeInput } from "./repositories/change-log.js";
+import { keySyncRecords } from "./repositories/api-keys.js";
 
 export const CHANGES_CHANNEL = "tollgate_changes";
 /** NOTIFY payload prefix telling every replica a gateway token was revoked. */
@@ -35,4 +36,9 @@ export async function writeWithChanges<T>(
   });
   if (out.revision !== null) ctx.notifier.notify(orgId);
   return out;
+}
+
+/** Re-sends keys whose synced record changed with something else: their owner's team or limits. */
+export async function resyncKeys({ trx, emit }: WriteScope, orgId: string, keyIds: string[]): Promise<void> {
+  for (const record of await keySyncRecords(trx, orgId, keyIds)) emit({ kind: "key_upsert", resourceId: record.id, payload: record });
 }

@@ -6,8 +6,8 @@ import { page, pagination, queryObject, readJsonObject, validate } from "../http
 import { recordAudit } from "../repositories/audit-log.js";
 import { countTeamUsers, deleteTeam, findTeamByName, getTeam, insertTeam, listTeams, updateTeam } from "../repositories/teams.js";
 import { displayName, idOf, tokenLimit } from "./schemas.js";
-import { apiKeyIdsOfTeam, keySyncRecords } from "../repositories/api-keys.js";
-import { writeWithChanges } from "../writes.js";
+import { apiKeyIdsOfTeam } from "../repositories/api-keys.js";
+import { resyncKeys, writeWithChanges } from "../writes.js";
 
 const createTeam = z.strictObject({
   name: displayName,
@@ -66,7 +66,8 @@ export function teamRoutes(app: AppContext): Router {
     const id = validate(idOf("team"), ctx.params.id);
     const input = validate(patchTeam, await readJsonObject(ctx, app.config.maxBodyBytes));
     const orgId: string = ctx.state.orgId;
-    const { result } = await writeWithChanges(app, orgId, async ({ trx, emit }) => {
+    const { result } = await writeWithChanges(app, orgId, async (scope) => {
+      const { trx } = scope;
       const before = await getTeam(trx, orgId, id);
       if (!before) throw new AppError("not_found", `team ${id} not found`, { field: "id" });
       if (input.name !== undefined && input.name !== before.name && (await findTeamByName(trx, orgId, input.name))) {
@@ -75,9 +76,7 @@ export function teamRoutes(app: AppContext): Router {
       const after = (await updateTeam(trx, orgId, id, input))!;
       // The team's limits travel with its keys: re-sync them when a limit changes.
       if (after.tpm_limit !== before.tpm_limit || after.daily_token_limit !== before.daily_token_limit) {
-        for (const record of await keySyncRecords(trx, orgId, await apiKeyIdsOfTeam(trx, orgId, id))) {
-          emit({ kind: "key_upsert", resourceId: record.id, payload: record });
-        }
+        await resyncKeys(scope, orgId, await apiKeyIdsOfTeam(trx, orgId, id));
       }
       await recordAudit(trx, {
         orgId,

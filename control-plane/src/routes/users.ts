@@ -5,9 +5,9 @@ import type { AppContext } from "../context.js";
 import { page, pagination, queryObject, readJsonObject, validate } from "../http/body.js";
 import { recordAudit } from "../repositories/audit-log.js";
 import { getTeam } from "../repositories/teams.js";
-import { apiKeyIdsOfUser, keySyncRecords } from "../repositories/api-keys.js";
+import { apiKeyIdsOfUser } from "../repositories/api-keys.js";
 import { deleteUser, findUserByExternalId, getUser, insertUser, listUsers, updateUser } from "../repositories/users.js";
-import { writeWithChanges } from "../writes.js";
+import { resyncKeys, writeWithChanges } from "../writes.js";
 import { idOf, tokenLimit } from "./schemas.js";
 
 const limits = {
@@ -83,7 +83,8 @@ export function userRoutes(app: AppContext): Router {
     const id = validate(idOf("user"), ctx.params.id);
     const input = validate(patchUser, await readJsonObject(ctx, app.config.maxBodyBytes));
     const orgId: string = ctx.state.orgId;
-    const { result } = await writeWithChanges(app, orgId, async ({ trx, emit }) => {
+    const { result } = await writeWithChanges(app, orgId, async (scope) => {
+      const { trx } = scope;
       const before = await getUser(trx, orgId, id);
       if (!before) throw new AppError("not_found", `user ${id} not found`, { field: "id" });
       if (input.team_id && !(await getTeam(trx, orgId, input.team_id))) {
@@ -100,9 +101,7 @@ export function userRoutes(app: AppContext): Router {
         after.tpm_limit !== before.tpm_limit ||
         after.daily_token_limit !== before.daily_token_limit
       ) {
-        for (const record of await keySyncRecords(trx, orgId, await apiKeyIdsOfUser(trx, orgId, id))) {
-          emit({ kind: "key_upsert", resourceId: record.id, payload: record });
-        }
+        await resyncKeys(scope, orgId, await apiKeyIdsOfUser(trx, orgId, id));
       }
       await recordAudit(trx, {
         orgId,
