@@ -327,3 +327,52 @@ describe("gateway ids and periods", () => {
     expect(audit[0].after.period).toBe(`d:${yesterday}`);
   });
 });
+
+describe("GET /internal/usage", () => {
+  it("sums reported usage per key, user, team or day, and validates its query", async () => {
+    const gatewayId = await registeredGateway();
+    const team = (await admin("POST", "/internal/teams", { name: `usage-${Date.now()}` })).body.id as string;
+    const user = (await admin("POST", "/internal/users", { external_id: `usage-${Date.now()}@example.com`, team_id: team })).body.id as string;
+    const k1 = (await admin("POST", "/internal/api-keys", { name: "u1", user_id: user })).body.id as string;
+    const k2 = (await admin("POST", "/internal/api-keys", { name: "u2", user_id: user })).body.id as string;
+    const today = new Date().toISOString().slice(0, 10);
+    const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+    const rec = (keyId: string, day: string, requests: number, cost: number) => ({
+      keyId,
+      userId: user,
+      teamId: team,
+      day,
+      requests: BigInt(requests),
+      inputTokens: BigInt(requests * 10),
+      outputTokens: BigInt(requests * 2),
+      costMicroUsd: BigInt(cost),
+    });
+    await quota.reportUsage(
+      { gatewayId, reports: [{ seq: 5000n, records: [rec(k1, yesterday, 2, 200_000), rec(k1, today, 3, 300_000), rec(k2, today, 1, 50_000)] }] },
+      { headers },
+    );
+    const byKey = (await admin("GET", `/internal/usage?team_id=${team}&from=${yesterday}`)).body;
+    expect(byKey.group_by).toBe("key");
+    expect(byKey.data).toEqual([
+      { key_id: k1, requests: 5, input_tokens: 50, output_tokens: 10, cost_usd: 0.5 },
+      { key_id: k2, requests: 1, input_tokens: 10, output_tokens: 2, cost_usd: 0.05 },
+    ]);
+    const byTeam = (await admin("GET", `/internal/usage?group_by=team&team_id=${team}&from=${yesterday}&to=${today}`)).body.data;
+    expect(byTeam).toEqual([{ team_id: team, requests: 6, input_tokens: 60, output_tokens: 12, cost_usd: 0.55 }]);
+    const byDay = (await admin("GET", `/internal/usage?group_by=day&user_id=${user}&from=${yesterday}`)).body.data;
+    expect(byDay.map((d: { day: string; requests: number }) => [d.day, d.requests])).toEqual([
+      [yesterday, 2],
+      [today, 4],
+    ]);
+    for (const [q, field] of [
+      ["group_by=week", "group_by"],
+      ["from=yesterday", "from"],
+      [`from=${today}&to=${yesterday}`, "from"],
+      ["key_id=nope", "key_id"],
+    ] as const) {
+      const res = await admin("GET", `/internal/usage?${q}`);
+      expect(res.status).toBe(400);
+      expect(JSON.stringify(res.body)).toContain(field);
+    }
+  });
+});

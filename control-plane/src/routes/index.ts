@@ -8,6 +8,7 @@ import { healthRoutes } from "./health.js";
 import { modelPriceRoutes } from "./model-prices.js";
 import { orgRoutes } from "./orgs.js";
 import { teamRoutes } from "./teams.js";
+import { usageRoutes } from "./usage.js";
 import { userRoutes } from "./users.js";
 
 /** Every route group of the admin API. */
@@ -21,6 +22,7 @@ export function buildRouters(app: AppContext): Router[] {
     gatewayTokenRoutes(app),
     gatewayRoutes(app),
     modelPriceRoutes(app),
+    usageRoutes(app),
     auditLogRoutes(app),
   ];
 }
