@@ -37,6 +37,7 @@ import { dirname, join, resolve as resolvePath } from "node:path";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { baseEnv, machine, stopChild } from "./lib/children.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 // BENCH_BUILD_ROOT: another built checkout whose control-plane/dist and gateway/dist to run
@@ -145,22 +146,6 @@ const round2 = (x) => (x === null || x === undefined ? null : Math.round(x * 100
 const round3 = (x) => (x === null || x === undefined ? null : Math.round(x * 1000) / 1000);
 const fmtInt = (x) => (x === null || x === undefined ? "–" : Math.round(x).toLocaleString("en-US"));
 
-function machine() {
-  let cpuinfo = "";
-  try {
-    cpuinfo = readFileSync("/proc/cpuinfo", "utf8");
-  } catch {
-    // not Linux
-  }
-  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? "unknown";
-  return {
-    nproc: os.availableParallelism?.() ?? os.cpus().length,
-    cpu: model.trim(),
-    memory_gib: Math.round((os.totalmem() / 1024 ** 3) * 10) / 10,
-    node: process.version,
-    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-  };
-}
 
 /** The commit checked out in a built tree, if it is a git checkout. */
 function revisionOf(root) {
@@ -291,11 +276,6 @@ const children = [];
 let currentLoad;
 let cleaning;
 
-function baseEnv() {
-  const env = { PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin", HOME: process.env.HOME ?? os.tmpdir(), NODE_ENV: "production" };
-  if (process.env.TZ) env.TZ = process.env.TZ;
-  return env;
-}
 
 /** Spawns a Node script, its stdout and stderr to `<tmp>/<name>.log` (never through this loop). */
 function startChild(name, script, args, env, { ipc = false, nodeArgs = [] } = {}) {
@@ -356,26 +336,6 @@ async function waitForLogLine(entry, pred, timeoutMs, what) {
   }
 }
 
-async function stopChild(entry, graceMs = 10_000) {
-  if (entry.exit) return entry.exit;
-  try {
-    entry.child.kill("SIGTERM");
-  } catch {
-    // gone
-  }
-  const timer = setTimeout(() => {
-    try {
-      entry.child.kill("SIGKILL");
-    } catch {
-      // gone
-    }
-  }, graceMs);
-  try {
-    return await entry.exited;
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 function cleanup() {
   cleaning ??= (async () => {

@@ -38,6 +38,7 @@ import { dirname, join, resolve as resolvePath } from "node:path";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { baseEnv, machine, stopChild } from "./lib/children.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = process.env.BENCH_BUILD_ROOT ? resolvePath(process.env.BENCH_BUILD_ROOT) : join(HERE, "..");
@@ -131,22 +132,6 @@ const pct = (x) => (x === null || x === undefined ? "–" : `${(x * 100).toFixed
 const usd = (micro) => `$${(micro / 1e6).toFixed(4)}`;
 const loadavg = () => Math.round(os.loadavg()[0] * 100) / 100;
 
-function machine() {
-  let cpuinfo = "";
-  try {
-    cpuinfo = readFileSync("/proc/cpuinfo", "utf8");
-  } catch {
-    // not Linux
-  }
-  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? "unknown";
-  return {
-    nproc: os.availableParallelism?.() ?? os.cpus().length,
-    cpu: model.trim(),
-    memory_gib: Math.round((os.totalmem() / 1024 ** 3) * 10) / 10,
-    node: process.version,
-    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-  };
-}
 
 function revision() {
   if (process.env.BENCH_SOURCE_COMMIT) return { commit: process.env.BENCH_SOURCE_COMMIT, dirty: false, build_root: ROOT };
@@ -169,11 +154,6 @@ const children = [];
 let cleaning;
 let dropSchema = null;
 
-function baseEnv() {
-  const env = { PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin", HOME: process.env.HOME ?? os.tmpdir(), NODE_ENV: "production" };
-  if (process.env.TZ) env.TZ = process.env.TZ;
-  return env;
-}
 
 /** Spawns a Node script, its stdout and stderr to `<tmp>/<name>.log`. */
 function startChild(name, script, env, { ipc = false } = {}) {
@@ -226,26 +206,6 @@ async function waitForLogLine(entry, pred, timeoutMs, what) {
   }
 }
 
-async function stopChild(entry, graceMs = 10_000) {
-  if (entry.exit) return entry.exit;
-  try {
-    entry.child.kill("SIGTERM");
-  } catch {
-    // gone
-  }
-  const timer = setTimeout(() => {
-    try {
-      entry.child.kill("SIGKILL");
-    } catch {
-      // gone
-    }
-  }, graceMs);
-  try {
-    return await entry.exited;
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 function cleanup() {
   cleaning ??= (async () => {
