@@ -68,6 +68,8 @@ describe("sync client", () => {
       `GATEWAY_TOKEN was rejected by the control plane at ${cp.url}: create a token with POST /internal/gateway-tokens`,
     );
     expect(await readyz()).toMatchObject({ ready: false, source: null, connected: false });
+    // A refusal is never mistaken for a connection, not even for a moment.
+    expect(lines.some((l) => l.msg === "connected to control plane")).toBe(false);
     expect(JSON.stringify(lines)).not.toContain("not-the-token");
   });
 

@@ -299,7 +299,9 @@ export class SyncClient {
           lastRevision: BigInt(state.resyncRequired ? 0 : state.appliedRevision),
           orgId: state.orgId,
         },
-        { headers: this.headers, signal: streamAbort.signal, onHeader: markConnected },
+        // Connected once the first event arrives (the control plane opens every stream with its
+        // settings): response headers alone may still end in a refusal (a rejected token).
+        { headers: this.headers, signal: streamAbort.signal },
       );
       for await (const msg of stream) {
         markConnected();
