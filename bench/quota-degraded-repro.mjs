@@ -1,5 +1,8 @@
 #!/usr/bin/env node
 // Repro for the even-share fallback (control plane unreachable), not a benchmark.
+// Fixed since: the control plane reports the organization's connected gateways with
+// every grant and the gateway keeps that count, so both runs now accept 300 + 300.
+// What follows describes the bug as it was found.
 //
 // A gateway's QuotaManager.activeGateways is the activeGateways of its LAST
 // successful Acquire, and the control plane counts only the gateways that used
