@@ -37,7 +37,7 @@ import { dirname, join, resolve as resolvePath } from "node:path";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { baseEnv, machine, stopChild } from "./lib/children.mjs";
+import { baseEnv, logTail, machine, stopChild, waitForLogLine } from "./lib/children.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 // BENCH_BUILD_ROOT: another built checkout whose control-plane/dist and gateway/dist to run
@@ -303,38 +303,8 @@ function startChild(name, script, args, env, { ipc = false, nodeArgs = [] } = {}
   return entry;
 }
 
-function logTail(entry, lines = 30) {
-  try {
-    return readFileSync(entry.logFile, "utf8").split("\n").slice(-lines).join("\n");
-  } catch {
-    return "(no log)";
-  }
-}
 
 /** Waits for a JSON log line matching `pred` in the child's log file. */
-async function waitForLogLine(entry, pred, timeoutMs, what) {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    let text = "";
-    try {
-      text = readFileSync(entry.logFile, "utf8");
-    } catch {
-      // not there yet
-    }
-    for (const raw of text.split("\n")) {
-      if (!raw.startsWith("{")) continue;
-      try {
-        const line = JSON.parse(raw);
-        if (pred(line)) return line;
-      } catch {
-        // a partial line
-      }
-    }
-    if (entry.exit) throw new Error(`${entry.name} exited (${JSON.stringify(entry.exit)}) before ${what}; log tail:\n${logTail(entry)}`);
-    if (performance.now() > deadline) throw new Error(`${entry.name}: no ${what} within ${timeoutMs} ms; log tail:\n${logTail(entry)}`);
-    await sleep(50);
-  }
-}
 
 
 function cleanup() {

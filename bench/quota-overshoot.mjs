@@ -38,7 +38,7 @@ import { dirname, join, resolve as resolvePath } from "node:path";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { baseEnv, machine, stopChild } from "./lib/children.mjs";
+import { baseEnv, logTail, logText, machine, stopChild, waitForLogLine } from "./lib/children.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = process.env.BENCH_BUILD_ROOT ? resolvePath(process.env.BENCH_BUILD_ROOT) : join(HERE, "..");
@@ -179,32 +179,7 @@ function startChild(name, script, env, { ipc = false } = {}) {
   return entry;
 }
 
-function logText(entry) {
-  try {
-    return readFileSync(entry.logFile, "utf8");
-  } catch {
-    return "";
-  }
-}
-const logTail = (entry, lines = 30) => logText(entry).split("\n").slice(-lines).join("\n");
 
-async function waitForLogLine(entry, pred, timeoutMs, what) {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    for (const raw of logText(entry).split("\n")) {
-      if (!raw.startsWith("{")) continue;
-      try {
-        const line = JSON.parse(raw);
-        if (pred(line)) return line;
-      } catch {
-        // a partial line
-      }
-    }
-    if (entry.exit) throw new Error(`${entry.name} exited (${JSON.stringify(entry.exit)}) before ${what}; log tail:\n${logTail(entry)}`);
-    if (performance.now() > deadline) throw new Error(`${entry.name}: no ${what} within ${timeoutMs} ms; log tail:\n${logTail(entry)}`);
-    await sleep(50);
-  }
-}
 
 
 function cleanup() {

@@ -1,6 +1,8 @@
 // Helpers shared by the bench scripts that run Tollgate's services as child processes.
 import { readFileSync } from "node:fs";
 import os from "node:os";
+import { performance } from "node:perf_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
 
 /** The machine a figure was measured on. */
 export function machine() {
@@ -46,5 +48,38 @@ export async function stopChild(entry, graceMs = 10_000) {
     return await entry.exited;
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/** A child's log so far ("" before it exists). */
+export function logText(entry) {
+  try {
+    return readFileSync(entry.logFile, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+/** The last lines of a child's log, for error messages. */
+export function logTail(entry, lines = 30) {
+  return logText(entry).split("\n").slice(-lines).join("\n") || "(no log)";
+}
+
+/** The first JSON log line satisfying `pred`; throws with the log's tail if the child exits or the time runs out. */
+export async function waitForLogLine(entry, pred, timeoutMs, what) {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    for (const raw of logText(entry).split("\n")) {
+      if (!raw.startsWith("{")) continue;
+      try {
+        const line = JSON.parse(raw);
+        if (pred(line)) return line;
+      } catch {
+        // a partial line
+      }
+    }
+    if (entry.exit) throw new Error(`${entry.name} exited (${JSON.stringify(entry.exit)}) before ${what}; log tail:\n${logTail(entry)}`);
+    if (performance.now() > deadline) throw new Error(`${entry.name}: no ${what} within ${timeoutMs} ms; log tail:\n${logTail(entry)}`);
+    await sleep(50);
   }
 }
