@@ -135,6 +135,7 @@ export function createAppContext(config: GatewayConfig, overrides: ContextOverri
   }
 
   const logWriter = new LogWriter(db, logger);
+  logWriter.onDropped = (rows) => metrics.logRowDropped(rows);
   const quota = new GatewayQuota(db, logWriter, clock, logger);
   quota.manager.onDegraded = (degraded) => metrics.setQuotaDegraded(degraded);
   metrics.outboxBacklog = () => quota.outbox.backlog;

@@ -154,12 +154,12 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
     stopWarnings?.();
     await Promise.all([close(clientServer, config.shutdownGraceMs), close(statusServer, 0)]);
     // Requests are done: persist their usage, give held quota back, report what waits (best effort).
-    ctx.logWriter.flush();
+    await ctx.logWriter.flush();
     await ctx.quota.stop();
     await Promise.race([ctx.quota.flushUsage(), new Promise((r) => setTimeout(r, 1000).unref())]);
     await sync.stop();
     await ctx.providers.close();
-    ctx.logWriter.close();
+    await ctx.logWriter.close();
     ctx.metrics.registry.clear();
     ctx.db.close();
     logger.info("gateway stopped");

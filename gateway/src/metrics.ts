@@ -52,6 +52,7 @@ export class GatewayMetrics {
   private readonly quotaRefusals: Counter<"scope" | "limit">;
   private readonly quotaDegraded: Gauge;
   private readonly unpriced: Counter<"provider">;
+  private readonly logRowsDropped: Counter;
 
   constructor(sync: SyncGaugeSource) {
     const registers = [this.registry];
@@ -196,6 +197,11 @@ export class GatewayMetrics {
       labelNames: ["provider"],
       registers,
     });
+    this.logRowsDropped = new Counter({
+      name: "tollgate_gateway_log_rows_dropped_total",
+      help: "Request and audit log rows dropped because the SQLite writes fell too far behind (a full or failing disk).",
+      registers,
+    });
     this.syncConnected.set(0);
     this.authDisabled.set(0);
   }
@@ -209,6 +215,10 @@ export class GatewayMetrics {
 
   setQuotaDegraded(degraded: boolean): void {
     this.quotaDegraded.set(degraded ? 1 : 0);
+  }
+
+  logRowDropped(rows: number): void {
+    this.logRowsDropped.inc(rows);
   }
 
   unpricedRequest(provider: string): void {

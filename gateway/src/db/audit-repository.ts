@@ -38,17 +38,22 @@ export interface AuditRepository {
   list(limit?: number): AuditRow[];
 }
 
+export const AUDIT_INSERT_SQL = `INSERT INTO audit_log (at, event, key_id, revision, detail) VALUES (?, ?, ?, ?, ?)`;
+
+/** AUDIT_INSERT_SQL's parameters for an entry. */
+export function auditParams(e: AuditEntry): unknown[] {
+  return [e.at, e.event, e.keyId, e.revision, JSON.stringify(e.detail)];
+}
+
 export function createAuditRepository(db: Database): AuditRepository {
-  const insert = db.prepare(
-    `INSERT INTO audit_log (at, event, key_id, revision, detail) VALUES (?, ?, ?, ?, ?)`,
-  );
+  const insert = db.prepare(AUDIT_INSERT_SQL);
   const list = db.prepare<
     [number],
     { id: number; at: string; event: AuditEvent; key_id: string | null; revision: number | null; detail: string }
   >(`SELECT * FROM (SELECT * FROM audit_log ORDER BY id DESC LIMIT ?) ORDER BY id`);
   return {
     insert: (e) => {
-      insert.run(e.at, e.event, e.keyId, e.revision, JSON.stringify(e.detail));
+      insert.run(auditParams(e));
     },
     list: (limit = 1000) =>
       list.all(limit).map((r) => ({

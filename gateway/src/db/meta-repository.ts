@@ -15,6 +15,9 @@ export const META = {
   resyncRequired: "resync_required",
 } as const;
 
+/** Sets a meta value; positional (key, value). */
+export const META_UPSERT_SQL = `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`;
+
 export interface MetaRepository {
   get(key: string): string | undefined;
   set(key: string, value: string): void;
@@ -23,9 +26,7 @@ export interface MetaRepository {
 
 export function createMetaRepository(db: Database): MetaRepository {
   const select = db.prepare<[string], { value: string }>(`SELECT value FROM meta WHERE key = ?`);
-  const upsert = db.prepare<[string, string]>(
-    `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
-  );
+  const upsert = db.prepare<[string, string]>(META_UPSERT_SQL);
   const del = db.prepare<[string]>(`DELETE FROM meta WHERE key = ?`);
   return {
     delete: (key) => {

@@ -65,43 +65,48 @@ interface Row {
   cost_usd: number | null;
 }
 
-export function createRequestLogRepository(db: Database): RequestLogRepository {
-  // Positional parameters: binding by name costs a lookup per column per row, and this runs for every request.
-  const insert = db.prepare(
-    `INSERT INTO request_log (at, request_id, key_id, model, status, prompt_tokens, completion_tokens, total_tokens, latency_ms, stream, error,
+// Positional parameters: binding by name costs a lookup per column per row, and this runs for every request.
+export const REQUEST_LOG_INSERT_SQL = `INSERT INTO request_log (at, request_id, key_id, model, status, prompt_tokens, completion_tokens, total_tokens, latency_ms, stream, error,
                               metadata, ephemeral, ephemeral_token_id, provider, cache_read_tokens, cache_write_tokens, attempts, cost_usd)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  );
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+
+/** REQUEST_LOG_INSERT_SQL's parameters for an entry. */
+export function requestLogParams(e: RequestLogEntry): unknown[] {
+  return [
+    e.at,
+    e.requestId,
+    e.keyId,
+    e.model,
+    e.status,
+    e.promptTokens,
+    e.completionTokens,
+    e.totalTokens,
+    e.latencyMs,
+    e.stream ? 1 : 0,
+    e.error,
+    e.metadata,
+    e.ephemeral ? 1 : 0,
+    e.ephemeralTokenId,
+    e.provider,
+    e.cacheReadTokens,
+    e.cacheWriteTokens,
+    e.attempts === null
+      ? null
+      : JSON.stringify(
+          e.attempts.map((a) => ({ provider: a.provider, ...(a.status !== undefined ? { status: a.status } : { reason: a.reason }), latency_ms: a.latencyMs })),
+        ),
+    e.costUsd,
+  ];
+}
+
+export function createRequestLogRepository(db: Database): RequestLogRepository {
+  const insert = db.prepare(REQUEST_LOG_INSERT_SQL);
   const list = db.prepare<[number], Row>(
     `SELECT * FROM (SELECT * FROM request_log ORDER BY id DESC LIMIT ?) ORDER BY id`,
   );
   return {
     insert: (e) => {
-      insert.run(
-        e.at,
-        e.requestId,
-        e.keyId,
-        e.model,
-        e.status,
-        e.promptTokens,
-        e.completionTokens,
-        e.totalTokens,
-        e.latencyMs,
-        e.stream ? 1 : 0,
-        e.error,
-        e.metadata,
-        e.ephemeral ? 1 : 0,
-        e.ephemeralTokenId,
-        e.provider,
-        e.cacheReadTokens,
-        e.cacheWriteTokens,
-        e.attempts === null
-          ? null
-          : JSON.stringify(
-              e.attempts.map((a) => ({ provider: a.provider, ...(a.status !== undefined ? { status: a.status } : { reason: a.reason }), latency_ms: a.latencyMs })),
-            ),
-        e.costUsd,
-      );
+      insert.run(requestLogParams(e));
     },
     list: (limit = 1000) =>
       list.all(limit).map((r) => ({

@@ -75,8 +75,8 @@ describe("model prices from the control plane to a gateway", () => {
     expect(res.status).toBe(200);
     await res.text();
     // The fake upstream reports 9 prompt and 5 completion tokens: 9 × 1000 + 5 × 2000 micro-USD.
-    const row = await eventually(() => {
-      gw.context.logWriter.flush();
+    const row = await eventually(async () => {
+      await gw.context.logWriter.flush();
       return gw.context.db.requestLog.list().find((r) => r.model === "gpt-4o-mini" && r.status === 200);
     });
     expect(row.costUsd).toBeCloseTo(0.019, 9);

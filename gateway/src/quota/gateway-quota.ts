@@ -5,7 +5,7 @@ import type { GatewayStore } from "../db/store.js";
 import type { LogWriter } from "../db/log-writer.js";
 import { LimitResolver, NO_DEFAULTS, type QuotaDefaults } from "./limits.js";
 import { QuotaManager, type QuotaManagerOptions, type QuotaRpc } from "./quota-manager.js";
-import { UsageOutbox, type UsageRpc } from "./usage-outbox.js";
+import { OUTBOX_INSERT_SQL, UsageOutbox, type UsageRpc } from "./usage-outbox.js";
 
 const DEFAULTS_META_KEY = "quota_defaults";
 /** Gateways last seen in the fleet: the quota fallback's divisor, kept across restarts. */
@@ -37,7 +37,6 @@ export class GatewayQuota {
   private timers: NodeJS.Timeout[] = [];
   private usageRpc: UsageRpc | null = null;
   private readonly loadStmt;
-  private readonly upsertStmt;
   private readonly purgeStmt;
 
   constructor(
@@ -51,27 +50,27 @@ export class GatewayQuota {
     this.outbox = new UsageOutbox(store.db, logger, () => clock.now());
     const db = store.db;
     this.loadStmt = db.prepare<[string, string], { consumed: number }>(`SELECT consumed FROM quota_consumed WHERE counter = ? AND window_key = ?`);
-    this.upsertStmt = db.prepare<[string, string, number, number]>(
+    this.purgeStmt = db.prepare<[number]>(`DELETE FROM quota_consumed WHERE ends_at_ms > 0 AND ends_at_ms < ?`);
+    this.manager.loadConsumed = (counter, window) => (db.open ? (this.loadStmt.get(counter, window)?.consumed ?? 0) : 0);
+    // Consumption and usage are written by the log writer's thread, in the same transaction as the request rows.
+    const upsert = logWriter.statement(
       `INSERT INTO quota_consumed (counter, window_key, consumed, ends_at_ms) VALUES (?, ?, ?, ?)
        ON CONFLICT (counter, window_key) DO UPDATE SET consumed = excluded.consumed`,
     );
-    this.purgeStmt = db.prepare<[number]>(`DELETE FROM quota_consumed WHERE ends_at_ms > 0 AND ends_at_ms < ?`);
-    this.manager.loadConsumed = (counter, window) => (db.open ? (this.loadStmt.get(counter, window)?.consumed ?? 0) : 0);
+    const insertOutbox = logWriter.statement(OUTBOX_INSERT_SQL);
     logWriter.addFlushHook(() => {
       const dirty = this.manager.takeDirty();
       const outbox = this.outbox.takePending();
-      const undo = () => {
-        dirty.undo();
-        outbox.undo();
+      if (dirty.rows.length === 0 && outbox.row === null) return;
+      const ops: Array<[number, unknown[]]> = dirty.rows.map((d) => [upsert, [d.counter, d.window, d.consumed, d.endsAtMs]]);
+      if (outbox.row) ops.push([insertOutbox, outbox.row]);
+      return {
+        ops,
+        undo: () => {
+          dirty.undo();
+          outbox.undo();
+        },
       };
-      try {
-        for (const d of dirty.rows) this.upsertStmt.run(d.counter, d.window, d.consumed, d.endsAtMs);
-        outbox.write();
-      } catch (err) {
-        undo(); // the batch fails with it: what was taken goes back for the next one
-        throw err;
-      }
-      return undo;
     });
     this.touch = () => logWriter.touch();
     const fleet = Number(store.meta.get(FLEET_META_KEY));

@@ -29,6 +29,9 @@ export interface OutboxRow {
   records: OutboxRecord[];
 }
 
+/** Writes an outbox row (created_at_ms, records JSON); run in the log batch's transaction. */
+export const OUTBOX_INSERT_SQL = `INSERT INTO usage_outbox (created_at_ms, records) VALUES (?, ?)`;
+
 /** The control plane's QuotaService.ReportUsage, as the outbox needs it. */
 export interface UsageRpc {
   reportUsage(reports: OutboxRow[]): Promise<number[]>;
@@ -43,7 +46,6 @@ export interface UsageRpc {
  */
 export class UsageOutbox {
   private pending = new Map<string, OutboxRecord>();
-  private readonly insert;
   private readonly selectBatch;
   private readonly deleteSeq;
   private readonly countRows;
@@ -56,7 +58,6 @@ export class UsageOutbox {
     private readonly logger: Logger,
     private readonly now: () => number,
   ) {
-    this.insert = db.prepare<[number, string]>(`INSERT INTO usage_outbox (created_at_ms, records) VALUES (?, ?)`);
     this.selectBatch = db.prepare<[number], { seq: number; records: string }>(`SELECT seq, records FROM usage_outbox ORDER BY seq LIMIT ?`);
     this.deleteSeq = db.prepare<[number]>(`DELETE FROM usage_outbox WHERE seq = ?`);
     this.countRows = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM usage_outbox`);
@@ -88,17 +89,16 @@ export class UsageOutbox {
   }
 
   /**
-   * Takes the totals gathered since the last call: `write` stores them as one
-   * outbox row (inside the log batch transaction), `undo` merges them back
+   * Takes the totals gathered since the last call: `row` is the outbox row
+   * to write (OUTBOX_INSERT_SQL's parameters, null when nothing was used),
+   * written inside the log batch transaction; `undo` merges the totals back
    * into memory should that transaction fail.
    */
-  takePending(): { write: () => void; undo: () => void } {
+  takePending(): { row: [createdAtMs: number, records: string] | null; undo: () => void } {
     const taken = this.pending;
     this.pending = new Map();
     return {
-      write: () => {
-        if (taken.size > 0) this.insert.run(this.now(), JSON.stringify([...taken.values()]));
-      },
+      row: taken.size > 0 ? [this.now(), JSON.stringify([...taken.values()])] : null,
       undo: () => {
         for (const r of taken.values()) {
           const cur = this.pending.get(`${r.keyId}|${r.day}`);
@@ -170,9 +170,12 @@ export class UsageOutbox {
 
   private deleteAll(seqs: number[]): void {
     if (!this.db.open) return;
-    this.db.transaction((list: number[]) => {
-      for (const s of list) this.deleteSeq.run(s);
-    })(seqs);
+    // IMMEDIATE: take the write lock first (waiting for the log writer thread's batch), never fail upgrading a read.
+    this.db
+      .transaction((list: number[]) => {
+        for (const s of list) this.deleteSeq.run(s);
+      })
+      .immediate(seqs);
   }
 
   /** Sends the rows one by one; a row refused on its own is deleted and logged (counts, never secrets). */

@@ -394,7 +394,7 @@ describe("fuzzing the client API", () => {
     expect(await ep.metrics()).not.toMatch(/tollgate_gateway_requests_total\{[^}]*status="5\d\d"/);
     expect(lines.filter((l) => (l.level as number) >= 50)).toEqual([]);
 
-    gw.context.logWriter.flush();
+    await gw.context.logWriter.flush();
     const requestRows = gw.context.db.requestLog.list(100_000);
     expect(requestRows.length).toBeGreaterThan(HOSTILE_BODY_RUNS);
     // Neither the logs nor the database ever hold a presented credential.

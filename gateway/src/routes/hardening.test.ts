@@ -145,7 +145,7 @@ describe("DISABLE_AUTH", () => {
       const row = await g.requestRow(chat);
       expect(row).toMatchObject({ keyId: "dev-no-auth", status: 200 });
       // No key, no owner: nothing is counted against quotas or reported as usage.
-      g.gw.context.logWriter.flush();
+      await g.gw.context.logWriter.flush();
       expect(g.gw.context.quota.outbox.backlog).toBe(0);
       expect(g.gw.context.quota.manager.size).toBe(0);
       // Any credential, even garbage, is ignored rather than refused.

@@ -88,8 +88,8 @@ describe("provider kinds, prefixes, fallbacks and wire fidelity", () => {
   });
 
   const logged = (requestId: string | null | undefined) =>
-    eventually(() => {
-      gw.context.logWriter.flush();
+    eventually(async () => {
+      await gw.context.logWriter.flush();
       return gw.context.db.requestLog.list().find((r) => r.requestId === requestId);
     });
   const metrics = () => gw.context.metrics.text();
@@ -308,7 +308,7 @@ describe("provider kinds, prefixes, fallbacks and wire fidelity", () => {
   });
 
   it("keeps every upstream credential out of the request log, the logs and /metrics", async () => {
-    gw.context.logWriter.flush();
+    await gw.context.logWriter.flush();
     const haystack = [JSON.stringify(gw.context.db.requestLog.list()), JSON.stringify(log.lines), await metrics()].join("\n");
     for (const secret of Object.values(KEYS)) expect(haystack).not.toContain(secret);
   });

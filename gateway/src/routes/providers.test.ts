@@ -76,8 +76,8 @@ describe("routing by model to OpenAI and Anthropic upstreams", () => {
   });
 
   const logged = (requestId: string | null | undefined) =>
-    eventually(() => {
-      gw.context.logWriter.flush();
+    eventually(async () => {
+      await gw.context.logWriter.flush();
       return gw.context.db.requestLog.list().find((r) => r.requestId === requestId);
     });
   const metrics = async () => gw.context.metrics.text();
@@ -150,8 +150,8 @@ describe("routing by model to OpenAI and Anthropic upstreams", () => {
       "message_stop",
     ]);
     expect(text).toBe("Hello from the fake Anthropic.");
-    const row = await eventually(() => {
-      gw.context.logWriter.flush();
+    const row = await eventually(async () => {
+      await gw.context.logWriter.flush();
       return gw.context.db.requestLog.list().find((r) => r.model === "claude-test-1" && r.stream);
     });
     expect(row).toMatchObject({ status: 200, keyId: key.upsert.id, promptTokens: 25, completionTokens: 15, totalTokens: 40, error: null });

@@ -70,14 +70,14 @@ const models = (base: string, auth: string) => fetch(`${base}/v1/models`, { head
 /** The request-log row of a response, once written. */
 function loggedRow(gw: Gateway, res: Response) {
   const id = res.headers.get("x-request-id");
-  return eventually(() => {
-    gw.context.logWriter.flush();
+  return eventually(async () => {
+    await gw.context.logWriter.flush();
     return gw.context.db.requestLog.list().find((r) => r.requestId === id);
   });
 }
 
-function auditRows(gw: Gateway) {
-  gw.context.logWriter.flush();
+async function auditRows(gw: Gateway) {
+  await gw.context.logWriter.flush();
   return gw.context.db.audit.list();
 }
 
@@ -125,7 +125,7 @@ describe("key scopes on the client API", () => {
       metadata: '{"team":"backend","env":"production"}',
       ephemeral: false,
     });
-    const audit = auditRows(direct.gw).filter((r) => r.event === "policy_denied");
+    const audit = (await auditRows(direct.gw)).filter((r) => r.event === "policy_denied");
     expect(audit.at(-1)).toMatchObject({
       keyId: scopedModels.upsert.id,
       detail: { rule: "model", code: "model_not_allowed", key_id: scopedModels.upsert.id, model: "gpt-4", ip: "127.0.0.1", route: "chat_completions" },
@@ -160,7 +160,7 @@ describe("key scopes on the client API", () => {
     }
     expect((await chat(direct.api.base, onlyMock.secret, "gpt-4o")).status).toBe(200);
     expect(await direct.api.metrics()).toMatch(/^tollgate_gateway_policy_denials_total\{rule="provider"\} 2$/m);
-    expect(auditRows(direct.gw).filter((r) => r.event === "policy_denied" && r.keyId === onlyOpenai.upsert.id)).toHaveLength(2);
+    expect((await auditRows(direct.gw)).filter((r) => r.event === "policy_denied" && r.keyId === onlyOpenai.upsert.id)).toHaveLength(2);
   });
 
   it("lists only the models the key may use", async () => {
@@ -184,7 +184,7 @@ describe("key scopes on the client API", () => {
     });
     expect((await models(direct.api.base, fromTenSlash8.secret)).status).toBe(403);
     expect((await chat(direct.api.base, fromLoopback.secret, "m")).status).toBe(200);
-    expect(auditRows(direct.gw).filter((r) => r.event === "policy_denied" && r.keyId === fromTenSlash8.upsert.id).at(-1)).toMatchObject({
+    expect((await auditRows(direct.gw)).filter((r) => r.event === "policy_denied" && r.keyId === fromTenSlash8.upsert.id).at(-1)).toMatchObject({
       detail: { rule: "ip", ip: "127.0.0.1", route: "models" },
     });
     expect(await direct.api.metrics()).toMatch(/^tollgate_gateway_policy_denials_total\{rule="ip"\} 2$/m);
@@ -293,7 +293,7 @@ describe("ephemeral tokens on the client API", () => {
       ephemeralTokenId: jti,
       metadata: '{"app":"web"}',
     });
-    const everything = JSON.stringify([started.gw.context.db.requestLog.list(), auditRows(started.gw)]);
+    const everything = JSON.stringify([started.gw.context.db.requestLog.list(), await auditRows(started.gw)]);
     expect(everything).not.toContain(t);
     expect(everything).not.toContain(t.slice(t.lastIndexOf(".") + 1));
   });
@@ -315,7 +315,7 @@ describe("ephemeral tokens on the client API", () => {
     await refused("llmpe_e30.AAAA", "ephemeral_malformed");
     await refused(mintToken(makeSigningKey(), { keyId: parent.upsert.id, orgId: "org_eph" }), "ephemeral_unknown_signing_key");
     await refused(token(parent, { orgId: "org_elsewhere" }), "ephemeral_wrong_org");
-    const denials = auditRows(started.gw).filter((r) => r.event === "auth_denied" && String(r.detail.reason).startsWith("ephemeral_"));
+    const denials = (await auditRows(started.gw)).filter((r) => r.event === "auth_denied" && String(r.detail.reason).startsWith("ephemeral_"));
     expect(denials.length).toBeGreaterThanOrEqual(5);
     expect(JSON.stringify(denials)).not.toContain(sig);
   });

@@ -1,4 +1,5 @@
 import type { KeyObject } from "node:crypto";
+import type { Transaction } from "better-sqlite3";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import {
   KeyStatus,
@@ -278,8 +279,10 @@ function changedFields(a: StoredKey, b: StoredKey): string[] {
  * memory never runs ahead of disk.
  */
 export class KeyCache {
-  private readonly snapshotTx: (s: SnapshotInput, keys: StoredKey[], signingKeys: StoredSigningKey[], prices: PriceRule[]) => SnapshotResult;
-  private readonly deltaTx: (changes: Change[]) => { result: DeltaResult; ops: IndexOp[] };
+  // Run with .immediate(): the write lock is taken first (waiting out the log writer thread's batch),
+  // so a transaction that reads before it writes can never fail to upgrade.
+  private readonly snapshotTx: Transaction<(s: SnapshotInput, keys: StoredKey[], signingKeys: StoredSigningKey[], prices: PriceRule[]) => SnapshotResult>;
+  private readonly deltaTx: Transaction<(changes: Change[]) => { result: DeltaResult; ops: IndexOp[] }>;
 
   constructor(
     private readonly store: GatewayStore,
@@ -354,7 +357,7 @@ export class KeyCache {
       seenPrices.add(id);
       return rule;
     });
-    const result = this.snapshotTx(
+    const result = this.snapshotTx.immediate(
       s,
       keys.map((k) => k.stored),
       signingKeys.map((k) => k.stored),
@@ -374,7 +377,7 @@ export class KeyCache {
    * atomically; on error nothing changes.
    */
   applyChanges(changes: Change[]): DeltaResult {
-    const { result, ops } = this.deltaTx(changes);
+    const { result, ops } = this.deltaTx.immediate(changes);
     for (const op of ops) {
       if (op.kind === "delete") this.index.delete(op.id);
       else if (op.kind === "upsert") this.index.upsert(op.key);

@@ -1,0 +1,225 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { capturedLogger } from "../test-support/harness.js";
+import { tempDir } from "../test-support/temp-dir.js";
+import { LogWriter } from "./log-writer.js";
+import type { RequestLogEntry } from "./request-log-repository.js";
+import { openStore, type GatewayStore } from "./store.js";
+
+function entry(requestId: string, overrides: Partial<RequestLogEntry> = {}): RequestLogEntry {
+  return {
+    at: "2026-11-23T01:00:00.000Z",
+    requestId,
+    keyId: "key_1",
+    model: "gpt-4o-mini",
+    provider: "openai",
+    status: 200,
+    promptTokens: 9,
+    completionTokens: 5,
+    totalTokens: 14,
+    cacheReadTokens: null,
+    cacheWriteTokens: null,
+    attempts: [{ provider: "openai", status: 200, latencyMs: 1.5 }],
+    latencyMs: 2.25,
+    stream: false,
+    error: null,
+    metadata: '{"team":"a"}',
+    ephemeral: false,
+    ephemeralTokenId: null,
+    costUsd: 0.019,
+    ...overrides,
+  };
+}
+
+describe("LogWriter (SQLite writes on a worker thread)", () => {
+  let dir: ReturnType<typeof tempDir>;
+  let store: GatewayStore;
+  let writer: LogWriter | undefined;
+  afterEach(async () => {
+    await writer?.close();
+    writer = undefined;
+    store.close();
+    dir.remove();
+  });
+
+  function open(options: ConstructorParameters<typeof LogWriter>[2] = {}) {
+    dir = tempDir();
+    store = openStore(dir.path);
+    const { logger, lines } = capturedLogger();
+    writer = new LogWriter(store, logger, options);
+    return { writer, lines };
+  }
+
+  it("writes request and audit rows in order, field for field, visible to the main connection once flush resolves", async () => {
+    const { writer } = open({ flushIntervalMs: 60_000 });
+    writer.request(entry("req_1"));
+    writer.audit({ at: "2026-11-23T01:00:00.001Z", event: "auth_denied", keyId: null, revision: null, detail: { reason: "unknown", ip: "127.0.0.1" } });
+    writer.request(entry("req_2", { status: 499, error: "client_closed", attempts: null, costUsd: null, stream: true, ephemeral: true, ephemeralTokenId: "jti_1" }));
+    // Nothing is written by the request path itself.
+    expect(store.requestLog.list()).toHaveLength(0);
+    expect(writer.pending).toBe(3);
+    await writer.flush();
+    expect(writer.pending).toBe(0);
+    expect(store.requestLog.list()).toEqual([entry("req_1"), entry("req_2", { status: 499, error: "client_closed", attempts: null, costUsd: null, stream: true, ephemeral: true, ephemeralTokenId: "jti_1" })]);
+    expect(store.audit.list().map((r) => [r.event, r.detail])).toEqual([["auth_denied", { reason: "unknown", ip: "127.0.0.1" }]]);
+  });
+
+  it("sends a batch on its own after the interval, and at once when maxBatch rows are queued", async () => {
+    const { writer } = open({ flushIntervalMs: 20, maxBatch: 10 });
+    writer.request(entry("req_timer"));
+    await expect.poll(() => store.requestLog.list().length, { timeout: 5_000 }).toBe(1);
+    for (let i = 0; i < 10; i++) writer.request(entry(`req_batch_${i}`));
+    // The tenth row sent the batch without waiting for the timer.
+    expect(writer.pending).toBe(10);
+    await expect.poll(() => store.requestLog.list().length, { timeout: 5_000 }).toBe(11);
+  });
+
+  it("writes a flush hook's ops in the same transaction as the rows, and undoes both when it fails", async () => {
+    const { writer, lines } = open({ flushIntervalMs: 60_000 });
+    const insertOutbox = writer.statement(`INSERT INTO usage_outbox (created_at_ms, records) VALUES (?, ?)`);
+    // The first batch's hook op breaks a NOT NULL constraint: the whole transaction, rows included, rolls back.
+    let pending: string | null = "[]";
+    let failNext = true;
+    let undone = 0;
+    writer.addFlushHook(() => {
+      if (pending === null) return;
+      const records = pending;
+      pending = null;
+      const broken = failNext;
+      failNext = false;
+      return {
+        ops: [[insertOutbox, [broken ? null : 1, records]]],
+        undo: () => {
+          undone++;
+          pending = records;
+        },
+      };
+    });
+    writer.request(entry("req_lost"));
+    await writer.flush();
+    expect(undone).toBe(1);
+    expect(store.requestLog.list()).toHaveLength(0);
+    expect(store.db.prepare("SELECT count(*) AS n FROM usage_outbox").get()).toEqual({ n: 0 });
+    expect(lines.some((l) => l.msg === "failed to write a request/audit log batch; its rows were dropped" && l.rows === 1)).toBe(true);
+
+    // The undo put the hook's data back and asked for another batch: it goes again, once.
+    expect(pending).toBe("[]");
+    writer.request(entry("req_next"));
+    await writer.flush();
+    expect(store.requestLog.list().map((r) => r.requestId)).toEqual(["req_next"]);
+    expect(store.db.prepare("SELECT count(*) AS n FROM usage_outbox").get()).toEqual({ n: 1 });
+  });
+
+  it("drops (and counts) rows beyond maxPendingRows rather than grow without bound", async () => {
+    const { writer, lines } = open({ flushIntervalMs: 60_000, maxBatch: 1_000, maxPendingRows: 1_000 });
+    let dropped = 0;
+    writer.onDropped = (n) => (dropped += n);
+    for (let i = 0; i < 1_005; i++) writer.request(entry(`req_${i}`));
+    expect(dropped).toBe(5);
+    expect(writer.dropped).toBe(5);
+    expect(lines.filter((l) => String(l.msg).startsWith("request/audit log rows are being dropped"))).toHaveLength(1);
+    await writer.flush();
+    expect(store.requestLog.list(2_000)).toHaveLength(1_000);
+  });
+
+  it("waits for the key sync's write lock instead of failing the batch", async () => {
+    const { writer } = open({ flushIntervalMs: 60_000 });
+    writer.request(entry("req_warm"));
+    await writer.flush();
+    // The main thread holds the write lock longer than busy_timeout would allow a single wait... here 300 ms.
+    store.db.prepare("BEGIN IMMEDIATE").run();
+    store.db.prepare("INSERT INTO meta (key, value) VALUES ('held', '1')").run();
+    writer.request(entry("req_waiting"));
+    const flushed = writer.flush();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(store.requestLog.list().map((r) => r.requestId)).toEqual(["req_warm"]);
+    store.db.prepare("COMMIT").run();
+    await flushed;
+    expect(store.requestLog.list().map((r) => r.requestId)).toEqual(["req_warm", "req_waiting"]);
+  });
+
+  it("judges a batch whose writer thread died in flight by its marker: the hook's data is written exactly once", async () => {
+    const { writer, lines } = open({ flushIntervalMs: 60_000 });
+    const insertOutbox = writer.statement(`INSERT INTO usage_outbox (created_at_ms, records) VALUES (?, ?)`);
+    const waiting: string[] = [];
+    writer.addFlushHook(() => {
+      if (waiting.length === 0) return;
+      const taken = waiting.splice(0);
+      return { ops: taken.map((r) => [insertOutbox, [1, r]]), undo: () => waiting.push(...taken) };
+    });
+    const thread = () => (writer as unknown as { writer: { worker: { terminate(): Promise<number> } | null } }).writer.worker;
+    // Kill the thread at different moments: before it reads the batch, while it writes, after it committed.
+    for (const [i, delay] of [0, 0, 1, 2, 5, 10].entries()) {
+      waiting.push(`usage_${i}`);
+      writer.request(entry(`req_${i}`));
+      const flushed = writer.flush();
+      const worker = thread();
+      await new Promise((r) => setTimeout(r, delay));
+      await worker?.terminate();
+      await flushed;
+      // Whatever happened, a later batch carries anything that was undone.
+      writer.touch();
+      await writer.flush();
+    }
+    const records = (store.db.prepare("SELECT records FROM usage_outbox ORDER BY seq").all() as Array<{ records: string }>).map((r) => r.records);
+    expect(records.sort()).toEqual(["usage_0", "usage_1", "usage_2", "usage_3", "usage_4", "usage_5"]);
+    expect(waiting).toEqual([]);
+    // A request row either made it or was reported dropped; never twice.
+    const ids = store.requestLog.list().map((r) => r.requestId);
+    expect(new Set(ids).size).toBe(ids.length);
+    const deaths = lines.filter((l) => String(l.msg).startsWith("the SQLite writer thread died")).length;
+    expect(deaths).toBeGreaterThan(0);
+  });
+
+  it("reads an unknown outcome from the batch marker: committed means no undo, not committed means undo", async () => {
+    const { writer } = open({ flushIntervalMs: 60_000 });
+    const insertOutbox = writer.statement(`INSERT INTO usage_outbox (created_at_ms, records) VALUES (?, ?)`);
+    const waiting: string[] = [];
+    let undos = 0;
+    writer.addFlushHook(() => {
+      if (waiting.length === 0) return;
+      const taken = waiting.splice(0);
+      return {
+        ops: taken.map((r) => [insertOutbox, [1, r]]),
+        undo: () => {
+          undos++;
+          waiting.push(...taken);
+        },
+      };
+    });
+    type Write = (stmts: number[], params: unknown[][]) => Promise<unknown>;
+    const thread = (writer as unknown as { writer: { write: Write } }).writer;
+    const real = thread.write.bind(thread);
+    const died = { ok: false, error: new Error("the SQLite writer thread exited with code 1"), unknown: true };
+
+    // The thread committed, then died before it answered.
+    thread.write = async (stmts, params) => {
+      await real(stmts, params);
+      return died;
+    };
+    waiting.push("committed");
+    writer.touch();
+    await writer.flush();
+    expect(undos).toBe(0);
+
+    // The thread died before it wrote anything.
+    thread.write = async () => died;
+    waiting.push("lost");
+    writer.touch();
+    await writer.flush();
+    expect(undos).toBe(1);
+
+    thread.write = real;
+    await writer.flush();
+    const records = (store.db.prepare("SELECT records FROM usage_outbox ORDER BY seq").all() as Array<{ records: string }>).map((r) => r.records);
+    expect(records).toEqual(["committed", "lost"]);
+  });
+
+  it("ignores rows after close, and close writes what was queued", async () => {
+    const { writer } = open({ flushIntervalMs: 60_000 });
+    writer.request(entry("req_before"));
+    await writer.close();
+    writer.request(entry("req_after"));
+    await writer.flush();
+    expect(store.requestLog.list().map((r) => r.requestId)).toEqual(["req_before"]);
+  });
+});
