@@ -196,6 +196,35 @@ describe("QuotaManager", () => {
     expect((r as Reservation).taken[0]!.amount).toBe(1000);
   });
 
+  it("lets a request without an output cap on a second gateway reserve what the fleet has left, not refuse it", async () => {
+    const fleet = fleetRpc();
+    const [a, b] = ["gw-a", "gw-b"].map((g) => {
+      const m = new QuotaManager(clock, logger);
+      const rpc = fleet.forGateway(g);
+      // Each answer takes 20 ms, as over a network: long enough to act while a call is in flight.
+      m.setRpc({ acquire: async (st) => (await new Promise((r) => setTimeout(r, 20)), rpc.acquire(st)) });
+      return m;
+    });
+    const uncapped = { tokens: 1034, costMicroUsd: 0, outputCapped: false };
+    const first = await a!.admit([spec(1000, "tpm")], uncapped);
+    expect(first).toBeInstanceOf(Reservation);
+    a!.settle(first as Reservation, { tokens: 30, costMicroUsd: 0 });
+    // The large refund goes back to the fleet at once (all but gw-a's prefetch).
+    await new Promise((r) => setTimeout(r, 60));
+    // gw-b has never seen the counter: it thinks 1,000 are left and asks; the fleet has 970.
+    const second = await b!.admit([spec(1000, "tpm")], uncapped);
+    expect(second).toBeInstanceOf(Reservation);
+    expect((second as Reservation).taken[0]!.amount).toBeLessThanOrEqual(970);
+    expect((second as Reservation).taken[0]!.amount).toBeGreaterThan(900);
+    // That grant fell short of the default reservation, which is no shortage for such a request:
+    // the next one right after (its refund still on the way back) is served too, not refused from the cache.
+    b!.settle(second as Reservation, { tokens: 30, costMicroUsd: 0 });
+    await new Promise((r) => setTimeout(r, 5)); // the refund is on its way back to the fleet
+    const third = await b!.admit([spec(1000, "tpm")], uncapped);
+    expect(third).toBeInstanceOf(Reservation);
+    expect((third as Reservation).taken[0]!.amount).toBeGreaterThan(900);
+  });
+
   it("keeps as much of a budget free as uncapped requests in flight have reserved", async () => {
     const m = new QuotaManager(clock, logger, { prefetchFraction: 0 });
     m.setRpc(fleetRpc().forGateway("gw"));

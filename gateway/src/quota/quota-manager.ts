@@ -51,6 +51,8 @@ export class Lease {
   shortAtMs = -1;
   /** Units reserved by uncapped requests in flight against this token or budget counter (see QuotaManager.admit). */
   uncappedReserved = 0;
+  /** Units given back in an Acquire still in flight: fleetUsed counts them until its answer. */
+  returning = 0;
   /** Set by maintenance: state this lease in the next Acquire (renewal or release). */
   restate: "renew" | "release" | "trim" | null = null;
   /** Consumed changed since it was last persisted. */
@@ -73,7 +75,7 @@ export class Lease {
 
   /** What is left for this gateway as far as it knows: the fleet's remainder plus its own unused units. */
   remaining(): number {
-    return Math.max(0, Math.min(this.capacity - this.fleetUsed + Math.max(0, this.held), this.capacity - this.consumed - this.reserved));
+    return Math.max(0, Math.min(this.capacity - this.fleetUsed + Math.max(0, this.held) + this.returning, this.capacity - this.consumed - this.reserved));
   }
 }
 
@@ -97,6 +99,9 @@ interface Taken {
   /** A token or budget reservation of a request without an output cap: its use may exceed it. */
   uncapped?: boolean;
 }
+
+/** One Acquire's statements: per lease, what it states and asks for, and what it gave back. */
+type Batch = Array<{ lease: Lease; returned: number; consumed: number; want: number; need: number }>;
 
 /** Units reserved for one request, settled once it ends. */
 export class Reservation {
@@ -260,7 +265,7 @@ export class QuotaManager {
       // More than the whole capacity can never fit.
       if (e.amount > e.lease.capacity) return this.refusal(e.lease, now);
     }
-    return this.admitSlow(entries);
+    return this.admitSlow(entries, needs);
   }
 
   private endgame(entries: Taken[], now: number): Refusal | null {
@@ -284,7 +289,7 @@ export class QuotaManager {
     return true;
   }
 
-  private async admitSlow(entries: Taken[]): Promise<Reservation | Refusal> {
+  private async admitSlow(entries: Taken[], needs: Needs): Promise<Reservation | Refusal> {
     const askedAt = this.clock.now();
     for (let attempt = 0; attempt < 3; attempt++) {
       const lacking = entries.filter((e) => e.amount > 0 && e.lease.held < e.amount);
@@ -295,9 +300,16 @@ export class QuotaManager {
         for (const e of lacking) e.lease.pending -= e.amount;
       }
       const now = this.clock.now();
+      // The grant told this gateway what the fleet has left: a request without an output cap
+      // reserves at most that, rather than be refused for want of its default reservation.
+      for (const e of entries) if (e.uncapped) e.amount = this.needOf(e.metric, needs, e.lease);
       const blocked = this.endgame(entries, now);
       if (blocked) return blocked;
-      if (this.tryTake(entries, now)) return new Reservation(entries);
+      if (this.tryTake(entries, now)) {
+        // Served with what the fleet had left: for a request without an output cap that is no shortage.
+        for (const e of entries) if (e.uncapped) e.lease.shortAtMs = -1;
+        return new Reservation(entries);
+      }
       const short = entries.find((e) => e.amount > 0 && e.lease.held < e.amount && e.lease.shortAtMs >= askedAt);
       if (short) return this.refusal(short.lease, now);
       // Requests that waited alongside took the grant first: ask again.
@@ -373,7 +385,7 @@ export class QuotaManager {
     await new Promise<void>((resolve) => setImmediate(resolve));
     const now = this.clock.now();
     // need: the least that serves the waiting requests (short of it, they are refused); want adds prefetch.
-    const batch: Array<{ lease: Lease; consumed: number; want: number; need: number }> = [];
+    const batch: Batch = [];
     for (const l of this.leases.values()) {
       let wantFree: number;
       if (l.pending > 0) wantFree = l.pending + this.prefetch(l);
@@ -384,9 +396,15 @@ export class QuotaManager {
       l.restate = null;
       // Never ask for less than is in use here: units given back stop being spendable now,
       // before the control plane can hand them to another gateway.
-      if (l.pending === 0 && l.held > wantFree) l.held = wantFree;
+      let returned = 0;
+      if (l.pending === 0 && l.held > wantFree) {
+        returned = l.held - wantFree;
+        l.returning += returned;
+        l.held = wantFree;
+      }
       batch.push({
         lease: l,
+        returned,
         consumed: l.consumed,
         want: l.reserved + Math.max(0, l.held, wantFree),
         need: l.pending > 0 ? l.reserved + Math.max(0, l.held, l.pending) : 0,
@@ -395,7 +413,15 @@ export class QuotaManager {
     for (let i = 0; i < batch.length; i += MAX_COUNTERS_PER_CALL) await this.send(batch.slice(i, i + MAX_COUNTERS_PER_CALL), now);
   }
 
-  private async send(batch: Array<{ lease: Lease; consumed: number; want: number; need: number }>, now: number): Promise<void> {
+  private async send(batch: Batch, now: number): Promise<void> {
+    try {
+      await this.sendOnce(batch, now);
+    } finally {
+      for (const b of batch) b.lease.returning -= b.returned;
+    }
+  }
+
+  private async sendOnce(batch: Batch, now: number): Promise<void> {
     const statements: Statement[] = batch.map((b) => ({
       counter: b.lease.spec.counter,
       window: b.lease.window,

@@ -324,7 +324,9 @@ describe("ephemeral tokens on the client API", () => {
     const next = makeSigningKey();
     cp.push([signingKeyChange(2, next.message)]);
     const t = mintToken(next, { keyId: parent.upsert.id, orgId: "org_eph" });
-    await eventually(async () => ((await chat(started.api.base, t, "m")).status === 200 ? true : undefined));
+    // Wait for the delta itself: every 401 before it lands would count as a guessed key (brute-force protection).
+    await eventually(() => (started.gw.context.keyCache.appliedRevision >= 2 ? true : undefined));
+    expect((await chat(started.api.base, t, "m")).status).toBe(200);
   });
 
   it("dies with its parent: deactivated, then deleted", async () => {
