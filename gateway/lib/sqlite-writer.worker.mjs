@@ -15,12 +15,12 @@ import Database from "better-sqlite3";
 
 if (!parentPort) throw new Error("sqlite-writer.worker.mjs runs as a worker thread only");
 const port = parentPort;
-const { path, busyRetryMs } = /** @type {{ path: string, busyRetryMs: number }} */ (workerData);
+const { path, busyRetryMs, busyTimeoutMs } = /** @type {{ path: string, busyRetryMs: number, busyTimeoutMs: number }} */ (workerData);
 
 const db = new Database(path);
 db.pragma("journal_mode = WAL");
 db.pragma("synchronous = NORMAL");
-db.pragma("busy_timeout = 5000");
+db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
 
 /** @type {Map<number, import("better-sqlite3").Statement>} */
 const statements = new Map();

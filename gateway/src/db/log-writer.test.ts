@@ -64,13 +64,20 @@ describe("LogWriter (SQLite writes on a worker thread)", () => {
   });
 
   it("sends a batch on its own after the interval, and at once when maxBatch rows are queued", async () => {
-    const { writer } = open({ flushIntervalMs: 20, maxBatch: 10 });
-    writer.request(entry("req_timer"));
+    const timed = open({ flushIntervalMs: 20, maxBatch: 10 });
+    timed.writer.request(entry("req_timer"));
     await expect.poll(() => store.requestLog.list().length, { timeout: 5_000 }).toBe(1);
-    for (let i = 0; i < 10; i++) writer.request(entry(`req_batch_${i}`));
-    // The tenth row sent the batch without waiting for the timer.
-    expect(writer.pending).toBe(10);
-    await expect.poll(() => store.requestLog.list().length, { timeout: 5_000 }).toBe(11);
+    await timed.writer.close();
+    store.close();
+    dir.remove();
+
+    // No timer will fire within the test: only the tenth row can send the batch.
+    const { writer } = open({ flushIntervalMs: 60_000, maxBatch: 10 });
+    for (let i = 0; i < 9; i++) writer.request(entry(`req_batch_${i}`));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(store.requestLog.list()).toHaveLength(0);
+    writer.request(entry("req_batch_9"));
+    await expect.poll(() => store.requestLog.list().length, { timeout: 5_000 }).toBe(10);
   });
 
   it("writes a flush hook's ops in the same transaction as the rows, and undoes both when it fails", async () => {
@@ -121,11 +128,11 @@ describe("LogWriter (SQLite writes on a worker thread)", () => {
     expect(store.requestLog.list(2_000)).toHaveLength(1_000);
   });
 
-  it("waits for the key sync's write lock instead of failing the batch", async () => {
-    const { writer } = open({ flushIntervalMs: 60_000 });
+  it("waits for the key sync's write lock, past SQLite's own busy timeout, instead of failing the batch", async () => {
+    // busy_timeout 50 ms: the lock is held six times longer, so the writer's own retries do the waiting.
+    const { writer, lines } = open({ flushIntervalMs: 60_000, busyTimeoutMs: 50 });
     writer.request(entry("req_warm"));
     await writer.flush();
-    // The main thread holds the write lock longer than busy_timeout would allow a single wait... here 300 ms.
     store.db.prepare("BEGIN IMMEDIATE").run();
     store.db.prepare("INSERT INTO meta (key, value) VALUES ('held', '1')").run();
     writer.request(entry("req_waiting"));
@@ -135,6 +142,31 @@ describe("LogWriter (SQLite writes on a worker thread)", () => {
     store.db.prepare("COMMIT").run();
     await flushed;
     expect(store.requestLog.list().map((r) => r.requestId)).toEqual(["req_warm", "req_waiting"]);
+    expect(lines.filter((l) => l.level === 50)).toEqual([]);
+  });
+
+  it("gives up after busyRetryMs, puts the hook's data back and writes it once the lock is free", async () => {
+    const { writer, lines } = open({ flushIntervalMs: 60_000, busyTimeoutMs: 20, busyRetryMs: 150 });
+    const insertOutbox = writer.statement(`INSERT INTO usage_outbox (created_at_ms, records) VALUES (?, ?)`);
+    const waiting: string[] = [];
+    writer.addFlushHook(() => {
+      if (waiting.length === 0) return;
+      const taken = waiting.splice(0);
+      return { ops: taken.map((r) => [insertOutbox, [1, r]]), undo: () => waiting.push(...taken) };
+    });
+    writer.request(entry("req_warm"));
+    await writer.flush();
+    store.db.prepare("BEGIN IMMEDIATE").run();
+    waiting.push("usage_1");
+    writer.request(entry("req_locked_out"));
+    await writer.flush();
+    store.db.prepare("COMMIT").run();
+    expect(waiting).toEqual(["usage_1"]);
+    expect(lines.some((l) => l.msg === "failed to write a request/audit log batch; its rows were dropped" && String(l.err && (l.err as { message?: string }).message).includes("locked"))).toBe(true);
+    await writer.flush();
+    expect(waiting).toEqual([]);
+    expect((store.db.prepare("SELECT records FROM usage_outbox").all() as Array<{ records: string }>).map((r) => r.records)).toEqual(["usage_1"]);
+    expect(store.requestLog.list().map((r) => r.requestId)).toEqual(["req_warm"]);
   });
 
   it("judges a batch whose writer thread died in flight by its marker: the hook's data is written exactly once", async () => {
@@ -147,10 +179,12 @@ describe("LogWriter (SQLite writes on a worker thread)", () => {
       return { ops: taken.map((r) => [insertOutbox, [1, r]]), undo: () => waiting.push(...taken) };
     });
     const thread = () => (writer as unknown as { writer: { worker: { terminate(): Promise<number> } | null } }).writer.worker;
+    writer.request(entry("req_warm"));
+    await writer.flush(); // the thread is up: kills land while it reads, writes or answers, not before it starts
     // Kill the thread at different moments: before it reads the batch, while it writes, after it committed.
     for (const [i, delay] of [0, 0, 1, 2, 5, 10].entries()) {
       waiting.push(`usage_${i}`);
-      writer.request(entry(`req_${i}`));
+      for (let r = 0; r < 2_000; r++) writer.request(entry(`req_${i}_${r}`)); // a batch that takes a while to write
       const flushed = writer.flush();
       const worker = thread();
       await new Promise((r) => setTimeout(r, delay));
@@ -215,11 +249,55 @@ describe("LogWriter (SQLite writes on a worker thread)", () => {
   });
 
   it("ignores rows after close, and close writes what was queued", async () => {
-    const { writer } = open({ flushIntervalMs: 60_000 });
+    const { writer, lines } = open({ flushIntervalMs: 60_000 });
     writer.request(entry("req_before"));
     await writer.close();
     writer.request(entry("req_after"));
+    expect(writer.pending).toBe(0);
     await writer.flush();
     expect(store.requestLog.list().map((r) => r.requestId)).toEqual(["req_before"]);
+    expect(lines.filter((l) => l.level === 50)).toEqual([]);
+  });
+
+  it("close() still writes usage settled while its last batches are being written", async () => {
+    const { writer } = open({ flushIntervalMs: 25 });
+    const insertOutbox = writer.statement(`INSERT INTO usage_outbox (created_at_ms, records) VALUES (?, ?)`);
+    const waiting: string[] = [];
+    writer.addFlushHook(() => {
+      if (waiting.length === 0) return;
+      const taken = waiting.splice(0);
+      return { ops: taken.map((r) => [insertOutbox, [1, r]]), undo: () => waiting.push(...taken) };
+    });
+    writer.request(entry("req_warm"));
+    await writer.flush();
+    waiting.push("before");
+    writer.touch();
+    const closed = writer.close();
+    // A stream cut at shutdown settles its usage now, while close() waits for the batch above.
+    waiting.push("during");
+    writer.touch();
+    await closed;
+    expect(waiting).toEqual([]);
+    expect((store.db.prepare("SELECT records FROM usage_outbox ORDER BY seq").all() as Array<{ records: string }>).map((r) => r.records)).toEqual(["before", "during"]);
+  });
+
+  it("a throwing undo is logged, not an unhandled rejection, and close() still finishes", async () => {
+    const { writer, lines } = open({ flushIntervalMs: 60_000 });
+    const insertOutbox = writer.statement(`INSERT INTO usage_outbox (created_at_ms, records) VALUES (?, ?)`);
+    let once = true;
+    writer.addFlushHook(() => {
+      if (!once) return;
+      once = false;
+      return {
+        ops: [[insertOutbox, [null, "breaks NOT NULL"]]],
+        undo: () => {
+          throw new Error("undo failed");
+        },
+      };
+    });
+    writer.touch();
+    await writer.flush();
+    expect(lines.some((l) => l.msg === "could not put back what a failed log batch took; that usage is lost")).toBe(true);
+    await writer.close();
   });
 });

@@ -15,6 +15,10 @@ export interface LogWriterOptions {
   maxPendingRows?: number;
   /** How long a batch may wait for the write lock held by the key sync. */
   busyRetryMs?: number;
+  /** SQLite's own wait for the lock, per try (tests shorten it). */
+  busyTimeoutMs?: number;
+  /** How long close() keeps writing what is still queued or being retried. */
+  closeTimeoutMs?: number;
 }
 
 /** Writes of other batched state (quota consumption, the usage outbox) that go in the same transaction as a batch. */
@@ -43,6 +47,10 @@ export class LogWriter {
   private writing = 0;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  private closing = false;
+  /** Batches failed in a row: the next retry waits longer (a disk that keeps failing). */
+  private failures = 0;
+  private readonly closeTimeoutMs: number;
   private readonly flushIntervalMs: number;
   private readonly maxBatch: number;
   private readonly maxPendingRows: number;
@@ -69,7 +77,8 @@ export class LogWriter {
     this.flushIntervalMs = options.flushIntervalMs ?? 25;
     this.maxBatch = options.maxBatch ?? 256;
     this.maxPendingRows = Math.max(this.maxBatch, options.maxPendingRows ?? 50_000);
-    this.writer = new SqliteWriter(store.path, logger, { busyRetryMs: options.busyRetryMs });
+    this.closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
+    this.writer = new SqliteWriter(store.path, logger, { busyRetryMs: options.busyRetryMs, busyTimeoutMs: options.busyTimeoutMs });
     this.requestStmt = this.writer.statement(REQUEST_LOG_INSERT_SQL);
     this.auditStmt = this.writer.statement(AUDIT_INSERT_SQL);
     this.markStmt = this.writer.statement(META_UPSERT_SQL);
@@ -120,15 +129,50 @@ export class LogWriter {
     while (this.batches.size > 0) await Promise.all([...this.batches]);
   }
 
-  /** Writes what is queued, then stops the writer thread; rows pushed afterwards are ignored. */
+  /**
+   * Writes what is queued, then stops the writer thread; rows pushed
+   * afterwards are ignored. Usage settled while the last batches are written
+   * (a stream cut at shutdown) still goes in; whatever the writer thread could
+   * not write in time is written on the main connection as a last resort.
+   */
   async close(): Promise<void> {
-    await this.flush();
+    if (this.closed) return;
+    this.closing = true;
+    const until = Date.now() + this.closeTimeoutMs;
+    while ((this.queued > 0 || this.hookPending || this.batches.size > 0) && Date.now() < until) {
+      this.cancelTimer();
+      this.send();
+      await Promise.all([...this.batches]);
+    }
     this.closed = true;
+    this.cancelTimer();
     await this.writer.close();
+    if (this.queued > 0 || this.hookPending) this.writeHere();
+  }
+
+  /** The last resort of close(): what is left, in one transaction on the main connection. */
+  private writeHere(): void {
+    const { stmts, params, undos, rows } = this.takeBatch();
+    if (stmts.length === 0) return;
+    try {
+      const db = this.store.db;
+      const prepared = new Map<WriterStatement, ReturnType<typeof db.prepare>>();
+      db.transaction(() => {
+        for (let i = 0; i < stmts.length; i++) {
+          const id = stmts[i]!;
+          let stmt = prepared.get(id);
+          if (!stmt) prepared.set(id, (stmt = db.prepare(this.writer.sqlOf(id))));
+          stmt.run(params[i]!);
+        }
+      }).immediate();
+    } catch (err) {
+      this.runUndos(undos);
+      this.logger.error({ err, rows }, "could not write the last request/audit log batch at shutdown; its rows and usage were lost");
+    }
   }
 
   private push(stmt: WriterStatement, params: unknown[]): void {
-    if (this.closed) return;
+    if (this.closed || this.closing) return;
     if (this.queued + this.writing >= this.maxPendingRows) {
       this.dropRow();
       return;
@@ -155,9 +199,8 @@ export class LogWriter {
     }
   }
 
-  /** One batch: the queued rows, the hooks' ops and the batch marker, in one transaction on the writer thread. */
-  private send(): void {
-    if (this.queued === 0 && !this.hookPending) return;
+  /** Takes the queued rows and the hooks' ops as one batch. */
+  private takeBatch(): { stmts: WriterStatement[]; params: unknown[][]; undos: Array<() => void>; rows: number } {
     const stmts = this.stmts;
     const params = this.params;
     const rows = this.queued;
@@ -175,6 +218,13 @@ export class LogWriter {
       }
       undos.push(taken.undo);
     }
+    return { stmts, params, undos, rows };
+  }
+
+  /** One batch: the queued rows, the hooks' ops and the batch marker, in one transaction on the writer thread. */
+  private send(): void {
+    if (this.closed || (this.queued === 0 && !this.hookPending)) return;
+    const { stmts, params, undos, rows } = this.takeBatch();
     if (stmts.length === 0) return;
     const seq = ++this.batchSeq;
     stmts.push(this.markStmt);
@@ -182,14 +232,45 @@ export class LogWriter {
     this.writing += rows;
     const done = this.writer.write(stmts, params).then((outcome) => {
       this.writing -= rows;
-      if (outcome.ok || (outcome.unknown && this.committed(seq))) return;
-      for (const undo of undos) undo();
-      if (undos.length > 0) this.touch();
-      // Losing a batch of log rows beats failing requests; what the hooks took goes again with the next batch.
-      this.logger.error({ err: outcome.error, rows }, "failed to write a request/audit log batch; its rows were dropped");
+      if (outcome.ok || (outcome.unknown && this.committed(seq))) {
+        this.failures = 0;
+        return;
+      }
+      this.failures++;
+      this.runUndos(undos);
+      if (rows > 0) this.onDropped?.(rows);
+      try {
+        // Losing a batch of log rows beats failing requests; what the hooks took goes again with a later batch.
+        this.logger.error({ err: outcome.error, rows, failuresInARow: this.failures }, "failed to write a request/audit log batch; its rows were dropped");
+      } catch {
+        // A logger that throws must not take the writer down.
+      }
+      if (undos.length > 0) this.retryLater();
     });
     this.batches.add(done);
     void done.finally(() => this.batches.delete(done));
+  }
+
+  private runUndos(undos: Array<() => void>): void {
+    for (const undo of undos) {
+      try {
+        undo();
+      } catch (err) {
+        this.logger.error({ err }, "could not put back what a failed log batch took; that usage is lost");
+      }
+    }
+  }
+
+  /** After a failed batch, the hooks' data goes again: soon, then less and less often while failures go on (up to 10 s). */
+  private retryLater(): void {
+    this.hookPending = true;
+    if (this.closing || this.closed || this.timer) return;
+    const delay = Math.min(10_000, this.flushIntervalMs * 2 ** Math.min(this.failures, 9));
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.send();
+    }, delay);
+    this.timer.unref();
   }
 
   /** Whether batch `seq` of this process committed (batches commit in order), read on the main thread's connection. */

@@ -14,6 +14,8 @@ const WORKER_URL = new URL("../../lib/sqlite-writer.worker.mjs", import.meta.url
 export interface SqliteWriterOptions {
   /** How long a batch waits for the write lock (held by the main thread's key sync) before it fails. */
   busyRetryMs?: number;
+  /** SQLite's busy_timeout on the writer's connection: one wait, before the retries. */
+  busyTimeoutMs?: number;
 }
 
 /**
@@ -48,6 +50,13 @@ export class SqliteWriter {
     this.sql.set(id, sql);
     this.undefinedDefs.push([id, sql]);
     return id;
+  }
+
+  /** The SQL of a registered statement. */
+  sqlOf(id: WriterStatement): string {
+    const sql = this.sql.get(id);
+    if (sql === undefined) throw new Error(`statement ${id} was never registered`);
+    return sql;
   }
 
   /** Batches sent and not yet answered. */
@@ -85,7 +94,9 @@ export class SqliteWriter {
   }
 
   private start(): Worker {
-    const worker = new Worker(WORKER_URL, { workerData: { path: this.path, busyRetryMs: this.options.busyRetryMs ?? 30_000 } });
+    const worker = new Worker(WORKER_URL, {
+      workerData: { path: this.path, busyRetryMs: this.options.busyRetryMs ?? 30_000, busyTimeoutMs: this.options.busyTimeoutMs ?? 5_000 },
+    });
     // It must never keep the process alive by itself; stopping the gateway closes it.
     worker.unref();
     worker.on("message", (reply: Reply) => {
