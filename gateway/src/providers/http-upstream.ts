@@ -1,7 +1,24 @@
-import { Pool, errors as undiciErrors } from "undici";
+import { createRequire } from "node:module";
+import type { Dispatcher, Pool as UndiciPool } from "undici";
 import { TOLLGATE_VERSION } from "@tollgate/shared";
 import { UpstreamError, type ProviderResponse } from "./types.js";
 import { LightSignal, type CallerSignal } from "./light-signal.js";
+
+/**
+ * undici's Pool alone. Its package index also loads fetch, WebSocket, the
+ * cache, mock agents and more: about 9 MB of RSS the gateway never uses
+ * (20 MB for the index against 11 MB for the pool, measured on Node 20).
+ * Should a release move the file, the index is the fallback.
+ */
+function loadPool(): typeof UndiciPool {
+  const require = createRequire(import.meta.url);
+  try {
+    return require("undici/lib/dispatcher/pool.js") as typeof UndiciPool;
+  } catch {
+    return (require("undici") as typeof import("undici")).Pool;
+  }
+}
+const Pool = loadPool();
 
 const CONNECT_CODES = new Set([
   "ECONNREFUSED",
@@ -57,13 +74,7 @@ export interface Deadline {
 export function classifyUpstreamFailure(err: unknown, deadline: Deadline, origin: string): unknown {
   if (err instanceof UpstreamError) return err;
   const code = (err as { code?: string } | null)?.code;
-  if (
-    deadline.aborted ||
-    err instanceof undiciErrors.HeadersTimeoutError ||
-    err instanceof undiciErrors.BodyTimeoutError ||
-    code === "UND_ERR_HEADERS_TIMEOUT" ||
-    code === "UND_ERR_BODY_TIMEOUT"
-  ) {
+  if (deadline.aborted || code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT") {
     return new UpstreamError("timeout", `The upstream provider at ${origin} did not answer in time.`, { cause: err });
   }
   if (code !== undefined && CONNECT_CODES.has(code)) {
@@ -105,36 +116,14 @@ export function createHttpUpstream(baseUrl: string, timeoutMs: number): HttpUpst
   const userAgent = `tollgate-gateway/${TOLLGATE_VERSION}`;
   return {
     origin,
-    async request(call) {
-      // One light signal and one timer per call, both dropped when the answer ends.
-      // AbortSignal.timeout + AbortSignal.any cost about 40 µs per call more, and
-      // their signals and timers lived on (held by the timer list) until the timeout.
-      const state = new UpstreamCallState(call.signal, timeoutMs);
-      try {
-        const res = await pool.request({
-          method: call.method,
-          path: basePath + call.path,
-          headers: { "user-agent": userAgent, ...call.headers },
-          body: call.body,
-          signal: state.signal,
-        });
-        const headers = passedResponseHeaders(res.headers);
-        const ct = res.headers["content-type"];
-        return {
-          status: res.statusCode,
-          contentType: Array.isArray(ct) ? ct[0] : ct,
-          headers,
-          body: mapBodyErrors(res.body, state, origin),
-          // Reads a little (an error body) and closes; dump never rejects into the void.
-          discard: () => {
-            state.done();
-            void res.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
-          },
-        };
-      } catch (err) {
-        state.done();
-        throw classifyUpstreamFailure(err, state, origin);
-      }
+    request(call) {
+      return new Promise<ProviderResponse>((resolve, reject) => {
+        const handler = new UpstreamHandler(new UpstreamCallState(call.signal, timeoutMs), origin, resolve, reject);
+        pool.dispatch(
+          { method: call.method, path: basePath + call.path, headers: { "user-agent": userAgent, ...call.headers }, body: call.body ?? null },
+          handler,
+        );
+      });
     },
     // Called once the servers are closed; anything still open is abandoned.
     close: async () => {
@@ -185,13 +174,173 @@ class UpstreamCallState implements Deadline {
   }
 }
 
-async function* mapBodyErrors(body: AsyncIterable<Uint8Array>, call: UpstreamCallState, origin: string): AsyncIterable<Uint8Array> {
-  try {
-    yield* body;
-  } catch (err) {
-    throw classifyUpstreamFailure(err, call, origin);
-  } finally {
-    call.done();
+/** Bytes queued unread before the upstream socket is paused (the client reads slower than the upstream sends). */
+const HIGH_WATER_BYTES = 64 * 1024;
+/** An unwanted body (see discard) is read and dropped up to this much, so its connection can serve again; past it, the connection is closed. */
+const DISCARD_LIMIT_BYTES = 64 * 1024;
+
+type Controller = Dispatcher.DispatchController;
+
+/**
+ * One upstream call on undici's dispatch API: the answer's head resolves the
+ * call, its chunks go to an UpstreamBody. About 4-8 µs and a Readable, an
+ * async generator and their promises less per call than `request()` with a
+ * body stream (measured at 32 concurrent calls against the bench's upstream).
+ */
+class UpstreamHandler implements Dispatcher.DispatchHandler {
+  private controller: Controller | null = null;
+  private body: UpstreamBody | null = null;
+  private readonly onAbort: () => void;
+
+  constructor(
+    private readonly state: UpstreamCallState,
+    private readonly origin: string,
+    private readonly resolve: (res: ProviderResponse) => void,
+    private readonly reject: (err: unknown) => void,
+  ) {
+    this.onAbort = () => this.controller?.abort(state.signal.reason instanceof Error ? state.signal.reason : new Error("aborted"));
+    state.signal.addEventListener("abort", this.onAbort);
+  }
+
+  onRequestStart(controller: Controller): void {
+    this.controller = controller;
+    if (this.state.signal.aborted) this.onAbort();
+  }
+
+  onResponseStart(controller: Controller, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    const ct = headers["content-type"];
+    const body = new UpstreamBody(controller, this.state);
+    this.body = body;
+    this.resolve({
+      status: statusCode,
+      contentType: Array.isArray(ct) ? ct[0] : ct,
+      headers: passedResponseHeaders(headers),
+      body,
+      discard: () => body.discard(),
+    });
+  }
+
+  onResponseData(_controller: Controller, chunk: Buffer): void {
+    this.body?.push(chunk);
+  }
+
+  onResponseEnd(): void {
+    this.finish();
+    this.body?.end();
+  }
+
+  onResponseError(_controller: Controller | undefined, err: Error): void {
+    this.finish();
+    const mapped = classifyUpstreamFailure(err, this.state, this.origin);
+    if (this.body) this.body.fail(mapped);
+    else this.reject(mapped);
+  }
+
+  private finish(): void {
+    this.state.signal.removeEventListener("abort", this.onAbort);
+    this.state.done();
+  }
+}
+
+/**
+ * An upstream body as the route reads it (`for await`): chunks queue here
+ * until read, and the upstream socket pauses while more than
+ * HIGH_WATER_BYTES wait. Leaving the loop early aborts the call.
+ */
+class UpstreamBody implements AsyncIterableIterator<Uint8Array> {
+  private readonly chunks: Buffer[] = [];
+  private head = 0;
+  private queuedBytes = 0;
+  private ended = false;
+  private error: unknown = null;
+  private discarding = false;
+  private discardedBytes = 0;
+  private waiter: { resolve: (r: IteratorResult<Uint8Array>) => void; reject: (err: unknown) => void } | null = null;
+
+  constructor(
+    private readonly controller: Controller,
+    private readonly state: UpstreamCallState,
+  ) {}
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.discarding) {
+      this.discardedBytes += chunk.length;
+      if (this.discardedBytes > DISCARD_LIMIT_BYTES) this.controller.abort(new Error("discarded"));
+      return;
+    }
+    const waiter = this.waiter;
+    if (waiter !== null) {
+      this.waiter = null;
+      waiter.resolve({ value: chunk, done: false });
+      return;
+    }
+    this.chunks.push(chunk);
+    this.queuedBytes += chunk.length;
+    if (this.queuedBytes > HIGH_WATER_BYTES && !this.controller.paused) this.controller.pause();
+  }
+
+  end(): void {
+    this.ended = true;
+    const waiter = this.waiter;
+    if (waiter !== null) {
+      this.waiter = null;
+      waiter.resolve({ value: undefined, done: true });
+    }
+  }
+
+  fail(err: unknown): void {
+    if (this.discarding) return;
+    this.error = err;
+    const waiter = this.waiter;
+    if (waiter !== null) {
+      this.waiter = null;
+      waiter.reject(err);
+    }
+  }
+
+  next(): Promise<IteratorResult<Uint8Array>> {
+    if (this.head < this.chunks.length) {
+      const chunk = this.chunks[this.head]!;
+      this.chunks[this.head++] = undefined as unknown as Buffer;
+      if (this.head === this.chunks.length) {
+        this.chunks.length = 0;
+        this.head = 0;
+      }
+      this.queuedBytes -= chunk.length;
+      if (this.controller.paused && this.queuedBytes <= HIGH_WATER_BYTES / 2) this.controller.resume();
+      return Promise.resolve({ value: chunk, done: false });
+    }
+    if (this.error !== null) return Promise.reject(this.error);
+    if (this.ended) return Promise.resolve({ value: undefined, done: true });
+    if (this.controller.paused) this.controller.resume();
+    return new Promise((resolve, reject) => {
+      this.waiter = { resolve, reject };
+    });
+  }
+
+  /** The reader left the loop early (`break`, or a throw): the rest is not wanted. */
+  return(): Promise<IteratorResult<Uint8Array>> {
+    if (!this.ended && this.error === null) this.controller.abort(new Error("the body was not read to its end"));
+    this.state.done();
+    this.chunks.length = 0;
+    this.head = 0;
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  /** Nobody will read this body (a fallback replaces it): drop it, reading a little so its connection can serve again. */
+  discard(): void {
+    this.state.done();
+    this.discarding = true;
+    for (let i = this.head; i < this.chunks.length; i++) this.discardedBytes += this.chunks[i]!.length;
+    this.chunks.length = 0;
+    this.head = 0;
+    this.queuedBytes = 0;
+    if (this.discardedBytes > DISCARD_LIMIT_BYTES) this.controller.abort(new Error("discarded"));
+    else if (this.controller.paused) this.controller.resume();
   }
 }
 
