@@ -13,8 +13,16 @@ import { createServer } from "node:http";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 
-const undici = createRequire(join(process.env.BUILD_ROOT, "gateway", "package.json"))("undici");
-const pool = new undici.Pool(process.env.UPSTREAM, {
+// The gateway's own undici Pool (same file, version and options), driven the way the gateway
+// drives it: dispatch() with a handler, no Readable body.
+const requireGateway = createRequire(join(process.env.BUILD_ROOT, "gateway", "package.json"));
+let Pool;
+try {
+  Pool = requireGateway("undici/lib/dispatcher/pool.js");
+} catch {
+  Pool = requireGateway("undici").Pool;
+}
+const pool = new Pool(process.env.UPSTREAM, {
   connections: null,
   keepAliveTimeout: 30_000,
   headersTimeout: 600_000,
@@ -25,21 +33,31 @@ const pool = new undici.Pool(process.env.UPSTREAM, {
 const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
   const chunks = [];
   req.on("data", (c) => chunks.push(c));
-  req.on("end", async () => {
-    try {
-      const up = await pool.request({
+  req.on("end", () => {
+    pool.dispatch(
+      {
         method: req.method,
         path: req.url,
         headers: { "content-type": "application/json", authorization: req.headers.authorization ?? "" },
         body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks),
-      });
-      res.writeHead(up.statusCode, { "content-type": up.headers["content-type"] ?? "application/octet-stream" });
-      for await (const chunk of up.body) res.write(chunk);
-      res.end();
-    } catch (err) {
-      if (!res.headersSent) res.writeHead(502, { "content-type": "application/json" });
-      res.end(JSON.stringify({ error: { message: String(err?.message ?? err) } }));
-    }
+      },
+      {
+        onRequestStart() {},
+        onResponseStart(_controller, statusCode, headers) {
+          res.writeHead(statusCode, { "content-type": headers["content-type"] ?? "application/octet-stream" });
+        },
+        onResponseData(_controller, chunk) {
+          res.write(chunk);
+        },
+        onResponseEnd() {
+          res.end();
+        },
+        onResponseError(_controller, err) {
+          if (!res.headersSent) res.writeHead(502, { "content-type": "application/json" });
+          res.end(JSON.stringify({ error: { message: String(err?.message ?? err) } }));
+        },
+      },
+    );
   });
 });
 server.requestTimeout = 0;
