@@ -1,3 +1,4 @@
+import "./v8-tuning.js";
 import { ConfigError, createLogger } from "@tollgate/shared";
 import { loadConfig, type GatewayConfig } from "./config.js";
 import { createGateway, type Gateway } from "./index.js";

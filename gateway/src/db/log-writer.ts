@@ -22,6 +22,9 @@ export interface LogWriterOptions {
 }
 
 /** Writes of other batched state (quota consumption, the usage outbox) that go in the same transaction as a batch. */
+/** A flush hook: `final` is true when the batch is a flush() or close(), which must take everything. */
+export type FlushHook = (final: boolean) => FlushHookBatch | void;
+
 export interface FlushHookBatch {
   ops: Array<[WriterStatement, unknown[]]>;
   /** Puts back in memory what the ops took, should their transaction fail, so the next batch writes it again. */
@@ -58,7 +61,7 @@ export class LogWriter {
   private readonly requestStmt: WriterStatement;
   private readonly auditStmt: WriterStatement;
   private readonly markStmt: WriterStatement;
-  private readonly hooks: Array<() => FlushHookBatch | void> = [];
+  private readonly hooks: FlushHook[] = [];
   private hookPending = false;
   private readonly batches = new Set<Promise<void>>();
   /** Names this process's batches in the meta row; batch numbers restart with the process. */
@@ -101,7 +104,7 @@ export class LogWriter {
    * Runs `take` for every batch: the ops it returns are written in the same
    * transaction as the batch's rows, and its undo runs if that transaction fails.
    */
-  addFlushHook(take: () => FlushHookBatch | void): void {
+  addFlushHook(take: FlushHook): void {
     this.hooks.push(take);
   }
 
@@ -122,10 +125,46 @@ export class LogWriter {
     return this.droppedRows;
   }
 
+  /**
+   * Runs `ops` in one transaction of their own on the writer thread, after
+   * everything queued now, so the event loop never waits for SQLite's write
+   * lock. Resolves true once written, false if it failed (logged). After
+   * close(), runs them on the main connection.
+   */
+  async run(ops: Array<[WriterStatement, unknown[]]>, what: string): Promise<boolean> {
+    if (ops.length === 0) return true;
+    if (this.closed) {
+      try {
+        const db = this.store.db;
+        if (!db.open) return false;
+        db.transaction(() => {
+          for (const [id, p] of ops) db.prepare(this.writer.sqlOf(id)).run(p);
+        }).immediate();
+        return true;
+      } catch (err) {
+        this.logger.warn({ err, what }, "a SQLite write failed; it is retried later");
+        return false;
+      }
+    }
+    this.cancelTimer();
+    this.send();
+    const outcome = await this.writer.write(
+      ops.map((o) => o[0]),
+      ops.map((o) => o[1]),
+    );
+    if (!outcome.ok) this.logger.warn({ err: outcome.error, what }, "a SQLite write failed; it is retried later");
+    return outcome.ok;
+  }
+
+  /** Sets a meta value through the writer thread (see run). */
+  setMeta(key: string, value: string): Promise<boolean> {
+    return this.run([[this.markStmt, [key, value]]], `set meta ${key}`);
+  }
+
   /** Sends everything queued now, and resolves once it and every earlier batch is written (or has failed). */
   async flush(): Promise<void> {
     this.cancelTimer();
-    this.send();
+    this.send(true);
     while (this.batches.size > 0) await Promise.all([...this.batches]);
   }
 
@@ -141,7 +180,7 @@ export class LogWriter {
     const until = Date.now() + this.closeTimeoutMs;
     while ((this.queued > 0 || this.hookPending || this.batches.size > 0) && Date.now() < until) {
       this.cancelTimer();
-      this.send();
+      this.send(true);
       await Promise.all([...this.batches]);
     }
     this.closed = true;
@@ -152,7 +191,7 @@ export class LogWriter {
 
   /** The last resort of close(): what is left, in one transaction on the main connection. */
   private writeHere(): void {
-    const { stmts, params, undos, rows } = this.takeBatch();
+    const { stmts, params, undos, rows } = this.takeBatch(true);
     if (stmts.length === 0) return;
     try {
       const db = this.store.db;
@@ -200,7 +239,7 @@ export class LogWriter {
   }
 
   /** Takes the queued rows and the hooks' ops as one batch. */
-  private takeBatch(): { stmts: WriterStatement[]; params: unknown[][]; undos: Array<() => void>; rows: number } {
+  private takeBatch(final: boolean): { stmts: WriterStatement[]; params: unknown[][]; undos: Array<() => void>; rows: number } {
     const stmts = this.stmts;
     const params = this.params;
     const rows = this.queued;
@@ -210,7 +249,7 @@ export class LogWriter {
     this.hookPending = false;
     const undos: Array<() => void> = [];
     for (const hook of this.hooks) {
-      const taken = hook();
+      const taken = hook(final);
       if (!taken) continue;
       for (const [stmt, p] of taken.ops) {
         stmts.push(stmt);
@@ -222,9 +261,9 @@ export class LogWriter {
   }
 
   /** One batch: the queued rows, the hooks' ops and the batch marker, in one transaction on the writer thread. */
-  private send(): void {
+  private send(final = false): void {
     if (this.closed || (this.queued === 0 && !this.hookPending)) return;
-    const { stmts, params, undos, rows } = this.takeBatch();
+    const { stmts, params, undos, rows } = this.takeBatch(final);
     if (stmts.length === 0) return;
     const seq = ++this.batchSeq;
     stmts.push(this.markStmt);

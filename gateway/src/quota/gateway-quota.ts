@@ -5,9 +5,12 @@ import type { GatewayStore } from "../db/store.js";
 import type { LogWriter } from "../db/log-writer.js";
 import { LimitResolver, NO_DEFAULTS, type QuotaDefaults } from "./limits.js";
 import { QuotaManager, type QuotaManagerOptions, type QuotaRpc } from "./quota-manager.js";
-import { OUTBOX_INSERT_SQL, UsageOutbox, type UsageRpc } from "./usage-outbox.js";
+import { OUTBOX_DELETE_SQL, OUTBOX_INSERT_SQL, UsageOutbox, type UsageRpc } from "./usage-outbox.js";
 
 const DEFAULTS_META_KEY = "quota_defaults";
+/** The shortest time between two usage outbox rows. */
+const OUTBOX_ROW_EVERY_MS = 100;
+const NO_OUTBOX_ROW = { row: null, undo: () => undefined };
 /** Gateways last seen in the fleet: the quota fallback's divisor, kept across restarts. */
 const FLEET_META_KEY = "quota_active_gateways";
 
@@ -37,7 +40,7 @@ export class GatewayQuota {
   private timers: NodeJS.Timeout[] = [];
   private usageRpc: UsageRpc | null = null;
   private readonly loadStmt;
-  private readonly purgeStmt;
+  private readonly purge: () => void;
 
   constructor(
     private readonly store: GatewayStore,
@@ -50,7 +53,6 @@ export class GatewayQuota {
     this.outbox = new UsageOutbox(store.db, logger, () => clock.now());
     const db = store.db;
     this.loadStmt = db.prepare<[string, string], { consumed: number }>(`SELECT consumed FROM quota_consumed WHERE counter = ? AND window_key = ?`);
-    this.purgeStmt = db.prepare<[number]>(`DELETE FROM quota_consumed WHERE ends_at_ms > 0 AND ends_at_ms < ?`);
     this.manager.loadConsumed = (counter, window) => (db.open ? (this.loadStmt.get(counter, window)?.consumed ?? 0) : 0);
     // Consumption and usage are written by the log writer's thread, in the same transaction as the request rows.
     const upsert = logWriter.statement(
@@ -58,9 +60,35 @@ export class GatewayQuota {
        ON CONFLICT (counter, window_key) DO UPDATE SET consumed = excluded.consumed`,
     );
     const insertOutbox = logWriter.statement(OUTBOX_INSERT_SQL);
-    logWriter.addFlushHook(() => {
+    // Writes outside the request batches go through the writer thread too: the event loop never waits for the lock.
+    const deleteOutbox = logWriter.statement(OUTBOX_DELETE_SQL);
+    this.outbox.remove = async (seqs) => {
+      await logWriter.run(
+        seqs.map((seq) => [deleteOutbox, [seq]]),
+        "delete acknowledged usage reports",
+      );
+    };
+    const purgeStmt = logWriter.statement(`DELETE FROM quota_consumed WHERE ends_at_ms > 0 AND ends_at_ms < ?`);
+    this.purge = () => void logWriter.run([[purgeStmt, [this.clock.now() - 3_600_000]]], "purge ended quota windows");
+    // One outbox row per OUTBOX_ROW_EVERY_MS at most (each is a report row the control plane
+    // applies once), however often the log batches go; flush() and close() take everything.
+    let lastOutboxRowMs = 0;
+    let outboxTimer: NodeJS.Timeout | null = null;
+    logWriter.addFlushHook((final) => {
       const dirty = this.manager.takeDirty();
-      const outbox = this.outbox.takePending();
+      const now = Date.now();
+      const wait = OUTBOX_ROW_EVERY_MS - (now - lastOutboxRowMs);
+      let outbox: ReturnType<UsageOutbox["takePending"]> = NO_OUTBOX_ROW;
+      if (final || wait <= 0) {
+        outbox = this.outbox.takePending();
+        if (outbox.row) lastOutboxRowMs = now;
+      } else if (this.outbox.hasPending && outboxTimer === null) {
+        outboxTimer = setTimeout(() => {
+          outboxTimer = null;
+          logWriter.touch();
+        }, wait);
+        outboxTimer.unref();
+      }
       if (dirty.rows.length === 0 && outbox.row === null) return;
       const ops: Array<[number, unknown[]]> = dirty.rows.map((d) => [upsert, [d.counter, d.window, d.consumed, d.endsAtMs]]);
       if (outbox.row) ops.push([insertOutbox, outbox.row]);
@@ -76,11 +104,9 @@ export class GatewayQuota {
     const fleet = Number(store.meta.get(FLEET_META_KEY));
     if (fleet > 0) this.manager.setActiveGateways(fleet);
     this.manager.onActiveGateways = (n) => {
-      try {
-        if (store.db.open) store.meta.set(FLEET_META_KEY, String(n));
-      } catch (err) {
-        logger.warn({ err }, "could not persist the fleet size for the quota fallback");
-      }
+      void logWriter.setMeta(FLEET_META_KEY, String(n)).then((ok) => {
+        if (!ok) logger.warn("could not persist the fleet size for the quota fallback");
+      });
     };
     const saved = store.meta.get(DEFAULTS_META_KEY);
     if (saved) {
@@ -118,11 +144,7 @@ export class GatewayQuota {
     this.usageRpc = rpc;
     const maintain = setInterval(() => {
       this.manager.maintain().catch((err: unknown) => this.logger.warn({ err }, "quota lease upkeep failed"));
-      try {
-        if (this.store.db.open) this.purgeStmt.run(this.clock.now() - 3_600_000);
-      } catch (err) {
-        this.logger.warn({ err }, "could not purge ended quota windows from SQLite; will retry");
-      }
+      this.purge();
     }, this.options.maintainEveryMs ?? 2_000);
     const report = setInterval(() => void this.outbox.send(rpc), this.options.reportEveryMs ?? 1_000);
     maintain.unref();

@@ -29,6 +29,9 @@ export interface OutboxRow {
   records: OutboxRecord[];
 }
 
+/** Deletes an acknowledged outbox row. */
+export const OUTBOX_DELETE_SQL = `DELETE FROM usage_outbox WHERE seq = ?`;
+
 /** Writes an outbox row (created_at_ms, records JSON); run in the log batch's transaction. */
 export const OUTBOX_INSERT_SQL = `INSERT INTO usage_outbox (created_at_ms, records) VALUES (?, ?)`;
 
@@ -59,7 +62,7 @@ export class UsageOutbox {
     private readonly now: () => number,
   ) {
     this.selectBatch = db.prepare<[number], { seq: number; records: string }>(`SELECT seq, records FROM usage_outbox ORDER BY seq LIMIT ?`);
-    this.deleteSeq = db.prepare<[number]>(`DELETE FROM usage_outbox WHERE seq = ?`);
+    this.deleteSeq = db.prepare<[number]>(OUTBOX_DELETE_SQL);
     this.countRows = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM usage_outbox`);
   }
 
@@ -115,6 +118,11 @@ export class UsageOutbox {
     };
   }
 
+  /** Usage is waiting in memory for the next outbox row. */
+  get hasPending(): boolean {
+    return this.pending.size > 0;
+  }
+
   get backlog(): number {
     return this.db.open ? this.countRows.get()!.n : 0;
   }
@@ -163,14 +171,25 @@ export class UsageOutbox {
         return;
       }
       this.failures = 0;
-      this.deleteAll(acked);
+      await this.deleteAll(acked);
       if (all.length < ROWS_PER_CALL && rows.length === all.length) return;
     }
   }
 
-  private deleteAll(seqs: number[]): void {
+  /**
+   * Deletes acknowledged rows through `remove` (the log writer's thread), so the
+   * event loop never waits for SQLite's write lock; on the main connection
+   * when none is set. A delete that fails leaves rows that are reported again,
+   * which the control plane dedupes on (gateway, seq).
+   */
+  private async deleteAll(seqs: number[]): Promise<void> {
+    if (seqs.length === 0) return;
+    if (this.remove) {
+      await this.remove(seqs);
+      return;
+    }
     if (!this.db.open) return;
-    // IMMEDIATE: take the write lock first (waiting for the log writer thread's batch), never fail upgrading a read.
+    // IMMEDIATE: take the write lock first, never fail upgrading a read.
     this.db
       .transaction((list: number[]) => {
         for (const s of list) this.deleteSeq.run(s);
@@ -178,18 +197,21 @@ export class UsageOutbox {
       .immediate(seqs);
   }
 
+  /** Deletes acknowledged rows elsewhere (see deleteAll). */
+  remove: ((seqs: number[]) => Promise<void>) | null = null;
+
   /** Sends the rows one by one; a row refused on its own is deleted and logged (counts, never secrets). */
   private async setAsideRejected(rpc: UsageRpc, rows: OutboxRow[], first: Error): Promise<void> {
     for (const row of rows) {
       try {
-        this.deleteAll(await rpc.reportUsage([row]));
+        await this.deleteAll(await rpc.reportUsage([row]));
       } catch (err) {
         if ((err as { code?: number }).code !== INVALID_ARGUMENT) throw err;
         this.logger.error(
           { seq: row.seq, records: row.records.length, err: (err as Error).message, batchErr: first.message },
           "the control plane refused a usage report as invalid; it was set aside (deleted) so later reports can go",
         );
-        this.deleteAll([row.seq]);
+        await this.deleteAll([row.seq]);
       }
     }
   }

@@ -562,12 +562,11 @@ export class SyncClient {
     const last = syncState.lastContactMs;
     if (last === null || !db.db.open) return;
     if (!force && clock.now() - this.contactPersistedAtMs < this.persistContactEveryMs) return;
-    try {
-      db.meta.set(META.lastContactAtMs, String(last));
-      this.contactPersistedAtMs = clock.now();
-    } catch (err) {
-      logger.warn({ err }, "could not record the last contact time in the local cache");
-    }
+    // Through the log writer's thread: the event loop never waits for SQLite's write lock.
+    this.contactPersistedAtMs = clock.now();
+    void this.ctx.logWriter.setMeta(META.lastContactAtMs, String(last)).then((ok) => {
+      if (!ok) logger.warn("could not record the last contact time in the local cache");
+    });
   }
 
   private publish(): void {

@@ -1,0 +1,64 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { createLogger } from "@tollgate/shared";
+import { LogWriter } from "../db/log-writer.js";
+import { openStore, type GatewayStore } from "../db/store.js";
+import { tempDir } from "../test-support/temp-dir.js";
+import { GatewayQuota } from "./gateway-quota.js";
+import type { OutboxRecord } from "./usage-outbox.js";
+
+const logger = createLogger({ name: "test", level: "silent" });
+
+describe("GatewayQuota's usage outbox on the log writer", () => {
+  let dir: ReturnType<typeof tempDir>;
+  let store: GatewayStore;
+  let writer: LogWriter;
+  afterEach(async () => {
+    await writer.close();
+    store.close();
+    dir.remove();
+  });
+
+  const rows = () =>
+    (store.db.prepare("SELECT seq, records FROM usage_outbox ORDER BY seq").all() as Array<{ seq: number; records: string }>).map((r) => ({
+      seq: r.seq,
+      records: JSON.parse(r.records) as OutboxRecord[],
+    }));
+
+  it("writes at most one outbox row per 100 ms however often batches go, and loses no usage; flush takes everything", async () => {
+    dir = tempDir();
+    store = openStore(dir.path);
+    writer = new LogWriter(store, logger, { flushIntervalMs: 5 });
+    const quota = new GatewayQuota(store, writer, { now: () => Date.now() }, logger);
+    const startedAt = Date.now();
+    let sent = 0;
+    // 300 ms of requests, one every 2 ms, each with its usage: the writer sends a batch every 5 ms.
+    while (Date.now() - startedAt < 300) {
+      quota.outbox.add({ keyId: "key_1", userId: "user_1", teamId: "team_1", atMs: Date.now(), inputTokens: 3, outputTokens: 2, costMicroUsd: 7 });
+      quota.touch();
+      sent++;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    const before = rows().length;
+    // 300 ms at one row per 100 ms at most (plus the first): never one per 5 ms batch.
+    expect(before).toBeGreaterThanOrEqual(1);
+    expect(before).toBeLessThanOrEqual(5);
+    await writer.flush();
+    const all = rows();
+    const total = all.flatMap((r) => r.records).reduce((a, r) => ({ requests: a.requests + r.requests, input: a.input + r.inputTokens, cost: a.cost + r.costMicroUsd }), { requests: 0, input: 0, cost: 0 });
+    expect(total).toEqual({ requests: sent, input: 3 * sent, cost: 7 * sent });
+  });
+
+  it("writes the last usage on its own after the quiet period, without another request", async () => {
+    dir = tempDir();
+    store = openStore(dir.path);
+    writer = new LogWriter(store, logger, { flushIntervalMs: 5 });
+    const quota = new GatewayQuota(store, writer, { now: () => Date.now() }, logger);
+    quota.outbox.add({ keyId: "key_1", userId: "user_1", teamId: "team_1", atMs: Date.now(), inputTokens: 1, outputTokens: 1, costMicroUsd: 1 });
+    quota.touch();
+    await expect.poll(() => rows().length, { timeout: 2_000 }).toBe(1);
+    quota.outbox.add({ keyId: "key_1", userId: "user_1", teamId: "team_1", atMs: Date.now(), inputTokens: 1, outputTokens: 1, costMicroUsd: 1 });
+    quota.touch(); // within 100 ms of the first row: it waits, then goes by itself
+    await expect.poll(() => rows().length, { timeout: 2_000 }).toBe(2);
+    expect(quota.outbox.hasPending).toBe(false);
+  });
+});
