@@ -139,6 +139,7 @@ export function createAppContext(config: GatewayConfig, overrides: ContextOverri
   const quota = new GatewayQuota(db, logWriter, clock, logger);
   quota.manager.onDegraded = (degraded) => metrics.setQuotaDegraded(degraded);
   metrics.outboxBacklog = () => quota.outbox.backlog;
+  metrics.clockOffsetMs = () => quota.clock.offsetMs;
   return {
     config,
     logger,

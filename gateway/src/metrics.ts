@@ -191,6 +191,12 @@ export class GatewayMetrics {
       registers,
       collect: () => outbox.set(this.outboxBacklog?.() ?? 0),
     });
+    const clockOffset: Gauge = new Gauge({
+      name: "tollgate_gateway_clock_offset_seconds",
+      help: "Seconds to add to this host's clock to get the control plane's, as last measured on a quota Acquire (quota windows use the corrected time).",
+      registers,
+      collect: () => clockOffset.set((this.clockOffsetMs?.() ?? 0) / 1000),
+    });
     this.unpriced = new Counter({
       name: "tollgate_gateway_unpriced_requests_total",
       help: "Requests whose model has no price in the price table: they cost nothing against budgets.",
@@ -208,6 +214,7 @@ export class GatewayMetrics {
 
   /** Set by the context: reads the outbox size at scrape time. */
   outboxBacklog: (() => number) | null = null;
+  clockOffsetMs: (() => number) | null = null;
 
   quotaRefused(scope: string, limit: string): void {
     this.quotaRefusals.inc({ scope, limit });

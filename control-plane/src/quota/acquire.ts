@@ -52,7 +52,9 @@ export async function acquire(app: AppContext, req: AcquireRequest, ctx: Handler
   // The fallback divides each limit by this: count every connected gateway of the
   // organization too, not only those that used these counters.
   const activeGateways = Math.max(gateways.size, await connectedGateways(app, principal.orgId));
-  return create(AcquireResponseSchema, { grants, activeGateways, serverTime: timestampFromDate(now) });
+  // Taken last: the gateway leaves the time between the two clocks out of the round trip.
+  const serverTimeMs = BigInt(app.now().getTime());
+  return create(AcquireResponseSchema, { grants, activeGateways, serverTime: timestampFromDate(now), serverTimeMs });
 }
 
 const connectedCache = new WeakMap<AppContext, Map<string, { n: number; atMs: number }>>();

@@ -92,6 +92,25 @@ describe("QuotaService.Acquire", () => {
     expect(Number(last.fleetUsed)).toBeLessThanOrEqual(100);
   });
 
+  it("states the control plane's clock, when it took the request and when it answered, so gateways can measure their offset", async () => {
+    const gatewayId = await registeredGateway();
+    const before = Date.now();
+    const res = await quota.acquire({ gatewayId, counters: [statement(`key:${newId("ak")}:rpm`, 10, 0, 1)] }, { headers });
+    const after = Date.now();
+    const took = Number(res.serverTime!.seconds) * 1000 + Math.floor(res.serverTime!.nanos / 1e6);
+    const sent = Number(res.serverTimeMs);
+    expect(took).toBeGreaterThanOrEqual(before);
+    expect(sent).toBeGreaterThanOrEqual(took);
+    expect(sent).toBeLessThanOrEqual(after);
+    // The sync stream's first event carries it too, for a gateway that has not called Acquire yet.
+    const abort = new AbortController();
+    const it = sync.subscribe({ gatewayId, gatewayName: gatewayId, version: "test", lastRevision: 0n }, { headers, signal: abort.signal })[Symbol.asyncIterator]();
+    const first = (await it.next()).value!;
+    abort.abort();
+    expect(first.event.case).toBe("settings");
+    expect(Number(first.event.case === "settings" ? first.event.value.serverTimeMs : 0)).toBeGreaterThanOrEqual(after);
+  });
+
   it("counts what a gateway consumed, gives back what it releases, and expires holdings it stops renewing", async () => {
     const [a, b] = [await registeredGateway(), await registeredGateway()];
     const counter = `team:${newId("team")}:tpd`;

@@ -33,6 +33,7 @@ function settingsEvent(app: AppContext): SubscribeResponse {
     event: {
       case: "settings",
       value: {
+        serverTimeMs: BigInt(app.now().getTime()),
         quotaDefaults: {
           keyRpmLimit: opt(d.keyRpmLimit),
           keyTpmLimit: opt(d.keyTpmLimit),

@@ -114,7 +114,8 @@ export async function admit(
   }
   let r = ctx.quota.manager.admit(specs, { tokens, costMicroUsd: cost, outputCapped });
   if (r instanceof Promise) r = await r;
-  const now = ctx.clock.now();
+  // Reset headers in the control plane's time, like the windows they describe.
+  const now = ctx.quota.clock.now();
   if (!(r instanceof Reservation)) {
     rec.error = `quota_${r.spec.metric}`;
     ctx.metrics.quotaRefused(r.spec.scope, r.spec.metric);
@@ -150,7 +151,8 @@ export function settle(ctx: AppContext, key: KeyRecord, provider: Provider, admi
       keyId: key.id,
       userId: key.userId,
       teamId: key.teamId,
-      atMs: ctx.clock.now(),
+      // Fleet time: the usage's UTC day must be the day its budget window counted it in.
+      atMs: ctx.quota.clock.now(),
       inputTokens: u?.promptTokens ?? 0,
       outputTokens: u?.completionTokens ?? 0,
       costMicroUsd: cost ?? 0,

@@ -3,6 +3,7 @@ import type { Settings } from "@tollgate/shared";
 import type { Clock } from "../context.js";
 import type { GatewayStore } from "../db/store.js";
 import type { LogWriter } from "../db/log-writer.js";
+import type { FleetClock } from "./fleet-clock.js";
 import { LimitResolver, NO_DEFAULTS, type QuotaDefaults } from "./limits.js";
 import { QuotaManager, type QuotaManagerOptions, type QuotaRpc } from "./quota-manager.js";
 import { OUTBOX_DELETE_SQL, OUTBOX_INSERT_SQL, UsageOutbox, type UsageRpc } from "./usage-outbox.js";
@@ -13,6 +14,8 @@ const OUTBOX_ROW_EVERY_MS = 100;
 const NO_OUTBOX_ROW = { row: null, undo: () => undefined };
 /** Gateways last seen in the fleet: the quota fallback's divisor, kept across restarts. */
 const FLEET_META_KEY = "quota_active_gateways";
+/** The clock offset from the control plane last measured, for quota windows before the first Acquire after a restart. */
+const OFFSET_META_KEY = "quota_clock_offset_ms";
 
 /** Prices for cost accounting: micro-USD, null when the model has no known price. */
 export interface PriceLookup {
@@ -37,6 +40,8 @@ export class GatewayQuota {
   readonly limits = new LimitResolver();
   readonly manager: QuotaManager;
   readonly outbox: UsageOutbox;
+  /** The control plane's time (this host's clock corrected by the measured offset): quota windows, reset headers, usage days. */
+  readonly clock: FleetClock;
   private timers: NodeJS.Timeout[] = [];
   private usageRpc: UsageRpc | null = null;
   private readonly loadStmt;
@@ -45,12 +50,13 @@ export class GatewayQuota {
   constructor(
     private readonly store: GatewayStore,
     logWriter: LogWriter,
-    private readonly clock: Clock,
+    private readonly localClock: Clock,
     private readonly logger: Logger,
     private readonly options: GatewayQuotaOptions = {},
   ) {
-    this.manager = new QuotaManager(clock, logger, options);
-    this.outbox = new UsageOutbox(store.db, logger, () => clock.now());
+    this.manager = new QuotaManager(localClock, logger, options);
+    this.clock = this.manager.time;
+    this.outbox = new UsageOutbox(store.db, logger, () => localClock.now());
     const db = store.db;
     this.loadStmt = db.prepare<[string, string], { consumed: number }>(`SELECT consumed FROM quota_consumed WHERE counter = ? AND window_key = ?`);
     this.manager.loadConsumed = (counter, window) => (db.open ? (this.loadStmt.get(counter, window)?.consumed ?? 0) : 0);
@@ -69,6 +75,7 @@ export class GatewayQuota {
       );
     };
     const purgeStmt = logWriter.statement(`DELETE FROM quota_consumed WHERE ends_at_ms > 0 AND ends_at_ms < ?`);
+    // Window ends are in fleet time.
     this.purge = () => void logWriter.run([[purgeStmt, [this.clock.now() - 3_600_000]]], "purge ended quota windows");
     // One outbox row per OUTBOX_ROW_EVERY_MS at most (each is a report row the control plane
     // applies once), however often the log batches go; flush() and close() take everything.
@@ -108,6 +115,13 @@ export class GatewayQuota {
         if (!ok) logger.warn("could not persist the fleet size for the quota fallback");
       });
     };
+    const offset = store.meta.get(OFFSET_META_KEY);
+    if (offset) this.clock.restore(Number(offset));
+    this.clock.onOffset = (ms) => {
+      void logWriter.setMeta(OFFSET_META_KEY, String(ms)).then((ok) => {
+        if (!ok) logger.warn("could not persist the clock offset from the control plane");
+      });
+    };
     const saved = store.meta.get(DEFAULTS_META_KEY);
     if (saved) {
       try {
@@ -123,6 +137,8 @@ export class GatewayQuota {
 
   /** Quota defaults from the control plane's Settings event; kept for restarts without it. */
   applySettings(s: Settings): void {
+    // Sent first on every stream: an offset before the first Acquire, if none was measured yet.
+    if (s.serverTimeMs > 0n) this.clock.coarse(Number(s.serverTimeMs), this.localClock.now());
     const d = s.quotaDefaults;
     const num = (v: bigint | undefined) => (v === undefined ? null : Number(v));
     const next: QuotaDefaults = {

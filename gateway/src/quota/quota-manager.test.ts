@@ -13,7 +13,7 @@ const logger = createLogger({ name: "test", level: "silent" });
  * The control plane's grant rule, in memory, for several managers at once:
  * held = min(want, capacity - others' consumed+held - own consumed).
  */
-function fleetRpc() {
+function fleetRpc(serverNow?: () => number) {
   const state = new Map<string, Map<string, { consumed: number; held: number }>>();
   let calls = 0;
   let down = false;
@@ -31,7 +31,8 @@ function fleetRpc() {
         rows.set(gw, { consumed: s.consumed, held });
         return { counter: s.counter, window: s.window, held, fleetUsed: others + s.consumed + held };
       });
-      return { grants, activeGateways: new Set([...state.values()].flatMap((m) => [...m.keys()])).size };
+      const activeGateways = new Set([...state.values()].flatMap((m) => [...m.keys()])).size;
+      return serverNow ? { grants, activeGateways, serverTime: { tookMs: serverNow(), sentMs: serverNow() } } : { grants, activeGateways };
     },
   });
   return { forGateway, calls: () => calls, setDown: (d: boolean) => (down = d) };
@@ -134,6 +135,37 @@ describe("QuotaManager", () => {
     expect(a.admit([spec(100)], { tokens: 0, costMicroUsd: 0 })).toBeInstanceOf(Promise);
     release!();
     await upkeep;
+  });
+
+  it("counts minutes by the control plane's clock: a gateway 40 s ahead does not spend the next minute's requests in this one", async () => {
+    const m0 = 28_333_401;
+    let t = m0 * 60_000 + 30_000; // the control plane's clock: 30 s into minute m0
+    const fleet = fleetRpc(() => t);
+    const a = new QuotaManager({ now: () => t }, logger);
+    const b = new QuotaManager({ now: () => t + 40_000 }, logger); // its own clock says minute m0 + 1
+    a.setRpc(fleet.forGateway("a"));
+    b.setRpc(fleet.forGateway("b"));
+    const rpm = [spec(100)];
+    // Both gateways get 80 requests each in the control plane's minute m0.
+    const [ra, rb] = await Promise.all([admitAll(a, rpm, 80), admitAll(b, rpm, 80)]);
+    const inM0 = ra.ok.length + rb.ok.length;
+    expect(inM0).toBeLessThanOrEqual(100);
+    expect(inM0).toBeGreaterThanOrEqual(96); // less at most each gateway's prefetch
+    expect(b.time.offsetMs).toBe(-40_000);
+    for (const r of rb.ok) expect(r.taken[0]!.lease.window).toBe(`m:${m0}`);
+    // Retry-After counts to the end of the fleet's minute, 30 s away, not the 50 s this host's clock says.
+    const refused = [...ra.refused, ...rb.refused] as Array<{ retryAfterMs: number }>;
+    expect(refused.length).toBeGreaterThan(0);
+    for (const r of refused) expect(r.retryAfterMs).toBe(30_000);
+    for (const r of [...ra.ok, ...rb.ok]) (r.taken[0]!.lease.spec === rpm[0] ? a : b).settle(r, { tokens: null, costMicroUsd: null });
+    // Idle units go back, then the next minute starts for the whole fleet at once.
+    t += 11_000;
+    await Promise.all([a.maintain(), b.maintain()]);
+    t = (m0 + 1) * 60_000 + 5_000;
+    const [na, nb] = await Promise.all([admitAll(a, rpm, 80), admitAll(b, rpm, 80)]);
+    const inM1 = na.ok.length + nb.ok.length;
+    expect(inM1).toBeLessThanOrEqual(100);
+    expect(inM1).toBeGreaterThanOrEqual(96);
   });
 
   it("states a settled overrun (a debt) at the next upkeep, so other gateways see it", async () => {

@@ -1,6 +1,7 @@
 import { CounterKind } from "@tollgate/shared";
 import type { Logger } from "@tollgate/shared";
 import type { Clock } from "../context.js";
+import { FleetClock } from "./fleet-clock.js";
 import type { LimitSpec, Metric } from "./limits.js";
 import { windowOf } from "./limits.js";
 
@@ -24,7 +25,12 @@ export interface Grant {
 
 /** The control plane's QuotaService.Acquire, as the manager needs it. */
 export interface QuotaRpc {
-  acquire(statements: Statement[]): Promise<{ grants: Grant[]; activeGateways: number }>;
+  acquire(statements: Statement[]): Promise<{
+    grants: Grant[];
+    activeGateways: number;
+    /** The control plane's clock when it took the request and when it answered (ms since the epoch). */
+    serverTime?: { tookMs: number; sentMs: number };
+  }>;
 }
 
 /**
@@ -168,6 +174,13 @@ export class QuotaManager {
   onDegraded: ((degraded: boolean) => void) | null = null;
   /** Told when the fleet size used by the fallback changes (persisted for restarts without the control plane). */
   onActiveGateways: ((n: number) => void) | null = null;
+  /**
+   * The control plane's time, measured on every Acquire: windows, their ends and
+   * Retry-After follow it, so the fleet agrees on them whatever this host's clock
+   * says. Durations (idle, renewal, refusal cache) stay on the local clock, which
+   * a correction does not make jump.
+   */
+  readonly time: FleetClock;
 
   /** The fleet size last known (from before a restart). */
   setActiveGateways(n: number): void {
@@ -183,6 +196,7 @@ export class QuotaManager {
     this.idleReleaseMs = options.idleReleaseMs ?? 10_000;
     this.refuseCacheMs = options.refuseCacheMs ?? 100;
     this.prefetchFraction = options.prefetchFraction ?? 0.02;
+    this.time = new FleetClock(clock, logger);
   }
 
   setRpc(rpc: QuotaRpc): void {
@@ -197,8 +211,9 @@ export class QuotaManager {
     return this.leases.size;
   }
 
+  /** The lease of a spec's current window; nowMs on the local clock. */
   private lease(spec: LimitSpec, nowMs: number): Lease {
-    const { window, endsAtMs } = windowOf(spec.period, nowMs);
+    const { window, endsAtMs } = windowOf(spec.period, this.time.at(nowMs));
     const cached = this.leaseOfSpec.get(spec);
     if (cached !== undefined && cached.window === window && !cached.dropped) {
       cached.capacity = spec.capacity;
@@ -300,6 +315,16 @@ export class QuotaManager {
         for (const e of lacking) e.lease.pending -= e.amount;
       }
       const now = this.clock.now();
+      // The answer may have corrected this gateway's clock (or a window ended while it waited):
+      // take from the window the fleet is in now, not the one the request started in.
+      let moved = false;
+      for (const e of entries) {
+        const current = this.lease(e.lease.spec, now);
+        if (current !== e.lease) {
+          e.lease = current;
+          moved = true;
+        }
+      }
       // The grant told this gateway what the fleet has left: a request without an output cap
       // reserves at most that, rather than be refused for want of its default reservation.
       for (const e of entries) if (e.uncapped) e.amount = this.needOf(e.metric, needs, e.lease);
@@ -310,7 +335,7 @@ export class QuotaManager {
         for (const e of entries) if (e.uncapped) e.lease.shortAtMs = -1;
         return new Reservation(entries);
       }
-      const short = entries.find((e) => e.amount > 0 && e.lease.held < e.amount && e.lease.shortAtMs >= askedAt);
+      const short = moved ? undefined : entries.find((e) => e.amount > 0 && e.lease.held < e.amount && e.lease.shortAtMs >= askedAt);
       if (short) return this.refusal(short.lease, now);
       // Requests that waited alongside took the grant first: ask again.
     }
@@ -319,7 +344,7 @@ export class QuotaManager {
   }
 
   private refusal(lease: Lease, now: number): Refusal {
-    const retryAfterMs = lease.spec.kind === CounterKind.GAUGE ? 1000 : lease.endsAtMs > 0 ? Math.max(0, lease.endsAtMs - now) : null;
+    const retryAfterMs = lease.spec.kind === CounterKind.GAUGE ? 1000 : lease.endsAtMs > 0 ? Math.max(0, lease.endsAtMs - this.time.at(now)) : null;
     return { refused: true, spec: lease.spec, lease, retryAfterMs };
   }
 
@@ -433,7 +458,9 @@ export class QuotaManager {
     }));
     try {
       if (!this.rpc) throw new Error("the quota service is not connected yet");
+      const sentAt = this.clock.now();
       const res = await this.rpc.acquire(statements);
+      if (res.serverTime) this.time.sample(sentAt, res.serverTime.tookMs, res.serverTime.sentMs, this.clock.now());
       if (res.activeGateways >= this.activeGateways || now - this.activeSeenAtMs > 600_000) {
         const n = Math.max(1, res.activeGateways);
         if (n !== this.activeGateways) this.onActiveGateways?.(n);
@@ -488,7 +515,7 @@ export class QuotaManager {
     const now = this.clock.now();
     let any = false;
     for (const [id, l] of this.leases) {
-      if (l.endsAtMs > 0 && now >= l.endsAtMs + 5_000) {
+      if (l.endsAtMs > 0 && this.time.at(now) >= l.endsAtMs + 5_000) {
         l.dropped = true;
         this.leases.delete(id);
         continue;
@@ -512,7 +539,7 @@ export class QuotaManager {
     return any ? this.acquireSoon() : Promise.resolve();
   }
 
-  /** The lease of a metric with the least left among these limits, when this gateway has one (for headers). */
+  /** The lease of a metric with the least left among these limits, when this gateway has one (for headers); nowMs in fleet time. */
   tightestKnown(specs: readonly LimitSpec[], metric: Metric, nowMs: number): Lease | null {
     let best: Lease | null = null;
     for (const s of specs) {

@@ -23,7 +23,14 @@ export function readiness(ctx: AppContext): Record<string, unknown> {
     auth_disabled: ctx.config.disableAuth,
     // Fleet quotas: degraded = the quota service is unreachable (even-share fallback);
     // usage_outbox = usage reports waiting for the control plane's acknowledgement.
-    quota: { degraded: ctx.quota.manager.degraded, leases: ctx.quota.manager.size, usage_outbox: ctx.quota.outbox.backlog },
+    // clock_offset_ms: added to this host's clock for quota windows (the control plane's time), and where it came from.
+    quota: {
+      degraded: ctx.quota.manager.degraded,
+      leases: ctx.quota.manager.size,
+      usage_outbox: ctx.quota.outbox.backlog,
+      clock_offset_ms: ctx.quota.clock.offsetMs,
+      clock_offset_source: ctx.quota.clock.source,
+    },
   };
 }
 

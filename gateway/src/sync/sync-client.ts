@@ -2,7 +2,7 @@ import type { SecureClientSessionOptions } from "node:http2";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import type { QuotaRpc } from "../quota/quota-manager.js";
 import type { UsageRpc } from "../quota/usage-outbox.js";
 import {
@@ -191,6 +191,10 @@ export class SyncClient {
         );
         return {
           activeGateways: res.activeGateways,
+          // An older control plane sends no server_time_ms: no sample, the offset in use stays.
+          ...(res.serverTime && res.serverTimeMs > 0n
+            ? { serverTime: { tookMs: timestampMs(res.serverTime), sentMs: Number(res.serverTimeMs) } }
+            : {}),
           grants: res.grants.map((g) => ({ counter: g.counter, window: g.window, held: Number(g.held), fleetUsed: Number(g.fleetUsed) })),
         };
       },
