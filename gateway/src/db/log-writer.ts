@@ -164,6 +164,8 @@ export class LogWriter {
   /** Sends everything queued now, and resolves once it and every earlier batch is written (or has failed). */
   async flush(): Promise<void> {
     this.cancelTimer();
+    // Hooks may hold data back between batches (the usage outbox's cadence): a flush takes it all.
+    if (this.hooks.length > 0) this.hookPending = true;
     this.send(true);
     while (this.batches.size > 0) await Promise.all([...this.batches]);
   }
@@ -177,6 +179,7 @@ export class LogWriter {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closing = true;
+    if (this.hooks.length > 0) this.hookPending = true;
     const until = Date.now() + this.closeTimeoutMs;
     while ((this.queued > 0 || this.hookPending || this.batches.size > 0) && Date.now() < until) {
       this.cancelTimer();

@@ -48,6 +48,23 @@ describe("GatewayQuota's usage outbox on the log writer", () => {
     expect(total).toEqual({ requests: sent, input: 3 * sent, cost: 7 * sent });
   });
 
+  it("close() writes the usage the cadence held back", async () => {
+    dir = tempDir();
+    store = openStore(dir.path);
+    writer = new LogWriter(store, logger, { flushIntervalMs: 5 });
+    const quota = new GatewayQuota(store, writer, { now: () => Date.now() }, logger);
+    const use = () => {
+      quota.outbox.add({ keyId: "key_1", userId: "user_1", teamId: "team_1", atMs: Date.now(), inputTokens: 1, outputTokens: 1, costMicroUsd: 1 });
+      quota.touch();
+    };
+    use();
+    await expect.poll(() => rows().length, { timeout: 2_000 }).toBe(1);
+    use(); // within 100 ms of the first row: held back
+    await new Promise((r) => setTimeout(r, 10)); // a batch goes, without the outbox
+    await writer.close();
+    expect(rows().flatMap((r) => r.records).reduce((a, r) => a + r.requests, 0)).toBe(2);
+  });
+
   it("writes the last usage on its own after the quiet period, without another request", async () => {
     dir = tempDir();
     store = openStore(dir.path);
