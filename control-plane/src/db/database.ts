@@ -59,9 +59,17 @@ export async function migrateToLatest(db: Db, schema: string): Promise<Migration
     provider: { getMigrations: async () => migrations },
     migrationTableSchema: schema,
   });
-  const result = await migrator.migrateToLatest();
-  if (result.error) throw result.error;
-  return result;
+  // Kysely's migrator looks for its tables by listing every table of the database. A schema
+  // dropped meanwhile by someone else (another tenant, a test suite sharing the server) fails
+  // that catalog query with 3F000 naming that schema: harmless to us, so try again.
+  for (let attempt = 1; ; attempt++) {
+    const result = await migrator.migrateToLatest();
+    if (!result.error) return result;
+    const err = result.error as { code?: unknown; message?: unknown };
+    const otherSchemaGone = err.code === "3F000" && typeof err.message === "string" && !err.message.includes(`"${schema}"`);
+    if (!otherSchemaGone || attempt >= 5) throw result.error;
+    await new Promise((r) => setTimeout(r, 100 * attempt));
+  }
 }
 
 /** Used by tests and readiness: a trivial round trip. */
