@@ -25,8 +25,8 @@ export function withFallbacks(chain: readonly Provider[], maxAttempts: number): 
     kind: primary.kind,
     endpoints: primary.endpoints,
     async call(req: ProviderRequest): Promise<ProviderResponse> {
-      const usable = chain.filter((p, i) => i === 0 || (p.endpoints.has(req.endpoint) && (req.mayUse?.(p.name) ?? true)));
-      const tries = usable.slice(0, maxAttempts);
+      // A chain of one (no fallbacks configured, the common case) needs no list of tries.
+      const tries = chain.length === 1 ? chain : chain.filter((p, i) => i === 0 || (p.endpoints.has(req.endpoint) && (req.mayUse?.(p.name) ?? true))).slice(0, maxAttempts);
       for (let i = 0; ; i++) {
         const p = tries[i]!;
         const last = i === tries.length - 1;

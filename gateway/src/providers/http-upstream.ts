@@ -119,10 +119,10 @@ export function createHttpUpstream(baseUrl: string, timeoutMs: number): HttpUpst
     request(call) {
       return new Promise<ProviderResponse>((resolve, reject) => {
         const handler = new UpstreamHandler(new UpstreamCallState(call.signal, timeoutMs), origin, resolve, reject);
-        pool.dispatch(
-          { method: call.method, path: basePath + call.path, headers: { "user-agent": userAgent, ...call.headers }, body: call.body ?? null },
-          handler,
-        );
+        // The headers are the caller's own object for this call: add ours rather than copy it.
+        const headers = call.headers;
+        if (headers["user-agent"] === undefined) headers["user-agent"] = userAgent;
+        pool.dispatch({ method: call.method, path: basePath + call.path, headers, body: call.body ?? null }, handler);
       });
     },
     // Called once the servers are closed; anything still open is abandoned.

@@ -35,11 +35,18 @@ function needsTokens(specs: readonly LimitSpec[]): boolean {
   return false;
 }
 
+/** The header names, built once: a template literal per call made two strings per header per request. */
+const RATE_HEADERS = {
+  requests: ["x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"],
+  tokens: ["x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"],
+} as const;
+
 function setRateHeaders(res: ServerResponse, lease: Lease | null, kind: "requests" | "tokens", now: number): void {
   if (!lease) return;
-  res.setHeader(`x-ratelimit-limit-${kind}`, String(lease.capacity));
-  res.setHeader(`x-ratelimit-remaining-${kind}`, String(lease.remaining()));
-  res.setHeader(`x-ratelimit-reset-${kind}`, formatReset(lease.endsAtMs - now));
+  const [limit, remaining, reset] = RATE_HEADERS[kind];
+  res.setHeader(limit, lease.capacityText());
+  res.setHeader(remaining, String(lease.remaining()));
+  res.setHeader(reset, formatReset(lease.endsAtMs - now));
 }
 
 function refusalError(r: Refusal, key: KeyRecord): HttpError {

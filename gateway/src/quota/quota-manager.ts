@@ -79,6 +79,18 @@ export class Lease {
     return `${this.spec.counter}|${this.window}`;
   }
 
+  private capacityString = "";
+  private capacityOfString = Number.NaN;
+
+  /** The capacity as header text, formatted once per value. */
+  capacityText(): string {
+    if (this.capacityOfString !== this.capacity) {
+      this.capacityOfString = this.capacity;
+      this.capacityString = String(this.capacity);
+    }
+    return this.capacityString;
+  }
+
   /** What is left for this gateway as far as it knows: the fleet's remainder plus its own unused units. */
   remaining(): number {
     return Math.max(0, Math.min(this.capacity - this.fleetUsed + Math.max(0, this.held) + this.returning, this.capacity - this.consumed - this.reserved));

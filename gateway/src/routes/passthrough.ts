@@ -4,7 +4,7 @@ import { UpstreamError, type ProviderResponse } from "../providers/types.js";
 import { HttpError, drained } from "./http.js";
 import type { RequestRecord } from "./request-record.js";
 import { UsageChunkFilter } from "./sse-filter.js";
-import { SseUsageTap, usageOfBody, type UsageFormat } from "./usage.js";
+import { SseUsageTap, usageOfBuffer, type UsageFormat } from "./usage.js";
 
 /** Which upstream answered, and in whose format: for metrics and usage. */
 export interface PassOptions {
@@ -40,13 +40,8 @@ export async function passBuffered(ctx: AppContext, res: ServerResponse, rec: Re
   let body: Buffer = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
   const json = up.status < 300 && up.contentType?.includes("json") === true;
   if (opts.transform && json) body = opts.transform(body);
-  if (json) {
-    try {
-      rec.usage = usageOfBody(opts.usage, JSON.parse(body.toString("utf8")));
-    } catch {
-      // The client gets the bytes either way; only the token count is lost.
-    }
-  }
+  // Only the usage member is parsed: the answer's content is passed on as bytes, never materialized.
+  if (json) rec.usage = usageOfBuffer(opts.usage, body);
   if (up.status >= 400) rec.error = `upstream_status_${up.status}`;
   res.writeHead(up.status, { ...up.headers, "content-type": up.contentType ?? "application/octet-stream", "content-length": body.length });
   res.end(body);

@@ -63,9 +63,93 @@ export function parseAnthropicUsage(value: unknown): Usage | null {
   };
 }
 
-/** The usage of a whole (non-streamed) JSON answer. */
-export function usageOfBody(format: UsageFormat, json: unknown): Usage | null {
-  const usage = (json as { usage?: unknown } | null)?.usage;
+const USAGE_KEY = Buffer.from("usage");
+
+/** The index of the quote that closes the string whose content starts at `from`, or -1. Native search for quotes; escapes are judged by the backslashes before one. */
+function stringEnd(body: Uint8Array, from: number): number {
+  let i = from;
+  for (;;) {
+    i = body.indexOf(0x22, i);
+    if (i < 0) return -1;
+    let backslashes = 0;
+    for (let j = i - 1; j >= from && body[j] === 0x5c; j--) backslashes++;
+    if (backslashes % 2 === 0) return i;
+    i++;
+  }
+}
+
+/**
+ * The bytes of the top-level member `key` of a JSON object (the last one,
+ * as JSON.parse keeps), found by one scan that tracks strings and depth:
+ * [start, end) of its value, or null when the body has none or is not an
+ * object. Nothing is allocated; a body's content is never materialized.
+ */
+export function topLevelMember(body: Uint8Array, key: Uint8Array): [number, number] | null {
+  let i = 0;
+  const n = body.length;
+  const blank = (b: number) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
+  while (i < n && blank(body[i]!)) i++;
+  if (body[i] !== 0x7b) return null; // '{'
+  i++;
+  let found: [number, number] | null = null;
+  for (;;) {
+    while (i < n && (blank(body[i]!) || body[i] === 0x2c)) i++; // blanks and ','
+    if (i >= n || body[i] === 0x7d) return found; // '}'
+    if (body[i] !== 0x22) return null; // a key must be a string
+    const keyStart = ++i;
+    i = stringEnd(body, i);
+    if (i < 0) return null;
+    const keyEnd = i++;
+    while (i < n && blank(body[i]!)) i++;
+    if (body[i] !== 0x3a) return null; // ':'
+    i++;
+    while (i < n && blank(body[i]!)) i++;
+    const valueStart = i;
+    // Skip the value: a string, or anything up to the ',' or '}' that ends it at this level.
+    let depth = 0;
+    for (; i < n; i++) {
+      const b = body[i]!;
+      if (b === 0x22) {
+        i = stringEnd(body, i + 1);
+        if (i < 0) return null;
+        if (depth === 0) {
+          i++;
+          break;
+        }
+      } else if (b === 0x7b || b === 0x5b) depth++;
+      else if (b === 0x7d || b === 0x5d) {
+        if (depth === 0) break; // the object's own '}'
+        if (--depth === 0) {
+          i++;
+          break;
+        }
+      } else if (b === 0x2c && depth === 0) break;
+    }
+    if (i > n) return null;
+    let valueEnd = i;
+    while (valueEnd > valueStart && blank(body[valueEnd - 1]!)) valueEnd--;
+    if (keyEnd - keyStart === key.length) {
+      let same = true;
+      for (let k = 0; k < key.length; k++) if (body[keyStart + k] !== key[k]) same = false;
+      if (same) found = [valueStart, valueEnd];
+    }
+  }
+}
+
+/**
+ * The usage of a whole (non-streamed) JSON answer, read from its bytes:
+ * only the `usage` member is parsed, not the answer's content. Null when
+ * there is none or it does not parse.
+ */
+export function usageOfBuffer(format: UsageFormat, body: Buffer): Usage | null {
+  const span = topLevelMember(body, USAGE_KEY);
+  if (span === null) return null;
+  let usage: unknown;
+  try {
+    usage = JSON.parse(body.toString("utf8", span[0], span[1]));
+  } catch {
+    return null;
+  }
   return format === "anthropic" ? parseAnthropicUsage(usage) : parseUsage(usage);
 }
 
