@@ -30,6 +30,27 @@ function entry(requestId: string, overrides: Partial<RequestLogEntry> = {}): Req
   };
 }
 
+/**
+ * A flush hook like the usage outbox's: each batch takes what waits and
+ * writes it as outbox rows; its undo puts it back. `undos` counts the undos.
+ */
+function outboxHook(writer: LogWriter) {
+  const insert = writer.statement(`INSERT INTO usage_outbox (created_at_ms, records) VALUES (?, ?)`);
+  const hook = { waiting: [] as string[], undos: 0 };
+  writer.addFlushHook(() => {
+    if (hook.waiting.length === 0) return;
+    const taken = hook.waiting.splice(0);
+    return {
+      ops: taken.map((r) => [insert, [1, r]]),
+      undo: () => {
+        hook.undos++;
+        hook.waiting.push(...taken);
+      },
+    };
+  });
+  return hook;
+}
+
 describe("LogWriter (SQLite writes on a worker thread)", () => {
   let dir: ReturnType<typeof tempDir>;
   let store: GatewayStore;
@@ -147,13 +168,7 @@ describe("LogWriter (SQLite writes on a worker thread)", () => {
 
   it("gives up after busyRetryMs, puts the hook's data back and writes it once the lock is free", async () => {
     const { writer, lines } = open({ flushIntervalMs: 60_000, busyTimeoutMs: 20, busyRetryMs: 150 });
-    const insertOutbox = writer.statement(`INSERT INTO usage_outbox (created_at_ms, records) VALUES (?, ?)`);
-    const waiting: string[] = [];
-    writer.addFlushHook(() => {
-      if (waiting.length === 0) return;
-      const taken = waiting.splice(0);
-      return { ops: taken.map((r) => [insertOutbox, [1, r]]), undo: () => waiting.push(...taken) };
-    });
+    const { waiting } = outboxHook(writer);
     writer.request(entry("req_warm"));
     await writer.flush();
     store.db.prepare("BEGIN IMMEDIATE").run();
@@ -171,13 +186,7 @@ describe("LogWriter (SQLite writes on a worker thread)", () => {
 
   it("judges a batch whose writer thread died in flight by its marker: the hook's data is written exactly once", async () => {
     const { writer, lines } = open({ flushIntervalMs: 60_000 });
-    const insertOutbox = writer.statement(`INSERT INTO usage_outbox (created_at_ms, records) VALUES (?, ?)`);
-    const waiting: string[] = [];
-    writer.addFlushHook(() => {
-      if (waiting.length === 0) return;
-      const taken = waiting.splice(0);
-      return { ops: taken.map((r) => [insertOutbox, [1, r]]), undo: () => waiting.push(...taken) };
-    });
+    const { waiting } = outboxHook(writer);
     const thread = () => (writer as unknown as { writer: { worker: { terminate(): Promise<number> } | null } }).writer.worker;
     writer.request(entry("req_warm"));
     await writer.flush(); // the thread is up: kills land while it reads, writes or answers, not before it starts
@@ -206,20 +215,8 @@ describe("LogWriter (SQLite writes on a worker thread)", () => {
 
   it("reads an unknown outcome from the batch marker: committed means no undo, not committed means undo", async () => {
     const { writer } = open({ flushIntervalMs: 60_000 });
-    const insertOutbox = writer.statement(`INSERT INTO usage_outbox (created_at_ms, records) VALUES (?, ?)`);
-    const waiting: string[] = [];
-    let undos = 0;
-    writer.addFlushHook(() => {
-      if (waiting.length === 0) return;
-      const taken = waiting.splice(0);
-      return {
-        ops: taken.map((r) => [insertOutbox, [1, r]]),
-        undo: () => {
-          undos++;
-          waiting.push(...taken);
-        },
-      };
-    });
+    const hook = outboxHook(writer);
+    const { waiting } = hook;
     type Write = (stmts: number[], params: unknown[][]) => Promise<unknown>;
     const thread = (writer as unknown as { writer: { write: Write } }).writer;
     const real = thread.write.bind(thread);
@@ -233,14 +230,14 @@ describe("LogWriter (SQLite writes on a worker thread)", () => {
     waiting.push("committed");
     writer.touch();
     await writer.flush();
-    expect(undos).toBe(0);
+    expect(hook.undos).toBe(0);
 
     // The thread died before it wrote anything.
     thread.write = async () => died;
     waiting.push("lost");
     writer.touch();
     await writer.flush();
-    expect(undos).toBe(1);
+    expect(hook.undos).toBe(1);
 
     thread.write = real;
     await writer.flush();
@@ -261,13 +258,7 @@ describe("LogWriter (SQLite writes on a worker thread)", () => {
 
   it("close() still writes usage settled while its last batches are being written", async () => {
     const { writer } = open({ flushIntervalMs: 25 });
-    const insertOutbox = writer.statement(`INSERT INTO usage_outbox (created_at_ms, records) VALUES (?, ?)`);
-    const waiting: string[] = [];
-    writer.addFlushHook(() => {
-      if (waiting.length === 0) return;
-      const taken = waiting.splice(0);
-      return { ops: taken.map((r) => [insertOutbox, [1, r]]), undo: () => waiting.push(...taken) };
-    });
+    const { waiting } = outboxHook(writer);
     writer.request(entry("req_warm"));
     await writer.flush();
     waiting.push("before");
