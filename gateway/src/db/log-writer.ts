@@ -135,11 +135,11 @@ export class LogWriter {
     if (ops.length === 0) return true;
     if (this.closed) {
       try {
-        const db = this.store.db;
-        if (!db.open) return false;
-        db.transaction(() => {
-          for (const [id, p] of ops) db.prepare(this.writer.sqlOf(id)).run(p);
-        }).immediate();
+        if (!this.store.db.open) return false;
+        this.runHere(
+          ops.map((o) => o[0]),
+          ops.map((o) => o[1]),
+        );
         return true;
       } catch (err) {
         this.logger.warn({ err, what }, "a SQLite write failed; it is retried later");
@@ -192,21 +192,26 @@ export class LogWriter {
     if (this.queued > 0 || this.hookPending) this.writeHere();
   }
 
+  /** Runs statements in one transaction on the main connection (after close() only: the thread is gone). */
+  private runHere(stmts: WriterStatement[], params: unknown[][]): void {
+    const db = this.store.db;
+    const prepared = new Map<WriterStatement, ReturnType<typeof db.prepare>>();
+    db.transaction(() => {
+      for (let i = 0; i < stmts.length; i++) {
+        const id = stmts[i]!;
+        let stmt = prepared.get(id);
+        if (!stmt) prepared.set(id, (stmt = db.prepare(this.writer.sqlOf(id))));
+        stmt.run(params[i]!);
+      }
+    }).immediate();
+  }
+
   /** The last resort of close(): what is left, in one transaction on the main connection. */
   private writeHere(): void {
     const { stmts, params, undos, rows } = this.takeBatch(true);
     if (stmts.length === 0) return;
     try {
-      const db = this.store.db;
-      const prepared = new Map<WriterStatement, ReturnType<typeof db.prepare>>();
-      db.transaction(() => {
-        for (let i = 0; i < stmts.length; i++) {
-          const id = stmts[i]!;
-          let stmt = prepared.get(id);
-          if (!stmt) prepared.set(id, (stmt = db.prepare(this.writer.sqlOf(id))));
-          stmt.run(params[i]!);
-        }
-      }).immediate();
+      this.runHere(stmts, params);
     } catch (err) {
       this.runUndos(undos);
       this.logger.error({ err, rows }, "could not write the last request/audit log batch at shutdown; its rows and usage were lost");
