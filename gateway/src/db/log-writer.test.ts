@@ -199,9 +199,16 @@ describe("LogWriter (SQLite writes on a worker thread)", () => {
       await new Promise((r) => setTimeout(r, delay));
       await worker?.terminate();
       await flushed;
-      // Whatever happened, a later batch carries anything that was undone.
-      writer.touch();
-      await writer.flush();
+      // Whatever happened, a later batch carries anything that was undone, once the thread may restart (it backs off).
+      await expect
+        .poll(
+          async () => {
+            await writer.flush();
+            return waiting.length;
+          },
+          { timeout: 10_000, interval: 50 },
+        )
+        .toBe(0);
     }
     const records = (store.db.prepare("SELECT records FROM usage_outbox ORDER BY seq").all() as Array<{ records: string }>).map((r) => r.records);
     expect(records.sort()).toEqual(["usage_0", "usage_1", "usage_2", "usage_3", "usage_4", "usage_5"]);
@@ -254,6 +261,24 @@ describe("LogWriter (SQLite writes on a worker thread)", () => {
     await writer.flush();
     expect(store.requestLog.list().map((r) => r.requestId)).toEqual(["req_before"]);
     expect(lines.filter((l) => l.level === 50)).toEqual([]);
+  });
+
+  it("a thread that cannot even open the file is restarted with backoff, not for every batch", async () => {
+    open({ flushIntervalMs: 60_000 }); // the temp dir and store; the writer under test is another
+    // A writer on a file in a directory that does not exist: every thread dies at start.
+    const broken = new LogWriter({ ...store, path: `${dir.path}/missing/gateway.db` }, capturedLogger().logger, { flushIntervalMs: 5 });
+    const thread = (broken as unknown as { writer: { starts: number } }).writer;
+    const until = Date.now() + 600;
+    while (Date.now() < until) {
+      broken.request(entry("req_lost"));
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await broken.flush();
+    // About 100 batches went in 600 ms; the restarts back off 100, 200, 400 ms...
+    expect(thread.starts).toBeGreaterThanOrEqual(1);
+    expect(thread.starts).toBeLessThanOrEqual(5);
+    expect(broken.dropped).toBeGreaterThan(50);
+    await broken.close();
   });
 
   it("close() still writes usage settled while its last batches are being written", async () => {

@@ -120,7 +120,7 @@ export class LogWriter {
     return this.queued + this.writing;
   }
 
-  /** Rows dropped since start because the writes could not keep up. */
+  /** Rows dropped since start: the writes could not keep up, or their batch failed. */
   get dropped(): number {
     return this.droppedRows;
   }
@@ -285,7 +285,10 @@ export class LogWriter {
       }
       this.failures++;
       this.runUndos(undos);
-      if (rows > 0) this.onDropped?.(rows);
+      if (rows > 0) {
+        this.droppedRows += rows;
+        this.onDropped?.(rows);
+      }
       try {
         // Losing a batch of log rows beats failing requests; what the hooks took goes again with a later batch.
         this.logger.error({ err: outcome.error, rows, failuresInARow: this.failures }, "failed to write a request/audit log batch; its rows were dropped");

@@ -37,6 +37,11 @@ export class SqliteWriter {
   private undefinedDefs: Array<[WriterStatement, string]> = [];
   private readonly inFlight = new Map<number, (outcome: BatchOutcome) => void>();
   private closing: Promise<void> | null = null;
+  /** Threads that died in a row, and when the next may start: a thread that cannot even open the file must not be restarted for every batch. */
+  private deaths = 0;
+  private restartAtMs = 0;
+  /** Threads started so far (diagnostics, tests). */
+  starts = 0;
 
   constructor(
     private readonly path: string,
@@ -70,6 +75,9 @@ export class SqliteWriter {
    */
   write(stmts: WriterStatement[], params: unknown[][]): Promise<BatchOutcome> {
     if (this.closing) return Promise.resolve({ ok: false, error: new Error("the SQLite writer is closed"), unknown: false });
+    if (!this.worker && Date.now() < this.restartAtMs) {
+      return Promise.resolve({ ok: false, error: new Error("the SQLite writer thread keeps failing; it restarts after a pause"), unknown: false });
+    }
     const worker = this.worker ?? this.start();
     const id = this.nextBatch++;
     const defs = this.undefinedDefs.length > 0 ? this.undefinedDefs : undefined;
@@ -99,10 +107,12 @@ export class SqliteWriter {
     });
     // It must never keep the process alive by itself; stopping the gateway closes it.
     worker.unref();
+    this.starts++;
     worker.on("message", (reply: Reply) => {
       const resolve = this.inFlight.get(reply.id);
       if (!resolve) return;
       this.inFlight.delete(reply.id);
+      this.deaths = 0;
       if (reply.ok) resolve({ ok: true });
       else resolve({ ok: false, error: Object.assign(new Error(reply.message), { code: reply.code }), unknown: false });
     });
@@ -116,6 +126,8 @@ export class SqliteWriter {
       this.undefinedDefs = [...this.sql];
       if (this.inFlight.size === 0 && (this.closing || code === 0)) return;
       const error = failure ?? new Error(`the SQLite writer thread exited with code ${code}`);
+      this.deaths++;
+      this.restartAtMs = Date.now() + Math.min(30_000, 100 * 2 ** Math.min(this.deaths - 1, 9));
       this.logger.error({ err: error, batches: this.inFlight.size }, "the SQLite writer thread died; batches in flight may or may not have been written; a new thread takes the next batch");
       const lost = [...this.inFlight.values()];
       this.inFlight.clear();
