@@ -103,6 +103,17 @@ function parseEnv(env) {
     gatewayCpuProfDir: env.BENCH_GATEWAY_CPU_PROF ? resolvePath(env.BENCH_GATEWAY_CPU_PROF) : null,
     // Extra node flags for the gateway child only, e.g. "--max-semi-space-size=2".
     gatewayNodeFlags: (env.BENCH_GATEWAY_NODE_FLAGS ?? "").split(/\s+/).filter(Boolean),
+    // Extra environment for the measured gateway only, e.g. "MALLOC_ARENA_MAX=2".
+    gatewayEnv: Object.fromEntries(
+      (env.BENCH_GATEWAY_ENV ?? "")
+        .split(/\s+/)
+        .filter(Boolean)
+        .map((kv) => {
+          const eq = kv.indexOf("=");
+          if (eq <= 0) throw new Error(`BENCH_GATEWAY_ENV: ${JSON.stringify(kv)} is not NAME=value`);
+          return [kv.slice(0, eq), kv.slice(eq + 1)];
+        }),
+    ),
     baselineNodeFlags: (env.BENCH_BASELINE_NODE_FLAGS ?? "").split(/\s+/).filter(Boolean),
     rssIntervalMs: 100,
   };
@@ -517,6 +528,7 @@ async function startGateway(cp, gatewayToken, upstreamUrl, { name = "gateway", m
     LOG_LEVEL: settings.logLevel,
     OPENAI_BASE_URL: `${upstreamUrl}/v1`,
     OPENAI_API_KEY: UPSTREAM_KEY,
+    ...(name === "gateway" ? settings.gatewayEnv : {}),
   }, { nodeArgs });
   const line = await waitForLogLine(
     entry,
