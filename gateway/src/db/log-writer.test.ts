@@ -252,6 +252,25 @@ describe("LogWriter (SQLite writes on a worker thread)", () => {
     expect(records).toEqual(["committed", "lost"]);
   });
 
+  it("run() writes in its own transaction after what is queued, and on the main connection once closed", async () => {
+    const { writer } = open({ flushIntervalMs: 60_000 });
+    const del = writer.statement(`DELETE FROM request_log WHERE request_id = ?`);
+    writer.request(entry("req_kept"));
+    writer.request(entry("req_deleted"));
+    // Queued rows go first: the delete finds the row it names.
+    expect(await writer.run([[del, ["req_deleted"]]], "test delete")).toBe(true);
+    expect(store.requestLog.list().map((r) => r.requestId)).toEqual(["req_kept"]);
+    expect(await writer.setMeta("test_key", "1")).toBe(true);
+    expect(store.meta.get("test_key")).toBe("1");
+    await writer.close();
+    expect(await writer.setMeta("test_key", "2")).toBe(true);
+    expect(store.meta.get("test_key")).toBe("2");
+    // A failing statement answers false, changes nothing, throws nothing.
+    const bad = writer.statement(`INSERT INTO usage_outbox (created_at_ms, records) VALUES (?, ?)`);
+    expect(await writer.run([[bad, [null, "x"]]], "test failure")).toBe(false);
+    expect(store.db.prepare("SELECT count(*) AS n FROM usage_outbox").get()).toEqual({ n: 0 });
+  });
+
   it("ignores rows after close, and close writes what was queued", async () => {
     const { writer, lines } = open({ flushIntervalMs: 60_000 });
     writer.request(entry("req_before"));
