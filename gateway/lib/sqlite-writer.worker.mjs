@@ -21,6 +21,12 @@ const db = new Database(path);
 db.pragma("journal_mode = WAL");
 db.pragma("synchronous = NORMAL");
 db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
+// This connection only appends (request and audit log rows by rowid and time,
+// the usage outbox by seq) and updates a few small rows, so the pages it
+// touches again are the B-trees' right edges. better-sqlite3 builds SQLite
+// with a 16 MB page cache per connection; left there, every page ever written
+// stays cached and the gateway's RSS grows by up to 16 MB under sustained load.
+db.pragma("cache_size = -2048");
 
 /** @type {Map<number, import("better-sqlite3").Statement>} */
 const statements = new Map();

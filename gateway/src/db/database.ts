@@ -77,7 +77,14 @@ export function openDatabase(dataDir: string): OpenedDatabase {
     db.pragma("synchronous = NORMAL");
     db.pragma("busy_timeout = 5000");
     db.pragma("foreign_keys = ON");
+    // quick_check reads every page through this connection's cache, and the
+    // request log's pages are not read again here: a 2 MB cache for the check
+    // keeps RSS from growing by up to 16 MB (better-sqlite3's default) at start.
+    const cacheSize = db.pragma("cache_size", { simple: true }) as number;
+    db.pragma("cache_size = -2048");
     const problems = (db.pragma("quick_check") as Array<{ quick_check: string }>).map((r) => r.quick_check);
+    db.pragma("shrink_memory");
+    db.pragma(`cache_size = ${cacheSize}`);
     if (problems.length !== 1 || problems[0] !== "ok") {
       const shown = problems.slice(0, 3).join("; ");
       throw new CacheDamageError(`integrity check failed: ${shown}${problems.length > 3 ? `; and ${problems.length - 3} more` : ""}`);
