@@ -685,7 +685,7 @@ function printTable(cells) {
     pad("non2xx", 6, true),
     pad("peak RSS MB", 11, true),
     pad("CPU µs/req", 10, true),
-    pad("CPU % proc; upstream; driver; others", 36, true),
+    pad("CPU % proc; upstream; driver; others; cp", 40, true),
   ].join("  ");
   console.log(header);
   console.log("-".repeat(header.length));
@@ -713,8 +713,8 @@ function printTable(cells) {
           pad(t === "direct" ? "–" : (r.peak_rss_mb?.[own] ?? "–"), 11, true),
           pad(r.cpu_us_per_req?.[own] ?? "–", 10, true),
           pad(
-            `${t === "direct" ? "–" : r.process_cpu_pct[own]}; ${r.process_cpu_pct.upstream}; ${r.driver_cpu_pct}; ${r.others_cpu_pct}`,
-            36,
+            `${t === "direct" ? "–" : r.process_cpu_pct[own]}; ${r.process_cpu_pct.upstream}; ${r.driver_cpu_pct}; ${r.others_cpu_pct}; ${r.process_cpu_pct["control-plane"] ?? "–"}`,
+            40,
             true,
           ),
         ].join("  "),
@@ -847,6 +847,8 @@ async function main() {
   let cp = null;
   if (settings.targets.includes("tollgate") || settings.targets.includes("baseline")) {
     cp = await startControlPlane();
+    // Not a target, but it shares the cores: its CPU is reported beside the gateways'.
+    sampler.track("control-plane", cp.entry.child.pid);
     const seeded = await seed(cp);
     apiKey = seeded.apiKey;
     results.quota = {
@@ -982,6 +984,7 @@ async function main() {
         const merged = Samples.merge(rows.map((x) => x.samples));
         const totalS = rows.reduce((n, x) => n + x.elapsed_s, 0);
         const involved = target === "direct" ? ["upstream"] : [target, "upstream"];
+        if ((target === "tollgate" || target === "baseline") && rows.some((x) => x.processes["control-plane"])) involved.push("control-plane");
         const ok = rows.reduce((n, x) => n + x.ok, 0);
         cell.targets[target] = {
           rps: round1(ok / totalS),
