@@ -101,6 +101,25 @@ describe("LogWriter (SQLite writes on a worker thread)", () => {
     await expect.poll(() => store.requestLog.list().length, { timeout: 5_000 }).toBe(10);
   });
 
+  it("sends a batch early once burstRows wait, but no sooner than minBatchGapMs after the last one", async () => {
+    // No interval timer fires within the test: only burstRows can send.
+    const { writer } = open({ flushIntervalMs: 60_000, burstRows: 4, minBatchGapMs: 1_000 });
+    for (let i = 0; i < 3; i++) writer.request(entry(`req_a${i}`));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(store.requestLog.list()).toHaveLength(0);
+    // No batch went yet, so there is no gap to wait for.
+    writer.request(entry("req_a3"));
+    await expect.poll(() => store.requestLog.list().length, { timeout: 5_000 }).toBe(4);
+
+    // The last batch went just now: the next 4 rows wait out the 1 s gap, then go on their own.
+    const sentAt = performance.now();
+    for (let i = 0; i < 4; i++) writer.request(entry(`req_b${i}`));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(store.requestLog.list(10)).toHaveLength(4);
+    await expect.poll(() => store.requestLog.list(10).length, { timeout: 5_000 }).toBe(8);
+    expect(performance.now() - sentAt).toBeGreaterThanOrEqual(500);
+  });
+
   it("writes a flush hook's ops in the same transaction as the rows, and undoes both when it fails", async () => {
     const { writer, lines } = open({ flushIntervalMs: 60_000 });
     const insertOutbox = writer.statement(`INSERT INTO usage_outbox (created_at_ms, records) VALUES (?, ?)`);

@@ -11,6 +11,10 @@ export interface LogWriterOptions {
   flushIntervalMs?: number;
   /** Rows queued at which a batch goes at once, without waiting for the interval. */
   maxBatch?: number;
+  /** Rows queued at which a batch goes early: as soon as minBatchGapMs have passed since the last batch. */
+  burstRows?: number;
+  /** The shortest time between two early batches (burstRows). */
+  minBatchGapMs?: number;
   /** Rows queued or being written beyond which new log rows are dropped (and counted): the disk cannot keep up. */
   maxPendingRows?: number;
   /** How long a batch may wait for the write lock held by the key sync. */
@@ -32,14 +36,20 @@ export interface FlushHookBatch {
 }
 
 /**
- * How long a row waits in memory for its batch. Short, so that each batch is
- * small: the writer thread's CPU comes in bursts of about 6 µs a row, and on a
- * machine whose cores the gateway shares, a request in flight during a long
- * burst waits for a core. With 25 ms (about 70 rows at 2,800 requests/s, a
- * 0.4 ms burst) 1.1-1.7 % of requests at one connection took over 0.6 ms in the
- * gateway; with 5 ms, 0.6-0.9 %. Batches grow with the request rate anyway.
+ * Batches are kept small, because the writer thread's CPU comes in bursts of
+ * about 6 µs a row. On a machine whose cores the gateway shares, a request in
+ * flight during a long burst waits for a core. With batches every 25 ms (about
+ * 70 rows at 2,800 requests/s, a 0.4 ms burst), 1.1-1.7 % of requests at one
+ * connection took over 0.6 ms in the gateway; with 5 ms, 0.6-0.9 %.
+ *
+ * So a batch goes once BURST_ROWS rows wait, but no sooner than
+ * MIN_BATCH_GAP_MS after the last one: under load, batches come every 5 ms and
+ * grow with the rate. Otherwise it goes after FLUSH_INTERVAL_MS, so a slow
+ * trickle of requests does not cost a transaction (and its WAL pages) each.
  */
-export const DEFAULT_FLUSH_INTERVAL_MS = 5;
+export const DEFAULT_FLUSH_INTERVAL_MS = 25;
+export const DEFAULT_BURST_ROWS = 16;
+export const DEFAULT_MIN_BATCH_GAP_MS = 5;
 
 /** The meta row naming the last batch committed, so a batch whose writer thread died can be judged. */
 const LAST_BATCH_META_KEY = "log_writer_last_batch";
@@ -66,6 +76,12 @@ export class LogWriter {
   private readonly closeTimeoutMs: number;
   private readonly flushIntervalMs: number;
   private readonly maxBatch: number;
+  private readonly burstRows: number;
+  private readonly minBatchGapMs: number;
+  /** When the last batch went (performance.now()). */
+  private lastSendAt = -Infinity;
+  /** The timer set is the early one (burstRows reached). */
+  private timerIsEarly = false;
   private readonly maxPendingRows: number;
   private readonly writer: SqliteWriter;
   private readonly requestStmt: WriterStatement;
@@ -89,6 +105,8 @@ export class LogWriter {
   ) {
     this.flushIntervalMs = options.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS;
     this.maxBatch = options.maxBatch ?? 256;
+    this.burstRows = options.burstRows ?? DEFAULT_BURST_ROWS;
+    this.minBatchGapMs = options.minBatchGapMs ?? DEFAULT_MIN_BATCH_GAP_MS;
     this.maxPendingRows = Math.max(this.maxBatch, options.maxPendingRows ?? 50_000);
     this.closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
     this.writer = new SqliteWriter(store.path, logger, { busyRetryMs: options.busyRetryMs, busyTimeoutMs: options.busyTimeoutMs });
@@ -240,7 +258,8 @@ export class LogWriter {
     if (this.queued >= this.maxBatch) {
       this.cancelTimer();
       this.send();
-    } else this.schedule();
+    } else if (this.queued >= this.burstRows) this.scheduleEarly();
+    else this.schedule();
   }
 
   private dropRow(): void {
@@ -283,6 +302,7 @@ export class LogWriter {
     if (this.closed || (this.queued === 0 && !this.hookPending)) return;
     const { stmts, params, undos, rows } = this.takeBatch(final);
     if (stmts.length === 0) return;
+    this.lastSendAt = performance.now();
     const seq = ++this.batchSeq;
     stmts.push(this.markStmt);
     params.push([LAST_BATCH_META_KEY, `${this.epoch}:${seq}`]);
@@ -349,15 +369,36 @@ export class LogWriter {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
+    this.timerIsEarly = false;
   }
 
   private schedule(): void {
-    if (!this.timer && !this.closed) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        this.send();
-      }, this.flushIntervalMs);
-      this.timer.unref();
+    if (!this.timer && !this.closed) this.arm(this.flushIntervalMs, false);
+  }
+
+  /**
+   * burstRows wait: the batch goes minBatchGapMs after the last one (or now),
+   * unless one is due sooner. Not while batches fail: their retries back off.
+   */
+  private scheduleEarly(): void {
+    if (this.failures > 0) {
+      this.schedule();
+      return;
     }
+    if (this.closed || this.timerIsEarly) return;
+    const delay = Math.max(0, this.lastSendAt + this.minBatchGapMs - performance.now());
+    if (this.timer && delay >= this.flushIntervalMs) return;
+    this.cancelTimer();
+    this.arm(delay, true);
+  }
+
+  private arm(delayMs: number, early: boolean): void {
+    this.timerIsEarly = early;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerIsEarly = false;
+      this.send();
+    }, delayMs);
+    this.timer.unref();
   }
 }
