@@ -82,6 +82,8 @@ export class LogWriter {
   private lastSendAt = -Infinity;
   /** The timer set is the early one (burstRows reached). */
   private timerIsEarly = false;
+  /** When the timer set is due (performance.now()). */
+  private timerDueAt = Infinity;
   private readonly maxPendingRows: number;
   private readonly writer: SqliteWriter;
   private readonly requestStmt: WriterStatement;
@@ -346,6 +348,7 @@ export class LogWriter {
     this.hookPending = true;
     if (this.closing || this.closed || this.timer) return;
     const delay = Math.min(10_000, this.flushIntervalMs * 2 ** Math.min(this.failures, 11));
+    this.timerDueAt = performance.now() + delay;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.send();
@@ -386,14 +389,16 @@ export class LogWriter {
       return;
     }
     if (this.closed || this.timerIsEarly) return;
-    const delay = Math.max(0, this.lastSendAt + this.minBatchGapMs - performance.now());
-    if (this.timer && delay >= this.flushIntervalMs) return;
+    const now = performance.now();
+    const delay = Math.max(0, this.lastSendAt + this.minBatchGapMs - now);
+    if (this.timer && now + delay >= this.timerDueAt) return;
     this.cancelTimer();
     this.arm(delay, true);
   }
 
   private arm(delayMs: number, early: boolean): void {
     this.timerIsEarly = early;
+    this.timerDueAt = performance.now() + delayMs;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.timerIsEarly = false;
