@@ -20,7 +20,7 @@
 
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -32,6 +32,7 @@ import { Worker } from "node:worker_threads";
 import { createControlPlane, loadConfig as loadControlPlaneConfig } from "@tollgate/control-plane";
 import { createGateway, loadConfig as loadGatewayConfig } from "@tollgate/gateway";
 import { createLogger, generateApiKey, newId } from "@tollgate/shared";
+import { machine } from "./lib/children.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -135,24 +136,6 @@ async function pollUntil(done, timeoutMs, what) {
     if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await tick();
   }
-}
-
-function machine() {
-  const cpuinfo = (() => {
-    try {
-      return readFileSync("/proc/cpuinfo", "utf8");
-    } catch {
-      return "";
-    }
-  })();
-  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? "unknown";
-  return {
-    nproc: os.availableParallelism?.() ?? os.cpus().length,
-    cpu: model.trim(),
-    memory_gib: Math.round((os.totalmem() / 1024 ** 3) * 10) / 10,
-    node: process.version,
-    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-  };
 }
 
 /** The commit measured, and whether the working tree had changes on top of it. */
