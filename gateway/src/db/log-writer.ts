@@ -40,12 +40,14 @@ export interface FlushHookBatch {
  * about 6 µs a row. On a machine whose cores the gateway shares, a request in
  * flight during a long burst waits for a core. With batches every 25 ms (about
  * 70 rows at 2,800 requests/s, a 0.4 ms burst), 1.1-1.7 % of requests at one
- * connection took over 0.6 ms in the gateway; with 5 ms, 0.6-0.9 %.
+ * connection took over 0.6 ms in the gateway; with 5 ms, 0.6-1.2 % (and a
+ * p99 of 0.76 ms seen by the client, against 1.25 ms). See bench/README.md.
  *
- * So a batch goes once BURST_ROWS rows wait, but no sooner than
- * MIN_BATCH_GAP_MS after the last one: under load, batches come every 5 ms and
- * grow with the rate. Otherwise it goes after FLUSH_INTERVAL_MS, so a slow
- * trickle of requests does not cost a transaction (and its WAL pages) each.
+ * So a batch goes once DEFAULT_BURST_ROWS rows wait, but no sooner than
+ * DEFAULT_MIN_BATCH_GAP_MS after the last one: under load, batches come every
+ * 5 ms and grow with the rate. Otherwise it goes after
+ * DEFAULT_FLUSH_INTERVAL_MS, so a slow trickle of requests does not cost a
+ * transaction (and its WAL pages) each.
  */
 export const DEFAULT_FLUSH_INTERVAL_MS = 25;
 export const DEFAULT_BURST_ROWS = 16;
@@ -347,7 +349,7 @@ export class LogWriter {
   private retryLater(): void {
     this.hookPending = true;
     if (this.closing || this.closed || this.timer) return;
-    const delay = Math.min(10_000, this.flushIntervalMs * 2 ** Math.min(this.failures, 11));
+    const delay = Math.min(10_000, this.flushIntervalMs * 2 ** Math.min(this.failures, 9));
     this.timerDueAt = performance.now() + delay;
     this.timer = setTimeout(() => {
       this.timer = undefined;
