@@ -41,7 +41,7 @@ export interface FlushHookBatch {
  * flight during a long burst waits for a core. With batches every 25 ms (about
  * 70 rows at 2,800 requests/s, a 0.4 ms burst), 1.1-1.7 % of requests at one
  * connection took over 0.6 ms in the gateway; with 5 ms, 0.6-1.2 % (and a
- * p99 of 0.76 ms seen by the client, against 1.25 ms). See bench/README.md.
+ * client-side p99 of 0.87 ms against 1.25 ms, interleaved). See bench/README.md.
  *
  * So a batch goes once DEFAULT_BURST_ROWS rows wait, but no sooner than
  * DEFAULT_MIN_BATCH_GAP_MS after the last one: under load, batches come every
