@@ -1,23 +1,16 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { BruteForceGuard, createLogger, type Logger } from "@tollgate/shared";
-import { ChangeNotifier } from "./change-notifier.js";
+import { createLogger, type Logger } from "@tollgate/shared";
+import { startChangeListener } from "./changes/pg-listener.js";
 import type { ControlPlaneConfig } from "./config.js";
-import type { AppContext } from "./context.js";
+import { createAppContext, type AppContext } from "./context.js";
 import { migrateToLatest, openDatabase, type DatabaseHandle } from "./db/database.js";
 import { createHttpApp } from "./http/app.js";
-import { createMetrics } from "./metrics.js";
-import { startChangeListener } from "./pg-listener.js";
-import { compactChangeLog } from "./repositories/change-log.js";
-import { purgeEndedWindows } from "./quota/acquire.js";
-import { AlertDelivery } from "./quota/alerts.js";
-import { ensureDefaultOrg } from "./repositories/orgs.js";
 import { seedAllDefaultPrices } from "./pricing/seed-prices.js";
-import { AckWriter } from "./sync/ack-writer.js";
-import { ChangeFeed } from "./sync/change-feed.js";
-import { GatewayTokenCache } from "./sync/token-cache.js";
-import { closeTokenStreams } from "./sync/revocation.js";
-import { startSyncServer, type SyncServer } from "./sync/server.js";
+import { purgeEndedWindows } from "./quota/windows.js";
+import { compactChangeLog } from "./repositories/change-log.js";
+import { ensureDefaultOrg } from "./repositories/orgs.js";
+import { startSyncServer, type SyncServer } from "./rpc/server.js";
 
 export type { ControlPlaneConfig } from "./config.js";
 export { loadConfig } from "./config.js";
@@ -50,25 +43,9 @@ export function createControlPlane(config: ControlPlaneConfig, overrides: { logg
       const migrated = await migrateToLatest(handle.db, config.databaseSchema);
       const applied = migrated.results?.filter((r) => r.status === "Success").map((r) => r.migrationName) ?? [];
       logger.info({ applied }, applied.length ? "migrations applied" : "schema up to date");
-      const notifier = new ChangeNotifier();
-      context = {
-        config,
-        db: handle.db,
-        dbKind: handle.kind,
-        defaultOrgId: await ensureDefaultOrg(handle.db),
-        notifier,
-        changeFeed: new ChangeFeed(handle.db, (orgId) => notifier.version(orgId)),
-        tokenCache: new GatewayTokenCache(),
-        ackWriter: new AckWriter(handle.db),
-        metrics: createMetrics(),
-        logger,
-        streamsByToken: new Map(),
-        now: () => new Date(),
-        bruteForce: new BruteForceGuard(config.bruteForce),
-      };
+      context = createAppContext(config, handle, await ensureDefaultOrg(handle.db), { logger });
       await seedAllDefaultPrices(context);
-      context.alertDelivery = new AlertDelivery(context);
-      if (handle.pool) listener = startChangeListener(handle.pool, notifier, logger, (tokenId) => closeTokenStreams(context!, tokenId));
+      if (handle.pool) listener = startChangeListener({ pool: handle.pool, notifier: context.notifier, streams: context.streams, logger });
 
       const koa = createHttpApp(context);
       httpServer = http.createServer({ maxHeaderSize: 16 * 1024 }, koa.callback());
@@ -110,7 +87,7 @@ export function createControlPlane(config: ControlPlaneConfig, overrides: { logg
       stopping ??= (async () => {
         clearInterval(compaction);
         await context?.alertDelivery?.stop();
-        for (const set of context?.streamsByToken.values() ?? []) for (const c of set) c.abort(new Error("control plane stopping"));
+        context?.streams.closeAll("control plane stopping");
         await Promise.all([
           syncServer?.close(),
           new Promise<void>((resolve) => {

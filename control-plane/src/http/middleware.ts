@@ -1,6 +1,7 @@
-import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { AppError, isAppError } from "@tollgate/shared";
 import type { Context, Next } from "koa";
+import { bearerToken, secretEquals } from "../auth/credentials.js";
 import type { AppContext } from "../context.js";
 import { recordAudit } from "../repositories/audit-log.js";
 
@@ -53,19 +54,6 @@ export function requestContext(app: AppContext) {
       app.metrics.httpRequest(ctx.method, String(route), ctx.status, Number(process.hrtime.bigint() - started) / 1e9);
     }
   };
-}
-
-/** Compares secrets through their SHA-256 so the comparison takes constant time whatever the length. */
-export function secretEquals(presented: string, expected: string): boolean {
-  const a = createHash("sha256").update(presented).digest();
-  const b = createHash("sha256").update(expected).digest();
-  return timingSafeEqual(a, b);
-}
-
-export function bearerToken(header: string | undefined): string | undefined {
-  if (!header) return undefined;
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  return m?.[1];
 }
 
 /**

@@ -3,7 +3,7 @@ import { recordAudit } from "../repositories/audit-log.js";
 import type { ModelPriceRecord } from "../repositories/change-log.js";
 import { allModelPriceRecords, deleteModelPrices, priceResourceId, samePrice, upsertModelPrices } from "../repositories/model-prices.js";
 import { listOrgs, lockOrg } from "../repositories/orgs.js";
-import { writeWithChanges } from "../writes.js";
+import { writeWithChanges } from "../changes/write-with-changes.js";
 import { DATASET_NAME, DATASET_VERSION, defaultPriceTable } from "./default-prices.js";
 
 export interface SeedResult {

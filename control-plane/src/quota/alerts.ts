@@ -1,7 +1,8 @@
 import { createHmac } from "node:crypto";
 import { newId, type Logger } from "@tollgate/shared";
 import { sql } from "kysely";
-import type { AppContext } from "../context.js";
+import type { ControlPlaneConfig } from "../config.js";
+import type { Metrics } from "../metrics.js";
 import type { Db } from "../db/database.js";
 import { recordAudits, type AuditEntryInput } from "../repositories/audit-log.js";
 
@@ -19,7 +20,16 @@ export function budgetPeriodKey(period: string, now: Date): string {
  * once (unique per key, period and threshold), audited, and queued for the
  * webhook, all in the transaction that added the usage.
  */
-export async function checkBudgetAlerts(app: AppContext, trx: Db, orgId: string, keyDays: Map<string, Set<string>>): Promise<void> {
+/** What the alert checks and their delivery need; a narrow view of the app context. */
+export interface AlertDeps {
+  db: Db;
+  config: ControlPlaneConfig;
+  metrics: Metrics;
+  logger: Logger;
+  now(): Date;
+}
+
+export async function checkBudgetAlerts(app: Pick<AlertDeps, "config" | "metrics" | "now">, trx: Db, orgId: string, keyDays: Map<string, Set<string>>): Promise<void> {
   const keyIds = [...keyDays.keys()];
   if (keyIds.length === 0) return;
   const keys = await trx
@@ -109,7 +119,7 @@ export class AlertDelivery {
   private stopped = false;
 
   constructor(
-    private readonly app: Pick<AppContext, "db" | "config" | "metrics"> & { logger: Logger },
+    private readonly app: Omit<AlertDeps, "now">,
     private readonly pollMs = 5_000,
   ) {}
 

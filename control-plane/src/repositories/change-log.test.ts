@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "@tollgate/shared";
-import { ChangeNotifier } from "../change-notifier.js";
+import { ChangeNotifier } from "../changes/notifier.js";
 import type { AppContext } from "../context.js";
 import { createMetrics } from "../metrics.js";
 import { openTestDatabase } from "../testing/test-database.js";
-import { writeWithChanges } from "../writes.js";
+import { writeWithChanges } from "../changes/write-with-changes.js";
 import { appendChange, readChanges } from "./change-log.js";
 import { currentRevision, ensureDefaultOrg } from "./orgs.js";
 
@@ -22,7 +22,6 @@ beforeAll(async () => {
     notifier: new ChangeNotifier(),
     metrics: createMetrics(),
     logger: createLogger({ name: "test", level: "silent" }),
-    streamsByToken: new Map(),
     now: () => new Date(),
   } as unknown as AppContext;
 });

@@ -24,8 +24,9 @@ import { recordAudit, recordAudits } from "../repositories/audit-log.js";
 import { findIdempotencyRecord, saveIdempotencyRecord } from "../repositories/idempotency.js";
 import { currentSigningKey } from "../repositories/signing-keys.js";
 import { existingUserIds, getUser } from "../repositories/users.js";
-import { awaitGateways, waitForGatewaysParam } from "../sync/await-gateways.js";
-import { writeWithChanges, type WriteScope } from "../writes.js";
+import { awaitGateways } from "../changes/await-gateways.js";
+import { waitForGatewaysParam } from "../http/wait-for-gateways.js";
+import { writeWithChanges, type WriteScope } from "../changes/write-with-changes.js";
 import { createKeySchema, patchKeySchema, settingsFrom } from "./key-schemas.js";
 import { idOf } from "./schemas.js";
 

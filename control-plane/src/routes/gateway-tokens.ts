@@ -1,22 +1,13 @@
-import { createHash } from "node:crypto";
 import Router from "@koa/router";
 import { AppError, newId, randomBase62 } from "@tollgate/shared";
 import { z } from "zod";
-import { sql } from "kysely";
 import type { AppContext } from "../context.js";
-import { closeTokenStreams } from "../sync/revocation.js";
-import { CHANGES_CHANNEL, REVOKED_TOKEN_PREFIX } from "../writes.js";
+import { GATEWAY_TOKEN_PREFIX, hashGatewayToken } from "../auth/credentials.js";
+import { publishTokenRevocation } from "../changes/write-with-changes.js";
 import { readJsonObject, validate } from "../http/body.js";
 import { recordAudit } from "../repositories/audit-log.js";
 import { insertGatewayToken, listGatewayTokens, revokeGatewayToken } from "../repositories/gateway-tokens.js";
 import { displayName, idOf } from "./schemas.js";
-
-/** Gateway enrollment secrets: `tgw_` + 40 base62 characters, stored as SHA-256. */
-export const GATEWAY_TOKEN_PREFIX = "tgw_";
-
-export function hashGatewayToken(token: string): Buffer {
-  return createHash("sha256").update(token).digest();
-}
 
 const createToken = z.strictObject({ name: displayName });
 
@@ -62,7 +53,7 @@ export function gatewayTokenRoutes(app: AppContext): Router {
     const token = await app.db.transaction().execute(async (trx) => {
       const token = await revokeGatewayToken(trx, orgId, id);
       if (!token) throw new AppError("not_found", `gateway token ${id} not found or already revoked`, { field: "id" });
-      if (app.dbKind === "postgres") await sql`select pg_notify(${CHANGES_CHANNEL}, ${REVOKED_TOKEN_PREFIX + id})`.execute(trx);
+      await publishTokenRevocation(trx, app.dbKind, id);
       await recordAudit(trx, {
         orgId,
         actor: ctx.state.actor,
@@ -75,7 +66,7 @@ export function gatewayTokenRoutes(app: AppContext): Router {
       return token;
     });
     // Close that token's open streams on this replica now; other replicas hear it through NOTIFY.
-    closeTokenStreams(app, id);
+    app.streams.revokeToken(id);
     ctx.body = token;
   });
 

@@ -17,7 +17,7 @@ import {
   type PriceValues,
 } from "../repositories/model-prices.js";
 import { lockOrg } from "../repositories/orgs.js";
-import { writeWithChanges } from "../writes.js";
+import { writeWithChanges } from "../changes/write-with-changes.js";
 
 export const provider = z
   .string({ error: "must be a provider kind such as openai or anthropic, or *" })

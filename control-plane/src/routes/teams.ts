@@ -7,7 +7,7 @@ import { recordAudit } from "../repositories/audit-log.js";
 import { countTeamUsers, deleteTeam, findTeamByName, getTeam, insertTeam, listTeams, updateTeam } from "../repositories/teams.js";
 import { displayName, idOf, tokenLimit } from "./schemas.js";
 import { apiKeyIdsOfTeam } from "../repositories/api-keys.js";
-import { resyncKeys, writeWithChanges } from "../writes.js";
+import { resyncKeys, writeWithChanges } from "../changes/write-with-changes.js";
 
 const createTeam = z.strictObject({
   name: displayName,

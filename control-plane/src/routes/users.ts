@@ -7,7 +7,7 @@ import { recordAudit } from "../repositories/audit-log.js";
 import { getTeam } from "../repositories/teams.js";
 import { apiKeyIdsOfUser } from "../repositories/api-keys.js";
 import { deleteUser, findUserByExternalId, getUser, insertUser, listUsers, updateUser } from "../repositories/users.js";
-import { resyncKeys, writeWithChanges } from "../writes.js";
+import { resyncKeys, writeWithChanges } from "../changes/write-with-changes.js";
 import { idOf, tokenLimit } from "./schemas.js";
 
 const limits = {

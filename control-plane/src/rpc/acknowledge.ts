@@ -3,7 +3,7 @@ import type { AcknowledgeRequest, AcknowledgeResponse } from "@tollgate/shared";
 import { create } from "@bufbuild/protobuf";
 import { AcknowledgeResponseSchema } from "@tollgate/shared";
 import type { AppContext } from "../context.js";
-import { authenticateGateway } from "./auth.js";
+import { authenticateGateway } from "./gateway-auth.js";
 
 export async function acknowledge(app: AppContext, req: AcknowledgeRequest, ctx: HandlerContext): Promise<AcknowledgeResponse> {
   const principal = await authenticateGateway(app, ctx);

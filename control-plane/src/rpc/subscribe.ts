@@ -22,7 +22,7 @@ import { allModelPriceRecords } from "../repositories/model-prices.js";
 import { allSigningKeyRecords } from "../repositories/signing-keys.js";
 import { markGatewayDisconnected, upsertConnectedGateway } from "../repositories/gateways.js";
 import { currentRevision } from "../repositories/orgs.js";
-import { authenticateGateway, kRemoteAddress } from "./auth.js";
+import { authenticateGateway, kRemoteAddress } from "./gateway-auth.js";
 import { toKeyUpsert, toModelPrice, toSigningKey } from "./key-record.js";
 
 /** Configuration the gateways apply, sent first on every stream. */
@@ -77,13 +77,8 @@ export async function* subscribe(app: AppContext, req: SubscribeRequest, ctx: Ha
     );
   }
 
-  // Revoking the token aborts this controller, which ends the stream at once.
-  const controller = new AbortController();
-  const onAbort = () => controller.abort(ctx.signal.reason);
-  ctx.signal.addEventListener("abort", onAbort, { once: true });
-  let streams = app.streamsByToken.get(principal.tokenId);
-  if (!streams) app.streamsByToken.set(principal.tokenId, (streams = new Set()));
-  streams.add(controller);
+  // Revoking the token aborts this stream's signal, which ends the stream at once.
+  const stream = app.streams.open(principal.tokenId, ctx.signal);
 
   app.metrics.streamOpened();
   log.info({ lastRevision: Number(req.lastRevision) }, "gateway subscribed");
@@ -100,7 +95,7 @@ export async function* subscribe(app: AppContext, req: SubscribeRequest, ctx: Ha
       cursor = revision;
     }
     let idle = false;
-    while (!controller.signal.aborted) {
+    while (!stream.signal.aborted) {
       const seen = app.notifier.version(orgId);
       const entries = await app.changeFeed.read(orgId, cursor, CHANGE_BATCH);
       if (entries.length > 0 && entries[0]!.revision !== cursor + 1) {
@@ -127,20 +122,18 @@ export async function* subscribe(app: AppContext, req: SubscribeRequest, ctx: Ha
         yield heartbeat(await currentRevision(app.db, orgId));
         idle = true;
       }
-      const outcome = await app.notifier.wait(orgId, seen, app.config.heartbeatIntervalMs, controller.signal);
+      const outcome = await app.notifier.wait(orgId, seen, app.config.heartbeatIntervalMs, stream.signal);
       if (outcome === "timeout") yield heartbeat(await currentRevision(app.db, orgId));
       // A short pause lets a burst of commits leave as one batch.
       else if (outcome === "changed" && app.config.syncDebounceMs > 0) {
         await new Promise((r) => setTimeout(r, app.config.syncDebounceMs));
       }
     }
-    if (streams.has(controller) && controller.signal.reason instanceof Error && controller.signal.reason.message === "gateway token revoked") {
+    if (stream.revoked()) {
       throw new ConnectError("gateway token revoked", Code.PermissionDenied);
     }
   } finally {
-    ctx.signal.removeEventListener("abort", onAbort);
-    streams.delete(controller);
-    if (streams.size === 0) app.streamsByToken.delete(principal.tokenId);
+    stream.close();
     app.metrics.streamClosed();
     await markGatewayDisconnected(app.db, req.gatewayId, connectedAt).catch((err: unknown) =>
       log.warn({ err }, "could not mark gateway disconnected"),

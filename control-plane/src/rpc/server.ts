@@ -3,11 +3,11 @@ import type { AddressInfo } from "node:net";
 import { createContextValues, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { KeySyncService, QuotaService } from "@tollgate/shared";
-import { acquire } from "../quota/acquire.js";
-import { reportUsage } from "../quota/report-usage.js";
+import { acquire } from "./acquire.js";
+import { reportUsage } from "./report-usage.js";
 import type { AppContext } from "../context.js";
 import { acknowledge } from "./acknowledge.js";
-import { kRemoteAddress } from "./auth.js";
+import { kRemoteAddress } from "./gateway-auth.js";
 import { subscribe } from "./subscribe.js";
 
 export function syncRoutes(app: AppContext) {

@@ -1,4 +1,4 @@
-import type { GatewayPrincipal } from "./auth.js";
+import type { GatewayPrincipal } from "./credentials.js";
 
 /**
  * Remembers which gateway token hash maps to which organization for a few

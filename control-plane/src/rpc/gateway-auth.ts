@@ -1,16 +1,10 @@
 import { Code, ConnectError, createContextKey, type HandlerContext } from "@connectrpc/connect";
 import type { AppContext } from "../context.js";
 import { findActiveTokenByHash } from "../repositories/gateway-tokens.js";
-import { hashGatewayToken } from "../routes/gateway-tokens.js";
-import { bearerToken } from "../http/middleware.js";
+import { bearerToken, hashGatewayToken, type GatewayPrincipal } from "../auth/credentials.js";
 
 /** Remote address of the HTTP/2 peer, set per request by the node adapter. */
 export const kRemoteAddress = createContextKey<string | null>(null, { description: "remote address" });
-
-export interface GatewayPrincipal {
-  tokenId: string;
-  orgId: string;
-}
 
 /** Resolves the gateway token in `authorization: Bearer …` to its organization. */
 export async function authenticateGateway(app: AppContext, ctx: HandlerContext): Promise<GatewayPrincipal> {

@@ -1,5 +1,3 @@
-import { AppError, parseDurationMs } from "@tollgate/shared";
-import type { Context } from "koa";
 import type { AppContext } from "../context.js";
 import { listGateways } from "../repositories/gateways.js";
 
@@ -16,21 +14,6 @@ export interface SyncReceipt {
   waited_ms: number;
   confirmed: GatewayReceipt[];
   pending: GatewayReceipt[];
-}
-
-export const MAX_WAIT_FOR_GATEWAYS_MS = 60_000;
-
-/** Reads `?wait_for_gateways=5s`; undefined when absent. */
-export function waitForGatewaysParam(ctx: Context): number | undefined {
-  const raw = ctx.query.wait_for_gateways;
-  if (raw === undefined) return undefined;
-  const ms = typeof raw === "string" ? parseDurationMs(raw) : undefined;
-  if (ms === undefined || ms > MAX_WAIT_FOR_GATEWAYS_MS) {
-    throw new AppError("invalid_request", "wait_for_gateways must be a duration up to 60s, such as 500ms or 5s", {
-      field: "wait_for_gateways",
-    });
-  }
-  return ms;
 }
 
 /**

@@ -1,8 +1,8 @@
 import { sql } from "kysely";
-import type { AppContext } from "./context.js";
-import type { Db } from "./db/database.js";
-import { appendChanges, type ChangeInput } from "./repositories/change-log.js";
-import { keySyncRecords } from "./repositories/api-keys.js";
+import type { AppContext } from "../context.js";
+import type { Db } from "../db/database.js";
+import { appendChanges, type ChangeInput } from "../repositories/change-log.js";
+import { keySyncRecords } from "../repositories/api-keys.js";
 
 export const CHANGES_CHANNEL = "tollgate_changes";
 /** NOTIFY payload prefix telling every replica a gateway token was revoked. */
@@ -21,21 +21,29 @@ export interface WriteScope {
  * replicas learn of it through NOTIFY, which Postgres delivers at commit.
  */
 export async function writeWithChanges<T>(
-  ctx: AppContext,
+  app: Pick<AppContext, "db" | "dbKind" | "notifier">,
   orgId: string,
   fn: (scope: WriteScope) => Promise<T>,
 ): Promise<{ result: T; revision: number | null }> {
-  const out = await ctx.db.transaction().execute(async (trx) => {
+  const out = await app.db.transaction().execute(async (trx) => {
     const changes: ChangeInput[] = [];
     const result = await fn({ trx, emit: (c) => changes.push(c) });
     const revision = await appendChanges(trx, orgId, changes);
-    if (revision !== null && ctx.dbKind === "postgres") {
+    if (revision !== null && app.dbKind === "postgres") {
       await sql`select pg_notify(${CHANGES_CHANNEL}, ${orgId})`.execute(trx);
     }
     return { result, revision };
   });
-  if (out.revision !== null) ctx.notifier.notify(orgId);
+  if (out.revision !== null) app.notifier.notify(orgId);
   return out;
+}
+
+/**
+ * Tells every replica, at commit, that a gateway token was revoked, so each
+ * closes that token's streams; the local replica does so itself after commit.
+ */
+export async function publishTokenRevocation(trx: Db, dbKind: AppContext["dbKind"], tokenId: string): Promise<void> {
+  if (dbKind === "postgres") await sql`select pg_notify(${CHANGES_CHANNEL}, ${REVOKED_TOKEN_PREFIX + tokenId})`.execute(trx);
 }
 
 /** Re-sends keys whose synced record changed with something else: their owner's team or limits. */

@@ -5,8 +5,8 @@ import { ReportUsageResponseSchema, type ReportUsageRequest, type ReportUsageRes
 import { sql } from "kysely";
 import type { AppContext } from "../context.js";
 import type { Db } from "../db/database.js";
-import { authenticateGateway } from "../sync/auth.js";
-import { checkBudgetAlerts } from "./alerts.js";
+import { authenticateGateway } from "./gateway-auth.js";
+import { checkBudgetAlerts } from "../quota/alerts.js";
 import { checkCount, gatewayOfOrg, invalid } from "./gateway-check.js";
 
 const MAX_REPORTS = 500;

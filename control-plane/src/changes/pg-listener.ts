@@ -1,19 +1,25 @@
 import type pg from "pg";
 import type { Logger } from "@tollgate/shared";
-import type { ChangeNotifier } from "./change-notifier.js";
-import { CHANGES_CHANNEL, REVOKED_TOKEN_PREFIX } from "./writes.js";
+import type { ChangeNotifier } from "./notifier.js";
+import type { StreamRegistry } from "./stream-registry.js";
+import { CHANGES_CHANNEL, REVOKED_TOKEN_PREFIX } from "./write-with-changes.js";
 
 /**
  * LISTENs for commits made through any control-plane replica and wakes the
  * local streams of that organization. Reconnects on its own; while it is down,
  * streams still see new changes at their next heartbeat, when they re-read the log.
  */
-export function startChangeListener(
-  pool: pg.Pool,
-  notifier: ChangeNotifier,
-  logger: Logger,
-  onTokenRevoked: (tokenId: string) => void,
-): { stop(): Promise<void> } {
+export function startChangeListener({
+  pool,
+  notifier,
+  streams,
+  logger,
+}: {
+  pool: pg.Pool;
+  notifier: ChangeNotifier;
+  streams: StreamRegistry;
+  logger: Logger;
+}): { stop(): Promise<void> } {
   let client: pg.PoolClient | undefined;
   let stopped = false;
   let retryTimer: NodeJS.Timeout | undefined;
@@ -24,7 +30,7 @@ export function startChangeListener(
       client = await pool.connect();
       client.on("notification", (msg) => {
         if (msg.channel !== CHANGES_CHANNEL || !msg.payload) return;
-        if (msg.payload.startsWith(REVOKED_TOKEN_PREFIX)) onTokenRevoked(msg.payload.slice(REVOKED_TOKEN_PREFIX.length));
+        if (msg.payload.startsWith(REVOKED_TOKEN_PREFIX)) streams.revokeToken(msg.payload.slice(REVOKED_TOKEN_PREFIX.length));
         else notifier.notify(msg.payload);
       });
       client.on("error", (err) => {

@@ -5,7 +5,7 @@ import { AcquireResponseSchema, CounterKind, type AcquireRequest, type AcquireRe
 import { sql } from "kysely";
 import type { AppContext } from "../context.js";
 import type { Db } from "../db/database.js";
-import { authenticateGateway } from "../sync/auth.js";
+import { authenticateGateway } from "./gateway-auth.js";
 import { checkCount, gatewayOfOrg, invalid } from "./gateway-check.js";
 
 const MAX_COUNTERS = 200;
@@ -138,13 +138,4 @@ async function grant(
     .onConflict((oc) => oc.columns(["org_id", "counter", "window_key", "gateway_id"]).doUpdateSet({ consumed, held, held_until: heldUntil }))
     .execute();
   return { held, fleetUsed: othersUsed + consumed + held, others: active };
-}
-
-/** Drops counter windows that ended more than an hour ago, with their holdings. */
-export async function purgeEndedWindows(db: Db, now: Date): Promise<number> {
-  const before = new Date(now.getTime() - 3_600_000);
-  await sql`delete from quota_holdings h using quota_counters c
-    where h.org_id = c.org_id and h.counter = c.counter and h.window_key = c.window_key and c.window_ends_at < ${before}`.execute(db);
-  const res = await db.deleteFrom("quota_counters").where("window_ends_at", "<", before).executeTakeFirst();
-  return Number(res.numDeletedRows);
 }
