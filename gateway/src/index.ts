@@ -8,7 +8,8 @@ import { hardenClientServer } from "./routes/malformed.js";
 import { SyncClient, type SyncClientOptions } from "./sync/sync-client.js";
 
 export { loadConfig, type GatewayConfig, type ProviderConfig } from "./config.js";
-export type { AppContext, Clock, ContextOverrides } from "./context.js";
+export type { AppContext, ContextOverrides } from "./context.js";
+export type { Clock } from "./clock.js";
 
 /** Ports actually bound (meaningful when the config asked for port 0). */
 export interface GatewayAddresses {
