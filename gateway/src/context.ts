@@ -14,7 +14,7 @@ import type { Provider } from "./providers/types.js";
 import { KeyCache } from "./sync/key-cache.js";
 import { GatewayQuota } from "./quota/gateway-quota.js";
 import { PriceIndex } from "./pricing/price-index.js";
-import { SyncState, formatDuration } from "./sync/sync-state.js";
+import { SyncState, formatDuration } from "./background/sync-state.js";
 
 /** Everything a route or the sync client needs, built once from the config. */
 export interface AppContext {
