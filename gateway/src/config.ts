@@ -14,7 +14,8 @@ import {
   envUrl,
   parseDurationMs,
 } from "@tollgate/shared";
-import { parseIpRule } from "./auth/ip.js";
+import type { BlockList } from "node:net";
+import { compileIpRules, parseIpRule, type IpRule } from "./auth/ip.js";
 import { loadProviders, type ProviderConfig } from "./providers/provider-config.js";
 
 export { DEFAULT_ANTHROPIC_BASE_URL, DEFAULT_OPENAI_BASE_URL, type ProviderConfig } from "./providers/provider-config.js";
@@ -196,14 +197,28 @@ export function parseTrustedProxies(raw: string | undefined): string[] {
     .split(",")
     .map((e) => e.trim())
     .filter((e) => e !== "");
-  for (const e of entries) {
-    if (!parseIpRule(e)) {
-      throw new ConfigError(
-        `TRUSTED_PROXIES must be a comma-separated list of IP addresses and CIDRs such as 10.0.0.0/8,192.168.1.1,fd00::/8; ${JSON.stringify(e)} is neither`,
-      );
-    }
-  }
+  for (const e of entries) trustedProxyRule(e);
   return entries;
+}
+
+function trustedProxyRule(entry: string): IpRule {
+  const rule = parseIpRule(entry);
+  if (!rule) {
+    throw new ConfigError(
+      `TRUSTED_PROXIES must be a comma-separated list of IP addresses and CIDRs such as 10.0.0.0/8,192.168.1.1,fd00::/8; ${JSON.stringify(entry)} is neither`,
+    );
+  }
+  return rule;
+}
+
+/**
+ * The trusted proxies as the request path matches them; null when there are
+ * none (X-Forwarded-For is never believed). Validates each entry too, for
+ * configs built in code rather than by loadConfig.
+ */
+export function compileTrustedProxies(entries: readonly string[]): BlockList | null {
+  const rules = entries.filter((e) => e.trim() !== "").map(trustedProxyRule);
+  return rules.length === 0 ? null : compileIpRules(rules);
 }
 
 /**

@@ -1,27 +1,20 @@
 import type { BlockList } from "node:net";
 import { BruteForceGuard, createLogger, newId, type Logger } from "@tollgate/shared";
+import { systemClock, type Clock } from "./clock.js";
 import type { GatewayConfig } from "./config.js";
 import type { GatewayStore } from "./db/store.js";
 import { META } from "./db/meta-repository.js";
 import { openStoreWithRecovery, type CacheRecovery } from "./db/recovery.js";
 import { LogWriter } from "./db/log-writer.js";
 import { KeyIndex } from "./auth/key-index.js";
-import { compileIpRules, parseIpRule } from "./auth/ip.js";
-import { parseTrustedProxies } from "./config.js";
+import { compileTrustedProxies } from "./config.js";
 import { GatewayMetrics } from "./metrics.js";
 import { ProviderRegistry } from "./providers/registry.js";
 import type { Provider } from "./providers/types.js";
 import { KeyCache } from "./sync/key-cache.js";
 import { GatewayQuota } from "./quota/gateway-quota.js";
 import { PriceIndex } from "./pricing/price-index.js";
-import { SyncState, formatDuration } from "./sync/sync-state.js";
-
-/** Time source; tests pass a fixed or stepping clock. */
-export interface Clock {
-  now(): number;
-}
-
-export const systemClock: Clock = { now: () => Date.now() };
+import { SyncState, formatDuration } from "./background/sync-state.js";
 
 /** Everything a route or the sync client needs, built once from the config. */
 export interface AppContext {
@@ -68,8 +61,7 @@ export interface ContextOverrides {
  */
 export function createAppContext(config: GatewayConfig, overrides: ContextOverrides = {}): AppContext {
   const logger = overrides.logger ?? createLogger({ name: "gateway", level: config.logLevel });
-  // Validated again here for configs built in code rather than by loadConfig.
-  const trustedRules = parseTrustedProxies(config.trustedProxies.join(","));
+  const trustedProxies = compileTrustedProxies(config.trustedProxies);
   const clock = overrides.clock ?? systemClock;
   const keyIndex = new KeyIndex();
   const prices = new PriceIndex();
@@ -115,7 +107,8 @@ export function createAppContext(config: GatewayConfig, overrides: ContextOverri
   syncState.lastContactMs = probed.lastContactMs;
   if (loaded.hasSnapshot) syncState.source = "cache";
 
-  const metrics = new GatewayMetrics(syncState);
+  // The quota gauges are read at scrape time, once `quota` below exists.
+  const metrics = new GatewayMetrics(syncState, { outboxBacklog: () => quota.outbox.backlog, clockOffsetMs: () => quota.clock.offsetMs });
   metrics.syncState({ appliedRevision: loaded.revision, keys: keyIndex.size, connected: false });
   metrics.setAuthDisabled(config.disableAuth);
 
@@ -134,12 +127,8 @@ export function createAppContext(config: GatewayConfig, overrides: ContextOverri
     });
   }
 
-  const logWriter = new LogWriter(db, logger);
-  logWriter.onDropped = (rows) => metrics.logRowDropped(rows);
-  const quota = new GatewayQuota(db, logWriter, clock, logger);
-  quota.manager.onDegraded = (degraded) => metrics.setQuotaDegraded(degraded);
-  metrics.outboxBacklog = () => quota.outbox.backlog;
-  metrics.clockOffsetMs = () => quota.clock.offsetMs;
+  const logWriter = new LogWriter(db, logger, { onDropped: (rows) => metrics.logRowDropped(rows) });
+  const quota = new GatewayQuota({ store: db, logWriter, clock, logger, onDegraded: (degraded) => metrics.setQuotaDegraded(degraded) });
   return {
     config,
     logger,
@@ -156,6 +145,6 @@ export function createAppContext(config: GatewayConfig, overrides: ContextOverri
     providers: new ProviderRegistry(config.providers, overrides.providers),
     cacheRecovery: recovery,
     bruteForce: new BruteForceGuard({ ...config.bruteForce, now: () => clock.now() }),
-    trustedProxies: trustedRules.length === 0 ? null : compileIpRules(trustedRules.map((r) => parseIpRule(r)!)),
+    trustedProxies,
   };
 }

@@ -5,10 +5,13 @@ import type { GatewayConfig } from "./config.js";
 import { createAppContext, type AppContext, type ContextOverrides } from "./context.js";
 import { createClientHandler, createStatusHandler } from "./routes/index.js";
 import { hardenClientServer } from "./routes/malformed.js";
-import { SyncClient, type SyncClientOptions } from "./sync/sync-client.js";
+import { ControlPlaneConnection } from "./background/control-plane-connection.js";
+import { SyncClient, type SyncClientOptions } from "./background/sync-loop.js";
+import { META } from "./db/meta-repository.js";
 
 export { loadConfig, type GatewayConfig, type ProviderConfig } from "./config.js";
-export type { AppContext, Clock, ContextOverrides } from "./context.js";
+export type { AppContext, ContextOverrides } from "./context.js";
+export type { Clock } from "./clock.js";
 
 /** Ports actually bound (meaningful when the config asked for port 0). */
 export interface GatewayAddresses {
@@ -83,7 +86,40 @@ function close(server: Server, graceMs: number): Promise<void> {
 export function createGateway(config: GatewayConfig, options: GatewayOptions = {}): Gateway {
   const ctx = createAppContext(config, options);
   const logger: Logger = ctx.logger;
-  const sync = new SyncClient(ctx, options.sync);
+  const connection = new ControlPlaneConnection({
+    url: config.controlPlaneUrl,
+    token: config.gatewayToken,
+    tls: config.controlPlaneTls,
+    gatewayId: ctx.gatewayId,
+    pingIntervalMs: options.sync?.pingIntervalMs,
+  });
+  const sync = new SyncClient(
+    {
+      connection,
+      receiver: {
+        applySnapshot: (s) => ctx.keyCache.applySnapshot(s),
+        applyChanges: (c) => ctx.keyCache.applyChanges(c),
+        applySettings: (s) => ctx.quota.applySettings(s),
+      },
+      state: ctx.syncState,
+      metrics: ctx.metrics,
+      logger,
+      clock: ctx.clock,
+      // Through the log writer's thread: the event loop never waits for SQLite's write lock.
+      lastContact: {
+        get open() {
+          return ctx.db.db.open;
+        },
+        save: (ms) => ctx.logWriter.setMeta(META.lastContactAtMs, String(ms)),
+      },
+      gatewayId: ctx.gatewayId,
+      gatewayName: config.gatewayName,
+      controlPlaneUrl: config.controlPlaneUrl,
+      heartbeatIntervalMs: config.syncHeartbeatIntervalMs,
+      keyCount: () => ctx.keyIndex.size,
+    },
+    options.sync,
+  );
   const clientServer = createServer(
     {
       keepAliveTimeout: 65_000,
@@ -134,7 +170,7 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
       logger.info({ paths: config.authBypassPaths }, "AUTH_BYPASS_PATHS: these client paths are served without an API key");
     }
     sync.start();
-    ctx.quota.start(sync.quotaRpc());
+    ctx.quota.start(connection.quotaRpc());
     logger.info(
       {
         port,

@@ -28,6 +28,14 @@ export interface SyncGaugeSource {
   staleForMs(): number | null;
 }
 
+/** Live quota figures read at scrape time. */
+export interface QuotaGaugeSource {
+  /** Usage reports waiting in the outbox. */
+  outboxBacklog(): number;
+  /** The offset from the control plane's clock in use. */
+  clockOffsetMs(): number;
+}
+
 /**
  * The gateway's metrics, on a registry of its own (several gateways may share
  * a process in tests). Labels are bounded: no key id, user id or raw model.
@@ -54,7 +62,7 @@ export class GatewayMetrics {
   private readonly unpriced: Counter<"provider">;
   private readonly logRowsDropped: Counter;
 
-  constructor(sync: SyncGaugeSource) {
+  constructor(sync: SyncGaugeSource, sources: QuotaGaugeSource) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     this.requests = new Counter({
@@ -189,13 +197,13 @@ export class GatewayMetrics {
       name: "tollgate_gateway_usage_outbox_rows",
       help: "Usage reports waiting in the SQLite outbox for the control plane's acknowledgement (each holds a log batch's per-key totals).",
       registers,
-      collect: () => outbox.set(this.outboxBacklog?.() ?? 0),
+      collect: () => outbox.set(sources.outboxBacklog()),
     });
     const clockOffset: Gauge = new Gauge({
       name: "tollgate_gateway_clock_offset_seconds",
       help: "Seconds to add to this host's clock to get the control plane's, as last measured on a quota Acquire (quota windows use the corrected time).",
       registers,
-      collect: () => clockOffset.set((this.clockOffsetMs?.() ?? 0) / 1000),
+      collect: () => clockOffset.set(sources.clockOffsetMs() / 1000),
     });
     this.unpriced = new Counter({
       name: "tollgate_gateway_unpriced_requests_total",
@@ -211,10 +219,6 @@ export class GatewayMetrics {
     this.syncConnected.set(0);
     this.authDisabled.set(0);
   }
-
-  /** Set by the context: reads the outbox size at scrape time. */
-  outboxBacklog: (() => number) | null = null;
-  clockOffsetMs: (() => number) | null = null;
 
   quotaRefused(scope: string, limit: string): void {
     this.quotaRefusals.inc({ scope, limit });

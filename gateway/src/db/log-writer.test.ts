@@ -157,9 +157,8 @@ describe("LogWriter (SQLite writes on a worker thread)", () => {
   });
 
   it("drops (and counts) rows beyond maxPendingRows rather than grow without bound", async () => {
-    const { writer, lines } = open({ flushIntervalMs: 60_000, maxBatch: 1_000, maxPendingRows: 1_000 });
     let dropped = 0;
-    writer.onDropped = (n) => (dropped += n);
+    const { writer, lines } = open({ flushIntervalMs: 60_000, maxBatch: 1_000, maxPendingRows: 1_000, onDropped: (n) => (dropped += n) });
     for (let i = 0; i < 1_005; i++) writer.request(entry(`req_${i}`));
     expect(dropped).toBe(5);
     expect(writer.dropped).toBe(5);

@@ -23,6 +23,8 @@ export interface LogWriterOptions {
   busyTimeoutMs?: number;
   /** How long close() keeps writing what is still queued or being retried. */
   closeTimeoutMs?: number;
+  /** Told the number of rows dropped because the writes fell behind (metrics). */
+  onDropped?: (rows: number) => void;
 }
 
 /** Writes of other batched state (quota consumption, the usage outbox) that go in the same transaction as a batch. */
@@ -99,8 +101,7 @@ export class LogWriter {
   private batchSeq = 0;
   private droppedRows = 0;
   private lastDropLogMs = 0;
-  /** Called with the number of rows dropped because the writes fell behind (metrics). */
-  onDropped: ((rows: number) => void) | null = null;
+  private readonly onDropped: ((rows: number) => void) | undefined;
 
   constructor(
     private readonly store: GatewayStore,
@@ -113,6 +114,7 @@ export class LogWriter {
     this.minBatchGapMs = options.minBatchGapMs ?? DEFAULT_MIN_BATCH_GAP_MS;
     this.maxPendingRows = Math.max(this.maxBatch, options.maxPendingRows ?? 50_000);
     this.closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
+    this.onDropped = options.onDropped;
     this.writer = new SqliteWriter(store.path, logger, { busyRetryMs: options.busyRetryMs, busyTimeoutMs: options.busyTimeoutMs });
     this.requestStmt = this.writer.statement(REQUEST_LOG_INSERT_SQL);
     this.auditStmt = this.writer.statement(AUDIT_INSERT_SQL);

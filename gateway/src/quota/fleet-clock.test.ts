@@ -41,8 +41,7 @@ describe("FleetClock", () => {
     log.warn = ((o: unknown) => void warnings.push(o)) as typeof log.warn;
     const local = 5_000_000;
     const persisted: number[] = [];
-    const c = new FleetClock({ now: () => local }, log);
-    c.onOffset = (ms) => persisted.push(ms);
+    const c = new FleetClock({ now: () => local }, log, { onOffset: (ms) => persisted.push(ms) });
     c.restore(-40_000);
     expect(c.offsetMs).toBe(-40_000);
     expect(c.source).toBe("persisted");

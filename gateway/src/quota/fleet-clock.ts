@@ -1,5 +1,5 @@
 import type { Logger } from "@tollgate/shared";
-import type { Clock } from "../context.js";
+import type { Clock } from "../clock.js";
 
 /** Where the offset in use comes from. */
 export type OffsetSource = "none" | "persisted" | "settings" | "acquire";
@@ -20,6 +20,8 @@ export interface FleetClockOptions {
   warnAboveMs?: number;
   /** onOffset is told of changes at least this large (persisting every jitter is pointless). */
   reportStepMs?: number;
+  /** Told when the offset in use changes by reportStepMs or more (persist it, export it). */
+  onOffset?: (offsetMs: number) => void;
 }
 
 /**
@@ -39,8 +41,7 @@ export class FleetClock implements Clock {
   private readonly maxSamples: number;
   private readonly warnAboveMs: number;
   private readonly reportStepMs: number;
-  /** Told when the offset in use changes by reportStepMs or more (persist it, export it). */
-  onOffset: ((offsetMs: number) => void) | null = null;
+  private readonly onOffset: ((offsetMs: number) => void) | undefined;
 
   constructor(
     private readonly local: Clock,
@@ -51,6 +52,7 @@ export class FleetClock implements Clock {
     this.maxSamples = options.maxSamples ?? 32;
     this.warnAboveMs = options.warnAboveMs ?? 2_000;
     this.reportStepMs = options.reportStepMs ?? 20;
+    this.onOffset = options.onOffset;
   }
 
   now(): number {
@@ -74,7 +76,8 @@ export class FleetClock implements Clock {
   /** The offset last measured before a restart: used until this process measures one. */
   restore(offsetMs: number): void {
     if (this.from !== "none" || !Number.isFinite(offsetMs)) return;
-    this.use(Math.round(offsetMs), "persisted", null);
+    // Already persisted: not reported again.
+    this.use(Math.round(offsetMs), "persisted", null, false);
     this.reported = this.offset;
   }
 
@@ -100,7 +103,7 @@ export class FleetClock implements Clock {
     this.use(Math.round(best.offsetMs), "acquire", best.delayMs);
   }
 
-  private use(offsetMs: number, from: OffsetSource, delayMs: number | null): void {
+  private use(offsetMs: number, from: OffsetSource, delayMs: number | null, report = true): void {
     const changedSource = from !== this.from;
     this.offset = offsetMs;
     this.from = from;
@@ -111,7 +114,7 @@ export class FleetClock implements Clock {
         `this gateway's clock is ${Math.abs(offsetMs / 1000).toFixed(1)} s ${offsetMs > 0 ? "behind" : "ahead of"} the control plane's: quota windows follow the control plane's clock; fix the host's time sync (NTP)`,
       );
     }
-    if (changedSource || Math.abs(offsetMs - this.reported) >= this.reportStepMs) {
+    if (report && (changedSource || Math.abs(offsetMs - this.reported) >= this.reportStepMs)) {
       this.reported = offsetMs;
       this.onOffset?.(offsetMs);
     }

@@ -28,15 +28,19 @@ describe("GatewayQuota's usage outbox on the log writer", () => {
     dir = tempDir();
     store = openStore(dir.path);
     writer = new LogWriter(store, logger, { flushIntervalMs: 5 });
-    const quota = new GatewayQuota(store, writer, { now: () => Date.now() }, logger);
-    const startedAt = Date.now();
+    // The cadence reads this clock only: the test steps it instead of waiting on the wall clock.
+    let now = 1_700_000_000_000;
+    const scheduler = { now: () => now, later: () => undefined };
+    const quota = new GatewayQuota({ store, logWriter: writer, clock: scheduler, logger, scheduler });
     let sent = 0;
-    // 300 ms of requests, one every 2 ms, each with its usage: the writer sends a batch every 5 ms.
-    while (Date.now() - startedAt < 300) {
-      quota.outbox.add({ keyId: "key_1", userId: "user_1", teamId: "team_1", atMs: Date.now(), inputTokens: 3, outputTokens: 2, costMicroUsd: 7 });
+    // 300 ms of requests, one every 2 ms, each with its usage, and a log batch after each.
+    for (let i = 0; i < 150; i++) {
+      now += 2;
+      quota.outbox.add({ keyId: "key_1", userId: "user_1", teamId: "team_1", atMs: now, inputTokens: 3, outputTokens: 2, costMicroUsd: 7 });
       quota.touch();
       sent++;
-      await new Promise((r) => setTimeout(r, 2));
+      // Resolves once a batch sent after this request's usage is written.
+      await writer.setMeta("test_tick", String(i));
     }
     const before = rows().length;
     // 300 ms at one row per 100 ms at most (plus the first): never one per 5 ms batch.
@@ -52,7 +56,7 @@ describe("GatewayQuota's usage outbox on the log writer", () => {
     dir = tempDir();
     store = openStore(dir.path);
     writer = new LogWriter(store, logger, { flushIntervalMs: 5 });
-    const quota = new GatewayQuota(store, writer, { now: () => Date.now() }, logger);
+    const quota = new GatewayQuota({ store, logWriter: writer, clock: { now: () => Date.now() }, logger });
     const use = () => {
       quota.outbox.add({ keyId: "key_1", userId: "user_1", teamId: "team_1", atMs: Date.now(), inputTokens: 1, outputTokens: 1, costMicroUsd: 1 });
       quota.touch();
@@ -69,7 +73,7 @@ describe("GatewayQuota's usage outbox on the log writer", () => {
     dir = tempDir();
     store = openStore(dir.path);
     writer = new LogWriter(store, logger, { flushIntervalMs: 5 });
-    const quota = new GatewayQuota(store, writer, { now: () => Date.now() }, logger);
+    const quota = new GatewayQuota({ store, logWriter: writer, clock: { now: () => Date.now() }, logger });
     quota.outbox.add({ keyId: "key_1", userId: "user_1", teamId: "team_1", atMs: Date.now(), inputTokens: 1, outputTokens: 1, costMicroUsd: 1 });
     quota.touch();
     await expect.poll(() => rows().length, { timeout: 2_000 }).toBe(1);

@@ -1,9 +1,9 @@
 import type { Logger } from "@tollgate/shared";
 import type { Settings } from "@tollgate/shared";
-import type { Clock } from "../context.js";
+import { systemScheduler, type Clock, type Scheduler } from "../clock.js";
 import type { GatewayStore } from "../db/store.js";
 import type { LogWriter } from "../db/log-writer.js";
-import type { FleetClock } from "./fleet-clock.js";
+import { FleetClock } from "./fleet-clock.js";
 import { LimitResolver, NO_DEFAULTS, type QuotaDefaults } from "./limits.js";
 import { QuotaManager, type QuotaManagerOptions, type QuotaRpc } from "./quota-manager.js";
 import { OUTBOX_DELETE_SQL, OUTBOX_INSERT_SQL, UsageOutbox, type UsageRpc } from "./usage-outbox.js";
@@ -27,7 +27,14 @@ export interface PriceLookup {
   estimateMicroUsd(provider: string, model: string, promptTokens: number, maxOutputTokens: number): number | null;
 }
 
-export interface GatewayQuotaOptions extends QuotaManagerOptions {
+export interface GatewayQuotaOptions extends Pick<QuotaManagerOptions, "renewEveryMs" | "idleReleaseMs" | "refuseCacheMs" | "prefetchFraction" | "onDegraded"> {
+  store: GatewayStore;
+  logWriter: LogWriter;
+  /** This host's clock (the fleet clock corrects it). */
+  clock: Clock;
+  logger: Logger;
+  /** Paces outbox rows (default: the wall clock and Node's timers). */
+  scheduler?: Scheduler;
   maintainEveryMs?: number;
   reportEveryMs?: number;
 }
@@ -46,20 +53,40 @@ export class GatewayQuota {
   private usageRpc: UsageRpc | null = null;
   private readonly loadStmt;
   private readonly purge: () => void;
+  private readonly store: GatewayStore;
+  private readonly localClock: Clock;
+  private readonly logger: Logger;
 
-  constructor(
-    private readonly store: GatewayStore,
-    logWriter: LogWriter,
-    private readonly localClock: Clock,
-    private readonly logger: Logger,
-    private readonly options: GatewayQuotaOptions = {},
-  ) {
-    this.manager = new QuotaManager(localClock, logger, options);
-    this.clock = this.manager.time;
-    this.outbox = new UsageOutbox(store.db, logger, () => localClock.now());
+  constructor(private readonly options: GatewayQuotaOptions) {
+    const { store, logWriter, logger } = options;
+    const localClock = options.clock;
+    const scheduler = options.scheduler ?? systemScheduler;
+    this.store = store;
+    this.localClock = localClock;
+    this.logger = logger;
     const db = store.db;
     this.loadStmt = db.prepare<[string, string], { consumed: number }>(`SELECT consumed FROM quota_consumed WHERE counter = ? AND window_key = ?`);
-    this.manager.loadConsumed = (counter, window) => (db.open ? (this.loadStmt.get(counter, window)?.consumed ?? 0) : 0);
+    this.clock = new FleetClock(localClock, logger, {
+      onOffset: (ms) => {
+        void logWriter.setMeta(OFFSET_META_KEY, String(ms)).then((ok) => {
+          if (!ok) logger.warn("could not persist the clock offset from the control plane");
+        });
+      },
+    });
+    this.manager = new QuotaManager(localClock, logger, {
+      renewEveryMs: options.renewEveryMs,
+      idleReleaseMs: options.idleReleaseMs,
+      refuseCacheMs: options.refuseCacheMs,
+      prefetchFraction: options.prefetchFraction,
+      onDegraded: options.onDegraded,
+      time: this.clock,
+      loadConsumed: (counter, window) => (db.open ? (this.loadStmt.get(counter, window)?.consumed ?? 0) : 0),
+      onActiveGateways: (n) => {
+        void logWriter.setMeta(FLEET_META_KEY, String(n)).then((ok) => {
+          if (!ok) logger.warn("could not persist the fleet size for the quota fallback");
+        });
+      },
+    });
     // Consumption and usage are written by the log writer's thread, in the same transaction as the request rows.
     const upsert = logWriter.statement(
       `INSERT INTO quota_consumed (counter, window_key, consumed, ends_at_ms) VALUES (?, ?, ?, ?)
@@ -68,33 +95,38 @@ export class GatewayQuota {
     const insertOutbox = logWriter.statement(OUTBOX_INSERT_SQL);
     // Writes outside the request batches go through the writer thread too: the event loop never waits for the lock.
     const deleteOutbox = logWriter.statement(OUTBOX_DELETE_SQL);
-    this.outbox.remove = async (seqs) => {
-      await logWriter.run(
-        seqs.map((seq) => [deleteOutbox, [seq]]),
-        "delete acknowledged usage reports",
-      );
-    };
+    this.outbox = new UsageOutbox({
+      db,
+      logger,
+      now: () => localClock.now(),
+      remove: async (seqs) => {
+        await logWriter.run(
+          seqs.map((seq) => [deleteOutbox, [seq]]),
+          "delete acknowledged usage reports",
+        );
+      },
+    });
     const purgeStmt = logWriter.statement(`DELETE FROM quota_consumed WHERE ends_at_ms > 0 AND ends_at_ms < ?`);
     // Window ends are in fleet time.
     this.purge = () => void logWriter.run([[purgeStmt, [this.clock.now() - 3_600_000]]], "purge ended quota windows");
     // One outbox row per OUTBOX_ROW_EVERY_MS at most (each is a report row the control plane
     // applies once), however often the log batches go; flush() and close() take everything.
     let lastOutboxRowMs = 0;
-    let outboxTimer: NodeJS.Timeout | null = null;
+    let outboxTimerSet = false;
     logWriter.addFlushHook((final) => {
       const dirty = this.manager.takeDirty();
-      const now = Date.now();
+      const now = scheduler.now();
       const wait = OUTBOX_ROW_EVERY_MS - (now - lastOutboxRowMs);
       let outbox: ReturnType<UsageOutbox["takePending"]> = NO_OUTBOX_ROW;
       if (final || wait <= 0) {
         outbox = this.outbox.takePending();
         if (outbox.row) lastOutboxRowMs = now;
-      } else if (this.outbox.hasPending && outboxTimer === null) {
-        outboxTimer = setTimeout(() => {
-          outboxTimer = null;
+      } else if (this.outbox.hasPending && !outboxTimerSet) {
+        outboxTimerSet = true;
+        scheduler.later(() => {
+          outboxTimerSet = false;
           logWriter.touch();
         }, wait);
-        outboxTimer.unref();
       }
       if (dirty.rows.length === 0 && outbox.row === null) return;
       const ops: Array<[number, unknown[]]> = dirty.rows.map((d) => [upsert, [d.counter, d.window, d.consumed, d.endsAtMs]]);
@@ -110,18 +142,8 @@ export class GatewayQuota {
     this.touch = () => logWriter.touch();
     const fleet = Number(store.meta.get(FLEET_META_KEY));
     if (fleet > 0) this.manager.setActiveGateways(fleet);
-    this.manager.onActiveGateways = (n) => {
-      void logWriter.setMeta(FLEET_META_KEY, String(n)).then((ok) => {
-        if (!ok) logger.warn("could not persist the fleet size for the quota fallback");
-      });
-    };
     const offset = store.meta.get(OFFSET_META_KEY);
     if (offset) this.clock.restore(Number(offset));
-    this.clock.onOffset = (ms) => {
-      void logWriter.setMeta(OFFSET_META_KEY, String(ms)).then((ok) => {
-        if (!ok) logger.warn("could not persist the clock offset from the control plane");
-      });
-    };
     const saved = store.meta.get(DEFAULTS_META_KEY);
     if (saved) {
       try {

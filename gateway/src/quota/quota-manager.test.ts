@@ -198,12 +198,11 @@ describe("QuotaManager", () => {
     const fleet = fleetRpc();
     let t = clock.now();
     const moving = { now: () => t };
-    const a = new QuotaManager(moving, logger, { prefetchFraction: 0 });
+    const degraded: boolean[] = [];
+    const a = new QuotaManager(moving, logger, { prefetchFraction: 0, onDegraded: (d) => degraded.push(d) });
     const b = new QuotaManager(moving, logger, { prefetchFraction: 0 });
     a.setRpc(fleet.forGateway("a"));
     b.setRpc(fleet.forGateway("b"));
-    const degraded: boolean[] = [];
-    a.onDegraded = (d) => degraded.push(d);
     await admitAll(a, [spec(100)], 10);
     await admitAll(b, [spec(100)], 10);
     await admitAll(a, [spec(100)], 1); // a learns that two gateways are active

@@ -1,6 +1,6 @@
 import { CounterKind } from "@tollgate/shared";
 import type { Logger } from "@tollgate/shared";
-import type { Clock } from "../context.js";
+import type { Clock } from "../clock.js";
 import { FleetClock } from "./fleet-clock.js";
 import type { LimitSpec, Metric } from "./limits.js";
 import { windowOf } from "./limits.js";
@@ -153,6 +153,14 @@ export interface QuotaManagerOptions {
   refuseCacheMs?: number;
   /** Share of the capacity fetched ahead of demand while the fleet is far from the limit. */
   prefetchFraction?: number;
+  /** The fleet's time; by default one measured from this manager's Acquires, reported to no one. */
+  time?: FleetClock;
+  /** Loads consumed units persisted before a restart (window counters only). */
+  loadConsumed?: (counter: string, window: string) => number;
+  /** Told when the control plane's quota service becomes unreachable, and reachable again. */
+  onDegraded?: (degraded: boolean) => void;
+  /** Told when the fleet size used by the fallback changes (persisted for restarts without the control plane). */
+  onActiveGateways?: (n: number) => void;
 }
 
 const EMPTY = new Reservation([]);
@@ -181,11 +189,9 @@ export class QuotaManager {
   private readonly idleReleaseMs: number;
   private readonly refuseCacheMs: number;
   private readonly prefetchFraction: number;
-  /** Loads consumed units persisted before a restart (window counters only). */
-  loadConsumed: ((counter: string, window: string) => number) | null = null;
-  onDegraded: ((degraded: boolean) => void) | null = null;
-  /** Told when the fleet size used by the fallback changes (persisted for restarts without the control plane). */
-  onActiveGateways: ((n: number) => void) | null = null;
+  private readonly loadConsumed: ((counter: string, window: string) => number) | undefined;
+  private readonly onDegraded: ((degraded: boolean) => void) | undefined;
+  private readonly onActiveGateways: ((n: number) => void) | undefined;
   /**
    * The control plane's time, measured on every Acquire: windows, their ends and
    * Retry-After follow it, so the fleet agrees on them whatever this host's clock
@@ -208,7 +214,10 @@ export class QuotaManager {
     this.idleReleaseMs = options.idleReleaseMs ?? 10_000;
     this.refuseCacheMs = options.refuseCacheMs ?? 100;
     this.prefetchFraction = options.prefetchFraction ?? 0.02;
-    this.time = new FleetClock(clock, logger);
+    this.time = options.time ?? new FleetClock(clock, logger);
+    this.loadConsumed = options.loadConsumed;
+    this.onDegraded = options.onDegraded;
+    this.onActiveGateways = options.onActiveGateways;
   }
 
   setRpc(rpc: QuotaRpc): void {

@@ -40,6 +40,17 @@ export interface UsageRpc {
   reportUsage(reports: OutboxRow[]): Promise<number[]>;
 }
 
+export interface UsageOutboxOptions {
+  db: Database;
+  logger: Logger;
+  now: () => number;
+  /**
+   * Deletes acknowledged rows elsewhere (the log writer's thread), so the event
+   * loop never waits for SQLite's write lock; on `db` when absent.
+   */
+  remove?: (seqs: number[]) => Promise<void>;
+}
+
 /**
  * Usage on its way to the control plane. Requests add to per-key, per-day
  * totals in memory; each log batch writes them as one outbox row in the same
@@ -56,11 +67,16 @@ export class UsageOutbox {
   private failures = 0;
   private nextTryMs = 0;
 
-  constructor(
-    private readonly db: Database,
-    private readonly logger: Logger,
-    private readonly now: () => number,
-  ) {
+  private readonly db: Database;
+  private readonly logger: Logger;
+  private readonly now: () => number;
+  private readonly remove: ((seqs: number[]) => Promise<void>) | undefined;
+
+  constructor({ db, logger, now, remove }: UsageOutboxOptions) {
+    this.db = db;
+    this.logger = logger;
+    this.now = now;
+    this.remove = remove;
     this.selectBatch = db.prepare<[number], { seq: number; records: string }>(`SELECT seq, records FROM usage_outbox ORDER BY seq LIMIT ?`);
     this.deleteSeq = db.prepare<[number]>(OUTBOX_DELETE_SQL);
     this.countRows = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM usage_outbox`);
@@ -196,9 +212,6 @@ export class UsageOutbox {
       })
       .immediate(seqs);
   }
-
-  /** Deletes acknowledged rows elsewhere (see deleteAll). */
-  remove: ((seqs: number[]) => Promise<void>) | null = null;
 
   /** Sends the rows one by one; a row refused on its own is deleted and logged (counts, never secrets). */
   private async setAsideRejected(rpc: UsageRpc, rows: OutboxRow[], first: Error): Promise<void> {

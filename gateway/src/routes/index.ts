@@ -17,7 +17,7 @@ import { clientAddress, ipInList, normalizeAddress } from "../auth/ip.js";
 import { checkIp } from "../auth/policy.js";
 import type { RouteLabel } from "../metrics.js";
 import { HttpError, PolicyDeniedError, sendError, sendOpenAiError, type ErrorFormat } from "./http.js";
-import { formatDuration } from "../sync/sync-state.js";
+import { formatDuration } from "../background/sync-state.js";
 import { listModels } from "./models.js";
 import type { RequestRecord, RouteHandler } from "./request-record.js";
 import { upstreamRoute } from "./upstream-route.js";

@@ -4,7 +4,7 @@ import BetterSqlite3 from "better-sqlite3";
 import { migrate, migrations } from "../db/migrations.js";
 import { KeyStatus } from "@tollgate/shared";
 import { createGateway, type Gateway, type GatewayConfig } from "../index.js";
-import type { Clock } from "../context.js";
+import type { Clock } from "../clock.js";
 import { FakeControlPlane } from "../test-support/fake-control-plane.js";
 import { capturedLogger, endpoints, eventually, manualClock, testConfig } from "../test-support/harness.js";
 import {

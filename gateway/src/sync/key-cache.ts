@@ -11,7 +11,7 @@ import {
   type ModelPrice,
   type SigningKey,
 } from "@tollgate/shared";
-import type { Clock } from "../context.js";
+import type { Clock } from "../clock.js";
 import type { GatewayStore } from "../db/store.js";
 import { META } from "../db/meta-repository.js";
 import { serializePolicy, type KeyPolicy, type StoredKey } from "../db/key-repository.js";

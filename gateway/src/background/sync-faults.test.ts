@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { create } from "@bufbuild/protobuf";
 import { ChangeBatchSchema, HeartbeatSchema } from "@tollgate/shared";
 import { createGateway, type GatewayConfig } from "../index.js";
-import type { Clock } from "../context.js";
+import type { Clock } from "../clock.js";
 import { FakeControlPlane, type FakeControlPlaneOptions } from "../test-support/fake-control-plane.js";
 import { capturedLogger, endpoints, eventually, manualClock, testConfig } from "../test-support/harness.js";
 import { deleteChange, makeKey, upsertChange } from "../test-support/keys.js";

@@ -1,4 +1,4 @@
-import type { Clock } from "../context.js";
+import type { Clock } from "../clock.js";
 
 export type StateSource = "control_plane" | "cache";
 
