@@ -2,7 +2,7 @@ import type { ServerResponse } from "node:http";
 import type { KeyRecord } from "../auth/key-index.js";
 import type { AppContext } from "../context.js";
 import type { Provider } from "../providers/types.js";
-import { HttpError } from "../routes/http.js";
+import { errors, type HttpError } from "../http/errors.js";
 import type { RequestRecord } from "../routes/request-record.js";
 import { requestCostMicroUsd } from "../pricing/request-cost.js";
 import { estimatePromptTokens, maxOutputTokens } from "./estimate.js";
@@ -55,34 +55,22 @@ function refusalError(r: Refusal, key: KeyRecord): HttpError {
   const headers: Record<string, string> = {};
   if (retryAfterMs !== null) headers["retry-after"] = String(Math.max(1, Math.ceil(retryAfterMs / 1000)));
   if (r.throttled) {
-    return new HttpError(
-      429,
+    return errors.rateLimitExceeded(
       `The ${LIMIT_WORDS[spec.metric]} limit of ${who} is nearly spent: requests without max_tokens are admitted one at a time on each gateway now. Retry in 1s, or set max_tokens.`,
-      "rate_limit_error",
-      "rate_limit_exceeded",
-      null,
       headers,
     );
   }
   if (spec.metric === "budget") {
     const usd = (n: number) => `$${(n / 1e6).toFixed(2)}`;
     const when = retryAfterMs === null ? "It does not reset: ask an admin to raise budget_usd." : `It resets in ${formatReset(retryAfterMs)}.`;
-    return new HttpError(
-      429,
+    return errors.budgetExceeded(
       `Budget exceeded for ${who}: ${usd(lease.capacity)} ${spec.period === "total" ? "in total" : spec.period === "day" ? "per day" : "per month"}, and this request's estimated cost does not fit in what is left. ${when}`,
-      "insufficient_quota",
-      "budget_exceeded",
-      null,
       headers,
     );
   }
   const retry = retryAfterMs === null ? "" : ` Retry in ${formatReset(retryAfterMs)}.`;
-  return new HttpError(
-    429,
+  return errors.rateLimitExceeded(
     `Rate limit reached for ${who} on ${LIMIT_WORDS[spec.metric]}: limit ${lease.capacity}, remaining ${lease.remaining()} across the fleet.${retry}`,
-    "rate_limit_error",
-    "rate_limit_exceeded",
-    null,
     headers,
   );
 }
