@@ -5,7 +5,7 @@ import { drained } from "./http.js";
 import { errors, type HttpError } from "../http/errors.js";
 import type { RequestRecord } from "./request-record.js";
 import { UsageChunkFilter } from "./sse-filter.js";
-import { SseUsageTap, usageOfBuffer, type UsageFormat } from "./usage.js";
+import { SseUsageTap, usageOfBuffer, type UsageFormat } from "../providers/usage.js";
 
 /** Which upstream answered, and in whose format: for metrics and usage. */
 export interface PassOptions {

@@ -8,8 +8,8 @@ import { errors } from "../http/errors.js";
 import { passBuffered, passStreaming, upstreamHttpError } from "./passthrough.js";
 import type { RouteHandler } from "./request-record.js";
 import { attemptRecorder, upstreamBody } from "./upstream-request.js";
-import { admit, settle } from "../quota/enforce.js";
-import type { UsageFormat } from "./usage.js";
+import { admitToQuota, settleQuota } from "../http/4-quota-gate.js";
+import type { UsageFormat } from "../providers/usage.js";
 import { LightSignal } from "../providers/light-signal.js";
 
 const MAX_LOGGED_MODEL = 200;
@@ -85,17 +85,17 @@ export function upstreamRoute(endpoint: Endpoint): RouteHandler {
     rec.upstreamModel = upstreamModel ?? model;
     const upstream = upstreamBody(endpoint, body, json, upstreamModel, rec.stream);
     // Fleet-wide limits: reserve before the upstream call, settle with the real usage after.
-    const admission = await admit(ctx, key, provider, json, rec, res);
+    const reservation = await admitToQuota(ctx, key, provider, json, rec, res);
     // The client may have left while the request waited for quota: no upstream call then.
     if (res.destroyed || req.socket.destroyed) {
       rec.error = "client_closed";
-      if (admission) ctx.quota.manager.settle(admission.reservation, { tokens: 0, costMicroUsd: 0 });
+      if (reservation) ctx.quota.manager.settle(reservation, { tokens: 0, costMicroUsd: 0 });
       return;
     }
     try {
       await forward(ctx, endpoint, provider, format, upstream, req, res, rec, key);
     } finally {
-      settle(ctx, key, provider, admission, rec);
+      settleQuota(ctx, key, provider, reservation, rec);
     }
   };
 }
