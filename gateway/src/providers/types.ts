@@ -67,6 +67,20 @@ export class UpstreamError extends Error {
   }
 }
 
+/**
+ * The provider cannot call the model the request names (e.g. not an Azure
+ * deployment name): the caller's mistake, found before any upstream call, so
+ * never a reason to fall back. `code` is the client-facing error code.
+ */
+export class ModelNotCallableError extends Error {
+  readonly code = "model_not_found";
+
+  constructor(message: string) {
+    super(message);
+    this.name = "ModelNotCallableError";
+  }
+}
+
 /** A provider adapter: one upstream, speaking its own wire format. */
 export interface Provider {
   /** The configured name: what allowed_providers and metrics labels see. */

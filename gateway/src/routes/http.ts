@@ -1,35 +1,5 @@
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
-import type { PolicyDenial } from "../auth/policy.js";
-
-export type OpenAiErrorType = "invalid_request_error" | "api_error" | "rate_limit_error" | "insufficient_quota";
-
-/** An HTTP error answered in OpenAI's error shape. */
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly type: OpenAiErrorType,
-    readonly code: string | null,
-    readonly param: string | null = null,
-    /** Extra response headers, e.g. Allow or Connection. */
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-    this.name = "HttpError";
-  }
-}
-
-/** 403: a key scope refused the request. The client handler counts and audits it. */
-export class PolicyDeniedError extends HttpError {
-  constructor(
-    readonly denial: PolicyDenial,
-    /** The requested model, when the model was at fault. */
-    readonly model: string | null = null,
-  ) {
-    super(403, denial.message, "invalid_request_error", denial.code, denial.param);
-    this.name = "PolicyDeniedError";
-  }
-}
+import { errors, type HttpError } from "../http/errors.js";
 
 export function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
   const body = JSON.stringify(value);
@@ -140,15 +110,7 @@ export function jsonDepthExceeds(body: Uint8Array, limit: number): boolean {
  * buffering the excess.
  */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const tooLarge = () =>
-    new HttpError(
-      413,
-      `Request body too large: the limit is ${limit} bytes (MAX_BODY_BYTES). Send a smaller request.`,
-      "invalid_request_error",
-      "request_too_large",
-      null,
-      { connection: "close" },
-    );
+  const tooLarge = () => errors.bodyTooLarge(limit);
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers["content-length"]);
     if (declared > limit) {
@@ -184,16 +146,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       cleanup();
       // An aborted upload or a broken chunked body: the client's doing, not a
       // gateway failure. Usually nobody is left to read this answer.
-      reject(
-        new HttpError(
-          400,
-          "The request body ended before it was complete (connection closed, or a broken chunked encoding).",
-          "invalid_request_error",
-          "incomplete_body",
-          null,
-          { connection: "close" },
-        ),
-      );
+      reject(errors.incompleteBody());
     };
     const onClose = () => {
       if (!settled) onError();

@@ -16,7 +16,8 @@ import { MAX_URL_BYTES, parseAuthBypassPaths } from "../config.js";
 import { clientAddress, ipInList, normalizeAddress } from "../auth/ip.js";
 import { checkIp } from "../auth/policy.js";
 import type { RouteLabel } from "../metrics.js";
-import { HttpError, PolicyDeniedError, sendError, sendOpenAiError, type ErrorFormat } from "./http.js";
+import { sendError, sendOpenAiError, type ErrorFormat } from "./http.js";
+import { HttpError, PolicyDeniedError, errors } from "../http/errors.js";
 import { formatDuration } from "../background/sync-state.js";
 import { listModels } from "./models.js";
 import type { RequestRecord, RouteHandler } from "./request-record.js";
@@ -203,11 +204,7 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
       rec.error = "internal_error";
       logger.error({ err, requestId: rec.requestId, keyId: rec.keyId, keyPrefix: key.prefix }, "request failed");
       if (!res.headersSent) {
-        sendError(
-          res,
-          new HttpError(500, `The gateway failed to handle this request (request id ${rec.requestId}).`, "api_error", "internal_error"),
-          route.format,
-        );
+        sendError(res, errors.internalError(rec.requestId), route.format);
       } else {
         res.destroy();
       }
@@ -237,24 +234,14 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
     if (req.url !== undefined && req.url.length > MAX_URL_BYTES) {
       rec.error = "url_too_long";
       metrics.rejectedRequest("url_too_long");
-      sendOpenAiError(
-        res,
-        new HttpError(
-          414,
-          `Request URL too long: the limit is ${MAX_URL_BYTES} bytes. ${SERVED}`,
-          "invalid_request_error",
-          "url_too_long",
-          null,
-          { connection: "close" },
-        ),
-      );
+      sendOpenAiError(res, errors.urlTooLong(MAX_URL_BYTES, SERVED));
       return;
     }
     // HTTP/1.1 requires Host (RFC 9112 3.2); Node's own check would answer without a JSON body.
     if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
       rec.error = "missing_host";
       metrics.rejectedRequest("missing_host");
-      sendOpenAiError(res, new HttpError(400, "Missing Host header: HTTP/1.1 requests must send one.", "invalid_request_error", "missing_host_header"));
+      sendOpenAiError(res, errors.missingHost());
       return;
     }
 
@@ -262,15 +249,7 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
     const route = ROUTES.get(path);
     if (!route) {
       rec.error = "not_found";
-      sendOpenAiError(
-        res,
-        new HttpError(
-          404,
-          `Unknown request URL: ${req.method} ${path.slice(0, 200)}. ${SERVED}`,
-          "invalid_request_error",
-          "unknown_url",
-        ),
-      );
+      sendOpenAiError(res, errors.unknownUrl(req.method, path, SERVED));
       return;
     }
     rec.route = route.label;
@@ -279,13 +258,7 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
     if (!handler) {
       const allowed = Object.keys(route.methods).join(", ");
       rec.error = "method_not_allowed";
-      sendError(
-        res,
-        new HttpError(405, `Method ${method} is not allowed on ${path}; use ${allowed}.`, "invalid_request_error", "method_not_allowed", null, {
-          allow: allowed,
-        }),
-        route.format,
-      );
+      sendError(res, errors.methodNotAllowed(method, path, allowed), route.format);
       return;
     }
 
@@ -300,18 +273,7 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
     // No snapshot yet: every key would look unknown. Say so rather than 401.
     if (!syncState.ready) {
       rec.error = "gateway_not_ready";
-      sendError(
-        res,
-        new HttpError(
-          503,
-          "This gateway has not received its keys from the control plane yet; retry shortly.",
-          "api_error",
-          "gateway_not_ready",
-          null,
-          { "retry-after": "2" },
-        ),
-        route.format,
-      );
+      sendError(res, errors.gatewayNotReady(), route.format);
       return;
     }
     // MAX_STALENESS: keys not confirmed by the control plane for too long are
@@ -319,18 +281,7 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
     const staleMs = syncState.staleForMs();
     if (staleMs !== null) {
       rec.error = "gateway_stale";
-      sendError(
-        res,
-        new HttpError(
-          503,
-          `This gateway has had no contact with its control plane for ${formatDuration(staleMs)}, longer than its MAX_STALENESS of ${formatDuration(syncState.maxStalenessMs ?? 0)}, so it refuses requests rather than trust keys that may have been revoked since. Retry later or use another gateway.`,
-          "api_error",
-          "gateway_stale",
-          null,
-          { "retry-after": "5" },
-        ),
-        route.format,
-      );
+      sendError(res, errors.gatewayStale(staleMs, syncState.maxStalenessMs ?? 0), route.format);
       return;
     }
     // Brute force: an address that sent too many invalid keys waits out its block.
@@ -339,18 +290,7 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
     if (retryAfter > 0) {
       rec.error = "client_blocked";
       metrics.authFailure("blocked");
-      sendError(
-        res,
-        new HttpError(
-          429,
-          `Too many requests with invalid API keys from ${client}; retry after ${retryAfter} seconds.`,
-          "rate_limit_error",
-          "too_many_failed_attempts",
-          null,
-          { "retry-after": String(retryAfter) },
-        ),
-        route.format,
-      );
+      sendError(res, errors.clientBlocked(client, retryAfter), route.format);
       return;
     }
     const credential = presentedCredential(req.headers);
@@ -389,7 +329,7 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
           ...(credential.ignored.length > 0 ? { ignored_headers: credential.ignored } : {}),
         },
       });
-      sendError(res, new HttpError(401, auth.message, "invalid_request_error", "invalid_api_key"), route.format);
+      sendError(res, errors.invalidApiKey(auth.message), route.format);
       return;
     }
     const key = auth.key;
@@ -402,7 +342,7 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
     // The scope that does not depend on the body; model and provider (routed by model) are checked by the route.
     const denial = key.ipAllowlist === null ? null : ipDenial(req, key);
     if (denial) {
-      denyByPolicy(req, res, rec, new PolicyDeniedError(denial), route);
+      denyByPolicy(req, res, rec, errors.policyDenied(denial), route);
       return;
     }
     run(req, res, rec, handler, key, route);

@@ -2,7 +2,8 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { AppContext } from "../context.js";
 import type { RejectedRequestReason } from "../metrics.js";
-import { HttpError, rawOpenAiError } from "./http.js";
+import { rawOpenAiError } from "./http.js";
+import { errors, type HttpError } from "../http/errors.js";
 
 /** Sockets already answered: Node may report one broken connection more than once. */
 const answered = new WeakSet<Duplex>();
@@ -27,33 +28,18 @@ function classify(err: NodeJS.ErrnoException, maxHeaderBytes: number, requestTim
     case "HPE_HEADER_OVERFLOW":
       return {
         reason: "header_too_large",
-        error: new HttpError(
-          431,
-          `Request headers too large: the request line and headers may take at most ${maxHeaderBytes} bytes (MAX_HEADER_BYTES).`,
-          "invalid_request_error",
-          "request_header_fields_too_large",
-        ),
+        error: errors.headersTooLarge(maxHeaderBytes),
       };
     case "ERR_HTTP_REQUEST_TIMEOUT":
       return {
         reason: "request_timeout",
-        error: new HttpError(
-          408,
-          `The request (headers and body) did not arrive within ${Math.round(requestTimeoutMs / 1000)} s (REQUEST_TIMEOUT). Send it at once.`,
-          "invalid_request_error",
-          "request_timeout",
-        ),
+        error: errors.requestTimeout(requestTimeoutMs),
       };
     default:
       return {
         reason: "parse_error",
         // The parser's code only (e.g. HPE_INVALID_HEADER_TOKEN): never the bytes, which may hold a key.
-        error: new HttpError(
-          400,
-          `Malformed HTTP request${typeof err.code === "string" && /^HPE_[A-Z_]+$/.test(err.code) ? ` (${err.code})` : ""}: the gateway could not parse it.`,
-          "invalid_request_error",
-          "malformed_http_request",
-        ),
+        error: errors.malformedHttp(err.code),
       };
   }
 }
@@ -99,12 +85,7 @@ export function hardenClientServer(server: Server, ctx: AppContext): void {
   server.on("connect", (_req: IncomingMessage, socket: Duplex) => {
     socket.on("error", () => socket.destroy());
     metrics.rejectedRequest("connect_method");
-    answerRaw(
-      socket,
-      new HttpError(405, "CONNECT is not supported: this gateway is not a proxy.", "invalid_request_error", "method_not_allowed", null, {
-        allow: "GET, POST",
-      }),
-    );
+    answerRaw(socket, errors.connectNotSupported());
   });
 
   server.on("checkExpectation", (req: IncomingMessage, res) => {

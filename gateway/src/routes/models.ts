@@ -3,7 +3,8 @@ import { modelAllowed } from "../auth/model-matcher.js";
 import { checkProvider } from "../auth/policy.js";
 import type { AppContext } from "../context.js";
 import { UpstreamError, type Provider, type ProviderResponse } from "../providers/types.js";
-import { PolicyDeniedError, sendJson } from "./http.js";
+import { sendJson } from "./http.js";
+import { errors } from "../http/errors.js";
 import { passBuffered, upstreamHttpError } from "./passthrough.js";
 import type { RouteHandler } from "./request-record.js";
 
@@ -50,7 +51,7 @@ export const listModels: RouteHandler = async (ctx, _req, res, rec, key) => {
   const registry = ctx.providers;
   const usable = registry.providers.filter((p) => checkProvider(key, p.name) === null);
   if (usable.length === 1) rec.provider = usable[0]!.name;
-  if (usable.length === 0) throw new PolicyDeniedError(checkProvider(key, registry.providers[0]!.name)!);
+  if (usable.length === 0) throw errors.policyDenied(checkProvider(key, registry.providers[0]!.name)!);
 
   const fetched = usable.filter((p) => p.listModels !== undefined && registry.hasPatterns(p));
   const explicit = usable.flatMap((p) => registry.modelsOf(p).map((id): ModelEntry => ({ id, object: "model", created: 0, owned_by: p.name })));

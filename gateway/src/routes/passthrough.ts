@@ -1,10 +1,11 @@
 import type { ServerResponse } from "node:http";
 import type { AppContext } from "../context.js";
 import { UpstreamError, type ProviderResponse } from "../providers/types.js";
-import { HttpError, drained } from "./http.js";
+import { drained } from "./http.js";
+import { errors, type HttpError } from "../http/errors.js";
 import type { RequestRecord } from "./request-record.js";
 import { UsageChunkFilter } from "./sse-filter.js";
-import { SseUsageTap, usageOfBuffer, type UsageFormat } from "./usage.js";
+import { SseUsageTap, usageOfBuffer, type UsageFormat } from "../providers/usage.js";
 
 /** Which upstream answered, and in whose format: for metrics and usage. */
 export interface PassOptions {
@@ -20,7 +21,7 @@ export interface PassOptions {
 export function upstreamHttpError(ctx: AppContext, provider: string, err: UpstreamError, rec: RequestRecord): HttpError {
   ctx.metrics.upstreamError(provider, err.reason);
   rec.error = `upstream_${err.reason}`;
-  return new HttpError(err.status, err.message, "api_error", err.reason === "timeout" ? "upstream_timeout" : "upstream_unreachable");
+  return errors.upstreamFailed(err.status, err.message, err.reason === "timeout");
 }
 
 function countUpstreamStatus(ctx: AppContext, provider: string, status: number): void {

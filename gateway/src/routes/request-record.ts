@@ -3,7 +3,7 @@ import type { AppContext } from "../context.js";
 import type { KeyRecord } from "../auth/key-index.js";
 import type { RouteLabel } from "../metrics.js";
 import type { UpstreamAttempt } from "../db/request-log-repository.js";
-import type { Usage } from "./usage.js";
+import type { Usage } from "../providers/usage.js";
 
 /** What the request log and metrics learn about one request as it runs. */
 export interface RequestRecord {

@@ -1,14 +1,15 @@
 import type { AppContext } from "../context.js";
 import type { Resolved } from "../providers/registry.js";
-import { UpstreamError, type Endpoint, type Provider, type ProviderResponse } from "../providers/types.js";
+import { ModelNotCallableError, UpstreamError, type Endpoint, type Provider, type ProviderResponse } from "../providers/types.js";
 import { checkModel, checkProvider } from "../auth/policy.js";
 import { MAX_JSON_DEPTH } from "../config.js";
-import { HttpError, PolicyDeniedError, jsonDepthExceeds, readBody } from "./http.js";
+import { jsonDepthExceeds, readBody } from "./http.js";
+import { errors } from "../http/errors.js";
 import { passBuffered, passStreaming, upstreamHttpError } from "./passthrough.js";
 import type { RouteHandler } from "./request-record.js";
 import { attemptRecorder, upstreamBody } from "./upstream-request.js";
-import { admit, settle } from "../quota/enforce.js";
-import type { UsageFormat } from "./usage.js";
+import { admitToQuota, settleQuota } from "../http/4-quota-gate.js";
+import type { UsageFormat } from "../providers/usage.js";
 import { LightSignal } from "../providers/light-signal.js";
 
 const MAX_LOGGED_MODEL = 200;
@@ -29,70 +30,38 @@ function parseModelBody(ctx: AppContext, body: Buffer, example: string): Record<
   // parser, nor the upstream that would parse it again.
   if (jsonDepthExceeds(body, MAX_JSON_DEPTH)) {
     ctx.metrics.rejectedRequest("json_too_deep");
-    throw new HttpError(
-      400,
-      `The JSON body is nested more than ${MAX_JSON_DEPTH} levels deep, this gateway's limit. Send a flatter request.`,
-      "invalid_request_error",
-      "json_too_deep",
-    );
+    throw errors.jsonTooDeep(MAX_JSON_DEPTH);
   }
   let json: unknown;
   try {
     json = JSON.parse(body.toString("utf8"));
   } catch {
     // The parser's message quotes the body, which may hold secrets: keep it out.
-    throw new HttpError(
-      400,
-      "We could not parse the JSON body of your request. Send a JSON object with 'Content-Type: application/json'.",
-      "invalid_request_error",
-      "invalid_json",
-    );
+    throw errors.invalidJson();
   }
   if (json === null || typeof json !== "object" || Array.isArray(json)) {
-    throw new HttpError(400, "The request body must be a JSON object.", "invalid_request_error", "invalid_json");
+    throw errors.bodyNotObject();
   }
   const obj = json as Record<string, unknown>;
   if (typeof obj.model !== "string" || obj.model === "") {
-    throw new HttpError(
-      400,
-      `Missing required parameter: 'model'. Set it to the model to call, e.g. "${example}".`,
-      "invalid_request_error",
-      "missing_required_parameter",
-      "model",
-    );
+    throw errors.missingModel(example);
   }
   return obj;
-}
-
-function quoted(model: string): string {
-  return `'${model.length > MAX_LOGGED_MODEL ? `${model.slice(0, MAX_LOGGED_MODEL)}...` : model}'`;
 }
 
 /** The request's model picks the provider; its scopes and endpoints must agree. */
 function routeModel(ctx: AppContext, endpoint: Endpoint, model: string, key: Parameters<RouteHandler>[4], rec: Parameters<RouteHandler>[3]): Resolved {
   const resolved = ctx.providers.resolve(model);
   if (!resolved) {
-    throw new HttpError(
-      404,
-      `The model ${quoted(model)} does not exist or is not served by this gateway.`,
-      "invalid_request_error",
-      "model_not_found",
-      "model",
-    );
+    throw errors.modelNotFound(model);
   }
   const { provider } = resolved;
   rec.provider = provider.name;
   const denial = checkProvider(key, provider.name);
-  if (denial) throw new PolicyDeniedError(denial, rec.model);
+  if (denial) throw errors.policyDenied(denial, rec.model);
   if (!provider.endpoints.has(endpoint)) {
     const served = [...provider.endpoints].map((e) => `POST ${ENDPOINTS[e].path}`).join(", ");
-    throw new HttpError(
-      400,
-      `The model ${quoted(model)} is served by provider '${provider.name}' (${provider.kind}), which does not serve POST ${ENDPOINTS[endpoint].path}; use ${served}.`,
-      "invalid_request_error",
-      "unsupported_endpoint",
-      "model",
-    );
+    throw errors.unsupportedEndpoint(model, provider, ENDPOINTS[endpoint].path, served);
   }
   return resolved;
 }
@@ -111,22 +80,22 @@ export function upstreamRoute(endpoint: Endpoint): RouteHandler {
     rec.model = model.slice(0, MAX_LOGGED_MODEL);
     rec.stream = json.stream === true;
     const denial = checkModel(key, model);
-    if (denial) throw new PolicyDeniedError(denial, rec.model);
+    if (denial) throw errors.policyDenied(denial, rec.model);
     const { provider, upstreamModel } = routeModel(ctx, endpoint, model, key, rec);
     rec.upstreamModel = upstreamModel ?? model;
     const upstream = upstreamBody(endpoint, body, json, upstreamModel, rec.stream);
     // Fleet-wide limits: reserve before the upstream call, settle with the real usage after.
-    const admission = await admit(ctx, key, provider, json, rec, res);
+    const reservation = await admitToQuota(ctx, key, provider, json, rec, res);
     // The client may have left while the request waited for quota: no upstream call then.
     if (res.destroyed || req.socket.destroyed) {
       rec.error = "client_closed";
-      if (admission) ctx.quota.manager.settle(admission.reservation, { tokens: 0, costMicroUsd: 0 });
+      if (reservation) ctx.quota.manager.settle(reservation, { tokens: 0, costMicroUsd: 0 });
       return;
     }
     try {
       await forward(ctx, endpoint, provider, format, upstream, req, res, rec, key);
     } finally {
-      settle(ctx, key, provider, admission, rec);
+      settleQuota(ctx, key, provider, reservation, rec);
     }
   };
 }
@@ -170,6 +139,7 @@ async function forward(
         return;
       }
       if (err instanceof UpstreamError) throw upstreamHttpError(ctx, rec.provider ?? provider.name, err, rec);
+      if (err instanceof ModelNotCallableError) throw errors.modelNotCallable(err.message);
       throw err;
     }
     const opts = { provider: rec.provider ?? provider.name, usage: format, hideUsageChunk: upstream.hideUsageChunk };

@@ -1,6 +1,5 @@
 import { OPENAI_PATHS, createOpenAiCompatibleProvider, type OpenAiEndpoint } from "../openai/openai-provider.js";
-import type { Provider, ProviderRequest } from "../types.js";
-import { HttpError } from "../../routes/http.js";
+import { ModelNotCallableError, type Provider, type ProviderRequest } from "../types.js";
 
 /** Azure deployment names: letters, digits, `_`, `.`, `-`, starting with a letter or digit. */
 const DEPLOYMENT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -34,12 +33,8 @@ export function createAzureOpenAiProvider(options: AzureOpenAiProviderOptions): 
     // An unmapped model is its own deployment: only if it is a valid deployment name
     // (never `..` or a slash that would move the path).
     if (!DEPLOYMENT_NAME.test(model)) {
-      throw new HttpError(
-        404,
+      throw new ModelNotCallableError(
         `The model '${model.slice(0, 100)}' is not a deployment name this Azure OpenAI provider can call; map it under deployments.`,
-        "invalid_request_error",
-        "model_not_found",
-        "model",
       );
     }
     return model;

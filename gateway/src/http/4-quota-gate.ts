@@ -1,0 +1,107 @@
+import type { ServerResponse } from "node:http";
+import type { KeyRecord } from "../auth/key-index.js";
+import type { AppContext } from "../context.js";
+import { requestCostMicroUsd } from "../pricing/request-cost.js";
+import type { Provider } from "../providers/types.js";
+import { formatReset, reserve, settleUsage } from "../quota/enforce.js";
+import type { Metric } from "../quota/limits.js";
+import { Reservation, type Lease, type Refusal } from "../quota/quota-manager.js";
+import { errors, type HttpError } from "./errors.js";
+import type { RequestRecord } from "../routes/request-record.js";
+
+/**
+ * The quota gate of a request: fleet-wide limits checked and reserved before
+ * the upstream call (a 429 naming the limit when one says no), the
+ * x-ratelimit-* headers every answer then carries, and the reservation
+ * settled with the real usage and cost after the answer.
+ */
+
+const LIMIT_WORDS: Record<Metric, string> = {
+  rpm: "requests per minute",
+  tpm: "tokens per minute",
+  tpd: "tokens per day",
+  budget: "budget",
+  concurrency: "concurrent requests",
+};
+
+/** The header names, built once: a template literal per call made two strings per header per request. */
+const RATE_HEADERS = {
+  requests: ["x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"],
+  tokens: ["x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"],
+} as const;
+
+function setRateHeaders(res: ServerResponse, lease: Lease | null, kind: "requests" | "tokens", now: number): void {
+  if (!lease) return;
+  const [limit, remaining, reset] = RATE_HEADERS[kind];
+  res.setHeader(limit, lease.capacityText());
+  res.setHeader(remaining, String(lease.remaining()));
+  res.setHeader(reset, formatReset(lease.endsAtMs - now));
+}
+
+function refusalError(r: Refusal, key: KeyRecord): HttpError {
+  const { spec, lease, retryAfterMs } = r;
+  const who = spec.scope === "key" ? `key ${key.prefix}` : `${spec.scope} ${spec.counter.split(":")[1]}`;
+  const headers: Record<string, string> = {};
+  if (retryAfterMs !== null) headers["retry-after"] = String(Math.max(1, Math.ceil(retryAfterMs / 1000)));
+  if (r.throttled) {
+    return errors.rateLimitExceeded(
+      `The ${LIMIT_WORDS[spec.metric]} limit of ${who} is nearly spent: requests without max_tokens are admitted one at a time on each gateway now. Retry in 1s, or set max_tokens.`,
+      headers,
+    );
+  }
+  if (spec.metric === "budget") {
+    const usd = (n: number) => `$${(n / 1e6).toFixed(2)}`;
+    const when = retryAfterMs === null ? "It does not reset: ask an admin to raise budget_usd." : `It resets in ${formatReset(retryAfterMs)}.`;
+    return errors.budgetExceeded(
+      `Budget exceeded for ${who}: ${usd(lease.capacity)} ${spec.period === "total" ? "in total" : spec.period === "day" ? "per day" : "per month"}, and this request's estimated cost does not fit in what is left. ${when}`,
+      headers,
+    );
+  }
+  const retry = retryAfterMs === null ? "" : ` Retry in ${formatReset(retryAfterMs)}.`;
+  return errors.rateLimitExceeded(
+    `Rate limit reached for ${who} on ${LIMIT_WORDS[spec.metric]}: limit ${lease.capacity}, remaining ${lease.remaining()} across the fleet.${retry}`,
+    headers,
+  );
+}
+
+/**
+ * Checks every limit the key's request counts against, reserving its
+ * estimated tokens and cost; refuses with 429 naming the limit. Sets the
+ * x-ratelimit-* headers every answer then carries. Null: no limit applies.
+ */
+export async function admitToQuota(
+  ctx: AppContext,
+  key: KeyRecord,
+  provider: Provider,
+  json: Record<string, unknown>,
+  rec: RequestRecord,
+  res: ServerResponse,
+): Promise<Reservation | null> {
+  const specs = ctx.quota.limits.of(key);
+  if (specs.length === 0) return null;
+  let r = reserve(ctx.quota.manager, ctx.prices, specs, provider.kind, rec.upstreamModel ?? rec.model ?? "", json);
+  if (r instanceof Promise) r = await r;
+  // Reset headers in the control plane's time, like the windows they describe.
+  const now = ctx.quota.clock.now();
+  if (!(r instanceof Reservation)) {
+    rec.error = `quota_${r.spec.metric}`;
+    ctx.metrics.quotaRefused(r.spec.scope, r.spec.metric);
+    const err = refusalError(r, key);
+    // The refusing limit's headers, and the tightest others of the key as this gateway knows them.
+    const own = (metric: Metric) => (r.spec.metric === metric ? r.lease : ctx.quota.manager.tightestKnown(specs, metric, now));
+    setRateHeaders(res, own("rpm"), "requests", now);
+    setRateHeaders(res, own("tpm"), "tokens", now);
+    throw err;
+  }
+  setRateHeaders(res, r.tightest("rpm"), "requests", now);
+  setRateHeaders(res, r.tightest("tpm"), "tokens", now);
+  return r;
+}
+
+/** After the answer: the request's cost from the provider's usage, then the reservation and usage settled. */
+export function settleQuota(ctx: AppContext, key: KeyRecord, provider: Provider, reservation: Reservation | null, rec: RequestRecord): void {
+  const cost = requestCostMicroUsd(ctx, rec);
+  if (rec.usage && cost === null) ctx.metrics.unpricedRequest(rec.provider ?? provider.name);
+  rec.costMicroUsd = cost;
+  settleUsage(ctx.quota, key, reservation, rec.usage, cost);
+}
