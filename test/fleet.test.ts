@@ -2,8 +2,8 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { testDatabase } from "./helpers/database.js";
-import { startFakeOpenAI, type FakeOpenAI } from "./helpers/fake-openai.js";
+import { testDatabase } from "@tollgate/testkit";
+import { startFakeOpenAI, type FakeOpenAI } from "@tollgate/testkit";
 import {
   adminClient,
   chatStatus,
@@ -15,7 +15,7 @@ import {
   type ControlPlaneProcess,
   type GatewayProcess,
   type TempDir,
-} from "./helpers/processes.js";
+} from "@tollgate/testkit";
 
 /**
  * The first working fleet, as a user meets it: a real control plane (Postgres when

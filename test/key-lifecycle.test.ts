@@ -1,8 +1,8 @@
 import { join } from "node:path";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { testDatabase } from "./helpers/database.js";
-import { startFakeOpenAI, type FakeOpenAI } from "./helpers/fake-openai.js";
+import { testDatabase } from "@tollgate/testkit";
+import { startFakeOpenAI, type FakeOpenAI } from "@tollgate/testkit";
 import {
   createTempDir,
   startControlPlane,
@@ -11,7 +11,7 @@ import {
   type ControlPlaneProcess,
   type GatewayProcess,
   type TempDir,
-} from "./helpers/processes.js";
+} from "@tollgate/testkit";
 
 /**
  * Key lifecycle and scopes across real processes: one control plane, two

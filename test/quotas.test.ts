@@ -3,8 +3,8 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { testDatabase } from "./helpers/database.js";
-import { startFakeOpenAI, type FakeOpenAI } from "./helpers/fake-openai.js";
+import { testDatabase } from "@tollgate/testkit";
+import { startFakeOpenAI, type FakeOpenAI } from "@tollgate/testkit";
 import {
   createTempDir,
   getFreePort,
@@ -14,7 +14,7 @@ import {
   type ControlPlaneProcess,
   type GatewayProcess,
   type TempDir,
-} from "./helpers/processes.js";
+} from "@tollgate/testkit";
 
 /**
  * Fleet-wide quotas across real processes: one control plane, three gateways,

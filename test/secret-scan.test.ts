@@ -3,8 +3,8 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { testDatabase } from "./helpers/database.js";
-import { startFakeOpenAI, type FakeOpenAI } from "./helpers/fake-openai.js";
+import { testDatabase } from "@tollgate/testkit";
+import { startFakeOpenAI, type FakeOpenAI } from "@tollgate/testkit";
 import {
   createTempDir,
   startControlPlane,
@@ -13,7 +13,7 @@ import {
   type ControlPlaneProcess,
   type GatewayProcess,
   type TempDir,
-} from "./helpers/processes.js";
+} from "@tollgate/testkit";
 
 /**
  * The proof that no secret leaks: a full flow through a real control plane and two

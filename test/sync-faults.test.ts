@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { testDatabase } from "./helpers/database.js";
+import { testDatabase } from "@tollgate/testkit";
 import {
   chatStatus,
   createTempDir,
@@ -12,7 +12,7 @@ import {
   type ControlPlaneProcess,
   type GatewayProcess,
   type TempDir,
-} from "./helpers/processes.js";
+} from "@tollgate/testkit";
 
 const MASTER_KEY = "sk-faults-master-key-0123456789abcdefghijk";
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import OpenAI from "openai";
-import { countPromptTokens, startFakeOpenAI, type FakeOpenAI } from "./fake-openai.js";
+import { countPromptTokens, startFakeOpenAI, type FakeOpenAI } from "@tollgate/testkit";
 
 // Proves the fake speaks OpenAI's real wire format: the official client parses it.
 describe("fake OpenAI upstream", () => {

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTempDir, startNodeService, type TempDir } from "./processes.js";
+import { createTempDir, startNodeService, type TempDir } from "@tollgate/testkit";
 
 // A stand-in service: logs pino-style JSON, prints its env, obeys SIGTERM
 // (or ignores it when told), and can crash on request.
@@ -69,15 +69,28 @@ describe("startNodeService", () => {
   });
 
   it("times out with the captured log and leaves nothing running", async () => {
-    await expect(
-      startNodeService({
-        label: "slow",
-        mainPath: script,
-        env: { PATH: process.env.PATH ?? "" },
-        dataDir: join(tmp.path, "data"),
-        ready: () => false,
-        startTimeoutMs: 300,
-      }),
-    ).rejects.toThrow(/did not log[\s\S]*not json/);
+    // The deadline passes once the child's first lines are captured, not after a
+    // wall-clock 300 ms that a loaded machine may spend starting Node.
+    let armed: { ms: number; fire: () => void } | undefined;
+    const started = startNodeService({
+      label: "slow",
+      mainPath: script,
+      env: { PATH: process.env.PATH ?? "" },
+      dataDir: join(tmp.path, "data"),
+      ready: (l) => {
+        if (l.msg === "not json") queueMicrotask(() => armed?.fire());
+        return false;
+      },
+      startTimeoutMs: 300,
+      scheduleTimeout: (fire, ms) => {
+        armed = { ms, fire };
+        return () => {
+          armed = undefined;
+        };
+      },
+    });
+    await expect(started).rejects.toThrow(/slow did not log[\s\S]*within 300 ms[\s\S]*not json/);
+    expect(armed).toBeUndefined();
+    expect(readFileSync(join(tmp.path, "data", "slow.log"), "utf8")).toMatch(/slow pid=\d+ exited/);
   });
 });

@@ -5,8 +5,8 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { testDatabase } from "./database.js";
-import { adminClient, createTempDir, getFreePort, repoRoot, waitFor } from "./processes.js";
+import { testDatabase } from "@tollgate/testkit";
+import { adminClient, createTempDir, getFreePort, repoRoot, waitFor } from "@tollgate/testkit";
 
 describe("test utilities", () => {
   let server: Server;
