@@ -30,6 +30,8 @@ export interface ControlPlaneConfig {
   bruteForce: { enabled: boolean; maxFailedAttempts: number; ttlMs: number };
   /** TLS for the gRPC port; unset = plaintext. */
   grpcTls: { cert: Buffer; key: Buffer; clientCa: Buffer | undefined } | undefined;
+  /** Dashboard sessions: SESSION_IDLE_TIMEOUT and SESSION_MAX_AGE. */
+  sessions: { idleMs: number; maxAgeMs: number };
   quota: {
     /** Limits for keys and teams that set none of their own. */
     defaults: QuotaDefaultsConfig;
@@ -98,6 +100,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       enabled: envEnum(env, "BRUTE_FORCE_PROTECTION", ["on", "off"], "on") === "on",
       maxFailedAttempts: envInt(env, "BRUTE_FORCE_MAX_FAILED_ATTEMPTS", 5, 1, 1_000_000),
       ttlMs: envDurationMs(env, "BRUTE_FORCE_TTL", 900_000),
+    },
+    sessions: {
+      idleMs: envDurationMs(env, "SESSION_IDLE_TIMEOUT", 30 * 60_000),
+      maxAgeMs: envDurationMs(env, "SESSION_MAX_AGE", 12 * 3_600_000),
     },
     quota: {
       defaults: {

@@ -4,6 +4,7 @@ import type { AppContext } from "../context.js";
 import { buildRouters } from "../routes/index.js";
 import { resolveOrganization } from "../routes/orgs.js";
 import { errorHandler, requestContext, requireMasterKey } from "./middleware.js";
+import { withSessions } from "./session-auth.js";
 
 export const MAX_URL_LENGTH = 8192;
 
@@ -19,7 +20,7 @@ export function createHttpApp(app: AppContext): Koa {
     return next();
   });
   // Before routing, so an unknown /internal path without the key is a 401, not a 404.
-  const masterKey = requireMasterKey(app);
+  const masterKey = withSessions(app, requireMasterKey(app));
   const organization = resolveOrganization(app);
   koa.use((ctx, next) =>
     ctx.path === "/internal" || ctx.path.startsWith("/internal/") ? masterKey(ctx, () => organization(ctx, next)) : next(),

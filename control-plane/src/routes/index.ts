@@ -7,6 +7,7 @@ import { gatewayTokenRoutes } from "./gateway-tokens.js";
 import { healthRoutes } from "./health.js";
 import { modelPriceRoutes } from "./model-prices.js";
 import { orgRoutes } from "./orgs.js";
+import { sessionRoutes } from "./sessions.js";
 import { teamRoutes } from "./teams.js";
 import { usageRoutes } from "./usage.js";
 import { userRoutes } from "./users.js";
@@ -16,6 +17,7 @@ export function buildRouters(app: AppContext): Router[] {
   return [
     healthRoutes(app),
     orgRoutes(app),
+    sessionRoutes(app),
     teamRoutes(app),
     userRoutes(app),
     apiKeyRoutes(app),
