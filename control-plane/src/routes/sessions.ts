@@ -4,7 +4,7 @@ import { z } from "zod";
 import type { AppContext } from "../context.js";
 import { actorName, csrfMatches, csrfTokenFor, deleteSession, openSession, type Session, type SessionActor } from "../auth/sessions.js";
 import { readJsonObject, validate } from "../http/body.js";
-import { secretEquals } from "../http/middleware.js";
+import { secretEquals } from "../auth/credentials.js";
 import { CSRF_HEADER, clearSessionCookie, currentSession, sessionError, setSessionCookie } from "../http/session-auth.js";
 import { recordAudit } from "../repositories/audit-log.js";
 

@@ -1,5 +1,5 @@
 import type { PolicyDenial } from "../auth/policy.js";
-import { formatDuration } from "../sync/sync-state.js";
+import { formatDuration } from "../background/sync-state.js";
 
 export type OpenAiErrorType = "invalid_request_error" | "api_error" | "rate_limit_error" | "insufficient_quota";
 
