@@ -7,7 +7,7 @@ import type { RequestRecord } from "../routes/request-record.js";
 import { requestCostMicroUsd } from "../pricing/request-cost.js";
 import { estimatePromptTokens, maxOutputTokens } from "./estimate.js";
 import type { LimitSpec, Metric } from "./limits.js";
-import { Reservation, type Lease, type Refusal } from "./quota-manager.js";
+import { Reservation, type Lease, type Refusal } from "./lease.js";
 
 /** Output tokens reserved for a request that sets no max_tokens (settled to the real count after). */
 export const DEFAULT_RESERVED_OUTPUT_TOKENS = 1024;
