@@ -11,7 +11,7 @@ import { compileTrustedProxies } from "./config.js";
 import { GatewayMetrics } from "./metrics.js";
 import { ProviderRegistry } from "./providers/registry.js";
 import type { Provider } from "./providers/types.js";
-import { KeyCache } from "./sync/key-cache.js";
+import { KeyCache } from "./db/key-cache.js";
 import { GatewayQuota } from "./quota/gateway-quota.js";
 import { PriceIndex } from "./pricing/price-index.js";
 import { SyncState, formatDuration } from "./background/sync-state.js";
