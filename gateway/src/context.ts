@@ -5,7 +5,7 @@ import type { GatewayConfig } from "./config.js";
 import type { GatewayStore } from "./db/store.js";
 import { META } from "./db/meta-repository.js";
 import { openStoreWithRecovery, type CacheRecovery } from "./db/recovery.js";
-import { LogWriter } from "./db/log-writer.js";
+import { LogWriter } from "./db/request-log-writer.js";
 import { KeyIndex } from "./auth/key-index.js";
 import { compileTrustedProxies } from "./config.js";
 import { GatewayMetrics } from "./metrics.js";

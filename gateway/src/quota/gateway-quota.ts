@@ -2,7 +2,7 @@ import type { Logger } from "@tollgate/shared";
 import type { Settings } from "@tollgate/shared";
 import { systemScheduler, type Clock, type Scheduler } from "../clock.js";
 import type { GatewayStore } from "../db/store.js";
-import type { LogWriter } from "../db/log-writer.js";
+import type { LogWriter } from "../db/request-log-writer.js";
 import { FleetClock } from "./fleet-clock.js";
 import { LimitResolver, NO_DEFAULTS, type QuotaDefaults } from "./limits.js";
 import { QuotaManager, type QuotaManagerOptions } from "./quota-manager.js";
