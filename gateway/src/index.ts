@@ -36,7 +36,7 @@ export interface GatewayOptions extends ContextOverrides {
 export const AUTH_DISABLED_WARNING =
   "CLIENT AUTHENTICATION IS DISABLED (DISABLE_AUTH=true): anyone who can reach this port can use the upstream credentials. Never use this in production.";
 /** How often the DISABLE_AUTH warning is repeated while the gateway runs. */
-export const AUTH_DISABLED_WARNING_INTERVAL_MS = 10 * 60_000;
+const AUTH_DISABLED_WARNING_INTERVAL_MS = 10 * 60_000;
 
 /** Logs the DISABLE_AUTH warning now and every `intervalMs`; returns the function that stops it. */
 export function startAuthDisabledWarnings(logger: Logger, port: number, intervalMs = AUTH_DISABLED_WARNING_INTERVAL_MS): () => void {

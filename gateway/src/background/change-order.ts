@@ -1,6 +1,6 @@
 import type { Change } from "@tollgate/shared";
 
-export type BatchPlan =
+type BatchPlan =
   | { kind: "noop" }
   | { kind: "gap"; expected: number; got: number }
   | { kind: "apply"; changes: Change[] };

@@ -3,7 +3,7 @@
  * row waits, so a slow trickle of requests does not cost a transaction (and
  * its WAL pages) each; once burstRows wait, it goes early, but no sooner than
  * minBatchGapMs after the last batch, so under load batches stay small and
- * grow with the rate (see bench/README.md, "log writer").
+ * grow with the rate (see bench/README.md).
  */
 export class BatchTimer {
   private timer: NodeJS.Timeout | undefined;

@@ -42,12 +42,12 @@ export interface FlushHookBatch {
  * Batches are kept small: the writer thread's CPU comes in bursts that grow
  * with the batch, and a request in flight on a machine whose cores the
  * gateway shares waits for a core during a long one. See BatchTimer for the
- * cadence, and bench/README.md ("log writer") for the measurements behind
+ * cadence, and bench/README.md for the measurements behind
  * these defaults.
  */
-export const DEFAULT_FLUSH_INTERVAL_MS = 25;
-export const DEFAULT_BURST_ROWS = 16;
-export const DEFAULT_MIN_BATCH_GAP_MS = 5;
+const DEFAULT_FLUSH_INTERVAL_MS = 25;
+const DEFAULT_BURST_ROWS = 16;
+const DEFAULT_MIN_BATCH_GAP_MS = 5;
 
 /** The meta row naming the last batch committed, so a batch whose writer thread died can be judged. */
 const LAST_BATCH_META_KEY = "log_writer_last_batch";

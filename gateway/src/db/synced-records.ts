@@ -15,13 +15,13 @@ export class ApplyError extends Error {
 }
 
 /** A validated key and its compiled index form. */
-export interface ReadyKey {
+interface ReadyKey {
   stored: StoredKey;
   compiled: CompiledKey;
 }
 
 /** A validated signing key and its KeyObject. */
-export interface ReadySigningKey {
+interface ReadySigningKey {
   stored: StoredSigningKey;
   publicKey: KeyObject;
 }
