@@ -6,7 +6,7 @@ import type { LimitSpec } from "./limits.js";
 import type { QuotaManager, Refusal, Reservation } from "./quota-manager.js";
 
 /** Output tokens reserved for a request that sets no max_tokens (settled to the real count after). */
-export const DEFAULT_RESERVED_OUTPUT_TOKENS = 1024;
+const DEFAULT_RESERVED_OUTPUT_TOKENS = 1024;
 
 /** OpenAI's reset format: "1s", "6m0s", "20ms". */
 export function formatReset(ms: number): string {

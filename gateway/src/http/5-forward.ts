@@ -1,14 +1,25 @@
-import type { ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { KeyRecord } from "../auth/key-index.js";
+import { checkProvider } from "../auth/policy.js";
 import type { AppContext } from "../context.js";
-import { UpstreamError, type ProviderResponse } from "../providers/types.js";
-import { drained } from "./http.js";
-import { errors, type HttpError } from "../http/errors.js";
-import type { RequestRecord } from "./request-record.js";
+import { LightSignal } from "../providers/light-signal.js";
+import { ModelNotCallableError, UpstreamError, type Attempt, type Endpoint, type Provider, type ProviderResponse } from "../providers/types.js";
+import { drained } from "./respond.js";
+import { errors, type HttpError } from "./errors.js";
+import type { RequestRecord } from "./6-request-record.js";
 import { UsageChunkFilter } from "./sse-filter.js";
 import { SseUsageTap, usageOfBuffer, type UsageFormat } from "../providers/usage.js";
 
+/** What goes upstream when the client's bytes cannot: the rewritten body, and what the answer then needs. */
+export interface UpstreamBody {
+  body: Buffer;
+  json: Record<string, unknown>;
+  /** The gateway asked for a usage chunk the client did not: drop it from the stream. */
+  hideUsageChunk: boolean;
+}
+
 /** Which upstream answered, and in whose format: for metrics and usage. */
-export interface PassOptions {
+interface PassOptions {
   provider: string;
   usage: UsageFormat;
   /** Rewrites a successful JSON answer (e.g. filters the model list); the bytes pass unchanged without it. */
@@ -52,7 +63,7 @@ export async function passBuffered(ctx: AppContext, res: ServerResponse, rec: Re
  * Streams an SSE answer through chunk by chunk as it arrives, tapping it for
  * usage. A failure after the headers went out can only cut the stream.
  */
-export async function passStreaming(ctx: AppContext, res: ServerResponse, rec: RequestRecord, up: ProviderResponse, opts: PassOptions): Promise<void> {
+async function passStreaming(ctx: AppContext, res: ServerResponse, rec: RequestRecord, up: ProviderResponse, opts: PassOptions): Promise<void> {
   countUpstreamStatus(ctx, opts.provider, up.status);
   res.writeHead(up.status, {
     ...up.headers,
@@ -93,4 +104,82 @@ export async function passStreaming(ctx: AppContext, res: ServerResponse, rec: R
   tap.end();
   rec.usage = tap.usage;
   res.end();
+}
+
+/**
+ * Notes each upstream call in the request record (whose provider becomes the
+ * last one called: the one that answered) and counts the ones a fallback replaced.
+ */
+function attemptRecorder(ctx: AppContext, rec: RequestRecord): (a: Attempt) => void {
+  return (a) => {
+    rec.provider = a.provider;
+    (rec.attempts ??= []).push({ provider: a.provider, ...(a.status !== undefined ? { status: a.status } : { reason: a.reason }), latencyMs: a.latencyMs });
+    if (!a.fellBack) return;
+    const reason = a.reason ?? (a.status === 429 ? "http_429" : "http_5xx");
+    ctx.metrics.upstreamFallback(a.provider, reason);
+    ctx.metrics.upstreamError(a.provider, reason === "http_429" ? "http_4xx" : reason);
+  };
+}
+
+/**
+ * The upstream call: the provider (and its fallbacks) called with the body
+ * the route prepared, the answer passed through to the client as it comes,
+ * buffered or streamed. The client leaving aborts the upstream call (and its
+ * billing) too.
+ */
+export async function forward(
+  ctx: AppContext,
+  endpoint: Endpoint,
+  provider: Provider,
+  format: UsageFormat,
+  upstream: UpstreamBody,
+  req: IncomingMessage,
+  res: ServerResponse,
+  rec: RequestRecord,
+  key: KeyRecord,
+): Promise<void> {
+  const abort = new LightSignal();
+  const onClose = () => {
+    if (!res.writableFinished) abort.abort();
+  };
+  res.on("close", onClose);
+
+  let up: ProviderResponse;
+  try {
+    up = await provider.call({
+      endpoint,
+      body: upstream.body,
+      json: upstream.json,
+      stream: rec.stream,
+      requestId: rec.requestId,
+      signal: abort,
+      headers: req.headers,
+      onAttempt: attemptRecorder(ctx, rec),
+      mayUse: (name: string) => checkProvider(key, name) === null,
+    });
+  } catch (err) {
+    res.off("close", onClose);
+    if (abort.aborted) {
+      rec.error = "client_closed";
+      return;
+    }
+    if (err instanceof UpstreamError) throw upstreamHttpError(ctx, rec.provider ?? provider.name, err, rec);
+    if (err instanceof ModelNotCallableError) throw errors.modelNotCallable(err.message);
+    throw err;
+  }
+  const opts = { provider: rec.provider ?? provider.name, usage: format, hideUsageChunk: upstream.hideUsageChunk };
+  try {
+    if (rec.stream && up.status < 300 && up.contentType?.includes("text/event-stream") !== false) await passStreaming(ctx, res, rec, up, opts);
+    else await passBuffered(ctx, res, rec, up, opts);
+  } catch (err) {
+    if (abort.aborted) {
+      rec.error = "client_closed";
+      return;
+    }
+    if (err instanceof UpstreamError) throw upstreamHttpError(ctx, opts.provider, err, rec);
+    throw err;
+  } finally {
+    res.off("close", onClose);
+    if (abort.aborted && !rec.error) rec.error = "client_closed";
+  }
 }
