@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { BlockList, Socket } from "node:net";
-import { authenticateCredential, presentedCredential, type AuthFailureReason } from "../auth/authenticate.js";
+import { authenticateCredential, presentedCredential, type AuthFailureReason, type PresentedCredential } from "../auth/authenticate.js";
 import { clientAddress, ipInList, normalizeAddress } from "../auth/ip.js";
 import type { KeyRecord } from "../auth/key-index.js";
 import { checkIp, type PolicyDenial } from "../auth/policy.js";
@@ -156,15 +156,21 @@ export function authenticateRequest(a: Admission, req: IncomingMessage, res: Ser
   rec.ephemeral = auth.reason.startsWith("ephemeral_");
   rec.error = `auth_${auth.reason}`;
   ctx.metrics.authFailure(auth.reason);
-  // Never the presented key or token, nor any part of it: only what we already knew.
-  ctx.logWriter.audit({
-    at: new Date(ctx.clock.now()).toISOString(),
+  auditAuthDenied(a, req, rec, route, auth.reason, credential);
+  sendError(res, errors.invalidApiKey(auth.message), route.format);
+  return null;
+}
+
+/** Never the presented key or token, nor any part of it: only what we already knew. */
+function auditAuthDenied(a: Admission, req: IncomingMessage, rec: RequestRecord, route: Route, reason: AuthFailureReason, credential: PresentedCredential): void {
+  a.ctx.logWriter.audit({
+    at: new Date(a.ctx.clock.now()).toISOString(),
     event: "auth_denied",
-    keyId: auth.keyId,
+    keyId: rec.keyId,
     revision: null,
     detail: {
-      reason: auth.reason,
-      key_id: auth.keyId,
+      reason,
+      key_id: rec.keyId,
       ephemeral: rec.ephemeral,
       ip: clientIp(a, req),
       route: route.label,
@@ -173,8 +179,6 @@ export function authenticateRequest(a: Admission, req: IncomingMessage, res: Ser
       ...(credential.ignored.length > 0 ? { ignored_headers: credential.ignored } : {}),
     },
   });
-  sendError(res, errors.invalidApiKey(auth.message), route.format);
-  return null;
 }
 
 /** The guess that crossed the threshold: the address is blocked from now on; say so in metrics, log and audit. */

@@ -3,7 +3,7 @@ import type { KeyRecord } from "../auth/key-index.js";
 import { checkProvider } from "../auth/policy.js";
 import type { AppContext } from "../context.js";
 import { LightSignal } from "../providers/light-signal.js";
-import { ModelNotCallableError, UpstreamError, type Attempt, type Endpoint, type Provider, type ProviderResponse } from "../providers/types.js";
+import { ModelNotCallableError, UpstreamError, type Attempt, type Endpoint, type Provider, type ProviderRequest, type ProviderResponse } from "../providers/types.js";
 import { drained } from "./respond.js";
 import { errors, type HttpError } from "./errors.js";
 import type { RequestRecord } from "./6-request-record.js";
@@ -121,6 +121,32 @@ function attemptRecorder(ctx: AppContext, rec: RequestRecord): (a: Attempt) => v
   };
 }
 
+/** What the provider is asked: the prepared body, the client's signal and headers, and the key's provider scope for fallbacks. */
+function providerRequest(ctx: AppContext, endpoint: Endpoint, upstream: UpstreamBody, req: IncomingMessage, rec: RequestRecord, key: KeyRecord, abort: LightSignal): ProviderRequest {
+  return {
+    endpoint,
+    body: upstream.body,
+    json: upstream.json,
+    stream: rec.stream,
+    requestId: rec.requestId,
+    signal: abort,
+    headers: req.headers,
+    onAttempt: attemptRecorder(ctx, rec),
+    mayUse: (name: string) => checkProvider(key, name) === null,
+  };
+}
+
+/** A provider call or pass-through that failed: the client left (recorded; nobody to answer), or an error to answer. */
+function failed(ctx: AppContext, err: unknown, aborted: boolean, rec: RequestRecord, provider: string): void {
+  if (aborted) {
+    rec.error = "client_closed";
+    return;
+  }
+  if (err instanceof UpstreamError) throw upstreamHttpError(ctx, provider, err, rec);
+  if (err instanceof ModelNotCallableError) throw errors.modelNotCallable(err.message);
+  throw err;
+}
+
 /**
  * The upstream call: the provider (and its fallbacks) called with the body
  * the route prepared, the answer passed through to the client as it comes,
@@ -146,38 +172,18 @@ export async function forward(
 
   let up: ProviderResponse;
   try {
-    up = await provider.call({
-      endpoint,
-      body: upstream.body,
-      json: upstream.json,
-      stream: rec.stream,
-      requestId: rec.requestId,
-      signal: abort,
-      headers: req.headers,
-      onAttempt: attemptRecorder(ctx, rec),
-      mayUse: (name: string) => checkProvider(key, name) === null,
-    });
+    up = await provider.call(providerRequest(ctx, endpoint, upstream, req, rec, key, abort));
   } catch (err) {
     res.off("close", onClose);
-    if (abort.aborted) {
-      rec.error = "client_closed";
-      return;
-    }
-    if (err instanceof UpstreamError) throw upstreamHttpError(ctx, rec.provider ?? provider.name, err, rec);
-    if (err instanceof ModelNotCallableError) throw errors.modelNotCallable(err.message);
-    throw err;
+    failed(ctx, err, abort.aborted, rec, rec.provider ?? provider.name);
+    return;
   }
   const opts = { provider: rec.provider ?? provider.name, usage: format, hideUsageChunk: upstream.hideUsageChunk };
   try {
     if (rec.stream && up.status < 300 && up.contentType?.includes("text/event-stream") !== false) await passStreaming(ctx, res, rec, up, opts);
     else await passBuffered(ctx, res, rec, up, opts);
   } catch (err) {
-    if (abort.aborted) {
-      rec.error = "client_closed";
-      return;
-    }
-    if (err instanceof UpstreamError) throw upstreamHttpError(ctx, opts.provider, err, rec);
-    throw err;
+    failed(ctx, err, abort.aborted, rec, opts.provider);
   } finally {
     res.off("close", onClose);
     if (abort.aborted && !rec.error) rec.error = "client_closed";
