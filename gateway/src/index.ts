@@ -3,7 +3,8 @@ import type { AddressInfo } from "node:net";
 import { ConfigError, type Logger } from "@tollgate/shared";
 import type { GatewayConfig } from "./config.js";
 import { createAppContext, type AppContext, type ContextOverrides } from "./context.js";
-import { createClientHandler, createStatusHandler } from "./http/1-route-table.js";
+import { createClientHandler } from "./http/1-route-table.js";
+import { createStatusHandler } from "./http/status.js";
 import { hardenClientServer } from "./http/0-malformed.js";
 import { SyncClient, type SyncClientOptions } from "./sync/sync-client.js";
 

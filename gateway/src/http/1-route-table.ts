@@ -22,8 +22,6 @@ import { listModels } from "./models-route.js";
 import { sendError, sendOpenAiError } from "./respond.js";
 import type { Route, RouteHandler } from "./route.js";
 
-export { createStatusHandler } from "./status.js";
-
 const ROUTES = new Map<string, Route>([
   ["/v1/chat/completions", { label: "chat_completions", methods: { POST: upstreamRoute("chat_completions") }, format: "openai" }],
   ["/v1/completions", { label: "completions", methods: { POST: upstreamRoute("completions") }, format: "openai" }],
