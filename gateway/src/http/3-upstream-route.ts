@@ -1,21 +1,21 @@
-import type { AppContext } from "../context.js";
-import type { Resolved } from "../providers/registry.js";
-import { ModelNotCallableError, UpstreamError, type Endpoint, type Provider, type ProviderResponse } from "../providers/types.js";
+import type { KeyRecord } from "../auth/key-index.js";
 import { checkModel, checkProvider } from "../auth/policy.js";
 import { MAX_JSON_DEPTH } from "../config.js";
-import { jsonDepthExceeds, readBody } from "./http.js";
-import { errors } from "../http/errors.js";
-import { passBuffered, passStreaming, upstreamHttpError } from "./passthrough.js";
-import type { RouteHandler } from "./request-record.js";
-import { attemptRecorder, upstreamBody } from "./upstream-request.js";
-import { admitToQuota, settleQuota } from "../http/4-quota-gate.js";
+import type { AppContext } from "../context.js";
+import type { Resolved } from "../providers/registry.js";
+import type { Endpoint } from "../providers/types.js";
 import type { UsageFormat } from "../providers/usage.js";
-import { LightSignal } from "../providers/light-signal.js";
+import { admitToQuota, settleQuota } from "./4-quota-gate.js";
+import { forward, type UpstreamBody } from "./5-forward.js";
+import type { RequestRecord } from "./6-request-record.js";
+import { errors } from "./errors.js";
+import { jsonDepthExceeds, readBody } from "./read-body.js";
+import type { RouteHandler } from "./route.js";
 
 const MAX_LOGGED_MODEL = 200;
 
 /** The client-facing side of each endpoint: path, wire format, an example model for messages. */
-export const ENDPOINTS: Record<Endpoint, { path: string; format: UsageFormat; example: string }> = {
+const ENDPOINTS: Record<Endpoint, { path: string; format: UsageFormat; example: string }> = {
   chat_completions: { path: "/v1/chat/completions", format: "openai", example: "gpt-4o-mini" },
   completions: { path: "/v1/completions", format: "openai", example: "gpt-3.5-turbo-instruct" },
   embeddings: { path: "/v1/embeddings", format: "openai", example: "text-embedding-3-small" },
@@ -23,6 +23,26 @@ export const ENDPOINTS: Record<Endpoint, { path: string; format: UsageFormat; ex
   messages: { path: "/v1/messages", format: "anthropic", example: "claude-sonnet-4-5" },
   count_tokens: { path: "/v1/messages/count_tokens", format: "anthropic", example: "claude-sonnet-4-5" },
 };
+
+/** OpenAI-format streams that only report usage when asked (stream_options.include_usage). */
+const USAGE_ON_REQUEST = new Set<Endpoint>(["chat_completions", "completions"]);
+
+/**
+ * The body to send upstream. The client's bytes pass unchanged unless the
+ * routing prefix is stripped from the model or a stream must be asked for
+ * its usage; then the already parsed JSON is serialized once.
+ */
+function upstreamBody(endpoint: Endpoint, body: Buffer, json: Record<string, unknown>, upstreamModel: string, stream: boolean): UpstreamBody {
+  const options = json.stream_options;
+  const hideUsageChunk =
+    stream && USAGE_ON_REQUEST.has(endpoint) && (options === null || typeof options !== "object" || (options as { include_usage?: unknown }).include_usage !== true);
+  if (!hideUsageChunk && upstreamModel === json.model) return { body, json, hideUsageChunk };
+  const rewritten: Record<string, unknown> = { ...json, model: upstreamModel };
+  if (hideUsageChunk) {
+    rewritten.stream_options = { ...(options !== null && typeof options === "object" && !Array.isArray(options) ? options : {}), include_usage: true };
+  }
+  return { body: Buffer.from(JSON.stringify(rewritten)), json: rewritten, hideUsageChunk };
+}
 
 /** Parses once and checks only what the gateway itself needs. */
 function parseModelBody(ctx: AppContext, body: Buffer, example: string): Record<string, unknown> {
@@ -50,7 +70,7 @@ function parseModelBody(ctx: AppContext, body: Buffer, example: string): Record<
 }
 
 /** The request's model picks the provider; its scopes and endpoints must agree. */
-function routeModel(ctx: AppContext, endpoint: Endpoint, model: string, key: Parameters<RouteHandler>[4], rec: Parameters<RouteHandler>[3]): Resolved {
+function routeModel(ctx: AppContext, endpoint: Endpoint, model: string, key: KeyRecord, rec: RequestRecord): Resolved {
   const resolved = ctx.providers.resolve(model);
   if (!resolved) {
     throw errors.modelNotFound(model);
@@ -98,64 +118,4 @@ export function upstreamRoute(endpoint: Endpoint): RouteHandler {
       settleQuota(ctx, key, provider, reservation, rec);
     }
   };
-}
-
-async function forward(
-  ctx: AppContext,
-  endpoint: Endpoint,
-  provider: Provider,
-  format: UsageFormat,
-  upstream: ReturnType<typeof upstreamBody>,
-  req: Parameters<RouteHandler>[1],
-  res: Parameters<RouteHandler>[2],
-  rec: Parameters<RouteHandler>[3],
-  key: Parameters<RouteHandler>[4],
-): Promise<void> {
-  {
-    // The client leaving aborts the upstream call (and its billing) too.
-    const abort = new LightSignal();
-    const onClose = () => {
-      if (!res.writableFinished) abort.abort();
-    };
-    res.on("close", onClose);
-
-    let up: ProviderResponse;
-    try {
-      up = await provider.call({
-        endpoint,
-        body: upstream.body,
-        json: upstream.json,
-        stream: rec.stream,
-        requestId: rec.requestId,
-        signal: abort,
-        headers: req.headers,
-        onAttempt: attemptRecorder(ctx, rec),
-        mayUse: (name: string) => checkProvider(key, name) === null,
-      });
-    } catch (err) {
-      res.off("close", onClose);
-      if (abort.aborted) {
-        rec.error = "client_closed";
-        return;
-      }
-      if (err instanceof UpstreamError) throw upstreamHttpError(ctx, rec.provider ?? provider.name, err, rec);
-      if (err instanceof ModelNotCallableError) throw errors.modelNotCallable(err.message);
-      throw err;
-    }
-    const opts = { provider: rec.provider ?? provider.name, usage: format, hideUsageChunk: upstream.hideUsageChunk };
-    try {
-      if (rec.stream && up.status < 300 && up.contentType?.includes("text/event-stream") !== false) await passStreaming(ctx, res, rec, up, opts);
-      else await passBuffered(ctx, res, rec, up, opts);
-    } catch (err) {
-      if (abort.aborted) {
-        rec.error = "client_closed";
-        return;
-      }
-      if (err instanceof UpstreamError) throw upstreamHttpError(ctx, opts.provider, err, rec);
-      throw err;
-    } finally {
-      res.off("close", onClose);
-      if (abort.aborted && !rec.error) rec.error = "client_closed";
-    }
-  }
 }

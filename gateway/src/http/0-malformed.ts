@@ -2,8 +2,8 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { AppContext } from "../context.js";
 import type { RejectedRequestReason } from "../metrics.js";
-import { rawOpenAiError } from "./http.js";
-import { errors, type HttpError } from "../http/errors.js";
+import { rawOpenAiError } from "./respond.js";
+import { errors, type HttpError } from "./errors.js";
 
 /** Sockets already answered: Node may report one broken connection more than once. */
 const answered = new WeakSet<Duplex>();

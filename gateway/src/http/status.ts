@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AppContext } from "../context.js";
-import { sendJson } from "./http.js";
+import { sendJson } from "./respond.js";
 
 /** The /readyz body: how fresh the key state is and where it came from. */
-export function readiness(ctx: AppContext): Record<string, unknown> {
+function readiness(ctx: AppContext): Record<string, unknown> {
   const s = ctx.syncState;
   const since = s.secondsSinceContact();
   const reason = s.notReadyReason();

@@ -3,17 +3,17 @@ import { modelAllowed } from "../auth/model-matcher.js";
 import { checkProvider } from "../auth/policy.js";
 import type { AppContext } from "../context.js";
 import { UpstreamError, type Provider, type ProviderResponse } from "../providers/types.js";
-import { sendJson } from "./http.js";
-import { errors } from "../http/errors.js";
-import { passBuffered, upstreamHttpError } from "./passthrough.js";
-import type { RouteHandler } from "./request-record.js";
+import { sendJson } from "./respond.js";
+import { errors } from "./errors.js";
+import { passBuffered, upstreamHttpError } from "./5-forward.js";
+import type { RouteHandler } from "./route.js";
 
 /**
  * Keeps only the models `key` may use in an OpenAI model list. An answer
  * that is not such a list becomes an empty one: a restricted key must not
  * learn model names through a shape the gateway cannot filter.
  */
-export function filterModelList(body: Buffer, key: KeyRecord): Buffer {
+function filterModelList(body: Buffer, key: KeyRecord): Buffer {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body.toString("utf8"));

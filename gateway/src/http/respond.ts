@@ -1,5 +1,5 @@
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
-import { errors, type HttpError } from "../http/errors.js";
+import { STATUS_CODES, type ServerResponse } from "node:http";
+import type { HttpError } from "./errors.js";
 
 export function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
   const body = JSON.stringify(value);
@@ -12,7 +12,7 @@ export function sendJson(res: ServerResponse, status: number, value: unknown, he
 }
 
 /** The JSON text of sendOpenAiError's body. */
-export function openAiErrorBody(err: HttpError): string {
+function openAiErrorBody(err: HttpError): string {
   return JSON.stringify({ error: { message: err.message, type: err.type, param: err.param, code: err.code } });
 }
 
@@ -42,7 +42,7 @@ function anthropicErrorType(status: number): string {
 }
 
 /** `{"type":"error","error":{"type","message"}}`, as the Anthropic SDKs parse it. */
-export function anthropicErrorBody(err: HttpError): string {
+function anthropicErrorBody(err: HttpError): string {
   return JSON.stringify({ type: "error", error: { type: anthropicErrorType(err.status), message: err.message } });
 }
 
@@ -78,84 +78,6 @@ export function rawOpenAiError(err: HttpError): string {
     `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? "Error"}\r\n` +
     `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`
   );
-}
-
-/**
- * How deep `body` nests JSON arrays and objects, stopping as soon as it
- * exceeds `limit`: one pass over the bytes, brackets inside strings skipped.
- * Not a validator (JSON.parse is); UTF-8 never puts a quote or a backslash inside a
- * multi-byte character, so a byte scan is exact.
- */
-export function jsonDepthExceeds(body: Uint8Array, limit: number): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < body.length; i++) {
-    const b = body[i]!;
-    if (inString) {
-      if (b === 0x5c /* backslash: skip the escaped byte */) i++;
-      else if (b === 0x22 /* " */) inString = false;
-    } else if (b === 0x22) {
-      inString = true;
-    } else if (b === 0x7b /* { */ || b === 0x5b /* [ */) {
-      if (++depth > limit) return true;
-    } else if (b === 0x7d /* } */ || b === 0x5d /* ] */) {
-      depth--;
-    }
-  }
-  return false;
-}
-
-/**
- * Reads the request body, refusing more than `limit` bytes (413) without
- * buffering the excess.
- */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const tooLarge = () => errors.bodyTooLarge(limit);
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers["content-length"]);
-    if (declared > limit) {
-      reject(tooLarge());
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let settled = false;
-    const cleanup = () => {
-      req.off("data", onData);
-      req.off("end", onEnd);
-      req.off("error", onError);
-      req.off("close", onClose);
-    };
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        settled = true;
-        cleanup();
-        reject(tooLarge());
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = () => {
-      settled = true;
-      cleanup();
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-    };
-    const onError = () => {
-      settled = true;
-      cleanup();
-      // An aborted upload or a broken chunked body: the client's doing, not a
-      // gateway failure. Usually nobody is left to read this answer.
-      reject(errors.incompleteBody());
-    };
-    const onClose = () => {
-      if (!settled) onError();
-    };
-    req.on("data", onData);
-    req.on("end", onEnd);
-    req.on("error", onError);
-    req.on("close", onClose);
-  });
 }
 
 /** Resolves when the response can take more data, or is gone. */

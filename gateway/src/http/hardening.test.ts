@@ -7,7 +7,7 @@ import { capturedLogger, endpoints, eventually, testConfig } from "../test-suppo
 import { makeKey } from "../test-support/keys.js";
 import { rawRequest, rawResponses, wire } from "../test-support/raw-http.js";
 import { tempDir } from "../test-support/temp-dir.js";
-import { jsonDepthExceeds } from "./http.js";
+import { jsonDepthExceeds } from "./read-body.js";
 
 // Response bodies are asserted field by field; their static type adds nothing.
 type Json = any;
