@@ -92,7 +92,7 @@ const write = (file, text) => (dry ? console.log(`write ${file}`) : writeFileSyn
 for (const [from, to] of moves) {
   let text = readFileSync(join(root, from), "utf8");
   if (from.endsWith("harness.ts")) {
-    const fn = /\/\*\*[^]*?\*\/\s*export function testConfig[^]*?\n}\n/.exec(text)?.[0] ?? /export function testConfig[^]*?\n}\n/.exec(text)?.[0];
+    const fn = /\/\*\*[\s\S]*?\*\/\s*export function testConfig[\s\S]*?\n}\n/.exec(text)?.[0] ?? /export function testConfig[\s\S]*?\n}\n/.exec(text)?.[0];
     if (!fn) throw new Error(`${from}: no testConfig`);
     const imports = text.match(/^import[^;]*;$/gm) ?? [];
     const used = imports.filter((i) => !/node:stream|@tollgate\/shared/.test(i));
