@@ -19,7 +19,7 @@
 //   node bench/quota-degraded-repro.mjs        # gateway 2 falls back to 1/1
 //   node bench/quota-degraded-repro.mjs solo   # both do
 import { startChild, waitForIpcPort, waitForLogLine } from "@tollgate/testkit";
-import { mkdtempSync, readFileSync, rmSync, mkdirSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import { join } from "node:path";

@@ -30,7 +30,7 @@
 
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { createRequire } from "node:module";
 import os from "node:os";
@@ -126,7 +126,6 @@ function say(text) {
 }
 
 const round1 = (x) => (x === null || x === undefined ? null : Math.round(x * 10) / 10);
-const round4 = (x) => (x === null || x === undefined ? null : Math.round(x * 1e4) / 1e4);
 const round6 = (x) => (x === null || x === undefined ? null : Math.round(x * 1e6) / 1e6);
 const pct = (x) => (x === null || x === undefined ? "–" : `${(x * 100).toFixed(2)} %`);
 const usd = (micro) => `$${(micro / 1e6).toFixed(4)}`;

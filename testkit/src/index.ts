@@ -13,6 +13,7 @@ export * from "./fuzz.js";
 export * from "./http.js";
 export * from "./keys.js";
 export * from "./logger.js";
+export * from "./openai-wire.js";
 export * from "./processes.js";
 export * from "./raw-http.js";
 export * from "./services.js";
