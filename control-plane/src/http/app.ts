@@ -5,6 +5,7 @@ import { buildRouters } from "../routes/index.js";
 import { resolveOrganization } from "../routes/orgs.js";
 import { errorHandler, requestContext, requireMasterKey } from "./middleware.js";
 import { withSessions } from "./session-auth.js";
+import { defaultDashboardRoot, serveDashboard } from "./dashboard-static.js";
 
 export const MAX_URL_LENGTH = 8192;
 
@@ -19,6 +20,7 @@ export function createHttpApp(app: AppContext): Koa {
     }
     return next();
   });
+  koa.use(serveDashboard({ root: defaultDashboardRoot() }));
   // Before routing, so an unknown /internal path without the key is a 401, not a 404.
   const masterKey = withSessions(app, requireMasterKey(app));
   const organization = resolveOrganization(app);
