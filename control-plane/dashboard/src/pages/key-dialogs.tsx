@@ -424,7 +424,7 @@ export function RevealDialog(props: { revealed: Revealed; title: string; onDone:
     <Dialog title={props.title} onClose={props.onDone} testId="reveal">
       <div className="success-box">
         <p className="success-title">API Key created! Copy it now</p>
-        <pre className="secret" data-testid="revealed-key" tabIndex={0} aria-label="The new key">
+        <pre className="secret" data-testid="revealed-key" tabIndex={0}>
           {props.revealed.key}
         </pre>
         <CopyButton text={props.revealed.key} label="Copy" />
