@@ -237,7 +237,7 @@ describe("admin dashboard in a real browser", () => {
       mcp_servers: ["github"],
       mcp_tools: { github: ["create_issue"] },
     });
-    await page.getByRole("cell", { name: "Production API" }).waitFor();
+    await page.getByRole("cell", { name: "Production API", exact: true }).waitFor();
     await checkA11y("api keys list");
     await shot("api-keys");
   });
@@ -247,7 +247,7 @@ describe("admin dashboard in a real browser", () => {
   });
 
   it("rotates in the browser: the old key gets 401 at the gateway, the new one 200", async () => {
-    await page.getByRole("button", { name: "Production API" }).click();
+    await page.getByRole("button", { name: "Production API", exact: true }).click();
     const detail = page.getByRole("dialog", { name: "Production API" });
     await detail.getByRole("button", { name: "Deactivate" }).waitFor();
     await checkA11y("key detail");
@@ -265,7 +265,7 @@ describe("admin dashboard in a real browser", () => {
   });
 
   it("deactivates and activates by status", async () => {
-    await page.getByRole("button", { name: "Production API" }).click();
+    await page.getByRole("button", { name: "Production API", exact: true }).click();
     let detail = page.getByRole("dialog", { name: "Production API" });
     await detail.getByRole("button", { name: "Deactivate" }).click();
     await detail.getByRole("button", { name: "Activate" }).waitFor();
@@ -274,12 +274,12 @@ describe("admin dashboard in a real browser", () => {
     await page.getByRole("row", { name: /Production API/ }).getByText("inactive").waitFor();
 
     await page.getByLabel("Status").selectOption("inactive");
-    await page.getByRole("cell", { name: "Production API" }).waitFor();
+    await page.getByRole("cell", { name: "Production API", exact: true }).waitFor();
     await page.getByLabel("Status").selectOption("active");
     await page.getByText("No key matches").waitFor();
     await page.getByLabel("Status").selectOption("");
 
-    await page.getByRole("button", { name: "Production API" }).click();
+    await page.getByRole("button", { name: "Production API", exact: true }).click();
     detail = page.getByRole("dialog", { name: "Production API" });
     await detail.getByRole("button", { name: "Activate" }).click();
     await detail.getByRole("button", { name: "Deactivate" }).waitFor();
@@ -376,7 +376,9 @@ describe("admin dashboard in a real browser", () => {
 
   it("reaches the page's controls by keyboard alone", async () => {
     await goto("API keys", "API keys");
-    await page.locator("body").focus();
+    // A fresh load starts keyboard navigation at the top of the document.
+    await page.reload();
+    await page.getByRole("heading", { level: 1, name: "API keys" }).waitFor();
     const reached = new Set<string>();
     for (let i = 0; i < 40; i++) {
       await page.keyboard.press("Tab");
