@@ -155,7 +155,9 @@ export function ApiKeysPage() {
                         setDeleting(k);
                       }}
                     >
-                      🗑
+                      <svg viewBox="0 0 24 24" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round" aria-hidden="true">
+                        <path d="M3 6h18M8 6V4h8v2M19 6l-1 14H6L5 6M10 11v6M14 11v6" />
+                      </svg>
                     </button>
                   </td>
                 </tr>

@@ -30,7 +30,7 @@ function BarChart(props: { rows: Array<{ label: string; value: number }>; metric
               </rect>
               {(props.rows.length <= 12 || i % Math.ceil(props.rows.length / 10) === 0) && (
                 <text x={i * bw + bw / 2} y={h + 14} textAnchor="middle" className="axis">
-                  {r.label.length > 10 ? r.label.slice(5) : r.label}
+                  {/^\d{4}-/.test(r.label) ? r.label.slice(5) : r.label}
                 </text>
               )}
             </g>
@@ -78,7 +78,8 @@ export function UsagePage() {
   }, []);
   const label = (r: UsageRow) => {
     const id = r.key_id ?? r.user_id ?? r.team_id ?? null;
-    return id ? (names.data?.get(id) ?? id) : "No team";
+    if (!id) return "No team";
+    return names.data?.get(id) ?? (names.data ? `${id} (deleted)` : id);
   };
   const dayRows = fillDays(daily.data?.data ?? [], from, days).map((r) => ({ label: r.day!, value: value(r, metric) }));
   const total = (daily.data?.data ?? []).reduce((s, r) => s + value(r, metric), 0);
