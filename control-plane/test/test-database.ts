@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
-import { migrateToLatest, openDatabase, type DatabaseHandle } from "../db/database.js";
+import { migrateToLatest, openDatabase, type DatabaseHandle } from "../src/db/database.js";
 
 /**
  * A migrated database for one suite: a fresh schema on the Postgres of

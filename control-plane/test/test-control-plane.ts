@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLogger } from "@tollgate/shared";
 import pg from "pg";
-import type { ControlPlaneConfig } from "../config.js";
-import { createControlPlane, type ControlPlane } from "../index.js";
+import type { ControlPlaneConfig } from "../src/config.js";
+import { createControlPlane, type ControlPlane } from "../src/index.js";
 import { testConfig } from "./test-config.js";
 
 export interface TestControlPlane {

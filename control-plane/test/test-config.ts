@@ -1,4 +1,4 @@
-import { loadConfig, type ControlPlaneConfig } from "../config.js";
+import { loadConfig, type ControlPlaneConfig } from "../src/config.js";
 
 export const TEST_MASTER_KEY = "sk-test-master-key-0123456789abcdef0123";
 
