@@ -1,6 +1,7 @@
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import OpenAI from "openai";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -246,6 +247,21 @@ describe("admin dashboard in a real browser", () => {
     await eventually(revealedKey, 200);
   });
 
+  it("issues an ephemeral token from the key's detail dialog, accepted at the gateway", async () => {
+    await page.getByRole("button", { name: "Production API", exact: true }).click();
+    const detail = page.getByRole("dialog", { name: "Production API" });
+    await detail.getByRole("button", { name: "Ephemeral Token" }).click();
+    await detail.getByLabel("Expires In (seconds)").fill("10");
+    await detail.getByRole("button", { name: "Issue token" }).click();
+    await detail.getByText("must be a whole number of seconds from 60 to 86400").waitFor();
+    await detail.getByLabel("Expires In (seconds)").fill("600");
+    await detail.getByRole("button", { name: "Issue token" }).click();
+    const token = (await detail.getByTestId("ephemeral-token").textContent())!.trim();
+    expect(token).not.toBe(revealedKey);
+    await eventually(token, 200);
+    await detail.getByRole("button", { name: "Close" }).click();
+  });
+
   it("rotates in the browser: the old key gets 401 at the gateway, the new one 200", async () => {
     await page.getByRole("button", { name: "Production API", exact: true }).click();
     const detail = page.getByRole("dialog", { name: "Production API" });
@@ -403,6 +419,12 @@ describe("admin dashboard in a real browser", () => {
     await context.addCookies([{ name: "tollgate_session", value: "forged-session-value-forged-session-value", url: cp.url }]);
     await page.reload();
     await page.getByRole("heading", { name: "Sign in to Tollgate" }).waitFor();
+  });
+
+  it("adds under 500 KB of compressed assets", () => {
+    const dir = join(repoRoot, "control-plane", "dashboard", "dist", "assets");
+    const total = readdirSync(dir).reduce((sum, f) => sum + gzipSync(readFileSync(join(dir, f))).length, 0);
+    expect(total).toBeLessThan(500 * 1024);
   });
 
   it("signs out: the session ends and the sign-in page shows", async () => {
