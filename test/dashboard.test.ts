@@ -390,6 +390,20 @@ describe("admin dashboard in a real browser", () => {
     await shot("model-prices");
   });
 
+  it("lets the master key switch organization; each sees only its own keys", async () => {
+    const acme = (await cp.admin.post("/internal/orgs", { name: "acme" })).body.id;
+    const acmeUser = (await cp.admin.request("POST", "/internal/users", { external_id: "wile@acme.test" }, { "tollgate-organization": acme })).body.id;
+    await cp.admin.request("POST", "/internal/api-keys", { name: "acme-only", user_id: acmeUser }, { "tollgate-organization": acme });
+    await page.goto(`${dashboard}/configuration/api-keys`);
+    await page.getByRole("heading", { level: 1, name: "API keys" }).waitFor();
+    await page.getByRole("cell", { name: /^batch-/ }).first().waitFor();
+    await page.getByLabel("Organization").selectOption({ label: "acme" });
+    await page.getByRole("cell", { name: "acme-only", exact: true }).waitFor();
+    expect(await page.locator("tbody tr").count()).toBe(1);
+    await page.getByLabel("Organization").selectOption({ index: 0 });
+    await page.getByRole("cell", { name: /^batch-/ }).first().waitFor();
+  });
+
   it("reaches the page's controls by keyboard alone", async () => {
     await goto("API keys", "API keys");
     // A fresh load starts keyboard navigation at the top of the document.
