@@ -262,6 +262,21 @@ describe("admin dashboard in a real browser", () => {
     await detail.getByRole("button", { name: "Close" }).click();
   });
 
+  it("edits a key's name and limits; the API's field-named error lands beside the field", async () => {
+    await page.getByRole("button", { name: "Production API", exact: true }).click();
+    const detail = page.getByRole("dialog", { name: "Production API" });
+    await detail.getByRole("button", { name: "Edit" }).click();
+    await detail.getByLabel("Key Name").fill("x".repeat(201));
+    await detail.getByRole("button", { name: "Save" }).click();
+    await detail.getByText("must be at most 200 characters").waitFor();
+    await detail.getByLabel("Key Name").fill("Production API");
+    await detail.getByLabel("Requests/min").fill("1200");
+    await detail.getByRole("button", { name: "Save" }).click();
+    await detail.getByText("1,200").waitFor();
+    expect((await cp.admin.get("/internal/api-keys?search=Production")).body.data[0].rpm_limit).toBe(1200);
+    await detail.getByRole("button", { name: "Close" }).click();
+  });
+
   it("rotates in the browser: the old key gets 401 at the gateway, the new one 200", async () => {
     await page.getByRole("button", { name: "Production API", exact: true }).click();
     const detail = page.getByRole("dialog", { name: "Production API" });
