@@ -1,3 +1,4 @@
+import { tmpdir } from "node:os";
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
@@ -26,7 +27,8 @@ import {
 const MASTER_KEY = "sk-dashboard-master-key-0123456789abcdefgh";
 const UPSTREAM_KEY = "sk-upstream-dashboard-0123456789";
 const CHROMIUM = "/usr/bin/chromium";
-const SHOTS = join(repoRoot, "docs", "screenshots");
+// The README's pictures are refreshed on request (UPDATE_SCREENSHOTS=1); a plain run keeps the tree clean.
+const SHOTS = process.env.UPDATE_SCREENSHOTS ? join(repoRoot, "docs", "screenshots") : join(tmpdir(), "tollgate-dashboard-screenshots");
 const DASHBOARD_BUILD = join(repoRoot, "control-plane", "dashboard", "dist", "index.html");
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
