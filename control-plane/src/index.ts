@@ -1,6 +1,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { createLogger, type Logger } from "@tollgate/shared";
+import { verifySsoTargets } from "./auth/sso-sign-in.js";
 import { startChangeListener } from "./changes/pg-listener.js";
 import type { ControlPlaneConfig } from "./config.js";
 import { createAppContext, type AppContext } from "./context.js";
@@ -44,6 +45,10 @@ export function createControlPlane(config: ControlPlaneConfig, overrides: { logg
       const applied = migrated.results?.filter((r) => r.status === "Success").map((r) => r.migrationName) ?? [];
       logger.info({ applied }, applied.length ? "migrations applied" : "schema up to date");
       context = createAppContext(config, handle, await ensureDefaultOrg(handle.db), { logger });
+      if (config.sso) {
+        await verifySsoTargets(context, config.sso);
+        logger.info({ issuer: config.sso.issuer, redirectUri: config.sso.redirectUri }, "SSO sign-in on at /auth/login");
+      }
       await seedAllDefaultPrices(context);
       if (handle.pool) listener = startChangeListener({ pool: handle.pool, notifier: context.notifier, streams: context.streams, logger });
 

@@ -94,8 +94,9 @@ export class OidcClient {
       nonce: secrets.nonce,
       code_challenge: await oidc.calculatePKCECodeChallenge(secrets.codeVerifier),
       code_challenge_method: "S256",
-      // Google: let the user pick the account each time rather than reuse a silent session.
-      prompt: "select_account",
+      // Google: let the user pick the account each time rather than reuse a silent session
+      // (a value other providers may refuse, so only there).
+      ...(new URL(this.options.issuer).hostname === "accounts.google.com" ? { prompt: "select_account" } : {}),
     });
   }
 

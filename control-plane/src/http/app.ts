@@ -1,6 +1,7 @@
 import { AppError } from "@tollgate/shared";
 import Koa from "koa";
 import type { AppContext } from "../context.js";
+import { authRoutes, ssoOffGate } from "../routes/auth.js";
 import { buildRouters } from "../routes/index.js";
 import { resolveOrganization } from "../routes/orgs.js";
 import { errorHandler, requestContext, requireMasterKey } from "./middleware.js";
@@ -25,6 +26,11 @@ export function createHttpApp(app: AppContext): Koa {
   koa.use((ctx, next) =>
     ctx.path === "/internal" || ctx.path.startsWith("/internal/") ? masterKey(ctx, () => organization(ctx, next)) : next(),
   );
+  // SSO pages are public: they authenticate through the identity provider.
+  koa.use(ssoOffGate(app));
+  const sso = authRoutes(app);
+  koa.use(sso.routes());
+  koa.use(sso.allowedMethods({ throw: true }));
   for (const router of buildRouters(app)) {
     koa.use(router.routes());
     koa.use(router.allowedMethods({ throw: true }));

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import Router from "@koa/router";
 import { AppError } from "@tollgate/shared";
-import type { Context } from "koa";
+import type { Context, Middleware } from "koa";
 import { OidcClient, SsoFailure, type SsoFailureReason } from "../auth/oidc.js";
 import { actorLabel } from "../auth/roles.js";
 import { openSession } from "../auth/sessions.js";
@@ -110,6 +110,16 @@ function browserCookie(value: string, maxAgeSeconds: number, secure: boolean): s
   return `${BROWSER_COOKIE}=${value}; Path=/auth/callback; Max-Age=${maxAgeSeconds}; HttpOnly; SameSite=Lax${secure ? "; Secure" : ""}`;
 }
 
+/** Without SSO configured, every /auth path answers 404 JSON saying so. */
+export function ssoOffGate(app: Pick<AppContext, "config">): Middleware {
+  return (ctx, next) => {
+    if (!app.config.sso && (ctx.path === "/auth" || ctx.path.startsWith("/auth/"))) {
+      throw new AppError("not_found", "SSO is off: set GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET and AUTH_BASE_URL to turn on sign-in");
+    }
+    return next();
+  };
+}
+
 /**
  * SSO pages: `/auth/login` sends the browser to the provider, `/auth/callback`
  * shows the new `sso` key once and opens a dashboard session with the user's role.
@@ -124,11 +134,6 @@ export function authRoutes(app: AppContext, overrides: { client?: OidcClient } =
     client: overrides.client ?? new OidcClient({ issuer: sso.issuer, clientId: sso.clientId, clientSecret: sso.clientSecret, redirectUri: sso.redirectUri }),
   };
   const secureCookie = sso ? sso.baseUrl.startsWith("https:") : false;
-
-  router.use(async (ctx, next) => {
-    if (!deps) throw new AppError("not_found", "SSO is off: set GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET and AUTH_BASE_URL to turn on sign-in");
-    await next();
-  });
 
   async function auditFailure(ctx: Context, failure: SsoFailure) {
     await recordAudit(app.db, {
