@@ -100,14 +100,22 @@ export async function revokeAdminToken(trx: Db, orgId: string, id: string, now: 
   return row && toAdminToken(row);
 }
 
+const RECORD_COLUMNS = ["id", "org_id", "role", "token_hash", "expires_at", "revoked_at"] as const;
+
 /** The token with this secret hash, live or not (the caller decides). */
 export async function findAdminTokenByHash(db: Db, hash: Buffer): Promise<AdminTokenRecord | undefined> {
-  const row = await tokens(db)
-    .selectFrom("admin_tokens")
-    .select(["id", "org_id", "role", "token_hash", "expires_at", "revoked_at"])
-    .where("token_hash", "=", hash)
-    .executeTakeFirst();
+  const row = await tokens(db).selectFrom("admin_tokens").select(RECORD_COLUMNS).where("token_hash", "=", hash).executeTakeFirst();
   if (!row || !toBuffer(row.token_hash).equals(hash)) return undefined;
+  return toRecord(row);
+}
+
+/** The token a dashboard session was opened with, live or not. */
+export async function findAdminTokenById(db: Db, id: string): Promise<AdminTokenRecord | undefined> {
+  const row = await tokens(db).selectFrom("admin_tokens").select(RECORD_COLUMNS).where("id", "=", id).executeTakeFirst();
+  return row && toRecord(row);
+}
+
+function toRecord(row: Pick<AdminTokenRow, (typeof RECORD_COLUMNS)[number]>): AdminTokenRecord {
   return {
     id: row.id,
     org_id: row.org_id,
