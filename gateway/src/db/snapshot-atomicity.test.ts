@@ -3,7 +3,7 @@ import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
 import { SnapshotReason } from "@tollgate/shared";
 import { KeyIndex } from "../auth/key-index.js";
-import { openStore, type GatewayStore } from "../db/store.js";
+import { openStore, type GatewayStore } from "./store.js";
 import { makeKey, type TestKey } from "../test-support/keys.js";
 import { eventually } from "../test-support/harness.js";
 import { tempDir } from "../test-support/temp-dir.js";

@@ -4,6 +4,7 @@ import type { GatewayStore } from "./store.js";
 import { AUDIT_INSERT_SQL, auditParams, type AuditEntry } from "./audit-repository.js";
 import { META_UPSERT_SQL } from "./meta-repository.js";
 import { REQUEST_LOG_INSERT_SQL, requestLogParams, type RequestLogEntry } from "./request-log-repository.js";
+import { BatchTimer } from "./batch-timer.js";
 import { SqliteWriter, type WriterStatement } from "./sqlite-writer.js";
 
 export interface LogWriterOptions {
@@ -38,32 +39,25 @@ export interface FlushHookBatch {
 }
 
 /**
- * Batches are kept small, because the writer thread's CPU comes in bursts of
- * about 6 µs a row. On a machine whose cores the gateway shares, a request in
- * flight during a long burst waits for a core. With batches every 25 ms (about
- * 70 rows at 2,800 requests/s, a 0.4 ms burst), 1.1-1.7 % of requests at one
- * connection took over 0.6 ms in the gateway; with 5 ms, 0.6-1.2 % (and a
- * client-side p99 of 0.87 ms against 1.25 ms, interleaved). See bench/README.md.
- *
- * So a batch goes once DEFAULT_BURST_ROWS rows wait, but no sooner than
- * DEFAULT_MIN_BATCH_GAP_MS after the last one: under load, batches come every
- * 5 ms and grow with the rate. Otherwise it goes after
- * DEFAULT_FLUSH_INTERVAL_MS, so a slow trickle of requests does not cost a
- * transaction (and its WAL pages) each.
+ * Batches are kept small: the writer thread's CPU comes in bursts that grow
+ * with the batch, and a request in flight on a machine whose cores the
+ * gateway shares waits for a core during a long one. See BatchTimer for the
+ * cadence, and bench/README.md for the measurements behind
+ * these defaults.
  */
-export const DEFAULT_FLUSH_INTERVAL_MS = 25;
-export const DEFAULT_BURST_ROWS = 16;
-export const DEFAULT_MIN_BATCH_GAP_MS = 5;
+const DEFAULT_FLUSH_INTERVAL_MS = 25;
+const DEFAULT_BURST_ROWS = 16;
+const DEFAULT_MIN_BATCH_GAP_MS = 5;
 
 /** The meta row naming the last batch committed, so a batch whose writer thread died can be judged. */
 const LAST_BATCH_META_KEY = "log_writer_last_batch";
 
 /**
- * Queues request-log and denial rows in memory and writes them in batches,
+ * Queues request-log and audit rows in memory and writes them in batches,
  * one transaction each, on a worker thread (SqliteWriter): the request path
  * never waits on SQLite, and neither do the requests that arrive while a
- * batch is written. A row costs the event loop about 0.5 µs to hand over,
- * where writing it here cost about 8 µs and held the loop for the whole batch.
+ * batch is written. Handing a row over is far cheaper for the event loop
+ * than writing it, which would hold the loop for the whole batch.
  */
 export class LogWriter {
   private stmts: WriterStatement[] = [];
@@ -72,7 +66,7 @@ export class LogWriter {
   private queued = 0;
   /** Rows handed to the writer thread and not yet answered. */
   private writing = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly timer: BatchTimer;
   private closed = false;
   private closing = false;
   /** Batches failed in a row: the next retry waits longer (a disk that keeps failing). */
@@ -81,13 +75,6 @@ export class LogWriter {
   private readonly flushIntervalMs: number;
   private readonly maxBatch: number;
   private readonly burstRows: number;
-  private readonly minBatchGapMs: number;
-  /** When the last batch went (performance.now()). */
-  private lastSendAt = -Infinity;
-  /** The timer set is the early one (burstRows reached). */
-  private timerIsEarly = false;
-  /** When the timer set is due (performance.now()). */
-  private timerDueAt = Infinity;
   private readonly maxPendingRows: number;
   private readonly writer: SqliteWriter;
   private readonly requestStmt: WriterStatement;
@@ -111,7 +98,7 @@ export class LogWriter {
     this.flushIntervalMs = options.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS;
     this.maxBatch = options.maxBatch ?? 256;
     this.burstRows = options.burstRows ?? DEFAULT_BURST_ROWS;
-    this.minBatchGapMs = options.minBatchGapMs ?? DEFAULT_MIN_BATCH_GAP_MS;
+    this.timer = new BatchTimer(() => this.send(), this.flushIntervalMs, options.minBatchGapMs ?? DEFAULT_MIN_BATCH_GAP_MS);
     this.maxPendingRows = Math.max(this.maxBatch, options.maxPendingRows ?? 50_000);
     this.closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
     this.onDropped = options.onDropped;
@@ -308,7 +295,7 @@ export class LogWriter {
     if (this.closed || (this.queued === 0 && !this.hookPending)) return;
     const { stmts, params, undos, rows } = this.takeBatch(final);
     if (stmts.length === 0) return;
-    this.lastSendAt = performance.now();
+    this.timer.sent();
     const seq = ++this.batchSeq;
     stmts.push(this.markStmt);
     params.push([LAST_BATCH_META_KEY, `${this.epoch}:${seq}`]);
@@ -350,14 +337,8 @@ export class LogWriter {
   /** After a failed batch, the hooks' data goes again: soon, then less and less often while failures go on (up to 10 s). */
   private retryLater(): void {
     this.hookPending = true;
-    if (this.closing || this.closed || this.timer) return;
-    const delay = Math.min(10_000, this.flushIntervalMs * 2 ** Math.min(this.failures, 9));
-    this.timerDueAt = performance.now() + delay;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.send();
-    }, delay);
-    this.timer.unref();
+    if (this.closing || this.closed) return;
+    this.timer.retryIn(Math.min(10_000, this.flushIntervalMs * 2 ** Math.min(this.failures, 9)));
   }
 
   /** Whether batch `seq` of this process committed (batches commit in order), read on the main thread's connection. */
@@ -372,42 +353,19 @@ export class LogWriter {
   }
 
   private cancelTimer(): void {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
-    this.timerIsEarly = false;
+    this.timer.cancel();
   }
 
   private schedule(): void {
-    if (!this.timer && !this.closed) this.arm(this.flushIntervalMs, false);
+    if (!this.closed) this.timer.schedule();
   }
 
-  /**
-   * burstRows wait: the batch goes minBatchGapMs after the last one (or now),
-   * unless one is due sooner. Not while batches fail: their retries back off.
-   */
+  /** Not while batches fail: their retries back off. */
   private scheduleEarly(): void {
     if (this.failures > 0) {
       this.schedule();
       return;
     }
-    if (this.closed || this.timerIsEarly) return;
-    const now = performance.now();
-    const delay = Math.max(0, this.lastSendAt + this.minBatchGapMs - now);
-    if (this.timer && now + delay >= this.timerDueAt) return;
-    this.cancelTimer();
-    this.arm(delay, true);
-  }
-
-  private arm(delayMs: number, early: boolean): void {
-    this.timerIsEarly = early;
-    this.timerDueAt = performance.now() + delayMs;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.timerIsEarly = false;
-      this.send();
-    }, delayMs);
-    this.timer.unref();
+    if (!this.closed) this.timer.scheduleEarly();
   }
 }
