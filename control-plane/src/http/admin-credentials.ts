@@ -43,7 +43,7 @@ export async function revalidateSessionActor(app: Pick<AppContext, "db" | "now">
  * A confined actor (admin token, member) acts on its own organization only: the
  * organization header may repeat it, never name another.
  */
-export function confineOrganization(actor: Actor, ctx: Context, header: string | undefined): string | undefined {
+export function confineOrganization(actor: Actor, header: string | undefined): string | undefined {
   if (actor.org_id === null) return undefined;
   if (header && header !== actor.org_id) {
     throw new AppError("forbidden", "this credential acts only on its own organization: drop the Tollgate-Organization header or name that organization", {
@@ -59,7 +59,10 @@ export function confineOrganization(actor: Actor, ctx: Context, header: string |
  * the master key creates organizations.
  */
 export function enforceRole(app: Pick<AppContext, "db">) {
-  return async (ctx: Context, next: Next, actor: Actor) => {
+  return async (ctx: Context, next: Next) => {
+    const actor = ctx.state.actor as Actor | undefined;
+    // Only the session routes run without an actor; they authenticate themselves.
+    if (!actor) return next();
     const decision = authorize(actor, ctx.method, ctx.path);
     if (!decision.allowed) throw new AppError("forbidden", decision.reason);
     if (isMember(actor)) {
@@ -74,6 +77,14 @@ export function enforceRole(app: Pick<AppContext, "db">) {
         ctx.query = { ...ctx.query, user_id: actor.id };
       }
     }
+    if (actor.org_id !== null && /^\/internal\/orgs\/[^/]+$/.test(ctx.path) && ctx.path !== `/internal/orgs/${actor.org_id}`) {
+      throw new AppError("not_found", "organization not found", { field: "id" });
+    }
     await next();
+    // The organization list of a confined actor is its own organization.
+    if (actor.org_id !== null && ctx.method === "GET" && ctx.path === "/internal/orgs" && ctx.status === 200) {
+      const body = ctx.body as { data: Array<{ id: string }> };
+      ctx.body = { ...body, data: body.data.filter((o) => o.id === actor.org_id) };
+    }
   };
 }
