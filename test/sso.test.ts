@@ -83,8 +83,9 @@ describe("SSO sign-in through a real OpenID Connect provider", () => {
   const keys: string[] = [];
 
   /** Signs in with a fresh browser context; returns the page's status, text and key (when shown). */
-  async function signIn(login: string, onCallback?: (url: string) => void) {
+  async function signIn(login: string, onCallback?: (url: string) => void, copy = false) {
     const context = await browser.newContext();
+    if (copy) await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: cpUrl });
     try {
       const page = await context.newPage();
       page.on("request", (req) => {
@@ -100,11 +101,17 @@ describe("SSO sign-in through a real OpenID Connect provider", () => {
         page.click('button:has-text("Continue")'),
       ]);
       await page.waitForLoadState("domcontentloaded");
-      const text = await page.locator("main").innerText();
-      const key = (await page.locator("#api-key").count()) > 0 ? await page.locator("#api-key").innerText() : undefined;
-      const prefix = (await page.locator("#key-prefix").count()) > 0 ? await page.locator("#key-prefix").innerText() : undefined;
+      const text = (await page.locator("main").textContent()) ?? "";
+      const key = (await page.locator("#api-key").count()) > 0 ? ((await page.locator("#api-key").textContent()) ?? undefined) : undefined;
+      const prefix = (await page.locator("#key-prefix").count()) > 0 ? ((await page.locator("#key-prefix").textContent()) ?? undefined) : undefined;
+      let copied: string | undefined;
+      if (copy && key) {
+        await page.click("#copy-key");
+        await page.waitForSelector('#copy-status:has-text("Copied")');
+        copied = (await page.evaluate("navigator.clipboard.readText()")) as string;
+      }
       const cookies = await context.cookies(cpUrl);
-      return { status: response.status(), text, key, prefix, session: cookies.find((c) => c.name === "tollgate_session") };
+      return { status: response.status(), text, key, prefix, copied, session: cookies.find((c) => c.name === "tollgate_session") };
     } finally {
       await context.close();
     }
@@ -181,11 +188,12 @@ describe("SSO sign-in through a real OpenID Connect provider", () => {
   });
 
   it("shows a new sso key once, which works at the gateway with the openai client", async () => {
-    const result = await signIn("alice@example.com", (url) => (usedCallback = url));
+    const result = await signIn("alice@example.com", (url) => (usedCallback = url), true);
     expect(result.status).toBe(200);
     expect(result.key).toMatch(/^llmp_/);
     expect(result.key!.startsWith(result.prefix!)).toBe(true);
     expect(result.text).toContain(WARNING);
+    expect(result.copied).toBe(result.key);
     expect(result.text).toContain("alice@example.com");
     expect(result.session?.httpOnly).toBe(true);
     keys.push(result.key!);
@@ -210,6 +218,13 @@ describe("SSO sign-in through a real OpenID Connect provider", () => {
     keys.push(result.key!);
     const users = (await cp.admin.get("/internal/users?limit=1000")).body.data as Array<{ external_id: string; role: string }>;
     expect(users.filter((u) => u.external_id === "alice@example.com")).toEqual([expect.objectContaining({ role: "member" })]);
+    // The sign-in also opened a dashboard session with the member's role: their own keys only.
+    const cookie = `tollgate_session=${result.session!.value}`;
+    const own = await fetch(`${cpUrl}/internal/api-keys`, { headers: { cookie } });
+    expect(own.status).toBe(200);
+    const owners = ((await own.json()) as { data: Array<{ owner: string }> }).data.map((k) => k.owner);
+    expect(owners).toEqual(["alice@example.com", "alice@example.com"]);
+    expect((await fetch(`${cpUrl}/internal/teams`, { headers: { cookie } })).status).toBe(403);
     for (const key of keys) {
       const client = new OpenAI({ apiKey: key, baseURL: gw.baseUrl, maxRetries: 0 });
       const reply = await client.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] });
