@@ -225,6 +225,8 @@ describe("SSO sign-in through a real OpenID Connect provider", () => {
     const owners = ((await own.json()) as { data: Array<{ owner: string }> }).data.map((k) => k.owner);
     expect(owners).toEqual(["alice@example.com", "alice@example.com"]);
     expect((await fetch(`${cpUrl}/internal/teams`, { headers: { cookie } })).status).toBe(403);
+    const current = (await (await fetch(`${cpUrl}/internal/sessions/current`, { headers: { cookie } })).json()) as { session: { actor: unknown } };
+    expect(current.session.actor).toMatchObject({ kind: "user", role: "member", email: "alice@example.com" });
     for (const key of keys) {
       const client = new OpenAI({ apiKey: key, baseURL: gw.baseUrl, maxRetries: 0 });
       const reply = await client.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] });

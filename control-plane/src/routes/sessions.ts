@@ -8,6 +8,7 @@ import { secretEquals } from "../auth/credentials.js";
 import { CSRF_HEADER, clearSessionCookie, currentSession, sessionError, setSessionCookie } from "../http/session-auth.js";
 import { adminTokenActor, hashAdminToken, looksLikeAdminToken } from "../auth/admin-tokens.js";
 import { findAdminTokenByHash } from "../repositories/admin-tokens.js";
+import { getUser } from "../repositories/users.js";
 import { recordAudit } from "../repositories/audit-log.js";
 
 const signIn = z.strictObject({
@@ -99,7 +100,11 @@ export function sessionRoutes(app: AppContext): Router {
       return sessionError(ctx, 401, "session_required", "no dashboard session: sign in with POST /internal/sessions");
     }
     ctx.set("Cache-Control", "no-store");
-    ctx.body = sessionBody(found.session, csrfTokenFor(found.token));
+    const body = sessionBody(found.session, csrfTokenFor(found.token));
+    // A member's session (opened by SSO) says who they are, so the dashboard can greet them.
+    const { kind, id, org_id } = found.session.actor;
+    const user = kind === "user" && id && org_id ? await getUser(app.db, org_id, id) : undefined;
+    ctx.body = user ? { ...body, session: { ...body.session, actor: { ...body.session.actor, role: user.role, email: user.external_id } } } : body;
   });
 
   router.delete("/internal/sessions/current", async (ctx) => {
