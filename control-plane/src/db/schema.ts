@@ -1,4 +1,4 @@
-import type { ColumnType, Insertable, Selectable } from "kysely";
+import type { ColumnType, Selectable } from "kysely";
 
 /** Kysely table types. Repositories map rows to domain objects; rows never leave them. */
 type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
@@ -230,4 +230,3 @@ export interface Database {
 export type TeamRow = Selectable<TeamsTable>;
 export type UserRow = Selectable<UsersTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
-export type NewApiKeyRow = Insertable<ApiKeysTable>;

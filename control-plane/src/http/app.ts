@@ -9,6 +9,7 @@ import { resolveOrganization } from "./organization.js";
 import { buildRouter } from "./route.js";
 import { withSessions } from "./session-auth.js";
 import { sessionRoutes } from "../routes/sessions.js";
+import { defaultDashboardRoot, serveDashboard } from "./dashboard-static.js";
 
 export const MAX_URL_LENGTH = 8192;
 
@@ -23,6 +24,7 @@ export function createHttpApp(app: AppContext): Koa {
     }
     return next();
   });
+  koa.use(serveDashboard({ root: defaultDashboardRoot() }));
   // Before routing, so an unknown /internal path without a credential is a 401, not a 404.
   const admin = withSessions(app, requireAdmin(app));
   const organization = resolveOrganization(app);

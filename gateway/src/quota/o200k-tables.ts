@@ -1,14 +1,13 @@
 /**
- * o200k_base's vocabulary as three typed arrays, about 4.2 MB in all and no
- * JS object per token: the bytes of every token back to back, an offset per
+ * o200k_base's vocabulary as three typed arrays and no JS object per token: the bytes of every token back to back, an offset per
  * rank, and an open-addressing hash table from bytes to rank.
  *
  * The ranks come from the `tiktoken` file that the gpt-tokenizer package
  * ships (`data/o200k_base.tiktoken`: one "base64 rank" line per token, the
  * file OpenAI publishes). It is decoded straight into the typed arrays, so
  * loading leaves behind only the file's buffer, which the next GC frees;
- * gpt-tokenizer's own encoder (200k strings in a Map, 35-55 MB) is never
- * loaded.
+ * gpt-tokenizer's own encoder (200k strings in a Map) is never loaded: see
+ * bench/README.md, `pnpm bench:tokenizer`, for the memory of each.
  */
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
