@@ -83,7 +83,7 @@ describe("SSO sign-in through a real OpenID Connect provider", () => {
   const keys: string[] = [];
 
   /** Signs in with a fresh browser context; returns the page's status, text and key (when shown). */
-  async function signIn(login: string, onCallback?: (url: string) => void, copy = false) {
+  async function signIn(login: string, onCallback?: (url: string) => void, copy = false, dashboard = false) {
     const context = await browser.newContext();
     if (copy) await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: cpUrl });
     try {
@@ -111,7 +111,14 @@ describe("SSO sign-in through a real OpenID Connect provider", () => {
         copied = (await page.evaluate("navigator.clipboard.readText()")) as string;
       }
       const cookies = await context.cookies(cpUrl);
-      return { status: response.status(), text, key, prefix, copied, session: cookies.find((c) => c.name === "tollgate_session") };
+      // The page links to the dashboard, where the session just opened shows the member's own keys.
+      let myKeys: { nav: string; main: string } | undefined;
+      if (dashboard && prefix) {
+        await page.click('a:has-text("My keys")');
+        await page.waitForSelector(`main :text("${prefix}")`);
+        myKeys = { nav: (await page.locator("nav.sidebar").textContent()) ?? "", main: (await page.locator("main").textContent()) ?? "" };
+      }
+      return { status: response.status(), text, key, prefix, copied, myKeys, session: cookies.find((c) => c.name === "tollgate_session") };
     } finally {
       await context.close();
     }
@@ -211,10 +218,15 @@ describe("SSO sign-in through a real OpenID Connect provider", () => {
   });
 
   it("a second sign-in yields a second key, and both work", async () => {
-    const result = await signIn("alice@example.com");
+    const result = await signIn("alice@example.com", undefined, false, true);
     expect(result.status).toBe(200);
     expect(result.key).toMatch(/^llmp_/);
     expect(result.key).not.toBe(keys[0]);
+    // The dashboard's "My keys" view: only that page in the menu, both of Alice's keys listed.
+    expect(result.myKeys!.nav).toContain("Signed in as alice@example.com (member)");
+    expect(result.myKeys!.nav).not.toContain("Gateways");
+    expect(result.myKeys!.main).toContain(result.prefix!);
+    expect(result.myKeys!.main).toContain(keys[0]!.slice(0, result.prefix!.length));
     keys.push(result.key!);
     const users = (await cp.admin.get("/internal/users?limit=1000")).body.data as Array<{ external_id: string; role: string }>;
     expect(users.filter((u) => u.external_id === "alice@example.com")).toEqual([expect.objectContaining({ role: "member" })]);

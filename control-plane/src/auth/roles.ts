@@ -52,6 +52,8 @@ const MEMBER_RULES: Array<{ method: string; path: RegExp }> = [
   { method: "DELETE", path: /^\/internal\/api-keys\/[^/]+$/ },
   { method: "POST", path: /^\/internal\/api-keys\/[^/]+\/(rotate|deactivate|ephemeral-tokens)$/ },
   { method: "GET", path: /^\/internal\/users\/[^/]+$/ },
+  // Answered with the member alone (see http/admin-credentials.ts), so a key form can name its owner.
+  { method: "GET", path: /^\/internal\/users$/ },
 ];
 
 /** Routes only the master key reaches: they span organizations. */

@@ -71,6 +71,11 @@ export function enforceRole(app: Pick<AppContext, "db">) {
         const key = /^ak_[0-9a-z]{26}$/.test(keyId) ? await getApiKey(app.db, ctx.state.orgId, keyId) : undefined;
         if (key && key.user_id !== actor.id) throw new AppError("not_found", `api key ${keyId} not found`, { field: "id" });
       }
+      if (ctx.method === "GET" && ctx.path === "/internal/users") {
+        const self = await getUser(app.db, ctx.state.orgId, actor.id);
+        ctx.body = { data: self ? [self] : [], next_cursor: null };
+        return;
+      }
       if (ctx.method === "GET" && ctx.path === "/internal/api-keys") {
         const asked = ctx.query.user_id;
         if (asked !== undefined && asked !== actor.id) throw new AppError("forbidden", "a member may only list their own API keys", { field: "user_id" });
