@@ -102,8 +102,14 @@ describe("SSO sign-in through a real OpenID Connect provider", () => {
       ]);
       await page.waitForLoadState("domcontentloaded");
       const text = (await page.locator("main").textContent()) ?? "";
-      const key = (await page.locator("#api-key").count()) > 0 ? ((await page.locator("#api-key").textContent()) ?? undefined) : undefined;
-      const prefix = (await page.locator("#key-prefix").count()) > 0 ? ((await page.locator("#key-prefix").textContent()) ?? undefined) : undefined;
+      const key =
+        (await page.locator("#api-key").count()) > 0
+          ? ((await page.locator("#api-key").textContent()) ?? undefined)
+          : undefined;
+      const prefix =
+        (await page.locator("#key-prefix").count()) > 0
+          ? ((await page.locator("#key-prefix").textContent()) ?? undefined)
+          : undefined;
       let copied: string | undefined;
       if (copy && key) {
         await page.click("#copy-key");
@@ -116,9 +122,20 @@ describe("SSO sign-in through a real OpenID Connect provider", () => {
       if (dashboard && prefix) {
         await page.click('a:has-text("My keys")');
         await page.waitForSelector(`main :text("${prefix}")`);
-        myKeys = { nav: (await page.locator("nav.sidebar").textContent()) ?? "", main: (await page.locator("main").textContent()) ?? "" };
+        myKeys = {
+          nav: (await page.locator("nav.sidebar").textContent()) ?? "",
+          main: (await page.locator("main").textContent()) ?? "",
+        };
       }
-      return { status: response.status(), text, key, prefix, copied, myKeys, session: cookies.find((c) => c.name === "tollgate_session") };
+      return {
+        status: response.status(),
+        text,
+        key,
+        prefix,
+        copied,
+        myKeys,
+        session: cookies.find((c) => c.name === "tollgate_session"),
+      };
     } finally {
       await context.close();
     }
@@ -129,20 +146,27 @@ describe("SSO sign-in through a real OpenID Connect provider", () => {
     const res = await fetch(`${cpUrl}/auth/login`, { redirect: "manual" });
     expect(res.status).toBe(302);
     const location = new URL(res.headers.get("location")!);
-    const cookie = res.headers.getSetCookie().find((c) => c.startsWith("tollgate_sso="))!.split(";")[0]!;
+    const cookie = res.headers
+      .getSetCookie()
+      .find((c) => c.startsWith("tollgate_sso="))!
+      .split(";")[0]!;
     return { state: location.searchParams.get("state")!, cookie };
   }
 
   async function callback(query: Record<string, string>, cookie?: string) {
-    const res = await fetch(`${cpUrl}/auth/callback?${new URLSearchParams(query)}`, { headers: cookie ? { cookie } : {} });
+    const res = await fetch(`${cpUrl}/auth/callback?${new URLSearchParams(query)}`, {
+      headers: cookie ? { cookie } : {},
+    });
     return { status: res.status, text: await res.text(), setCookie: res.headers.getSetCookie() };
   }
 
   const keyCount = async () => (await cp.admin.get("/internal/api-keys?limit=1000")).body.data.length as number;
   const failures = async () =>
-    ((await cp.admin.get("/internal/audit-logs?action=sso.sign_in_failed&limit=1000")).body.data as Array<{ after: { reason: string } }>).map(
-      (r) => r.after.reason,
-    );
+    (
+      (await cp.admin.get("/internal/audit-logs?action=sso.sign_in_failed&limit=1000")).body.data as Array<{
+        after: { reason: string };
+      }>
+    ).map((r) => r.after.reason);
 
   /** Each refused sign-in: a 4xx page, no key, one more audit row with this reason. */
   async function expectRefused(reason: string, attempt: () => Promise<{ status: number; text: string }>, status = 400) {
@@ -157,7 +181,8 @@ describe("SSO sign-in through a real OpenID Connect provider", () => {
   }
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)`);
+    if (!existsSync(CHROMIUM))
+      throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)`);
     tmp = await createTempDir("sso-");
     upstream = await startFakeOpenAI({ expectedApiKey: UPSTREAM_KEY });
     const cpPort = await getFreePort();
@@ -179,7 +204,14 @@ describe("SSO sign-in through a real OpenID Connect provider", () => {
       },
     });
     const token = (await cp.admin.post("/internal/gateway-tokens", { name: "sso" })).body.token as string;
-    gw = await startGateway({ controlPlaneUrl: cp.grpcUrl, token, name: "gw-sso", dataDir: join(tmp.path, "gw"), openaiBaseUrl: upstream.baseUrl, openaiApiKey: UPSTREAM_KEY });
+    gw = await startGateway({
+      controlPlaneUrl: cp.grpcUrl,
+      token,
+      name: "gw-sso",
+      dataDir: join(tmp.path, "gw"),
+      openaiBaseUrl: upstream.baseUrl,
+      openaiApiKey: UPSTREAM_KEY,
+    });
     await gw.waitForReady(30_000);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-dev-shm-usage"] });
   }, 120_000);
@@ -205,16 +237,30 @@ describe("SSO sign-in through a real OpenID Connect provider", () => {
     expect(result.session?.httpOnly).toBe(true);
     keys.push(result.key!);
 
-    const listed = (await cp.admin.get("/internal/api-keys?limit=1000")).body.data as Array<{ name: string; owner: string; key_prefix: string; rpm_limit: number }>;
+    const listed = (await cp.admin.get("/internal/api-keys?limit=1000")).body.data as Array<{
+      name: string;
+      owner: string;
+      key_prefix: string;
+      rpm_limit: number;
+    }>;
     const mine = listed.filter((k) => k.owner === "alice@example.com");
     expect(mine).toHaveLength(1);
     expect(mine[0]).toMatchObject({ name: "sso", key_prefix: result.prefix, rpm_limit: 600 });
 
     const client = new OpenAI({ apiKey: result.key!, baseURL: gw.baseUrl, maxRetries: 0 });
-    await waitFor(async () => (await client.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] }).then(() => true, () => false)), {
-      timeoutMs: 10_000,
-      message: "the sso key never worked at the gateway",
-    });
+    await waitFor(
+      async () =>
+        await client.chat.completions
+          .create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] })
+          .then(
+            () => true,
+            () => false,
+          ),
+      {
+        timeoutMs: 10_000,
+        message: "the sso key never worked at the gateway",
+      },
+    );
   });
 
   it("a second sign-in yields a second key, and both work", async () => {
@@ -228,8 +274,13 @@ describe("SSO sign-in through a real OpenID Connect provider", () => {
     expect(result.myKeys!.main).toContain(result.prefix!);
     expect(result.myKeys!.main).toContain(keys[0]!.slice(0, result.prefix!.length));
     keys.push(result.key!);
-    const users = (await cp.admin.get("/internal/users?limit=1000")).body.data as Array<{ external_id: string; role: string }>;
-    expect(users.filter((u) => u.external_id === "alice@example.com")).toEqual([expect.objectContaining({ role: "member" })]);
+    const users = (await cp.admin.get("/internal/users?limit=1000")).body.data as Array<{
+      external_id: string;
+      role: string;
+    }>;
+    expect(users.filter((u) => u.external_id === "alice@example.com")).toEqual([
+      expect.objectContaining({ role: "member" }),
+    ]);
     // The sign-in also opened a dashboard session with the member's role: their own keys only.
     const cookie = `tollgate_session=${result.session!.value}`;
     const own = await fetch(`${cpUrl}/internal/api-keys`, { headers: { cookie } });
@@ -237,11 +288,16 @@ describe("SSO sign-in through a real OpenID Connect provider", () => {
     const owners = ((await own.json()) as { data: Array<{ owner: string }> }).data.map((k) => k.owner);
     expect(owners).toEqual(["alice@example.com", "alice@example.com"]);
     expect((await fetch(`${cpUrl}/internal/teams`, { headers: { cookie } })).status).toBe(403);
-    const current = (await (await fetch(`${cpUrl}/internal/sessions/current`, { headers: { cookie } })).json()) as { session: { actor: unknown } };
+    const current = (await (await fetch(`${cpUrl}/internal/sessions/current`, { headers: { cookie } })).json()) as {
+      session: { actor: unknown };
+    };
     expect(current.session.actor).toMatchObject({ kind: "user", role: "member", email: "alice@example.com" });
     for (const key of keys) {
       const client = new OpenAI({ apiKey: key, baseURL: gw.baseUrl, maxRetries: 0 });
-      const reply = await client.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] });
+      const reply = await client.chat.completions.create({
+        model: "gpt-4o-mini",
+        messages: [{ role: "user", content: "hi" }],
+      });
       expect(reply.choices.length).toBeGreaterThan(0);
     }
   });
@@ -282,7 +338,9 @@ describe("SSO sign-in through a real OpenID Connect provider", () => {
 
   it("refuses an error from the provider and a missing code", async () => {
     const denied = await startLogin();
-    await expectRefused("provider_error", () => callback({ error: "access_denied", state: denied.state }, denied.cookie));
+    await expectRefused("provider_error", () =>
+      callback({ error: "access_denied", state: denied.state }, denied.cookie),
+    );
     const bare = await startLogin();
     await expectRefused("missing_code", () => callback({ state: bare.state }, bare.cookie));
   });

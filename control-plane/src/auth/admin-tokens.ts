@@ -31,7 +31,12 @@ export interface MintedAdminToken {
 export function mintAdminToken(now: Date = new Date()): MintedAdminToken {
   const secret = ADMIN_TOKEN_PREFIX + randomBase62(40);
   // A type-prefixed sortable id in the shape of every other id.
-  return { id: `adt_${newId("req", now.getTime()).slice(4)}`, secret, hash: hashAdminToken(secret), prefix: secret.slice(0, SHOWN_PREFIX_LENGTH) };
+  return {
+    id: `adt_${newId("req", now.getTime()).slice(4)}`,
+    secret,
+    hash: hashAdminToken(secret),
+    prefix: secret.slice(0, SHOWN_PREFIX_LENGTH),
+  };
 }
 
 /** A stored token as authentication sees it. */

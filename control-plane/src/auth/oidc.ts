@@ -66,10 +66,16 @@ export class OidcClient {
       const issuer = new URL(this.options.issuer);
       // config.ts accepts plain http only on loopback (local development and tests).
       const insecure = issuer.protocol === "http:" && isLoopback(issuer);
-      return oidc.discovery(issuer, this.options.clientId, undefined, oidc.ClientSecretPost(this.options.clientSecret), {
-        ...(insecure ? { execute: [oidc.allowInsecureRequests] } : {}),
-        timeout: 10,
-      });
+      return oidc.discovery(
+        issuer,
+        this.options.clientId,
+        undefined,
+        oidc.ClientSecretPost(this.options.clientSecret),
+        {
+          ...(insecure ? { execute: [oidc.allowInsecureRequests] } : {}),
+          timeout: 10,
+        },
+      );
     })().catch((err: unknown) => {
       this.configuration = undefined;
       throw new SsoFailure("provider_unreachable", "the identity provider could not be reached; try again shortly", {
@@ -120,10 +126,15 @@ export class OidcClient {
       // The library's errors carry the OAuth error code; their messages may quote the response, so only the code is kept.
       const e = err as { error?: unknown; code?: unknown; name?: string };
       const code = typeof e.error === "string" ? e.error : typeof e.code === "string" ? e.code : (e.name ?? "error");
-      throw new SsoFailure("exchange_failed", "the identity provider did not accept this sign-in (the code may be used or expired): start again", { error: code.slice(0, 64) });
+      throw new SsoFailure(
+        "exchange_failed",
+        "the identity provider did not accept this sign-in (the code may be used or expired): start again",
+        { error: code.slice(0, 64) },
+      );
     }
     const idClaims = tokens.claims();
-    if (!idClaims) throw new SsoFailure("exchange_failed", "the identity provider returned no ID token", { error: "no_id_token" });
+    if (!idClaims)
+      throw new SsoFailure("exchange_failed", "the identity provider returned no ID token", { error: "no_id_token" });
     let claims: Record<string, unknown> = idClaims;
     // Google puts the email in the ID token; providers that follow the spec to the letter
     // put scope claims in UserInfo only, fetched here for the same (already verified) subject.
@@ -133,14 +144,21 @@ export class OidcClient {
       } catch (err) {
         const e = err as { error?: unknown; code?: unknown; name?: string };
         const code = typeof e.error === "string" ? e.error : typeof e.code === "string" ? e.code : (e.name ?? "error");
-        throw new SsoFailure("exchange_failed", "the identity provider's UserInfo endpoint failed", { error: code.slice(0, 64) });
+        throw new SsoFailure("exchange_failed", "the identity provider's UserInfo endpoint failed", {
+          error: code.slice(0, 64),
+        });
       }
     }
     const email = typeof claims.email === "string" ? claims.email.trim().toLowerCase() : "";
-    if (!email || !/^[^@\s]+@[^@\s]+$/.test(email)) throw new SsoFailure("no_email", "the identity provider did not share an email address: allow the email scope");
+    if (!email || !/^[^@\s]+@[^@\s]+$/.test(email))
+      throw new SsoFailure("no_email", "the identity provider did not share an email address: allow the email scope");
     // Google sends a boolean; some providers send the string "true".
     if (claims.email_verified !== true && claims.email_verified !== "true") {
-      throw new SsoFailure("email_unverified", "this account's email address is not verified with the identity provider", { domain: domainOf(email) });
+      throw new SsoFailure(
+        "email_unverified",
+        "this account's email address is not verified with the identity provider",
+        { domain: domainOf(email) },
+      );
     }
     const groups = Array.isArray(claims.groups) ? claims.groups.filter((g): g is string => typeof g === "string") : [];
     return { email, subject: idClaims.sub, groups };

@@ -73,11 +73,14 @@ export function authorize(actor: Actor, method: string, path: string): Decision 
     case "admin":
       return ALLOW;
     case "read_only":
-      return SAFE_METHODS.has(method) ? ALLOW : { allowed: false, reason: "this admin token is read_only: it may only read (GET)" };
+      return SAFE_METHODS.has(method)
+        ? ALLOW
+        : { allowed: false, reason: "this admin token is read_only: it may only read (GET)" };
     case "member": {
       if (MEMBER_RULES.some((r) => r.method === m && r.path.test(path))) {
         const userPath = /^\/internal\/users\/([^/]+)$/.exec(path);
-        if (userPath && userPath[1] !== actor.id) return { allowed: false, reason: "a member may only read their own user" };
+        if (userPath && userPath[1] !== actor.id)
+          return { allowed: false, reason: "a member may only read their own user" };
         return ALLOW;
       }
       return { allowed: false, reason: "a member may only manage their own API keys" };
@@ -111,17 +114,28 @@ export interface TeamLimits {
  * tokens per minute or per day than the team has (unset = the team's limit applies).
  * Returns the field that is over, or undefined.
  */
-export function overTeamLimits(key: KeyLimits, team: TeamLimits | undefined): { field: string; limit: number } | undefined {
+export function overTeamLimits(
+  key: KeyLimits,
+  team: TeamLimits | undefined,
+): { field: string; limit: number } | undefined {
   if (!team) return undefined;
-  if (team.tpm_limit !== null && key.tpm_limit !== null && key.tpm_limit > team.tpm_limit) return { field: "tpm_limit", limit: team.tpm_limit };
-  if (team.daily_token_limit !== null && key.tokens_per_day_limit !== null && key.tokens_per_day_limit > team.daily_token_limit) {
+  if (team.tpm_limit !== null && key.tpm_limit !== null && key.tpm_limit > team.tpm_limit)
+    return { field: "tpm_limit", limit: team.tpm_limit };
+  if (
+    team.daily_token_limit !== null &&
+    key.tokens_per_day_limit !== null &&
+    key.tokens_per_day_limit > team.daily_token_limit
+  ) {
     return { field: "tokens_per_day_limit", limit: team.daily_token_limit };
   }
   return undefined;
 }
 
 /** A member's role from configuration: ADMIN_EMAILS or the IdP's admin group, else what the database says. */
-export function roleAtSignIn(input: { email: string; groups: string[]; stored: MemberRole | undefined }, config: { adminEmails: string[]; adminGroup: string | undefined }): MemberRole {
+export function roleAtSignIn(
+  input: { email: string; groups: string[]; stored: MemberRole | undefined },
+  config: { adminEmails: string[]; adminGroup: string | undefined },
+): MemberRole {
   if (config.adminEmails.includes(input.email.toLowerCase())) return "admin";
   if (config.adminGroup && input.groups.includes(config.adminGroup)) return "admin";
   return input.stored ?? "member";

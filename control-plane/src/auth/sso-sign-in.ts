@@ -44,8 +44,15 @@ export async function startSignIn(deps: SsoDeps): Promise<StartedSignIn> {
   const secrets = OidcClient.newSecrets();
   const browserToken = randomBytes(24).toString("base64url");
   const expiresAt = new Date(now.getTime() + deps.sso.stateTtlMs);
-  const url = await deps.client.authorizationUrl(signState({ id, exp: expiresAt.getTime() }, stateKey(deps.app.config.masterKey)), secrets);
-  await insertSsoLogin(deps.app.db, { id, browserHash: sha256(browserToken), codeVerifier: secrets.codeVerifier, nonce: secrets.nonce, expiresAt }, now);
+  const url = await deps.client.authorizationUrl(
+    signState({ id, exp: expiresAt.getTime() }, stateKey(deps.app.config.masterKey)),
+    secrets,
+  );
+  await insertSsoLogin(
+    deps.app.db,
+    { id, browserHash: sha256(browserToken), codeVerifier: secrets.codeVerifier, nonce: secrets.nonce, expiresAt },
+    now,
+  );
   return { url, browserToken, expiresAt };
 }
 
@@ -61,25 +68,46 @@ export interface CompletedSignIn {
 }
 
 /** Checks the callback and, only when everything holds, upserts the user and mints the key. */
-export async function completeSignIn(deps: SsoDeps, query: URLSearchParams, browserToken: string | undefined): Promise<CompletedSignIn> {
+export async function completeSignIn(
+  deps: SsoDeps,
+  query: URLSearchParams,
+  browserToken: string | undefined,
+): Promise<CompletedSignIn> {
   const { app, sso } = deps;
   const now = app.now();
   const state = query.get("state") ?? undefined;
   const payload = verifyState(state, stateKey(app.config.masterKey), now);
-  if (payload === "forged") throw new SsoFailure("state_forged", "this sign-in link is not one Tollgate issued: start again from /auth/login");
-  if (payload === "expired") throw new SsoFailure("state_expired", "this sign-in took longer than 10 minutes and has expired: start again from /auth/login");
+  if (payload === "forged")
+    throw new SsoFailure("state_forged", "this sign-in link is not one Tollgate issued: start again from /auth/login");
+  if (payload === "expired")
+    throw new SsoFailure(
+      "state_expired",
+      "this sign-in took longer than 10 minutes and has expired: start again from /auth/login",
+    );
   const login = await consumeSsoLogin(app.db, payload.id, now);
-  if (!login) throw new SsoFailure("state_replayed", "this sign-in link was already used: start again from /auth/login");
+  if (!login)
+    throw new SsoFailure("state_replayed", "this sign-in link was already used: start again from /auth/login");
   if (!browserToken || !timingSafeEqual(sha256(browserToken), login.browserHash)) {
-    throw new SsoFailure("browser_mismatch", "this sign-in was started in another browser (or its cookie was lost): start again from /auth/login");
+    throw new SsoFailure(
+      "browser_mismatch",
+      "this sign-in was started in another browser (or its cookie was lost): start again from /auth/login",
+    );
   }
   const providerError = query.get("error");
   if (providerError) {
-    throw new SsoFailure("provider_error", "the identity provider refused the sign-in (for example, consent was denied)", {
-      error: providerError.replace(/[^\w.-]/g, "").slice(0, 64),
-    });
+    throw new SsoFailure(
+      "provider_error",
+      "the identity provider refused the sign-in (for example, consent was denied)",
+      {
+        error: providerError.replace(/[^\w.-]/g, "").slice(0, 64),
+      },
+    );
   }
-  if (!query.get("code")) throw new SsoFailure("missing_code", "the identity provider sent no authorization code: start again from /auth/login");
+  if (!query.get("code"))
+    throw new SsoFailure(
+      "missing_code",
+      "the identity provider sent no authorization code: start again from /auth/login",
+    );
   const identity = await deps.client.exchange(query, state!, { codeVerifier: login.codeVerifier, nonce: login.nonce });
   const domain = domainOf(identity.email);
   if (sso.allowedDomains.length > 0 && !sso.allowedDomains.includes(domain)) {
@@ -89,7 +117,11 @@ export async function completeSignIn(deps: SsoDeps, query: URLSearchParams, brow
   return mintSsoKey(deps, orgId, identity);
 }
 
-async function mintSsoKey(deps: SsoDeps, orgId: string, identity: { email: string; groups: string[] }): Promise<CompletedSignIn> {
+async function mintSsoKey(
+  deps: SsoDeps,
+  orgId: string,
+  identity: { email: string; groups: string[] },
+): Promise<CompletedSignIn> {
   const { app, sso } = deps;
   const minted = generateApiKey();
   const now = app.now();
@@ -98,16 +130,34 @@ async function mintSsoKey(deps: SsoDeps, orgId: string, identity: { email: strin
     const { trx } = scope;
     let user = await findUserByExternalId(trx, orgId, identity.email);
     const newUser = !user;
-    const role = roleAtSignIn({ email: identity.email, groups: identity.groups, stored: user?.role }, { adminEmails: app.config.adminEmails, adminGroup: sso.adminGroup });
+    const role = roleAtSignIn(
+      { email: identity.email, groups: identity.groups, stored: user?.role },
+      { adminEmails: app.config.adminEmails, adminGroup: sso.adminGroup },
+    );
     if (!user) {
       const teamId = await defaultTeamId(trx, orgId, sso.defaultTeam);
       user = await insertUser(trx, orgId, { external_id: identity.email, team_id: teamId, role });
-      await recordAudit(trx, { orgId, actor: `user:${user.id}`, action: "user.create", targetType: "user", targetId: user.id, after: { ...user, via: "sso" } });
+      await recordAudit(trx, {
+        orgId,
+        actor: `user:${user.id}`,
+        action: "user.create",
+        targetType: "user",
+        targetId: user.id,
+        after: { ...user, via: "sso" },
+      });
     } else if (user.role !== role) {
       // Configuration only ever promotes (ADMIN_EMAILS, the admin group); demotion is the admin API's.
       const before = user;
       user = (await updateUser(trx, orgId, user.id, { role }))!;
-      await recordAudit(trx, { orgId, actor: "config:sso", action: "user.update", targetType: "user", targetId: user.id, before: { role: before.role }, after: { role } });
+      await recordAudit(trx, {
+        orgId,
+        actor: "config:sso",
+        action: "user.update",
+        targetType: "user",
+        targetId: user.id,
+        before: { role: before.role },
+        after: { role },
+      });
     }
     const actor: Actor = { kind: "user", id: user.id, role, org_id: orgId };
     const key = await insertApiKey(trx, {
@@ -127,7 +177,14 @@ async function mintSsoKey(deps: SsoDeps, orgId: string, identity: { email: strin
       },
     });
     scope.emit({ kind: "key_upsert", resourceId: key.id, payload: await keySyncRecord(trx, orgId, key.id) });
-    await recordAudit(trx, { orgId, actor: actorLabel(actor), action: "api_key.create", targetType: "api_key", targetId: key.id, after: { ...key, via: "sso" } as unknown as Record<string, unknown> });
+    await recordAudit(trx, {
+      orgId,
+      actor: actorLabel(actor),
+      action: "api_key.create",
+      targetType: "api_key",
+      targetId: key.id,
+      after: { ...key, via: "sso" } as unknown as Record<string, unknown>,
+    });
     return { user, orgId, role, actor, key, secret: minted.key, newUser };
   });
   return result;
@@ -136,7 +193,9 @@ async function mintSsoKey(deps: SsoDeps, orgId: string, identity: { email: strin
 /** The configured team of new users: an id, else a name in the user's organization; none when unset or not there. */
 async function defaultTeamId(trx: AppContext["db"], orgId: string, team: string | undefined): Promise<string | null> {
   if (!team) return null;
-  const found = /^team_[0-9a-z]{26}$/.test(team) ? await getTeam(trx, orgId, team) : await findTeamByName(trx, orgId, team);
+  const found = /^team_[0-9a-z]{26}$/.test(team)
+    ? await getTeam(trx, orgId, team)
+    : await findTeamByName(trx, orgId, team);
   return found?.id ?? null;
 }
 
@@ -146,7 +205,9 @@ export async function verifySsoTargets(app: Pick<AppContext, "db">, sso: SsoConf
   for (const orgId of orgs) {
     if (!(await getOrg(app.db, orgId))) {
       const name = orgId === sso.defaultOrgId ? "SSO_DEFAULT_ORG" : "SSO_DOMAIN_ORGS";
-      throw new ConfigError(`${name} names organization ${orgId}, which does not exist: create it first (POST /internal/orgs)`);
+      throw new ConfigError(
+        `${name} names organization ${orgId}, which does not exist: create it first (POST /internal/orgs)`,
+      );
     }
   }
 }

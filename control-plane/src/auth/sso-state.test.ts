@@ -18,6 +18,7 @@ describe("SSO state", () => {
     const [, sig] = state.split(".");
     const altered = Buffer.from(JSON.stringify({ id: "sso_y", exp })).toString("base64url");
     expect(verifyState(`${altered}.${sig}`, key, now)).toBe("forged");
-    for (const bad of [undefined, "", "abc", "a.b.c", `${state}.x`, "x".repeat(600)]) expect(verifyState(bad, key, now)).toBe("forged");
+    for (const bad of [undefined, "", "abc", "a.b.c", `${state}.x`, "x".repeat(600)])
+      expect(verifyState(bad, key, now)).toBe("forged");
   });
 });

@@ -12,7 +12,10 @@ import { getUser } from "../repositories/users.js";
  * `Authorization: Bearer tga_…`: an organization-scoped admin token. Anything
  * else is left to the next resolver (the master key).
  */
-export async function resolveAdminToken(app: Pick<AppContext, "db" | "now">, ctx: Context): Promise<Actor | "invalid" | undefined> {
+export async function resolveAdminToken(
+  app: Pick<AppContext, "db" | "now">,
+  ctx: Context,
+): Promise<Actor | "invalid" | undefined> {
   const token = bearerToken(ctx.get("authorization") || undefined);
   if (!token || !isAdminTokenSecret(token)) return undefined;
   if (!looksLikeAdminToken(token)) return "invalid";
@@ -29,7 +32,10 @@ export async function resolveAdminToken(app: Pick<AppContext, "db" | "now">, ctx
  * session opened by an admin token ends when the token is revoked or expires, and
  * a member's role is the one the database holds now (a demotion applies at once).
  */
-export async function revalidateSessionActor(app: Pick<AppContext, "db" | "now">, actor: Actor): Promise<Actor | undefined> {
+export async function revalidateSessionActor(
+  app: Pick<AppContext, "db" | "now">,
+  actor: Actor,
+): Promise<Actor | undefined> {
   if (actor.kind === "master") return actor;
   if (actor.kind === "admin_token") {
     const record = await findAdminTokenById(app.db, actor.id!);
@@ -46,9 +52,13 @@ export async function revalidateSessionActor(app: Pick<AppContext, "db" | "now">
 export function confineOrganization(actor: Actor, header: string | undefined): string | undefined {
   if (actor.org_id === null) return undefined;
   if (header && header !== actor.org_id) {
-    throw new AppError("forbidden", "this credential acts only on its own organization: drop the Tollgate-Organization header or name that organization", {
-      field: "Tollgate-Organization",
-    });
+    throw new AppError(
+      "forbidden",
+      "this credential acts only on its own organization: drop the Tollgate-Organization header or name that organization",
+      {
+        field: "Tollgate-Organization",
+      },
+    );
   }
   return actor.org_id;
 }
@@ -69,7 +79,8 @@ export function enforceRole(app: Pick<AppContext, "db">) {
       const keyId = memberKeyId(ctx.path);
       if (keyId && keyId !== "bulk") {
         const key = /^ak_[0-9a-z]{26}$/.test(keyId) ? await getApiKey(app.db, ctx.state.orgId, keyId) : undefined;
-        if (key && key.user_id !== actor.id) throw new AppError("not_found", `api key ${keyId} not found`, { field: "id" });
+        if (key && key.user_id !== actor.id)
+          throw new AppError("not_found", `api key ${keyId} not found`, { field: "id" });
       }
       if (ctx.method === "GET" && ctx.path === "/internal/users") {
         const self = await getUser(app.db, ctx.state.orgId, actor.id);
@@ -78,11 +89,16 @@ export function enforceRole(app: Pick<AppContext, "db">) {
       }
       if (ctx.method === "GET" && ctx.path === "/internal/api-keys") {
         const asked = ctx.query.user_id;
-        if (asked !== undefined && asked !== actor.id) throw new AppError("forbidden", "a member may only list their own API keys", { field: "user_id" });
+        if (asked !== undefined && asked !== actor.id)
+          throw new AppError("forbidden", "a member may only list their own API keys", { field: "user_id" });
         ctx.query = { ...ctx.query, user_id: actor.id };
       }
     }
-    if (actor.org_id !== null && /^\/internal\/orgs\/[^/]+$/.test(ctx.path) && ctx.path !== `/internal/orgs/${actor.org_id}`) {
+    if (
+      actor.org_id !== null &&
+      /^\/internal\/orgs\/[^/]+$/.test(ctx.path) &&
+      ctx.path !== `/internal/orgs/${actor.org_id}`
+    ) {
       throw new AppError("not_found", "organization not found", { field: "id" });
     }
     await next();

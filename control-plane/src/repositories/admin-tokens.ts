@@ -36,7 +36,17 @@ export interface AdminToken {
   last_used_at: string | null;
 }
 
-const COLUMNS = ["id", "name", "role", "token_prefix", "created_by", "created_at", "expires_at", "revoked_at", "last_used_at"] as const;
+const COLUMNS = [
+  "id",
+  "name",
+  "role",
+  "token_prefix",
+  "created_by",
+  "created_at",
+  "expires_at",
+  "revoked_at",
+  "last_used_at",
+] as const;
 
 type AdminTokenRow = Selectable<AdminTokensTable>;
 
@@ -56,7 +66,16 @@ function toAdminToken(r: Pick<AdminTokenRow, (typeof COLUMNS)[number]>): AdminTo
 
 export async function insertAdminToken(
   trx: Db,
-  input: { id: string; orgId: string; name: string; role: AdminTokenRole; hash: Buffer; prefix: string; createdBy: string; expiresAt: Date | null },
+  input: {
+    id: string;
+    orgId: string;
+    name: string;
+    role: AdminTokenRole;
+    hash: Buffer;
+    prefix: string;
+    createdBy: string;
+    expiresAt: Date | null;
+  },
 ): Promise<AdminToken> {
   const row = await tokens(trx)
     .insertInto("admin_tokens")
@@ -78,12 +97,22 @@ export async function insertAdminToken(
 }
 
 export async function listAdminTokens(db: Db, orgId: string): Promise<AdminToken[]> {
-  const rows = await tokens(db).selectFrom("admin_tokens").select(COLUMNS).where("org_id", "=", orgId).orderBy("id").execute();
+  const rows = await tokens(db)
+    .selectFrom("admin_tokens")
+    .select(COLUMNS)
+    .where("org_id", "=", orgId)
+    .orderBy("id")
+    .execute();
   return rows.map(toAdminToken);
 }
 
 export async function getAdminToken(db: Db, orgId: string, id: string): Promise<AdminToken | undefined> {
-  const row = await tokens(db).selectFrom("admin_tokens").select(COLUMNS).where("org_id", "=", orgId).where("id", "=", id).executeTakeFirst();
+  const row = await tokens(db)
+    .selectFrom("admin_tokens")
+    .select(COLUMNS)
+    .where("org_id", "=", orgId)
+    .where("id", "=", id)
+    .executeTakeFirst();
   return row && toAdminToken(row);
 }
 
@@ -104,14 +133,22 @@ const RECORD_COLUMNS = ["id", "org_id", "role", "token_hash", "expires_at", "rev
 
 /** The token with this secret hash, live or not (the caller decides). */
 export async function findAdminTokenByHash(db: Db, hash: Buffer): Promise<AdminTokenRecord | undefined> {
-  const row = await tokens(db).selectFrom("admin_tokens").select(RECORD_COLUMNS).where("token_hash", "=", hash).executeTakeFirst();
+  const row = await tokens(db)
+    .selectFrom("admin_tokens")
+    .select(RECORD_COLUMNS)
+    .where("token_hash", "=", hash)
+    .executeTakeFirst();
   if (!row || !toBuffer(row.token_hash).equals(hash)) return undefined;
   return toRecord(row);
 }
 
 /** The token a dashboard session was opened with, live or not. */
 export async function findAdminTokenById(db: Db, id: string): Promise<AdminTokenRecord | undefined> {
-  const row = await tokens(db).selectFrom("admin_tokens").select(RECORD_COLUMNS).where("id", "=", id).executeTakeFirst();
+  const row = await tokens(db)
+    .selectFrom("admin_tokens")
+    .select(RECORD_COLUMNS)
+    .where("id", "=", id)
+    .executeTakeFirst();
   return row && toRecord(row);
 }
 

@@ -25,10 +25,20 @@ export interface SsoLogin {
 
 export async function insertSsoLogin(db: Db, login: SsoLogin, now: Date): Promise<void> {
   // Old attempts go as new ones come, so the table holds only live sign-ins.
-  await logins(db).deleteFrom("sso_logins").where("expires_at", "<=", new Date(now.getTime() - 3_600_000)).execute();
+  await logins(db)
+    .deleteFrom("sso_logins")
+    .where("expires_at", "<=", new Date(now.getTime() - 3_600_000))
+    .execute();
   await logins(db)
     .insertInto("sso_logins")
-    .values({ id: login.id, browser_hash: login.browserHash, code_verifier: login.codeVerifier, nonce: login.nonce, expires_at: login.expiresAt, consumed_at: null })
+    .values({
+      id: login.id,
+      browser_hash: login.browserHash,
+      code_verifier: login.codeVerifier,
+      nonce: login.nonce,
+      expires_at: login.expiresAt,
+      consumed_at: null,
+    })
     .execute();
 }
 

@@ -11,7 +11,9 @@ import { displayName, expiresAt } from "./schemas.js";
 
 const createToken = z.strictObject({
   name: displayName,
-  role: z.enum(ADMIN_TOKEN_ROLES as [AdminTokenRole, ...AdminTokenRole[]], { error: "must be admin or read_only" }).default("read_only"),
+  role: z
+    .enum(ADMIN_TOKEN_ROLES as [AdminTokenRole, ...AdminTokenRole[]], { error: "must be admin or read_only" })
+    .default("read_only"),
   expires_at: expiresAt.optional(),
 });
 
@@ -42,7 +44,12 @@ export const adminTokenRoutes = routeGroup("admin-tokens", [
           createdBy: actorLabel(ctx.state.actor as Actor),
           expiresAt: input.expires_at ?? null,
         });
-        await audit(trx, ctx, { action: "admin_token.create", targetType: "admin_token", targetId: token.id, after: token });
+        await audit(trx, ctx, {
+          action: "admin_token.create",
+          targetType: "admin_token",
+          targetId: token.id,
+          after: token,
+        });
         return token;
       });
       ctx.status = 201;
@@ -79,7 +86,12 @@ export const adminTokenRoutes = routeGroup("admin-tokens", [
         const token = await revokeAdminToken(trx, orgId, id, app.now());
         if (!token) throw new AppError("not_found", `admin token ${id} not found or already revoked`, { field: "id" });
         const closedSessions = await deleteSessionsOfActor(trx, "admin_token", id);
-        await audit(trx, ctx, { action: "admin_token.revoke", targetType: "admin_token", targetId: token.id, after: { ...token, closed_sessions: closedSessions } });
+        await audit(trx, ctx, {
+          action: "admin_token.revoke",
+          targetType: "admin_token",
+          targetId: token.id,
+          after: { ...token, closed_sessions: closedSessions },
+        });
         return token;
       });
       ctx.body = token;

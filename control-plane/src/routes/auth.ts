@@ -32,7 +32,10 @@ const FAILURE_STATUS: Record<SsoFailureReason, number> = {
 };
 
 function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+  return value.replace(
+    /[&<>"']/g,
+    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!,
+  );
 }
 
 /** Pages carry a secret (the key) or an error: never cached, never framed, no referrer, only our own inline code. */
@@ -114,7 +117,10 @@ function browserCookie(value: string, maxAgeSeconds: number, secure: boolean): s
 export function ssoOffGate(app: Pick<AppContext, "config">): Middleware {
   return (ctx, next) => {
     if (!app.config.sso && (ctx.path === "/auth" || ctx.path.startsWith("/auth/"))) {
-      throw new AppError("not_found", "SSO is off: set GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET and AUTH_BASE_URL to turn on sign-in");
+      throw new AppError(
+        "not_found",
+        "SSO is off: set GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET and AUTH_BASE_URL to turn on sign-in",
+      );
     }
     return next();
   };
@@ -131,7 +137,14 @@ export function authRoutes(app: AppContext, overrides: { client?: OidcClient } =
   const deps: SsoDeps | undefined = sso && {
     app,
     sso,
-    client: overrides.client ?? new OidcClient({ issuer: sso.issuer, clientId: sso.clientId, clientSecret: sso.clientSecret, redirectUri: sso.redirectUri }),
+    client:
+      overrides.client ??
+      new OidcClient({
+        issuer: sso.issuer,
+        clientId: sso.clientId,
+        clientSecret: sso.clientSecret,
+        redirectUri: sso.redirectUri,
+      }),
   };
   const secureCookie = sso ? sso.baseUrl.startsWith("https:") : false;
 
@@ -145,13 +158,19 @@ export function authRoutes(app: AppContext, overrides: { client?: OidcClient } =
       after: { reason: failure.reason, ...failure.details },
       requestId: ctx.state.requestId,
     });
-    app.logger.info({ reason: failure.reason, ...failure.details, requestId: ctx.state.requestId }, "SSO sign-in refused");
+    app.logger.info(
+      { reason: failure.reason, ...failure.details, requestId: ctx.state.requestId },
+      "SSO sign-in refused",
+    );
   }
 
   router.get("/auth/login", async (ctx) => {
     try {
       const started = await startSignIn(deps!);
-      ctx.append("Set-Cookie", browserCookie(started.browserToken, Math.ceil(deps!.sso.stateTtlMs / 1000), secureCookie));
+      ctx.append(
+        "Set-Cookie",
+        browserCookie(started.browserToken, Math.ceil(deps!.sso.stateTtlMs / 1000), secureCookie),
+      );
       ctx.set("Cache-Control", "no-store");
       ctx.set("Referrer-Policy", "no-referrer");
       ctx.redirect(started.url.href);
@@ -181,10 +200,19 @@ export function authRoutes(app: AppContext, overrides: { client?: OidcClient } =
       action: "sso.sign_in",
       targetType: "user",
       targetId: signIn.user.id,
-      after: { role: signIn.role, new_user: signIn.newUser, key_id: signIn.key.id, key_prefix: signIn.key.key_prefix, session_id: opened.session.id },
+      after: {
+        role: signIn.role,
+        new_user: signIn.newUser,
+        key_id: signIn.key.id,
+        key_prefix: signIn.key.key_prefix,
+        session_id: opened.session.id,
+      },
       requestId: ctx.state.requestId,
     });
-    app.logger.info({ userId: signIn.user.id, orgId: signIn.orgId, keyId: signIn.key.id, requestId: ctx.state.requestId }, "SSO sign-in");
+    app.logger.info(
+      { userId: signIn.user.id, orgId: signIn.orgId, keyId: signIn.key.id, requestId: ctx.state.requestId },
+      "SSO sign-in",
+    );
     setSessionCookie(ctx, opened.token, opened.session.expiresAt);
     keyPage(ctx, signIn);
   });

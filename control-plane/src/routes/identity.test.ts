@@ -31,7 +31,11 @@ async function call(method: string, path: string, auth: Auth, body?: unknown): P
     headers["x-csrf-token"] = auth.session.csrf;
   }
   if (auth.org) headers["tollgate-organization"] = auth.org;
-  const res = await fetch(test.base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(test.base + path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
 }
@@ -69,7 +73,11 @@ async function snapshot(org: string): Promise<string> {
   }
   const audit = await call("GET", "/internal/audit-logs?limit=1000", master(org));
   // Refusals are not audited as changes; only the count of change rows matters.
-  parts.push((audit.body.data as Array<{ action: string }>).filter((r) => !r.action.startsWith("auth.") && !r.action.startsWith("session.")).length);
+  parts.push(
+    (audit.body.data as Array<{ action: string }>).filter(
+      (r) => !r.action.startsWith("auth.") && !r.action.startsWith("session."),
+    ).length,
+  );
   return JSON.stringify(parts);
 }
 
@@ -81,18 +89,37 @@ beforeAll(async () => {
     [orgA, a],
     [orgB, b],
   ] as const) {
-    ids.team = (await ok(call("POST", "/internal/teams", master(org), { name: "eng", tpm_limit: 1000, daily_token_limit: 100_000 }))).id;
-    ids.user = (await ok(call("POST", "/internal/users", master(org), { external_id: `alice@${org}.test`, team_id: ids.team }))).id;
-    ids.other = (await ok(call("POST", "/internal/users", master(org), { external_id: `bob@${org}.test`, team_id: ids.team }))).id;
+    ids.team = (
+      await ok(
+        call("POST", "/internal/teams", master(org), { name: "eng", tpm_limit: 1000, daily_token_limit: 100_000 }),
+      )
+    ).id;
+    ids.user = (
+      await ok(call("POST", "/internal/users", master(org), { external_id: `alice@${org}.test`, team_id: ids.team }))
+    ).id;
+    ids.other = (
+      await ok(call("POST", "/internal/users", master(org), { external_id: `bob@${org}.test`, team_id: ids.team }))
+    ).id;
     ids.key = (await ok(call("POST", "/internal/api-keys", master(org), { name: "alice-1", user_id: ids.user }))).id;
-    ids.otherKey = (await ok(call("POST", "/internal/api-keys", master(org), { name: "bob-1", user_id: ids.other }))).id;
+    ids.otherKey = (
+      await ok(call("POST", "/internal/api-keys", master(org), { name: "bob-1", user_id: ids.other }))
+    ).id;
     ids.gatewayToken = (await ok(call("POST", "/internal/gateway-tokens", master(org), { name: "gw" }))).id;
     ids.adminToken = (await ok(call("POST", "/internal/admin-tokens", master(org), { name: "ci", role: "admin" }))).id;
   }
-  const minted = await ok(call("POST", "/internal/admin-tokens", master(orgA), { name: "automation", role: "admin", expires_at: "30d" }));
+  const minted = await ok(
+    call("POST", "/internal/admin-tokens", master(orgA), { name: "automation", role: "admin", expires_at: "30d" }),
+  );
   adminToken = minted.token;
-  readOnlyToken = (await ok(call("POST", "/internal/admin-tokens", master(orgA), { name: "reader", role: "read_only" }))).token;
-  const opened = await openSession(test.cp.context!.db, { kind: "user", id: a.user!, role: "member", org_id: orgA }, test.cp.context!.config.sessions, new Date());
+  readOnlyToken = (
+    await ok(call("POST", "/internal/admin-tokens", master(orgA), { name: "reader", role: "read_only" }))
+  ).token;
+  const opened = await openSession(
+    test.cp.context!.db,
+    { kind: "user", id: a.user!, role: "member", org_id: orgA },
+    test.cp.context!.config.sessions,
+    new Date(),
+  );
   memberSession = { cookie: opened.token, csrf: opened.csrfToken };
 }, 60_000);
 
@@ -107,7 +134,13 @@ describe("admin tokens", () => {
     expect(created.token.startsWith(created.token_prefix)).toBe(true);
     const list = await ok(call("GET", "/internal/admin-tokens", master(orgA)), 200);
     const listed = list.data.find((t: { id: string }) => t.id === created.id);
-    expect(listed).toMatchObject({ name: "once", role: "read_only", token_prefix: created.token_prefix, revoked_at: null, created_by: "master_key" });
+    expect(listed).toMatchObject({
+      name: "once",
+      role: "read_only",
+      token_prefix: created.token_prefix,
+      revoked_at: null,
+      created_by: "master_key",
+    });
     expect(JSON.stringify(list)).not.toContain(created.token);
     expect(await ok(call("GET", "/internal/teams", { bearer: created.token }), 200)).toHaveProperty("data");
   });
@@ -119,7 +152,10 @@ describe("admin tokens", () => {
     expect(revoked.revoked_at).not.toBeNull();
     expect((await call("GET", "/internal/teams", { bearer: created.token })).status).toBe(401);
     expect((await call("DELETE", `/internal/admin-tokens/${created.id}`, master(orgA))).status).toBe(404);
-    const past = await call("POST", "/internal/admin-tokens", master(orgA), { name: "past", expires_at: "2020-01-01T00:00:00Z" });
+    const past = await call("POST", "/internal/admin-tokens", master(orgA), {
+      name: "past",
+      expires_at: "2020-01-01T00:00:00Z",
+    });
     expect(past.status).toBe(400);
   });
 
@@ -129,7 +165,11 @@ describe("admin tokens", () => {
   });
 
   it("open a dashboard session confined like the token", async () => {
-    const res = await fetch(`${test.base}/internal/sessions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ credential: readOnlyToken }) });
+    const res = await fetch(`${test.base}/internal/sessions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ credential: readOnlyToken }),
+    });
     expect(res.status).toBe(201);
     const body = (await res.json()) as any;
     expect(body.session.actor).toMatchObject({ kind: "admin_token", role: "read_only", org_id: orgA });
@@ -144,11 +184,15 @@ describe("admin tokens", () => {
     const team = await ok(call("POST", "/internal/teams", { bearer: adminToken }, { name: "by-token" }));
     const rows = (await ok(call("GET", `/internal/audit-logs?target_id=${team.id}`, master(orgA)), 200)).data;
     expect(rows[0].actor).toMatch(/^admin_token:adt_[0-9a-z]{26}$/);
-    const key = await ok(call("POST", "/internal/api-keys", { session: memberSession }, { name: "mine", user_id: a.user }));
+    const key = await ok(
+      call("POST", "/internal/api-keys", { session: memberSession }, { name: "mine", user_id: a.user }),
+    );
     const keyRows = (await ok(call("GET", `/internal/audit-logs?target_id=${key.id}`, master(orgA)), 200)).data;
     expect(keyRows[0].actor).toBe(`user:${a.user}`);
     const byMaster = await ok(call("POST", "/internal/teams", master(orgA), { name: "by-master" }));
-    expect((await ok(call("GET", `/internal/audit-logs?target_id=${byMaster.id}`, master(orgA)), 200)).data[0].actor).toBe("master_key");
+    expect(
+      (await ok(call("GET", `/internal/audit-logs?target_id=${byMaster.id}`, master(orgA)), 200)).data[0].actor,
+    ).toBe("master_key");
   });
 });
 
@@ -206,7 +250,9 @@ describe("an admin token of organization A on organization B", () => {
   it("finds none of B's resources (404) on every route that names one, and writes nothing", async () => {
     const before = await snapshot(orgB);
     const idsOfB = [b.team, b.user, b.key, b.gatewayToken, b.adminToken, orgB] as string[];
-    const naming = routesOnB().filter(([, path, body]) => idsOfB.some((id) => path.includes(id) || JSON.stringify(body ?? {}).includes(id)));
+    const naming = routesOnB().filter(([, path, body]) =>
+      idsOfB.some((id) => path.includes(id) || JSON.stringify(body ?? {}).includes(id)),
+    );
     expect(naming.length).toBeGreaterThan(20);
     for (const [method, path, body] of naming) {
       const res = await call(method, path, { bearer: adminToken }, body);
@@ -228,8 +274,18 @@ describe("a read_only admin token", () => {
     const before = await snapshot(orgA);
     for (const [method, rawPath, body] of routesOnB()) {
       if (method === "GET") continue;
-      const path = rawPath.replaceAll(b.team!, a.team!).replaceAll(b.user!, a.user!).replaceAll(b.key!, a.key!).replaceAll(b.gatewayToken!, a.gatewayToken!).replaceAll(b.adminToken!, a.adminToken!);
-      const res = await call(method, path, { bearer: readOnlyToken }, body && JSON.parse(JSON.stringify(body).replaceAll(b.user!, a.user!).replaceAll(b.team!, a.team!)));
+      const path = rawPath
+        .replaceAll(b.team!, a.team!)
+        .replaceAll(b.user!, a.user!)
+        .replaceAll(b.key!, a.key!)
+        .replaceAll(b.gatewayToken!, a.gatewayToken!)
+        .replaceAll(b.adminToken!, a.adminToken!);
+      const res = await call(
+        method,
+        path,
+        { bearer: readOnlyToken },
+        body && JSON.parse(JSON.stringify(body).replaceAll(b.user!, a.user!).replaceAll(b.team!, a.team!)),
+      );
       expect(res.status, `${method} ${path}`).toBe(403);
     }
     expect(await snapshot(orgA)).toBe(before);
@@ -247,20 +303,38 @@ describe("a member", () => {
   });
 
   it("creates, rotates, mints ephemeral tokens for, deactivates and deletes their own key", async () => {
-    const key = await ok(call("POST", "/internal/api-keys", member(), { name: "laptop", user_id: a.user, tpm_limit: 500 }));
+    const key = await ok(
+      call("POST", "/internal/api-keys", member(), { name: "laptop", user_id: a.user, tpm_limit: 500 }),
+    );
     expect((await call("GET", `/internal/api-keys/${key.id}`, member())).status).toBe(200);
     expect((await ok(call("POST", `/internal/api-keys/${key.id}/rotate`, member(), {}), 200)).key).toMatch(/^llmp_/);
     expect((await ok(call("POST", `/internal/api-keys/${key.id}/ephemeral-tokens`, member(), {}))).token).toBeDefined();
-    expect((await ok(call("POST", `/internal/api-keys/${key.id}/deactivate`, member(), {}), 200)).status).toBe("inactive");
+    expect((await ok(call("POST", `/internal/api-keys/${key.id}/deactivate`, member(), {}), 200)).status).toBe(
+      "inactive",
+    );
     expect((await call("DELETE", `/internal/api-keys/${key.id}`, member())).status).toBe(200);
   });
 
   it("creates keys only for themselves and within their team's limits", async () => {
     const before = await snapshot(orgA);
-    expect((await call("POST", "/internal/api-keys", member(), { name: "for-bob", user_id: a.other })).status).toBe(403);
-    expect((await call("POST", "/internal/api-keys", member(), { name: "greedy", user_id: a.user, tpm_limit: 5000 })).status).toBe(403);
-    expect((await call("POST", "/internal/api-keys", member(), { name: "greedy", user_id: a.user, tokens_per_day_limit: 10_000_000 })).status).toBe(403);
-    expect((await call("POST", "/internal/api-keys/bulk", member(), { keys: [{ name: "x", user_id: a.user }] })).status).toBe(403);
+    expect((await call("POST", "/internal/api-keys", member(), { name: "for-bob", user_id: a.other })).status).toBe(
+      403,
+    );
+    expect(
+      (await call("POST", "/internal/api-keys", member(), { name: "greedy", user_id: a.user, tpm_limit: 5000 })).status,
+    ).toBe(403);
+    expect(
+      (
+        await call("POST", "/internal/api-keys", member(), {
+          name: "greedy",
+          user_id: a.user,
+          tokens_per_day_limit: 10_000_000,
+        })
+      ).status,
+    ).toBe(403);
+    expect(
+      (await call("POST", "/internal/api-keys/bulk", member(), { keys: [{ name: "x", user_id: a.user }] })).status,
+    ).toBe(403);
     expect(await snapshot(orgA)).toBe(before);
   });
 
@@ -306,16 +380,25 @@ describe("a member", () => {
     expect(await snapshot(orgA)).toBe(before);
     expect((await call("GET", `/internal/users/${a.user}`, member())).status).toBe(200);
     // The user list a key form needs holds the member alone.
-    expect((await ok(call("GET", "/internal/users", member()), 200)).data.map((u: { id: string }) => u.id)).toEqual([a.user]);
+    expect((await ok(call("GET", "/internal/users", member()), 200)).data.map((u: { id: string }) => u.id)).toEqual([
+      a.user,
+    ]);
   });
 
   it("loses admin rights at once when demoted through the admin API", async () => {
     const boss = await ok(call("POST", "/internal/users", master(orgA), { external_id: "boss@a.test", role: "admin" }));
     expect(boss.role).toBe("admin");
-    const opened = await openSession(test.cp.context!.db, { kind: "user", id: boss.id, role: "admin", org_id: orgA }, test.cp.context!.config.sessions, new Date());
+    const opened = await openSession(
+      test.cp.context!.db,
+      { kind: "user", id: boss.id, role: "admin", org_id: orgA },
+      test.cp.context!.config.sessions,
+      new Date(),
+    );
     const session = { cookie: opened.token, csrf: opened.csrfToken };
     expect((await call("GET", "/internal/teams", { session })).status).toBe(200);
-    expect((await ok(call("PATCH", `/internal/users/${boss.id}`, master(orgA), { role: "member" }), 200)).role).toBe("member");
+    expect((await ok(call("PATCH", `/internal/users/${boss.id}`, master(orgA), { role: "member" }), 200)).role).toBe(
+      "member",
+    );
     expect((await call("GET", "/internal/teams", { session })).status).toBe(403);
   });
 });
