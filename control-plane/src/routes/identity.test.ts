@@ -159,6 +159,44 @@ describe("admin tokens", () => {
     expect(past.status).toBe(400);
   });
 
+  it("end the dashboard sessions opened with them when revoked, and stop at their expiry", async () => {
+    const created = await ok(
+      call("POST", "/internal/admin-tokens", master(orgA), { name: "expiring", role: "admin", expires_at: "30d" }),
+    );
+    const res = await fetch(`${test.base}/internal/sessions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ credential: created.token }),
+    });
+    expect(res.status).toBe(201);
+    const cookie = /tollgate_session=([^;]*)/.exec(res.headers.get("set-cookie")!)![1]!;
+    const session = { cookie, csrf: ((await res.json()) as { csrf_token: string }).csrf_token };
+    expect((await call("GET", "/internal/teams", { session })).status).toBe(200);
+    // Its expiry passes (moved into the past rather than waited for).
+    await test.cp
+      .context!.db.withTables<{ admin_tokens: { id: string; expires_at: Date | null } }>()
+      .updateTable("admin_tokens")
+      .set({ expires_at: new Date(Date.now() - 1000) })
+      .where("id", "=", created.id)
+      .execute();
+    expect((await call("GET", "/internal/teams", { bearer: created.token })).status).toBe(401);
+    expect((await call("GET", "/internal/teams", { session })).status).toBe(401);
+
+    const other = await ok(call("POST", "/internal/admin-tokens", master(orgA), { name: "revoked", role: "admin" }));
+    const opened = await fetch(`${test.base}/internal/sessions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ credential: other.token }),
+    });
+    const otherCookie = /tollgate_session=([^;]*)/.exec(opened.headers.get("set-cookie")!)![1]!;
+    const otherSession = { cookie: otherCookie, csrf: ((await opened.json()) as { csrf_token: string }).csrf_token };
+    expect((await call("GET", "/internal/teams", { session: otherSession })).status).toBe(200);
+    expect(
+      (await ok(call("DELETE", `/internal/admin-tokens/${other.id}`, master(orgA)), 200)).revoked_at,
+    ).not.toBeNull();
+    expect((await call("GET", "/internal/teams", { session: otherSession })).status).toBe(401);
+  });
+
   it("reject a malformed or unknown token as 401", async () => {
     expect((await call("GET", "/internal/teams", { bearer: "tga_short" })).status).toBe(401);
     expect((await call("GET", "/internal/teams", { bearer: `tga_${"x".repeat(40)}` })).status).toBe(401);
