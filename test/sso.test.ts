@@ -353,10 +353,15 @@ describe("SSO sign-in through a real OpenID Connect provider", () => {
   it("keeps the client secret, codes and keys out of the log and the audit rows", async () => {
     const audit = JSON.stringify((await cp.admin.get("/internal/audit-logs?limit=1000")).body);
     const logs = cp.logs();
+    const metrics = await (await fetch(`${cpUrl}/metrics`)).text();
+    expect(metrics).toMatch(/tollgate_cp_sso_sign_ins_total\{outcome="ok"\} [3-9]/);
+    expect(metrics).toMatch(/tollgate_cp_sso_sign_ins_total\{outcome="state_replayed"\} 1/);
+    expect(metrics).not.toContain("example.com");
     const code = new URL(usedCallback).searchParams.get("code")!;
     for (const secret of [CLIENT_SECRET, code, MASTER_KEY, ...keys]) {
       expect(audit).not.toContain(secret);
       expect(logs).not.toContain(secret);
+      expect(metrics).not.toContain(secret);
     }
     expect(audit).toContain("sso.sign_in");
   });

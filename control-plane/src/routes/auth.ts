@@ -149,6 +149,7 @@ export function authRoutes(app: AppContext, overrides: { client?: OidcClient } =
   const secureCookie = sso ? sso.baseUrl.startsWith("https:") : false;
 
   async function auditFailure(ctx: Context, failure: SsoFailure) {
+    app.metrics.ssoSignIn(failure.reason);
     await recordAudit(app.db, {
       orgId: sso?.defaultOrgId ?? app.defaultOrgId,
       actor: `ip:${ctx.ip || "unknown"}`,
@@ -213,6 +214,7 @@ export function authRoutes(app: AppContext, overrides: { client?: OidcClient } =
       { userId: signIn.user.id, orgId: signIn.orgId, keyId: signIn.key.id, requestId: ctx.state.requestId },
       "SSO sign-in",
     );
+    app.metrics.ssoSignIn("ok");
     setSessionCookie(ctx, opened.token, opened.session.expiresAt);
     keyPage(ctx, signIn);
   });
