@@ -81,6 +81,7 @@ describe("SSO sign-in through a real OpenID Connect provider", () => {
   /** The callback URL of the first successful sign-in, to replay it. */
   let usedCallback: string;
   const keys: string[] = [];
+  let teamId: string;
 
   /** Signs in with a fresh browser context; returns the page's status, text and key (when shown). */
   async function signIn(login: string, onCallback?: (url: string) => void, copy = false, dashboard = false) {
@@ -201,8 +202,11 @@ describe("SSO sign-in through a real OpenID Connect provider", () => {
         SSO_ALLOWED_DOMAINS: "example.com",
         ADMIN_EMAILS: "boss@example.com",
         SSO_KEY_RPM_LIMIT: "600",
+        SSO_DEFAULT_TEAM: "engineering",
       },
     });
+    // Created after the start: the default team is looked up at each sign-in.
+    teamId = (await cp.admin.post("/internal/teams", { name: "engineering" })).body.id as string;
     const token = (await cp.admin.post("/internal/gateway-tokens", { name: "sso" })).body.token as string;
     gw = await startGateway({
       controlPlaneUrl: cp.grpcUrl,
@@ -277,9 +281,10 @@ describe("SSO sign-in through a real OpenID Connect provider", () => {
     const users = (await cp.admin.get("/internal/users?limit=1000")).body.data as Array<{
       external_id: string;
       role: string;
+      team_id: string | null;
     }>;
     expect(users.filter((u) => u.external_id === "alice@example.com")).toEqual([
-      expect.objectContaining({ role: "member" }),
+      expect.objectContaining({ role: "member", team_id: teamId }),
     ]);
     // The sign-in also opened a dashboard session with the member's role: their own keys only.
     const cookie = `tollgate_session=${result.session!.value}`;

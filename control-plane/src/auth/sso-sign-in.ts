@@ -199,14 +199,27 @@ async function defaultTeamId(trx: AppContext["db"], orgId: string, team: string 
   return found?.id ?? null;
 }
 
-/** Start-time check that the organizations SSO lands users in exist (a typo must stop the process, not a sign-in). */
-export async function verifySsoTargets(app: Pick<AppContext, "db">, sso: SsoConfig): Promise<void> {
+/**
+ * Start-time check that the organizations SSO lands users in exist (a typo must stop
+ * the process, not a sign-in). A missing default team only warns: it may be created
+ * after the first start, and until then new users get no team.
+ */
+export async function verifySsoTargets(app: Pick<AppContext, "db" | "defaultOrgId" | "logger">, sso: SsoConfig): Promise<void> {
   const orgs = [...new Set([...(sso.defaultOrgId ? [sso.defaultOrgId] : []), ...Object.values(sso.orgByDomain)])];
   for (const orgId of orgs) {
     if (!(await getOrg(app.db, orgId))) {
       const name = orgId === sso.defaultOrgId ? "SSO_DEFAULT_ORG" : "SSO_DOMAIN_ORGS";
       throw new ConfigError(
         `${name} names organization ${orgId}, which does not exist: create it first (POST /internal/orgs)`,
+      );
+    }
+  }
+  if (!sso.defaultTeam) return;
+  for (const orgId of new Set([...orgs, sso.defaultOrgId ?? app.defaultOrgId])) {
+    if (!(await defaultTeamId(app.db, orgId, sso.defaultTeam))) {
+      app.logger.warn(
+        { orgId, team: sso.defaultTeam },
+        "SSO_DEFAULT_TEAM names no team of this organization: its new SSO users get no team until one exists",
       );
     }
   }

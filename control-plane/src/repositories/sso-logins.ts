@@ -24,11 +24,9 @@ export interface SsoLogin {
 }
 
 export async function insertSsoLogin(db: Db, login: SsoLogin, now: Date): Promise<void> {
-  // Old attempts go as new ones come, so the table holds only live sign-ins.
-  await logins(db)
-    .deleteFrom("sso_logins")
-    .where("expires_at", "<=", new Date(now.getTime() - 3_600_000))
-    .execute();
+  // Expired attempts go as new ones come (their state is refused as expired before any
+  // lookup), so the table holds only the sign-ins of the last ten minutes.
+  await logins(db).deleteFrom("sso_logins").where("expires_at", "<=", now).execute();
   await logins(db)
     .insertInto("sso_logins")
     .values({
