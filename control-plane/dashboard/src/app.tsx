@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useState } from "react";
 import { Link, Redirect, Route, Router, Switch } from "wouter";
-import { api, ApiError, setCsrfToken, setSessionLostHandler, type SessionInfo } from "./api.js";
+import { api, ApiError, setCsrfToken, setOrganization, setSessionLostHandler, type Org, type Page, type SessionInfo } from "./api.js";
 import { ApiKeysPage } from "./pages/api-keys.js";
 import { AuditLogPage } from "./pages/audit-log.js";
 import { GatewaysPage } from "./pages/gateways.js";
@@ -35,6 +35,8 @@ function signedInAs(session: SessionInfo): string {
 
 export function App() {
   const [session, setSession] = useState<SessionInfo | null | undefined>(undefined);
+  const [orgs, setOrgs] = useState<Org[]>([]);
+  const [org, setOrg] = useState<string>("");
   const adopt = useCallback((s: SessionInfo | null) => {
     setCsrfToken(s?.csrf_token);
     setSession(s);
@@ -46,6 +48,12 @@ export function App() {
       else adopt(null);
     });
   }, [adopt]);
+
+  // The master key acts on every organization: let the admin pick one.
+  useEffect(() => {
+    if (session?.session.actor.kind !== "master") return;
+    api<Page<Org>>("GET", "/internal/orgs").then((p) => setOrgs(p.data), () => setOrgs([]));
+  }, [session]);
 
   if (session === undefined) return <Spinner label="Checking your session…" />;
   if (session === null) return <SignInPage onSignedIn={adopt} />;
@@ -66,6 +74,25 @@ export function App() {
               </li>
             ))}
           </ul>
+          {orgs.length > 1 && (
+            <div className="org">
+              <label htmlFor="org-select">Organization</label>
+              <select
+                id="org-select"
+                value={org}
+                onChange={(e) => {
+                  setOrganization(e.target.value || undefined);
+                  setOrg(e.target.value);
+                }}
+              >
+                {orgs.map((o, i) => (
+                  <option key={o.id} value={i === 0 ? "" : o.id}>
+                    {o.name}
+                  </option>
+                ))}
+              </select>
+            </div>
+          )}
           <div className="who">
             <span>{signedInAs(session)}</span>
             <button
@@ -80,7 +107,7 @@ export function App() {
             </button>
           </div>
         </nav>
-        <main id="main" className="content">
+        <main id="main" className="content" key={org}>
           <Switch>
             <Route path="/configuration/api-keys" component={ApiKeysPage} />
             <Route path="/gateways" component={GatewaysPage} />

@@ -150,6 +150,22 @@ describe("dashboard sessions", () => {
     expect(audit.body.data.map((a: { action: string }) => a.action)).toEqual(["session.close", "session.open"]);
   });
 
+  it("lets a Bearer credential win over any cookie, and a master session pick the organization by header", async () => {
+    const both = await fetch(`${test.base}/internal/teams`, { headers: { authorization: `Bearer ${TEST_MASTER_KEY}`, cookie: "tollgate_session=" + "C".repeat(43) } });
+    expect(both.status).toBe(200);
+    const { cookie, csrf } = await signIn();
+    const org = await call("POST", "/internal/orgs", { cookie, csrf, body: { name: "acme-sessions" } });
+    expect(org.status).toBe(201);
+    const res = await fetch(`${test.base}/internal/teams`, {
+      method: "POST",
+      headers: { cookie: `tollgate_session=${cookie}`, "x-csrf-token": csrf, "content-type": "application/json", "tollgate-organization": org.body.id },
+      body: JSON.stringify({ name: "acme-team" }),
+    });
+    expect(res.status).toBe(201);
+    const inAcme = await fetch(`${test.base}/internal/teams`, { headers: { cookie: `tollgate_session=${cookie}`, "tollgate-organization": org.body.id } });
+    expect(((await inAcme.json()) as any).data.map((t: { name: string }) => t.name)).toEqual(["acme-team"]);
+  });
+
   it("names the problem of a bad sign-in body", async () => {
     const missing = await call("POST", "/internal/sessions", { body: {} });
     expect(missing.status).toBe(400);
