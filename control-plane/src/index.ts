@@ -1,6 +1,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { createLogger, type Logger } from "@tollgate/shared";
+import { verifySsoTargets } from "./auth/sso-sign-in.js";
 import { startChangeListener } from "./changes/pg-listener.js";
 import type { ControlPlaneConfig } from "./config.js";
 import { createAppContext, type AppContext } from "./context.js";
@@ -45,6 +46,10 @@ export function createControlPlane(config: ControlPlaneConfig, overrides: { logg
       logger.info({ applied }, applied.length ? "migrations applied" : "schema up to date");
       const app = createAppContext(config, handle, await ensureDefaultOrg(handle.db), { logger });
       appCtx = app;
+      if (config.sso) {
+        await verifySsoTargets(app, config.sso);
+        logger.info({ issuer: config.sso.issuer, redirectUri: config.sso.redirectUri }, "SSO sign-in on at /auth/login");
+      }
       await seedAllDefaultPrices(app);
       if (handle.pool) listener = startChangeListener({ pool: handle.pool, notifier: app.notifier, streams: app.streams, logger });
 

@@ -21,6 +21,18 @@ const NAV = [
   { href: "/model-prices", label: "Model prices", section: "Configuration" },
 ];
 
+/** A member (signed in by SSO) manages their own keys only: the rest of the admin API refuses them. */
+function nav(session: SessionInfo) {
+  return session.session.actor.role === "member" ? [{ ...NAV[0]!, label: "My keys" }] : NAV;
+}
+
+function signedInAs(session: SessionInfo): string {
+  const { kind, role, email } = session.session.actor;
+  if (kind === "master") return "Signed in with the master key";
+  if (kind === "admin_token") return `Signed in with an admin token (${role})`;
+  return `Signed in as ${email ?? "a member"} (${role})`;
+}
+
 export function App() {
   const [session, setSession] = useState<SessionInfo | null | undefined>(undefined);
   const [orgs, setOrgs] = useState<Org[]>([]);
@@ -54,7 +66,7 @@ export function App() {
         <nav className="sidebar" aria-label="Main">
           <div className="brand">Tollgate</div>
           <ul>
-            {NAV.map((n) => (
+            {nav(session).map((n) => (
               <li key={n.href}>
                 <Link href={n.href} className={(active: boolean) => (active ? "active" : "")}>
                   {n.label}
@@ -82,7 +94,7 @@ export function App() {
             </div>
           )}
           <div className="who">
-            <span>Signed in with the {session.session.actor.kind === "master" ? "master key" : session.session.actor.kind}</span>
+            <span>{signedInAs(session)}</span>
             <button
               type="button"
               className="secondary"

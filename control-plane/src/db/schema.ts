@@ -29,6 +29,8 @@ export interface UsersTable {
   org_id: string;
   external_id: string;
   team_id: string | null;
+  /** `admin` (the whole organization) or `member` (their own keys). */
+  role: ColumnType<"admin" | "member", "admin" | "member" | undefined, "admin" | "member">;
   rpm_limit: Int8 | null;
   tpm_limit: Int8 | null;
   daily_token_limit: Int8 | null;

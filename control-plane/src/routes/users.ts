@@ -16,9 +16,13 @@ const limits = {
   daily_token_limit: tokenLimit.nullable().optional(),
 };
 
+/** `admin`: everything in the organization; `member`: their own keys only. */
+const role = z.enum(["admin", "member"], { error: "must be admin or member" });
+
 const createUser = z.strictObject({
   external_id: z.string().trim().min(1, "must not be empty").max(320, "must be at most 320 characters"),
   team_id: idOf("team").nullable().optional(),
+  role: role.optional(),
   ...limits,
 });
 
@@ -28,6 +32,7 @@ const patchUser = z
   .strictObject({
     external_id: z.string().trim().min(1, "must not be empty").max(320, "must be at most 320 characters").optional(),
     team_id: idOf("team").nullable().optional(),
+    role: role.optional(),
     ...limits,
   })
   .refine((v) => Object.keys(v).length > 0, "send at least one field to change");
