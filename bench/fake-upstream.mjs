@@ -15,6 +15,7 @@
 // byte search finds "stream": true), and never checks credentials.
 
 import { createServer } from "node:http";
+import { modelList, openAiErrorBody, SSE_DONE, sseData } from "@tollgate/testkit/openai-wire";
 
 const MODEL = "gpt-4o-mini";
 const CREATED = 1_700_000_000;
@@ -38,20 +39,18 @@ const completion = Buffer.from(
 );
 
 const chunkBase = { id: ID, object: "chat.completion.chunk", created: CREATED, model: MODEL, system_fingerprint: "fp_bench" };
-const event = (obj) => Buffer.from(`data: ${JSON.stringify(obj)}\n\n`);
+const event = (obj) => Buffer.from(sseData(obj));
 const choice = (delta, finish = null) => ({ index: 0, delta, logprobs: null, finish_reason: finish });
 const sseEvents = [
   event({ ...chunkBase, choices: [choice({ role: "assistant", content: "", refusal: null })], usage: null }),
   ...PIECES.map((p) => event({ ...chunkBase, choices: [choice({ content: p })], usage: null })),
   event({ ...chunkBase, choices: [choice({}, "stop")], usage: null }),
   event({ ...chunkBase, choices: [], usage: USAGE }),
-  Buffer.from("data: [DONE]\n\n"),
+  Buffer.from(SSE_DONE),
 ];
 
-const models = Buffer.from(
-  JSON.stringify({ object: "list", data: [{ id: MODEL, object: "model", created: CREATED, owned_by: "bench" }] }),
-);
-const notFound = Buffer.from(JSON.stringify({ error: { message: "not found", type: "invalid_request_error", param: null, code: null } }));
+const models = Buffer.from(JSON.stringify(modelList([MODEL], { created: CREATED, ownedBy: "bench" })));
+const notFound = Buffer.from(JSON.stringify(openAiErrorBody("not found", "invalid_request_error")));
 
 const STREAM_TRUE = /"stream"\s*:\s*true/;
 

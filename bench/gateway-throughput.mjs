@@ -27,9 +27,9 @@
 // removed at the end, on errors and on Ctrl-C.
 
 import autocannon from "autocannon";
-import { execFileSync, fork, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import os from "node:os";
@@ -37,7 +37,7 @@ import { dirname, join, resolve as resolvePath } from "node:path";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { baseEnv, logTail, machine, stopChild, waitForLogLine } from "./lib/children.mjs";
+import { baseEnv, logTail, machine, startChild as startLoggedChild, stopChild, waitForIpcPort, waitForLogLine } from "@tollgate/testkit";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 // BENCH_BUILD_ROOT: another built checkout whose control-plane/dist and gateway/dist to run
@@ -290,26 +290,7 @@ let cleaning;
 
 /** Spawns a Node script, its stdout and stderr to `<tmp>/<name>.log` (never through this loop). */
 function startChild(name, script, args, env, { ipc = false, nodeArgs = [] } = {}) {
-  const logFile = join(tmpDir, `${name}.log`);
-  const fd = openSync(logFile, "a");
-  const stdio = ["ignore", fd, fd];
-  const child = ipc
-    ? fork(script, args, { cwd: ROOT, env, stdio: [...stdio, "ipc"], execArgv: nodeArgs })
-    : spawn(process.execPath, [...nodeArgs, script, ...args], { cwd: ROOT, env, stdio });
-  closeSync(fd);
-  const entry = { name, child, logFile, exit: null };
-  entry.exited = new Promise((resolve) => {
-    child.once("error", (err) => {
-      if (child.pid === undefined) {
-        entry.exit = { error: err.message };
-        resolve(entry.exit);
-      }
-    });
-    child.once("exit", (code, signal) => {
-      entry.exit = { code, signal };
-      resolve(entry.exit);
-    });
-  });
+  const entry = startLoggedChild(name, script, { logDir: tmpDir, env, args, nodeArgs, ipc });
   children.push(entry);
   return entry;
 }
@@ -433,15 +414,7 @@ const sampler = new Sampler(settings.rssIntervalMs);
 /** Forks a bench helper that reports { port } over IPC. */
 async function startIpcChild(name, script, env) {
   const entry = startChild(name, script, [], env, { ipc: true });
-  const port = await Promise.race([
-    new Promise((resolve) => entry.child.once("message", (m) => resolve(m.port))),
-    entry.exited.then((e) => {
-      throw new Error(`${name} exited (${JSON.stringify(e)}); log tail:\n${logTail(entry)}`);
-    }),
-    sleep(15_000).then(() => {
-      throw new Error(`${name} did not report its port within 15 s`);
-    }),
-  ]);
+  const port = await waitForIpcPort(entry, 15_000);
   return { entry, url: `http://127.0.0.1:${port}` };
 }
 

@@ -54,7 +54,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 // ---------------------------------------------------------------- the index
 
 say(`key lookup bench: ${N.toLocaleString("en-US")} keys, Node ${process.version}, load ${os.loadavg()[0].toFixed(2)}`);
-let t = performance.now();
+const t = performance.now();
 const minted = Array.from({ length: N }, () => generateApiKey());
 const mintMs = performance.now() - t;
 const now = Date.now();

@@ -18,8 +18,8 @@
 //
 //   node bench/quota-degraded-repro.mjs        # gateway 2 falls back to 1/1
 //   node bench/quota-degraded-repro.mjs solo   # both do
-import { fork, spawn } from "node:child_process";
-import { mkdtempSync, openSync, readFileSync, closeSync, rmSync, mkdirSync } from "node:fs";
+import { startChild, waitForIpcPort, waitForLogLine } from "@tollgate/testkit";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import { join } from "node:path";
@@ -33,13 +33,12 @@ const tmp = mkdtempSync(join(os.tmpdir(), "qdemo-"));
 const kids = [];
 const base = { PATH: process.env.PATH, HOME: os.tmpdir(), NODE_ENV: "production" };
 function start(name, script, env, ipc) {
-  const fd = openSync(join(tmp, name + ".log"), "a");
-  const c = ipc ? fork(script, [], { env, stdio: ["ignore", fd, fd, "ipc"] }) : spawn(process.execPath, [script], { env, stdio: ["ignore", fd, fd] });
-  closeSync(fd); kids.push(c); c.logf = join(tmp, name + ".log"); return c;
+  const e = startChild(name, script, { logDir: tmp, env, ipc });
+  kids.push(e.child); e.child.logf = e.logFile; e.child.entry = e; return e.child;
 }
-async function line(c, pred) { for (;;) { for (const l of readFileSync(c.logf, "utf8").split("\n")) { try { const j = JSON.parse(l); if (pred(j)) return j; } catch {} } await sleep(50); } }
+const line = (c, pred) => waitForLogLine(c.entry, pred, 60_000, "the line awaited");
 const up = start("up", join(ROOT, "bench/quota-upstream.mjs"), { ...base, BUILD_ROOT: ROOT }, true);
-const upPort = await new Promise((r) => up.once("message", (m) => r(m.port)));
+const upPort = await waitForIpcPort(up.entry);
 const mk = randomBytes(32).toString("base64url");
 const cp = start("cp", join(ROOT, "control-plane/dist/main.js"), { ...base, PROXY_MASTER_KEY: mk, DATA_DIR: join(tmp, "cp"), HOST: "127.0.0.1", PORT: "0", GRPC_PORT: "0", LOG_LEVEL: "info" });
 const l = await line(cp, (j) => j.msg === "control plane listening");

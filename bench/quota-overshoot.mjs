@@ -28,9 +28,9 @@
 // Run: pnpm bench:quota (builds first). Knobs: see README.md or `parseEnv`.
 // Measurements only: nothing asserts; the bounds are checked and reported.
 
-import { execFileSync, fork, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { createRequire } from "node:module";
 import os from "node:os";
@@ -38,7 +38,7 @@ import { dirname, join, resolve as resolvePath } from "node:path";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { baseEnv, logTail, logText, machine, stopChild, waitForLogLine } from "./lib/children.mjs";
+import { baseEnv, logTail, logText, machine, startChild as startLoggedChild, stopChild, waitForIpcPort, waitForLogLine } from "@tollgate/testkit";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = process.env.BENCH_BUILD_ROOT ? resolvePath(process.env.BENCH_BUILD_ROOT) : join(HERE, "..");
@@ -126,7 +126,6 @@ function say(text) {
 }
 
 const round1 = (x) => (x === null || x === undefined ? null : Math.round(x * 10) / 10);
-const round4 = (x) => (x === null || x === undefined ? null : Math.round(x * 1e4) / 1e4);
 const round6 = (x) => (x === null || x === undefined ? null : Math.round(x * 1e6) / 1e6);
 const pct = (x) => (x === null || x === undefined ? "–" : `${(x * 100).toFixed(2)} %`);
 const usd = (micro) => `$${(micro / 1e6).toFixed(4)}`;
@@ -157,24 +156,7 @@ let dropSchema = null;
 
 /** Spawns a Node script, its stdout and stderr to `<tmp>/<name>.log`. */
 function startChild(name, script, env, { ipc = false } = {}) {
-  const logFile = join(tmpDir, `${name}.log`);
-  const fd = openSync(logFile, "a");
-  const stdio = ["ignore", fd, fd];
-  const child = ipc ? fork(script, [], { cwd: ROOT, env, stdio: [...stdio, "ipc"] }) : spawn(process.execPath, [script], { cwd: ROOT, env, stdio });
-  closeSync(fd);
-  const entry = { name, child, logFile, exit: null };
-  entry.exited = new Promise((resolve) => {
-    child.once("error", (err) => {
-      if (child.pid === undefined) {
-        entry.exit = { error: err.message };
-        resolve(entry.exit);
-      }
-    });
-    child.once("exit", (code, signal) => {
-      entry.exit = { code, signal };
-      resolve(entry.exit);
-    });
-  });
+  const entry = startLoggedChild(name, script, { logDir: tmpDir, env, ipc });
   children.push(entry);
   return entry;
 }
@@ -225,15 +207,7 @@ async function startUpstream() {
     BUILD_ROOT: ROOT,
     UNCAPPED_COMPLETION_TOKENS: String(settings.uncappedCompletion),
   }, { ipc: true });
-  const port = await Promise.race([
-    new Promise((resolve) => entry.child.once("message", (m) => resolve(m.port))),
-    entry.exited.then((e) => {
-      throw new Error(`quota-upstream exited (${JSON.stringify(e)}); log tail:\n${logTail(entry)}`);
-    }),
-    sleep(20_000).then(() => {
-      throw new Error("quota-upstream did not report its port within 20 s");
-    }),
-  ]);
+  const port = await waitForIpcPort(entry, 20_000);
   return { entry, url: `http://127.0.0.1:${port}` };
 }
 

@@ -20,6 +20,7 @@
 // The answer text is short whatever completion_tokens says: only usage matters here.
 
 import { createServer } from "node:http";
+import { openAiErrorBody } from "@tollgate/testkit/openai-wire";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 
@@ -48,8 +49,8 @@ function usageOf(body) {
   return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
 }
 
-const notFound = Buffer.from(JSON.stringify({ error: { message: "not found", type: "invalid_request_error", param: null, code: null } }));
-const badRequest = Buffer.from(JSON.stringify({ error: { message: "body is not JSON", type: "invalid_request_error", param: null, code: null } }));
+const notFound = Buffer.from(JSON.stringify(openAiErrorBody("not found", "invalid_request_error")));
+const badRequest = Buffer.from(JSON.stringify(openAiErrorBody("body is not JSON", "invalid_request_error")));
 
 const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
   const chunks = [];

@@ -32,7 +32,7 @@ import { Worker } from "node:worker_threads";
 import { createControlPlane, loadConfig as loadControlPlaneConfig } from "@tollgate/control-plane";
 import { createGateway, loadConfig as loadGatewayConfig } from "@tollgate/gateway";
 import { createLogger, generateApiKey, newId } from "@tollgate/shared";
-import { machine } from "./lib/children.mjs";
+import { machine } from "@tollgate/testkit";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 

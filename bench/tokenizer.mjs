@@ -30,7 +30,7 @@ import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
-import { machine } from "./lib/children.mjs";
+import { machine } from "@tollgate/testkit";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = process.env.BENCH_BUILD_ROOT ? resolvePath(process.env.BENCH_BUILD_ROOT) : join(HERE, "..");

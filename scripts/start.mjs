@@ -2,12 +2,12 @@
 // The newcomer's stack (`pnpm start`, after `tsc -b`): a control plane on
 // embedded PGlite plus one attached gateway, with what to try printed.
 // Everything it keeps lives in <repo>/.data/ (delete it to start over).
-import { spawn } from "node:child_process";
 import { randomInt } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { spawnService } from "@tollgate/testkit";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const dataDir = join(root, ".data");
@@ -105,91 +105,51 @@ const children = [];
 let shuttingDown = false;
 
 /**
- * Spawns a service, passes its output through with a colored prefix, keeps
- * the last lines for a post-mortem, and lets callers wait for a log line.
+ * Spawns a service through testkit's runner, prints its output live with a
+ * colored prefix, and keeps the last lines for a post-mortem.
  */
 function startChild(name, color, mainPath, env) {
   const prefix = color(`[${name}]`.padEnd(16));
-  const proc = spawn(process.execPath, [mainPath], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
-  const child = { name, proc, lastLines: [], rawText: "", waiters: new Set(), exit: undefined };
-  child.exited = new Promise((res) => {
-    proc.once("error", (err) => {
-      child.spawnError = err;
-      if (proc.pid === undefined) {
-        child.exit = { code: null, signal: null };
-        res(child.exit);
-      }
-    });
-    proc.once("close", (code, signal) => {
-      child.exit = { code, signal };
-      res(child.exit);
-    });
+  const child = { name, lastLines: [], exit: undefined };
+  const { proc } = spawnService(
+    name,
+    mainPath,
+    env,
+    {
+      // The terminal is the log here; a stack left running must not grow a file or the heap.
+      logFile: null,
+      retainLines: 2_000,
+      echo: false,
+      onLine: (_line, raw) => {
+        for (const l of prettyLine(raw)) {
+          child.lastLines.push(l);
+          println(`${prefix} ${l}`);
+        }
+        if (child.lastLines.length > 40) child.lastLines.splice(0, child.lastLines.length - 40);
+      },
+    },
+    dataDir,
+  );
+  child.proc = proc;
+  child.exited = proc.exited.then((exit) => {
+    child.exit = exit;
+    return exit;
   });
-  const onLine = (raw) => {
-    child.rawText += `${raw}\n`;
-    if (child.rawText.length > 200_000) child.rawText = child.rawText.slice(-100_000);
-    const pretty = prettyLine(raw);
-    for (const l of pretty) {
-      child.lastLines.push(l);
-      println(`${prefix} ${l}`);
-    }
-    if (child.lastLines.length > 40) child.lastLines.splice(0, child.lastLines.length - 40);
-    let parsed;
-    try {
-      parsed = JSON.parse(raw);
-    } catch {
-      parsed = { msg: raw };
-    }
-    for (const w of [...child.waiters]) w(parsed);
-  };
-  for (const stream of [proc.stdout, proc.stderr]) {
-    let partial = "";
-    stream.setEncoding("utf8");
-    stream.on("data", (chunk) => {
-      partial += chunk;
-      let i;
-      while ((i = partial.indexOf("\n")) >= 0) {
-        const raw = partial.slice(0, i).replace(/\r$/, "");
-        partial = partial.slice(i + 1);
-        if (raw.trim()) onLine(raw);
-      }
-    });
-    stream.on("end", () => {
-      if (partial.trim()) onLine(partial);
-      partial = "";
-    });
-  }
   child.exited.then((exit) => onChildExit(child, exit));
   children.push(child);
   return child;
 }
 
-/** Resolves with the first parsed log line matching `pred`; rejects if the child exits first or on timeout. */
+/** Resolves with the first parsed log line matching `pred`; rejects with "exited" or "timeout". */
 function waitForLine(child, pred, timeoutMs) {
-  return new Promise((res, rej) => {
-    const timer = setTimeout(() => {
-      child.waiters.delete(check);
-      rej(new Error("timeout"));
-    }, timeoutMs);
-    const check = (line) => {
-      if (pred(line)) {
-        clearTimeout(timer);
-        child.waiters.delete(check);
-        res(line);
-      }
-    };
-    child.waiters.add(check);
-    child.exited.then(() => {
-      clearTimeout(timer);
-      child.waiters.delete(check);
-      rej(new Error("exited"));
-    });
+  return child.proc.waitForLog((l) => pred(l), timeoutMs).catch(() => {
+    throw new Error(child.proc.running ? "timeout" : "exited");
   });
 }
 
 const portVars = new Map(); // port number → the env var that sets it
 function hintFor(child) {
-  const text = child.rawText;
+  const text = child.proc.logs();
   const inUse = /EADDRINUSE[^\n]*?:(\d+)/.exec(text);
   if (inUse) {
     const port = Number(inUse[1]);
@@ -208,7 +168,7 @@ function onChildExit(child, exit) {
   if (shuttingDown) return;
   shuttingDown = true;
   endProgress();
-  const how = child.spawnError && child.proc.pid === undefined ? `could not start: ${child.spawnError.message}` : `exited unexpectedly (code ${exit.code}${exit.signal ? `, signal ${exit.signal}` : ""})`;
+  const how = child.proc.spawnError ? `could not start: ${child.proc.spawnError.message}` : `exited unexpectedly (code ${exit.code}${exit.signal ? `, signal ${exit.signal}` : ""})`;
   println();
   println(c.red(c.bold(`✗ ${child.name} ${how}. Last log lines:`)));
   for (const l of child.lastLines.slice(-20)) println(`  ${l}`);
@@ -222,14 +182,11 @@ async function stopChildren() {
   // Gateway first, so it does not log reconnect noise about a vanished control plane.
   for (const child of [...children].reverse()) {
     if (child.exit) continue;
-    child.proc.kill("SIGTERM");
+    // proc.stop() sends SIGTERM, then SIGKILL after 10 s.
     const timer = setTimeout(() => {
-      if (!child.exit) {
-        println(c.yellow(`${child.name} did not stop within 10 s; killing it`));
-        child.proc.kill("SIGKILL");
-      }
+      if (!child.exit) println(c.yellow(`${child.name} did not stop within 10 s; killing it`));
     }, 10_000);
-    await child.exited;
+    await child.proc.stop();
     clearTimeout(timer);
   }
 }
@@ -240,7 +197,7 @@ for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
     interrupts++;
     if (interrupts > 1) {
       println(c.yellow("forcing exit"));
-      for (const child of children) if (!child.exit) child.proc.kill("SIGKILL");
+      for (const child of children) if (!child.exit) void child.proc.kill9();
       process.exit(130);
     }
     endProgress();
@@ -254,7 +211,7 @@ for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
 }
 // Never leave services behind if this script dies on an exception.
 process.on("exit", () => {
-  for (const child of children) if (!child.exit) child.proc.kill("SIGKILL");
+  for (const child of children) if (!child.exit) void child.proc.kill9();
 });
 
 // --------------------------------------------------------------- helpers ---

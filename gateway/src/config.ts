@@ -89,12 +89,12 @@ type Env = Record<string, string | undefined>;
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
-export const DEFAULT_CONTROL_PLANE_URL = "http://127.0.0.1:50051";
+const DEFAULT_CONTROL_PLANE_URL = "http://127.0.0.1:50051";
 /** The longest delay a Node timer takes (2^31 − 1 ms, about 24.8 days). */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
-export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
-export const DEFAULT_MAX_HEADER_BYTES = 16 * 1024;
+const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
+const DEFAULT_MAX_HEADER_BYTES = 16 * 1024;
 const MIN_HEADER_BYTES = 1024;
 const MAX_HEADER_BYTES_CEILING = 1024 * 1024;
 /** A longer request target (path and query) gets 414. */
@@ -105,7 +105,7 @@ export const MAX_JSON_DEPTH = 64;
 const BYTE_UNITS: Record<string, number> = { "": 1, b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
 
 /** Parses `4194304`, `512KiB`, `4MiB` or `1GiB` into bytes. */
-export function parseBytes(value: string): number | undefined {
+function parseBytes(value: string): number | undefined {
   const m = /^(\d+)\s*(b|kib|mib|gib)?$/i.exec(value.trim());
   if (!m) return undefined;
   const n = Number(m[1]) * (BYTE_UNITS[(m[2] ?? "").toLowerCase()] ?? NaN);
@@ -191,7 +191,7 @@ function loadMaxStaleness(env: Env): number | null {
 }
 
 /** TRUSTED_PROXIES: comma-separated IPs and CIDRs; every entry must parse. */
-export function parseTrustedProxies(raw: string | undefined): string[] {
+function parseTrustedProxies(raw: string | undefined): string[] {
   if (raw === undefined) return [];
   const entries = raw
     .split(",")

@@ -3,9 +3,11 @@ import type { AddressInfo } from "node:net";
 import { ConfigError, type Logger } from "@tollgate/shared";
 import type { GatewayConfig } from "./config.js";
 import { createAppContext, type AppContext, type ContextOverrides } from "./context.js";
-import { createClientHandler, createStatusHandler } from "./routes/index.js";
-import { hardenClientServer } from "./routes/malformed.js";
+import { createClientHandler } from "./http/1-route-table.js";
+import { createStatusHandler } from "./http/status.js";
+import { hardenClientServer } from "./http/0-malformed.js";
 import { ControlPlaneConnection } from "./background/control-plane-connection.js";
+import { QuotaUpkeep } from "./background/quota-upkeep.js";
 import { SyncClient, type SyncClientOptions } from "./background/sync-loop.js";
 import { META } from "./db/meta-repository.js";
 
@@ -35,7 +37,7 @@ export interface GatewayOptions extends ContextOverrides {
 export const AUTH_DISABLED_WARNING =
   "CLIENT AUTHENTICATION IS DISABLED (DISABLE_AUTH=true): anyone who can reach this port can use the upstream credentials. Never use this in production.";
 /** How often the DISABLE_AUTH warning is repeated while the gateway runs. */
-export const AUTH_DISABLED_WARNING_INTERVAL_MS = 10 * 60_000;
+const AUTH_DISABLED_WARNING_INTERVAL_MS = 10 * 60_000;
 
 /** Logs the DISABLE_AUTH warning now and every `intervalMs`; returns the function that stops it. */
 export function startAuthDisabledWarnings(logger: Logger, port: number, intervalMs = AUTH_DISABLED_WARNING_INTERVAL_MS): () => void {
@@ -120,6 +122,7 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
     },
     options.sync,
   );
+  const quotaUpkeep = new QuotaUpkeep({ quota: ctx.quota, rpc: connection.quotaRpc(), logger });
   const clientServer = createServer(
     {
       keepAliveTimeout: 65_000,
@@ -170,7 +173,7 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
       logger.info({ paths: config.authBypassPaths }, "AUTH_BYPASS_PATHS: these client paths are served without an API key");
     }
     sync.start();
-    ctx.quota.start(connection.quotaRpc());
+    quotaUpkeep.start();
     logger.info(
       {
         port,
@@ -191,8 +194,8 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
     await Promise.all([close(clientServer, config.shutdownGraceMs), close(statusServer, 0)]);
     // Requests are done: persist their usage, give held quota back, report what waits (best effort).
     await ctx.logWriter.flush();
-    await ctx.quota.stop();
-    await Promise.race([ctx.quota.flushUsage(), new Promise((r) => setTimeout(r, 1000).unref())]);
+    await quotaUpkeep.stop();
+    await Promise.race([quotaUpkeep.flushUsage(), new Promise((r) => setTimeout(r, 1000).unref())]);
     await sync.stop();
     await ctx.providers.close();
     await ctx.logWriter.close();

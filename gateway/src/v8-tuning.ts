@@ -7,10 +7,10 @@ import { setFlagsFromString } from "node:v8";
  * No allocation-site pretenuring. Under load V8 decided to allocate some of
  * the request path's short-lived objects straight in old space; dead there,
  * they keep the young objects they point to alive through every scavenge
- * until the next mark-compact. Measured at one connection (`--trace-gc-nvp`,
- * bench/README.md): each scavenge promoted 1.0-1.2 MB of 11-12.7 MB (about
- * 10 %) and paused 1.6-4 ms; without pretenuring 0.13 MB and about 0.8 ms,
- * with a lower peak RSS and no more CPU per request. The flag is read at
- * each GC, so setting it at start-up takes effect.
+ * until the next mark-compact, so every scavenge promotes more and pauses
+ * longer. Without pretenuring, scavenges promote less and pause less, with a
+ * lower peak RSS and no more CPU per request (measured with `--trace-gc-nvp`,
+ * see bench/README.md). The flag is read at each GC, so setting it at
+ * start-up takes effect.
  */
 setFlagsFromString("--no-allocation-site-pretenuring");

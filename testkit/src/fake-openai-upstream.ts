@@ -1,6 +1,7 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { randomBytes } from "node:crypto";
+import { modelList, openAiErrorBody, SSE_DONE, sseData } from "./openai-wire.js";
 
 /** One request as the fake upstream received it. */
 export interface RecordedRequest {
@@ -126,9 +127,7 @@ function completionId(): string {
   return `chatcmpl-${randomBytes(12).toString("base64url")}`;
 }
 
-function errorBody(message: string, type: string, code: string | null, param: string | null = null) {
-  return { error: { message, type, param, code } };
-}
+const errorBody = openAiErrorBody;
 
 /**
  * A plain node:http server on 127.0.0.1 (port 0) speaking OpenAI's wire format:
@@ -200,7 +199,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     return true;
   }
 
-  async function chatCompletions(req: IncomingMessage, res: ServerResponse, rec: RecordedRequest) {
+  async function chatCompletions(_req: IncomingMessage, res: ServerResponse, rec: RecordedRequest) {
     const body = rec.body;
     if (!body || typeof body !== "object" || Array.isArray(body)) {
       send(
@@ -283,7 +282,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     });
     const base = { id, object: "chat.completion.chunk", created: now, model: chat.model, service_tier: "default", system_fingerprint: "fp_fake" };
     const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) =>
-      `data: ${JSON.stringify({ ...base, choices, ...(includeUsage ? { usage: null } : {}), ...extra })}\n\n`;
+      sseData({ ...base, choices, ...(includeUsage ? { usage: null } : {}), ...extra });
     const choice = (delta: Record<string, unknown>, finish: string | null = null) => ({ index: 0, delta, logprobs: null, finish_reason: finish });
 
     try {
@@ -291,7 +290,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
       for (const p of pieces) events.push(chunk([choice({ content: p })]));
       events.push(chunk([choice({}, finishReason)]));
       if (includeUsage) events.push(chunk([], { usage }));
-      events.push("data: [DONE]\n\n");
+      events.push(SSE_DONE);
       for (let i = 0; i < events.length; i++) {
         if (closed) return;
         // Delay between content pieces so a proxy's pass-through can be observed.
@@ -312,7 +311,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     req.on("end", () => {
       void (async () => {
         const raw = Buffer.concat(chunks).toString("utf8");
-        let body: unknown = undefined;
+        let body: unknown;
         if (raw !== "") {
           try {
             body = JSON.parse(raw);
@@ -329,7 +328,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
           await chatCompletions(req, res, rec);
         } else if (req.method === "GET" && path === "/v1/models") {
           if (!checkAuth(req, res, rec) || takeFailure(res, rec)) return;
-          send(res, rec, 200, { object: "list", data: models.map((id) => ({ id, object: "model", created, owned_by: "system" })) });
+          send(res, rec, 200, modelList(models, { created, ownedBy: "system" }));
         } else {
           send(res, rec, 404, errorBody(`Invalid URL (${req.method} ${path})`, "invalid_request_error", null));
         }

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { modelList, openAiErrorBody, SSE_DONE, sseData } from "./openai-wire.js";
 
 export interface SeenOpenAiRequest {
   method: string;
@@ -28,9 +29,7 @@ export const FAKE_OPENAI_HEADERS = {
   "set-cookie": "__cf_bm=fake-upstream-cookie; path=/",
 } as const;
 
-function openAiError(message: string, type: string, code: string | null) {
-  return { error: { message, type, param: null, code } };
-}
+const openAiError = (message: string, type: string, code: string | null) => openAiErrorBody(message, type, code);
 
 /**
  * A small stand-in for an OpenAI-format upstream, speaking its wire format at
@@ -97,7 +96,7 @@ export class FakeOpenAi {
     const op = this.operation(req, res);
     if (op === undefined) return;
     if (req.method === "GET" && op === "/models") {
-      this.json(res, 200, { object: "list", data: FAKE_OPENAI_MODELS.map((id) => ({ id, object: "model", created: 1, owned_by: "openai" })) });
+      this.json(res, 200, modelList(FAKE_OPENAI_MODELS, { created: 1, ownedBy: "openai" }));
       return;
     }
     if (this.failWith !== undefined) {
@@ -149,7 +148,7 @@ export class FakeOpenAi {
     };
     const base = { id: "chatcmpl-fake", object: "chat.completion.chunk", created: 1, model, system_fingerprint: "fp_fake" };
     const extra = includeUsage ? { usage: null } : {};
-    const chunk = (choices: unknown[]) => `data: ${JSON.stringify({ ...base, choices, ...extra })}\n\n`;
+    const chunk = (choices: unknown[]) => sseData({ ...base, choices, ...extra });
     write(chunk([{ index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }]));
     if (model.endsWith("stream-break")) {
       // Once the head and first chunk are out, the connection dies.
@@ -160,11 +159,11 @@ export class FakeOpenAi {
     write(chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: "stop" }]));
     if (includeUsage) {
       // Split across two writes, as TCP may deliver it.
-      const last = `data: ${JSON.stringify({ ...base, choices: [], usage })}\n\n`;
+      const last = sseData({ ...base, choices: [], usage });
       write(last.slice(0, 30));
       write(last.slice(30));
     }
-    write("data: [DONE]\n\n");
+    write(SSE_DONE);
     res.end();
   }
 }

@@ -2,6 +2,7 @@
 // bench/ and scripts/start.mjs. It depends on @tollgate/shared only; the
 // services are started from their built dist/, never imported.
 export * from "./certs.js";
+export * from "./children.js";
 export * from "./clock.js";
 export * from "./database.js";
 export * from "./fake-anthropic.js";
@@ -12,6 +13,7 @@ export * from "./fuzz.js";
 export * from "./http.js";
 export * from "./keys.js";
 export * from "./logger.js";
+export * from "./openai-wire.js";
 export * from "./processes.js";
 export * from "./raw-http.js";
 export * from "./services.js";

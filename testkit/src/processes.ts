@@ -24,7 +24,7 @@ export interface ExitInfo {
 
 export interface ServiceProcess {
   pid: number;
-  /** Where stdout+stderr are appended (across restarts that reuse it). */
+  /** Where stdout+stderr are appended (across restarts that reuse it); "" with `logFile: null`. */
   logFile: string;
   /** Everything this process wrote so far (stdout and stderr interleaved). */
   logs(): string;
@@ -44,6 +44,8 @@ export interface ServiceProcess {
   /** Settles when the process exits, however it exits. */
   exited: Promise<ExitInfo>;
   readonly running: boolean;
+  /** Why the child could not be spawned at all (then `exited` has code and signal null). */
+  readonly spawnError: Error | undefined;
 }
 
 export interface CommonOptions {
@@ -52,7 +54,14 @@ export interface CommonOptions {
   /** Extra env vars for the child (merged last; `undefined` removes one). */
   env?: Record<string, string | undefined>;
   /** Log file (default `<dataDir>/<service>.log`). */
-  logFile?: string;
+  logFile?: string | null;
+  /** Called with every line as it arrives (e.g. to print it live). */
+  onLine?: (line: LogLine, raw: string) => void;
+  /**
+   * Keep at most this many lines (and their text) in memory; older ones are
+   * dropped (line numbers keep counting). Default: all, as a test wants them.
+   */
+  retainLines?: number;
   /** How long to wait for the "listening" line (default 60 s). */
   startTimeoutMs?: number;
   /** Echo the child's output to this process's stdout too (default: TOLLGATE_TEST_ECHO=1). */
@@ -151,8 +160,12 @@ export function spawnService(label: string, mainPath: string, env: Record<string
   if (!existsSync(mainPath)) throw new Error(`${label}: ${mainPath} does not exist`);
   installExitHook();
   mkdirSync(dataDir, { recursive: true });
-  const logFile = common.logFile ?? join(dataDir, `${label}.log`);
-  mkdirSync(dirname(logFile), { recursive: true });
+  const logFile = common.logFile === null ? "" : (common.logFile ?? join(dataDir, `${label}.log`));
+  if (logFile) mkdirSync(dirname(logFile), { recursive: true });
+  const appendLog = (chunk: string) => {
+    if (logFile) appendFileSync(logFile, chunk);
+  };
+  const retain = common.retainLines ?? Number.POSITIVE_INFINITY;
   const echo = common.echo ?? process.env.TOLLGATE_TEST_ECHO === "1";
 
   const child = spawn(process.execPath, [mainPath], {
@@ -164,9 +177,11 @@ export function spawnService(label: string, mainPath: string, env: Record<string
     // spawn failed synchronously-ish (ENOENT etc.); the 'error' event carries the reason.
   }
   live.add(child);
-  appendFileSync(logFile, `--- ${label} started pid=${child.pid ?? "?"} at ${new Date().toISOString()} ---\n`);
+  appendLog(`--- ${label} started pid=${child.pid ?? "?"} at ${new Date().toISOString()} ---\n`);
 
   let text = "";
+  /** Lines dropped by `retainLines`: line n is lines[n - dropped]. */
+  let dropped = 0;
   const lines: LogLine[] = [];
   const raws: string[] = [];
   const listeners = new Set<() => void>();
@@ -182,14 +197,22 @@ export function spawnService(label: string, mainPath: string, env: Record<string
     }
     lines.push(line);
     raws.push(raw);
+    common.onLine?.(line, raw);
     for (const l of [...listeners]) l();
+    if (lines.length > retain) {
+      const drop = lines.length - retain;
+      lines.splice(0, drop);
+      raws.splice(0, drop);
+      dropped += drop;
+      text = raws.join("\n");
+    }
   };
   for (const stream of [child.stdout, child.stderr]) {
     let partial = "";
     stream.setEncoding("utf8");
     stream.on("data", (chunk: string) => {
       text += chunk;
-      appendFileSync(logFile, chunk);
+      appendLog(chunk);
       if (echo) process.stdout.write(chunk.replace(/^(?=.)/gm, `[${label}] `));
       partial += chunk;
       let nl: number;
@@ -220,7 +243,7 @@ export function spawnService(label: string, mainPath: string, env: Record<string
     child.once("close", (code, signal) => {
       exitInfo = { code, signal };
       live.delete(child);
-      appendFileSync(logFile, `--- ${label} pid=${child.pid ?? "?"} exited code=${code} signal=${signal} ---\n`);
+      appendLog(`--- ${label} pid=${child.pid ?? "?"} exited code=${code} signal=${signal} ---\n`);
       resolveExit(exitInfo);
       for (const l of [...listeners]) l();
     });
@@ -235,10 +258,11 @@ export function spawnService(label: string, mainPath: string, env: Record<string
     return new Promise((resolveLine, reject) => {
       let index = options.after ?? 0;
       const check = () => {
-        for (; index < lines.length; index++) {
-          if (matches(match, lines[index]!, raws[index]!)) {
+        for (index = Math.max(index, dropped); index < dropped + lines.length; index++) {
+          const at = index - dropped;
+          if (matches(match, lines[at]!, raws[at]!)) {
             done();
-            resolveLine(lines[index]!);
+            resolveLine(lines[at]!);
             return;
           }
         }
@@ -266,11 +290,14 @@ export function spawnService(label: string, mainPath: string, env: Record<string
     logFile,
     logs: () => text,
     logLines: () => [...lines],
-    lineCount: () => lines.length,
+    lineCount: () => dropped + lines.length,
     waitForLog,
     exited,
     get running() {
       return exitInfo === undefined;
+    },
+    get spawnError() {
+      return spawnError;
     },
     stop: () => {
       if (exitInfo) return Promise.resolve(exitInfo);

@@ -1,10 +1,14 @@
 import { AppError } from "@tollgate/shared";
 import Koa from "koa";
 import type { AppContext } from "../context.js";
-import { buildRouters } from "../routes/index.js";
-import { resolveOrganization } from "../routes/orgs.js";
-import { errorHandler, requestContext, requireMasterKey } from "./middleware.js";
+import { adminRouteGroups } from "../routes/index.js";
+import { requireAdmin } from "./admin-auth.js";
+import { errorHandler, requestContext } from "./middleware.js";
+import { resolveOrganization } from "./organization.js";
+import { buildRouter } from "./route.js";
 import { withSessions } from "./session-auth.js";
+import { sessionRoutes } from "../routes/sessions.js";
+import { defaultDashboardRoot, serveDashboard } from "./dashboard-static.js";
 
 export const MAX_URL_LENGTH = 8192;
 
@@ -19,13 +23,18 @@ export function createHttpApp(app: AppContext): Koa {
     }
     return next();
   });
-  // Before routing, so an unknown /internal path without the key is a 401, not a 404.
-  const masterKey = withSessions(app, requireMasterKey(app));
+  koa.use(serveDashboard({ root: defaultDashboardRoot() }));
+  // Before routing, so an unknown /internal path without a credential is a 401, not a 404.
+  const admin = withSessions(app, requireAdmin(app));
   const organization = resolveOrganization(app);
   koa.use((ctx, next) =>
-    ctx.path === "/internal" || ctx.path.startsWith("/internal/") ? masterKey(ctx, () => organization(ctx, next)) : next(),
+    ctx.path === "/internal" || ctx.path.startsWith("/internal/") ? admin(ctx, () => organization(ctx, next)) : next(),
   );
-  for (const router of buildRouters(app)) {
+  const sessions = sessionRoutes(app);
+  koa.use(sessions.routes());
+  koa.use(sessions.allowedMethods({ throw: true }));
+  for (const group of adminRouteGroups) {
+    const router = buildRouter(app, group);
     koa.use(router.routes());
     koa.use(router.allowedMethods({ throw: true }));
   }

@@ -76,19 +76,9 @@ function fail(message: string, field: string | undefined): never {
   throw new AppError("invalid_request", message, field ? { field } : {});
 }
 
-export const pagination = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-  cursor: z.string().max(100).optional(),
-});
-
 /** Query parameters as a plain object of strings (first value wins). */
 export function queryObject(ctx: Context): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(ctx.query)) out[k] = Array.isArray(v) ? v[0]! : (v as string);
   return out;
-}
-
-/** Wraps a page of rows the same way on every list endpoint. */
-export function page<T extends { id: string }>(rows: T[], limit: number): { data: T[]; next_cursor: string | null } {
-  return { data: rows, next_cursor: rows.length === limit ? rows[rows.length - 1]!.id : null };
 }

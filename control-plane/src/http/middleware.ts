@@ -1,9 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { AppError, isAppError } from "@tollgate/shared";
 import type { Context, Next } from "koa";
-import { bearerToken, secretEquals } from "../auth/credentials.js";
 import type { AppContext } from "../context.js";
-import { recordAudit } from "../repositories/audit-log.js";
 
 /** Maps every error to a JSON body with a stable code; unknown errors become a bare 500. */
 export function errorHandler(app: AppContext) {
@@ -53,45 +51,5 @@ export function requestContext(app: AppContext) {
       const route = (ctx as Context & { _matchedRoute?: string })._matchedRoute ?? "unmatched";
       app.metrics.httpRequest(ctx.method, String(route), ctx.status, Number(process.hrtime.bigint() - started) / 1e9);
     }
-  };
-}
-
-/**
- * Every /internal route needs the master key. A client IP that sends too many
- * invalid keys is blocked for a while (429 with Retry-After), and that is audited.
- */
-export function requireMasterKey(app: AppContext) {
-  return async (ctx: Context, next: Next) => {
-    const client = ctx.ip || "unknown";
-    const retryAfter = app.bruteForce.retryAfterSeconds(client);
-    if (retryAfter > 0) {
-      app.metrics.adminAuthFailure("blocked");
-      ctx.set("Retry-After", String(retryAfter));
-      throw new AppError("too_many_requests", `too many invalid master keys from this address: retry after ${retryAfter} s`);
-    }
-    const token = bearerToken(ctx.get("authorization") || undefined);
-    if (!token) {
-      app.metrics.adminAuthFailure("missing");
-      throw new AppError("unauthorized", "missing master key: send 'Authorization: Bearer $PROXY_MASTER_KEY'");
-    }
-    if (!secretEquals(token, app.config.masterKey)) {
-      app.metrics.adminAuthFailure("invalid");
-      if (app.bruteForce.recordFailure(client)) {
-        app.metrics.setBlockedClients(app.bruteForce.blockedCount());
-        app.logger.warn({ client, ttlMs: app.config.bruteForce.ttlMs }, "client blocked after repeated invalid master keys");
-        await recordAudit(app.db, {
-          orgId: app.defaultOrgId,
-          actor: `ip:${client}`,
-          action: "auth.client_blocked",
-          targetType: "client_ip",
-          targetId: client,
-          after: { failed_attempts: app.config.bruteForce.maxFailedAttempts, blocked_seconds: Math.round(app.config.bruteForce.ttlMs / 1000) },
-          requestId: ctx.state.requestId,
-        });
-      }
-      throw new AppError("unauthorized", "invalid master key");
-    }
-    ctx.state.actor = "master_key";
-    await next();
   };
 }

@@ -1,7 +1,6 @@
-import Router from "@koa/router";
 import { z } from "zod";
-import type { AppContext } from "../context.js";
-import { queryObject, validate } from "../http/body.js";
+import { wholeList } from "../http/pagination.js";
+import { defineRoute, routeGroup } from "../http/route.js";
 import { listAudit } from "../repositories/audit-log.js";
 
 const query = z.strictObject({
@@ -12,18 +11,21 @@ const query = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 
-export function auditLogRoutes(app: AppContext): Router {
-  const router = new Router();
-  router.get("/internal/audit-logs", async (ctx) => {
-    const q = validate(query, queryObject(ctx));
-    const rows = await listAudit(app.db, ctx.state.orgId, {
-      targetId: q.target_id,
-      action: q.action,
-      since: q.since ? new Date(q.since) : undefined,
-      until: q.until ? new Date(q.until) : undefined,
-      limit: q.limit,
-    });
-    ctx.body = { data: rows, next_cursor: null };
-  });
-  return router;
-}
+export const auditLogRoutes = routeGroup("audit-logs", [
+  defineRoute({
+    method: "get",
+    path: "/internal/audit-logs",
+    query: query,
+    async handler({ ctx, query }, app) {
+      const q = query();
+      const rows = await listAudit(app.db, ctx.state.orgId, {
+        targetId: q.target_id,
+        action: q.action,
+        since: q.since ? new Date(q.since) : undefined,
+        until: q.until ? new Date(q.until) : undefined,
+        limit: q.limit,
+      });
+      ctx.body = wholeList(rows);
+    },
+  }),
+]);

@@ -1,11 +1,13 @@
-import Router from "@koa/router";
-import type { AppContext } from "../context.js";
+import { wholeList } from "../http/pagination.js";
+import { defineRoute, routeGroup } from "../http/route.js";
 import { listGateways } from "../repositories/gateways.js";
 
-export function gatewayRoutes(app: AppContext): Router {
-  const router = new Router();
-  router.get("/internal/gateways", async (ctx) => {
-    ctx.body = { data: await listGateways(app.db, ctx.state.orgId, app.config.gatewayOfflineAfterMs), next_cursor: null };
-  });
-  return router;
-}
+export const gatewayRoutes = routeGroup("gateways", [
+  defineRoute({
+    method: "get",
+    path: "/internal/gateways",
+    async handler({ ctx }, app) {
+      ctx.body = wholeList(await listGateways(app.db, ctx.state.orgId, app.config.gatewayOfflineAfterMs));
+    },
+  }),
+]);

@@ -1,8 +1,6 @@
-import Router from "@koa/router";
 import { sql } from "kysely";
 import { z } from "zod";
-import type { AppContext } from "../context.js";
-import { queryObject, validate } from "../http/body.js";
+import { defineRoute, routeGroup } from "../http/route.js";
 import { idOf } from "./schemas.js";
 
 const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "must be a UTC day, YYYY-MM-DD");
@@ -25,46 +23,49 @@ const COLUMN = { key: "key_id", user: "user_id", team: "team_id", day: "day" } a
  * Usage as the gateways reported it (each report counted once), summed per
  * key, user, team or UTC day over a range of days (default: the last 30).
  */
-export function usageRoutes(app: AppContext): Router {
-  const router = new Router();
-  router.get("/internal/usage", async (ctx) => {
-    const q = validate(query, queryObject(ctx));
-    const today = new Date().toISOString().slice(0, 10);
-    const to = q.to ?? today;
-    const from = q.from ?? new Date(Date.parse(`${to}T00:00:00Z`) - 29 * 86_400_000).toISOString().slice(0, 10);
-    const column = COLUMN[q.group_by];
-    let builder = app.db
-      .selectFrom("usage_daily")
-      .select([
-        sql<string | null>`${sql.ref(column)}`.as("group"),
-        sql<string>`sum(requests)`.as("requests"),
-        sql<string>`sum(input_tokens)`.as("input_tokens"),
-        sql<string>`sum(output_tokens)`.as("output_tokens"),
-        sql<string>`sum(cost_micro_usd)`.as("cost_micro_usd"),
-      ])
-      .where("org_id", "=", ctx.state.orgId)
-      .where("day", ">=", from)
-      .where("day", "<=", to);
-    if (q.key_id) builder = builder.where("key_id", "=", q.key_id);
-    if (q.user_id) builder = builder.where("user_id", "=", q.user_id);
-    if (q.team_id) builder = builder.where("team_id", "=", q.team_id);
-    const rows = await builder
-      .groupBy(sql.ref(column))
-      .orderBy(q.group_by === "day" ? sql.ref("day") : sql`sum(cost_micro_usd)`, q.group_by === "day" ? "asc" : "desc")
-      .limit(q.limit)
-      .execute();
-    ctx.body = {
-      from,
-      to,
-      group_by: q.group_by,
-      data: rows.map((r) => ({
-        [`${q.group_by === "day" ? "day" : `${q.group_by}_id`}`]: r.group,
-        requests: Number(r.requests),
-        input_tokens: Number(r.input_tokens),
-        output_tokens: Number(r.output_tokens),
-        cost_usd: Number(r.cost_micro_usd) / 1e6,
-      })),
-    };
-  });
-  return router;
-}
+export const usageRoutes = routeGroup("usage", [
+  defineRoute({
+    method: "get",
+    path: "/internal/usage",
+    query: query,
+    async handler({ ctx, query }, app) {
+      const q = query();
+      const today = new Date().toISOString().slice(0, 10);
+      const to = q.to ?? today;
+      const from = q.from ?? new Date(Date.parse(`${to}T00:00:00Z`) - 29 * 86_400_000).toISOString().slice(0, 10);
+      const column = COLUMN[q.group_by];
+      let builder = app.db
+        .selectFrom("usage_daily")
+        .select([
+          sql<string | null>`${sql.ref(column)}`.as("group"),
+          sql<string>`sum(requests)`.as("requests"),
+          sql<string>`sum(input_tokens)`.as("input_tokens"),
+          sql<string>`sum(output_tokens)`.as("output_tokens"),
+          sql<string>`sum(cost_micro_usd)`.as("cost_micro_usd"),
+        ])
+        .where("org_id", "=", ctx.state.orgId)
+        .where("day", ">=", from)
+        .where("day", "<=", to);
+      if (q.key_id) builder = builder.where("key_id", "=", q.key_id);
+      if (q.user_id) builder = builder.where("user_id", "=", q.user_id);
+      if (q.team_id) builder = builder.where("team_id", "=", q.team_id);
+      const rows = await builder
+        .groupBy(sql.ref(column))
+        .orderBy(q.group_by === "day" ? sql.ref("day") : sql`sum(cost_micro_usd)`, q.group_by === "day" ? "asc" : "desc")
+        .limit(q.limit)
+        .execute();
+      ctx.body = {
+        from,
+        to,
+        group_by: q.group_by,
+        data: rows.map((r) => ({
+          [`${q.group_by === "day" ? "day" : `${q.group_by}_id`}`]: r.group,
+          requests: Number(r.requests),
+          input_tokens: Number(r.input_tokens),
+          output_tokens: Number(r.output_tokens),
+          cost_usd: Number(r.cost_micro_usd) / 1e6,
+        })),
+      };
+    },
+  }),
+]);

@@ -1,9 +1,8 @@
-import Router from "@koa/router";
 import { AppError } from "@tollgate/shared";
 import { z } from "zod";
-import type { AppContext } from "../context.js";
-import { page, pagination, queryObject, readJsonObject, validate } from "../http/body.js";
-import { recordAudit } from "../repositories/audit-log.js";
+import { defineRoute, routeGroup } from "../http/route.js";
+import { page, pagination } from "../http/pagination.js";
+import { audit } from "../http/audit.js";
 import { getTeam } from "../repositories/teams.js";
 import { apiKeyIdsOfUser } from "../repositories/api-keys.js";
 import { deleteUser, findUserByExternalId, getUser, insertUser, listUsers, updateUser } from "../repositories/users.js";
@@ -34,121 +33,131 @@ const patchUser = z
 
 const deleteQuery = z.strictObject({ cascade: z.enum(["true", "false"]).optional() });
 
-export function userRoutes(app: AppContext): Router {
-  const router = new Router();
-
-  router.post("/internal/users", async (ctx) => {
-    const input = validate(createUser, await readJsonObject(ctx, app.config.maxBodyBytes));
-    const orgId = ctx.state.orgId;
-    const user = await app.db.transaction().execute(async (trx) => {
-      if (input.team_id && !(await getTeam(trx, orgId, input.team_id))) {
-        throw new AppError("not_found", `team ${input.team_id} not found`, { field: "team_id" });
-      }
-      if (await findUserByExternalId(trx, orgId, input.external_id)) {
-        throw new AppError("conflict", `a user with external_id ${JSON.stringify(input.external_id)} already exists`, {
-          field: "external_id",
+export const userRoutes = routeGroup("users", [
+  defineRoute({
+    method: "post",
+    path: "/internal/users",
+    body: createUser,
+    async handler({ ctx, body }, app) {
+      const input = await body();
+      const orgId = ctx.state.orgId;
+      const user = await app.db.transaction().execute(async (trx) => {
+        if (input.team_id && !(await getTeam(trx, orgId, input.team_id))) {
+          throw new AppError("not_found", `team ${input.team_id} not found`, { field: "team_id" });
+        }
+        if (await findUserByExternalId(trx, orgId, input.external_id)) {
+          throw new AppError("conflict", `a user with external_id ${JSON.stringify(input.external_id)} already exists`, {
+            field: "external_id",
+          });
+        }
+        const user = await insertUser(trx, orgId, input);
+        await audit(trx, ctx, {
+          action: "user.create",
+          targetType: "user",
+          targetId: user.id,
+          after: user,
         });
-      }
-      const user = await insertUser(trx, orgId, input);
-      await recordAudit(trx, {
-        orgId,
-        actor: ctx.state.actor,
-        action: "user.create",
-        targetType: "user",
-        targetId: user.id,
-        after: user as unknown as Record<string, unknown>,
-        requestId: ctx.state.requestId,
+        return user;
       });
-      return user;
-    });
-    ctx.status = 201;
-    ctx.body = user;
-  });
-
-  router.get("/internal/users", async (ctx) => {
-    const q = validate(listQuery, queryObject(ctx));
-    const rows = await listUsers(app.db, ctx.state.orgId, { after: q.cursor, limit: q.limit, teamId: q.team_id });
-    ctx.body = page(rows, q.limit);
-  });
-
-  router.get("/internal/users/:id", async (ctx) => {
-    const id = validate(idOf("user"), ctx.params.id);
-    const user = await getUser(app.db, ctx.state.orgId, id);
-    if (!user) throw new AppError("not_found", `user ${id} not found`, { field: "id" });
-    ctx.body = user;
-  });
-
+      ctx.status = 201;
+      ctx.body = user;
+    },
+  }),
+  defineRoute({
+    method: "get",
+    path: "/internal/users",
+    query: listQuery,
+    async handler({ ctx, query }, app) {
+      const q = query();
+      const rows = await listUsers(app.db, ctx.state.orgId, { after: q.cursor, limit: q.limit, teamId: q.team_id });
+      ctx.body = page(rows, q.limit);
+    },
+  }),
+  defineRoute({
+    method: "get",
+    path: "/internal/users/:id",
+    params: { id: idOf("user") },
+    async handler({ ctx, params }, app) {
+      const id = params().id;
+      const user = await getUser(app.db, ctx.state.orgId, id);
+      if (!user) throw new AppError("not_found", `user ${id} not found`, { field: "id" });
+      ctx.body = user;
+    },
+  }),
   // Moving a user to another team re-syncs its keys, so gateways count them against the new team.
-  router.patch("/internal/users/:id", async (ctx) => {
-    const id = validate(idOf("user"), ctx.params.id);
-    const input = validate(patchUser, await readJsonObject(ctx, app.config.maxBodyBytes));
-    const orgId: string = ctx.state.orgId;
-    const { result } = await writeWithChanges(app, orgId, async (scope) => {
-      const { trx } = scope;
-      const before = await getUser(trx, orgId, id);
-      if (!before) throw new AppError("not_found", `user ${id} not found`, { field: "id" });
-      if (input.team_id && !(await getTeam(trx, orgId, input.team_id))) {
-        throw new AppError("not_found", `team ${input.team_id} not found`, { field: "team_id" });
-      }
-      if (input.external_id !== undefined && input.external_id !== before.external_id && (await findUserByExternalId(trx, orgId, input.external_id))) {
-        throw new AppError("conflict", `a user with external_id ${JSON.stringify(input.external_id)} already exists`, { field: "external_id" });
-      }
-      const after = (await updateUser(trx, orgId, id, input))!;
-      // Its keys carry the user's and team's limits to the gateways.
-      if (
-        after.team_id !== before.team_id ||
-        after.rpm_limit !== before.rpm_limit ||
-        after.tpm_limit !== before.tpm_limit ||
-        after.daily_token_limit !== before.daily_token_limit
-      ) {
-        await resyncKeys(scope, orgId, await apiKeyIdsOfUser(trx, orgId, id));
-      }
-      await recordAudit(trx, {
-        orgId,
-        actor: ctx.state.actor,
-        action: "user.update",
-        targetType: "user",
-        targetId: id,
-        before: before as unknown as Record<string, unknown>,
-        after: after as unknown as Record<string, unknown>,
-        requestId: ctx.state.requestId,
+  defineRoute({
+    method: "patch",
+    path: "/internal/users/:id",
+    params: { id: idOf("user") },
+    body: patchUser,
+    async handler({ ctx, params, body }, app) {
+      const id = params().id;
+      const input = await body();
+      const orgId: string = ctx.state.orgId;
+      const { result } = await writeWithChanges(app, orgId, async (scope) => {
+        const { trx } = scope;
+        const before = await getUser(trx, orgId, id);
+        if (!before) throw new AppError("not_found", `user ${id} not found`, { field: "id" });
+        if (input.team_id && !(await getTeam(trx, orgId, input.team_id))) {
+          throw new AppError("not_found", `team ${input.team_id} not found`, { field: "team_id" });
+        }
+        if (input.external_id !== undefined && input.external_id !== before.external_id && (await findUserByExternalId(trx, orgId, input.external_id))) {
+          throw new AppError("conflict", `a user with external_id ${JSON.stringify(input.external_id)} already exists`, { field: "external_id" });
+        }
+        const after = (await updateUser(trx, orgId, id, input))!;
+        // Its keys carry the user's and team's limits to the gateways.
+        if (
+          after.team_id !== before.team_id ||
+          after.rpm_limit !== before.rpm_limit ||
+          after.tpm_limit !== before.tpm_limit ||
+          after.daily_token_limit !== before.daily_token_limit
+        ) {
+          await resyncKeys(scope, orgId, await apiKeyIdsOfUser(trx, orgId, id));
+        }
+        await audit(trx, ctx, {
+          action: "user.update",
+          targetType: "user",
+          targetId: id,
+          before: before,
+          after: after,
+        });
+        return after;
       });
-      return after;
-    });
-    ctx.body = result;
-  });
-
+      ctx.body = result;
+    },
+  }),
   // A user with keys is not deleted unless ?cascade=true, which deletes its keys too
   // (and stops them on every gateway).
-  router.delete("/internal/users/:id", async (ctx) => {
-    const id = validate(idOf("user"), ctx.params.id);
-    const q = validate(deleteQuery, queryObject(ctx));
-    const orgId: string = ctx.state.orgId;
-    const { result } = await writeWithChanges(app, orgId, async ({ trx, emit }) => {
-      const user = await getUser(trx, orgId, id);
-      if (!user) throw new AppError("not_found", `user ${id} not found`, { field: "id" });
-      const keyIds = await apiKeyIdsOfUser(trx, orgId, id);
-      if (keyIds.length > 0 && q.cascade !== "true") {
-        throw new AppError("conflict", `user ${id} owns ${keyIds.length} API key(s): delete them first, or pass ?cascade=true to delete them with the user`);
-      }
-      if (keyIds.length > 0) {
-        await trx.deleteFrom("api_keys").where("org_id", "=", orgId).where("user_id", "=", id).execute();
-        for (const keyId of keyIds) emit({ kind: "key_delete", resourceId: keyId, payload: { id: keyId } });
-      }
-      await deleteUser(trx, orgId, id);
-      await recordAudit(trx, {
-        orgId,
-        actor: ctx.state.actor,
-        action: "user.delete",
-        targetType: "user",
-        targetId: id,
-        before: { ...user, deleted_keys: keyIds } as unknown as Record<string, unknown>,
-        requestId: ctx.state.requestId,
+  defineRoute({
+    method: "delete",
+    path: "/internal/users/:id",
+    params: { id: idOf("user") },
+    query: deleteQuery,
+    async handler({ ctx, params, query }, app) {
+      const id = params().id;
+      const q = query();
+      const orgId: string = ctx.state.orgId;
+      const { result } = await writeWithChanges(app, orgId, async ({ trx, emit }) => {
+        const user = await getUser(trx, orgId, id);
+        if (!user) throw new AppError("not_found", `user ${id} not found`, { field: "id" });
+        const keyIds = await apiKeyIdsOfUser(trx, orgId, id);
+        if (keyIds.length > 0 && q.cascade !== "true") {
+          throw new AppError("conflict", `user ${id} owns ${keyIds.length} API key(s): delete them first, or pass ?cascade=true to delete them with the user`);
+        }
+        if (keyIds.length > 0) {
+          await trx.deleteFrom("api_keys").where("org_id", "=", orgId).where("user_id", "=", id).execute();
+          for (const keyId of keyIds) emit({ kind: "key_delete", resourceId: keyId, payload: { id: keyId } });
+        }
+        await deleteUser(trx, orgId, id);
+        await audit(trx, ctx, {
+          action: "user.delete",
+          targetType: "user",
+          targetId: id,
+          before: { ...user, deleted_keys: keyIds },
+        });
+        return { id, deleted: true, deleted_keys: keyIds };
       });
-      return { id, deleted: true, deleted_keys: keyIds };
-    });
-    ctx.body = result;
-  });
-
-  return router;
-}
+      ctx.body = result;
+    },
+  }),
+]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { toStoredKey } from "../sync/key-cache.js";
+import { toStoredKey } from "../db/synced-records.js";
 import { makeKey, type KeyOverrides } from "../test-support/keys.js";
 import { clientAddress, compileIpRules, ipInList, normalizeAddress, parseIpRule } from "./ip.js";
 import { compileKey, type KeyRecord } from "./key-index.js";

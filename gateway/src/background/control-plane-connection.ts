@@ -4,7 +4,7 @@ import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-no
 import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { KeySyncService, QuotaService } from "@tollgate/shared";
 import type { ControlPlaneTls } from "../config.js";
-import type { QuotaRpc } from "../quota/quota-manager.js";
+import type { QuotaRpc } from "../quota/quota-rpc.js";
 import type { UsageRpc } from "../quota/usage-outbox.js";
 
 export interface ControlPlaneConnectionOptions {

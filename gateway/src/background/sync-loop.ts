@@ -11,7 +11,7 @@ import {
 } from "@tollgate/shared";
 import type { Clock } from "../clock.js";
 import type { GatewayMetrics } from "../metrics.js";
-import { planChangeBatch } from "../sync/key-cache.js";
+import { planChangeBatch } from "./change-order.js";
 import { Acknowledgements } from "./acknowledgements.js";
 import { fullJitterDelayMs } from "./backoff.js";
 import type { ControlPlaneConnection } from "./control-plane-connection.js";

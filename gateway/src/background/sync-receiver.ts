@@ -1,5 +1,5 @@
 import type { Change, Settings } from "@tollgate/shared";
-import type { DeltaResult, SnapshotInput, SnapshotResult } from "../sync/key-cache.js";
+import type { DeltaResult, SnapshotInput, SnapshotResult } from "../db/key-cache.js";
 
 /**
  * What the sync loop pushes the control plane's state to. The loop owns the

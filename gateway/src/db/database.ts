@@ -21,7 +21,7 @@ export const DATABASE_FILE = "gateway.db";
  * integrity check or migrations. Moving it aside and starting empty is the
  * cure (see openStoreWithRecovery); the message says what was found.
  */
-export class CacheDamageError extends Error {
+class CacheDamageError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "CacheDamageError";

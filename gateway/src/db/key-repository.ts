@@ -93,7 +93,7 @@ interface KeyRow {
  * The policy column back into a KeyPolicy. Rows written before a field
  * existed (or before the column did: `{}`) get its default.
  */
-export function parsePolicy(text: string): KeyPolicy {
+function parsePolicy(text: string): KeyPolicy {
   const p = JSON.parse(text) as Partial<KeyPolicy>;
   return {
     rpmLimit: p.rpmLimit ?? null,

@@ -21,8 +21,9 @@ export interface SqliteWriterOptions {
 /**
  * Writes batches to the gateway's SQLite file from a worker thread, one
  * transaction per batch, so that no SQLite write (nor a WAL checkpoint) ever
- * pauses the event loop that serves requests. better-sqlite3 is synchronous:
- * a 128-row batch held the loop for about 1 ms, and a checkpoint for 9 ms.
+ * pauses the event loop that serves requests: better-sqlite3 is synchronous,
+ * so a batch or a checkpoint written here would hold every request waiting
+ * behind it (see bench/README.md).
  *
  * The main thread keeps its own connection for reads and for the key sync's
  * writes (WAL: readers never wait, and the two writers take turns).

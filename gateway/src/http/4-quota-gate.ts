@@ -5,9 +5,9 @@ import { requestCostMicroUsd } from "../pricing/request-cost.js";
 import type { Provider } from "../providers/types.js";
 import { formatReset, reserve, settleUsage } from "../quota/enforce.js";
 import type { Metric } from "../quota/limits.js";
-import { Reservation, type Lease, type Refusal } from "../quota/quota-manager.js";
+import { Reservation, type Lease, type Refusal } from "../quota/lease.js";
 import { errors, type HttpError } from "./errors.js";
-import type { RequestRecord } from "../routes/request-record.js";
+import type { RequestRecord } from "./6-request-record.js";
 
 /**
  * The quota gate of a request: fleet-wide limits checked and reserved before

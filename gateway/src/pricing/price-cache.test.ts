@@ -6,7 +6,8 @@ import { ChangeSchema, ModelPriceSchema, SnapshotReason, type Change, type Model
 import { KeyIndex } from "../auth/key-index.js";
 import { migrate, migrations } from "../db/migrations.js";
 import { openStore, type GatewayStore } from "../db/store.js";
-import { ApplyError, KeyCache } from "../sync/key-cache.js";
+import { KeyCache } from "../db/key-cache.js";
+import { ApplyError } from "../db/synced-records.js";
 import { makeKey, upsertChange } from "../test-support/keys.js";
 import { tempDir } from "../test-support/temp-dir.js";
 

@@ -6,9 +6,9 @@ import { LightSignal, type CallerSignal } from "./light-signal.js";
 
 /**
  * undici's Pool alone. Its package index also loads fetch, WebSocket, the
- * cache, mock agents and more: about 9 MB of RSS the gateway never uses
- * (20 MB for the index against 11 MB for the pool, measured on Node 20).
- * Should a release move the file, the index is the fallback.
+ * cache, mock agents and more, whose memory the gateway would keep for
+ * nothing (bench/README.md, `pnpm bench`, peak RSS). Should a release move
+ * the file, the index is the fallback.
  */
 function loadPool(): typeof UndiciPool {
   const require = createRequire(import.meta.url);
@@ -183,9 +183,9 @@ type Controller = Dispatcher.DispatchController;
 
 /**
  * One upstream call on undici's dispatch API: the answer's head resolves the
- * call, its chunks go to an UpstreamBody. About 4-8 µs and a Readable, an
- * async generator and their promises less per call than `request()` with a
- * body stream (measured at 32 concurrent calls against the bench's upstream).
+ * call, its chunks go to an UpstreamBody: a Readable, an async generator and
+ * their promises less per call than `request()` with a body stream
+ * (bench/README.md, "Session of 2026-11-23: tokenizer, writer thread, undici dispatch").
  */
 class UpstreamHandler implements Dispatcher.DispatchHandler {
   private controller: Controller | null = null;

@@ -3,10 +3,11 @@ import type { Usage } from "../providers/usage.js";
 import { estimatePromptTokens, maxOutputTokens } from "./estimate.js";
 import type { GatewayQuota, PriceLookup } from "./gateway-quota.js";
 import type { LimitSpec } from "./limits.js";
-import type { QuotaManager, Refusal, Reservation } from "./quota-manager.js";
+import type { QuotaManager } from "./quota-manager.js";
+import type { Refusal, Reservation } from "./lease.js";
 
 /** Output tokens reserved for a request that sets no max_tokens (settled to the real count after). */
-export const DEFAULT_RESERVED_OUTPUT_TOKENS = 1024;
+const DEFAULT_RESERVED_OUTPUT_TOKENS = 1024;
 
 /** OpenAI's reset format: "1s", "6m0s", "20ms". */
 export function formatReset(ms: number): string {

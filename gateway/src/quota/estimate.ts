@@ -19,7 +19,7 @@ const SAMPLE_CHARS = 4096;
 const PER_MESSAGE_OVERHEAD = 4;
 const REPLY_PRIMING = 3;
 
-/** Starts loading the tokenizer (tens of ms, about 4 MB kept); estimates use the heuristic meanwhile. */
+/** Starts loading the tokenizer (bench/README.md, `pnpm bench:tokenizer`); estimates use the heuristic meanwhile. */
 export function warmTokenizer(): Promise<void> {
   loading ??= loadO200kTables().then(
     (tables) => {

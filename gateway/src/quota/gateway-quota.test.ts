@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { createLogger } from "@tollgate/shared";
-import { LogWriter } from "../db/log-writer.js";
+import { LogWriter } from "../db/request-log-writer.js";
 import { openStore, type GatewayStore } from "../db/store.js";
 import { tempDir } from "../test-support/temp-dir.js";
 import { GatewayQuota } from "./gateway-quota.js";

@@ -2,11 +2,11 @@ import type { Logger } from "@tollgate/shared";
 import type { Settings } from "@tollgate/shared";
 import { systemScheduler, type Clock, type Scheduler } from "../clock.js";
 import type { GatewayStore } from "../db/store.js";
-import type { LogWriter } from "../db/log-writer.js";
+import type { LogWriter } from "../db/request-log-writer.js";
 import { FleetClock } from "./fleet-clock.js";
 import { LimitResolver, NO_DEFAULTS, type QuotaDefaults } from "./limits.js";
-import { QuotaManager, type QuotaManagerOptions, type QuotaRpc } from "./quota-manager.js";
-import { OUTBOX_DELETE_SQL, OUTBOX_INSERT_SQL, UsageOutbox, type UsageRpc } from "./usage-outbox.js";
+import { QuotaManager, type QuotaManagerOptions } from "./quota-manager.js";
+import { OUTBOX_DELETE_SQL, OUTBOX_INSERT_SQL, UsageOutbox } from "./usage-outbox.js";
 
 const DEFAULTS_META_KEY = "quota_defaults";
 /** The shortest time between two usage outbox rows. */
@@ -35,8 +35,6 @@ export interface GatewayQuotaOptions extends Pick<QuotaManagerOptions, "renewEve
   logger: Logger;
   /** Paces outbox rows (default: the wall clock and Node's timers). */
   scheduler?: Scheduler;
-  maintainEveryMs?: number;
-  reportEveryMs?: number;
 }
 
 /**
@@ -49,15 +47,14 @@ export class GatewayQuota {
   readonly outbox: UsageOutbox;
   /** The control plane's time (this host's clock corrected by the measured offset): quota windows, reset headers, usage days. */
   readonly clock: FleetClock;
-  private timers: NodeJS.Timeout[] = [];
-  private usageRpc: UsageRpc | null = null;
   private readonly loadStmt;
-  private readonly purge: () => void;
+  /** Deletes the persisted consumption of windows that ended an hour ago or more. */
+  readonly purgeEndedWindows: () => void;
   private readonly store: GatewayStore;
   private readonly localClock: Clock;
   private readonly logger: Logger;
 
-  constructor(private readonly options: GatewayQuotaOptions) {
+  constructor(options: GatewayQuotaOptions) {
     const { store, logWriter, logger } = options;
     const localClock = options.clock;
     const scheduler = options.scheduler ?? systemScheduler;
@@ -108,7 +105,7 @@ export class GatewayQuota {
     });
     const purgeStmt = logWriter.statement(`DELETE FROM quota_consumed WHERE ends_at_ms > 0 AND ends_at_ms < ?`);
     // Window ends are in fleet time.
-    this.purge = () => void logWriter.run([[purgeStmt, [this.clock.now() - 3_600_000]]], "purge ended quota windows");
+    this.purgeEndedWindows = () => void logWriter.run([[purgeStmt, [this.clock.now() - 3_600_000]]], "purge ended quota windows");
     // One outbox row per OUTBOX_ROW_EVERY_MS at most (each is a report row the control plane
     // applies once), however often the log batches go; flush() and close() take everything.
     let lastOutboxRowMs = 0;
@@ -175,30 +172,5 @@ export class GatewayQuota {
     this.limits.setDefaults(next);
     this.store.meta.set(DEFAULTS_META_KEY, json);
     this.logger.info({ defaults: next }, "quota defaults from the control plane applied");
-  }
-
-  start(rpc: QuotaRpc & UsageRpc): void {
-    this.manager.setRpc(rpc);
-    this.usageRpc = rpc;
-    const maintain = setInterval(() => {
-      this.manager.maintain().catch((err: unknown) => this.logger.warn({ err }, "quota lease upkeep failed"));
-      this.purge();
-    }, this.options.maintainEveryMs ?? 2_000);
-    const report = setInterval(() => void this.outbox.send(rpc), this.options.reportEveryMs ?? 1_000);
-    maintain.unref();
-    report.unref();
-    this.timers.push(maintain, report);
-  }
-
-  /** Reports what the outbox holds now (tests and shutdown). */
-  flushUsage(): Promise<void> {
-    return this.usageRpc ? this.outbox.send(this.usageRpc, true) : Promise.resolve();
-  }
-
-  async stop(): Promise<void> {
-    for (const t of this.timers) clearInterval(t);
-    this.timers = [];
-    // Held units go back to the fleet now rather than at the lease's expiry; best effort.
-    await Promise.race([this.manager.releaseAll().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
   }
 }

@@ -17,8 +17,8 @@ export const O200K_SPLIT_PATTERN = String.raw`[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{
 export interface O200kCounterOptions {
   /**
    * Pieces longer than this many bytes merge through a heap, O(n log n),
-   * rather than tiktoken's scan, O(n²): 4,096 unbroken random CJK characters
-   * (one piece) take 15 ms instead of 100, 4,096 letters 1 ms instead of 15.
+   * rather than tiktoken's scan, O(n²), which long unbroken pieces (CJK text,
+   * a run of letters) would otherwise pay (bench/README.md, `pnpm bench:tokenizer`).
    */
   heapAbove?: number;
   /**

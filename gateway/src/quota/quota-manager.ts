@@ -2,147 +2,11 @@ import { CounterKind } from "@tollgate/shared";
 import type { Logger } from "@tollgate/shared";
 import type { Clock } from "../clock.js";
 import { FleetClock } from "./fleet-clock.js";
+import { Lease, Reservation, takeDirty, type DirtyWindows, type Needs, type Refusal, type Taken } from "./lease.js";
 import type { LimitSpec, Metric } from "./limits.js";
 import { windowOf } from "./limits.js";
-
-/** One counter statement sent to the control plane. */
-export interface Statement {
-  counter: string;
-  window: string;
-  kind: CounterKind;
-  capacity: number;
-  consumed: number;
-  wantHeld: number;
-  windowEndsAtMs: number;
-}
-
-export interface Grant {
-  counter: string;
-  window: string;
-  held: number;
-  fleetUsed: number;
-}
-
-/** The control plane's QuotaService.Acquire, as the manager needs it. */
-export interface QuotaRpc {
-  acquire(statements: Statement[]): Promise<{
-    grants: Grant[];
-    activeGateways: number;
-    /** The control plane's clock when it took the request and when it answered (ms since the epoch). */
-    serverTime?: { tookMs: number; sentMs: number };
-  }>;
-}
-
-/**
- * This gateway's share of one fleet-wide counter window: `consumed` (settled
- * use, only grows within a window), `reserved` (taken by requests in flight)
- * and `held` (free units). Local operations move units between them and never
- * change their sum; only a grant from the control plane does. `held` may go
- * below zero when a request used more than it reserved: a debt the next grant
- * pays first. A gauge (concurrency) has no consumed: its units in use are `reserved`.
- */
-export class Lease {
-  consumed = 0;
-  reserved = 0;
-  held = 0;
-  /** consumed as last stated to the control plane. */
-  statedConsumed = 0;
-  /** The whole fleet's consumed + held at the last grant. */
-  fleetUsed = 0;
-  /** Units that waiting requests need (the next Acquire asks for them). */
-  pending = 0;
-  lastUseMs = 0;
-  lastStatementMs = 0;
-  /** The last grant was smaller than asked: the fleet has no more right now. */
-  shortAtMs = -1;
-  /** Units reserved by uncapped requests in flight against this token or budget counter (see QuotaManager.admit). */
-  uncappedReserved = 0;
-  /** Units given back in an Acquire still in flight: fleetUsed counts them until its answer. */
-  returning = 0;
-  /** Set by maintenance: state this lease in the next Acquire (renewal or release). */
-  restate: "renew" | "release" | "trim" | null = null;
-  /** Consumed changed since it was last persisted. */
-  dirty = false;
-  /** Forgotten by maintenance (its window ended): a spec's cached lease must not be reused. */
-  dropped = false;
-  capacity: number;
-
-  constructor(
-    readonly spec: LimitSpec,
-    readonly window: string,
-    readonly endsAtMs: number,
-  ) {
-    this.capacity = spec.capacity;
-  }
-
-  get id(): string {
-    return `${this.spec.counter}|${this.window}`;
-  }
-
-  private capacityString = "";
-  private capacityOfString = Number.NaN;
-
-  /** The capacity as header text, formatted once per value. */
-  capacityText(): string {
-    if (this.capacityOfString !== this.capacity) {
-      this.capacityOfString = this.capacity;
-      this.capacityString = String(this.capacity);
-    }
-    return this.capacityString;
-  }
-
-  /** What is left for this gateway as far as it knows: the fleet's remainder plus its own unused units. */
-  remaining(): number {
-    return Math.max(0, Math.min(this.capacity - this.fleetUsed + Math.max(0, this.held) + this.returning, this.capacity - this.consumed - this.reserved));
-  }
-}
-
-export interface Needs {
-  /** Estimated tokens (prompt + maximum output). */
-  tokens: number;
-  /** Estimated cost in micro-USD. */
-  costMicroUsd: number;
-  /**
-   * False when the request set no output cap, so the estimate assumed a
-   * default: then a token or budget limit reserves at most what is left of it
-   * (a small limit still admits requests while any is left, settled to the real use).
-   */
-  outputCapped?: boolean;
-}
-
-interface Taken {
-  lease: Lease;
-  metric: Metric;
-  amount: number;
-  /** A token or budget reservation of a request without an output cap: its use may exceed it. */
-  uncapped?: boolean;
-}
-
-/** One Acquire's statements: per lease, what it states and asks for, and what it gave back. */
-type Batch = Array<{ lease: Lease; returned: number; consumed: number; want: number; need: number }>;
-
-/** Units reserved for one request, settled once it ends. */
-export class Reservation {
-  settled = false;
-  constructor(readonly taken: Taken[]) {}
-
-  /** The lease of a metric (the tightest when several apply), for rate-limit headers. */
-  tightest(metric: Metric): Lease | null {
-    let best: Lease | null = null;
-    for (const t of this.taken) if (t.metric === metric && (!best || t.lease.remaining() < best.remaining())) best = t.lease;
-    return best;
-  }
-}
-
-export interface Refusal {
-  refused: true;
-  spec: LimitSpec;
-  lease: Lease;
-  /** Milliseconds until the window starts over; null when it never does (a total budget). */
-  retryAfterMs: number | null;
-  /** Not spent: a request without an output cap waits its turn near the limit (retry shortly). */
-  throttled?: true;
-}
+import { applyFallbackShare, applyGrants, planBatch, statementsOf, type Batch } from "./lease-batch.js";
+import type { QuotaRpc } from "./quota-rpc.js";
 
 export interface QuotaManagerOptions {
   /** Renew held units this often (well inside the control plane's lease TTL). */
@@ -430,32 +294,7 @@ export class QuotaManager {
     // Let requests arriving in the same turn of the event loop join this call.
     await new Promise<void>((resolve) => setImmediate(resolve));
     const now = this.clock.now();
-    // need: the least that serves the waiting requests (short of it, they are refused); want adds prefetch.
-    const batch: Batch = [];
-    for (const l of this.leases.values()) {
-      let wantFree: number;
-      if (l.pending > 0) wantFree = l.pending + this.prefetch(l);
-      else if (l.restate === "renew") wantFree = Math.max(0, l.held);
-      else if (l.restate === "release") wantFree = 0;
-      else if (l.restate === "trim") wantFree = Math.min(Math.max(0, l.held), this.prefetch(l));
-      else continue;
-      l.restate = null;
-      // Never ask for less than is in use here: units given back stop being spendable now,
-      // before the control plane can hand them to another gateway.
-      let returned = 0;
-      if (l.pending === 0 && l.held > wantFree) {
-        returned = l.held - wantFree;
-        l.returning += returned;
-        l.held = wantFree;
-      }
-      batch.push({
-        lease: l,
-        returned,
-        consumed: l.consumed,
-        want: l.reserved + Math.max(0, l.held, wantFree),
-        need: l.pending > 0 ? l.reserved + Math.max(0, l.held, l.pending) : 0,
-      });
-    }
+    const batch = planBatch(this.leases.values(), (l) => this.prefetch(l));
     for (let i = 0; i < batch.length; i += MAX_COUNTERS_PER_CALL) await this.send(batch.slice(i, i + MAX_COUNTERS_PER_CALL), now);
   }
 
@@ -468,15 +307,7 @@ export class QuotaManager {
   }
 
   private async sendOnce(batch: Batch, now: number): Promise<void> {
-    const statements: Statement[] = batch.map((b) => ({
-      counter: b.lease.spec.counter,
-      window: b.lease.window,
-      kind: b.lease.spec.kind,
-      capacity: b.lease.capacity,
-      consumed: Math.max(0, b.consumed),
-      wantHeld: b.want,
-      windowEndsAtMs: b.lease.endsAtMs,
-    }));
+    const statements = statementsOf(batch);
     try {
       if (!this.rpc) throw new Error("the quota service is not connected yet");
       const sentAt = this.clock.now();
@@ -488,19 +319,7 @@ export class QuotaManager {
         this.activeGateways = n;
         this.activeSeenAtMs = now;
       }
-      const byId = new Map(res.grants.map((g) => [`${g.counter}|${g.window}`, g]));
-      for (const b of batch) {
-        const g = byId.get(b.lease.id);
-        if (!g) continue;
-        const l = b.lease;
-        // The fleet now counts consumed_sent + held for this gateway; what was used or
-        // settled here since the statement left is already in consumed and reserved.
-        l.held = b.consumed + g.held - l.consumed - l.reserved;
-        l.fleetUsed = g.fleetUsed;
-        l.statedConsumed = b.consumed;
-        l.lastStatementMs = now;
-        if (g.held < b.need) l.shortAtMs = this.clock.now();
-      }
+      applyGrants(batch, res.grants, now, () => this.clock.now());
       if (this.degradedSinceMs !== null) {
         this.logger.info({ degradedForMs: now - this.degradedSinceMs }, "quota service reachable again: fleet-wide leases resumed");
         this.degradedSinceMs = null;
@@ -515,16 +334,7 @@ export class QuotaManager {
           `quota service unreachable: each counter falls back to 1/${this.activeGateways} of its limit on this gateway until it answers again`,
         );
       }
-      // An even share of each counter among the gateways last seen active, and never
-      // more than the fleet had left at the last grant.
-      for (const b of batch) {
-        const l = b.lease;
-        const share = Math.floor(l.capacity / this.activeGateways) - l.consumed - l.reserved;
-        const fleetLeft = l.capacity - l.fleetUsed + Math.max(0, l.held);
-        const allowed = Math.max(0, Math.min(share, fleetLeft));
-        l.held = Math.max(l.held, allowed);
-        if (l.held < b.need - l.reserved) l.shortAtMs = this.clock.now();
-      }
+      applyFallbackShare(batch, this.activeGateways, () => this.clock.now());
     }
   }
 
@@ -571,22 +381,9 @@ export class QuotaManager {
     return best;
   }
 
-    /** Window counters whose consumption changed since the last call (to persist), and how to mark them dirty again if the write fails. */
-  takeDirty(): { rows: Array<{ counter: string; window: string; consumed: number; endsAtMs: number }>; undo: () => void } {
-    const rows = [];
-    const taken: Lease[] = [];
-    for (const l of this.leases.values()) {
-      if (!l.dirty) continue;
-      l.dirty = false;
-      taken.push(l);
-      if (l.spec.kind === CounterKind.WINDOW) rows.push({ counter: l.spec.counter, window: l.window, consumed: Math.max(0, l.consumed), endsAtMs: l.endsAtMs });
-    }
-    return {
-      rows,
-      undo: () => {
-        for (const l of taken) l.dirty = true;
-      },
-    };
+  /** Window counters whose consumption changed since the last call (to persist), and how to mark them dirty again if the write fails. */
+  takeDirty(): DirtyWindows {
+    return takeDirty(this.leases.values());
   }
 
   /** Gives every held unit back (at shutdown). */

@@ -1,4 +1,4 @@
-import { OPENAI_PATHS, createOpenAiCompatibleProvider, type OpenAiProviderOptions } from "../openai/openai-provider.js";
+import { createBearerProvider, type OpenAiProviderOptions } from "../openai/openai-provider.js";
 import type { Provider } from "../types.js";
 
 /**
@@ -8,13 +8,5 @@ import type { Provider } from "../types.js";
  * here: list the models in the providers file to show them in /v1/models.
  */
 export function createGeminiProvider(options: OpenAiProviderOptions): Provider {
-  return createOpenAiCompatibleProvider({
-    name: options.name ?? "gemini",
-    kind: "gemini",
-    baseUrl: options.baseUrl,
-    timeoutMs: options.timeoutMs,
-    auth: options.apiKey === undefined ? {} : { authorization: `Bearer ${options.apiKey}` },
-    endpoints: ["chat_completions", "embeddings"],
-    target: (endpoint) => ({ path: OPENAI_PATHS[endpoint] }),
-  });
+  return createBearerProvider("gemini", options, ["chat_completions", "embeddings"]);
 }

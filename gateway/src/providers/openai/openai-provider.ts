@@ -1,8 +1,6 @@
 import { createHttpUpstream, headerString } from "../http-upstream.js";
 import type { Endpoint, Provider, ProviderKind, ProviderRequest } from "../types.js";
 
-export { classifyUpstreamFailure } from "../http-upstream.js";
-
 export interface OpenAiProviderOptions {
   /** The configured name (allowed_providers, metrics); default "openai". */
   name?: string;
@@ -74,16 +72,24 @@ export function createOpenAiCompatibleProvider(options: OpenAiCompatibleOptions)
   };
 }
 
-/** OpenAI itself, or any server that copies its API under one base URL. */
-export function createOpenAiProvider(options: OpenAiProviderOptions): Provider {
+/**
+ * An upstream that speaks OpenAI's API under one base URL with a Bearer key,
+ * at OpenAI's own paths: OpenAI itself, or a compatible endpoint such as Gemini's.
+ */
+export function createBearerProvider(kind: ProviderKind, options: OpenAiProviderOptions, endpoints: readonly OpenAiEndpoint[], modelsPath?: string): Provider {
   return createOpenAiCompatibleProvider({
-    name: options.name ?? "openai",
-    kind: "openai",
+    name: options.name ?? kind,
+    kind,
     baseUrl: options.baseUrl,
     timeoutMs: options.timeoutMs,
     auth: options.apiKey === undefined ? {} : { authorization: `Bearer ${options.apiKey}` },
-    endpoints: Object.keys(OPENAI_PATHS) as OpenAiEndpoint[],
+    endpoints,
     target: (endpoint) => ({ path: OPENAI_PATHS[endpoint] }),
-    modelsPath: "/models",
+    ...(modelsPath !== undefined ? { modelsPath } : {}),
   });
+}
+
+/** OpenAI itself, or any server that copies its API under one base URL. */
+export function createOpenAiProvider(options: OpenAiProviderOptions): Provider {
+  return createBearerProvider("openai", options, Object.keys(OPENAI_PATHS) as OpenAiEndpoint[], "/models");
 }

@@ -1,0 +1,85 @@
+import { AppError } from "@tollgate/shared";
+import type { Context, Next } from "koa";
+import { bearerToken, secretEquals } from "../auth/credentials.js";
+import type { AppContext } from "../context.js";
+import { recordAudit } from "../repositories/audit-log.js";
+
+/**
+ * Who made an admin call, placed on `ctx.state.actor`. Only the master key
+ * exists today; admin tokens, dashboard sessions and roles become further kinds
+ * with their own resolver.
+ */
+export type AdminActor = { kind: "master" };
+
+/** The audit log's actor column for an actor. */
+export function actorLabel(actor: AdminActor): string {
+  switch (actor.kind) {
+    case "master":
+      return "master_key";
+  }
+}
+
+/**
+ * One way to authenticate an admin call. Resolvers are asked in order: the first
+ * that recognises the credential answers with an actor, or "invalid" for a
+ * credential of its kind that is wrong; `undefined` passes to the next one.
+ */
+export interface AdminCredentialResolver {
+  resolve(ctx: Context): Promise<AdminActor | "invalid" | undefined>;
+}
+
+/** `Authorization: Bearer <PROXY_MASTER_KEY>`. */
+export function masterKeyResolver(app: Pick<AppContext, "config">): AdminCredentialResolver {
+  return {
+    async resolve(ctx) {
+      const token = bearerToken(ctx.get("authorization") || undefined);
+      if (!token) return undefined;
+      return secretEquals(token, app.config.masterKey) ? { kind: "master" } : "invalid";
+    },
+  };
+}
+
+/**
+ * Every /internal route needs an admin credential. A client IP that sends too
+ * many invalid credentials is blocked for a while (429 with Retry-After), and
+ * that is audited.
+ */
+export function requireAdmin(app: AppContext, resolvers: AdminCredentialResolver[] = [masterKeyResolver(app)]) {
+  return async (ctx: Context, next: Next) => {
+    const client = ctx.ip || "unknown";
+    const retryAfter = app.bruteForce.retryAfterSeconds(client);
+    if (retryAfter > 0) {
+      app.metrics.adminAuthFailure("blocked");
+      ctx.set("Retry-After", String(retryAfter));
+      throw new AppError("too_many_requests", `too many invalid master keys from this address: retry after ${retryAfter} s`);
+    }
+    let outcome: AdminActor | "invalid" | undefined;
+    for (const resolver of resolvers) if ((outcome = await resolver.resolve(ctx)) !== undefined) break;
+    if (outcome === undefined) {
+      app.metrics.adminAuthFailure("missing");
+      throw new AppError("unauthorized", "missing master key: send 'Authorization: Bearer $PROXY_MASTER_KEY'");
+    }
+    if (outcome === "invalid") {
+      await invalidCredential(app, ctx, client);
+      throw new AppError("unauthorized", "invalid master key");
+    }
+    ctx.state.actor = outcome;
+    await next();
+  };
+}
+
+async function invalidCredential(app: AppContext, ctx: Context, client: string): Promise<void> {
+  app.metrics.adminAuthFailure("invalid");
+  if (!app.bruteForce.recordFailure(client)) return;
+  app.metrics.setBlockedClients(app.bruteForce.blockedCount());
+  app.logger.warn({ client, ttlMs: app.config.bruteForce.ttlMs }, "client blocked after repeated invalid master keys");
+  await recordAudit(app.db, {
+    orgId: app.defaultOrgId,
+    actor: `ip:${client}`,
+    action: "auth.client_blocked",
+    targetType: "client_ip",
+    targetId: client,
+    after: { failed_attempts: app.config.bruteForce.maxFailedAttempts, blocked_seconds: Math.round(app.config.bruteForce.ttlMs / 1000) },
+    requestId: ctx.state.requestId,
+  });
+}

@@ -1,0 +1,41 @@
+import type { Context } from "koa";
+import type { Db } from "../db/database.js";
+import { recordAudit, recordAudits } from "../repositories/audit-log.js";
+import { actorLabel, type AdminActor } from "./admin-auth.js";
+
+/** One admin action on one resource, as the route sees it. */
+export interface AuditedAction {
+  action: string;
+  targetType: string;
+  targetId: string;
+  before?: unknown;
+  after?: unknown;
+  /** Defaults to the organization the call acts on. */
+  orgId?: string;
+}
+
+/**
+ * Records admin actions with the actor, organization and request id of the
+ * Koa context, so no route assembles those itself.
+ */
+export async function audit(trx: Db, ctx: Context, entry: AuditedAction): Promise<void> {
+  await recordAudit(trx, auditEntry(ctx, entry));
+}
+
+export async function auditMany(trx: Db, ctx: Context, entries: AuditedAction[]): Promise<void> {
+  await recordAudits(trx, entries.map((entry) => auditEntry(ctx, entry)));
+}
+
+function auditEntry(ctx: Context, e: AuditedAction) {
+  return {
+    orgId: e.orgId ?? (ctx.state.orgId as string),
+    actor: actorLabel(ctx.state.actor as AdminActor),
+    action: e.action,
+    targetType: e.targetType,
+    targetId: e.targetId,
+    ...(e.before !== undefined ? { before: e.before as Record<string, unknown> | null } : {}),
+    ...(e.after !== undefined ? { after: e.after as Record<string, unknown> | null } : {}),
+    requestId: ctx.state.requestId as string,
+  };
+}
+

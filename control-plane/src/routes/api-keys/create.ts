@@ -1,0 +1,87 @@
+import { AppError, generateApiKey, newId } from "@tollgate/shared";
+import { writeWithChanges } from "../../changes/write-with-changes.js";
+import { auditMany } from "../../http/audit.js";
+import { defineRoute } from "../../http/route.js";
+import { waitForGatewaysParam } from "../../http/wait-for-gateways.js";
+import { getApiKey, insertApiKey, insertApiKeys, keySyncRecord, keySyncRecords } from "../../repositories/api-keys.js";
+import { existingUserIds, getUser } from "../../repositories/users.js";
+import { createKeySchema, settingsFrom } from "./key-schemas.js";
+import { bulkCreate } from "./request-schemas.js";
+import { auditKey, respond, revealed } from "./write-key.js";
+
+export const createKey = defineRoute({
+  method: "post",
+  path: "/internal/api-keys",
+  summary: "Create a key; the only response that shows its secret",
+  body: createKeySchema,
+  async handler({ ctx, orgId, body }, app) {
+    const waitMs = waitForGatewaysParam(ctx);
+    const input = await body();
+    const minted = generateApiKey();
+    const { result: key, revision } = await writeWithChanges(app, orgId, async (scope) => {
+      if (!(await getUser(scope.trx, orgId, input.user_id))) {
+        throw new AppError("not_found", `user ${input.user_id} not found`, { field: "user_id" });
+      }
+      const key = await insertApiKey(scope.trx, {
+        id: newId("ak"),
+        orgId,
+        userId: input.user_id,
+        name: input.name,
+        hash: minted.hash,
+        prefix: minted.prefix,
+        settings: settingsFrom(input),
+      });
+      scope.emit({ kind: "key_upsert", resourceId: key.id, payload: await keySyncRecord(scope.trx, orgId, key.id) });
+      await auditKey(scope, ctx, "api_key.create", key.id, null, key);
+      return key;
+    });
+    ctx.status = 201;
+    // The one place the secret is ever shown.
+    await respond(app, ctx, revision, waitMs, revealed((await getApiKey(app.db, orgId, key.id)) ?? key, minted.key));
+  },
+});
+
+export const createKeys = defineRoute({
+  method: "post",
+  path: "/internal/api-keys/bulk",
+  summary: "Import many keys in one transaction",
+  body: bulkCreate,
+  bodyKind: "bulk",
+  async handler({ ctx, orgId, body }, app) {
+    const waitMs = waitForGatewaysParam(ctx);
+    const input = await body();
+    const minted = input.keys.map(() => generateApiKey());
+    const { result: keys, revision } = await writeWithChanges(app, orgId, async ({ trx, emit }) => {
+      const found = await existingUserIds(trx, orgId, [...new Set(input.keys.map((k) => k.user_id))]);
+      const index = input.keys.findIndex((k) => !found.has(k.user_id));
+      if (index >= 0) {
+        throw new AppError("not_found", `keys.${index}.user_id: user ${input.keys[index]!.user_id} not found`, {
+          field: `keys.${index}.user_id`,
+        });
+      }
+      const keys = await insertApiKeys(
+        trx,
+        input.keys.map((k, i) => ({
+          id: newId("ak"),
+          orgId,
+          userId: k.user_id,
+          name: k.name,
+          hash: minted[i]!.hash,
+          prefix: minted[i]!.prefix,
+          settings: settingsFrom(k),
+        })),
+      );
+      for (const record of await keySyncRecords(trx, orgId, keys.map((k) => k.id))) {
+        emit({ kind: "key_upsert", resourceId: record.id, payload: record });
+      }
+      await auditMany(
+        trx,
+        ctx,
+        keys.map((key) => ({ action: "api_key.create", targetType: "api_key", targetId: key.id, after: key })),
+      );
+      return keys;
+    });
+    ctx.status = 201;
+    await respond(app, ctx, revision, waitMs, { data: keys.map((key, i) => revealed(key, minted[i]!.key)), revision });
+  },
+});

@@ -1,0 +1,308 @@
+import type { KeyObject } from "node:crypto";
+import type { Transaction } from "better-sqlite3";
+import { SnapshotReason, type Change, type KeyUpsert, type ModelPrice, type SigningKey } from "@tollgate/shared";
+import type { Clock } from "../clock.js";
+import type { CompiledKey, KeyIndex } from "../auth/key-index.js";
+import { PriceIndex, type PriceRule } from "../pricing/price-index.js";
+import type { AuditEntry } from "./audit-repository.js";
+import type { StoredKey } from "./key-repository.js";
+import { META } from "./meta-repository.js";
+import type { StoredSigningKey } from "./signing-key-repository.js";
+import type { GatewayStore } from "./store.js";
+import {
+  ApplyError,
+  changedFields,
+  compile,
+  describe,
+  describePrice,
+  prepareKey,
+  prepareSigningKey,
+  publicKeyOf,
+  toPriceRule,
+} from "./synced-records.js";
+
+export interface SnapshotInput {
+  revision: number;
+  orgId: string;
+  reason: SnapshotReason;
+  keys: KeyUpsert[];
+  /** The organization's token-signing public keys; they replace the cached ones. */
+  signingKeys?: SigningKey[];
+  /** The organization's price table; it replaces the cached one. */
+  modelPrices?: ModelPrice[];
+}
+
+export interface SnapshotResult {
+  revision: number;
+  added: number;
+  changed: number;
+  removed: number;
+  unchanged: number;
+  keys: number;
+  signingKeys: number;
+  modelPrices: number;
+}
+
+export interface DeltaResult {
+  revision: number;
+  upserts: number;
+  deletes: number;
+  signingKeyUpserts: number;
+  modelPriceChanges: number;
+}
+
+/** What a committed delta changes in the index. */
+type IndexOp =
+  | { kind: "upsert"; key: CompiledKey }
+  | { kind: "delete"; id: string }
+  | { kind: "signing"; id: string; publicKey: KeyObject }
+  | { kind: "price"; rule: PriceRule }
+  | { kind: "price_delete"; provider: string; model: string };
+
+/**
+ * The durable key cache (SQLite) and its in-memory indexes (keys, prices).
+ * Every apply is one SQLite transaction holding the keys, the prices, the
+ * revision and the audit rows; the indexes change only after that commit, so
+ * memory never runs ahead of disk.
+ */
+export class KeyCache {
+  // Run with .immediate(): the write lock is taken first (waiting out the log writer thread's batch),
+  // so a transaction that reads before it writes can never fail to upgrade.
+  private readonly snapshotTx: Transaction<(s: SnapshotInput, keys: StoredKey[], signingKeys: StoredSigningKey[], prices: PriceRule[]) => SnapshotResult>;
+  private readonly deltaTx: Transaction<(changes: Change[]) => { result: DeltaResult; ops: IndexOp[] }>;
+
+  constructor(
+    private readonly store: GatewayStore,
+    readonly index: KeyIndex,
+    private readonly clock: Clock,
+    readonly prices: PriceIndex = new PriceIndex(),
+  ) {
+    this.snapshotTx = store.db.transaction((s: SnapshotInput, keys: StoredKey[], signingKeys: StoredSigningKey[], prices: PriceRule[]) =>
+      this.writeSnapshot(s, keys, signingKeys, prices),
+    );
+    this.deltaTx = store.db.transaction((changes: Change[]) => this.writeChanges(changes));
+  }
+
+  get appliedRevision(): number {
+    return Number(this.store.meta.get(META.revision) ?? 0);
+  }
+
+  /**
+   * Loads the cache into memory at boot, compiling every key. `hasSnapshot`
+   * is true when a snapshot was applied in an earlier run, so the gateway can
+   * serve from the cache; `resyncRequired` when that cache predates fields
+   * the gateway now enforces (see META.resyncRequired).
+   */
+  load(): {
+    hasSnapshot: boolean;
+    revision: number;
+    orgId: string;
+    keys: number;
+    signingKeys: number;
+    modelPrices: number;
+    resyncRequired: boolean;
+  } {
+    const keys = this.store.keys.all().map(compile);
+    const prices = this.store.modelPrices.all();
+    const signingKeys = this.store.signingKeys.all().map((k): [string, KeyObject] => [k.id, publicKeyOf(k.id, k.publicKey)]);
+    const rev = this.store.meta.get(META.revision);
+    const orgId = this.store.meta.get(META.orgId) ?? "";
+    this.index.replaceAll({ keys, signingKeys, orgId });
+    this.prices.replaceAll(prices);
+    return {
+      hasSnapshot: rev !== undefined,
+      revision: Number(rev ?? 0),
+      orgId,
+      keys: keys.length,
+      signingKeys: signingKeys.length,
+      modelPrices: prices.length,
+      resyncRequired: this.store.meta.get(META.resyncRequired) !== undefined,
+    };
+  }
+
+  /** Replaces the whole cache (keys and signing keys) with a snapshot, atomically. */
+  applySnapshot(s: SnapshotInput): SnapshotResult {
+    const seen = new Set<string>();
+    const keys = s.keys.map((k) => {
+      const ready = prepareKey(k);
+      if (seen.has(ready.stored.id)) throw new ApplyError(`snapshot lists key ${ready.stored.id} twice`);
+      seen.add(ready.stored.id);
+      return ready;
+    });
+    const seenSigning = new Set<string>();
+    const signingKeys = (s.signingKeys ?? []).map((k) => {
+      const ready = prepareSigningKey(k);
+      if (seenSigning.has(ready.stored.id)) throw new ApplyError(`snapshot lists signing key ${ready.stored.id} twice`);
+      seenSigning.add(ready.stored.id);
+      return ready;
+    });
+    const seenPrices = new Set<string>();
+    const prices = (s.modelPrices ?? []).map((p) => {
+      const rule = toPriceRule(p);
+      const id = `${rule.provider}/${rule.model}`;
+      if (seenPrices.has(id)) throw new ApplyError(`snapshot lists model price ${id} twice`);
+      seenPrices.add(id);
+      return rule;
+    });
+    const result = this.snapshotTx.immediate(
+      s,
+      keys.map((k) => k.stored),
+      signingKeys.map((k) => k.stored),
+      prices,
+    );
+    this.index.replaceAll({
+      keys: keys.map((k) => k.compiled),
+      signingKeys: signingKeys.map((k) => [k.stored.id, k.publicKey]),
+      orgId: s.orgId,
+    });
+    this.prices.replaceAll(prices);
+    return result;
+  }
+
+  /**
+   * Applies consecutive changes (see planChangeBatch) and the last revision,
+   * atomically; on error nothing changes.
+   */
+  applyChanges(changes: Change[]): DeltaResult {
+    const { result, ops } = this.deltaTx.immediate(changes);
+    for (const op of ops) {
+      if (op.kind === "delete") this.index.delete(op.id);
+      else if (op.kind === "upsert") this.index.upsert(op.key);
+      else if (op.kind === "price") this.prices.upsert(op.rule);
+      else if (op.kind === "price_delete") this.prices.delete(op.provider, op.model);
+      else this.index.upsertSigningKey(op.id, op.publicKey);
+    }
+    return result;
+  }
+
+  private writeSnapshot(s: SnapshotInput, keys: StoredKey[], signingKeys: StoredSigningKey[], prices: PriceRule[]): SnapshotResult {
+    const at = new Date(this.clock.now()).toISOString();
+    const old = new Map(this.store.keys.all().map((k) => [k.id, k]));
+    const audit: AuditEntry[] = [];
+    const writes: StoredKey[] = [];
+    let added = 0;
+    let changed = 0;
+    let unchanged = 0;
+    for (const k of keys) {
+      const prev = old.get(k.id);
+      old.delete(k.id);
+      if (!prev) {
+        added++;
+        writes.push(k);
+        audit.push({ at, event: "key_upsert", keyId: k.id, revision: s.revision, detail: { source: "snapshot", change: "added", ...describe(k) } });
+        continue;
+      }
+      const fields = changedFields(prev, k);
+      if (fields.length === 0) {
+        unchanged++;
+        continue;
+      }
+      changed++;
+      writes.push(k);
+      audit.push({ at, event: "key_upsert", keyId: k.id, revision: s.revision, detail: { source: "snapshot", change: "changed", fields, ...describe(k) } });
+      // Free the old hash first so a hash moving between keys cannot trip UNIQUE.
+      if (fields.includes("key_hash")) this.store.keys.delete(k.id);
+    }
+    for (const gone of old.values()) {
+      this.store.keys.delete(gone.id);
+      audit.push({ at, event: "key_delete", keyId: gone.id, revision: s.revision, detail: { source: "snapshot", change: "removed", ...describe(gone) } });
+    }
+    for (const k of writes) this.store.keys.upsert(k, s.revision);
+    this.store.signingKeys.clear();
+    for (const k of signingKeys) this.store.signingKeys.upsert(k, s.revision);
+    // The price table is replaced whole; the snapshot's audit row counts it.
+    this.store.modelPrices.clear();
+    for (const p of prices) this.store.modelPrices.upsert(p, s.revision);
+    const result: SnapshotResult = {
+      revision: s.revision,
+      added,
+      changed,
+      removed: old.size,
+      unchanged,
+      keys: keys.length,
+      signingKeys: signingKeys.length,
+      modelPrices: prices.length,
+    };
+    audit.push({
+      at,
+      event: "snapshot_applied",
+      keyId: null,
+      revision: s.revision,
+      detail: { reason: SnapshotReason[s.reason] ?? s.reason, org_id: s.orgId, ...result, signing_key_ids: signingKeys.map((k) => k.id) },
+    });
+    for (const a of audit) this.store.audit.insert(a);
+    this.store.meta.set(META.revision, String(s.revision));
+    this.store.meta.set(META.orgId, s.orgId);
+    this.store.meta.delete(META.resyncRequired);
+    return result;
+  }
+
+  private writeChanges(changes: Change[]): { result: DeltaResult; ops: IndexOp[] } {
+    const at = new Date(this.clock.now()).toISOString();
+    const ops: IndexOp[] = [];
+    let upserts = 0;
+    let deletes = 0;
+    let signingKeyUpserts = 0;
+    let modelPriceChanges = 0;
+    let last = this.appliedRevision;
+    for (const c of changes) {
+      const revision = Number(c.revision);
+      if (revision !== last + 1) throw new ApplyError(`change revision ${revision} does not follow ${last}`);
+      last = revision;
+      switch (c.op.case) {
+        case "keyUpsert": {
+          const { stored, compiled } = prepareKey(c.op.value);
+          this.store.keys.upsert(stored, revision);
+          this.store.audit.insert({ at, event: "key_upsert", keyId: stored.id, revision, detail: describe(stored) });
+          ops.push({ kind: "upsert", key: compiled });
+          upserts++;
+          break;
+        }
+        case "keyDelete": {
+          const id = c.op.value.id;
+          const existed = this.store.keys.delete(id);
+          this.store.audit.insert({ at, event: "key_delete", keyId: id, revision, detail: { existed } });
+          ops.push({ kind: "delete", id });
+          deletes++;
+          break;
+        }
+        case "signingKeyUpsert": {
+          const { stored, publicKey } = prepareSigningKey(c.op.value);
+          this.store.signingKeys.upsert(stored, revision);
+          this.store.audit.insert({
+            at,
+            event: "signing_key_upsert",
+            keyId: null,
+            revision,
+            detail: { signing_key_id: stored.id, created_at: new Date(stored.createdAtMs).toISOString() },
+          });
+          ops.push({ kind: "signing", id: stored.id, publicKey });
+          signingKeyUpserts++;
+          break;
+        }
+        case "modelPriceUpsert": {
+          const rule = toPriceRule(c.op.value);
+          this.store.modelPrices.upsert(rule, revision);
+          this.store.audit.insert({ at, event: "model_price_upsert", keyId: null, revision, detail: describePrice(rule) });
+          ops.push({ kind: "price", rule });
+          modelPriceChanges++;
+          break;
+        }
+        case "modelPriceDelete": {
+          const { provider, model } = c.op.value;
+          const existed = this.store.modelPrices.delete(provider, model);
+          this.store.audit.insert({ at, event: "model_price_delete", keyId: null, revision, detail: { provider, model, existed } });
+          ops.push({ kind: "price_delete", provider, model });
+          modelPriceChanges++;
+          break;
+        }
+        default:
+          // An op this gateway does not know (a newer control plane): nothing to
+          // apply, but its revision still counts so the sequence stays whole.
+          break;
+      }
+    }
+    this.store.meta.set(META.revision, String(last));
+    return { result: { revision: last, upserts, deletes, signingKeyUpserts, modelPriceChanges }, ops };
+  }
+}

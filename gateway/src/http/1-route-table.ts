@@ -1,0 +1,127 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { DEV_NO_AUTH_KEY, DEV_NO_AUTH_KEY_ID, PUBLIC_PATH_KEY } from "../auth/authenticate.js";
+import type { KeyRecord } from "../auth/key-index.js";
+import { parseAuthBypassPaths } from "../config.js";
+import type { AppContext } from "../context.js";
+import {
+  authenticateRequest,
+  clientNotBlocked,
+  createAdmission,
+  denyByPolicy,
+  hostPresent,
+  ipAllowed,
+  keysFresh,
+  keysReady,
+  urlWithinLimit,
+  type Admission,
+} from "./2-admission.js";
+import { upstreamRoute } from "./3-upstream-route.js";
+import { newRequestRecord, recordRequest, type RequestRecord } from "./6-request-record.js";
+import { HttpError, PolicyDeniedError, errors } from "./errors.js";
+import { listModels } from "./models-route.js";
+import { sendError, sendOpenAiError } from "./respond.js";
+import type { Route, RouteHandler } from "./route.js";
+
+const ROUTES = new Map<string, Route>([
+  ["/v1/chat/completions", { label: "chat_completions", methods: { POST: upstreamRoute("chat_completions") }, format: "openai" }],
+  ["/v1/completions", { label: "completions", methods: { POST: upstreamRoute("completions") }, format: "openai" }],
+  ["/v1/embeddings", { label: "embeddings", methods: { POST: upstreamRoute("embeddings") }, format: "openai" }],
+  ["/v1/responses", { label: "responses", methods: { POST: upstreamRoute("responses") }, format: "openai" }],
+  ["/v1/messages", { label: "messages", methods: { POST: upstreamRoute("messages") }, format: "anthropic" }],
+  ["/v1/messages/count_tokens", { label: "count_tokens", methods: { POST: upstreamRoute("count_tokens") }, format: "anthropic" }],
+  ["/v1/models", { label: "models", methods: { GET: listModels }, format: "openai" }],
+]);
+
+const SERVED = "This gateway serves POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses, /v1/messages, /v1/messages/count_tokens and GET /v1/models.";
+
+function pathOf(url: string | undefined): string {
+  if (!url) return "/";
+  const q = url.indexOf("?");
+  const path = q === -1 ? url : url.slice(0, q);
+  // Tolerate a trailing slash, as clients sometimes build URLs by concatenation.
+  return path.length > 1 && path.endsWith("/") ? path.slice(0, -1) : path;
+}
+
+/** The route of a path, or null once a 404 is answered. */
+function routeOf(req: IncomingMessage, res: ServerResponse, rec: RequestRecord, path: string): Route | null {
+  const route = ROUTES.get(path);
+  if (route) {
+    rec.route = route.label;
+    return route;
+  }
+  rec.error = "not_found";
+  sendOpenAiError(res, errors.unknownUrl(req.method, path, SERVED));
+  return null;
+}
+
+/** The route's handler for the request's method, or null once a 405 is answered. */
+function handlerOf(req: IncomingMessage, res: ServerResponse, rec: RequestRecord, route: Route, path: string): RouteHandler | null {
+  const method = req.method ?? "GET";
+  const handler = route.methods[method];
+  if (handler) return handler;
+  const allowed = Object.keys(route.methods).join(", ");
+  rec.error = "method_not_allowed";
+  sendError(res, errors.methodNotAllowed(method, path, allowed), route.format);
+  return null;
+}
+
+/** Runs an authenticated (or deliberately unauthenticated) handler; every failure answers in the route's API shape. */
+function run(a: Admission, req: IncomingMessage, res: ServerResponse, rec: RequestRecord, handler: RouteHandler, key: KeyRecord, route: Route): void {
+  handler(a.ctx, req, res, rec, key).catch((err: unknown) => {
+    if (err instanceof PolicyDeniedError) {
+      denyByPolicy(a, req, res, rec, err, route);
+      return;
+    }
+    if (err instanceof HttpError) {
+      if (!rec.error) rec.error = err.code ?? `http_${err.status}`;
+      if (!res.headersSent) sendError(res, err, route.format);
+      else res.destroy();
+      return;
+    }
+    rec.error = "internal_error";
+    a.ctx.logger.error({ err, requestId: rec.requestId, keyId: rec.keyId, keyPrefix: key.prefix }, "request failed");
+    if (!res.headersSent) sendError(res, errors.internalError(rec.requestId), route.format);
+    else res.destroy();
+  });
+}
+
+/**
+ * The client API: every request runs these steps in order, each a plain call
+ * that answers and stops the request when it refuses: bounds and Host
+ * (2-admission), route and method (here), key state, brute force,
+ * authentication and IP scope (2-admission), then the route's handler
+ * (3-upstream-route: body, model, 4-quota-gate, 5-forward). The request is
+ * recorded once the response is done (6-request-record).
+ */
+export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res: ServerResponse) => void {
+  const a = createAdmission(ctx);
+  const bypassPaths = new Set(parseAuthBypassPaths(ctx.config.authBypassPaths.join(",")));
+  const authDisabled = ctx.config.disableAuth;
+
+  return (req, res) => {
+    const rec = newRequestRecord();
+    res.setHeader("x-request-id", rec.requestId);
+    res.once("close", () => recordRequest(ctx, rec, res));
+
+    if (!urlWithinLimit(a, req, res, rec, SERVED) || !hostPresent(a, req, res, rec)) return;
+    const path = pathOf(req.url);
+    const route = routeOf(req, res, rec, path);
+    if (route === null) return;
+    const handler = handlerOf(req, res, rec, route, path);
+    if (handler === null) return;
+
+    // No key checked at all: a public path, or DISABLE_AUTH. The key state
+    // does not matter then, so neither readiness nor staleness does.
+    if (authDisabled || bypassPaths.has(path)) {
+      rec.keyId = authDisabled ? DEV_NO_AUTH_KEY_ID : null;
+      run(a, req, res, rec, handler, authDisabled ? DEV_NO_AUTH_KEY : PUBLIC_PATH_KEY, route);
+      return;
+    }
+    if (!keysReady(a, res, rec, route) || !keysFresh(a, res, rec, route)) return;
+    const client = clientNotBlocked(a, req, res, rec, route);
+    if (client === null) return;
+    const key = authenticateRequest(a, req, res, rec, route, client);
+    if (key === null || !ipAllowed(a, req, res, rec, route, key)) return;
+    run(a, req, res, rec, handler, key, route);
+  };
+}

@@ -1,0 +1,121 @@
+import type { KeyRecord } from "../auth/key-index.js";
+import { checkModel, checkProvider } from "../auth/policy.js";
+import { MAX_JSON_DEPTH } from "../config.js";
+import type { AppContext } from "../context.js";
+import type { Resolved } from "../providers/registry.js";
+import type { Endpoint } from "../providers/types.js";
+import type { UsageFormat } from "../providers/usage.js";
+import { admitToQuota, settleQuota } from "./4-quota-gate.js";
+import { forward, type UpstreamBody } from "./5-forward.js";
+import type { RequestRecord } from "./6-request-record.js";
+import { errors } from "./errors.js";
+import { jsonDepthExceeds, readBody } from "./read-body.js";
+import type { RouteHandler } from "./route.js";
+
+const MAX_LOGGED_MODEL = 200;
+
+/** The client-facing side of each endpoint: path, wire format, an example model for messages. */
+const ENDPOINTS: Record<Endpoint, { path: string; format: UsageFormat; example: string }> = {
+  chat_completions: { path: "/v1/chat/completions", format: "openai", example: "gpt-4o-mini" },
+  completions: { path: "/v1/completions", format: "openai", example: "gpt-3.5-turbo-instruct" },
+  embeddings: { path: "/v1/embeddings", format: "openai", example: "text-embedding-3-small" },
+  responses: { path: "/v1/responses", format: "openai", example: "gpt-4o-mini" },
+  messages: { path: "/v1/messages", format: "anthropic", example: "claude-sonnet-4-5" },
+  count_tokens: { path: "/v1/messages/count_tokens", format: "anthropic", example: "claude-sonnet-4-5" },
+};
+
+/** OpenAI-format streams that only report usage when asked (stream_options.include_usage). */
+const USAGE_ON_REQUEST = new Set<Endpoint>(["chat_completions", "completions"]);
+
+/**
+ * The body to send upstream. The client's bytes pass unchanged unless the
+ * routing prefix is stripped from the model or a stream must be asked for
+ * its usage; then the already parsed JSON is serialized once.
+ */
+function upstreamBody(endpoint: Endpoint, body: Buffer, json: Record<string, unknown>, upstreamModel: string, stream: boolean): UpstreamBody {
+  const options = json.stream_options;
+  const hideUsageChunk =
+    stream && USAGE_ON_REQUEST.has(endpoint) && (options === null || typeof options !== "object" || (options as { include_usage?: unknown }).include_usage !== true);
+  if (!hideUsageChunk && upstreamModel === json.model) return { body, json, hideUsageChunk };
+  const rewritten: Record<string, unknown> = { ...json, model: upstreamModel };
+  if (hideUsageChunk) {
+    rewritten.stream_options = { ...(options !== null && typeof options === "object" && !Array.isArray(options) ? options : {}), include_usage: true };
+  }
+  return { body: Buffer.from(JSON.stringify(rewritten)), json: rewritten, hideUsageChunk };
+}
+
+/** Parses once and checks only what the gateway itself needs. */
+function parseModelBody(ctx: AppContext, body: Buffer, example: string): Record<string, unknown> {
+  // A cheap byte scan first: a pathologically nested body never reaches the
+  // parser, nor the upstream that would parse it again.
+  if (jsonDepthExceeds(body, MAX_JSON_DEPTH)) {
+    ctx.metrics.rejectedRequest("json_too_deep");
+    throw errors.jsonTooDeep(MAX_JSON_DEPTH);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString("utf8"));
+  } catch {
+    // The parser's message quotes the body, which may hold secrets: keep it out.
+    throw errors.invalidJson();
+  }
+  if (json === null || typeof json !== "object" || Array.isArray(json)) {
+    throw errors.bodyNotObject();
+  }
+  const obj = json as Record<string, unknown>;
+  if (typeof obj.model !== "string" || obj.model === "") {
+    throw errors.missingModel(example);
+  }
+  return obj;
+}
+
+/** The request's model picks the provider; its scopes and endpoints must agree. */
+function routeModel(ctx: AppContext, endpoint: Endpoint, model: string, key: KeyRecord, rec: RequestRecord): Resolved {
+  const resolved = ctx.providers.resolve(model);
+  if (!resolved) {
+    throw errors.modelNotFound(model);
+  }
+  const { provider } = resolved;
+  rec.provider = provider.name;
+  const denial = checkProvider(key, provider.name);
+  if (denial) throw errors.policyDenied(denial, rec.model);
+  if (!provider.endpoints.has(endpoint)) {
+    const served = [...provider.endpoints].map((e) => `POST ${ENDPOINTS[e].path}`).join(", ");
+    throw errors.unsupportedEndpoint(model, provider, ENDPOINTS[endpoint].path, served);
+  }
+  return resolved;
+}
+
+/**
+ * A POST endpoint passed through to the provider the model routes to: the
+ * client's original bytes go upstream, the upstream's status and bytes come
+ * back, usage is read in the provider's own format.
+ */
+export function upstreamRoute(endpoint: Endpoint): RouteHandler {
+  const { example, format } = ENDPOINTS[endpoint];
+  return async (ctx: AppContext, req, res, rec, key) => {
+    const body = await readBody(req, ctx.config.maxBodyBytes);
+    const json = parseModelBody(ctx, body, example);
+    const model = json.model as string;
+    rec.model = model.slice(0, MAX_LOGGED_MODEL);
+    rec.stream = json.stream === true;
+    const denial = checkModel(key, model);
+    if (denial) throw errors.policyDenied(denial, rec.model);
+    const { provider, upstreamModel } = routeModel(ctx, endpoint, model, key, rec);
+    rec.upstreamModel = upstreamModel ?? model;
+    const upstream = upstreamBody(endpoint, body, json, upstreamModel, rec.stream);
+    // Fleet-wide limits: reserve before the upstream call, settle with the real usage after.
+    const reservation = await admitToQuota(ctx, key, provider, json, rec, res);
+    // The client may have left while the request waited for quota: no upstream call then.
+    if (res.destroyed || req.socket.destroyed) {
+      rec.error = "client_closed";
+      if (reservation) ctx.quota.manager.settle(reservation, { tokens: 0, costMicroUsd: 0 });
+      return;
+    }
+    try {
+      await forward(ctx, endpoint, provider, format, upstream, req, res, rec, key);
+    } finally {
+      settleQuota(ctx, key, provider, reservation, rec);
+    }
+  };
+}

@@ -1,0 +1,191 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { KeyRecord } from "../auth/key-index.js";
+import { checkProvider } from "../auth/policy.js";
+import type { AppContext } from "../context.js";
+import { LightSignal } from "../providers/light-signal.js";
+import { ModelNotCallableError, UpstreamError, type Attempt, type Endpoint, type Provider, type ProviderRequest, type ProviderResponse } from "../providers/types.js";
+import { drained } from "./respond.js";
+import { errors, type HttpError } from "./errors.js";
+import type { RequestRecord } from "./6-request-record.js";
+import { UsageChunkFilter } from "./sse-filter.js";
+import { SseUsageTap, usageOfBuffer, type UsageFormat } from "../providers/usage.js";
+
+/** What goes upstream when the client's bytes cannot: the rewritten body, and what the answer then needs. */
+export interface UpstreamBody {
+  body: Buffer;
+  json: Record<string, unknown>;
+  /** The gateway asked for a usage chunk the client did not: drop it from the stream. */
+  hideUsageChunk: boolean;
+}
+
+/** Which upstream answered, and in whose format: for metrics and usage. */
+interface PassOptions {
+  provider: string;
+  usage: UsageFormat;
+  /** Rewrites a successful JSON answer (e.g. filters the model list); the bytes pass unchanged without it. */
+  transform?: (body: Buffer) => Buffer;
+  /** Drop the usage-only chunk of an OpenAI stream: the gateway asked for it, the client did not. */
+  hideUsageChunk?: boolean;
+}
+
+/** Maps a failed upstream call to the client's answer, counting it. */
+export function upstreamHttpError(ctx: AppContext, provider: string, err: UpstreamError, rec: RequestRecord): HttpError {
+  ctx.metrics.upstreamError(provider, err.reason);
+  rec.error = `upstream_${err.reason}`;
+  return errors.upstreamFailed(err.status, err.message, err.reason === "timeout");
+}
+
+function countUpstreamStatus(ctx: AppContext, provider: string, status: number): void {
+  if (status >= 500) ctx.metrics.upstreamError(provider, "http_5xx");
+  else if (status >= 400) ctx.metrics.upstreamError(provider, "http_4xx");
+}
+
+/**
+ * Buffers an upstream answer and passes status, content type and bytes on
+ * unchanged, reading its usage when it is JSON.
+ */
+export async function passBuffered(ctx: AppContext, res: ServerResponse, rec: RequestRecord, up: ProviderResponse, opts: PassOptions): Promise<void> {
+  countUpstreamStatus(ctx, opts.provider, up.status);
+  const chunks: Buffer[] = [];
+  for await (const c of up.body) chunks.push(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
+  // Most answers arrive in one chunk: use it as is rather than copy it.
+  let body: Buffer = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  const json = up.status < 300 && up.contentType?.includes("json") === true;
+  if (opts.transform && json) body = opts.transform(body);
+  // Only the usage member is parsed: the answer's content is passed on as bytes, never materialized.
+  if (json) rec.usage = usageOfBuffer(opts.usage, body);
+  if (up.status >= 400) rec.error = `upstream_status_${up.status}`;
+  res.writeHead(up.status, { ...up.headers, "content-type": up.contentType ?? "application/octet-stream", "content-length": body.length });
+  res.end(body);
+}
+
+/**
+ * Streams an SSE answer through chunk by chunk as it arrives, tapping it for
+ * usage. A failure after the headers went out can only cut the stream.
+ */
+async function passStreaming(ctx: AppContext, res: ServerResponse, rec: RequestRecord, up: ProviderResponse, opts: PassOptions): Promise<void> {
+  countUpstreamStatus(ctx, opts.provider, up.status);
+  res.writeHead(up.status, {
+    ...up.headers,
+    "content-type": up.contentType ?? "text/event-stream",
+    "cache-control": "no-cache",
+    // Tells nginx-style proxies in front of the gateway not to buffer either.
+    "x-accel-buffering": "no",
+  });
+  res.flushHeaders();
+  const tap = new SseUsageTap(opts.usage);
+  const filter = opts.hideUsageChunk ? new UsageChunkFilter() : undefined;
+  try {
+    for await (const chunk of up.body) {
+      if (res.destroyed) break;
+      tap.push(chunk);
+      // Kept current: a client that leaves mid-stream is logged at once, with what was counted so far.
+      rec.usage = tap.usage;
+      const out = filter ? filter.push(chunk) : chunk;
+      if (out.length > 0 && !res.write(out)) await drained(res);
+    }
+    const rest = filter?.end();
+    if (rest && rest.length > 0 && !res.destroyed) res.write(rest);
+  } catch (err) {
+    tap.end();
+    rec.usage = tap.usage;
+    if (res.destroyed) return; // the client left; the abort ended the upstream read
+    if (err instanceof UpstreamError) {
+      ctx.metrics.upstreamError(opts.provider, err.reason);
+      rec.error = `upstream_${err.reason}`;
+    } else {
+      ctx.metrics.upstreamError(opts.provider, "stream");
+      rec.error = "upstream_stream_broken";
+    }
+    ctx.logger.warn({ requestId: rec.requestId, provider: opts.provider, err: (err as Error).message }, "upstream stream broke; cutting the client stream");
+    res.destroy();
+    return;
+  }
+  tap.end();
+  rec.usage = tap.usage;
+  res.end();
+}
+
+/**
+ * Notes each upstream call in the request record (whose provider becomes the
+ * last one called: the one that answered) and counts the ones a fallback replaced.
+ */
+function attemptRecorder(ctx: AppContext, rec: RequestRecord): (a: Attempt) => void {
+  return (a) => {
+    rec.provider = a.provider;
+    (rec.attempts ??= []).push({ provider: a.provider, ...(a.status !== undefined ? { status: a.status } : { reason: a.reason }), latencyMs: a.latencyMs });
+    if (!a.fellBack) return;
+    const reason = a.reason ?? (a.status === 429 ? "http_429" : "http_5xx");
+    ctx.metrics.upstreamFallback(a.provider, reason);
+    ctx.metrics.upstreamError(a.provider, reason === "http_429" ? "http_4xx" : reason);
+  };
+}
+
+/** What the provider is asked: the prepared body, the client's signal and headers, and the key's provider scope for fallbacks. */
+function providerRequest(ctx: AppContext, endpoint: Endpoint, upstream: UpstreamBody, req: IncomingMessage, rec: RequestRecord, key: KeyRecord, abort: LightSignal): ProviderRequest {
+  return {
+    endpoint,
+    body: upstream.body,
+    json: upstream.json,
+    stream: rec.stream,
+    requestId: rec.requestId,
+    signal: abort,
+    headers: req.headers,
+    onAttempt: attemptRecorder(ctx, rec),
+    mayUse: (name: string) => checkProvider(key, name) === null,
+  };
+}
+
+/** A provider call or pass-through that failed: the client left (recorded; nobody to answer), or an error to answer. */
+function failed(ctx: AppContext, err: unknown, aborted: boolean, rec: RequestRecord, provider: string): void {
+  if (aborted) {
+    rec.error = "client_closed";
+    return;
+  }
+  if (err instanceof UpstreamError) throw upstreamHttpError(ctx, provider, err, rec);
+  if (err instanceof ModelNotCallableError) throw errors.modelNotCallable(err.message);
+  throw err;
+}
+
+/**
+ * The upstream call: the provider (and its fallbacks) called with the body
+ * the route prepared, the answer passed through to the client as it comes,
+ * buffered or streamed. The client leaving aborts the upstream call (and its
+ * billing) too.
+ */
+export async function forward(
+  ctx: AppContext,
+  endpoint: Endpoint,
+  provider: Provider,
+  format: UsageFormat,
+  upstream: UpstreamBody,
+  req: IncomingMessage,
+  res: ServerResponse,
+  rec: RequestRecord,
+  key: KeyRecord,
+): Promise<void> {
+  const abort = new LightSignal();
+  const onClose = () => {
+    if (!res.writableFinished) abort.abort();
+  };
+  res.on("close", onClose);
+
+  let up: ProviderResponse;
+  try {
+    up = await provider.call(providerRequest(ctx, endpoint, upstream, req, rec, key, abort));
+  } catch (err) {
+    res.off("close", onClose);
+    failed(ctx, err, abort.aborted, rec, rec.provider ?? provider.name);
+    return;
+  }
+  const opts = { provider: rec.provider ?? provider.name, usage: format, hideUsageChunk: upstream.hideUsageChunk };
+  try {
+    if (rec.stream && up.status < 300 && up.contentType?.includes("text/event-stream") !== false) await passStreaming(ctx, res, rec, up, opts);
+    else await passBuffered(ctx, res, rec, up, opts);
+  } catch (err) {
+    failed(ctx, err, abort.aborted, rec, opts.provider);
+  } finally {
+    res.off("close", onClose);
+    if (abort.aborted && !rec.error) rec.error = "client_closed";
+  }
+}
