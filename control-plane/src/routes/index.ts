@@ -4,6 +4,7 @@ import { auditLogRoutes } from "./audit-logs.js";
 import { gatewayRoutes } from "./gateways.js";
 import { gatewayTokenRoutes } from "./gateway-tokens.js";
 import { healthRoutes } from "./health.js";
+import { mcpServerRoutes } from "./mcp-servers.js";
 import { modelPriceRoutes } from "./model-prices.js";
 import { orgRoutes } from "./orgs.js";
 import { teamRoutes } from "./teams.js";
@@ -23,6 +24,7 @@ export const adminRouteGroups: RouteGroup[] = [
   gatewayTokenRoutes,
   gatewayRoutes,
   modelPriceRoutes,
+  mcpServerRoutes,
   usageRoutes,
   auditLogRoutes,
 ];

@@ -1,9 +1,8 @@
-import Router, { type RouterContext } from "@koa/router";
 import { AppError } from "@tollgate/shared";
 import { z } from "zod";
-import type { AppContext } from "../context.js";
-import { readJsonObject, validate } from "../http/body.js";
-import { recordAudit } from "../repositories/audit-log.js";
+import { audit } from "../http/audit.js";
+import { defineRoute, routeGroup } from "../http/route.js";
+import { listServerTools } from "../mcp/list-tools.js";
 import {
   deleteMcpServer,
   findMcpServerByName,
@@ -12,7 +11,6 @@ import {
   listMcpServers,
   toSyncRecord,
   updateMcpServer,
-  type McpServer,
 } from "../repositories/mcp-servers.js";
 import { writeWithChanges } from "../changes/write-with-changes.js";
 import { idOf } from "./schemas.js";
@@ -70,81 +68,104 @@ const patchServer = z
   .strictObject({ name: serverName.optional(), url: serverUrl.optional(), description: description.optional(), auth: auth.optional() })
   .refine((v) => Object.keys(v).length > 0, "send at least one field to change");
 
+const conflict = (name: string) => new AppError("conflict", `an MCP server named ${JSON.stringify(name)} already exists`, { field: "name" });
+const notFound = (id: string) => new AppError("not_found", `MCP server ${id} not found`, { field: "id" });
+
 /**
  * `/internal/mcp-servers`: the organization's MCP servers, synced to its
  * gateways on the same revision log as keys. Answers name the credential's
  * reference, which is not a secret; the credential never passes here.
  */
-export function mcpServerRoutes(app: AppContext): Router {
-  const router = new Router();
-
-  const audit = (ctx: RouterContext, trx: Parameters<typeof recordAudit>[0], action: string, id: string, before?: McpServer, after?: McpServer) =>
-    recordAudit(trx, {
-      orgId: ctx.state.orgId,
-      actor: ctx.state.actor,
-      action,
-      targetType: "mcp_server",
-      targetId: id,
-      ...(before ? { before: before as unknown as Record<string, unknown> } : {}),
-      ...(after ? { after: after as unknown as Record<string, unknown> } : {}),
-      requestId: ctx.state.requestId,
-    });
-
-  const conflict = (name: string) =>
-    new AppError("conflict", `an MCP server named ${JSON.stringify(name)} already exists`, { field: "name" });
-
-  router.post("/internal/mcp-servers", async (ctx) => {
-    const input = validate(createServer, await readJsonObject(ctx, app.config.maxBodyBytes));
-    const orgId: string = ctx.state.orgId;
-    const { result } = await writeWithChanges(app, orgId, async ({ trx, emit }) => {
-      if (await findMcpServerByName(trx, orgId, input.name)) throw conflict(input.name);
-      const server = await insertMcpServer(trx, orgId, input);
-      emit({ kind: "mcp_server_upsert", resourceId: server.id, payload: toSyncRecord(server) });
-      await audit(ctx, trx, "mcp_server.create", server.id, undefined, server);
-      return server;
-    });
-    ctx.status = 201;
-    ctx.body = result;
-  });
-
-  router.get("/internal/mcp-servers", async (ctx) => {
-    ctx.body = { data: await listMcpServers(app.db, ctx.state.orgId), next_cursor: null };
-  });
-
-  router.get("/internal/mcp-servers/:id", async (ctx) => {
-    const id = validate(idOf("mcp"), ctx.params.id);
-    const server = await getMcpServer(app.db, ctx.state.orgId, id);
-    if (!server) throw new AppError("not_found", `MCP server ${id} not found`, { field: "id" });
-    ctx.body = server;
-  });
-
-  router.patch("/internal/mcp-servers/:id", async (ctx) => {
-    const id = validate(idOf("mcp"), ctx.params.id);
-    const input = validate(patchServer, await readJsonObject(ctx, app.config.maxBodyBytes));
-    const orgId: string = ctx.state.orgId;
-    const { result } = await writeWithChanges(app, orgId, async ({ trx, emit }) => {
-      const before = await getMcpServer(trx, orgId, id);
-      if (!before) throw new AppError("not_found", `MCP server ${id} not found`, { field: "id" });
-      if (input.name !== undefined && input.name !== before.name && (await findMcpServerByName(trx, orgId, input.name))) throw conflict(input.name);
-      const after = (await updateMcpServer(trx, orgId, id, input))!;
-      emit({ kind: "mcp_server_upsert", resourceId: id, payload: toSyncRecord(after) });
-      await audit(ctx, trx, "mcp_server.update", id, before, after);
-      return after;
-    });
-    ctx.body = result;
-  });
-
-  router.delete("/internal/mcp-servers/:id", async (ctx) => {
-    const id = validate(idOf("mcp"), ctx.params.id);
-    const orgId: string = ctx.state.orgId;
-    await writeWithChanges(app, orgId, async ({ trx, emit }) => {
-      const server = await deleteMcpServer(trx, orgId, id);
-      if (!server) throw new AppError("not_found", `MCP server ${id} not found`, { field: "id" });
-      emit({ kind: "mcp_server_delete", resourceId: id, payload: { id } });
-      await audit(ctx, trx, "mcp_server.delete", id, server);
-    });
-    ctx.body = { id, deleted: true };
-  });
-
-  return router;
-}
+export const mcpServerRoutes = routeGroup("mcp-servers", [
+  defineRoute({
+    method: "post",
+    path: "/internal/mcp-servers",
+    body: createServer,
+    async handler({ ctx, body }, app) {
+      const input = await body();
+      const orgId: string = ctx.state.orgId;
+      const { result } = await writeWithChanges(app, orgId, async ({ trx, emit }) => {
+        if (await findMcpServerByName(trx, orgId, input.name)) throw conflict(input.name);
+        const server = await insertMcpServer(trx, orgId, input);
+        emit({ kind: "mcp_server_upsert", resourceId: server.id, payload: toSyncRecord(server) });
+        await audit(trx, ctx, { action: "mcp_server.create", targetType: "mcp_server", targetId: server.id, after: server });
+        return server;
+      });
+      ctx.status = 201;
+      ctx.body = result;
+    },
+  }),
+  defineRoute({
+    method: "get",
+    path: "/internal/mcp-servers",
+    async handler({ ctx }, app) {
+      ctx.body = { data: await listMcpServers(app.db, ctx.state.orgId), next_cursor: null };
+    },
+  }),
+  defineRoute({
+    method: "get",
+    path: "/internal/mcp-servers/:id",
+    params: { id: idOf("mcp") },
+    async handler({ ctx, params }, app) {
+      const id = params().id;
+      const server = await getMcpServer(app.db, ctx.state.orgId, id);
+      if (!server) throw notFound(id);
+      ctx.body = server;
+    },
+  }),
+  // For the dashboard's per-server tool picker: asked of the server itself, never cached.
+  defineRoute({
+    method: "get",
+    path: "/internal/mcp-servers/:id/tools",
+    params: { id: idOf("mcp") },
+    async handler({ ctx, params }, app) {
+      const id = params().id;
+      const server = await getMcpServer(app.db, ctx.state.orgId, id);
+      if (!server) throw notFound(id);
+      const outcome = await listServerTools(server, (v) => app.config.mcpSecrets.get(v));
+      if (!outcome.ok) {
+        ctx.status = outcome.code === "mcp_credential_missing" ? 409 : 502;
+        ctx.body = { error: { code: outcome.code, message: outcome.message } };
+        return;
+      }
+      ctx.body = { data: outcome.tools };
+    },
+  }),
+  defineRoute({
+    method: "patch",
+    path: "/internal/mcp-servers/:id",
+    params: { id: idOf("mcp") },
+    body: patchServer,
+    async handler({ ctx, params, body }, app) {
+      const id = params().id;
+      const input = await body();
+      const orgId: string = ctx.state.orgId;
+      const { result } = await writeWithChanges(app, orgId, async ({ trx, emit }) => {
+        const before = await getMcpServer(trx, orgId, id);
+        if (!before) throw notFound(id);
+        if (input.name !== undefined && input.name !== before.name && (await findMcpServerByName(trx, orgId, input.name))) throw conflict(input.name);
+        const after = (await updateMcpServer(trx, orgId, id, input))!;
+        emit({ kind: "mcp_server_upsert", resourceId: id, payload: toSyncRecord(after) });
+        await audit(trx, ctx, { action: "mcp_server.update", targetType: "mcp_server", targetId: id, before, after });
+        return after;
+      });
+      ctx.body = result;
+    },
+  }),
+  defineRoute({
+    method: "delete",
+    path: "/internal/mcp-servers/:id",
+    params: { id: idOf("mcp") },
+    async handler({ ctx, params }, app) {
+      const id = params().id;
+      const orgId: string = ctx.state.orgId;
+      await writeWithChanges(app, orgId, async ({ trx, emit }) => {
+        const server = await deleteMcpServer(trx, orgId, id);
+        if (!server) throw notFound(id);
+        emit({ kind: "mcp_server_delete", resourceId: id, payload: { id } });
+        await audit(trx, ctx, { action: "mcp_server.delete", targetType: "mcp_server", targetId: id, before: server });
+      });
+      ctx.body = { id, deleted: true };
+    },
+  }),
+]);
