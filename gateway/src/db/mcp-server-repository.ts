@@ -78,6 +78,11 @@ export const MCP_SERVERS_MIGRATION = {
         credential_ref TEXT NULL,
         updated_revision INTEGER NOT NULL
       );
+      ALTER TABLE request_log ADD COLUMN mcp_server TEXT NULL;
+      ALTER TABLE request_log ADD COLUMN mcp_tool TEXT NULL;
+      ALTER TABLE request_log ADD COLUMN mcp_outcome TEXT NULL;
     `);
+    // Servers created before this release were skipped as unknown changes: a full snapshot brings them.
+    db.exec(`INSERT OR IGNORE INTO meta (key, value) SELECT 'resync_required', '1' WHERE EXISTS (SELECT 1 FROM meta WHERE key = 'revision')`);
   },
 };

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { allowedTools, checkServer, checkTool, mcpPolicyOf, type McpPolicy } from "./access-policy.js";
 import { RPC, parseClientMessage, rpcError, type JsonRpcId } from "./json-rpc.js";
 import { BodyTooLargeError, readBody, tooLarge, writeHttpError, writeJson, writeRpcError, type McpRequestInfo } from "./messages.js";
-import type { McpCaller, McpDenialSink } from "./mcp-proxy.js";
+import type { McpCaller } from "./mcp-proxy.js";
 import type { McpServerIndex, McpServerRecord } from "./server-index.js";
 import { newAggregateSessionId, unwrapSessionId, wrapSessionId } from "./session-id.js";
 import { GATEWAY_PROTOCOL_VERSION, UpstreamCallError, type UpstreamSessions } from "./upstream-session.js";
@@ -16,7 +16,6 @@ const MAX_PAGES = 20;
 export interface McpAggregateOptions {
   servers: McpServerIndex;
   sessions: UpstreamSessions;
-  denials: McpDenialSink;
   maxMessageBytes: number;
   version: string;
 }
@@ -34,7 +33,7 @@ export class McpAggregate {
     if (!policy.enabled) {
       const denial = checkServer(policy, SCOPE)!;
       info.outcome = "disabled";
-      this.o.denials.denied(caller, denial);
+      info.denial = denial;
       writeHttpError(res, 403, denial.code, "MCP is disabled for this API key (mcp_enabled is false)");
       return;
     }
@@ -92,7 +91,7 @@ export class McpAggregate {
       case "tools/list":
         return this.#listTools(res, policy, sessionScope, message.id);
       case "tools/call":
-        return this.#callTool(req, res, caller, policy, sessionScope, message.id, message.params ?? {}, info);
+        return this.#callTool(res, policy, sessionScope, message.id, message.params ?? {}, info);
       default:
         info.outcome = "unknown_method";
         writeJson(res, 200, rpcError(message.id, RPC.methodNotFound, `"${message.method}" is not served on the aggregated /mcp, which offers tools only: use /mcp/{server}`));
@@ -141,9 +140,7 @@ export class McpAggregate {
   }
 
   async #callTool(
-    req: IncomingMessage,
     res: ServerResponse,
-    caller: McpCaller,
     policy: McpPolicy,
     scope: string,
     id: JsonRpcId,
@@ -164,7 +161,7 @@ export class McpAggregate {
     const denial = checkTool(policy, server.name, tool);
     if (denial !== null) {
       info.outcome = "denied_tool";
-      this.o.denials.denied(caller, denial);
+      info.denial = denial;
       writeJson(res, 200, rpcError(id, RPC.toolDenied, denial.message, { code: denial.code, server: server.name, tool }));
       return;
     }
@@ -195,6 +192,5 @@ export class McpAggregate {
     } catch {
       res.destroy();
     }
-    void req;
   }
 }

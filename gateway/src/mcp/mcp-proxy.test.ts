@@ -41,9 +41,8 @@ describe("MCP proxy and aggregate against a real MCP server", () => {
       { id: "mcp_b", name: "beta", url: beta.url, auth: { type: "none" } },
     ]);
     const credentials = (name: string) => (name === "MCP_SECRET_ALPHA" ? "alpha-upstream-secret" : undefined);
-    const sink = { denied: (_c: McpCaller, d: McpServerDenial | McpToolDenial) => void denials.push(d) };
-    const proxy = new McpServerProxy({ servers, upstream, credentials, denials: sink, maxMessageBytes: 64 * 1024 });
-    const aggregate = new McpAggregate({ servers, sessions: new UpstreamSessions(upstream, credentials), denials: sink, maxMessageBytes: 64 * 1024, version: "test" });
+    const proxy = new McpServerProxy({ servers, upstream, credentials, maxMessageBytes: 64 * 1024 });
+    const aggregate = new McpAggregate({ servers, sessions: new UpstreamSessions(upstream, credentials), maxMessageBytes: 64 * 1024, version: "test" });
     http = createServer((req, res) => {
       const secret = (req.headers.authorization ?? "").replace(/^Bearer /, "");
       const p = keys.get(secret);
@@ -54,8 +53,9 @@ describe("MCP proxy and aggregate against a real MCP server", () => {
       const caller: McpCaller = { keyId: secret, policy: p, sessionKey: sessionKeyOf(secret) };
       const path = (req.url ?? "/").split("?")[0]!;
       const name = path.startsWith("/mcp/") ? decodeURIComponent(path.slice(5)) : null;
-      const done = name === null ? aggregate.handle(req, res, caller, newRequestInfo(null)) : proxy.handle(req, res, caller, name, newRequestInfo(name));
-      done.catch(() => res.destroy());
+      const info = newRequestInfo(name);
+      const done = name === null ? aggregate.handle(req, res, caller, info) : proxy.handle(req, res, caller, name, info);
+      done.then(() => info.denial && denials.push(info.denial)).catch(() => res.destroy());
     });
     await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
     base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { KeyPolicy } from "../db/key-repository.js";
-import { allowedTools, checkServer, checkTool, mcpPolicyOf, type McpServerDenial, type McpToolDenial } from "./access-policy.js";
+import { allowedTools, checkServer, checkTool, mcpPolicyOf } from "./access-policy.js";
 import { resolveAuth, type CredentialLookup } from "./credentials.js";
 import { RPC, parseClientMessage, rpcError, type ClientMessage, type JsonRpcId } from "./json-rpc.js";
 import { BodyTooLargeError, readBody, tooLarge, writeHttpError, writeRpcError, type McpRequestInfo } from "./messages.js";
@@ -17,16 +17,10 @@ export interface McpCaller {
   sessionKey: Buffer;
 }
 
-/** What the route layer records when the proxy refuses by policy (audit row, metric). */
-export interface McpDenialSink {
-  denied(caller: McpCaller, denial: McpServerDenial | McpToolDenial): void;
-}
-
 export interface McpProxyOptions {
   servers: McpServerIndex;
   upstream: McpUpstreamClient;
   credentials: CredentialLookup;
-  denials: McpDenialSink;
   /** Largest client message accepted. */
   maxMessageBytes: number;
   /** Largest upstream answer the gateway reads whole (a tools/list it filters). */
@@ -59,7 +53,7 @@ export class McpServerProxy {
     const denial = checkServer(policy, name);
     if (denial !== null) {
       info.outcome = denial.code === "mcp_disabled" ? "disabled" : "denied_server";
-      this.#o.denials.denied(caller, denial);
+      info.denial = denial;
       writeHttpError(res, 403, denial.code, denial.message, { server: name });
       return;
     }
@@ -109,7 +103,7 @@ export class McpServerProxy {
       const toolDenial = checkTool(policy, name, tool);
       if (toolDenial !== null) {
         info.outcome = "denied_tool";
-        this.#o.denials.denied(caller, toolDenial);
+        info.denial = toolDenial;
         writeRpcError(res, 200, rpcError(message.id, RPC.toolDenied, toolDenial.message, { code: toolDenial.code, server: name, tool }));
         return;
       }

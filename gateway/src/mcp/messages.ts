@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { McpServerDenial, McpToolDenial } from "./access-policy.js";
 import { RPC, rpcError, type JsonRpcErrorBody, type JsonRpcId } from "./json-rpc.js";
 
 /** What one MCP request did, for the request log, the audit row and the metrics. */
@@ -9,10 +10,12 @@ export interface McpRequestInfo {
   method: string | null;
   /** ok, denied_server, denied_tool, disabled, bad_request, unknown_server, bad_session, upstream_error, upstream_status, too_large, unknown_method. */
   outcome: string;
+  /** Set when the key's policy refused: the route layer audits it. */
+  denial: McpServerDenial | McpToolDenial | null;
 }
 
 export function newRequestInfo(server: string | null): McpRequestInfo {
-  return { server, tool: null, method: null, outcome: "ok" };
+  return { server, tool: null, method: null, outcome: "ok", denial: null };
 }
 
 export function writeJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
