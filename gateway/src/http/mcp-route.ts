@@ -29,9 +29,9 @@ export function mcpServerOfPath(path: string): string | null | undefined {
 
 /**
  * `/mcp` and `/mcp/{server}`, after the gateway's usual admission (key state,
- * brute force, authentication, IP scope): a POST counts against the key's
- * requests-per-minute and concurrency limits, then the MCP proxy or the
- * aggregate answers. Denials by the key's MCP policy are audited; the request
+ * brute force, authentication, IP scope): the MCP proxy or the aggregate
+ * answers, and each JSON-RPC request (not a notification) counts against the
+ * key's requests-per-minute and concurrency limits once its server is allowed. Denials by the key's MCP policy are audited; the request
  * log row names the server, the tool and the outcome.
  */
 export const mcpRoute: RouteHandler = async (ctx, req, res, rec, key) => {
@@ -45,8 +45,15 @@ export const mcpRoute: RouteHandler = async (ctx, req, res, rec, key) => {
     return;
   }
   const credential = presentedCredential(req.headers).token;
-  const caller: McpCaller = { keyId: key.id, policy: key.policy, sessionKey: sessionKeyOf(credential ?? "") };
-  const reservation = req.method === "POST" ? await admit(ctx, key, rec) : null;
+  let reservation: Reservation | null = null;
+  const caller: McpCaller = {
+    keyId: key.id,
+    policy: key.policy,
+    sessionKey: sessionKeyOf(credential ?? ""),
+    admit: async () => {
+      reservation = await admit(ctx, key, rec);
+    },
+  };
   try {
     if (server === null) await ctx.mcp.aggregate.handle(req, res, caller, info);
     else await ctx.mcp.proxy.handle(req, res, caller, server, info);
@@ -66,7 +73,6 @@ async function admit(ctx: AppContext, key: KeyRecord, rec: RequestRecord): Promi
   rec.error = `quota_${r.spec.metric}`;
   ctx.metrics.quotaRefused(r.spec.scope, r.spec.metric);
   (rec.mcp as McpRequestInfo).outcome = "rate_limited";
-  ctx.metrics.mcpRequest(serverLabel(ctx, rec.mcp?.server ?? null), "other", "rate_limited");
   throw refusalError(r, key);
 }
 

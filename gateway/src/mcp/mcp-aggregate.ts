@@ -82,6 +82,7 @@ export class McpAggregate {
       return;
     }
     info.method = message.method;
+    await caller.admit?.();
     const sessionScope = scope ?? `key:${caller.keyId}`;
     switch (message.method) {
       case "initialize":

@@ -15,6 +15,8 @@ export interface McpCaller {
   policy: Readonly<KeyPolicy>;
   /** sessionKeyOf(presented credential): binds session ids to it. */
   sessionKey: Buffer;
+  /** Counts one JSON-RPC request against the key's limits; throws the refusal. Notifications and responses are not counted. */
+  admit?: () => Promise<void>;
 }
 
 export interface McpProxyOptions {
@@ -97,6 +99,7 @@ export class McpServerProxy {
     }
     const message = parsed.message;
     if (message.kind !== "response") info.method = message.method;
+    if (message.kind === "request") await caller.admit?.();
     if (message.kind === "request" && message.method === "tools/call") {
       const tool = String(message.params?.name);
       info.tool = tool;
