@@ -6,6 +6,7 @@ import type { McpCaller } from "./mcp-proxy.js";
 import type { McpServerIndex, McpServerRecord } from "./server-index.js";
 import { newAggregateSessionId, unwrapSessionId, wrapSessionId } from "./session-id.js";
 import { GATEWAY_PROTOCOL_VERSION, UpstreamCallError, type UpstreamSessions } from "./upstream-session.js";
+import { readText } from "./upstream.js";
 
 /** Between a server's name and its tool's in the aggregated tool list. Server names have no underscore, so the first one splits. */
 export const TOOL_SEPARATOR = "__";
@@ -182,6 +183,12 @@ export class McpAggregate {
     const type = answer.headers["content-type"];
     if (typeof type === "string") headers["content-type"] = type;
     if (typeof type === "string" && type.startsWith("text/event-stream")) headers["cache-control"] = "no-cache";
+    else {
+      const text = await readText(answer.body, 8 * 1024 * 1024);
+      res.writeHead(answer.status, { ...headers, "content-length": Buffer.byteLength(text) });
+      res.end(text);
+      return;
+    }
     res.writeHead(answer.status, headers);
     res.flushHeaders();
     try {

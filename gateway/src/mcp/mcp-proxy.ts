@@ -170,6 +170,13 @@ export class McpServerProxy {
       res.end(filtered);
       return;
     }
+    if (!isSse && !filterList) {
+      // A JSON answer (or an empty 202) leaves in one write with its length: no chunked framing, one packet for a small result.
+      const text = await readText(answer.body, this.#o.maxInspectedBytes);
+      res.writeHead(answer.status, { ...out, "content-length": Buffer.byteLength(text) });
+      res.end(text);
+      return;
+    }
     res.writeHead(answer.status, out);
     res.flushHeaders();
     if (filterList) {
