@@ -54,7 +54,6 @@ export interface DeltaResult {
   deletes: number;
   signingKeyUpserts: number;
   modelPriceChanges: number;
-  mcpServerChanges: number;
 }
 
 /** What a committed delta changes in the index. */
@@ -271,7 +270,6 @@ export class KeyCache {
     let deletes = 0;
     let signingKeyUpserts = 0;
     let modelPriceChanges = 0;
-    let mcpServerChanges = 0;
     let last = this.appliedRevision;
     for (const c of changes) {
       const revision = Number(c.revision);
@@ -336,7 +334,6 @@ export class KeyCache {
             detail: { mcp_server_id: server.id, name: server.name, auth_type: server.auth.type },
           });
           ops.push({ kind: "mcp_server", server });
-          mcpServerChanges++;
           break;
         }
         case "mcpServerDelete": {
@@ -344,7 +341,6 @@ export class KeyCache {
           this.store.mcpServers.delete(id);
           this.store.audit.insert({ at, event: "mcp_server_delete", keyId: null, revision, detail: { mcp_server_id: id } });
           ops.push({ kind: "mcp_server_delete", id });
-          mcpServerChanges++;
           break;
         }
         default:
@@ -354,6 +350,6 @@ export class KeyCache {
       }
     }
     this.store.meta.set(META.revision, String(last));
-    return { result: { revision: last, upserts, deletes, signingKeyUpserts, modelPriceChanges, mcpServerChanges }, ops };
+    return { result: { revision: last, upserts, deletes, signingKeyUpserts, modelPriceChanges }, ops };
   }
 }

@@ -138,7 +138,7 @@ export function createRequestLogRepository(db: Database): RequestLogRepository {
         ephemeral: r.ephemeral === 1,
         ephemeralTokenId: r.ephemeral_token_id,
         costUsd: r.cost_usd,
-        mcp: r.mcp_outcome === null ? null : { server: r.mcp_server, tool: r.mcp_tool, outcome: r.mcp_outcome },
+        ...(r.mcp_outcome === null ? {} : { mcp: { server: r.mcp_server, tool: r.mcp_tool, outcome: r.mcp_outcome } }),
       })),
   };
 }
