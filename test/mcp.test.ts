@@ -77,7 +77,7 @@ describe("MCP through a fleet of gateways", () => {
     const betaId = list.body.data.find((s: { name: string }) => s.name === "beta").id;
     const tools = await cp.admin.get(`/internal/mcp-servers/${betaId}/tools`);
     expect(tools.status).toBe(200);
-    expect(tools.body.data.map((t: { name: string }) => t.name).sort()).toEqual(["add", "count_slowly", "echo", "secret_tool", "whoami"]);
+    expect(tools.body.data.map((t: { name: string }) => t.name).sort()).toEqual(["add", "count_slowly", "echo", "hold", "secret_tool", "whoami"]);
   });
 
   it("enforces a tool allow-list on every gateway, and a session moves between gateways", async () => {
@@ -134,6 +134,30 @@ describe("MCP through a fleet of gateways", () => {
     for (let i = 0; i < 5; i++) statuses.push((await call(fleet[0]!, i)).status);
     expect(statuses.slice(0, 3)).toEqual([200, 200, 200]);
     expect(statuses.slice(3)).toEqual([429, 429]);
+  });
+
+  it("holds a key to its concurrency limit: a second call while one runs is refused", async () => {
+    const key = await createKey({ mcp_enabled: true, mcp_access_mode: "allow_all", max_concurrent_requests: 1 });
+    const callHold = () =>
+      fetch(`${origin(fleet[0]!)}/mcp`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key.key}`, "content-type": "application/json", accept: "application/json, text/event-stream" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "beta__hold", arguments: {} } }),
+      });
+    const first = callHold();
+    await beta.untilHeld(1);
+    const second = await callHold();
+    expect(second.status).toBe(429);
+    expect(((await second.json()) as { error: { message: string } }).error.message).toContain("concurrent requests");
+    beta.release();
+    const answered = await first;
+    expect(answered.status).toBe(200);
+    expect(await answered.text()).toContain("released");
+    // The slot is free again.
+    const third = callHold();
+    await beta.untilHeld(1);
+    beta.release();
+    expect((await third).status).toBe(200);
   });
 
   it("refuses a key with mcp_enabled false", async () => {

@@ -32,12 +32,15 @@ export interface FakeMcpServerOptions {
 
 /**
  * A real MCP server (the official SDK's McpServer over Streamable HTTP, one
- * session per client) with tools: echo, add, whoami, secret_tool, and
- * count_slowly which streams progress notifications before its result.
+ * session per client) with tools: echo, add, whoami, secret_tool, hold (answers
+ * when the test calls release()), and count_slowly which streams progress
+ * notifications before its result.
  */
 export class FakeMcpServer {
   readonly hits: McpServerHit[] = [];
   readonly #transports = new Map<string, StreamableHTTPServerTransport>();
+  #held: Array<() => void> = [];
+  #heldWaiters: Array<() => void> = [];
   readonly #server: Server;
   #url = "";
 
@@ -59,6 +62,23 @@ export class FakeMcpServer {
     return this.#transports.size;
   }
 
+  /** Calls of the `hold` tool currently waiting for release(). */
+  get held(): number {
+    return this.#held.length;
+  }
+
+  /** Resolves once `n` calls of `hold` wait. */
+  async untilHeld(n: number): Promise<void> {
+    while (this.#held.length < n) await new Promise<void>((r) => this.#heldWaiters.push(r));
+  }
+
+  /** Lets every waiting `hold` call answer. */
+  release(): void {
+    const held = this.#held;
+    this.#held = [];
+    for (const r of held) r();
+  }
+
   async start(): Promise<string> {
     await new Promise<void>((r) => this.#server.listen(0, "127.0.0.1", r));
     this.#url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}/mcp`;
@@ -66,6 +86,7 @@ export class FakeMcpServer {
   }
 
   async stop(): Promise<void> {
+    this.release();
     for (const t of this.#transports.values()) await t.close().catch(() => undefined);
     this.#server.closeAllConnections();
     await new Promise<void>((r) => this.#server.close(() => r()));
@@ -85,6 +106,13 @@ export class FakeMcpServer {
     server.registerTool("secret_tool", { description: "A tool most keys may not call" }, async () => ({
       content: [{ type: "text", text: "secret result" }],
     }));
+    server.registerTool("hold", { description: "Answers once the test calls release()" }, async () => {
+      await new Promise<void>((r) => {
+        this.#held.push(r);
+        for (const w of this.#heldWaiters.splice(0)) w();
+      });
+      return { content: [{ type: "text", text: "released" }] };
+    });
     server.registerTool(
       "count_slowly",
       { description: "Counts to n, reporting progress on the way", inputSchema: { n: z.number().int().min(1).max(50) } },

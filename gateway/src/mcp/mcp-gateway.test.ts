@@ -126,7 +126,7 @@ describe("MCP on real gateways", () => {
 
   it("filters a JSON (not SSE) tools/list answer the same way", async () => {
     const { client } = await connect(0, "/mcp/beta", keys.allowBeta);
-    expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual(["add", "count_slowly", "echo", "secret_tool", "whoami"]);
+    expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual(["add", "count_slowly", "echo", "hold", "secret_tool", "whoami"]);
     await client.close();
   });
 
@@ -183,7 +183,7 @@ describe("MCP on real gateways", () => {
   it("aggregates every allowed tool of every allowed server at /mcp", async () => {
     const { client } = await connect(0, "/mcp", keys.tools);
     const names = (await client.listTools()).tools.map((t) => t.name).sort();
-    expect(names).toEqual(["alpha__add", "alpha__count_slowly", "alpha__echo", "beta__add", "beta__count_slowly", "beta__echo", "beta__secret_tool", "beta__whoami"]);
+    expect(names).toEqual(["alpha__add", "alpha__count_slowly", "alpha__echo", "beta__add", "beta__count_slowly", "beta__echo", "beta__hold", "beta__secret_tool", "beta__whoami"]);
     expect((await client.callTool({ name: "alpha__echo", arguments: { text: "via /mcp" } })).content).toEqual([{ type: "text", text: "via /mcp" }]);
     await expect(client.callTool({ name: "alpha__secret_tool", arguments: {} })).rejects.toMatchObject({ code: -32001 });
     const progress: number[] = [];

@@ -106,7 +106,7 @@ describe("MCP proxy and aggregate against a real MCP server", () => {
   it("filters a JSON (non-SSE) tools/list answer too", async () => {
     const client = await connect("/mcp/beta", "k-all");
     const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name).sort()).toEqual(["add", "count_slowly", "echo", "secret_tool", "whoami"]);
+    expect(tools.map((t) => t.name).sort()).toEqual(["add", "count_slowly", "echo", "hold", "secret_tool", "whoami"]);
     await client.close();
   });
 
@@ -137,7 +137,7 @@ describe("MCP proxy and aggregate against a real MCP server", () => {
   it("aggregates every allowed tool, namespaced by server, and calls through it", async () => {
     const client = await connect("/mcp", "k-all");
     const names = (await client.listTools()).tools.map((t) => t.name).sort();
-    expect(names).toEqual(["alpha__add", "alpha__count_slowly", "alpha__echo", "beta__add", "beta__count_slowly", "beta__echo", "beta__secret_tool", "beta__whoami"]);
+    expect(names).toEqual(["alpha__add", "alpha__count_slowly", "alpha__echo", "beta__add", "beta__count_slowly", "beta__echo", "beta__hold", "beta__secret_tool", "beta__whoami"]);
     expect((await client.callTool({ name: "beta__whoami", arguments: {} })).content).toEqual([{ type: "text", text: "beta" }]);
     await expect(client.callTool({ name: "alpha__secret_tool", arguments: {} })).rejects.toMatchObject({ code: -32001 });
     await expect(client.callTool({ name: "nosuch__echo", arguments: {} })).rejects.toMatchObject({ code: -32602 });
