@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { StringDecoder } from "node:string_decoder";
 import type { KeyPolicy } from "../db/key-repository.js";
 import { allowedTools, checkServer, checkTool, mcpPolicyOf } from "./access-policy.js";
 import { resolveAuth, type CredentialLookup } from "./credentials.js";
@@ -181,13 +182,19 @@ export class McpServerProxy {
     res.flushHeaders();
     if (filterList) {
       const splitter = new SseSplitter();
-      for await (const chunk of answer.body as AsyncIterable<Buffer>) {
-        for (const event of splitter.push(chunk.toString("utf8"))) {
-          const data = event.data === "" ? event.raw : replaceData(event.raw, filterToolsListMessage(event.data, caller, server.name));
-          res.write(`${data}\n\n`);
+      // Decoded as a stream: a character split between two chunks stays whole.
+      const decoder = new StringDecoder("utf8");
+      try {
+        for await (const chunk of answer.body as AsyncIterable<Buffer>) {
+          for (const event of splitter.push(decoder.write(chunk))) {
+            const data = event.data === "" ? event.raw : replaceData(event.raw, filterToolsListMessage(event.data, caller, server.name));
+            res.write(`${data}\n\n`);
+          }
         }
+        res.end(splitter.rest());
+      } catch {
+        res.destroy();
       }
-      res.end(splitter.rest());
       return;
     }
     await pipe(answer, res);

@@ -1,3 +1,4 @@
+import { StringDecoder } from "node:string_decoder";
 import { resolveAuth, type CredentialLookup } from "./credentials.js";
 import type { McpServerRecord } from "./server-index.js";
 import { SseSplitter } from "./sse.js";
@@ -122,8 +123,9 @@ export async function readReply(answer: UpstreamAnswer, id: string | number, ser
   const type = String(answer.headers["content-type"] ?? "");
   if (type.startsWith("text/event-stream")) {
     const splitter = new SseSplitter();
+    const decoder = new StringDecoder("utf8");
     for await (const chunk of answer.body as AsyncIterable<Buffer>) {
-      for (const event of splitter.push(chunk.toString("utf8"))) {
+      for (const event of splitter.push(decoder.write(chunk))) {
         const m = tryParse(event.data);
         if (m !== null && m.id === id && ("result" in m || "error" in m)) {
           answer.body.destroy();
