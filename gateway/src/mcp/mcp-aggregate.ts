@@ -91,7 +91,7 @@ export class McpAggregate {
       case "ping":
         return writeJson(res, 200, { jsonrpc: "2.0", id: message.id, result: {} });
       case "tools/list":
-        return this.#listTools(res, policy, sessionScope, message.id);
+        return this.#listTools(res, policy, sessionScope, message.id, info);
       case "tools/call":
         return this.#callTool(res, policy, sessionScope, message.id, message.params ?? {}, info);
       default:
@@ -121,9 +121,17 @@ export class McpAggregate {
     );
   }
 
-  async #listTools(res: ServerResponse, policy: McpPolicy, scope: string, id: JsonRpcId): Promise<void> {
+  async #listTools(res: ServerResponse, policy: McpPolicy, scope: string, id: JsonRpcId, info: McpRequestInfo): Promise<void> {
     const servers = this.o.servers.all().filter((s) => checkServer(policy, s.name) === null);
-    const lists = await Promise.all(servers.map((s) => this.#toolsOf(scope, s, policy).catch(() => [])));
+    // A server that fails leaves its tools out rather than failing the whole list; the request log says so.
+    const lists = await Promise.all(
+      servers.map((s) =>
+        this.#toolsOf(scope, s, policy).catch(() => {
+          info.outcome = "partial";
+          return [];
+        }),
+      ),
+    );
     writeJson(res, 200, { jsonrpc: "2.0", id, result: { tools: lists.flat() } });
   }
 

@@ -39,6 +39,9 @@ describe("MCP proxy and aggregate against a real MCP server", () => {
     servers.replaceAll([
       { id: "mcp_a", name: "alpha", url: alpha.url, auth: { type: "bearer", credentialRef: "env:MCP_SECRET_ALPHA" } },
       { id: "mcp_b", name: "beta", url: beta.url, auth: { type: "none" } },
+      // Nothing listens there: the aggregate leaves it out, the proxy says it cannot reach it.
+      { id: "mcp_d", name: "down", url: "http://127.0.0.1:1/mcp", auth: { type: "none" } },
+      { id: "mcp_n", name: "nocred", url: beta.url, auth: { type: "bearer", credentialRef: "env:MCP_SECRET_UNSET" } },
     ]);
     const credentials = (name: string) => (name === "MCP_SECRET_ALPHA" ? "alpha-upstream-secret" : undefined);
     const proxy = new McpServerProxy({ servers, upstream, credentials, maxMessageBytes: 64 * 1024 });
@@ -188,6 +191,14 @@ describe("MCP proxy and aggregate against a real MCP server", () => {
       expect(res.status, body.slice(0, 40)).toBe(status);
       expect(((await res.json()) as { error: { code: number } }).error.code, body.slice(0, 40)).toBe(code);
     }
+    const down = await post("/mcp/down", JSON.stringify({ jsonrpc: "2.0", id: 3, method: "ping" }));
+    expect(down.status).toBe(502);
+    expect(await down.json()).toMatchObject({ id: 3, error: { code: -32002, data: { code: "mcp_upstream_unreachable" } } });
+    const nocred = await post("/mcp/nocred", JSON.stringify({ jsonrpc: "2.0", id: 4, method: "ping" }));
+    expect(nocred.status).toBe(502);
+    const nocredBody = (await nocred.json()) as { error: { message: string; data: { code: string } } };
+    expect(nocredBody.error.data.code).toBe("mcp_upstream_credential_missing");
+    expect(nocredBody.error.message).toContain("MCP_SECRET_UNSET is not set on this gateway");
     const unknown = await post("/mcp/nosuch", JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }));
     expect(unknown.status).toBe(404);
     expect(await unknown.json()).toMatchObject({ error: { code: "mcp_server_not_found" } });

@@ -8,7 +8,7 @@ export interface McpRequestInfo {
   server: string | null;
   tool: string | null;
   method: string | null;
-  /** ok, denied_server, denied_tool, disabled, bad_request, unknown_server, bad_session, upstream_error, upstream_status, too_large, unknown_method. */
+  /** ok, partial, denied_server, denied_tool, disabled, bad_request, unknown_server, unknown_tool, bad_session, upstream_error, upstream_status, too_large, unknown_method, rate_limited. */
   outcome: string;
   /** Set when the key's policy refused: the route layer audits it. */
   denial: McpServerDenial | McpToolDenial | null;
