@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { ConfigError, envDurationMs, envEnum, envInt, envOptional, envOptionalInt, envPort, envString, envUrl } from "@tollgate/shared";
+import { ConfigError, mcpSecretsFromEnv, envDurationMs, envEnum, envInt, envOptional, envOptionalInt, envPort, envString, envUrl } from "@tollgate/shared";
 
 export interface ControlPlaneConfig {
   host: string;
@@ -48,6 +48,8 @@ export interface ControlPlaneConfig {
     /** Signs each delivery (X-Tollgate-Signature: sha256=HMAC of the body). */
     webhookSecret: string | undefined;
   };
+  /** MCP_SECRET_* values, only to list an MCP server's tools for the dashboard (gateways hold their own). */
+  mcpSecrets: ReadonlyMap<string, string>;
 }
 
 export interface QuotaDefaultsConfig {
@@ -156,6 +158,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       webhookUrl: envUrl(env, "ALERT_WEBHOOK_URL"),
       webhookSecret: envOptional(env, "ALERT_WEBHOOK_SECRET"),
     },
+    mcpSecrets: mcpSecretsFromEnv(env),
   };
 }
 

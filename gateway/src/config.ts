@@ -12,6 +12,7 @@ import {
   envRequired,
   envString,
   envUrl,
+  mcpSecretsFromEnv,
   parseDurationMs,
 } from "@tollgate/shared";
 import type { BlockList } from "node:net";
@@ -30,6 +31,8 @@ export interface ControlPlaneTls {
 }
 
 export interface GatewayConfig {
+  /** MCP: MCP_SECRET_* credentials that servers' `env:` references resolve to, and MCP_MAX_MESSAGE_BYTES. */
+  mcp: { secrets: ReadonlyMap<string, string>; maxMessageBytes: number };
   /** gRPC endpoint of the control plane (HTTP/2). */
   controlPlaneUrl: string;
   /** TLS settings for an https:// control plane; empty for the system CAs and no client certificate. */
@@ -299,6 +302,7 @@ export function loadConfig(env: Env): GatewayConfig {
   }
 
   return {
+    mcp: { secrets: mcpSecretsFromEnv(env), maxMessageBytes: loadMcpMaxMessageBytes(env) },
     controlPlaneUrl,
     controlPlaneTls: loadControlPlaneTls(env, controlPlaneUrl),
     gatewayToken,
@@ -325,6 +329,15 @@ export function loadConfig(env: Env): GatewayConfig {
     maxHeaderBytes: loadMaxHeaderBytes(env),
     requestTimeoutMs: loadRequestTimeout(env),
   };
+}
+
+/** MCP_MAX_MESSAGE_BYTES: the largest MCP message a client may send (default 1 MiB). */
+function loadMcpMaxMessageBytes(env: Record<string, string | undefined>): number {
+  const raw = envOptional(env, "MCP_MAX_MESSAGE_BYTES");
+  if (raw === undefined) return 1024 * 1024;
+  const parsed = parseBytes(raw);
+  if (parsed === undefined) throw new ConfigError(`MCP_MAX_MESSAGE_BYTES must be a positive size in bytes such as 1048576 or 1MiB, got ${JSON.stringify(raw)}`);
+  return parsed;
 }
 
 /** REQUEST_TIMEOUT: at least 1 s, at most 1 h (default 60 s). */

@@ -198,6 +198,7 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
     await Promise.race([quotaUpkeep.flushUsage(), new Promise((r) => setTimeout(r, 1000).unref())]);
     await sync.stop();
     await ctx.providers.close();
+    await ctx.mcp.close();
     await ctx.logWriter.close();
     ctx.metrics.registry.clear();
     ctx.db.close();

@@ -5,6 +5,7 @@ import { auditLogRoutes } from "./audit-logs.js";
 import { gatewayRoutes } from "./gateways.js";
 import { gatewayTokenRoutes } from "./gateway-tokens.js";
 import { healthRoutes } from "./health.js";
+import { mcpServerRoutes } from "./mcp-servers.js";
 import { modelPriceRoutes } from "./model-prices.js";
 import { orgRoutes } from "./orgs.js";
 import { teamRoutes } from "./teams.js";
@@ -25,6 +26,7 @@ export const adminRouteGroups: RouteGroup[] = [
   adminTokenRoutes,
   gatewayRoutes,
   modelPriceRoutes,
+  mcpServerRoutes,
   usageRoutes,
   auditLogRoutes,
 ];

@@ -5,6 +5,7 @@ import {
   TOLLGATE_VERSION,
   type KeyUpsert,
   type Logger,
+  type McpServer,
   type ModelPrice,
   type SigningKey,
   type SubscribeResponse,
@@ -62,6 +63,7 @@ interface PendingSnapshot {
   keys: KeyUpsert[];
   signingKeys: SigningKey[];
   modelPrices: ModelPrice[];
+  mcpServers: McpServer[];
 }
 
 /** How one subscription ended. */
@@ -234,6 +236,7 @@ export class SyncClient {
           keys: [],
           signingKeys: [],
           modelPrices: [],
+          mcpServers: [],
         };
       }
       case "snapshotChunk": {
@@ -242,6 +245,7 @@ export class SyncClient {
         for (const k of ev.value.keys) pending.keys.push(k);
         for (const k of ev.value.signingKeys) pending.signingKeys.push(k);
         for (const p of ev.value.modelPrices) pending.modelPrices.push(p);
+        for (const m of ev.value.mcpServers) pending.mcpServers.push(m);
         return pending;
       }
       case "snapshotEnd": {
@@ -288,6 +292,7 @@ export class SyncClient {
         keys: s.keys,
         signingKeys: s.signingKeys,
         modelPrices: s.modelPrices,
+        mcpServers: s.mcpServers,
       });
     } catch (err) {
       this.applyFailed("snapshot", (err as Error).message, err);

@@ -19,6 +19,7 @@ import { upstreamRoute } from "./3-upstream-route.js";
 import { newRequestRecord, recordRequest, type RequestRecord } from "./6-request-record.js";
 import { HttpError, PolicyDeniedError, errors } from "./errors.js";
 import { listModels } from "./models-route.js";
+import { mcpRoute } from "./mcp-route.js";
 import { sendError, sendOpenAiError } from "./respond.js";
 import type { Route, RouteHandler } from "./route.js";
 
@@ -32,7 +33,11 @@ const ROUTES = new Map<string, Route>([
   ["/v1/models", { label: "models", methods: { GET: listModels }, format: "openai" }],
 ]);
 
-const SERVED = "This gateway serves POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses, /v1/messages, /v1/messages/count_tokens and GET /v1/models.";
+/** MCP's Streamable HTTP transport, on /mcp (aggregated) and every /mcp/{server}. */
+const MCP_ROUTE: Route = { label: "mcp", methods: { POST: mcpRoute, GET: mcpRoute, DELETE: mcpRoute }, format: "openai" };
+
+const SERVED =
+  "This gateway serves POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses, /v1/messages, /v1/messages/count_tokens, GET /v1/models, and MCP on /mcp and /mcp/{server}.";
 
 function pathOf(url: string | undefined): string {
   if (!url) return "/";
@@ -44,7 +49,7 @@ function pathOf(url: string | undefined): string {
 
 /** The route of a path, or null once a 404 is answered. */
 function routeOf(req: IncomingMessage, res: ServerResponse, rec: RequestRecord, path: string): Route | null {
-  const route = ROUTES.get(path);
+  const route = ROUTES.get(path) ?? (path === "/mcp" || path.startsWith("/mcp/") ? MCP_ROUTE : undefined);
   if (route) {
     rec.route = route.label;
     return route;

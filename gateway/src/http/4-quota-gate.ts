@@ -38,7 +38,7 @@ function setRateHeaders(res: ServerResponse, lease: Lease | null, kind: "request
   res.setHeader(reset, formatReset(lease.endsAtMs - now));
 }
 
-function refusalError(r: Refusal, key: KeyRecord): HttpError {
+export function refusalError(r: Refusal, key: KeyRecord): HttpError {
   const { spec, lease, retryAfterMs } = r;
   const who = spec.scope === "key" ? `key ${key.prefix}` : `${spec.scope} ${spec.counter.split(":")[1]}`;
   const headers: Record<string, string> = {};

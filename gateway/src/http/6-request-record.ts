@@ -30,6 +30,8 @@ export interface RequestRecord {
   upstreamModel?: string | null;
   /** The request's cost from the price table, in micro-USD; null when unknown. */
   costMicroUsd?: number | null;
+  /** An MCP request's server, tool and outcome (set by the MCP route). */
+  mcp?: { server: string | null; tool: string | null; outcome: string } | null;
 }
 
 /** A request's record as it arrives, before any step has learnt anything of it. */
@@ -94,5 +96,6 @@ export function recordRequest(ctx: AppContext, rec: RequestRecord, res: ServerRe
     ephemeralTokenId: rec.ephemeralTokenId,
     // Settled by the quota gate (null when no usage or no price).
     costUsd: rec.costMicroUsd == null ? null : rec.costMicroUsd / 1e6,
+    mcp: rec.mcp ?? null,
   });
 }
