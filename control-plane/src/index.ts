@@ -4,6 +4,7 @@ import { createLogger, type Logger } from "@tollgate/shared";
 import { startChangeListener } from "./changes/pg-listener.js";
 import type { ControlPlaneConfig } from "./config.js";
 import { createAppContext, type AppContext } from "./context.js";
+import { registerDatabaseMetrics } from "./db/database-health.js";
 import { migrateToLatest, openDatabase, type DatabaseHandle } from "./db/database.js";
 import { createHttpApp } from "./http/app.js";
 import { seedAllDefaultPrices } from "./pricing/seed-prices.js";
@@ -38,13 +39,14 @@ export function createControlPlane(config: ControlPlaneConfig, overrides: { logg
       return appCtx;
     },
     async start() {
-      handle = await openDatabase({ databaseUrl: config.databaseUrl, schema: config.databaseSchema, dataDir: config.dataDir });
+      handle = await openDatabase({ databaseUrl: config.databaseUrl, schema: config.databaseSchema, dataDir: config.dataDir, logger });
       logger.info({ database: handle.kind, location: handle.location }, "database opened; running migrations");
       const migrated = await migrateToLatest(handle.db, config.databaseSchema);
       const applied = migrated.results?.filter((r) => r.status === "Success").map((r) => r.migrationName) ?? [];
       logger.info({ applied }, applied.length ? "migrations applied" : "schema up to date");
       const app = createAppContext(config, handle, await ensureDefaultOrg(handle.db), { logger });
       appCtx = app;
+      registerDatabaseMetrics(app.metrics.registry, app.dbHealth);
       await seedAllDefaultPrices(app);
       if (handle.pool) listener = startChangeListener({ pool: handle.pool, notifier: app.notifier, streams: app.streams, logger });
 
