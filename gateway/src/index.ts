@@ -6,6 +6,8 @@ import { createAppContext, type AppContext, type ContextOverrides } from "./cont
 import { createClientHandler } from "./http/1-route-table.js";
 import { createStatusHandler } from "./http/status.js";
 import { hardenClientServer } from "./http/0-malformed.js";
+import { DEFAULT_CONNECTION_LIMITS, guardConnections, STATUS_MAX_CONNECTIONS } from "./http/connection-guard.js";
+import { compileTrustedProxies } from "./config.js";
 import { ControlPlaneConnection } from "./background/control-plane-connection.js";
 import { QuotaUpkeep } from "./background/quota-upkeep.js";
 import { SyncClient, type SyncClientOptions } from "./background/sync-loop.js";
@@ -125,7 +127,7 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
   const quotaUpkeep = new QuotaUpkeep({ quota: ctx.quota, rpc: connection.quotaRpc(), logger });
   const clientServer = createServer(
     {
-      keepAliveTimeout: 65_000,
+      keepAliveTimeout: (config.connectionLimits ?? DEFAULT_CONNECTION_LIMITS).idleTimeoutMs,
       // Request line plus headers; more is answered 431 by hardenClientServer.
       maxHeaderSize: config.maxHeaderBytes,
       // The client handler answers a missing Host itself, with a JSON body.
@@ -141,6 +143,13 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
   // the answer: a slow body is cut, a long stream is not.
   clientServer.requestTimeout = config.requestTimeoutMs;
   clientServer.headersTimeout = Math.min(60_000, config.requestTimeoutMs);
+  guardConnections(clientServer, {
+    limits: config.connectionLimits ?? DEFAULT_CONNECTION_LIMITS,
+    logger,
+    registry: ctx.metrics.registry,
+    trustedProxies: compileTrustedProxies(config.trustedProxies),
+  });
+  statusServer.maxConnections = STATUS_MAX_CONNECTIONS;
   let started: Promise<GatewayAddresses> | undefined;
   let stopped: Promise<void> | undefined;
   let stopWarnings: (() => void) | undefined;

@@ -26,7 +26,19 @@ interface PassOptions {
   transform?: (body: Buffer) => Buffer;
   /** Drop the usage-only chunk of an OpenAI stream: the gateway asked for it, the client did not. */
   hideUsageChunk?: boolean;
+  /** Streams: set once the upstream has finished its answer, so a client leaving then no longer aborts the upstream read. */
+  answered?: { value: boolean };
+  /** Streams: aborts the upstream read (bounds the read for usage after the client left). */
+  abort?: LightSignal;
 }
+
+/**
+ * After a client leaves a stream whose answer the upstream already finished, the gateway keeps
+ * reading the upstream for its usage chunk (else closing right after `finish_reason` would
+ * evade usage, spend and budgets), but no further than this many bytes and this long.
+ */
+export const USAGE_DRAIN_MAX_BYTES = 256 * 1024;
+export const USAGE_DRAIN_MAX_MS = 10_000;
 
 /** Maps a failed upstream call to the client's answer, counting it. */
 export function upstreamHttpError(ctx: AppContext, provider: string, err: UpstreamError, rec: RequestRecord): HttpError {
@@ -75,10 +87,24 @@ async function passStreaming(ctx: AppContext, res: ServerResponse, rec: RequestR
   res.flushHeaders();
   const tap = new SseUsageTap(opts.usage);
   const filter = opts.hideUsageChunk ? new UsageChunkFilter() : undefined;
+  let drainedBytes = 0;
+  let drainTimer: NodeJS.Timeout | undefined;
   try {
     for await (const chunk of up.body) {
-      if (res.destroyed) break;
+      if (res.destroyed) {
+        // The client left. Before the answer was finished: stop (the abort ends the upstream call).
+        // After it: read on, without writing, until the usage arrives or the bounds are hit.
+        if (!tap.answered || tap.usage !== null || drainedBytes > USAGE_DRAIN_MAX_BYTES) break;
+        drainTimer ??= setTimeout(() => opts.abort?.abort(), USAGE_DRAIN_MAX_MS);
+        drainedBytes += chunk.byteLength;
+        tap.push(chunk);
+        rec.usage = tap.usage;
+        if (tap.usage !== null) break;
+        continue;
+      }
       tap.push(chunk);
+      if (tap.answered && opts.answered) opts.answered.value = true;
+      rec.awaitingUsage = tap.answered && tap.usage === null;
       // Kept current: a client that leaves mid-stream is logged at once, with what was counted so far.
       rec.usage = tap.usage;
       const out = filter ? filter.push(chunk) : chunk;
@@ -87,6 +113,7 @@ async function passStreaming(ctx: AppContext, res: ServerResponse, rec: RequestR
     const rest = filter?.end();
     if (rest && rest.length > 0 && !res.destroyed) res.write(rest);
   } catch (err) {
+    clearTimeout(drainTimer);
     tap.end();
     rec.usage = tap.usage;
     if (res.destroyed) return; // the client left; the abort ended the upstream read
@@ -101,6 +128,7 @@ async function passStreaming(ctx: AppContext, res: ServerResponse, rec: RequestR
     res.destroy();
     return;
   }
+  clearTimeout(drainTimer);
   tap.end();
   rec.usage = tap.usage;
   res.end();
@@ -165,8 +193,9 @@ export async function forward(
   key: KeyRecord,
 ): Promise<void> {
   const abort = new LightSignal();
+  const answered = { value: false };
   const onClose = () => {
-    if (!res.writableFinished) abort.abort();
+    if (!res.writableFinished && !answered.value) abort.abort();
   };
   res.on("close", onClose);
 
@@ -178,7 +207,7 @@ export async function forward(
     failed(ctx, err, abort.aborted, rec, rec.provider ?? provider.name);
     return;
   }
-  const opts = { provider: rec.provider ?? provider.name, usage: format, hideUsageChunk: upstream.hideUsageChunk };
+  const opts = { provider: rec.provider ?? provider.name, usage: format, hideUsageChunk: upstream.hideUsageChunk, answered, abort };
   try {
     if (rec.stream && up.status < 300 && up.contentType?.includes("text/event-stream") !== false) await passStreaming(ctx, res, rec, up, opts);
     else await passBuffered(ctx, res, rec, up, opts);
@@ -187,5 +216,7 @@ export async function forward(
   } finally {
     res.off("close", onClose);
     if (abort.aborted && !rec.error) rec.error = "client_closed";
+    rec.awaitingUsage = false;
+    rec.afterUsage?.();
   }
 }

@@ -30,6 +30,18 @@ export interface RequestRecord {
   upstreamModel?: string | null;
   /** The request's cost from the price table, in micro-USD; null when unknown. */
   costMicroUsd?: number | null;
+  /** A stream's answer is finished but its usage chunk has not arrived: a client leaving now does not record the request yet. */
+  awaitingUsage?: boolean;
+  /** The recording deferred while awaitingUsage, run once the usage is read (or the read gave up). */
+  afterUsage?: () => void;
+}
+
+/** Records the request when its response closes, or, for a stream still owed its usage, once that is read. */
+export function recordOnClose(ctx: AppContext, rec: RequestRecord, res: ServerResponse): void {
+  res.once("close", () => {
+    if (rec.awaitingUsage) rec.afterUsage = () => recordRequest(ctx, rec, res);
+    else recordRequest(ctx, rec, res);
+  });
 }
 
 /** A request's record as it arrives, before any step has learnt anything of it. */
