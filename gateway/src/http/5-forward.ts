@@ -30,6 +30,8 @@ interface PassOptions {
   answered?: { value: boolean };
   /** Streams: aborts the upstream read (bounds the read for usage after the client left). */
   abort?: LightSignal;
+  /** Runs once the usage is known, before the answer's last bytes: settles it and waits until it is durable. */
+  beforeEnd?: () => Promise<void> | void;
 }
 
 /**
@@ -67,6 +69,8 @@ export async function passBuffered(ctx: AppContext, res: ServerResponse, rec: Re
   // Only the usage member is parsed: the answer's content is passed on as bytes, never materialized.
   if (json) rec.usage = usageOfBuffer(opts.usage, body);
   if (up.status >= 400) rec.error = `upstream_status_${up.status}`;
+  const barrier = opts.beforeEnd?.();
+  if (barrier) await barrier;
   res.writeHead(up.status, { ...up.headers, "content-type": up.contentType ?? "application/octet-stream", "content-length": body.length });
   res.end(body);
 }
@@ -88,6 +92,7 @@ async function passStreaming(ctx: AppContext, res: ServerResponse, rec: RequestR
   const tap = new SseUsageTap(opts.usage);
   const filter = opts.hideUsageChunk ? new UsageChunkFilter() : undefined;
   let drainedBytes = 0;
+  let settledEarly = false;
   let drainTimer: NodeJS.Timeout | undefined;
   try {
     for await (const chunk of up.body) {
@@ -107,6 +112,12 @@ async function passStreaming(ctx: AppContext, res: ServerResponse, rec: RequestR
       rec.awaitingUsage = tap.answered && tap.usage === null;
       // Kept current: a client that leaves mid-stream is logged at once, with what was counted so far.
       rec.usage = tap.usage;
+      if (!settledEarly && tap.answered && tap.usage !== null && opts.beforeEnd) {
+        // The answer and its usage are known: durable before the bytes that end the stream go out.
+        settledEarly = true;
+        const barrier = opts.beforeEnd();
+        if (barrier) await barrier;
+      }
       const out = filter ? filter.push(chunk) : chunk;
       if (out.length > 0 && !res.write(out)) await drained(res);
     }
@@ -131,6 +142,8 @@ async function passStreaming(ctx: AppContext, res: ServerResponse, rec: RequestR
   clearTimeout(drainTimer);
   tap.end();
   rec.usage = tap.usage;
+  const barrier = settledEarly ? undefined : opts.beforeEnd?.();
+  if (barrier) await barrier;
   res.end();
 }
 
@@ -191,6 +204,7 @@ export async function forward(
   res: ServerResponse,
   rec: RequestRecord,
   key: KeyRecord,
+  beforeEnd?: () => Promise<void> | void,
 ): Promise<void> {
   const abort = new LightSignal();
   const answered = { value: false };
@@ -207,7 +221,7 @@ export async function forward(
     failed(ctx, err, abort.aborted, rec, rec.provider ?? provider.name);
     return;
   }
-  const opts = { provider: rec.provider ?? provider.name, usage: format, hideUsageChunk: upstream.hideUsageChunk, answered, abort };
+  const opts = { provider: rec.provider ?? provider.name, usage: format, hideUsageChunk: upstream.hideUsageChunk, answered, abort, beforeEnd };
   try {
     if (rec.stream && up.status < 300 && up.contentType?.includes("text/event-stream") !== false) await passStreaming(ctx, res, rec, up, opts);
     else await passBuffered(ctx, res, rec, up, opts);
