@@ -18,6 +18,7 @@ import type { BlockList } from "node:net";
 import { compileIpRules, parseIpRule, type IpRule } from "./auth/ip.js";
 import { loadProviders, type ProviderConfig } from "./providers/provider-config.js";
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from "./http/connection-guard.js";
+import { DEFAULT_LOG_RETENTION_MS } from "./background/log-retention.js";
 
 export { DEFAULT_ANTHROPIC_BASE_URL, DEFAULT_OPENAI_BASE_URL, type ProviderConfig } from "./providers/provider-config.js";
 
@@ -86,6 +87,8 @@ export interface GatewayConfig {
   requestTimeoutMs: number;
   /** Client-port connection bounds (MAX_CONNECTIONS, MAX_CONNECTIONS_PER_CLIENT, CLIENT_IDLE_TIMEOUT, HEADERS_TIMEOUT); defaults when absent. */
   connectionLimits?: ConnectionLimits;
+  /** LOG_RETENTION: request-log and audit rows older than this are deleted (null: kept for ever); default 30 days when absent. */
+  logRetentionMs?: number | null;
 }
 
 type Env = Record<string, string | undefined>;
@@ -328,7 +331,18 @@ export function loadConfig(env: Env): GatewayConfig {
     maxHeaderBytes: loadMaxHeaderBytes(env),
     requestTimeoutMs: loadRequestTimeout(env),
     connectionLimits: loadConnectionLimits(env),
+    logRetentionMs: loadLogRetention(env),
   };
+}
+
+/** LOG_RETENTION: a duration of at least 1h, or "never". */
+function loadLogRetention(env: Env): number | null {
+  const raw = envOptional(env, "LOG_RETENTION");
+  if (raw === undefined) return DEFAULT_LOG_RETENTION_MS;
+  if (raw.trim().toLowerCase() === "never") return null;
+  const ms = parseDurationMs(raw);
+  if (ms === undefined || ms < 3_600_000) throw new ConfigError('LOG_RETENTION must be a duration of at least 1h such as 30d, or "never"');
+  return ms;
 }
 
 function loadConnectionLimits(env: Env): ConnectionLimits {

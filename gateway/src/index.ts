@@ -10,6 +10,7 @@ import { DEFAULT_CONNECTION_LIMITS, guardConnections, STATUS_MAX_CONNECTIONS } f
 import { compileTrustedProxies } from "./config.js";
 import { ControlPlaneConnection } from "./background/control-plane-connection.js";
 import { QuotaUpkeep } from "./background/quota-upkeep.js";
+import { DEFAULT_LOG_RETENTION_MS, LogRetention } from "./background/log-retention.js";
 import { SyncClient, type SyncClientOptions } from "./background/sync-loop.js";
 import { META } from "./db/meta-repository.js";
 
@@ -125,6 +126,9 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
     options.sync,
   );
   const quotaUpkeep = new QuotaUpkeep({ quota: ctx.quota, rpc: connection.quotaRpc(), logger });
+  const retentionMs = config.logRetentionMs === undefined ? DEFAULT_LOG_RETENTION_MS : config.logRetentionMs;
+  const retention =
+    retentionMs === null ? undefined : new LogRetention({ logWriter: ctx.logWriter, db: ctx.db.db, logger, now: () => ctx.clock.now(), retentionMs });
   const clientServer = createServer(
     {
       keepAliveTimeout: (config.connectionLimits ?? DEFAULT_CONNECTION_LIMITS).idleTimeoutMs,
@@ -183,6 +187,7 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
     }
     sync.start();
     quotaUpkeep.start();
+    retention?.start();
     logger.info(
       {
         port,
@@ -200,6 +205,7 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
 
   async function doStop(): Promise<void> {
     stopWarnings?.();
+    retention?.stop();
     await Promise.all([close(clientServer, config.shutdownGraceMs), close(statusServer, 0)]);
     // Requests are done: persist their usage, give held quota back, report what waits (best effort).
     await ctx.logWriter.flush();

@@ -11,7 +11,8 @@ export type AuditEvent =
   | "policy_denied"
   | "cache_recovered"
   | "client_blocked"
-  | "auth_disabled";
+  | "auth_disabled"
+  | "auth_denied_summary";
 
 export interface AuditEntry {
   /** ISO timestamp. */
