@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { BlockList, Socket } from "node:net";
 import { authenticateCredential, presentedCredential, type AuthFailureReason, type PresentedCredential } from "../auth/authenticate.js";
-import { clientAddress, ipInList, normalizeAddress } from "../auth/ip.js";
+import { clientAddress, ipInList, normalizeAddress, unparseableForwardedBucket } from "../auth/ip.js";
 import type { KeyRecord } from "../auth/key-index.js";
 import { checkIp, type PolicyDenial } from "../auth/policy.js";
 import { MAX_URL_BYTES } from "../config.js";
@@ -62,7 +62,7 @@ const GUESSES = new Set<AuthFailureReason>([
   "malformed",
   "bad_checksum",
   "unknown",
-  "rotated",
+  // "rotated" is not one: it is a real key's former secret, presented by a client not yet updated.
   "ephemeral_malformed",
   "ephemeral_bad_signature",
   "ephemeral_unknown_signing_key",
@@ -143,7 +143,7 @@ export function keysFresh(a: Admission, res: ServerResponse, rec: RequestRecord,
 
 /** Brute force: an address that sent too many invalid keys waits out its block. The client's address, or null when refused. */
 export function clientNotBlocked(a: Admission, req: IncomingMessage, res: ServerResponse, rec: RequestRecord, route: Route): string | null {
-  const client = clientIp(a, req) ?? "unknown";
+  const client = clientIp(a, req) ?? unparseableForwardedBucket(req.socket.remoteAddress, req.headers["x-forwarded-for"]);
   const retryAfter = a.ctx.bruteForce.retryAfterSeconds(client);
   if (retryAfter <= 0) return client;
   rec.error = "client_blocked";
