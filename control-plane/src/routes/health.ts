@@ -16,11 +16,19 @@ export const healthRoutes = routeGroup("health", [
     async handler({ ctx }, app) {
       try {
         await ping(app.db);
-        ctx.body = { ready: true, database: app.dbKind };
+        app.dbHealth.markSuccess();
+        ctx.body = { ready: true, database: app.dbKind, database_connected: true };
       } catch (err) {
+        app.dbHealth.markFailure(err);
         app.logger.warn({ err }, "readiness check: database unreachable");
         ctx.status = 503;
-        ctx.body = { ready: false, database: app.dbKind, error: "database unreachable" };
+        ctx.body = {
+          ready: false,
+          database: app.dbKind,
+          database_connected: false,
+          seconds_unavailable: Math.round(app.dbHealth.unavailableSince ?? 0),
+          error: "database unreachable",
+        };
       }
     },
   }),

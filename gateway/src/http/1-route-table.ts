@@ -16,7 +16,7 @@ import {
   type Admission,
 } from "./2-admission.js";
 import { upstreamRoute } from "./3-upstream-route.js";
-import { newRequestRecord, recordRequest, type RequestRecord } from "./6-request-record.js";
+import { newRequestRecord, recordOnClose, type RequestRecord } from "./6-request-record.js";
 import { HttpError, PolicyDeniedError, errors } from "./errors.js";
 import { listModels } from "./models-route.js";
 import { mcpRoute } from "./mcp-route.js";
@@ -106,7 +106,7 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
   return (req, res) => {
     const rec = newRequestRecord();
     res.setHeader("x-request-id", rec.requestId);
-    res.once("close", () => recordRequest(ctx, rec, res));
+    recordOnClose(ctx, rec, res);
 
     if (!urlWithinLimit(a, req, res, rec, SERVED) || !hostPresent(a, req, res, rec)) return;
     const path = pathOf(req.url);

@@ -112,10 +112,20 @@ export function upstreamRoute(endpoint: Endpoint): RouteHandler {
       if (reservation) ctx.quota.manager.settle(reservation, { tokens: 0, costMicroUsd: 0 });
       return;
     }
-    try {
-      await forward(ctx, endpoint, provider, format, upstream, req, res, rec, key);
-    } finally {
+    let settled = false;
+    const settle = () => {
+      if (settled) return;
+      settled = true;
       settleQuota(ctx, key, provider, reservation, rec);
+    };
+    try {
+      // Usage is settled and made durable before the answer's last bytes: an answered request's usage survives a kill -9.
+      await forward(ctx, endpoint, provider, format, upstream, req, res, rec, key, () => {
+        settle();
+        return ctx.logWriter.durable();
+      });
+    } finally {
+      settle();
     }
   };
 }

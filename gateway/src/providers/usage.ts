@@ -155,6 +155,9 @@ export function usageOfBuffer(format: UsageFormat, body: Buffer): Usage | null {
 
 const MAX_PENDING_LINE = 1024 * 1024;
 
+/** The upstream finished its answer: a finish or stop reason, or the Responses API's / Anthropic's closing event. */
+const ANSWERED_RE = /"(?:finish_reason|stop_reason)"\s*:\s*"|"type"\s*:\s*"(?:response\.completed|message_stop)"/;
+
 /** Whether `text` has `: null` (any blanks) at `from`: a member whose value is null. */
 function isNullMember(text: string, from: number): boolean {
   let i = from;
@@ -176,11 +179,17 @@ export class SseUsageTap {
   private readonly decoder = new TextDecoder();
   private partial = "";
   usage: Usage | null = null;
+  /**
+   * The upstream has produced the whole answer (a finish reason went by): from then on the
+   * client has what it pays for, so its usage is owed whether or not the client stays.
+   */
+  answered = false;
 
   constructor(private readonly format: UsageFormat = "openai") {}
 
   push(chunk: Uint8Array): void {
     const text = this.partial + this.decoder.decode(chunk, { stream: true });
+    if (!this.answered && (text.includes("_reason") || text.includes('"type"')) && ANSWERED_RE.test(text)) this.answered = true;
     const lastNl = text.lastIndexOf("\n");
     if (lastNl === -1) {
       // An absurdly long line is no usage chunk; drop it rather than grow.
