@@ -39,6 +39,9 @@ function quotedModel(model: string): string {
 /** A connection the gateway will not read more of after this answer. */
 const CLOSE = { connection: "close" } as const;
 
+/** Tells the SDKs not to retry: the same request would be refused again. */
+const FINAL = { "x-should-retry": "false" } as const;
+
 /**
  * Every error the client port answers, by name: the one place that holds the
  * status, type, code and wording a client (and its SDK) sees for each.
@@ -109,14 +112,15 @@ export const errors = {
   policyDenied: (denial: PolicyDenial, model: string | null = null) => new PolicyDeniedError(denial, model),
 
   // The request body.
-  bodyTooLarge: (limit: number) =>
+  /** `close`: the rest of the body was not read, so the connection cannot serve another request. */
+  bodyTooLarge: (limit: number, close: boolean) =>
     new HttpError(
       413,
       `Request body too large: the limit is ${limit} bytes (MAX_BODY_BYTES). Send a smaller request.`,
       "invalid_request_error",
       "request_too_large",
       null,
-      { ...CLOSE },
+      close ? { ...CLOSE, ...FINAL } : { ...FINAL },
     ),
   incompleteBody: () =>
     new HttpError(

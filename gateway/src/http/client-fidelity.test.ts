@@ -1,0 +1,75 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import Anthropic from "@anthropic-ai/sdk";
+import OpenAI from "openai";
+import { createGateway, type Gateway } from "../index.js";
+import type { ProviderConfig } from "../providers/provider-config.js";
+import { capturedLogger, eventually, FakeAnthropic, FakeControlPlane, FakeOpenAi, makeKey, tempDir } from "@tollgate/testkit";
+import { testConfig } from "../../test/test-config.js";
+
+const UPSTREAM = { anthropic: "sk-ant-client-fidelity-1", openai: "sk-openai-client-fidelity-2" };
+const MAX_BODY = 256 * 1024;
+
+/** Issue 21: what the official SDKs see through a gateway, item by item. */
+describe("client fidelity (issue 21)", () => {
+  const dir = tempDir();
+  const key = makeKey();
+  const cp = new FakeControlPlane([key.upsert], 1);
+  const anthropicUp = new FakeAnthropic(UPSTREAM.anthropic);
+  const openaiUp = new FakeOpenAi();
+  const log = capturedLogger();
+  let gw: Gateway;
+  let base = "";
+  let openai: OpenAI;
+  let anthropic: Anthropic;
+
+  beforeAll(async () => {
+    await Promise.all([cp.start(), anthropicUp.start(), openaiUp.start()]);
+    const common = { models: [] as string[], modelPatterns: [] as string[], timeoutMs: 2_000 };
+    const providers: ProviderConfig[] = [
+      { ...common, name: "anthropic", kind: "anthropic", baseUrl: anthropicUp.url, apiKey: UPSTREAM.anthropic, modelPatterns: ["claude-*"] },
+      { ...common, name: "openai", kind: "openai", baseUrl: `${openaiUp.url}/v1`, apiKey: UPSTREAM.openai, modelPatterns: ["*"] },
+    ];
+    gw = createGateway(testConfig(dir.path, cp.url, cp.token, { providers, maxBodyBytes: MAX_BODY }), { logger: log.logger });
+    base = `http://127.0.0.1:${(await gw.start()).port}`;
+    await eventually(() => (gw.context.syncState.ready ? true : undefined));
+    openai = new OpenAI({ apiKey: key.secret, baseURL: `${base}/v1`, maxRetries: 0 });
+    anthropic = new Anthropic({ apiKey: key.secret, baseURL: base, maxRetries: 0 });
+  });
+
+  afterAll(async () => {
+    await gw?.stop();
+    await Promise.all([cp.stop(), anthropicUp.stop(), openaiUp.stop()]);
+    dir.remove();
+  });
+
+  const logged = (requestId: string | null | undefined) =>
+    eventually(async () => {
+      await gw.context.logWriter.flush();
+      return gw.context.db.requestLog.list().find((r) => r.requestId === requestId);
+    });
+  const refusals = () => gw.context.db.requestLog.list().filter((r) => r.status === 413).length;
+
+  it("1: reads an oversized body before its 413, in each API's shape, and the SDKs do not retry it", async () => {
+    const retrying = new OpenAI({ apiKey: key.secret, baseURL: `${base}/v1`, maxRetries: 2 });
+    const before = refusals();
+    const big = "x".repeat(MAX_BODY + 1024);
+    const err = await retrying.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: big }] }).catch((e: unknown) => e);
+    // A 413 the client could read, not a connection error.
+    expect(err).toBeInstanceOf(OpenAI.APIError);
+    expect(err).not.toBeInstanceOf(OpenAI.APIConnectionError);
+    expect(err).toMatchObject({ status: 413, code: "request_too_large", type: "invalid_request_error" });
+    expect((err as InstanceType<typeof OpenAI.APIError>).headers?.get("x-should-retry")).toBe("false");
+
+    const retryingAnthropic = new Anthropic({ apiKey: key.secret, baseURL: base, maxRetries: 2 });
+    const aErr = await retryingAnthropic.messages.create({ model: "claude-fidelity", max_tokens: 10, messages: [{ role: "user", content: big }] }).catch((e: unknown) => e);
+    expect(aErr).toBeInstanceOf(Anthropic.APIError);
+    expect(aErr).toMatchObject({ status: 413, error: { type: "error", error: { type: "request_too_large" } } });
+    await gw.context.logWriter.flush();
+    // One refusal per call: neither SDK retried.
+    expect(refusals() - before).toBe(2);
+
+    // The connection served on: a normal call right after succeeds.
+    const ok = await retrying.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] });
+    expect(ok.choices[0]!.message.content).toBe("Hello from the fake OpenAI.");
+  });
+});
