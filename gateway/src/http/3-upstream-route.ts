@@ -1,5 +1,5 @@
 import type { KeyRecord } from "../auth/key-index.js";
-import { checkModel, checkProvider } from "../auth/policy.js";
+import { checkModel, checkProvider, modelRequiredDenial } from "../auth/policy.js";
 import { MAX_JSON_DEPTH } from "../config.js";
 import type { AppContext } from "../context.js";
 import type { Resolved } from "../providers/registry.js";
@@ -44,8 +44,11 @@ function upstreamBody(endpoint: Endpoint, body: Buffer, json: Record<string, unk
   return { body: Buffer.from(JSON.stringify(rewritten)), json: rewritten, hideUsageChunk };
 }
 
+/** Endpoints whose API makes `model` optional (a stored prompt names it). */
+const MODEL_OPTIONAL = new Set<Endpoint>(["responses"]);
+
 /** Parses once and checks only what the gateway itself needs. */
-function parseModelBody(ctx: AppContext, body: Buffer, example: string): Record<string, unknown> {
+function parseModelBody(ctx: AppContext, body: Buffer, example: string, modelOptional: boolean): Record<string, unknown> {
   // A cheap byte scan first: a pathologically nested body never reaches the
   // parser, nor the upstream that would parse it again.
   if (jsonDepthExceeds(body, MAX_JSON_DEPTH)) {
@@ -63,6 +66,7 @@ function parseModelBody(ctx: AppContext, body: Buffer, example: string): Record<
     throw errors.bodyNotObject();
   }
   const obj = json as Record<string, unknown>;
+  if (modelOptional && obj.model === undefined) return obj;
   if (typeof obj.model !== "string" || obj.model === "") {
     throw errors.missingModel(example);
   }
@@ -87,6 +91,19 @@ function routeModel(ctx: AppContext, endpoint: Endpoint, model: string, key: Key
 }
 
 /**
+ * A request without a model (a stored prompt picks it): the first provider
+ * the key may use that serves the endpoint. A key limited to some models is
+ * refused: the gateway cannot check a model it does not see.
+ */
+function routeWithoutModel(ctx: AppContext, endpoint: Endpoint, key: KeyRecord, rec: RequestRecord): Resolved {
+  if (key.allowedModels !== null) throw errors.policyDenied(modelRequiredDenial(key));
+  const provider = ctx.providers.defaultFor(endpoint, (name) => checkProvider(key, name) === null);
+  if (!provider) throw errors.noProviderFor(ENDPOINTS[endpoint].path);
+  rec.provider = provider.name;
+  return { provider, upstreamModel: "" };
+}
+
+/**
  * A POST endpoint passed through to the provider the model routes to: the
  * client's original bytes go upstream, the upstream's status and bytes come
  * back, usage is read in the provider's own format.
@@ -95,15 +112,23 @@ export function upstreamRoute(endpoint: Endpoint): RouteHandler {
   const { example, format } = ENDPOINTS[endpoint];
   return async (ctx: AppContext, req, res, rec, key) => {
     const body = await readBody(req, ctx.config.maxBodyBytes);
-    const json = parseModelBody(ctx, body, example);
-    const model = json.model as string;
-    rec.model = model.slice(0, MAX_LOGGED_MODEL);
+    const json = parseModelBody(ctx, body, example, MODEL_OPTIONAL.has(endpoint));
     rec.stream = json.stream === true;
-    const denial = checkModel(key, model);
-    if (denial) throw errors.policyDenied(denial, rec.model);
-    const { provider, upstreamModel } = routeModel(ctx, endpoint, model, key, rec);
-    rec.upstreamModel = upstreamModel ?? model;
-    const upstream = upstreamBody(endpoint, body, json, upstreamModel, rec.stream);
+    let resolved: Resolved;
+    let upstream: UpstreamBody;
+    if (typeof json.model === "string") {
+      const model = json.model;
+      rec.model = model.slice(0, MAX_LOGGED_MODEL);
+      const denial = checkModel(key, model);
+      if (denial) throw errors.policyDenied(denial, rec.model);
+      resolved = routeModel(ctx, endpoint, model, key, rec);
+      rec.upstreamModel = resolved.upstreamModel ?? model;
+      upstream = upstreamBody(endpoint, body, json, resolved.upstreamModel, rec.stream);
+    } else {
+      resolved = routeWithoutModel(ctx, endpoint, key, rec);
+      upstream = { body, json, hideUsageChunk: false };
+    }
+    const { provider } = resolved;
     // Fleet-wide limits: reserve before the upstream call, settle with the real usage after.
     const reservation = await admitToQuota(ctx, key, provider, json, rec, res);
     // The client may have left while the request waited for quota: no upstream call then.

@@ -8,7 +8,7 @@ import { drained } from "./respond.js";
 import { errors, type HttpError } from "./errors.js";
 import type { RequestRecord } from "./6-request-record.js";
 import { UsageChunkFilter } from "./sse-filter.js";
-import { SseUsageTap, usageOfBuffer, type UsageFormat } from "../providers/usage.js";
+import { modelOfBuffer, SseUsageTap, usageOfBuffer, type UsageFormat } from "../providers/usage.js";
 
 /** What goes upstream when the client's bytes cannot: the rewritten body, and what the answer then needs. */
 export interface UpstreamBody {
@@ -54,6 +54,8 @@ export async function passBuffered(ctx: AppContext, res: ServerResponse, rec: Re
   if (opts.transform && json) body = opts.transform(body);
   // Only the usage member is parsed: the answer's content is passed on as bytes, never materialized.
   if (json) rec.usage = usageOfBuffer(opts.usage, body);
+  // A request that named no model (a stored prompt): the answer names it, for pricing and the log.
+  if (json && rec.model === null && rec.route === "responses") rec.model = modelOfBuffer(body);
   if (up.status >= 400) rec.error = `upstream_status_${up.status}`;
   res.writeHead(up.status, { ...up.headers, "content-type": up.contentType ?? "application/octet-stream", "content-length": body.length });
   res.end(body);

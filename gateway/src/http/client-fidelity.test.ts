@@ -3,7 +3,7 @@ import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
 import { createGateway, type Gateway } from "../index.js";
 import type { ProviderConfig } from "../providers/provider-config.js";
-import { capturedLogger, eventually, FakeAnthropic, FakeControlPlane, FakeOpenAi, makeKey, tempDir } from "@tollgate/testkit";
+import { capturedLogger, eventually, FAKE_PROMPT_MODEL, FakeAnthropic, FakeControlPlane, FakeOpenAi, makeKey, tempDir } from "@tollgate/testkit";
 import { testConfig } from "../../test/test-config.js";
 
 const UPSTREAM = { anthropic: "sk-ant-client-fidelity-1", openai: "sk-openai-client-fidelity-2" };
@@ -13,7 +13,8 @@ const MAX_BODY = 256 * 1024;
 describe("client fidelity (issue 21)", () => {
   const dir = tempDir();
   const key = makeKey();
-  const cp = new FakeControlPlane([key.upsert], 1);
+  const onlyClaude = makeKey({ allowedModels: ["claude-*"] });
+  const cp = new FakeControlPlane([key.upsert, onlyClaude.upsert], 1);
   const anthropicUp = new FakeAnthropic(UPSTREAM.anthropic);
   const openaiUp = new FakeOpenAi();
   const log = capturedLogger();
@@ -21,6 +22,7 @@ describe("client fidelity (issue 21)", () => {
   let base = "";
   let openai: OpenAI;
   let anthropic: Anthropic;
+  let limited: OpenAI;
 
   beforeAll(async () => {
     await Promise.all([cp.start(), anthropicUp.start(), openaiUp.start()]);
@@ -34,6 +36,7 @@ describe("client fidelity (issue 21)", () => {
     await eventually(() => (gw.context.syncState.ready ? true : undefined));
     openai = new OpenAI({ apiKey: key.secret, baseURL: `${base}/v1`, maxRetries: 0 });
     anthropic = new Anthropic({ apiKey: key.secret, baseURL: base, maxRetries: 0 });
+    limited = new OpenAI({ apiKey: onlyClaude.secret, baseURL: `${base}/v1`, maxRetries: 0 });
   });
 
   afterAll(async () => {
@@ -71,5 +74,17 @@ describe("client fidelity (issue 21)", () => {
     // The connection served on: a normal call right after succeeds.
     const ok = await retrying.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] });
     expect(ok.choices[0]!.message.content).toBe("Hello from the fake OpenAI.");
+  });
+
+  it("2: routes POST /v1/responses without a model (a stored prompt) to the OpenAI-format provider, and accounts for it", async () => {
+    const { data, response } = await openai.responses.create({ prompt: { id: "pmpt_fidelity", version: "2" }, input: "hi" }).withResponse();
+    expect(data.output_text).toBe("Hello from the fake OpenAI.");
+    expect(JSON.parse(openaiUp.seen.at(-1)!.body)).not.toHaveProperty("model");
+    expect(await logged(response.headers.get("x-request-id"))).toMatchObject({ provider: "openai", model: FAKE_PROMPT_MODEL, status: 200, totalTokens: 14 });
+
+    // A key limited to some models must name one: the gateway cannot check what a stored prompt picks.
+    const err = await limited.responses.create({ prompt: { id: "pmpt_fidelity" } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.PermissionDeniedError);
+    expect(err).toMatchObject({ status: 403, code: "model_not_allowed", param: "model" });
   });
 });

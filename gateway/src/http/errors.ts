@@ -170,6 +170,9 @@ export const errors = {
       "model",
     ),
 
+  noProviderFor: (path: string) =>
+    new HttpError(404, `No provider this key may use serves POST ${path} on this gateway.`, "invalid_request_error", "model_not_found", "model"),
+
   // Fleet quotas: the quota gate words the message and sets Retry-After.
   budgetExceeded: (message: string, headers: Record<string, string>) => new HttpError(429, message, "insufficient_quota", "budget_exceeded", null, headers),
   rateLimitExceeded: (message: string, headers: Record<string, string>) => new HttpError(429, message, "rate_limit_error", "rate_limit_exceeded", null, headers),

@@ -6,7 +6,7 @@ import { createGeminiProvider } from "./gemini/gemini-provider.js";
 import { createMockProvider } from "./mock/mock-provider.js";
 import { createOpenAiProvider } from "./openai/openai-provider.js";
 import { DEFAULT_AZURE_API_VERSION, checkFallbacks, type ProviderConfig } from "./provider-config.js";
-import type { Provider } from "./types.js";
+import type { Endpoint, Provider } from "./types.js";
 
 /** Builds the adapter a provider config names. */
 export function createProvider(config: ProviderConfig): Provider {
@@ -105,6 +105,12 @@ export class ProviderRegistry {
     }
     if (!provider) return undefined;
     return { provider: this.modelChains.get(provider)?.get(model) ?? this.chains.get(provider)!, upstreamModel };
+  }
+
+  /** The first provider (with its fallbacks) that serves `endpoint` and that `mayUse` accepts: where a request without a model goes. */
+  defaultFor(endpoint: Endpoint, mayUse: (name: string) => boolean): Provider | undefined {
+    const provider = this.providers.find((p) => p.endpoints.has(endpoint) && mayUse(p.name));
+    return provider && this.chains.get(provider);
   }
 
   /** The configured provider serving `model` (not its fallback wrapper), or undefined when none does. */
