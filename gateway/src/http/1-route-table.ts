@@ -18,7 +18,8 @@ import {
 import { upstreamRoute } from "./3-upstream-route.js";
 import { newRequestRecord, recordRequest, type RequestRecord } from "./6-request-record.js";
 import { HttpError, PolicyDeniedError, errors } from "./errors.js";
-import { listModels } from "./models-route.js";
+import { listModels, retrieveModel } from "./models-route.js";
+import { listAnthropicModels, retrieveAnthropicModel } from "./routes/anthropic-models.js";
 import { sendError, sendOpenAiError } from "./respond.js";
 import type { Route, RouteHandler } from "./route.js";
 
@@ -29,10 +30,21 @@ const ROUTES = new Map<string, Route>([
   ["/v1/responses", { label: "responses", methods: { POST: upstreamRoute("responses") }, format: "openai" }],
   ["/v1/messages", { label: "messages", methods: { POST: upstreamRoute("messages") }, format: "anthropic" }],
   ["/v1/messages/count_tokens", { label: "count_tokens", methods: { POST: upstreamRoute("count_tokens") }, format: "anthropic" }],
-  ["/v1/models", { label: "models", methods: { GET: listModels }, format: "openai" }],
+  [
+    "/v1/models",
+    { label: "models", methods: { GET: listModels }, format: "openai", anthropic: { label: "models", methods: { GET: listAnthropicModels }, format: "anthropic" } },
+  ],
 ]);
 
-const SERVED = "This gateway serves POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses, /v1/messages, /v1/messages/count_tokens and GET /v1/models.";
+/** Paths with an id in them, tried in order after the exact paths. */
+const PARAM_ROUTES: ReadonlyArray<{ pattern: RegExp; route: Route }> = [
+  {
+    pattern: /^\/v1\/models\/.+$/,
+    route: { label: "models", methods: { GET: retrieveModel }, format: "openai", anthropic: { label: "models", methods: { GET: retrieveAnthropicModel }, format: "anthropic" } },
+  },
+];
+
+const SERVED = "This gateway serves POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses, /v1/messages, /v1/messages/count_tokens and GET /v1/models, /v1/models/{id}.";
 
 function pathOf(url: string | undefined): string {
   if (!url) return "/";
@@ -42,10 +54,16 @@ function pathOf(url: string | undefined): string {
   return path.length > 1 && path.endsWith("/") ? path.slice(0, -1) : path;
 }
 
-/** The route of a path, or null once a 404 is answered. */
+/** An Anthropic SDK sends anthropic-version on every call; OpenAI's never does. */
+function fromAnthropicClient(req: IncomingMessage): boolean {
+  return req.headers["anthropic-version"] !== undefined;
+}
+
+/** The route of a path (its Anthropic variant for an Anthropic client), or null once a 404 is answered. */
 function routeOf(req: IncomingMessage, res: ServerResponse, rec: RequestRecord, path: string): Route | null {
-  const route = ROUTES.get(path);
+  let route = ROUTES.get(path) ?? PARAM_ROUTES.find((r) => r.pattern.test(path))?.route;
   if (route) {
+    if (route.anthropic && fromAnthropicClient(req)) route = route.anthropic;
     rec.route = route.label;
     return route;
   }

@@ -73,9 +73,8 @@ function parseModelBody(ctx: AppContext, body: Buffer, example: string, modelOpt
   return obj;
 }
 
-/** The request's model picks the provider; its scopes and endpoints must agree. */
-function routeModel(ctx: AppContext, endpoint: Endpoint, model: string, key: KeyRecord, rec: RequestRecord): Resolved {
-  const resolved = ctx.providers.resolve(model);
+/** The request's model picks the provider (resolveFor); its scopes and endpoints must agree. */
+function checkRoute(endpoint: Endpoint, model: string, resolved: Resolved | undefined, key: KeyRecord, rec: RequestRecord): Resolved {
   if (!resolved) {
     throw errors.modelNotFound(model);
   }
@@ -121,7 +120,10 @@ export function upstreamRoute(endpoint: Endpoint): RouteHandler {
       rec.model = model.slice(0, MAX_LOGGED_MODEL);
       const denial = checkModel(key, model);
       if (denial) throw errors.policyDenied(denial, rec.model);
-      resolved = routeModel(ctx, endpoint, model, key, rec);
+      let routed = ctx.providers.resolveFor(endpoint, model, rec.requestId);
+      // Only a model no configured name claims waits for an upstream's model list.
+      if (routed instanceof Promise) routed = await routed;
+      resolved = checkRoute(endpoint, model, routed, key, rec);
       rec.upstreamModel = resolved.upstreamModel ?? model;
       upstream = upstreamBody(endpoint, body, json, resolved.upstreamModel, rec.stream);
     } else {

@@ -3,7 +3,7 @@ import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
 import { createGateway, type Gateway } from "../index.js";
 import type { ProviderConfig } from "../providers/provider-config.js";
-import { capturedLogger, eventually, FAKE_PROMPT_MODEL, FakeAnthropic, FakeControlPlane, FakeOpenAi, makeKey, tempDir } from "@tollgate/testkit";
+import { capturedLogger, eventually, FAKE_ANTHROPIC_MODELS, FAKE_PROMPT_MODEL, FakeAnthropic, FakeControlPlane, FakeOpenAi, makeKey, tempDir } from "@tollgate/testkit";
 import { testConfig } from "../../test/test-config.js";
 
 const UPSTREAM = { anthropic: "sk-ant-client-fidelity-1", openai: "sk-openai-client-fidelity-2" };
@@ -14,7 +14,8 @@ describe("client fidelity (issue 21)", () => {
   const dir = tempDir();
   const key = makeKey();
   const onlyClaude = makeKey({ allowedModels: ["claude-*"] });
-  const cp = new FakeControlPlane([key.upsert, onlyClaude.upsert], 1);
+  const openaiOnly = makeKey({ allowedProviders: ["openai"] });
+  const cp = new FakeControlPlane([key.upsert, onlyClaude.upsert, openaiOnly.upsert], 1);
   const anthropicUp = new FakeAnthropic(UPSTREAM.anthropic);
   const openaiUp = new FakeOpenAi();
   const log = capturedLogger();
@@ -86,5 +87,36 @@ describe("client fidelity (issue 21)", () => {
     const err = await limited.responses.create({ prompt: { id: "pmpt_fidelity" } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.PermissionDeniedError);
     expect(err).toMatchObject({ status: 403, code: "model_not_allowed", param: "model" });
+  });
+
+  it("3: answers an Anthropic client's model list in Anthropic's shape, with the Anthropic providers' models, filtered by the key's scopes", async () => {
+    const ids: string[] = [];
+    // Auto-pagination through after_id, one model a page.
+    for await (const m of anthropic.models.list({ limit: 1 })) {
+      expect(m).toMatchObject({ type: "model", display_name: expect.any(String), created_at: expect.any(String) });
+      ids.push(m.id);
+    }
+    expect(ids).toEqual(FAKE_ANTHROPIC_MODELS);
+    // The OpenAI client still sees the OpenAI upstream's list, in OpenAI's shape.
+    const openAiIds = (await openai.models.list()).data.map((m) => m.id);
+    expect(openAiIds).toContain("gpt-4o-mini");
+    expect(openAiIds).not.toContain("kimi-k2-anthropic");
+
+    const onlySonnet = new Anthropic({ apiKey: onlyClaude.secret, baseURL: base, maxRetries: 0 });
+    expect((await onlySonnet.models.list()).data.map((m) => m.id)).toEqual(FAKE_ANTHROPIC_MODELS.filter((id) => id.startsWith("claude-")));
+    const noAnthropic = new Anthropic({ apiKey: openaiOnly.secret, baseURL: base, maxRetries: 0 });
+    expect((await noAnthropic.models.list()).data).toEqual([]);
+  });
+
+  it("4: serves GET /v1/models/{id} in each API's shape, 404 for a model the key may not use", async () => {
+    expect(await openai.models.retrieve("gpt-4o-mini")).toMatchObject({ id: "gpt-4o-mini", object: "model", owned_by: "openai" });
+    const missing = await openai.models.retrieve("gpt-nope").catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(OpenAI.NotFoundError);
+    expect(missing).toMatchObject({ code: "model_not_found" });
+
+    expect(await anthropic.models.retrieve("claude-haiku-4-5")).toMatchObject({ type: "model", id: "claude-haiku-4-5", display_name: "claude-haiku-4-5" });
+    const hidden = await new Anthropic({ apiKey: onlyClaude.secret, baseURL: base, maxRetries: 0 }).models.retrieve("kimi-k2-anthropic").catch((e: unknown) => e);
+    expect(hidden).toBeInstanceOf(Anthropic.NotFoundError);
+    expect(hidden).toMatchObject({ error: { type: "error", error: { type: "not_found_error" } } });
   });
 });

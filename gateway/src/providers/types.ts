@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { CallerSignal } from "./light-signal.js";
+import type { UpstreamModel } from "./upstream-model-lists.js";
 
 /** Provider kinds a providers file may declare; `mock` is the built-in stand-in. */
 export const PROVIDER_KINDS = ["openai", "anthropic", "azure-openai", "gemini"] as const;
@@ -67,6 +68,17 @@ export class UpstreamError extends Error {
   }
 }
 
+/** An upstream answered a gateway-made call (e.g. its model list) with an error status. */
+export class UpstreamStatusError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = "UpstreamStatusError";
+  }
+}
+
 /**
  * The provider cannot call the model the request names (e.g. not an Azure
  * deployment name): the caller's mistake, found before any upstream call, so
@@ -91,5 +103,10 @@ export interface Provider {
   call(req: ProviderRequest): Promise<ProviderResponse>;
   /** The upstream's model list in OpenAI's shape, when it has one. */
   listModels?(signal: AbortSignal, requestId: string): Promise<ProviderResponse>;
+  /**
+   * The upstream's own model list in a non-OpenAI shape (Anthropic's), read
+   * whole; rejects with UpstreamError, or UpstreamStatusError on an error status.
+   */
+  listNativeModels?(requestId: string): Promise<readonly UpstreamModel[]>;
   close(): Promise<void>;
 }
