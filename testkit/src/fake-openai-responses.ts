@@ -86,6 +86,17 @@ export class FakeResponses {
     return true;
   }
 
+  /** A background response finishes: its output and usage appear. */
+  finish(id: string): void {
+    const found = this.stored.get(id);
+    if (!found) throw new Error(`no stored response ${id}`);
+    Object.assign(found.response, {
+      status: "completed",
+      output: [{ type: "message", id: `msg_${id}`, status: "completed", role: "assistant", content: [{ type: "output_text", text: "Hello from the fake OpenAI.", annotations: [] }] }],
+      usage: { ...FAKE_RESPONSES_USAGE, input_tokens_details: { cached_tokens: 0 }, output_tokens_details: { reasoning_tokens: 0 } },
+    });
+  }
+
   /** A response's event stream, as created (or resumed) with `stream: true`. */
   private stream(res: ServerResponse, response: Record<string, unknown>): void {
     res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8" });

@@ -20,6 +20,7 @@ import { newRequestRecord, recordRequest, type RequestRecord } from "./6-request
 import { HttpError, PolicyDeniedError, errors } from "./errors.js";
 import { listModels, retrieveModel } from "./models-route.js";
 import { listAnthropicModels, retrieveAnthropicModel } from "./routes/anthropic-models.js";
+import { cancelResponse, deleteResponse, listInputItems, retrieveResponse } from "./routes/responses.js";
 import { sendError, sendOpenAiError } from "./respond.js";
 import type { Route, RouteHandler } from "./route.js";
 
@@ -28,6 +29,8 @@ const ROUTES = new Map<string, Route>([
   ["/v1/completions", { label: "completions", methods: { POST: upstreamRoute("completions") }, format: "openai" }],
   ["/v1/embeddings", { label: "embeddings", methods: { POST: upstreamRoute("embeddings") }, format: "openai" }],
   ["/v1/responses", { label: "responses", methods: { POST: upstreamRoute("responses") }, format: "openai" }],
+  ["/v1/responses/input_tokens", { label: "responses", methods: { POST: upstreamRoute("response_input_tokens") }, format: "openai" }],
+  ["/v1/responses/compact", { label: "responses", methods: { POST: upstreamRoute("response_compact") }, format: "openai" }],
   ["/v1/messages", { label: "messages", methods: { POST: upstreamRoute("messages") }, format: "anthropic" }],
   ["/v1/messages/count_tokens", { label: "count_tokens", methods: { POST: upstreamRoute("count_tokens") }, format: "anthropic" }],
   [
@@ -42,9 +45,13 @@ const PARAM_ROUTES: ReadonlyArray<{ pattern: RegExp; route: Route }> = [
     pattern: /^\/v1\/models\/.+$/,
     route: { label: "models", methods: { GET: retrieveModel }, format: "openai", anthropic: { label: "models", methods: { GET: retrieveAnthropicModel }, format: "anthropic" } },
   },
+  { pattern: /^\/v1\/responses\/[^/]+$/, route: { label: "responses", methods: { GET: retrieveResponse, DELETE: deleteResponse }, format: "openai" } },
+  { pattern: /^\/v1\/responses\/[^/]+\/cancel$/, route: { label: "responses", methods: { POST: cancelResponse }, format: "openai" } },
+  { pattern: /^\/v1\/responses\/[^/]+\/input_items$/, route: { label: "responses", methods: { GET: listInputItems }, format: "openai" } },
 ];
 
-const SERVED = "This gateway serves POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses, /v1/messages, /v1/messages/count_tokens and GET /v1/models, /v1/models/{id}.";
+const SERVED =
+  "This gateway serves POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses (with GET and DELETE /v1/responses/{id}, POST /v1/responses/{id}/cancel, GET /v1/responses/{id}/input_items, POST /v1/responses/input_tokens and /v1/responses/compact), /v1/messages, /v1/messages/count_tokens, and GET /v1/models and /v1/models/{id}.";
 
 function pathOf(url: string | undefined): string {
   if (!url) return "/";

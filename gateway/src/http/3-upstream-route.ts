@@ -11,6 +11,7 @@ import type { RequestRecord } from "./6-request-record.js";
 import { errors } from "./errors.js";
 import { jsonDepthExceeds, readBody } from "./read-body.js";
 import type { RouteHandler } from "./route.js";
+import { ownedResponse, withOwner } from "./routes/responses.js";
 
 const MAX_LOGGED_MODEL = 200;
 
@@ -20,6 +21,8 @@ const ENDPOINTS: Record<Endpoint, { path: string; format: UsageFormat; example: 
   completions: { path: "/v1/completions", format: "openai", example: "gpt-3.5-turbo-instruct" },
   embeddings: { path: "/v1/embeddings", format: "openai", example: "text-embedding-3-small" },
   responses: { path: "/v1/responses", format: "openai", example: "gpt-4o-mini" },
+  response_input_tokens: { path: "/v1/responses/input_tokens", format: "openai", example: "gpt-4o-mini" },
+  response_compact: { path: "/v1/responses/compact", format: "openai", example: "gpt-4o-mini" },
   messages: { path: "/v1/messages", format: "anthropic", example: "claude-sonnet-4-5" },
   count_tokens: { path: "/v1/messages/count_tokens", format: "anthropic", example: "claude-sonnet-4-5" },
 };
@@ -32,12 +35,15 @@ const USAGE_ON_REQUEST = new Set<Endpoint>(["chat_completions", "completions"]);
  * routing prefix is stripped from the model or a stream must be asked for
  * its usage; then the already parsed JSON is serialized once.
  */
-function upstreamBody(endpoint: Endpoint, body: Buffer, json: Record<string, unknown>, upstreamModel: string, stream: boolean): UpstreamBody {
+function upstreamBody(endpoint: Endpoint, body: Buffer, json: Record<string, unknown>, upstreamModel: string | undefined, stream: boolean, key: KeyRecord): UpstreamBody {
   const options = json.stream_options;
   const hideUsageChunk =
     stream && USAGE_ON_REQUEST.has(endpoint) && (options === null || typeof options !== "object" || (options as { include_usage?: unknown }).include_usage !== true);
-  if (!hideUsageChunk && upstreamModel === json.model) return { body, json, hideUsageChunk };
-  const rewritten: Record<string, unknown> = { ...json, model: upstreamModel };
+  // A created response records its owner, so any gateway can check it later (routes/responses.ts).
+  const owned = endpoint === "responses";
+  if (!hideUsageChunk && !owned && upstreamModel === json.model) return { body, json, hideUsageChunk };
+  const rewritten: Record<string, unknown> = owned ? withOwner(json, key) : { ...json };
+  if (upstreamModel !== undefined) rewritten.model = upstreamModel;
   if (hideUsageChunk) {
     rewritten.stream_options = { ...(options !== null && typeof options === "object" && !Array.isArray(options) ? options : {}), include_usage: true };
   }
@@ -45,7 +51,7 @@ function upstreamBody(endpoint: Endpoint, body: Buffer, json: Record<string, unk
 }
 
 /** Endpoints whose API makes `model` optional (a stored prompt names it). */
-const MODEL_OPTIONAL = new Set<Endpoint>(["responses"]);
+const MODEL_OPTIONAL = new Set<Endpoint>(["responses", "response_input_tokens"]);
 
 /** Parses once and checks only what the gateway itself needs. */
 function parseModelBody(ctx: AppContext, body: Buffer, example: string, modelOptional: boolean): Record<string, unknown> {
@@ -125,12 +131,14 @@ export function upstreamRoute(endpoint: Endpoint): RouteHandler {
       if (routed instanceof Promise) routed = await routed;
       resolved = checkRoute(endpoint, model, routed, key, rec);
       rec.upstreamModel = resolved.upstreamModel ?? model;
-      upstream = upstreamBody(endpoint, body, json, resolved.upstreamModel, rec.stream);
+      upstream = upstreamBody(endpoint, body, json, resolved.upstreamModel, rec.stream, key);
     } else {
       resolved = routeWithoutModel(ctx, endpoint, key, rec);
-      upstream = { body, json, hideUsageChunk: false };
+      upstream = upstreamBody(endpoint, body, json, undefined, rec.stream, key);
     }
     const { provider } = resolved;
+    // Continuing a response: only the key that created it may.
+    if (typeof json.previous_response_id === "string") await ownedResponse(ctx, key, rec, json.previous_response_id, "previous_response_id");
     // Fleet-wide limits: reserve before the upstream call, settle with the real usage after.
     const reservation = await admitToQuota(ctx, key, provider, json, rec, res);
     // The client may have left while the request waited for quota: no upstream call then.

@@ -65,7 +65,7 @@ export async function passBuffered(ctx: AppContext, res: ServerResponse, rec: Re
  * Streams an SSE answer through chunk by chunk as it arrives, tapping it for
  * usage. A failure after the headers went out can only cut the stream.
  */
-async function passStreaming(ctx: AppContext, res: ServerResponse, rec: RequestRecord, up: ProviderResponse, opts: PassOptions): Promise<void> {
+export async function passStreaming(ctx: AppContext, res: ServerResponse, rec: RequestRecord, up: ProviderResponse, opts: PassOptions): Promise<void> {
   countUpstreamStatus(ctx, opts.provider, up.status);
   res.writeHead(up.status, {
     ...up.headers,

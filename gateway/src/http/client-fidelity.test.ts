@@ -119,4 +119,66 @@ describe("client fidelity (issue 21)", () => {
     expect(hidden).toBeInstanceOf(Anthropic.NotFoundError);
     expect(hidden).toMatchObject({ error: { type: "error", error: { type: "not_found_error" } } });
   });
+
+  it("5: serves the Responses API's sub-resources, each response only to the key that created it, on any gateway", async () => {
+    const created = await openai.responses.create({ model: "gpt-4o-mini", input: "hello", metadata: { tollgate_key_id: "ak_forged", mine: "yes" } });
+    // The owner record is the gateway's, whatever the client sent.
+    expect(created.metadata).toEqual({ mine: "yes", tollgate_key_id: key.upsert.id });
+    expect((await openai.responses.retrieve(created.id)).output_text).toBe("Hello from the fake OpenAI.");
+    const items = await openai.responses.inputItems.list(created.id);
+    expect(items.data).toHaveLength(1);
+    expect((await openai.responses.inputTokens.count({ model: "gpt-4o-mini", input: "hi", previous_response_id: created.id })).input_tokens).toBe(7);
+    const compacted = await openai.responses.compact({ model: "gpt-4o-mini", input: "hi" });
+    expect(compacted.object).toBe("response.compaction");
+
+    // Background mode: create, resume its stream, cancel; its usage counts once it is read finished.
+    const bg = await openai.responses.create({ model: "gpt-4o-mini", input: "long job", background: true });
+    expect(bg.status).toBe("queued");
+    const events: string[] = [];
+    for await (const e of await openai.responses.retrieve(bg.id, { stream: true, starting_after: 0 })) events.push(e.type);
+    expect(events).toEqual(["response.created", "response.output_text.delta", "response.completed"]);
+    expect((await openai.responses.cancel(bg.id)).status).toBe("cancelled");
+    const job = await openai.responses.create({ model: "gpt-4o-mini", input: "job", background: true });
+    openaiUp.responses.finish(job.id);
+    const first = await openai.responses.retrieve(job.id).withResponse();
+    const again = await openai.responses.retrieve(job.id).withResponse();
+    expect(first.data.status).toBe("completed");
+    expect(await logged(first.response.headers.get("x-request-id"))).toMatchObject({ model: "gpt-4o-mini", totalTokens: 14 });
+    expect(await logged(again.response.headers.get("x-request-id"))).toMatchObject({ totalTokens: null });
+
+    // Another key, here or on another gateway (nothing is kept on this one), never sees it.
+    const other = new OpenAI({ apiKey: openaiOnly.secret, baseURL: `${base}/v1`, maxRetries: 0 });
+    for (const attempt of [
+      () => other.responses.retrieve(created.id),
+      () => other.responses.delete(created.id),
+      () => other.responses.cancel(created.id),
+      () => other.responses.inputItems.list(created.id),
+      () => other.responses.create({ model: "gpt-4o-mini", input: "go on", previous_response_id: created.id }),
+    ]) {
+      const err = await attempt().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(OpenAI.NotFoundError);
+    }
+    expect(openaiUp.responses.stored.has(created.id)).toBe(true);
+    await openai.responses.delete(created.id);
+    expect(openaiUp.responses.stored.has(created.id)).toBe(false);
+    expect(await openai.responses.retrieve(created.id).catch((e: unknown) => e)).toBeInstanceOf(OpenAI.NotFoundError);
+  });
+
+  it("5: a second gateway of the fleet checks ownership the same way, with no shared state", async () => {
+    const created = await openai.responses.create({ model: "gpt-4o-mini", input: "fleet" });
+    const dir2 = tempDir();
+    const providers: ProviderConfig[] = [{ name: "openai", kind: "openai", baseUrl: `${openaiUp.url}/v1`, apiKey: UPSTREAM.openai, models: [], modelPatterns: ["*"], timeoutMs: 2_000 }];
+    const gw2 = createGateway(testConfig(dir2.path, cp.url, cp.token, { providers }), { logger: log.logger });
+    try {
+      const base2 = `http://127.0.0.1:${(await gw2.start()).port}`;
+      await eventually(() => (gw2.context.syncState.ready ? true : undefined));
+      const same = new OpenAI({ apiKey: key.secret, baseURL: `${base2}/v1`, maxRetries: 0 });
+      expect((await same.responses.retrieve(created.id)).id).toBe(created.id);
+      const other = new OpenAI({ apiKey: openaiOnly.secret, baseURL: `${base2}/v1`, maxRetries: 0 });
+      expect(await other.responses.retrieve(created.id).catch((e: unknown) => e)).toBeInstanceOf(OpenAI.NotFoundError);
+    } finally {
+      await gw2.stop();
+      dir2.remove();
+    }
+  });
 });

@@ -1,7 +1,7 @@
 import type { PolicyDenial } from "../auth/policy.js";
 import { formatDuration } from "../background/sync-state.js";
 
-export type OpenAiErrorType = "invalid_request_error" | "api_error" | "rate_limit_error" | "insufficient_quota";
+export type OpenAiErrorType = "invalid_request_error" | "api_error" | "server_error" | "rate_limit_error" | "insufficient_quota" | "requests" | "tokens";
 
 /** An HTTP error answered in OpenAI's error shape (or Anthropic's, by route). Build one through `errors`. */
 export class HttpError extends Error {

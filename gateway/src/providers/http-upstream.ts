@@ -84,7 +84,7 @@ export function classifyUpstreamFailure(err: unknown, deadline: Deadline, origin
 }
 
 export interface UpstreamCall {
-  method: "GET" | "POST";
+  method: "GET" | "POST" | "DELETE";
   /** Path below the base URL's path, e.g. "/chat/completions". */
   path: string;
   headers: Record<string, string>;

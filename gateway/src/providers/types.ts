@@ -7,7 +7,20 @@ export const PROVIDER_KINDS = ["openai", "anthropic", "azure-openai", "gemini"] 
 export type ProviderKind = (typeof PROVIDER_KINDS)[number] | "mock";
 
 /** Client endpoints that reach an upstream; each is one route of the client API. */
-export type Endpoint = "chat_completions" | "completions" | "embeddings" | "responses" | "messages" | "count_tokens";
+export type Endpoint = "chat_completions" | "completions" | "embeddings" | "responses" | "response_input_tokens" | "response_compact" | "messages" | "count_tokens";
+
+/** A call on a stored response of the Responses API (retrieve, delete, cancel, input items). */
+export interface ResponseResourceCall {
+  method: "GET" | "POST" | "DELETE";
+  /** Below the provider's /responses path, query included: "/resp_123", "/resp_123/cancel". */
+  suffix: string;
+  requestId: string;
+  signal: CallerSignal;
+  /** The client's headers; the provider forwards only what its API defines, never a credential. */
+  headers: IncomingHttpHeaders;
+  /** The SSE stream is asked for (a resumed background response). */
+  stream: boolean;
+}
 
 /** A client request as the gateway forwards it. */
 export interface ProviderRequest {
@@ -108,5 +121,7 @@ export interface Provider {
    * whole; rejects with UpstreamError, or UpstreamStatusError on an error status.
    */
   listNativeModels?(requestId: string): Promise<readonly UpstreamModel[]>;
+  /** A stored response's sub-resources, when the provider serves the Responses API. */
+  responseResource?(call: ResponseResourceCall): Promise<ProviderResponse>;
   close(): Promise<void>;
 }
