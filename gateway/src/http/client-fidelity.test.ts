@@ -181,4 +181,16 @@ describe("client fidelity (issue 21)", () => {
       dir2.remove();
     }
   });
+
+  it("6: routes Anthropic endpoints by the Anthropic providers' model lists and names, not by a claude-* name", async () => {
+    // Not claude-*, and the catch-all OpenAI provider's pattern matches it: the Anthropic upstream's list names it.
+    const { data, response } = await anthropic.messages.create({ model: "kimi-k2-anthropic", max_tokens: 10, messages: [{ role: "user", content: "hi" }] }).withResponse();
+    expect(data.content[0]).toMatchObject({ type: "text", text: "Hello from the fake Anthropic." });
+    expect(anthropicUp.seen.at(-1)!.path).toBe("/v1/messages");
+    expect(await logged(response.headers.get("x-request-id"))).toMatchObject({ provider: "anthropic", model: "kimi-k2-anthropic" });
+    expect((await anthropic.messages.countTokens({ model: "kimi-k2-anthropic", messages: [{ role: "user", content: "hi" }] })).input_tokens).toBe(42);
+    // The same name on an OpenAI endpoint still goes where the OpenAI routes say.
+    await openai.chat.completions.create({ model: "kimi-k2-anthropic", messages: [{ role: "user", content: "hi" }] });
+    expect(JSON.parse(openaiUp.seen.at(-1)!.body)).toMatchObject({ model: "kimi-k2-anthropic" });
+  });
 });
