@@ -21,7 +21,7 @@ import { HttpError, PolicyDeniedError, errors } from "./errors.js";
 import { listModels, retrieveModel } from "./models-route.js";
 import { listAnthropicModels, retrieveAnthropicModel } from "./routes/anthropic-models.js";
 import { cancelResponse, deleteResponse, listInputItems, retrieveResponse } from "./routes/responses.js";
-import { sendError, sendOpenAiError } from "./respond.js";
+import { sendError } from "./respond.js";
 import type { Route, RouteHandler } from "./route.js";
 
 const ROUTES = new Map<string, Route>([
@@ -61,6 +61,24 @@ function pathOf(url: string | undefined): string {
   return path.length > 1 && path.endsWith("/") ? path.slice(0, -1) : path;
 }
 
+/** Paths only Anthropic's API has: a 404 there answers in its shape. */
+const ANTHROPIC_PATH = /^\/v1\/(?:messages|complete)(?:\/|$)/;
+
+/**
+ * API families the gateway does not serve, and why: each of them runs work
+ * later, or stores data, in a way the key's scopes, quotas and budget could
+ * not be applied to (a batch's tokens are spent when the provider runs it,
+ * not when the gateway sees the request). A clear 404 says so.
+ */
+const UNSERVED: ReadonlyArray<{ pattern: RegExp; anthropic: boolean; what: string }> = [
+  { pattern: /^\/v1\/batches(?:\/|$)/, anthropic: false, what: "The Batch API is not served: a batch's tokens are spent when the provider runs it, where the key's quotas and budget cannot be applied" },
+  { pattern: /^\/v1\/files(?:\/|$)/, anthropic: false, what: "The Files API is not served: uploads are stored by the provider outside the key's scopes" },
+  { pattern: /^\/v1\/uploads(?:\/|$)/, anthropic: false, what: "The Uploads API is not served: uploads are stored by the provider outside the key's scopes" },
+  { pattern: /^\/v1\/chat\/completions\/[^/]+/, anthropic: false, what: "Stored chat completions (retrieve, update, delete, messages) are not served: the gateway does not keep them per key" },
+  { pattern: /^\/v1\/messages\/batches(?:\/|$)/, anthropic: true, what: "Message Batches are not served: a batch's tokens are spent when the provider runs it, where the key's quotas and budget cannot be applied" },
+  { pattern: /^\/v1\/files(?:\/|$)/, anthropic: true, what: "The Files API is not served: uploads are stored by the provider outside the key's scopes" },
+];
+
 /** An Anthropic SDK sends anthropic-version on every call; OpenAI's never does. */
 function fromAnthropicClient(req: IncomingMessage): boolean {
   return req.headers["anthropic-version"] !== undefined;
@@ -75,7 +93,10 @@ function routeOf(req: IncomingMessage, res: ServerResponse, rec: RequestRecord, 
     return route;
   }
   rec.error = "not_found";
-  sendOpenAiError(res, errors.unknownUrl(req.method, path, SERVED));
+  const anthropic = ANTHROPIC_PATH.test(path) || fromAnthropicClient(req);
+  const unserved = UNSERVED.find((u) => u.pattern.test(path) && u.anthropic === anthropic);
+  const err = unserved ? errors.notServed(req.method, path, unserved.what, SERVED) : errors.unknownUrl(req.method, path, SERVED);
+  sendError(res, err, anthropic ? "anthropic" : "openai");
   return null;
 }
 

@@ -193,4 +193,37 @@ describe("client fidelity (issue 21)", () => {
     await openai.chat.completions.create({ model: "kimi-k2-anthropic", messages: [{ role: "user", content: "hi" }] });
     expect(JSON.parse(openaiUp.seen.at(-1)!.body)).toMatchObject({ model: "kimi-k2-anthropic" });
   });
+
+  it("7: answers unserved Batch, Files and stored chat completion APIs with a clear 404 in the API's shape, naming what is served", async () => {
+    const openAiCalls = [
+      () => openai.batches.create({ input_file_id: "file-1", endpoint: "/v1/chat/completions", completion_window: "24h" }),
+      () => openai.files.list(),
+      () => openai.chat.completions.retrieve("chatcmpl-fake"),
+    ];
+    for (const attempt of openAiCalls) {
+      const err = await attempt().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(OpenAI.NotFoundError);
+      expect(err).toMatchObject({ code: "endpoint_not_served", type: "invalid_request_error" });
+      expect((err as Error).message).toMatch(/(is|are) not served/);
+      expect((err as Error).message).toContain("This gateway serves POST /v1/chat/completions");
+    }
+    const batches = await anthropic.messages.batches.list().catch((e: unknown) => e);
+    expect(batches).toBeInstanceOf(Anthropic.NotFoundError);
+    expect(batches).toMatchObject({ error: { type: "error", error: { type: "not_found_error", message: expect.stringContaining("Message Batches are not served") } } });
+    const files = await anthropic.beta.files.list().catch((e: unknown) => e);
+    expect(files).toBeInstanceOf(Anthropic.NotFoundError);
+    expect((files as Error).message).toContain("Files API is not served");
+  });
+
+  it("8: answers a 404 on an Anthropic path in Anthropic's error shape", async () => {
+    const raw = await fetch(`${base}/v1/messages/nope`, { method: "POST", headers: { "x-api-key": key.secret } });
+    expect(raw.status).toBe(404);
+    expect(await raw.json()).toMatchObject({ type: "error", error: { type: "not_found_error", message: expect.stringContaining("Unknown request URL") } });
+    const viaSdk = await anthropic.get("/v1/nothing-here").catch((e: unknown) => e);
+    expect(viaSdk).toBeInstanceOf(Anthropic.NotFoundError);
+    expect(viaSdk).toMatchObject({ error: { type: "error", error: { type: "not_found_error" } } });
+    // An OpenAI client's 404 keeps OpenAI's shape.
+    const openAi = await fetch(`${base}/v1/nothing-here`);
+    expect(await openAi.json()).toMatchObject({ error: { type: "invalid_request_error", code: "unknown_url" } });
+  });
 });

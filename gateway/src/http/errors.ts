@@ -79,6 +79,9 @@ export const errors = {
   // Routing.
   unknownUrl: (method: string | undefined, path: string, served: string) =>
     new HttpError(404, `Unknown request URL: ${method} ${path.slice(0, 200)}. ${served}`, "invalid_request_error", "unknown_url"),
+  /** A known API family the gateway chose not to serve; `what` says which and why. */
+  notServed: (method: string | undefined, path: string, what: string, served: string) =>
+    new HttpError(404, `${method} ${path.slice(0, 200)}: ${what}. ${served}`, "invalid_request_error", "endpoint_not_served"),
   methodNotAllowed: (method: string, path: string, allowed: string) =>
     new HttpError(405, `Method ${method} is not allowed on ${path}; use ${allowed}.`, "invalid_request_error", "method_not_allowed", null, { allow: allowed }),
 
