@@ -91,7 +91,8 @@ export class FakeAnthropic {
     const body = Buffer.concat(chunks).toString("utf8");
     this.seen.push({ method: req.method ?? "", path: req.url ?? "", headers: req.headers, body });
 
-    if (req.method === "POST" && req.url === "/v1/messages/count_tokens" && req.headers["x-api-key"] === this.apiKey) {
+    const path = req.url?.split("?")[0];
+    if (req.method === "POST" && path === "/v1/messages/count_tokens" && req.headers["x-api-key"] === this.apiKey) {
       this.json(res, 200, { input_tokens: 42 });
       return;
     }
@@ -100,7 +101,7 @@ export class FakeAnthropic {
       this.json(res, 200, { data, has_more: false, first_id: data[0]!.id, last_id: data.at(-1)!.id });
       return;
     }
-    if (req.method !== "POST" || req.url !== "/v1/messages") {
+    if (req.method !== "POST" || path !== "/v1/messages") {
       this.json(res, 404, anthropicError("not_found_error", `Not found: ${req.method} ${req.url}`));
       return;
     }

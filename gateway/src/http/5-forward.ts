@@ -133,6 +133,7 @@ function providerRequest(ctx: AppContext, endpoint: Endpoint, upstream: Upstream
     requestId: rec.requestId,
     signal: abort,
     headers: req.headers,
+    ...(req.url?.includes("?") ? { query: new URLSearchParams(req.url.slice(req.url.indexOf("?") + 1)) } : {}),
     onAttempt: attemptRecorder(ctx, rec),
     mayUse: (name: string) => checkProvider(key, name) === null,
   };

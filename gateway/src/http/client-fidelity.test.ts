@@ -226,4 +226,26 @@ describe("client fidelity (issue 21)", () => {
     const openAi = await fetch(`${base}/v1/nothing-here`);
     expect(await openAi.json()).toMatchObject({ error: { type: "invalid_request_error", code: "unknown_url" } });
   });
+
+  it("9: passes ?beta=true, the client's user-agent and x-stainless-* upstream, never its credential", async () => {
+    await anthropic.beta.messages.create({ model: "claude-fidelity", max_tokens: 10, messages: [{ role: "user", content: "hi" }], betas: ["files-api-2025-04-14"] });
+    expect(anthropicUp.seen.at(-1)!.headers["anthropic-beta"]).toBe("files-api-2025-04-14");
+    // Earlier SDK releases call their beta methods as /v1/messages?beta=true.
+    await anthropic.post("/v1/messages", { query: { beta: "true" }, body: { model: "claude-fidelity", max_tokens: 10, messages: [{ role: "user", content: "hi" }] } });
+    const a = anthropicUp.seen.at(-1)!;
+    expect(a.path).toBe("/v1/messages?beta=true");
+    expect(a.headers["user-agent"]).toMatch(/^Anthropic\/JS /);
+    expect(a.headers["x-stainless-lang"]).toBe("js");
+    expect(a.headers["x-stainless-retry-count"]).toBe("0");
+    expect(a.headers["x-api-key"]).toBe(UPSTREAM.anthropic);
+    expect(JSON.stringify(a.headers)).not.toContain(key.secret);
+
+    await openai.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] });
+    const o = openaiUp.seen.at(-1)!;
+    expect(o.headers["user-agent"]).toMatch(/^OpenAI\/JS /);
+    expect(o.headers["x-stainless-lang"]).toBe("js");
+    expect(o.headers["x-stainless-runtime"]).toBe("node");
+    expect(o.headers.authorization).toBe(`Bearer ${UPSTREAM.openai}`);
+    expect(JSON.stringify(o.headers)).not.toContain(key.secret);
+  });
 });

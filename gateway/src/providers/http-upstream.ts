@@ -344,6 +344,22 @@ class UpstreamBody implements AsyncIterableIterator<Uint8Array> {
   }
 }
 
+/** Header names that could carry a credential: never forwarded, whatever their prefix. */
+const CREDENTIAL_LIKE = /auth|key|token|secret|cookie|session|password/i;
+
+/**
+ * What an upstream would see from the client directly, credentials aside:
+ * its user-agent and the SDKs' x-stainless-* telemetry (language, runtime,
+ * retry count, timeout). Added to `into`, which the caller owns.
+ */
+export function clientIdentityHeaders(from: Record<string, string | string[] | undefined>, into: Record<string, string>): Record<string, string> {
+  for (const [name, v] of Object.entries(from)) {
+    if (typeof v !== "string") continue;
+    if (name === "user-agent" || (name.startsWith("x-stainless-") && !CREDENTIAL_LIKE.test(name))) into[name] = v;
+  }
+  return into;
+}
+
 /** A client header's value when it is a plain string. */
 export function headerString(v: string | string[] | undefined): string | undefined {
   return typeof v === "string" && v !== "" ? v : undefined;

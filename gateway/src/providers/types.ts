@@ -35,6 +35,8 @@ export interface ProviderRequest {
   signal: CallerSignal;
   /** The client's headers; each provider forwards only the few its API defines, never a credential. */
   headers: IncomingHttpHeaders;
+  /** The client's query parameters; each provider forwards only those its API defines (Anthropic's beta=true). */
+  query?: URLSearchParams;
   /** Told of each upstream call as it ends (its status or failure); a fallback chain makes several. */
   onAttempt?(attempt: Attempt): void;
   /** Whether the caller may use a provider (allowed_providers): fallbacks it may not use are skipped. */

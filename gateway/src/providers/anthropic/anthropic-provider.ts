@@ -1,4 +1,4 @@
-import { createHttpUpstream, headerString } from "../http-upstream.js";
+import { clientIdentityHeaders, createHttpUpstream, headerString } from "../http-upstream.js";
 import { LightSignal } from "../light-signal.js";
 import { UpstreamStatusError, type Endpoint, type Provider, type ProviderRequest } from "../types.js";
 import type { UpstreamModel } from "../upstream-model-lists.js";
@@ -40,7 +40,10 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): Prov
       if (options.apiKey !== undefined) headers["x-api-key"] = options.apiKey;
       const beta = headerString(req.headers["anthropic-beta"]);
       if (beta !== undefined) headers["anthropic-beta"] = beta;
-      return upstream.request({ method: "POST", path, headers, body: req.body, signal: req.signal });
+      clientIdentityHeaders(req.headers, headers);
+      // The SDK's beta methods call ?beta=true; the rest of a client's query is not forwarded.
+      const query = req.query?.get("beta") === "true" ? "?beta=true" : "";
+      return upstream.request({ method: "POST", path: path + query, headers, body: req.body, signal: req.signal });
     },
     async listNativeModels(requestId: string): Promise<readonly UpstreamModel[]> {
       const headers: Record<string, string> = { accept: "application/json", "anthropic-version": DEFAULT_ANTHROPIC_VERSION, "x-request-id": requestId };

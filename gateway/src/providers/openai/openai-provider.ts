@@ -1,4 +1,4 @@
-import { createHttpUpstream, headerString } from "../http-upstream.js";
+import { clientIdentityHeaders, createHttpUpstream, headerString } from "../http-upstream.js";
 import type { Endpoint, Provider, ProviderKind, ProviderRequest, ResponseResourceCall } from "../types.js";
 
 export interface OpenAiProviderOptions {
@@ -53,6 +53,7 @@ export function createOpenAiCompatibleProvider(options: OpenAiCompatibleOptions)
   const upstream = createHttpUpstream(options.baseUrl, options.timeoutMs);
   const { auth, modelsPath, responsesPath } = options;
   const forwarded = (from: ProviderRequest["headers"], headers: Record<string, string>) => {
+    clientIdentityHeaders(from, headers);
     for (const name of FORWARDED) {
       const v = headerString(from[name]);
       if (v !== undefined) headers[name] = v;
