@@ -15,7 +15,9 @@ describe("client fidelity (issue 21)", () => {
   const key = makeKey();
   const onlyClaude = makeKey({ allowedModels: ["claude-*"] });
   const openaiOnly = makeKey({ allowedProviders: ["openai"] });
-  const cp = new FakeControlPlane([key.upsert, onlyClaude.upsert, openaiOnly.upsert], 1);
+  const oneRpm = makeKey({ rpmLimit: 1 });
+  const noBudget = makeKey({ budgetUsd: 0 });
+  const cp = new FakeControlPlane([key.upsert, onlyClaude.upsert, openaiOnly.upsert, oneRpm.upsert, noBudget.upsert], 1);
   const anthropicUp = new FakeAnthropic(UPSTREAM.anthropic);
   const openaiUp = new FakeOpenAi();
   const log = capturedLogger();
@@ -247,5 +249,56 @@ describe("client fidelity (issue 21)", () => {
     expect(o.headers["x-stainless-runtime"]).toBe("node");
     expect(o.headers.authorization).toBe(`Bearer ${UPSTREAM.openai}`);
     expect(JSON.stringify(o.headers)).not.toContain(key.secret);
+  });
+
+  it("10: words errors as the SDKs key on them: 429 types, insufficient_quota, server_error, request ids, timeout_error, x-should-retry", async () => {
+    // Rate limits name what ran out, and /v1/messages carries the key's own quota in Anthropic's headers.
+    const a = new Anthropic({ apiKey: oneRpm.secret, baseURL: base, maxRetries: 0 });
+    const ok = await a.messages.create({ model: "claude-fidelity", max_tokens: 10, messages: [{ role: "user", content: "hi" }] }).withResponse();
+    expect(ok.response.headers.get("anthropic-ratelimit-requests-limit")).toBe("1");
+    expect(ok.response.headers.get("anthropic-ratelimit-requests-remaining")).toBe("0");
+    expect(new Date(ok.response.headers.get("anthropic-ratelimit-requests-reset")!).getTime()).toBeGreaterThan(0);
+    const limited429 = await new OpenAI({ apiKey: oneRpm.secret, baseURL: `${base}/v1`, maxRetries: 0 }).chat.completions
+      .create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] })
+      .catch((e: unknown) => e);
+    expect(limited429).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(limited429).toMatchObject({ type: "requests", code: "rate_limit_exceeded" });
+
+    // A spent total budget never resets: insufficient_quota, and the SDKs stop retrying.
+    const broke = await new OpenAI({ apiKey: noBudget.secret, baseURL: `${base}/v1`, maxRetries: 2 }).chat.completions
+      .create({ model: "gpt-4o-mini", max_tokens: 100, messages: [{ role: "user", content: "hi" }] })
+      .catch((e: unknown) => e);
+    expect(broke).toMatchObject({ status: 429, type: "insufficient_quota", code: "insufficient_quota" });
+    expect((broke as InstanceType<typeof OpenAI.APIError>).headers?.get("x-should-retry")).toBe("false");
+
+    // 401 and 403 are final too, in both shapes; Anthropic's carry the gateway's request id.
+    const bad = await new OpenAI({ apiKey: "llmp_not-a-real-key", baseURL: `${base}/v1`, maxRetries: 0 }).models.list().catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(OpenAI.AuthenticationError);
+    expect((bad as InstanceType<typeof OpenAI.APIError>).headers?.get("x-should-retry")).toBe("false");
+    const denied = (await new Anthropic({ apiKey: openaiOnly.secret, baseURL: base, maxRetries: 2 }).messages
+      .create({ model: "claude-fidelity", max_tokens: 10, messages: [{ role: "user", content: "hi" }] })
+      .catch((e: unknown) => e)) as InstanceType<typeof Anthropic.APIError>;
+    expect(denied).toBeInstanceOf(Anthropic.PermissionDeniedError);
+    expect(denied.headers?.get("x-should-retry")).toBe("false");
+    expect(denied.requestID).toMatch(/^req_/);
+    expect(denied.error).toMatchObject({ request_id: denied.requestID });
+
+    // Gateway-made 5xx: server_error (OpenAI); a timeout is Anthropic's timeout_error.
+    const slow = (await anthropic.messages.create({ model: "claude-slow", max_tokens: 10, messages: [{ role: "user", content: "hi" }] }).catch((e: unknown) => e)) as InstanceType<typeof Anthropic.APIError>;
+    expect(slow.status).toBe(504);
+    expect(slow.error).toMatchObject({ type: "error", error: { type: "timeout_error" }, request_id: slow.requestID });
+    const dir2 = tempDir();
+    const dead: ProviderConfig = { name: "dead", kind: "openai", baseUrl: "http://127.0.0.1:1/v1", apiKey: UPSTREAM.openai, models: [], modelPatterns: ["*"], timeoutMs: 2_000 };
+    const gw2 = createGateway(testConfig(dir2.path, cp.url, cp.token, { providers: [dead] }), { logger: log.logger });
+    try {
+      const base2 = `http://127.0.0.1:${(await gw2.start()).port}`;
+      await eventually(() => (gw2.context.syncState.ready ? true : undefined));
+      const down = new OpenAI({ apiKey: key.secret, baseURL: `${base2}/v1`, maxRetries: 0 });
+      const unreachable = await down.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] }).catch((e: unknown) => e);
+      expect(unreachable).toMatchObject({ status: 502, type: "server_error", code: "upstream_unreachable" });
+    } finally {
+      await gw2.stop();
+      dir2.remove();
+    }
   });
 });

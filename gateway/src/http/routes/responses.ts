@@ -61,19 +61,23 @@ function call(req: IncomingMessage | null, rec: RequestRecord, method: ResponseR
  */
 export async function ownedResponse(ctx: AppContext, key: KeyRecord, rec: RequestRecord, id: string, param: string | null = null, req: IncomingMessage | null = null): Promise<Owned> {
   const candidates = ctx.providers.providers.filter((p) => p.responseResource !== undefined && checkProvider(key, p.name) === null);
+  // A provider that cannot answer may hold it: said so only when no other one does.
+  let failure: HttpError | null = null;
   for (const provider of candidates) {
     let up: ProviderResponse;
+    let body: Buffer;
     try {
       up = await provider.responseResource!(call(req, rec, "GET", `/${encodeURIComponent(id)}`));
+      body = await readAll(up);
     } catch (err) {
-      if (err instanceof UpstreamError) throw upstreamHttpError(ctx, provider.name, err, rec);
-      throw err;
+      if (!(err instanceof UpstreamError)) throw err;
+      failure ??= upstreamHttpError(ctx, provider.name, err, rec);
+      continue;
     }
-    const body = await readAll(up);
     if (up.status === 404) continue;
     if (up.status >= 300) {
-      rec.provider = provider.name;
-      throw new HttpError(up.status >= 500 ? 502 : up.status, `The provider could not look up response '${id.slice(0, 200)}' (HTTP ${up.status}).`, "server_error", "upstream_error", param);
+      failure ??= new HttpError(up.status >= 500 ? 502 : up.status, `The provider '${provider.name}' could not look up response '${id.slice(0, 200)}' (HTTP ${up.status}).`, "server_error", "upstream_error", param);
+      continue;
     }
     let response: Owned["response"];
     try {
@@ -83,8 +87,10 @@ export async function ownedResponse(ctx: AppContext, key: KeyRecord, rec: Reques
     }
     if (response?.metadata?.[OWNER_METADATA_KEY] !== key.id) continue;
     rec.provider = provider.name;
+    rec.error = null;
     return { provider, status: up.status, headers: up.headers, body, response };
   }
+  if (failure !== null) throw failure;
   throw notFound(id, param);
 }
 
