@@ -102,8 +102,17 @@ export class FakeResponses {
     res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8" });
     let seq = 0;
     const send = (type: string, data: Record<string, unknown>) => res.write(`event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...data })}\n\n`);
+    const itemId = `msg_${String(response.id)}`;
+    const text = "Hello from the fake OpenAI.";
+    const part = { type: "output_text", text: "", annotations: [] };
+    const item = { type: "message", id: itemId, status: "in_progress", role: "assistant", content: [] };
     send("response.created", { response: { ...response, status: "in_progress", output: [], usage: null } });
-    send("response.output_text.delta", { item_id: `msg_${String(response.id)}`, output_index: 0, content_index: 0, delta: "Hello from the fake OpenAI." });
+    send("response.output_item.added", { output_index: 0, item });
+    send("response.content_part.added", { item_id: itemId, output_index: 0, content_index: 0, part });
+    send("response.output_text.delta", { item_id: itemId, output_index: 0, content_index: 0, delta: text, logprobs: [] });
+    send("response.output_text.done", { item_id: itemId, output_index: 0, content_index: 0, text, logprobs: [] });
+    send("response.content_part.done", { item_id: itemId, output_index: 0, content_index: 0, part: { ...part, text } });
+    send("response.output_item.done", { output_index: 0, item: { ...item, status: "completed", content: [{ ...part, text }] } });
     send("response.completed", { response });
     res.end();
   }

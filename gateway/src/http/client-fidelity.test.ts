@@ -138,7 +138,9 @@ describe("client fidelity (issue 21)", () => {
     expect(bg.status).toBe("queued");
     const events: string[] = [];
     for await (const e of await openai.responses.retrieve(bg.id, { stream: true, starting_after: 0 })) events.push(e.type);
-    expect(events).toEqual(["response.created", "response.output_text.delta", "response.completed"]);
+    expect(events.at(0)).toBe("response.created");
+    expect(events).toContain("response.output_text.delta");
+    expect(events.at(-1)).toBe("response.completed");
     expect((await openai.responses.cancel(bg.id)).status).toBe("cancelled");
     const job = await openai.responses.create({ model: "gpt-4o-mini", input: "job", background: true });
     openaiUp.responses.finish(job.id);
