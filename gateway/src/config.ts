@@ -97,7 +97,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * Anthropic documents 32 MB requests (base64 images and PDFs are large); a
  * lower default refuses calls the provider would take. The body is held
  * once as bytes while its JSON is parsed, so a large request costs a few
- * times its size while in flight (README, "Request size").
+ * times its size while in flight (gateway/README.md, "Request size").
  */
 const DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024;
 const DEFAULT_MAX_HEADER_BYTES = 16 * 1024;

@@ -116,7 +116,7 @@ const MAX_COUNTED = 100_000;
 /**
  * A background response is billed when it ends, not when created: its
  * usage is counted on the first retrieval that shows it finished, once per
- * gateway (README, "Responses API").
+ * gateway (gateway/README.md, "Responses API: who may read a stored response").
  */
 function countBackgroundUsage(ctx: AppContext, key: KeyRecord, rec: RequestRecord, id: string, owned: Owned): void {
   const status = owned.response.status;
