@@ -102,7 +102,13 @@ const DEFAULT_CONTROL_PLANE_URL = "http://127.0.0.1:50051";
 /** The longest delay a Node timer takes (2^31 − 1 ms, about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
+/**
+ * Anthropic documents 32 MB requests (base64 images and PDFs are large); a
+ * lower default refuses calls the provider would take. The body is held
+ * once as bytes while its JSON is parsed, so a large request costs a few
+ * times its size while in flight (gateway/README.md, "Request size").
+ */
+const DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024;
 const DEFAULT_MAX_HEADER_BYTES = 16 * 1024;
 const MIN_HEADER_BYTES = 1024;
 const MAX_HEADER_BYTES_CEILING = 1024 * 1024;

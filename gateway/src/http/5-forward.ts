@@ -8,7 +8,7 @@ import { drained } from "./respond.js";
 import { errors, type HttpError } from "./errors.js";
 import type { RequestRecord } from "./6-request-record.js";
 import { UsageChunkFilter } from "./sse-filter.js";
-import { SseUsageTap, usageOfBuffer, type UsageFormat } from "../providers/usage.js";
+import { modelOfBuffer, SseUsageTap, usageOfBuffer, type UsageFormat } from "../providers/usage.js";
 
 /** What goes upstream when the client's bytes cannot: the rewritten body, and what the answer then needs. */
 export interface UpstreamBody {
@@ -68,6 +68,8 @@ export async function passBuffered(ctx: AppContext, res: ServerResponse, rec: Re
   if (opts.transform && json) body = opts.transform(body);
   // Only the usage member is parsed: the answer's content is passed on as bytes, never materialized.
   if (json) rec.usage = usageOfBuffer(opts.usage, body);
+  // A request that named no model (a stored prompt): the answer names it, for pricing and the log.
+  if (json && rec.model === null && rec.route === "responses") rec.model = modelOfBuffer(body);
   if (up.status >= 400) rec.error = `upstream_status_${up.status}`;
   const barrier = opts.beforeEnd?.();
   if (barrier) await barrier;
@@ -79,7 +81,7 @@ export async function passBuffered(ctx: AppContext, res: ServerResponse, rec: Re
  * Streams an SSE answer through chunk by chunk as it arrives, tapping it for
  * usage. A failure after the headers went out can only cut the stream.
  */
-async function passStreaming(ctx: AppContext, res: ServerResponse, rec: RequestRecord, up: ProviderResponse, opts: PassOptions): Promise<void> {
+export async function passStreaming(ctx: AppContext, res: ServerResponse, rec: RequestRecord, up: ProviderResponse, opts: PassOptions): Promise<void> {
   countUpstreamStatus(ctx, opts.provider, up.status);
   res.writeHead(up.status, {
     ...up.headers,
@@ -172,6 +174,7 @@ function providerRequest(ctx: AppContext, endpoint: Endpoint, upstream: Upstream
     requestId: rec.requestId,
     signal: abort,
     headers: req.headers,
+    ...(req.url?.includes("?") ? { query: new URLSearchParams(req.url.slice(req.url.indexOf("?") + 1)) } : {}),
     onAttempt: attemptRecorder(ctx, rec),
     mayUse: (name: string) => checkProvider(key, name) === null,
   };

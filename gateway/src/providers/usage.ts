@@ -153,6 +153,20 @@ export function usageOfBuffer(format: UsageFormat, body: Buffer): Usage | null {
   return format === "anthropic" ? parseAnthropicUsage(usage) : parseUsage(usage);
 }
 
+const MODEL_KEY = new TextEncoder().encode("model");
+
+/** The top-level `model` of a whole JSON answer, when it is a string: the model a stored prompt picked. */
+export function modelOfBuffer(body: Buffer): string | null {
+  const span = topLevelMember(body, MODEL_KEY);
+  if (span === null || body[span[0]] !== 0x22) return null;
+  try {
+    const model: unknown = JSON.parse(body.toString("utf8", span[0], span[1]));
+    return typeof model === "string" ? model : null;
+  } catch {
+    return null;
+  }
+}
+
 const MAX_PENDING_LINE = 1024 * 1024;
 
 /** The upstream finished its answer: a finish or stop reason, or the Responses API's / Anthropic's closing event. */
