@@ -5,6 +5,7 @@ import { gatewayRoutes } from "./gateways.js";
 import { gatewayTokenRoutes } from "./gateway-tokens.js";
 import { healthRoutes } from "./health.js";
 import { modelPriceRoutes } from "./model-prices.js";
+import { openApiRoutes } from "./openapi.js";
 import { orgRoutes } from "./orgs.js";
 import { teamRoutes } from "./teams.js";
 import { usageRoutes } from "./usage.js";
@@ -25,4 +26,5 @@ export const adminRouteGroups: RouteGroup[] = [
   modelPriceRoutes,
   usageRoutes,
   auditLogRoutes,
+  openApiRoutes(() => adminRouteGroups),
 ];

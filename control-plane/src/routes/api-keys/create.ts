@@ -8,11 +8,14 @@ import { keySyncRecord, keySyncRecords } from "../../repositories/key-sync-recor
 import { existingUserIds, getUser } from "../../repositories/users.js";
 import { createKeySchema, settingsFrom } from "./key-schemas.js";
 import { bulkCreate } from "./request-schemas.js";
+import { pageOf, revealedKeySchema } from "../response-schemas.js";
+import { z } from "zod";
 import { auditKey, respond, revealed } from "./write-key.js";
 
 export const createKey = defineRoute({
   method: "post",
   path: "/internal/api-keys",
+  response: { status: 201, schema: revealedKeySchema, description: "Created; `key` is the secret, shown this once" },
   summary: "Create a key; the only response that shows its secret",
   body: createKeySchema,
   async handler({ ctx, orgId, body }, app) {
@@ -45,6 +48,7 @@ export const createKey = defineRoute({
 export const createKeys = defineRoute({
   method: "post",
   path: "/internal/api-keys/bulk",
+  response: { status: 201, schema: pageOf(revealedKeySchema).extend({ revision: z.number().int().nullable() }) },
   summary: "Import many keys in one transaction",
   body: bulkCreate,
   bodyKind: "bulk",
