@@ -1,6 +1,8 @@
+import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestControlPlane, type TestControlPlane } from "../../test/test-control-plane.js";
 import { TEST_MASTER_KEY } from "../../test/test-config.js";
+import { API_TYPES_PATH, renderApiTypes } from "../../scripts/generate-api-types.mjs";
 import { createHttpApp } from "../http/app.js";
 import { openApiPath, operationKey } from "../http/openapi.js";
 import { adminRouteGroups } from "./index.js";
@@ -185,5 +187,10 @@ describe("OpenAPI document", () => {
     const schema = op.requestBody.content["application/json"].schema;
     const drifted = { ...schema, properties: { ...schema.properties, budget_owner: { type: "string" } } };
     expect(await refusedFields("post", "/internal/teams", op, drifted)).toEqual(["budget_owner"]);
+  });
+
+  it("types the dashboard's API client: api-types.ts is what openapi-typescript makes of this document", async () => {
+    const committed = readFileSync(API_TYPES_PATH, "utf8");
+    expect(committed === (await renderApiTypes(doc)), "control-plane/dashboard/src/api-types.ts is stale: run pnpm generate:api-types").toBe(true);
   });
 });
