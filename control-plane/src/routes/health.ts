@@ -6,6 +6,7 @@ export const healthRoutes = routeGroup("health", [
   defineRoute({
     method: "get",
     path: "/healthz",
+    summary: "Liveness",
     handler({ ctx }) {
       ctx.body = { status: "ok" };
     },
@@ -13,6 +14,7 @@ export const healthRoutes = routeGroup("health", [
   defineRoute({
     method: "get",
     path: "/readyz",
+    summary: "Readiness: the database is reachable (503 when not)",
     async handler({ ctx }, app) {
       try {
         await ping(app.db);
@@ -35,6 +37,7 @@ export const healthRoutes = routeGroup("health", [
   defineRoute({
     method: "get",
     path: "/metrics",
+    summary: "Prometheus metrics (text exposition format)",
     async handler({ ctx }, app) {
       ctx.type = app.metrics.registry.contentType;
       ctx.body = await app.metrics.registry.metrics();
