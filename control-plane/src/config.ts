@@ -26,6 +26,8 @@ export interface ControlPlaneConfig {
   compactionIntervalMs: number;
   /** Wait after a change before reading the log, to batch bursts into one push. */
   syncDebounceMs: number;
+  /** How long a key write waits, by default, for the organization's connected gateways to apply it (read-your-writes); 0: not at all. */
+  waitForGatewaysDefaultMs: number;
   /** Per-IP blocking after repeated invalid master keys. */
   bruteForce: { enabled: boolean; maxFailedAttempts: number; ttlMs: number };
   /** TLS for the gRPC port; unset = plaintext. */
@@ -95,6 +97,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     changeLogRetentionMs: envDurationMs(env, "CHANGE_LOG_RETENTION", 7 * 24 * 3_600_000),
     compactionIntervalMs: envDurationMs(env, "CHANGE_LOG_COMPACTION_INTERVAL", 60_000),
     syncDebounceMs: envDurationMs(env, "SYNC_DEBOUNCE", 2),
+    waitForGatewaysDefaultMs: envDurationMs(env, "WAIT_FOR_GATEWAYS_DEFAULT", 2_000),
     grpcTls: loadGrpcTls(env),
     bruteForce: {
       enabled: envEnum(env, "BRUTE_FORCE_PROTECTION", ["on", "off"], "on") === "on",

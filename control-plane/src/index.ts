@@ -46,7 +46,7 @@ export function createControlPlane(config: ControlPlaneConfig, overrides: { logg
       const app = createAppContext(config, handle, await ensureDefaultOrg(handle.db), { logger });
       appCtx = app;
       await seedAllDefaultPrices(app);
-      if (handle.pool) listener = startChangeListener({ pool: handle.pool, notifier: app.notifier, streams: app.streams, logger });
+      if (handle.pool) listener = startChangeListener({ pool: handle.pool, notifier: app.notifier, acks: app.ackNotifier, streams: app.streams, logger });
 
       const koa = createHttpApp(app);
       httpServer = http.createServer({ maxHeaderSize: 16 * 1024 }, koa.callback());

@@ -7,6 +7,8 @@ import { keySyncRecords } from "../repositories/key-sync-records.js";
 export const CHANGES_CHANNEL = "tollgate_changes";
 /** NOTIFY payload prefix telling every replica a gateway token was revoked. */
 export const REVOKED_TOKEN_PREFIX = "revoke:";
+/** NOTIFY payload prefix telling every replica's receipts that gateways of an organization acknowledged. */
+export const ACKS_PREFIX = "acks:";
 
 export interface WriteScope {
   trx: Db;
