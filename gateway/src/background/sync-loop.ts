@@ -174,6 +174,7 @@ export class SyncClient {
     const markConnected = () => {
       if (state.connected) return;
       state.connected = true;
+      state.caughtUp = false;
       this.acks.startHeartbeats();
       this.publish();
       logger.info(
@@ -213,6 +214,7 @@ export class SyncClient {
       this.stopper.signal.removeEventListener("abort", onStop);
       if (state.connected) {
         state.connected = false;
+        state.caughtUp = false;
         this.publish();
         logger.info({ revision: state.appliedRevision }, "disconnected from control plane");
       }
@@ -254,11 +256,13 @@ export class SyncClient {
           this.applyFailed("snapshot", `snapshot announced ${pending.keyCount} keys but carried ${pending.keys.length}`);
         }
         this.applySnapshot(pending);
+        state.caughtUp = true;
         return null;
       }
       case "changeBatch": {
         if (pending) this.protocolError("change batch inside a snapshot");
         this.applyBatch(ev.value.changes);
+        state.caughtUp = true;
         return null;
       }
       case "settings": {
@@ -267,6 +271,7 @@ export class SyncClient {
       }
       case "heartbeat": {
         state.serverRevision = Number(ev.value.revision);
+        state.caughtUp = true;
         // The control plane has nothing newer: the cached state is now confirmed.
         if (state.ready && state.serverRevision === state.appliedRevision) state.source = "control_plane";
         return pending;
