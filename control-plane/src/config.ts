@@ -28,6 +28,8 @@ export interface ControlPlaneConfig {
   syncDebounceMs: number;
   /** How long a key write waits, by default, for the organization's connected gateways to apply it (read-your-writes); 0: not at all. */
   waitForGatewaysDefaultMs: number;
+  /** SYNC_TRACE=on: stamp each stage of every key change on stderr (bench/README.md, "Where the time goes"). */
+  syncTrace?: boolean;
   /** Per-IP blocking after repeated invalid master keys. */
   bruteForce: { enabled: boolean; maxFailedAttempts: number; ttlMs: number };
   /** TLS for the gRPC port; unset = plaintext. */
@@ -98,6 +100,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     compactionIntervalMs: envDurationMs(env, "CHANGE_LOG_COMPACTION_INTERVAL", 60_000),
     syncDebounceMs: envDurationMs(env, "SYNC_DEBOUNCE", 2),
     waitForGatewaysDefaultMs: envDurationMs(env, "WAIT_FOR_GATEWAYS_DEFAULT", 2_000),
+    syncTrace: envEnum(env, "SYNC_TRACE", ["on", "off"], "off") === "on",
     grpcTls: loadGrpcTls(env),
     bruteForce: {
       enabled: envEnum(env, "BRUTE_FORCE_PROTECTION", ["on", "off"], "on") === "on",

@@ -1,6 +1,6 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { createLogger, type Logger } from "@tollgate/shared";
+import { createLogger, type Logger, enableSyncTrace } from "@tollgate/shared";
 import { startChangeListener } from "./changes/pg-listener.js";
 import type { ControlPlaneConfig } from "./config.js";
 import { createAppContext, type AppContext } from "./context.js";
@@ -25,6 +25,7 @@ export interface ControlPlane {
 
 export function createControlPlane(config: ControlPlaneConfig, overrides: { logger?: Logger } = {}): ControlPlane {
   const logger = overrides.logger ?? createLogger({ name: "control-plane", level: config.logLevel });
+  if (config.syncTrace) enableSyncTrace();
   let handle: DatabaseHandle | undefined;
   let appCtx: AppContext | undefined;
   let httpServer: http.Server | undefined;

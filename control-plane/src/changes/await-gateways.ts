@@ -1,5 +1,6 @@
 import type { AppContext } from "../context.js";
 import { listGateways } from "../repositories/gateways.js";
+import { syncTrace } from "@tollgate/shared";
 
 export interface GatewayReceipt {
   id: string;
@@ -40,6 +41,7 @@ export async function awaitGateways(
     const pending = online.filter((g) => g.applied_revision < revision).map(receipt);
     const waited = Date.now() - started;
     if (pending.length === 0 || waited >= timeoutMs) {
+      syncTrace("receipt", orgId, revision);
       return { revision, complete: pending.length === 0, waited_ms: waited, confirmed, pending };
     }
     await app.ackNotifier.wait(orgId, seen, timeoutMs - waited, NEVER);

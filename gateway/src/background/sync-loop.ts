@@ -8,6 +8,7 @@ import {
   type ModelPrice,
   type SigningKey,
   type SubscribeResponse,
+  syncTrace,
 } from "@tollgate/shared";
 import type { Clock } from "../clock.js";
 import type { GatewayMetrics } from "../metrics.js";
@@ -261,6 +262,7 @@ export class SyncClient {
       }
       case "changeBatch": {
         if (pending) this.protocolError("change batch inside a snapshot");
+        syncTrace("receive", state.orgId, Number(ev.value.changes.at(-1)?.revision ?? 0), this.deps.gatewayId);
         this.applyBatch(ev.value.changes);
         state.caughtUp = true;
         return null;
