@@ -1,6 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { CallerSignal } from "./light-signal.js";
-import type { UpstreamModel } from "./upstream-model-lists.js";
 
 /** Provider kinds a providers file may declare; `mock` is the built-in stand-in. */
 export const PROVIDER_KINDS = ["openai", "anthropic", "azure-openai", "gemini"] as const;
@@ -126,4 +125,11 @@ export interface Provider {
   /** A stored response's sub-resources, when the provider serves the Responses API. */
   responseResource?(call: ResponseResourceCall): Promise<ProviderResponse>;
   close(): Promise<void>;
+}
+
+/** A model as an upstream's own list names it. */
+export interface UpstreamModel {
+  id: string;
+  displayName?: string;
+  createdAt?: string;
 }
