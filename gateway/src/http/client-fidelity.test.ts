@@ -162,6 +162,11 @@ describe("client fidelity (issue 21)", () => {
       const err = await attempt().catch((e: unknown) => e);
       expect(err).toBeInstanceOf(OpenAI.NotFoundError);
     }
+    // A conversation has no owner the gateway could check: refused.
+    const conv = await openai.responses.create({ model: "gpt-4o-mini", input: "x", conversation: "conv_someone_elses" }).catch((e: unknown) => e);
+    expect(conv).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(conv).toMatchObject({ param: "conversation", code: "unsupported_parameter" });
+
     expect(openaiUp.responses.stored.has(created.id)).toBe(true);
     await openai.responses.delete(created.id);
     expect(openaiUp.responses.stored.has(created.id)).toBe(false);
