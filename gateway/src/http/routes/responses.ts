@@ -109,8 +109,8 @@ function idOf(req: IncomingMessage): { id: string; rest: string; query: string }
   return { id, rest: rest.length > 0 ? `/${rest.join("/")}` : "", query: q === -1 ? "" : url.slice(q) };
 }
 
-/** Ids of background responses whose usage this gateway counted: a later retrieval must not count it again. */
-const counted = new Set<string>();
+/** Per gateway, ids of background responses whose usage it counted: a later retrieval must not count it again. */
+const countedBy = new WeakMap<AppContext, Set<string>>();
 const MAX_COUNTED = 100_000;
 
 /**
@@ -120,9 +120,12 @@ const MAX_COUNTED = 100_000;
  */
 function countBackgroundUsage(ctx: AppContext, key: KeyRecord, rec: RequestRecord, id: string, owned: Owned): void {
   const status = owned.response.status;
+  let counted = countedBy.get(ctx);
+  if (counted === undefined) countedBy.set(ctx, (counted = new Set()));
   if (owned.response.background !== true || (status !== "completed" && status !== "incomplete" && status !== "failed") || counted.has(id)) return;
   const usage = usageOfBuffer("openai", owned.body);
   if (usage === null) return;
+  // Bounded: past it, a response retrieved again long after may be counted twice.
   if (counted.size >= MAX_COUNTED) counted.clear();
   counted.add(id);
   rec.usage = usage;
