@@ -134,7 +134,7 @@ function countBackgroundUsage(ctx: AppContext, key: KeyRecord, rec: RequestRecor
 }
 
 /** Calls a sub-resource of an owned response and passes the answer on (streamed when asked for). */
-async function passResource(ctx: AppContext, req: IncomingMessage, res: ServerResponse, rec: RequestRecord, owned: Owned, c: ResponseResourceCall): Promise<void> {
+async function passResource(ctx: AppContext, res: ServerResponse, rec: RequestRecord, owned: Owned, c: ResponseResourceCall): Promise<void> {
   let up: ProviderResponse;
   try {
     up = await owned.provider.responseResource!(c);
@@ -162,14 +162,14 @@ export const retrieveResponse: RouteHandler = async (ctx, req, res, rec, key) =>
     res.end(owned.body);
     return;
   }
-  await passResource(ctx, req, res, rec, owned, call(req, rec, "GET", `/${encodeURIComponent(id)}${query}`, stream));
+  await passResource(ctx, res, rec, owned, call(req, rec, "GET", `/${encodeURIComponent(id)}${query}`, stream));
 };
 
 /** DELETE /v1/responses/{id}. */
 export const deleteResponse: RouteHandler = async (ctx, req, res, rec, key) => {
   const { id } = idOf(req);
   const owned = await ownedResponse(ctx, key, rec, id, null, req);
-  await passResource(ctx, req, res, rec, owned, call(req, rec, "DELETE", `/${encodeURIComponent(id)}`));
+  await passResource(ctx, res, rec, owned, call(req, rec, "DELETE", `/${encodeURIComponent(id)}`));
 };
 
 /** POST /v1/responses/{id}/cancel (background responses). */
@@ -177,12 +177,12 @@ export const cancelResponse: RouteHandler = async (ctx, req, res, rec, key) => {
   const { id } = idOf(req);
   req.resume(); // no body is expected: drain whatever came
   const owned = await ownedResponse(ctx, key, rec, id, null, req);
-  await passResource(ctx, req, res, rec, owned, call(req, rec, "POST", `/${encodeURIComponent(id)}/cancel`));
+  await passResource(ctx, res, rec, owned, call(req, rec, "POST", `/${encodeURIComponent(id)}/cancel`));
 };
 
 /** GET /v1/responses/{id}/input_items, with its paging query. */
 export const listInputItems: RouteHandler = async (ctx, req, res, rec, key) => {
   const { id, query } = idOf(req);
   const owned = await ownedResponse(ctx, key, rec, id, null, req);
-  await passResource(ctx, req, res, rec, owned, call(req, rec, "GET", `/${encodeURIComponent(id)}/input_items${query}`));
+  await passResource(ctx, res, rec, owned, call(req, rec, "GET", `/${encodeURIComponent(id)}/input_items${query}`));
 };
