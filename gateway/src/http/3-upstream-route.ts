@@ -140,10 +140,13 @@ export function upstreamRoute(endpoint: Endpoint): RouteHandler {
       upstream = upstreamBody(endpoint, body, json, undefined, rec.stream, key);
     }
     const { provider } = resolved;
-    // Continuing a response: only the key that created it may. A conversation
-    // (Conversations API, not served) has no owner the gateway could check.
-    if (typeof json.previous_response_id === "string") await ownedResponse(ctx, key, rec, json.previous_response_id, "previous_response_id");
-    if (RESPONSES_FAMILY.has(endpoint) && json.conversation !== undefined && json.conversation !== null) throw errors.conversationNotServed();
+    if (RESPONSES_FAMILY.has(endpoint)) {
+      // A conversation (Conversations API, not served) has no owner the gateway could check.
+      if (json.conversation !== undefined && json.conversation !== null) throw errors.conversationNotServed();
+      // Continuing a response: only the key that created it may.
+      if (typeof json.previous_response_id === "string") await ownedResponse(ctx, key, rec, json.previous_response_id, "previous_response_id");
+      rec.provider = provider.name;
+    }
     // Fleet-wide limits: reserve before the upstream call, settle with the real usage after.
     const reservation = await admitToQuota(ctx, key, provider, json, rec, res);
     // The client may have left while the request waited for quota: no upstream call then.
