@@ -105,6 +105,8 @@ export async function passStreaming(ctx: AppContext, res: ServerResponse, rec: R
   }
   tap.end();
   rec.usage = tap.usage;
+  // A request that named no model (a stored prompt): the usage event names it, for pricing and the log.
+  if (rec.model === null && rec.route === "responses") rec.model = tap.model;
   res.end();
 }
 

@@ -84,6 +84,11 @@ describe("client fidelity (issue 21)", () => {
     expect(data.output_text).toBe("Hello from the fake OpenAI.");
     expect(JSON.parse(openaiUp.seen.at(-1)!.body)).not.toHaveProperty("model");
     expect(await logged(response.headers.get("x-request-id"))).toMatchObject({ provider: "openai", model: FAKE_PROMPT_MODEL, status: 200, totalTokens: 14 });
+    const streamed = await openai.responses.create({ prompt: { id: "pmpt_fidelity" }, input: "hi", stream: true }).withResponse();
+    for await (const _event of streamed.data) {
+      // drained to the end
+    }
+    expect(await logged(streamed.response.headers.get("x-request-id"))).toMatchObject({ provider: "openai", model: FAKE_PROMPT_MODEL, stream: true, totalTokens: 14 });
 
     // A key limited to some models must name one: the gateway cannot check what a stored prompt picks.
     const err = await limited.responses.create({ prompt: { id: "pmpt_fidelity" } }).catch((e: unknown) => e);
