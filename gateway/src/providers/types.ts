@@ -82,6 +82,13 @@ export class UpstreamError extends Error {
   }
 }
 
+/** One model of an upstream's own list, in the fields both APIs' list entries need. */
+export interface UpstreamModel {
+  id: string;
+  displayName?: string;
+  createdAt?: string;
+}
+
 /** An upstream answered a gateway-made call (e.g. its model list) with an error status. */
 export class UpstreamStatusError extends Error {
   constructor(
@@ -125,11 +132,4 @@ export interface Provider {
   /** A stored response's sub-resources, when the provider serves the Responses API. */
   responseResource?(call: ResponseResourceCall): Promise<ProviderResponse>;
   close(): Promise<void>;
-}
-
-/** A model as an upstream's own list names it. */
-export interface UpstreamModel {
-  id: string;
-  displayName?: string;
-  createdAt?: string;
 }

@@ -1,9 +1,5 @@
 import type { Provider, UpstreamModel } from "./types.js";
 
-export type { UpstreamModel };
-
-/** One model of an upstream's own list, in the fields both APIs' list entries need. */
-
 /** How long an upstream's model list is trusted before it is asked again. */
 const TTL_MS = 5 * 60_000;
 
