@@ -1,6 +1,6 @@
 import { sql } from "kysely";
 import type { Db } from "../db/database.js";
-import type { ModelPricesTable } from "../db/schema.js";
+import type { ModelPricesTable, PriceValues } from "../db/schema.js";
 import type { ModelPriceRecord } from "./change-log.js";
 import { toIso } from "./rows.js";
 
@@ -12,12 +12,7 @@ export interface ModelPrice extends ModelPriceRecord {
 }
 
 /** The numbers of a price, without its identity or source. */
-export interface PriceValues {
-  input_usd_per_mtok: number;
-  output_usd_per_mtok: number;
-  cache_read_usd_per_mtok: number | null;
-  cache_write_usd_per_mtok: number | null;
-}
+export type { PriceValues };
 
 type Row = Pick<
   ModelPricesTable,

@@ -4,15 +4,10 @@ import { audit } from "../../http/audit.js";
 import { defineRoute } from "../../http/route.js";
 import { getApiKey } from "../../repositories/api-keys.js";
 import { currentSigningKey } from "../../repositories/signing-keys.js";
-import { ephemeralBody, keyId } from "./request-schemas.js";
+import { ephemeralBody, keyAction } from "./request-schemas.js";
 
 export const issueEphemeralToken = defineRoute({
-  method: "post",
-  path: "/internal/api-keys/:id/ephemeral-tokens",
-  summary: "Sign a short-lived token that gateways verify offline",
-  params: { id: keyId },
-  body: ephemeralBody,
-  bodyKind: "optional",
+  ...keyAction("ephemeral-tokens", "Sign a short-lived token that gateways verify offline", ephemeralBody),
   async handler({ ctx, orgId, params, body }, app) {
     const input = await body();
     const { id } = params();

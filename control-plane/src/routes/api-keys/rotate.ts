@@ -5,7 +5,7 @@ import { defineRoute } from "../../http/route.js";
 import { waitForGatewaysParam } from "../../http/wait-for-gateways.js";
 import { rotateApiKeySecret } from "../../repositories/api-keys.js";
 import { findIdempotencyRecord, saveIdempotencyRecord } from "../../repositories/idempotency.js";
-import { keyId, rotateBody } from "./request-schemas.js";
+import { keyAction, rotateBody } from "./request-schemas.js";
 import { changeKey, respond, revealed } from "./write-key.js";
 
 function idempotencyKeyOf(ctx: Context): string | undefined {
@@ -17,12 +17,7 @@ function idempotencyKeyOf(ctx: Context): string | undefined {
 }
 
 export const rotateKey = defineRoute({
-  method: "post",
-  path: "/internal/api-keys/:id/rotate",
-  summary: "Replace a key's secret, optionally keeping the old one for a grace period",
-  params: { id: keyId },
-  body: rotateBody,
-  bodyKind: "optional",
+  ...keyAction("rotate", "Replace a key's secret, optionally keeping the old one for a grace period", rotateBody),
   async handler({ ctx, orgId, params, body }, app) {
     const waitMs = waitForGatewaysParam(ctx);
     const input = await body();
