@@ -37,7 +37,7 @@ import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { baseEnv, logTail, machine, startChild as startLoggedChild, stopChild, waitForIpcPort } from "@tollgate/testkit";
-import { choiceList, createReporter, intList, loadavg, positive, revision } from "./lib/cli.mjs";
+import { choiceList, createReporter, intList, loadavg, positive, revision, runBench } from "./lib/cli.mjs";
 import { admin, startControlPlane as startServiceControlPlane, startReadyGateway, stopChildrenOnExit, UPSTREAM_KEY } from "./lib/services.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -936,12 +936,4 @@ async function main() {
   console.log(`\nresults: ${file}`);
 }
 
-try {
-  await main();
-  await cleanup();
-  process.exit(0);
-} catch (err) {
-  say(`\ngateway throughput bench failed: ${err?.stack ?? err}`);
-  await cleanup();
-  process.exit(1);
-}
+await runBench("gateway throughput bench", main, cleanup, say);

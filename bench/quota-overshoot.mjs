@@ -38,7 +38,7 @@ import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { baseEnv, logText, machine, startChild as startLoggedChild, stopChild, waitForIpcPort } from "@tollgate/testkit";
-import { createReporter, intList, loadavg, positive, revision } from "./lib/cli.mjs";
+import { createReporter, intList, loadavg, positive, revision, runBench } from "./lib/cli.mjs";
 import { admin, startControlPlane as startServiceControlPlane, startReadyGateway, stopChildrenOnExit } from "./lib/services.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -711,12 +711,4 @@ async function main() {
   console.log(`\ntotal ${results.total_s} s; results: ${file}`);
 }
 
-try {
-  await main();
-  await cleanup();
-  process.exit(0);
-} catch (err) {
-  say(`\nquota overshoot bench failed: ${err?.stack ?? err}`);
-  await cleanup();
-  process.exit(1);
-}
+await runBench("quota overshoot bench", main, cleanup, say);

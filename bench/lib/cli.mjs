@@ -72,3 +72,16 @@ export function revision(root, dirs) {
     return { commit: null, dirty: null, build_root: root };
   }
 }
+
+/** Runs the bench's `main`, then `cleanup` whatever happens; the exit code says whether it failed. */
+export async function runBench(name, main, cleanup, say) {
+  try {
+    await main();
+    await cleanup();
+    process.exit(0);
+  } catch (err) {
+    say(`\n${name} failed: ${err?.stack ?? err}`);
+    await cleanup();
+    process.exit(1);
+  }
+}

@@ -34,6 +34,16 @@ export function stopChildrenOnExit(children, cleanup, say) {
   }
 }
 
+/** The environment every service child starts with: its data dir, its log level, any port on loopback. */
+function serviceEnv(dataDir, logLevel) {
+  return { ...baseEnv(), DATA_DIR: dataDir, HOST: "127.0.0.1", PORT: "0", LOG_LEVEL: logLevel };
+}
+
+/** Waits for the service's `msg` log line, which carries its HTTP port and `otherPort`. */
+function listeningLine(entry, msg, otherPort, timeoutMs) {
+  return waitForLogLine(entry, (l) => l.msg === msg && typeof l.port === "number" && typeof l[otherPort] === "number", timeoutMs, `its "${msg}" line`);
+}
+
 /** One admin API call with the master key: the JSON answer (or the text), or an error naming the call. */
 export async function admin(cp, method, path, body) {
   const res = await fetch(cp.url + path, {
@@ -59,22 +69,8 @@ export async function admin(cp, method, path, body) {
 export async function startControlPlane({ start, main, dataDir, logLevel, env = {} }) {
   const masterKey = randomBytes(32).toString("base64url"); // 43 characters (≥ 32 required)
   mkdirSync(dataDir, { recursive: true });
-  const entry = start("control-plane", main, {
-    ...baseEnv(),
-    PROXY_MASTER_KEY: masterKey,
-    DATA_DIR: dataDir,
-    HOST: "127.0.0.1",
-    PORT: "0",
-    GRPC_PORT: "0",
-    LOG_LEVEL: logLevel,
-    ...env,
-  });
-  const line = await waitForLogLine(
-    entry,
-    (l) => l.msg === "control plane listening" && typeof l.port === "number" && typeof l.grpcPort === "number",
-    120_000,
-    'its "control plane listening" line',
-  );
+  const entry = start("control-plane", main, { ...serviceEnv(dataDir, logLevel), PROXY_MASTER_KEY: masterKey, GRPC_PORT: "0", ...env });
+  const line = await listeningLine(entry, "control plane listening", "grpcPort", 120_000);
   return { entry, masterKey, url: `http://127.0.0.1:${line.port}`, grpcUrl: `http://127.0.0.1:${line.grpcPort}` };
 }
 
@@ -85,25 +81,16 @@ export async function startControlPlane({ start, main, dataDir, logLevel, env = 
 export async function startReadyGateway({ start, main, name, label = name, gatewayName, dataDir, cp, gatewayToken, upstreamUrl, logLevel, env = {} }) {
   mkdirSync(dataDir, { recursive: true });
   const entry = start(name, main, {
-    ...baseEnv(),
+    ...serviceEnv(dataDir, logLevel),
     CONTROL_PLANE_URL: cp.grpcUrl,
     GATEWAY_TOKEN: gatewayToken,
     GATEWAY_NAME: gatewayName,
-    DATA_DIR: dataDir,
-    HOST: "127.0.0.1",
-    PORT: "0",
     STATUS_PORT: "0",
-    LOG_LEVEL: logLevel,
     OPENAI_BASE_URL: `${upstreamUrl}/v1`,
     OPENAI_API_KEY: UPSTREAM_KEY,
     ...env,
   });
-  const line = await waitForLogLine(
-    entry,
-    (l) => l.msg === "gateway listening" && typeof l.port === "number" && typeof l.statusPort === "number",
-    60_000,
-    'its "gateway listening" line',
-  );
+  const line = await listeningLine(entry, "gateway listening", "statusPort", 60_000);
   const statusUrl = `http://127.0.0.1:${line.statusPort}`;
   const deadline = performance.now() + 60_000;
   for (;;) {
