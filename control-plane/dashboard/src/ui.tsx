@@ -389,6 +389,20 @@ export function Pager(props: {
   );
 }
 
+/** The options of a select, as [value, label] pairs. */
+export function Options(props: { options: ReadonlyArray<readonly [string, string]> }) {
+  return props.options.map(([value, label]) => (
+    <option key={value} value={value}>
+      {label}
+    </option>
+  ));
+}
+
+/** A filter's options: "" (everything, labelled `all`), then each value, capitalized. */
+export function filterOptions(all: string, values: string[]): Array<[string, string]> {
+  return [["", all], ...values.map((v): [string, string] => [v, v[0]!.toUpperCase() + v.slice(1)])];
+}
+
 /** A list's search box and one select filter, both labelled for screen readers only; `children` follow them. */
 export function SearchToolbar(props: {
   search: { id: string; label: string; value: string; onChange: (v: string) => void };
@@ -406,11 +420,7 @@ export function SearchToolbar(props: {
         {filter.label}
       </label>
       <select id={filter.id} value={filter.value} onChange={(e) => filter.onChange(e.target.value)}>
-        {filter.options.map(([value, label]) => (
-          <option key={value} value={value}>
-            {label}
-          </option>
-        ))}
+        <Options options={filter.options} />
       </select>
       {props.children}
     </div>

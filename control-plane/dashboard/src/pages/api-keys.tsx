@@ -1,17 +1,11 @@
 import { useState } from "react";
 import { api, qs, type ApiKey, type KeyStatus, type Page, type Revealed } from "../api.js";
-import { CopyButton, DataTable, EmptyState, ErrorBanner, PageSection, Pager, SearchToolbar, StatusBadge, formatDate, formatNumber, useCursorPages, useDebounced, useLoad } from "../ui.js";
+import { CopyButton, DataTable, EmptyState, ErrorBanner, PageSection, Pager, SearchToolbar, StatusBadge, filterOptions, formatDate, formatNumber, useCursorPages, useDebounced, useLoad } from "../ui.js";
 import { ConfirmDeleteDialog, CreateKeyDialog, KeyDetailDialog, RevealDialog } from "./key-dialogs.js";
 
 type SortField = "name" | "owner" | "status" | "requests" | "created";
 const PAGE_SIZE = 25;
-const STATUSES: Array<[string, string]> = [
-  ["", "All"],
-  ["active", "Active"],
-  ["inactive", "Inactive"],
-  ["expired", "Expired"],
-  ["revoked", "Revoked"],
-];
+const STATUSES = filterOptions("All", ["active", "inactive", "expired", "revoked"]);
 
 /** Configuration → API keys: every list, filter and action of seed 004, paged by the server. */
 export function ApiKeysPage() {

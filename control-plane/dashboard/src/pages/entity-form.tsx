@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from "react";
 import { api, listAll } from "../api.js";
-import { ActionButton, DataTable, Dialog, EmptyState, ErrorBanner, Field, FormActions, PageSection, fieldErrors, formatDate, useLoad } from "../ui.js";
+import { ActionButton, DataTable, Dialog, EmptyState, ErrorBanner, Field, FormActions, Options, PageSection, fieldErrors, formatDate, useLoad } from "../ui.js";
 
 export interface FieldSpec {
   name: string;
@@ -78,11 +78,7 @@ export function EntityDialog(props: {
                   value={values[f.name] ?? ""}
                   onChange={(e) => setValues({ ...values, [f.name]: e.target.value })}
                 >
-                  {f.options!.map(([v, l]) => (
-                    <option key={v} value={v}>
-                      {l}
-                    </option>
-                  ))}
+                  <Options options={f.options!} />
                 </select>
               ) : (
                 <input

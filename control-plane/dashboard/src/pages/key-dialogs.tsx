@@ -1,6 +1,6 @@
 import { useMemo, useState, type FormEvent } from "react";
 import { api, listAll, type ApiKey, type Revealed, type User } from "../api.js";
-import { Dialog, ErrorBanner, Field, FormActions, SecretBox, StatusBadge, Toggle, fieldErrors, formatDate, formatNumber, useLoad } from "../ui.js";
+import { Dialog, ErrorBanner, Field, FormActions, Options, SecretBox, StatusBadge, Toggle, fieldErrors, formatDate, formatNumber, useLoad } from "../ui.js";
 
 export const PROVIDERS = ["openai", "anthropic", "azure-openai", "gemini"] as const;
 const EXPIRATIONS = [
@@ -258,11 +258,7 @@ export function CreateKeyDialog(props: { onClose: () => void; onCreated: (k: Rev
           <Field label="Expiration" error={errors.expires_at}>
             {(id, db) => (
               <select id={id} value={d.expires_at} aria-describedby={db} onChange={(e) => set("expires_at", e.target.value)}>
-                {EXPIRATIONS.map(([v, l]) => (
-                  <option key={v} value={v}>
-                    {l}
-                  </option>
-                ))}
+                <Options options={EXPIRATIONS} />
               </select>
             )}
           </Field>
@@ -333,11 +329,7 @@ function McpSettings(props: { d: Draft; set: <K extends keyof Draft>(k: K, v: Dr
           <Field label="MCP Access Mode" error={errors.mcp_access_mode}>
             {(id, db) => (
               <select id={id} value={d.mcp_access_mode} aria-describedby={db} onChange={(e) => set("mcp_access_mode", e.target.value as Draft["mcp_access_mode"])}>
-                {MCP_MODES.map(([v, l]) => (
-                  <option key={v} value={v}>
-                    {l}
-                  </option>
-                ))}
+                <Options options={MCP_MODES} />
               </select>
             )}
           </Field>

@@ -1,6 +1,6 @@
 import { useState } from "react";
 import { api, qs, type ModelPrice } from "../api.js";
-import { ActionButton, DataTable, Dialog, EmptyState, ErrorBanner, Field, FormActions, PageSection, Pager, SearchToolbar, fieldErrors, formatDate, useCursorPages, useDebounced, useLoad } from "../ui.js";
+import { ActionButton, DataTable, Dialog, EmptyState, ErrorBanner, Field, FormActions, PageSection, Pager, SearchToolbar, filterOptions, fieldErrors, formatDate, useCursorPages, useDebounced, useLoad } from "../ui.js";
 
 interface PricePage {
   data: ModelPrice[];
@@ -8,11 +8,7 @@ interface PricePage {
   dataset: { name: string; version: string };
 }
 
-const SOURCES: Array<[string, string]> = [
-  ["", "All sources"],
-  ["default", "Default"],
-  ["override", "Override"],
-];
+const SOURCES = filterOptions("All sources", ["default", "override"]);
 
 /** USD per million tokens per model: the bundled defaults and the organization's overrides. */
 export function ModelPricesPage() {
