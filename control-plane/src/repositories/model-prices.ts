@@ -2,7 +2,7 @@ import { sql } from "kysely";
 import type { Db } from "../db/database.js";
 import type { ModelPricesTable, PriceValues } from "../db/schema.js";
 import type { ModelPriceRecord } from "./change-log.js";
-import { toIso } from "./rows.js";
+import { toIso, toNullableNumber } from "./rows.js";
 
 export type { ModelPriceRecord } from "./change-log.js";
 
@@ -30,18 +30,14 @@ const COLUMNS = [
   "updated_at",
 ] as const;
 
-function num(v: number | string | null): number | null {
-  return v === null ? null : Number(v);
-}
-
 function toRecord(r: Row): ModelPriceRecord {
   return {
     provider: r.provider,
     model: r.model,
     input_usd_per_mtok: Number(r.input_usd_per_mtok),
     output_usd_per_mtok: Number(r.output_usd_per_mtok),
-    cache_read_usd_per_mtok: num(r.cache_read_usd_per_mtok),
-    cache_write_usd_per_mtok: num(r.cache_write_usd_per_mtok),
+    cache_read_usd_per_mtok: toNullableNumber(r.cache_read_usd_per_mtok),
+    cache_write_usd_per_mtok: toNullableNumber(r.cache_write_usd_per_mtok),
     source: r.source,
   };
 }
