@@ -1,6 +1,7 @@
 import { useState } from "react";
 import { api, qs, type ApiKey, type KeyStatus, type Page, type Revealed } from "../api.js";
-import { CopyButton, DataTable, EmptyState, ErrorBanner, PageSection, Pager, SearchToolbar, StatusBadge, filterOptions, formatDate, formatNumber, useCursorPages, useDebounced, useLoad } from "../ui.js";
+import { DataTable, Pager, SearchToolbar, filterOptions, useCursorPages, useDebounced } from "../list.js";
+import { CopyButton, EmptyState, ErrorBanner, PageSection, StatusBadge, formatDate, formatNumber, useLoad } from "../ui.js";
 import { ConfirmDeleteDialog, CreateKeyDialog, KeyDetailDialog, RevealDialog } from "./key-dialogs.js";
 
 type SortField = "name" | "owner" | "status" | "requests" | "created";

@@ -1,6 +1,7 @@
 import { useState } from "react";
 import { api, qs, type AuditEntry, type Page } from "../api.js";
-import { DataTable, EmptyState, ErrorBanner, PageSection, formatDate, useLoad } from "../ui.js";
+import { DataTable } from "../list.js";
+import { EmptyState, ErrorBanner, PageSection, formatDate, useLoad } from "../ui.js";
 
 /** Who did what to which resource, newest first; action, target and time filter on the server. */
 export function AuditLogPage() {

@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from "react";
 import { api, listAll } from "../api.js";
-import { ActionButton, DataTable, Dialog, EmptyState, ErrorBanner, Field, FormActions, Options, PageSection, fieldErrors, formatDate, useLoad } from "../ui.js";
+import { ActionButton, DataTable } from "../list.js";
+import { Dialog, EmptyState, ErrorBanner, Field, FormActions, Options, PageSection, fieldErrors, formatDate, useLoad } from "../ui.js";
 
 export interface FieldSpec {
   name: string;

@@ -1,6 +1,7 @@
 import { useState } from "react";
 import { api, type Gateway, type GatewayToken, type Page } from "../api.js";
-import { ActionButton, DataTable, Dialog, EmptyState, ErrorBanner, Field, FormActions, PageSection, SecretBox, fieldErrors, formatDate, useLoad } from "../ui.js";
+import { ActionButton, DataTable } from "../list.js";
+import { Dialog, EmptyState, ErrorBanner, Field, FormActions, PageSection, SecretBox, fieldErrors, formatDate, useLoad } from "../ui.js";
 
 /** The fleet: each gateway's connection and sync state, and the tokens gateways enroll with. */
 export function GatewaysPage() {

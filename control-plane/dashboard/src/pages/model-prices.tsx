@@ -1,6 +1,7 @@
 import { useState } from "react";
 import { api, qs, type ModelPrice } from "../api.js";
-import { ActionButton, DataTable, Dialog, EmptyState, ErrorBanner, Field, FormActions, PageSection, Pager, SearchToolbar, filterOptions, fieldErrors, formatDate, useCursorPages, useDebounced, useLoad } from "../ui.js";
+import { ActionButton, DataTable, Pager, SearchToolbar, filterOptions, useCursorPages, useDebounced } from "../list.js";
+import { Dialog, EmptyState, ErrorBanner, Field, FormActions, PageSection, fieldErrors, formatDate, useLoad } from "../ui.js";
 
 interface PricePage {
   data: ModelPrice[];
