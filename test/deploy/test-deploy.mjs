@@ -15,6 +15,7 @@ import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import OpenAI from "openai";
 import pg from "pg";
+import { kubePlaySmoke } from "./kube-play.mjs";
 import {
   UPSTREAM_KEY, assert, containerEngine, freePorts, getJson, log, printSummary, run, startFakeOpenAi, step, waitFor,
 } from "./lib.mjs";
@@ -174,6 +175,13 @@ async function main() {
       if (engine === "podman") await run(engine, ["healthcheck", "run", name]);
     }
   });
+
+  if (engine === "podman") {
+    await step("helm chart on podman kube play: control plane + gateway, one request", () =>
+      kubePlaySmoke({ root, tag: TAG, runId, db, upstream, upstreamKey: UPSTREAM_KEY, cleanups }));
+  } else {
+    log("kube play smoke test needs podman: not run with docker");
+  }
 }
 
 async function chooseDatabase() {
@@ -187,7 +195,9 @@ async function chooseDatabase() {
   }
   const schema = `deploy_${runId.replace(/\W/g, "_")}`;
   cleanups.push(async () => {
-    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch((err) => log(`could not drop schema ${schema}: ${err.message}`));
+    for (const name of [schema, `${schema}_kp`]) {
+      await client.query(`DROP SCHEMA IF EXISTS "${name}" CASCADE`).catch((err) => log(`could not drop schema ${name}: ${err.message}`));
+    }
     await client.end();
   });
   const where = new URL(url);
