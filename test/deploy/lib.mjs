@@ -53,7 +53,9 @@ export function printSummary(title) {
  */
 export function run(cmd, args, { input, echo = false, allowFail = false, env } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"], env: env ? { ...process.env, ...env } : process.env });
+    const child = spawn(cmd, args, { stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"], env: env ? { ...process.env, ...env } : process.env });
+    // A command may exit before reading its input: that is its answer, not an error of ours.
+    child.stdin?.on("error", () => {});
     let out = "";
     let err = "";
     child.stdout.on("data", (d) => {
@@ -70,7 +72,7 @@ export function run(cmd, args, { input, echo = false, allowFail = false, env } =
       const tail = (out + err).trim().split("\n").slice(-25).join("\n");
       reject(new Error(`${cmd} ${args.join(" ")} exited ${code}\n${tail}`));
     });
-    child.stdin.end(input ?? "");
+    child.stdin?.end(input);
   });
 }
 
