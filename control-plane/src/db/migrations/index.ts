@@ -4,6 +4,7 @@ import * as keyLifecycle from "./2026-11-22T21-00-00_key-lifecycle.js";
 import * as modelPrices from "./2026-11-22T23-00-00_model-prices.js";
 import * as quotas from "./2026-11-22T23-10-00_quotas.js";
 import * as dashboardSessions from "./2026-12-03T07-30-00_dashboard-sessions.js";
+import * as keysListIndexes from "./2026-12-03T08-30-00_keys-list-indexes.js";
 
 /** Every migration, listed explicitly so a bundle carries them; names sort by time. */
 export const migrations: Record<string, Migration> = {
@@ -12,4 +13,5 @@ export const migrations: Record<string, Migration> = {
   "2026-11-22T23-00-00_model-prices": modelPrices,
   "2026-11-22T23-10-00_quotas": quotas,
   "2026-12-03T07-30-00_dashboard-sessions": dashboardSessions,
+  "2026-12-03T08-30-00_keys-list-indexes": keysListIndexes,
 };
