@@ -2373,6 +2373,7 @@ export interface operations {
                 "Tollgate-Organization"?: string;
             };
             path: {
+                /** @description The rest of the path: may hold '/', as is or encoded as %2F */
                 model: string;
                 provider: string;
             };
@@ -2435,6 +2436,7 @@ export interface operations {
                 "Tollgate-Organization"?: string;
             };
             path: {
+                /** @description The rest of the path: may hold '/', as is or encoded as %2F */
                 model: string;
                 provider: string;
             };
@@ -2542,6 +2544,7 @@ export interface operations {
                 "Tollgate-Organization"?: string;
             };
             path: {
+                /** @description The rest of the path: may hold '/', as is or encoded as %2F */
                 model: string;
                 provider: string;
             };

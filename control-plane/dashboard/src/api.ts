@@ -2,7 +2,7 @@
  * The dashboard's only way to the server: the public /internal admin API,
  * authenticated by the session cookie, every unsafe call carrying the CSRF token.
  */
-import type { components } from "./api-types.js";
+import type { components, paths } from "./api-types.js";
 
 /**
  * The API's shapes come from its OpenAPI document (api-types.ts is generated
@@ -25,6 +25,18 @@ export type AuditEntry = Schemas["AuditEntry"];
 export type UsageRow = Schemas["UsageRow"];
 export type ModelPrice = Schemas["ModelPrice"];
 export type Org = Schemas["Org"];
+
+/** The JSON body an operation takes, e.g. RequestBody<"/internal/api-keys", "post">. */
+export type RequestBody<P extends keyof paths, M extends "post" | "put" | "patch"> = paths[P][M] extends {
+  requestBody?: { content: { "application/json": infer B } };
+}
+  ? B
+  : never;
+/**
+ * A body built field by field from a form: only the operation's field names are
+ * allowed (a renamed API field fails this build), values are checked by the API.
+ */
+export type FormBody<P extends keyof paths, M extends "post" | "put" | "patch"> = { [K in keyof RequestBody<P, M>]?: unknown };
 
 export interface Page<T> {
   data: T[];

@@ -91,7 +91,7 @@ export function openApiDocument(input: OpenApiInput): Json {
       const security: Security = route.path.startsWith("/internal/") ? "admin" : "public";
       const extra = input.extraParameters?.[operationKey(route.method, route.path)] ?? [];
       const parameters = [
-        ...pathParameters(route, convert),
+        ...describeWildcards(route.path, pathParameters(route, convert)),
         ...(route.query ? objectParameters(convert(route.query, "input"), "query") : []),
         ...extra.map(({ name, in: where, description, schema, required }) => ({ name, in: where, description, schema, required: required ?? false })),
         ...(security === "admin" ? [{ ...ORG_HEADER_PARAMETER, required: false }] : []),
@@ -206,6 +206,14 @@ function pathParameters(route: RouteDef<unknown, unknown, unknown>, convert: Con
     return objectParameters(convert(route.params as z.ZodType, "input"), "path").map((p) => ({ ...p, required: true }));
   }
   return Object.entries(route.params as Record<string, z.ZodType>).map(([name, schema]) => ({ name, in: "path", required: true, schema: convert(schema, "input") }));
+}
+
+/** A `*name` segment takes the rest of the path, slashes included: say so, since OpenAPI has no such parameter. */
+function describeWildcards(koaPath: string, parameters: Json[]): Json[] {
+  const rest = new Set([...koaPath.matchAll(/\*([A-Za-z_]\w*)/g)].map((m) => m[1]));
+  return parameters.map((p) =>
+    p.in === "path" && rest.has(p.name as string) ? { ...p, description: "The rest of the path: may hold '/', as is or encoded as %2F" } : p,
+  );
 }
 
 function objectParameters(schema: Json, where: "path" | "query"): Json[] {

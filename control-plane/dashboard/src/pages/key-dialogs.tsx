@@ -1,6 +1,6 @@
 import { useMemo, useState, type FormEvent } from "react";
-import { api, listAll, type ApiKey, type Revealed, type User } from "../api.js";
-import { Dialog, ErrorBanner, Field, FormActions, Options, SecretBox, StatusBadge, Toggle, fieldErrors, formatDate, formatNumber, useLoad } from "../ui.js";
+import { api, listAll, type ApiKey, type FormBody, type Revealed, type User } from "../api.js";
+import { CopyButton, Dialog, ErrorBanner, Field, FormActions, Options, SecretBox, StatusBadge, Toggle, fieldErrors, formatDate, formatNumber, useLoad } from "../ui.js";
 
 export const PROVIDERS = ["openai", "anthropic", "azure-openai", "gemini"] as const;
 const EXPIRATIONS = [
@@ -102,10 +102,12 @@ const EMPTY: Draft = {
 };
 
 /** The request body, or the form's own per-field errors (nothing is sent then). */
-function toBody(d: Draft): { body: Record<string, unknown>; ttl: number } | { errors: Record<string, string> } {
+type CreateBody = FormBody<"/internal/api-keys", "post">;
+
+function toBody(d: Draft): { body: CreateBody; ttl: number } | { errors: Record<string, string> } {
   const errors: Record<string, string> = {};
-  const body: Record<string, unknown> = { name: d.name.trim(), user_id: d.user_id };
-  const take = (field: string, fn: () => unknown) => {
+  const body: CreateBody = { name: d.name.trim(), user_id: d.user_id };
+  const take = (field: keyof CreateBody, fn: () => unknown) => {
     try {
       const v = fn();
       if (v !== undefined) body[field] = v;
@@ -575,7 +577,7 @@ function EditKeyForm(props: { apiKey: ApiKey; onCancel: () => void; onSaved: (k:
   async function submit(e: FormEvent) {
     e.preventDefault();
     const errs: Record<string, string> = {};
-    const body: Record<string, unknown> = {};
+    const body: FormBody<"/internal/api-keys/{id}", "patch"> = {};
     if (!name.trim()) errs.name = "is required";
     else body.name = name.trim();
     for (const [field, raw] of [

@@ -1,9 +1,15 @@
 import { decodeCursor, encodeCursor } from "../../http/pagination.js";
 import { defineRoute } from "../../http/route.js";
 import { getByIdRoute } from "../get-by-id.js";
-import { getApiKey, listApiKeys, orgRequestTotal } from "../../repositories/api-keys.js";
+import type { Db } from "../../db/database.js";
+import { getApiKey, listApiKeys } from "../../repositories/api-keys.js";
+import { requestTotals } from "./org-request-total.js";
 import { apiKeySchema, listedKeySchema, pageOf } from "../response-schemas.js";
 import { keyId, listQuery } from "./request-schemas.js";
+
+/** One cache of organization request totals per database (see org-request-total.ts). */
+const totals = new WeakMap<Db, ReturnType<typeof requestTotals>>();
+const TOTAL_MAX_AGE_MS = 5000;
 
 type KeyCursor = { v: string | number; id: string };
 
@@ -31,8 +37,11 @@ export const listKeys = defineRoute({
       order: q.order,
     });
     // Usage: the key's share of all requests the organization's keys have served.
-    const total = await orgRequestTotal(app.db, orgId);
-    const data = rows.map((k) => ({ ...k, usage_pct: total > 0 ? Math.round((k.requests / total) * 10_000) / 100 : 0 }));
+    let cached = totals.get(app.db);
+    if (!cached) totals.set(app.db, (cached = requestTotals({ db: app.db, maxAgeMs: TOTAL_MAX_AGE_MS })));
+    const total = await cached.get(orgId);
+    // A total a few seconds old may trail a busy key's own count: never show more than 100 %.
+    const data = rows.map((k) => ({ ...k, usage_pct: total > 0 ? Math.min(100, Math.round((k.requests / total) * 10_000) / 100) : 0 }));
     ctx.body = { data, next_cursor: next ? encodeCursor(next) : null };
   },
 });
