@@ -138,7 +138,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     gatewayOfflineAfterMs: envDurationMs(env, "GATEWAY_OFFLINE_AFTER", 15_000),
     changeLogRetentionMs: envDurationMs(env, "CHANGE_LOG_RETENTION", 7 * 24 * 3_600_000),
     compactionIntervalMs: envDurationMs(env, "CHANGE_LOG_COMPACTION_INTERVAL", 60_000),
-    syncDebounceMs: envDurationMs(env, "SYNC_DEBOUNCE", 2),
+    syncDebounceMs: envDurationMs(env, "SYNC_DEBOUNCE", 0),
     waitForGatewaysDefaultMs: envDurationMs(env, "WAIT_FOR_GATEWAYS_DEFAULT", 2_000),
     syncTrace: envEnum(env, "SYNC_TRACE", ["on", "off"], "off") === "on",
     grpcTls: loadGrpcTls(env),

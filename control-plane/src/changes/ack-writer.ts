@@ -29,6 +29,8 @@ export class AckWriter {
   private pending = new Map<string, PendingAck>();
   private flushing: Promise<Set<string>> | undefined;
   private timer: NodeJS.Immediate | undefined;
+  /** Applied revision per gateway, as this replica last wrote it: receipts read it without a query. */
+  private readonly written = new Map<string, number>();
   private waiters: Array<{ id: string; resolve: (known: boolean) => void; reject: (err: unknown) => void }> = [];
 
   constructor(
@@ -77,12 +79,19 @@ export class AckWriter {
         from (values ${values}) as v(id, org, rev, err)
        where g.id = v.id and g.org_id = v.org
       returning g.id, g.org_id`.execute(this.db);
+    const stored = new Set(rows.rows.map((r) => r.id));
+    for (const a of batch) if (a.error === null && stored.has(a.id)) this.written.set(a.id, a.revision);
     const orgs = [...new Set(rows.rows.map((r) => r.org_id))];
     for (const org of orgs) this.options.acks.notify(org);
     if (this.options.notifyReplicas && orgs.length > 0) {
       await sql`select pg_notify(${CHANGES_CHANNEL}, ${ACKS_PREFIX} || o) from unnest(${orgs}::text[]) as o`.execute(this.db);
     }
     return new Set(rows.rows.map((r) => r.id));
+  }
+
+  /** The revision this replica last wrote as applied by `gatewayId` (0: none). */
+  appliedRevision(gatewayId: string): number {
+    return this.written.get(gatewayId) ?? 0;
   }
 
   /** Writes what is pending now (on stop). */

@@ -22,28 +22,37 @@ const NEVER = new AbortController().signal;
 /**
  * Waits until every online gateway of the organization acknowledged `revision`,
  * or the time is up. Reads acknowledgements from the database, so it sees gateways
- * attached to any control-plane replica; re-reads only when an acknowledgement was
- * written (here, or on another replica through NOTIFY), never on a timer.
+ * attached to any control-plane replica; wakes only when an acknowledgement was
+ * written (here, or on another replica through NOTIFY), never on a timer, and
+ * re-reads only for acknowledgements another replica wrote.
  */
 export async function awaitGateways(
-  app: Pick<AppContext, "db" | "config" | "ackNotifier">,
+  app: Pick<AppContext, "db" | "config" | "ackNotifier" | "ackWriter">,
   orgId: string,
   revision: number,
   timeoutMs: number,
 ): Promise<SyncReceipt> {
   const started = Date.now();
+  const readOnline = async () =>
+    (await listGateways(app.db, orgId, app.config.gatewayOfflineAfterMs))
+      .filter((g) => g.connected)
+      .map((g) => ({ id: g.id, name: g.name, applied_revision: g.applied_revision }));
+  // Taken before each read: an acknowledgement written during it wakes the wait at once.
+  let seen = app.ackNotifier.version(orgId);
+  let online = await readOnline();
   for (;;) {
-    // Taken before the read: an acknowledgement written during it wakes the wait at once.
-    const seen = app.ackNotifier.version(orgId);
-    const online = (await listGateways(app.db, orgId, app.config.gatewayOfflineAfterMs)).filter((g) => g.connected);
-    const receipt = (g: (typeof online)[number]) => ({ id: g.id, name: g.name, applied_revision: g.applied_revision });
-    const confirmed = online.filter((g) => g.applied_revision >= revision).map(receipt);
-    const pending = online.filter((g) => g.applied_revision < revision).map(receipt);
+    // Acknowledgements this replica wrote are known without a query.
+    online = online.map((g) => ({ ...g, applied_revision: Math.max(g.applied_revision, app.ackWriter.appliedRevision(g.id)) }));
+    const confirmed = online.filter((g) => g.applied_revision >= revision);
+    const pending = online.filter((g) => g.applied_revision < revision);
     const waited = Date.now() - started;
     if (pending.length === 0 || waited >= timeoutMs) {
       syncTrace("receipt", orgId, revision);
       return { revision, complete: pending.length === 0, waited_ms: waited, confirmed, pending };
     }
     await app.ackNotifier.wait(orgId, seen, timeoutMs - waited, NEVER);
+    seen = app.ackNotifier.version(orgId);
+    // Only an acknowledgement written by another replica needs the table read again.
+    if (pending.some((g) => app.ackWriter.appliedRevision(g.id) < revision)) online = await readOnline();
   }
 }

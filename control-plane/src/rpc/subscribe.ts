@@ -134,7 +134,7 @@ export async function* subscribe(app: AppContext, req: SubscribeRequest, ctx: Ha
       const outcome = await app.notifier.wait(orgId, seen, app.config.heartbeatIntervalMs, stream.signal);
       if (outcome === "changed") syncTrace("wake", orgId, cursor + 1, req.gatewayId);
       if (outcome === "timeout") yield heartbeat(await currentRevision(app.db, orgId));
-      // A short pause lets a burst of commits leave as one batch.
+      // Optional (SYNC_DEBOUNCE): what commits while this stream reads and writes leaves as one batch anyway.
       else if (outcome === "changed" && app.config.syncDebounceMs > 0) {
         await new Promise((r) => setTimeout(r, app.config.syncDebounceMs));
       }

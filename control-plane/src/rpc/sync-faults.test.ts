@@ -183,7 +183,7 @@ describe("sync under load and faults", () => {
       body: JSON.stringify({ name: "ryw-4", user_id: h.userId }),
     });
     expect(after.headers.get("x-tollgate-sync")).toBe("complete; confirmed=1; pending=0");
-  });
+  }, 120_000);
 
   it("sends a snapshot marked COMPACTED to a gateway whose revision was compacted away", async () => {
     const h = await startHarness({ changeLogRetentionMs: 0, compactionIntervalMs: 50 });
