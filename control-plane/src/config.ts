@@ -31,6 +31,8 @@ export interface ControlPlaneConfig {
   bruteForce: { enabled: boolean; maxFailedAttempts: number; ttlMs: number };
   /** TLS for the gRPC port; unset = plaintext. */
   grpcTls: { cert: Buffer; key: Buffer; clientCa: Buffer | undefined } | undefined;
+  /** REQUEST_TIMEOUT: an admin request (headers and body) not received within this gets 408; 60 s when absent. */
+  requestTimeoutMs?: number;
   /** gRPC session bounds: GRPC_AUTH_TIMEOUT, GRPC_MAX_SESSIONS, GRPC_MAX_SESSIONS_PER_CLIENT; defaults when absent. */
   grpcSessions?: SessionLimits;
   /** Dashboard sessions: SESSION_IDLE_TIMEOUT and SESSION_MAX_AGE. */
@@ -99,6 +101,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     compactionIntervalMs: envDurationMs(env, "CHANGE_LOG_COMPACTION_INTERVAL", 60_000),
     syncDebounceMs: envDurationMs(env, "SYNC_DEBOUNCE", 2),
     grpcTls: loadGrpcTls(env),
+    requestTimeoutMs: envDurationMs(env, "REQUEST_TIMEOUT", 60_000),
     grpcSessions: {
       authTimeoutMs: envDurationMs(env, "GRPC_AUTH_TIMEOUT", DEFAULT_SESSION_LIMITS.authTimeoutMs),
       maxSessions: envInt(env, "GRPC_MAX_SESSIONS", DEFAULT_SESSION_LIMITS.maxSessions, 1, 1_000_000),

@@ -1,3 +1,4 @@
+import { AppError } from "@tollgate/shared";
 import { sql, type RawBuilder } from "kysely";
 import type { Db } from "../db/database.js";
 import type { ApiKeyRow, McpSettingsJson } from "../db/schema.js";
@@ -312,6 +313,16 @@ export async function listApiKeys(db: Db, orgId: string, q: KeyListQuery): Promi
   if (q.cursor) {
     const cmp = q.order === "asc" ? sql`>` : sql`<`;
     const value = q.sort === "created" ? new Date(q.cursor.v as string) : q.cursor.v;
+    // A cursor of the right shape for another sort, or with a value no row can have, is no cursor this API returned.
+    const fits =
+      q.sort === "created"
+        ? typeof q.cursor.v === "string" && !Number.isNaN((value as Date).getTime())
+        : q.sort === "requests"
+          ? Number.isSafeInteger(q.cursor.v)
+          : typeof q.cursor.v === "string";
+    if (!fits || q.cursor.id.length > 64) {
+      throw new AppError("invalid_request", "cursor is not one this API returned: pass next_cursor unchanged", { field: "cursor" });
+    }
     query = query.where(sql<boolean>`(${expr}, k.id) ${cmp} (${value}, ${q.cursor.id})`);
   }
   const rows = await query
