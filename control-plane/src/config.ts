@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { DEFAULT_SESSION_LIMITS, type SessionLimits } from "./rpc/session-guard.js";
-import { ConfigError, envDurationMs, envEnum, envInt, envOptional, envOptionalInt, envPort, envString, envUrl } from "@tollgate/shared";
+import { ConfigError, describeValue, envDurationMs, envEnum, envInt, envOptional, envOptionalInt, envPort, envString, envUrl } from "@tollgate/shared";
 
 export interface ControlPlaneConfig {
   host: string;
@@ -78,11 +78,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const schema = envString(env, "DATABASE_SCHEMA", "public");
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
-    throw new ConfigError(`DATABASE_SCHEMA must be a lower-case SQL identifier, got ${JSON.stringify(schema)}`);
+    throw new ConfigError(`DATABASE_SCHEMA must be a lower-case SQL identifier, got ${describeValue(schema)}`);
   }
   const logLevel = envString(env, "LOG_LEVEL", "info");
   if (!["trace", "debug", "info", "warn", "error", "fatal", "silent"].includes(logLevel)) {
-    throw new ConfigError(`LOG_LEVEL must be one of trace, debug, info, warn, error, fatal, silent, got ${JSON.stringify(logLevel)}`);
+    throw new ConfigError(`LOG_LEVEL must be one of trace, debug, info, warn, error, fatal, silent, got ${describeValue(logLevel)}`);
   }
   return {
     host: envString(env, "HOST", "0.0.0.0"),
@@ -139,7 +139,7 @@ function readPem(env: Record<string, string | undefined>, name: string): Buffer 
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new ConfigError(`${name} points to ${JSON.stringify(path)}, which cannot be read: ${(err as Error).message}`);
+    throw new ConfigError(`${name} names a file that cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"})`);
   }
 }
 

@@ -5,7 +5,7 @@ import type { AppContext } from "../context.js";
 import { LightSignal } from "../providers/light-signal.js";
 import { ModelNotCallableError, UpstreamError, type Attempt, type Endpoint, type Provider, type ProviderRequest, type ProviderResponse } from "../providers/types.js";
 import { drained } from "./respond.js";
-import { errors, type HttpError } from "./errors.js";
+import { errors, HttpError } from "./errors.js";
 import type { RequestRecord } from "./6-request-record.js";
 import { UsageChunkFilter } from "./sse-filter.js";
 import { SseUsageTap, usageOfBuffer, type UsageFormat } from "../providers/usage.js";
@@ -68,6 +68,19 @@ export async function passBuffered(ctx: AppContext, res: ServerResponse, rec: Re
   if (opts.transform && json) body = opts.transform(body);
   // Only the usage member is parsed: the answer's content is passed on as bytes, never materialized.
   if (json) rec.usage = usageOfBuffer(opts.usage, body);
+  if (up.status === 401) {
+    // The upstream refused the gateway's own credential. Its body names that credential (masked,
+    // with its last characters): never the client's business, and a 401 would make the client
+    // blame its own key. The client gets the gateway's error; the operator gets the log line.
+    rec.error = "upstream_auth_failed";
+    ctx.logger.error({ requestId: rec.requestId, provider: opts.provider }, "the upstream refused the gateway's credential (401): check this provider's API key");
+    throw new HttpError(
+      502,
+      `The upstream provider refused the gateway's credentials (request id ${rec.requestId}). This is not about your API key: the gateway's operator must fix the provider configuration.`,
+      "api_error",
+      "upstream_auth_failed",
+    );
+  }
   if (up.status >= 400) rec.error = `upstream_status_${up.status}`;
   const barrier = opts.beforeEnd?.();
   if (barrier) await barrier;
