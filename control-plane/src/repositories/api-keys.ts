@@ -101,7 +101,8 @@ function toApiKey(r: KeyRowWithOwner): ApiKey {
     mcp_access_mode: mcp.access_mode,
     mcp_servers: mcp.servers,
     mcp_tools: mcp.tools,
-    previous_key_expires_at: toIso(r.previous_key_expires_at),
+    // The old secret is kept after its grace ended (gateways then know it as rotated, not a guess); it no longer works.
+    previous_key_expires_at: r.previous_key_expires_at && new Date(r.previous_key_expires_at).getTime() > Date.now() ? toIso(r.previous_key_expires_at) : null,
     last_used_at: toIso(r.last_used_at),
     requests: Number(r.request_count ?? 0),
     input_tokens: Number(r.input_tokens ?? 0),
