@@ -105,10 +105,15 @@ if (db) {
   const admin = new pg.Client({ connectionString: db.url });
   await admin.connect();
   await Promise.all(Array.from({ length: 5 }, () => cp.admin.get("/internal/teams")));
-  await admin.query("select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1", [`tollgate-cp:${db.schema}`]);
+  const killed = await admin.query("select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1", [`tollgate-cp:${db.schema}`]);
   await admin.end();
-  const alive = await until(async () => (await cp.admin.get("/internal/teams")).status === 200, 10_000);
-  report("control-plane crashes after pg_terminate_backend", alive ? 0 : 1, 0);
+  if (killed.rowCount === 0) {
+    // Builds before issue 22 do not name their backends: other users' sessions must not be cut to find them.
+    report("control-plane crashes after pg_terminate_backend", "n/a (backends not named tollgate-cp:<schema>)", 0);
+  } else {
+    const alive = await until(async () => (await cp.admin.get("/internal/teams").catch(() => ({ status: 0 }))).status === 200, 10_000);
+    report(`control-plane crashes after pg_terminate_backend of ${killed.rowCount} backends`, alive ? 0 : 1, 0);
+  }
 } else {
   report("control-plane crashes after pg_terminate_backend", "n/a (PGlite; set DATABASE_URL)", 0);
 }
@@ -243,16 +248,20 @@ if (db) {
 
 // 8. A bad-key flood and the gateway's disk.
 {
-  const before = (await gw.readyz()).body;
-  let sent = 0;
-  for (let i = 0; i < 300; i++) {
-    await chat(`llmp_${"x".repeat(38)}`, {}, "127.0.0.40");
-    sent++;
-  }
-  const metrics = await gw.metrics();
-  const dropped = /tollgate_gateway_log_rows_dropped_total (\d+)/.exec(metrics)?.[1] ?? "0";
-  report(`bad-key requests sent (rows are sampled: see auth_denied_summary)`, `${sent} (log rows dropped ${dropped})`, "rows bounded");
-  void before;
+  const Database = createRequire(new URL("../gateway/package.json", import.meta.url))("better-sqlite3");
+  const rows = () => {
+    const file = new Database(join(tmp, "gw", "gateway.db"), { readonly: true });
+    try {
+      return file.prepare("select (select count(*) from request_log) + (select count(*) from audit_log) as n").get().n;
+    } finally {
+      file.close();
+    }
+  };
+  const before = rows();
+  const N = 300;
+  for (let i = 0; i < N; i++) await chat(`llmp_${"x".repeat(38)}`, {}, "127.0.0.40");
+  await sleep(1000); // past the log writer's batch interval
+  report(`request-log and audit rows written by ${N} bad-key requests from one address`, rows() - before, "a few");
 }
 
 await gw.stop();
