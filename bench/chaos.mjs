@@ -68,7 +68,7 @@ const upstreamUrl = `http://127.0.0.1:${upstream.address().port}/v1`;
 const tmp = mkdtempSync(join(os.tmpdir(), "tollgate-chaos-"));
 const db = testDatabase("chaos");
 const grpcPort = await getFreePort();
-let cp = await startControlPlane({
+const cp = await startControlPlane({
   masterKey: MASTER_KEY,
   dataDir: join(tmp, "cp"),
   grpcPort,
