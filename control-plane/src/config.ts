@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { DEFAULT_SESSION_LIMITS, type SessionLimits } from "./rpc/session-guard.js";
-import { ConfigError, mcpSecretsFromEnv, envDurationMs, envEnum, envInt, envOptional, envOptionalInt, envPort, envString, envUrl } from "@tollgate/shared";
+import { ConfigError, describeValue, mcpSecretsFromEnv, envDurationMs, envEnum, envInt, envOptional, envOptionalInt, envPort, envString, envUrl } from "@tollgate/shared";
 
 export interface ControlPlaneConfig {
   host: string;
@@ -35,6 +35,8 @@ export interface ControlPlaneConfig {
   bruteForce: { enabled: boolean; maxFailedAttempts: number; ttlMs: number };
   /** TLS for the gRPC port; unset = plaintext. */
   grpcTls: { cert: Buffer; key: Buffer; clientCa: Buffer | undefined } | undefined;
+  /** REQUEST_TIMEOUT: an admin request (headers and body) not received within this gets 408; 60 s when absent. */
+  requestTimeoutMs?: number;
   /** gRPC session bounds: GRPC_AUTH_TIMEOUT, GRPC_MAX_SESSIONS, GRPC_MAX_SESSIONS_PER_CLIENT; defaults when absent. */
   grpcSessions?: SessionLimits;
   /** Dashboard sessions: SESSION_IDLE_TIMEOUT and SESSION_MAX_AGE. */
@@ -117,11 +119,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const schema = envString(env, "DATABASE_SCHEMA", "public");
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
-    throw new ConfigError(`DATABASE_SCHEMA must be a lower-case SQL identifier, got ${JSON.stringify(schema)}`);
+    throw new ConfigError(`DATABASE_SCHEMA must be a lower-case SQL identifier, got ${describeValue(schema)}`);
   }
   const logLevel = envString(env, "LOG_LEVEL", "info");
   if (!["trace", "debug", "info", "warn", "error", "fatal", "silent"].includes(logLevel)) {
-    throw new ConfigError(`LOG_LEVEL must be one of trace, debug, info, warn, error, fatal, silent, got ${JSON.stringify(logLevel)}`);
+    throw new ConfigError(`LOG_LEVEL must be one of trace, debug, info, warn, error, fatal, silent, got ${describeValue(logLevel)}`);
   }
   return {
     host: envString(env, "HOST", "0.0.0.0"),
@@ -142,6 +144,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     waitForGatewaysDefaultMs: envDurationMs(env, "WAIT_FOR_GATEWAYS_DEFAULT", 2_000),
     syncTrace: envEnum(env, "SYNC_TRACE", ["on", "off"], "off") === "on",
     grpcTls: loadGrpcTls(env),
+    requestTimeoutMs: envDurationMs(env, "REQUEST_TIMEOUT", 60_000),
     grpcSessions: {
       authTimeoutMs: envDurationMs(env, "GRPC_AUTH_TIMEOUT", DEFAULT_SESSION_LIMITS.authTimeoutMs),
       maxSessions: envInt(env, "GRPC_MAX_SESSIONS", DEFAULT_SESSION_LIMITS.maxSessions, 1, 1_000_000),
@@ -182,7 +185,7 @@ function readPem(env: Record<string, string | undefined>, name: string): Buffer 
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new ConfigError(`${name} points to ${JSON.stringify(path)}, which cannot be read: ${(err as Error).message}`);
+    throw new ConfigError(`${name} names a file that cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"})`);
   }
 }
 

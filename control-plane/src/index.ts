@@ -57,17 +57,25 @@ export function createControlPlane(config: ControlPlaneConfig, overrides: { logg
       if (handle.pool) listener = startChangeListener({ pool: handle.pool, notifier: app.notifier, acks: app.ackNotifier, streams: app.streams, logger });
 
       const koa = createHttpApp(app);
-      httpServer = http.createServer({ maxHeaderSize: 16 * 1024 }, koa.callback());
+      const requestTimeoutMs = config.requestTimeoutMs ?? 60_000;
+      // connectionsCheckingInterval: how often Node enforces the timeouts below (its default is 30 s).
+      httpServer = http.createServer({ maxHeaderSize: 16 * 1024, connectionsCheckingInterval: Math.min(1_000, requestTimeoutMs) }, koa.callback());
       // Malformed HTTP never reaches Koa: answer it in JSON too, and keep going.
       httpServer.on("clientError", (err: NodeJS.ErrnoException, socket) => {
         const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
         if (!socket.writable || inFlight?.headersSent) return socket.destroy();
-        const status = err.code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
-        const body = JSON.stringify({ error: { code: "invalid_request", message: status === 431 ? "request headers are too large" : "malformed HTTP request" } });
-        socket.end(`HTTP/1.1 ${status} ${status === 431 ? "Request Header Fields Too Large" : "Bad Request"}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+        const status = err.code === "HPE_HEADER_OVERFLOW" ? 431 : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
+        const [code, reason, message] =
+          status === 431
+            ? ["invalid_request", "Request Header Fields Too Large", "request headers are too large"]
+            : status === 408
+              ? ["request_timeout", "Request Timeout", `the request was not received within ${requestTimeoutMs / 1000}s`]
+              : ["invalid_request", "Bad Request", "malformed HTTP request"];
+        const body = JSON.stringify({ error: { code, message } });
+        socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
       });
-      httpServer.headersTimeout = 30_000;
-      httpServer.requestTimeout = 60_000;
+      httpServer.requestTimeout = requestTimeoutMs;
+      httpServer.headersTimeout = Math.min(30_000, requestTimeoutMs);
       await new Promise<void>((resolve, reject) => {
         httpServer!.once("error", reject);
         httpServer!.listen(config.port, config.host, () => resolve());

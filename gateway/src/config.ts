@@ -4,6 +4,7 @@ import { hostname } from "node:os";
 import { resolve } from "node:path";
 import {
   ConfigError,
+  describeValue,
   envDurationMs,
   envInt,
   envEnum,
@@ -137,10 +138,10 @@ function readPem(env: Env, variable: string): string | undefined {
   try {
     text = readFileSync(path, "utf8");
   } catch (err) {
-    throw new ConfigError(`${variable}=${JSON.stringify(path)} cannot be read: ${(err as Error).message}`);
+    throw new ConfigError(`${variable} names a file that cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"})`);
   }
   if (!text.includes("-----BEGIN ")) {
-    throw new ConfigError(`${variable}=${JSON.stringify(path)} is not a PEM file (no "-----BEGIN" line)`);
+    throw new ConfigError(`${variable} names a file that is not PEM (no "-----BEGIN" line)`);
   }
   return text;
 }
@@ -190,7 +191,7 @@ function loadControlPlaneTls(env: Env, controlPlaneUrl: string): ControlPlaneTls
   if (Object.keys(tls).length > 0 && !controlPlaneUrl.startsWith("https://")) {
     const names = [ca !== undefined ? "CONTROL_PLANE_CA_FILE" : "", cert !== undefined ? "GATEWAY_TLS_CERT_FILE" : ""].filter(Boolean);
     throw new ConfigError(
-      `${names.join(" and ")} only apply to an https:// control plane, but CONTROL_PLANE_URL is ${JSON.stringify(controlPlaneUrl)}: use https:// or unset them`,
+      `${names.join(" and ")} only apply to an https:// control plane, but CONTROL_PLANE_URL is not https://: use https:// or unset them`,
     );
   }
   return tls;
@@ -202,7 +203,7 @@ function loadMaxStaleness(env: Env): number | null {
   if (raw === undefined || raw.trim().toLowerCase() === "never") return null;
   const ms = parseDurationMs(raw);
   if (ms === undefined || ms <= 0) {
-    throw new ConfigError(`MAX_STALENESS must be a positive duration such as 30s, 10m or 1h, or "never", got ${JSON.stringify(raw)}`);
+    throw new ConfigError(`MAX_STALENESS must be a positive duration such as 30s, 10m or 1h, or "never", got ${describeValue(raw)}`);
   }
   return ms;
 }
@@ -222,7 +223,7 @@ function trustedProxyRule(entry: string): IpRule {
   const rule = parseIpRule(entry);
   if (!rule) {
     throw new ConfigError(
-      `TRUSTED_PROXIES must be a comma-separated list of IP addresses and CIDRs such as 10.0.0.0/8,192.168.1.1,fd00::/8; ${JSON.stringify(entry)} is neither`,
+      `TRUSTED_PROXIES must be a comma-separated list of IP addresses and CIDRs such as 10.0.0.0/8,192.168.1.1,fd00::/8; one entry (${describeValue(entry)}) is neither`,
     );
   }
   return rule;
@@ -248,11 +249,11 @@ export function parseAuthBypassPaths(raw: string | undefined): string[] {
   for (const entry of raw.split(",").map((e) => e.trim())) {
     if (entry === "") continue;
     if (!entry.startsWith("/")) {
-      throw new ConfigError(`AUTH_BYPASS_PATHS must be a comma-separated list of paths starting with "/", such as /v1/models; ${JSON.stringify(entry)} does not`);
+      throw new ConfigError(`AUTH_BYPASS_PATHS must be a comma-separated list of paths starting with "/", such as /v1/models; one entry (${describeValue(entry)}) does not`);
     }
     if (/[?#*\s]/.test(entry)) {
       throw new ConfigError(
-        `AUTH_BYPASS_PATHS entries are exact paths without query, fragment, spaces or wildcards; ${JSON.stringify(entry)} is not one`,
+        `AUTH_BYPASS_PATHS entries are exact paths without query, fragment, spaces or wildcards; one entry (${describeValue(entry)}) is not one`,
       );
     }
     const path = entry.length > 1 && entry.endsWith("/") ? entry.slice(0, -1) : entry;
@@ -266,7 +267,7 @@ function loadDisableAuth(env: Env): boolean {
   const raw = envOptional(env, "DISABLE_AUTH");
   if (raw === undefined || raw === "false") return false;
   if (raw === "true") return true;
-  throw new ConfigError(`DISABLE_AUTH must be "true" or "false", got ${JSON.stringify(raw)}`);
+  throw new ConfigError(`DISABLE_AUTH must be "true" or "false", got ${describeValue(raw)}`);
 }
 
 function loadMaxHeaderBytes(env: Env): number {
@@ -274,7 +275,7 @@ function loadMaxHeaderBytes(env: Env): number {
   if (raw === undefined) return DEFAULT_MAX_HEADER_BYTES;
   const n = parseBytes(raw);
   if (n === undefined || n < MIN_HEADER_BYTES || n > MAX_HEADER_BYTES_CEILING) {
-    throw new ConfigError(`MAX_HEADER_BYTES must be a size from 1KiB to 1MiB such as 16384 or 16KiB, got ${JSON.stringify(raw)}`);
+    throw new ConfigError(`MAX_HEADER_BYTES must be a size from 1KiB to 1MiB such as 16384 or 16KiB, got ${describeValue(raw)}`);
   }
   return n;
 }
@@ -294,7 +295,7 @@ export function loadConfig(env: Env): GatewayConfig {
   const upstreamTimeoutMs = envDurationMs(env, "UPSTREAM_TIMEOUT", 600_000);
   // setTimeout's limit: a longer delay would fire at once.
   if (upstreamTimeoutMs <= 0 || upstreamTimeoutMs > MAX_TIMER_MS) {
-    throw new ConfigError(`UPSTREAM_TIMEOUT must be positive and at most 24d, got ${JSON.stringify(env.UPSTREAM_TIMEOUT)}`);
+    throw new ConfigError(`UPSTREAM_TIMEOUT must be positive and at most 24d, got ${describeValue(env.UPSTREAM_TIMEOUT)}`);
   }
   const providers = loadProviders(env, upstreamTimeoutMs);
 
@@ -304,7 +305,7 @@ export function loadConfig(env: Env): GatewayConfig {
     const parsed = parseBytes(rawMaxBody);
     if (parsed === undefined) {
       throw new ConfigError(
-        `MAX_BODY_BYTES must be a positive size in bytes such as 4194304 or 4MiB, got ${JSON.stringify(rawMaxBody)}`,
+        `MAX_BODY_BYTES must be a positive size in bytes such as 4194304 or 4MiB, got ${describeValue(rawMaxBody)}`,
       );
     }
     maxBodyBytes = parsed;
@@ -312,7 +313,7 @@ export function loadConfig(env: Env): GatewayConfig {
 
   const syncHeartbeatIntervalMs = envDurationMs(env, "SYNC_HEARTBEAT_INTERVAL", 5_000);
   if (syncHeartbeatIntervalMs <= 0) {
-    throw new ConfigError(`SYNC_HEARTBEAT_INTERVAL must be positive, got ${JSON.stringify(env.SYNC_HEARTBEAT_INTERVAL)}`);
+    throw new ConfigError(`SYNC_HEARTBEAT_INTERVAL must be positive, got ${describeValue(env.SYNC_HEARTBEAT_INTERVAL)}`);
   }
 
   return {
@@ -385,7 +386,7 @@ function loadMcpMaxMessageBytes(env: Record<string, string | undefined>): number
 function loadRequestTimeout(env: Record<string, string | undefined>): number {
   const ms = envDurationMs(env, "REQUEST_TIMEOUT", 60_000);
   if (ms < 1_000 || ms > 3_600_000) {
-    throw new ConfigError(`REQUEST_TIMEOUT must be between 1s and 1h, got ${JSON.stringify(env.REQUEST_TIMEOUT)}`);
+    throw new ConfigError(`REQUEST_TIMEOUT must be between 1s and 1h, got ${describeValue(env.REQUEST_TIMEOUT)}`);
   }
   return ms;
 }

@@ -11,6 +11,17 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
+/**
+ * How a configuration error refers to the value it refuses: by its shape, never its content.
+ * A secret put in the wrong variable (an API key in LOG_LEVEL) must not land in the log.
+ */
+export function describeValue(v: unknown): string {
+  if (v === undefined) return "nothing";
+  if (typeof v === "string") return v.trim() === "" ? "an empty value" : `a value of ${v.length} character${v.length === 1 ? "" : "s"}, not shown`;
+  if (typeof v === "number" || typeof v === "boolean" || v === null) return String(v);
+  return `a ${Array.isArray(v) ? "list" : typeof v}`;
+}
+
 export function envString(env: Env, name: string, fallback: string): string {
   const v = env[name];
   return v === undefined || v === "" ? fallback : v;
@@ -32,7 +43,7 @@ export function envPort(env: Env, name: string, fallback: number): number {
   if (v === undefined || v === "") return fallback;
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0 || n > 65535) {
-    throw new ConfigError(`${name} must be a TCP port between 0 and 65535, got ${JSON.stringify(v)}`);
+    throw new ConfigError(`${name} must be a TCP port between 0 and 65535, got ${describeValue(v)}`);
   }
   return n;
 }
@@ -42,7 +53,7 @@ export function envInt(env: Env, name: string, fallback: number, min: number, ma
   if (v === undefined || v === "") return fallback;
   const n = Number(v);
   if (!Number.isInteger(n) || n < min || n > max) {
-    throw new ConfigError(`${name} must be an integer between ${min} and ${max}, got ${JSON.stringify(v)}`);
+    throw new ConfigError(`${name} must be an integer between ${min} and ${max}, got ${describeValue(v)}`);
   }
   return n;
 }
@@ -60,10 +71,10 @@ export function envUrl(env: Env, name: string, fallback?: string): string | unde
   try {
     url = new URL(v);
   } catch {
-    throw new ConfigError(`${name} must be an absolute http(s) URL, got ${JSON.stringify(v)}`);
+    throw new ConfigError(`${name} must be an absolute http(s) URL, got ${describeValue(v)}`);
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new ConfigError(`${name} must use http or https, got ${JSON.stringify(url.protocol)}`);
+    throw new ConfigError(`${name} must use http or https, got another scheme`);
   }
   return v.replace(/\/+$/, "");
 }
@@ -72,7 +83,7 @@ export function envEnum<T extends string>(env: Env, name: string, values: readon
   const v = env[name];
   if (v === undefined || v === "") return fallback;
   if (!(values as readonly string[]).includes(v)) {
-    throw new ConfigError(`${name} must be one of ${values.join(", ")}, got ${JSON.stringify(v)}`);
+    throw new ConfigError(`${name} must be one of ${values.join(", ")}, got ${describeValue(v)}`);
   }
   return v as T;
 }
@@ -91,7 +102,7 @@ export function envDurationMs(env: Env, name: string, fallbackMs: number): numbe
   if (v === undefined || v === "") return fallbackMs;
   const ms = parseDurationMs(v);
   if (ms === undefined) {
-    throw new ConfigError(`${name} must be a duration such as 500ms, 10s, 5m, 1h or 7d, got ${JSON.stringify(v)}`);
+    throw new ConfigError(`${name} must be a duration such as 500ms, 10s, 5m, 1h or 7d, got ${describeValue(v)}`);
   }
   return ms;
 }

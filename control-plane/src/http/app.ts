@@ -5,6 +5,7 @@ import { authRoutes, ssoOffGate } from "../routes/auth.js";
 import { adminRouteGroups } from "../routes/index.js";
 import { requireAdmin } from "./admin-auth.js";
 import { errorHandler, requestContext } from "./middleware.js";
+import { inputGuard } from "./input-guard.js";
 import { resolveOrganization } from "./organization.js";
 import { buildRouter } from "./route.js";
 import { withSessions } from "./session-auth.js";
@@ -18,6 +19,7 @@ export function createHttpApp(app: AppContext): Koa {
   koa.silent = true;
   koa.use(requestContext(app));
   koa.use(errorHandler(app));
+  koa.use(inputGuard());
   koa.use((ctx, next) => {
     if (ctx.url.length > MAX_URL_LENGTH) {
       throw new AppError("uri_too_long", `the URL is longer than ${MAX_URL_LENGTH} characters`);

@@ -1,6 +1,7 @@
 import { AppError } from "@tollgate/shared";
 import type { Context } from "koa";
 import { z } from "zod";
+import { checkJsonInput } from "./input-guard.js";
 
 /**
  * Reads a JSON object body. Wrong content type, oversize, malformed JSON and
@@ -34,6 +35,7 @@ export async function readJsonObject(ctx: Context, maxBytes: number): Promise<Re
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     throw new AppError("invalid_request", "request body must be a JSON object");
   }
+  checkJsonInput(value);
   return value as Record<string, unknown>;
 }
 

@@ -3,6 +3,7 @@ import { AppError, isAppError } from "@tollgate/shared";
 import type { Context, Next } from "koa";
 import type { AppContext } from "../context.js";
 import { isConnectionError } from "../db/database-health.js";
+import { dataExceptionToAppError } from "./input-guard.js";
 
 /** Maps every error to a JSON body with a stable code; unknown errors become a bare 500. */
 export function errorHandler(app: AppContext) {
@@ -44,6 +45,8 @@ function toAppError(err: unknown): AppError | undefined {
   if (e?.status === 501) return new AppError("method_not_allowed", e.message ?? "method not implemented");
   // Postgres unique violation: a concurrent create of the same name.
   if (e?.code === "23505") return new AppError("conflict", "a resource with the same unique field already exists");
+  const data = dataExceptionToAppError(err);
+  if (data) return data;
   return undefined;
 }
 

@@ -1,3 +1,4 @@
+import { AppError } from "@tollgate/shared";
 import { sql, type RawBuilder } from "kysely";
 import type { Db } from "../db/database.js";
 import type { ApiKeyRow, McpSettingsJson } from "../db/schema.js";
@@ -100,7 +101,8 @@ function toApiKey(r: KeyRowWithOwner): ApiKey {
     mcp_access_mode: mcp.access_mode,
     mcp_servers: mcp.servers,
     mcp_tools: mcp.tools,
-    previous_key_expires_at: toIso(r.previous_key_expires_at),
+    // The old secret is kept after its grace ended (gateways then know it as rotated, not a guess); it no longer works.
+    previous_key_expires_at: r.previous_key_expires_at && new Date(r.previous_key_expires_at).getTime() > Date.now() ? toIso(r.previous_key_expires_at) : null,
     last_used_at: toIso(r.last_used_at),
     requests: Number(r.request_count ?? 0),
     input_tokens: Number(r.input_tokens ?? 0),
@@ -321,6 +323,16 @@ export async function listApiKeys(db: Db, orgId: string, q: KeyListQuery): Promi
   if (q.cursor) {
     const cmp = q.order === "asc" ? sql`>` : sql`<`;
     const value = q.sort === "created" ? new Date(q.cursor.v as string) : q.cursor.v;
+    // A cursor of the right shape for another sort, or with a value no row can have, is no cursor this API returned.
+    const fits =
+      q.sort === "created"
+        ? typeof q.cursor.v === "string" && !Number.isNaN((value as Date).getTime())
+        : q.sort === "requests"
+          ? Number.isSafeInteger(q.cursor.v)
+          : typeof q.cursor.v === "string";
+    if (!fits || q.cursor.id.length > 64) {
+      throw new AppError("invalid_request", "cursor is not one this API returned: pass next_cursor unchanged", { field: "cursor" });
+    }
     query = query.where(sql<boolean>`(${expr}, k.id) ${cmp} (${value}, ${q.cursor.id})`);
   }
   const rows = await query

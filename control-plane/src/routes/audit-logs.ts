@@ -1,3 +1,4 @@
+import { isRealCalendarDate } from "../http/input-guard.js";
 import { z } from "zod";
 import { wholeList } from "../http/pagination.js";
 import { defineRoute, routeGroup } from "../http/route.js";
@@ -7,8 +8,8 @@ import { listAudit } from "../repositories/audit-log.js";
 const query = z.strictObject({
   target_id: z.string().max(100).optional(),
   action: z.string().max(100).optional(),
-  since: z.iso.datetime({ offset: true, error: "must be an ISO-8601 timestamp" }).optional(),
-  until: z.iso.datetime({ offset: true, error: "must be an ISO-8601 timestamp" }).optional(),
+  since: z.iso.datetime({ offset: true, error: "must be an ISO-8601 timestamp" }).refine(isRealCalendarDate, "must be a time that exists").optional(),
+  until: z.iso.datetime({ offset: true, error: "must be an ISO-8601 timestamp" }).refine(isRealCalendarDate, "must be a time that exists").optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 

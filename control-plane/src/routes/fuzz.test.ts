@@ -140,3 +140,93 @@ describe("admin API under hostile input", () => {
     expect(await state()).toBe(before);
   }, 120_000);
 });
+
+describe("inputs that used to answer 500 or be shifted silently", () => {
+  const send = async (method: string, path: string, body?: string) => {
+    const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+      method,
+      headers: { ...auth, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+      ...(body !== undefined ? { body } : {}),
+    });
+    return { status: res.status, body: (await res.json()) as { error?: { code: string; field?: string } } };
+  };
+  const cursor = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
+
+  it("refuses NUL characters in names, filters, cursors and paths with a 400 naming the field", async () => {
+    const before = await state();
+    const cases: Array<[string, string, string | undefined, string]> = [
+      ["POST", "/internal/teams", JSON.stringify({ name: "a\u0000b" }), "name"],
+      ["POST", "/internal/users", JSON.stringify({ external_id: "x\u0000@example.com" }), "external_id"],
+      ["POST", "/internal/api-keys", JSON.stringify({ name: "k", user_id: realUserId, metadata: { "a\u0000": 1 } }), "metadata.a\\u0000"],
+      ["PATCH", `/internal/teams/${realTeamId}`, JSON.stringify({ name: "\u0000" }), "name"],
+      ["GET", "/internal/api-keys?search=a%00b", undefined, "search"],
+      ["GET", "/internal/teams?cursor=%00", undefined, "cursor"],
+      ["GET", "/internal/audit-logs?action=%00", undefined, "action"],
+      ["GET", "/internal/users/%00", undefined, "path"],
+    ];
+    for (const [method, path, body, field] of cases) {
+      const res = await send(method, path, body);
+      expect(res.status, `${method} ${path} ${body ?? ""}`).toBe(400);
+      expect(res.body.error?.field, `${method} ${path}`).toBe(field.replaceAll("\\\\", "\\"));
+    }
+    expect(await state()).toBe(before);
+  });
+
+  it("refuses well-formed but meaningless list cursors with a 400 on cursor", async () => {
+    for (const [sort, v] of [["created", "not a date"], ["created", 12], ["requests", "many"], ["requests", 1e300], ["name", 5]] as const) {
+      const res = await send("GET", `/internal/api-keys?sort=${sort}&cursor=${cursor({ v, id: "ak_x" })}`);
+      expect(res.status, `${sort} ${String(v)}`).toBe(400);
+      expect(res.body.error?.field).toBe("cursor");
+    }
+    for (const path of ["/internal/teams", "/internal/users", "/internal/audit-logs", "/internal/model-prices"]) {
+      for (const c of [cursor({ v: "x", id: 1 }), "A".repeat(90), cursor([1, 2, 3])]) {
+        const res = await send("GET", `${path}?cursor=${c}`);
+        expect(res.status, `${path} ${c}`).toBeLessThan(500);
+      }
+    }
+  });
+
+  it("refuses impossible calendar dates instead of shifting them", async () => {
+    for (const expires of ["2999-02-30T00:00:00Z", "0000-00-00T00:00:00Z", "2999-13-01T00:00:00Z", "2999-04-31T12:00:00Z", "2999-01-01T25:00:00Z"]) {
+      const res = await send("POST", "/internal/api-keys", JSON.stringify({ name: "dated", user_id: realUserId, expires_at: expires }));
+      expect(res.status, expires).toBe(400);
+      expect(res.body.error?.field).toBe("expires_at");
+    }
+    expect((await send("GET", "/internal/usage?from=2999-02-30")).body.error?.field).toBe("from");
+    expect((await send("GET", "/internal/usage?to=0000-00-00")).status).toBe(400);
+    expect((await send("GET", "/internal/audit-logs?since=2999-02-30T00:00:00Z")).body.error?.field).toBe("since");
+    // A real leap day is fine.
+    const leap = await send("POST", "/internal/api-keys", JSON.stringify({ name: "leap", user_id: realUserId, expires_at: "2996-02-29T00:00:00Z" }));
+    expect(leap.status).toBe(201);
+  });
+
+  it("refuses __proto__ keys in metadata with a 400 naming the field", async () => {
+    const res = await send("POST", "/internal/api-keys", '{"name":"proto","user_id":"' + realUserId + '","metadata":{"__proto__":{"admin":true}}}');
+    expect(res.status).toBe(400);
+    expect(res.body.error?.field).toBe("metadata.__proto__");
+    const nested = await send("PATCH", `/internal/api-keys/${realKeyId}`, '{"metadata":{"a":{"__proto__":{"x":1}}}}');
+    expect(nested.status).toBe(400);
+    expect(nested.body.error?.field).toBe("metadata.a.__proto__");
+  });
+});
+
+describe("a request that does not arrive in time", () => {
+  it("answers 408 with a JSON body", async () => {
+    const slow = await startTestControlPlane({ requestTimeoutMs: 1_000 });
+    try {
+      const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const socket = net.connect(slow.port, "127.0.0.1", () =>
+          socket.write(`POST /internal/teams HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TEST_MASTER_KEY}\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{"na`),
+        );
+        let text = "";
+        socket.on("data", (c) => (text += c));
+        socket.on("error", reject);
+        socket.on("close", () => resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), body: text.slice(text.indexOf("\r\n\r\n") + 4) }));
+      });
+      expect(res.status).toBe(408);
+      expect(JSON.parse(res.body)).toMatchObject({ error: { code: "request_timeout" } });
+    } finally {
+      await slow.stop();
+    }
+  }, 30_000);
+});

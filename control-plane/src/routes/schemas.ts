@@ -1,3 +1,4 @@
+import { isRealCalendarDate } from "../http/input-guard.js";
 import { z } from "zod";
 
 /** Field schemas shared by the admin routes. */
@@ -21,7 +22,7 @@ export const expiresAt = z
     if (value === null || value === "never") return null;
     const days = RELATIVE_EXPIRY[value];
     if (days !== undefined) return new Date(Date.now() + days * 86_400_000);
-    const ms = /^\d{4}-\d{2}-\d{2}T/.test(value) ? Date.parse(value) : Number.NaN;
+    const ms = /^\d{4}-\d{2}-\d{2}T/.test(value) && isRealCalendarDate(value) ? Date.parse(value) : Number.NaN;
     if (Number.isNaN(ms)) {
       ctx.addIssue({ code: "custom", message: "must be never, 30d, 60d, 90d, 180d, 1y or an ISO-8601 timestamp" });
       return z.NEVER;

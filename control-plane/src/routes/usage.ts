@@ -1,10 +1,14 @@
+import { isRealCalendarDate } from "../http/input-guard.js";
 import { sql } from "kysely";
 import { z } from "zod";
 import { defineRoute, routeGroup } from "../http/route.js";
 import { usageSchema } from "./response-schemas.js";
 import { idOf } from "./schemas.js";
 
-const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "must be a UTC day, YYYY-MM-DD");
+const day = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, "must be a UTC day, YYYY-MM-DD")
+  .refine(isRealCalendarDate, "must be a day that exists, YYYY-MM-DD");
 
 const query = z
   .strictObject({

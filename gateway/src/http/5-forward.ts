@@ -70,6 +70,14 @@ export async function passBuffered(ctx: AppContext, res: ServerResponse, rec: Re
   if (json) rec.usage = usageOfBuffer(opts.usage, body);
   // A request that named no model (a stored prompt): the answer names it, for pricing and the log.
   if (json && rec.model === null && rec.route === "responses") rec.model = modelOfBuffer(body);
+  if (up.status === 401) {
+    // The upstream refused the gateway's own credential. Its body names that credential (masked,
+    // with its last characters): never the client's business, and a 401 would make the client
+    // blame its own key. The client gets the gateway's error; the operator gets the log line.
+    rec.error = "upstream_auth_failed";
+    ctx.logger.error({ requestId: rec.requestId, provider: opts.provider }, "the upstream refused the gateway's credential (401): check this provider's API key");
+    throw errors.upstreamAuthFailed(rec.requestId);
+  }
   if (up.status >= 400) rec.error = `upstream_status_${up.status}`;
   const barrier = opts.beforeEnd?.();
   if (barrier) await barrier;

@@ -79,13 +79,15 @@ describe("a flood of idle connections on the client port", () => {
     // Another client is still served.
     expect(await chat("127.0.0.7")).toBe(200);
 
-    // 200 more from five addresses: the total bound (150) refuses the excess.
+    // 200 more from five addresses: past the total bound (150), each replaces the oldest silent one.
     await Promise.all(["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6"].flatMap((a) => Array.from({ length: 40 }, () => open(a))));
     const total = await eventually(async () => {
       const m = await metrics();
       return metric(m, /^tollgate_gateway_connections_refused_total\{reason="total"\} (\d+)$/m) > 0 ? m : undefined;
     });
     expect(metric(total, /^tollgate_gateway_client_connections (\d+)$/m)).toBeLessThanOrEqual(150);
+    // At the total bound a real client still gets in: it replaces the oldest silent connection.
+    expect(await chat("127.0.0.9")).toBe(200);
     // The status port answers whatever the client port suffers.
     expect((await fetch(`http://127.0.0.1:${statusPort}/healthz`)).status).toBe(200);
 

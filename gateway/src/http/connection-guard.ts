@@ -11,7 +11,10 @@ import { Counter, Gauge, type Registry } from "prom-client";
  * status port, a server of its own, keeps answering.
  */
 export interface ConnectionLimits {
-  /** MAX_CONNECTIONS: open client connections at once; more are closed on accept. */
+  /**
+   * MAX_CONNECTIONS: open client connections at once. Past it, a new connection replaces the
+   * oldest one that has not sent a request yet, or is closed when every one has.
+   */
   maxConnections: number;
   /** MAX_CONNECTIONS_PER_CLIENT: open connections from one address (trusted proxies exempt). */
   maxPerAddress: number;
@@ -44,7 +47,6 @@ export function guardConnections(
 ): ConnectionGuard {
   const { limits, logger, trustedProxies } = options;
   const now = options.now ?? Date.now;
-  server.maxConnections = limits.maxConnections;
   server.keepAliveTimeout = limits.idleTimeoutMs;
   server.headersTimeout = Math.min(server.headersTimeout || limits.headersTimeoutMs, limits.headersTimeoutMs);
   // Node requires requestTimeout ≥ headersTimeout when both are set.
@@ -82,8 +84,14 @@ export function guardConnections(
     unlogged = 0;
   };
 
-  // Node closes connections over maxConnections itself and reports them here.
-  server.on("drop", (data?: { remoteAddress?: string }) => noteRefusal("total", data?.remoteAddress));
+  // Connections that have not sent a request yet, oldest first: at the total bound, a new
+  // connection replaces the oldest of these rather than being refused, so a flood of idle
+  // sockets cannot keep real clients out (they send their request as soon as they connect).
+  const silent = new Set<Socket>();
+  const releases = new Map<Socket, () => void>();
+  server.on("request", (req: { socket: Socket }) => {
+    silent.delete(req.socket);
+  });
   server.on("connection", (socket: Socket) => {
     const address = socket.remoteAddress ?? "unknown";
     const exempt = trustedProxies !== null && socket.remoteAddress !== undefined && trustedProxies.check(socket.remoteAddress, socket.remoteFamily === "IPv6" ? "ipv6" : "ipv4");
@@ -93,15 +101,38 @@ export function guardConnections(
       socket.destroy();
       return;
     }
-    perAddress.set(address, count);
+    if (open >= limits.maxConnections) {
+      const oldest = silent.values().next().value as Socket | undefined;
+      if (oldest === undefined) {
+        noteRefusal("total", address);
+        socket.destroy();
+        return;
+      }
+      noteRefusal("total", oldest.remoteAddress);
+      // Released now, not at its 'close' event: the bound holds at every moment.
+      releases.get(oldest)?.();
+      oldest.destroy();
+    }
+    perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
     open++;
-    socket.once("close", () => {
+    silent.add(socket);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      releases.delete(socket);
       open--;
+      silent.delete(socket);
       const left = (perAddress.get(address) ?? 1) - 1;
       if (left <= 0) perAddress.delete(address);
       else perAddress.set(address, left);
-    });
+    };
+    releases.set(socket, release);
+    socket.once("close", release);
   });
+  // A backstop far above the bound, for accept() storms faster than the handler above.
+  server.maxConnections = limits.maxConnections * 2 + 64;
+  server.on("drop", (data?: { remoteAddress?: string }) => noteRefusal("total", data?.remoteAddress));
   return {
     get open() {
       return open;

@@ -197,6 +197,13 @@ export const errors = {
   // The upstream.
   upstreamFailed: (status: number, message: string, timedOut: boolean) =>
     new HttpError(status, message, "server_error", timedOut ? "upstream_timeout" : "upstream_unreachable"),
+  upstreamAuthFailed: (requestId: string) =>
+    new HttpError(
+      502,
+      `The upstream provider refused the gateway's credentials (request id ${requestId}). This is not about your API key: the gateway's operator must fix the provider configuration.`,
+      "server_error",
+      "upstream_auth_failed",
+    ),
   internalError: (requestId: string) =>
     new HttpError(500, `The gateway failed to handle this request (request id ${requestId}).`, "server_error", "internal_error"),
 };

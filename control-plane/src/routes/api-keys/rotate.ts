@@ -49,8 +49,10 @@ export const rotateKey = defineRoute({
       const rotated = await rotateApiKeySecret(trx, orgId, id, {
         hash: minted.hash,
         prefix: minted.prefix,
-        previousHash: grace > 0 ? current.key_hash : null,
-        previousExpiresAt: grace > 0 ? new Date(Date.now() + grace * 1000) : null,
+        // Kept even without a grace period (it ends at once): gateways then know the old secret as
+        // rotated, a client not yet updated, and never count it as a guess that locks its address out.
+        previousHash: current.key_hash,
+        previousExpiresAt: new Date(Date.now() + grace * 1000),
       });
       if (idempotencyKey) {
         await saveIdempotencyRecord(trx, orgId, "api_key.rotate", idempotencyKey, { targetId: id, response: { ...rotated } });
