@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { ConfigError, envDurationMs, envEnum, envInt, envOptional, envOptionalInt, envPort, envString, envUrl } from "@tollgate/shared";
+import { DEFAULT_SESSION_LIMITS, type SessionLimits } from "./rpc/session-guard.js";
+import { ConfigError, mcpSecretsFromEnv, envDurationMs, envEnum, envInt, envOptional, envOptionalInt, envPort, envString, envUrl } from "@tollgate/shared";
 
 export interface ControlPlaneConfig {
   host: string;
@@ -26,10 +27,16 @@ export interface ControlPlaneConfig {
   compactionIntervalMs: number;
   /** Wait after a change before reading the log, to batch bursts into one push. */
   syncDebounceMs: number;
+  /** How long a key write waits, by default, for the organization's connected gateways to apply it (read-your-writes); 0: not at all. */
+  waitForGatewaysDefaultMs: number;
+  /** SYNC_TRACE=on: stamp each stage of every key change on stderr (bench/README.md, "Where the time goes"). */
+  syncTrace?: boolean;
   /** Per-IP blocking after repeated invalid master keys. */
   bruteForce: { enabled: boolean; maxFailedAttempts: number; ttlMs: number };
   /** TLS for the gRPC port; unset = plaintext. */
   grpcTls: { cert: Buffer; key: Buffer; clientCa: Buffer | undefined } | undefined;
+  /** gRPC session bounds: GRPC_AUTH_TIMEOUT, GRPC_MAX_SESSIONS, GRPC_MAX_SESSIONS_PER_CLIENT; defaults when absent. */
+  grpcSessions?: SessionLimits;
   /** Dashboard sessions: SESSION_IDLE_TIMEOUT and SESSION_MAX_AGE. */
   sessions: { idleMs: number; maxAgeMs: number };
   quota: {
@@ -48,6 +55,8 @@ export interface ControlPlaneConfig {
     /** Signs each delivery (X-Tollgate-Signature: sha256=HMAC of the body). */
     webhookSecret: string | undefined;
   };
+  /** MCP_SECRET_* values, only to list an MCP server's tools for the dashboard (gateways hold their own). */
+  mcpSecrets: ReadonlyMap<string, string>;
 }
 
 export interface QuotaDefaultsConfig {
@@ -130,7 +139,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     changeLogRetentionMs: envDurationMs(env, "CHANGE_LOG_RETENTION", 7 * 24 * 3_600_000),
     compactionIntervalMs: envDurationMs(env, "CHANGE_LOG_COMPACTION_INTERVAL", 60_000),
     syncDebounceMs: envDurationMs(env, "SYNC_DEBOUNCE", 2),
+    waitForGatewaysDefaultMs: envDurationMs(env, "WAIT_FOR_GATEWAYS_DEFAULT", 2_000),
+    syncTrace: envEnum(env, "SYNC_TRACE", ["on", "off"], "off") === "on",
     grpcTls: loadGrpcTls(env),
+    grpcSessions: {
+      authTimeoutMs: envDurationMs(env, "GRPC_AUTH_TIMEOUT", DEFAULT_SESSION_LIMITS.authTimeoutMs),
+      maxSessions: envInt(env, "GRPC_MAX_SESSIONS", DEFAULT_SESSION_LIMITS.maxSessions, 1, 1_000_000),
+      maxPerAddress: envInt(env, "GRPC_MAX_SESSIONS_PER_CLIENT", DEFAULT_SESSION_LIMITS.maxPerAddress, 1, 1_000_000),
+    },
     bruteForce: {
       enabled: envEnum(env, "BRUTE_FORCE_PROTECTION", ["on", "off"], "on") === "on",
       maxFailedAttempts: envInt(env, "BRUTE_FORCE_MAX_FAILED_ATTEMPTS", 5, 1, 1_000_000),
@@ -156,6 +172,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       webhookUrl: envUrl(env, "ALERT_WEBHOOK_URL"),
       webhookSecret: envOptional(env, "ALERT_WEBHOOK_SECRET"),
     },
+    mcpSecrets: mcpSecretsFromEnv(env),
   };
 }
 

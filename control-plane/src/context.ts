@@ -6,6 +6,7 @@ import { ChangeNotifier } from "./changes/notifier.js";
 import { StreamRegistry } from "./changes/stream-registry.js";
 import type { ControlPlaneConfig } from "./config.js";
 import type { DatabaseHandle, Db } from "./db/database.js";
+import { createDatabaseHealth, type DatabaseHealth } from "./db/database-health.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { AlertDelivery } from "./quota/alerts.js";
 
@@ -28,6 +29,8 @@ export interface AppContext {
   streams: StreamRegistry;
   /** Coalesced acknowledgement writes. */
   ackWriter: AckWriter;
+  /** Bumped per organization when acknowledgements are written: wakes `?wait_for_gateways` receipts. */
+  ackNotifier: ChangeNotifier;
   metrics: Metrics;
   logger: Logger;
   now: () => Date;
@@ -35,16 +38,19 @@ export interface AppContext {
   bruteForce: BruteForceGuard;
   /** Sends queued budget alerts to the webhook; absent in tests that build a bare context. */
   alertDelivery?: AlertDelivery;
+  /** Whether the database answers: 503 and /readyz while it does not. */
+  dbHealth: DatabaseHealth;
 }
 
 /** Builds the whole context over an opened, migrated database; tests pass overrides. */
 export function createAppContext(
   config: ControlPlaneConfig,
-  database: Pick<DatabaseHandle, "db" | "kind">,
+  database: Pick<DatabaseHandle, "db" | "kind"> & { health?: DatabaseHealth },
   defaultOrgId: string,
   overrides: { logger: Logger } & Partial<Omit<AppContext, "config" | "db" | "dbKind" | "defaultOrgId">>,
 ): AppContext {
   const notifier = overrides.notifier ?? new ChangeNotifier();
+  const ackNotifier = overrides.ackNotifier ?? new ChangeNotifier();
   const tokenCache = overrides.tokenCache ?? new GatewayTokenCache();
   const metrics = overrides.metrics ?? createMetrics();
   const logger = overrides.logger;
@@ -57,11 +63,13 @@ export function createAppContext(
     changeFeed: overrides.changeFeed ?? new ChangeFeed(database.db, (orgId) => notifier.version(orgId)),
     tokenCache,
     streams: overrides.streams ?? new StreamRegistry(tokenCache),
-    ackWriter: overrides.ackWriter ?? new AckWriter(database.db),
+    ackWriter: overrides.ackWriter ?? new AckWriter(database.db, { acks: ackNotifier, notifyReplicas: database.kind === "postgres" }),
+    ackNotifier,
     metrics,
     logger,
     now: overrides.now ?? (() => new Date()),
     bruteForce: overrides.bruteForce ?? new BruteForceGuard(config.bruteForce),
     alertDelivery: overrides.alertDelivery ?? new AlertDelivery({ db: database.db, config, metrics, logger }),
+    dbHealth: overrides.dbHealth ?? database.health ?? createDatabaseHealth(logger),
   };
 }

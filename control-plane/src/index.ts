@@ -1,10 +1,11 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { createLogger, type Logger } from "@tollgate/shared";
+import { createLogger, type Logger, enableSyncTrace } from "@tollgate/shared";
 import { verifySsoTargets } from "./auth/sso-sign-in.js";
 import { startChangeListener } from "./changes/pg-listener.js";
 import type { ControlPlaneConfig } from "./config.js";
 import { createAppContext, type AppContext } from "./context.js";
+import { registerDatabaseMetrics } from "./db/database-health.js";
 import { migrateToLatest, openDatabase, type DatabaseHandle } from "./db/database.js";
 import { createHttpApp } from "./http/app.js";
 import { seedAllDefaultPrices } from "./pricing/seed-prices.js";
@@ -26,6 +27,7 @@ export interface ControlPlane {
 
 export function createControlPlane(config: ControlPlaneConfig, overrides: { logger?: Logger } = {}): ControlPlane {
   const logger = overrides.logger ?? createLogger({ name: "control-plane", level: config.logLevel });
+  if (config.syncTrace) enableSyncTrace();
   let handle: DatabaseHandle | undefined;
   let appCtx: AppContext | undefined;
   let httpServer: http.Server | undefined;
@@ -39,7 +41,7 @@ export function createControlPlane(config: ControlPlaneConfig, overrides: { logg
       return appCtx;
     },
     async start() {
-      handle = await openDatabase({ databaseUrl: config.databaseUrl, schema: config.databaseSchema, dataDir: config.dataDir });
+      handle = await openDatabase({ databaseUrl: config.databaseUrl, schema: config.databaseSchema, dataDir: config.dataDir, logger });
       logger.info({ database: handle.kind, location: handle.location }, "database opened; running migrations");
       const migrated = await migrateToLatest(handle.db, config.databaseSchema);
       const applied = migrated.results?.filter((r) => r.status === "Success").map((r) => r.migrationName) ?? [];
@@ -50,8 +52,9 @@ export function createControlPlane(config: ControlPlaneConfig, overrides: { logg
         await verifySsoTargets(app, config.sso);
         logger.info({ issuer: config.sso.issuer, redirectUri: config.sso.redirectUri }, "SSO sign-in on at /auth/login");
       }
+      registerDatabaseMetrics(app.metrics.registry, app.dbHealth);
       await seedAllDefaultPrices(app);
-      if (handle.pool) listener = startChangeListener({ pool: handle.pool, notifier: app.notifier, streams: app.streams, logger });
+      if (handle.pool) listener = startChangeListener({ pool: handle.pool, notifier: app.notifier, acks: app.ackNotifier, streams: app.streams, logger });
 
       const koa = createHttpApp(app);
       httpServer = http.createServer({ maxHeaderSize: 16 * 1024 }, koa.callback());

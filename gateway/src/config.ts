@@ -12,11 +12,14 @@ import {
   envRequired,
   envString,
   envUrl,
+  mcpSecretsFromEnv,
   parseDurationMs,
 } from "@tollgate/shared";
 import type { BlockList } from "node:net";
 import { compileIpRules, parseIpRule, type IpRule } from "./auth/ip.js";
 import { loadProviders, type ProviderConfig } from "./providers/provider-config.js";
+import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from "./http/connection-guard.js";
+import { DEFAULT_LOG_RETENTION_MS } from "./background/log-retention.js";
 
 export { DEFAULT_ANTHROPIC_BASE_URL, DEFAULT_OPENAI_BASE_URL, type ProviderConfig } from "./providers/provider-config.js";
 
@@ -30,6 +33,8 @@ export interface ControlPlaneTls {
 }
 
 export interface GatewayConfig {
+  /** MCP: MCP_SECRET_* credentials that servers' `env:` references resolve to, and MCP_MAX_MESSAGE_BYTES. */
+  mcp: { secrets: ReadonlyMap<string, string>; maxMessageBytes: number };
   /** gRPC endpoint of the control plane (HTTP/2). */
   controlPlaneUrl: string;
   /** TLS settings for an https:// control plane; empty for the system CAs and no client certificate. */
@@ -52,6 +57,8 @@ export interface GatewayConfig {
   upstreamTimeoutMs: number;
   maxBodyBytes: number;
   logLevel: string;
+  /** SYNC_TRACE=on: stamp each stage of every key change on stderr (bench/README.md, "Where the time goes"). */
+  syncTrace?: boolean;
   /** How long stop() lets in-flight requests finish before cutting them. */
   shutdownGraceMs: number;
   /**
@@ -83,6 +90,10 @@ export interface GatewayConfig {
    * no connection forever). The answer, a long stream included, is not limited by it.
    */
   requestTimeoutMs: number;
+  /** Client-port connection bounds (MAX_CONNECTIONS, MAX_CONNECTIONS_PER_CLIENT, CLIENT_IDLE_TIMEOUT, HEADERS_TIMEOUT); defaults when absent. */
+  connectionLimits?: ConnectionLimits;
+  /** LOG_RETENTION: request-log and audit rows older than this are deleted (null: kept for ever); default 30 days when absent. */
+  logRetentionMs?: number | null;
 }
 
 type Env = Record<string, string | undefined>;
@@ -93,7 +104,13 @@ const DEFAULT_CONTROL_PLANE_URL = "http://127.0.0.1:50051";
 /** The longest delay a Node timer takes (2^31 − 1 ms, about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
+/**
+ * Anthropic documents 32 MB requests (base64 images and PDFs are large); a
+ * lower default refuses calls the provider would take. The body is held
+ * once as bytes while its JSON is parsed, so a large request costs a few
+ * times its size while in flight (gateway/README.md, "Request size").
+ */
+const DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024;
 const DEFAULT_MAX_HEADER_BYTES = 16 * 1024;
 const MIN_HEADER_BYTES = 1024;
 const MAX_HEADER_BYTES_CEILING = 1024 * 1024;
@@ -299,6 +316,7 @@ export function loadConfig(env: Env): GatewayConfig {
   }
 
   return {
+    mcp: { secrets: mcpSecretsFromEnv(env), maxMessageBytes: loadMcpMaxMessageBytes(env) },
     controlPlaneUrl,
     controlPlaneTls: loadControlPlaneTls(env, controlPlaneUrl),
     gatewayToken,
@@ -311,6 +329,7 @@ export function loadConfig(env: Env): GatewayConfig {
     upstreamTimeoutMs,
     maxBodyBytes,
     logLevel: envEnum(env, "LOG_LEVEL", LOG_LEVELS, "info"),
+    syncTrace: envEnum(env, "SYNC_TRACE", ["on", "off"] as const, "off") === "on",
     shutdownGraceMs: 10_000,
     maxStalenessMs: loadMaxStaleness(env),
     syncHeartbeatIntervalMs,
@@ -324,7 +343,42 @@ export function loadConfig(env: Env): GatewayConfig {
     disableAuth: loadDisableAuth(env),
     maxHeaderBytes: loadMaxHeaderBytes(env),
     requestTimeoutMs: loadRequestTimeout(env),
+    connectionLimits: loadConnectionLimits(env),
+    logRetentionMs: loadLogRetention(env),
   };
+}
+
+/** LOG_RETENTION: a duration of at least 1h, or "never". */
+function loadLogRetention(env: Env): number | null {
+  const raw = envOptional(env, "LOG_RETENTION");
+  if (raw === undefined) return DEFAULT_LOG_RETENTION_MS;
+  if (raw.trim().toLowerCase() === "never") return null;
+  const ms = parseDurationMs(raw);
+  if (ms === undefined || ms < 3_600_000) throw new ConfigError('LOG_RETENTION must be a duration of at least 1h such as 30d, or "never"');
+  return ms;
+}
+
+function loadConnectionLimits(env: Env): ConnectionLimits {
+  const d = DEFAULT_CONNECTION_LIMITS;
+  const idleTimeoutMs = envDurationMs(env, "CLIENT_IDLE_TIMEOUT", d.idleTimeoutMs);
+  if (idleTimeoutMs < 1_000 || idleTimeoutMs > 600_000) throw new ConfigError("CLIENT_IDLE_TIMEOUT must be between 1s and 10m");
+  const headersTimeoutMs = envDurationMs(env, "HEADERS_TIMEOUT", d.headersTimeoutMs);
+  if (headersTimeoutMs < 1_000 || headersTimeoutMs > 600_000) throw new ConfigError("HEADERS_TIMEOUT must be between 1s and 10m");
+  return {
+    maxConnections: envInt(env, "MAX_CONNECTIONS", d.maxConnections, 1, 1_000_000),
+    maxPerAddress: envInt(env, "MAX_CONNECTIONS_PER_CLIENT", d.maxPerAddress, 1, 1_000_000),
+    idleTimeoutMs,
+    headersTimeoutMs,
+  };
+}
+
+/** MCP_MAX_MESSAGE_BYTES: the largest MCP message a client may send (default 1 MiB). */
+function loadMcpMaxMessageBytes(env: Record<string, string | undefined>): number {
+  const raw = envOptional(env, "MCP_MAX_MESSAGE_BYTES");
+  if (raw === undefined) return 1024 * 1024;
+  const parsed = parseBytes(raw);
+  if (parsed === undefined) throw new ConfigError(`MCP_MAX_MESSAGE_BYTES must be a positive size in bytes such as 1048576 or 1MiB, got ${JSON.stringify(raw)}`);
+  return parsed;
 }
 
 /** REQUEST_TIMEOUT: at least 1 s, at most 1 h (default 60 s). */

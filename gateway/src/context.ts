@@ -1,5 +1,6 @@
 import type { BlockList } from "node:net";
-import { BruteForceGuard, createLogger, newId, type Logger } from "@tollgate/shared";
+import { BruteForceGuard, TOLLGATE_VERSION, createLogger, newId, type Logger } from "@tollgate/shared";
+import { UnsyncedKeys } from "./auth/unsynced-keys.js";
 import { systemClock, type Clock } from "./clock.js";
 import type { GatewayConfig } from "./config.js";
 import type { GatewayStore } from "./db/store.js";
@@ -14,6 +15,8 @@ import type { Provider } from "./providers/types.js";
 import { KeyCache } from "./db/key-cache.js";
 import { GatewayQuota } from "./quota/gateway-quota.js";
 import { PriceIndex } from "./pricing/price-index.js";
+import { McpServerIndex } from "./mcp/server-index.js";
+import { createMcpGateway, type McpGateway } from "./mcp/mcp-gateway.js";
 import { SyncState, formatDuration } from "./background/sync-state.js";
 
 /** Everything a route or the sync client needs, built once from the config. */
@@ -42,8 +45,12 @@ export interface AppContext {
   trustedProxies: BlockList | null;
   /** Blocks client IPs after repeated invalid keys. */
   bruteForce: BruteForceGuard;
+  /** Which unknown keys count as guesses: never one this gateway may not have yet. */
+  unsyncedKeys: UnsyncedKeys;
   /** Fleet-wide quotas: limits per key, leases, the usage outbox. */
   quota: GatewayQuota;
+  /** MCP: the synced servers, /mcp/{server} and the aggregated /mcp. */
+  mcp: McpGateway;
 }
 
 export interface ContextOverrides {
@@ -65,10 +72,11 @@ export function createAppContext(config: GatewayConfig, overrides: ContextOverri
   const clock = overrides.clock ?? systemClock;
   const keyIndex = new KeyIndex();
   const prices = new PriceIndex();
+  const mcpServers = new McpServerIndex();
   // The whole boot-time read runs under recovery: a damaged file may only show
   // itself when its pages are read.
   const { store: db, probed, recovery } = openStoreWithRecovery(config.dataDir, clock.now(), (store) => {
-    const keyCache = new KeyCache(store, keyIndex, clock, prices);
+    const keyCache = new KeyCache(store, keyIndex, clock, prices, mcpServers);
     const loaded = keyCache.load();
     const lastContact = Number(store.meta.get(META.lastContactAtMs));
     return { keyCache, loaded, lastContactMs: Number.isSafeInteger(lastContact) && lastContact > 0 ? lastContact : null };
@@ -142,9 +150,11 @@ export function createAppContext(config: GatewayConfig, overrides: ContextOverri
     metrics,
     logWriter,
     quota,
+    mcp: createMcpGateway({ servers: mcpServers, secrets: config.mcp.secrets, maxMessageBytes: config.mcp.maxMessageBytes, version: TOLLGATE_VERSION }),
     providers: new ProviderRegistry(config.providers, overrides.providers),
     cacheRecovery: recovery,
     bruteForce: new BruteForceGuard({ ...config.bruteForce, now: () => clock.now() }),
+    unsyncedKeys: new UnsyncedKeys({ mayMissKeys: () => syncState.mayMissKeys(), windowMs: config.bruteForce.ttlMs, now: () => clock.now() }),
     trustedProxies,
   };
 }

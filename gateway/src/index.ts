@@ -1,13 +1,16 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { ConfigError, type Logger } from "@tollgate/shared";
+import { ConfigError, type Logger, enableSyncTrace } from "@tollgate/shared";
 import type { GatewayConfig } from "./config.js";
 import { createAppContext, type AppContext, type ContextOverrides } from "./context.js";
 import { createClientHandler } from "./http/1-route-table.js";
 import { createStatusHandler } from "./http/status.js";
 import { hardenClientServer } from "./http/0-malformed.js";
+import { DEFAULT_CONNECTION_LIMITS, guardConnections, STATUS_MAX_CONNECTIONS } from "./http/connection-guard.js";
+import { compileTrustedProxies } from "./config.js";
 import { ControlPlaneConnection } from "./background/control-plane-connection.js";
 import { QuotaUpkeep } from "./background/quota-upkeep.js";
+import { DEFAULT_LOG_RETENTION_MS, LogRetention } from "./background/log-retention.js";
 import { SyncClient, type SyncClientOptions } from "./background/sync-loop.js";
 import { META } from "./db/meta-repository.js";
 
@@ -86,6 +89,7 @@ function close(server: Server, graceMs: number): Promise<void> {
  * subscribes to the control plane.
  */
 export function createGateway(config: GatewayConfig, options: GatewayOptions = {}): Gateway {
+  if (config.syncTrace) enableSyncTrace();
   const ctx = createAppContext(config, options);
   const logger: Logger = ctx.logger;
   const connection = new ControlPlaneConnection({
@@ -123,9 +127,12 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
     options.sync,
   );
   const quotaUpkeep = new QuotaUpkeep({ quota: ctx.quota, rpc: connection.quotaRpc(), logger });
+  const retentionMs = config.logRetentionMs === undefined ? DEFAULT_LOG_RETENTION_MS : config.logRetentionMs;
+  const retention =
+    retentionMs === null ? undefined : new LogRetention({ logWriter: ctx.logWriter, db: ctx.db.db, logger, now: () => ctx.clock.now(), retentionMs });
   const clientServer = createServer(
     {
-      keepAliveTimeout: 65_000,
+      keepAliveTimeout: (config.connectionLimits ?? DEFAULT_CONNECTION_LIMITS).idleTimeoutMs,
       // Request line plus headers; more is answered 431 by hardenClientServer.
       maxHeaderSize: config.maxHeaderBytes,
       // The client handler answers a missing Host itself, with a JSON body.
@@ -141,6 +148,13 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
   // the answer: a slow body is cut, a long stream is not.
   clientServer.requestTimeout = config.requestTimeoutMs;
   clientServer.headersTimeout = Math.min(60_000, config.requestTimeoutMs);
+  guardConnections(clientServer, {
+    limits: config.connectionLimits ?? DEFAULT_CONNECTION_LIMITS,
+    logger,
+    registry: ctx.metrics.registry,
+    trustedProxies: compileTrustedProxies(config.trustedProxies),
+  });
+  statusServer.maxConnections = STATUS_MAX_CONNECTIONS;
   let started: Promise<GatewayAddresses> | undefined;
   let stopped: Promise<void> | undefined;
   let stopWarnings: (() => void) | undefined;
@@ -174,6 +188,7 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
     }
     sync.start();
     quotaUpkeep.start();
+    retention?.start();
     logger.info(
       {
         port,
@@ -191,6 +206,7 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
 
   async function doStop(): Promise<void> {
     stopWarnings?.();
+    retention?.stop();
     await Promise.all([close(clientServer, config.shutdownGraceMs), close(statusServer, 0)]);
     // Requests are done: persist their usage, give held quota back, report what waits (best effort).
     await ctx.logWriter.flush();
@@ -198,6 +214,7 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
     await Promise.race([quotaUpkeep.flushUsage(), new Promise((r) => setTimeout(r, 1000).unref())]);
     await sync.stop();
     await ctx.providers.close();
+    await ctx.mcp.close();
     await ctx.logWriter.close();
     ctx.metrics.registry.clear();
     ctx.db.close();

@@ -3,7 +3,7 @@ import type { AuthFailureReason } from "./auth/authenticate.js";
 import type { PolicyRule } from "./auth/policy.js";
 
 /** Route label values: fixed, never taken from the request path. */
-export type RouteLabel = "chat_completions" | "completions" | "embeddings" | "responses" | "messages" | "count_tokens" | "models" | "not_found";
+export type RouteLabel = "chat_completions" | "completions" | "embeddings" | "responses" | "messages" | "count_tokens" | "models" | "mcp" | "not_found";
 export type UpstreamErrorReason = "connect" | "timeout" | "http_4xx" | "http_5xx" | "stream" | "invalid_response";
 /** Why a fallback chain left a provider for the next one. */
 export type UpstreamFallbackReason = "http_5xx" | "http_429" | "timeout" | "connect";
@@ -61,10 +61,17 @@ export class GatewayMetrics {
   private readonly quotaDegraded: Gauge;
   private readonly unpriced: Counter<"provider">;
   private readonly logRowsDropped: Counter;
+  private readonly mcpRequests: Counter<"server" | "method" | "outcome">;
 
   constructor(sync: SyncGaugeSource, sources: QuotaGaugeSource) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
+    this.mcpRequests = new Counter({
+      name: "tollgate_gateway_mcp_requests_total",
+      help: "MCP requests by server (admin-defined names; `unknown` for a name that is not one, `*` for the aggregated /mcp), JSON-RPC method and outcome. Never a tool name.",
+      labelNames: ["server", "method", "outcome"],
+      registers,
+    });
     this.requests = new Counter({
       name: "tollgate_gateway_requests_total",
       help: "Client requests by route and HTTP status.",
@@ -263,6 +270,11 @@ export class GatewayMetrics {
 
   authFailure(reason: AuthFailureReason | "blocked"): void {
     this.authFailures.inc({ reason });
+  }
+
+  /** Bounded: the caller passes a known server name (or unknown/*), a known method (or other) and an outcome from a fixed set. */
+  mcpRequest(server: string, method: string, outcome: string): void {
+    this.mcpRequests.inc({ server, method, outcome });
   }
 
   policyDenied(rule: PolicyRule): void {

@@ -4,6 +4,7 @@ import { mockProviderConfig } from "../src/providers/provider-config.js";
 /** A gateway config for tests: loopback, free ports, the mock provider. */
 export function testConfig(dataDir: string, controlPlaneUrl: string, token: string, overrides: Partial<GatewayConfig> = {}): GatewayConfig {
   return {
+    mcp: { secrets: new Map(), maxMessageBytes: 64 * 1024 },
     controlPlaneUrl,
     controlPlaneTls: {},
     gatewayToken: token,

@@ -3,7 +3,7 @@ import { randomFillSync } from "node:crypto";
 // Crockford base32, lower case: sortable ids like the seeds' `team_01j...`.
 const CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz";
 
-export type IdPrefix = "org" | "team" | "user" | "ak" | "gw" | "gwt" | "req" | "aud" | "sk" | "alrt";
+export type IdPrefix = "org" | "team" | "user" | "ak" | "gw" | "gwt" | "req" | "aud" | "sk" | "alrt" | "mcp";
 
 /** A type-prefixed ULID: 10 characters of millisecond time then 16 random ones. */
 export function newId(prefix: IdPrefix, now: number = Date.now()): string {

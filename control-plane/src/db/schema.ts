@@ -225,8 +225,22 @@ export interface Database {
   usage_daily: UsageDailyTable;
   budget_alerts: BudgetAlertsTable;
   model_prices: ModelPricesTable;
+  mcp_servers: McpServersTable;
 }
 
 export type TeamRow = Selectable<TeamsTable>;
 export type UserRow = Selectable<UsersTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
+/** An MCP server of an organization; credential_ref names a secret, never holds one. */
+export interface McpServersTable {
+  id: string;
+  org_id: string;
+  name: string;
+  url: string;
+  description: ColumnType<string, string | undefined, string>;
+  auth_type: ColumnType<string, string | undefined, string>;
+  auth_header: string | null;
+  credential_ref: string | null;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}

@@ -1,6 +1,7 @@
 import { sql } from "kysely";
 import type { Db } from "../db/database.js";
 import type { McpSettingsJson } from "../db/schema.js";
+import type { McpServerSyncRecord } from "./mcp-servers.js";
 import { toIso, toNumber } from "./rows.js";
 
 /** The synced state of one key, as written to the change log and sent in snapshots. */
@@ -67,7 +68,9 @@ export type ChangeInput =
   | { kind: "key_delete"; resourceId: string; payload: { id: string } }
   | { kind: "signing_key_upsert"; resourceId: string; payload: SigningKeyRecord }
   | { kind: "model_price_upsert"; resourceId: string; payload: ModelPriceRecord }
-  | { kind: "model_price_delete"; resourceId: string; payload: { provider: string; model: string } };
+  | { kind: "model_price_delete"; resourceId: string; payload: { provider: string; model: string } }
+  | { kind: "mcp_server_upsert"; resourceId: string; payload: McpServerSyncRecord }
+  | { kind: "mcp_server_delete"; resourceId: string; payload: { id: string } };
 
 export interface ChangeEntry {
   revision: number;

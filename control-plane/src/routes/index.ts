@@ -5,7 +5,9 @@ import { auditLogRoutes } from "./audit-logs.js";
 import { gatewayRoutes } from "./gateways.js";
 import { gatewayTokenRoutes } from "./gateway-tokens.js";
 import { healthRoutes } from "./health.js";
+import { mcpServerRoutes } from "./mcp-servers.js";
 import { modelPriceRoutes } from "./model-prices.js";
+import { openApiRoutes } from "./openapi.js";
 import { orgRoutes } from "./orgs.js";
 import { teamRoutes } from "./teams.js";
 import { usageRoutes } from "./usage.js";
@@ -25,6 +27,8 @@ export const adminRouteGroups: RouteGroup[] = [
   adminTokenRoutes,
   gatewayRoutes,
   modelPriceRoutes,
+  mcpServerRoutes,
   usageRoutes,
   auditLogRoutes,
+  openApiRoutes(() => adminRouteGroups),
 ];

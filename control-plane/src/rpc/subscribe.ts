@@ -8,6 +8,7 @@ import {
   type Change,
   type SubscribeRequest,
   type SubscribeResponse,
+  syncTrace,
 } from "@tollgate/shared";
 import type { AppContext } from "../context.js";
 import { allKeySyncRecords } from "../repositories/key-sync-records.js";
@@ -24,6 +25,8 @@ import { markGatewayDisconnected, upsertConnectedGateway } from "../repositories
 import { currentRevision } from "../repositories/orgs.js";
 import { authenticateGateway, kRemoteAddress } from "./gateway-auth.js";
 import { toKeyUpsert, toModelPrice, toSigningKey } from "./key-record.js";
+import { toMcpServer } from "./mcp-server-record.js";
+import { allMcpServerSyncRecords, type McpServerSyncRecord } from "../repositories/mcp-servers.js";
 
 /** Configuration the gateways apply, sent first on every stream. */
 function settingsEvent(app: AppContext): SubscribeResponse {
@@ -88,8 +91,9 @@ export async function* subscribe(app: AppContext, req: SubscribeRequest, ctx: Ha
     let cursor = Number(req.lastRevision);
     const reason = await snapshotReason(app, orgId, req, cursor);
     if (reason !== null) {
-      const { revision, keys, signingKeys, modelPrices } = await readSnapshot(app, orgId);
-      yield* snapshotEvents(orgId, revision, reason, keys, signingKeys, modelPrices);
+      const snapshot = await readSnapshot(app, orgId);
+      const { revision, keys } = snapshot;
+      yield* snapshotEvents(orgId, reason, snapshot);
       app.metrics.snapshotSent(SnapshotReason[reason]);
       log.info({ revision, keys: keys.length, reason: SnapshotReason[reason] }, "snapshot sent");
       cursor = revision;
@@ -98,10 +102,13 @@ export async function* subscribe(app: AppContext, req: SubscribeRequest, ctx: Ha
     while (!stream.signal.aborted) {
       const seen = app.notifier.version(orgId);
       const entries = await app.changeFeed.read(orgId, cursor, CHANGE_BATCH);
+      const last = entries.at(-1)?.revision ?? 0;
+      if (last > 0) syncTrace("feed_read", orgId, last, req.gatewayId);
       if (entries.length > 0 && entries[0]!.revision !== cursor + 1) {
         // Compaction removed entries this stream had not sent yet: start over from a snapshot.
-        const { revision, keys, signingKeys, modelPrices } = await readSnapshot(app, orgId);
-        yield* snapshotEvents(orgId, revision, SnapshotReason.COMPACTED, keys, signingKeys, modelPrices);
+        const snapshot = await readSnapshot(app, orgId);
+        const { revision, keys } = snapshot;
+        yield* snapshotEvents(orgId, SnapshotReason.COMPACTED, snapshot);
         app.metrics.snapshotSent(SnapshotReason[SnapshotReason.COMPACTED]);
         log.info({ revision, keys: keys.length, reason: "COMPACTED" }, "snapshot sent");
         cursor = revision;
@@ -110,7 +117,9 @@ export async function* subscribe(app: AppContext, req: SubscribeRequest, ctx: Ha
       if (entries.length > 0) {
         // Built once per entry and shared by every stream of the organization.
         const changes = entries.map((e) => (e.message ??= toChange(e)));
+        syncTrace("encode", orgId, last, req.gatewayId);
         yield create(SubscribeResponseSchema, { event: { case: "changeBatch", value: { changes } } });
+        syncTrace("stream_write", orgId, last, req.gatewayId);
         app.metrics.changesSent(entries.length);
         cursor = entries[entries.length - 1]!.revision;
         // The batch itself tells the gateway where the organization stands: no heartbeat needed.
@@ -123,6 +132,7 @@ export async function* subscribe(app: AppContext, req: SubscribeRequest, ctx: Ha
         idle = true;
       }
       const outcome = await app.notifier.wait(orgId, seen, app.config.heartbeatIntervalMs, stream.signal);
+      if (outcome === "changed") syncTrace("wake", orgId, cursor + 1, req.gatewayId);
       if (outcome === "timeout") yield heartbeat(await currentRevision(app.db, orgId));
       // A short pause lets a burst of commits leave as one batch.
       else if (outcome === "changed" && app.config.syncDebounceMs > 0) {
@@ -159,6 +169,7 @@ interface Snapshot {
   keys: KeySyncRecord[];
   signingKeys: SigningKeyRecord[];
   modelPrices: ModelPriceRecord[];
+  mcpServers: McpServerSyncRecord[];
 }
 
 /** Keys, prices and revision read in one repeatable-read transaction: a consistent cut. */
@@ -171,16 +182,14 @@ async function readSnapshot(app: AppContext, orgId: string): Promise<Snapshot> {
       keys: await allKeySyncRecords(trx, orgId),
       signingKeys: await allSigningKeyRecords(trx, orgId),
       modelPrices: await allModelPriceRecords(trx, orgId),
+      mcpServers: await allMcpServerSyncRecords(trx, orgId),
     }));
 }
 
 function* snapshotEvents(
   orgId: string,
-  revision: number,
   reason: SnapshotReason,
-  keys: KeySyncRecord[],
-  signingKeys: SigningKeyRecord[],
-  modelPrices: ModelPriceRecord[],
+  { revision, keys, signingKeys, modelPrices, mcpServers }: Snapshot,
 ): Generator<SubscribeResponse> {
   yield create(SubscribeResponseSchema, {
     event: { case: "snapshotBegin", value: { revision: BigInt(revision), reason, orgId, keyCount: keys.length } },
@@ -188,7 +197,7 @@ function* snapshotEvents(
   // The first chunk carries the signing keys and the price table, even when there are no API keys.
   for (let i = 0; i < keys.length || i === 0; i += SNAPSHOT_CHUNK) {
     const slice = keys.slice(i, i + SNAPSHOT_CHUNK);
-    if (slice.length === 0 && signingKeys.length === 0 && modelPrices.length === 0) break;
+    if (slice.length === 0 && signingKeys.length === 0 && modelPrices.length === 0 && mcpServers.length === 0) break;
     yield create(SubscribeResponseSchema, {
       event: {
         case: "snapshotChunk",
@@ -196,6 +205,7 @@ function* snapshotEvents(
           keys: slice.map(toKeyUpsert),
           signingKeys: i === 0 ? signingKeys.map(toSigningKey) : [],
           modelPrices: i === 0 ? modelPrices.map(toModelPrice) : [],
+          mcpServers: i === 0 ? mcpServers.map(toMcpServer) : [],
         },
       },
     });
@@ -218,6 +228,16 @@ function toChange(entry: ChangeEntry): Change {
       op: { case: "modelPriceUpsert", value: toModelPrice(entry.payload as ModelPriceRecord) },
       committedAt,
     });
+  }
+  if (entry.kind === "mcp_server_upsert") {
+    return create(ChangeSchema, {
+      revision: BigInt(entry.revision),
+      op: { case: "mcpServerUpsert", value: toMcpServer(entry.payload as McpServerSyncRecord) },
+      committedAt,
+    });
+  }
+  if (entry.kind === "mcp_server_delete") {
+    return create(ChangeSchema, { revision: BigInt(entry.revision), op: { case: "mcpServerDelete", value: { id: entry.resourceId } }, committedAt });
   }
   if (entry.kind === "model_price_delete") {
     const { provider, model } = entry.payload as { provider: string; model: string };

@@ -5,9 +5,11 @@ import {
   TOLLGATE_VERSION,
   type KeyUpsert,
   type Logger,
+  type McpServer,
   type ModelPrice,
   type SigningKey,
   type SubscribeResponse,
+  syncTrace,
 } from "@tollgate/shared";
 import type { Clock } from "../clock.js";
 import type { GatewayMetrics } from "../metrics.js";
@@ -62,6 +64,7 @@ interface PendingSnapshot {
   keys: KeyUpsert[];
   signingKeys: SigningKey[];
   modelPrices: ModelPrice[];
+  mcpServers: McpServer[];
 }
 
 /** How one subscription ended. */
@@ -174,6 +177,7 @@ export class SyncClient {
     const markConnected = () => {
       if (state.connected) return;
       state.connected = true;
+      state.caughtUp = false;
       this.acks.startHeartbeats();
       this.publish();
       logger.info(
@@ -213,6 +217,7 @@ export class SyncClient {
       this.stopper.signal.removeEventListener("abort", onStop);
       if (state.connected) {
         state.connected = false;
+        state.caughtUp = false;
         this.publish();
         logger.info({ revision: state.appliedRevision }, "disconnected from control plane");
       }
@@ -234,6 +239,7 @@ export class SyncClient {
           keys: [],
           signingKeys: [],
           modelPrices: [],
+          mcpServers: [],
         };
       }
       case "snapshotChunk": {
@@ -242,6 +248,7 @@ export class SyncClient {
         for (const k of ev.value.keys) pending.keys.push(k);
         for (const k of ev.value.signingKeys) pending.signingKeys.push(k);
         for (const p of ev.value.modelPrices) pending.modelPrices.push(p);
+        for (const m of ev.value.mcpServers) pending.mcpServers.push(m);
         return pending;
       }
       case "snapshotEnd": {
@@ -254,11 +261,14 @@ export class SyncClient {
           this.applyFailed("snapshot", `snapshot announced ${pending.keyCount} keys but carried ${pending.keys.length}`);
         }
         this.applySnapshot(pending);
+        state.caughtUp = true;
         return null;
       }
       case "changeBatch": {
         if (pending) this.protocolError("change batch inside a snapshot");
+        syncTrace("receive", state.orgId, Number(ev.value.changes.at(-1)?.revision ?? 0), this.deps.gatewayId);
         this.applyBatch(ev.value.changes);
+        state.caughtUp = true;
         return null;
       }
       case "settings": {
@@ -267,6 +277,7 @@ export class SyncClient {
       }
       case "heartbeat": {
         state.serverRevision = Number(ev.value.revision);
+        state.caughtUp = true;
         // The control plane has nothing newer: the cached state is now confirmed.
         if (state.ready && state.serverRevision === state.appliedRevision) state.source = "control_plane";
         return pending;
@@ -288,6 +299,7 @@ export class SyncClient {
         keys: s.keys,
         signingKeys: s.signingKeys,
         modelPrices: s.modelPrices,
+        mcpServers: s.mcpServers,
       });
     } catch (err) {
       this.applyFailed("snapshot", (err as Error).message, err);

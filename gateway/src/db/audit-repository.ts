@@ -11,7 +11,11 @@ export type AuditEvent =
   | "policy_denied"
   | "cache_recovered"
   | "client_blocked"
-  | "auth_disabled";
+  | "auth_disabled"
+  | "mcp_server_upsert"
+  | "mcp_server_delete"
+  | "mcp_denied"
+  | "auth_denied_summary";
 
 export interface AuditEntry {
   /** ISO timestamp. */

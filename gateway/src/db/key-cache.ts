@@ -1,9 +1,11 @@
 import type { KeyObject } from "node:crypto";
 import type { Transaction } from "better-sqlite3";
-import { SnapshotReason, type Change, type KeyUpsert, type ModelPrice, type SigningKey } from "@tollgate/shared";
+import { SnapshotReason, type Change, type KeyUpsert, type McpServer, type ModelPrice, type SigningKey, syncTrace } from "@tollgate/shared";
 import type { Clock } from "../clock.js";
 import type { CompiledKey, KeyIndex } from "../auth/key-index.js";
 import { PriceIndex, type PriceRule } from "../pricing/price-index.js";
+import { McpServerIndex, type McpServerRecord } from "../mcp/server-index.js";
+import { mcpServerFromProto } from "../mcp/server-sync.js";
 import type { AuditEntry } from "./audit-repository.js";
 import type { StoredKey } from "./key-repository.js";
 import { META } from "./meta-repository.js";
@@ -30,6 +32,8 @@ export interface SnapshotInput {
   signingKeys?: SigningKey[];
   /** The organization's price table; it replaces the cached one. */
   modelPrices?: ModelPrice[];
+  /** The organization's MCP servers; they replace the cached ones. */
+  mcpServers?: McpServer[];
 }
 
 export interface SnapshotResult {
@@ -41,6 +45,7 @@ export interface SnapshotResult {
   keys: number;
   signingKeys: number;
   modelPrices: number;
+  mcpServers: number;
 }
 
 export interface DeltaResult {
@@ -57,7 +62,9 @@ type IndexOp =
   | { kind: "delete"; id: string }
   | { kind: "signing"; id: string; publicKey: KeyObject }
   | { kind: "price"; rule: PriceRule }
-  | { kind: "price_delete"; provider: string; model: string };
+  | { kind: "price_delete"; provider: string; model: string }
+  | { kind: "mcp_server"; server: McpServerRecord }
+  | { kind: "mcp_server_delete"; id: string };
 
 /**
  * The durable key cache (SQLite) and its in-memory indexes (keys, prices).
@@ -68,7 +75,9 @@ type IndexOp =
 export class KeyCache {
   // Run with .immediate(): the write lock is taken first (waiting out the log writer thread's batch),
   // so a transaction that reads before it writes can never fail to upgrade.
-  private readonly snapshotTx: Transaction<(s: SnapshotInput, keys: StoredKey[], signingKeys: StoredSigningKey[], prices: PriceRule[]) => SnapshotResult>;
+  private readonly snapshotTx: Transaction<
+    (s: SnapshotInput, keys: StoredKey[], signingKeys: StoredSigningKey[], prices: PriceRule[], mcpServers: McpServerRecord[]) => SnapshotResult
+  >;
   private readonly deltaTx: Transaction<(changes: Change[]) => { result: DeltaResult; ops: IndexOp[] }>;
 
   constructor(
@@ -76,9 +85,11 @@ export class KeyCache {
     readonly index: KeyIndex,
     private readonly clock: Clock,
     readonly prices: PriceIndex = new PriceIndex(),
+    readonly mcpServers: McpServerIndex = new McpServerIndex(),
   ) {
-    this.snapshotTx = store.db.transaction((s: SnapshotInput, keys: StoredKey[], signingKeys: StoredSigningKey[], prices: PriceRule[]) =>
-      this.writeSnapshot(s, keys, signingKeys, prices),
+    this.snapshotTx = store.db.transaction(
+      (s: SnapshotInput, keys: StoredKey[], signingKeys: StoredSigningKey[], prices: PriceRule[], mcpServers: McpServerRecord[]) =>
+        this.writeSnapshot(s, keys, signingKeys, prices, mcpServers),
     );
     this.deltaTx = store.db.transaction((changes: Change[]) => this.writeChanges(changes));
   }
@@ -109,6 +120,7 @@ export class KeyCache {
     const orgId = this.store.meta.get(META.orgId) ?? "";
     this.index.replaceAll({ keys, signingKeys, orgId });
     this.prices.replaceAll(prices);
+    this.mcpServers.replaceAll(this.store.mcpServers.all());
     return {
       hasSnapshot: rev !== undefined,
       revision: Number(rev ?? 0),
@@ -144,11 +156,19 @@ export class KeyCache {
       seenPrices.add(id);
       return rule;
     });
+    const seenServers = new Set<string>();
+    const mcpServers = (s.mcpServers ?? []).map((m) => {
+      const server = mcpServerFromProto(m);
+      if (seenServers.has(server.name)) throw new ApplyError(`snapshot lists MCP server ${server.name} twice`);
+      seenServers.add(server.name);
+      return server;
+    });
     const result = this.snapshotTx.immediate(
       s,
       keys.map((k) => k.stored),
       signingKeys.map((k) => k.stored),
       prices,
+      mcpServers,
     );
     this.index.replaceAll({
       keys: keys.map((k) => k.compiled),
@@ -156,6 +176,7 @@ export class KeyCache {
       orgId: s.orgId,
     });
     this.prices.replaceAll(prices);
+    this.mcpServers.replaceAll(mcpServers);
     return result;
   }
 
@@ -165,17 +186,21 @@ export class KeyCache {
    */
   applyChanges(changes: Change[]): DeltaResult {
     const { result, ops } = this.deltaTx.immediate(changes);
+    syncTrace("sqlite_apply", "", result.revision);
     for (const op of ops) {
       if (op.kind === "delete") this.index.delete(op.id);
       else if (op.kind === "upsert") this.index.upsert(op.key);
       else if (op.kind === "price") this.prices.upsert(op.rule);
       else if (op.kind === "price_delete") this.prices.delete(op.provider, op.model);
+      else if (op.kind === "mcp_server") this.mcpServers.upsert(op.server);
+      else if (op.kind === "mcp_server_delete") this.mcpServers.delete(op.id);
       else this.index.upsertSigningKey(op.id, op.publicKey);
     }
+    syncTrace("index_swap", "", result.revision);
     return result;
   }
 
-  private writeSnapshot(s: SnapshotInput, keys: StoredKey[], signingKeys: StoredSigningKey[], prices: PriceRule[]): SnapshotResult {
+  private writeSnapshot(s: SnapshotInput, keys: StoredKey[], signingKeys: StoredSigningKey[], prices: PriceRule[], mcpServers: McpServerRecord[]): SnapshotResult {
     const at = new Date(this.clock.now()).toISOString();
     const old = new Map(this.store.keys.all().map((k) => [k.id, k]));
     const audit: AuditEntry[] = [];
@@ -213,6 +238,8 @@ export class KeyCache {
     // The price table is replaced whole; the snapshot's audit row counts it.
     this.store.modelPrices.clear();
     for (const p of prices) this.store.modelPrices.upsert(p, s.revision);
+    this.store.mcpServers.clear();
+    for (const m of mcpServers) this.store.mcpServers.upsert(m, s.revision);
     const result: SnapshotResult = {
       revision: s.revision,
       added,
@@ -222,6 +249,7 @@ export class KeyCache {
       keys: keys.length,
       signingKeys: signingKeys.length,
       modelPrices: prices.length,
+      mcpServers: mcpServers.length,
     };
     audit.push({
       at,
@@ -294,6 +322,27 @@ export class KeyCache {
           this.store.audit.insert({ at, event: "model_price_delete", keyId: null, revision, detail: { provider, model, existed } });
           ops.push({ kind: "price_delete", provider, model });
           modelPriceChanges++;
+          break;
+        }
+        case "mcpServerUpsert": {
+          const server = mcpServerFromProto(c.op.value);
+          this.store.mcpServers.upsert(server, revision);
+          // Not the URL: an admin may have put a token in its query string.
+          this.store.audit.insert({
+            at,
+            event: "mcp_server_upsert",
+            keyId: null,
+            revision,
+            detail: { mcp_server_id: server.id, name: server.name, auth_type: server.auth.type },
+          });
+          ops.push({ kind: "mcp_server", server });
+          break;
+        }
+        case "mcpServerDelete": {
+          const id = c.op.value.id;
+          this.store.mcpServers.delete(id);
+          this.store.audit.insert({ at, event: "mcp_server_delete", keyId: null, revision, detail: { mcp_server_id: id } });
+          ops.push({ kind: "mcp_server_delete", id });
           break;
         }
         default:

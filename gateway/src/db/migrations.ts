@@ -1,4 +1,5 @@
 import type { Database } from "better-sqlite3";
+import { MCP_SERVERS_MIGRATION } from "./mcp-server-repository.js";
 
 /** One schema step. Frozen once released: change the schema with a new entry. */
 export interface Migration {
@@ -152,6 +153,7 @@ export const migrations: readonly Migration[] = [
       db.prepare(`INSERT INTO sqlite_sequence (name, seq) VALUES ('usage_outbox', ?)`).run(Date.now() * 1000);
     },
   },
+  MCP_SERVERS_MIGRATION,
 ];
 
 /**

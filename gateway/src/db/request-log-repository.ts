@@ -35,6 +35,8 @@ export interface RequestLogEntry {
   ephemeralTokenId: string | null;
   /** USD by the synced price table; null when no price or no usage was known. */
   costUsd: number | null;
+  /** An MCP request: the server (as named by the client), the tool of a tools/call, and how it ended. */
+  mcp?: { server: string | null; tool: string | null; outcome: string } | null;
 }
 
 export interface RequestLogRepository {
@@ -63,12 +65,16 @@ interface Row {
   ephemeral: number;
   ephemeral_token_id: string | null;
   cost_usd: number | null;
+  mcp_server: string | null;
+  mcp_tool: string | null;
+  mcp_outcome: string | null;
 }
 
 // Positional parameters: binding by name costs a lookup per column per row, and this runs for every request.
 export const REQUEST_LOG_INSERT_SQL = `INSERT INTO request_log (at, request_id, key_id, model, status, prompt_tokens, completion_tokens, total_tokens, latency_ms, stream, error,
-                              metadata, ephemeral, ephemeral_token_id, provider, cache_read_tokens, cache_write_tokens, attempts, cost_usd)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+                              metadata, ephemeral, ephemeral_token_id, provider, cache_read_tokens, cache_write_tokens, attempts, cost_usd,
+                              mcp_server, mcp_tool, mcp_outcome)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
 /** REQUEST_LOG_INSERT_SQL's parameters for an entry. */
 export function requestLogParams(e: RequestLogEntry): unknown[] {
@@ -96,6 +102,9 @@ export function requestLogParams(e: RequestLogEntry): unknown[] {
           e.attempts.map((a) => ({ provider: a.provider, ...(a.status !== undefined ? { status: a.status } : { reason: a.reason }), latency_ms: a.latencyMs })),
         ),
     e.costUsd,
+    e.mcp?.server ?? null,
+    e.mcp?.tool ?? null,
+    e.mcp?.outcome ?? null,
   ];
 }
 
@@ -129,6 +138,7 @@ export function createRequestLogRepository(db: Database): RequestLogRepository {
         ephemeral: r.ephemeral === 1,
         ephemeralTokenId: r.ephemeral_token_id,
         costUsd: r.cost_usd,
+        ...(r.mcp_outcome === null ? {} : { mcp: { server: r.mcp_server, tool: r.mcp_tool, outcome: r.mcp_outcome } }),
       })),
   };
 }

@@ -1,6 +1,7 @@
 import { openDatabase, type Database } from "./database.js";
 import { createAuditRepository, type AuditRepository } from "./audit-repository.js";
 import { createKeyRepository, type KeyRepository } from "./key-repository.js";
+import { createMcpServerRepository, type McpServerRepository } from "./mcp-server-repository.js";
 import { createMetaRepository, type MetaRepository } from "./meta-repository.js";
 import { createModelPriceRepository, type ModelPriceRepository } from "./model-price-repository.js";
 import { createRequestLogRepository, type RequestLogRepository } from "./request-log-repository.js";
@@ -15,6 +16,7 @@ export interface GatewayStore {
   keys: KeyRepository;
   signingKeys: SigningKeyRepository;
   modelPrices: ModelPriceRepository;
+  mcpServers: McpServerRepository;
   audit: AuditRepository;
   requestLog: RequestLogRepository;
   close(): void;
@@ -30,6 +32,7 @@ export function openStore(dataDir: string): GatewayStore {
     keys: createKeyRepository(db),
     signingKeys: createSigningKeyRepository(db),
     modelPrices: createModelPriceRepository(db),
+    mcpServers: createMcpServerRepository(db),
     audit: createAuditRepository(db),
     requestLog: createRequestLogRepository(db),
     close: () => {

@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tollgate/sync/v1/sync.proto.
  */
 export const file_tollgate_sync_v1_sync: GenFile = /*@__PURE__*/
-  fileDesc("Cht0b2xsZ2F0ZS9zeW5jL3YxL3N5bmMucHJvdG8SEHRvbGxnYXRlLnN5bmMudjEidAoQU3Vic2NyaWJlUmVxdWVzdBISCgpnYXRld2F5X2lkGAEgASgJEhQKDGdhdGV3YXlfbmFtZRgCIAEoCRIPCgd2ZXJzaW9uGAMgASgJEhUKDWxhc3RfcmV2aXNpb24YBCABKAQSDgoGb3JnX2lkGAUgASgJIuICChFTdWJzY3JpYmVSZXNwb25zZRI5Cg5zbmFwc2hvdF9iZWdpbhgBIAEoCzIfLnRvbGxnYXRlLnN5bmMudjEuU25hcHNob3RCZWdpbkgAEjkKDnNuYXBzaG90X2NodW5rGAIgASgLMh8udG9sbGdhdGUuc3luYy52MS5TbmFwc2hvdENodW5rSAASNQoMc25hcHNob3RfZW5kGAMgASgLMh0udG9sbGdhdGUuc3luYy52MS5TbmFwc2hvdEVuZEgAEjUKDGNoYW5nZV9iYXRjaBgEIAEoCzIdLnRvbGxnYXRlLnN5bmMudjEuQ2hhbmdlQmF0Y2hIABIwCgloZWFydGJlYXQYBSABKAsyGy50b2xsZ2F0ZS5zeW5jLnYxLkhlYXJ0YmVhdEgAEi4KCHNldHRpbmdzGAYgASgLMhoudG9sbGdhdGUuc3luYy52MS5TZXR0aW5nc0gAQgcKBWV2ZW50IlsKCFNldHRpbmdzEjcKDnF1b3RhX2RlZmF1bHRzGAEgASgLMh8udG9sbGdhdGUuc3luYy52MS5RdW90YURlZmF1bHRzEhYKDnNlcnZlcl90aW1lX21zGAIgASgDIp8CCg1RdW90YURlZmF1bHRzEhoKDWtleV9ycG1fbGltaXQYASABKANIAIgBARIaCg1rZXlfdHBtX2xpbWl0GAIgASgDSAGIAQESJQoYa2V5X3Rva2Vuc19wZXJfZGF5X2xpbWl0GAMgASgDSAKIAQESGwoOdGVhbV90cG1fbGltaXQYBCABKANIA4gBARIjChZ0ZWFtX2RhaWx5X3Rva2VuX2xpbWl0GAUgASgDSASIAQFCEAoOX2tleV9ycG1fbGltaXRCEAoOX2tleV90cG1fbGltaXRCGwoZX2tleV90b2tlbnNfcGVyX2RheV9saW1pdEIRCg9fdGVhbV90cG1fbGltaXRCGQoXX3RlYW1fZGFpbHlfdG9rZW5fbGltaXQidgoNU25hcHNob3RCZWdpbhIQCghyZXZpc2lvbhgBIAEoBBIwCgZyZWFzb24YAiABKA4yIC50b2xsZ2F0ZS5zeW5jLnYxLlNuYXBzaG90UmVhc29uEg4KBm9yZ19pZBgDIAEoCRIRCglrZXlfY291bnQYBCABKA0iogEKDVNuYXBzaG90Q2h1bmsSKQoEa2V5cxgBIAMoCzIbLnRvbGxnYXRlLnN5bmMudjEuS2V5VXBzZXJ0EjIKDHNpZ25pbmdfa2V5cxgCIAMoCzIcLnRvbGxnYXRlLnN5bmMudjEuU2lnbmluZ0tleRIyCgxtb2RlbF9wcmljZXMYAyADKAsyHC50b2xsZ2F0ZS5zeW5jLnYxLk1vZGVsUHJpY2UiHwoLU25hcHNob3RFbmQSEAoIcmV2aXNpb24YASABKAQiOAoLQ2hhbmdlQmF0Y2gSKQoHY2hhbmdlcxgBIAMoCzIYLnRvbGxnYXRlLnN5bmMudjEuQ2hhbmdlIvICCgZDaGFuZ2USEAoIcmV2aXNpb24YASABKAQSMQoKa2V5X3Vwc2VydBgCIAEoCzIbLnRvbGxnYXRlLnN5bmMudjEuS2V5VXBzZXJ0SAASMQoKa2V5X2RlbGV0ZRgDIAEoCzIbLnRvbGxnYXRlLnN5bmMudjEuS2V5RGVsZXRlSAASOgoSc2lnbmluZ19rZXlfdXBzZXJ0GAUgASgLMhwudG9sbGdhdGUuc3luYy52MS5TaWduaW5nS2V5SAASOgoSbW9kZWxfcHJpY2VfdXBzZXJ0GAYgASgLMhwudG9sbGdhdGUuc3luYy52MS5Nb2RlbFByaWNlSAASQAoSbW9kZWxfcHJpY2VfZGVsZXRlGAcgASgLMiIudG9sbGdhdGUuc3luYy52MS5Nb2RlbFByaWNlRGVsZXRlSAASMAoMY29tbWl0dGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIECgJvcCLcBgoJS2V5VXBzZXJ0EgoKAmlkGAEgASgJEhAKCGtleV9oYXNoGAIgASgMEhIKCmtleV9wcmVmaXgYAyABKAkSDAoEbmFtZRgEIAEoCRIPCgd1c2VyX2lkGAUgASgJEg8KB3RlYW1faWQYBiABKAkSKwoGc3RhdHVzGAcgASgOMhsudG9sbGdhdGUuc3luYy52MS5LZXlTdGF0dXMSLgoKZXhwaXJlc19hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKY3JlYXRlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoJcnBtX2xpbWl0GAogASgDSACIAQESFgoJdHBtX2xpbWl0GAsgASgDSAGIAQESFwoKYnVkZ2V0X3VzZBgMIAEoAUgCiAEBEh8KF2J1ZGdldF9hbGVydF90aHJlc2hvbGRzGA0gAygNEhkKEWFsbG93ZWRfcHJvdmlkZXJzGA4gAygJEhYKDmFsbG93ZWRfbW9kZWxzGA8gAygJEhQKDGlwX2FsbG93bGlzdBgQIAMoCRIVCg1tZXRhZGF0YV9qc29uGBEgASgJEioKA21jcBgSIAEoCzIdLnRvbGxnYXRlLnN5bmMudjEuTWNwU2V0dGluZ3MSGQoRcHJldmlvdXNfa2V5X2hhc2gYEyABKAwSOwoXcHJldmlvdXNfa2V5X2V4cGlyZXNfYXQYFCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiEKFHRva2Vuc19wZXJfZGF5X2xpbWl0GBUgASgDSAOIAQESNQoNYnVkZ2V0X3BlcmlvZBgWIAEoDjIeLnRvbGxnYXRlLnN5bmMudjEuQnVkZ2V0UGVyaW9kEiQKF21heF9jb25jdXJyZW50X3JlcXVlc3RzGBcgASgDSASIAQESMgoMb3duZXJfbGltaXRzGBggAygLMhwudG9sbGdhdGUuc3luYy52MS5RdW90YUxpbWl0QgwKCl9ycG1fbGltaXRCDAoKX3RwbV9saW1pdEINCgtfYnVkZ2V0X3VzZEIXChVfdG9rZW5zX3Blcl9kYXlfbGltaXRCGgoYX21heF9jb25jdXJyZW50X3JlcXVlc3RzIosBCgpRdW90YUxpbWl0EisKBXNjb3BlGAEgASgOMhwudG9sbGdhdGUuc3luYy52MS5RdW90YVNjb3BlEhIKCnN1YmplY3RfaWQYAiABKAkSLQoGbWV0cmljGAMgASgOMh0udG9sbGdhdGUuc3luYy52MS5RdW90YU1ldHJpYxINCgVsaW1pdBgEIAEoAyL8AQoKTW9kZWxQcmljZRIQCghwcm92aWRlchgBIAEoCRINCgVtb2RlbBgCIAEoCRIaChJpbnB1dF91c2RfcGVyX210b2sYAyABKAESGwoTb3V0cHV0X3VzZF9wZXJfbXRvaxgEIAEoARIkChdjYWNoZV9yZWFkX3VzZF9wZXJfbXRvaxgFIAEoAUgAiAEBEiUKGGNhY2hlX3dyaXRlX3VzZF9wZXJfbXRvaxgGIAEoAUgBiAEBEg4KBnNvdXJjZRgHIAEoCUIaChhfY2FjaGVfcmVhZF91c2RfcGVyX210b2tCGwoZX2NhY2hlX3dyaXRlX3VzZF9wZXJfbXRvayIzChBNb2RlbFByaWNlRGVsZXRlEhAKCHByb3ZpZGVyGAEgASgJEg0KBW1vZGVsGAIgASgJIhwKC01jcFRvb2xMaXN0Eg0KBXRvb2xzGAEgAygJIusBCgtNY3BTZXR0aW5ncxIPCgdlbmFibGVkGAEgASgIEjQKC2FjY2Vzc19tb2RlGAIgASgOMh8udG9sbGdhdGUuc3luYy52MS5NY3BBY2Nlc3NNb2RlEg8KB3NlcnZlcnMYAyADKAkSNwoFdG9vbHMYBCADKAsyKC50b2xsZ2F0ZS5zeW5jLnYxLk1jcFNldHRpbmdzLlRvb2xzRW50cnkaSwoKVG9vbHNFbnRyeRILCgNrZXkYASABKAkSLAoFdmFsdWUYAiABKAsyHS50b2xsZ2F0ZS5zeW5jLnYxLk1jcFRvb2xMaXN0OgI4ASJcCgpTaWduaW5nS2V5EgoKAmlkGAEgASgJEhIKCnB1YmxpY19rZXkYAiABKAwSLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiFwoJS2V5RGVsZXRlEgoKAmlkGAEgASgJIk4KCUhlYXJ0YmVhdBIQCghyZXZpc2lvbhgBIAEoBBIvCgtzZXJ2ZXJfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSQoSQWNrbm93bGVkZ2VSZXF1ZXN0EhIKCmdhdGV3YXlfaWQYASABKAkSEAoIcmV2aXNpb24YAiABKAQSDQoFZXJyb3IYAyABKAkiFQoTQWNrbm93bGVkZ2VSZXNwb25zZSqtAQoOU25hcHNob3RSZWFzb24SHwobU05BUFNIT1RfUkVBU09OX1VOU1BFQ0lGSUVEEAASHwobU05BUFNIT1RfUkVBU09OX05FV19HQVRFV0FZEAESHQoZU05BUFNIT1RfUkVBU09OX0NPTVBBQ1RFRBACEhkKFVNOQVBTSE9UX1JFQVNPTl9BSEVBRBADEh8KG1NOQVBTSE9UX1JFQVNPTl9PUkdfQ0hBTkdFRBAEKocBCglLZXlTdGF0dXMSGgoWS0VZX1NUQVRVU19VTlNQRUNJRklFRBAAEhUKEUtFWV9TVEFUVVNfQUNUSVZFEAESFwoTS0VZX1NUQVRVU19JTkFDVElWRRACEhYKEktFWV9TVEFUVVNfRVhQSVJFRBADEhYKEktFWV9TVEFUVVNfUkVWT0tFRBAEKnoKDEJ1ZGdldFBlcmlvZBIdChlCVURHRVRfUEVSSU9EX1VOU1BFQ0lGSUVEEAASFwoTQlVER0VUX1BFUklPRF9UT1RBTBABEhcKE0JVREdFVF9QRVJJT0RfREFJTFkQAhIZChVCVURHRVRfUEVSSU9EX01PTlRITFkQAypqCgpRdW90YVNjb3BlEhsKF1FVT1RBX1NDT1BFX1VOU1BFQ0lGSUVEEAASEwoPUVVPVEFfU0NPUEVfS0VZEAESFAoQUVVPVEFfU0NPUEVfVVNFUhACEhQKEFFVT1RBX1NDT1BFX1RFQU0QAyq8AQoLUXVvdGFNZXRyaWMSHAoYUVVPVEFfTUVUUklDX1VOU1BFQ0lGSUVEEAASJAogUVVPVEFfTUVUUklDX1JFUVVFU1RTX1BFUl9NSU5VVEUQARIiCh5RVU9UQV9NRVRSSUNfVE9LRU5TX1BFUl9NSU5VVEUQAhIfChtRVU9UQV9NRVRSSUNfVE9LRU5TX1BFUl9EQVkQAxIkCiBRVU9UQV9NRVRSSUNfQ09OQ1VSUkVOVF9SRVFVRVNUUxAEKqwBCg1NY3BBY2Nlc3NNb2RlEh8KG01DUF9BQ0NFU1NfTU9ERV9VTlNQRUNJRklFRBAAEh0KGU1DUF9BQ0NFU1NfTU9ERV9BTExPV19BTEwQARIcChhNQ1BfQUNDRVNTX01PREVfREVOWV9BTEwQAhIeChpNQ1BfQUNDRVNTX01PREVfQUxMT1dfTElTVBADEh0KGU1DUF9BQ0NFU1NfTU9ERV9ERU5ZX0xJU1QQBDLEAQoOS2V5U3luY1NlcnZpY2USVgoJU3Vic2NyaWJlEiIudG9sbGdhdGUuc3luYy52MS5TdWJzY3JpYmVSZXF1ZXN0GiMudG9sbGdhdGUuc3luYy52MS5TdWJzY3JpYmVSZXNwb25zZTABEloKC0Fja25vd2xlZGdlEiQudG9sbGdhdGUuc3luYy52MS5BY2tub3dsZWRnZVJlcXVlc3QaJS50b2xsZ2F0ZS5zeW5jLnYxLkFja25vd2xlZGdlUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("Cht0b2xsZ2F0ZS9zeW5jL3YxL3N5bmMucHJvdG8SEHRvbGxnYXRlLnN5bmMudjEidAoQU3Vic2NyaWJlUmVxdWVzdBISCgpnYXRld2F5X2lkGAEgASgJEhQKDGdhdGV3YXlfbmFtZRgCIAEoCRIPCgd2ZXJzaW9uGAMgASgJEhUKDWxhc3RfcmV2aXNpb24YBCABKAQSDgoGb3JnX2lkGAUgASgJIuICChFTdWJzY3JpYmVSZXNwb25zZRI5Cg5zbmFwc2hvdF9iZWdpbhgBIAEoCzIfLnRvbGxnYXRlLnN5bmMudjEuU25hcHNob3RCZWdpbkgAEjkKDnNuYXBzaG90X2NodW5rGAIgASgLMh8udG9sbGdhdGUuc3luYy52MS5TbmFwc2hvdENodW5rSAASNQoMc25hcHNob3RfZW5kGAMgASgLMh0udG9sbGdhdGUuc3luYy52MS5TbmFwc2hvdEVuZEgAEjUKDGNoYW5nZV9iYXRjaBgEIAEoCzIdLnRvbGxnYXRlLnN5bmMudjEuQ2hhbmdlQmF0Y2hIABIwCgloZWFydGJlYXQYBSABKAsyGy50b2xsZ2F0ZS5zeW5jLnYxLkhlYXJ0YmVhdEgAEi4KCHNldHRpbmdzGAYgASgLMhoudG9sbGdhdGUuc3luYy52MS5TZXR0aW5nc0gAQgcKBWV2ZW50IlsKCFNldHRpbmdzEjcKDnF1b3RhX2RlZmF1bHRzGAEgASgLMh8udG9sbGdhdGUuc3luYy52MS5RdW90YURlZmF1bHRzEhYKDnNlcnZlcl90aW1lX21zGAIgASgDIp8CCg1RdW90YURlZmF1bHRzEhoKDWtleV9ycG1fbGltaXQYASABKANIAIgBARIaCg1rZXlfdHBtX2xpbWl0GAIgASgDSAGIAQESJQoYa2V5X3Rva2Vuc19wZXJfZGF5X2xpbWl0GAMgASgDSAKIAQESGwoOdGVhbV90cG1fbGltaXQYBCABKANIA4gBARIjChZ0ZWFtX2RhaWx5X3Rva2VuX2xpbWl0GAUgASgDSASIAQFCEAoOX2tleV9ycG1fbGltaXRCEAoOX2tleV90cG1fbGltaXRCGwoZX2tleV90b2tlbnNfcGVyX2RheV9saW1pdEIRCg9fdGVhbV90cG1fbGltaXRCGQoXX3RlYW1fZGFpbHlfdG9rZW5fbGltaXQidgoNU25hcHNob3RCZWdpbhIQCghyZXZpc2lvbhgBIAEoBBIwCgZyZWFzb24YAiABKA4yIC50b2xsZ2F0ZS5zeW5jLnYxLlNuYXBzaG90UmVhc29uEg4KBm9yZ19pZBgDIAEoCRIRCglrZXlfY291bnQYBCABKA0i1AEKDVNuYXBzaG90Q2h1bmsSKQoEa2V5cxgBIAMoCzIbLnRvbGxnYXRlLnN5bmMudjEuS2V5VXBzZXJ0EjIKDHNpZ25pbmdfa2V5cxgCIAMoCzIcLnRvbGxnYXRlLnN5bmMudjEuU2lnbmluZ0tleRIyCgxtb2RlbF9wcmljZXMYAyADKAsyHC50b2xsZ2F0ZS5zeW5jLnYxLk1vZGVsUHJpY2USMAoLbWNwX3NlcnZlcnMYCCADKAsyGy50b2xsZ2F0ZS5zeW5jLnYxLk1jcFNlcnZlciIfCgtTbmFwc2hvdEVuZBIQCghyZXZpc2lvbhgBIAEoBCI4CgtDaGFuZ2VCYXRjaBIpCgdjaGFuZ2VzGAEgAygLMhgudG9sbGdhdGUuc3luYy52MS5DaGFuZ2Ui7AMKBkNoYW5nZRIQCghyZXZpc2lvbhgBIAEoBBIxCgprZXlfdXBzZXJ0GAIgASgLMhsudG9sbGdhdGUuc3luYy52MS5LZXlVcHNlcnRIABIxCgprZXlfZGVsZXRlGAMgASgLMhsudG9sbGdhdGUuc3luYy52MS5LZXlEZWxldGVIABI6ChJzaWduaW5nX2tleV91cHNlcnQYBSABKAsyHC50b2xsZ2F0ZS5zeW5jLnYxLlNpZ25pbmdLZXlIABI6ChJtb2RlbF9wcmljZV91cHNlcnQYBiABKAsyHC50b2xsZ2F0ZS5zeW5jLnYxLk1vZGVsUHJpY2VIABJAChJtb2RlbF9wcmljZV9kZWxldGUYByABKAsyIi50b2xsZ2F0ZS5zeW5jLnYxLk1vZGVsUHJpY2VEZWxldGVIABI4ChFtY3Bfc2VydmVyX3Vwc2VydBgQIAEoCzIbLnRvbGxnYXRlLnN5bmMudjEuTWNwU2VydmVySAASPgoRbWNwX3NlcnZlcl9kZWxldGUYESABKAsyIS50b2xsZ2F0ZS5zeW5jLnYxLk1jcFNlcnZlckRlbGV0ZUgAEjAKDGNvbW1pdHRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBAoCb3Ai3AYKCUtleVVwc2VydBIKCgJpZBgBIAEoCRIQCghrZXlfaGFzaBgCIAEoDBISCgprZXlfcHJlZml4GAMgASgJEgwKBG5hbWUYBCABKAkSDwoHdXNlcl9pZBgFIAEoCRIPCgd0ZWFtX2lkGAYgASgJEisKBnN0YXR1cxgHIAEoDjIbLnRvbGxnYXRlLnN5bmMudjEuS2V5U3RhdHVzEi4KCmV4cGlyZXNfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKCXJwbV9saW1pdBgKIAEoA0gAiAEBEhYKCXRwbV9saW1pdBgLIAEoA0gBiAEBEhcKCmJ1ZGdldF91c2QYDCABKAFIAogBARIfChdidWRnZXRfYWxlcnRfdGhyZXNob2xkcxgNIAMoDRIZChFhbGxvd2VkX3Byb3ZpZGVycxgOIAMoCRIWCg5hbGxvd2VkX21vZGVscxgPIAMoCRIUCgxpcF9hbGxvd2xpc3QYECADKAkSFQoNbWV0YWRhdGFfanNvbhgRIAEoCRIqCgNtY3AYEiABKAsyHS50b2xsZ2F0ZS5zeW5jLnYxLk1jcFNldHRpbmdzEhkKEXByZXZpb3VzX2tleV9oYXNoGBMgASgMEjsKF3ByZXZpb3VzX2tleV9leHBpcmVzX2F0GBQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIhChR0b2tlbnNfcGVyX2RheV9saW1pdBgVIAEoA0gDiAEBEjUKDWJ1ZGdldF9wZXJpb2QYFiABKA4yHi50b2xsZ2F0ZS5zeW5jLnYxLkJ1ZGdldFBlcmlvZBIkChdtYXhfY29uY3VycmVudF9yZXF1ZXN0cxgXIAEoA0gEiAEBEjIKDG93bmVyX2xpbWl0cxgYIAMoCzIcLnRvbGxnYXRlLnN5bmMudjEuUXVvdGFMaW1pdEIMCgpfcnBtX2xpbWl0QgwKCl90cG1fbGltaXRCDQoLX2J1ZGdldF91c2RCFwoVX3Rva2Vuc19wZXJfZGF5X2xpbWl0QhoKGF9tYXhfY29uY3VycmVudF9yZXF1ZXN0cyKLAQoKUXVvdGFMaW1pdBIrCgVzY29wZRgBIAEoDjIcLnRvbGxnYXRlLnN5bmMudjEuUXVvdGFTY29wZRISCgpzdWJqZWN0X2lkGAIgASgJEi0KBm1ldHJpYxgDIAEoDjIdLnRvbGxnYXRlLnN5bmMudjEuUXVvdGFNZXRyaWMSDQoFbGltaXQYBCABKAMi/AEKCk1vZGVsUHJpY2USEAoIcHJvdmlkZXIYASABKAkSDQoFbW9kZWwYAiABKAkSGgoSaW5wdXRfdXNkX3Blcl9tdG9rGAMgASgBEhsKE291dHB1dF91c2RfcGVyX210b2sYBCABKAESJAoXY2FjaGVfcmVhZF91c2RfcGVyX210b2sYBSABKAFIAIgBARIlChhjYWNoZV93cml0ZV91c2RfcGVyX210b2sYBiABKAFIAYgBARIOCgZzb3VyY2UYByABKAlCGgoYX2NhY2hlX3JlYWRfdXNkX3Blcl9tdG9rQhsKGV9jYWNoZV93cml0ZV91c2RfcGVyX210b2siMwoQTW9kZWxQcmljZURlbGV0ZRIQCghwcm92aWRlchgBIAEoCRINCgVtb2RlbBgCIAEoCSIcCgtNY3BUb29sTGlzdBINCgV0b29scxgBIAMoCSKXAQoJTWNwU2VydmVyEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSCwoDdXJsGAMgASgJEjYKCWF1dGhfdHlwZRgEIAEoDjIjLnRvbGxnYXRlLnN5bmMudjEuTWNwU2VydmVyQXV0aFR5cGUSEwoLYXV0aF9oZWFkZXIYBSABKAkSFgoOY3JlZGVudGlhbF9yZWYYBiABKAkiHQoPTWNwU2VydmVyRGVsZXRlEgoKAmlkGAEgASgJIusBCgtNY3BTZXR0aW5ncxIPCgdlbmFibGVkGAEgASgIEjQKC2FjY2Vzc19tb2RlGAIgASgOMh8udG9sbGdhdGUuc3luYy52MS5NY3BBY2Nlc3NNb2RlEg8KB3NlcnZlcnMYAyADKAkSNwoFdG9vbHMYBCADKAsyKC50b2xsZ2F0ZS5zeW5jLnYxLk1jcFNldHRpbmdzLlRvb2xzRW50cnkaSwoKVG9vbHNFbnRyeRILCgNrZXkYASABKAkSLAoFdmFsdWUYAiABKAsyHS50b2xsZ2F0ZS5zeW5jLnYxLk1jcFRvb2xMaXN0OgI4ASJcCgpTaWduaW5nS2V5EgoKAmlkGAEgASgJEhIKCnB1YmxpY19rZXkYAiABKAwSLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiFwoJS2V5RGVsZXRlEgoKAmlkGAEgASgJIk4KCUhlYXJ0YmVhdBIQCghyZXZpc2lvbhgBIAEoBBIvCgtzZXJ2ZXJfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSQoSQWNrbm93bGVkZ2VSZXF1ZXN0EhIKCmdhdGV3YXlfaWQYASABKAkSEAoIcmV2aXNpb24YAiABKAQSDQoFZXJyb3IYAyABKAkiFQoTQWNrbm93bGVkZ2VSZXNwb25zZSqtAQoOU25hcHNob3RSZWFzb24SHwobU05BUFNIT1RfUkVBU09OX1VOU1BFQ0lGSUVEEAASHwobU05BUFNIT1RfUkVBU09OX05FV19HQVRFV0FZEAESHQoZU05BUFNIT1RfUkVBU09OX0NPTVBBQ1RFRBACEhkKFVNOQVBTSE9UX1JFQVNPTl9BSEVBRBADEh8KG1NOQVBTSE9UX1JFQVNPTl9PUkdfQ0hBTkdFRBAEKocBCglLZXlTdGF0dXMSGgoWS0VZX1NUQVRVU19VTlNQRUNJRklFRBAAEhUKEUtFWV9TVEFUVVNfQUNUSVZFEAESFwoTS0VZX1NUQVRVU19JTkFDVElWRRACEhYKEktFWV9TVEFUVVNfRVhQSVJFRBADEhYKEktFWV9TVEFUVVNfUkVWT0tFRBAEKnoKDEJ1ZGdldFBlcmlvZBIdChlCVURHRVRfUEVSSU9EX1VOU1BFQ0lGSUVEEAASFwoTQlVER0VUX1BFUklPRF9UT1RBTBABEhcKE0JVREdFVF9QRVJJT0RfREFJTFkQAhIZChVCVURHRVRfUEVSSU9EX01PTlRITFkQAypqCgpRdW90YVNjb3BlEhsKF1FVT1RBX1NDT1BFX1VOU1BFQ0lGSUVEEAASEwoPUVVPVEFfU0NPUEVfS0VZEAESFAoQUVVPVEFfU0NPUEVfVVNFUhACEhQKEFFVT1RBX1NDT1BFX1RFQU0QAyq8AQoLUXVvdGFNZXRyaWMSHAoYUVVPVEFfTUVUUklDX1VOU1BFQ0lGSUVEEAASJAogUVVPVEFfTUVUUklDX1JFUVVFU1RTX1BFUl9NSU5VVEUQARIiCh5RVU9UQV9NRVRSSUNfVE9LRU5TX1BFUl9NSU5VVEUQAhIfChtRVU9UQV9NRVRSSUNfVE9LRU5TX1BFUl9EQVkQAxIkCiBRVU9UQV9NRVRSSUNfQ09OQ1VSUkVOVF9SRVFVRVNUUxAEKqwBCg1NY3BBY2Nlc3NNb2RlEh8KG01DUF9BQ0NFU1NfTU9ERV9VTlNQRUNJRklFRBAAEh0KGU1DUF9BQ0NFU1NfTU9ERV9BTExPV19BTEwQARIcChhNQ1BfQUNDRVNTX01PREVfREVOWV9BTEwQAhIeChpNQ1BfQUNDRVNTX01PREVfQUxMT1dfTElTVBADEh0KGU1DUF9BQ0NFU1NfTU9ERV9ERU5ZX0xJU1QQBCqaAQoRTWNwU2VydmVyQXV0aFR5cGUSJAogTUNQX1NFUlZFUl9BVVRIX1RZUEVfVU5TUEVDSUZJRUQQABIdChlNQ1BfU0VSVkVSX0FVVEhfVFlQRV9OT05FEAESHwobTUNQX1NFUlZFUl9BVVRIX1RZUEVfQkVBUkVSEAISHwobTUNQX1NFUlZFUl9BVVRIX1RZUEVfSEVBREVSEAMyxAEKDktleVN5bmNTZXJ2aWNlElYKCVN1YnNjcmliZRIiLnRvbGxnYXRlLnN5bmMudjEuU3Vic2NyaWJlUmVxdWVzdBojLnRvbGxnYXRlLnN5bmMudjEuU3Vic2NyaWJlUmVzcG9uc2UwARJaCgtBY2tub3dsZWRnZRIkLnRvbGxnYXRlLnN5bmMudjEuQWNrbm93bGVkZ2VSZXF1ZXN0GiUudG9sbGdhdGUuc3luYy52MS5BY2tub3dsZWRnZVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * SubscribeRequest identifies the gateway and the state of its cache.
@@ -259,6 +259,13 @@ export type SnapshotChunk = Message<"tollgate.sync.v1.SnapshotChunk"> & {
    * @generated from field: repeated tollgate.sync.v1.ModelPrice model_prices = 3;
    */
   modelPrices: ModelPrice[];
+
+  /**
+   * The organization's MCP servers (in the first chunk).
+   *
+   * @generated from field: repeated tollgate.sync.v1.McpServer mcp_servers = 8;
+   */
+  mcpServers: McpServer[];
 };
 
 /**
@@ -353,6 +360,18 @@ export type Change = Message<"tollgate.sync.v1.Change"> & {
      */
     value: ModelPriceDelete;
     case: "modelPriceDelete";
+  } | {
+    /**
+     * @generated from field: tollgate.sync.v1.McpServer mcp_server_upsert = 16;
+     */
+    value: McpServer;
+    case: "mcpServerUpsert";
+  } | {
+    /**
+     * @generated from field: tollgate.sync.v1.McpServerDelete mcp_server_delete = 17;
+     */
+    value: McpServerDelete;
+    case: "mcpServerDelete";
   } | { case: undefined; value?: undefined };
 
   /**
@@ -665,7 +684,83 @@ export const McpToolListSchema: GenMessage<McpToolList> = /*@__PURE__*/
   messageDesc(file_tollgate_sync_v1_sync, 13);
 
 /**
- * McpSettings are a key's MCP permissions (enforced by a later release).
+ * McpServer is an MCP server of the organization, reached over Streamable HTTP.
+ * The credential never travels: credential_ref names a variable
+ * (env:MCP_SECRET_...) each gateway resolves from its own environment.
+ *
+ * @generated from message tollgate.sync.v1.McpServer
+ */
+export type McpServer = Message<"tollgate.sync.v1.McpServer"> & {
+  /**
+   * mcp_...
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Unique in the organization: /mcp/{name}, and the tool namespace of /mcp.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * The Streamable HTTP endpoint.
+   *
+   * @generated from field: string url = 3;
+   */
+  url: string;
+
+  /**
+   * @generated from field: tollgate.sync.v1.McpServerAuthType auth_type = 4;
+   */
+  authType: McpServerAuthType;
+
+  /**
+   * Header name when auth_type is HEADER.
+   *
+   * @generated from field: string auth_header = 5;
+   */
+  authHeader: string;
+
+  /**
+   * env:MCP_SECRET_<NAME>; empty when auth_type is NONE.
+   *
+   * @generated from field: string credential_ref = 6;
+   */
+  credentialRef: string;
+};
+
+/**
+ * Describes the message tollgate.sync.v1.McpServer.
+ * Use `create(McpServerSchema)` to create a new message.
+ */
+export const McpServerSchema: GenMessage<McpServer> = /*@__PURE__*/
+  messageDesc(file_tollgate_sync_v1_sync, 14);
+
+/**
+ * McpServerDelete removes an MCP server.
+ *
+ * @generated from message tollgate.sync.v1.McpServerDelete
+ */
+export type McpServerDelete = Message<"tollgate.sync.v1.McpServerDelete"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message tollgate.sync.v1.McpServerDelete.
+ * Use `create(McpServerDeleteSchema)` to create a new message.
+ */
+export const McpServerDeleteSchema: GenMessage<McpServerDelete> = /*@__PURE__*/
+  messageDesc(file_tollgate_sync_v1_sync, 15);
+
+/**
+ * McpSettings are a key's MCP permissions, enforced by every gateway on
+ * /mcp and /mcp/{server}.
  *
  * @generated from message tollgate.sync.v1.McpSettings
  */
@@ -700,7 +795,7 @@ export type McpSettings = Message<"tollgate.sync.v1.McpSettings"> & {
  * Use `create(McpSettingsSchema)` to create a new message.
  */
 export const McpSettingsSchema: GenMessage<McpSettings> = /*@__PURE__*/
-  messageDesc(file_tollgate_sync_v1_sync, 14);
+  messageDesc(file_tollgate_sync_v1_sync, 16);
 
 /**
  * SigningKey is a public key gateways use to verify ephemeral tokens offline.
@@ -733,7 +828,7 @@ export type SigningKey = Message<"tollgate.sync.v1.SigningKey"> & {
  * Use `create(SigningKeySchema)` to create a new message.
  */
 export const SigningKeySchema: GenMessage<SigningKey> = /*@__PURE__*/
-  messageDesc(file_tollgate_sync_v1_sync, 15);
+  messageDesc(file_tollgate_sync_v1_sync, 17);
 
 /**
  * KeyDelete removes a key from the cache.
@@ -752,7 +847,7 @@ export type KeyDelete = Message<"tollgate.sync.v1.KeyDelete"> & {
  * Use `create(KeyDeleteSchema)` to create a new message.
  */
 export const KeyDeleteSchema: GenMessage<KeyDelete> = /*@__PURE__*/
-  messageDesc(file_tollgate_sync_v1_sync, 16);
+  messageDesc(file_tollgate_sync_v1_sync, 18);
 
 /**
  * Heartbeat is sent while the stream is idle.
@@ -778,7 +873,7 @@ export type Heartbeat = Message<"tollgate.sync.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_tollgate_sync_v1_sync, 17);
+  messageDesc(file_tollgate_sync_v1_sync, 19);
 
 /**
  * AcknowledgeRequest reports what a gateway applied.
@@ -811,7 +906,7 @@ export type AcknowledgeRequest = Message<"tollgate.sync.v1.AcknowledgeRequest"> 
  * Use `create(AcknowledgeRequestSchema)` to create a new message.
  */
 export const AcknowledgeRequestSchema: GenMessage<AcknowledgeRequest> = /*@__PURE__*/
-  messageDesc(file_tollgate_sync_v1_sync, 18);
+  messageDesc(file_tollgate_sync_v1_sync, 20);
 
 /**
  * AcknowledgeResponse is empty for now.
@@ -826,7 +921,7 @@ export type AcknowledgeResponse = Message<"tollgate.sync.v1.AcknowledgeResponse"
  * Use `create(AcknowledgeResponseSchema)` to create a new message.
  */
 export const AcknowledgeResponseSchema: GenMessage<AcknowledgeResponse> = /*@__PURE__*/
-  messageDesc(file_tollgate_sync_v1_sync, 19);
+  messageDesc(file_tollgate_sync_v1_sync, 21);
 
 /**
  * SnapshotReason says why the server sent a full snapshot.
@@ -1047,6 +1142,43 @@ export enum McpAccessMode {
  */
 export const McpAccessModeSchema: GenEnum<McpAccessMode> = /*@__PURE__*/
   enumDesc(file_tollgate_sync_v1_sync, 5);
+
+/**
+ * McpServerAuthType says how a gateway authenticates to an MCP server.
+ *
+ * @generated from enum tollgate.sync.v1.McpServerAuthType
+ */
+export enum McpServerAuthType {
+  /**
+   * @generated from enum value: MCP_SERVER_AUTH_TYPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: MCP_SERVER_AUTH_TYPE_NONE = 1;
+   */
+  NONE = 1,
+
+  /**
+   * Authorization: Bearer <credential>.
+   *
+   * @generated from enum value: MCP_SERVER_AUTH_TYPE_BEARER = 2;
+   */
+  BEARER = 2,
+
+  /**
+   * <auth_header>: <credential>.
+   *
+   * @generated from enum value: MCP_SERVER_AUTH_TYPE_HEADER = 3;
+   */
+  HEADER = 3,
+}
+
+/**
+ * Describes the enum tollgate.sync.v1.McpServerAuthType.
+ */
+export const McpServerAuthTypeSchema: GenEnum<McpServerAuthType> = /*@__PURE__*/
+  enumDesc(file_tollgate_sync_v1_sync, 6);
 
 /**
  * KeySyncService streams an organization's keys to its gateways.

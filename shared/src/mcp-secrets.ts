@@ -1,0 +1,29 @@
+import { readFileSync } from "node:fs";
+import { ConfigError } from "./config-helpers.js";
+
+/** The variables an MCP server's `credential_ref` (env:MCP_SECRET_<NAME>) may name. */
+export const MCP_SECRET_VARIABLE_RE = /^MCP_SECRET_[A-Z0-9_]{1,100}$/;
+
+/**
+ * Every MCP_SECRET_<NAME> of the environment, for config.ts to hand to the
+ * services: `MCP_SECRET_<NAME>_FILE` reads the value from a file (a mounted
+ * secret) and wins over the variable itself. Values are never logged.
+ */
+export function mcpSecretsFromEnv(env: Record<string, string | undefined>): ReadonlyMap<string, string> {
+  const out = new Map<string, string>();
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined || value === "" || !name.startsWith("MCP_SECRET_")) continue;
+    if (name.endsWith("_FILE")) {
+      const variable = name.slice(0, -"_FILE".length);
+      if (!MCP_SECRET_VARIABLE_RE.test(variable)) continue;
+      try {
+        out.set(variable, readFileSync(value, "utf8").trim());
+      } catch (err) {
+        throw new ConfigError(`${name} points to ${JSON.stringify(value)}, which cannot be read: ${(err as Error).message}`);
+      }
+    } else if (MCP_SECRET_VARIABLE_RE.test(name) && !out.has(name)) {
+      out.set(name, value);
+    }
+  }
+  return out;
+}
