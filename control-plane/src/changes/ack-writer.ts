@@ -1,7 +1,7 @@
 import { sql } from "kysely";
 import type { Db } from "../db/database.js";
 import type { ChangeNotifier } from "./notifier.js";
-import { ACKS_PREFIX, CHANGES_CHANNEL } from "./write-with-changes.js";
+import { ACKS_PREFIX, CHANGES_CHANNEL } from "./channels.js";
 
 interface PendingAck {
   id: string;

@@ -2,7 +2,7 @@ import type pg from "pg";
 import type { Logger } from "@tollgate/shared";
 import type { ChangeNotifier } from "./notifier.js";
 import type { StreamRegistry } from "./stream-registry.js";
-import { ACKS_PREFIX, CHANGES_CHANNEL, REVOKED_TOKEN_PREFIX } from "./write-with-changes.js";
+import { ACKS_PREFIX, CHANGES_CHANNEL, REVOKED_TOKEN_PREFIX } from "./channels.js";
 
 /**
  * LISTENs for commits made through any control-plane replica and wakes the

@@ -4,12 +4,8 @@ import type { Db } from "../db/database.js";
 import { appendChanges, type ChangeInput } from "../repositories/change-log.js";
 import { keySyncRecords } from "../repositories/key-sync-records.js";
 import { syncTrace } from "@tollgate/shared";
+import { CHANGES_CHANNEL, REVOKED_TOKEN_PREFIX } from "./channels.js";
 
-export const CHANGES_CHANNEL = "tollgate_changes";
-/** NOTIFY payload prefix telling every replica a gateway token was revoked. */
-export const REVOKED_TOKEN_PREFIX = "revoke:";
-/** NOTIFY payload prefix telling every replica's receipts that gateways of an organization acknowledged. */
-export const ACKS_PREFIX = "acks:";
 
 export interface WriteScope {
   trx: Db;
