@@ -193,6 +193,8 @@ describe("SSO sign-in through a real OpenID Connect provider", () => {
       masterKey: MASTER_KEY,
       dataDir: join(tmp.path, "cp"),
       port: cpPort,
+      // PGlite migrations are CPU-bound: give a loaded machine room.
+      startTimeoutMs: 120_000,
       ...(db ? { databaseUrl: db.url, databaseSchema: db.schema } : {}),
       env: {
         GOOGLE_CLIENT_ID: CLIENT_ID,
@@ -218,7 +220,7 @@ describe("SSO sign-in through a real OpenID Connect provider", () => {
     });
     await gw.waitForReady(30_000);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-dev-shm-usage"] });
-  }, 120_000);
+  }, 240_000);
 
   afterAll(async () => {
     await browser?.close();

@@ -114,7 +114,13 @@ export async function completeSignIn(
     throw new SsoFailure("domain_not_allowed", `accounts of ${domain} may not sign in here`, { domain });
   }
   const orgId = sso.orgByDomain[domain] ?? sso.defaultOrgId ?? app.defaultOrgId;
-  return mintSsoKey(deps, orgId, identity);
+  try {
+    return await mintSsoKey(deps, orgId, identity);
+  } catch (err) {
+    // Two first sign-ins of one email at once: the loser finds the user the winner created.
+    if ((err as { code?: string }).code !== "23505") throw err;
+    return mintSsoKey(deps, orgId, identity);
+  }
 }
 
 async function mintSsoKey(

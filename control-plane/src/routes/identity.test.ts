@@ -66,6 +66,7 @@ async function snapshot(org: string): Promise<string> {
     "/internal/gateway-tokens",
     "/internal/admin-tokens",
     "/internal/model-prices?limit=1000",
+    "/internal/mcp-servers",
   ]) {
     const r = await call("GET", path, master(org));
     expect(r.status, path).toBe(200);
@@ -106,6 +107,9 @@ beforeAll(async () => {
     ).id;
     ids.gatewayToken = (await ok(call("POST", "/internal/gateway-tokens", master(org), { name: "gw" }))).id;
     ids.adminToken = (await ok(call("POST", "/internal/admin-tokens", master(org), { name: "ci", role: "admin" }))).id;
+    ids.mcp = (
+      await ok(call("POST", "/internal/mcp-servers", master(org), { name: "docs", url: "https://mcp.example.com/mcp" }))
+    ).id;
   }
   const minted = await ok(
     call("POST", "/internal/admin-tokens", master(orgA), { name: "automation", role: "admin", expires_at: "30d" }),
@@ -272,6 +276,12 @@ function routesOnB(): Array<[string, string, unknown?]> {
     ["GET", "/internal/usage"],
     ["GET", "/internal/audit-logs"],
     ["GET", `/internal/orgs/${orgB}`],
+    ["GET", "/internal/mcp-servers"],
+    ["POST", "/internal/mcp-servers", { name: "intruder", url: "https://evil.example.com/mcp" }],
+    ["GET", `/internal/mcp-servers/${b.mcp}`],
+    ["GET", `/internal/mcp-servers/${b.mcp}/tools`],
+    ["PATCH", `/internal/mcp-servers/${b.mcp}`, { description: "mine now" }],
+    ["DELETE", `/internal/mcp-servers/${b.mcp}`],
   ];
 }
 
@@ -287,7 +297,7 @@ describe("an admin token of organization A on organization B", () => {
 
   it("finds none of B's resources (404) on every route that names one, and writes nothing", async () => {
     const before = await snapshot(orgB);
-    const idsOfB = [b.team, b.user, b.key, b.gatewayToken, b.adminToken, orgB] as string[];
+    const idsOfB = [b.team, b.user, b.key, b.gatewayToken, b.adminToken, b.mcp, orgB] as string[];
     const naming = routesOnB().filter(([, path, body]) =>
       idsOfB.some((id) => path.includes(id) || JSON.stringify(body ?? {}).includes(id)),
     );
@@ -317,7 +327,8 @@ describe("a read_only admin token", () => {
         .replaceAll(b.user!, a.user!)
         .replaceAll(b.key!, a.key!)
         .replaceAll(b.gatewayToken!, a.gatewayToken!)
-        .replaceAll(b.adminToken!, a.adminToken!);
+        .replaceAll(b.adminToken!, a.adminToken!)
+        .replaceAll(b.mcp!, a.mcp!);
       const res = await call(
         method,
         path,
@@ -410,6 +421,10 @@ describe("a member", () => {
       ["GET", "/internal/audit-logs"],
       ["GET", "/internal/orgs"],
       ["POST", "/internal/orgs", { name: "mine" }],
+      ["GET", "/internal/mcp-servers"],
+      ["POST", "/internal/mcp-servers", { name: "mine", url: "https://mcp.example.com/mine" }],
+      ["PATCH", `/internal/mcp-servers/${a.mcp}`, { description: "mine now" }],
+      ["DELETE", `/internal/mcp-servers/${a.mcp}`],
     ];
     for (const [method, path, body] of routes) {
       const res = await call(method, path, member(), body);
