@@ -1,11 +1,13 @@
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import OpenAI from "openai";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { testDatabase } from "./helpers/database.js";
-import { startFakeOpenAI, type FakeOpenAI } from "./helpers/fake-openai.js";
+import { testDatabase } from "@tollgate/testkit";
+import { startFakeOpenAI, type FakeOpenAI } from "@tollgate/testkit";
 import {
   createTempDir,
   repoRoot,
@@ -15,7 +17,7 @@ import {
   type ControlPlaneProcess,
   type GatewayProcess,
   type TempDir,
-} from "./helpers/processes.js";
+} from "@tollgate/testkit";
 
 /**
  * The dashboard in a real browser (Debian's chromium, no browser download)
@@ -25,7 +27,8 @@ import {
 const MASTER_KEY = "sk-dashboard-master-key-0123456789abcdefgh";
 const UPSTREAM_KEY = "sk-upstream-dashboard-0123456789";
 const CHROMIUM = "/usr/bin/chromium";
-const SHOTS = join(repoRoot, "docs", "screenshots");
+// The README's pictures are refreshed on request (UPDATE_SCREENSHOTS=1); a plain run keeps the tree clean.
+const SHOTS = process.env.UPDATE_SCREENSHOTS ? join(repoRoot, "docs", "screenshots") : join(tmpdir(), "tollgate-dashboard-screenshots");
 const DASHBOARD_BUILD = join(repoRoot, "control-plane", "dashboard", "dist", "index.html");
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
@@ -246,6 +249,36 @@ describe("admin dashboard in a real browser", () => {
     await eventually(revealedKey, 200);
   });
 
+  it("issues an ephemeral token from the key's detail dialog, accepted at the gateway", async () => {
+    await page.getByRole("button", { name: "Production API", exact: true }).click();
+    const detail = page.getByRole("dialog", { name: "Production API" });
+    await detail.getByRole("button", { name: "Ephemeral Token" }).click();
+    await detail.getByLabel("Expires In (seconds)").fill("10");
+    await detail.getByRole("button", { name: "Issue token" }).click();
+    await detail.getByText("must be a whole number of seconds from 60 to 86400").waitFor();
+    await detail.getByLabel("Expires In (seconds)").fill("600");
+    await detail.getByRole("button", { name: "Issue token" }).click();
+    const token = (await detail.getByTestId("ephemeral-token").textContent())!.trim();
+    expect(token).not.toBe(revealedKey);
+    await eventually(token, 200);
+    await detail.getByRole("button", { name: "Close" }).click();
+  });
+
+  it("edits a key's name and limits; the API's field-named error lands beside the field", async () => {
+    await page.getByRole("button", { name: "Production API", exact: true }).click();
+    const detail = page.getByRole("dialog", { name: "Production API" });
+    await detail.getByRole("button", { name: "Edit" }).click();
+    await detail.getByLabel("Key Name").fill("x".repeat(201));
+    await detail.getByRole("button", { name: "Save" }).click();
+    await detail.getByText("must be at most 200 characters").waitFor();
+    await detail.getByLabel("Key Name").fill("Production API");
+    await detail.getByLabel("Requests/min").fill("1200");
+    await detail.getByRole("button", { name: "Save" }).click();
+    await detail.getByText("1,200").waitFor();
+    expect((await cp.admin.get("/internal/api-keys?search=Production")).body.data[0].rpm_limit).toBe(1200);
+    await detail.getByRole("button", { name: "Close" }).click();
+  });
+
   it("rotates in the browser: the old key gets 401 at the gateway, the new one 200", async () => {
     await page.getByRole("button", { name: "Production API", exact: true }).click();
     const detail = page.getByRole("dialog", { name: "Production API" });
@@ -374,6 +407,20 @@ describe("admin dashboard in a real browser", () => {
     await shot("model-prices");
   });
 
+  it("lets the master key switch organization; each sees only its own keys", async () => {
+    const acme = (await cp.admin.post("/internal/orgs", { name: "acme" })).body.id;
+    const acmeUser = (await cp.admin.request("POST", "/internal/users", { external_id: "wile@acme.test" }, { "tollgate-organization": acme })).body.id;
+    await cp.admin.request("POST", "/internal/api-keys", { name: "acme-only", user_id: acmeUser }, { "tollgate-organization": acme });
+    await page.goto(`${dashboard}/configuration/api-keys`);
+    await page.getByRole("heading", { level: 1, name: "API keys" }).waitFor();
+    await page.getByRole("cell", { name: /^batch-/ }).first().waitFor();
+    await page.getByLabel("Organization").selectOption({ label: "acme" });
+    await page.getByRole("cell", { name: "acme-only", exact: true }).waitFor();
+    expect(await page.locator("tbody tr").count()).toBe(1);
+    await page.getByLabel("Organization").selectOption({ index: 0 });
+    await page.getByRole("cell", { name: /^batch-/ }).first().waitFor();
+  });
+
   it("reaches the page's controls by keyboard alone", async () => {
     await goto("API keys", "API keys");
     // A fresh load starts keyboard navigation at the top of the document.
@@ -403,6 +450,12 @@ describe("admin dashboard in a real browser", () => {
     await context.addCookies([{ name: "tollgate_session", value: "forged-session-value-forged-session-value", url: cp.url }]);
     await page.reload();
     await page.getByRole("heading", { name: "Sign in to Tollgate" }).waitFor();
+  });
+
+  it("adds under 500 KB of compressed assets", () => {
+    const dir = join(repoRoot, "control-plane", "dashboard", "dist", "assets");
+    const total = readdirSync(dir).reduce((sum, f) => sum + gzipSync(readFileSync(join(dir, f))).length, 0);
+    expect(total).toBeLessThan(500 * 1024);
   });
 
   it("signs out: the session ends and the sign-in page shows", async () => {

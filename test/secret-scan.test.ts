@@ -22,6 +22,8 @@ import {
  */
 const MASTER_KEY = "sk-scan-master-key-0123456789abcdefghijklmn";
 const UPSTREAM_KEY = "sk-upstream-scan-credential-0123456789abcdef";
+/** SSO is configured (its provider unreachable): the client secret must show up nowhere either. */
+const SSO_CLIENT_SECRET = "GOCSPX-scan-client-secret-0123456789abcdef";
 
 function filesUnder(dir: string): string[] {
   const out: string[] = [];
@@ -39,7 +41,7 @@ describe("no secret in any log, file, dump, metric or answer", () => {
   let upstream: FakeOpenAI;
   let cp: ControlPlaneProcess;
   const gateways: GatewayProcess[] = [];
-  const secrets = new Set<string>([MASTER_KEY, UPSTREAM_KEY]);
+  const secrets = new Set<string>([MASTER_KEY, UPSTREAM_KEY, SSO_CLIENT_SECRET]);
   /** Every answer body received, except the one-shot reveals. */
   const answers: Array<{ what: string; body: string }> = [];
 
@@ -68,7 +70,12 @@ describe("no secret in any log, file, dump, metric or answer", () => {
   beforeAll(async () => {
     tmp = await createTempDir("scan-");
     upstream = await startFakeOpenAI({ expectedApiKey: UPSTREAM_KEY });
-    cp = await startControlPlane({ masterKey: MASTER_KEY, dataDir: join(tmp.path, "cp"), ...(db ? { databaseUrl: db.url, databaseSchema: db.schema } : {}) });
+    cp = await startControlPlane({
+      masterKey: MASTER_KEY,
+      dataDir: join(tmp.path, "cp"),
+      ...(db ? { databaseUrl: db.url, databaseSchema: db.schema } : {}),
+      env: { GOOGLE_CLIENT_ID: "scan-client", GOOGLE_CLIENT_SECRET: SSO_CLIENT_SECRET, AUTH_BASE_URL: "http://127.0.0.1:8000", OIDC_ISSUER: "http://127.0.0.1:9" },
+    });
     const token = (await admin("POST", "/internal/gateway-tokens", { name: "scan" }, true)).body.token;
     secrets.add(token);
     for (const name of ["gw-a", "gw-b"]) {
@@ -111,6 +118,27 @@ describe("no secret in any log, file, dump, metric or answer", () => {
     await admin("GET", "/internal/audit-logs?limit=1000");
     await admin("GET", "/internal/gateway-tokens");
     await admin("GET", "/internal/gateways");
+    // An admin token: minted (shown once), used as Bearer, used to open a dashboard session, revoked.
+    const adminToken = (await admin("POST", "/internal/admin-tokens", { name: "scan-ci", role: "admin" }, true)).body;
+    secrets.add(adminToken.token);
+    for (const path of ["/internal/api-keys", "/internal/admin-tokens", "/internal/audit-logs?limit=1000"]) {
+      const r = await fetch(cp.url + path, { headers: { authorization: `Bearer ${adminToken.token}` } });
+      expect(r.status).toBe(200);
+      answers.push({ what: `admin token GET ${path}`, body: await r.text() });
+    }
+    const opened = await fetch(`${cp.url}/internal/sessions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ credential: adminToken.token }) });
+    expect(opened.status).toBe(201);
+    const sessionCookie = /tollgate_session=([^;]*)/.exec(opened.headers.get("set-cookie")!)![1]!;
+    const csrf = ((await opened.json()) as { csrf_token: string }).csrf_token;
+    secrets.add(sessionCookie);
+    secrets.add(csrf);
+    const viaSession = await fetch(`${cp.url}/internal/sessions/current`, { headers: { cookie: `tollgate_session=${sessionCookie}` } });
+    answers.push({ what: "session current", body: (await viaSession.text()).replace(csrf, "") });
+    await admin("DELETE", `/internal/admin-tokens/${adminToken.id}`);
+    await fetch(`${cp.url}/internal/teams`, { headers: { authorization: `Bearer ${adminToken.token}` } }).then(async (r) => answers.push({ what: "revoked admin token", body: await r.text() }));
+    // SSO sign-in against an unreachable provider: a 502 page, no secret in it.
+    await fetch(`${cp.url}/auth/login`, { redirect: "manual" }).then(async (r) => answers.push({ what: "sso login", body: await r.text() }));
+    await fetch(`${cp.url}/auth/callback?code=scan-code&state=forged`).then(async (r) => answers.push({ what: "sso callback", body: await r.text() }));
     await fetch(`${cp.url}/internal/teams`, { headers: { authorization: `Bearer ${MASTER_KEY}-wrong` } }).then(async (r) => answers.push({ what: "wrong master key", body: await r.text() }));
 
     // Client traffic through both gateways: valid, rotated-out, ephemeral, scoped, forged, deleted.

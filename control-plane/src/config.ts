@@ -38,6 +38,10 @@ export interface ControlPlaneConfig {
     /** Unused units a gateway holds come back to the fleet when not renewed within this time. */
     leaseTtlMs: number;
   };
+  /** Google (or any OpenID Connect) sign-in; undefined when GOOGLE_CLIENT_ID is unset, and /auth/* answers "SSO is off". */
+  sso: SsoConfig | undefined;
+  /** Emails whose users are organization admins (ADMIN_EMAILS), lower-cased. */
+  adminEmails: string[];
   alerts: {
     /** Budget alerts are POSTed here as JSON; unset: recorded in the audit log only. */
     webhookUrl: string | undefined;
@@ -56,6 +60,37 @@ export interface QuotaDefaultsConfig {
   teamDailyTokenLimit: number | undefined;
 }
 
+export interface SsoConfig {
+  /** OIDC_ISSUER: discovery starts at `<issuer>/.well-known/openid-configuration`. */
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+  /** AUTH_BASE_URL without a trailing slash; the redirect URI is `<baseUrl>/auth/callback`. */
+  baseUrl: string;
+  redirectUri: string;
+  /** SSO_ALLOWED_DOMAINS: lower-case email domains that may sign in; empty = any verified email. */
+  allowedDomains: string[];
+  /** SSO_DOMAIN_ORGS: `domain=org_…` pairs; a domain not listed lands in `defaultOrgId`. */
+  orgByDomain: Record<string, string>;
+  /** SSO_DEFAULT_ORG: unset = the default organization. */
+  defaultOrgId: string | undefined;
+  /** SSO_DEFAULT_TEAM: the team (id or name, in the user's organization) of new users; unset = none. */
+  defaultTeam: string | undefined;
+  /** SSO_ADMIN_GROUP: members of this IdP group (the `groups` claim) sign in as admins. */
+  adminGroup: string | undefined;
+  /** Limits of each `sso` key (SSO_KEY_RPM_LIMIT, SSO_KEY_TPM_LIMIT, SSO_KEY_TOKENS_PER_DAY_LIMIT, SSO_KEY_BUDGET_USD, SSO_KEY_EXPIRES_IN). */
+  keyDefaults: {
+    rpmLimit: number | undefined;
+    tpmLimit: number | undefined;
+    tokensPerDayLimit: number | undefined;
+    budgetUsd: number | undefined;
+    expiresInMs: number | undefined;
+  };
+  /** How long a sign-in may take between /auth/login and /auth/callback. */
+  stateTtlMs: number;
+}
+
+export const GOOGLE_ISSUER = "https://accounts.google.com";
 export const MIN_MASTER_KEY_LENGTH = 32;
 
 /** The only reader of process.env in the control plane. */
@@ -117,6 +152,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       },
       leaseTtlMs: envDurationMs(env, "QUOTA_LEASE_TTL", 30_000),
     },
+    sso: loadSso(env),
+    adminEmails: emailList(env, "ADMIN_EMAILS"),
     alerts: {
       webhookUrl: envUrl(env, "ALERT_WEBHOOK_URL"),
       webhookSecret: envOptional(env, "ALERT_WEBHOOK_SECRET"),
@@ -147,4 +184,108 @@ function loadGrpcTls(env: Record<string, string | undefined>): ControlPlaneConfi
   if (!cert) throw new ConfigError("GRPC_TLS_KEY_FILE is set but GRPC_TLS_CERT_FILE is not: set both to serve gRPC over TLS");
   if (!key) throw new ConfigError("GRPC_TLS_CERT_FILE is set but GRPC_TLS_KEY_FILE is not: set both to serve gRPC over TLS");
   return { cert, key, clientCa };
+}
+
+/** A secret from NAME, or from the file NAME_FILE points to (Kubernetes secrets, Docker secrets). */
+function envSecret(env: Record<string, string | undefined>, name: string): string | undefined {
+  const direct = envOptional(env, name);
+  const file = envOptional(env, `${name}_FILE`);
+  if (direct && file) throw new ConfigError(`set ${name} or ${name}_FILE, not both`);
+  if (!file) return direct;
+  try {
+    const value = readFileSync(file, "utf8").trim();
+    if (!value) throw new ConfigError(`${name}_FILE points to ${JSON.stringify(file)}, which is empty`);
+    return value;
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(`${name}_FILE points to ${JSON.stringify(file)}, which cannot be read: ${(err as Error).message}`);
+  }
+}
+
+function list(env: Record<string, string | undefined>, name: string): string[] {
+  return (envOptional(env, name) ?? "")
+    .split(",")
+    .map((v) => v.trim())
+    .filter((v) => v.length > 0);
+}
+
+const DOMAIN = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+const ORG_ID = /^org_[0-9a-z]{26}$/;
+
+function emailList(env: Record<string, string | undefined>, name: string): string[] {
+  return list(env, name).map((email) => {
+    const lower = email.toLowerCase();
+    if (!/^[^@\s]+@[^@\s]+$/.test(lower)) throw new ConfigError(`${name} must be a comma-separated list of email addresses, got ${JSON.stringify(email)}`);
+    return lower;
+  });
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === "localhost" || hostname === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
+/**
+ * SSO is on when GOOGLE_CLIENT_ID is set, and then needs GOOGLE_CLIENT_SECRET and
+ * AUTH_BASE_URL too. Plain http is refused for the issuer and the base URL except on
+ * loopback: the ID token and the key page must not cross a network in the clear.
+ */
+function loadSso(env: Record<string, string | undefined>): SsoConfig | undefined {
+  const clientId = envOptional(env, "GOOGLE_CLIENT_ID");
+  const clientSecret = envSecret(env, "GOOGLE_CLIENT_SECRET");
+  const baseUrl = envUrl(env, "AUTH_BASE_URL");
+  if (!clientId) {
+    if (clientSecret || baseUrl) {
+      throw new ConfigError("GOOGLE_CLIENT_SECRET or AUTH_BASE_URL is set but GOOGLE_CLIENT_ID is not: set all three to turn on SSO, or none");
+    }
+    return undefined;
+  }
+  if (!clientSecret) throw new ConfigError("GOOGLE_CLIENT_ID is set but GOOGLE_CLIENT_SECRET is not: set both (and AUTH_BASE_URL) to turn on SSO");
+  if (!baseUrl) throw new ConfigError("GOOGLE_CLIENT_ID is set but AUTH_BASE_URL is not: set it to the URL users reach the control plane at, e.g. https://proxy.internal");
+  const issuer = envUrl(env, "OIDC_ISSUER", GOOGLE_ISSUER)!;
+  for (const [name, value] of [["OIDC_ISSUER", issuer], ["AUTH_BASE_URL", baseUrl]] as const) {
+    const url = new URL(value);
+    if (url.protocol !== "https:" && !isLoopback(url.hostname)) {
+      throw new ConfigError(`${name} must be an https URL (plain http is only accepted on loopback), got ${JSON.stringify(value)}`);
+    }
+  }
+  const allowedDomains = list(env, "SSO_ALLOWED_DOMAINS").map((d) => d.toLowerCase());
+  for (const d of allowedDomains) {
+    if (!DOMAIN.test(d)) throw new ConfigError(`SSO_ALLOWED_DOMAINS must be a comma-separated list of domains such as example.com, got ${JSON.stringify(d)}`);
+  }
+  const orgByDomain: Record<string, string> = {};
+  for (const pair of list(env, "SSO_DOMAIN_ORGS")) {
+    const [domain, org] = pair.split("=").map((v) => v.trim());
+    if (!domain || !org || !DOMAIN.test(domain.toLowerCase()) || !ORG_ID.test(org)) {
+      throw new ConfigError(`SSO_DOMAIN_ORGS must be a comma-separated list of domain=org_… pairs, got ${JSON.stringify(pair)}`);
+    }
+    orgByDomain[domain.toLowerCase()] = org;
+  }
+  const defaultOrgId = envOptional(env, "SSO_DEFAULT_ORG");
+  if (defaultOrgId && !ORG_ID.test(defaultOrgId)) throw new ConfigError(`SSO_DEFAULT_ORG must be an org_… id, got ${JSON.stringify(defaultOrgId)}`);
+  const budget = envOptional(env, "SSO_KEY_BUDGET_USD");
+  const budgetUsd = budget === undefined ? undefined : Number(budget);
+  if (budgetUsd !== undefined && (!Number.isFinite(budgetUsd) || budgetUsd < 0)) {
+    throw new ConfigError(`SSO_KEY_BUDGET_USD must be a number of dollars, 0 or more, got ${JSON.stringify(budget)}`);
+  }
+  const expiresIn = envOptional(env, "SSO_KEY_EXPIRES_IN");
+  return {
+    issuer,
+    clientId,
+    clientSecret,
+    baseUrl,
+    redirectUri: `${baseUrl}/auth/callback`,
+    allowedDomains,
+    orgByDomain,
+    defaultOrgId,
+    defaultTeam: envOptional(env, "SSO_DEFAULT_TEAM"),
+    adminGroup: envOptional(env, "SSO_ADMIN_GROUP"),
+    keyDefaults: {
+      rpmLimit: envOptionalInt(env, "SSO_KEY_RPM_LIMIT", 0, Number.MAX_SAFE_INTEGER),
+      tpmLimit: envOptionalInt(env, "SSO_KEY_TPM_LIMIT", 0, Number.MAX_SAFE_INTEGER),
+      tokensPerDayLimit: envOptionalInt(env, "SSO_KEY_TOKENS_PER_DAY_LIMIT", 0, Number.MAX_SAFE_INTEGER),
+      budgetUsd,
+      expiresInMs: expiresIn === undefined ? undefined : envDurationMs(env, "SSO_KEY_EXPIRES_IN", 0),
+    },
+    stateTtlMs: 10 * 60_000,
+  };
 }

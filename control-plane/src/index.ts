@@ -1,6 +1,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { createLogger, type Logger } from "@tollgate/shared";
+import { verifySsoTargets } from "./auth/sso-sign-in.js";
 import { startChangeListener } from "./changes/pg-listener.js";
 import type { ControlPlaneConfig } from "./config.js";
 import { createAppContext, type AppContext } from "./context.js";
@@ -26,7 +27,7 @@ export interface ControlPlane {
 export function createControlPlane(config: ControlPlaneConfig, overrides: { logger?: Logger } = {}): ControlPlane {
   const logger = overrides.logger ?? createLogger({ name: "control-plane", level: config.logLevel });
   let handle: DatabaseHandle | undefined;
-  let context: AppContext | undefined;
+  let appCtx: AppContext | undefined;
   let httpServer: http.Server | undefined;
   let syncServer: SyncServer | undefined;
   let listener: { stop(): Promise<void> } | undefined;
@@ -35,7 +36,7 @@ export function createControlPlane(config: ControlPlaneConfig, overrides: { logg
 
   return {
     get context() {
-      return context;
+      return appCtx;
     },
     async start() {
       handle = await openDatabase({ databaseUrl: config.databaseUrl, schema: config.databaseSchema, dataDir: config.dataDir });
@@ -43,11 +44,16 @@ export function createControlPlane(config: ControlPlaneConfig, overrides: { logg
       const migrated = await migrateToLatest(handle.db, config.databaseSchema);
       const applied = migrated.results?.filter((r) => r.status === "Success").map((r) => r.migrationName) ?? [];
       logger.info({ applied }, applied.length ? "migrations applied" : "schema up to date");
-      context = createAppContext(config, handle, await ensureDefaultOrg(handle.db), { logger });
-      await seedAllDefaultPrices(context);
-      if (handle.pool) listener = startChangeListener({ pool: handle.pool, notifier: context.notifier, streams: context.streams, logger });
+      const app = createAppContext(config, handle, await ensureDefaultOrg(handle.db), { logger });
+      appCtx = app;
+      if (config.sso) {
+        await verifySsoTargets(app, config.sso);
+        logger.info({ issuer: config.sso.issuer, redirectUri: config.sso.redirectUri }, "SSO sign-in on at /auth/login");
+      }
+      await seedAllDefaultPrices(app);
+      if (handle.pool) listener = startChangeListener({ pool: handle.pool, notifier: app.notifier, streams: app.streams, logger });
 
-      const koa = createHttpApp(context);
+      const koa = createHttpApp(app);
       httpServer = http.createServer({ maxHeaderSize: 16 * 1024 }, koa.callback());
       // Malformed HTTP never reaches Koa: answer it in JSON too, and keep going.
       httpServer.on("clientError", (err: NodeJS.ErrnoException, socket) => {
@@ -63,13 +69,12 @@ export function createControlPlane(config: ControlPlaneConfig, overrides: { logg
         httpServer!.once("error", reject);
         httpServer!.listen(config.port, config.host, () => resolve());
       });
-      syncServer = await startSyncServer(context, config.host, config.grpcPort);
+      syncServer = await startSyncServer(app, config.host, config.grpcPort);
       if (syncServer.tls === "plaintext") {
         logger.warn(
           "gRPC sync is plaintext: fine on loopback or a private network you trust; set GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE (and GRPC_TLS_CLIENT_CA_FILE for mTLS) anywhere else",
         );
       }
-      const app = context;
       compaction = setInterval(() => {
         compactChangeLog(app.db, new Date(Date.now() - config.changeLogRetentionMs)).then(
           (deleted) => deleted > 0 && logger.info({ deleted, retentionMs: config.changeLogRetentionMs }, "change log compacted"),
@@ -78,7 +83,7 @@ export function createControlPlane(config: ControlPlaneConfig, overrides: { logg
         purgeEndedWindows(app.db, new Date()).catch((err: unknown) => logger.warn({ err }, "quota window purge failed; will retry"));
       }, config.compactionIntervalMs);
       compaction.unref();
-      context.alertDelivery?.start();
+      app.alertDelivery?.start();
       const ports = { port: (httpServer.address() as AddressInfo).port, grpcPort: syncServer.port };
       logger.info({ ...ports, database: handle.kind, grpcTls: syncServer.tls }, "control plane listening");
       return ports;
@@ -86,8 +91,8 @@ export function createControlPlane(config: ControlPlaneConfig, overrides: { logg
     stop() {
       stopping ??= (async () => {
         clearInterval(compaction);
-        await context?.alertDelivery?.stop();
-        context?.streams.closeAll("control plane stopping");
+        await appCtx?.alertDelivery?.stop();
+        appCtx?.streams.closeAll("control plane stopping");
         await Promise.all([
           syncServer?.close(),
           new Promise<void>((resolve) => {
@@ -96,7 +101,7 @@ export function createControlPlane(config: ControlPlaneConfig, overrides: { logg
             httpServer.closeIdleConnections();
           }),
         ]);
-        await context?.ackWriter.drain().catch((err: unknown) => logger.warn({ err }, "could not write the last acknowledgements"));
+        await appCtx?.ackWriter.drain().catch((err: unknown) => logger.warn({ err }, "could not write the last acknowledgements"));
         await listener?.stop();
         await handle?.destroy();
         logger.info("control plane stopped");

@@ -50,6 +50,12 @@ export function createMetrics() {
     labelNames: ["reason"] as const,
     registers: [registry],
   });
+  const ssoSignIns = new Counter({
+    name: "tollgate_cp_sso_sign_ins_total",
+    help: "SSO callbacks by outcome: ok, or the reason a sign-in was refused (a fixed list)",
+    labelNames: ["outcome"] as const,
+    registers: [registry],
+  });
   const blockedClients = new Gauge({
     name: "tollgate_cp_blocked_clients",
     help: "Client IPs currently blocked after repeated invalid master keys",
@@ -97,6 +103,8 @@ export function createMetrics() {
     budgetAlert: (threshold: number) => budgetAlerts.inc({ threshold: String(threshold) }),
     alertDelivery: (result: "delivered" | "failed") => alertDeliveries.inc({ result }),
     adminAuthFailure: (reason: "missing" | "invalid" | "blocked") => adminAuthFailures.inc({ reason }),
+    /** `outcome` is "ok" or an SsoFailureReason: bounded, never an email or a domain. */
+    ssoSignIn: (outcome: string) => ssoSignIns.inc({ outcome }),
     setBlockedClients: (n: number) => blockedClients.set(n),
     httpRequest(method: string, route: string, status: number, seconds: number) {
       httpRequests.inc({ method, route, status: String(status) });

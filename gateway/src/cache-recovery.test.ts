@@ -6,10 +6,8 @@ import { ConfigError } from "@tollgate/shared";
 import { createGateway } from "./index.js";
 import { openStoreWithRecovery } from "./db/recovery.js";
 import { META } from "./db/meta-repository.js";
-import { FakeControlPlane } from "./test-support/fake-control-plane.js";
-import { capturedLogger, endpoints, eventually, testConfig } from "./test-support/harness.js";
-import { makeKey, upsertChange } from "./test-support/keys.js";
-import { tempDir } from "./test-support/temp-dir.js";
+import { capturedLogger, endpoints, eventually, FakeControlPlane, makeKey, tempDir, upsertChange } from "@tollgate/testkit";
+import { testConfig } from "../test/test-config.js";
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {

@@ -3,10 +3,8 @@ import BetterSqlite3 from "better-sqlite3";
 import { join } from "node:path";
 import { createLogger, generateApiKey } from "@tollgate/shared";
 import { createGateway, type Gateway, type GatewayConfig } from "./index.js";
-import { FakeControlPlane } from "./test-support/fake-control-plane.js";
-import { deleteChange, makeKey, upsertChange } from "./test-support/keys.js";
-import { testConfig } from "./test-support/harness.js";
-import { tempDir } from "./test-support/temp-dir.js";
+import { deleteChange, FakeControlPlane, makeKey, tempDir, upsertChange } from "@tollgate/testkit";
+import { testConfig } from "../test/test-config.js";
 
 const silent = () => createLogger({ name: "gateway", level: "silent" });
 

@@ -118,6 +118,11 @@ export interface ModelPrice {
   updated_at: string;
 }
 
+export interface Org {
+  id: string;
+  name: string;
+}
+
 export interface Page<T> {
   data: T[];
   next_cursor: string | null;
@@ -136,6 +141,12 @@ export class ApiError extends Error {
 }
 
 let csrfToken: string | undefined;
+let organization: string | undefined;
+
+/** The organization every call acts on (the master key may pick any); undefined = the default one. */
+export function setOrganization(id: string | undefined): void {
+  organization = id;
+}
 let onSessionLost: () => void = () => {};
 
 export function setCsrfToken(token: string | undefined): void {
@@ -151,6 +162,7 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   const headers: Record<string, string> = { accept: "application/json" };
   if (body !== undefined) headers["content-type"] = "application/json";
   if (method !== "GET" && csrfToken) headers["x-csrf-token"] = csrfToken;
+  if (organization && !path.startsWith("/internal/sessions")) headers["tollgate-organization"] = organization;
   const res = await fetch(path, { method, headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body) });
   if (res.status === 204) return undefined as T;
   const text = await res.text();

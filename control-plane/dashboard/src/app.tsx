@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useState } from "react";
 import { Link, Redirect, Route, Router, Switch } from "wouter";
-import { api, ApiError, setCsrfToken, setSessionLostHandler, type SessionInfo } from "./api.js";
+import { api, ApiError, setCsrfToken, setOrganization, setSessionLostHandler, type Org, type Page, type SessionInfo } from "./api.js";
 import { ApiKeysPage } from "./pages/api-keys.js";
 import { AuditLogPage } from "./pages/audit-log.js";
 import { GatewaysPage } from "./pages/gateways.js";
@@ -21,8 +21,22 @@ const NAV = [
   { href: "/model-prices", label: "Model prices", section: "Configuration" },
 ];
 
+/** A member (signed in by SSO) manages their own keys only: the rest of the admin API refuses them. */
+function nav(session: SessionInfo) {
+  return session.session.actor.role === "member" ? [{ ...NAV[0]!, label: "My keys" }] : NAV;
+}
+
+function signedInAs(session: SessionInfo): string {
+  const { kind, role, email } = session.session.actor;
+  if (kind === "master") return "Signed in with the master key";
+  if (kind === "admin_token") return `Signed in with an admin token (${role})`;
+  return `Signed in as ${email ?? "a member"} (${role})`;
+}
+
 export function App() {
   const [session, setSession] = useState<SessionInfo | null | undefined>(undefined);
+  const [orgs, setOrgs] = useState<Org[]>([]);
+  const [org, setOrg] = useState<string>("");
   const adopt = useCallback((s: SessionInfo | null) => {
     setCsrfToken(s?.csrf_token);
     setSession(s);
@@ -35,6 +49,12 @@ export function App() {
     });
   }, [adopt]);
 
+  // The master key acts on every organization: let the admin pick one.
+  useEffect(() => {
+    if (session?.session.actor.kind !== "master") return;
+    api<Page<Org>>("GET", "/internal/orgs").then((p) => setOrgs(p.data), () => setOrgs([]));
+  }, [session]);
+
   if (session === undefined) return <Spinner label="Checking your session…" />;
   if (session === null) return <SignInPage onSignedIn={adopt} />;
   return (
@@ -46,7 +66,7 @@ export function App() {
         <nav className="sidebar" aria-label="Main">
           <div className="brand">Tollgate</div>
           <ul>
-            {NAV.map((n) => (
+            {nav(session).map((n) => (
               <li key={n.href}>
                 <Link href={n.href} className={(active: boolean) => (active ? "active" : "")}>
                   {n.label}
@@ -54,8 +74,27 @@ export function App() {
               </li>
             ))}
           </ul>
+          {orgs.length > 1 && (
+            <div className="org">
+              <label htmlFor="org-select">Organization</label>
+              <select
+                id="org-select"
+                value={org}
+                onChange={(e) => {
+                  setOrganization(e.target.value || undefined);
+                  setOrg(e.target.value);
+                }}
+              >
+                {orgs.map((o, i) => (
+                  <option key={o.id} value={i === 0 ? "" : o.id}>
+                    {o.name}
+                  </option>
+                ))}
+              </select>
+            </div>
+          )}
           <div className="who">
-            <span>Signed in with the {session.session.actor.kind === "master" ? "master key" : session.session.actor.kind}</span>
+            <span>{signedInAs(session)}</span>
             <button
               type="button"
               className="secondary"
@@ -68,7 +107,7 @@ export function App() {
             </button>
           </div>
         </nav>
-        <main id="main" className="content">
+        <main id="main" className="content" key={org}>
           <Switch>
             <Route path="/configuration/api-keys" component={ApiKeysPage} />
             <Route path="/gateways" component={GatewaysPage} />

@@ -146,3 +146,9 @@ export async function purgeExpiredSessions(db: Db, limits: SessionLimits, now: D
     .executeTakeFirst();
   return Number(result.numDeletedRows);
 }
+
+/** Ends every session opened by one credential (a revoked admin token, a deleted user). */
+export async function deleteSessionsOfActor(db: Db, kind: ActorKind, id: string): Promise<number> {
+  const result = await sessions(db).deleteFrom("dashboard_sessions").where("actor_kind", "=", kind).where("actor_id", "=", id).executeTakeFirst();
+  return Number(result.numDeletedRows);
+}

@@ -2,7 +2,7 @@ import { sql } from "kysely";
 import type { AppContext } from "../context.js";
 import type { Db } from "../db/database.js";
 import { appendChanges, type ChangeInput } from "../repositories/change-log.js";
-import { keySyncRecords } from "../repositories/api-keys.js";
+import { keySyncRecords } from "../repositories/key-sync-records.js";
 
 export const CHANGES_CHANNEL = "tollgate_changes";
 /** NOTIFY payload prefix telling every replica a gateway token was revoked. */

@@ -1,4 +1,4 @@
-import type { ColumnType, Insertable, Selectable } from "kysely";
+import type { ColumnType, Selectable } from "kysely";
 
 /** Kysely table types. Repositories map rows to domain objects; rows never leave them. */
 type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
@@ -29,6 +29,8 @@ export interface UsersTable {
   org_id: string;
   external_id: string;
   team_id: string | null;
+  /** `admin` (the whole organization) or `member` (their own keys). */
+  role: ColumnType<"admin" | "member", "admin" | "member" | undefined, "admin" | "member">;
   rpm_limit: Int8 | null;
   tpm_limit: Int8 | null;
   daily_token_limit: Int8 | null;
@@ -229,8 +231,6 @@ export interface Database {
 export type TeamRow = Selectable<TeamsTable>;
 export type UserRow = Selectable<UsersTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
-export type NewApiKeyRow = Insertable<ApiKeysTable>;
-
 /** An MCP server of an organization; credential_ref names a secret, never holds one. */
 export interface McpServersTable {
   id: string;

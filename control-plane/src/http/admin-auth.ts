@@ -1,22 +1,21 @@
 import { AppError } from "@tollgate/shared";
 import type { Context, Next } from "koa";
 import { bearerToken, secretEquals } from "../auth/credentials.js";
+import { actorLabel as roleActorLabel, MASTER_ACTOR, type Actor } from "../auth/roles.js";
 import type { AppContext } from "../context.js";
+import { resolveAdminToken } from "./admin-credentials.js";
 import { recordAudit } from "../repositories/audit-log.js";
 
 /**
- * Who made an admin call, placed on `ctx.state.actor`. Only the master key
- * exists today; admin tokens, dashboard sessions and roles become further kinds
- * with their own resolver.
+ * Who made an admin call, placed on `ctx.state.actor`: the master key (every
+ * organization), an admin token or an organization member (SSO), each confined
+ * to its organization and role. See auth/roles.ts for what each may do.
  */
-export type AdminActor = { kind: "master" };
+export type AdminActor = Actor;
 
-/** The audit log's actor column for an actor. */
+/** The audit log's actor column for an actor: `master_key`, `admin_token:adt_…` or `user:user_…`. */
 export function actorLabel(actor: AdminActor): string {
-  switch (actor.kind) {
-    case "master":
-      return "master_key";
-  }
+  return roleActorLabel(actor);
 }
 
 /**
@@ -34,9 +33,14 @@ export function masterKeyResolver(app: Pick<AppContext, "config">): AdminCredent
     async resolve(ctx) {
       const token = bearerToken(ctx.get("authorization") || undefined);
       if (!token) return undefined;
-      return secretEquals(token, app.config.masterKey) ? { kind: "master" } : "invalid";
+      return secretEquals(token, app.config.masterKey) ? MASTER_ACTOR : "invalid";
     },
   };
+}
+
+/** `Authorization: Bearer tga_…`: an organization-scoped admin token; asked before the master key. */
+export function adminTokenResolver(app: Pick<AppContext, "db" | "now">): AdminCredentialResolver {
+  return { resolve: (ctx) => resolveAdminToken(app, ctx) };
 }
 
 /**
@@ -44,7 +48,7 @@ export function masterKeyResolver(app: Pick<AppContext, "config">): AdminCredent
  * many invalid credentials is blocked for a while (429 with Retry-After), and
  * that is audited.
  */
-export function requireAdmin(app: AppContext, resolvers: AdminCredentialResolver[] = [masterKeyResolver(app)]) {
+export function requireAdmin(app: AppContext, resolvers: AdminCredentialResolver[] = [adminTokenResolver(app), masterKeyResolver(app)]) {
   return async (ctx: Context, next: Next) => {
     const client = ctx.ip || "unknown";
     const retryAfter = app.bruteForce.retryAfterSeconds(client);
@@ -57,11 +61,11 @@ export function requireAdmin(app: AppContext, resolvers: AdminCredentialResolver
     for (const resolver of resolvers) if ((outcome = await resolver.resolve(ctx)) !== undefined) break;
     if (outcome === undefined) {
       app.metrics.adminAuthFailure("missing");
-      throw new AppError("unauthorized", "missing master key: send 'Authorization: Bearer $PROXY_MASTER_KEY'");
+      throw new AppError("unauthorized", "missing master key: send 'Authorization: Bearer $PROXY_MASTER_KEY' (or an admin token)");
     }
     if (outcome === "invalid") {
       await invalidCredential(app, ctx, client);
-      throw new AppError("unauthorized", "invalid master key");
+      throw new AppError("unauthorized", "invalid master key or admin token (unknown, revoked or expired)");
     }
     ctx.state.actor = outcome;
     await next();

@@ -1,6 +1,7 @@
 import { AppError } from "@tollgate/shared";
 import Koa from "koa";
 import type { AppContext } from "../context.js";
+import { authRoutes, ssoOffGate } from "../routes/auth.js";
 import { adminRouteGroups } from "../routes/index.js";
 import { requireAdmin } from "./admin-auth.js";
 import { errorHandler, requestContext } from "./middleware.js";
@@ -30,6 +31,11 @@ export function createHttpApp(app: AppContext): Koa {
   koa.use((ctx, next) =>
     ctx.path === "/internal" || ctx.path.startsWith("/internal/") ? admin(ctx, () => organization(ctx, next)) : next(),
   );
+  // SSO pages are public: they authenticate through the identity provider.
+  koa.use(ssoOffGate(app));
+  const sso = authRoutes(app);
+  koa.use(sso.routes());
+  koa.use(sso.allowedMethods({ throw: true }));
   const sessions = sessionRoutes(app);
   koa.use(sessions.routes());
   koa.use(sessions.allowedMethods({ throw: true }));

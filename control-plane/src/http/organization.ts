@@ -2,6 +2,8 @@ import { AppError } from "@tollgate/shared";
 import type { Context, Next } from "koa";
 import type { AppContext } from "../context.js";
 import { getOrg } from "../repositories/orgs.js";
+import type { AdminActor } from "./admin-auth.js";
+import { confineOrganization, enforceRole } from "./admin-credentials.js";
 import { idOf } from "../routes/schemas.js";
 
 /** Admin calls act on this organization; without the header, the default one. */
@@ -10,11 +12,19 @@ const ORG_HEADER = "tollgate-organization";
 /** Resolves the organization of an admin call (orgs are never deleted, so known ids are cached). */
 export function resolveOrganization(app: AppContext) {
   const known = new Set<string>([app.defaultOrgId]);
+  const roles = enforceRole(app);
   return async (ctx: Context, next: Next) => {
     const header = ctx.get(ORG_HEADER);
+    const actor = ctx.state.actor as AdminActor | undefined;
+    // An admin token or a member acts on its own organization, whatever the header says.
+    const confined = actor ? confineOrganization(actor, header || undefined) : undefined;
+    if (confined) {
+      ctx.state.orgId = confined;
+      return roles(ctx, next);
+    }
     if (!header) {
       ctx.state.orgId = app.defaultOrgId;
-      return next();
+      return roles(ctx, next);
     }
     const parsed = idOf("org").safeParse(header);
     if (!parsed.success) {
@@ -27,6 +37,6 @@ export function resolveOrganization(app: AppContext) {
       known.add(header);
     }
     ctx.state.orgId = header;
-    return next();
+    return roles(ctx, next);
   };
 }

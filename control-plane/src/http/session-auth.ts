@@ -1,6 +1,7 @@
 import type { Context, Middleware, Next } from "koa";
 import type { AppContext } from "../context.js";
-import { csrfMatches, findSession, type Session } from "../auth/sessions.js";
+import { csrfMatches, deleteSession, findSession, type Session } from "../auth/sessions.js";
+import { revalidateSessionActor } from "./admin-credentials.js";
 import type { AdminActor } from "./admin-auth.js";
 
 export const SESSION_COOKIE = "tollgate_session";
@@ -62,8 +63,15 @@ export function withSessions(app: AppContext, bearerAuth: Middleware): Middlewar
     if (UNSAFE.has(ctx.method) && !csrfMatches(found.token, ctx.get(CSRF_HEADER) || undefined)) {
       return sessionError(ctx, 403, "csrf_required", `a ${ctx.method} authenticated by the session cookie needs the header ${CSRF_HEADER} with the session's csrf_token`);
     }
-    // Only the master key opens sessions today, so the session acts as the master key.
-    ctx.state.actor = { kind: "master" } satisfies AdminActor;
+    // The session acts as the credential it was opened with, as that credential stands now:
+    // a revoked admin token or a deleted member ends it, a demotion applies at once.
+    const actor: AdminActor | undefined = await revalidateSessionActor(app, found.session.actor);
+    if (!actor) {
+      await deleteSession(app.db, found.session.id);
+      clearSessionCookie(ctx);
+      return sessionError(ctx, 401, "session_required", "the credential this session was opened with is revoked or gone: sign in again");
+    }
+    ctx.state.actor = actor;
     ctx.state.session = found.session;
     await next();
   };

@@ -1,7 +1,6 @@
 import { sql, type RawBuilder } from "kysely";
 import type { Db } from "../db/database.js";
 import type { ApiKeyRow, McpSettingsJson } from "../db/schema.js";
-import type { KeySyncRecord } from "./change-log.js";
 import { toBuffer, toIso, toNullableNumber } from "./rows.js";
 
 export type KeyStatusName = "active" | "inactive" | "expired" | "revoked";
@@ -327,87 +326,4 @@ export async function listApiKeys(db: Db, orgId: string, q: KeyListQuery): Promi
       ? { v: last.sort_value instanceof Date ? last.sort_value.toISOString() : (last.sort_value as string | number), id: last.id }
       : null;
   return { rows: page.map((r) => toApiKey(r as KeyRowWithOwner)), next };
-}
-
-function keySyncQuery(db: Db, orgId: string) {
-  return db
-    .selectFrom("api_keys as k")
-    .innerJoin("users as u", "u.id", "k.user_id")
-    .leftJoin("teams as t", "t.id", "u.team_id")
-    .selectAll("k")
-    .select([
-      "u.team_id",
-      "u.rpm_limit as user_rpm_limit",
-      "u.tpm_limit as user_tpm_limit",
-      "u.daily_token_limit as user_daily_token_limit",
-      "t.tpm_limit as team_tpm_limit",
-      "t.daily_token_limit as team_daily_token_limit",
-    ])
-    .where("k.org_id", "=", orgId);
-}
-
-type KeySyncRow = ApiKeyRow & {
-  team_id: string | null;
-  user_rpm_limit: string | number | null;
-  user_tpm_limit: string | number | null;
-  user_daily_token_limit: string | number | null;
-  team_tpm_limit: string | number | null;
-  team_daily_token_limit: string | number | null;
-};
-
-function toSyncRecord(r: KeySyncRow): KeySyncRecord {
-  const graceActive = r.previous_key_hash && r.previous_key_expires_at;
-  return {
-    id: r.id,
-    key_hash: toBuffer(r.key_hash).toString("hex"),
-    key_prefix: r.key_prefix,
-    name: r.name,
-    user_id: r.user_id,
-    team_id: r.team_id,
-    status: r.status,
-    expires_at: toIso(r.expires_at),
-    created_at: toIso(r.created_at)!,
-    rpm_limit: toNullableNumber(r.rpm_limit),
-    tpm_limit: toNullableNumber(r.tpm_limit),
-    tokens_per_day_limit: toNullableNumber(r.tokens_per_day_limit),
-    max_concurrent_requests: toNullableNumber(r.max_concurrent_requests),
-    budget_usd: r.budget_usd,
-    budget_period: r.budget_period,
-    budget_alert_thresholds: r.budget_alert_thresholds,
-    owner_limits: {
-      user_rpm_limit: toNullableNumber(r.user_rpm_limit),
-      user_tpm_limit: toNullableNumber(r.user_tpm_limit),
-      user_daily_token_limit: toNullableNumber(r.user_daily_token_limit),
-      team_tpm_limit: toNullableNumber(r.team_tpm_limit),
-      team_daily_token_limit: toNullableNumber(r.team_daily_token_limit),
-    },
-    allowed_providers: r.allowed_providers,
-    allowed_models: r.allowed_models,
-    ip_allowlist: r.ip_allowlist,
-    metadata: r.metadata,
-    mcp: r.mcp,
-    previous_key_hash: graceActive ? toBuffer(r.previous_key_hash!).toString("hex") : null,
-    previous_key_expires_at: graceActive ? toIso(r.previous_key_expires_at) : null,
-  };
-}
-
-/** The synced state of one key, read inside the writing transaction. */
-export async function keySyncRecord(trx: Db, orgId: string, id: string): Promise<KeySyncRecord> {
-  return toSyncRecord((await keySyncQuery(trx, orgId).where("k.id", "=", id).executeTakeFirstOrThrow()) as KeySyncRow);
-}
-
-/** The synced state of many keys, in id order. */
-export async function keySyncRecords(trx: Db, orgId: string, ids: string[]): Promise<KeySyncRecord[]> {
-  const out: KeySyncRecord[] = [];
-  for (let i = 0; i < ids.length; i += 1000) {
-    const rows = await keySyncQuery(trx, orgId).where("k.id", "in", ids.slice(i, i + 1000)).orderBy("k.id").execute();
-    out.push(...rows.map((r) => toSyncRecord(r as KeySyncRow)));
-  }
-  return out;
-}
-
-/** Every key of the organization, for a snapshot (call inside a repeatable-read transaction). */
-export async function allKeySyncRecords(trx: Db, orgId: string): Promise<KeySyncRecord[]> {
-  const rows = await keySyncQuery(trx, orgId).orderBy("k.id").execute();
-  return rows.map((r) => toSyncRecord(r as KeySyncRow));
 }

@@ -3,7 +3,7 @@ import { createLogger } from "@tollgate/shared";
 import { ChangeNotifier } from "../changes/notifier.js";
 import type { AppContext } from "../context.js";
 import { createMetrics } from "../metrics.js";
-import { openTestDatabase } from "../testing/test-database.js";
+import { openTestDatabase } from "../../test/test-database.js";
 import { writeWithChanges } from "../changes/write-with-changes.js";
 import { appendChange, readChanges } from "./change-log.js";
 import { currentRevision, ensureDefaultOrg } from "./orgs.js";

@@ -78,10 +78,6 @@ export async function markGatewayDisconnected(db: Db, id: string, connectedAt: D
     .execute();
 }
 
-export async function touchGateway(db: Db, id: string): Promise<void> {
-  await db.updateTable("gateways").set({ last_seen_at: new Date() }).where("id", "=", id).execute();
-}
-
 /**
  * Every gateway of the organization. A gateway counts as connected while its
  * stream is open and it was heard from (acknowledgement or heartbeat) within

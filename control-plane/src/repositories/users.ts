@@ -1,4 +1,5 @@
 import { newId } from "@tollgate/shared";
+import type { MemberRole } from "../auth/roles.js";
 import type { Db } from "../db/database.js";
 import type { UserRow } from "../db/schema.js";
 import { toIso, toNullableNumber } from "./rows.js";
@@ -7,6 +8,8 @@ export interface User {
   id: string;
   external_id: string;
   team_id: string | null;
+  /** `admin` (the whole organization) or `member` (their own keys). */
+  role: MemberRole;
   /** Per-user limits, counted over all the user's keys across the fleet. */
   rpm_limit: number | null;
   tpm_limit: number | null;
@@ -20,6 +23,7 @@ function toUser(r: UserRow): User {
     id: r.id,
     external_id: r.external_id,
     team_id: r.team_id,
+    role: r.role,
     rpm_limit: toNullableNumber(r.rpm_limit),
     tpm_limit: toNullableNumber(r.tpm_limit),
     daily_token_limit: toNullableNumber(r.daily_token_limit),
@@ -37,7 +41,7 @@ export interface UserLimits {
 export async function insertUser(
   trx: Db,
   orgId: string,
-  input: { external_id: string; team_id?: string | null | undefined } & Partial<UserLimits>,
+  input: { external_id: string; team_id?: string | null | undefined; role?: MemberRole | undefined } & Partial<UserLimits>,
 ): Promise<User> {
   const now = new Date();
   const row = await trx
@@ -47,6 +51,7 @@ export async function insertUser(
       org_id: orgId,
       external_id: input.external_id,
       team_id: input.team_id ?? null,
+      role: input.role ?? "member",
       rpm_limit: input.rpm_limit ?? null,
       tpm_limit: input.tpm_limit ?? null,
       daily_token_limit: input.daily_token_limit ?? null,
@@ -94,13 +99,14 @@ export async function updateUser(
   trx: Db,
   orgId: string,
   id: string,
-  patch: { external_id?: string | undefined; team_id?: string | null | undefined } & Partial<UserLimits>,
+  patch: { external_id?: string | undefined; team_id?: string | null | undefined; role?: MemberRole | undefined } & Partial<UserLimits>,
 ): Promise<User | undefined> {
   const row = await trx
     .updateTable("users")
     .set({
       ...(patch.external_id !== undefined ? { external_id: patch.external_id } : {}),
       ...(patch.team_id !== undefined ? { team_id: patch.team_id } : {}),
+      ...(patch.role !== undefined ? { role: patch.role } : {}),
       ...(patch.rpm_limit !== undefined ? { rpm_limit: patch.rpm_limit } : {}),
       ...(patch.tpm_limit !== undefined ? { tpm_limit: patch.tpm_limit } : {}),
       ...(patch.daily_token_limit !== undefined ? { daily_token_limit: patch.daily_token_limit } : {}),

@@ -1,8 +1,8 @@
 import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ControlPlane } from "../index.js";
-import { startTestControlPlane, type TestControlPlane } from "../testing/test-control-plane.js";
-import { TEST_MASTER_KEY } from "../testing/test-config.js";
+import { startTestControlPlane, type TestControlPlane } from "../../test/test-control-plane.js";
+import { TEST_MASTER_KEY } from "../../test/test-config.js";
 
 let test: TestControlPlane;
 let cp: ControlPlane;

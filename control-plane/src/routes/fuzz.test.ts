@@ -1,9 +1,9 @@
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ControlPlane } from "../index.js";
-import { startTestControlPlane, type TestControlPlane } from "../testing/test-control-plane.js";
-import { deepJson, prng } from "../testing/fuzz.js";
-import { TEST_MASTER_KEY } from "../testing/test-config.js";
+import { startTestControlPlane, type TestControlPlane } from "../../test/test-control-plane.js";
+import { deepJson, prng } from "@tollgate/testkit";
+import { TEST_MASTER_KEY } from "../../test/test-config.js";
 
 let test: TestControlPlane;
 let cp: ControlPlane;

@@ -27,12 +27,7 @@ export const gatewayTokenRoutes = routeGroup("gateway-tokens", [
           hash: hashGatewayToken(secret),
           prefix: secret.slice(0, 12),
         });
-        await audit(trx, ctx, {
-          action: "gateway_token.create",
-          targetType: "gateway_token",
-          targetId: token.id,
-          after: token,
-        });
+        await audit(trx, ctx, { action: "gateway_token.create", targetType: "gateway_token", targetId: token.id, after: token });
         return token;
       });
       ctx.status = 201;
@@ -59,12 +54,7 @@ export const gatewayTokenRoutes = routeGroup("gateway-tokens", [
         const token = await revokeGatewayToken(trx, orgId, id);
         if (!token) throw new AppError("not_found", `gateway token ${id} not found or already revoked`, { field: "id" });
         await publishTokenRevocation(trx, app.dbKind, id);
-        await audit(trx, ctx, {
-          action: "gateway_token.revoke",
-          targetType: "gateway_token",
-          targetId: token.id,
-          after: token,
-        });
+        await audit(trx, ctx, { action: "gateway_token.revoke", targetType: "gateway_token", targetId: token.id, after: token });
         return token;
       });
       // Close that token's open streams on this replica now; other replicas hear it through NOTIFY.

@@ -1,4 +1,5 @@
 import type { RouteGroup } from "../http/route.js";
+import { adminTokenRoutes } from "./admin-tokens.js";
 import { apiKeyRoutes } from "./api-keys/index.js";
 import { auditLogRoutes } from "./audit-logs.js";
 import { gatewayRoutes } from "./gateways.js";
@@ -22,6 +23,7 @@ export const adminRouteGroups: RouteGroup[] = [
   userRoutes,
   apiKeyRoutes,
   gatewayTokenRoutes,
+  adminTokenRoutes,
   gatewayRoutes,
   modelPriceRoutes,
   mcpServerRoutes,

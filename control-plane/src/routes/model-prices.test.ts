@@ -2,8 +2,8 @@ import { createLogger } from "@tollgate/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createControlPlane, type ControlPlane } from "../index.js";
 import { DATASET_VERSION } from "../pricing/default-prices.js";
-import { testConfig, TEST_MASTER_KEY } from "../testing/test-config.js";
-import { startTestControlPlane, type TestControlPlane } from "../testing/test-control-plane.js";
+import { testConfig, TEST_MASTER_KEY } from "../../test/test-config.js";
+import { startTestControlPlane, type TestControlPlane } from "../../test/test-control-plane.js";
 
 let test: TestControlPlane;
 let base: string;

@@ -21,13 +21,7 @@ export const orgRoutes = routeGroup("orgs", [
           throw new AppError("conflict", `an organization named ${JSON.stringify(input.name)} already exists`, { field: "name" });
         }
         const org = await insertOrg(trx, { id: newId("org"), name: input.name });
-        await audit(trx, ctx, {
-          orgId: org.id,
-          action: "org.create",
-          targetType: "org",
-          targetId: org.id,
-          after: org,
-        });
+        await audit(trx, ctx, { orgId: org.id, action: "org.create", targetType: "org", targetId: org.id, after: org });
         return org;
       });
       // A new organization starts with the default price table, synced like any change.

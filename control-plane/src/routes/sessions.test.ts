@@ -1,7 +1,7 @@
 import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestControlPlane, type TestControlPlane } from "../testing/test-control-plane.js";
-import { TEST_MASTER_KEY } from "../testing/test-config.js";
+import { startTestControlPlane, type TestControlPlane } from "../../test/test-control-plane.js";
+import { TEST_MASTER_KEY } from "../../test/test-config.js";
 
 let test: TestControlPlane;
 let clock = Date.now();
@@ -148,6 +148,22 @@ describe("dashboard sessions", () => {
     expect((await call("GET", "/internal/sessions/current", { cookie })).status).toBe(401);
     const audit = await call("GET", `/internal/audit-logs?target_id=${body.session.id}`, { bearer: TEST_MASTER_KEY });
     expect(audit.body.data.map((a: { action: string }) => a.action)).toEqual(["session.close", "session.open"]);
+  });
+
+  it("lets a Bearer credential win over any cookie, and a master session pick the organization by header", async () => {
+    const both = await fetch(`${test.base}/internal/teams`, { headers: { authorization: `Bearer ${TEST_MASTER_KEY}`, cookie: "tollgate_session=" + "C".repeat(43) } });
+    expect(both.status).toBe(200);
+    const { cookie, csrf } = await signIn();
+    const org = await call("POST", "/internal/orgs", { cookie, csrf, body: { name: "acme-sessions" } });
+    expect(org.status).toBe(201);
+    const res = await fetch(`${test.base}/internal/teams`, {
+      method: "POST",
+      headers: { cookie: `tollgate_session=${cookie}`, "x-csrf-token": csrf, "content-type": "application/json", "tollgate-organization": org.body.id },
+      body: JSON.stringify({ name: "acme-team" }),
+    });
+    expect(res.status).toBe(201);
+    const inAcme = await fetch(`${test.base}/internal/teams`, { headers: { cookie: `tollgate_session=${cookie}`, "tollgate-organization": org.body.id } });
+    expect(((await inAcme.json()) as any).data.map((t: { name: string }) => t.name)).toEqual(["acme-team"]);
   });
 
   it("names the problem of a bad sign-in body", async () => {

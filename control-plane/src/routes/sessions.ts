@@ -6,10 +6,13 @@ import { actorName, csrfMatches, csrfTokenFor, deleteSession, openSession, type 
 import { readJsonObject, validate } from "../http/body.js";
 import { secretEquals } from "../auth/credentials.js";
 import { CSRF_HEADER, clearSessionCookie, currentSession, sessionError, setSessionCookie } from "../http/session-auth.js";
+import { adminTokenActor, hashAdminToken, looksLikeAdminToken } from "../auth/admin-tokens.js";
+import { findAdminTokenByHash } from "../repositories/admin-tokens.js";
+import { getUser } from "../repositories/users.js";
 import { recordAudit } from "../repositories/audit-log.js";
 
 const signIn = z.strictObject({
-  credential: z.string({ error: "must be the master key as a string" }).min(1, "must not be empty").max(4096, "must be at most 4096 characters"),
+  credential: z.string({ error: "must be the master key or an admin token, as a string" }).min(1, "must not be empty").max(4096, "must be at most 4096 characters"),
 });
 
 function sessionBody(session: Session, csrfToken: string) {
@@ -23,6 +26,12 @@ function sessionBody(session: Session, csrfToken: string) {
     },
     csrf_token: csrfToken,
   };
+}
+
+async function adminTokenSessionActor(app: AppContext, credential: string): Promise<SessionActor | undefined> {
+  if (!looksLikeAdminToken(credential)) return undefined;
+  const record = await findAdminTokenByHash(app.db, hashAdminToken(credential));
+  return record && adminTokenActor(record, app.now());
 }
 
 /**
@@ -55,7 +64,11 @@ export function sessionRoutes(app: AppContext): Router {
       return sessionError(ctx, 429, "too_many_attempts", `too many failed sign-ins from this address: retry after ${retryAfter} s`);
     }
     const input = validate(signIn, await readJsonObject(ctx, app.config.maxBodyBytes));
-    if (!secretEquals(input.credential, app.config.masterKey)) {
+    // The master key acts on every organization; an admin token on its own, with its role.
+    const actor: SessionActor | undefined = secretEquals(input.credential, app.config.masterKey)
+      ? { kind: "master", id: null, role: "admin", org_id: null }
+      : await adminTokenSessionActor(app, input.credential);
+    if (!actor) {
       app.metrics.adminAuthFailure("invalid");
       if (app.bruteForce.recordFailure(client)) {
         app.metrics.setBlockedClients(app.bruteForce.blockedCount());
@@ -70,9 +83,8 @@ export function sessionRoutes(app: AppContext): Router {
           requestId: ctx.state.requestId,
         });
       }
-      return sessionError(ctx, 401, "invalid_credential", "credential: not a valid admin credential (the master key)");
+      return sessionError(ctx, 401, "invalid_credential", "credential: not a valid admin credential (the master key or a live admin token)");
     }
-    const actor: SessionActor = { kind: "master", id: null, role: "admin", org_id: null };
     const opened = await openSession(app.db, actor, app.config.sessions, app.now());
     await audit(ctx, "session.open", opened.session);
     setSessionCookie(ctx, opened.token, opened.session.expiresAt);
@@ -88,7 +100,11 @@ export function sessionRoutes(app: AppContext): Router {
       return sessionError(ctx, 401, "session_required", "no dashboard session: sign in with POST /internal/sessions");
     }
     ctx.set("Cache-Control", "no-store");
-    ctx.body = sessionBody(found.session, csrfTokenFor(found.token));
+    const body = sessionBody(found.session, csrfTokenFor(found.token));
+    // A member's session (opened by SSO) says who they are, so the dashboard can greet them.
+    const { kind, id, org_id } = found.session.actor;
+    const user = kind === "user" && id && org_id ? await getUser(app.db, org_id, id) : undefined;
+    ctx.body = user ? { ...body, session: { ...body.session, actor: { ...body.session.actor, role: user.role, email: user.external_id } } } : body;
   });
 
   router.delete("/internal/sessions/current", async (ctx) => {

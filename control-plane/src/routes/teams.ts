@@ -1,6 +1,7 @@
 import { AppError } from "@tollgate/shared";
 import { z } from "zod";
 import { defineRoute, routeGroup } from "../http/route.js";
+import { getByIdRoute } from "./get-by-id.js";
 import { page, pagination } from "../http/pagination.js";
 import { audit } from "../http/audit.js";
 import { countTeamUsers, deleteTeam, findTeamByName, getTeam, insertTeam, listTeams, updateTeam } from "../repositories/teams.js";
@@ -35,12 +36,7 @@ export const teamRoutes = routeGroup("teams", [
           throw new AppError("conflict", `a team named ${JSON.stringify(input.name)} already exists`, { field: "name" });
         }
         const team = await insertTeam(trx, orgId, input);
-        await audit(trx, ctx, {
-          action: "team.create",
-          targetType: "team",
-          targetId: team.id,
-          after: team,
-        });
+        await audit(trx, ctx, { action: "team.create", targetType: "team", targetId: team.id, after: team });
         return team;
       });
       ctx.status = 201;
@@ -57,17 +53,7 @@ export const teamRoutes = routeGroup("teams", [
       ctx.body = page(rows, q.limit);
     },
   }),
-  defineRoute({
-    method: "get",
-    path: "/internal/teams/:id",
-    params: { id: idOf("team") },
-    async handler({ ctx, params }, app) {
-      const id = params().id;
-      const team = await getTeam(app.db, ctx.state.orgId, id);
-      if (!team) throw new AppError("not_found", `team ${id} not found`, { field: "id" });
-      ctx.body = team;
-    },
-  }),
+  getByIdRoute({ path: "/internal/teams/:id", id: idOf("team"), noun: "team", find: getTeam }),
   defineRoute({
     method: "patch",
     path: "/internal/teams/:id",
@@ -89,13 +75,7 @@ export const teamRoutes = routeGroup("teams", [
         if (after.tpm_limit !== before.tpm_limit || after.daily_token_limit !== before.daily_token_limit) {
           await resyncKeys(scope, orgId, await apiKeyIdsOfTeam(trx, orgId, id));
         }
-        await audit(trx, ctx, {
-          action: "team.update",
-          targetType: "team",
-          targetId: id,
-          before: before,
-          after: after,
-        });
+        await audit(trx, ctx, { action: "team.update", targetType: "team", targetId: id, before, after });
         return after;
       });
       ctx.body = result;
@@ -117,12 +97,7 @@ export const teamRoutes = routeGroup("teams", [
         }
         const team = await deleteTeam(trx, orgId, id);
         if (!team) throw new AppError("not_found", `team ${id} not found`, { field: "id" });
-        await audit(trx, ctx, {
-          action: "team.delete",
-          targetType: "team",
-          targetId: id,
-          before: team,
-        });
+        await audit(trx, ctx, { action: "team.delete", targetType: "team", targetId: id, before: team });
         return team;
       });
       ctx.body = { id: team.id, deleted: true };

@@ -1,6 +1,7 @@
 import { AppError } from "@tollgate/shared";
 import { z } from "zod";
 import { defineRoute, routeGroup } from "../http/route.js";
+import { getByIdRoute } from "./get-by-id.js";
 import { page, pagination } from "../http/pagination.js";
 import { audit } from "../http/audit.js";
 import { getTeam } from "../repositories/teams.js";
@@ -15,9 +16,13 @@ const limits = {
   daily_token_limit: tokenLimit.nullable().optional(),
 };
 
+/** `admin`: everything in the organization; `member`: their own keys only. */
+const role = z.enum(["admin", "member"], { error: "must be admin or member" });
+
 const createUser = z.strictObject({
   external_id: z.string().trim().min(1, "must not be empty").max(320, "must be at most 320 characters"),
   team_id: idOf("team").nullable().optional(),
+  role: role.optional(),
   ...limits,
 });
 
@@ -27,6 +32,7 @@ const patchUser = z
   .strictObject({
     external_id: z.string().trim().min(1, "must not be empty").max(320, "must be at most 320 characters").optional(),
     team_id: idOf("team").nullable().optional(),
+    role: role.optional(),
     ...limits,
   })
   .refine((v) => Object.keys(v).length > 0, "send at least one field to change");
@@ -51,12 +57,7 @@ export const userRoutes = routeGroup("users", [
           });
         }
         const user = await insertUser(trx, orgId, input);
-        await audit(trx, ctx, {
-          action: "user.create",
-          targetType: "user",
-          targetId: user.id,
-          after: user,
-        });
+        await audit(trx, ctx, { action: "user.create", targetType: "user", targetId: user.id, after: user });
         return user;
       });
       ctx.status = 201;
@@ -73,17 +74,7 @@ export const userRoutes = routeGroup("users", [
       ctx.body = page(rows, q.limit);
     },
   }),
-  defineRoute({
-    method: "get",
-    path: "/internal/users/:id",
-    params: { id: idOf("user") },
-    async handler({ ctx, params }, app) {
-      const id = params().id;
-      const user = await getUser(app.db, ctx.state.orgId, id);
-      if (!user) throw new AppError("not_found", `user ${id} not found`, { field: "id" });
-      ctx.body = user;
-    },
-  }),
+  getByIdRoute({ path: "/internal/users/:id", id: idOf("user"), noun: "user", find: getUser }),
   // Moving a user to another team re-syncs its keys, so gateways count them against the new team.
   defineRoute({
     method: "patch",
@@ -114,13 +105,7 @@ export const userRoutes = routeGroup("users", [
         ) {
           await resyncKeys(scope, orgId, await apiKeyIdsOfUser(trx, orgId, id));
         }
-        await audit(trx, ctx, {
-          action: "user.update",
-          targetType: "user",
-          targetId: id,
-          before: before,
-          after: after,
-        });
+        await audit(trx, ctx, { action: "user.update", targetType: "user", targetId: id, before, after });
         return after;
       });
       ctx.body = result;
@@ -149,12 +134,7 @@ export const userRoutes = routeGroup("users", [
           for (const keyId of keyIds) emit({ kind: "key_delete", resourceId: keyId, payload: { id: keyId } });
         }
         await deleteUser(trx, orgId, id);
-        await audit(trx, ctx, {
-          action: "user.delete",
-          targetType: "user",
-          targetId: id,
-          before: { ...user, deleted_keys: keyIds },
-        });
+        await audit(trx, ctx, { action: "user.delete", targetType: "user", targetId: id, before: { ...user, deleted_keys: keyIds } });
         return { id, deleted: true, deleted_keys: keyIds };
       });
       ctx.body = result;

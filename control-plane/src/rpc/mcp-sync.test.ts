@@ -2,8 +2,8 @@ import { createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KeySyncService, McpServerAuthType, newId, type Change, type SubscribeResponse } from "@tollgate/shared";
-import { startTestControlPlane, type TestControlPlane } from "../testing/test-control-plane.js";
-import { TEST_MASTER_KEY } from "../testing/test-config.js";
+import { startTestControlPlane, type TestControlPlane } from "../../test/test-control-plane.js";
+import { TEST_MASTER_KEY } from "../../test/test-config.js";
 
 let test: TestControlPlane;
 let client: Client<typeof KeySyncService>;

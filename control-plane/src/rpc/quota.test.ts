@@ -5,8 +5,8 @@ import { Code, ConnectError, createClient, type Client } from "@connectrpc/conne
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CounterKind, KeySyncService, QuotaService, newId } from "@tollgate/shared";
-import { startTestControlPlane, type TestControlPlane } from "../testing/test-control-plane.js";
-import { TEST_MASTER_KEY } from "../testing/test-config.js";
+import { startTestControlPlane, type TestControlPlane } from "../../test/test-control-plane.js";
+import { TEST_MASTER_KEY } from "../../test/test-config.js";
 
 let test: TestControlPlane;
 let quota: Client<typeof QuotaService>;

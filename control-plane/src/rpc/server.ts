@@ -29,7 +29,7 @@ export interface SyncServer {
   close(): Promise<void>;
 }
 
-/** gRPC (HTTP/2 cleartext) server for the sync service. */
+/** The gRPC server for the sync and quota services: HTTP/2, cleartext or TLS (mTLS with a client CA). */
 export async function startSyncServer(app: AppContext, host: string, port: number): Promise<SyncServer> {
   const handler = connectNodeAdapter({
     routes: syncRoutes(app),

@@ -10,7 +10,7 @@ import {
   type SubscribeResponse,
 } from "@tollgate/shared";
 import type { AppContext } from "../context.js";
-import { allKeySyncRecords } from "../repositories/api-keys.js";
+import { allKeySyncRecords } from "../repositories/key-sync-records.js";
 import {
   oldestRetainedRevision,
   type ChangeEntry,

@@ -7,9 +7,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { KeySyncService, newId, SnapshotReason, type SubscribeResponse } from "@tollgate/shared";
 import type { ControlPlaneConfig } from "../config.js";
 import type { ControlPlane } from "../index.js";
-import { startTestControlPlane } from "../testing/test-control-plane.js";
-import { makeTestPki } from "../testing/certs.js";
-import { TEST_MASTER_KEY } from "../testing/test-config.js";
+import { startTestControlPlane } from "../../test/test-control-plane.js";
+import { makeTestPki } from "@tollgate/testkit";
+import { TEST_MASTER_KEY } from "../../test/test-config.js";
 
 interface Harness {
   cp: ControlPlane;

@@ -3,8 +3,8 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hashApiKey, KeySyncService, newId, SnapshotReason, type Change, type SubscribeResponse } from "@tollgate/shared";
 import type { ControlPlane } from "../index.js";
-import { startTestControlPlane, type TestControlPlane } from "../testing/test-control-plane.js";
-import { TEST_MASTER_KEY } from "../testing/test-config.js";
+import { startTestControlPlane, type TestControlPlane } from "../../test/test-control-plane.js";
+import { TEST_MASTER_KEY } from "../../test/test-config.js";
 
 const MASTER_KEY = TEST_MASTER_KEY;
 let test: TestControlPlane;

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { KeyStatus, ed25519PublicKeyFromRaw, generateApiKey, type KeyUpsert } from "@tollgate/shared";
 import { toStoredKey } from "../db/synced-records.js";
-import { makeKey, makeSigningKey, mintToken, rotateKey, withFields } from "../test-support/keys.js";
+import { makeKey, makeSigningKey, mintToken, rotateKey, withFields } from "@tollgate/testkit";
 import { authenticate, authenticateHeaders, bearerToken, presentedCredential } from "./authenticate.js";
 import { KeyIndex, compileKey, type CompiledKey } from "./key-index.js";
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { toStoredKey } from "../db/synced-records.js";
-import { makeKey, type KeyOverrides } from "../test-support/keys.js";
+import { type KeyOverrides, makeKey } from "@tollgate/testkit";
 import { clientAddress, compileIpRules, ipInList, normalizeAddress, parseIpRule } from "./ip.js";
 import { compileKey, type KeyRecord } from "./key-index.js";
 import { MAX_GLOB_MATCHED_MODEL_LENGTH, compileModelMatcher, modelAllowed } from "./model-matcher.js";

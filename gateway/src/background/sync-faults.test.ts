@@ -3,10 +3,8 @@ import { create } from "@bufbuild/protobuf";
 import { ChangeBatchSchema, HeartbeatSchema } from "@tollgate/shared";
 import { createGateway, type GatewayConfig } from "../index.js";
 import type { Clock } from "../clock.js";
-import { FakeControlPlane, type FakeControlPlaneOptions } from "../test-support/fake-control-plane.js";
-import { capturedLogger, endpoints, eventually, manualClock, testConfig } from "../test-support/harness.js";
-import { deleteChange, makeKey, upsertChange } from "../test-support/keys.js";
-import { tempDir } from "../test-support/temp-dir.js";
+import { capturedLogger, deleteChange, endpoints, eventually, FakeControlPlane, type FakeControlPlaneOptions, makeKey, manualClock, tempDir, upsertChange } from "@tollgate/testkit";
+import { testConfig } from "../../test/test-config.js";
 
 const MINUTE = 60_000;
 

@@ -3,10 +3,8 @@ import { PassThrough } from "node:stream";
 import { create } from "@bufbuild/protobuf";
 import { ChangeBatchSchema, createLogger, HeartbeatSchema, type Change } from "@tollgate/shared";
 import { createGateway, type Gateway, type GatewayConfig } from "../index.js";
-import { FakeControlPlane } from "../test-support/fake-control-plane.js";
-import { makeKey, upsertChange } from "../test-support/keys.js";
-import { testConfig } from "../test-support/harness.js";
-import { tempDir } from "../test-support/temp-dir.js";
+import { FakeControlPlane, makeKey, tempDir, upsertChange } from "@tollgate/testkit";
+import { testConfig } from "../../test/test-config.js";
 
 /** A logger whose lines the test can read. */
 function capturedLogger() {

@@ -1,11 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError } from "@tollgate/shared";
 import { createGateway, loadConfig } from "../index.js";
-import { makeTestPki, opensslVersion, type TestPki } from "../test-support/certs.js";
-import { FakeControlPlane } from "../test-support/fake-control-plane.js";
-import { capturedLogger, endpoints, eventually, testConfig } from "../test-support/harness.js";
-import { makeKey } from "../test-support/keys.js";
-import { tempDir } from "../test-support/temp-dir.js";
+import { capturedLogger, endpoints, eventually, FakeControlPlane, makeKey, makeTestPki, opensslVersion, tempDir, type TestPki } from "@tollgate/testkit";
+import { testConfig } from "../../test/test-config.js";
 
 describe("TLS to the control plane", () => {
   const certDir = tempDir("tollgate-pki-");

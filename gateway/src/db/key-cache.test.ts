@@ -8,16 +8,7 @@ import { migrate, migrations } from "./migrations.js";
 import { KeyIndex, indexKeyOfApiKey } from "../auth/key-index.js";
 import { modelAllowed } from "../auth/model-matcher.js";
 import { ipInList } from "../auth/ip.js";
-import {
-  deleteChange,
-  makeKey,
-  makeSigningKey,
-  rotateKey,
-  signingKeyChange,
-  upsertChange,
-  withFields,
-} from "../test-support/keys.js";
-import { tempDir } from "../test-support/temp-dir.js";
+import { deleteChange, makeKey, makeSigningKey, rotateKey, signingKeyChange, tempDir, upsertChange, withFields } from "@tollgate/testkit";
 import { planChangeBatch } from "../background/change-order.js";
 import { KeyCache } from "./key-cache.js";
 import { ApplyError } from "./synced-records.js";

@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { capturedLogger } from "../test-support/harness.js";
-import { tempDir } from "../test-support/temp-dir.js";
+import { capturedLogger, tempDir } from "@tollgate/testkit";
 import { LogWriter } from "./request-log-writer.js";
 import type { RequestLogEntry } from "./request-log-repository.js";
 import { openStore, type GatewayStore } from "./store.js";

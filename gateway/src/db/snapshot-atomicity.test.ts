@@ -4,9 +4,7 @@ import { Worker } from "node:worker_threads";
 import { SnapshotReason } from "@tollgate/shared";
 import { KeyIndex } from "../auth/key-index.js";
 import { openStore, type GatewayStore } from "./store.js";
-import { makeKey, type TestKey } from "../test-support/keys.js";
-import { eventually } from "../test-support/harness.js";
-import { tempDir } from "../test-support/temp-dir.js";
+import { eventually, makeKey, tempDir, type TestKey } from "@tollgate/testkit";
 import { KeyCache } from "./key-cache.js";
 
 const KEYS = 10_000;

@@ -4,10 +4,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger, generateApiKey } from "@tollgate/shared";
 import { createGateway, type Gateway } from "../index.js";
-import { FakeControlPlane } from "../test-support/fake-control-plane.js";
-import { eventually, testConfig } from "../test-support/harness.js";
-import { makeKey } from "../test-support/keys.js";
-import { tempDir } from "../test-support/temp-dir.js";
+import { eventually, FakeControlPlane, makeKey, tempDir } from "@tollgate/testkit";
+import { testConfig } from "../../test/test-config.js";
 
 describe("brute-force protection on the client API", () => {
   const dir = tempDir();

@@ -2,11 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { generateApiKey } from "@tollgate/shared";
 import { createGateway, type Gateway } from "../index.js";
-import { FakeControlPlane } from "../test-support/fake-control-plane.js";
-import { capturedLogger, endpoints, eventually, testConfig } from "../test-support/harness.js";
-import { makeKey, makeSigningKey, mintToken } from "../test-support/keys.js";
-import { rawResponses, type RawResponse } from "../test-support/raw-http.js";
-import { tempDir } from "../test-support/temp-dir.js";
+import { capturedLogger, endpoints, eventually, FakeControlPlane, makeKey, makeSigningKey, mintToken, type RawResponse, rawResponses, tempDir } from "@tollgate/testkit";
+import { testConfig } from "../../test/test-config.js";
 
 /**
  * Hostile traffic against a running gateway: generated malformed requests

@@ -2,11 +2,8 @@ import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger, generateApiKey } from "@tollgate/shared";
 import { AUTH_DISABLED_WARNING, createGateway, startAuthDisabledWarnings, type Gateway, type GatewayConfig } from "../index.js";
-import { FakeControlPlane } from "../test-support/fake-control-plane.js";
-import { capturedLogger, endpoints, eventually, testConfig } from "../test-support/harness.js";
-import { makeKey } from "../test-support/keys.js";
-import { rawRequest, rawResponses, wire } from "../test-support/raw-http.js";
-import { tempDir } from "../test-support/temp-dir.js";
+import { capturedLogger, endpoints, eventually, FakeControlPlane, makeKey, rawRequest, rawResponses, tempDir, wire } from "@tollgate/testkit";
+import { testConfig } from "../../test/test-config.js";
 import { jsonDepthExceeds } from "./read-body.js";
 
 // Response bodies are asserted field by field; their static type adds nothing.

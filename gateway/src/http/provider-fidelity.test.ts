@@ -5,12 +5,8 @@ import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
 import { createGateway, type Gateway } from "../index.js";
 import type { ProviderConfig } from "../providers/provider-config.js";
-import { FAKE_ANTHROPIC_CACHE, FAKE_ANTHROPIC_USAGE, FakeAnthropic } from "../test-support/fake-anthropic.js";
-import { FakeControlPlane } from "../test-support/fake-control-plane.js";
-import { FAKE_OPENAI_CACHED_TOKENS, FAKE_OPENAI_HEADERS, FAKE_OPENAI_USAGE, FakeOpenAi } from "../test-support/fake-openai.js";
-import { capturedLogger, eventually, testConfig } from "../test-support/harness.js";
-import { makeKey } from "../test-support/keys.js";
-import { tempDir } from "../test-support/temp-dir.js";
+import { capturedLogger, eventually, FAKE_ANTHROPIC_CACHE, FAKE_ANTHROPIC_USAGE, FAKE_OPENAI_CACHED_TOKENS, FAKE_OPENAI_HEADERS, FAKE_OPENAI_USAGE, FakeAnthropic, FakeControlPlane, FakeOpenAi, makeKey, tempDir } from "@tollgate/testkit";
+import { testConfig } from "../../test/test-config.js";
 
 const KEYS = {
   anthropic: "sk-ant-fidelity-secret-1",

@@ -4,10 +4,8 @@ import type { AddressInfo } from "node:net";
 import { createLogger } from "@tollgate/shared";
 import { createGateway, type Gateway, type GatewayConfig } from "../index.js";
 import { createOpenAiProvider } from "../providers/openai/openai-provider.js";
-import { FakeControlPlane } from "../test-support/fake-control-plane.js";
-import { makeKey } from "../test-support/keys.js";
-import { testConfig } from "../test-support/harness.js";
-import { tempDir } from "../test-support/temp-dir.js";
+import { FakeControlPlane, makeKey, tempDir } from "@tollgate/testkit";
+import { testConfig } from "../../test/test-config.js";
 
 const UPSTREAM_KEY = "sk-upstream-secret-123";
 

@@ -5,20 +5,8 @@ import { migrate, migrations } from "../db/migrations.js";
 import { KeyStatus } from "@tollgate/shared";
 import { createGateway, type Gateway, type GatewayConfig } from "../index.js";
 import type { Clock } from "../clock.js";
-import { FakeControlPlane } from "../test-support/fake-control-plane.js";
-import { capturedLogger, endpoints, eventually, manualClock, testConfig } from "../test-support/harness.js";
-import {
-  deleteChange,
-  makeKey,
-  makeSigningKey,
-  mintToken,
-  rotateKey,
-  signingKeyChange,
-  upsertChange,
-  withFields,
-  type TestKey,
-} from "../test-support/keys.js";
-import { tempDir } from "../test-support/temp-dir.js";
+import { capturedLogger, deleteChange, endpoints, eventually, FakeControlPlane, makeKey, makeSigningKey, manualClock, mintToken, rotateKey, signingKeyChange, tempDir, type TestKey, upsertChange, withFields } from "@tollgate/testkit";
+import { testConfig } from "../../test/test-config.js";
 
 // Response bodies are asserted field by field; their static type adds nothing.
 const json = (res: Response): Promise<any> => res.json();

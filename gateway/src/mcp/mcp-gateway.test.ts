@@ -5,10 +5,8 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { ChangeSchema, KeyStatus, McpAccessMode, McpServerAuthType, createLogger, type Change } from "@tollgate/shared";
 import { FakeMcpServer } from "@tollgate/testkit/mcp";
 import { createGateway, type Gateway } from "../index.js";
-import { FakeControlPlane } from "../test-support/fake-control-plane.js";
-import { testConfig } from "../test-support/harness.js";
-import { makeKey, upsertChange, withFields, type TestKey } from "../test-support/keys.js";
-import { tempDir } from "../test-support/temp-dir.js";
+import { FakeControlPlane, makeKey, tempDir, upsertChange, withFields, type TestKey } from "@tollgate/testkit";
+import { testConfig } from "../../test/test-config.js";
 
 const UPSTREAM_SECRET = "alpha-upstream-credential-9d2e71";
 

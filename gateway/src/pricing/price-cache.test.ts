@@ -8,8 +8,7 @@ import { migrate, migrations } from "../db/migrations.js";
 import { openStore, type GatewayStore } from "../db/store.js";
 import { KeyCache } from "../db/key-cache.js";
 import { ApplyError } from "../db/synced-records.js";
-import { makeKey, upsertChange } from "../test-support/keys.js";
-import { tempDir } from "../test-support/temp-dir.js";
+import { makeKey, tempDir, upsertChange } from "@tollgate/testkit";
 
 const clock = { now: () => Date.parse("2025-06-01T12:00:00Z") };
 

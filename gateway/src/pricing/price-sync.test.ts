@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "@tollgate/shared";
 // The in-process control plane: the real admin API, database and sync server.
-import { startTestControlPlane, type TestControlPlane } from "../../../control-plane/src/testing/test-control-plane.js";
-import { TEST_MASTER_KEY } from "../../../control-plane/src/testing/test-config.js";
+import { startTestControlPlane, type TestControlPlane } from "../../../control-plane/test/test-control-plane.js";
+import { TEST_MASTER_KEY } from "../../../control-plane/test/test-config.js";
 import { createGateway, type Gateway } from "../index.js";
-import { FakeOpenAi } from "../test-support/fake-openai.js";
-import { eventually, testConfig } from "../test-support/harness.js";
-import { tempDir } from "../test-support/temp-dir.js";
+import { eventually, FakeOpenAi, tempDir } from "@tollgate/testkit";
+import { testConfig } from "../../test/test-config.js";
 
 /** A price override set on the control plane reaches a real gateway's PriceIndex and its request log. */
 describe("model prices from the control plane to a gateway", () => {

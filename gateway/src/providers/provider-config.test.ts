@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError } from "@tollgate/shared";
 import { loadConfig } from "../config.js";
-import { tempDir } from "../test-support/temp-dir.js";
+import { tempDir } from "@tollgate/testkit";
 import { loadProviders, parseProvidersFile } from "./provider-config.js";
 import { ProviderRegistry } from "./registry.js";
 

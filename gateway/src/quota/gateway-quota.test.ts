@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createLogger } from "@tollgate/shared";
 import { LogWriter } from "../db/request-log-writer.js";
 import { openStore, type GatewayStore } from "../db/store.js";
-import { tempDir } from "../test-support/temp-dir.js";
+import { tempDir } from "@tollgate/testkit";
 import { GatewayQuota } from "./gateway-quota.js";
 import type { OutboxRecord } from "./usage-outbox.js";
 

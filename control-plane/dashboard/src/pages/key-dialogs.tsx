@@ -543,7 +543,7 @@ export function KeyDetailDialog(props: {
       {token && (
         <div className="success-box">
           <p className="success-title">Ephemeral token issued (expires {formatDate(token.expires_at)}). Copy it now</p>
-          <pre className="secret" tabIndex={0}>
+          <pre className="secret" data-testid="ephemeral-token" tabIndex={0}>
             {token.token}
           </pre>
           <CopyButton text={token.token} label="Copy" />

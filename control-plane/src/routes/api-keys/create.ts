@@ -3,9 +3,12 @@ import { writeWithChanges } from "../../changes/write-with-changes.js";
 import { auditMany } from "../../http/audit.js";
 import { defineRoute } from "../../http/route.js";
 import { waitForGatewaysParam } from "../../http/wait-for-gateways.js";
-import { getApiKey, insertApiKey, insertApiKeys, keySyncRecord, keySyncRecords } from "../../repositories/api-keys.js";
+import { getApiKey, insertApiKey, insertApiKeys } from "../../repositories/api-keys.js";
+import { keySyncRecord, keySyncRecords } from "../../repositories/key-sync-records.js";
 import { existingUserIds, getUser } from "../../repositories/users.js";
+import type { AdminActor } from "../../http/admin-auth.js";
 import { createKeySchema, settingsFrom } from "./key-schemas.js";
+import { checkMemberKeyCreate } from "./member-keys.js";
 import { bulkCreate } from "./request-schemas.js";
 import { auditKey, respond, revealed } from "./write-key.js";
 
@@ -22,6 +25,7 @@ export const createKey = defineRoute({
       if (!(await getUser(scope.trx, orgId, input.user_id))) {
         throw new AppError("not_found", `user ${input.user_id} not found`, { field: "user_id" });
       }
+      await checkMemberKeyCreate(scope.trx, orgId, ctx.state.actor as AdminActor, input.user_id, settingsFrom(input));
       const key = await insertApiKey(scope.trx, {
         id: newId("ak"),
         orgId,

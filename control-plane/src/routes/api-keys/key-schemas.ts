@@ -86,7 +86,6 @@ export const patchKeySchema = z
   });
 
 export type CreateKeyInput = z.infer<typeof createKeySchema>;
-export type PatchKeyInput = z.infer<typeof patchKeySchema>;
 
 /** Full settings for a new key: defaults, then what the admin sent. */
 export function settingsFrom(input: Partial<CreateKeyInput>): ApiKeySettings {

@@ -1,6 +1,6 @@
-import { AppError } from "@tollgate/shared";
 import { decodeCursor, encodeCursor } from "../../http/pagination.js";
 import { defineRoute } from "../../http/route.js";
+import { getByIdRoute } from "../get-by-id.js";
 import { getApiKey, listApiKeys, orgRequestTotal } from "../../repositories/api-keys.js";
 import { keyId, listQuery } from "./request-schemas.js";
 
@@ -35,14 +35,4 @@ export const listKeys = defineRoute({
   },
 });
 
-export const getKey = defineRoute({
-  method: "get",
-  path: "/internal/api-keys/:id",
-  params: { id: keyId },
-  async handler({ ctx, orgId, params }, app) {
-    const { id } = params();
-    const key = await getApiKey(app.db, orgId, id);
-    if (!key) throw new AppError("not_found", `api key ${id} not found`, { field: "id" });
-    ctx.body = key;
-  },
-});
+export const getKey = getByIdRoute({ path: "/internal/api-keys/:id", id: keyId, noun: "api key", find: getApiKey });

@@ -4,7 +4,8 @@ import { awaitGateways } from "../../changes/await-gateways.js";
 import { writeWithChanges, type WriteScope } from "../../changes/write-with-changes.js";
 import type { AppContext } from "../../context.js";
 import { audit } from "../../http/audit.js";
-import { keySyncRecord, lockApiKey, type ApiKey } from "../../repositories/api-keys.js";
+import { lockApiKey, type ApiKey } from "../../repositories/api-keys.js";
+import { keySyncRecord } from "../../repositories/key-sync-records.js";
 
 /** What a create or rotate shows once: the key with its secret. */
 export function revealed(key: ApiKey, secret: string) {

@@ -1,0 +1,25 @@
+import { AppError } from "@tollgate/shared";
+import type { z } from "zod";
+import type { Db } from "../db/database.js";
+import { defineRoute } from "../http/route.js";
+
+/** `GET <path>/:id` of an organization's resource: the row, or a 404 naming it. */
+export function getByIdRoute<T>(o: {
+  path: string;
+  id: z.ZodType<string>;
+  /** How the 404 names the resource: "team", "api key". */
+  noun: string;
+  find(db: Db, orgId: string, id: string): Promise<T | undefined>;
+}) {
+  return defineRoute({
+    method: "get",
+    path: o.path,
+    params: { id: o.id },
+    async handler({ ctx, orgId, params }, app) {
+      const { id } = params();
+      const row = await o.find(app.db, orgId, id);
+      if (!row) throw new AppError("not_found", `${o.noun} ${id} not found`, { field: "id" });
+      ctx.body = row;
+    },
+  });
+}
