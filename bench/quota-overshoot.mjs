@@ -413,7 +413,7 @@ async function budgetRun(ctx, n, variant, run = 1) {
         maxExcessTokens = r.json.usage.total_tokens - (est + reservedOut);
       }
       sumExcessPositive += Math.max(0, actual - reserved);
-    } else if (r.status === 429 && r.json?.error?.code === "budget_exceeded") {
+    } else if (r.status === 429 && (r.json?.error?.code === "insufficient_quota" || r.json?.error?.code === "budget_exceeded")) {
       s.refused++;
       s.refusedAt ??= round1(r.t1 - t0);
     } else {

@@ -137,7 +137,7 @@ describe("quotas and budgets that hold across the fleet", () => {
     expect(ok.length).toBeLessThanOrEqual(60);
     expect(ok.length).toBeGreaterThanOrEqual(60 - fleet.length);
     for (const r of refused) {
-      expect(r.body.error.type).toBe("rate_limit_error");
+      expect(r.body.error.type).toBe("requests");
       expect(r.body.error.code).toBe("rate_limit_exceeded");
       expect(r.body.error.message).toContain("requests per minute");
       expect(r.body.error.message).toContain("limit 60");
@@ -221,7 +221,7 @@ describe("quotas and budgets that hold across the fleet", () => {
         } else {
           expect(r.status).toBe(429);
           expect(r.body.error.type).toBe("insufficient_quota");
-          expect(r.body.error.code).toBe("budget_exceeded");
+          expect(r.body.error.code).toBe("insufficient_quota");
           refusals++;
         }
       }

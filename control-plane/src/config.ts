@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { DEFAULT_SESSION_LIMITS, type SessionLimits } from "./rpc/session-guard.js";
 import { ConfigError, mcpSecretsFromEnv, envDurationMs, envEnum, envInt, envOptional, envOptionalInt, envPort, envString, envUrl } from "@tollgate/shared";
 
 export interface ControlPlaneConfig {
@@ -30,6 +31,8 @@ export interface ControlPlaneConfig {
   bruteForce: { enabled: boolean; maxFailedAttempts: number; ttlMs: number };
   /** TLS for the gRPC port; unset = plaintext. */
   grpcTls: { cert: Buffer; key: Buffer; clientCa: Buffer | undefined } | undefined;
+  /** gRPC session bounds: GRPC_AUTH_TIMEOUT, GRPC_MAX_SESSIONS, GRPC_MAX_SESSIONS_PER_CLIENT; defaults when absent. */
+  grpcSessions?: SessionLimits;
   /** Dashboard sessions: SESSION_IDLE_TIMEOUT and SESSION_MAX_AGE. */
   sessions: { idleMs: number; maxAgeMs: number };
   quota: {
@@ -133,6 +136,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     compactionIntervalMs: envDurationMs(env, "CHANGE_LOG_COMPACTION_INTERVAL", 60_000),
     syncDebounceMs: envDurationMs(env, "SYNC_DEBOUNCE", 2),
     grpcTls: loadGrpcTls(env),
+    grpcSessions: {
+      authTimeoutMs: envDurationMs(env, "GRPC_AUTH_TIMEOUT", DEFAULT_SESSION_LIMITS.authTimeoutMs),
+      maxSessions: envInt(env, "GRPC_MAX_SESSIONS", DEFAULT_SESSION_LIMITS.maxSessions, 1, 1_000_000),
+      maxPerAddress: envInt(env, "GRPC_MAX_SESSIONS_PER_CLIENT", DEFAULT_SESSION_LIMITS.maxPerAddress, 1, 1_000_000),
+    },
     bruteForce: {
       enabled: envEnum(env, "BRUTE_FORCE_PROTECTION", ["on", "off"], "on") === "on",
       maxFailedAttempts: envInt(env, "BRUTE_FORCE_MAX_FAILED_ATTEMPTS", 5, 1, 1_000_000),

@@ -6,6 +6,7 @@ import { ChangeNotifier } from "./changes/notifier.js";
 import { StreamRegistry } from "./changes/stream-registry.js";
 import type { ControlPlaneConfig } from "./config.js";
 import type { DatabaseHandle, Db } from "./db/database.js";
+import { createDatabaseHealth, type DatabaseHealth } from "./db/database-health.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { AlertDelivery } from "./quota/alerts.js";
 
@@ -35,12 +36,14 @@ export interface AppContext {
   bruteForce: BruteForceGuard;
   /** Sends queued budget alerts to the webhook; absent in tests that build a bare context. */
   alertDelivery?: AlertDelivery;
+  /** Whether the database answers: 503 and /readyz while it does not. */
+  dbHealth: DatabaseHealth;
 }
 
 /** Builds the whole context over an opened, migrated database; tests pass overrides. */
 export function createAppContext(
   config: ControlPlaneConfig,
-  database: Pick<DatabaseHandle, "db" | "kind">,
+  database: Pick<DatabaseHandle, "db" | "kind"> & { health?: DatabaseHealth },
   defaultOrgId: string,
   overrides: { logger: Logger } & Partial<Omit<AppContext, "config" | "db" | "dbKind" | "defaultOrgId">>,
 ): AppContext {
@@ -63,5 +66,6 @@ export function createAppContext(
     now: overrides.now ?? (() => new Date()),
     bruteForce: overrides.bruteForce ?? new BruteForceGuard(config.bruteForce),
     alertDelivery: overrides.alertDelivery ?? new AlertDelivery({ db: database.db, config, metrics, logger }),
+    dbHealth: overrides.dbHealth ?? database.health ?? createDatabaseHealth(logger),
   };
 }

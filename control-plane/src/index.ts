@@ -5,6 +5,7 @@ import { verifySsoTargets } from "./auth/sso-sign-in.js";
 import { startChangeListener } from "./changes/pg-listener.js";
 import type { ControlPlaneConfig } from "./config.js";
 import { createAppContext, type AppContext } from "./context.js";
+import { registerDatabaseMetrics } from "./db/database-health.js";
 import { migrateToLatest, openDatabase, type DatabaseHandle } from "./db/database.js";
 import { createHttpApp } from "./http/app.js";
 import { seedAllDefaultPrices } from "./pricing/seed-prices.js";
@@ -39,7 +40,7 @@ export function createControlPlane(config: ControlPlaneConfig, overrides: { logg
       return appCtx;
     },
     async start() {
-      handle = await openDatabase({ databaseUrl: config.databaseUrl, schema: config.databaseSchema, dataDir: config.dataDir });
+      handle = await openDatabase({ databaseUrl: config.databaseUrl, schema: config.databaseSchema, dataDir: config.dataDir, logger });
       logger.info({ database: handle.kind, location: handle.location }, "database opened; running migrations");
       const migrated = await migrateToLatest(handle.db, config.databaseSchema);
       const applied = migrated.results?.filter((r) => r.status === "Success").map((r) => r.migrationName) ?? [];
@@ -50,6 +51,7 @@ export function createControlPlane(config: ControlPlaneConfig, overrides: { logg
         await verifySsoTargets(app, config.sso);
         logger.info({ issuer: config.sso.issuer, redirectUri: config.sso.redirectUri }, "SSO sign-in on at /auth/login");
       }
+      registerDatabaseMetrics(app.metrics.registry, app.dbHealth);
       await seedAllDefaultPrices(app);
       if (handle.pool) listener = startChangeListener({ pool: handle.pool, notifier: app.notifier, streams: app.streams, logger });
 

@@ -16,7 +16,7 @@ describe("loadConfig", () => {
       statusPort: 8081,
       providers: [{ name: "mock", kind: "mock", baseUrl: "", apiKey: undefined, models: [], modelPatterns: ["*"], timeoutMs: 600_000 }],
       upstreamTimeoutMs: 600_000,
-      maxBodyBytes: 4 * 1024 * 1024,
+      maxBodyBytes: 32 * 1024 * 1024,
       logLevel: "info",
       controlPlaneTls: {},
       maxStalenessMs: null,

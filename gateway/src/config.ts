@@ -18,6 +18,8 @@ import {
 import type { BlockList } from "node:net";
 import { compileIpRules, parseIpRule, type IpRule } from "./auth/ip.js";
 import { loadProviders, type ProviderConfig } from "./providers/provider-config.js";
+import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from "./http/connection-guard.js";
+import { DEFAULT_LOG_RETENTION_MS } from "./background/log-retention.js";
 
 export { DEFAULT_ANTHROPIC_BASE_URL, DEFAULT_OPENAI_BASE_URL, type ProviderConfig } from "./providers/provider-config.js";
 
@@ -86,6 +88,10 @@ export interface GatewayConfig {
    * no connection forever). The answer, a long stream included, is not limited by it.
    */
   requestTimeoutMs: number;
+  /** Client-port connection bounds (MAX_CONNECTIONS, MAX_CONNECTIONS_PER_CLIENT, CLIENT_IDLE_TIMEOUT, HEADERS_TIMEOUT); defaults when absent. */
+  connectionLimits?: ConnectionLimits;
+  /** LOG_RETENTION: request-log and audit rows older than this are deleted (null: kept for ever); default 30 days when absent. */
+  logRetentionMs?: number | null;
 }
 
 type Env = Record<string, string | undefined>;
@@ -96,7 +102,13 @@ const DEFAULT_CONTROL_PLANE_URL = "http://127.0.0.1:50051";
 /** The longest delay a Node timer takes (2^31 − 1 ms, about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
+/**
+ * Anthropic documents 32 MB requests (base64 images and PDFs are large); a
+ * lower default refuses calls the provider would take. The body is held
+ * once as bytes while its JSON is parsed, so a large request costs a few
+ * times its size while in flight (gateway/README.md, "Request size").
+ */
+const DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024;
 const DEFAULT_MAX_HEADER_BYTES = 16 * 1024;
 const MIN_HEADER_BYTES = 1024;
 const MAX_HEADER_BYTES_CEILING = 1024 * 1024;
@@ -328,6 +340,32 @@ export function loadConfig(env: Env): GatewayConfig {
     disableAuth: loadDisableAuth(env),
     maxHeaderBytes: loadMaxHeaderBytes(env),
     requestTimeoutMs: loadRequestTimeout(env),
+    connectionLimits: loadConnectionLimits(env),
+    logRetentionMs: loadLogRetention(env),
+  };
+}
+
+/** LOG_RETENTION: a duration of at least 1h, or "never". */
+function loadLogRetention(env: Env): number | null {
+  const raw = envOptional(env, "LOG_RETENTION");
+  if (raw === undefined) return DEFAULT_LOG_RETENTION_MS;
+  if (raw.trim().toLowerCase() === "never") return null;
+  const ms = parseDurationMs(raw);
+  if (ms === undefined || ms < 3_600_000) throw new ConfigError('LOG_RETENTION must be a duration of at least 1h such as 30d, or "never"');
+  return ms;
+}
+
+function loadConnectionLimits(env: Env): ConnectionLimits {
+  const d = DEFAULT_CONNECTION_LIMITS;
+  const idleTimeoutMs = envDurationMs(env, "CLIENT_IDLE_TIMEOUT", d.idleTimeoutMs);
+  if (idleTimeoutMs < 1_000 || idleTimeoutMs > 600_000) throw new ConfigError("CLIENT_IDLE_TIMEOUT must be between 1s and 10m");
+  const headersTimeoutMs = envDurationMs(env, "HEADERS_TIMEOUT", d.headersTimeoutMs);
+  if (headersTimeoutMs < 1_000 || headersTimeoutMs > 600_000) throw new ConfigError("HEADERS_TIMEOUT must be between 1s and 10m");
+  return {
+    maxConnections: envInt(env, "MAX_CONNECTIONS", d.maxConnections, 1, 1_000_000),
+    maxPerAddress: envInt(env, "MAX_CONNECTIONS_PER_CLIENT", d.maxPerAddress, 1, 1_000_000),
+    idleTimeoutMs,
+    headersTimeoutMs,
   };
 }
 

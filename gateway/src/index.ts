@@ -6,8 +6,11 @@ import { createAppContext, type AppContext, type ContextOverrides } from "./cont
 import { createClientHandler } from "./http/1-route-table.js";
 import { createStatusHandler } from "./http/status.js";
 import { hardenClientServer } from "./http/0-malformed.js";
+import { DEFAULT_CONNECTION_LIMITS, guardConnections, STATUS_MAX_CONNECTIONS } from "./http/connection-guard.js";
+import { compileTrustedProxies } from "./config.js";
 import { ControlPlaneConnection } from "./background/control-plane-connection.js";
 import { QuotaUpkeep } from "./background/quota-upkeep.js";
+import { DEFAULT_LOG_RETENTION_MS, LogRetention } from "./background/log-retention.js";
 import { SyncClient, type SyncClientOptions } from "./background/sync-loop.js";
 import { META } from "./db/meta-repository.js";
 
@@ -123,9 +126,12 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
     options.sync,
   );
   const quotaUpkeep = new QuotaUpkeep({ quota: ctx.quota, rpc: connection.quotaRpc(), logger });
+  const retentionMs = config.logRetentionMs === undefined ? DEFAULT_LOG_RETENTION_MS : config.logRetentionMs;
+  const retention =
+    retentionMs === null ? undefined : new LogRetention({ logWriter: ctx.logWriter, db: ctx.db.db, logger, now: () => ctx.clock.now(), retentionMs });
   const clientServer = createServer(
     {
-      keepAliveTimeout: 65_000,
+      keepAliveTimeout: (config.connectionLimits ?? DEFAULT_CONNECTION_LIMITS).idleTimeoutMs,
       // Request line plus headers; more is answered 431 by hardenClientServer.
       maxHeaderSize: config.maxHeaderBytes,
       // The client handler answers a missing Host itself, with a JSON body.
@@ -141,6 +147,13 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
   // the answer: a slow body is cut, a long stream is not.
   clientServer.requestTimeout = config.requestTimeoutMs;
   clientServer.headersTimeout = Math.min(60_000, config.requestTimeoutMs);
+  guardConnections(clientServer, {
+    limits: config.connectionLimits ?? DEFAULT_CONNECTION_LIMITS,
+    logger,
+    registry: ctx.metrics.registry,
+    trustedProxies: compileTrustedProxies(config.trustedProxies),
+  });
+  statusServer.maxConnections = STATUS_MAX_CONNECTIONS;
   let started: Promise<GatewayAddresses> | undefined;
   let stopped: Promise<void> | undefined;
   let stopWarnings: (() => void) | undefined;
@@ -174,6 +187,7 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
     }
     sync.start();
     quotaUpkeep.start();
+    retention?.start();
     logger.info(
       {
         port,
@@ -191,6 +205,7 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
 
   async function doStop(): Promise<void> {
     stopWarnings?.();
+    retention?.stop();
     await Promise.all([close(clientServer, config.shutdownGraceMs), close(statusServer, 0)]);
     // Requests are done: persist their usage, give held quota back, report what waits (best effort).
     await ctx.logWriter.flush();

@@ -33,4 +33,26 @@ describe("brute-force guard", () => {
     expect(g.recordFailure("a")).toBe(false);
     expect(g.retryAfterSeconds("a")).toBe(0);
   });
+
+  it("keeps a block whatever failures from many other addresses do to the failure table", () => {
+    let now = 0;
+    const g = new BruteForceGuard({ enabled: true, maxFailedAttempts: 2, ttlMs: 60_000, maxEntries: 100, now: () => now });
+    g.recordFailure("attacker");
+    expect(g.recordFailure("attacker")).toBe(true);
+    for (let i = 0; i < 100_000; i++) g.recordFailure(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
+    now = 1_000;
+    expect(g.retryAfterSeconds("attacker")).toBe(59);
+  });
+
+  it("bounds the blocks themselves, evicting the block that ends soonest", () => {
+    let now = 0;
+    const g = new BruteForceGuard({ enabled: true, maxFailedAttempts: 1, ttlMs: 60_000, maxBlocked: 3, now: () => now });
+    for (const c of ["a", "b", "c", "d"]) {
+      now += 1;
+      expect(g.recordFailure(c)).toBe(true);
+    }
+    expect(g.blockedCount()).toBe(3);
+    expect(g.retryAfterSeconds("a")).toBe(0);
+    expect(g.retryAfterSeconds("d")).toBe(60);
+  });
 });

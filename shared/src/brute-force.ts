@@ -8,25 +8,35 @@ export interface BruteForceOptions {
   enabled: boolean;
   maxFailedAttempts: number;
   ttlMs: number;
-  /** Most clients tracked at once. */
+  /** Most clients with failures (not yet blocked) tracked at once. */
   maxEntries?: number;
+  /** Most blocked clients held at once. */
+  maxBlocked?: number;
   now?: () => number;
 }
 
 interface Entry {
   failures: number;
   windowStart: number;
-  blockedUntil: number;
 }
 
+/**
+ * Failures and blocks live in two tables. Failures from many addresses (cheap to send from a
+ * botnet or an IPv6 prefix) evict only other failure counts, never a block: an attacker cannot
+ * push its own block out by failing from 100,000 other addresses. Blocks are bounded too, and
+ * only another block evicts one (the one ending soonest, as all last the same TTL).
+ */
 export class BruteForceGuard {
-  private readonly entries = new Map<string, Entry>();
+  private readonly failures = new Map<string, Entry>();
+  private readonly blocked = new Map<string, number>();
   private readonly now: () => number;
   private readonly maxEntries: number;
+  private readonly maxBlocked: number;
 
   constructor(private readonly options: BruteForceOptions) {
     this.now = options.now ?? Date.now;
     this.maxEntries = options.maxEntries ?? 100_000;
+    this.maxBlocked = options.maxBlocked ?? 100_000;
   }
 
   get enabled(): boolean {
@@ -36,11 +46,11 @@ export class BruteForceGuard {
   /** Seconds until the client may try again, or 0 when it is not blocked. */
   retryAfterSeconds(client: string): number {
     if (!this.options.enabled) return 0;
-    const e = this.entries.get(client);
-    if (!e || e.blockedUntil === 0) return 0;
-    const left = e.blockedUntil - this.now();
+    const until = this.blocked.get(client);
+    if (until === undefined) return 0;
+    const left = until - this.now();
     if (left > 0) return Math.ceil(left / 1000);
-    this.entries.delete(client);
+    this.blocked.delete(client);
     return 0;
   }
 
@@ -48,26 +58,28 @@ export class BruteForceGuard {
   recordFailure(client: string): boolean {
     if (!this.options.enabled) return false;
     const now = this.now();
-    let e = this.entries.get(client);
+    if ((this.blocked.get(client) ?? 0) > now) return false;
+    let e = this.failures.get(client);
     if (!e || now - e.windowStart > this.options.ttlMs) {
-      e = { failures: 0, windowStart: now, blockedUntil: 0 };
-      if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+      e = { failures: 0, windowStart: now };
+      if (!this.failures.has(client) && this.failures.size >= this.maxEntries) this.failures.delete(this.failures.keys().next().value!);
     }
-    this.entries.delete(client);
-    this.entries.set(client, e);
+    this.failures.delete(client);
+    this.failures.set(client, e);
     e.failures++;
-    if (e.failures >= this.options.maxFailedAttempts && e.blockedUntil === 0) {
-      e.blockedUntil = now + this.options.ttlMs;
-      return true;
-    }
-    return false;
+    if (e.failures < this.options.maxFailedAttempts) return false;
+    this.failures.delete(client);
+    this.blocked.delete(client);
+    if (this.blocked.size >= this.maxBlocked) this.blocked.delete(this.blocked.keys().next().value!);
+    this.blocked.set(client, now + this.options.ttlMs);
+    return true;
   }
 
   /** Clients currently blocked, for a gauge. */
   blockedCount(): number {
     const now = this.now();
     let n = 0;
-    for (const e of this.entries.values()) if (e.blockedUntil > now) n++;
+    for (const until of this.blocked.values()) if (until > now) n++;
     return n;
   }
 }

@@ -14,6 +14,8 @@ export type ErrorCode =
   | "unsupported_media_type"
   | "too_many_requests"
   | "uri_too_long"
+  | "request_timeout"
+  | "database_unavailable"
   | "internal_error";
 
 const STATUS: Record<ErrorCode, number> = {
@@ -28,6 +30,8 @@ const STATUS: Record<ErrorCode, number> = {
   unsupported_media_type: 415,
   too_many_requests: 429,
   uri_too_long: 414,
+  request_timeout: 408,
+  database_unavailable: 503,
   internal_error: 500,
 };
 

@@ -24,6 +24,9 @@ export const FAKE_ANTHROPIC_CACHE = { cache_read_input_tokens: 100, cache_creati
 /** One of Anthropic's rate-limit headers, which clients may see. */
 export const FAKE_ANTHROPIC_RATELIMIT = { "anthropic-ratelimit-requests-remaining": "49" } as const;
 
+/** The model list the fake serves at GET /v1/models: one model not named claude-*, as Anthropic-format providers serve. */
+export const FAKE_ANTHROPIC_MODELS = ["claude-sonnet-4-5", "claude-haiku-4-5", "kimi-k2-anthropic"];
+
 /** Anthropic's error bodies, as api.anthropic.com sends them. */
 export function anthropicError(type: string, message: string): { type: "error"; error: { type: string; message: string } } {
   return { type: "error", error: { type, message } };
@@ -88,11 +91,17 @@ export class FakeAnthropic {
     const body = Buffer.concat(chunks).toString("utf8");
     this.seen.push({ method: req.method ?? "", path: req.url ?? "", headers: req.headers, body });
 
-    if (req.method === "POST" && req.url === "/v1/messages/count_tokens" && req.headers["x-api-key"] === this.apiKey) {
+    const path = req.url?.split("?")[0];
+    if (req.method === "POST" && path === "/v1/messages/count_tokens" && req.headers["x-api-key"] === this.apiKey) {
       this.json(res, 200, { input_tokens: 42 });
       return;
     }
-    if (req.method !== "POST" || req.url !== "/v1/messages") {
+    if (req.method === "GET" && req.url?.split("?")[0] === "/v1/models" && req.headers["x-api-key"] === this.apiKey) {
+      const data = FAKE_ANTHROPIC_MODELS.map((id) => ({ type: "model", id, display_name: id, created_at: "2025-09-29T00:00:00Z" }));
+      this.json(res, 200, { data, has_more: false, first_id: data[0]!.id, last_id: data.at(-1)!.id });
+      return;
+    }
+    if (req.method !== "POST" || path !== "/v1/messages") {
       this.json(res, 404, anthropicError("not_found_error", `Not found: ${req.method} ${req.url}`));
       return;
     }

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { FakeResponses } from "./fake-openai-responses.js";
 import { modelList, openAiErrorBody, SSE_DONE, sseData } from "./openai-wire.js";
 
 export interface SeenOpenAiRequest {
@@ -48,6 +49,8 @@ export class FakeOpenAi {
   lastStream = "";
   /** When set, every POST answers this status with an OpenAI error body. */
   failWith: number | undefined;
+  /** The Responses API (/v1/responses and its sub-resources). */
+  readonly responses = new FakeResponses();
   url = "";
   private server: Server | undefined;
 
@@ -83,7 +86,7 @@ export class FakeOpenAi {
       return azure[1];
     }
     const plain = /^\/(?:v1|v1beta\/openai)(\/.*)$/.exec(url.pathname);
-    if (plain && url.search === "") return plain[1];
+    if (plain && (url.search === "" || plain[1]!.startsWith("/responses"))) return plain[1];
     this.json(res, 404, openAiError(`Unknown path ${req.url}`, "invalid_request_error", "unknown_url"));
     return undefined;
   }
@@ -99,6 +102,7 @@ export class FakeOpenAi {
       this.json(res, 200, modelList(FAKE_OPENAI_MODELS, { created: 1, ownedBy: "openai" }));
       return;
     }
+    if (this.failWith === undefined && this.responses.handle(req, res, op, body, (status, value) => this.json(res, status, value))) return;
     if (this.failWith !== undefined) {
       this.json(res, this.failWith, openAiError("The fake upstream failed as told.", this.failWith >= 500 ? "server_error" : "invalid_request_error", null));
       return;

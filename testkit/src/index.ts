@@ -8,6 +8,7 @@ export * from "./database.js";
 export * from "./fake-anthropic.js";
 export * from "./fake-control-plane.js";
 export * from "./fake-openai.js";
+export * from "./fake-openai-responses.js";
 export * from "./fake-openai-upstream.js";
 export * from "./fuzz.js";
 export * from "./http.js";

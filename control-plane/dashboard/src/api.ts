@@ -2,126 +2,29 @@
  * The dashboard's only way to the server: the public /internal admin API,
  * authenticated by the session cookie, every unsafe call carrying the CSRF token.
  */
-export interface SessionActor {
-  kind: "master" | "admin_token" | "user";
-  id: string | null;
-  role: "admin" | "read_only" | "member";
-  org_id: string | null;
-  email?: string;
-}
+import type { components } from "./api-types.js";
 
-export interface SessionInfo {
-  session: { id: string; expires_at: string; idle_expires_at: string; actor: SessionActor };
-  csrf_token: string;
-}
+/**
+ * The API's shapes come from its OpenAPI document (api-types.ts is generated
+ * from the routes' zod schemas), so a renamed or retyped field breaks this
+ * build instead of a page at run time.
+ */
+type Schemas = components["schemas"];
 
-export type KeyStatus = "active" | "inactive" | "expired" | "revoked";
-
-export interface ApiKey {
-  id: string;
-  name: string;
-  key_prefix: string;
-  user_id: string;
-  owner: string | null;
-  status: KeyStatus;
-  expires_at: string | null;
-  last_used_at: string | null;
-  created_at: string;
-  requests: number;
-  usage_pct?: number;
-  rpm_limit: number | null;
-  tpm_limit: number | null;
-  budget_usd: number | null;
-  budget_alert_thresholds: number[];
-  allowed_providers: string[];
-  allowed_models: string[];
-  ip_allowlist: string[];
-  metadata: Record<string, unknown>;
-  mcp_enabled: boolean;
-  mcp_access_mode: "allow_all" | "deny_all" | "allow_list" | "deny_list";
-  mcp_servers: string[];
-  mcp_tools: Record<string, string[]>;
-  spend_usd: number;
-}
-
-export interface Revealed extends ApiKey {
-  key: string;
-}
-
-export interface Team {
-  id: string;
-  name: string;
-  tpm_limit: number | null;
-  daily_token_limit: number | null;
-  created_at: string;
-}
-
-export interface User {
-  id: string;
-  external_id: string;
-  team_id: string | null;
-  rpm_limit: number | null;
-  tpm_limit: number | null;
-  daily_token_limit: number | null;
-  created_at: string;
-}
-
-export interface Gateway {
-  id: string;
-  name: string;
-  version: string | null;
-  connected: boolean;
-  applied_revision: number;
-  current_revision: number;
-  lag: number;
-  last_error: string | null;
-  last_seen_at: string | null;
-}
-
-export interface GatewayToken {
-  id: string;
-  name: string;
-  token_prefix: string;
-  created_at: string;
-  revoked_at: string | null;
-}
-
-export interface AuditEntry {
-  id: string;
-  actor: string;
-  action: string;
-  target_type: string;
-  target_id: string;
-  at: string | null;
-  after: unknown;
-}
-
-export interface UsageRow {
-  day?: string;
-  key_id?: string;
-  user_id?: string;
-  team_id?: string;
-  requests: number;
-  input_tokens: number;
-  output_tokens: number;
-  cost_usd: number;
-}
-
-export interface ModelPrice {
-  provider: string;
-  model: string;
-  input_usd_per_mtok: number;
-  output_usd_per_mtok: number;
-  cache_read_usd_per_mtok: number | null;
-  cache_write_usd_per_mtok: number | null;
-  source: "default" | "override";
-  updated_at: string;
-}
-
-export interface Org {
-  id: string;
-  name: string;
-}
+export type SessionInfo = Schemas["Session"];
+export type SessionActor = SessionInfo["session"]["actor"];
+export type KeyStatus = Schemas["ApiKey"]["status"];
+/** A key as a list shows it (with usage_pct) or as one read returns it (without). */
+export type ApiKey = Schemas["ApiKey"] & { usage_pct?: number };
+export type Revealed = Schemas["RevealedApiKey"];
+export type Team = Schemas["Team"];
+export type User = Schemas["User"];
+export type Gateway = Schemas["Gateway"];
+export type GatewayToken = Schemas["GatewayToken"];
+export type AuditEntry = Schemas["AuditEntry"];
+export type UsageRow = Schemas["UsageRow"];
+export type ModelPrice = Schemas["ModelPrice"];
+export type Org = Schemas["Org"];
 
 export interface Page<T> {
   data: T[];

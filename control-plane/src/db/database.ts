@@ -3,7 +3,9 @@ import { join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { Kysely, Migrator, PostgresDialect, sql, type MigrationResultSet } from "kysely";
 import pg from "pg";
+import type { Logger } from "@tollgate/shared";
 import { PGliteDialect } from "./pglite-dialect.js";
+import { createDatabaseHealth, watchPool, type DatabaseHealth } from "./database-health.js";
 import { migrations } from "./migrations/index.js";
 import type { Database } from "./schema.js";
 
@@ -16,6 +18,8 @@ export interface DatabaseHandle {
   location: string;
   /** Postgres only: a pool for LISTEN and schema set-up. */
   pool?: pg.Pool;
+  /** Connection health, fed by the pool's error listeners and by failed queries. */
+  health: DatabaseHealth;
   destroy(): Promise<void>;
 }
 
@@ -23,6 +27,8 @@ export interface DatabaseOptions {
   databaseUrl?: string | undefined;
   schema: string;
   dataDir: string;
+  /** Where connection losses are logged; silent when absent. */
+  logger?: Logger;
 }
 
 const SCHEMA_RE = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -34,7 +40,13 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
       connectionString: options.databaseUrl,
       max: 10,
       options: `-c search_path=${options.schema}`,
+      // Fail fast while the server is away instead of queueing requests behind a dead host.
+      connectionTimeoutMillis: 5_000,
+      // Lets operators (and the fault tests) find this service's backends in pg_stat_activity.
+      application_name: `tollgate-cp:${options.schema}`,
     });
+    const health = createDatabaseHealth(options.logger);
+    watchPool(pool, health);
     await pool.query(`create schema if not exists ${options.schema}`);
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     const url = new URL(options.databaseUrl);
@@ -42,6 +54,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
       db,
       kind: "postgres",
       pool,
+      health,
       location: `postgres://${url.host}${url.pathname} (schema ${options.schema})`,
       destroy: () => db.destroy(),
     };
@@ -50,7 +63,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
   mkdirSync(dir, { recursive: true });
   const pglite = new PGlite(dir);
   const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
-  return { db, kind: "pglite", location: dir, destroy: () => db.destroy() };
+  return { db, kind: "pglite", location: dir, health: createDatabaseHealth(options.logger), destroy: () => db.destroy() };
 }
 
 export async function migrateToLatest(db: Db, schema: string): Promise<MigrationResultSet> {

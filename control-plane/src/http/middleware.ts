@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { AppError, isAppError } from "@tollgate/shared";
 import type { Context, Next } from "koa";
 import type { AppContext } from "../context.js";
+import { isConnectionError } from "../db/database-health.js";
 
 /** Maps every error to a JSON body with a stable code; unknown errors become a bare 500. */
 export function errorHandler(app: AppContext) {
@@ -12,6 +13,13 @@ export function errorHandler(app: AppContext) {
         throw new AppError("not_found", `no route for ${ctx.method} ${ctx.path}`);
       }
     } catch (err) {
+      if (isConnectionError(err)) {
+        app.dbHealth.markFailure(err);
+        ctx.status = 503;
+        ctx.set("Retry-After", "1");
+        ctx.body = new AppError("database_unavailable", "the database is unreachable; retry shortly").toJSON();
+        return;
+      }
       const appErr = toAppError(err);
       if (appErr) {
         ctx.status = appErr.status;

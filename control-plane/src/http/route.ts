@@ -35,7 +35,16 @@ export interface RouteDef<P = unknown, Q = unknown, B = unknown> {
   body?: z.ZodType<B>;
   /** "bulk" allows MAX_BULK_BODY_BYTES; "optional" also takes an empty body as `{}`. */
   bodyKind?: "json" | "bulk" | "optional";
+  /** What success answers, for the OpenAPI document only: never validated at run time. */
+  response?: ResponseDoc;
   handler(req: RouteRequest<P, Q, B>, app: AppContext): Promise<void> | void;
+}
+
+/** A success response as documented: status (default 200) and, when it has one, the body's schema. */
+export interface ResponseDoc {
+  status?: number;
+  description?: string;
+  schema?: z.ZodType;
 }
 
 /** A group of endpoints served by one router (so its 405s list only its own methods). */

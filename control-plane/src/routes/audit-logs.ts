@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { wholeList } from "../http/pagination.js";
 import { defineRoute, routeGroup } from "../http/route.js";
+import { auditEntrySchema, pageOf } from "./response-schemas.js";
 import { listAudit } from "../repositories/audit-log.js";
 
 const query = z.strictObject({
@@ -15,6 +16,7 @@ export const auditLogRoutes = routeGroup("audit-logs", [
   defineRoute({
     method: "get",
     path: "/internal/audit-logs",
+    response: { schema: pageOf(auditEntrySchema) },
     query: query,
     async handler({ ctx, query }, app) {
       const q = query();

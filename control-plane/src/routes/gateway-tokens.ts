@@ -6,6 +6,7 @@ import { GATEWAY_TOKEN_PREFIX, hashGatewayToken } from "../auth/credentials.js";
 import { publishTokenRevocation } from "../changes/write-with-changes.js";
 import { audit } from "../http/audit.js";
 import { insertGatewayToken, listGatewayTokens, revokeGatewayToken } from "../repositories/gateway-tokens.js";
+import { gatewayTokenSchema, pageOf } from "./response-schemas.js";
 import { displayName, idOf } from "./schemas.js";
 
 const createToken = z.strictObject({ name: displayName });
@@ -14,6 +15,7 @@ export const gatewayTokenRoutes = routeGroup("gateway-tokens", [
   defineRoute({
     method: "post",
     path: "/internal/gateway-tokens",
+    response: { status: 201, schema: gatewayTokenSchema.extend({ org_id: z.string(), token: z.string() }), description: "Created; `token` is shown this once" },
     body: createToken,
     async handler({ ctx, body }, app) {
       const input = await body();
@@ -38,6 +40,7 @@ export const gatewayTokenRoutes = routeGroup("gateway-tokens", [
   defineRoute({
     method: "get",
     path: "/internal/gateway-tokens",
+    response: { schema: pageOf(gatewayTokenSchema) },
     async handler({ ctx }, app) {
       const rows = await listGatewayTokens(app.db, ctx.state.orgId);
       ctx.body = wholeList(rows);
@@ -46,6 +49,7 @@ export const gatewayTokenRoutes = routeGroup("gateway-tokens", [
   defineRoute({
     method: "delete",
     path: "/internal/gateway-tokens/:id",
+    response: { schema: gatewayTokenSchema },
     params: { id: idOf("gwt") },
     async handler({ ctx, params }, app) {
       const id = params().id;

@@ -1,5 +1,6 @@
 import { AppError } from "@tollgate/shared";
 import type { z } from "zod";
+import type { ResponseDoc } from "../http/route.js";
 import type { Db } from "../db/database.js";
 import { defineRoute } from "../http/route.js";
 
@@ -10,11 +11,14 @@ export function getByIdRoute<T>(o: {
   /** How the 404 names the resource: "team", "api key". */
   noun: string;
   find(db: Db, orgId: string, id: string): Promise<T | undefined>;
+  /** The row's schema, for the OpenAPI document. */
+  response?: z.ZodType;
 }) {
   return defineRoute({
     method: "get",
     path: o.path,
     params: { id: o.id },
+    ...(o.response ? { response: { schema: o.response } satisfies ResponseDoc } : {}),
     async handler({ ctx, orgId, params }, app) {
       const { id } = params();
       const row = await o.find(app.db, orgId, id);

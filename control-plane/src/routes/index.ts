@@ -7,6 +7,7 @@ import { gatewayTokenRoutes } from "./gateway-tokens.js";
 import { healthRoutes } from "./health.js";
 import { mcpServerRoutes } from "./mcp-servers.js";
 import { modelPriceRoutes } from "./model-prices.js";
+import { openApiRoutes } from "./openapi.js";
 import { orgRoutes } from "./orgs.js";
 import { teamRoutes } from "./teams.js";
 import { usageRoutes } from "./usage.js";
@@ -29,4 +30,5 @@ export const adminRouteGroups: RouteGroup[] = [
   mcpServerRoutes,
   usageRoutes,
   auditLogRoutes,
+  openApiRoutes(() => adminRouteGroups),
 ];

@@ -16,6 +16,7 @@ import {
   type PriceValues,
 } from "../repositories/model-prices.js";
 import { lockOrg } from "../repositories/orgs.js";
+import { modelPriceSchema, pageOf } from "./response-schemas.js";
 import { writeWithChanges } from "../changes/write-with-changes.js";
 
 export const provider = z
@@ -94,6 +95,7 @@ export const modelPriceRoutes = routeGroup("model-prices", [
   defineRoute({
     method: "get",
     path: "/internal/model-prices",
+    response: { schema: pageOf(modelPriceSchema).extend({ dataset: z.object({ name: z.string(), version: z.string() }) }) },
     query: listQuery,
     async handler({ ctx, orgId, query }, app) {
       const q = query();
@@ -114,6 +116,7 @@ export const modelPriceRoutes = routeGroup("model-prices", [
   defineRoute({
     method: "get",
     path: "/internal/model-prices/:provider/*model",
+    response: { schema: modelPriceSchema },
     params: target,
     async handler({ ctx, orgId, params }, app) {
       const t = params();
@@ -125,6 +128,7 @@ export const modelPriceRoutes = routeGroup("model-prices", [
   defineRoute({
     method: "put",
     path: "/internal/model-prices/:provider/*model",
+    response: { schema: modelPriceSchema, description: "Updated (201 when the override is new)" },
     params: target,
     body: priceBody,
     async handler({ ctx, orgId, params, body }, app) {
@@ -156,6 +160,7 @@ export const modelPriceRoutes = routeGroup("model-prices", [
   defineRoute({
     method: "delete",
     path: "/internal/model-prices/:provider/*model",
+    response: { schema: z.object({ provider: z.string(), model: z.string(), deleted: z.literal(true), restored_default: modelPriceSchema.nullable() }) },
     params: target,
     async handler({ ctx, orgId, params }, app) {
       const t = params();

@@ -5,6 +5,7 @@ import { defineRoute, routeGroup } from "../http/route.js";
 import { audit } from "../http/audit.js";
 import { findOrgByName, getOrg, insertOrg, listOrgs } from "../repositories/orgs.js";
 import { seedDefaultPrices } from "../pricing/seed-prices.js";
+import { orgSchema, pageOf } from "./response-schemas.js";
 import { displayName, idOf } from "./schemas.js";
 
 const createOrg = z.strictObject({ name: displayName });
@@ -13,6 +14,7 @@ export const orgRoutes = routeGroup("orgs", [
   defineRoute({
     method: "post",
     path: "/internal/orgs",
+    response: { status: 201, schema: orgSchema },
     body: createOrg,
     async handler({ ctx, body }, app) {
       const input = await body();
@@ -33,6 +35,7 @@ export const orgRoutes = routeGroup("orgs", [
   defineRoute({
     method: "get",
     path: "/internal/orgs",
+    response: { schema: pageOf(orgSchema) },
     async handler({ ctx }, app) {
       ctx.body = wholeList(await listOrgs(app.db));
     },
@@ -40,6 +43,7 @@ export const orgRoutes = routeGroup("orgs", [
   defineRoute({
     method: "get",
     path: "/internal/orgs/:id",
+    response: { schema: orgSchema },
     params: { id: idOf("org") },
     async handler({ ctx, params }, app) {
       const id = params().id;

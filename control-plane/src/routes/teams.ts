@@ -5,6 +5,7 @@ import { getByIdRoute } from "./get-by-id.js";
 import { page, pagination } from "../http/pagination.js";
 import { audit } from "../http/audit.js";
 import { countTeamUsers, deleteTeam, findTeamByName, getTeam, insertTeam, listTeams, updateTeam } from "../repositories/teams.js";
+import { deletedSchema, pageOf, teamSchema } from "./response-schemas.js";
 import { displayName, idOf, tokenLimit } from "./schemas.js";
 import { apiKeyIdsOfTeam } from "../repositories/api-keys.js";
 import { resyncKeys, writeWithChanges } from "../changes/write-with-changes.js";
@@ -27,6 +28,7 @@ export const teamRoutes = routeGroup("teams", [
   defineRoute({
     method: "post",
     path: "/internal/teams",
+    response: { status: 201, schema: teamSchema },
     body: createTeam,
     async handler({ ctx, body }, app) {
       const input = await body();
@@ -46,6 +48,7 @@ export const teamRoutes = routeGroup("teams", [
   defineRoute({
     method: "get",
     path: "/internal/teams",
+    response: { schema: pageOf(teamSchema) },
     query: pagination,
     async handler({ ctx, query }, app) {
       const q = query();
@@ -53,10 +56,11 @@ export const teamRoutes = routeGroup("teams", [
       ctx.body = page(rows, q.limit);
     },
   }),
-  getByIdRoute({ path: "/internal/teams/:id", id: idOf("team"), noun: "team", find: getTeam }),
+  getByIdRoute({ path: "/internal/teams/:id", id: idOf("team"), noun: "team", find: getTeam, response: teamSchema }),
   defineRoute({
     method: "patch",
     path: "/internal/teams/:id",
+    response: { schema: teamSchema },
     params: { id: idOf("team") },
     body: patchTeam,
     async handler({ ctx, params, body }, app) {
@@ -86,6 +90,7 @@ export const teamRoutes = routeGroup("teams", [
   defineRoute({
     method: "delete",
     path: "/internal/teams/:id",
+    response: { schema: deletedSchema },
     params: { id: idOf("team") },
     async handler({ ctx, params }, app) {
       const id = params().id;

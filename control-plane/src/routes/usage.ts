@@ -1,6 +1,7 @@
 import { sql } from "kysely";
 import { z } from "zod";
 import { defineRoute, routeGroup } from "../http/route.js";
+import { usageSchema } from "./response-schemas.js";
 import { idOf } from "./schemas.js";
 
 const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "must be a UTC day, YYYY-MM-DD");
@@ -27,6 +28,7 @@ export const usageRoutes = routeGroup("usage", [
   defineRoute({
     method: "get",
     path: "/internal/usage",
+    response: { schema: usageSchema },
     query: query,
     async handler({ ctx, query }, app) {
       const q = query();

@@ -8,6 +8,7 @@ import { getTeam } from "../repositories/teams.js";
 import { apiKeyIdsOfUser } from "../repositories/api-keys.js";
 import { deleteUser, findUserByExternalId, getUser, insertUser, listUsers, updateUser } from "../repositories/users.js";
 import { resyncKeys, writeWithChanges } from "../changes/write-with-changes.js";
+import { deletedSchema, pageOf, userSchema } from "./response-schemas.js";
 import { idOf, tokenLimit } from "./schemas.js";
 
 const limits = {
@@ -43,6 +44,7 @@ export const userRoutes = routeGroup("users", [
   defineRoute({
     method: "post",
     path: "/internal/users",
+    response: { status: 201, schema: userSchema },
     body: createUser,
     async handler({ ctx, body }, app) {
       const input = await body();
@@ -67,6 +69,7 @@ export const userRoutes = routeGroup("users", [
   defineRoute({
     method: "get",
     path: "/internal/users",
+    response: { schema: pageOf(userSchema) },
     query: listQuery,
     async handler({ ctx, query }, app) {
       const q = query();
@@ -74,11 +77,12 @@ export const userRoutes = routeGroup("users", [
       ctx.body = page(rows, q.limit);
     },
   }),
-  getByIdRoute({ path: "/internal/users/:id", id: idOf("user"), noun: "user", find: getUser }),
+  getByIdRoute({ path: "/internal/users/:id", id: idOf("user"), noun: "user", find: getUser, response: userSchema }),
   // Moving a user to another team re-syncs its keys, so gateways count them against the new team.
   defineRoute({
     method: "patch",
     path: "/internal/users/:id",
+    response: { schema: userSchema },
     params: { id: idOf("user") },
     body: patchUser,
     async handler({ ctx, params, body }, app) {
@@ -116,6 +120,7 @@ export const userRoutes = routeGroup("users", [
   defineRoute({
     method: "delete",
     path: "/internal/users/:id",
+    response: { schema: deletedSchema.extend({ deleted_keys: z.array(z.string()) }) },
     params: { id: idOf("user") },
     query: deleteQuery,
     async handler({ ctx, params, query }, app) {

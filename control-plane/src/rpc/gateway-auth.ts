@@ -6,6 +6,9 @@ import { bearerToken, hashGatewayToken, type GatewayPrincipal } from "../auth/cr
 /** Remote address of the HTTP/2 peer, set per request by the node adapter. */
 export const kRemoteAddress = createContextKey<string | null>(null, { description: "remote address" });
 
+/** Tells the gRPC session guard that this RPC's session carried an accepted token (it then stays open). */
+export const kOnAuthenticated = createContextKey<(() => void) | null>(null, { description: "session authenticated" });
+
 /** Resolves the gateway token in `authorization: Bearer …` to its organization. */
 export async function authenticateGateway(app: AppContext, ctx: HandlerContext): Promise<GatewayPrincipal> {
   const token = bearerToken(ctx.requestHeader.get("authorization") ?? undefined);
@@ -15,7 +18,10 @@ export async function authenticateGateway(app: AppContext, ctx: HandlerContext):
   }
   const hash = hashGatewayToken(token);
   const cached = app.tokenCache.get(hash.toString("hex"));
-  if (cached) return cached;
+  if (cached) {
+    ctx.values.get(kOnAuthenticated)?.();
+    return cached;
+  }
   const found = await findActiveTokenByHash(app.db, hash);
   if (!found) {
     app.metrics.syncAuthFailure();
@@ -26,5 +32,6 @@ export async function authenticateGateway(app: AppContext, ctx: HandlerContext):
   }
   const principal = { tokenId: found.id, orgId: found.orgId };
   app.tokenCache.set(hash.toString("hex"), principal);
+  ctx.values.get(kOnAuthenticated)?.();
   return principal;
 }

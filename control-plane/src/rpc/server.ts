@@ -7,7 +7,8 @@ import { acquire } from "./acquire.js";
 import { reportUsage } from "./report-usage.js";
 import type { AppContext } from "../context.js";
 import { acknowledge } from "./acknowledge.js";
-import { kRemoteAddress } from "./gateway-auth.js";
+import { kOnAuthenticated, kRemoteAddress } from "./gateway-auth.js";
+import { DEFAULT_SESSION_LIMITS, guardSessions, type SessionGuard } from "./session-guard.js";
 import { subscribe } from "./subscribe.js";
 
 export function syncRoutes(app: AppContext) {
@@ -31,9 +32,13 @@ export interface SyncServer {
 
 /** The gRPC server for the sync and quota services: HTTP/2, cleartext or TLS (mTLS with a client CA). */
 export async function startSyncServer(app: AppContext, host: string, port: number): Promise<SyncServer> {
+  let guard: SessionGuard | undefined;
   const handler = connectNodeAdapter({
     routes: syncRoutes(app),
-    contextValues: (req) => createContextValues().set(kRemoteAddress, req.socket?.remoteAddress ?? null),
+    contextValues: (req) =>
+      createContextValues()
+        .set(kRemoteAddress, req.socket?.remoteAddress ?? null)
+        .set(kOnAuthenticated, () => guard?.authenticated((req as { stream?: { session?: http2.ServerHttp2Session } }).stream?.session)),
   });
   const tls = app.config.grpcTls;
   const server = tls
@@ -46,6 +51,7 @@ export async function startSyncServer(app: AppContext, host: string, port: numbe
         handler,
       )
     : http2.createServer(handler);
+  guard = guardSessions(server, { limits: app.config.grpcSessions ?? DEFAULT_SESSION_LIMITS, logger: app.logger, registry: app.metrics.registry });
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on("session", (session) => {
     sessions.add(session);

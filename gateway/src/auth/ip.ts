@@ -19,7 +19,35 @@ export function normalizeAddress(address: string): string {
   const zone = address.indexOf("%");
   const bare = zone === -1 ? address : address.slice(0, zone);
   const m = MAPPED_V4.exec(bare);
-  return m ? m[1]! : bare;
+  if (m) return m[1]!;
+  // Other spellings of an IPv4-mapped address (`::ffff:7f00:1`, `0:0:0:0:0:ffff:7f00:1`,
+  // `::ffff:0:127.0.0.1` is not one): the same peer must be one bucket and match one rule.
+  return bare.includes(":") && /ffff/i.test(bare) ? (mappedHexToV4(bare) ?? bare) : bare;
+}
+
+/** The IPv4 address of an IPv4-mapped IPv6 address written in any IPv6 form, or null. */
+function mappedHexToV4(address: string): string | null {
+  if (isIP(address) !== 6) return null;
+  const groups = expandV6(address);
+  if (groups === null || groups.slice(0, 5).some((g) => g !== 0) || groups[5] !== 0xffff) return null;
+  return `${groups[6]! >> 8}.${groups[6]! & 0xff}.${groups[7]! >> 8}.${groups[7]! & 0xff}`;
+}
+
+/** The eight 16-bit groups of a valid IPv6 address (a trailing dotted IPv4 part included). */
+function expandV6(address: string): number[] | null {
+  let text = address.toLowerCase();
+  const dotted = /(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.split("::") as [string, string | undefined];
+  const left = head === "" ? [] : head.split(":");
+  const right = tail === undefined || tail === "" ? [] : tail.split(":");
+  const missing = 8 - left.length - right.length;
+  if (tail === undefined ? missing !== 0 : missing < 1) return null;
+  const groups = [...left, ...Array<string>(tail === undefined ? 0 : missing).fill("0"), ...right].map((g) => Number.parseInt(g, 16));
+  return groups.length === 8 && groups.every((g) => Number.isInteger(g) && g >= 0 && g <= 0xffff) ? groups : null;
 }
 
 /** Parses `10.0.0.1`, `10.0.0.0/8`, `2001:db8::1` or `2001:db8::/32`; undefined when it is neither. */
@@ -73,6 +101,28 @@ function forwardedAddress(entry: string): string | null {
   }
   const a = normalizeAddress(e);
   return isIP(a) === 0 ? null : a;
+}
+
+/**
+ * The brute-force bucket of a request whose forwarded address could not be parsed (clientAddress
+ * gave null): the unparseable entry as the nearest trusted hop reported it, so different
+ * clients behind proxies that write `unknown` or obfuscated names do not all share one bucket
+ * (and lock each other out). Only trusted hops' entries are reached this way, so a client
+ * cannot mint new buckets at will.
+ */
+export function unparseableForwardedBucket(socketAddress: string | undefined, forwardedFor: string | string[] | undefined): string {
+  const peer = socketAddress === undefined ? "unknown" : normalizeAddress(socketAddress);
+  const header = forwardedFor === undefined ? "" : Array.isArray(forwardedFor) ? forwardedFor.join(",") : forwardedFor;
+  const entries = header.split(",");
+  let hop = peer;
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const raw = entries[i]!.trim();
+    if (raw === "") continue;
+    const a = forwardedAddress(raw);
+    if (a === null) return `unparseable:${hop}:${raw.slice(0, 64)}`;
+    hop = a;
+  }
+  return `unparseable:${peer}`;
 }
 
 /**

@@ -52,6 +52,16 @@ export function checkModel(key: KeyRecord, model: string): PolicyDenial | null {
   };
 }
 
+/** A key limited to some models, on a request that names none (a stored prompt picks it). */
+export function modelRequiredDenial(key: KeyRecord): PolicyDenial {
+  return {
+    rule: "model",
+    code: "model_not_allowed",
+    message: `This API key may only use some models (allowed_models: ${listed(key.policy.allowedModels)}): name the model in the request, as a stored prompt's model cannot be checked.`,
+    param: "model",
+  };
+}
+
 /** ip_allowlist against the client's address (null: unknown, refused by any allowlist); null when allowed. */
 export function checkIp(key: KeyRecord, clientIp: string | null): PolicyDenial | null {
   if (key.ipAllowlist === null) return null;

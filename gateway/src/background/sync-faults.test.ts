@@ -57,7 +57,7 @@ describe("sync under faults", () => {
         error: {
           message:
             "This gateway has had no contact with its control plane for 11m0s, longer than its MAX_STALENESS of 10m0s, so it refuses requests rather than trust keys that may have been revoked since. Retry later or use another gateway.",
-          type: "api_error",
+          type: "server_error",
           param: null,
           code: "gateway_stale",
         },

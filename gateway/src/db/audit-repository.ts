@@ -14,7 +14,8 @@ export type AuditEvent =
   | "auth_disabled"
   | "mcp_server_upsert"
   | "mcp_server_delete"
-  | "mcp_denied";
+  | "mcp_denied"
+  | "auth_denied_summary";
 
 export interface AuditEntry {
   /** ISO timestamp. */

@@ -136,6 +136,40 @@ export class LogWriter {
     this.schedule();
   }
 
+  /**
+   * Resolves once everything handed over so far (rows, and what the flush hooks hold, the
+   * usage outbox included) is committed: a request's usage is then on disk before its
+   * answer's last bytes go out, so a kill -9 cannot lose the usage of an answered request.
+   * Group commit: callers that arrive while such a batch is written share the next one,
+   * sent as soon as it returns, so the cost is one small transaction per batch, not per call.
+   * A batch that fails resolves it too (its data goes again later): a sick disk must not
+   * hold answers back.
+   */
+  durable(): Promise<void> {
+    if (this.closed || this.closing) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.durableWaiters.push(resolve);
+      this.pumpDurable();
+    });
+  }
+
+  private durableWaiters: Array<() => void> = [];
+  private durableBatch: Promise<void> | null = null;
+
+  private pumpDurable(): void {
+    if (this.durableBatch || this.durableWaiters.length === 0) return;
+    const waiters = this.durableWaiters;
+    this.durableWaiters = [];
+    this.cancelTimer();
+    if (this.hooks.length > 0) this.hookPending = true;
+    this.send(true);
+    this.durableBatch = Promise.all([...this.batches]).then(() => {
+      this.durableBatch = null;
+      for (const w of waiters) w();
+      this.pumpDurable();
+    });
+  }
+
   /** Rows queued or being written. */
   get pending(): number {
     return this.queued + this.writing;

@@ -16,11 +16,13 @@ import {
   type Admission,
 } from "./2-admission.js";
 import { upstreamRoute } from "./3-upstream-route.js";
-import { newRequestRecord, recordRequest, type RequestRecord } from "./6-request-record.js";
+import { newRequestRecord, recordOnClose, type RequestRecord } from "./6-request-record.js";
 import { HttpError, PolicyDeniedError, errors } from "./errors.js";
-import { listModels } from "./models-route.js";
+import { listModels, retrieveModel } from "./models-route.js";
 import { mcpRoute } from "./mcp-route.js";
-import { sendError, sendOpenAiError } from "./respond.js";
+import { listAnthropicModels, retrieveAnthropicModel } from "./routes/anthropic-models.js";
+import { cancelResponse, deleteResponse, listInputItems, retrieveResponse } from "./routes/responses.js";
+import { sendError } from "./respond.js";
 import type { Route, RouteHandler } from "./route.js";
 
 const ROUTES = new Map<string, Route>([
@@ -28,16 +30,32 @@ const ROUTES = new Map<string, Route>([
   ["/v1/completions", { label: "completions", methods: { POST: upstreamRoute("completions") }, format: "openai" }],
   ["/v1/embeddings", { label: "embeddings", methods: { POST: upstreamRoute("embeddings") }, format: "openai" }],
   ["/v1/responses", { label: "responses", methods: { POST: upstreamRoute("responses") }, format: "openai" }],
+  ["/v1/responses/input_tokens", { label: "responses", methods: { POST: upstreamRoute("response_input_tokens") }, format: "openai" }],
+  ["/v1/responses/compact", { label: "responses", methods: { POST: upstreamRoute("response_compact") }, format: "openai" }],
   ["/v1/messages", { label: "messages", methods: { POST: upstreamRoute("messages") }, format: "anthropic" }],
   ["/v1/messages/count_tokens", { label: "count_tokens", methods: { POST: upstreamRoute("count_tokens") }, format: "anthropic" }],
-  ["/v1/models", { label: "models", methods: { GET: listModels }, format: "openai" }],
+  [
+    "/v1/models",
+    { label: "models", methods: { GET: listModels }, format: "openai", anthropic: { label: "models", methods: { GET: listAnthropicModels }, format: "anthropic" } },
+  ],
 ]);
 
 /** MCP's Streamable HTTP transport, on /mcp (aggregated) and every /mcp/{server}. */
 const MCP_ROUTE: Route = { label: "mcp", methods: { POST: mcpRoute, GET: mcpRoute, DELETE: mcpRoute }, format: "openai" };
 
+/** Paths with an id in them, tried in order after the exact paths. */
+const PARAM_ROUTES: ReadonlyArray<{ pattern: RegExp; route: Route }> = [
+  {
+    pattern: /^\/v1\/models\/.+$/,
+    route: { label: "models", methods: { GET: retrieveModel }, format: "openai", anthropic: { label: "models", methods: { GET: retrieveAnthropicModel }, format: "anthropic" } },
+  },
+  { pattern: /^\/v1\/responses\/[^/]+$/, route: { label: "responses", methods: { GET: retrieveResponse, DELETE: deleteResponse }, format: "openai" } },
+  { pattern: /^\/v1\/responses\/[^/]+\/cancel$/, route: { label: "responses", methods: { POST: cancelResponse }, format: "openai" } },
+  { pattern: /^\/v1\/responses\/[^/]+\/input_items$/, route: { label: "responses", methods: { GET: listInputItems }, format: "openai" } },
+];
+
 const SERVED =
-  "This gateway serves POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses, /v1/messages, /v1/messages/count_tokens, GET /v1/models, and MCP on /mcp and /mcp/{server}.";
+  "This gateway serves POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses (with GET and DELETE /v1/responses/{id}, POST /v1/responses/{id}/cancel, GET /v1/responses/{id}/input_items, POST /v1/responses/input_tokens and /v1/responses/compact), /v1/messages, /v1/messages/count_tokens, GET /v1/models and /v1/models/{id}, and MCP on /mcp and /mcp/{server}.";
 
 function pathOf(url: string | undefined): string {
   if (!url) return "/";
@@ -47,15 +65,42 @@ function pathOf(url: string | undefined): string {
   return path.length > 1 && path.endsWith("/") ? path.slice(0, -1) : path;
 }
 
-/** The route of a path, or null once a 404 is answered. */
+/** Paths only Anthropic's API has: a 404 there answers in its shape. */
+const ANTHROPIC_PATH = /^\/v1\/(?:messages|complete)(?:\/|$)/;
+
+/**
+ * API families the gateway does not serve, and why: each of them runs work
+ * later, or stores data, in a way the key's scopes, quotas and budget could
+ * not be applied to (a batch's tokens are spent when the provider runs it,
+ * not when the gateway sees the request). A clear 404 says so.
+ */
+const UNSERVED: ReadonlyArray<{ pattern: RegExp; anthropic: boolean; what: string }> = [
+  { pattern: /^\/v1\/batches(?:\/|$)/, anthropic: false, what: "The Batch API is not served: a batch's tokens are spent when the provider runs it, where the key's quotas and budget cannot be applied" },
+  { pattern: /^\/v1\/files(?:\/|$)/, anthropic: false, what: "The Files API is not served: uploads are stored by the provider outside the key's scopes" },
+  { pattern: /^\/v1\/uploads(?:\/|$)/, anthropic: false, what: "The Uploads API is not served: uploads are stored by the provider outside the key's scopes" },
+  { pattern: /^\/v1\/chat\/completions\/[^/]+/, anthropic: false, what: "Stored chat completions (retrieve, update, delete, messages) are not served: the gateway does not keep them per key" },
+  { pattern: /^\/v1\/messages\/batches(?:\/|$)/, anthropic: true, what: "Message Batches are not served: a batch's tokens are spent when the provider runs it, where the key's quotas and budget cannot be applied" },
+  { pattern: /^\/v1\/files(?:\/|$)/, anthropic: true, what: "The Files API is not served: uploads are stored by the provider outside the key's scopes" },
+];
+
+/** An Anthropic SDK sends anthropic-version on every call; OpenAI's never does. */
+function fromAnthropicClient(req: IncomingMessage): boolean {
+  return req.headers["anthropic-version"] !== undefined;
+}
+
+/** The route of a path (its Anthropic variant for an Anthropic client), or null once a 404 is answered. */
 function routeOf(req: IncomingMessage, res: ServerResponse, rec: RequestRecord, path: string): Route | null {
-  const route = ROUTES.get(path) ?? (path === "/mcp" || path.startsWith("/mcp/") ? MCP_ROUTE : undefined);
+  let route = ROUTES.get(path) ?? PARAM_ROUTES.find((r) => r.pattern.test(path))?.route ?? (path === "/mcp" || path.startsWith("/mcp/") ? MCP_ROUTE : undefined);
   if (route) {
+    if (route.anthropic && fromAnthropicClient(req)) route = route.anthropic;
     rec.route = route.label;
     return route;
   }
   rec.error = "not_found";
-  sendOpenAiError(res, errors.unknownUrl(req.method, path, SERVED));
+  const anthropic = ANTHROPIC_PATH.test(path) || fromAnthropicClient(req);
+  const unserved = UNSERVED.find((u) => u.pattern.test(path) && u.anthropic === anthropic);
+  const err = unserved ? errors.notServed(req.method, path, unserved.what, SERVED) : errors.unknownUrl(req.method, path, SERVED);
+  sendError(res, err, anthropic ? "anthropic" : "openai");
   return null;
 }
 
@@ -106,7 +151,7 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
   return (req, res) => {
     const rec = newRequestRecord();
     res.setHeader("x-request-id", rec.requestId);
-    res.once("close", () => recordRequest(ctx, rec, res));
+    recordOnClose(ctx, rec, res);
 
     if (!urlWithinLimit(a, req, res, rec, SERVED) || !hostPresent(a, req, res, rec)) return;
     const path = pathOf(req.url);

@@ -1,12 +1,13 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { BlockList, Socket } from "node:net";
 import { authenticateCredential, presentedCredential, type AuthFailureReason, type PresentedCredential } from "../auth/authenticate.js";
-import { clientAddress, ipInList, normalizeAddress } from "../auth/ip.js";
+import { clientAddress, ipInList, normalizeAddress, unparseableForwardedBucket } from "../auth/ip.js";
 import type { KeyRecord } from "../auth/key-index.js";
 import { checkIp, type PolicyDenial } from "../auth/policy.js";
 import { MAX_URL_BYTES } from "../config.js";
 import type { AppContext } from "../context.js";
 import { errors, type PolicyDeniedError } from "./errors.js";
+import { DenialAggregator } from "./denial-aggregator.js";
 import type { RequestRecord } from "./6-request-record.js";
 import { sendError, sendOpenAiError } from "./respond.js";
 import type { Route } from "./route.js";
@@ -31,10 +32,26 @@ interface Peer {
 export interface Admission {
   ctx: AppContext;
   peers: WeakMap<Socket, Peer>;
+  /** Unauthenticated denials: rows for the first per address and minute, a summary row for the rest. */
+  denials: DenialAggregator;
 }
 
 export function createAdmission(ctx: AppContext): Admission {
-  return { ctx, peers: new WeakMap() };
+  const denials = new DenialAggregator({
+    now: () => ctx.clock.now(),
+    write: (summaries) => {
+      for (const s of summaries) {
+        ctx.logWriter.audit({
+          at: new Date(ctx.clock.now()).toISOString(),
+          event: "auth_denied_summary",
+          keyId: null,
+          revision: null,
+          detail: { ip: s.ip, window_start: s.windowStart, denials: s.suppressed, reasons: s.reasons },
+        });
+      }
+    },
+  });
+  return { ctx, peers: new WeakMap(), denials };
 }
 
 /**
@@ -45,7 +62,7 @@ const GUESSES = new Set<AuthFailureReason>([
   "malformed",
   "bad_checksum",
   "unknown",
-  "rotated",
+  // "rotated" is not one: it is a real key's former secret, presented by a client not yet updated.
   "ephemeral_malformed",
   "ephemeral_bad_signature",
   "ephemeral_unknown_signing_key",
@@ -126,11 +143,12 @@ export function keysFresh(a: Admission, res: ServerResponse, rec: RequestRecord,
 
 /** Brute force: an address that sent too many invalid keys waits out its block. The client's address, or null when refused. */
 export function clientNotBlocked(a: Admission, req: IncomingMessage, res: ServerResponse, rec: RequestRecord, route: Route): string | null {
-  const client = clientIp(a, req) ?? "unknown";
+  const client = clientIp(a, req) ?? unparseableForwardedBucket(req.socket.remoteAddress, req.headers["x-forwarded-for"]);
   const retryAfter = a.ctx.bruteForce.retryAfterSeconds(client);
   if (retryAfter <= 0) return client;
   rec.error = "client_blocked";
   a.ctx.metrics.authFailure("blocked");
+  if (!a.denials.admit(client, rec.error)) rec.skipLog = true;
   sendError(res, errors.clientBlocked(client, retryAfter), route.format);
   return null;
 }
@@ -156,7 +174,11 @@ export function authenticateRequest(a: Admission, req: IncomingMessage, res: Ser
   rec.ephemeral = auth.reason.startsWith("ephemeral_");
   rec.error = `auth_${auth.reason}`;
   ctx.metrics.authFailure(auth.reason);
-  auditAuthDenied(a, req, rec, route, auth.reason, credential);
+  // Anonymous denials (no key recognised) are the ones a flood is made of: sampled per address and minute.
+  // Those naming a real key or token keep a row each: the key's owner may need them.
+  const anonymous = rec.keyId === null && !rec.ephemeral;
+  if (!anonymous || a.denials.admit(client, rec.error)) auditAuthDenied(a, req, rec, route, auth.reason, credential);
+  else rec.skipLog = true;
   sendError(res, errors.invalidApiKey(auth.message), route.format);
   return null;
 }

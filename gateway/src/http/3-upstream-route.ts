@@ -1,5 +1,5 @@
 import type { KeyRecord } from "../auth/key-index.js";
-import { checkModel, checkProvider } from "../auth/policy.js";
+import { checkModel, checkProvider, modelRequiredDenial } from "../auth/policy.js";
 import { MAX_JSON_DEPTH } from "../config.js";
 import type { AppContext } from "../context.js";
 import type { Resolved } from "../providers/registry.js";
@@ -11,6 +11,7 @@ import type { RequestRecord } from "./6-request-record.js";
 import { errors } from "./errors.js";
 import { jsonDepthExceeds, readBody } from "./read-body.js";
 import type { RouteHandler } from "./route.js";
+import { ownedResponse, withOwner } from "./routes/responses.js";
 
 const MAX_LOGGED_MODEL = 200;
 
@@ -20,6 +21,8 @@ const ENDPOINTS: Record<Endpoint, { path: string; format: UsageFormat; example: 
   completions: { path: "/v1/completions", format: "openai", example: "gpt-3.5-turbo-instruct" },
   embeddings: { path: "/v1/embeddings", format: "openai", example: "text-embedding-3-small" },
   responses: { path: "/v1/responses", format: "openai", example: "gpt-4o-mini" },
+  response_input_tokens: { path: "/v1/responses/input_tokens", format: "openai", example: "gpt-4o-mini" },
+  response_compact: { path: "/v1/responses/compact", format: "openai", example: "gpt-4o-mini" },
   messages: { path: "/v1/messages", format: "anthropic", example: "claude-sonnet-4-5" },
   count_tokens: { path: "/v1/messages/count_tokens", format: "anthropic", example: "claude-sonnet-4-5" },
 };
@@ -32,20 +35,26 @@ const USAGE_ON_REQUEST = new Set<Endpoint>(["chat_completions", "completions"]);
  * routing prefix is stripped from the model or a stream must be asked for
  * its usage; then the already parsed JSON is serialized once.
  */
-function upstreamBody(endpoint: Endpoint, body: Buffer, json: Record<string, unknown>, upstreamModel: string, stream: boolean): UpstreamBody {
+function upstreamBody(endpoint: Endpoint, body: Buffer, json: Record<string, unknown>, upstreamModel: string | undefined, stream: boolean, key: KeyRecord): UpstreamBody {
   const options = json.stream_options;
   const hideUsageChunk =
     stream && USAGE_ON_REQUEST.has(endpoint) && (options === null || typeof options !== "object" || (options as { include_usage?: unknown }).include_usage !== true);
-  if (!hideUsageChunk && upstreamModel === json.model) return { body, json, hideUsageChunk };
-  const rewritten: Record<string, unknown> = { ...json, model: upstreamModel };
+  // A created response records its owner, so any gateway can check it later (routes/responses.ts).
+  const owned = endpoint === "responses";
+  if (!hideUsageChunk && !owned && upstreamModel === json.model) return { body, json, hideUsageChunk };
+  const rewritten: Record<string, unknown> = owned ? withOwner(json, key) : { ...json };
+  if (upstreamModel !== undefined) rewritten.model = upstreamModel;
   if (hideUsageChunk) {
     rewritten.stream_options = { ...(options !== null && typeof options === "object" && !Array.isArray(options) ? options : {}), include_usage: true };
   }
   return { body: Buffer.from(JSON.stringify(rewritten)), json: rewritten, hideUsageChunk };
 }
 
+/** Endpoints whose API makes `model` optional (a stored prompt names it). */
+const MODEL_OPTIONAL = new Set<Endpoint>(["responses", "response_input_tokens"]);
+
 /** Parses once and checks only what the gateway itself needs. */
-function parseModelBody(ctx: AppContext, body: Buffer, example: string): Record<string, unknown> {
+function parseModelBody(ctx: AppContext, body: Buffer, example: string, modelOptional: boolean): Record<string, unknown> {
   // A cheap byte scan first: a pathologically nested body never reaches the
   // parser, nor the upstream that would parse it again.
   if (jsonDepthExceeds(body, MAX_JSON_DEPTH)) {
@@ -63,15 +72,15 @@ function parseModelBody(ctx: AppContext, body: Buffer, example: string): Record<
     throw errors.bodyNotObject();
   }
   const obj = json as Record<string, unknown>;
+  if (modelOptional && obj.model === undefined) return obj;
   if (typeof obj.model !== "string" || obj.model === "") {
     throw errors.missingModel(example);
   }
   return obj;
 }
 
-/** The request's model picks the provider; its scopes and endpoints must agree. */
-function routeModel(ctx: AppContext, endpoint: Endpoint, model: string, key: KeyRecord, rec: RequestRecord): Resolved {
-  const resolved = ctx.providers.resolve(model);
+/** The request's model picks the provider (resolveFor); its scopes and endpoints must agree. */
+function checkRoute(endpoint: Endpoint, model: string, resolved: Resolved | undefined, key: KeyRecord, rec: RequestRecord): Resolved {
   if (!resolved) {
     throw errors.modelNotFound(model);
   }
@@ -87,6 +96,19 @@ function routeModel(ctx: AppContext, endpoint: Endpoint, model: string, key: Key
 }
 
 /**
+ * A request without a model (a stored prompt picks it): the first provider
+ * the key may use that serves the endpoint. A key limited to some models is
+ * refused: the gateway cannot check a model it does not see.
+ */
+function routeWithoutModel(ctx: AppContext, endpoint: Endpoint, key: KeyRecord, rec: RequestRecord): Resolved {
+  if (key.allowedModels !== null) throw errors.policyDenied(modelRequiredDenial(key));
+  const provider = ctx.providers.defaultFor(endpoint, (name) => checkProvider(key, name) === null);
+  if (!provider) throw errors.noProviderFor(ENDPOINTS[endpoint].path);
+  rec.provider = provider.name;
+  return { provider, upstreamModel: "" };
+}
+
+/**
  * A POST endpoint passed through to the provider the model routes to: the
  * client's original bytes go upstream, the upstream's status and bytes come
  * back, usage is read in the provider's own format.
@@ -95,15 +117,28 @@ export function upstreamRoute(endpoint: Endpoint): RouteHandler {
   const { example, format } = ENDPOINTS[endpoint];
   return async (ctx: AppContext, req, res, rec, key) => {
     const body = await readBody(req, ctx.config.maxBodyBytes);
-    const json = parseModelBody(ctx, body, example);
-    const model = json.model as string;
-    rec.model = model.slice(0, MAX_LOGGED_MODEL);
+    const json = parseModelBody(ctx, body, example, MODEL_OPTIONAL.has(endpoint));
     rec.stream = json.stream === true;
-    const denial = checkModel(key, model);
-    if (denial) throw errors.policyDenied(denial, rec.model);
-    const { provider, upstreamModel } = routeModel(ctx, endpoint, model, key, rec);
-    rec.upstreamModel = upstreamModel ?? model;
-    const upstream = upstreamBody(endpoint, body, json, upstreamModel, rec.stream);
+    let resolved: Resolved;
+    let upstream: UpstreamBody;
+    if (typeof json.model === "string") {
+      const model = json.model;
+      rec.model = model.slice(0, MAX_LOGGED_MODEL);
+      const denial = checkModel(key, model);
+      if (denial) throw errors.policyDenied(denial, rec.model);
+      let routed = ctx.providers.resolveFor(endpoint, model, rec.requestId);
+      // Only a model no configured name claims waits for an upstream's model list.
+      if (routed instanceof Promise) routed = await routed;
+      resolved = checkRoute(endpoint, model, routed, key, rec);
+      rec.upstreamModel = resolved.upstreamModel ?? model;
+      upstream = upstreamBody(endpoint, body, json, resolved.upstreamModel, rec.stream, key);
+    } else {
+      resolved = routeWithoutModel(ctx, endpoint, key, rec);
+      upstream = upstreamBody(endpoint, body, json, undefined, rec.stream, key);
+    }
+    const { provider } = resolved;
+    // Continuing a response: only the key that created it may.
+    if (typeof json.previous_response_id === "string") await ownedResponse(ctx, key, rec, json.previous_response_id, "previous_response_id");
     // Fleet-wide limits: reserve before the upstream call, settle with the real usage after.
     const reservation = await admitToQuota(ctx, key, provider, json, rec, res);
     // The client may have left while the request waited for quota: no upstream call then.
@@ -112,10 +147,20 @@ export function upstreamRoute(endpoint: Endpoint): RouteHandler {
       if (reservation) ctx.quota.manager.settle(reservation, { tokens: 0, costMicroUsd: 0 });
       return;
     }
-    try {
-      await forward(ctx, endpoint, provider, format, upstream, req, res, rec, key);
-    } finally {
+    let settled = false;
+    const settle = () => {
+      if (settled) return;
+      settled = true;
       settleQuota(ctx, key, provider, reservation, rec);
+    };
+    try {
+      // Usage is settled and made durable before the answer's last bytes: an answered request's usage survives a kill -9.
+      await forward(ctx, endpoint, provider, format, upstream, req, res, rec, key, () => {
+        settle();
+        return ctx.logWriter.durable();
+      });
+    } finally {
+      settle();
     }
   };
 }

@@ -30,12 +30,26 @@ const RATE_HEADERS = {
   tokens: ["x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"],
 } as const;
 
-function setRateHeaders(res: ServerResponse, lease: Lease | null, kind: "requests" | "tokens", now: number): void {
+/** Anthropic's names for the same figures, its reset an RFC 3339 instant. */
+const ANTHROPIC_RATE_HEADERS = {
+  requests: ["anthropic-ratelimit-requests-limit", "anthropic-ratelimit-requests-remaining", "anthropic-ratelimit-requests-reset"],
+  tokens: ["anthropic-ratelimit-tokens-limit", "anthropic-ratelimit-tokens-remaining", "anthropic-ratelimit-tokens-reset"],
+} as const;
+
+/** Routes whose clients read Anthropic's rate-limit headers (the upstream account's never reach them). */
+const ANTHROPIC_ROUTES = new Set(["messages", "count_tokens"]);
+
+function setRateHeaders(res: ServerResponse, lease: Lease | null, kind: "requests" | "tokens", now: number, anthropic: boolean): void {
   if (!lease) return;
   const [limit, remaining, reset] = RATE_HEADERS[kind];
   res.setHeader(limit, lease.capacityText());
   res.setHeader(remaining, String(lease.remaining()));
   res.setHeader(reset, formatReset(lease.endsAtMs - now));
+  if (!anthropic) return;
+  const [aLimit, aRemaining, aReset] = ANTHROPIC_RATE_HEADERS[kind];
+  res.setHeader(aLimit, lease.capacityText());
+  res.setHeader(aRemaining, String(lease.remaining()));
+  res.setHeader(aReset, new Date(lease.endsAtMs).toISOString().replace(/\.\d{3}Z$/, "Z"));
 }
 
 export function refusalError(r: Refusal, key: KeyRecord): HttpError {
@@ -43,10 +57,12 @@ export function refusalError(r: Refusal, key: KeyRecord): HttpError {
   const who = spec.scope === "key" ? `key ${key.prefix}` : `${spec.scope} ${spec.counter.split(":")[1]}`;
   const headers: Record<string, string> = {};
   if (retryAfterMs !== null) headers["retry-after"] = String(Math.max(1, Math.ceil(retryAfterMs / 1000)));
+  const unit = spec.metric === "rpm" || spec.metric === "concurrency" ? "requests" : "tokens";
   if (r.throttled) {
     return errors.rateLimitExceeded(
       `The ${LIMIT_WORDS[spec.metric]} limit of ${who} is nearly spent: requests without max_tokens are admitted one at a time on each gateway now. Retry in 1s, or set max_tokens.`,
       headers,
+      unit,
     );
   }
   if (spec.metric === "budget") {
@@ -55,12 +71,14 @@ export function refusalError(r: Refusal, key: KeyRecord): HttpError {
     return errors.budgetExceeded(
       `Budget exceeded for ${who}: ${usd(lease.capacity)} ${spec.period === "total" ? "in total" : spec.period === "day" ? "per day" : "per month"}, and this request's estimated cost does not fit in what is left. ${when}`,
       headers,
+      retryAfterMs === null,
     );
   }
   const retry = retryAfterMs === null ? "" : ` Retry in ${formatReset(retryAfterMs)}.`;
   return errors.rateLimitExceeded(
     `Rate limit reached for ${who} on ${LIMIT_WORDS[spec.metric]}: limit ${lease.capacity}, remaining ${lease.remaining()} across the fleet.${retry}`,
     headers,
+    unit,
   );
 }
 
@@ -83,18 +101,19 @@ export async function admitToQuota(
   if (r instanceof Promise) r = await r;
   // Reset headers in the control plane's time, like the windows they describe.
   const now = ctx.quota.clock.now();
+  const anthropic = ANTHROPIC_ROUTES.has(rec.route);
   if (!(r instanceof Reservation)) {
     rec.error = `quota_${r.spec.metric}`;
     ctx.metrics.quotaRefused(r.spec.scope, r.spec.metric);
     const err = refusalError(r, key);
     // The refusing limit's headers, and the tightest others of the key as this gateway knows them.
     const own = (metric: Metric) => (r.spec.metric === metric ? r.lease : ctx.quota.manager.tightestKnown(specs, metric, now));
-    setRateHeaders(res, own("rpm"), "requests", now);
-    setRateHeaders(res, own("tpm"), "tokens", now);
+    setRateHeaders(res, own("rpm"), "requests", now, anthropic);
+    setRateHeaders(res, own("tpm"), "tokens", now, anthropic);
     throw err;
   }
-  setRateHeaders(res, r.tightest("rpm"), "requests", now);
-  setRateHeaders(res, r.tightest("tpm"), "tokens", now);
+  setRateHeaders(res, r.tightest("rpm"), "requests", now, anthropic);
+  setRateHeaders(res, r.tightest("tpm"), "tokens", now, anthropic);
   return r;
 }
 

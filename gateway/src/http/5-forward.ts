@@ -8,7 +8,7 @@ import { drained } from "./respond.js";
 import { errors, type HttpError } from "./errors.js";
 import type { RequestRecord } from "./6-request-record.js";
 import { UsageChunkFilter } from "./sse-filter.js";
-import { SseUsageTap, usageOfBuffer, type UsageFormat } from "../providers/usage.js";
+import { modelOfBuffer, SseUsageTap, usageOfBuffer, type UsageFormat } from "../providers/usage.js";
 
 /** What goes upstream when the client's bytes cannot: the rewritten body, and what the answer then needs. */
 export interface UpstreamBody {
@@ -26,7 +26,21 @@ interface PassOptions {
   transform?: (body: Buffer) => Buffer;
   /** Drop the usage-only chunk of an OpenAI stream: the gateway asked for it, the client did not. */
   hideUsageChunk?: boolean;
+  /** Streams: set once the upstream has finished its answer, so a client leaving then no longer aborts the upstream read. */
+  answered?: { value: boolean };
+  /** Streams: aborts the upstream read (bounds the read for usage after the client left). */
+  abort?: LightSignal;
+  /** Runs once the usage is known, before the answer's last bytes: settles it and waits until it is durable. */
+  beforeEnd?: () => Promise<void> | void;
 }
+
+/**
+ * After a client leaves a stream whose answer the upstream already finished, the gateway keeps
+ * reading the upstream for its usage chunk (else closing right after `finish_reason` would
+ * evade usage, spend and budgets), but no further than this many bytes and this long.
+ */
+export const USAGE_DRAIN_MAX_BYTES = 256 * 1024;
+export const USAGE_DRAIN_MAX_MS = 10_000;
 
 /** Maps a failed upstream call to the client's answer, counting it. */
 export function upstreamHttpError(ctx: AppContext, provider: string, err: UpstreamError, rec: RequestRecord): HttpError {
@@ -54,7 +68,11 @@ export async function passBuffered(ctx: AppContext, res: ServerResponse, rec: Re
   if (opts.transform && json) body = opts.transform(body);
   // Only the usage member is parsed: the answer's content is passed on as bytes, never materialized.
   if (json) rec.usage = usageOfBuffer(opts.usage, body);
+  // A request that named no model (a stored prompt): the answer names it, for pricing and the log.
+  if (json && rec.model === null && rec.route === "responses") rec.model = modelOfBuffer(body);
   if (up.status >= 400) rec.error = `upstream_status_${up.status}`;
+  const barrier = opts.beforeEnd?.();
+  if (barrier) await barrier;
   res.writeHead(up.status, { ...up.headers, "content-type": up.contentType ?? "application/octet-stream", "content-length": body.length });
   res.end(body);
 }
@@ -63,7 +81,7 @@ export async function passBuffered(ctx: AppContext, res: ServerResponse, rec: Re
  * Streams an SSE answer through chunk by chunk as it arrives, tapping it for
  * usage. A failure after the headers went out can only cut the stream.
  */
-async function passStreaming(ctx: AppContext, res: ServerResponse, rec: RequestRecord, up: ProviderResponse, opts: PassOptions): Promise<void> {
+export async function passStreaming(ctx: AppContext, res: ServerResponse, rec: RequestRecord, up: ProviderResponse, opts: PassOptions): Promise<void> {
   countUpstreamStatus(ctx, opts.provider, up.status);
   res.writeHead(up.status, {
     ...up.headers,
@@ -75,18 +93,40 @@ async function passStreaming(ctx: AppContext, res: ServerResponse, rec: RequestR
   res.flushHeaders();
   const tap = new SseUsageTap(opts.usage);
   const filter = opts.hideUsageChunk ? new UsageChunkFilter() : undefined;
+  let drainedBytes = 0;
+  let settledEarly = false;
+  let drainTimer: NodeJS.Timeout | undefined;
   try {
     for await (const chunk of up.body) {
-      if (res.destroyed) break;
+      if (res.destroyed) {
+        // The client left. Before the answer was finished: stop (the abort ends the upstream call).
+        // After it: read on, without writing, until the usage arrives or the bounds are hit.
+        if (!tap.answered || tap.usage !== null || drainedBytes > USAGE_DRAIN_MAX_BYTES) break;
+        drainTimer ??= setTimeout(() => opts.abort?.abort(), USAGE_DRAIN_MAX_MS);
+        drainedBytes += chunk.byteLength;
+        tap.push(chunk);
+        rec.usage = tap.usage;
+        if (tap.usage !== null) break;
+        continue;
+      }
       tap.push(chunk);
+      if (tap.answered && opts.answered) opts.answered.value = true;
+      rec.awaitingUsage = tap.answered && tap.usage === null;
       // Kept current: a client that leaves mid-stream is logged at once, with what was counted so far.
       rec.usage = tap.usage;
+      if (!settledEarly && tap.answered && tap.usage !== null && opts.beforeEnd) {
+        // The answer and its usage are known: durable before the bytes that end the stream go out.
+        settledEarly = true;
+        const barrier = opts.beforeEnd();
+        if (barrier) await barrier;
+      }
       const out = filter ? filter.push(chunk) : chunk;
       if (out.length > 0 && !res.write(out)) await drained(res);
     }
     const rest = filter?.end();
     if (rest && rest.length > 0 && !res.destroyed) res.write(rest);
   } catch (err) {
+    clearTimeout(drainTimer);
     tap.end();
     rec.usage = tap.usage;
     if (res.destroyed) return; // the client left; the abort ended the upstream read
@@ -101,8 +141,11 @@ async function passStreaming(ctx: AppContext, res: ServerResponse, rec: RequestR
     res.destroy();
     return;
   }
+  clearTimeout(drainTimer);
   tap.end();
   rec.usage = tap.usage;
+  const barrier = settledEarly ? undefined : opts.beforeEnd?.();
+  if (barrier) await barrier;
   res.end();
 }
 
@@ -131,6 +174,7 @@ function providerRequest(ctx: AppContext, endpoint: Endpoint, upstream: Upstream
     requestId: rec.requestId,
     signal: abort,
     headers: req.headers,
+    ...(req.url?.includes("?") ? { query: new URLSearchParams(req.url.slice(req.url.indexOf("?") + 1)) } : {}),
     onAttempt: attemptRecorder(ctx, rec),
     mayUse: (name: string) => checkProvider(key, name) === null,
   };
@@ -163,10 +207,12 @@ export async function forward(
   res: ServerResponse,
   rec: RequestRecord,
   key: KeyRecord,
+  beforeEnd?: () => Promise<void> | void,
 ): Promise<void> {
   const abort = new LightSignal();
+  const answered = { value: false };
   const onClose = () => {
-    if (!res.writableFinished) abort.abort();
+    if (!res.writableFinished && !answered.value) abort.abort();
   };
   res.on("close", onClose);
 
@@ -178,7 +224,7 @@ export async function forward(
     failed(ctx, err, abort.aborted, rec, rec.provider ?? provider.name);
     return;
   }
-  const opts = { provider: rec.provider ?? provider.name, usage: format, hideUsageChunk: upstream.hideUsageChunk };
+  const opts = { provider: rec.provider ?? provider.name, usage: format, hideUsageChunk: upstream.hideUsageChunk, answered, abort, beforeEnd };
   try {
     if (rec.stream && up.status < 300 && up.contentType?.includes("text/event-stream") !== false) await passStreaming(ctx, res, rec, up, opts);
     else await passBuffered(ctx, res, rec, up, opts);
@@ -187,5 +233,7 @@ export async function forward(
   } finally {
     res.off("close", onClose);
     if (abort.aborted && !rec.error) rec.error = "client_closed";
+    rec.awaitingUsage = false;
+    rec.afterUsage?.();
   }
 }

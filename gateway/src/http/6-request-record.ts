@@ -32,6 +32,20 @@ export interface RequestRecord {
   costMicroUsd?: number | null;
   /** An MCP request's server, tool and outcome (set by the MCP route). */
   mcp?: { server: string | null; tool: string | null; outcome: string } | null;
+  /** A stream's answer is finished but its usage chunk has not arrived: a client leaving now does not record the request yet. */
+  awaitingUsage?: boolean;
+  /** A denial counted in a summary row instead of a row of its own (see DenialAggregator): metrics only. */
+  skipLog?: boolean;
+  /** The recording deferred while awaitingUsage, run once the usage is read (or the read gave up). */
+  afterUsage?: () => void;
+}
+
+/** Records the request when its response closes, or, for a stream still owed its usage, once that is read. */
+export function recordOnClose(ctx: AppContext, rec: RequestRecord, res: ServerResponse): void {
+  res.once("close", () => {
+    if (rec.awaitingUsage) rec.afterUsage = () => recordRequest(ctx, rec, res);
+    else recordRequest(ctx, rec, res);
+  });
 }
 
 /** A request's record as it arrives, before any step has learnt anything of it. */
@@ -73,6 +87,7 @@ export function recordRequest(ctx: AppContext, rec: RequestRecord, res: ServerRe
   // 499 (nginx's "client closed request"): the client left before any answer.
   const status = res.headersSent ? res.statusCode : 499;
   ctx.metrics.request(rec.route, status, latencyMs / 1000);
+  if (rec.skipLog) return;
   ctx.logWriter.request({
     at: isoTime(ctx.clock.now()),
     requestId: rec.requestId,

@@ -4,13 +4,16 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger, generateApiKey } from "@tollgate/shared";
 import { createGateway, type Gateway } from "../index.js";
-import { eventually, FakeControlPlane, makeKey, tempDir } from "@tollgate/testkit";
+import { eventually, FakeControlPlane, makeKey, rotateKey, tempDir } from "@tollgate/testkit";
 import { testConfig } from "../../test/test-config.js";
 
 describe("brute-force protection on the client API", () => {
   const dir = tempDir();
   const key = makeKey();
-  const cp = new FakeControlPlane([key.upsert], 1);
+  // Rotated an hour ago with a grace period that has ended: its old secret is refused as "rotated".
+  const before = makeKey();
+  const rotated = rotateKey(before, Date.now() - 3_600_000);
+  const cp = new FakeControlPlane([key.upsert, rotated.upsert], 1);
   let gw: Gateway;
   let port: number;
   let statusPort: number;
@@ -79,5 +82,14 @@ describe("brute-force protection on the client API", () => {
         db.close();
       }
     });
+  });
+
+  it("does not count a recently rotated key's old secret as a guess: the address is not locked out", async () => {
+    for (let i = 0; i < 6; i++) {
+      const res = await chatFrom("127.0.0.9", before.secret);
+      expect(res.status).toBe(401);
+    }
+    expect((await chatFrom("127.0.0.9", rotated.secret)).status).toBe(200);
+    expect((await chatFrom("127.0.0.9", key.secret)).status).toBe(200);
   });
 });

@@ -1,7 +1,10 @@
 import type { PolicyDenial } from "../auth/policy.js";
 import { formatDuration } from "../background/sync-state.js";
 
-export type OpenAiErrorType = "invalid_request_error" | "api_error" | "rate_limit_error" | "insufficient_quota";
+export type OpenAiErrorType = "invalid_request_error" | "api_error" | "server_error" | "rate_limit_error" | "insufficient_quota" | "requests" | "tokens";
+
+/** Tells the SDKs not to retry: the same request would be refused again (a final refusal). */
+export const FINAL = { "x-should-retry": "false" } as const;
 
 /** An HTTP error answered in OpenAI's error shape (or Anthropic's, by route). Build one through `errors`. */
 export class HttpError extends Error {
@@ -26,7 +29,7 @@ export class PolicyDeniedError extends HttpError {
     /** The requested model, when the model was at fault. */
     readonly model: string | null = null,
   ) {
-    super(403, denial.message, "invalid_request_error", denial.code, denial.param);
+    super(403, denial.message, "invalid_request_error", denial.code, denial.param, { ...FINAL });
     this.name = "PolicyDeniedError";
   }
 }
@@ -38,6 +41,7 @@ function quotedModel(model: string): string {
 
 /** A connection the gateway will not read more of after this answer. */
 const CLOSE = { connection: "close" } as const;
+
 
 /**
  * Every error the client port answers, by name: the one place that holds the
@@ -76,19 +80,22 @@ export const errors = {
   // Routing.
   unknownUrl: (method: string | undefined, path: string, served: string) =>
     new HttpError(404, `Unknown request URL: ${method} ${path.slice(0, 200)}. ${served}`, "invalid_request_error", "unknown_url"),
+  /** A known API family the gateway chose not to serve; `what` says which and why. */
+  notServed: (method: string | undefined, path: string, what: string, served: string) =>
+    new HttpError(404, `${method} ${path.slice(0, 200)}: ${what}. ${served}`, "invalid_request_error", "endpoint_not_served"),
   methodNotAllowed: (method: string, path: string, allowed: string) =>
     new HttpError(405, `Method ${method} is not allowed on ${path}; use ${allowed}.`, "invalid_request_error", "method_not_allowed", null, { allow: allowed }),
 
   // Whether the gateway can trust its keys at all.
   gatewayNotReady: () =>
-    new HttpError(503, "This gateway has not received its keys from the control plane yet; retry shortly.", "api_error", "gateway_not_ready", null, {
+    new HttpError(503, "This gateway has not received its keys from the control plane yet; retry shortly.", "server_error", "gateway_not_ready", null, {
       "retry-after": "2",
     }),
   gatewayStale: (staleMs: number, maxStalenessMs: number) =>
     new HttpError(
       503,
       `This gateway has had no contact with its control plane for ${formatDuration(staleMs)}, longer than its MAX_STALENESS of ${formatDuration(maxStalenessMs)}, so it refuses requests rather than trust keys that may have been revoked since. Retry later or use another gateway.`,
-      "api_error",
+      "server_error",
       "gateway_stale",
       null,
       { "retry-after": "5" },
@@ -105,18 +112,19 @@ export const errors = {
       { "retry-after": String(retryAfterSeconds) },
     ),
   /** `message` is the authenticator's, which never quotes the presented credential. */
-  invalidApiKey: (message: string) => new HttpError(401, message, "invalid_request_error", "invalid_api_key"),
+  invalidApiKey: (message: string) => new HttpError(401, message, "invalid_request_error", "invalid_api_key", null, { ...FINAL }),
   policyDenied: (denial: PolicyDenial, model: string | null = null) => new PolicyDeniedError(denial, model),
 
   // The request body.
-  bodyTooLarge: (limit: number) =>
+  /** `close`: the rest of the body was not read, so the connection cannot serve another request. */
+  bodyTooLarge: (limit: number, close: boolean) =>
     new HttpError(
       413,
       `Request body too large: the limit is ${limit} bytes (MAX_BODY_BYTES). Send a smaller request.`,
       "invalid_request_error",
       "request_too_large",
       null,
-      { ...CLOSE },
+      close ? { ...CLOSE, ...FINAL } : { ...FINAL },
     ),
   incompleteBody: () =>
     new HttpError(
@@ -166,13 +174,20 @@ export const errors = {
       "model",
     ),
 
-  // Fleet quotas: the quota gate words the message and sets Retry-After.
-  budgetExceeded: (message: string, headers: Record<string, string>) => new HttpError(429, message, "insufficient_quota", "budget_exceeded", null, headers),
-  rateLimitExceeded: (message: string, headers: Record<string, string>) => new HttpError(429, message, "rate_limit_error", "rate_limit_exceeded", null, headers),
+  noProviderFor: (path: string) =>
+    new HttpError(404, `No provider this key may use serves POST ${path} on this gateway.`, "invalid_request_error", "model_not_found", "model"),
+
+  // Fleet quotas: the quota gate words the message and sets Retry-After. OpenAI's
+  // own codes and types, which client code keys on: a spent budget is
+  // insufficient_quota, a rate limit names what ran out (requests or tokens).
+  /** `final`: the budget does not reset, so no retry can succeed. */
+  budgetExceeded: (message: string, headers: Record<string, string>, final: boolean) =>
+    new HttpError(429, message, "insufficient_quota", "insufficient_quota", null, final ? { ...headers, ...FINAL } : headers),
+  rateLimitExceeded: (message: string, headers: Record<string, string>, unit: "requests" | "tokens") => new HttpError(429, message, unit, "rate_limit_exceeded", null, headers),
 
   // The upstream.
   upstreamFailed: (status: number, message: string, timedOut: boolean) =>
-    new HttpError(status, message, "api_error", timedOut ? "upstream_timeout" : "upstream_unreachable"),
+    new HttpError(status, message, "server_error", timedOut ? "upstream_timeout" : "upstream_unreachable"),
   internalError: (requestId: string) =>
-    new HttpError(500, `The gateway failed to handle this request (request id ${requestId}).`, "api_error", "internal_error"),
+    new HttpError(500, `The gateway failed to handle this request (request id ${requestId}).`, "server_error", "internal_error"),
 };

@@ -122,8 +122,9 @@ describe("AUTH_BYPASS_PATHS", () => {
     const chat = await g.post("/v1/chat/completions", {});
     expect(chat.status).toBe(401);
     expect((await g.post("/v1/chat/completions", { authorization: `Bearer ${key.secret}` })).status).toBe(200);
-    // Exact paths only: unknown paths stay 404, wrong methods 405.
-    expect((await g.get("/v1/models/x")).status).toBe(404);
+    // Exact paths only: a path below a listed one stays authenticated, unknown paths 404, wrong methods 405.
+    expect((await g.get("/v1/models/x")).status).toBe(401);
+    expect((await g.get("/v1/models-x")).status).toBe(404);
     expect((await g.post("/v1/models", {})).status).toBe(405);
   });
 });

@@ -3,6 +3,7 @@ import { modelAllowed } from "../auth/model-matcher.js";
 import { checkProvider } from "../auth/policy.js";
 import type { AppContext } from "../context.js";
 import { UpstreamError, type Provider, type ProviderResponse } from "../providers/types.js";
+import type { RequestRecord } from "./6-request-record.js";
 import { sendJson } from "./respond.js";
 import { errors } from "./errors.js";
 import { passBuffered, upstreamHttpError } from "./5-forward.js";
@@ -72,38 +73,12 @@ export const listModels: RouteHandler = async (ctx, _req, res, rec, key) => {
       });
       return;
     }
-    const entries: ModelEntry[] = [...explicit];
-    await Promise.all(
-      fetched.map(async (p) => {
-        try {
-          const up = await p.listModels!(abort.signal, rec.requestId);
-          const body = await readAll(up);
-          if (up.status >= 300) {
-            ctx.metrics.upstreamError(p.name, up.status >= 500 ? "http_5xx" : "http_4xx");
-            ctx.logger.warn({ provider: p.name, status: up.status, requestId: rec.requestId }, "provider model list failed; left out of /v1/models");
-            return;
-          }
-          const data = (JSON.parse(filterRouted(body, registry, p).toString("utf8")) as { data: ModelEntry[] }).data;
-          entries.push(...data);
-        } catch (err) {
-          if (abort.signal.aborted) return;
-          if (err instanceof UpstreamError) ctx.metrics.upstreamError(p.name, err.reason);
-          else ctx.metrics.upstreamError(p.name, "invalid_response");
-          ctx.logger.warn({ provider: p.name, err: (err as Error).message, requestId: rec.requestId }, "provider model list failed; left out of /v1/models");
-        }
-      }),
-    );
+    const entries = await gatherModels(ctx, rec, fetched, explicit, abort.signal);
     if (abort.signal.aborted) {
       rec.error = "client_closed";
       return;
     }
-    const seen = new Set<string>();
-    const data = entries.filter((m) => {
-      if (seen.has(m.id) || !modelAllowed(key.allowedModels, m.id)) return false;
-      seen.add(m.id);
-      return true;
-    });
-    sendJson(res, 200, { object: "list", data });
+    sendJson(res, 200, { object: "list", data: allowedOnce(entries, key) });
   } catch (err) {
     if (abort.signal.aborted) {
       rec.error = "client_closed";
@@ -111,6 +86,90 @@ export const listModels: RouteHandler = async (ctx, _req, res, rec, key) => {
     }
     if (err instanceof UpstreamError) throw upstreamHttpError(ctx, fetched[0]?.name ?? "unknown", err, rec);
     throw err;
+  } finally {
+    res.off("close", onClose);
+  }
+};
+
+/** The entries `key` may use, each id once (the first source wins). */
+function allowedOnce(entries: readonly ModelEntry[], key: KeyRecord): ModelEntry[] {
+  const seen = new Set<string>();
+  return entries.filter((m) => {
+    if (seen.has(m.id) || !modelAllowed(key.allowedModels, m.id)) return false;
+    seen.add(m.id);
+    return true;
+  });
+}
+
+/** The explicit entries, then each fetched provider's list of the models it routes; a failing list is logged and left out. */
+async function gatherModels(ctx: AppContext, rec: RequestRecord, fetched: readonly Provider[], explicit: readonly ModelEntry[], signal: AbortSignal): Promise<ModelEntry[]> {
+  const registry = ctx.providers;
+  const entries: ModelEntry[] = [...explicit];
+  await Promise.all(
+    fetched.map(async (p) => {
+      try {
+        const up = await p.listModels!(signal, rec.requestId);
+        const body = await readAll(up);
+        if (up.status >= 300) {
+          ctx.metrics.upstreamError(p.name, up.status >= 500 ? "http_5xx" : "http_4xx");
+          ctx.logger.warn({ provider: p.name, status: up.status, requestId: rec.requestId }, "provider model list failed; left out of /v1/models");
+          return;
+        }
+        const data = (JSON.parse(filterRouted(body, registry, p).toString("utf8")) as { data: ModelEntry[] }).data;
+        entries.push(...data);
+      } catch (err) {
+        if (signal.aborted) return;
+        if (err instanceof UpstreamError) ctx.metrics.upstreamError(p.name, err.reason);
+        else ctx.metrics.upstreamError(p.name, "invalid_response");
+        ctx.logger.warn({ provider: p.name, err: (err as Error).message, requestId: rec.requestId }, "provider model list failed; left out of /v1/models");
+      }
+    }),
+  );
+  return entries;
+}
+
+/** The model id of a /v1/models/{id} path (ids may hold slashes: `anthropic/claude-…`). */
+export function modelIdOf(url: string | undefined): string {
+  const path = (url ?? "").split("?")[0]!;
+  const raw = path.slice("/v1/models/".length).replace(/\/$/, "");
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
+/**
+ * GET /v1/models/{id} in OpenAI's shape: the entry /v1/models would list
+ * for this key, or 404 model_not_found (a model the key may not use is not
+ * revealed).
+ */
+export const retrieveModel: RouteHandler = async (ctx, req, res, rec, key) => {
+  const id = modelIdOf(req.url);
+  rec.model = id.slice(0, 200);
+  const registry = ctx.providers;
+  const usable = registry.providers.filter((p) => checkProvider(key, p.name) === null);
+  if (!modelAllowed(key.allowedModels, id) || usable.length === 0) throw errors.modelNotFound(id);
+  const explicit = usable.flatMap((p) => registry.modelsOf(p).map((m): ModelEntry => ({ id: m, object: "model", created: 0, owned_by: p.name })));
+  const found = explicit.find((m) => m.id === id);
+  if (found) {
+    sendJson(res, 200, found);
+    return;
+  }
+  const fetched = usable.filter((p) => p.listModels !== undefined && registry.hasPatterns(p));
+  const abort = new AbortController();
+  const onClose = () => {
+    if (!res.writableFinished) abort.abort();
+  };
+  res.on("close", onClose);
+  try {
+    const entry = (await gatherModels(ctx, rec, fetched, [], abort.signal)).find((m) => m.id === id);
+    if (abort.signal.aborted) {
+      rec.error = "client_closed";
+      return;
+    }
+    if (!entry) throw errors.modelNotFound(id);
+    sendJson(res, 200, entry);
   } finally {
     res.off("close", onClose);
   }

@@ -225,7 +225,8 @@ describe("routing by model to OpenAI and Anthropic upstreams", () => {
     const slow = await post("claude-slow");
     expect(slow.status).toBe(504);
     const slowBody = await json(slow);
-    expect(slowBody).toEqual({ type: "error", error: { type: "api_error", message: expect.stringContaining("did not answer in time") } });
+    // Issue 21: a timeout is Anthropic's timeout_error, and a gateway-made error carries the request id.
+    expect(slowBody).toEqual({ type: "error", error: { type: "timeout_error", message: expect.stringContaining("did not answer in time") }, request_id: slow.headers.get("x-request-id") });
     const dead = await post("claude-dead");
     expect(dead.status).toBe(502);
     const deadBody = await json(dead);
@@ -249,7 +250,11 @@ describe("routing by model to OpenAI and Anthropic upstreams", () => {
     expect(err.error).toEqual({
       type: "error",
       error: { type: "permission_error", message: "This API key may not use provider 'anthropic' (allowed_providers: openai)." },
+      // Issue 21: errors the gateway makes carry its request id, as Anthropic's do.
+      request_id: err.headers?.get("x-request-id"),
     });
+    expect(err.requestID).toBe(err.headers?.get("x-request-id"));
+    expect(err.headers?.get("x-should-retry")).toBe("false");
     expect(await logged(err.headers?.get("x-request-id"))).toMatchObject({
       status: 403,
       keyId: onlyOpenai.upsert.id,

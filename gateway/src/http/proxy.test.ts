@@ -184,7 +184,7 @@ describe("proxying to an OpenAI-compatible upstream", () => {
   it("answers 504 when the upstream does not answer in time", async () => {
     const res = await post(JSON.stringify({ model: "slow", messages: [] }));
     expect(res.status).toBe(504);
-    expect((await res.json()) as unknown).toMatchObject({ error: { type: "api_error", code: "upstream_timeout" } });
+    expect((await res.json()) as unknown).toMatchObject({ error: { type: "server_error", code: "upstream_timeout" } });
   });
 
   it("proxies the model list", async () => {
@@ -213,7 +213,7 @@ describe("proxying to an OpenAI-compatible upstream", () => {
       });
       expect(res.status).toBe(502);
       const body = (await res.json()) as { error: { type: string; message: string } };
-      expect(body.error.type).toBe("api_error");
+      expect(body.error.type).toBe("server_error");
       expect(body.error.message).not.toContain(UPSTREAM_KEY);
     } finally {
       await gw2.stop();

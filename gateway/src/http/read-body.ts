@@ -27,37 +27,61 @@ export function jsonDepthExceeds(body: Uint8Array, limit: number): boolean {
 }
 
 /**
+ * How many bytes past the limit are read and dropped so a refused upload
+ * still gets its 413: clients (fetch, the SDKs) only read an answer once
+ * their upload is done, and a connection closed under them reads as EPIPE,
+ * which they retry. Past this, the connection is closed: the client is
+ * sending far more than any request the gateway would forward.
+ */
+export const DISCARD_BEYOND_LIMIT_BYTES = 64 * 1024 * 1024;
+
+/**
  * Reads the request body, refusing more than `limit` bytes (413) without
- * buffering the excess.
+ * buffering the excess: what the client still sends is read and dropped
+ * (up to DISCARD_BEYOND_LIMIT_BYTES), then the 413 is answered on a
+ * connection that stays open.
  */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const tooLarge = () => errors.bodyTooLarge(limit);
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers["content-length"]);
-    if (declared > limit) {
-      reject(tooLarge());
-      return;
-    }
     const chunks: Buffer[] = [];
     let size = 0;
     let settled = false;
+    let tooLarge = declared > limit;
     const cleanup = () => {
       req.off("data", onData);
       req.off("end", onEnd);
       req.off("error", onError);
       req.off("close", onClose);
     };
+    const refuse = (close: boolean) => {
+      settled = true;
+      cleanup();
+      reject(errors.bodyTooLarge(limit, close));
+    };
+    if (declared > limit + DISCARD_BEYOND_LIMIT_BYTES) {
+      refuse(true);
+      return;
+    }
     const onData = (chunk: Buffer) => {
       size += chunk.length;
+      if (tooLarge) {
+        if (size > limit + DISCARD_BEYOND_LIMIT_BYTES) refuse(true);
+        return;
+      }
       if (size > limit) {
-        settled = true;
-        cleanup();
-        reject(tooLarge());
+        // Drop what was kept and read on to the end, then refuse.
+        tooLarge = true;
+        chunks.length = 0;
         return;
       }
       chunks.push(chunk);
     };
     const onEnd = () => {
+      if (tooLarge) {
+        refuse(false);
+        return;
+      }
       settled = true;
       cleanup();
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));

@@ -30,6 +30,9 @@ function anthropicErrorType(status: number): string {
       return "permission_error";
     case 404:
       return "not_found_error";
+    case 408:
+    case 504:
+      return "timeout_error";
     case 413:
       return "request_too_large";
     case 429:
@@ -41,9 +44,9 @@ function anthropicErrorType(status: number): string {
   }
 }
 
-/** `{"type":"error","error":{"type","message"}}`, as the Anthropic SDKs parse it. */
-function anthropicErrorBody(err: HttpError): string {
-  return JSON.stringify({ type: "error", error: { type: anthropicErrorType(err.status), message: err.message } });
+/** `{"type":"error","error":{"type","message"},"request_id"}`, as the Anthropic SDKs parse it. */
+function anthropicErrorBody(err: HttpError, requestId: string | undefined): string {
+  return JSON.stringify({ type: "error", error: { type: anthropicErrorType(err.status), message: err.message }, ...(requestId !== undefined ? { request_id: requestId } : {}) });
 }
 
 /** Answers `err` in the route's API shape. */
@@ -52,8 +55,16 @@ export function sendError(res: ServerResponse, err: HttpError, format: ErrorForm
     sendOpenAiError(res, err);
     return;
   }
-  const body = anthropicErrorBody(err);
-  res.writeHead(err.status, { ...err.headers, "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+  // The gateway's request id, under the names Anthropic's API uses for its own.
+  const id = res.getHeader("x-request-id");
+  const requestId = typeof id === "string" ? id : undefined;
+  const body = anthropicErrorBody(err, requestId);
+  res.writeHead(err.status, {
+    ...err.headers,
+    ...(requestId !== undefined ? { "request-id": requestId } : {}),
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+  });
   res.end(body);
 }
 

@@ -14,4 +14,6 @@ export interface Route {
   methods: Record<string, RouteHandler>;
   /** The API whose error shape this route answers in, whatever the failure. */
   format: ErrorFormat;
+  /** The same path as an Anthropic client (one sending anthropic-version) is answered, when it differs. */
+  anthropic?: Route;
 }

@@ -360,7 +360,7 @@ describe("before the first snapshot", () => {
       expect(await json(res)).toEqual({
         error: {
           message: "This gateway has not received its keys from the control plane yet; retry shortly.",
-          type: "api_error",
+          type: "server_error",
           param: null,
           code: "gateway_not_ready",
         },

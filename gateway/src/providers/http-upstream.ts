@@ -34,10 +34,11 @@ const CONNECT_CODES = new Set([
 ]);
 
 /**
- * Upstream response headers a client may rely on: request ids, timing, retry
- * hints and Anthropic's rate-limit figures. An allowlist, so no credential,
- * cookie or account identifier can slip through; never `x-ratelimit-*`, which
- * the gateway sets itself for the key's own quota.
+ * Upstream response headers a client may rely on: request ids, timing and
+ * retry hints. An allowlist, so no credential, cookie or account identifier
+ * can slip through; never `x-ratelimit-*` nor `anthropic-ratelimit-*`: they
+ * describe the upstream account, and the gateway sets them itself for the
+ * key's own quota.
  */
 const PASSED_RESPONSE_HEADERS = new Set([
   "request-id",
@@ -49,7 +50,6 @@ const PASSED_RESPONSE_HEADERS = new Set([
   "apim-request-id",
   "x-ms-region",
 ]);
-const PASSED_RESPONSE_PREFIXES = ["anthropic-ratelimit-"];
 /** The gateway's own request id is x-request-id; the upstream's travels under this name. */
 export const UPSTREAM_REQUEST_ID_HEADER = "x-upstream-request-id";
 
@@ -60,7 +60,7 @@ export function passedResponseHeaders(headers: Record<string, string | string[] 
     if (typeof v !== "string") continue;
     const lower = name.toLowerCase();
     if (lower === "x-request-id") out[UPSTREAM_REQUEST_ID_HEADER] = v;
-    else if (PASSED_RESPONSE_HEADERS.has(lower) || PASSED_RESPONSE_PREFIXES.some((p) => lower.startsWith(p))) out[lower] = v;
+    else if (PASSED_RESPONSE_HEADERS.has(lower)) out[lower] = v;
   }
   return out;
 }
@@ -84,7 +84,7 @@ export function classifyUpstreamFailure(err: unknown, deadline: Deadline, origin
 }
 
 export interface UpstreamCall {
-  method: "GET" | "POST";
+  method: "GET" | "POST" | "DELETE";
   /** Path below the base URL's path, e.g. "/chat/completions". */
   path: string;
   headers: Record<string, string>;
@@ -342,6 +342,22 @@ class UpstreamBody implements AsyncIterableIterator<Uint8Array> {
     if (this.discardedBytes > DISCARD_LIMIT_BYTES) this.controller.abort(new Error("discarded"));
     else if (this.controller.paused) this.controller.resume();
   }
+}
+
+/** Header names that could carry a credential: never forwarded, whatever their prefix. */
+const CREDENTIAL_LIKE = /auth|key|token|secret|cookie|session|password/i;
+
+/**
+ * What an upstream would see from the client directly, credentials aside:
+ * its user-agent and the SDKs' x-stainless-* telemetry (language, runtime,
+ * retry count, timeout). Added to `into`, which the caller owns.
+ */
+export function clientIdentityHeaders(from: Record<string, string | string[] | undefined>, into: Record<string, string>): Record<string, string> {
+  for (const [name, v] of Object.entries(from)) {
+    if (typeof v !== "string") continue;
+    if (name === "user-agent" || (name.startsWith("x-stainless-") && !CREDENTIAL_LIKE.test(name))) into[name] = v;
+  }
+  return into;
 }
 
 /** A client header's value when it is a plain string. */

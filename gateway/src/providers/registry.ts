@@ -6,7 +6,8 @@ import { createGeminiProvider } from "./gemini/gemini-provider.js";
 import { createMockProvider } from "./mock/mock-provider.js";
 import { createOpenAiProvider } from "./openai/openai-provider.js";
 import { DEFAULT_AZURE_API_VERSION, checkFallbacks, type ProviderConfig } from "./provider-config.js";
-import type { Provider } from "./types.js";
+import type { Endpoint, Provider } from "./types.js";
+import { UpstreamModelLists } from "./upstream-model-lists.js";
 
 /** Builds the adapter a provider config names. */
 export function createProvider(config: ProviderConfig): Provider {
@@ -60,6 +61,8 @@ export class ProviderRegistry {
   private readonly configs = new Map<Provider, ProviderConfig>();
   private readonly chains = new Map<Provider, Provider>();
   private readonly modelChains = new Map<Provider, Map<string, Provider>>();
+  /** The model lists upstreams publish in their own shape (Anthropic's), kept a few minutes. */
+  readonly modelLists = new UpstreamModelLists();
 
   /** `overrides` replace the built adapter of the same name (tests). */
   constructor(configs: readonly ProviderConfig[], overrides: readonly Provider[] = []) {
@@ -105,6 +108,52 @@ export class ProviderRegistry {
     }
     if (!provider) return undefined;
     return { provider: this.modelChains.get(provider)?.get(model) ?? this.chains.get(provider)!, upstreamModel };
+  }
+
+  /** The first provider (with its fallbacks) that serves `endpoint` and that `mayUse` accepts: where a request without a model goes. */
+  defaultFor(endpoint: Endpoint, mayUse: (name: string) => boolean): Provider | undefined {
+    const provider = this.providers.find((p) => p.endpoints.has(endpoint) && mayUse(p.name));
+    return provider && this.chains.get(provider);
+  }
+
+  /**
+   * Where `model` goes on `endpoint`: its usual route when that provider
+   * serves the endpoint; else the first provider serving the endpoint that
+   * names the model (explicit list, prefix, pattern), then one whose
+   * upstream model list has it (Anthropic-format providers serving models
+   * not named `claude-*`). Otherwise the usual route, or undefined.
+   */
+  resolveFor(endpoint: Endpoint, model: string, requestId: string): Resolved | undefined | Promise<Resolved | undefined> {
+    const usual = this.resolve(model);
+    if (usual && usual.provider.endpoints.has(endpoint)) return usual;
+    const serving = this.providers.filter((p) => p.endpoints.has(endpoint));
+    if (serving.length === 0) return usual;
+    const named = this.resolveAmong(model, new Set(serving));
+    if (named) return named;
+    const listed = serving.filter((p) => p.listNativeModels !== undefined);
+    if (listed.length === 0) return usual;
+    return (async () => {
+      for (const p of listed) {
+        const models = await this.modelLists.of(p, requestId).catch(() => [] as const);
+        if (models.some((m) => m.id === model)) return { provider: this.chains.get(p)!, upstreamModel: model };
+      }
+      return usual;
+    })();
+  }
+
+  /** resolve() limited to some providers. */
+  private resolveAmong(model: string, among: ReadonlySet<Provider>): Resolved | undefined {
+    for (const p of among) {
+      if (this.modelsOf(p).includes(model)) return { provider: this.modelChains.get(p)?.get(model) ?? this.chains.get(p)!, upstreamModel: model };
+    }
+    for (const r of this.rules) {
+      if (!among.has(r.provider)) continue;
+      if (r.kind === "prefix" ? model.startsWith(r.prefix) && model.length > r.prefix.length : modelAllowed(r.matcher, model)) {
+        const upstreamModel = r.kind === "prefix" && r.strip ? model.slice(r.prefix.length) : model;
+        return { provider: this.modelChains.get(r.provider)?.get(model) ?? this.chains.get(r.provider)!, upstreamModel };
+      }
+    }
+    return undefined;
   }
 
   /** The configured provider serving `model` (not its fallback wrapper), or undefined when none does. */

@@ -1,12 +1,26 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { CallerSignal } from "./light-signal.js";
+import type { UpstreamModel } from "./upstream-model-lists.js";
 
 /** Provider kinds a providers file may declare; `mock` is the built-in stand-in. */
 export const PROVIDER_KINDS = ["openai", "anthropic", "azure-openai", "gemini"] as const;
 export type ProviderKind = (typeof PROVIDER_KINDS)[number] | "mock";
 
 /** Client endpoints that reach an upstream; each is one route of the client API. */
-export type Endpoint = "chat_completions" | "completions" | "embeddings" | "responses" | "messages" | "count_tokens";
+export type Endpoint = "chat_completions" | "completions" | "embeddings" | "responses" | "response_input_tokens" | "response_compact" | "messages" | "count_tokens";
+
+/** A call on a stored response of the Responses API (retrieve, delete, cancel, input items). */
+export interface ResponseResourceCall {
+  method: "GET" | "POST" | "DELETE";
+  /** Below the provider's /responses path, query included: "/resp_123", "/resp_123/cancel". */
+  suffix: string;
+  requestId: string;
+  signal: CallerSignal;
+  /** The client's headers; the provider forwards only what its API defines, never a credential. */
+  headers: IncomingHttpHeaders;
+  /** The SSE stream is asked for (a resumed background response). */
+  stream: boolean;
+}
 
 /** A client request as the gateway forwards it. */
 export interface ProviderRequest {
@@ -21,6 +35,8 @@ export interface ProviderRequest {
   signal: CallerSignal;
   /** The client's headers; each provider forwards only the few its API defines, never a credential. */
   headers: IncomingHttpHeaders;
+  /** The client's query parameters; each provider forwards only those its API defines (Anthropic's beta=true). */
+  query?: URLSearchParams;
   /** Told of each upstream call as it ends (its status or failure); a fallback chain makes several. */
   onAttempt?(attempt: Attempt): void;
   /** Whether the caller may use a provider (allowed_providers): fallbacks it may not use are skipped. */
@@ -67,6 +83,17 @@ export class UpstreamError extends Error {
   }
 }
 
+/** An upstream answered a gateway-made call (e.g. its model list) with an error status. */
+export class UpstreamStatusError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = "UpstreamStatusError";
+  }
+}
+
 /**
  * The provider cannot call the model the request names (e.g. not an Azure
  * deployment name): the caller's mistake, found before any upstream call, so
@@ -91,5 +118,12 @@ export interface Provider {
   call(req: ProviderRequest): Promise<ProviderResponse>;
   /** The upstream's model list in OpenAI's shape, when it has one. */
   listModels?(signal: AbortSignal, requestId: string): Promise<ProviderResponse>;
+  /**
+   * The upstream's own model list in a non-OpenAI shape (Anthropic's), read
+   * whole; rejects with UpstreamError, or UpstreamStatusError on an error status.
+   */
+  listNativeModels?(requestId: string): Promise<readonly UpstreamModel[]>;
+  /** A stored response's sub-resources, when the provider serves the Responses API. */
+  responseResource?(call: ResponseResourceCall): Promise<ProviderResponse>;
   close(): Promise<void>;
 }

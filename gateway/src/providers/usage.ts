@@ -153,7 +153,24 @@ export function usageOfBuffer(format: UsageFormat, body: Buffer): Usage | null {
   return format === "anthropic" ? parseAnthropicUsage(usage) : parseUsage(usage);
 }
 
+const MODEL_KEY = new TextEncoder().encode("model");
+
+/** The top-level `model` of a whole JSON answer, when it is a string: the model a stored prompt picked. */
+export function modelOfBuffer(body: Buffer): string | null {
+  const span = topLevelMember(body, MODEL_KEY);
+  if (span === null || body[span[0]] !== 0x22) return null;
+  try {
+    const model: unknown = JSON.parse(body.toString("utf8", span[0], span[1]));
+    return typeof model === "string" ? model : null;
+  } catch {
+    return null;
+  }
+}
+
 const MAX_PENDING_LINE = 1024 * 1024;
+
+/** The upstream finished its answer: a finish or stop reason, or the Responses API's / Anthropic's closing event. */
+const ANSWERED_RE = /"(?:finish_reason|stop_reason)"\s*:\s*"|"type"\s*:\s*"(?:response\.completed|message_stop)"/;
 
 /** Whether `text` has `: null` (any blanks) at `from`: a member whose value is null. */
 function isNullMember(text: string, from: number): boolean {
@@ -176,11 +193,17 @@ export class SseUsageTap {
   private readonly decoder = new TextDecoder();
   private partial = "";
   usage: Usage | null = null;
+  /**
+   * The upstream has produced the whole answer (a finish reason went by): from then on the
+   * client has what it pays for, so its usage is owed whether or not the client stays.
+   */
+  answered = false;
 
   constructor(private readonly format: UsageFormat = "openai") {}
 
   push(chunk: Uint8Array): void {
     const text = this.partial + this.decoder.decode(chunk, { stream: true });
+    if (!this.answered && (text.includes("_reason") || text.includes('"type"')) && ANSWERED_RE.test(text)) this.answered = true;
     const lastNl = text.lastIndexOf("\n");
     if (lastNl === -1) {
       // An absurdly long line is no usage chunk; drop it rather than grow.

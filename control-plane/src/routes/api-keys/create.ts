@@ -10,11 +10,14 @@ import type { AdminActor } from "../../http/admin-auth.js";
 import { createKeySchema, settingsFrom } from "./key-schemas.js";
 import { checkMemberKeyCreate } from "./member-keys.js";
 import { bulkCreate } from "./request-schemas.js";
+import { pageOf, revealedKeySchema } from "../response-schemas.js";
+import { z } from "zod";
 import { auditKey, respond, revealed } from "./write-key.js";
 
 export const createKey = defineRoute({
   method: "post",
   path: "/internal/api-keys",
+  response: { status: 201, schema: revealedKeySchema, description: "Created; `key` is the secret, shown this once" },
   summary: "Create a key; the only response that shows its secret",
   body: createKeySchema,
   async handler({ ctx, orgId, body }, app) {
@@ -48,6 +51,7 @@ export const createKey = defineRoute({
 export const createKeys = defineRoute({
   method: "post",
   path: "/internal/api-keys/bulk",
+  response: { status: 201, schema: pageOf(revealedKeySchema).extend({ revision: z.number().int().nullable() }) },
   summary: "Import many keys in one transaction",
   body: bulkCreate,
   bodyKind: "bulk",

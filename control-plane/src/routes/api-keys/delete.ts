@@ -3,12 +3,14 @@ import { writeWithChanges } from "../../changes/write-with-changes.js";
 import { defineRoute } from "../../http/route.js";
 import { waitForGatewaysParam } from "../../http/wait-for-gateways.js";
 import { deleteApiKey } from "../../repositories/api-keys.js";
+import { deletedSchema } from "../response-schemas.js";
 import { keyId } from "./request-schemas.js";
 import { auditKey, respond } from "./write-key.js";
 
 export const deleteKey = defineRoute({
   method: "delete",
   path: "/internal/api-keys/:id",
+  response: { schema: deletedSchema },
   params: { id: keyId },
   async handler({ ctx, orgId, params }, app) {
     const waitMs = waitForGatewaysParam(ctx);

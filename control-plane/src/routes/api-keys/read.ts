@@ -2,6 +2,7 @@ import { decodeCursor, encodeCursor } from "../../http/pagination.js";
 import { defineRoute } from "../../http/route.js";
 import { getByIdRoute } from "../get-by-id.js";
 import { getApiKey, listApiKeys, orgRequestTotal } from "../../repositories/api-keys.js";
+import { apiKeySchema, listedKeySchema, pageOf } from "../response-schemas.js";
 import { keyId, listQuery } from "./request-schemas.js";
 
 type KeyCursor = { v: string | number; id: string };
@@ -15,6 +16,7 @@ function keyCursor(value: unknown): KeyCursor | undefined {
 export const listKeys = defineRoute({
   method: "get",
   path: "/internal/api-keys",
+  response: { schema: pageOf(listedKeySchema) },
   summary: "Search, filter, sort and page the organization's keys",
   query: listQuery,
   async handler({ ctx, orgId, query }, app) {
@@ -35,4 +37,4 @@ export const listKeys = defineRoute({
   },
 });
 
-export const getKey = getByIdRoute({ path: "/internal/api-keys/:id", id: keyId, noun: "api key", find: getApiKey });
+export const getKey = getByIdRoute({ path: "/internal/api-keys/:id", id: keyId, noun: "api key", find: getApiKey, response: apiKeySchema });

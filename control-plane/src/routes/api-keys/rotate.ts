@@ -6,6 +6,7 @@ import { waitForGatewaysParam } from "../../http/wait-for-gateways.js";
 import { rotateApiKeySecret } from "../../repositories/api-keys.js";
 import { findIdempotencyRecord, saveIdempotencyRecord } from "../../repositories/idempotency.js";
 import { keyId, rotateBody } from "./request-schemas.js";
+import { revealedKeySchema } from "../response-schemas.js";
 import { changeKey, respond, revealed } from "./write-key.js";
 
 function idempotencyKeyOf(ctx: Context): string | undefined {
@@ -19,6 +20,7 @@ function idempotencyKeyOf(ctx: Context): string | undefined {
 export const rotateKey = defineRoute({
   method: "post",
   path: "/internal/api-keys/:id/rotate",
+  response: { schema: revealedKeySchema, description: "Rotated; `key` is the new secret, shown this once" },
   summary: "Replace a key's secret, optionally keeping the old one for a grace period",
   params: { id: keyId },
   body: rotateBody,

@@ -4,11 +4,13 @@ import { waitForGatewaysParam } from "../../http/wait-for-gateways.js";
 import { updateApiKey, type ApiKeyPatch } from "../../repositories/api-keys.js";
 import { patchKeySchema } from "./key-schemas.js";
 import { emptyBody, keyId } from "./request-schemas.js";
+import { changedKeySchema } from "../response-schemas.js";
 import { changeKey, respond } from "./write-key.js";
 
 export const updateKey = defineRoute({
   method: "patch",
   path: "/internal/api-keys/:id",
+  response: { schema: changedKeySchema },
   summary: "Change a key's settings",
   params: { id: keyId },
   body: patchKeySchema,
@@ -41,6 +43,7 @@ export const changeKeyStatus: RouteDef<{ id: string }, undefined, Record<string,
     defineRoute({
       method: "post",
       path: `/internal/api-keys/:id/${action}`,
+      response: { schema: changedKeySchema },
       summary: `Move a key to ${status}`,
       params: { id: keyId },
       body: emptyBody,

@@ -1,5 +1,7 @@
-import { createHttpUpstream, headerString } from "../http-upstream.js";
-import type { Endpoint, Provider, ProviderRequest } from "../types.js";
+import { clientIdentityHeaders, createHttpUpstream, headerString } from "../http-upstream.js";
+import { LightSignal } from "../light-signal.js";
+import { UpstreamStatusError, type Endpoint, type Provider, type ProviderRequest } from "../types.js";
+import type { UpstreamModel } from "../upstream-model-lists.js";
 
 export interface AnthropicProviderOptions {
   /** The configured name (allowed_providers, metrics); default "anthropic". */
@@ -38,7 +40,25 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): Prov
       if (options.apiKey !== undefined) headers["x-api-key"] = options.apiKey;
       const beta = headerString(req.headers["anthropic-beta"]);
       if (beta !== undefined) headers["anthropic-beta"] = beta;
-      return upstream.request({ method: "POST", path, headers, body: req.body, signal: req.signal });
+      clientIdentityHeaders(req.headers, headers);
+      // The SDK's beta methods call ?beta=true; the rest of a client's query is not forwarded.
+      const query = req.query?.get("beta") === "true" ? "?beta=true" : "";
+      return upstream.request({ method: "POST", path: path + query, headers, body: req.body, signal: req.signal });
+    },
+    async listNativeModels(requestId: string): Promise<readonly UpstreamModel[]> {
+      const headers: Record<string, string> = { accept: "application/json", "anthropic-version": DEFAULT_ANTHROPIC_VERSION, "x-request-id": requestId };
+      if (options.apiKey !== undefined) headers["x-api-key"] = options.apiKey;
+      const up = await upstream.request({ method: "GET", path: "/v1/models?limit=1000", headers, signal: new LightSignal() });
+      const chunks: Buffer[] = [];
+      for await (const c of up.body) chunks.push(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
+      if (up.status >= 300) throw new UpstreamStatusError(up.status, `The upstream model list of ${options.name ?? "anthropic"} answered ${up.status}.`);
+      const parsed = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { data?: unknown };
+      if (!Array.isArray(parsed.data)) return [];
+      return parsed.data.flatMap((m: { id?: unknown; display_name?: unknown; created_at?: unknown } | null): UpstreamModel[] =>
+        m && typeof m.id === "string"
+          ? [{ id: m.id, ...(typeof m.display_name === "string" ? { displayName: m.display_name } : {}), ...(typeof m.created_at === "string" ? { createdAt: m.created_at } : {}) }]
+          : [],
+      );
     },
     close: () => upstream.close(),
   };

@@ -1,4 +1,4 @@
-import { OPENAI_PATHS, createOpenAiCompatibleProvider, type OpenAiEndpoint } from "../openai/openai-provider.js";
+import { OPENAI_PATHS, RESPONSES_ENDPOINTS, createOpenAiCompatibleProvider, type OpenAiEndpoint } from "../openai/openai-provider.js";
 import { ModelNotCallableError, type Provider, type ProviderRequest } from "../types.js";
 
 /** Azure deployment names: letters, digits, `_`, `.`, `-`, starting with a letter or digit. */
@@ -45,7 +45,8 @@ export function createAzureOpenAiProvider(options: AzureOpenAiProviderOptions): 
     baseUrl: options.baseUrl,
     timeoutMs: options.timeoutMs,
     auth: options.apiKey === undefined ? {} : { "api-key": options.apiKey },
-    endpoints: v1 ? ["chat_completions", "completions", "embeddings", "responses"] : ["chat_completions", "completions", "embeddings"],
+    endpoints: v1 ? ["chat_completions", "completions", "embeddings", ...RESPONSES_ENDPOINTS] : ["chat_completions", "completions", "embeddings"],
+    ...(v1 ? { responsesPath: `/openai/v1${OPENAI_PATHS.responses}` } : {}),
     target(endpoint: OpenAiEndpoint, req: ProviderRequest) {
       const deployment = deploymentOf(req);
       if (v1) {

@@ -1,5 +1,5 @@
-import { createHttpUpstream, headerString } from "../http-upstream.js";
-import type { Endpoint, Provider, ProviderKind, ProviderRequest } from "../types.js";
+import { clientIdentityHeaders, createHttpUpstream, headerString } from "../http-upstream.js";
+import type { Endpoint, Provider, ProviderKind, ProviderRequest, ResponseResourceCall } from "../types.js";
 
 export interface OpenAiProviderOptions {
   /** The configured name (allowed_providers, metrics); default "openai". */
@@ -18,7 +18,12 @@ export const OPENAI_PATHS: Record<OpenAiEndpoint, string> = {
   completions: "/completions",
   embeddings: "/embeddings",
   responses: "/responses",
+  response_input_tokens: "/responses/input_tokens",
+  response_compact: "/responses/compact",
 };
+
+/** The Responses API's endpoints: a provider serving one serves all three. */
+export const RESPONSES_ENDPOINTS = ["responses", "response_input_tokens", "response_compact"] as const satisfies readonly OpenAiEndpoint[];
 
 /** Client headers of OpenAI's API that travel upstream. */
 const FORWARDED = ["openai-beta"] as const;
@@ -36,6 +41,8 @@ export interface OpenAiCompatibleOptions {
   target(endpoint: OpenAiEndpoint, req: ProviderRequest): { path: string; body?: Buffer };
   /** Path of the model list, when the upstream has one in OpenAI's shape. */
   modelsPath?: string;
+  /** Path of the Responses API's stored responses (e.g. "/responses"), when it serves them. */
+  responsesPath?: string;
 }
 
 /**
@@ -44,7 +51,15 @@ export interface OpenAiCompatibleOptions {
  */
 export function createOpenAiCompatibleProvider(options: OpenAiCompatibleOptions): Provider {
   const upstream = createHttpUpstream(options.baseUrl, options.timeoutMs);
-  const { auth, modelsPath } = options;
+  const { auth, modelsPath, responsesPath } = options;
+  const forwarded = (from: ProviderRequest["headers"], headers: Record<string, string>) => {
+    clientIdentityHeaders(from, headers);
+    for (const name of FORWARDED) {
+      const v = headerString(from[name]);
+      if (v !== undefined) headers[name] = v;
+    }
+    return headers;
+  };
   const endpoints = new Set<Endpoint>(options.endpoints);
   return {
     name: options.name,
@@ -58,15 +73,23 @@ export function createOpenAiCompatibleProvider(options: OpenAiCompatibleOptions)
         "content-type": "application/json",
         accept: req.stream ? "text/event-stream" : "application/json",
       };
-      for (const name of FORWARDED) {
-        const v = headerString(req.headers[name]);
-        if (v !== undefined) headers[name] = v;
-      }
+      forwarded(req.headers, headers);
       const { path, body } = options.target(req.endpoint as OpenAiEndpoint, req);
       return upstream.request({ method: "POST", path, headers, body: body ?? req.body, signal: req.signal });
     },
     ...(modelsPath !== undefined
       ? { listModels: (signal: AbortSignal, requestId: string) => upstream.request({ method: "GET", path: modelsPath, headers: { ...auth, "x-request-id": requestId }, signal }) }
+      : {}),
+    ...(responsesPath !== undefined
+      ? {
+          responseResource: (call: ResponseResourceCall) =>
+            upstream.request({
+              method: call.method,
+              path: responsesPath + call.suffix,
+              headers: forwarded(call.headers, { ...auth, "x-request-id": call.requestId, accept: call.stream ? "text/event-stream" : "application/json" }),
+              signal: call.signal,
+            }),
+        }
       : {}),
     close: () => upstream.close(),
   };
@@ -86,6 +109,7 @@ export function createBearerProvider(kind: ProviderKind, options: OpenAiProvider
     endpoints,
     target: (endpoint) => ({ path: OPENAI_PATHS[endpoint] }),
     ...(modelsPath !== undefined ? { modelsPath } : {}),
+    ...(endpoints.includes("responses") ? { responsesPath: OPENAI_PATHS.responses } : {}),
   });
 }
 

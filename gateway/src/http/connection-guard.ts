@@ -1,0 +1,110 @@
+import type { Server } from "node:http";
+import type { BlockList, Socket } from "node:net";
+import type { Logger } from "@tollgate/shared";
+import { Counter, Gauge, type Registry } from "prom-client";
+
+/**
+ * Bounds on the client port's TCP connections. Without them a flood of idle connections
+ * reaches the process's file limit: accept() then fails for everyone, the status port
+ * included, and nothing is logged. With them the flood is refused at the door (counted,
+ * logged at most once per interval), idle connections close well before a minute, and the
+ * status port, a server of its own, keeps answering.
+ */
+export interface ConnectionLimits {
+  /** MAX_CONNECTIONS: open client connections at once; more are closed on accept. */
+  maxConnections: number;
+  /** MAX_CONNECTIONS_PER_CLIENT: open connections from one address (trusted proxies exempt). */
+  maxPerAddress: number;
+  /** CLIENT_IDLE_TIMEOUT: a kept-alive connection with no request for this long is closed. */
+  idleTimeoutMs: number;
+  /** HEADERS_TIMEOUT: a connection that has not sent a request's headers within this is closed. */
+  headersTimeoutMs: number;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  maxConnections: 4096,
+  maxPerAddress: 256,
+  idleTimeoutMs: 30_000,
+  headersTimeoutMs: 20_000,
+};
+
+/** Connections the status port accepts at once: enough for scrapers and probes, never the client flood. */
+export const STATUS_MAX_CONNECTIONS = 64;
+
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
+
+export interface ConnectionGuard {
+  /** Open client connections now. */
+  readonly open: number;
+}
+
+export function guardConnections(
+  server: Server,
+  options: { limits: ConnectionLimits; logger: Logger; registry: Registry; trustedProxies: BlockList | null; now?: () => number },
+): ConnectionGuard {
+  const { limits, logger, trustedProxies } = options;
+  const now = options.now ?? Date.now;
+  server.maxConnections = limits.maxConnections;
+  server.keepAliveTimeout = limits.idleTimeoutMs;
+  server.headersTimeout = Math.min(server.headersTimeout || limits.headersTimeoutMs, limits.headersTimeoutMs);
+  // Node requires requestTimeout ≥ headersTimeout when both are set.
+  if (server.requestTimeout > 0 && server.requestTimeout < server.headersTimeout) server.headersTimeout = server.requestTimeout;
+
+  const perAddress = new Map<string, number>();
+  let open = 0;
+  const refused = new Counter({
+    name: "tollgate_gateway_connections_refused_total",
+    help: "Client connections closed on accept: over MAX_CONNECTIONS (total) or MAX_CONNECTIONS_PER_CLIENT (per_address)",
+    labelNames: ["reason"] as const,
+    registers: [options.registry],
+  });
+  new Gauge({
+    name: "tollgate_gateway_client_connections",
+    help: "Open client-port connections",
+    registers: [options.registry],
+    collect() {
+      this.set(open);
+    },
+  });
+
+  let lastLog = Number.NEGATIVE_INFINITY;
+  let unlogged = 0;
+  const noteRefusal = (reason: "total" | "per_address", address: string | undefined) => {
+    refused.inc({ reason });
+    unlogged++;
+    const t = now();
+    if (t - lastLog < REFUSAL_LOG_INTERVAL_MS) return;
+    lastLog = t;
+    logger.warn(
+      { reason, address, refusedSinceLastLog: unlogged, open, maxConnections: limits.maxConnections, maxPerAddress: limits.maxPerAddress },
+      "refusing client connections: connection limit reached (MAX_CONNECTIONS / MAX_CONNECTIONS_PER_CLIENT)",
+    );
+    unlogged = 0;
+  };
+
+  // Node closes connections over maxConnections itself and reports them here.
+  server.on("drop", (data?: { remoteAddress?: string }) => noteRefusal("total", data?.remoteAddress));
+  server.on("connection", (socket: Socket) => {
+    const address = socket.remoteAddress ?? "unknown";
+    const exempt = trustedProxies !== null && socket.remoteAddress !== undefined && trustedProxies.check(socket.remoteAddress, socket.remoteFamily === "IPv6" ? "ipv6" : "ipv4");
+    const count = (perAddress.get(address) ?? 0) + 1;
+    if (!exempt && count > limits.maxPerAddress) {
+      noteRefusal("per_address", address);
+      socket.destroy();
+      return;
+    }
+    perAddress.set(address, count);
+    open++;
+    socket.once("close", () => {
+      open--;
+      const left = (perAddress.get(address) ?? 1) - 1;
+      if (left <= 0) perAddress.delete(address);
+      else perAddress.set(address, left);
+    });
+  });
+  return {
+    get open() {
+      return open;
+    },
+  };
+}
