@@ -31,6 +31,14 @@ export class UpstreamSessions {
   #sessions = new Map<string, Promise<Session>>();
   #servers = new Map<string, McpServerRecord>();
   #nextId = 1;
+  /**
+   * Ids of the gateway's own requests (initialize, tools/list). Strings with a
+   * prefix no MCP client uses, so they never collide with the ids of a client's
+   * calls in flight in the same upstream session.
+   */
+  #id(): string {
+    return `tollgate-gw-${this.#nextId++}`;
+  }
 
   constructor(
     private readonly upstream: McpUpstreamClient,
@@ -60,7 +68,7 @@ export class UpstreamSessions {
   }
 
   async #open(server: McpServerRecord): Promise<Session> {
-    const id = this.#nextId++;
+    const id = this.#id();
     const answer = await this.#send(server, null, {
       jsonrpc: "2.0",
       id,
@@ -122,8 +130,8 @@ export class UpstreamSessions {
 
   /** Sends a request and reads its JSON-RPC reply. */
   async call(scope: string, server: McpServerRecord, method: string, params: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const id = this.#nextId++;
-    const answer = await this.request(scope, server, { jsonrpc: "2.0", id, method, params } as { id: number });
+    const id = this.#id();
+    const answer = await this.request(scope, server, { jsonrpc: "2.0", id, method, params } as { id: string });
     return readReply(answer, id, server.name);
   }
 
