@@ -27,6 +27,10 @@ export interface ControlPlaneConfig {
   compactionIntervalMs: number;
   /** Wait after a change before reading the log, to batch bursts into one push. */
   syncDebounceMs: number;
+  /** How long a key write waits, by default, for the organization's connected gateways to apply it (read-your-writes); 0: not at all. */
+  waitForGatewaysDefaultMs: number;
+  /** SYNC_TRACE=on: stamp each stage of every key change on stderr (bench/README.md, "Where the time goes"). */
+  syncTrace?: boolean;
   /** Per-IP blocking after repeated invalid master keys. */
   bruteForce: { enabled: boolean; maxFailedAttempts: number; ttlMs: number };
   /** TLS for the gRPC port; unset = plaintext. */
@@ -135,6 +139,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     changeLogRetentionMs: envDurationMs(env, "CHANGE_LOG_RETENTION", 7 * 24 * 3_600_000),
     compactionIntervalMs: envDurationMs(env, "CHANGE_LOG_COMPACTION_INTERVAL", 60_000),
     syncDebounceMs: envDurationMs(env, "SYNC_DEBOUNCE", 2),
+    waitForGatewaysDefaultMs: envDurationMs(env, "WAIT_FOR_GATEWAYS_DEFAULT", 2_000),
+    syncTrace: envEnum(env, "SYNC_TRACE", ["on", "off"], "off") === "on",
     grpcTls: loadGrpcTls(env),
     grpcSessions: {
       authTimeoutMs: envDurationMs(env, "GRPC_AUTH_TIMEOUT", DEFAULT_SESSION_LIMITS.authTimeoutMs),

@@ -29,6 +29,8 @@ export interface AppContext {
   streams: StreamRegistry;
   /** Coalesced acknowledgement writes. */
   ackWriter: AckWriter;
+  /** Bumped per organization when acknowledgements are written: wakes `?wait_for_gateways` receipts. */
+  ackNotifier: ChangeNotifier;
   metrics: Metrics;
   logger: Logger;
   now: () => Date;
@@ -48,6 +50,7 @@ export function createAppContext(
   overrides: { logger: Logger } & Partial<Omit<AppContext, "config" | "db" | "dbKind" | "defaultOrgId">>,
 ): AppContext {
   const notifier = overrides.notifier ?? new ChangeNotifier();
+  const ackNotifier = overrides.ackNotifier ?? new ChangeNotifier();
   const tokenCache = overrides.tokenCache ?? new GatewayTokenCache();
   const metrics = overrides.metrics ?? createMetrics();
   const logger = overrides.logger;
@@ -60,7 +63,8 @@ export function createAppContext(
     changeFeed: overrides.changeFeed ?? new ChangeFeed(database.db, (orgId) => notifier.version(orgId)),
     tokenCache,
     streams: overrides.streams ?? new StreamRegistry(tokenCache),
-    ackWriter: overrides.ackWriter ?? new AckWriter(database.db),
+    ackWriter: overrides.ackWriter ?? new AckWriter(database.db, { acks: ackNotifier, notifyReplicas: database.kind === "postgres" }),
+    ackNotifier,
     metrics,
     logger,
     now: overrides.now ?? (() => new Date()),

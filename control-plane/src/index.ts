@@ -1,6 +1,6 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { createLogger, type Logger } from "@tollgate/shared";
+import { createLogger, type Logger, enableSyncTrace } from "@tollgate/shared";
 import { verifySsoTargets } from "./auth/sso-sign-in.js";
 import { startChangeListener } from "./changes/pg-listener.js";
 import type { ControlPlaneConfig } from "./config.js";
@@ -27,6 +27,7 @@ export interface ControlPlane {
 
 export function createControlPlane(config: ControlPlaneConfig, overrides: { logger?: Logger } = {}): ControlPlane {
   const logger = overrides.logger ?? createLogger({ name: "control-plane", level: config.logLevel });
+  if (config.syncTrace) enableSyncTrace();
   let handle: DatabaseHandle | undefined;
   let appCtx: AppContext | undefined;
   let httpServer: http.Server | undefined;
@@ -53,7 +54,7 @@ export function createControlPlane(config: ControlPlaneConfig, overrides: { logg
       }
       registerDatabaseMetrics(app.metrics.registry, app.dbHealth);
       await seedAllDefaultPrices(app);
-      if (handle.pool) listener = startChangeListener({ pool: handle.pool, notifier: app.notifier, streams: app.streams, logger });
+      if (handle.pool) listener = startChangeListener({ pool: handle.pool, notifier: app.notifier, acks: app.ackNotifier, streams: app.streams, logger });
 
       const koa = createHttpApp(app);
       httpServer = http.createServer({ maxHeaderSize: 16 * 1024 }, koa.callback());

@@ -57,6 +57,8 @@ export interface GatewayConfig {
   upstreamTimeoutMs: number;
   maxBodyBytes: number;
   logLevel: string;
+  /** SYNC_TRACE=on: stamp each stage of every key change on stderr (bench/README.md, "Where the time goes"). */
+  syncTrace?: boolean;
   /** How long stop() lets in-flight requests finish before cutting them. */
   shutdownGraceMs: number;
   /**
@@ -327,6 +329,7 @@ export function loadConfig(env: Env): GatewayConfig {
     upstreamTimeoutMs,
     maxBodyBytes,
     logLevel: envEnum(env, "LOG_LEVEL", LOG_LEVELS, "info"),
+    syncTrace: envEnum(env, "SYNC_TRACE", ["on", "off"] as const, "off") === "on",
     shutdownGraceMs: 10_000,
     maxStalenessMs: loadMaxStaleness(env),
     syncHeartbeatIntervalMs,

@@ -1,5 +1,6 @@
 import type { BlockList } from "node:net";
 import { BruteForceGuard, TOLLGATE_VERSION, createLogger, newId, type Logger } from "@tollgate/shared";
+import { UnsyncedKeys } from "./auth/unsynced-keys.js";
 import { systemClock, type Clock } from "./clock.js";
 import type { GatewayConfig } from "./config.js";
 import type { GatewayStore } from "./db/store.js";
@@ -44,6 +45,8 @@ export interface AppContext {
   trustedProxies: BlockList | null;
   /** Blocks client IPs after repeated invalid keys. */
   bruteForce: BruteForceGuard;
+  /** Which unknown keys count as guesses: never one this gateway may not have yet. */
+  unsyncedKeys: UnsyncedKeys;
   /** Fleet-wide quotas: limits per key, leases, the usage outbox. */
   quota: GatewayQuota;
   /** MCP: the synced servers, /mcp/{server} and the aggregated /mcp. */
@@ -151,6 +154,7 @@ export function createAppContext(config: GatewayConfig, overrides: ContextOverri
     providers: new ProviderRegistry(config.providers, overrides.providers),
     cacheRecovery: recovery,
     bruteForce: new BruteForceGuard({ ...config.bruteForce, now: () => clock.now() }),
+    unsyncedKeys: new UnsyncedKeys({ mayMissKeys: () => syncState.mayMissKeys(), windowMs: config.bruteForce.ttlMs, now: () => clock.now() }),
     trustedProxies,
   };
 }

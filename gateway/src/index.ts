@@ -1,6 +1,6 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { ConfigError, type Logger } from "@tollgate/shared";
+import { ConfigError, type Logger, enableSyncTrace } from "@tollgate/shared";
 import type { GatewayConfig } from "./config.js";
 import { createAppContext, type AppContext, type ContextOverrides } from "./context.js";
 import { createClientHandler } from "./http/1-route-table.js";
@@ -89,6 +89,7 @@ function close(server: Server, graceMs: number): Promise<void> {
  * subscribes to the control plane.
  */
 export function createGateway(config: GatewayConfig, options: GatewayOptions = {}): Gateway {
+  if (config.syncTrace) enableSyncTrace();
   const ctx = createAppContext(config, options);
   const logger: Logger = ctx.logger;
   const connection = new ControlPlaneConnection({

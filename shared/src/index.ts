@@ -10,3 +10,4 @@ export * from "./ephemeral-token.js";
 export * from "./brute-force.js";
 export * from "./gen/tollgate/sync/v1/quota_pb.js";
 export * from "./mcp-secrets.js";
+export * from "./sync-trace.js";

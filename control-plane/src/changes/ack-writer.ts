@@ -1,5 +1,7 @@
 import { sql } from "kysely";
 import type { Db } from "../db/database.js";
+import type { ChangeNotifier } from "./notifier.js";
+import { ACKS_PREFIX, CHANGES_CHANNEL } from "./channels.js";
 
 interface PendingAck {
   id: string;
@@ -8,18 +10,31 @@ interface PendingAck {
   error: string | null;
 }
 
+export interface AckWriterOptions {
+  /** Woken per organization once its acknowledgements are written (receipts wait on it). */
+  acks: ChangeNotifier;
+  /** Postgres: also tell the other replicas' receipts, through NOTIFY at commit. */
+  notifyReplicas: boolean;
+}
+
 /**
  * Coalesces gateway acknowledgements into one UPDATE per flush: a write seen by
  * 50 gateways costs one statement, not 50. Each caller waits for the flush that
- * carries its acknowledgement, so an answered Acknowledge is durable.
+ * carries its acknowledgement, so an answered Acknowledge is durable. A flush
+ * starts on the next turn of the event loop, not after a delay: what arrives
+ * while one is in flight is what the next one carries, so a lone gateway's
+ * acknowledgement waits for no timer.
  */
 export class AckWriter {
   private pending = new Map<string, PendingAck>();
   private flushing: Promise<Set<string>> | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: NodeJS.Immediate | undefined;
   private waiters: Array<{ id: string; resolve: (known: boolean) => void; reject: (err: unknown) => void }> = [];
 
-  constructor(private readonly db: Db, private readonly delayMs = 5) {}
+  constructor(
+    private readonly db: Db,
+    private readonly options: AckWriterOptions,
+  ) {}
 
   /** Resolves true when the gateway exists in that organization. */
   record(ack: PendingAck): Promise<boolean> {
@@ -27,7 +42,7 @@ export class AckWriter {
     // An error report is never merged away by a later success in the same flush.
     if (!prev || !prev.error || ack.error) this.pending.set(ack.id, ack);
     const done = new Promise<boolean>((resolve, reject) => this.waiters.push({ id: ack.id, resolve, reject }));
-    this.timer ??= setTimeout(() => void this.flush(), this.delayMs);
+    this.timer ??= setImmediate(() => void this.flush());
     return done;
   }
 
@@ -54,20 +69,25 @@ export class AckWriter {
     const values = sql.join(
       batch.map((a) => sql`(${a.id}::text, ${a.orgId}::text, ${a.revision}::bigint, ${a.error}::text)`),
     );
-    const rows = await sql<{ id: string }>`
+    const rows = await sql<{ id: string; org_id: string }>`
       update gateways as g
          set applied_revision = case when v.err is null then v.rev else g.applied_revision end,
              last_error = v.err,
              last_seen_at = now()
         from (values ${values}) as v(id, org, rev, err)
        where g.id = v.id and g.org_id = v.org
-      returning g.id`.execute(this.db);
+      returning g.id, g.org_id`.execute(this.db);
+    const orgs = [...new Set(rows.rows.map((r) => r.org_id))];
+    for (const org of orgs) this.options.acks.notify(org);
+    if (this.options.notifyReplicas && orgs.length > 0) {
+      await sql`select pg_notify(${CHANGES_CHANNEL}, ${ACKS_PREFIX} || o) from unnest(${orgs}::text[]) as o`.execute(this.db);
+    }
     return new Set(rows.rows.map((r) => r.id));
   }
 
   /** Writes what is pending now (on stop). */
   async drain(): Promise<void> {
-    clearTimeout(this.timer);
+    if (this.timer !== undefined) clearImmediate(this.timer);
     await this.flush();
   }
 }

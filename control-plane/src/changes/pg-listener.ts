@@ -2,7 +2,7 @@ import type pg from "pg";
 import type { Logger } from "@tollgate/shared";
 import type { ChangeNotifier } from "./notifier.js";
 import type { StreamRegistry } from "./stream-registry.js";
-import { CHANGES_CHANNEL, REVOKED_TOKEN_PREFIX } from "./write-with-changes.js";
+import { ACKS_PREFIX, CHANGES_CHANNEL, REVOKED_TOKEN_PREFIX } from "./channels.js";
 
 /**
  * LISTENs for commits made through any control-plane replica and wakes the
@@ -12,11 +12,14 @@ import { CHANGES_CHANNEL, REVOKED_TOKEN_PREFIX } from "./write-with-changes.js";
 export function startChangeListener({
   pool,
   notifier,
+  acks,
   streams,
   logger,
 }: {
   pool: pg.Pool;
   notifier: ChangeNotifier;
+  /** Acknowledgements written (by any replica), for the receipts waiting here. */
+  acks: ChangeNotifier;
   streams: StreamRegistry;
   logger: Logger;
 }): { stop(): Promise<void> } {
@@ -30,7 +33,8 @@ export function startChangeListener({
       client = await pool.connect();
       client.on("notification", (msg) => {
         if (msg.channel !== CHANGES_CHANNEL || !msg.payload) return;
-        if (msg.payload.startsWith(REVOKED_TOKEN_PREFIX)) streams.revokeToken(msg.payload.slice(REVOKED_TOKEN_PREFIX.length));
+        if (msg.payload.startsWith(ACKS_PREFIX)) acks.notify(msg.payload.slice(ACKS_PREFIX.length));
+        else if (msg.payload.startsWith(REVOKED_TOKEN_PREFIX)) streams.revokeToken(msg.payload.slice(REVOKED_TOKEN_PREFIX.length));
         else notifier.notify(msg.payload);
       });
       client.on("error", (err) => {

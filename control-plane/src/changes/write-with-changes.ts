@@ -3,10 +3,9 @@ import type { AppContext } from "../context.js";
 import type { Db } from "../db/database.js";
 import { appendChanges, type ChangeInput } from "../repositories/change-log.js";
 import { keySyncRecords } from "../repositories/key-sync-records.js";
+import { syncTrace } from "@tollgate/shared";
+import { CHANGES_CHANNEL, REVOKED_TOKEN_PREFIX } from "./channels.js";
 
-export const CHANGES_CHANNEL = "tollgate_changes";
-/** NOTIFY payload prefix telling every replica a gateway token was revoked. */
-export const REVOKED_TOKEN_PREFIX = "revoke:";
 
 export interface WriteScope {
   trx: Db;
@@ -34,7 +33,11 @@ export async function writeWithChanges<T>(
     }
     return { result, revision };
   });
-  if (out.revision !== null) app.notifier.notify(orgId);
+  if (out.revision !== null) {
+    syncTrace("commit", orgId, out.revision);
+    app.notifier.notify(orgId);
+    syncTrace("notify", orgId, out.revision);
+  }
   return out;
 }
 

@@ -8,6 +8,7 @@ import {
   type Change,
   type SubscribeRequest,
   type SubscribeResponse,
+  syncTrace,
 } from "@tollgate/shared";
 import type { AppContext } from "../context.js";
 import { allKeySyncRecords } from "../repositories/key-sync-records.js";
@@ -101,6 +102,8 @@ export async function* subscribe(app: AppContext, req: SubscribeRequest, ctx: Ha
     while (!stream.signal.aborted) {
       const seen = app.notifier.version(orgId);
       const entries = await app.changeFeed.read(orgId, cursor, CHANGE_BATCH);
+      const last = entries.at(-1)?.revision ?? 0;
+      if (last > 0) syncTrace("feed_read", orgId, last, req.gatewayId);
       if (entries.length > 0 && entries[0]!.revision !== cursor + 1) {
         // Compaction removed entries this stream had not sent yet: start over from a snapshot.
         const snapshot = await readSnapshot(app, orgId);
@@ -114,7 +117,9 @@ export async function* subscribe(app: AppContext, req: SubscribeRequest, ctx: Ha
       if (entries.length > 0) {
         // Built once per entry and shared by every stream of the organization.
         const changes = entries.map((e) => (e.message ??= toChange(e)));
+        syncTrace("encode", orgId, last, req.gatewayId);
         yield create(SubscribeResponseSchema, { event: { case: "changeBatch", value: { changes } } });
+        syncTrace("stream_write", orgId, last, req.gatewayId);
         app.metrics.changesSent(entries.length);
         cursor = entries[entries.length - 1]!.revision;
         // The batch itself tells the gateway where the organization stands: no heartbeat needed.
@@ -127,6 +132,7 @@ export async function* subscribe(app: AppContext, req: SubscribeRequest, ctx: Ha
         idle = true;
       }
       const outcome = await app.notifier.wait(orgId, seen, app.config.heartbeatIntervalMs, stream.signal);
+      if (outcome === "changed") syncTrace("wake", orgId, cursor + 1, req.gatewayId);
       if (outcome === "timeout") yield heartbeat(await currentRevision(app.db, orgId));
       // A short pause lets a burst of commits leave as one batch.
       else if (outcome === "changed" && app.config.syncDebounceMs > 0) {

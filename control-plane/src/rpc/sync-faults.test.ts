@@ -145,6 +145,46 @@ describe("sync under load and faults", () => {
     expect(bad.body.error.field).toBe("wait_for_gateways");
   });
 
+  it("answers a key write once every connected gateway applied it, by default, and never waits past the bound", async () => {
+    const h = await startHarness({ waitForGatewaysDefaultMs: 400 });
+    const acking = subscriber(h, { autoAck: true });
+    await acking.until((ev) => ev.some((e) => e.event.case === "snapshotEnd"));
+    const res = await fetch(`${h.admin}/internal/api-keys`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TEST_MASTER_KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "ryw", user_id: h.userId }),
+    });
+    expect(res.status).toBe(201);
+    const revision = BigInt(res.headers.get("x-tollgate-revision")!);
+    // Read-your-writes: the gateway had the key when the create answered.
+    expect(acking.revision).toBeGreaterThanOrEqual(revision);
+    expect(res.headers.get("x-tollgate-sync")).toBe("complete; confirmed=1; pending=0");
+    expect(((await res.json()) as { sync?: unknown }).sync).toBeUndefined();
+
+    // A connected gateway that never applies it holds the answer only up to the default bound.
+    const silent = subscriber(h);
+    await silent.until((ev) => ev.some((e) => e.event.case === "snapshotEnd"));
+    const slow = await fetch(`${h.admin}/internal/api-keys`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TEST_MASTER_KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "ryw-2", user_id: h.userId }),
+    });
+    expect(slow.status).toBe(201);
+    expect(slow.headers.get("x-tollgate-sync")).toBe("incomplete; confirmed=1; pending=1");
+    // ?wait_for_gateways=0 opts out: no wait, no receipt.
+    const optOut = await h.post("/internal/api-keys?wait_for_gateways=0", { name: "ryw-3", user_id: h.userId });
+    expect(optOut.status).toBe(201);
+    expect(optOut.body.sync).toBeUndefined();
+    // A gateway whose stream closed is not waited for.
+    await silent.stop();
+    const after = await fetch(`${h.admin}/internal/api-keys`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TEST_MASTER_KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "ryw-4", user_id: h.userId }),
+    });
+    expect(after.headers.get("x-tollgate-sync")).toBe("complete; confirmed=1; pending=0");
+  });
+
   it("sends a snapshot marked COMPACTED to a gateway whose revision was compacted away", async () => {
     const h = await startHarness({ changeLogRetentionMs: 0, compactionIntervalMs: 50 });
     await h.post("/internal/api-keys", { name: "before", user_id: h.userId });

@@ -1,6 +1,7 @@
 import { ConnectError, type Client } from "@connectrpc/connect";
 import type { KeySyncService, Logger } from "@tollgate/shared";
 import type { GatewayMetrics } from "../metrics.js";
+import { syncTrace } from "@tollgate/shared";
 
 interface AckItem {
   revision: number;
@@ -88,10 +89,12 @@ export class Acknowledgements {
   private async send(item: AckItem): Promise<void> {
     const { keySync, gatewayId, logger, metrics, stopped } = this.options;
     try {
+      if (!item.heartbeat) syncTrace("ack_sent", "", item.revision, gatewayId);
       await keySync.acknowledge(
         { gatewayId, revision: BigInt(item.revision), error: item.error },
         { signal: AbortSignal.any([stopped, AbortSignal.timeout(10_000)]) },
       );
+      if (!item.heartbeat) syncTrace("ack_answered", "", item.revision, gatewayId);
       this.options.onContact();
       if (item.heartbeat) metrics.heartbeat("ok");
       if (this.failing) {

@@ -9,6 +9,7 @@ import {
   type ModelPrice,
   type SigningKey,
   type SubscribeResponse,
+  syncTrace,
 } from "@tollgate/shared";
 import type { Clock } from "../clock.js";
 import type { GatewayMetrics } from "../metrics.js";
@@ -176,6 +177,7 @@ export class SyncClient {
     const markConnected = () => {
       if (state.connected) return;
       state.connected = true;
+      state.caughtUp = false;
       this.acks.startHeartbeats();
       this.publish();
       logger.info(
@@ -215,6 +217,7 @@ export class SyncClient {
       this.stopper.signal.removeEventListener("abort", onStop);
       if (state.connected) {
         state.connected = false;
+        state.caughtUp = false;
         this.publish();
         logger.info({ revision: state.appliedRevision }, "disconnected from control plane");
       }
@@ -258,11 +261,14 @@ export class SyncClient {
           this.applyFailed("snapshot", `snapshot announced ${pending.keyCount} keys but carried ${pending.keys.length}`);
         }
         this.applySnapshot(pending);
+        state.caughtUp = true;
         return null;
       }
       case "changeBatch": {
         if (pending) this.protocolError("change batch inside a snapshot");
+        syncTrace("receive", state.orgId, Number(ev.value.changes.at(-1)?.revision ?? 0), this.deps.gatewayId);
         this.applyBatch(ev.value.changes);
+        state.caughtUp = true;
         return null;
       }
       case "settings": {
@@ -271,6 +277,7 @@ export class SyncClient {
       }
       case "heartbeat": {
         state.serverRevision = Number(ev.value.revision);
+        state.caughtUp = true;
         // The control plane has nothing newer: the cached state is now confirmed.
         if (state.ready && state.serverRevision === state.appliedRevision) state.source = "control_plane";
         return pending;

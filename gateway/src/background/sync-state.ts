@@ -24,6 +24,12 @@ export class SyncState {
   /** Where the current key state came from; null until any state exists. */
   source: StateSource | null = null;
   connected = false;
+  /**
+   * Since connecting, the stream delivered where the control plane stands (a
+   * snapshot, a change batch or a heartbeat): until then keys committed while
+   * this gateway was away may still be on their way.
+   */
+  caughtUp = false;
   /** Latest revision the control plane reported; null before any contact. */
   serverRevision: number | null = null;
   /**
@@ -54,6 +60,15 @@ export class SyncState {
 
   lag(): number | null {
     return this.serverRevision === null ? null : Math.max(0, this.serverRevision - this.appliedRevision);
+  }
+
+  /**
+   * True while a key the control plane already committed may be missing here:
+   * disconnected, not caught up since connecting, or behind the revision the
+   * control plane last reported. An unknown key then is no evidence of guessing.
+   */
+  mayMissKeys(): boolean {
+    return !this.connected || !this.caughtUp || this.serverRevision === null || this.serverRevision > this.appliedRevision;
   }
 
   secondsSinceContact(): number | null {

@@ -1,6 +1,6 @@
 import type { KeyObject } from "node:crypto";
 import type { Transaction } from "better-sqlite3";
-import { SnapshotReason, type Change, type KeyUpsert, type McpServer, type ModelPrice, type SigningKey } from "@tollgate/shared";
+import { SnapshotReason, type Change, type KeyUpsert, type McpServer, type ModelPrice, type SigningKey, syncTrace } from "@tollgate/shared";
 import type { Clock } from "../clock.js";
 import type { CompiledKey, KeyIndex } from "../auth/key-index.js";
 import { PriceIndex, type PriceRule } from "../pricing/price-index.js";
@@ -186,6 +186,7 @@ export class KeyCache {
    */
   applyChanges(changes: Change[]): DeltaResult {
     const { result, ops } = this.deltaTx.immediate(changes);
+    syncTrace("sqlite_apply", "", result.revision);
     for (const op of ops) {
       if (op.kind === "delete") this.index.delete(op.id);
       else if (op.kind === "upsert") this.index.upsert(op.key);
@@ -195,6 +196,7 @@ export class KeyCache {
       else if (op.kind === "mcp_server_delete") this.mcpServers.delete(op.id);
       else this.index.upsertSigningKey(op.id, op.publicKey);
     }
+    syncTrace("index_swap", "", result.revision);
     return result;
   }
 

@@ -78,6 +78,7 @@ const UNSERVED: ReadonlyArray<{ pattern: RegExp; anthropic: boolean; what: strin
   { pattern: /^\/v1\/batches(?:\/|$)/, anthropic: false, what: "The Batch API is not served: a batch's tokens are spent when the provider runs it, where the key's quotas and budget cannot be applied" },
   { pattern: /^\/v1\/files(?:\/|$)/, anthropic: false, what: "The Files API is not served: uploads are stored by the provider outside the key's scopes" },
   { pattern: /^\/v1\/uploads(?:\/|$)/, anthropic: false, what: "The Uploads API is not served: uploads are stored by the provider outside the key's scopes" },
+  { pattern: /^\/v1\/conversations(?:\/|$)/, anthropic: false, what: "The Conversations API is not served: conversations are stored by the provider outside the key's scopes; chain responses with previous_response_id" },
   { pattern: /^\/v1\/chat\/completions\/[^/]+/, anthropic: false, what: "Stored chat completions (retrieve, update, delete, messages) are not served: the gateway does not keep them per key" },
   { pattern: /^\/v1\/messages\/batches(?:\/|$)/, anthropic: true, what: "Message Batches are not served: a batch's tokens are spent when the provider runs it, where the key's quotas and budget cannot be applied" },
   { pattern: /^\/v1\/files(?:\/|$)/, anthropic: true, what: "The Files API is not served: uploads are stored by the provider outside the key's scopes" },

@@ -168,7 +168,9 @@ export function authenticateRequest(a: Admission, req: IncomingMessage, res: Ser
     }
     return key;
   }
-  if (GUESSES.has(auth.reason) && ctx.bruteForce.recordFailure(client)) blockClient(a, client);
+  if (GUESSES.has(auth.reason) && ctx.unsyncedKeys.countsAsGuess(auth.reason, client, credential.token) && ctx.bruteForce.recordFailure(client)) {
+    blockClient(a, client);
+  }
   rec.keyId = auth.keyId;
   rec.metadata = auth.key?.metadataJson ?? null;
   rec.ephemeral = auth.reason.startsWith("ephemeral_");

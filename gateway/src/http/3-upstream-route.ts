@@ -50,6 +50,9 @@ function upstreamBody(endpoint: Endpoint, body: Buffer, json: Record<string, unk
   return { body: Buffer.from(JSON.stringify(rewritten)), json: rewritten, hideUsageChunk };
 }
 
+/** The Responses API's endpoints. */
+const RESPONSES_FAMILY = new Set<Endpoint>(["responses", "response_input_tokens", "response_compact"]);
+
 /** Endpoints whose API makes `model` optional (a stored prompt names it). */
 const MODEL_OPTIONAL = new Set<Endpoint>(["responses", "response_input_tokens"]);
 
@@ -137,8 +140,13 @@ export function upstreamRoute(endpoint: Endpoint): RouteHandler {
       upstream = upstreamBody(endpoint, body, json, undefined, rec.stream, key);
     }
     const { provider } = resolved;
-    // Continuing a response: only the key that created it may.
-    if (typeof json.previous_response_id === "string") await ownedResponse(ctx, key, rec, json.previous_response_id, "previous_response_id");
+    if (RESPONSES_FAMILY.has(endpoint)) {
+      // A conversation (Conversations API, not served) has no owner the gateway could check.
+      if (json.conversation !== undefined && json.conversation !== null) throw errors.conversationNotServed();
+      // Continuing a response: only the key that created it may.
+      if (typeof json.previous_response_id === "string") await ownedResponse(ctx, key, rec, json.previous_response_id, "previous_response_id");
+      rec.provider = provider.name;
+    }
     // Fleet-wide limits: reserve before the upstream call, settle with the real usage after.
     const reservation = await admitToQuota(ctx, key, provider, json, rec, res);
     // The client may have left while the request waited for quota: no upstream call then.

@@ -144,6 +144,8 @@ export async function passStreaming(ctx: AppContext, res: ServerResponse, rec: R
   clearTimeout(drainTimer);
   tap.end();
   rec.usage = tap.usage;
+  // A request that named no model (a stored prompt): the usage event names it, for pricing and the log.
+  if (rec.model === null && rec.route === "responses") rec.model = tap.model;
   const barrier = settledEarly ? undefined : opts.beforeEnd?.();
   if (barrier) await barrier;
   res.end();

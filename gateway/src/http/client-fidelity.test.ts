@@ -84,6 +84,11 @@ describe("client fidelity (issue 21)", () => {
     expect(data.output_text).toBe("Hello from the fake OpenAI.");
     expect(JSON.parse(openaiUp.seen.at(-1)!.body)).not.toHaveProperty("model");
     expect(await logged(response.headers.get("x-request-id"))).toMatchObject({ provider: "openai", model: FAKE_PROMPT_MODEL, status: 200, totalTokens: 14 });
+    const streamed = await openai.responses.create({ prompt: { id: "pmpt_fidelity" }, input: "hi", stream: true }).withResponse();
+    for await (const _event of streamed.data) {
+      // drained to the end
+    }
+    expect(await logged(streamed.response.headers.get("x-request-id"))).toMatchObject({ provider: "openai", model: FAKE_PROMPT_MODEL, stream: true, totalTokens: 14 });
 
     // A key limited to some models must name one: the gateway cannot check what a stored prompt picks.
     const err = await limited.responses.create({ prompt: { id: "pmpt_fidelity" } }).catch((e: unknown) => e);
@@ -162,6 +167,11 @@ describe("client fidelity (issue 21)", () => {
       const err = await attempt().catch((e: unknown) => e);
       expect(err).toBeInstanceOf(OpenAI.NotFoundError);
     }
+    // A conversation has no owner the gateway could check: refused.
+    const conv = await openai.responses.create({ model: "gpt-4o-mini", input: "x", conversation: "conv_someone_elses" }).catch((e: unknown) => e);
+    expect(conv).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(conv).toMatchObject({ param: "conversation", code: "unsupported_parameter" });
+
     expect(openaiUp.responses.stored.has(created.id)).toBe(true);
     await openai.responses.delete(created.id);
     expect(openaiUp.responses.stored.has(created.id)).toBe(false);

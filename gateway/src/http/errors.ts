@@ -177,6 +177,15 @@ export const errors = {
   noProviderFor: (path: string) =>
     new HttpError(404, `No provider this key may use serves POST ${path} on this gateway.`, "invalid_request_error", "model_not_found", "model"),
 
+  conversationNotServed: () =>
+    new HttpError(
+      400,
+      "The 'conversation' parameter is not supported by this gateway: it cannot check who owns a conversation. Chain responses with 'previous_response_id' instead.",
+      "invalid_request_error",
+      "unsupported_parameter",
+      "conversation",
+    ),
+
   // Fleet quotas: the quota gate words the message and sets Retry-After. OpenAI's
   // own codes and types, which client code keys on: a spent budget is
   // insufficient_quota, a rate limit names what ran out (requests or tokens).

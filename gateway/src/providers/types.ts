@@ -1,6 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { CallerSignal } from "./light-signal.js";
-import type { UpstreamModel } from "./upstream-model-lists.js";
 
 /** Provider kinds a providers file may declare; `mock` is the built-in stand-in. */
 export const PROVIDER_KINDS = ["openai", "anthropic", "azure-openai", "gemini"] as const;
@@ -81,6 +80,13 @@ export class UpstreamError extends Error {
   get status(): 502 | 504 {
     return this.reason === "timeout" ? 504 : 502;
   }
+}
+
+/** One model of an upstream's own list, in the fields both APIs' list entries need. */
+export interface UpstreamModel {
+  id: string;
+  displayName?: string;
+  createdAt?: string;
 }
 
 /** An upstream answered a gateway-made call (e.g. its model list) with an error status. */

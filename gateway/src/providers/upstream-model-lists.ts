@@ -1,11 +1,4 @@
-import type { Provider } from "./types.js";
-
-/** One model of an upstream's own list, in the fields both APIs' list entries need. */
-export interface UpstreamModel {
-  id: string;
-  displayName?: string;
-  createdAt?: string;
-}
+import type { Provider, UpstreamModel } from "./types.js";
 
 /** How long an upstream's model list is trusted before it is asked again. */
 const TTL_MS = 5 * 60_000;

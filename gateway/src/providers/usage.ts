@@ -198,6 +198,8 @@ export class SseUsageTap {
    * client has what it pays for, so its usage is owed whether or not the client stays.
    */
   answered = false;
+  /** The model the usage event names (OpenAI formats): what a request without a model was answered by. */
+  model: string | null = null;
 
   constructor(private readonly format: UsageFormat = "openai") {}
 
@@ -236,8 +238,11 @@ export class SseUsageTap {
     }
     if (event === null || typeof event !== "object") return;
     if (this.format === "openai") {
-      const parsed = parseUsage(event.usage ?? (event.response as { usage?: unknown } | undefined)?.usage);
+      const response = event.response as { usage?: unknown; model?: unknown } | undefined;
+      const parsed = parseUsage(event.usage ?? response?.usage);
       if (parsed) this.usage = parsed;
+      const model = event.model ?? response?.model;
+      if (typeof model === "string") this.model = model;
       return;
     }
     // Anthropic: message_start carries the input tokens, message_delta the (cumulative) output tokens.

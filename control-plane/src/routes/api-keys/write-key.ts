@@ -38,7 +38,12 @@ export async function changeKey(
   return { key: result, revision };
 }
 
-/** Answers with the revision header and, when asked, which gateways applied it in time. */
+/**
+ * Answers with the revision header once the organization's connected gateways
+ * applied it (read-your-writes), waiting at most WAIT_FOR_GATEWAYS_DEFAULT, or the
+ * `?wait_for_gateways` asked for (which adds the receipt to the body; `0`: no wait).
+ * Only gateways with an open stream count, so a dead one costs at most the wait.
+ */
 export async function respond(
   app: AppContext,
   ctx: Context,
@@ -46,9 +51,13 @@ export async function respond(
   waitMs: number | undefined,
   payload: Record<string, unknown>,
 ): Promise<void> {
-  if (revision !== null) ctx.set("x-tollgate-revision", String(revision));
-  ctx.body = {
-    ...payload,
-    ...(waitMs !== undefined && revision !== null ? { sync: await awaitGateways(app, ctx.state.orgId, revision, waitMs) } : {}),
-  };
+  if (revision === null || waitMs === 0 || (waitMs === undefined && app.config.waitForGatewaysDefaultMs === 0)) {
+    if (revision !== null) ctx.set("x-tollgate-revision", String(revision));
+    ctx.body = payload;
+    return;
+  }
+  ctx.set("x-tollgate-revision", String(revision));
+  const receipt = await awaitGateways(app, ctx.state.orgId, revision, waitMs ?? app.config.waitForGatewaysDefaultMs);
+  ctx.set("x-tollgate-sync", `${receipt.complete ? "complete" : "incomplete"}; confirmed=${receipt.confirmed.length}; pending=${receipt.pending.length}`);
+  ctx.body = waitMs === undefined ? payload : { ...payload, sync: receipt };
 }

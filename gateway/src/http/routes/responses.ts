@@ -109,8 +109,8 @@ function idOf(req: IncomingMessage): { id: string; rest: string; query: string }
   return { id, rest: rest.length > 0 ? `/${rest.join("/")}` : "", query: q === -1 ? "" : url.slice(q) };
 }
 
-/** Ids of background responses whose usage this gateway counted: a later retrieval must not count it again. */
-const counted = new Set<string>();
+/** Per gateway, ids of background responses whose usage it counted: a later retrieval must not count it again. */
+const countedBy = new WeakMap<AppContext, Set<string>>();
 const MAX_COUNTED = 100_000;
 
 /**
@@ -120,9 +120,12 @@ const MAX_COUNTED = 100_000;
  */
 function countBackgroundUsage(ctx: AppContext, key: KeyRecord, rec: RequestRecord, id: string, owned: Owned): void {
   const status = owned.response.status;
+  let counted = countedBy.get(ctx);
+  if (counted === undefined) countedBy.set(ctx, (counted = new Set()));
   if (owned.response.background !== true || (status !== "completed" && status !== "incomplete" && status !== "failed") || counted.has(id)) return;
   const usage = usageOfBuffer("openai", owned.body);
   if (usage === null) return;
+  // Bounded: past it, a response retrieved again long after may be counted twice.
   if (counted.size >= MAX_COUNTED) counted.clear();
   counted.add(id);
   rec.usage = usage;
@@ -131,7 +134,7 @@ function countBackgroundUsage(ctx: AppContext, key: KeyRecord, rec: RequestRecor
 }
 
 /** Calls a sub-resource of an owned response and passes the answer on (streamed when asked for). */
-async function passResource(ctx: AppContext, req: IncomingMessage, res: ServerResponse, rec: RequestRecord, owned: Owned, c: ResponseResourceCall): Promise<void> {
+async function passResource(ctx: AppContext, res: ServerResponse, rec: RequestRecord, owned: Owned, c: ResponseResourceCall): Promise<void> {
   let up: ProviderResponse;
   try {
     up = await owned.provider.responseResource!(c);
@@ -159,14 +162,14 @@ export const retrieveResponse: RouteHandler = async (ctx, req, res, rec, key) =>
     res.end(owned.body);
     return;
   }
-  await passResource(ctx, req, res, rec, owned, call(req, rec, "GET", `/${encodeURIComponent(id)}${query}`, stream));
+  await passResource(ctx, res, rec, owned, call(req, rec, "GET", `/${encodeURIComponent(id)}${query}`, stream));
 };
 
 /** DELETE /v1/responses/{id}. */
 export const deleteResponse: RouteHandler = async (ctx, req, res, rec, key) => {
   const { id } = idOf(req);
   const owned = await ownedResponse(ctx, key, rec, id, null, req);
-  await passResource(ctx, req, res, rec, owned, call(req, rec, "DELETE", `/${encodeURIComponent(id)}`));
+  await passResource(ctx, res, rec, owned, call(req, rec, "DELETE", `/${encodeURIComponent(id)}`));
 };
 
 /** POST /v1/responses/{id}/cancel (background responses). */
@@ -174,12 +177,12 @@ export const cancelResponse: RouteHandler = async (ctx, req, res, rec, key) => {
   const { id } = idOf(req);
   req.resume(); // no body is expected: drain whatever came
   const owned = await ownedResponse(ctx, key, rec, id, null, req);
-  await passResource(ctx, req, res, rec, owned, call(req, rec, "POST", `/${encodeURIComponent(id)}/cancel`));
+  await passResource(ctx, res, rec, owned, call(req, rec, "POST", `/${encodeURIComponent(id)}/cancel`));
 };
 
 /** GET /v1/responses/{id}/input_items, with its paging query. */
 export const listInputItems: RouteHandler = async (ctx, req, res, rec, key) => {
   const { id, query } = idOf(req);
   const owned = await ownedResponse(ctx, key, rec, id, null, req);
-  await passResource(ctx, req, res, rec, owned, call(req, rec, "GET", `/${encodeURIComponent(id)}/input_items${query}`));
+  await passResource(ctx, res, rec, owned, call(req, rec, "GET", `/${encodeURIComponent(id)}/input_items${query}`));
 };

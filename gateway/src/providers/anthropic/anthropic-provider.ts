@@ -1,7 +1,6 @@
 import { clientIdentityHeaders, createHttpUpstream, headerString } from "../http-upstream.js";
 import { LightSignal } from "../light-signal.js";
-import { UpstreamStatusError, type Endpoint, type Provider, type ProviderRequest } from "../types.js";
-import type { UpstreamModel } from "../upstream-model-lists.js";
+import { UpstreamStatusError, type Endpoint, type Provider, type ProviderRequest, type UpstreamModel } from "../types.js";
 
 export interface AnthropicProviderOptions {
   /** The configured name (allowed_providers, metrics); default "anthropic". */

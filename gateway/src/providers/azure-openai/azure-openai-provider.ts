@@ -48,6 +48,8 @@ export function createAzureOpenAiProvider(options: AzureOpenAiProviderOptions): 
     endpoints: v1 ? ["chat_completions", "completions", "embeddings", ...RESPONSES_ENDPOINTS] : ["chat_completions", "completions", "embeddings"],
     ...(v1 ? { responsesPath: `/openai/v1${OPENAI_PATHS.responses}` } : {}),
     target(endpoint: OpenAiEndpoint, req: ProviderRequest) {
+      // No model (a stored prompt's response, v1 only): nothing to map.
+      if (v1 && req.json.model === undefined) return { path: `/openai/v1${OPENAI_PATHS[endpoint]}` };
       const deployment = deploymentOf(req);
       if (v1) {
         const body = deployment === req.json.model ? undefined : Buffer.from(JSON.stringify({ ...req.json, model: deployment }));
