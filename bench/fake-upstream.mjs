@@ -15,6 +15,7 @@
 // byte search finds "stream": true), and never checks credentials.
 
 import { createServer } from "node:http";
+import { serveAsChild } from "./lib/child-server.mjs";
 import { modelList, openAiErrorBody, SSE_DONE, sseData } from "@tollgate/testkit/openai-wire";
 
 const MODEL = "gpt-4o-mini";
@@ -78,20 +79,4 @@ const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
     }
   });
 });
-server.headersTimeout = 60_000;
-server.requestTimeout = 0;
-
-function shutdown() {
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-  setTimeout(() => process.exit(0), 2_000).unref();
-}
-process.on("SIGTERM", shutdown);
-process.on("SIGINT", shutdown);
-process.on("disconnect", shutdown);
-
-server.listen(Number(process.env.PORT ?? 0), process.env.HOST ?? "127.0.0.1", () => {
-  const { port } = server.address();
-  if (process.send) process.send({ port });
-  else console.log(JSON.stringify({ msg: "fake upstream listening", port }));
-});
+serveAsChild(server, "fake upstream");

@@ -28,7 +28,6 @@
 
 import autocannon from "autocannon";
 import { execFileSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
@@ -37,7 +36,9 @@ import { dirname, join, resolve as resolvePath } from "node:path";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { baseEnv, logTail, machine, startChild as startLoggedChild, stopChild, waitForIpcPort, waitForLogLine } from "@tollgate/testkit";
+import { baseEnv, logTail, machine, startChild as startLoggedChild, stopChild, waitForIpcPort } from "@tollgate/testkit";
+import { choiceList, createReporter, intList, loadavg, positive, revision, runBench } from "./lib/cli.mjs";
+import { admin, startControlPlane as startServiceControlPlane, startReadyGateway, stopChildrenOnExit, UPSTREAM_KEY } from "./lib/services.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 // BENCH_BUILD_ROOT: another built checkout whose control-plane/dist and gateway/dist to run
@@ -48,29 +49,6 @@ const GATEWAY_MAIN = join(ROOT, "gateway", "dist", "main.js");
 const requireHere = createRequire(import.meta.url);
 
 // ---------------------------------------------------------------- settings
-
-function positive(name, value, fallback) {
-  if (value === undefined || value.trim() === "") return fallback;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, not ${JSON.stringify(value)}`);
-  return n;
-}
-
-function intList(name, value, fallback) {
-  if (value === undefined || value.trim() === "") return fallback;
-  return value.split(",").map((s) => {
-    const n = Number(s.trim());
-    if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a comma-separated list of positive integers, not ${JSON.stringify(value)}`);
-    return n;
-  });
-}
-
-function choiceList(name, value, allowed, fallback) {
-  if (value === undefined || value.trim() === "") return fallback;
-  const out = value.split(",").map((s) => s.trim());
-  for (const v of out) if (!allowed.includes(v)) throw new Error(`${name}: ${JSON.stringify(v)} is not one of ${allowed.join(", ")}`);
-  return out;
-}
 
 const ALL_TARGETS = ["direct", "node-proxy", "tollgate", "portkey"];
 // "baseline": a second gateway built from BENCH_BASELINE_ROOT (e.g. the commit before a change),
@@ -121,7 +99,6 @@ function parseEnv(env) {
 
 const settings = parseEnv(process.env);
 const MB = 1024 * 1024;
-const UPSTREAM_KEY = "sk-bench-upstream-not-a-real-key";
 const MODEL = "gpt-4o-mini";
 const BODIES = {
   plain: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "Say hello." }], max_tokens: 16 }),
@@ -136,21 +113,7 @@ const BODIES = {
 
 // ---------------------------------------------------------------- small helpers
 
-const isTty = process.stderr.isTTY === true;
-let progressShown = false;
-function progress(text) {
-  if (isTty) {
-    process.stderr.write(`\r\x1b[2K${text}`);
-    progressShown = true;
-  }
-}
-function say(text) {
-  if (progressShown) {
-    process.stderr.write("\r\x1b[2K");
-    progressShown = false;
-  }
-  process.stderr.write(`${text}\n`);
-}
+const { progress, say } = createReporter();
 
 const round1 = (x) => (x === null || x === undefined ? null : Math.round(x * 10) / 10);
 const round2 = (x) => (x === null || x === undefined ? null : Math.round(x * 100) / 100);
@@ -167,18 +130,6 @@ function revisionOf(root) {
   }
 }
 
-/** The commit of the gateway measured (in ROOT), and whether gateway/ or shared/ had changes on top of it. */
-function revision() {
-  if (process.env.BENCH_SOURCE_COMMIT) return { commit: process.env.BENCH_SOURCE_COMMIT, dirty: false, build_root: ROOT };
-  try {
-    const git = (...args) => execFileSync("git", args, { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-    return { commit: git("rev-parse", "--short", "HEAD"), dirty: git("status", "--porcelain", "--", "gateway", "shared") !== "", build_root: ROOT };
-  } catch {
-    return { commit: null, dirty: null, build_root: ROOT };
-  }
-}
-
-const loadavg = () => Math.round(os.loadavg()[0] * 100) / 100;
 
 function clockTicks() {
   try {
@@ -316,24 +267,7 @@ function cleanup() {
   return cleaning;
 }
 
-// Last resort: never leave a child behind, whatever kills this process.
-process.once("exit", () => {
-  for (const c of children) {
-    if (!c.exit) {
-      try {
-        c.child.kill("SIGKILL");
-      } catch {
-        // gone
-      }
-    }
-  }
-});
-for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
-  process.once(signal, () => {
-    say(`\n${signal}: stopping every child process and removing the temp dir…`);
-    cleanup().finally(() => process.exit(130));
-  });
-}
+stopChildrenOnExit(children, cleanup, say);
 
 // ---------------------------------------------------------------- RSS / CPU sampling
 
@@ -422,44 +356,13 @@ const startUpstream = () => startIpcChild("fake-upstream", join(HERE, "fake-upst
 const startNodeProxy = (upstreamUrl) =>
   startIpcChild("node-proxy", join(HERE, "node-proxy.mjs"), { ...baseEnv(), UPSTREAM: upstreamUrl, BUILD_ROOT: ROOT });
 
-async function admin(cp, method, path, body) {
-  const res = await fetch(cp.url + path, {
-    method,
-    headers: { authorization: `Bearer ${cp.masterKey}`, ...(body ? { "content-type": "application/json" } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
+const startControlPlane = () =>
+  startServiceControlPlane({
+    start: (name, script, env) => startChild(name, script, [], env),
+    main: CONTROL_PLANE_MAIN,
+    dataDir: join(tmpDir, "control-plane"),
+    logLevel: settings.logLevel,
   });
-  const text = await res.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = text;
-  }
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
-  return json;
-}
-
-async function startControlPlane() {
-  const masterKey = randomBytes(32).toString("base64url"); // 43 characters (≥ 32 required)
-  const dataDir = join(tmpDir, "control-plane");
-  mkdirSync(dataDir, { recursive: true });
-  const entry = startChild("control-plane", CONTROL_PLANE_MAIN, [], {
-    ...baseEnv(),
-    PROXY_MASTER_KEY: masterKey,
-    DATA_DIR: dataDir,
-    HOST: "127.0.0.1",
-    PORT: "0",
-    GRPC_PORT: "0",
-    LOG_LEVEL: settings.logLevel,
-  });
-  const line = await waitForLogLine(
-    entry,
-    (l) => l.msg === "control plane listening" && typeof l.port === "number" && typeof l.grpcPort === "number",
-    120_000,
-    'its "control plane listening" line',
-  );
-  return { entry, masterKey, url: `http://127.0.0.1:${line.port}`, grpcUrl: `http://127.0.0.1:${line.grpcPort}` };
-}
 
 /** A team, a user and one API key with every scope the gateway checks per request. */
 async function seed(cp) {
@@ -483,46 +386,25 @@ async function seed(cp) {
 
 async function startGateway(cp, gatewayToken, upstreamUrl, { name = "gateway", main = GATEWAY_MAIN } = {}) {
   const dataDir = join(tmpDir, name);
-  mkdirSync(dataDir, { recursive: true });
   // The flags and the profile are for the gateway measured; the baseline has flags of its own.
   const nodeArgs =
     name === "gateway"
       ? [...settings.gatewayNodeFlags, ...(settings.gatewayCpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${settings.gatewayCpuProfDir}`] : [])]
       : settings.baselineNodeFlags;
-  const entry = startChild(name, main, [], {
-    ...baseEnv(),
-    CONTROL_PLANE_URL: cp.grpcUrl,
-    GATEWAY_TOKEN: gatewayToken,
-    GATEWAY_NAME: name === "gateway" ? "bench" : `bench-${name}`,
-    DATA_DIR: dataDir,
-    HOST: "127.0.0.1",
-    PORT: "0",
-    STATUS_PORT: "0",
-    LOG_LEVEL: settings.logLevel,
-    OPENAI_BASE_URL: `${upstreamUrl}/v1`,
-    OPENAI_API_KEY: UPSTREAM_KEY,
-    ...(name === "gateway" ? settings.gatewayEnv : {}),
-  }, { nodeArgs });
-  const line = await waitForLogLine(
-    entry,
-    (l) => l.msg === "gateway listening" && typeof l.port === "number" && typeof l.statusPort === "number",
-    60_000,
-    'its "gateway listening" line',
-  );
-  const gw = { entry, dataDir, url: `http://127.0.0.1:${line.port}`, statusUrl: `http://127.0.0.1:${line.statusPort}` };
-  const deadline = performance.now() + 60_000;
-  for (;;) {
-    const res = await fetch(`${gw.statusUrl}/readyz`).catch(() => null);
-    if (res?.status === 200) {
-      await res.arrayBuffer();
-      break;
-    }
-    await res?.arrayBuffer();
-    if (entry.exit) throw new Error(`gateway exited before ready; log tail:\n${logTail(entry)}`);
-    if (performance.now() > deadline) throw new Error(`gateway not ready within 60 s; log tail:\n${logTail(entry)}`);
-    await sleep(50);
-  }
-  return gw;
+  const { entry, port, statusUrl } = await startReadyGateway({
+    start: (childName, script, env) => startChild(childName, script, [], env, { nodeArgs }),
+    main,
+    name,
+    label: "gateway",
+    gatewayName: name === "gateway" ? "bench" : `bench-${name}`,
+    dataDir,
+    cp,
+    gatewayToken,
+    upstreamUrl,
+    logLevel: settings.logLevel,
+    env: name === "gateway" ? settings.gatewayEnv : {},
+  });
+  return { entry, dataDir, url: `http://127.0.0.1:${port}`, statusUrl };
 }
 
 function portkeyInfo() {
@@ -788,7 +670,7 @@ async function main() {
     bench: "gateway-throughput",
     started_at: startedAt.toISOString(),
     machine: { ...machine(), loadavg_1m: { start: loadavg(), end: null } },
-    revision: revision(),
+    revision: revision(ROOT, ["gateway", "shared"]),
     settings: { ...settings, resultsDir: undefined },
     versions: { node: process.version, autocannon: JSON.parse(readFileSync(requireHere.resolve("autocannon/package.json"), "utf8")).version },
     bodies: BODIES,
@@ -1054,12 +936,4 @@ async function main() {
   console.log(`\nresults: ${file}`);
 }
 
-try {
-  await main();
-  await cleanup();
-  process.exit(0);
-} catch (err) {
-  say(`\ngateway throughput bench failed: ${err?.stack ?? err}`);
-  await cleanup();
-  process.exit(1);
-}
+await runBench("gateway throughput bench", main, cleanup, say);

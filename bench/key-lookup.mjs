@@ -14,12 +14,12 @@
 // BENCH_BUILD_ROOT (another built checkout), BENCH_RESULTS_DIR.
 // Timings only: nothing here asserts.
 
-import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { dirname, join, resolve as resolvePath } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { revision } from "./lib/cli.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = process.env.BENCH_BUILD_ROOT ? resolvePath(process.env.BENCH_BUILD_ROOT) : join(HERE, "..");
@@ -39,16 +39,6 @@ const DISTINCT = 10_000;
 
 const say = (s) => process.stderr.write(`${s}\n`);
 
-/** The commit measured (in ROOT), and whether gateway/ or shared/ had changes on top of it. */
-function revision() {
-  if (process.env.BENCH_SOURCE_COMMIT) return { commit: process.env.BENCH_SOURCE_COMMIT, dirty: false, build_root: ROOT };
-  try {
-    const git = (...args) => execFileSync("git", args, { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-    return { commit: git("rev-parse", "--short", "HEAD"), dirty: git("status", "--porcelain", "--", "gateway", "shared") !== "", build_root: ROOT };
-  } catch {
-    return { commit: null, dirty: null, build_root: ROOT };
-  }
-}
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 // ---------------------------------------------------------------- the index
@@ -194,7 +184,7 @@ const out = {
   cpu: /^model name\s*:\s*(.+)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1]?.trim() ?? os.cpus()[0]?.model,
   nproc: os.availableParallelism?.() ?? os.cpus().length,
   loadavg_1m_end: Math.round(os.loadavg()[0] * 100) / 100,
-  revision: revision(),
+  revision: revision(ROOT, ["gateway", "shared"]),
   lookups: rows.map(({ sink, ...r }) => r),
   snapshot_in_memory_ms: snapshot.map((s) => Object.fromEntries(Object.entries(s).map(([k, v]) => [k, Math.round(v)]))),
 };

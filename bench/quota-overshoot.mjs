@@ -28,7 +28,6 @@
 // Run: pnpm bench:quota (builds first). Knobs: see README.md or `parseEnv`.
 // Measurements only: nothing asserts; the bounds are checked and reported.
 
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
@@ -38,7 +37,9 @@ import { dirname, join, resolve as resolvePath } from "node:path";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { baseEnv, logTail, logText, machine, startChild as startLoggedChild, stopChild, waitForIpcPort, waitForLogLine } from "@tollgate/testkit";
+import { baseEnv, logText, machine, startChild as startLoggedChild, stopChild, waitForIpcPort } from "@tollgate/testkit";
+import { createReporter, intList, loadavg, positive, revision, runBench } from "./lib/cli.mjs";
+import { admin, startControlPlane as startServiceControlPlane, startReadyGateway, stopChildrenOnExit } from "./lib/services.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = process.env.BENCH_BUILD_ROOT ? resolvePath(process.env.BENCH_BUILD_ROOT) : join(HERE, "..");
@@ -46,22 +47,6 @@ const CONTROL_PLANE_MAIN = join(ROOT, "control-plane", "dist", "main.js");
 const GATEWAY_MAIN = join(ROOT, "gateway", "dist", "main.js");
 
 // ---------------------------------------------------------------- settings
-
-function positive(name, value, fallback) {
-  if (value === undefined || value.trim() === "") return fallback;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, not ${JSON.stringify(value)}`);
-  return n;
-}
-
-function intList(name, value, fallback) {
-  if (value === undefined || value.trim() === "") return fallback;
-  return value.split(",").map((s) => {
-    const n = Number(s.trim());
-    if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a comma-separated list of positive integers, not ${JSON.stringify(value)}`);
-    return n;
-  });
-}
 
 function parseEnv(env) {
   const parts = (env.BENCH_QUOTA_PARTS ?? "budget,rpm").split(",").map((s) => s.trim()).filter(Boolean);
@@ -97,7 +82,6 @@ function parseEnv(env) {
 
 const settings = parseEnv(process.env);
 const MODEL = "gpt-4o-mini";
-const UPSTREAM_KEY = "sk-bench-upstream-not-a-real-key";
 /** The gateway's reservation for a request without max_tokens (gateway/src/quota/enforce.ts). */
 const DEFAULT_RESERVED_OUTPUT_TOKENS = 1024;
 /** The quota manager's default prefetch (gateway/src/quota/quota-manager.ts). */
@@ -105,46 +89,13 @@ const PREFETCH_FRACTION = 0.02;
 
 // ---------------------------------------------------------------- output
 
-const isTty = process.stderr.isTTY === true;
-let progressShown = false;
-let lastPlainProgress = 0;
-function progress(text) {
-  if (isTty) {
-    process.stderr.write(`\r\x1b[2K${text}`);
-    progressShown = true;
-  } else if (performance.now() - lastPlainProgress >= 5_000) {
-    lastPlainProgress = performance.now();
-    process.stderr.write(`${text}\n`);
-  }
-}
-function say(text) {
-  if (progressShown) {
-    process.stderr.write("\r\x1b[2K");
-    progressShown = false;
-  }
-  process.stderr.write(`${text}\n`);
-}
+const { progress, say } = createReporter({ plainEveryMs: 5_000 });
 
 const round1 = (x) => (x === null || x === undefined ? null : Math.round(x * 10) / 10);
 const round6 = (x) => (x === null || x === undefined ? null : Math.round(x * 1e6) / 1e6);
 const pct = (x) => (x === null || x === undefined ? "–" : `${(x * 100).toFixed(2)} %`);
 const usd = (micro) => `$${(micro / 1e6).toFixed(4)}`;
-const loadavg = () => Math.round(os.loadavg()[0] * 100) / 100;
 
-
-function revision() {
-  if (process.env.BENCH_SOURCE_COMMIT) return { commit: process.env.BENCH_SOURCE_COMMIT, dirty: false, build_root: ROOT };
-  try {
-    const git = (...args) => execFileSync("git", args, { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-    return {
-      commit: git("rev-parse", "--short", "HEAD"),
-      dirty: git("status", "--porcelain", "--", "gateway", "control-plane", "shared") !== "",
-      build_root: ROOT,
-    };
-  } catch {
-    return { commit: null, dirty: null, build_root: ROOT };
-  }
-}
 
 // ---------------------------------------------------------------- child processes and cleanup
 
@@ -179,23 +130,7 @@ function cleanup() {
   return cleaning;
 }
 
-process.once("exit", () => {
-  for (const c of children) {
-    if (!c.exit) {
-      try {
-        c.child.kill("SIGKILL");
-      } catch {
-        // gone
-      }
-    }
-  }
-});
-for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
-  process.once(signal, () => {
-    say(`\n${signal}: stopping every child process and removing the temp dir…`);
-    cleanup().finally(() => process.exit(130));
-  });
-}
+stopChildrenOnExit(children, cleanup, say);
 
 // ---------------------------------------------------------------- services
 
@@ -211,89 +146,32 @@ async function startUpstream() {
   return { entry, url: `http://127.0.0.1:${port}` };
 }
 
-async function admin(cp, method, path, body) {
-  const res = await fetch(cp.url + path, {
-    method,
-    headers: { authorization: `Bearer ${cp.masterKey}`, ...(body ? { "content-type": "application/json" } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
+const startControlPlane = (schema) =>
+  startServiceControlPlane({
+    start: startChild,
+    main: CONTROL_PLANE_MAIN,
+    dataDir: join(tmpDir, "control-plane"),
+    logLevel: settings.logLevel,
+    env: settings.databaseUrl ? { DATABASE_URL: settings.databaseUrl, DATABASE_SCHEMA: schema } : {},
   });
-  const text = await res.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = text;
-  }
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
-  return json;
-}
-
-async function startControlPlane(schema) {
-  const masterKey = randomBytes(32).toString("base64url");
-  const dataDir = join(tmpDir, "control-plane");
-  mkdirSync(dataDir, { recursive: true });
-  const entry = startChild("control-plane", CONTROL_PLANE_MAIN, {
-    ...baseEnv(),
-    PROXY_MASTER_KEY: masterKey,
-    DATA_DIR: dataDir,
-    HOST: "127.0.0.1",
-    PORT: "0",
-    GRPC_PORT: "0",
-    LOG_LEVEL: settings.logLevel,
-    ...(settings.databaseUrl ? { DATABASE_URL: settings.databaseUrl, DATABASE_SCHEMA: schema } : {}),
-  });
-  const line = await waitForLogLine(
-    entry,
-    (l) => l.msg === "control plane listening" && typeof l.port === "number" && typeof l.grpcPort === "number",
-    120_000,
-    'its "control plane listening" line',
-  );
-  return { entry, masterKey, url: `http://127.0.0.1:${line.port}`, grpcUrl: `http://127.0.0.1:${line.grpcPort}` };
-}
 
 async function startGateway(cp, gatewayToken, upstreamUrl, index) {
   const name = `gateway-${index + 1}`;
   const dataDir = join(tmpDir, name);
-  mkdirSync(dataDir, { recursive: true });
-  const entry = startChild(name, GATEWAY_MAIN, {
-    ...baseEnv(),
-    CONTROL_PLANE_URL: cp.grpcUrl,
-    GATEWAY_TOKEN: gatewayToken,
-    GATEWAY_NAME: `bench-${index + 1}`,
-    DATA_DIR: dataDir,
-    HOST: "127.0.0.1",
-    PORT: "0",
-    STATUS_PORT: "0",
-    LOG_LEVEL: settings.logLevel,
-    // Every bench client is 127.0.0.1; refusals must never turn into IP blocks.
-    BRUTE_FORCE_MAX_FAILED_ATTEMPTS: "1000000",
-    OPENAI_BASE_URL: `${upstreamUrl}/v1`,
-    OPENAI_API_KEY: UPSTREAM_KEY,
-  });
-  const line = await waitForLogLine(
-    entry,
-    (l) => l.msg === "gateway listening" && typeof l.port === "number" && typeof l.statusPort === "number",
-    60_000,
-    'its "gateway listening" line',
-  );
-  const gw = {
+  const { entry, port, statusUrl } = await startReadyGateway({
+    start: startChild,
+    main: GATEWAY_MAIN,
     name,
-    entry,
+    gatewayName: `bench-${index + 1}`,
     dataDir,
-    port: line.port,
-    statusUrl: `http://127.0.0.1:${line.statusPort}`,
-    agent: new http.Agent({ keepAlive: true, maxSockets: 128 }),
-  };
-  const deadline = performance.now() + 60_000;
-  for (;;) {
-    const res = await fetch(`${gw.statusUrl}/readyz`).catch(() => null);
-    await res?.arrayBuffer();
-    if (res?.status === 200) break;
-    if (entry.exit) throw new Error(`${name} exited before ready; log tail:\n${logTail(entry)}`);
-    if (performance.now() > deadline) throw new Error(`${name} not ready within 60 s; log tail:\n${logTail(entry)}`);
-    await sleep(50);
-  }
-  return gw;
+    cp,
+    gatewayToken,
+    upstreamUrl,
+    logLevel: settings.logLevel,
+    // Every bench client is 127.0.0.1; refusals must never turn into IP blocks.
+    env: { BRUTE_FORCE_MAX_FAILED_ATTEMPTS: "1000000" },
+  });
+  return { name, entry, dataDir, port, statusUrl, agent: new http.Agent({ keepAlive: true, maxSockets: 128 }) };
 }
 
 /** Log lines of a gateway that say it lost the quota service (it then enforces its even share alone). */
@@ -750,7 +628,7 @@ async function main() {
     date: startedAt.toISOString(),
     database: settings.databaseUrl ? "postgres" : "pglite",
     machine: { ...machine(), loadavg_1m: { start: loadavg(), end: null } },
-    source: revision(),
+    source: revision(ROOT, ["gateway", "control-plane", "shared"]),
     settings: { ...settings, databaseUrl: settings.databaseUrl ? "(set)" : undefined, resultsDir: undefined, model: MODEL },
     budget: [],
     rpm: [],
@@ -833,12 +711,4 @@ async function main() {
   console.log(`\ntotal ${results.total_s} s; results: ${file}`);
 }
 
-try {
-  await main();
-  await cleanup();
-  process.exit(0);
-} catch (err) {
-  say(`\nquota overshoot bench failed: ${err?.stack ?? err}`);
-  await cleanup();
-  process.exit(1);
-}
+await runBench("quota overshoot bench", main, cleanup, say);

@@ -20,6 +20,7 @@
 // The answer text is short whatever completion_tokens says: only usage matters here.
 
 import { createServer } from "node:http";
+import { serveAsChild } from "./lib/child-server.mjs";
 import { openAiErrorBody } from "@tollgate/testkit/openai-wire";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -83,20 +84,4 @@ const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
     res.writeHead(200, { "content-type": "application/json", "content-length": out.length }).end(out);
   });
 });
-server.headersTimeout = 60_000;
-server.requestTimeout = 0;
-
-function shutdown() {
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-  setTimeout(() => process.exit(0), 2_000).unref();
-}
-process.on("SIGTERM", shutdown);
-process.on("SIGINT", shutdown);
-process.on("disconnect", shutdown);
-
-server.listen(Number(process.env.PORT ?? 0), process.env.HOST ?? "127.0.0.1", () => {
-  const { port } = server.address();
-  if (process.send) process.send({ port });
-  else console.log(JSON.stringify({ msg: "quota upstream listening", port }));
-});
+serveAsChild(server, "quota upstream");

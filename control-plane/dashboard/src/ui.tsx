@@ -2,7 +2,13 @@ import { useEffect, useId, useRef, useState, type ReactNode } from "react";
 import { ApiError } from "./api.js";
 
 /** A modal on the native <dialog>: focus trapping, Escape and the backdrop come from the browser. */
-export function Dialog(props: { title: string; onClose: () => void; children: ReactNode; wide?: boolean; testId?: string }) {
+export function Dialog(props: {
+  title: string;
+  onClose: () => void;
+  children: ReactNode;
+  wide?: boolean;
+  testId?: string;
+}) {
   const ref = useRef<HTMLDialogElement>(null);
   const titleId = useId();
   useEffect(() => {
@@ -33,7 +39,12 @@ export function Dialog(props: { title: string; onClose: () => void; children: Re
 }
 
 /** A labelled form control with its error (from the form or the API) right below it. */
-export function Field(props: { label: string; error?: string | undefined; hint?: string; children: (id: string, describedBy: string | undefined) => ReactNode }) {
+export function Field(props: {
+  label: string;
+  error?: string | undefined;
+  hint?: string;
+  children: (id: string, describedBy: string | undefined) => ReactNode;
+}) {
   const id = useId();
   const errId = `${id}-error`;
   const hintId = `${id}-hint`;
@@ -103,12 +114,27 @@ async function copyText(text: string): Promise<void> {
   }
 }
 
-export function EmptyState(props: { title: string; children: ReactNode; action?: ReactNode }) {
+/** The main action of a page or an empty list: one primary button. */
+export interface Action {
+  label: string;
+  onClick: () => void;
+}
+
+function ActionLink(props: { action: Action | undefined }) {
+  if (!props.action) return null;
+  return (
+    <button type="button" className="primary" onClick={props.action.onClick}>
+      {props.action.label}
+    </button>
+  );
+}
+
+export function EmptyState(props: { title: string; children: ReactNode; action?: Action }) {
   return (
     <div className="empty" role="status">
       <h3>{props.title}</h3>
       <p>{props.children}</p>
-      {props.action}
+      <ActionLink action={props.action} />
     </div>
   );
 }
@@ -133,12 +159,18 @@ export function ErrorBanner(props: { error: unknown }) {
 }
 
 /** Splits an API error into a per-field map (shown beside the field) and a general message. */
-export function fieldErrors(err: unknown, known: readonly string[]): { fields: Record<string, string>; general: string | undefined } {
+export function fieldErrors(
+  err: unknown,
+  known: readonly string[],
+): { fields: Record<string, string>; general: string | undefined } {
   if (err instanceof ApiError && err.field) {
     const root = err.field.split(".")[0]!;
     if (known.includes(root)) {
       const prefix = `${err.field}: `;
-      return { fields: { [root]: err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message }, general: undefined };
+      return {
+        fields: { [root]: err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message },
+        general: undefined,
+      };
     }
   }
   return { fields: {}, general: err ? (err instanceof Error ? err.message : String(err)) : undefined };
@@ -147,7 +179,13 @@ export function fieldErrors(err: unknown, known: readonly string[]): { fields: R
 export function formatDate(iso: string | null | undefined): string {
   if (!iso) return "—";
   const d = new Date(iso);
-  return d.toLocaleString(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+  return d.toLocaleString(undefined, {
+    year: "numeric",
+    month: "short",
+    day: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
+  });
 }
 
 export function formatNumber(n: number | null | undefined): string {
@@ -159,8 +197,15 @@ export function StatusBadge(props: { status: string }) {
 }
 
 /** Loads once on mount and whenever `deps` change; `reload` refetches. */
-export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): { data: T | undefined; error: unknown; loading: boolean; reload: () => void } {
-  const [state, setState] = useState<{ data: T | undefined; error: unknown; loading: boolean }>({ data: undefined, error: undefined, loading: true });
+export function useLoad<T>(
+  load: () => Promise<T>,
+  deps: unknown[],
+): { data: T | undefined; error: unknown; loading: boolean; reload: () => void } {
+  const [state, setState] = useState<{ data: T | undefined; error: unknown; loading: boolean }>({
+    data: undefined,
+    error: undefined,
+    loading: true,
+  });
   const [tick, setTick] = useState(0);
   useEffect(() => {
     let live = true;
@@ -175,4 +220,70 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): { data: T |
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [...deps, tick]);
   return { ...state, reload: () => setTick((t) => t + 1) };
+}
+
+/** A page: breadcrumb, title (which names the section), one line of context, the page's main action, then the page. */
+export function PageSection(props: { crumb: string; title: string; intro: ReactNode; action?: Action; children: ReactNode }) {
+  const titleId = useId();
+  return (
+    <section aria-labelledby={titleId}>
+      <div className="page-head">
+        <div>
+          <p className="crumb">{props.crumb}</p>
+          <h1 id={titleId}>{props.title}</h1>
+          <p className="muted">{props.intro}</p>
+        </div>
+        <ActionLink action={props.action} />
+      </div>
+      {props.children}
+    </section>
+  );
+}
+
+/** Cancel and submit at the foot of a form; `inline` forms sit inside a dialog that has its own footer. */
+export function FormActions(props: {
+  onCancel: () => void;
+  label: string;
+  busyLabel?: string;
+  busy?: boolean;
+  inline?: boolean;
+}) {
+  const buttons = (
+    <>
+      <button type="button" className="secondary" onClick={props.onCancel}>
+        Cancel
+      </button>
+      <button type="submit" className="primary" disabled={props.busy}>
+        {props.busy && props.busyLabel ? props.busyLabel : props.label}
+      </button>
+    </>
+  );
+  return props.inline ? (
+    <div className="dialog-foot">{buttons}</div>
+  ) : (
+    <footer className="dialog-foot">{buttons}</footer>
+  );
+}
+
+/** A secret shown once, with its copy button and the warning that it will not be shown again. */
+export function SecretBox(props: { title: string; secret: string; noun: string; testId?: string }) {
+  return (
+    <div className="success-box">
+      <p className="success-title">{props.title}</p>
+      <pre className="secret" data-testid={props.testId} tabIndex={0}>
+        {props.secret}
+      </pre>
+      <CopyButton text={props.secret} label="Copy" />
+      <p className="warning">This {props.noun} will not be shown again. Make sure to save it securely.</p>
+    </div>
+  );
+}
+
+/** The options of a select, as [value, label] pairs. */
+export function Options(props: { options: ReadonlyArray<readonly [string, string]> }) {
+  return props.options.map(([value, label]) => (
+    <option key={value} value={value}>
+      {label}
+    </option>
+  ));
 }

@@ -196,14 +196,18 @@ export interface BudgetAlertsTable {
   last_error: string | null;
 }
 
-export interface ModelPricesTable {
-  org_id: string;
-  provider: string;
-  model: string;
+/** A model's price in USD per million tokens; a null cache price means the input rate. */
+export interface PriceValues {
   input_usd_per_mtok: number;
   output_usd_per_mtok: number;
   cache_read_usd_per_mtok: number | null;
   cache_write_usd_per_mtok: number | null;
+}
+
+export interface ModelPricesTable extends PriceValues {
+  org_id: string;
+  provider: string;
+  model: string;
   source: "default" | "override";
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }

@@ -1,6 +1,6 @@
 import { sql } from "kysely";
 import type { Db } from "../db/database.js";
-import type { McpSettingsJson } from "../db/schema.js";
+import type { McpSettingsJson, PriceValues } from "../db/schema.js";
 import type { McpServerSyncRecord } from "./mcp-servers.js";
 import { toIso, toNumber } from "./rows.js";
 
@@ -53,13 +53,9 @@ export interface SigningKeyRecord {
 }
 
 /** One row of the price table as synced: USD per million tokens. */
-export interface ModelPriceRecord {
+export interface ModelPriceRecord extends PriceValues {
   provider: string;
   model: string;
-  input_usd_per_mtok: number;
-  output_usd_per_mtok: number;
-  cache_read_usd_per_mtok: number | null;
-  cache_write_usd_per_mtok: number | null;
   source: "default" | "override";
 }
 

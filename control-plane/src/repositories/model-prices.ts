@@ -1,8 +1,8 @@
 import { sql } from "kysely";
 import type { Db } from "../db/database.js";
-import type { ModelPricesTable } from "../db/schema.js";
+import type { ModelPricesTable, PriceValues } from "../db/schema.js";
 import type { ModelPriceRecord } from "./change-log.js";
-import { toIso } from "./rows.js";
+import { toIso, toNullableNumber } from "./rows.js";
 
 export type { ModelPriceRecord } from "./change-log.js";
 
@@ -12,12 +12,7 @@ export interface ModelPrice extends ModelPriceRecord {
 }
 
 /** The numbers of a price, without its identity or source. */
-export interface PriceValues {
-  input_usd_per_mtok: number;
-  output_usd_per_mtok: number;
-  cache_read_usd_per_mtok: number | null;
-  cache_write_usd_per_mtok: number | null;
-}
+export type { PriceValues };
 
 type Row = Pick<
   ModelPricesTable,
@@ -35,18 +30,14 @@ const COLUMNS = [
   "updated_at",
 ] as const;
 
-function num(v: number | string | null): number | null {
-  return v === null ? null : Number(v);
-}
-
 function toRecord(r: Row): ModelPriceRecord {
   return {
     provider: r.provider,
     model: r.model,
     input_usd_per_mtok: Number(r.input_usd_per_mtok),
     output_usd_per_mtok: Number(r.output_usd_per_mtok),
-    cache_read_usd_per_mtok: num(r.cache_read_usd_per_mtok),
-    cache_write_usd_per_mtok: num(r.cache_write_usd_per_mtok),
+    cache_read_usd_per_mtok: toNullableNumber(r.cache_read_usd_per_mtok),
+    cache_write_usd_per_mtok: toNullableNumber(r.cache_write_usd_per_mtok),
     source: r.source,
   };
 }

@@ -17,7 +17,8 @@ import {
 } from "../repositories/model-prices.js";
 import { lockOrg } from "../repositories/orgs.js";
 import { modelPriceSchema, pageOf } from "./response-schemas.js";
-import { writeWithChanges } from "../changes/write-with-changes.js";
+import { writeWithChanges, type WriteScope } from "../changes/write-with-changes.js";
+import type { Context } from "koa";
 
 export const provider = z
   .string({ error: "must be a provider kind such as openai or anthropic, or *" })
@@ -53,13 +54,8 @@ function priceCursor(v: unknown): { provider: string; model: string } | undefine
   return Array.isArray(v) && v.length === 2 && typeof v[0] === "string" && typeof v[1] === "string" ? { provider: v[0], model: v[1] } : undefined;
 }
 
-function valuesOf(r: PriceValues): PriceValues {
-  return {
-    input_usd_per_mtok: r.input_usd_per_mtok,
-    output_usd_per_mtok: r.output_usd_per_mtok,
-    cache_read_usd_per_mtok: r.cache_read_usd_per_mtok,
-    cache_write_usd_per_mtok: r.cache_write_usd_per_mtok,
-  };
+function valuesOf({ provider: _provider, model: _model, source: _source, ...values }: ModelPriceRecord): PriceValues {
+  return values;
 }
 
 // Built once per context: the dataset is bundled, so it cannot change while running.
@@ -79,6 +75,27 @@ function shown(app: AppContext, r: ModelPrice) {
 
 /** The path's provider and model; a 400 names which one is wrong. */
 const target = z.object({ provider, model });
+/** The route of one price, by provider and model. */
+const onePrice = { path: "/internal/model-prices/:provider/*model", params: target };
+
+/**
+ * Runs `fn` in a write given the price as it was; the lock serializes it with default seeding
+ * (see seedDefaultPrices). The revision written goes out in x-tollgate-revision.
+ */
+async function writePrice<T>(
+  app: AppContext,
+  ctx: Context,
+  orgId: string,
+  t: { provider: string; model: string },
+  fn: (scope: WriteScope, before: ModelPrice | undefined) => Promise<T>,
+): Promise<T> {
+  const { result, revision } = await writeWithChanges(app, orgId, async (scope) => {
+    await lockOrg(scope.trx, orgId);
+    return fn(scope, await getModelPrice(scope.trx, orgId, t.provider, t.model));
+  });
+  if (revision !== null) ctx.set("x-tollgate-revision", String(revision));
+  return result;
+}
 
 function auditPrice(ctx: Parameters<typeof audit>[1], trx: AppContext["db"], action: string, id: string, before: unknown, after: unknown) {
   return audit(trx, ctx, { action, targetType: "model_price", targetId: id, before: before ?? null, after: after ?? null });
@@ -115,9 +132,8 @@ export const modelPriceRoutes = routeGroup("model-prices", [
   }),
   defineRoute({
     method: "get",
-    path: "/internal/model-prices/:provider/*model",
+    ...onePrice,
     response: { schema: modelPriceSchema },
-    params: target,
     async handler({ ctx, orgId, params }, app) {
       const t = params();
       const row = await getModelPrice(app.db, orgId, t.provider, t.model);
@@ -127,9 +143,8 @@ export const modelPriceRoutes = routeGroup("model-prices", [
   }),
   defineRoute({
     method: "put",
-    path: "/internal/model-prices/:provider/*model",
+    ...onePrice,
     response: { schema: modelPriceSchema, description: "Updated (201 when the override is new)" },
-    params: target,
     body: priceBody,
     async handler({ ctx, orgId, params, body }, app) {
       const t = params();
@@ -143,32 +158,25 @@ export const modelPriceRoutes = routeGroup("model-prices", [
         cache_write_usd_per_mtok: input.cache_write_usd_per_mtok ?? null,
         source: "override",
       };
-      const { result, revision } = await writeWithChanges(app, orgId, async ({ trx, emit }) => {
-        // Serializes with default seeding (see seedDefaultPrices).
-        await lockOrg(trx, orgId);
-        const before = await getModelPrice(trx, orgId, t.provider, t.model);
+      const result = await writePrice(app, ctx, orgId, t, async ({ trx, emit }, before) => {
         const after = await upsertModelPrice(trx, orgId, record, app.now());
         emit({ kind: "model_price_upsert", resourceId: id, payload: record });
         await auditPrice(ctx, trx, "model_price.override", id, before, after);
         return { row: after, created: before === undefined };
       });
-      if (revision !== null) ctx.set("x-tollgate-revision", String(revision));
       ctx.status = result.created ? 201 : 200;
       ctx.body = shown(app, result.row);
     },
   }),
   defineRoute({
     method: "delete",
-    path: "/internal/model-prices/:provider/*model",
+    ...onePrice,
     response: { schema: z.object({ provider: z.string(), model: z.string(), deleted: z.literal(true), restored_default: modelPriceSchema.nullable() }) },
-    params: target,
     async handler({ ctx, orgId, params }, app) {
       const t = params();
       const id = priceResourceId(t.provider, t.model);
       const fallback = defaultOf(app, t.provider, t.model);
-      const { result, revision } = await writeWithChanges(app, orgId, async ({ trx, emit }) => {
-        await lockOrg(trx, orgId);
-        const before = await getModelPrice(trx, orgId, t.provider, t.model);
+      const result = await writePrice(app, ctx, orgId, t, async ({ trx, emit }, before) => {
         if (before?.source !== "override") {
           throw new AppError(
             "not_found",
@@ -188,7 +196,6 @@ export const modelPriceRoutes = routeGroup("model-prices", [
         await auditPrice(ctx, trx, "model_price.delete_override", id, before, null);
         return null;
       });
-      if (revision !== null) ctx.set("x-tollgate-revision", String(revision));
       ctx.body = { ...t, deleted: true, restored_default: result ? shown(app, result) : null };
     },
   }),

@@ -10,19 +10,11 @@ export interface ModelPriceRepository {
   clear(): void;
 }
 
-interface Row {
-  provider: string;
-  model: string;
-  input_usd_per_mtok: number;
-  output_usd_per_mtok: number;
-  cache_read_usd_per_mtok: number | null;
-  cache_write_usd_per_mtok: number | null;
-  source: string;
-}
-
 export function createModelPriceRepository(db: Database): ModelPriceRepository {
-  const selectAll = db.prepare<[], Row>(
-    `SELECT provider, model, input_usd_per_mtok, output_usd_per_mtok, cache_read_usd_per_mtok, cache_write_usd_per_mtok, source
+  // Columns renamed to PriceRule's fields, so a row is a rule as it comes.
+  const selectAll = db.prepare<[], PriceRule>(
+    `SELECT provider, model, input_usd_per_mtok AS inputUsdPerMtok, output_usd_per_mtok AS outputUsdPerMtok,
+            cache_read_usd_per_mtok AS cacheReadUsdPerMtok, cache_write_usd_per_mtok AS cacheWriteUsdPerMtok, source
      FROM model_prices ORDER BY provider, model`,
   );
   const upsert = db.prepare(
@@ -37,16 +29,7 @@ export function createModelPriceRepository(db: Database): ModelPriceRepository {
   const del = db.prepare<[string, string]>(`DELETE FROM model_prices WHERE provider = ? AND model = ?`);
   const clear = db.prepare(`DELETE FROM model_prices`);
   return {
-    all: () =>
-      selectAll.all().map((r) => ({
-        provider: r.provider,
-        model: r.model,
-        inputUsdPerMtok: r.input_usd_per_mtok,
-        outputUsdPerMtok: r.output_usd_per_mtok,
-        cacheReadUsdPerMtok: r.cache_read_usd_per_mtok,
-        cacheWriteUsdPerMtok: r.cache_write_usd_per_mtok,
-        source: r.source,
-      })),
+    all: () => selectAll.all(),
     upsert: (p, revision) => {
       upsert.run({
         provider: p.provider,

@@ -1,31 +1,26 @@
-import { useEffect, useState } from "react";
+import { useState } from "react";
 import { api, qs, type ApiKey, type KeyStatus, type Page, type Revealed } from "../api.js";
-import { CopyButton, EmptyState, ErrorBanner, StatusBadge, formatDate, formatNumber, useLoad } from "../ui.js";
+import { DataTable, Pager, SearchToolbar, filterOptions, useCursorPages, useDebounced } from "../list.js";
+import { CopyButton, EmptyState, ErrorBanner, PageSection, StatusBadge, formatDate, formatNumber, useLoad } from "../ui.js";
 import { ConfirmDeleteDialog, CreateKeyDialog, KeyDetailDialog, RevealDialog } from "./key-dialogs.js";
 
 type SortField = "name" | "owner" | "status" | "requests" | "created";
 const PAGE_SIZE = 25;
+const STATUSES = filterOptions("All", ["active", "inactive", "expired", "revoked"]);
 
 /** Configuration → API keys: every list, filter and action of seed 004, paged by the server. */
 export function ApiKeysPage() {
   const [searchInput, setSearchInput] = useState("");
-  const [search, setSearch] = useState("");
+  // Search as you type, a moment after the last keystroke.
+  const search = useDebounced(searchInput.trim());
   const [status, setStatus] = useState<"" | KeyStatus>("");
   const [sort, setSort] = useState<{ field: SortField; order: "asc" | "desc" }>({ field: "created", order: "desc" });
-  // Cursors of the pages before this one, so Previous needs no offset.
-  const [cursors, setCursors] = useState<Array<string | null>>([null]);
-  const cursor = cursors[cursors.length - 1] ?? null;
+  const pages = useCursorPages([search, status, sort]);
+  const cursor = pages.cursor;
   const [creating, setCreating] = useState(false);
   const [revealed, setRevealed] = useState<{ key: Revealed; title: string } | undefined>();
   const [detail, setDetail] = useState<ApiKey | undefined>();
   const [deleting, setDeleting] = useState<ApiKey | undefined>();
-
-  // Search as you type, a moment after the last keystroke.
-  useEffect(() => {
-    const t = setTimeout(() => setSearch(searchInput.trim()), 250);
-    return () => clearTimeout(t);
-  }, [searchInput]);
-  useEffect(() => setCursors([null]), [search, status, sort]);
 
   const list = useLoad(
     () =>
@@ -44,7 +39,7 @@ export function ApiKeysPage() {
   function header(field: SortField, label: string) {
     const active = sort.field === field;
     return (
-      <th aria-sort={active ? (sort.order === "asc" ? "ascending" : "descending") : "none"}>
+      <th key={field} aria-sort={active ? (sort.order === "asc" ? "ascending" : "descending") : "none"}>
         <button type="button" className="sort" onClick={() => sortBy(field)}>
           {label}
           <span aria-hidden="true">{active ? (sort.order === "asc" ? " ▲" : " ▼") : " ↕"}</span>
@@ -54,76 +49,31 @@ export function ApiKeysPage() {
   }
 
   return (
-    <section aria-labelledby="keys-title">
-      <div className="page-head">
-        <div>
-          <p className="crumb">Configuration</p>
-          <h1 id="keys-title">API keys</h1>
-          <p className="muted">Keys authenticate your applications to every gateway of the organization.</p>
-        </div>
-        <button type="button" className="primary" onClick={() => setCreating(true)}>
-          Create Key
-        </button>
-      </div>
-      <div className="toolbar" role="search">
-        <label className="visually-hidden" htmlFor="key-search">
-          Search by name or key preview
-        </label>
-        <input
-          id="key-search"
-          type="search"
-          placeholder="Search by name or key preview"
-          value={searchInput}
-          onChange={(e) => setSearchInput(e.target.value)}
-        />
-        <label className="visually-hidden" htmlFor="key-status">
-          Status
-        </label>
-        <select id="key-status" value={status} onChange={(e) => setStatus(e.target.value as "" | KeyStatus)}>
-          <option value="">All</option>
-          <option value="active">Active</option>
-          <option value="inactive">Inactive</option>
-          <option value="expired">Expired</option>
-          <option value="revoked">Revoked</option>
-        </select>
+    <PageSection crumb="Configuration" title="API keys" intro="Keys authenticate your applications to every gateway of the organization." action={{ label: "Create Key", onClick: () => setCreating(true) }}>
+      <SearchToolbar
+        search={{ id: "key-search", label: "Search by name or key preview", value: searchInput, onChange: setSearchInput }}
+        filter={{ id: "key-status", label: "Status", value: status, onChange: (v) => setStatus(v as "" | KeyStatus), options: STATUSES }}
+      >
         {list.loading && <span className="muted small">Loading…</span>}
-      </div>
+      </SearchToolbar>
       <ErrorBanner error={list.error} />
-      {list.data && rows.length === 0 && cursors.length === 1 ? (
+      {list.data && rows.length === 0 && pages.page === 1 ? (
         filtered ? (
           <EmptyState title="No key matches">Try another search or set the status filter back to All.</EmptyState>
         ) : (
           <EmptyState
             title="No API keys yet"
-            action={
-              <button type="button" className="primary" onClick={() => setCreating(true)}>
-                Create Key
-              </button>
-            }
+            action={{ label: "Create Key", onClick: () => setCreating(true) }}
           >
             Create a key for a user of the organization; it works on every gateway of the organization within seconds.
           </EmptyState>
         )
       ) : (
-        <div className="table-wrap">
-          <table className="keys">
-            <thead>
-              <tr>
-                {header("name", "Name")}
-                {header("owner", "Owner")}
-                <th>Key</th>
-                {header("status", "Status")}
-                <th>Expires</th>
-                <th>Last used</th>
-                <th>Created</th>
-                {header("requests", "Requests")}
-                <th>Usage</th>
-                <th>
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
+        <DataTable
+          className="keys"
+          actions
+          headers={[header("name", "Name"), header("owner", "Owner"), "Key", header("status", "Status"), "Expires", "Last used", "Created", header("requests", "Requests"), "Usage"]}
+        >
               {rows.map((k) => (
                 <tr key={k.id} className="clickable" onClick={() => setDetail(k)} data-key-id={k.id}>
                   <td>
@@ -162,24 +112,9 @@ export function ApiKeysPage() {
                   </td>
                 </tr>
               ))}
-            </tbody>
-          </table>
-        </div>
+        </DataTable>
       )}
-      <nav className="pager" aria-label="Pages">
-        <button type="button" className="secondary" disabled={cursors.length === 1} onClick={() => setCursors((c) => c.slice(0, -1))}>
-          Previous
-        </button>
-        <span className="muted small">Page {cursors.length}</span>
-        <button
-          type="button"
-          className="secondary"
-          disabled={!list.data?.next_cursor}
-          onClick={() => list.data?.next_cursor && setCursors((c) => [...c, list.data!.next_cursor])}
-        >
-          Next
-        </button>
-      </nav>
+      <Pager pages={pages} nextCursor={list.data?.next_cursor} />
 
       {creating && (
         <CreateKeyDialog
@@ -221,6 +156,6 @@ export function ApiKeysPage() {
           }}
         />
       )}
-    </section>
+    </PageSection>
   );
 }

@@ -1,6 +1,7 @@
 import { useState } from "react";
 import { api, qs, type AuditEntry, type Page } from "../api.js";
-import { EmptyState, ErrorBanner, formatDate, useLoad } from "../ui.js";
+import { DataTable } from "../list.js";
+import { EmptyState, ErrorBanner, PageSection, formatDate, useLoad } from "../ui.js";
 
 /** Who did what to which resource, newest first; action, target and time filter on the server. */
 export function AuditLogPage() {
@@ -26,14 +27,7 @@ export function AuditLogPage() {
   // The API has no actor filter yet: narrow the fetched page here.
   const rows = (log.data?.data ?? []).filter((r) => !actor.trim() || r.actor.toLowerCase().includes(actor.trim().toLowerCase()));
   return (
-    <section aria-labelledby="audit-title">
-      <div className="page-head">
-        <div>
-          <p className="crumb">Insights</p>
-          <h1 id="audit-title">Audit log</h1>
-          <p className="muted">Every change made through the admin API, with the actor who made it. Secrets never appear here.</p>
-        </div>
-      </div>
+    <PageSection crumb="Insights" title="Audit log" intro="Every change made through the admin API, with the actor who made it. Secrets never appear here.">
       <div className="toolbar wrap">
         <Filter id="f-actor" label="Actor" value={actor} onChange={setActor} placeholder="master_key" />
         <Filter id="f-action" label="Action" value={action} onChange={setAction} placeholder="api_key.rotate" />
@@ -45,17 +39,10 @@ export function AuditLogPage() {
       {log.data && rows.length === 0 ? (
         <EmptyState title="Nothing recorded for these filters">Clear a filter, or make a change (create a key, a team or a user) and it shows up here.</EmptyState>
       ) : (
-        <div className="table-wrap">
-          <table className="audit">
-            <thead>
-              <tr>
-                <th>Time</th>
-                <th>Actor</th>
-                <th>Action</th>
-                <th>Target</th>
-              </tr>
-            </thead>
-            <tbody>
+        <DataTable
+          className="audit"
+          headers={["Time", "Actor", "Action", "Target"]}
+        >
               {rows.map((r) => (
                 <tr key={r.id}>
                   <td className="nowrap">{formatDate(r.at)}</td>
@@ -68,11 +55,9 @@ export function AuditLogPage() {
                   </td>
                 </tr>
               ))}
-            </tbody>
-          </table>
-        </div>
+        </DataTable>
       )}
-    </section>
+    </PageSection>
   );
 }
 

@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from "react";
-import { api } from "../api.js";
-import { Dialog, ErrorBanner, Field, fieldErrors } from "../ui.js";
+import { api, listAll } from "../api.js";
+import { ActionButton, DataTable } from "../list.js";
+import { Dialog, EmptyState, ErrorBanner, Field, FormActions, Options, PageSection, fieldErrors, formatDate, useLoad } from "../ui.js";
 
 export interface FieldSpec {
   name: string;
@@ -9,6 +10,8 @@ export interface FieldSpec {
   options?: Array<[string, string]>;
   required?: boolean;
   hint?: string;
+  /** The header of the list column that shows this field, if any. */
+  column?: string;
 }
 
 /**
@@ -36,7 +39,8 @@ export function EntityDialog(props: {
       const raw = (values[f.name] ?? "").trim();
       if (f.kind === "limit") {
         if (raw === "") body[f.name] = null;
-        else if (!/^\d+$/.test(raw) || Number(raw) < 1) errs[f.name] = "must be a whole number of at least 1, or empty for no limit";
+        else if (!/^\d+$/.test(raw) || Number(raw) < 1)
+          errs[f.name] = "must be a whole number of at least 1, or empty for no limit";
         else body[f.name] = Number(raw);
       } else if (f.kind === "select") {
         body[f.name] = raw === "" ? null : raw;
@@ -53,7 +57,10 @@ export function EntityDialog(props: {
       await api(props.method, props.path, body);
       props.onSaved();
     } catch (err) {
-      const fe = fieldErrors(err, props.fields.map((f) => f.name));
+      const fe = fieldErrors(
+        err,
+        props.fields.map((f) => f.name),
+      );
       setErrors(fe.fields);
       setGeneral(fe.general);
       setBusy(false);
@@ -66,12 +73,13 @@ export function EntityDialog(props: {
           <Field key={f.name} label={f.label} error={errors[f.name]} {...(f.hint ? { hint: f.hint } : {})}>
             {(id, db) =>
               f.kind === "select" ? (
-                <select id={id} aria-describedby={db} value={values[f.name] ?? ""} onChange={(e) => setValues({ ...values, [f.name]: e.target.value })}>
-                  {f.options!.map(([v, l]) => (
-                    <option key={v} value={v}>
-                      {l}
-                    </option>
-                  ))}
+                <select
+                  id={id}
+                  aria-describedby={db}
+                  value={values[f.name] ?? ""}
+                  onChange={(e) => setValues({ ...values, [f.name]: e.target.value })}
+                >
+                  <Options options={f.options!} />
                 </select>
               ) : (
                 <input
@@ -88,14 +96,7 @@ export function EntityDialog(props: {
           </Field>
         ))}
         <ErrorBanner error={general} />
-        <footer className="dialog-foot">
-          <button type="button" className="secondary" onClick={props.onClose}>
-            Cancel
-          </button>
-          <button type="submit" className="primary" disabled={busy}>
-            {busy ? "Saving…" : "Save"}
-          </button>
-        </footer>
+        <FormActions onCancel={props.onClose} label="Save" busyLabel="Saving…" busy={busy} />
       </form>
     </Dialog>
   );
@@ -103,4 +104,89 @@ export function EntityDialog(props: {
 
 export function limitText(n: number | null): string {
   return n === null ? "No limit" : n.toLocaleString();
+}
+
+/**
+ * The People pages (teams, users): a list with Edit and Delete per row and a create/edit dialog.
+ * Every field with a `column` is also a column of the list; a row is named by its first field.
+ */
+export function EntityListPage<T extends { id: string; created_at: string }>(props: {
+  noun: string;
+  description: string;
+  emptyText: string;
+  fields: FieldSpec[];
+}) {
+  const title = `${props.noun[0]!.toUpperCase()}${props.noun.slice(1)}s`;
+  const path = `/internal/${props.noun}s`;
+  const rows = useLoad(() => listAll<T>(path), []);
+  const [editing, setEditing] = useState<T | "new" | undefined>();
+  const [error, setError] = useState<unknown>();
+  const create = `Create ${props.noun}`;
+  const columns = props.fields.filter((f) => f.column !== undefined);
+  const name = (row: T) => String(values(row)[props.fields[0]!.name]);
+  return (
+    <PageSection crumb="People" title={title} intro={props.description} action={{ label: create, onClick: () => setEditing("new") }}>
+      <ErrorBanner error={rows.error ?? error} />
+      {rows.data && rows.data.length === 0 ? (
+        <EmptyState title={`No ${props.noun}s yet`}>{props.emptyText}</EmptyState>
+      ) : (
+        <DataTable actions headers={[...columns.map((c) => c.column!), "Created"]}>
+          {rows.data?.map((r) => (
+            <tr key={r.id}>
+              {columns.map((f) => (
+                <td key={f.name} className={f.kind === "limit" ? "num" : undefined}>
+                  {cellText(f, values(r)[f.name])}
+                </td>
+              ))}
+              <td>{formatDate(r.created_at)}</td>
+              <td className="nowrap">
+                <button type="button" className="secondary small" onClick={() => setEditing(r)}>
+                  Edit
+                </button>{" "}
+                <ActionButton
+                  label="Delete"
+                  confirm={`Delete the ${props.noun} ‘${name(r)}’?`}
+                  run={async () => {
+                    await api("DELETE", `${path}/${r.id}`);
+                    rows.reload();
+                  }}
+                  onError={setError}
+                />
+              </td>
+            </tr>
+          ))}
+        </DataTable>
+      )}
+      {editing && (
+        <EntityDialog
+          title={editing === "new" ? create : `Edit ${name(editing)}`}
+          fields={props.fields}
+          initial={editing === "new" ? {} : formValues(props.fields, editing)}
+          method={editing === "new" ? "POST" : "PATCH"}
+          path={editing === "new" ? path : `${path}/${editing.id}`}
+          onClose={() => setEditing(undefined)}
+          onSaved={() => {
+            setEditing(undefined);
+            rows.reload();
+          }}
+        />
+      )}
+    </PageSection>
+  );
+}
+
+function values(row: object): Record<string, unknown> {
+  return row as Record<string, unknown>;
+}
+
+/** What a list cell shows: a limit as text, a select as its option's label (its raw value if no option has it). */
+function cellText(f: FieldSpec, v: unknown): string {
+  if (f.kind === "limit") return limitText((v as number | null) ?? null);
+  if (f.kind === "select") return v ? (f.options?.find(([value]) => value === v)?.[1] ?? String(v)) : "—";
+  return String(v);
+}
+
+/** A row as the text of its form's boxes: an empty box means null (no limit, no team). */
+function formValues(fields: FieldSpec[], row: object): Record<string, string> {
+  return Object.fromEntries(fields.map((f) => [f.name, values(row)[f.name]?.toString() ?? ""]));
 }

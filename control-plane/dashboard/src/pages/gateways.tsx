@@ -1,6 +1,7 @@
 import { useState } from "react";
 import { api, type Gateway, type GatewayToken, type Page } from "../api.js";
-import { CopyButton, Dialog, EmptyState, ErrorBanner, Field, fieldErrors, formatDate, useLoad } from "../ui.js";
+import { ActionButton, DataTable } from "../list.js";
+import { Dialog, EmptyState, ErrorBanner, Field, FormActions, PageSection, SecretBox, fieldErrors, formatDate, useLoad } from "../ui.js";
 
 /** The fleet: each gateway's connection and sync state, and the tokens gateways enroll with. */
 export function GatewaysPage() {
@@ -10,105 +11,70 @@ export function GatewaysPage() {
   const [secret, setSecret] = useState<string | undefined>();
   const [error, setError] = useState<unknown>();
   return (
-    <section aria-labelledby="gw-title">
-      <div className="page-head">
-        <div>
-          <p className="crumb">Fleet</p>
-          <h1 id="gw-title">Gateways</h1>
-          <p className="muted">Every gateway attached to this organization, with the revision of the key set it has applied.</p>
-        </div>
-        <button type="button" className="primary" onClick={() => setCreating(true)}>
-          New gateway token
-        </button>
-      </div>
+    <PageSection crumb="Fleet" title="Gateways" intro="Every gateway attached to this organization, with the revision of the key set it has applied." action={{ label: "New gateway token", onClick: () => setCreating(true) }}>
       <ErrorBanner error={gateways.error ?? error} />
       {gateways.data && gateways.data.data.length === 0 ? (
         <EmptyState title="No gateway has connected yet">
-          Create a gateway token, then start a gateway with GATEWAY_TOKEN set to it and CONTROL_PLANE_URL pointing here; it shows up within seconds.
+          Create a gateway token, then start a gateway with GATEWAY_TOKEN set to it and CONTROL_PLANE_URL pointing here;
+          it shows up within seconds.
         </EmptyState>
       ) : (
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Connected</th>
-                <th>Applied revision</th>
-                <th>Lag</th>
-                <th>Last seen</th>
-                <th>Version</th>
-              </tr>
-            </thead>
-            <tbody>
-              {gateways.data?.data.map((g) => (
-                <tr key={g.id}>
-                  <td>{g.name}</td>
-                  <td>
-                    <span className={`badge ${g.connected ? "active" : "inactive"}`}>{g.connected ? "connected" : "offline"}</span>
-                  </td>
-                  <td className="num">
-                    {g.applied_revision} / {g.current_revision}
-                  </td>
-                  <td className="num">{g.lag}</td>
-                  <td>{formatDate(g.last_seen_at)}</td>
-                  <td>{g.version ?? "—"}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          headers={["Name", "Connected", "Applied revision", "Lag", "Last seen", "Version"]}
+        >
+          {gateways.data?.data.map((g) => (
+            <tr key={g.id}>
+              <td>{g.name}</td>
+              <td>
+                <span className={`badge ${g.connected ? "active" : "inactive"}`}>
+                  {g.connected ? "connected" : "offline"}
+                </span>
+              </td>
+              <td className="num">
+                {g.applied_revision} / {g.current_revision}
+              </td>
+              <td className="num">{g.lag}</td>
+              <td>{formatDate(g.last_seen_at)}</td>
+              <td>{g.version ?? "—"}</td>
+            </tr>
+          ))}
+        </DataTable>
       )}
       <h2>Gateway tokens</h2>
       {tokens.data && tokens.data.data.length === 0 ? (
-        <EmptyState title="No gateway tokens">A gateway enrolls with a token: create one with New gateway token.</EmptyState>
+        <EmptyState title="No gateway tokens">
+          A gateway enrolls with a token: create one with New gateway token.
+        </EmptyState>
       ) : (
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Token</th>
-                <th>Created</th>
-                <th>Status</th>
-                <th>
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {tokens.data?.data.map((t) => (
-                <tr key={t.id}>
-                  <td>{t.name}</td>
-                  <td>
-                    <code>{t.token_prefix}…</code>
-                  </td>
-                  <td>{formatDate(t.created_at)}</td>
-                  <td>{t.revoked_at ? `revoked ${formatDate(t.revoked_at)}` : "active"}</td>
-                  <td>
-                    {!t.revoked_at && (
-                      <button
-                        type="button"
-                        className="danger small"
-                        onClick={async () => {
-                          if (!window.confirm(`Revoke the gateway token ‘${t.name}’? Gateways using it disconnect at once.`)) return;
-                          try {
-                            await api("DELETE", `/internal/gateway-tokens/${t.id}`);
-                            tokens.reload();
-                            gateways.reload();
-                          } catch (err) {
-                            setError(err);
-                          }
-                        }}
-                      >
-                        Revoke
-                      </button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          actions
+          headers={["Name", "Token", "Created", "Status"]}
+        >
+          {tokens.data?.data.map((t) => (
+            <tr key={t.id}>
+              <td>{t.name}</td>
+              <td>
+                <code>{t.token_prefix}…</code>
+              </td>
+              <td>{formatDate(t.created_at)}</td>
+              <td>{t.revoked_at ? `revoked ${formatDate(t.revoked_at)}` : "active"}</td>
+              <td>
+                {!t.revoked_at && (
+                  <ActionButton
+                    label="Revoke"
+                    confirm={`Revoke the gateway token ‘${t.name}’? Gateways using it disconnect at once.`}
+                    run={async () => {
+                      await api("DELETE", `/internal/gateway-tokens/${t.id}`);
+                      tokens.reload();
+                      gateways.reload();
+                    }}
+                    onError={setError}
+                  />
+                )}
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       )}
       {creating && (
         <NewTokenDialog
@@ -122,14 +88,7 @@ export function GatewaysPage() {
       )}
       {secret && (
         <Dialog title="Gateway token created" onClose={() => setSecret(undefined)}>
-          <div className="success-box">
-            <p className="success-title">Gateway token created! Copy it now</p>
-            <pre className="secret" tabIndex={0}>
-              {secret}
-            </pre>
-            <CopyButton text={secret} />
-            <p className="warning">This token will not be shown again. Make sure to save it securely.</p>
-          </div>
+          <SecretBox title="Gateway token created! Copy it now" secret={secret} noun="token" />
           <footer className="dialog-foot">
             <button type="button" className="primary" onClick={() => setSecret(undefined)}>
               Done
@@ -137,7 +96,7 @@ export function GatewaysPage() {
           </footer>
         </Dialog>
       )}
-    </section>
+    </PageSection>
   );
 }
 
@@ -166,14 +125,7 @@ function NewTokenDialog(props: { onClose: () => void; onCreated: (secret: string
           {(id, db) => <input id={id} value={name} aria-describedby={db} onChange={(e) => setName(e.target.value)} />}
         </Field>
         <ErrorBanner error={general} />
-        <footer className="dialog-foot">
-          <button type="button" className="secondary" onClick={props.onClose}>
-            Cancel
-          </button>
-          <button type="submit" className="primary">
-            Create
-          </button>
-        </footer>
+        <FormActions onCancel={props.onClose} label="Create" />
       </form>
     </Dialog>
   );

@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useState, type FormEvent } from "react";
 import { api, listAll, type ApiKey, type Revealed, type User } from "../api.js";
-import { CopyButton, Dialog, ErrorBanner, Field, StatusBadge, Toggle, fieldErrors, formatDate, formatNumber, useLoad } from "../ui.js";
+import { Dialog, ErrorBanner, Field, FormActions, Options, SecretBox, StatusBadge, Toggle, fieldErrors, formatDate, formatNumber, useLoad } from "../ui.js";
 
 export const PROVIDERS = ["openai", "anthropic", "azure-openai", "gemini"] as const;
 const EXPIRATIONS = [
@@ -258,11 +258,7 @@ export function CreateKeyDialog(props: { onClose: () => void; onCreated: (k: Rev
           <Field label="Expiration" error={errors.expires_at}>
             {(id, db) => (
               <select id={id} value={d.expires_at} aria-describedby={db} onChange={(e) => set("expires_at", e.target.value)}>
-                {EXPIRATIONS.map(([v, l]) => (
-                  <option key={v} value={v}>
-                    {l}
-                  </option>
-                ))}
+                <Options options={EXPIRATIONS} />
               </select>
             )}
           </Field>
@@ -316,14 +312,7 @@ export function CreateKeyDialog(props: { onClose: () => void; onCreated: (k: Rev
           <McpSettings d={d} set={set} errors={errors} />
         </div>
         <ErrorBanner error={general} />
-        <footer className="dialog-foot">
-          <button type="button" className="secondary" onClick={props.onClose}>
-            Cancel
-          </button>
-          <button type="submit" className="primary" disabled={busy}>
-            {busy ? "Creating…" : "Create Key"}
-          </button>
-        </footer>
+        <FormActions onCancel={props.onClose} label="Create Key" busyLabel="Creating…" busy={busy} />
       </form>
     </Dialog>
   );
@@ -340,11 +329,7 @@ function McpSettings(props: { d: Draft; set: <K extends keyof Draft>(k: K, v: Dr
           <Field label="MCP Access Mode" error={errors.mcp_access_mode}>
             {(id, db) => (
               <select id={id} value={d.mcp_access_mode} aria-describedby={db} onChange={(e) => set("mcp_access_mode", e.target.value as Draft["mcp_access_mode"])}>
-                {MCP_MODES.map(([v, l]) => (
-                  <option key={v} value={v}>
-                    {l}
-                  </option>
-                ))}
+                <Options options={MCP_MODES} />
               </select>
             )}
           </Field>
@@ -442,14 +427,7 @@ function ToolPicker(props: { servers: string[]; tools: Record<string, string[]>;
 export function RevealDialog(props: { revealed: Revealed; title: string; onDone: () => void }) {
   return (
     <Dialog title={props.title} onClose={props.onDone} testId="reveal">
-      <div className="success-box">
-        <p className="success-title">API Key created! Copy it now</p>
-        <pre className="secret" data-testid="revealed-key" tabIndex={0}>
-          {props.revealed.key}
-        </pre>
-        <CopyButton text={props.revealed.key} label="Copy" />
-        <p className="warning">This key will not be shown again. Make sure to save it securely.</p>
-      </div>
+      <SecretBox title="API Key created! Copy it now" secret={props.revealed.key} noun="key" testId="revealed-key" />
       <footer className="dialog-foot">
         <button type="button" className="primary" onClick={props.onDone}>
           Done
@@ -561,14 +539,12 @@ export function KeyDetailDialog(props: {
         />
       )}
       {token && (
-        <div className="success-box">
-          <p className="success-title">Ephemeral token issued (expires {formatDate(token.expires_at)}). Copy it now</p>
-          <pre className="secret" data-testid="ephemeral-token" tabIndex={0}>
-            {token.token}
-          </pre>
-          <CopyButton text={token.token} label="Copy" />
-          <p className="warning">This key will not be shown again. Make sure to save it securely.</p>
-        </div>
+        <SecretBox
+          title={`Ephemeral token issued (expires ${formatDate(token.expires_at)}). Copy it now`}
+          secret={token.token}
+          noun="key"
+          testId="ephemeral-token"
+        />
       )}
       <ErrorBanner error={error} />
       {mode === "view" && (
@@ -663,14 +639,7 @@ function EditKeyForm(props: { apiKey: ApiKey; onCancel: () => void; onSaved: (k:
         {(id, db) => <input id={id} value={servers} aria-describedby={db} onChange={(e) => setServers(e.target.value)} />}
       </Field>
       <ErrorBanner error={general} />
-      <div className="dialog-foot">
-        <button type="button" className="secondary" onClick={props.onCancel}>
-          Cancel
-        </button>
-        <button type="submit" className="primary" disabled={busy}>
-          {busy ? "Saving…" : "Save"}
-        </button>
-      </div>
+      <FormActions inline onCancel={props.onCancel} label="Save" busyLabel="Saving…" busy={busy} />
     </form>
   );
 }
@@ -702,14 +671,7 @@ function RotateForm(props: { apiKey: ApiKey; onCancel: () => void; onRotated: (k
         {(id, db) => <input id={id} value={grace} inputMode="numeric" aria-describedby={db} onChange={(e) => setGrace(e.target.value)} />}
       </Field>
       <ErrorBanner error={general} />
-      <div className="dialog-foot">
-        <button type="button" className="secondary" onClick={props.onCancel}>
-          Cancel
-        </button>
-        <button type="submit" className="primary" disabled={busy}>
-          {busy ? "Rotating…" : "Rotate Key"}
-        </button>
-      </div>
+      <FormActions inline onCancel={props.onCancel} label="Rotate Key" busyLabel="Rotating…" busy={busy} />
     </form>
   );
 }
@@ -733,14 +695,7 @@ function EphemeralForm(props: { onCancel: () => void; onIssue: (ttl: number) => 
       <Field label="Expires In (seconds)" error={error} hint="A short-lived delegated token; it never outlives the key.">
         {(id, db) => <input id={id} value={ttl} inputMode="numeric" aria-describedby={db} onChange={(e) => setTtl(e.target.value)} />}
       </Field>
-      <div className="dialog-foot">
-        <button type="button" className="secondary" onClick={props.onCancel}>
-          Cancel
-        </button>
-        <button type="submit" className="primary" disabled={props.busy}>
-          Issue token
-        </button>
-      </div>
+      <FormActions inline onCancel={props.onCancel} label="Issue token" busy={props.busy} />
     </form>
   );
 }

@@ -1,6 +1,6 @@
 import { useState } from "react";
 import { api, listAll, qs, type ApiKey, type Page, type Team, type UsageRow, type User } from "../api.js";
-import { EmptyState, ErrorBanner, Spinner, useLoad } from "../ui.js";
+import { EmptyState, ErrorBanner, PageSection, Spinner, useLoad } from "../ui.js";
 
 type Metric = "requests" | "tokens" | "cost_usd";
 const METRICS: Array<[Metric, string]> = [
@@ -84,14 +84,7 @@ export function UsagePage() {
   const dayRows = fillDays(daily.data?.data ?? [], from, days).map((r) => ({ label: r.day!, value: value(r, metric) }));
   const total = (daily.data?.data ?? []).reduce((s, r) => s + value(r, metric), 0);
   return (
-    <section aria-labelledby="usage-title">
-      <div className="page-head">
-        <div>
-          <p className="crumb">Insights</p>
-          <h1 id="usage-title">Usage</h1>
-          <p className="muted">Requests, tokens and cost as the gateways reported them, per UTC day.</p>
-        </div>
-      </div>
+    <PageSection crumb="Insights" title="Usage" intro="Requests, tokens and cost as the gateways reported them, per UTC day.">
       <div className="toolbar">
         <div role="group" aria-label="Metric" className="segmented">
           {METRICS.map(([m, l]) => (
@@ -128,7 +121,7 @@ export function UsagePage() {
           <HBars rows={(grouped.data?.data ?? []).map((r) => ({ label: label(r), value: value(r, metric) }))} metric={metric} />
         </>
       )}
-    </section>
+    </PageSection>
   );
 }
 

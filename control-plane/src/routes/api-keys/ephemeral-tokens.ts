@@ -5,16 +5,11 @@ import { defineRoute } from "../../http/route.js";
 import { getApiKey } from "../../repositories/api-keys.js";
 import { currentSigningKey } from "../../repositories/signing-keys.js";
 import { z } from "zod";
-import { ephemeralBody, keyId } from "./request-schemas.js";
+import { ephemeralBody, keyAction } from "./request-schemas.js";
 
 export const issueEphemeralToken = defineRoute({
-  method: "post",
-  path: "/internal/api-keys/:id/ephemeral-tokens",
+  ...keyAction("ephemeral-tokens", "Sign a short-lived token that gateways verify offline", ephemeralBody),
   response: { status: 201, schema: z.object({ token: z.string(), token_id: z.string(), key_id: z.string(), expires_at: z.string() }) },
-  summary: "Sign a short-lived token that gateways verify offline",
-  params: { id: keyId },
-  body: ephemeralBody,
-  bodyKind: "optional",
   async handler({ ctx, orgId, params, body }, app) {
     const input = await body();
     const { id } = params();

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { pageQuery } from "../../http/pagination.js";
+import type { RouteDef } from "../../http/route.js";
 import { idOf } from "../schemas.js";
 import { createKeySchema } from "./key-schemas.js";
 
@@ -9,6 +10,11 @@ const MAX_GRACE_SECONDS = 7 * 86_400;
 const MAX_EPHEMERAL_TTL_SECONDS = 86_400;
 
 export const keyId = idOf("ak");
+
+/** The route of an action on one key, POST /internal/api-keys/:id/<action>, whose body may be empty. */
+export function keyAction<B>(action: string, summary: string, body: z.ZodType<B>): Omit<RouteDef<{ id: string }, undefined, B>, "handler"> {
+  return { method: "post", path: `/internal/api-keys/:id/${action}`, summary, params: { id: keyId }, body, bodyKind: "optional" };
+}
 
 export const bulkCreate = z.strictObject({
   keys: z.array(createKeySchema).min(1, "must hold at least one key").max(MAX_BULK_KEYS, `must hold at most ${MAX_BULK_KEYS} keys`),

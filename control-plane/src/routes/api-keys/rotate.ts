@@ -5,7 +5,7 @@ import { defineRoute } from "../../http/route.js";
 import { waitForGatewaysParam } from "../../http/wait-for-gateways.js";
 import { rotateApiKeySecret } from "../../repositories/api-keys.js";
 import { findIdempotencyRecord, saveIdempotencyRecord } from "../../repositories/idempotency.js";
-import { keyId, rotateBody } from "./request-schemas.js";
+import { keyAction, rotateBody } from "./request-schemas.js";
 import { revealedKeySchema } from "../response-schemas.js";
 import { changeKey, respond, revealed } from "./write-key.js";
 
@@ -18,13 +18,8 @@ function idempotencyKeyOf(ctx: Context): string | undefined {
 }
 
 export const rotateKey = defineRoute({
-  method: "post",
-  path: "/internal/api-keys/:id/rotate",
+  ...keyAction("rotate", "Replace a key's secret, optionally keeping the old one for a grace period", rotateBody),
   response: { schema: revealedKeySchema, description: "Rotated; `key` is the new secret, shown this once" },
-  summary: "Replace a key's secret, optionally keeping the old one for a grace period",
-  params: { id: keyId },
-  body: rotateBody,
-  bodyKind: "optional",
   async handler({ ctx, orgId, params, body }, app) {
     const waitMs = waitForGatewaysParam(ctx);
     const input = await body();
