@@ -278,8 +278,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** List the organization's MCP servers */
         get: operations["getMcpServers"];
         put?: never;
+        /** Register an MCP server (synced to every gateway of the organization) */
         post: operations["postMcpServers"];
         delete?: never;
         options?: never;
@@ -294,12 +296,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** Get an MCP server */
         get: operations["getMcpServersId"];
         put?: never;
         post?: never;
+        /** Delete an MCP server */
         delete: operations["deleteMcpServersId"];
         options?: never;
         head?: never;
+        /** Change an MCP server */
         patch: operations["patchMcpServersId"];
         trace?: never;
     };
@@ -310,6 +315,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** List an MCP server's tools, asked of the server (409 when the control plane lacks its credential, 502 when it cannot be reached) */
         get: operations["getMcpServersIdTools"];
         put?: never;
         post?: never;
@@ -735,6 +741,29 @@ export interface components {
             /** @description The key's share of the organization's requests, in percent */
             usage_pct: number;
             user_id: string;
+        };
+        McpServer: {
+            auth: {
+                /** @constant */
+                type: "none";
+            } | {
+                credential_ref: string;
+                /** @constant */
+                type: "bearer";
+            } | {
+                credential_ref: string;
+                header_name: string;
+                /** @constant */
+                type: "header";
+            };
+            /** Format: date-time */
+            created_at: string;
+            description: string;
+            id: string;
+            name: string;
+            /** Format: date-time */
+            updated_at: string;
+            url: string;
         };
         ModelPrice: {
             cache_read_usd_per_mtok: number | null;
@@ -2671,7 +2700,13 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["McpServer"][];
+                        /** @description Pass as ?cursor= for the next page; null on the last */
+                        next_cursor: string | null;
+                    };
+                };
             };
             /** @description No valid admin credential, or the dashboard session is expired or unknown */
             401: {
@@ -2721,17 +2756,20 @@ export interface operations {
                     };
                     description?: string;
                     name: string;
+                    /** Format: uri */
                     url: string;
                 };
             };
         };
         responses: {
-            /** @description OK */
-            200: {
+            /** @description Created */
+            201: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["McpServer"];
+                };
             };
             /** @description Invalid request: the envelope's `field` names the parameter or body field at fault */
             400: {
@@ -2817,7 +2855,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["McpServer"];
+                };
             };
             /** @description Invalid request: the envelope's `field` names the parameter or body field at fault */
             400: {
@@ -2876,7 +2916,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Deleted"];
+                };
             };
             /** @description Invalid request: the envelope's `field` names the parameter or body field at fault */
             400: {
@@ -2964,6 +3006,7 @@ export interface operations {
                     };
                     description?: string;
                     name?: string;
+                    /** Format: uri */
                     url?: string;
                 };
             };
@@ -2974,7 +3017,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["McpServer"];
+                };
             };
             /** @description Invalid request: the envelope's `field` names the parameter or body field at fault */
             400: {
@@ -3069,7 +3114,14 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        data: {
+                            description: string;
+                            name: string;
+                        }[];
+                    };
+                };
             };
             /** @description Invalid request: the envelope's `field` names the parameter or body field at fault */
             400: {

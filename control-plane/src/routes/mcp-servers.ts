@@ -13,6 +13,7 @@ import {
   updateMcpServer,
 } from "../repositories/mcp-servers.js";
 import { writeWithChanges } from "../changes/write-with-changes.js";
+import { deletedSchema, pageOf } from "./response-schemas.js";
 import { idOf } from "./schemas.js";
 
 /** No underscore: the aggregated /mcp names tools `{server}__{tool}` and splits at the first `__`. */
@@ -21,17 +22,10 @@ const serverName = z
   .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "must be 1-63 lower-case letters, digits or hyphens, starting with a letter or digit");
 
 const serverUrl = z
-  .string({ error: "must be a string" })
+  .url({ protocol: /^https?$/, error: "must be an absolute http(s) URL (the server's Streamable HTTP endpoint)" })
   .max(2048, "must be at most 2048 characters")
   .superRefine((v, ctx) => {
-    let url: URL;
-    try {
-      url = new URL(v);
-    } catch {
-      ctx.addIssue({ code: "custom", message: "must be an absolute http(s) URL (the server's Streamable HTTP endpoint)" });
-      return;
-    }
-    if (url.protocol !== "http:" && url.protocol !== "https:") ctx.addIssue({ code: "custom", message: "must use http or https" });
+    const url = new URL(v);
     // A credential in the URL would be stored and synced in plain text: it belongs in auth.credential_ref.
     if (url.username !== "" || url.password !== "") ctx.addIssue({ code: "custom", message: "must not carry a user or password: use auth.credential_ref" });
     if (url.hash !== "") ctx.addIssue({ code: "custom", message: "must not have a #fragment" });
@@ -68,6 +62,25 @@ const patchServer = z
   .strictObject({ name: serverName.optional(), url: serverUrl.optional(), description: description.optional(), auth: auth.optional() })
   .refine((v) => Object.keys(v).length > 0, "send at least one field to change");
 
+const iso = z.string().meta({ format: "date-time" });
+/** What the API answers for a server: the credential's reference, never a credential. */
+const mcpServerSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    url: z.string(),
+    description: z.string(),
+    auth: z.union([
+      z.object({ type: z.literal("none") }),
+      z.object({ type: z.literal("bearer"), credential_ref: z.string() }),
+      z.object({ type: z.literal("header"), header_name: z.string(), credential_ref: z.string() }),
+    ]),
+    created_at: iso,
+    updated_at: iso,
+  })
+  .meta({ id: "McpServer" });
+const toolListSchema = z.object({ data: z.array(z.object({ name: z.string(), description: z.string() })) });
+
 const conflict = (name: string) => new AppError("conflict", `an MCP server named ${JSON.stringify(name)} already exists`, { field: "name" });
 const notFound = (id: string) => new AppError("not_found", `MCP server ${id} not found`, { field: "id" });
 
@@ -80,7 +93,9 @@ export const mcpServerRoutes = routeGroup("mcp-servers", [
   defineRoute({
     method: "post",
     path: "/internal/mcp-servers",
+    summary: "Register an MCP server (synced to every gateway of the organization)",
     body: createServer,
+    response: { status: 201, schema: mcpServerSchema },
     async handler({ ctx, body }, app) {
       const input = await body();
       const orgId: string = ctx.state.orgId;
@@ -98,6 +113,8 @@ export const mcpServerRoutes = routeGroup("mcp-servers", [
   defineRoute({
     method: "get",
     path: "/internal/mcp-servers",
+    summary: "List the organization's MCP servers",
+    response: { schema: pageOf(mcpServerSchema) },
     async handler({ ctx }, app) {
       ctx.body = { data: await listMcpServers(app.db, ctx.state.orgId), next_cursor: null };
     },
@@ -105,7 +122,9 @@ export const mcpServerRoutes = routeGroup("mcp-servers", [
   defineRoute({
     method: "get",
     path: "/internal/mcp-servers/:id",
+    summary: "Get an MCP server",
     params: { id: idOf("mcp") },
+    response: { schema: mcpServerSchema },
     async handler({ ctx, params }, app) {
       const id = params().id;
       const server = await getMcpServer(app.db, ctx.state.orgId, id);
@@ -117,7 +136,9 @@ export const mcpServerRoutes = routeGroup("mcp-servers", [
   defineRoute({
     method: "get",
     path: "/internal/mcp-servers/:id/tools",
+    summary: "List an MCP server's tools, asked of the server (409 when the control plane lacks its credential, 502 when it cannot be reached)",
     params: { id: idOf("mcp") },
+    response: { schema: toolListSchema },
     async handler({ ctx, params }, app) {
       const id = params().id;
       const server = await getMcpServer(app.db, ctx.state.orgId, id);
@@ -134,8 +155,10 @@ export const mcpServerRoutes = routeGroup("mcp-servers", [
   defineRoute({
     method: "patch",
     path: "/internal/mcp-servers/:id",
+    summary: "Change an MCP server",
     params: { id: idOf("mcp") },
     body: patchServer,
+    response: { schema: mcpServerSchema },
     async handler({ ctx, params, body }, app) {
       const id = params().id;
       const input = await body();
@@ -155,7 +178,9 @@ export const mcpServerRoutes = routeGroup("mcp-servers", [
   defineRoute({
     method: "delete",
     path: "/internal/mcp-servers/:id",
+    summary: "Delete an MCP server",
     params: { id: idOf("mcp") },
+    response: { schema: deletedSchema },
     async handler({ ctx, params }, app) {
       const id = params().id;
       const orgId: string = ctx.state.orgId;

@@ -81,6 +81,7 @@ function exampleString(schema: Json, name: string): string {
   const id = /^\^(\w+)_\[0-9a-z\]\{26\}\$$/.exec(schema.pattern ?? "");
   if (id) return `${id[1]}_${"0".repeat(26)}`;
   if (schema.format === "date-time") return new Date(Date.now() + 86_400_000).toISOString();
+  if (schema.format === "uri") return "https://mcp.example.com/mcp";
   const candidates = [`example-${name}`, "openai", "gpt-4o", "a", "10ms", "10.0.0.0/8", "2026-01-01"];
   const fits = (c: string) =>
     (!schema.pattern || new RegExp(schema.pattern).test(c)) && c.length >= (schema.minLength ?? 0) && c.length <= (schema.maxLength ?? Infinity);

@@ -138,6 +138,7 @@ describe("MCP proxy and aggregate against a real MCP server", () => {
   });
 
   it("aggregates every allowed tool, namespaced by server, and calls through it", async () => {
+    const betaSessionsBefore = beta.sessions;
     const client = await connect("/mcp", "k-all");
     const names = (await client.listTools()).tools.map((t) => t.name).sort();
     expect(names).toEqual(["alpha__add", "alpha__count_slowly", "alpha__echo", "beta__add", "beta__count_slowly", "beta__echo", "beta__hold", "beta__secret_tool", "beta__whoami"]);
@@ -147,6 +148,10 @@ describe("MCP proxy and aggregate against a real MCP server", () => {
     const progress: number[] = [];
     await client.callTool({ name: "alpha__count_slowly", arguments: { n: 3 } }, undefined, { onprogress: (p) => progress.push(p.progress) });
     expect(progress).toEqual([1, 2, 3]);
+    // Ending the aggregated session (DELETE) ends the upstream sessions the gateway opened for it.
+    expect(beta.sessions).toBeGreaterThan(betaSessionsBefore);
+    await (client.transport as StreamableHTTPClientTransport).terminateSession();
+    await expect.poll(() => beta.sessions).toBe(betaSessionsBefore);
     await client.close();
 
     const allowBeta = await connect("/mcp", "k-allow-beta");

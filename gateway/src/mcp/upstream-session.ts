@@ -29,7 +29,16 @@ interface Session {
  */
 export class UpstreamSessions {
   #sessions = new Map<string, Promise<Session>>();
+  #servers = new Map<string, McpServerRecord>();
   #nextId = 1;
+  /**
+   * Ids of the gateway's own requests (initialize, tools/list). Strings with a
+   * prefix no MCP client uses, so they never collide with the ids of a client's
+   * calls in flight in the same upstream session.
+   */
+  #id(): string {
+    return `tollgate-gw-${this.#nextId++}`;
+  }
 
   constructor(
     private readonly upstream: McpUpstreamClient,
@@ -59,7 +68,7 @@ export class UpstreamSessions {
   }
 
   async #open(server: McpServerRecord): Promise<Session> {
-    const id = this.#nextId++;
+    const id = this.#id();
     const answer = await this.#send(server, null, {
       jsonrpc: "2.0",
       id,
@@ -85,9 +94,26 @@ export class UpstreamSessions {
       s = this.#open(server);
       s.catch(() => this.#sessions.delete(key));
       this.#sessions.set(key, s);
-      if (this.#sessions.size > this.maxSessions) this.#sessions.delete(this.#sessions.keys().next().value!);
+      this.#servers.set(key, server);
+      if (this.#sessions.size > this.maxSessions) this.#close(this.#sessions.keys().next().value!);
     }
     return s;
+  }
+
+  /** Forgets a session and ends it upstream (best effort: the upstream expires it anyway). */
+  #close(key: string): void {
+    const session = this.#sessions.get(key);
+    const server = this.#servers.get(key);
+    this.#sessions.delete(key);
+    this.#servers.delete(key);
+    if (session === undefined || server === undefined) return;
+    session
+      .then(async (s) => {
+        if (s.id === null) return;
+        const answer = await this.upstream.send({ method: "DELETE", url: new URL(server.url), headers: this.#headers(server, s) });
+        answer.body.resume();
+      })
+      .catch(() => undefined);
   }
 
   /** Sends one request in the scope's session with `server`; re-opens the session once if the upstream forgot it (404). */
@@ -98,18 +124,20 @@ export class UpstreamSessions {
       if (answer.status !== 404 || session.id === null || attempt > 0) return answer;
       answer.body.resume();
       this.#sessions.delete(`${scope}\n${server.id}\n${server.url}`);
+      this.#servers.delete(`${scope}\n${server.id}\n${server.url}`);
     }
   }
 
   /** Sends a request and reads its JSON-RPC reply. */
   async call(scope: string, server: McpServerRecord, method: string, params: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const id = this.#nextId++;
-    const answer = await this.request(scope, server, { jsonrpc: "2.0", id, method, params } as { id: number });
+    const id = this.#id();
+    const answer = await this.request(scope, server, { jsonrpc: "2.0", id, method, params } as { id: string });
     return readReply(answer, id, server.name);
   }
 
+  /** The client ended its aggregated session: end its upstream sessions on this gateway. */
   forget(scope: string): void {
-    for (const key of this.#sessions.keys()) if (key.startsWith(`${scope}\n`)) this.#sessions.delete(key);
+    for (const key of [...this.#sessions.keys()]) if (key.startsWith(`${scope}\n`)) this.#close(key);
   }
 }
 

@@ -1,6 +1,6 @@
-import { useMemo, useState, type FormEvent } from "react";
+import { useEffect, useMemo, useState, type FormEvent } from "react";
 import { api, listAll, type ApiKey, type FormBody, type Revealed, type User } from "../api.js";
-import { CopyButton, Dialog, ErrorBanner, Field, FormActions, Options, SecretBox, StatusBadge, Toggle, fieldErrors, formatDate, formatNumber, useLoad } from "../ui.js";
+import { Dialog, ErrorBanner, Field, FormActions, Options, SecretBox, StatusBadge, Toggle, fieldErrors, formatDate, formatNumber, useLoad } from "../ui.js";
 
 export const PROVIDERS = ["openai", "anthropic", "azure-openai", "gemini"] as const;
 const EXPIRATIONS = [
@@ -352,6 +352,26 @@ function ToolPicker(props: { servers: string[]; tools: Record<string, string[]>;
   const [query, setQuery] = useState("");
   const [known, setKnown] = useState<Record<string, string[]>>(props.tools);
   const [adding, setAdding] = useState<Record<string, string>>({});
+  // Each registered server's own tools, asked through the control plane (GET /internal/mcp-servers/{id}/tools);
+  // a server that cannot be asked keeps the names added by hand.
+  const serverNames = props.servers.join("\n");
+  useEffect(() => {
+    let live = true;
+    const wanted = serverNames.split("\n");
+    api<{ data: Array<{ id: string; name: string }> }>("GET", "/internal/mcp-servers")
+      .then(async (registered) => {
+        for (const server of wanted) {
+          const id = registered.data.find((s) => s.name === server)?.id;
+          if (!id) continue;
+          const tools = await api<{ data: Array<{ name: string }> }>("GET", `/internal/mcp-servers/${id}/tools`).catch(() => null);
+          if (live && tools) setKnown((k) => ({ ...k, [server]: [...new Set([...(k[server] ?? []), ...tools.data.map((t) => t.name)])] }));
+        }
+      })
+      .catch(() => undefined);
+    return () => {
+      live = false;
+    };
+  }, [serverNames]);
   const toggle = (server: string, tool: string, on: boolean) => {
     const cur = new Set(props.tools[server] ?? []);
     if (on) cur.add(tool);
