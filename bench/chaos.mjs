@@ -50,11 +50,21 @@ const upstream = http.createServer((req, res) => {
     const usage = { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 };
     if (!json.stream) {
       res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ id: "c", object: "chat.completion", model: json.model, choices: [{ index: 0, message: { role: "assistant", content: "ok" }, finish_reason: "stop" }], usage }));
+      res.end(
+        JSON.stringify({
+          id: "c",
+          object: "chat.completion",
+          model: json.model,
+          choices: [{ index: 0, message: { role: "assistant", content: "ok" }, finish_reason: "stop" }],
+          usage,
+        }),
+      );
       return;
     }
     res.writeHead(200, { "content-type": "text/event-stream" });
-    res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: "the answer" }, finish_reason: null }] })}\n\n`);
+    res.write(
+      `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: "the answer" }, finish_reason: null }] })}\n\n`,
+    );
     res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: {}, finish_reason: "stop" }] })}\n\n`);
     await sleep(5);
     if (res.destroyed) return;
@@ -76,19 +86,41 @@ const cp = await startControlPlane({
   ...(db ? { databaseUrl: db.url, databaseSchema: db.schema } : {}),
 });
 const token = (await cp.admin.post("/internal/gateway-tokens", { name: "chaos" })).body.token;
-const gatewayEnv = { MAX_CONNECTIONS: "600", MAX_CONNECTIONS_PER_CLIENT: "150", HEADERS_TIMEOUT: "3s", BRUTE_FORCE_MAX_FAILED_ATTEMPTS: "5" };
+const gatewayEnv = {
+  MAX_CONNECTIONS: "600",
+  MAX_CONNECTIONS_PER_CLIENT: "150",
+  HEADERS_TIMEOUT: "3s",
+  BRUTE_FORCE_MAX_FAILED_ATTEMPTS: "5",
+};
 const startGw = () =>
-  startGateway({ controlPlaneUrl: cp.grpcUrl, token, name: "chaos", dataDir: join(tmp, "gw"), openaiBaseUrl: upstreamUrl, openaiApiKey: UPSTREAM_KEY, env: gatewayEnv });
+  startGateway({
+    controlPlaneUrl: cp.grpcUrl,
+    token,
+    name: "chaos",
+    dataDir: join(tmp, "gw"),
+    openaiBaseUrl: upstreamUrl,
+    openaiApiKey: UPSTREAM_KEY,
+    env: gatewayEnv,
+  });
 let gw = await startGw();
 await gw.waitForReady(30_000);
 const user = (await cp.admin.post("/internal/users", { external_id: "chaos@example.com" })).body.id;
-const newKey = async (name) => (await cp.admin.post("/internal/api-keys?wait_for_gateways=10s", { name, user_id: user })).body;
+const newKey = async (name) =>
+  (await cp.admin.post("/internal/api-keys?wait_for_gateways=10s", { name, user_id: user })).body;
 const keyStats = async (id) => (await cp.admin.get(`/internal/api-keys/${id}`)).body;
 const chat = (key, extra = {}, localAddress) =>
   new Promise((resolve) => {
     const body = JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }], ...extra });
     const req = http.request(
-      { host: "127.0.0.1", port: gw.port, path: "/v1/chat/completions", method: "POST", localAddress, agent: false, headers: { authorization: `Bearer ${key}`, "content-type": "application/json" } },
+      {
+        host: "127.0.0.1",
+        port: gw.port,
+        path: "/v1/chat/completions",
+        method: "POST",
+        localAddress,
+        agent: false,
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      },
       (res) => {
         res.resume();
         res.on("end", () => resolve(res.statusCode));
@@ -105,13 +137,19 @@ if (db) {
   const admin = new pg.Client({ connectionString: db.url });
   await admin.connect();
   await Promise.all(Array.from({ length: 5 }, () => cp.admin.get("/internal/teams")));
-  const killed = await admin.query("select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1", [`tollgate-cp:${db.schema}`]);
+  const killed = await admin.query(
+    "select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1",
+    [`tollgate-cp:${db.schema}`],
+  );
   await admin.end();
   if (killed.rowCount === 0) {
     // Builds before issue 22 do not name their backends: other users' sessions must not be cut to find them.
     report("control-plane crashes after pg_terminate_backend", "n/a (backends not named tollgate-cp:<schema>)", 0);
   } else {
-    const alive = await until(async () => (await cp.admin.get("/internal/teams").catch(() => ({ status: 0 }))).status === 200, 10_000);
+    const alive = await until(
+      async () => (await cp.admin.get("/internal/teams").catch(() => ({ status: 0 }))).status === 200,
+      10_000,
+    );
     report(`control-plane crashes after pg_terminate_backend of ${killed.rowCount} backends`, alive ? 0 : 1, 0);
   }
 } else {
@@ -137,7 +175,11 @@ if (db) {
   let sent = 0;
   for (let round = 0; round < 20; round++) {
     for (const [method, path, body] of hostile) {
-      const res = await fetch(`${cp.url}${path}`, { method, headers: { authorization: `Bearer ${MASTER_KEY}`, "content-type": "application/json" }, body });
+      const res = await fetch(`${cp.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${MASTER_KEY}`, "content-type": "application/json" },
+        body,
+      });
       await res.arrayBuffer();
       sent++;
       if (res.status >= 500) fivexx++;
@@ -156,7 +198,14 @@ if (db) {
       () =>
         new Promise((resolve) => {
           const req = http.request(
-            { host: "127.0.0.1", port: gw.port, path: "/v1/chat/completions", method: "POST", agent: false, headers: { authorization: `Bearer ${key.key}`, "content-type": "application/json" } },
+            {
+              host: "127.0.0.1",
+              port: gw.port,
+              path: "/v1/chat/completions",
+              method: "POST",
+              agent: false,
+              headers: { authorization: `Bearer ${key.key}`, "content-type": "application/json" },
+            },
             (res) => {
               let seen = "";
               res.on("data", (d) => {
@@ -188,13 +237,22 @@ if (db) {
   const key = await newKey("durable");
   const N = 200;
   let answered = 0;
-  for (let i = 0; i < N; i++) if ((await chat(key.key, i % 4 === 0 ? { stream: true, stream_options: { include_usage: true } } : {})) === 200) answered++;
+  for (let i = 0; i < N; i++)
+    if ((await chat(key.key, i % 4 === 0 ? { stream: true, stream_options: { include_usage: true } } : {})) === 200)
+      answered++;
   await gw.kill9();
   gw = await startGw();
   await gw.waitForReady(30_000);
-  await until(async () => (await gw.readyz()).body.quota?.usage_outbox === 0 && (await keyStats(key.id)).requests >= answered, 30_000);
+  await until(
+    async () => (await gw.readyz()).body.quota?.usage_outbox === 0 && (await keyStats(key.id)).requests >= answered,
+    30_000,
+  );
   const counted = (await keyStats(key.id)).requests;
-  report(`usage lost / counted twice over a kill -9 after ${answered} answers`, `${Math.max(0, answered - counted)} / ${Math.max(0, counted - answered)}`, "0 / 0");
+  report(
+    `usage lost / counted twice over a kill -9 after ${answered} answers`,
+    `${Math.max(0, answered - counted)} / ${Math.max(0, counted - answered)}`,
+    "0 / 0",
+  );
 }
 
 // 5. A rotated key's old secret, used by a client not yet updated.
@@ -203,7 +261,9 @@ if (db) {
   const other = await newKey("innocent");
   const rotated = (await cp.admin.post(`/internal/api-keys/${key.id}/rotate?wait_for_gateways=10s`, {})).body;
   for (let i = 0; i < 8; i++) await chat(key.key, {}, "127.0.0.20");
-  const locked = (await chat(other.key, {}, "127.0.0.20")) !== 200 || (await chat(rotated.key ?? other.key, {}, "127.0.0.20")) !== 200;
+  const locked =
+    (await chat(other.key, {}, "127.0.0.20")) !== 200 ||
+    (await chat(rotated.key ?? other.key, {}, "127.0.0.20")) !== 200;
   report("legitimate keys locked out after 8 uses of a rotated secret", locked ? 1 : 0, 0);
 }
 
@@ -226,7 +286,11 @@ if (db) {
   const metrics = await gw.metrics();
   let refusedCount = 0;
   for (const m of metrics.matchAll(refused)) refusedCount += Number(m[1]);
-  report(`legitimate requests served under ${sockets.length} idle connections`, `${served}/20 (status port ${status}, ${refusedCount} refused)`, "20/20");
+  report(
+    `legitimate requests served under ${sockets.length} idle connections`,
+    `${served}/20 (status port ${status}, ${refusedCount} refused)`,
+    "20/20",
+  );
   for (const s of sockets) s.destroy();
 }
 
@@ -242,7 +306,11 @@ if (db) {
   let ok = 0;
   for (let i = 0; i < 10; i++) if ((await fetch(`${cp.url}/healthz`).catch(() => ({ status: 0 }))).status === 200) ok++;
   const closed = await until(async () => (sessions.every((s) => s.closed || s.destroyed) ? true : undefined), 10_000);
-  report("admin answers under 600 unauthenticated HTTP/2 sessions", `${ok}/10 (sessions ${closed ? "all closed by the deadline" : "still open"})`, "10/10, all closed");
+  report(
+    "admin answers under 600 unauthenticated HTTP/2 sessions",
+    `${ok}/10 (sessions ${closed ? "all closed by the deadline" : "still open"})`,
+    "10/10, all closed",
+  );
   for (const s of sessions) s.destroy();
 }
 

@@ -31,7 +31,12 @@ const completion = Buffer.from(
     created: CREATED,
     model: MODEL,
     choices: [
-      { index: 0, message: { role: "assistant", content: PIECES.join(""), refusal: null }, logprobs: null, finish_reason: "stop" },
+      {
+        index: 0,
+        message: { role: "assistant", content: PIECES.join(""), refusal: null },
+        logprobs: null,
+        finish_reason: "stop",
+      },
     ],
     usage: USAGE,
     service_tier: "default",
@@ -39,7 +44,13 @@ const completion = Buffer.from(
   }),
 );
 
-const chunkBase = { id: ID, object: "chat.completion.chunk", created: CREATED, model: MODEL, system_fingerprint: "fp_bench" };
+const chunkBase = {
+  id: ID,
+  object: "chat.completion.chunk",
+  created: CREATED,
+  model: MODEL,
+  system_fingerprint: "fp_bench",
+};
 const event = (obj) => Buffer.from(sseData(obj));
 const choice = (delta, finish = null) => ({ index: 0, delta, logprobs: null, finish_reason: finish });
 const sseEvents = [

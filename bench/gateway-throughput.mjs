@@ -36,9 +36,22 @@ import { dirname, join, resolve as resolvePath } from "node:path";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { baseEnv, logTail, machine, startChild as startLoggedChild, stopChild, waitForIpcPort } from "@tollgate/testkit";
+import {
+  baseEnv,
+  logTail,
+  machine,
+  startChild as startLoggedChild,
+  stopChild,
+  waitForIpcPort,
+} from "@tollgate/testkit";
 import { choiceList, createReporter, intList, loadavg, positive, revision, runBench } from "./lib/cli.mjs";
-import { admin, startControlPlane as startServiceControlPlane, startReadyGateway, stopChildrenOnExit, UPSTREAM_KEY } from "./lib/services.mjs";
+import {
+  admin,
+  startControlPlane as startServiceControlPlane,
+  startReadyGateway,
+  stopChildrenOnExit,
+  UPSTREAM_KEY,
+} from "./lib/services.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 // BENCH_BUILD_ROOT: another built checkout whose control-plane/dist and gateway/dist to run
@@ -60,7 +73,8 @@ function parseEnv(env) {
     durationS: positive("BENCH_DURATION_S", env.BENCH_DURATION_S, 5),
     warmupS: env.BENCH_WARMUP_S === "0" ? 0 : positive("BENCH_WARMUP_S", env.BENCH_WARMUP_S, 1),
     // Once per target and mode before anything is measured, at the largest connection count (JIT, pools).
-    initialWarmupS: env.BENCH_INITIAL_WARMUP_S === "0" ? 0 : positive("BENCH_INITIAL_WARMUP_S", env.BENCH_INITIAL_WARMUP_S, 2),
+    initialWarmupS:
+      env.BENCH_INITIAL_WARMUP_S === "0" ? 0 : positive("BENCH_INITIAL_WARMUP_S", env.BENCH_INITIAL_WARMUP_S, 2),
     rounds: Math.floor(positive("BENCH_ROUNDS", env.BENCH_ROUNDS, 2)),
     connections: intList("BENCH_CONNECTIONS", env.BENCH_CONNECTIONS, [1, 32]),
     modes: choiceList("BENCH_MODES", env.BENCH_MODES, ["plain", "stream"], ["plain", "stream"]),
@@ -120,16 +134,18 @@ const round2 = (x) => (x === null || x === undefined ? null : Math.round(x * 100
 const round3 = (x) => (x === null || x === undefined ? null : Math.round(x * 1000) / 1000);
 const fmtInt = (x) => (x === null || x === undefined ? "–" : Math.round(x).toLocaleString("en-US"));
 
-
 /** The commit checked out in a built tree, if it is a git checkout. */
 function revisionOf(root) {
   try {
-    return execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    return execFileSync("git", ["rev-parse", "--short", "HEAD"], {
+      cwd: root,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    }).trim();
   } catch {
     return process.env.BENCH_BASELINE_COMMIT ?? null;
   }
 }
-
 
 function clockTicks() {
   try {
@@ -158,7 +174,12 @@ function machineCpu() {
     // (user, nice, system); interrupt work (mostly the loopback traffic's own
     // softirq, charged to no process) and steal are kept apart.
     const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
-    return { busy: (f[0] + f[1] + f[2]) / CLK_TCK, irq: ((f[5] ?? 0) + (f[6] ?? 0)) / CLK_TCK, steal: (f[7] ?? 0) / CLK_TCK, total: total / CLK_TCK };
+    return {
+      busy: (f[0] + f[1] + f[2]) / CLK_TCK,
+      irq: ((f[5] ?? 0) + (f[6] ?? 0)) / CLK_TCK,
+      steal: (f[7] ?? 0) / CLK_TCK,
+      total: total / CLK_TCK,
+    };
   } catch {
     return null;
   }
@@ -209,7 +230,12 @@ class Samples {
   }
   static merge(list) {
     const out = new Samples();
-    out.data = new Float64Array(Math.max(1, list.reduce((n, s) => n + s.length, 0)));
+    out.data = new Float64Array(
+      Math.max(
+        1,
+        list.reduce((n, s) => n + s.length, 0),
+      ),
+    );
     for (const s of list) {
       out.data.set(s.data.subarray(0, s.length), out.length);
       out.length += s.length;
@@ -238,7 +264,6 @@ const children = [];
 let currentLoad;
 let cleaning;
 
-
 /** Spawns a Node script, its stdout and stderr to `<tmp>/<name>.log` (never through this loop). */
 function startChild(name, script, args, env, { ipc = false, nodeArgs = [] } = {}) {
   const entry = startLoggedChild(name, script, { logDir: tmpDir, env, args, nodeArgs, ipc });
@@ -246,9 +271,7 @@ function startChild(name, script, args, env, { ipc = false, nodeArgs = [] } = {}
   return entry;
 }
 
-
 /** Waits for a JSON log line matching `pred` in the child's log file. */
-
 
 function cleanup() {
   cleaning ??= (async () => {
@@ -327,7 +350,9 @@ class Sampler {
       // Everything else on the machine during the window: busy CPU minus the bench's processes.
       if (m0 && m1) {
         const wall = (m1.total - m0.total) / out.machine_cores;
-        const ours = Object.values(out).reduce((n, p) => n + (typeof p === "object" && p?.cpu_s ? p.cpu_s : 0), 0) + (self1 - self0);
+        const ours =
+          Object.values(out).reduce((n, p) => n + (typeof p === "object" && p?.cpu_s ? p.cpu_s : 0), 0) +
+          (self1 - self0);
         out.machine = {
           busy_pct_of_all_cores: Math.round(((m1.busy + m1.irq - m0.busy - m0.irq) / (m1.total - m0.total)) * 100),
           // Other processes, as a share of one core (user + system time not ours).
@@ -352,7 +377,8 @@ async function startIpcChild(name, script, env) {
   return { entry, url: `http://127.0.0.1:${port}` };
 }
 
-const startUpstream = () => startIpcChild("fake-upstream", join(HERE, "fake-upstream.mjs"), { ...baseEnv(), HOST: "127.0.0.1", PORT: "0" });
+const startUpstream = () =>
+  startIpcChild("fake-upstream", join(HERE, "fake-upstream.mjs"), { ...baseEnv(), HOST: "127.0.0.1", PORT: "0" });
 const startNodeProxy = (upstreamUrl) =>
   startIpcChild("node-proxy", join(HERE, "node-proxy.mjs"), { ...baseEnv(), UPSTREAM: upstreamUrl, BUILD_ROOT: ROOT });
 
@@ -366,7 +392,8 @@ const startControlPlane = () =>
 
 /** A team, a user and one API key with every scope the gateway checks per request. */
 async function seed(cp) {
-  const teamLimits = settings.quota === "tokens" ? { tpm_limit: 1_000_000_000, daily_token_limit: 1_000_000_000_000 } : {};
+  const teamLimits =
+    settings.quota === "tokens" ? { tpm_limit: 1_000_000_000, daily_token_limit: 1_000_000_000_000 } : {};
   const team = await admin(cp, "POST", "/internal/teams", { name: "bench", ...teamLimits });
   const user = await admin(cp, "POST", "/internal/users", { external_id: "bench@example.com", team_id: team.id });
   const key = await admin(cp, "POST", "/internal/api-keys", {
@@ -380,8 +407,15 @@ async function seed(cp) {
     rpm_limit: 100_000_000,
   });
   const token = await admin(cp, "POST", "/internal/gateway-tokens", { name: "bench" });
-  const baselineToken = settings.targets.includes("baseline") ? await admin(cp, "POST", "/internal/gateway-tokens", { name: "bench-baseline" }) : null;
-  return { apiKey: key.key, keyId: key.id, gatewayToken: token.token, baselineGatewayToken: baselineToken?.token ?? null };
+  const baselineToken = settings.targets.includes("baseline")
+    ? await admin(cp, "POST", "/internal/gateway-tokens", { name: "bench-baseline" })
+    : null;
+  return {
+    apiKey: key.key,
+    keyId: key.id,
+    gatewayToken: token.token,
+    baselineGatewayToken: baselineToken?.token ?? null,
+  };
 }
 
 async function startGateway(cp, gatewayToken, upstreamUrl, { name = "gateway", main = GATEWAY_MAIN } = {}) {
@@ -389,7 +423,10 @@ async function startGateway(cp, gatewayToken, upstreamUrl, { name = "gateway", m
   // The flags and the profile are for the gateway measured; the baseline has flags of its own.
   const nodeArgs =
     name === "gateway"
-      ? [...settings.gatewayNodeFlags, ...(settings.gatewayCpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${settings.gatewayCpuProfDir}`] : [])]
+      ? [
+          ...settings.gatewayNodeFlags,
+          ...(settings.gatewayCpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${settings.gatewayCpuProfDir}`] : []),
+        ]
       : settings.baselineNodeFlags;
   const { entry, port, statusUrl } = await startReadyGateway({
     start: (childName, script, env) => startChild(childName, script, [], env, { nodeArgs }),
@@ -419,7 +456,13 @@ async function startPortkey() {
   // NODE_ENV=production and --headless: no log UI, no /public routes. The preload works
   // around Portkey's streaming failure under Node (see portkey/preload.mjs).
   const nodeArgs = settings.portkeyShim ? ["--import", join(HERE, "portkey", "preload.mjs")] : [];
-  const entry = startChild("portkey", info.main, [`--port=${port}`, "--headless"], { ...baseEnv(), NODE_ENV: "production" }, { nodeArgs });
+  const entry = startChild(
+    "portkey",
+    info.main,
+    [`--port=${port}`, "--headless"],
+    { ...baseEnv(), NODE_ENV: "production" },
+    { nodeArgs },
+  );
   const url = `http://127.0.0.1:${port}`;
   const deadline = performance.now() + 60_000;
   for (;;) {
@@ -429,7 +472,8 @@ async function startPortkey() {
       if (res.status === 200) break;
     }
     if (entry.exit) throw new Error(`Portkey exited (${JSON.stringify(entry.exit)}); log tail:\n${logTail(entry)}`);
-    if (performance.now() > deadline) throw new Error(`Portkey did not answer GET / within 60 s; log tail:\n${logTail(entry)}`);
+    if (performance.now() > deadline)
+      throw new Error(`Portkey did not answer GET / within 60 s; log tail:\n${logTail(entry)}`);
     await sleep(100);
   }
   return { entry, url, version: info.version };
@@ -441,12 +485,21 @@ function targetRequest(target, endpoints, apiKey) {
   const json = { "content-type": "application/json" };
   switch (target) {
     case "direct":
-      return { url: `${endpoints.upstream}/v1/chat/completions`, headers: { ...json, authorization: `Bearer ${UPSTREAM_KEY}` } };
+      return {
+        url: `${endpoints.upstream}/v1/chat/completions`,
+        headers: { ...json, authorization: `Bearer ${UPSTREAM_KEY}` },
+      };
     case "node-proxy":
-      return { url: `${endpoints["node-proxy"]}/v1/chat/completions`, headers: { ...json, authorization: `Bearer ${UPSTREAM_KEY}` } };
+      return {
+        url: `${endpoints["node-proxy"]}/v1/chat/completions`,
+        headers: { ...json, authorization: `Bearer ${UPSTREAM_KEY}` },
+      };
     case "tollgate":
     case "baseline":
-      return { url: `${endpoints[target]}/v1/chat/completions`, headers: { ...json, authorization: `Bearer ${apiKey}` } };
+      return {
+        url: `${endpoints[target]}/v1/chat/completions`,
+        headers: { ...json, authorization: `Bearer ${apiKey}` },
+      };
     case "portkey":
       return {
         url: `${endpoints.portkey}/v1/chat/completions`,
@@ -468,8 +521,18 @@ async function sanity(target, mode, req) {
   const text = await res.text();
   const ok =
     res.status === 200 &&
-    (mode === "plain" ? JSON.parse(text)?.usage?.total_tokens === 21 : text.includes('"total_tokens":21') && text.includes("data: [DONE]"));
-  return { target, mode, status: res.status, ok, content_type: res.headers.get("content-type"), bytes: Buffer.byteLength(text), sample: ok ? undefined : text.slice(0, 400) };
+    (mode === "plain"
+      ? JSON.parse(text)?.usage?.total_tokens === 21
+      : text.includes('"total_tokens":21') && text.includes("data: [DONE]"));
+  return {
+    target,
+    mode,
+    status: res.status,
+    ok,
+    content_type: res.headers.get("content-type"),
+    bytes: Buffer.byteLength(text),
+    sample: ok ? undefined : text.slice(0, 400),
+  };
 }
 
 /** One autocannon run; latencies of 2xx answers recorded in float ms. */
@@ -549,7 +612,9 @@ function printTable(cells) {
       const r = cell.targets[t];
       if (!r) continue;
       if (r.skipped) {
-        console.log([pad(cell.mode, 7), pad(cell.connections, 5, true), pad(t, 10), `skipped: ${r.skipped}`].join("  "));
+        console.log(
+          [pad(cell.mode, 7), pad(cell.connections, 5, true), pad(t, 10), `skipped: ${r.skipped}`].join("  "),
+        );
         continue;
       }
       const own = t === "direct" ? "upstream" : t;
@@ -579,10 +644,18 @@ function printTable(cells) {
     const parts = [];
     if (c.tollgate_over_direct !== null) parts.push(`tollgate/direct ${c.tollgate_over_direct.toFixed(2)}`);
     if (c.tollgate_over_portkey !== null) parts.push(`tollgate/portkey ${c.tollgate_over_portkey.toFixed(2)}`);
-    if (c.tollgate_added_p50_ms !== null) parts.push(`added p50 ${c.tollgate_added_p50_ms.toFixed(3)} ms, p99 ${c.tollgate_added_p99_ms.toFixed(3)} ms`);
-    if (c.node_proxy_added_p50_ms !== null) parts.push(`node-proxy/direct ${c.node_proxy_over_direct.toFixed(2)}, adds p50 ${c.node_proxy_added_p50_ms.toFixed(3)}, p99 ${c.node_proxy_added_p99_ms.toFixed(3)}`);
-    if (c.tollgate_over_baseline !== null) parts.push(`tollgate/baseline ${c.tollgate_over_baseline.toFixed(2)}, baseline adds p50 ${c.baseline_added_p50_ms?.toFixed(3)}, p99 ${c.baseline_added_p99_ms?.toFixed(3)}`);
-    if (c.portkey_added_p50_ms !== null) parts.push(`portkey adds p50 ${c.portkey_added_p50_ms.toFixed(3)}, p99 ${c.portkey_added_p99_ms.toFixed(3)}`);
+    if (c.tollgate_added_p50_ms !== null)
+      parts.push(`added p50 ${c.tollgate_added_p50_ms.toFixed(3)} ms, p99 ${c.tollgate_added_p99_ms.toFixed(3)} ms`);
+    if (c.node_proxy_added_p50_ms !== null)
+      parts.push(
+        `node-proxy/direct ${c.node_proxy_over_direct.toFixed(2)}, adds p50 ${c.node_proxy_added_p50_ms.toFixed(3)}, p99 ${c.node_proxy_added_p99_ms.toFixed(3)}`,
+      );
+    if (c.tollgate_over_baseline !== null)
+      parts.push(
+        `tollgate/baseline ${c.tollgate_over_baseline.toFixed(2)}, baseline adds p50 ${c.baseline_added_p50_ms?.toFixed(3)}, p99 ${c.baseline_added_p99_ms?.toFixed(3)}`,
+      );
+    if (c.portkey_added_p50_ms !== null)
+      parts.push(`portkey adds p50 ${c.portkey_added_p50_ms.toFixed(3)}, p99 ${c.portkey_added_p99_ms.toFixed(3)}`);
     if (parts.length) console.log(`${" ".repeat(8)}→ ${parts.join("; ")}`);
   }
 }
@@ -601,18 +674,43 @@ function verdicts(cells, gatewayPeakMb) {
     const c = cell.comparison;
     const where = `${cell.mode}, ${cell.connections} conn`;
     if (c.tollgate_added_p50_ms !== null) {
-      out.push({ target: `added latency p50 ≤ ${TARGETS.added_p50_ms} ms`, where, value: c.tollgate_added_p50_ms, met: c.tollgate_added_p50_ms <= TARGETS.added_p50_ms });
-      out.push({ target: `added latency p99 ≤ ${TARGETS.added_p99_ms} ms`, where, value: c.tollgate_added_p99_ms, met: c.tollgate_added_p99_ms <= TARGETS.added_p99_ms });
+      out.push({
+        target: `added latency p50 ≤ ${TARGETS.added_p50_ms} ms`,
+        where,
+        value: c.tollgate_added_p50_ms,
+        met: c.tollgate_added_p50_ms <= TARGETS.added_p50_ms,
+      });
+      out.push({
+        target: `added latency p99 ≤ ${TARGETS.added_p99_ms} ms`,
+        where,
+        value: c.tollgate_added_p99_ms,
+        met: c.tollgate_added_p99_ms <= TARGETS.added_p99_ms,
+      });
     }
     if (c.tollgate_over_direct !== null) {
-      out.push({ target: `throughput ≥ ${TARGETS.throughput_vs_direct * 100} % of direct`, where, value: c.tollgate_over_direct, met: c.tollgate_over_direct >= TARGETS.throughput_vs_direct });
+      out.push({
+        target: `throughput ≥ ${TARGETS.throughput_vs_direct * 100} % of direct`,
+        where,
+        value: c.tollgate_over_direct,
+        met: c.tollgate_over_direct >= TARGETS.throughput_vs_direct,
+      });
     }
     if (c.tollgate_over_portkey !== null) {
-      out.push({ target: `throughput ≥ ${TARGETS.throughput_vs_portkey}× Portkey`, where, value: c.tollgate_over_portkey, met: c.tollgate_over_portkey >= TARGETS.throughput_vs_portkey });
+      out.push({
+        target: `throughput ≥ ${TARGETS.throughput_vs_portkey}× Portkey`,
+        where,
+        value: c.tollgate_over_portkey,
+        met: c.tollgate_over_portkey >= TARGETS.throughput_vs_portkey,
+      });
     }
   }
   if (gatewayPeakMb !== null) {
-    out.push({ target: `gateway RSS < ${TARGETS.rss_mb} MB under load`, where: "peak over all Tollgate runs", value: gatewayPeakMb, met: gatewayPeakMb < TARGETS.rss_mb });
+    out.push({
+      target: `gateway RSS < ${TARGETS.rss_mb} MB under load`,
+      where: "peak over all Tollgate runs",
+      value: gatewayPeakMb,
+      met: gatewayPeakMb < TARGETS.rss_mb,
+    });
   }
   return out;
 }
@@ -640,7 +738,9 @@ function requestLogCounts(dataDir) {
     const Database = requireGateway("better-sqlite3");
     const db = new Database(file, { readonly: true, fileMustExist: true });
     try {
-      const byStatus = db.prepare("SELECT status, count(*) AS n FROM request_log GROUP BY status ORDER BY status").all();
+      const byStatus = db
+        .prepare("SELECT status, count(*) AS n FROM request_log GROUP BY status ORDER BY status")
+        .all();
       const audit = db.prepare("SELECT count(*) AS n FROM audit_log").get().n;
       const withUsage = db.prepare("SELECT count(*) AS n FROM request_log WHERE total_tokens IS NOT NULL").get().n;
       return {
@@ -663,7 +763,8 @@ function requestLogCounts(dataDir) {
 
 async function main() {
   for (const p of [CONTROL_PLANE_MAIN, GATEWAY_MAIN]) {
-    if (!existsSync(p)) throw new Error(`${p} is missing: run \`pnpm build\` (tsc -b) first; \`pnpm bench\` builds before running.`);
+    if (!existsSync(p))
+      throw new Error(`${p} is missing: run \`pnpm build\` (tsc -b) first; \`pnpm bench\` builds before running.`);
   }
   const startedAt = new Date();
   const results = {
@@ -672,16 +773,23 @@ async function main() {
     machine: { ...machine(), loadavg_1m: { start: loadavg(), end: null } },
     revision: revision(ROOT, ["gateway", "shared"]),
     settings: { ...settings, resultsDir: undefined },
-    versions: { node: process.version, autocannon: JSON.parse(readFileSync(requireHere.resolve("autocannon/package.json"), "utf8")).version },
+    versions: {
+      node: process.version,
+      autocannon: JSON.parse(readFileSync(requireHere.resolve("autocannon/package.json"), "utf8")).version,
+    },
     bodies: BODIES,
     targets_definition: TARGETS,
   };
   const m = results.machine;
-  say(`tollgate gateway throughput bench: ${m.nproc} CPU ${m.cpu}, Node ${process.version}, load ${m.loadavg_1m.start}`);
+  say(
+    `tollgate gateway throughput bench: ${m.nproc} CPU ${m.cpu}, Node ${process.version}, load ${m.loadavg_1m.start}`,
+  );
   const perRun = settings.warmupS + settings.durationS;
   const runs = settings.connections.length * settings.modes.length * settings.rounds * settings.targets.length;
   const loadS = runs * (perRun + 0.3) + settings.modes.length * settings.targets.length * settings.initialWarmupS;
-  say(`${runs} measured runs of ${settings.durationS} s (+${settings.warmupS} s warm-up each, after a ${settings.initialWarmupS} s warm-up per target): about ${Math.ceil(loadS / 60)} min of load`);
+  say(
+    `${runs} measured runs of ${settings.durationS} s (+${settings.warmupS} s warm-up each, after a ${settings.initialWarmupS} s warm-up per target): about ${Math.ceil(loadS / 60)} min of load`,
+  );
 
   tmpDir = mkdtempSync(join(os.tmpdir(), "tollgate-bench-gw-"));
   const t0 = performance.now();
@@ -716,17 +824,25 @@ async function main() {
       endpoints.tollgate = gw.url;
       sampler.track("tollgate", gw.entry.child.pid);
       pidOfTarget.set("tollgate", gw.entry.child.pid);
-      results.tollgate = { key_scopes: ["allowed_providers", "allowed_models", "ip_allowlist", "metadata"], log_level: settings.logLevel };
+      results.tollgate = {
+        key_scopes: ["allowed_providers", "allowed_models", "ip_allowlist", "metadata"],
+        log_level: settings.logLevel,
+      };
     }
     if (settings.targets.includes("baseline")) {
-      if (!settings.baselineRoot) throw new Error("BENCH_TARGETS has baseline: set BENCH_BASELINE_ROOT to a built checkout");
+      if (!settings.baselineRoot)
+        throw new Error("BENCH_TARGETS has baseline: set BENCH_BASELINE_ROOT to a built checkout");
       const main = join(settings.baselineRoot, "gateway", "dist", "main.js");
       if (!existsSync(main)) throw new Error(`${main} is missing: build BENCH_BASELINE_ROOT first`);
       const base = await startGateway(cp, seeded.baselineGatewayToken, upstream.url, { name: "baseline", main });
       endpoints.baseline = base.url;
       sampler.track("baseline", base.entry.child.pid);
       pidOfTarget.set("baseline", base.entry.child.pid);
-      results.baseline = { build_root: settings.baselineRoot, commit: revisionOf(settings.baselineRoot), node_flags: settings.baselineNodeFlags };
+      results.baseline = {
+        build_root: settings.baselineRoot,
+        commit: revisionOf(settings.baselineRoot),
+        node_flags: settings.baselineNodeFlags,
+      };
     }
   }
 
@@ -767,7 +883,10 @@ async function main() {
   }
   results.sanity = checks;
   const tollgateOk = { measured: 0, warmup: 0 };
-  results.portkey = { shim: settings.portkeyShim ? "portkey/preload.mjs (@hono/node-server overrideGlobalObjects: false)" : null, skipped: portkeySkip };
+  results.portkey = {
+    shim: settings.portkeyShim ? "portkey/preload.mjs (@hono/node-server overrideGlobalObjects: false)" : null,
+    skipped: portkeySkip,
+  };
   results.idle_rss_mb = Object.fromEntries([...sampler.pids].map(([n, pid]) => [n, round1((rssOf(pid) ?? 0) / MB)]));
   say(`setup ${results.setup_s} s; idle RSS ${JSON.stringify(results.idle_rss_mb)} MB`);
 
@@ -775,7 +894,10 @@ async function main() {
     const c = Math.max(...settings.connections);
     for (const mode of settings.modes) {
       for (const target of settings.targets.filter((t) => !skipped(t, mode))) {
-        const w = await load(targetRequest(target, endpoints, apiKey), mode, c, settings.initialWarmupS, { prefix: `initial warm-up ${mode} c=${c} ${target}`, target });
+        const w = await load(targetRequest(target, endpoints, apiKey), mode, c, settings.initialWarmupS, {
+          prefix: `initial warm-up ${mode} c=${c} ${target}`,
+          target,
+        });
         if (target === "tollgate") tollgateOk.warmup += w.samples.length;
       }
     }
@@ -784,7 +906,8 @@ async function main() {
   const cells = [];
   let runIndex = 0;
   const activeCount = (mode) => settings.targets.filter((t) => !skipped(t, mode)).length;
-  const totalRuns = settings.connections.length * settings.rounds * settings.modes.reduce((n, mode) => n + activeCount(mode), 0);
+  const totalRuns =
+    settings.connections.length * settings.rounds * settings.modes.reduce((n, mode) => n + activeCount(mode), 0);
   for (const connections of settings.connections) {
     for (const mode of settings.modes) {
       const cell = { mode, connections, targets: {} };
@@ -816,7 +939,11 @@ async function main() {
             timeouts: r.timeouts,
             non2xx: run.non2xx,
             status_codes: r.statusCodeStats,
-            autocannon: { requests_total: r.requests.total, latency_p50_ms_int: r.latency.p50, latency_p99_ms_int: r.latency.p99 },
+            autocannon: {
+              requests_total: r.requests.total,
+              latency_p50_ms_int: r.latency.p50,
+              latency_p99_ms_int: r.latency.p99,
+            },
             processes: procs,
             loadavg_1m: loadBefore,
             driver_cpu_pct: run.driverCpuPct,
@@ -839,7 +966,8 @@ async function main() {
         const merged = Samples.merge(rows.map((x) => x.samples));
         const totalS = rows.reduce((n, x) => n + x.elapsed_s, 0);
         const involved = target === "direct" ? ["upstream"] : [target, "upstream"];
-        if ((target === "tollgate" || target === "baseline") && rows.some((x) => x.processes["control-plane"])) involved.push("control-plane");
+        if ((target === "tollgate" || target === "baseline") && rows.some((x) => x.processes["control-plane"]))
+          involved.push("control-plane");
         const ok = rows.reduce((n, x) => n + x.ok, 0);
         cell.targets[target] = {
           rps: round1(ok / totalS),
@@ -848,7 +976,9 @@ async function main() {
           errors: rows.reduce((n, x) => n + x.errors, 0),
           timeouts: rows.reduce((n, x) => n + x.timeouts, 0),
           non2xx: rows.reduce((n, x) => n + x.non2xx, 0),
-          peak_rss_mb: Object.fromEntries(involved.map((p) => [p, Math.max(...rows.map((x) => x.processes[p]?.peak_rss_mb ?? 0))])),
+          peak_rss_mb: Object.fromEntries(
+            involved.map((p) => [p, Math.max(...rows.map((x) => x.processes[p]?.peak_rss_mb ?? 0))]),
+          ),
           cpu_us_per_req: Object.fromEntries(
             involved.map((p) => {
               const cpu = rows.reduce((n, x) => n + (x.processes[p]?.cpu_s ?? 0), 0);
@@ -858,7 +988,10 @@ async function main() {
           driver_cpu_pct: Math.max(...rows.map((x) => x.driver_cpu_pct)),
           others_cpu_pct: Math.max(...rows.map((x) => x.processes.machine?.others_cpu_pct ?? 0)),
           process_cpu_pct: Object.fromEntries(
-            involved.map((p) => [p, Math.round((rows.reduce((n, x) => n + (x.processes[p]?.cpu_s ?? 0), 0) / totalS) * 100)]),
+            involved.map((p) => [
+              p,
+              Math.round((rows.reduce((n, x) => n + (x.processes[p]?.cpu_s ?? 0), 0) / totalS) * 100),
+            ]),
           ),
           rounds: rows.map(({ samples, ...rest }) => rest),
         };
@@ -870,17 +1003,26 @@ async function main() {
         tollgate_over_portkey: has("tollgate") && has("portkey") ? round3(T.tollgate.rps / T.portkey.rps) : null,
         portkey_over_direct: has("portkey") && has("direct") ? round3(T.portkey.rps / T.direct.rps) : null,
         node_proxy_over_direct: has("node-proxy") && has("direct") ? round3(T["node-proxy"].rps / T.direct.rps) : null,
-        tollgate_over_node_proxy: has("tollgate") && has("node-proxy") ? round3(T.tollgate.rps / T["node-proxy"].rps) : null,
+        tollgate_over_node_proxy:
+          has("tollgate") && has("node-proxy") ? round3(T.tollgate.rps / T["node-proxy"].rps) : null,
         tollgate_over_baseline: has("tollgate") && has("baseline") ? round3(T.tollgate.rps / T.baseline.rps) : null,
         baseline_over_direct: has("baseline") && has("direct") ? round3(T.baseline.rps / T.direct.rps) : null,
-        baseline_added_p50_ms: has("baseline") && has("direct") ? round3(T.baseline.latency.p50_ms - T.direct.latency.p50_ms) : null,
-        baseline_added_p99_ms: has("baseline") && has("direct") ? round3(T.baseline.latency.p99_ms - T.direct.latency.p99_ms) : null,
-        node_proxy_added_p50_ms: has("node-proxy") && has("direct") ? round3(T["node-proxy"].latency.p50_ms - T.direct.latency.p50_ms) : null,
-        node_proxy_added_p99_ms: has("node-proxy") && has("direct") ? round3(T["node-proxy"].latency.p99_ms - T.direct.latency.p99_ms) : null,
-        tollgate_added_p50_ms: has("tollgate") && has("direct") ? round3(T.tollgate.latency.p50_ms - T.direct.latency.p50_ms) : null,
-        tollgate_added_p99_ms: has("tollgate") && has("direct") ? round3(T.tollgate.latency.p99_ms - T.direct.latency.p99_ms) : null,
-        portkey_added_p50_ms: has("portkey") && has("direct") ? round3(T.portkey.latency.p50_ms - T.direct.latency.p50_ms) : null,
-        portkey_added_p99_ms: has("portkey") && has("direct") ? round3(T.portkey.latency.p99_ms - T.direct.latency.p99_ms) : null,
+        baseline_added_p50_ms:
+          has("baseline") && has("direct") ? round3(T.baseline.latency.p50_ms - T.direct.latency.p50_ms) : null,
+        baseline_added_p99_ms:
+          has("baseline") && has("direct") ? round3(T.baseline.latency.p99_ms - T.direct.latency.p99_ms) : null,
+        node_proxy_added_p50_ms:
+          has("node-proxy") && has("direct") ? round3(T["node-proxy"].latency.p50_ms - T.direct.latency.p50_ms) : null,
+        node_proxy_added_p99_ms:
+          has("node-proxy") && has("direct") ? round3(T["node-proxy"].latency.p99_ms - T.direct.latency.p99_ms) : null,
+        tollgate_added_p50_ms:
+          has("tollgate") && has("direct") ? round3(T.tollgate.latency.p50_ms - T.direct.latency.p50_ms) : null,
+        tollgate_added_p99_ms:
+          has("tollgate") && has("direct") ? round3(T.tollgate.latency.p99_ms - T.direct.latency.p99_ms) : null,
+        portkey_added_p50_ms:
+          has("portkey") && has("direct") ? round3(T.portkey.latency.p50_ms - T.direct.latency.p50_ms) : null,
+        portkey_added_p99_ms:
+          has("portkey") && has("direct") ? round3(T.portkey.latency.p99_ms - T.direct.latency.p99_ms) : null,
       };
       cells.push(cell);
     }
@@ -888,16 +1030,25 @@ async function main() {
   results.cells = cells;
   sampler.stop();
   results.peak_rss_mb_whole_run = Object.fromEntries([...sampler.peak].map(([n, b]) => [n, round1(b / MB)]));
-  const measuredPeaks = cells.flatMap((c) => (c.targets.tollgate?.rounds ?? []).map((r) => r.processes.tollgate?.peak_rss_mb ?? 0));
+  const measuredPeaks = cells.flatMap((c) =>
+    (c.targets.tollgate?.rounds ?? []).map((r) => r.processes.tollgate?.peak_rss_mb ?? 0),
+  );
   const gatewayPeakMb = measuredPeaks.length ? Math.max(...measuredPeaks) : null;
 
   // The gateway's own accounting: metrics now, then its request log once stopped (flushed).
   if (gw) {
     const metricsText = await fetch(`${gw.statusUrl}/metrics`).then((r) => r.text());
     results.tollgate.metrics = {
-      requests_chat_200: metricValue(metricsText, "tollgate_gateway_requests_total", { route: "chat_completions", status: "200" }),
-      requests_chat_499: metricValue(metricsText, "tollgate_gateway_requests_total", { route: "chat_completions", status: "499" }),
-      bench_counted_2xx: tollgateOk.measured + tollgateOk.warmup + checks.filter((c) => c.target === "tollgate" && c.ok).length,
+      requests_chat_200: metricValue(metricsText, "tollgate_gateway_requests_total", {
+        route: "chat_completions",
+        status: "200",
+      }),
+      requests_chat_499: metricValue(metricsText, "tollgate_gateway_requests_total", {
+        route: "chat_completions",
+        status: "499",
+      }),
+      bench_counted_2xx:
+        tollgateOk.measured + tollgateOk.warmup + checks.filter((c) => c.target === "tollgate" && c.ok).length,
       auth_failures: metricValue(metricsText, "tollgate_gateway_auth_failures_total", {}),
       upstream_errors: metricValue(metricsText, "tollgate_gateway_upstream_errors_total", {}),
     };
@@ -917,7 +1068,14 @@ async function main() {
   printTable(cells);
   console.log("");
   for (const v of results.verdicts) {
-    const value = typeof v.value === "number" ? (v.target.includes("ms") ? `${v.value.toFixed(3)} ms` : v.target.includes("MB") ? `${v.value} MB` : `${v.value.toFixed(2)}×`) : v.value;
+    const value =
+      typeof v.value === "number"
+        ? v.target.includes("ms")
+          ? `${v.value.toFixed(3)} ms`
+          : v.target.includes("MB")
+            ? `${v.value} MB`
+            : `${v.value.toFixed(2)}×`
+        : v.value;
     console.log(`${v.met ? "MET    " : "NOT MET"}  ${v.target.padEnd(32)} ${v.where.padEnd(28)} ${value}`);
   }
   if (gw) {
@@ -925,13 +1083,21 @@ async function main() {
     const rl = results.tollgate.request_log;
     console.log(
       `\ngateway accounting: metrics 200 = ${fmtInt(mt.requests_chat_200)} (bench saw ${fmtInt(mt.bench_counted_2xx)} 2xx), 499 = ${fmtInt(mt.requests_chat_499)}; ` +
-        (rl.error ? `request log: ${rl.error}` : `request_log rows ${JSON.stringify(rl.request_log_by_status)}, with usage ${fmtInt(rl.request_log_with_usage)}, gateway.db ${rl.gateway_db_mb} MB`),
+        (rl.error
+          ? `request log: ${rl.error}`
+          : `request_log rows ${JSON.stringify(rl.request_log_by_status)}, with usage ${fmtInt(rl.request_log_with_usage)}, gateway.db ${rl.gateway_db_mb} MB`),
     );
   }
   console.log(`peak RSS over the whole run (MB): ${JSON.stringify(results.peak_rss_mb_whole_run)}`);
 
   mkdirSync(settings.resultsDir, { recursive: true });
-  const file = join(settings.resultsDir, `gateway-${startedAt.toISOString().replace(/:/g, "-").replace(/\.\d+Z$/, "Z")}.json`);
+  const file = join(
+    settings.resultsDir,
+    `gateway-${startedAt
+      .toISOString()
+      .replace(/:/g, "-")
+      .replace(/\.\d+Z$/, "Z")}.json`,
+  );
   writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
   console.log(`\nresults: ${file}`);
 }

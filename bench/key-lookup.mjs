@@ -99,13 +99,15 @@ const malformed = Array.from({ length: DISTINCT }, (_, i) => {
   }
 });
 const asHeader = (keys) => keys.map((k) => `Bearer ${k}`);
-const asHeaders = (keys) => keys.map((k) => ({ host: "gateway", "content-type": "application/json", authorization: `Bearer ${k}` }));
+const asHeaders = (keys) =>
+  keys.map((k) => ({ host: "gateway", "content-type": "application/json", authorization: `Bearer ${k}` }));
 
 // Each case must give the expected answer before it is timed.
 const expect = (name, list, fn, ok) => {
   for (let i = 0; i < 30; i++) {
     const r = fn(list[i]);
-    if (r.ok !== ok) throw new Error(`${name}: presented key ${i} gave ${JSON.stringify({ ok: r.ok, reason: r.reason })}`);
+    if (r.ok !== ok)
+      throw new Error(`${name}: presented key ${i} gave ${JSON.stringify({ ok: r.ok, reason: r.reason })}`);
   }
 };
 
@@ -144,7 +146,9 @@ function time(name, inputs, fn) {
     ops_per_batch: ops,
     sink,
   };
-  say(`  ${name.padEnd(44)} ${String(row.ns_per_op).padStart(6)} ns/op  ${row.ops_per_s.toLocaleString("en-US").padStart(11)} ops/s  (batches ${row.min_ns}–${row.max_ns} ns)`);
+  say(
+    `  ${name.padEnd(44)} ${String(row.ns_per_op).padStart(6)} ns/op  ${row.ops_per_s.toLocaleString("en-US").padStart(11)} ops/s  (batches ${row.min_ns}–${row.max_ns} ns)`,
+  );
   return row;
 }
 
@@ -154,7 +158,12 @@ const cases = [
   ["authenticate: malformed / bad checksum", asHeader(malformed), (h) => authenticate(h, index, now), false],
   ["authenticateHeaders (request path): valid", asHeaders(valid), (h) => authenticateHeaders(h, index, now), true],
   ["authenticateHeaders (request path): unknown", asHeaders(unknown), (h) => authenticateHeaders(h, index, now), false],
-  ["authenticateHeaders (request path): malformed", asHeaders(malformed), (h) => authenticateHeaders(h, index, now), false],
+  [
+    "authenticateHeaders (request path): malformed",
+    asHeaders(malformed),
+    (h) => authenticateHeaders(h, index, now),
+    false,
+  ],
 ];
 for (const [name, inputs, fn, ok] of cases) expect(name, inputs, fn, ok);
 
@@ -162,7 +171,9 @@ say("timing (median of batches):");
 const rows = cases.map(([name, inputs, fn]) => time(name, inputs, fn));
 // References: the SHA-256 every well-formed key costs, and a bare Map hit.
 const hashes = valid.map(indexKeyOfApiKey);
-rows.push(time("reference: indexKeyOfApiKey (SHA-256) alone", valid, (k) => ({ ok: indexKeyOfApiKey(k).length === 32 })));
+rows.push(
+  time("reference: indexKeyOfApiKey (SHA-256) alone", valid, (k) => ({ ok: indexKeyOfApiKey(k).length === 32 })),
+);
 rows.push(time("reference: KeyIndex.find (Map.get) alone", hashes, (h) => ({ ok: index.find(h) !== undefined })));
 
 const best = snapshot.reduce((a, b) => (b.total_ms < a.total_ms ? b : a));
@@ -170,7 +181,9 @@ say(
   `snapshot, in memory, ${N.toLocaleString("en-US")} keys (best of 3): compile ${best.compile_ms.toFixed(0)} ms + replaceAll ${best.replace_all_ms.toFixed(0)} ms = ${best.total_ms.toFixed(0)} ms` +
     ` (bench:sync's full apply, SQLite included: see bench/README.md)`,
 );
-say(`(minting ${N.toLocaleString("en-US")} keys for the index took ${mintMs.toFixed(0)} ms; heap used ${(process.memoryUsage().heapUsed / 1024 / 1024).toFixed(0)} MiB)`);
+say(
+  `(minting ${N.toLocaleString("en-US")} keys for the index took ${mintMs.toFixed(0)} ms; heap used ${(process.memoryUsage().heapUsed / 1024 / 1024).toFixed(0)} MiB)`,
+);
 
 const startedAt = new Date();
 const out = {
@@ -189,6 +202,12 @@ const out = {
   snapshot_in_memory_ms: snapshot.map((s) => Object.fromEntries(Object.entries(s).map(([k, v]) => [k, Math.round(v)]))),
 };
 mkdirSync(RESULTS_DIR, { recursive: true });
-const file = join(RESULTS_DIR, `key-lookup-${startedAt.toISOString().replace(/:/g, "-").replace(/\.\d+Z$/, "Z")}.json`);
+const file = join(
+  RESULTS_DIR,
+  `key-lookup-${startedAt
+    .toISOString()
+    .replace(/:/g, "-")
+    .replace(/\.\d+Z$/, "Z")}.json`,
+);
 writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
 say(`results: ${file}`);

@@ -46,7 +46,12 @@ const round = (x) => Math.round(x * 100) / 100;
 const dataDir = mkdtempSync(join(os.tmpdir(), "tollgate-bench-keys-list-"));
 const schema = DATABASE_URL ? `bench_keys_${Math.random().toString(36).slice(2, 8)}` : "public";
 const cp = createControlPlane(
-  { ...loadConfig({ PROXY_MASTER_KEY: MASTER_KEY, HOST: "127.0.0.1", PORT: "0", GRPC_PORT: "0", LOG_LEVEL: "silent" }), databaseUrl: DATABASE_URL, databaseSchema: schema, dataDir },
+  {
+    ...loadConfig({ PROXY_MASTER_KEY: MASTER_KEY, HOST: "127.0.0.1", PORT: "0", GRPC_PORT: "0", LOG_LEVEL: "silent" }),
+    databaseUrl: DATABASE_URL,
+    databaseSchema: schema,
+    dataDir,
+  },
   { logger: createLogger({ name: "bench", level: "silent" }) },
 );
 
@@ -67,7 +72,9 @@ try {
   const base = `http://127.0.0.1:${port}`;
   const { db, defaultOrgId: orgId } = cp.context;
   const database = DATABASE_URL ? "postgres" : "pglite";
-  say(`keys list bench: ${N.toLocaleString("en-US")} keys, ${database}, Node ${process.version}, load ${os.loadavg()[0].toFixed(2)}`);
+  say(
+    `keys list bench: ${N.toLocaleString("en-US")} keys, ${database}, Node ${process.version}, load ${os.loadavg()[0].toFixed(2)}`,
+  );
 
   const t = performance.now();
   // One statement each, generated in the database: seeding through the API or the
@@ -116,9 +123,19 @@ try {
       ms.push(r.ms);
       rows = r.body.data.length;
     }
-    const row = { case: name, path, rows, runs: RUNS, p50_ms: round(pct(ms, 50)), p99_ms: round(pct(ms, 99)), max_ms: round(Math.max(...ms)) };
+    const row = {
+      case: name,
+      path,
+      rows,
+      runs: RUNS,
+      p50_ms: round(pct(ms, 50)),
+      p99_ms: round(pct(ms, 99)),
+      max_ms: round(Math.max(...ms)),
+    };
     results.push(row);
-    say(`${name.padEnd(36)} p50 ${String(row.p50_ms).padStart(7)} ms  p99 ${String(row.p99_ms).padStart(7)} ms  (${rows} rows)`);
+    say(
+      `${name.padEnd(36)} p50 ${String(row.p50_ms).padStart(7)} ms  p99 ${String(row.p99_ms).padStart(7)} ms  (${rows} rows)`,
+    );
   }
 
   let commit = null;
@@ -126,9 +143,15 @@ try {
     commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim();
   } catch {}
   mkdirSync(RESULTS_DIR, { recursive: true });
-  const stamp = new Date().toISOString().replace(/:/g, "-").replace(/\.\d+Z$/, "Z");
+  const stamp = new Date()
+    .toISOString()
+    .replace(/:/g, "-")
+    .replace(/\.\d+Z$/, "Z");
   const file = join(RESULTS_DIR, `keys-list-${stamp}-${database}.json`);
-  writeFileSync(file, `${JSON.stringify({ bench: "keys-list", keys: N, owners: OWNERS, database, seed_ms: Math.round(seedMs), results, commit, machine: machine(), loadavg: os.loadavg(), at: new Date().toISOString() }, null, 2)}\n`);
+  writeFileSync(
+    file,
+    `${JSON.stringify({ bench: "keys-list", keys: N, owners: OWNERS, database, seed_ms: Math.round(seedMs), results, commit, machine: machine(), loadavg: os.loadavg(), at: new Date().toISOString() }, null, 2)}\n`,
+  );
   say(`wrote ${file}`);
 } finally {
   await cleanup();

@@ -29,24 +29,42 @@ const agent = new Agent({ keepAlive: true, maxSockets: 1 });
 /** One POST; resolves with the status, the session header and the body text. */
 function post(url, headers, body) {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: "POST", agent, headers: { "content-type": "application/json", accept: "application/json, text/event-stream", ...headers } }, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (c) => (text += c));
-      res.on("end", () => resolve({ status: res.statusCode, session: res.headers["mcp-session-id"], text }));
-    });
+    const req = request(
+      url,
+      {
+        method: "POST",
+        agent,
+        headers: { "content-type": "application/json", accept: "application/json, text/event-stream", ...headers },
+      },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (c) => (text += c));
+        res.on("end", () => resolve({ status: res.statusCode, session: res.headers["mcp-session-id"], text }));
+      },
+    );
     req.on("error", reject);
     req.end(body);
   });
 }
 
 async function session(url, headers) {
-  const init = await post(url, headers, JSON.stringify({
-    jsonrpc: "2.0", id: 0, method: "initialize",
-    params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "bench", version: "1" } },
-  }));
+  const init = await post(
+    url,
+    headers,
+    JSON.stringify({
+      jsonrpc: "2.0",
+      id: 0,
+      method: "initialize",
+      params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "bench", version: "1" } },
+    }),
+  );
   if (init.status !== 200) throw new Error(`initialize at ${url}: HTTP ${init.status} ${init.text}`);
-  const h = { ...headers, ...(init.session ? { "mcp-session-id": init.session } : {}), "mcp-protocol-version": "2025-06-18" };
+  const h = {
+    ...headers,
+    ...(init.session ? { "mcp-session-id": init.session } : {}),
+    "mcp-protocol-version": "2025-06-18",
+  };
   await post(url, h, JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }));
   return h;
 }
@@ -55,11 +73,17 @@ async function measure(label, url, headers, tool) {
   const h = await session(url, headers);
   const times = [];
   for (let i = 0; i < WARMUP + CALLS; i++) {
-    const body = JSON.stringify({ jsonrpc: "2.0", id: i + 1, method: "tools/call", params: { name: tool, arguments: { text: "hello" } } });
+    const body = JSON.stringify({
+      jsonrpc: "2.0",
+      id: i + 1,
+      method: "tools/call",
+      params: { name: tool, arguments: { text: "hello" } },
+    });
     const t0 = performance.now();
     const res = await post(url, h, body);
     const dt = performance.now() - t0;
-    if (res.status !== 200 || !res.text.includes("hello")) throw new Error(`${label}: HTTP ${res.status} ${res.text.slice(0, 200)}`);
+    if (res.status !== 200 || !res.text.includes("hello"))
+      throw new Error(`${label}: HTTP ${res.status} ${res.text.slice(0, 200)}`);
     if (i >= WARMUP) times.push(dt);
   }
   times.sort((a, b) => a - b);
@@ -79,7 +103,14 @@ try {
   gw = await startGateway({ controlPlaneUrl: cp.grpcUrl, token, name: "bench", dataDir: join(tmp.path, "gw") });
   await gw.waitForReady(30_000);
   await cp.admin.post("/internal/mcp-servers", { name: "bench", url: upstream.url });
-  const key = (await cp.admin.post("/internal/api-keys?wait_for_gateways=5s", { name: "bench", user_id: user, mcp_enabled: true, mcp_access_mode: "allow_all" })).body.key;
+  const key = (
+    await cp.admin.post("/internal/api-keys?wait_for_gateways=5s", {
+      name: "bench",
+      user_id: user,
+      mcp_enabled: true,
+      mcp_access_mode: "allow_all",
+    })
+  ).body.key;
   const auth = { authorization: `Bearer ${key}` };
 
   const results = [];
@@ -87,12 +118,18 @@ try {
   results.push(await measure("gateway /mcp/{server}", `${gw.url}/mcp/bench`, auth, "echo"));
   results.push(await measure("gateway /mcp (aggregated)", `${gw.url}/mcp`, auth, "bench__echo"));
   const direct = results[0];
-  const file = join(import.meta.dirname, "results", `mcp-latency-${new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19)}Z.json`);
+  const file = join(
+    import.meta.dirname,
+    "results",
+    `mcp-latency-${new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19)}Z.json`,
+  );
   writeFileSync(file, `${JSON.stringify({ machine: machine(), calls: CALLS, warmup: WARMUP, results }, null, 2)}\n`);
   console.log(`wrote ${file}`);
   console.log("| path | median ms | p99 ms | added median ms | added p99 ms |\n| --- | --- | --- | --- | --- |");
   for (const r of results) {
-    console.log(`| ${r.label} | ${r.median_ms.toFixed(3)} | ${r.p99_ms.toFixed(3)} | ${(r.median_ms - direct.median_ms).toFixed(3)} | ${(r.p99_ms - direct.p99_ms).toFixed(3)} |`);
+    console.log(
+      `| ${r.label} | ${r.median_ms.toFixed(3)} | ${r.p99_ms.toFixed(3)} | ${(r.median_ms - direct.median_ms).toFixed(3)} | ${(r.p99_ms - direct.p99_ms).toFixed(3)} |`,
+    );
   }
 } finally {
   agent.destroy();

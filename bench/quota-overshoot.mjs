@@ -37,9 +37,21 @@ import { dirname, join, resolve as resolvePath } from "node:path";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { baseEnv, logText, machine, startChild as startLoggedChild, stopChild, waitForIpcPort } from "@tollgate/testkit";
+import {
+  baseEnv,
+  logText,
+  machine,
+  startChild as startLoggedChild,
+  stopChild,
+  waitForIpcPort,
+} from "@tollgate/testkit";
 import { createReporter, intList, loadavg, positive, revision, runBench } from "./lib/cli.mjs";
-import { admin, startControlPlane as startServiceControlPlane, startReadyGateway, stopChildrenOnExit } from "./lib/services.mjs";
+import {
+  admin,
+  startControlPlane as startServiceControlPlane,
+  startReadyGateway,
+  stopChildrenOnExit,
+} from "./lib/services.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = process.env.BENCH_BUILD_ROOT ? resolvePath(process.env.BENCH_BUILD_ROOT) : join(HERE, "..");
@@ -49,8 +61,12 @@ const GATEWAY_MAIN = join(ROOT, "gateway", "dist", "main.js");
 // ---------------------------------------------------------------- settings
 
 function parseEnv(env) {
-  const parts = (env.BENCH_QUOTA_PARTS ?? "budget,rpm").split(",").map((s) => s.trim()).filter(Boolean);
-  for (const p of parts) if (p !== "budget" && p !== "rpm") throw new Error(`BENCH_QUOTA_PARTS: ${JSON.stringify(p)} is not budget or rpm`);
+  const parts = (env.BENCH_QUOTA_PARTS ?? "budget,rpm")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const p of parts)
+    if (p !== "budget" && p !== "rpm") throw new Error(`BENCH_QUOTA_PARTS: ${JSON.stringify(p)} is not budget or rpm`);
   const skew = positive("BENCH_QUOTA_SKEW", env.BENCH_QUOTA_SKEW, 0.8);
   if (skew >= 1) throw new Error("BENCH_QUOTA_SKEW must be below 1");
   return {
@@ -73,7 +89,9 @@ function parseEnv(env) {
     inputPrice: positive("BENCH_QUOTA_INPUT_USD_PER_MTOK", env.BENCH_QUOTA_INPUT_USD_PER_MTOK, 100),
     outputPrice: positive("BENCH_QUOTA_OUTPUT_USD_PER_MTOK", env.BENCH_QUOTA_OUTPUT_USD_PER_MTOK, 400),
     cappedMaxTokens: Math.floor(positive("BENCH_QUOTA_MAX_TOKENS", env.BENCH_QUOTA_MAX_TOKENS, 64)),
-    uncappedCompletion: Math.floor(positive("BENCH_QUOTA_UNCAPPED_COMPLETION", env.BENCH_QUOTA_UNCAPPED_COMPLETION, 1536)),
+    uncappedCompletion: Math.floor(
+      positive("BENCH_QUOTA_UNCAPPED_COMPLETION", env.BENCH_QUOTA_UNCAPPED_COMPLETION, 1536),
+    ),
     resultsDir: env.BENCH_RESULTS_DIR || join(HERE, "results"),
     logLevel: env.BENCH_LOG_LEVEL || "info",
     keepTmp: env.BENCH_KEEP_TMP === "1",
@@ -96,7 +114,6 @@ const round6 = (x) => (x === null || x === undefined ? null : Math.round(x * 1e6
 const pct = (x) => (x === null || x === undefined ? "–" : `${(x * 100).toFixed(2)} %`);
 const usd = (micro) => `$${(micro / 1e6).toFixed(4)}`;
 
-
 // ---------------------------------------------------------------- child processes and cleanup
 
 let tmpDir;
@@ -104,16 +121,12 @@ const children = [];
 let cleaning;
 let dropSchema = null;
 
-
 /** Spawns a Node script, its stdout and stderr to `<tmp>/<name>.log`. */
 function startChild(name, script, env, { ipc = false } = {}) {
   const entry = startLoggedChild(name, script, { logDir: tmpDir, env, ipc });
   children.push(entry);
   return entry;
 }
-
-
-
 
 function cleanup() {
   cleaning ??= (async () => {
@@ -135,13 +148,18 @@ stopChildrenOnExit(children, cleanup, say);
 // ---------------------------------------------------------------- services
 
 async function startUpstream() {
-  const entry = startChild("quota-upstream", join(HERE, "quota-upstream.mjs"), {
-    ...baseEnv(),
-    HOST: "127.0.0.1",
-    PORT: "0",
-    BUILD_ROOT: ROOT,
-    UNCAPPED_COMPLETION_TOKENS: String(settings.uncappedCompletion),
-  }, { ipc: true });
+  const entry = startChild(
+    "quota-upstream",
+    join(HERE, "quota-upstream.mjs"),
+    {
+      ...baseEnv(),
+      HOST: "127.0.0.1",
+      PORT: "0",
+      BUILD_ROOT: ROOT,
+      UNCAPPED_COMPLETION_TOKENS: String(settings.uncappedCompletion),
+    },
+    { ipc: true },
+  );
   const port = await waitForIpcPort(entry, 20_000);
   return { entry, url: `http://127.0.0.1:${port}` };
 }
@@ -176,7 +194,9 @@ async function startGateway(cp, gatewayToken, upstreamUrl, index) {
 
 /** Log lines of a gateway that say it lost the quota service (it then enforces its even share alone). */
 function degradedLines(gw) {
-  return logText(gw.entry).split("\n").filter((l) => l.includes("quota service unreachable")).length;
+  return logText(gw.entry)
+    .split("\n")
+    .filter((l) => l.includes("quota service unreachable")).length;
 }
 
 // ---------------------------------------------------------------- the client side
@@ -196,7 +216,11 @@ function chat(gw, apiKey, body, parse) {
         method: "POST",
         path: "/v1/chat/completions",
         agent: gw.agent,
-        headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json", "content-length": payload.length },
+        headers: {
+          authorization: `Bearer ${apiKey}`,
+          "content-type": "application/json",
+          "content-length": payload.length,
+        },
         timeout: 15_000,
       },
       (res) => {
@@ -241,8 +265,10 @@ const prompt = (i) => `Summarize ticket #${i} in one short sentence for the week
 let estimate; // the gateway's own estimatePromptTokens (gateway/dist/quota/estimate.js)
 
 /** micro-USD, the way the gateway prices (pricing/price-index.ts): reserve rounds up, actual rounds. */
-const reserveMicro = (promptTokens, outTokens) => Math.ceil(promptTokens * settings.inputPrice + outTokens * settings.outputPrice - 1e-9);
-const actualMicro = (u) => Math.round((u.prompt_tokens ?? 0) * settings.inputPrice + (u.completion_tokens ?? 0) * settings.outputPrice);
+const reserveMicro = (promptTokens, outTokens) =>
+  Math.ceil(promptTokens * settings.inputPrice + outTokens * settings.outputPrice - 1e-9);
+const actualMicro = (u) =>
+  Math.round((u.prompt_tokens ?? 0) * settings.inputPrice + (u.completion_tokens ?? 0) * settings.outputPrice);
 
 async function budgetRun(ctx, n, variant, run = 1) {
   const label = `budget N=${n} ${variant}${run > 1 ? ` #${run}` : ""}`;
@@ -291,7 +317,10 @@ async function budgetRun(ctx, n, variant, run = 1) {
         maxExcessTokens = r.json.usage.total_tokens - (est + reservedOut);
       }
       sumExcessPositive += Math.max(0, actual - reserved);
-    } else if (r.status === 429 && (r.json?.error?.code === "insufficient_quota" || r.json?.error?.code === "budget_exceeded")) {
+    } else if (
+      r.status === 429 &&
+      (r.json?.error?.code === "insufficient_quota" || r.json?.error?.code === "budget_exceeded")
+    ) {
       s.refused++;
       s.refusedAt ??= round1(r.t1 - t0);
     } else {
@@ -323,7 +352,8 @@ async function budgetRun(ctx, n, variant, run = 1) {
       inFlight--;
       record(g, i, r);
       // Near the limit, uncapped requests are throttled (429 rate_limit_exceeded, Retry-After: 1): back off a little, as a client would.
-      if (r.status === 429 && r.json?.error?.code === "rate_limit_exceeded") await new Promise((res) => setTimeout(res, 100));
+      if (r.status === 429 && r.json?.error?.code === "rate_limit_exceeded")
+        await new Promise((res) => setTimeout(res, 100));
       if (perGw.every((s) => s.refused > 0)) stop = true;
     }
   };
@@ -348,7 +378,14 @@ async function budgetRun(ctx, n, variant, run = 1) {
     run,
     key_id: key.id,
     budget_usd: budgetUsd,
-    request: variant === "capped" ? { max_tokens: settings.cappedMaxTokens } : { max_tokens: null, reserved_output_tokens: DEFAULT_RESERVED_OUTPUT_TOKENS, completion_tokens: settings.uncappedCompletion },
+    request:
+      variant === "capped"
+        ? { max_tokens: settings.cappedMaxTokens }
+        : {
+            max_tokens: null,
+            reserved_output_tokens: DEFAULT_RESERVED_OUTPUT_TOKENS,
+            completion_tokens: settings.uncappedCompletion,
+          },
     load_s: round1(loadS),
     connections: settings.connections,
     peak_in_flight: peakInFlight,
@@ -459,7 +496,9 @@ async function rpmWindow(ctx, n) {
   const label = `rpm N=${n}`;
   let degradedBefore;
   const waitMs = startAt - Date.now();
-  say(`[${label}] waiting ${(waitMs / 1000).toFixed(1)} s for the minute ${new Date(minuteStart).toISOString().slice(11, 16)} UTC…`);
+  say(
+    `[${label}] waiting ${(waitMs / 1000).toFixed(1)} s for the minute ${new Date(minuteStart).toISOString().slice(11, 16)} UTC…`,
+  );
   while (Date.now() < startAt) {
     progress(`[${label}] window starts in ${((startAt - Date.now()) / 1000).toFixed(1)} s`);
     await sleep(Math.min(250, Math.max(1, startAt - Date.now())));
@@ -476,27 +515,29 @@ async function rpmWindow(ctx, n) {
     k.perGw[g].sent++;
     k.inFlight++;
     k.peakInFlight = Math.max(k.peakInFlight, k.inFlight);
-    const p = chat(fleet[g], k.key.key, { model: MODEL, messages: [{ role: "user", content: prompt(i) }] }, false).then((r) => {
-      k.inFlight--;
-      pending.delete(p);
-      const at = Date.now() - minuteStart;
-      const s = k.perGw[g];
-      if (r.status === 200) {
-        s.ok++;
-        k.ok++;
-        k.lastOkMs = Math.max(k.lastOkMs ?? 0, at);
-        k.okPerSecond[Math.min(59, Math.floor(at / 1000))]++;
-      } else if (r.status === 429 && r.json?.error?.code === "rate_limit_exceeded") {
-        s.refused++;
-        k.refused++;
-        k.firstRefusalMs ??= at;
-      } else {
-        s.other++;
-        const key = `${r.status} ${r.json?.error?.code ?? r.json?.error ?? ""}`.trim();
-        k.other[key] = (k.other[key] ?? 0) + 1;
-      }
-      k.lastDoneMs = Math.max(k.lastDoneMs ?? 0, at);
-    });
+    const p = chat(fleet[g], k.key.key, { model: MODEL, messages: [{ role: "user", content: prompt(i) }] }, false).then(
+      (r) => {
+        k.inFlight--;
+        pending.delete(p);
+        const at = Date.now() - minuteStart;
+        const s = k.perGw[g];
+        if (r.status === 200) {
+          s.ok++;
+          k.ok++;
+          k.lastOkMs = Math.max(k.lastOkMs ?? 0, at);
+          k.okPerSecond[Math.min(59, Math.floor(at / 1000))]++;
+        } else if (r.status === 429 && r.json?.error?.code === "rate_limit_exceeded") {
+          s.refused++;
+          k.refused++;
+          k.firstRefusalMs ??= at;
+        } else {
+          s.other++;
+          const key = `${r.status} ${r.json?.error?.code ?? r.json?.error ?? ""}`.trim();
+          k.other[key] = (k.other[key] ?? 0) + 1;
+        }
+        k.lastDoneMs = Math.max(k.lastDoneMs ?? 0, at);
+      },
+    );
     pending.add(p);
   };
   const t0 = Date.now();
@@ -513,14 +554,17 @@ async function rpmWindow(ctx, n) {
       lastProgress = t;
       progress(
         `[${label}] ${((t - minuteStart) / 1000).toFixed(1)} s of the minute  ` +
-          keys.map((k) => `L=${k.limit}: 200 ${k.ok}/${k.limit} 429 ${k.refused} in flight ${k.inFlight}`).join("  |  "),
+          keys
+            .map((k) => `L=${k.limit}: 200 ${k.ok}/${k.limit} 429 ${k.refused} in flight ${k.inFlight}`)
+            .join("  |  "),
       );
     }
     await sleep(100);
   }
   await Promise.all([...pending]);
   const endedAt = Date.now();
-  if (endedAt >= minuteStart + 60_000) ctx.errors.push(`${label}: the last answer came ${endedAt - minuteStart - 60_000} ms into the next minute`);
+  if (endedAt >= minuteStart + 60_000)
+    ctx.errors.push(`${label}: the last answer came ${endedAt - minuteStart - 60_000} ms into the next minute`);
   const window = `m:${Math.floor(minuteStart / 60_000)}`;
   const degradedDuring = ctx.degraded() - degradedBefore;
   const out = keys.map((k) => {
@@ -550,7 +594,13 @@ async function rpmWindow(ctx, n) {
       last_200_s: k.lastOkMs === null ? null : round1(k.lastOkMs / 1000),
       last_answer_s: k.lastDoneMs === undefined ? null : round1(k.lastDoneMs / 1000),
       accepted_per_second: k.okPerSecond,
-      per_gateway: k.perGw.map((s, g) => ({ gateway: g + 1, sent: s.sent, accepted: s.ok, refused: s.refused, other: s.other })),
+      per_gateway: k.perGw.map((s, g) => ({
+        gateway: g + 1,
+        sent: s.sent,
+        accepted: s.ok,
+        refused: s.refused,
+        other: s.other,
+      })),
       degraded_log_lines_during: degradedDuring,
     };
   });
@@ -576,7 +626,19 @@ function report(results) {
   if (results.rpm.length) {
     out.push(
       table(
-        ["N", "L (rpm)", "offered", "accepted", "per gateway", "overshoot", "under-use", "bound: ≤ L, under-use ≤ N×prefetch", "first 429", "within 2 %", "degraded"],
+        [
+          "N",
+          "L (rpm)",
+          "offered",
+          "accepted",
+          "per gateway",
+          "overshoot",
+          "under-use",
+          "bound: ≤ L, under-use ≤ N×prefetch",
+          "first 429",
+          "within 2 %",
+          "degraded",
+        ],
         results.rpm.map((r) => [
           r.n,
           r.limit,
@@ -597,7 +659,20 @@ function report(results) {
     out.push("");
     out.push(
       table(
-        ["N", "requests", "B", "spent (200s)", "CP spend_usd", "overshoot", "max excess/req", "stated N×max", "peak in flight", "in-flight×max", "within 2 %", "degraded"],
+        [
+          "N",
+          "requests",
+          "B",
+          "spent (200s)",
+          "CP spend_usd",
+          "overshoot",
+          "max excess/req",
+          "stated N×max",
+          "peak in flight",
+          "in-flight×max",
+          "within 2 %",
+          "degraded",
+        ],
         results.budget.map((r) => [
           r.n,
           r.run > 1 ? `${r.variant} #${r.run}` : r.variant,
@@ -629,7 +704,12 @@ async function main() {
     database: settings.databaseUrl ? "postgres" : "pglite",
     machine: { ...machine(), loadavg_1m: { start: loadavg(), end: null } },
     source: revision(ROOT, ["gateway", "control-plane", "shared"]),
-    settings: { ...settings, databaseUrl: settings.databaseUrl ? "(set)" : undefined, resultsDir: undefined, model: MODEL },
+    settings: {
+      ...settings,
+      databaseUrl: settings.databaseUrl ? "(set)" : undefined,
+      resultsDir: undefined,
+      model: MODEL,
+    },
     budget: [],
     rpm: [],
     degraded_log_lines: null,
@@ -640,7 +720,9 @@ async function main() {
     `tollgate quota overshoot bench: ${results.database}, ${maxN} gateways, ${results.machine.nproc} CPU ${results.machine.cpu}, Node ${process.version}, load ${results.machine.loadavg_1m.start}`,
   );
 
-  ({ estimatePromptTokens: estimate } = await import(pathToFileURL(join(ROOT, "gateway", "dist", "quota", "estimate.js")).href));
+  ({ estimatePromptTokens: estimate } = await import(
+    pathToFileURL(join(ROOT, "gateway", "dist", "quota", "estimate.js")).href
+  ));
   const { warmTokenizer } = await import(pathToFileURL(join(ROOT, "gateway", "dist", "quota", "estimate.js")).href);
   await warmTokenizer();
 
@@ -666,15 +748,34 @@ async function main() {
     output_usd_per_mtok: settings.outputPrice,
   });
   results.price = price;
-  const userId = (await admin(cp, "POST", "/internal/users", { external_id: `quota-bench-${randomBytes(4).toString("hex")}@example.com` })).id;
-  const ctx = { cp, gateways, userId, errors: results.errors, degraded: () => gateways.reduce((a, gw) => a + degradedLines(gw), 0) };
+  const userId = (
+    await admin(cp, "POST", "/internal/users", {
+      external_id: `quota-bench-${randomBytes(4).toString("hex")}@example.com`,
+    })
+  ).id;
+  const ctx = {
+    cp,
+    gateways,
+    userId,
+    errors: results.errors,
+    degraded: () => gateways.reduce((a, gw) => a + degradedLines(gw), 0),
+  };
 
   // Warm-up, and the gateways' tokenizer (loaded on the first token-limited request; heuristic until then):
   // a key with a huge token limit, a few requests through every gateway, then check a 200.
-  const warm = await admin(cp, "POST", "/internal/api-keys?wait_for_gateways=10s", { name: "quota-bench-warmup", user_id: userId, tpm_limit: 1_000_000_000 });
+  const warm = await admin(cp, "POST", "/internal/api-keys?wait_for_gateways=10s", {
+    name: "quota-bench-warmup",
+    user_id: userId,
+    tpm_limit: 1_000_000_000,
+  });
   for (let round = 0; round < 3; round++) {
-    const rs = await Promise.all(gateways.map((gw, g) => chat(gw, warm.key, { model: MODEL, messages: [{ role: "user", content: prompt(g) }], max_tokens: 8 }, true)));
-    for (const r of rs) if (r.status !== 200) throw new Error(`warm-up request answered ${r.status}: ${JSON.stringify(r.json)}`);
+    const rs = await Promise.all(
+      gateways.map((gw, g) =>
+        chat(gw, warm.key, { model: MODEL, messages: [{ role: "user", content: prompt(g) }], max_tokens: 8 }, true),
+      ),
+    );
+    for (const r of rs)
+      if (r.status !== 200) throw new Error(`warm-up request answered ${r.status}: ${JSON.stringify(r.json)}`);
     await sleep(700);
   }
 
@@ -682,7 +783,8 @@ async function main() {
     if (settings.parts.includes("budget")) {
       for (const n of settings.gateways) {
         results.budget.push(await budgetRun(ctx, n, "capped"));
-        for (let run = 1; run <= settings.uncappedRuns; run++) results.budget.push(await budgetRun(ctx, n, "uncapped", run));
+        for (let run = 1; run <= settings.uncappedRuns; run++)
+          results.budget.push(await budgetRun(ctx, n, "uncapped", run));
       }
     }
     if (settings.parts.includes("rpm")) {
@@ -700,13 +802,23 @@ async function main() {
   results.total_s = round1((Date.now() - startedAt.getTime()) / 1000);
 
   say("");
-  console.log(`\nTollgate fleet quota overshoot (${results.database}, skew ${settings.skew * 100} % to gateway 1, load ${results.machine.loadavg_1m.start} → ${results.machine.loadavg_1m.end})\n`);
+  console.log(
+    `\nTollgate fleet quota overshoot (${results.database}, skew ${settings.skew * 100} % to gateway 1, load ${results.machine.loadavg_1m.start} → ${results.machine.loadavg_1m.end})\n`,
+  );
   console.log(report(results));
   const degraded = Object.values(results.degraded_log_lines).reduce((a, b) => a + b, 0);
-  console.log(`\n"quota service unreachable" log lines on the gateways: ${degraded}${degraded ? ` ${JSON.stringify(results.degraded_log_lines)}` : ""}`);
+  console.log(
+    `\n"quota service unreachable" log lines on the gateways: ${degraded}${degraded ? ` ${JSON.stringify(results.degraded_log_lines)}` : ""}`,
+  );
   for (const e of results.errors) console.log(`error: ${e}`);
   mkdirSync(settings.resultsDir, { recursive: true });
-  const file = join(settings.resultsDir, `quota-overshoot-${startedAt.toISOString().replace(/:/g, "-").replace(/\.\d+Z$/, "Z")}-${results.database}.json`);
+  const file = join(
+    settings.resultsDir,
+    `quota-overshoot-${startedAt
+      .toISOString()
+      .replace(/:/g, "-")
+      .replace(/\.\d+Z$/, "Z")}-${results.database}.json`,
+  );
   writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
   console.log(`\ntotal ${results.total_s} s; results: ${file}`);
 }

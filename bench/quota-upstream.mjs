@@ -27,7 +27,9 @@ import { pathToFileURL } from "node:url";
 
 const ROOT = process.env.BUILD_ROOT;
 if (!ROOT) throw new Error("BUILD_ROOT must name the built checkout");
-const { countTextTokens, warmTokenizer } = await import(pathToFileURL(join(ROOT, "gateway", "dist", "quota", "estimate.js")).href);
+const { countTextTokens, warmTokenizer } = await import(
+  pathToFileURL(join(ROOT, "gateway", "dist", "quota", "estimate.js")).href
+);
 await warmTokenizer();
 
 const UNCAPPED = Number(process.env.UNCAPPED_COMPLETION_TOKENS ?? 1536);
@@ -36,7 +38,8 @@ let seq = 0;
 
 function textOf(content) {
   if (typeof content === "string") return content;
-  if (Array.isArray(content)) return content.map((p) => (typeof p === "string" ? p : typeof p?.text === "string" ? p.text : "")).join("\n");
+  if (Array.isArray(content))
+    return content.map((p) => (typeof p === "string" ? p : typeof p?.text === "string" ? p.text : "")).join("\n");
   return "";
 }
 
@@ -45,7 +48,9 @@ function usageOf(body) {
   for (const m of Array.isArray(body.messages) ? body.messages : []) {
     prompt += 3 + countTextTokens(String(m?.role ?? "")) + countTextTokens(textOf(m?.content));
   }
-  const cap = [body.max_completion_tokens, body.max_tokens].find((v) => typeof v === "number" && Number.isFinite(v) && v >= 0);
+  const cap = [body.max_completion_tokens, body.max_tokens].find(
+    (v) => typeof v === "number" && Number.isFinite(v) && v >= 0,
+  );
   const completion = cap === undefined ? UNCAPPED : Math.floor(cap);
   return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
 }
@@ -75,7 +80,14 @@ const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
         object: "chat.completion",
         created: CREATED,
         model: typeof body.model === "string" ? body.model : "gpt-4o-mini",
-        choices: [{ index: 0, message: { role: "assistant", content: "ok", refusal: null }, logprobs: null, finish_reason: "stop" }],
+        choices: [
+          {
+            index: 0,
+            message: { role: "assistant", content: "ok", refusal: null },
+            logprobs: null,
+            finish_reason: "stop",
+          },
+        ],
         usage: usageOf(body),
         service_tier: "default",
         system_fingerprint: "fp_quota",

@@ -104,14 +104,21 @@ const elu = { start: null };
 parentPort.on("message", async (msg) => {
   try {
     if (msg.type === "settle") {
-      await waitUntil(() => fleet.every((m) => m.gateway.context.syncState.appliedRevision >= msg.revision), msg.timeoutMs);
+      await waitUntil(
+        () => fleet.every((m) => m.gateway.context.syncState.appliedRevision >= msg.revision),
+        msg.timeoutMs,
+      );
       parentPort.postMessage({
         reqId: msg.reqId,
         revisions: fleet.map((m) => m.gateway.context.syncState.appliedRevision),
         applyMs: fleet.reduce((sum, m) => sum + m.applyMs, 0),
         applies: fleet.reduce((sum, m) => sum + m.applies, 0),
         // Per gateway: the slowest applyChanges call and its 1-based batch number.
-        slowApplies: fleet.map((m) => ({ gateway: m.gatewayIndex, ms: Math.round(m.slowApply.ms * 10) / 10, batch: m.slowApply.batch })),
+        slowApplies: fleet.map((m) => ({
+          gateway: m.gatewayIndex,
+          ms: Math.round(m.slowApply.ms * 10) / 10,
+          batch: m.slowApply.batch,
+        })),
         // Share of the time this thread's event loop was busy since the writes began.
         elu: elu.start ? performance.eventLoopUtilization(elu.start).utilization : null,
       });
@@ -135,7 +142,8 @@ try {
     () => fleet.every((m) => m.gateway.context.syncState.ready && m.gateway.context.syncState.connected),
     readyTimeoutMs,
   );
-  if (!ready) throw new Error(`worker ${label}: gateways ${gatewayIndexes.join(",")} not ready after ${readyTimeoutMs} ms`);
+  if (!ready)
+    throw new Error(`worker ${label}: gateways ${gatewayIndexes.join(",")} not ready after ${readyTimeoutMs} ms`);
   parentPort.postMessage({ type: "ready" });
 } catch (err) {
   await stopAll();

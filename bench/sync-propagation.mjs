@@ -51,7 +51,8 @@ function list(value, fallback) {
 function workerCount(value) {
   if (value === undefined || value.trim() === "") return 2;
   const n = Number(value.trim());
-  if (!Number.isInteger(n) || n < 0) throw new Error(`BENCH_WORKERS must be a non-negative integer, not ${JSON.stringify(value)}`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new Error(`BENCH_WORKERS must be a non-negative integer, not ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -59,7 +60,9 @@ function parseEnv(env) {
   const gateways = list(env.BENCH_GATEWAYS, [1, 10, 50]);
   const writesList = list(env.BENCH_WRITES, []);
   // One write count per gateway count; a single number applies to all. Default: 200, or 100 from 50 gateways up.
-  const writes = gateways.map((n, i) => writesList[i] ?? (writesList.length === 1 ? writesList[0] : n >= 50 ? 100 : 200));
+  const writes = gateways.map(
+    (n, i) => writesList[i] ?? (writesList.length === 1 ? writesList[0] : n >= 50 ? 100 : 200),
+  );
   return {
     databaseUrl: env.DATABASE_URL || undefined,
     gateways,
@@ -141,8 +144,12 @@ async function pollUntil(done, timeoutMs, what) {
 /** The commit measured, and whether the working tree had changes on top of it. */
 function revision() {
   try {
-    const git = (...args) => execFileSync("git", args, { cwd: HERE, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-    return { commit: git("rev-parse", "--short", "HEAD"), dirty: git("status", "--porcelain", "--", "../control-plane", "../gateway", "../shared") !== "" };
+    const git = (...args) =>
+      execFileSync("git", args, { cwd: HERE, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    return {
+      commit: git("rev-parse", "--short", "HEAD"),
+      dirty: git("status", "--porcelain", "--", "../control-plane", "../gateway", "../shared") !== "",
+    };
   } catch {
     // Not a git checkout (e.g. an exported tree): say which commit it came from, if told.
     return process.env.BENCH_SOURCE_COMMIT ? { commit: process.env.BENCH_SOURCE_COMMIT, dirty: false } : null;
@@ -329,7 +336,9 @@ async function startWorkerFleet(env, count, workerCount, label) {
             const timer = sleep(WORKER_EXIT_TIMEOUT_MS, "timeout", { ref: false });
             if ((await Promise.race([t.exited, timer])) === "timeout") {
               own = false;
-              say(`worker ${t.index} still running ${WORKER_EXIT_TIMEOUT_MS} ms after its gateways stopped: terminating it`);
+              say(
+                `worker ${t.index} still running ${WORKER_EXIT_TIMEOUT_MS} ms after its gateways stopped: terminating it`,
+              );
               await t.worker.terminate();
             }
           }),
@@ -377,7 +386,9 @@ async function propagation(env, count, writes) {
  * not change the figures; it only delays the next write.
  */
 async function measurePropagationWorkers(env, fleet, count, writes, label, startupMs) {
-  say(`[${label}] ${count} gateway(s) in ${fleet.threads.length} worker(s) ready in ${Math.round(startupMs)} ms; ${writes} creates then ${writes} deletes`);
+  say(
+    `[${label}] ${count} gateway(s) in ${fleet.threads.length} worker(s) ready in ${Math.round(startupMs)} ms; ${writes} creates then ${writes} deletes`,
+  );
 
   // `${op}:${id}` → { at: absolute ms per gateway, got, done() }
   const arrivals = new Map();
@@ -407,7 +418,11 @@ async function measurePropagationWorkers(env, fleet, count, writes, label, start
       const timer = setTimeout(
         () => {
           failureWaiters.delete(reject);
-          reject(new Error(`timed out after ${settings.opTimeoutMs} ms waiting for ${what} (${row.got}/${count} gateways reported)`));
+          reject(
+            new Error(
+              `timed out after ${settings.opTimeoutMs} ms waiting for ${what} (${row.got}/${count} gateways reported)`,
+            ),
+          );
         },
         Math.max(0, deadlineAbs - absNow()),
       );
@@ -456,7 +471,10 @@ async function measurePropagationWorkers(env, fleet, count, writes, label, start
 
   for (let w = 0; w < writes; w++) {
     const t0 = absNow();
-    const { json: key, revision } = await env.admin.post("/internal/api-keys", { name: `bench-${count}-${w}`, user_id: env.userId });
+    const { json: key, revision } = await env.admin.post("/internal/api-keys", {
+      name: `bench-${count}-${w}`,
+      user_id: env.userId,
+    });
     const tResponse = absNow();
     lastRevision = Math.max(lastRevision, revision || 0);
     const k = `upsert:${key.id}`;
@@ -487,7 +505,9 @@ async function measurePropagationWorkers(env, fleet, count, writes, label, start
   const mainElu = performance.eventLoopUtilization(elu0).utilization;
 
   // Sanity: every gateway ends at the revision of the last write; and the gateways' apply times.
-  const reports = await Promise.all(fleet.threads.map((t) => t.request("settle", { revision: lastRevision, timeoutMs: settings.opTimeoutMs })));
+  const reports = await Promise.all(
+    fleet.threads.map((t) => t.request("settle", { revision: lastRevision, timeoutMs: settings.opTimeoutMs })),
+  );
   const revisions = reports.flatMap((r) => r.revisions);
   const applyMs = reports.reduce((sum, r) => sum + r.applyMs, 0);
   const applies = reports.reduce((sum, r) => sum + r.applies, 0);
@@ -521,7 +541,11 @@ async function measurePropagationWorkers(env, fleet, count, writes, label, start
     gateway_apply_slowest: (() => {
       const all = reports.flatMap((r) => r.slowApplies).sort((a, b) => b.ms - a.ms);
       const over = all.filter((a) => a.ms > 10);
-      return { max_ms: all[0]?.ms ?? null, gateways_over_10ms: over.length, batches_over_10ms: [...new Set(over.map((a) => a.batch))].slice(0, 10) };
+      return {
+        max_ms: all[0]?.ms ?? null,
+        gateways_over_10ms: over.length,
+        batches_over_10ms: [...new Set(over.map((a) => a.batch))].slice(0, 10),
+      };
     })(),
     // Share of wall time each event loop was busy during the writes (1 = saturated).
     event_loop_utilization: { main: round3(mainElu), workers: reports.map((r) => round3(r.elu)) },
@@ -544,7 +568,14 @@ async function measurePropagation(env, fleet, count, writes, label, startupMs) {
     gateways: count,
     writes,
     startup_ms: Math.round(startupMs),
-    create: { all_visible: [], admin_call: [], all_applied: [], first_applied: [], per_gateway_applied: [], visible_at_response: 0 },
+    create: {
+      all_visible: [],
+      admin_call: [],
+      all_applied: [],
+      first_applied: [],
+      per_gateway_applied: [],
+      visible_at_response: 0,
+    },
     delete: { all_gone: [], first_gone: [], admin_call: [], per_gateway_gone: [] },
     revision_check: null,
   };
@@ -552,7 +583,10 @@ async function measurePropagation(env, fleet, count, writes, label, startupMs) {
 
   for (let w = 0; w < writes; w++) {
     const t0 = performance.now();
-    const { json: key, revision } = await env.admin.post("/internal/api-keys", { name: `bench-${count}-${w}`, user_id: env.userId });
+    const { json: key, revision } = await env.admin.post("/internal/api-keys", {
+      name: `bench-${count}-${w}`,
+      user_id: env.userId,
+    });
     const tResponse = performance.now();
     lastRevision = Math.max(lastRevision, revision || 0);
     // The index key exactly as the gateway derives it from a presented key.
@@ -674,13 +708,18 @@ async function seedKeys(env, count, label) {
     const n = Math.min(count - done, env.seedPath === "direct" ? DIRECT_CHUNK : BULK_CHUNK);
     if (env.seedPath !== "direct") {
       try {
-        const keys = Array.from({ length: n }, (_, i) => ({ name: `snap-${env.seeded + done + i}`, user_id: env.userId }));
+        const keys = Array.from({ length: n }, (_, i) => ({
+          name: `snap-${env.seeded + done + i}`,
+          user_id: env.userId,
+        }));
         await env.admin.post("/internal/api-keys/bulk", { keys });
         env.seedPath = "bulk";
       } catch (err) {
         if (env.seedPath === undefined && (err.status === 404 || err.status === 405)) {
           env.seedPath = "direct";
-          say(`[${label}] POST /internal/api-keys/bulk not available (${err.status}); inserting into api_keys directly`);
+          say(
+            `[${label}] POST /internal/api-keys/bulk not available (${err.status}); inserting into api_keys directly`,
+          );
           continue;
         }
         throw err;
@@ -789,7 +828,14 @@ async function snapshot(env, size) {
 // ---------------------------------------------------------------- report
 
 const ms = (v) => (v === null || v === undefined ? "–" : v.toFixed(1));
-const fmt = (v) => (v === null || v === undefined ? "–" : typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(1)) : String(v));
+const fmt = (v) =>
+  v === null || v === undefined
+    ? "–"
+    : typeof v === "number"
+      ? Number.isInteger(v)
+        ? String(v)
+        : v.toFixed(1)
+      : String(v);
 
 function markdown(results) {
   const lines = [];
@@ -798,7 +844,9 @@ function markdown(results) {
     : "control plane and all gateways on one thread";
   lines.push(`### Propagation (${results.database}; ${modeText}) — ms, nearest-rank percentiles`);
   lines.push("");
-  lines.push("| gateways | operation | samples | p50 | p90 | p99 | max | first gateway p50 | admin call p50 | admin call p99 |");
+  lines.push(
+    "| gateways | operation | samples | p50 | p90 | p99 | max | first gateway p50 | admin call p50 | admin call p99 |",
+  );
   lines.push("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const p of results.propagation) {
     const c = p.create;
@@ -806,11 +854,27 @@ function markdown(results) {
     const row = (op, s, first, admin) =>
       `| ${p.gateways} | ${op} | ${s.n} | ${ms(s.p50)} | ${ms(s.p90)} | ${ms(s.p99)} | ${ms(s.max)} | ${first ? ms(first.p50) : ""} | ${admin ? ms(admin.p50) : ""} | ${admin ? ms(admin.p99) : ""} |`;
     if (p.mode === "workers") {
-      lines.push(row("create → applied on all (instrumented)", c.all_applied_instrumented_ms, c.first_applied_instrumented_ms, c.admin_call_ms));
-      lines.push(row("delete → removed from all (instrumented)", d.all_gone_instrumented_ms, d.first_gone_instrumented_ms, d.admin_call_ms));
+      lines.push(
+        row(
+          "create → applied on all (instrumented)",
+          c.all_applied_instrumented_ms,
+          c.first_applied_instrumented_ms,
+          c.admin_call_ms,
+        ),
+      );
+      lines.push(
+        row(
+          "delete → removed from all (instrumented)",
+          d.all_gone_instrumented_ms,
+          d.first_gone_instrumented_ms,
+          d.admin_call_ms,
+        ),
+      );
     } else {
       lines.push(row("create → visible on all (lookup)", c.all_visible_ms, null, c.admin_call_ms));
-      lines.push(row("create → applied on all (instrumented)", c.all_applied_instrumented_ms, c.first_applied_instrumented_ms));
+      lines.push(
+        row("create → applied on all (instrumented)", c.all_applied_instrumented_ms, c.first_applied_instrumented_ms),
+      );
       lines.push(row("delete → gone from all (lookup)", d.all_gone_ms, d.first_gone_ms, d.admin_call_ms));
     }
   }
@@ -832,7 +896,9 @@ function markdown(results) {
   if (results.snapshot.length) {
     lines.push(`### Snapshot to a fresh gateway (${results.database})`);
     lines.push("");
-    lines.push("| keys | seeded via | start → ready ms | transfer ms | apply ms | keys/s | RSS Δ at ready MiB | RSS Δ after GC MiB | heap+external Δ after GC MiB | gateway.db MiB |");
+    lines.push(
+      "| keys | seeded via | start → ready ms | transfer ms | apply ms | keys/s | RSS Δ at ready MiB | RSS Δ after GC MiB | heap+external Δ after GC MiB | gateway.db MiB |",
+    );
     lines.push("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (const s of results.snapshot) {
       lines.push(
@@ -908,7 +974,9 @@ async function main() {
     env.controlPlaneUrl = `http://127.0.0.1:${grpcPort}`;
     env.admin = adminClient(`http://127.0.0.1:${port}`, masterKey);
     env.gatewayToken = (await env.admin.post("/internal/gateway-tokens", { name: "bench" })).json.token;
-    env.userId = (await env.admin.post("/internal/users", { external_id: `bench-${randomBytes(4).toString("hex")}@example.com` })).json.id;
+    env.userId = (
+      await env.admin.post("/internal/users", { external_id: `bench-${randomBytes(4).toString("hex")}@example.com` })
+    ).json.id;
 
     for (let i = 0; i < settings.gateways.length; i++) {
       try {
@@ -931,9 +999,14 @@ async function main() {
   } finally {
     for (const f of [...env.live]) await stopGateways(env, f).catch(() => {});
     if (settings.databaseUrl && cp.context) {
-      await cp.context.db.schema.dropSchema(schema).ifExists().cascade().execute().catch((err) => {
-        say(`could not drop schema ${schema}: ${err.message}`);
-      });
+      await cp.context.db.schema
+        .dropSchema(schema)
+        .ifExists()
+        .cascade()
+        .execute()
+        .catch((err) => {
+          say(`could not drop schema ${schema}: ${err.message}`);
+        });
     }
     await cp.stop();
     rmSync(tmpRoot, { recursive: true, force: true });

@@ -91,7 +91,12 @@ try {
     const res = await cp.admin.post("/internal/api-keys", { name: `trace-${i}`, user_id: userId });
     const end = now();
     if (res.status !== 201) throw new Error(`create answered ${res.status}: ${JSON.stringify(res.body)}`);
-    calls.push({ rev: Number(res.headers.get("x-tollgate-revision")), start, end, sync: res.headers.get("x-tollgate-sync") });
+    calls.push({
+      rev: Number(res.headers.get("x-tollgate-revision")),
+      start,
+      end,
+      sync: res.headers.get("x-tollgate-sync"),
+    });
     await sleep(PAUSE_MS);
   }
   await sleep(200); // the last stamps reach the logs
@@ -134,7 +139,11 @@ try {
     const lastAck = Math.max(...ackWritten.filter((x) => x !== undefined));
     add("13 last ack written → receipt complete", lastAck, one(s, "receipt"));
     add("14 receipt → response at the client", one(s, "receipt"), c.end);
-    add("commit → applied at every gateway", commit, Math.max(...gwStamps.map((g) => one(g.get(c.rev), "index_swap") ?? NaN)));
+    add(
+      "commit → applied at every gateway",
+      commit,
+      Math.max(...gwStamps.map((g) => one(g.get(c.rev), "index_swap") ?? NaN)),
+    );
     add("total: create call with read-your-writes", c.start, c.end);
   }
   const rows = [...seg.entries()].map(([name, v]) => ({ name, n: v.length, p50: pct(v, 50), p99: pct(v, 99) }));
@@ -166,12 +175,20 @@ try {
     idle_cpu: idle,
   };
   mkdirSync(join(HERE, "results"), { recursive: true });
-  const file = join(HERE, "results", `sync-trace-${result.at.replace(/:/g, "-").replace(/\.\d+Z$/, "Z")}-${result.database}.json`);
+  const file = join(
+    HERE,
+    "results",
+    `sync-trace-${result.at.replace(/:/g, "-").replace(/\.\d+Z$/, "Z")}-${result.database}.json`,
+  );
   writeFileSync(file, JSON.stringify(result, null, 2));
-  console.log(`${WRITES} creates, ${GATEWAYS} gateways, ${result.database}; load average ${load.map((x) => x.toFixed(1)).join(" ")}; receipts incomplete: ${incomplete}`);
+  console.log(
+    `${WRITES} creates, ${GATEWAYS} gateways, ${result.database}; load average ${load.map((x) => x.toFixed(1)).join(" ")}; receipts incomplete: ${incomplete}`,
+  );
   console.log("| stage | n | p50 ms | p99 ms |\n| --- | --- | --- | --- |");
   for (const r of rows) console.log(`| ${r.name} | ${r.n} | ${r.p50?.toFixed(3)} | ${r.p99?.toFixed(3)} |`);
-  console.log(`idle ${elapsed.toFixed(0)} s, CPU % of a core: ${idle.map((x) => `${x.process} ${x.cpu_pct_of_core.toFixed(2)}`).join(", ")}`);
+  console.log(
+    `idle ${elapsed.toFixed(0)} s, CPU % of a core: ${idle.map((x) => `${x.process} ${x.cpu_pct_of_core.toFixed(2)}`).join(", ")}`,
+  );
   console.log(`wrote ${file}`);
 } finally {
   await Promise.all(procs.map((p) => p.stop()));

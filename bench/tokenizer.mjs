@@ -45,26 +45,82 @@ const mib = (bytes) => Math.round((bytes / 1024 / 1024) * 10) / 10;
 
 // ---------------------------------------------------------------- the texts
 
-const SHORT = "You are a helpful assistant. What's the weather like in Paris today, and should I bring an umbrella for my walk this afternoon? Please answer briefly.";
+const SHORT =
+  "You are a helpful assistant. What's the weather like in Paris today, and should I bring an umbrella for my walk this afternoon? Please answer briefly.";
 
-const CITIES = ["Paris", "Lisbon", "Osaka", "Nairobi", "Montréal", "São Paulo", "Reykjavík", "Chennai", "Hanoi", "Oslo"];
-const ASKS = ["bring an umbrella", "wear a coat", "take the train", "book a table", "leave early", "pack sunscreen", "rent a bike", "call ahead", "skip lunch", "buy tickets"];
-const TIMES = ["this afternoon", "tonight", "tomorrow morning", "on Friday", "at 7:30", "next week", "after work", "before noon", "on the 14th", "in 2 hours"];
+const CITIES = [
+  "Paris",
+  "Lisbon",
+  "Osaka",
+  "Nairobi",
+  "Montréal",
+  "São Paulo",
+  "Reykjavík",
+  "Chennai",
+  "Hanoi",
+  "Oslo",
+];
+const ASKS = [
+  "bring an umbrella",
+  "wear a coat",
+  "take the train",
+  "book a table",
+  "leave early",
+  "pack sunscreen",
+  "rent a bike",
+  "call ahead",
+  "skip lunch",
+  "buy tickets",
+];
+const TIMES = [
+  "this afternoon",
+  "tonight",
+  "tomorrow morning",
+  "on Friday",
+  "at 7:30",
+  "next week",
+  "after work",
+  "before noon",
+  "on the 14th",
+  "in 2 hours",
+];
 /** 1,000 different short prompts of the same shape. */
 const SHORT_VARIED = Array.from(
   { length: 1000 },
-  (_, i) => `You are a helpful assistant. What's the weather like in ${CITIES[i % 10]} today, and should I ${ASKS[Math.floor(i / 10) % 10]} for my walk ${TIMES[Math.floor(i / 100) % 10]}? Please answer briefly. (#${i})`,
+  (_, i) =>
+    `You are a helpful assistant. What's the weather like in ${CITIES[i % 10]} today, and should I ${ASKS[Math.floor(i / 10) % 10]} for my walk ${TIMES[Math.floor(i / 100) % 10]}? Please answer briefly. (#${i})`,
 );
 
 const PARAGRAPHS = [
   "The gateway estimates prompt tokens before each upstream call, so that a reservation holds roughly what the request will cost. The provider's usage settles the real count afterwards; the estimate only has to be close, cheap, and never in the way.",
-  "```ts\nexport function maxOutputTokens(json: Record<string, unknown>): number | null {\n  for (const f of [\"max_completion_tokens\", \"max_tokens\", \"max_output_tokens\"]) {\n    const v = json[f];\n    if (typeof v === \"number\" && Number.isFinite(v) && v >= 0) return Math.floor(v);\n  }\n  return null;\n}\n```",
-  JSON.stringify({ model: "gpt-4o-mini", temperature: 0.2, messages: [{ role: "system", content: "Answer briefly." }, { role: "user", content: "Summarize the attached report in 3 bullet points." }], tools: [{ type: "function", function: { name: "lookup_order", parameters: { type: "object", properties: { order_id: { type: "string" }, include_items: { type: "boolean" } }, required: ["order_id"] } } }] }),
+  '```ts\nexport function maxOutputTokens(json: Record<string, unknown>): number | null {\n  for (const f of ["max_completion_tokens", "max_tokens", "max_output_tokens"]) {\n    const v = json[f];\n    if (typeof v === "number" && Number.isFinite(v) && v >= 0) return Math.floor(v);\n  }\n  return null;\n}\n```',
+  JSON.stringify({
+    model: "gpt-4o-mini",
+    temperature: 0.2,
+    messages: [
+      { role: "system", content: "Answer briefly." },
+      { role: "user", content: "Summarize the attached report in 3 bullet points." },
+    ],
+    tools: [
+      {
+        type: "function",
+        function: {
+          name: "lookup_order",
+          parameters: {
+            type: "object",
+            properties: { order_id: { type: "string" }, include_items: { type: "boolean" } },
+            required: ["order_id"],
+          },
+        },
+      },
+    ],
+  }),
   "Q3 revenue grew 12.4% to $1,284,503 while costs fell 3.1%; headcount went from 212 to 245. We'll revisit the forecast on 2025-11-30, and they're confident it'll hold.",
   "Bonjour à tous ! Voici le résumé de la réunion d'hier : le déploiement est prévu pour jeudi, après la revue de sécurité. ¿Alguien tiene preguntas? Bitte bis Freitag antworten.",
   "- [x] rotate the signing key\n- [ ] bump undici to 7.30\n- [ ] add a test for the fallback path\n\n| metric | before | after |\n|---|---|---|\n| p50 | 0.41 ms | 0.36 ms |\n| RSS | 140 MB | 98 MB |",
 ];
-const CJK = "我们的网关在每次上游调用之前估算提示令牌的数量，以便预留额度。東京は日本の首都です。ひらがなとカタカナ、そして漢字が混ざっています。";
+const CJK =
+  "我们的网关在每次上游调用之前估算提示令牌的数量，以便预留额度。東京は日本の首都です。ひらがなとカタカナ、そして漢字が混ざっています。";
 
 const repeatTo = (parts, chars) => {
   let s = "";
@@ -167,7 +223,12 @@ function timeCounts(count, texts) {
   };
   run(BATCH_MS);
   const batches = Array.from({ length: BATCHES }, () => run(BATCH_MS));
-  return { us_per_count: Math.round(median(batches) * 100) / 100, min_us: Math.round(Math.min(...batches) * 100) / 100, max_us: Math.round(Math.max(...batches) * 100) / 100, sink };
+  return {
+    us_per_count: Math.round(median(batches) * 100) / 100,
+    min_us: Math.round(Math.min(...batches) * 100) / 100,
+    max_us: Math.round(Math.max(...batches) * 100) / 100,
+    sink,
+  };
 }
 
 async function child(impl) {
@@ -195,7 +256,16 @@ async function child(impl) {
   const { name, texts } = UNCACHED;
   tokens[name] = uncached(texts[0]);
   timings[name] = timeCounts(uncached, texts);
-  return { impl, load_ms: Math.round(loadMs * 10) / 10, baseline, after_load: afterLoad, after_gc: afterGc, after_counting: afterCounting, tokens, timings };
+  return {
+    impl,
+    load_ms: Math.round(loadMs * 10) / 10,
+    baseline,
+    after_load: afterLoad,
+    after_gc: afterGc,
+    after_counting: afterCounting,
+    tokens,
+    timings,
+  };
 }
 
 if (process.argv[2] === "child") {
@@ -207,40 +277,60 @@ if (process.argv[2] === "child") {
 
 function revision() {
   try {
-    const git = (...args) => execFileSync("git", args, { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-    return { commit: git("rev-parse", "--short", "HEAD"), dirty: git("status", "--porcelain", "--", "gateway") !== "", build_root: ROOT };
+    const git = (...args) =>
+      execFileSync("git", args, { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    return {
+      commit: git("rev-parse", "--short", "HEAD"),
+      dirty: git("status", "--porcelain", "--", "gateway") !== "",
+      build_root: ROOT,
+    };
   } catch {
     return { commit: null, dirty: null, build_root: ROOT };
   }
 }
 
 const startedAt = new Date();
-say(`tokenizer bench: Node ${process.version}, ${os.availableParallelism()} CPUs, load ${os.loadavg()[0].toFixed(2)}, batches ${BATCHES} × ${BATCH_MS} ms`);
+say(
+  `tokenizer bench: Node ${process.version}, ${os.availableParallelism()} CPUs, load ${os.loadavg()[0].toFixed(2)}, batches ${BATCHES} × ${BATCH_MS} ms`,
+);
 const results = {};
 for (const impl of IMPLEMENTATIONS) {
   say(`  ${impl}…`);
-  const { stdout } = await promisify(execFile)(process.execPath, ["--expose-gc", fileURLToPath(import.meta.url), "child", impl], {
-    env: { ...process.env },
-    maxBuffer: 1 << 20,
-  });
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ["--expose-gc", fileURLToPath(import.meta.url), "child", impl],
+    {
+      env: { ...process.env },
+      maxBuffer: 1 << 20,
+    },
+  );
   results[impl] = JSON.parse(stdout);
 }
 
 const [ours, gpt] = IMPLEMENTATIONS.map((i) => results[i]);
 for (const { name } of [...TEXTS, UNCACHED]) {
-  if (ours.tokens[name] !== gpt.tokens[name]) throw new Error(`${name}: ours counts ${ours.tokens[name]}, gpt-tokenizer ${gpt.tokens[name]}`);
+  if (ours.tokens[name] !== gpt.tokens[name])
+    throw new Error(`${name}: ours counts ${ours.tokens[name]}, gpt-tokenizer ${gpt.tokens[name]}`);
 }
 
 const pad = (s, n) => String(s).padStart(n);
 say("");
-say(`memory (MiB, change from the child's own baseline; baseline RSS ours ${ours.baseline.rss_mib}, gpt-tokenizer ${gpt.baseline.rss_mib})`);
+say(
+  `memory (MiB, change from the child's own baseline; baseline RSS ours ${ours.baseline.rss_mib}, gpt-tokenizer ${gpt.baseline.rss_mib})`,
+);
 say(`  ${"".padEnd(28)} ${pad("ours", 22)} ${pad("gpt-tokenizer", 22)}`);
 say(`  ${"load time (ms)".padEnd(28)} ${pad(ours.load_ms, 22)} ${pad(gpt.load_ms, 22)}`);
-for (const [label, key] of [["after load", "after_load"], ["after forced GC", "after_gc"], ["after all the counting + GC", "after_counting"]]) {
+for (const [label, key] of [
+  ["after load", "after_load"],
+  ["after forced GC", "after_gc"],
+  ["after all the counting + GC", "after_counting"],
+]) {
   const cell = (r) => `RSS +${r[key].rss_delta_mib} heap +${r[key].heap_used_delta_mib}`;
   say(`  ${label.padEnd(28)} ${pad(cell(ours), 22)} ${pad(cell(gpt), 22)}`);
 }
-say(`  ${"array buffers after GC".padEnd(28)} ${pad(`+${ours.after_gc.array_buffers_delta_mib}`, 22)} ${pad(`+${gpt.after_gc.array_buffers_delta_mib}`, 22)}`);
+say(
+  `  ${"array buffers after GC".padEnd(28)} ${pad(`+${ours.after_gc.array_buffers_delta_mib}`, 22)} ${pad(`+${gpt.after_gc.array_buffers_delta_mib}`, 22)}`,
+);
 say("");
 say("µs per count (median of batches; ours ÷ gpt-tokenizer)");
 for (const { name, texts } of [...TEXTS, UNCACHED]) {
@@ -259,10 +349,21 @@ const out = {
   revision: revision(),
   batch_ms: BATCH_MS,
   batches: BATCHES,
-  texts: Object.fromEntries([...TEXTS, UNCACHED].map(({ name, texts }) => [name, { variants: texts.length, chars: texts[0].length, tokens: ours.tokens[name] }])),
+  texts: Object.fromEntries(
+    [...TEXTS, UNCACHED].map(({ name, texts }) => [
+      name,
+      { variants: texts.length, chars: texts[0].length, tokens: ours.tokens[name] },
+    ]),
+  ),
   results,
 };
 mkdirSync(RESULTS_DIR, { recursive: true });
-const file = join(RESULTS_DIR, `tokenizer-${startedAt.toISOString().replace(/:/g, "-").replace(/\.\d+Z$/, "Z")}.json`);
+const file = join(
+  RESULTS_DIR,
+  `tokenizer-${startedAt
+    .toISOString()
+    .replace(/:/g, "-")
+    .replace(/\.\d+Z$/, "Z")}.json`,
+);
 writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
 say(`results: ${file}`);

@@ -34,13 +34,52 @@ writer.addFlushHook(() => {
   if (pendingUsage === 0) return;
   const n = pendingUsage;
   pendingUsage = 0;
-  return { ops: [[outbox, [Date.now(), JSON.stringify([{ keyId: "k", userId: "u", teamId: "t", day: "2026-01-01", requests: n, inputTokens: n, outputTokens: n, costMicroUsd: 0, lastUsedAtMs: 0 }])]]], undo: () => (pendingUsage += n) };
+  return {
+    ops: [
+      [
+        outbox,
+        [
+          Date.now(),
+          JSON.stringify([
+            {
+              keyId: "k",
+              userId: "u",
+              teamId: "t",
+              day: "2026-01-01",
+              requests: n,
+              inputTokens: n,
+              outputTokens: n,
+              costMicroUsd: 0,
+              lastUsedAtMs: 0,
+            },
+          ]),
+        ],
+      ],
+    ],
+    undo: () => (pendingUsage += n),
+  };
 });
 
 const row = (i) => ({
-  at: new Date().toISOString(), requestId: `req_${i}`, keyId: "key_1", model: "gpt-4o-mini", provider: "openai", status: 200,
-  promptTokens: 10, completionTokens: 5, totalTokens: 15, cacheReadTokens: null, cacheWriteTokens: null, attempts: null,
-  latencyMs: 1, stream: false, error: null, metadata: null, ephemeral: false, ephemeralTokenId: null, costUsd: null,
+  at: new Date().toISOString(),
+  requestId: `req_${i}`,
+  keyId: "key_1",
+  model: "gpt-4o-mini",
+  provider: "openai",
+  status: 200,
+  promptTokens: 10,
+  completionTokens: 5,
+  totalTokens: 15,
+  cacheReadTokens: null,
+  cacheWriteTokens: null,
+  attempts: null,
+  latencyMs: 1,
+  stream: false,
+  error: null,
+  metadata: null,
+  ephemeral: false,
+  ephemeralTokenId: null,
+  costUsd: null,
 });
 
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];

@@ -23,7 +23,10 @@ const gen = spawnSync(buf, ["generate"], { cwd: root, env, stdio: "inherit" });
 if (gen.error) die(`could not run buf: ${gen.error.message}`);
 if (gen.status !== 0) die(`\`buf generate\` failed (exit ${gen.status}); fix the proto files or buf.gen.yaml.`);
 
-const st = spawnSync("git", ["status", "--porcelain", "--untracked-files=all", "--", genDir], { cwd: root, encoding: "utf8" });
+const st = spawnSync("git", ["status", "--porcelain", "--untracked-files=all", "--", genDir], {
+  cwd: root,
+  encoding: "utf8",
+});
 if (st.error) die(`could not run git: ${st.error.message}`);
 if (st.status !== 0) die(`\`git status\` failed: ${st.stderr.trim()}`);
 const changed = st.stdout.split("\n").filter((l) => l.trim() !== "");

@@ -21,7 +21,17 @@ const rel = (p) => relative(process.cwd(), p) || ".";
 
 const useColor = process.stdout.isTTY && !process.env.NO_COLOR && process.env.TERM !== "dumb";
 const paint = (code) => (s) => (useColor ? `\x1b[${code}m${s}\x1b[0m` : String(s));
-const c = { bold: paint(1), dim: paint(2), red: paint(31), green: paint(32), yellow: paint(33), blue: paint(34), magenta: paint(35), cyan: paint(36), gray: paint(90) };
+const c = {
+  bold: paint(1),
+  dim: paint(2),
+  red: paint(31),
+  green: paint(32),
+  yellow: paint(33),
+  blue: paint(34),
+  magenta: paint(35),
+  cyan: paint(36),
+  gray: paint(90),
+};
 
 let progressText = "";
 function clearProgress() {
@@ -65,7 +75,14 @@ async function fail(message, hint) {
 
 // ------------------------------------------------------------ pino lines ---
 
-const LEVELS = { 10: ["TRACE", c.gray], 20: ["DEBUG", c.gray], 30: ["INFO ", c.green], 40: ["WARN ", c.yellow], 50: ["ERROR", c.red], 60: ["FATAL", c.red] };
+const LEVELS = {
+  10: ["TRACE", c.gray],
+  20: ["DEBUG", c.gray],
+  30: ["INFO ", c.green],
+  40: ["WARN ", c.yellow],
+  50: ["ERROR", c.red],
+  60: ["FATAL", c.red],
+};
 const SKIP = new Set(["level", "time", "pid", "hostname", "name", "service", "msg", "v", "err", "error"]);
 
 function formatValue(v) {
@@ -84,14 +101,21 @@ function prettyLine(raw) {
   }
   if (!o || typeof o !== "object" || Array.isArray(o)) return [raw];
   const [label, color] = LEVELS[o.level] ?? [String(o.level ?? "").padEnd(5), (s) => s];
-  const time = typeof o.time === "string" ? o.time.slice(11, 19) : typeof o.time === "number" ? new Date(o.time).toISOString().slice(11, 19) : "";
+  const time =
+    typeof o.time === "string"
+      ? o.time.slice(11, 19)
+      : typeof o.time === "number"
+        ? new Date(o.time).toISOString().slice(11, 19)
+        : "";
   const fields = Object.entries(o)
     .filter(([k]) => !SKIP.has(k))
     .slice(0, 8)
     .map(([k, v]) => `${c.gray(`${k}=`)}${formatValue(v)}`);
   const err = o.err ?? o.error;
   const errMsg = err && typeof err === "object" ? err.message : err;
-  const head = [c.gray(time), color(label), o.msg ?? "", errMsg ? c.red(String(errMsg)) : "", ...fields].filter(Boolean).join(" ");
+  const head = [c.gray(time), color(label), o.msg ?? "", errMsg ? c.red(String(errMsg)) : "", ...fields]
+    .filter(Boolean)
+    .join(" ");
   const out = [head];
   if (err && typeof err === "object" && typeof err.stack === "string" && o.level >= 50) {
     for (const l of err.stack.split("\n").slice(1, 8)) out.push(c.gray(`    ${l.trim()}`));
@@ -142,9 +166,11 @@ function startChild(name, color, mainPath, env) {
 
 /** Resolves with the first parsed log line matching `pred`; rejects with "exited" or "timeout". */
 function waitForLine(child, pred, timeoutMs) {
-  return child.proc.waitForLog((l) => pred(l), timeoutMs).catch(() => {
-    throw new Error(child.proc.running ? "timeout" : "exited");
-  });
+  return child.proc
+    .waitForLog((l) => pred(l), timeoutMs)
+    .catch(() => {
+      throw new Error(child.proc.running ? "timeout" : "exited");
+    });
 }
 
 const portVars = new Map(); // port number → the env var that sets it
@@ -156,11 +182,16 @@ function hintFor(child) {
     const v = portVars.get(port);
     return `port ${port} is already in use (another Tollgate still running? \`lsof -i :${port}\`).${v ? `\nPick another port: ${v}=<port> pnpm start` : ""}`;
   }
-  if (/EACCES/.test(text)) return "permission denied binding a port or writing .data/: check ports >= 1024 and that .data/ is yours.";
-  if (/PROXY_MASTER_KEY/.test(text)) return `fix PROXY_MASTER_KEY (at least 32 characters), or unset it to use the generated one in ${rel(masterKeyFile)}.`;
-  if (/DATABASE_URL|ECONNREFUSED[^\n]*5432|password authentication/.test(text)) return "check DATABASE_URL (is Postgres running and reachable?), or unset it to use embedded PGlite.";
-  if (child.name === "gateway" && /unauthenticated|gateway token|GATEWAY_TOKEN/i.test(text)) return `the control plane refused the gateway token: delete ${rel(gatewayTokenFile)} and run \`pnpm start\` again.`;
-  if (/PGlite|pglite/.test(text) && /corrupt|lock|Aborted/i.test(text)) return `the embedded database under ${rel(join(dataDir, "control-plane"))} may be damaged or in use by another process; stop other instances, or move it away to start fresh.`;
+  if (/EACCES/.test(text))
+    return "permission denied binding a port or writing .data/: check ports >= 1024 and that .data/ is yours.";
+  if (/PROXY_MASTER_KEY/.test(text))
+    return `fix PROXY_MASTER_KEY (at least 32 characters), or unset it to use the generated one in ${rel(masterKeyFile)}.`;
+  if (/DATABASE_URL|ECONNREFUSED[^\n]*5432|password authentication/.test(text))
+    return "check DATABASE_URL (is Postgres running and reachable?), or unset it to use embedded PGlite.";
+  if (child.name === "gateway" && /unauthenticated|gateway token|GATEWAY_TOKEN/i.test(text))
+    return `the control plane refused the gateway token: delete ${rel(gatewayTokenFile)} and run \`pnpm start\` again.`;
+  if (/PGlite|pglite/.test(text) && /corrupt|lock|Aborted/i.test(text))
+    return `the embedded database under ${rel(join(dataDir, "control-plane"))} may be damaged or in use by another process; stop other instances, or move it away to start fresh.`;
   return "see the log lines above; fix the cause and run `pnpm start` again.";
 }
 
@@ -168,7 +199,9 @@ function onChildExit(child, exit) {
   if (shuttingDown) return;
   shuttingDown = true;
   endProgress();
-  const how = child.proc.spawnError ? `could not start: ${child.proc.spawnError.message}` : `exited unexpectedly (code ${exit.code}${exit.signal ? `, signal ${exit.signal}` : ""})`;
+  const how = child.proc.spawnError
+    ? `could not start: ${child.proc.spawnError.message}`
+    : `exited unexpectedly (code ${exit.code}${exit.signal ? `, signal ${exit.signal}` : ""})`;
   println();
   println(c.red(c.bold(`✗ ${child.name} ${how}. Last log lines:`)));
   for (const l of child.lastLines.slice(-20)) println(`  ${l}`);
@@ -221,7 +254,10 @@ function envPort(name, fallback) {
   if (v === undefined || v === "") return fallback;
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0 || n > 65535) {
-    return fail(`${name} must be a TCP port between 0 and 65535, got ${JSON.stringify(v)}`, `unset ${name} to use the default ${fallback}`);
+    return fail(
+      `${name} must be a TCP port between 0 and 65535, got ${JSON.stringify(v)}`,
+      `unset ${name} to use the default ${fallback}`,
+    );
   }
   return n;
 }
@@ -258,7 +294,10 @@ async function api(baseUrl, masterKey, method, path, body) {
       signal: AbortSignal.timeout(10_000),
     });
   } catch (err) {
-    return fail(`could not reach the control plane at ${baseUrl}${path}: ${err.message}`, "see the [control-plane] log lines above");
+    return fail(
+      `could not reach the control plane at ${baseUrl}${path}: ${err.message}`,
+      "see the [control-plane] log lines above",
+    );
   }
   const text = await res.text();
   let json;
@@ -282,11 +321,18 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function main() {
   const [major, minor] = process.versions.node.split(".").map(Number);
-  if (major < 20 || (major === 20 && minor < 19)) warn(`Node ${process.versions.node} is older than the supported 20.19; things may break.`);
+  if (major < 20 || (major === 20 && minor < 19))
+    warn(`Node ${process.versions.node} is older than the supported 20.19; things may break.`);
 
-  for (const [what, file] of [["control plane", controlPlaneMain], ["gateway", gatewayMain]]) {
+  for (const [what, file] of [
+    ["control plane", controlPlaneMain],
+    ["gateway", gatewayMain],
+  ]) {
     if (!existsSync(file)) {
-      await fail(`the ${what} is not built (${rel(file)} is missing)`, "run `pnpm install` and then `pnpm start` (it runs `tsc -b` first), or `pnpm build`");
+      await fail(
+        `the ${what} is not built (${rel(file)} is missing)`,
+        "run `pnpm install` and then `pnpm start` (it runs `tsc -b` first), or `pnpm build`",
+      );
     }
   }
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -294,11 +340,19 @@ async function main() {
   // Master key: from the env, else the persisted one, else a new one.
   let masterKey = process.env.PROXY_MASTER_KEY;
   if (masterKey) {
-    if (masterKey.length < 32) await fail("PROXY_MASTER_KEY must be at least 32 characters", `unset it to use a generated key (kept in ${rel(masterKeyFile)})`);
+    if (masterKey.length < 32)
+      await fail(
+        "PROXY_MASTER_KEY must be at least 32 characters",
+        `unset it to use a generated key (kept in ${rel(masterKeyFile)})`,
+      );
     info(`using PROXY_MASTER_KEY from the environment`);
   } else if (existsSync(masterKeyFile)) {
     masterKey = readFileSync(masterKeyFile, "utf8").trim();
-    if (masterKey.length < 32) await fail(`${rel(masterKeyFile)} holds a key shorter than 32 characters`, "delete that file to generate a new one, or set PROXY_MASTER_KEY");
+    if (masterKey.length < 32)
+      await fail(
+        `${rel(masterKeyFile)} holds a key shorter than 32 characters`,
+        "delete that file to generate a new one, or set PROXY_MASTER_KEY",
+      );
     info(`using the master key saved in ${rel(masterKeyFile)}`);
   } else {
     masterKey = `sk-tollgate-${base62(40)}`;
@@ -310,25 +364,42 @@ async function main() {
   const grpcPort = await envPort("GRPC_PORT", 50051);
   const gwPort = await envPort("GATEWAY_PORT", 8080);
   const gwStatusPort = await envPort("GATEWAY_STATUS_PORT", 8081);
-  const ports = [["PORT", cpPort, "control plane admin API"], ["GRPC_PORT", grpcPort, "control plane gRPC"], ["GATEWAY_PORT", gwPort, "gateway"], ["GATEWAY_STATUS_PORT", gwStatusPort, "gateway status/metrics"]];
+  const ports = [
+    ["PORT", cpPort, "control plane admin API"],
+    ["GRPC_PORT", grpcPort, "control plane gRPC"],
+    ["GATEWAY_PORT", gwPort, "gateway"],
+    ["GATEWAY_STATUS_PORT", gwStatusPort, "gateway status/metrics"],
+  ];
   const seen = new Map();
   for (const [name, port, what] of ports) {
-    if (port !== 0 && seen.has(port)) await fail(`${name} and ${seen.get(port)} are both ${port}`, `give each its own port, e.g. ${name}=<port> pnpm start`);
+    if (port !== 0 && seen.has(port))
+      await fail(
+        `${name} and ${seen.get(port)} are both ${port}`,
+        `give each its own port, e.g. ${name}=<port> pnpm start`,
+      );
     seen.set(port, name);
     portVars.set(port, name);
     if (!(await portFree(port))) {
-      await fail(`port ${port} (${what}) is already in use`, `another Tollgate may still be running (\`lsof -i :${port}\`);\nor pick another port: ${name}=<port> pnpm start`);
+      await fail(
+        `port ${port} (${what}) is already in use`,
+        `another Tollgate may still be running (\`lsof -i :${port}\`);\nor pick another port: ${name}=<port> pnpm start`,
+      );
     }
   }
 
   // Service env: only what each needs (plus PATH/HOME etc.), never the other's PORT.
-  const serviceVars = /^(PORT|GRPC_PORT|STATUS_PORT|DATA_DIR|HOST|LOG_LEVEL|PROXY_MASTER_KEY|DATABASE_\w+|CONTROL_PLANE_URL|GATEWAY_\w+|OPENAI_\w+|ANTHROPIC_\w+)$/;
-  const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => v !== undefined && !serviceVars.test(k)));
+  const serviceVars =
+    /^(PORT|GRPC_PORT|STATUS_PORT|DATA_DIR|HOST|LOG_LEVEL|PROXY_MASTER_KEY|DATABASE_\w+|CONTROL_PLANE_URL|GATEWAY_\w+|OPENAI_\w+|ANTHROPIC_\w+)$/;
+  const baseEnv = Object.fromEntries(
+    Object.entries(process.env).filter(([k, v]) => v !== undefined && !serviceVars.test(k)),
+  );
   const pass = (...names) => Object.fromEntries(names.filter((n) => process.env[n]).map((n) => [n, process.env[n]]));
 
   // ---- control plane
   const usingPostgres = Boolean(process.env.DATABASE_URL);
-  info(`starting the control plane (${usingPostgres ? "Postgres from DATABASE_URL" : `embedded PGlite in ${rel(join(dataDir, "control-plane"))}`})…`);
+  info(
+    `starting the control plane (${usingPostgres ? "Postgres from DATABASE_URL" : `embedded PGlite in ${rel(join(dataDir, "control-plane"))}`})…`,
+  );
   const cp = startChild("control-plane", c.magenta, controlPlaneMain, {
     ...baseEnv,
     ...pass("DATABASE_URL", "DATABASE_SCHEMA", "HOST", "LOG_LEVEL"),
@@ -362,8 +433,17 @@ async function main() {
       let cursor;
       const seenCursors = new Set();
       for (let page = 0; page < 50 && !found; page++) {
-        const r = await api(adminUrl, masterKey, "GET", `/internal/gateway-tokens${cursor ? `?cursor=${encodeURIComponent(cursor)}` : ""}`);
-        if (r.status !== 200) await fail(`listing gateway tokens failed: ${r.status} ${JSON.stringify(r.body)}`, "see the [control-plane] log lines above");
+        const r = await api(
+          adminUrl,
+          masterKey,
+          "GET",
+          `/internal/gateway-tokens${cursor ? `?cursor=${encodeURIComponent(cursor)}` : ""}`,
+        );
+        if (r.status !== 200)
+          await fail(
+            `listing gateway tokens failed: ${r.status} ${JSON.stringify(r.body)}`,
+            "see the [control-plane] log lines above",
+          );
         found = (r.body?.data ?? []).some((t) => t.id === saved.id);
         cursor = r.body?.next_cursor;
         if (!cursor || seenCursors.has(cursor)) break;
@@ -373,23 +453,40 @@ async function main() {
         gwToken = saved;
         info(`reusing gateway token ${saved.id} (${saved.token_prefix ?? "saved"}) from ${rel(gatewayTokenFile)}`);
       } else {
-        warn(`the saved gateway token ${saved.id} is no longer known to the control plane (revoked, or a different database); creating a new one`);
+        warn(
+          `the saved gateway token ${saved.id} is no longer known to the control plane (revoked, or a different database); creating a new one`,
+        );
       }
     }
   }
   if (!gwToken) {
     const r = await api(adminUrl, masterKey, "POST", "/internal/gateway-tokens", { name: "local" });
-    if (r.status !== 200 && r.status !== 201) await fail(`creating a gateway token failed: ${r.status} ${JSON.stringify(r.body)}`, "see the [control-plane] log lines above");
-    if (!r.body?.token || !r.body?.id) await fail(`the control plane answered a gateway token without id/token: ${JSON.stringify(r.body)}`);
-    gwToken = { id: r.body.id, name: r.body.name, token: r.body.token, token_prefix: r.body.token_prefix, created_at: r.body.created_at };
+    if (r.status !== 200 && r.status !== 201)
+      await fail(
+        `creating a gateway token failed: ${r.status} ${JSON.stringify(r.body)}`,
+        "see the [control-plane] log lines above",
+      );
+    if (!r.body?.token || !r.body?.id)
+      await fail(`the control plane answered a gateway token without id/token: ${JSON.stringify(r.body)}`);
+    gwToken = {
+      id: r.body.id,
+      name: r.body.name,
+      token: r.body.token,
+      token_prefix: r.body.token_prefix,
+      created_at: r.body.created_at,
+    };
     writeSecret(gatewayTokenFile, `${JSON.stringify(gwToken, null, 2)}\n`);
     info(`created gateway token ${gwToken.id} and saved it to ${rel(gatewayTokenFile)} (mode 0600)`);
   }
 
   // ---- gateway
   const useOpenAI = Boolean(process.env.OPENAI_BASE_URL || process.env.OPENAI_API_KEY);
-  const provider = useOpenAI ? `OpenAI (${process.env.OPENAI_BASE_URL || "https://api.openai.com/v1"})` : "built-in mock provider (set OPENAI_API_KEY to call OpenAI)";
-  info(`starting the gateway (${useOpenAI ? "OpenAI upstream" : "mock provider"}, cache in ${rel(join(dataDir, "gateway"))})…`);
+  const provider = useOpenAI
+    ? `OpenAI (${process.env.OPENAI_BASE_URL || "https://api.openai.com/v1"})`
+    : "built-in mock provider (set OPENAI_API_KEY to call OpenAI)";
+  info(
+    `starting the gateway (${useOpenAI ? "OpenAI upstream" : "mock provider"}, cache in ${rel(join(dataDir, "gateway"))})…`,
+  );
   const gw = startChild("gateway", c.blue, gatewayMain, {
     ...baseEnv,
     ...pass("OPENAI_BASE_URL", "OPENAI_API_KEY", "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY", "HOST", "LOG_LEVEL"),
@@ -427,9 +524,15 @@ async function main() {
     }
     const secs = Math.floor((Date.now() - started) / 1000);
     if (secs >= 60) {
-      return fail(`the gateway is not ready after 60 s (last /readyz: ${last})`, "it has not received keys from the control plane; see the [gateway] and [control-plane] log lines above");
+      return fail(
+        `the gateway is not ready after 60 s (last /readyz: ${last})`,
+        "it has not received keys from the control plane; see the [gateway] and [control-plane] log lines above",
+      );
     }
-    if (process.stdout.isTTY) setProgress(`${c.cyan(spinner[i % spinner.length])} waiting for the gateway to sync keys from the control plane… ${secs}s ${c.gray(`(/readyz: ${last})`)}`);
+    if (process.stdout.isTTY)
+      setProgress(
+        `${c.cyan(spinner[i % spinner.length])} waiting for the gateway to sync keys from the control plane… ${secs}s ${c.gray(`(/readyz: ${last})`)}`,
+      );
     else if (secs - lastPrinted >= 5) {
       lastPrinted = secs;
       println(`… waiting for the gateway to be ready (${secs}s, /readyz: ${last})`);
@@ -477,7 +580,9 @@ async function main() {
     "",
     note("  # 4. a chat completion through the gateway"),
     cmd(`  curl -s http://${gwHost}/v1/chat/completions -H "Authorization: Bearer $TOLLGATE_KEY" \\`),
-    cmd(`    -H 'Content-Type: application/json' -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello!"}]}'`),
+    cmd(
+      `    -H 'Content-Type: application/json' -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello!"}]}'`,
+    ),
     "",
     note("  # 5. what the gateway measured"),
     cmd(`  curl -s http://localhost:${statusPort}/metrics`),

@@ -28,7 +28,9 @@ const MASTER_KEY = "sk-dashboard-master-key-0123456789abcdefgh";
 const UPSTREAM_KEY = "sk-upstream-dashboard-0123456789";
 const CHROMIUM = "/usr/bin/chromium";
 // The README's pictures are refreshed on request (UPDATE_SCREENSHOTS=1); a plain run keeps the tree clean.
-const SHOTS = process.env.UPDATE_SCREENSHOTS ? join(repoRoot, "docs", "screenshots") : join(tmpdir(), "tollgate-dashboard-screenshots");
+const SHOTS = process.env.UPDATE_SCREENSHOTS
+  ? join(repoRoot, "docs", "screenshots")
+  : join(tmpdir(), "tollgate-dashboard-screenshots");
 const DASHBOARD_BUILD = join(repoRoot, "control-plane", "dashboard", "dist", "index.html");
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
@@ -47,7 +49,10 @@ describe("admin dashboard in a real browser", () => {
   const chat = async (key: string): Promise<number> => {
     const client = new OpenAI({ apiKey: key, baseURL: gateway.baseUrl, maxRetries: 0 });
     try {
-      const res = await client.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi from the dashboard" }] });
+      const res = await client.chat.completions.create({
+        model: "gpt-4o-mini",
+        messages: [{ role: "user", content: "hi from the dashboard" }],
+      });
       expect(res.choices[0]!.message.content).toContain("hi from the dashboard");
       return 200;
     } catch (err) {
@@ -56,19 +61,31 @@ describe("admin dashboard in a real browser", () => {
     }
   };
   const eventually = (key: string, status: number) =>
-    waitFor(async () => (await chat(key)) === status, { timeoutMs: 10_000, intervalMs: 25, message: `expected ${status} at the gateway` });
+    waitFor(async () => (await chat(key)) === status, {
+      timeoutMs: 10_000,
+      intervalMs: 25,
+      message: `expected ${status} at the gateway`,
+    });
 
   /** axe-core in the page: no serious or critical violation. */
   async function checkA11y(what: string) {
     if (!(await page.evaluate(() => "axe" in globalThis))) await page.addScriptTag({ content: axeSource });
     const violations = await page.evaluate(async () => {
       const g = globalThis as any;
-      const result: { violations: Array<{ id: string; impact: string; nodes: Array<{ target: string[] }> }> } = await g.axe.run(g.document, {
-        resultTypes: ["violations"],
-      });
-      return result.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.slice(0, 3).map((n) => n.target.join(" ")) }));
+      const result: { violations: Array<{ id: string; impact: string; nodes: Array<{ target: string[] }> }> } =
+        await g.axe.run(g.document, {
+          resultTypes: ["violations"],
+        });
+      return result.violations.map((v) => ({
+        id: v.id,
+        impact: v.impact,
+        targets: v.nodes.slice(0, 3).map((n) => n.target.join(" ")),
+      }));
     });
-    expect(violations.filter((v) => v.impact === "serious" || v.impact === "critical"), what).toEqual([]);
+    expect(
+      violations.filter((v) => v.impact === "serious" || v.impact === "critical"),
+      what,
+    ).toEqual([]);
   }
 
   async function shot(name: string) {
@@ -81,8 +98,10 @@ describe("admin dashboard in a real browser", () => {
   }
 
   beforeAll(async () => {
-    if (!existsSync(DASHBOARD_BUILD)) throw new Error(`${DASHBOARD_BUILD} is missing: run \`pnpm build\` at the repository root first`);
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)`);
+    if (!existsSync(DASHBOARD_BUILD))
+      throw new Error(`${DASHBOARD_BUILD} is missing: run \`pnpm build\` at the repository root first`);
+    if (!existsSync(CHROMIUM))
+      throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)`);
     mkdirSync(SHOTS, { recursive: true });
     tmp = await createTempDir("dashboard-");
     upstream = await startFakeOpenAI({ expectedApiKey: UPSTREAM_KEY });
@@ -209,9 +228,15 @@ describe("admin dashboard in a real browser", () => {
 
     const reveal = page.getByRole("dialog", { name: "API Key created" });
     await reveal.getByText("API Key created! Copy it now", { exact: true }).waitFor();
-    await reveal.getByText("This key will not be shown again. Make sure to save it securely.", { exact: true }).waitFor();
+    await reveal
+      .getByText("This key will not be shown again. Make sure to save it securely.", { exact: true })
+      .waitFor();
     const shown = (await reveal.getByTestId("revealed-key").textContent())!.trim();
-    expect(await reveal.getByTestId("revealed-key").evaluate((el: any) => (globalThis as any).getComputedStyle(el).userSelect)).toBe("all");
+    expect(
+      await reveal
+        .getByTestId("revealed-key")
+        .evaluate((el: any) => (globalThis as any).getComputedStyle(el).userSelect),
+    ).toBe("all");
     await reveal.getByRole("button", { name: "Copy" }).click();
     await reveal.getByRole("button", { name: "Copied!" }).waitFor();
     revealedKey = await page.evaluate((): Promise<string> => (globalThis as any).navigator.clipboard.readText());
@@ -304,7 +329,10 @@ describe("admin dashboard in a real browser", () => {
     await detail.getByRole("button", { name: "Activate" }).waitFor();
     await eventually(revealedKey, 401);
     await detail.getByRole("button", { name: "Close" }).click();
-    await page.getByRole("row", { name: /Production API/ }).getByText("inactive").waitFor();
+    await page
+      .getByRole("row", { name: /Production API/ })
+      .getByText("inactive")
+      .waitFor();
 
     await page.getByLabel("Status").selectOption("inactive");
     await page.getByRole("cell", { name: "Production API", exact: true }).waitFor();
@@ -345,7 +373,9 @@ describe("admin dashboard in a real browser", () => {
   it("deletes with the seed's confirmation; the key stops at the gateway", async () => {
     await page.getByRole("button", { name: "Delete Production API" }).click();
     const confirm = page.getByRole("dialog", { name: "Delete API Key" });
-    await confirm.getByText("Are you sure you want to delete ‘Production API’? This action cannot be undone.", { exact: true }).waitFor();
+    await confirm
+      .getByText("Are you sure you want to delete ‘Production API’? This action cannot be undone.", { exact: true })
+      .waitFor();
     await checkA11y("delete confirmation");
     await shot("delete-confirm");
     await confirm.getByRole("button", { name: "Delete" }).click();
@@ -356,7 +386,15 @@ describe("admin dashboard in a real browser", () => {
 
   it("shows every action, with its actor, in the audit log", async () => {
     await goto("Audit log", "Audit log");
-    for (const action of ["session.open", "user.create", "api_key.create", "api_key.rotate", "api_key.deactivate", "api_key.activate", "api_key.delete"]) {
+    for (const action of [
+      "session.open",
+      "user.create",
+      "api_key.create",
+      "api_key.rotate",
+      "api_key.deactivate",
+      "api_key.activate",
+      "api_key.delete",
+    ]) {
       await page.getByRole("cell", { name: action, exact: true }).first().waitFor();
     }
     await page.getByLabel("Action").fill("api_key.rotate");
@@ -396,7 +434,9 @@ describe("admin dashboard in a real browser", () => {
     await goto("Usage", "Usage");
     await waitFor(async () => {
       await page.getByRole("button", { name: "Requests" }).click();
-      return (await page.getByText("Total:").count()) > 0 || (await page.getByText("No usage in this range").count()) > 0;
+      return (
+        (await page.getByText("Total:").count()) > 0 || (await page.getByText("No usage in this range").count()) > 0
+      );
     });
     await checkA11y("usage");
     await shot("usage");
@@ -409,16 +449,34 @@ describe("admin dashboard in a real browser", () => {
 
   it("lets the master key switch organization; each sees only its own keys", async () => {
     const acme = (await cp.admin.post("/internal/orgs", { name: "acme" })).body.id;
-    const acmeUser = (await cp.admin.request("POST", "/internal/users", { external_id: "wile@acme.test" }, { "tollgate-organization": acme })).body.id;
-    await cp.admin.request("POST", "/internal/api-keys", { name: "acme-only", user_id: acmeUser }, { "tollgate-organization": acme });
+    const acmeUser = (
+      await cp.admin.request(
+        "POST",
+        "/internal/users",
+        { external_id: "wile@acme.test" },
+        { "tollgate-organization": acme },
+      )
+    ).body.id;
+    await cp.admin.request(
+      "POST",
+      "/internal/api-keys",
+      { name: "acme-only", user_id: acmeUser },
+      { "tollgate-organization": acme },
+    );
     await page.goto(`${dashboard}/configuration/api-keys`);
     await page.getByRole("heading", { level: 1, name: "API keys" }).waitFor();
-    await page.getByRole("cell", { name: /^batch-/ }).first().waitFor();
+    await page
+      .getByRole("cell", { name: /^batch-/ })
+      .first()
+      .waitFor();
     await page.getByLabel("Organization").selectOption({ label: "acme" });
     await page.getByRole("cell", { name: "acme-only", exact: true }).waitFor();
     expect(await page.locator("tbody tr").count()).toBe(1);
     await page.getByLabel("Organization").selectOption({ index: 0 });
-    await page.getByRole("cell", { name: /^batch-/ }).first().waitFor();
+    await page
+      .getByRole("cell", { name: /^batch-/ })
+      .first()
+      .waitFor();
   });
 
   it("reaches the page's controls by keyboard alone", async () => {
@@ -436,18 +494,27 @@ describe("admin dashboard in a real browser", () => {
         }),
       );
     }
-    for (const control of ["key-search", "key-status", "Create Key", "API keys", "Sign out"]) expect([...reached]).toContain(control);
+    for (const control of ["key-search", "key-status", "Create Key", "API keys", "Sign out"])
+      expect([...reached]).toContain(control);
   });
 
   it("refuses a cross-site POST without the CSRF token, and a forged session gets the sign-in page", async () => {
     const status = await page.evaluate(async () => {
-      const res = await fetch("/internal/teams", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "csrf" }) });
+      const res = await fetch("/internal/teams", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ name: "csrf" }),
+      });
       return { status: res.status, body: await res.json() };
     });
     expect(status).toMatchObject({ status: 403, body: { error: { code: "csrf_required" } } });
-    expect((await cp.admin.get("/internal/teams")).body.data.map((t: { name: string }) => t.name)).not.toContain("csrf");
+    expect((await cp.admin.get("/internal/teams")).body.data.map((t: { name: string }) => t.name)).not.toContain(
+      "csrf",
+    );
 
-    await context.addCookies([{ name: "tollgate_session", value: "forged-session-value-forged-session-value", url: cp.url }]);
+    await context.addCookies([
+      { name: "tollgate_session", value: "forged-session-value-forged-session-value", url: cp.url },
+    ]);
     await page.reload();
     await page.getByRole("heading", { name: "Sign in to Tollgate" }).waitFor();
   });
@@ -465,7 +532,9 @@ describe("admin dashboard in a real browser", () => {
     const cookie = (await context.cookies()).find((c) => c.name === "tollgate_session")!.value;
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.getByRole("heading", { name: "Sign in to Tollgate" }).waitFor();
-    const after = await fetch(`${cp.url}/internal/sessions/current`, { headers: { cookie: `tollgate_session=${cookie}` } });
+    const after = await fetch(`${cp.url}/internal/sessions/current`, {
+      headers: { cookie: `tollgate_session=${cookie}` },
+    });
     expect(after.status).toBe(401);
   });
 });

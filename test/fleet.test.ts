@@ -165,7 +165,10 @@ describe("fleet: control plane + two gateways", () => {
     expect(typeof body.error.message).toBe("string");
 
     await expect(
-      client(gw, "sk-not-a-tollgate-key").chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "x" }] }),
+      client(gw, "sk-not-a-tollgate-key").chat.completions.create({
+        model: "gpt-4o-mini",
+        messages: [{ role: "user", content: "x" }],
+      }),
     ).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
     // Well-formed with a valid checksum, but never issued.
     const other = await cp.admin.post("/internal/users", { external_id: "temp@example.com" });
@@ -184,7 +187,12 @@ describe("fleet: control plane + two gateways", () => {
     const status = await waitFor(
       async () => {
         const res = await cp.admin.get("/internal/gateways");
-        const rows = res.body.data as Array<{ name: string; connected: boolean; lag: number; applied_revision: number }>;
+        const rows = res.body.data as Array<{
+          name: string;
+          connected: boolean;
+          lag: number;
+          applied_revision: number;
+        }>;
         const ours = rows.filter((g) => g.name === "gw-a" || g.name === "gw-b");
         return ours.length === 2 && ours.every((g) => g.connected && g.lag === 0) ? ours : undefined;
       },
@@ -195,8 +203,12 @@ describe("fleet: control plane + two gateways", () => {
   });
 
   it("a deleted key stops on both gateways at once", async () => {
-    const second = await cp.admin.post("/internal/api-keys", { name: "to-delete", user_id: (await cp.admin.get(`/internal/api-keys/${key.id}`)).body.user_id });
-    for (const gw of gateways) await waitFor(async () => (await chatStatus(gw, second.body.key)) === 200, { timeoutMs: 5000, intervalMs: 10 });
+    const second = await cp.admin.post("/internal/api-keys", {
+      name: "to-delete",
+      user_id: (await cp.admin.get(`/internal/api-keys/${key.id}`)).body.user_id,
+    });
+    for (const gw of gateways)
+      await waitFor(async () => (await chatStatus(gw, second.body.key)) === 200, { timeoutMs: 5000, intervalMs: 10 });
 
     const deletedAt = performance.now();
     const del = await cp.admin.delete(`/internal/api-keys/${second.body.id}`);
@@ -208,7 +220,9 @@ describe("fleet: control plane + two gateways", () => {
       }),
     );
     // Reported, not asserted: timings belong in benchmarks.
-    console.log(`key deletion → 401 on gw-a after ${took[0]!.toFixed(1)} ms, on gw-b after ${took[1]!.toFixed(1)} ms (includes polling)`);
+    console.log(
+      `key deletion → 401 on gw-a after ${took[0]!.toFixed(1)} ms, on gw-b after ${took[1]!.toFixed(1)} ms (includes polling)`,
+    );
     const rejected = await fetch(`${gateways[1]!.baseUrl}/chat/completions`, {
       method: "POST",
       headers: { authorization: `Bearer ${second.body.key}`, "content-type": "application/json" },
@@ -226,15 +240,25 @@ describe("fleet: control plane + two gateways", () => {
     await new Promise((r) => setTimeout(r, 300));
     const sqlite = new Database(join(tmp.path, "gw-a", "gateway.db"), { readonly: true, fileMustExist: true });
     try {
-      const audit = sqlite.prepare("select event, key_id, revision from audit_log order by id").all() as Array<{ event: string; key_id: string | null; revision: number | null }>;
+      const audit = sqlite.prepare("select event, key_id, revision from audit_log order by id").all() as Array<{
+        event: string;
+        key_id: string | null;
+        revision: number | null;
+      }>;
       expect(audit.some((a) => a.event === "key_upsert" && a.key_id === key.id)).toBe(true);
       expect(audit.some((a) => a.event === "key_delete")).toBe(true);
       const requests = sqlite
-        .prepare("select key_id, model, status, prompt_tokens, completion_tokens, total_tokens, latency_ms from request_log where key_id = ?")
+        .prepare(
+          "select key_id, model, status, prompt_tokens, completion_tokens, total_tokens, latency_ms from request_log where key_id = ?",
+        )
         .all(key.id) as Array<{ model: string; status: number; total_tokens: number | null; latency_ms: number }>;
       expect(requests.length).toBeGreaterThanOrEqual(3);
-      expect(requests.some((r) => r.model === "gpt-4o-mini" && r.status === 200 && (r.total_tokens ?? 0) > 0)).toBe(true);
-      const dump = JSON.stringify(sqlite.prepare("select * from audit_log").all()) + JSON.stringify(sqlite.prepare("select * from request_log").all());
+      expect(requests.some((r) => r.model === "gpt-4o-mini" && r.status === 200 && (r.total_tokens ?? 0) > 0)).toBe(
+        true,
+      );
+      const dump =
+        JSON.stringify(sqlite.prepare("select * from audit_log").all()) +
+        JSON.stringify(sqlite.prepare("select * from request_log").all());
       expect(dump).not.toContain(key.key);
       expect(dump).not.toContain(UPSTREAM_KEY);
     } finally {
@@ -276,21 +300,36 @@ describe("fleet: control plane + two gateways", () => {
     const fresh = await cp.admin.post("/internal/api-keys", { name: "after-outage", user_id: owner });
     expect(fresh.status).toBe(201);
     for (const gw of gateways) {
-      await waitFor(async () => (await chatStatus(gw, fresh.body.key)) === 200, { timeoutMs: 30_000, intervalMs: 50, message: `new key on ${gw.port}` });
+      await waitFor(async () => (await chatStatus(gw, fresh.body.key)) === 200, {
+        timeoutMs: 30_000,
+        intervalMs: 50,
+        message: `new key on ${gw.port}`,
+      });
       expect(await chatStatus(gw, key.key)).toBe(200);
     }
     const admin = adminClient(cp.url, MASTER_KEY);
-    await waitFor(async () => {
-      const rows = (await admin.get("/internal/gateways")).body.data as Array<{ name: string; connected: boolean; lag: number }>;
-      return rows.filter((g) => g.connected && g.lag === 0).length >= 2;
-    }, { timeoutMs: 10_000, message: "gateways reconnected with lag 0" });
+    await waitFor(
+      async () => {
+        const rows = (await admin.get("/internal/gateways")).body.data as Array<{
+          name: string;
+          connected: boolean;
+          lag: number;
+        }>;
+        return rows.filter((g) => g.connected && g.lag === 0).length >= 2;
+      },
+      { timeoutMs: 10_000, message: "gateways reconnected with lag 0" },
+    );
   });
 });
 
 describe("a gateway with a wrong token", () => {
   it("logs a clear error, keeps retrying and stays up, not ready", async () => {
     const tmp = await createTempDir("badtoken-");
-    const cp = await startControlPlane({ masterKey: MASTER_KEY, dataDir: join(tmp.path, "cp"), ...(testDatabaseOrNone()) });
+    const cp = await startControlPlane({
+      masterKey: MASTER_KEY,
+      dataDir: join(tmp.path, "cp"),
+      ...testDatabaseOrNone(),
+    });
     const gw = await startGateway({
       controlPlaneUrl: cp.grpcUrl,
       token: "tgw_thisTokenWasNeverIssued0123456789abcdefgh",
@@ -300,7 +339,9 @@ describe("a gateway with a wrong token", () => {
     try {
       await gw.waitForLog((line) => String(line.msg ?? "").includes("GATEWAY_TOKEN"), 15_000);
       // A second attempt proves it retries rather than giving up.
-      await waitFor(() => gw.logLines().filter((l) => String(l.msg ?? "").includes("GATEWAY_TOKEN")).length >= 2, { timeoutMs: 15_000 });
+      await waitFor(() => gw.logLines().filter((l) => String(l.msg ?? "").includes("GATEWAY_TOKEN")).length >= 2, {
+        timeoutMs: 15_000,
+      });
       expect(gw.running).toBe(true);
       const ready = await gw.readyz();
       expect(ready.status).toBe(503);

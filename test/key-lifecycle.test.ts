@@ -88,8 +88,11 @@ describe("key lifecycle and scopes on every gateway", () => {
   });
 
   it("a key of one organization never authenticates at another organization's gateway", async () => {
-    const acmeKey = (await cp.admin.request("POST", "/internal/api-keys", { name: "acme-key", user_id: acmeUser }, acme())).body.key;
-    const defaultKey = (await cp.admin.post("/internal/api-keys", { name: "default-key", user_id: defaultUser })).body.key;
+    const acmeKey = (
+      await cp.admin.request("POST", "/internal/api-keys", { name: "acme-key", user_id: acmeUser }, acme())
+    ).body.key;
+    const defaultKey = (await cp.admin.post("/internal/api-keys", { name: "default-key", user_id: defaultUser })).body
+      .key;
     await everywhere(acmeKey, 200, [acmeGateway]);
     await everywhere(defaultKey, 200);
     for (const gw of fleet) expect((await chat(gw, acmeKey)).status).toBe(401);
@@ -111,7 +114,9 @@ describe("key lifecycle and scopes on every gateway", () => {
   it("rotation with a grace period: both secrets work, then the old one stops by the clock", async () => {
     const k = (await cp.admin.post("/internal/api-keys", { name: "rotating", user_id: defaultUser })).body;
     await everywhere(k.key, 200);
-    const rotated = (await cp.admin.post(`/internal/api-keys/${k.id}/rotate?wait_for_gateways=5s`, { grace_seconds: 2 })).body;
+    const rotated = (
+      await cp.admin.post(`/internal/api-keys/${k.id}/rotate?wait_for_gateways=5s`, { grace_seconds: 2 })
+    ).body;
     expect(rotated.sync.complete).toBe(true);
     for (const gw of fleet) {
       expect((await chat(gw, rotated.key)).status).toBe(200);
@@ -130,7 +135,9 @@ describe("key lifecycle and scopes on every gateway", () => {
 
   it("an expired key is refused from the second it expires, without waiting for a sync", async () => {
     const expiresAt = new Date(Date.now() + 2500).toISOString();
-    const k = (await cp.admin.post("/internal/api-keys", { name: "short", user_id: defaultUser, expires_at: expiresAt })).body;
+    const k = (
+      await cp.admin.post("/internal/api-keys", { name: "short", user_id: defaultUser, expires_at: expiresAt })
+    ).body;
     await everywhere(k.key, 200);
     await new Promise((r) => setTimeout(r, Date.parse(expiresAt) - Date.now() + 50));
     for (const gw of fleet) {
@@ -142,19 +149,33 @@ describe("key lifecycle and scopes on every gateway", () => {
   });
 
   it("allowed models and providers answer 403 naming the rule, through the openai client", async () => {
-    const k = (await cp.admin.post("/internal/api-keys", { name: "scoped", user_id: defaultUser, allowed_models: ["gpt-4o*"] })).body;
+    const k = (
+      await cp.admin.post("/internal/api-keys", { name: "scoped", user_id: defaultUser, allowed_models: ["gpt-4o*"] })
+    ).body;
     await everywhere(k.key, 200);
     const client = new OpenAI({ apiKey: k.key, baseURL: fleet[1]!.baseUrl, maxRetries: 0 });
-    const ok = await client.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "in scope" }] });
+    const ok = await client.chat.completions.create({
+      model: "gpt-4o-mini",
+      messages: [{ role: "user", content: "in scope" }],
+    });
     expect(ok.choices[0]?.message.content).toBe("echo: in scope");
     const err = await client.chat.completions
       .create({ model: "gpt-3.5-turbo", messages: [{ role: "user", content: "out of scope" }] })
-      .then(() => undefined, (e: unknown) => e);
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(err).toBeInstanceOf(OpenAI.PermissionDeniedError);
     expect((err as InstanceType<typeof OpenAI.PermissionDeniedError>).code).toBe("model_not_allowed");
     expect((err as Error).message).toContain("gpt-4o*");
 
-    const provider = (await cp.admin.post("/internal/api-keys", { name: "anthropic-only", user_id: defaultUser, allowed_providers: ["anthropic"] })).body;
+    const provider = (
+      await cp.admin.post("/internal/api-keys", {
+        name: "anthropic-only",
+        user_id: defaultUser,
+        allowed_providers: ["anthropic"],
+      })
+    ).body;
     await everywhere(provider.key, 403);
     const denied = await chat(fleet[0]!, provider.key);
     expect(denied.body.error.code).toBe("provider_not_allowed");
@@ -165,17 +186,33 @@ describe("key lifecycle and scopes on every gateway", () => {
   });
 
   it("the IP allowlist is enforced on the client's address", async () => {
-    const elsewhere = (await cp.admin.post("/internal/api-keys", { name: "office-only", user_id: defaultUser, ip_allowlist: ["10.9.9.0/24"] })).body;
+    const elsewhere = (
+      await cp.admin.post("/internal/api-keys", {
+        name: "office-only",
+        user_id: defaultUser,
+        ip_allowlist: ["10.9.9.0/24"],
+      })
+    ).body;
     await everywhere(elsewhere.key, 403);
     expect((await chat(fleet[0]!, elsewhere.key)).body.error.code).toBe("ip_not_allowed");
     // A forged X-Forwarded-For from an untrusted peer changes nothing.
     const spoofed = await fetch(`${fleet[0]!.baseUrl}/chat/completions`, {
       method: "POST",
-      headers: { authorization: `Bearer ${elsewhere.key}`, "content-type": "application/json", "x-forwarded-for": "10.9.9.7" },
+      headers: {
+        authorization: `Bearer ${elsewhere.key}`,
+        "content-type": "application/json",
+        "x-forwarded-for": "10.9.9.7",
+      },
       body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] }),
     });
     expect(spoofed.status).toBe(403);
-    const local = (await cp.admin.post("/internal/api-keys", { name: "loopback", user_id: defaultUser, ip_allowlist: ["127.0.0.1", "::1"] })).body;
+    const local = (
+      await cp.admin.post("/internal/api-keys", {
+        name: "loopback",
+        user_id: defaultUser,
+        ip_allowlist: ["127.0.0.1", "::1"],
+      })
+    ).body;
     await everywhere(local.key, 200);
   });
 

@@ -3,7 +3,15 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { createTempDir, startControlPlane, startGateway, testDatabase, type ControlPlaneProcess, type GatewayProcess, type TempDir } from "@tollgate/testkit";
+import {
+  createTempDir,
+  startControlPlane,
+  startGateway,
+  testDatabase,
+  type ControlPlaneProcess,
+  type GatewayProcess,
+  type TempDir,
+} from "@tollgate/testkit";
 import { FakeMcpServer } from "@tollgate/testkit/mcp";
 
 /**
@@ -34,20 +42,39 @@ describe("MCP through a fleet of gateways", () => {
     return { client, transport };
   };
   const createKey = async (mcp: Record<string, unknown>) =>
-    (await cp.admin.post("/internal/api-keys?wait_for_gateways=5s", { name: "mcp", user_id: userId, ...mcp })).body as { id: string; key: string };
+    (await cp.admin.post("/internal/api-keys?wait_for_gateways=5s", { name: "mcp", user_id: userId, ...mcp })).body as {
+      id: string;
+      key: string;
+    };
 
   beforeAll(async () => {
     tmp = await createTempDir("mcp-");
     await alpha.start();
     await beta.start();
-    cp = await startControlPlane({ masterKey: MASTER_KEY, dataDir: join(tmp.path, "cp"), ...(db ? { databaseUrl: db.url, databaseSchema: db.schema } : {}) });
+    cp = await startControlPlane({
+      masterKey: MASTER_KEY,
+      dataDir: join(tmp.path, "cp"),
+      ...(db ? { databaseUrl: db.url, databaseSchema: db.schema } : {}),
+    });
     userId = (await cp.admin.post("/internal/users", { external_id: "mcp@example.com" })).body.id;
     const token = (await cp.admin.post("/internal/gateway-tokens", { name: "mcp" })).body.token;
     for (const name of ["gw-1", "gw-2"]) {
-      fleet.push(await startGateway({ controlPlaneUrl: cp.grpcUrl, token, name, dataDir: join(tmp.path, name), env: { MCP_SECRET_ALPHA: UPSTREAM_SECRET } }));
+      fleet.push(
+        await startGateway({
+          controlPlaneUrl: cp.grpcUrl,
+          token,
+          name,
+          dataDir: join(tmp.path, name),
+          env: { MCP_SECRET_ALPHA: UPSTREAM_SECRET },
+        }),
+      );
     }
     await Promise.all(fleet.map((g) => g.waitForReady(30_000)));
-    const a = await cp.admin.post("/internal/mcp-servers", { name: "alpha", url: alpha.url, auth: { type: "bearer", credential_ref: "env:MCP_SECRET_ALPHA" } });
+    const a = await cp.admin.post("/internal/mcp-servers", {
+      name: "alpha",
+      url: alpha.url,
+      auth: { type: "bearer", credential_ref: "env:MCP_SECRET_ALPHA" },
+    });
     expect(a.status).toBe(201);
     expect((await cp.admin.post("/internal/mcp-servers", { name: "beta", url: beta.url })).status).toBe(201);
   });
@@ -61,11 +88,22 @@ describe("MCP through a fleet of gateways", () => {
   });
 
   it("refuses a raw credential and never returns one", async () => {
-    const bad = await cp.admin.post("/internal/mcp-servers", { name: "gamma", url: alpha.url, auth: { type: "bearer", credential: UPSTREAM_SECRET } });
+    const bad = await cp.admin.post("/internal/mcp-servers", {
+      name: "gamma",
+      url: alpha.url,
+      auth: { type: "bearer", credential: UPSTREAM_SECRET },
+    });
     expect(bad.status).toBe(400);
-    const creds = await cp.admin.post("/internal/mcp-servers", { name: "gamma", url: `http://user:${UPSTREAM_SECRET}@127.0.0.1:1/mcp` });
+    const creds = await cp.admin.post("/internal/mcp-servers", {
+      name: "gamma",
+      url: `http://user:${UPSTREAM_SECRET}@127.0.0.1:1/mcp`,
+    });
     expect(creds.status).toBe(400);
-    const other = await cp.admin.post("/internal/mcp-servers", { name: "gamma", url: alpha.url, auth: { type: "bearer", credential_ref: "env:OPENAI_API_KEY" } });
+    const other = await cp.admin.post("/internal/mcp-servers", {
+      name: "gamma",
+      url: alpha.url,
+      auth: { type: "bearer", credential_ref: "env:OPENAI_API_KEY" },
+    });
     expect(other.status).toBe(400);
     const list = await cp.admin.get("/internal/mcp-servers");
     expect(JSON.stringify(list.body)).not.toContain(UPSTREAM_SECRET);
@@ -77,26 +115,51 @@ describe("MCP through a fleet of gateways", () => {
     const betaId = list.body.data.find((s: { name: string }) => s.name === "beta").id;
     const tools = await cp.admin.get(`/internal/mcp-servers/${betaId}/tools`);
     expect(tools.status).toBe(200);
-    expect(tools.body.data.map((t: { name: string }) => t.name).sort()).toEqual(["add", "count_slowly", "echo", "hold", "secret_tool", "whoami"]);
+    expect(tools.body.data.map((t: { name: string }) => t.name).sort()).toEqual([
+      "add",
+      "count_slowly",
+      "echo",
+      "hold",
+      "secret_tool",
+      "whoami",
+    ]);
   });
 
   it("enforces a tool allow-list on every gateway, and a session moves between gateways", async () => {
-    const key = await createKey({ mcp_enabled: true, mcp_access_mode: "allow_list", mcp_servers: ["alpha"], mcp_tools: { alpha: ["echo", "count_slowly"] } });
+    const key = await createKey({
+      mcp_enabled: true,
+      mcp_access_mode: "allow_list",
+      mcp_servers: ["alpha"],
+      mcp_tools: { alpha: ["echo", "count_slowly"] },
+    });
     const { client, transport } = await connect(fleet[0]!, "/mcp/alpha", key.key);
     expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual(["count_slowly", "echo"]);
-    await expect(client.callTool({ name: "add", arguments: { a: 1, b: 2 } })).rejects.toMatchObject({ code: -32001, message: expect.stringContaining('"add"') });
+    await expect(client.callTool({ name: "add", arguments: { a: 1, b: 2 } })).rejects.toMatchObject({
+      code: -32001,
+      message: expect.stringContaining('"add"'),
+    });
 
     // The same session, continued on the second gateway.
     const moved = await connect(fleet[1]!, "/mcp/alpha", key.key, transport.sessionId);
-    expect((await moved.client.callTool({ name: "echo", arguments: { text: "moved" } })).content).toEqual([{ type: "text", text: "moved" }]);
+    expect((await moved.client.callTool({ name: "echo", arguments: { text: "moved" } })).content).toEqual([
+      { type: "text", text: "moved" },
+    ]);
     const progress: number[] = [];
-    await moved.client.callTool({ name: "count_slowly", arguments: { n: 4 } }, undefined, { onprogress: (p) => progress.push(p.progress) });
+    await moved.client.callTool({ name: "count_slowly", arguments: { n: 4 } }, undefined, {
+      onprogress: (p) => progress.push(p.progress),
+    });
     expect(progress).toEqual([1, 2, 3, 4]);
-    expect(alpha.hits.filter((h) => h.sessionId !== null).every((h) => h.authorization === `Bearer ${UPSTREAM_SECRET}`)).toBe(true);
+    expect(
+      alpha.hits.filter((h) => h.sessionId !== null).every((h) => h.authorization === `Bearer ${UPSTREAM_SECRET}`),
+    ).toBe(true);
 
     const denied = await fetch(`${origin(fleet[1]!)}/mcp/beta`, {
       method: "POST",
-      headers: { authorization: `Bearer ${key.key}`, "content-type": "application/json", accept: "application/json, text/event-stream" },
+      headers: {
+        authorization: `Bearer ${key.key}`,
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+      },
       body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
     });
     expect(denied.status).toBe(403);
@@ -108,13 +171,25 @@ describe("MCP through a fleet of gateways", () => {
   it("refuses a key revoked mid-session on its next call, on every gateway", async () => {
     const key = await createKey({ mcp_enabled: true, mcp_access_mode: "allow_all" });
     const { client, transport } = await connect(fleet[0]!, "/mcp", key.key);
-    expect((await client.callTool({ name: "beta__whoami", arguments: {} })).content).toEqual([{ type: "text", text: "beta" }]);
+    expect((await client.callTool({ name: "beta__whoami", arguments: {} })).content).toEqual([
+      { type: "text", text: "beta" },
+    ]);
     expect((await cp.admin.post(`/internal/api-keys/${key.id}/revoke?wait_for_gateways=5s`)).status).toBe(200);
     for (const gw of fleet) {
       const res = await fetch(`${origin(gw)}/mcp`, {
         method: "POST",
-        headers: { authorization: `Bearer ${key.key}`, "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-session-id": transport.sessionId! },
-        body: JSON.stringify({ jsonrpc: "2.0", id: 9, method: "tools/call", params: { name: "beta__whoami", arguments: {} } }),
+        headers: {
+          authorization: `Bearer ${key.key}`,
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+          "mcp-session-id": transport.sessionId!,
+        },
+        body: JSON.stringify({
+          jsonrpc: "2.0",
+          id: 9,
+          method: "tools/call",
+          params: { name: "beta__whoami", arguments: {} },
+        }),
       });
       expect(res.status).toBe(401);
     }
@@ -127,7 +202,11 @@ describe("MCP through a fleet of gateways", () => {
     const call = (gw: GatewayProcess, id: number) =>
       fetch(`${origin(gw)}/mcp`, {
         method: "POST",
-        headers: { authorization: `Bearer ${key.key}`, "content-type": "application/json", accept: "application/json, text/event-stream" },
+        headers: {
+          authorization: `Bearer ${key.key}`,
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+        },
         body: JSON.stringify({ jsonrpc: "2.0", id, method: "ping" }),
       });
     const statuses: number[] = [];
@@ -141,8 +220,17 @@ describe("MCP through a fleet of gateways", () => {
     const callHold = () =>
       fetch(`${origin(fleet[0]!)}/mcp`, {
         method: "POST",
-        headers: { authorization: `Bearer ${key.key}`, "content-type": "application/json", accept: "application/json, text/event-stream" },
-        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "beta__hold", arguments: {} } }),
+        headers: {
+          authorization: `Bearer ${key.key}`,
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+        },
+        body: JSON.stringify({
+          jsonrpc: "2.0",
+          id: 1,
+          method: "tools/call",
+          params: { name: "beta__hold", arguments: {} },
+        }),
       });
     const first = callHold();
     await beta.untilHeld(1);
@@ -165,8 +253,17 @@ describe("MCP through a fleet of gateways", () => {
     for (const path of ["/mcp", "/mcp/beta"]) {
       const res = await fetch(`${origin(fleet[0]!)}${path}`, {
         method: "POST",
-        headers: { authorization: `Bearer ${key.key}`, "content-type": "application/json", accept: "application/json, text/event-stream" },
-        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "x", version: "1" } } }),
+        headers: {
+          authorization: `Bearer ${key.key}`,
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+        },
+        body: JSON.stringify({
+          jsonrpc: "2.0",
+          id: 1,
+          method: "initialize",
+          params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "x", version: "1" } },
+        }),
       });
       expect(res.status).toBe(403);
       expect(await res.json()).toMatchObject({ error: { code: "mcp_disabled" } });

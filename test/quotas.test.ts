@@ -32,7 +32,12 @@ interface Alert {
   budget_usd: number;
 }
 
-async function startWebhook(): Promise<{ url: string; alerts: Alert[]; headers: Record<string, string | string[] | undefined>[]; close(): Promise<void> }> {
+async function startWebhook(): Promise<{
+  url: string;
+  alerts: Alert[];
+  headers: Record<string, string | string[] | undefined>[];
+  close(): Promise<void>;
+}> {
   const alerts: Alert[] = [];
   const headers: Record<string, string | string[] | undefined>[] = [];
   const server: Server = createServer((req, res) => {
@@ -86,7 +91,12 @@ describe("quotas and budgets that hold across the fleet", () => {
       openaiApiKey: UPSTREAM_KEY,
     });
 
-  const chat = async (gw: GatewayProcess, key: string, content = "hello there", extra: Record<string, unknown> = {}) => {
+  const chat = async (
+    gw: GatewayProcess,
+    key: string,
+    content = "hello there",
+    extra: Record<string, unknown> = {},
+  ) => {
     const res = await fetch(`${gw.baseUrl}/chat/completions`, {
       method: "POST",
       headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
@@ -96,9 +106,14 @@ describe("quotas and budgets that hold across the fleet", () => {
   };
 
   const newUser = async (externalId: string, teamId?: string) =>
-    (await cp.admin.post("/internal/users", { external_id: externalId, ...(teamId ? { team_id: teamId } : {}) })).body.id as string;
+    (await cp.admin.post("/internal/users", { external_id: externalId, ...(teamId ? { team_id: teamId } : {}) })).body
+      .id as string;
   const newKey = async (userId: string, fields: Record<string, unknown>) => {
-    const res = await cp.admin.post(`/internal/api-keys${WAIT}`, { name: `k-${Math.random()}`, user_id: userId, ...fields });
+    const res = await cp.admin.post(`/internal/api-keys${WAIT}`, {
+      name: `k-${Math.random()}`,
+      user_id: userId,
+      ...fields,
+    });
     expect(res.status).toBe(201);
     return res.body as { id: string; key: string };
   };
@@ -159,19 +174,25 @@ describe("quotas and budgets that hold across the fleet", () => {
     for (let i = 0; i <= fleet.length && !err; i++) {
       await client.chat.completions
         .create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "one more" }] })
-        .then(() => extra++, (e: unknown) => (err = e));
+        .then(
+          () => extra++,
+          (e: unknown) => (err = e),
+        );
     }
     expect(ok.length + extra).toBeLessThanOrEqual(60);
     expect(err).toBeInstanceOf(OpenAI.RateLimitError);
     expect((err as InstanceType<typeof OpenAI.RateLimitError>).headers?.get("x-ratelimit-limit-requests")).toBe("60");
-    expect(Number((err as InstanceType<typeof OpenAI.RateLimitError>).headers?.get("x-ratelimit-remaining-requests"))).toBe(0);
+    expect(
+      Number((err as InstanceType<typeof OpenAI.RateLimitError>).headers?.get("x-ratelimit-remaining-requests")),
+    ).toBe(0);
     const metrics = await fleet[0]!.metrics();
     expect(metrics).toMatch(/tollgate_gateway_quota_refusals_total\{scope="key",limit="rpm"\} [1-9]/);
   });
 
   it("a team's daily token limit holds across two users' keys on different gateways", async () => {
     const LIMIT = 600;
-    const team = (await cp.admin.post("/internal/teams", { name: "research", daily_token_limit: LIMIT })).body.id as string;
+    const team = (await cp.admin.post("/internal/teams", { name: "research", daily_token_limit: LIMIT })).body
+      .id as string;
     const alice = await newKey(await newUser("alice@research.test", team), {});
     const bob = await newKey(await newUser("bob@research.test", team), {});
     let served = 0;
@@ -179,7 +200,8 @@ describe("quotas and budgets that hold across the fleet", () => {
     const refusedOn = new Set<string>();
     // Alternate: alice through gw-1, bob through gw-2, until both are refused.
     for (let i = 0; i < 200 && refusedOn.size < 2; i++) {
-      const who = i % 2 === 0 ? { key: alice.key, gw: fleet[0]!, name: "alice" } : { key: bob.key, gw: fleet[1]!, name: "bob" };
+      const who =
+        i % 2 === 0 ? { key: alice.key, gw: fleet[0]!, name: "alice" } : { key: bob.key, gw: fleet[1]!, name: "bob" };
       if (refusedOn.has(who.name)) continue;
       const r = await chat(who.gw, who.key, "count these words please", { max_tokens: 16 });
       if (r.status === 200) {
@@ -193,7 +215,9 @@ describe("quotas and budgets that hold across the fleet", () => {
       }
     }
     expect(refusedOn.size).toBe(2);
-    console.log(`quota: team ${LIMIT} tokens/day over 2 gateways: ${served} tokens served (largest request ${largest})`);
+    console.log(
+      `quota: team ${LIMIT} tokens/day over 2 gateways: ${served} tokens served (largest request ${largest})`,
+    );
     // Reservations hold prompt estimate + max_tokens; settlement takes the real count: at most one request over per gateway.
     expect(served).toBeLessThanOrEqual(LIMIT + 2 * largest);
     expect(served).toBeGreaterThanOrEqual(LIMIT - 2 * 40);
@@ -203,16 +227,24 @@ describe("quotas and budgets that hold across the fleet", () => {
 
   it("a budget with a price table stops every gateway within one request per gateway, and alerts fire once each", async () => {
     // $1,000 per million tokens both ways: one token costs $0.001.
-    const price = await cp.admin.put("/internal/model-prices/openai/gpt-4o-mini", { input_usd_per_mtok: 1000, output_usd_per_mtok: 1000 });
+    const price = await cp.admin.put("/internal/model-prices/openai/gpt-4o-mini", {
+      input_usd_per_mtok: 1000,
+      output_usd_per_mtok: 1000,
+    });
     expect([200, 201]).toContain(price.status);
     const BUDGET = 0.5;
-    const key = await newKey(await newUser("spender@example.com"), { budget_usd: BUDGET, budget_alert_thresholds: [50, 90] });
+    const key = await newKey(await newUser("spender@example.com"), {
+      budget_usd: BUDGET,
+      budget_alert_thresholds: [50, 90],
+    });
     let spent = 0;
     let largest = 0;
     let refusals = 0;
     for (let round = 0; round < 100 && refusals < 3; round++) {
       refusals = 0;
-      const results = await Promise.all(fleet.map((gw) => chat(gw, key.key, "spend a little money", { max_tokens: 12 })));
+      const results = await Promise.all(
+        fleet.map((gw) => chat(gw, key.key, "spend a little money", { max_tokens: 12 })),
+      );
       for (const r of results) {
         if (r.status === 200) {
           const cost = (r.body.usage.total_tokens as number) * 0.001;
@@ -227,12 +259,17 @@ describe("quotas and budgets that hold across the fleet", () => {
       }
     }
     expect(refusals).toBe(3);
-    console.log(`quota: $${BUDGET} budget over 3 gateways: $${spent.toFixed(3)} spent (largest request $${largest.toFixed(3)})`);
+    console.log(
+      `quota: $${BUDGET} budget over 3 gateways: $${spent.toFixed(3)} spent (largest request $${largest.toFixed(3)})`,
+    );
     expect(spent).toBeLessThanOrEqual(BUDGET + fleet.length * largest + 1e-9);
     expect(spent).toBeGreaterThan(BUDGET * 0.8);
 
     // Usage reaches the control plane; both thresholds fire once, by webhook and in the audit log.
-    await waitFor(() => webhook.alerts.filter((a) => a.key_id === key.id).length >= 2, { timeoutMs: 15_000, message: "two budget alerts" });
+    await waitFor(() => webhook.alerts.filter((a) => a.key_id === key.id).length >= 2, {
+      timeoutMs: 15_000,
+      message: "two budget alerts",
+    });
     await new Promise((r) => setTimeout(r, 2500)); // more reports arrive: no alert repeats
     const mine = webhook.alerts.filter((a) => a.key_id === key.id);
     expect(mine.map((a) => a.threshold_pct).sort((a, b) => a - b)).toEqual([50, 90]);
@@ -251,7 +288,8 @@ describe("quotas and budgets that hold across the fleet", () => {
     await cp.stop(); // the gateways keep serving their cached keys; reports wait in the outbox
     const victim = fleet[2]!;
     const N = 7;
-    for (let i = 0; i < N; i++) expect((await chat(victim, key.key, `while the control plane is down ${i}`)).status).toBe(200);
+    for (let i = 0; i < N; i++)
+      expect((await chat(victim, key.key, `while the control plane is down ${i}`)).status).toBe(200);
     await new Promise((r) => setTimeout(r, 400)); // past the log batch interval: in SQLite, not in memory
     // Operators see the backlog waiting for the control plane.
     const ready = (await victim.readyz()).body;

@@ -49,7 +49,10 @@ describe("no secret in any log, file, dump, metric or answer", () => {
   async function admin(method: string, path: string, body?: unknown, reveal = false) {
     const res = await fetch(cp.url + path, {
       method,
-      headers: { authorization: `Bearer ${MASTER_KEY}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+      headers: {
+        authorization: `Bearer ${MASTER_KEY}`,
+        ...(body !== undefined ? { "content-type": "application/json" } : {}),
+      },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
     const text = await res.text();
@@ -74,13 +77,25 @@ describe("no secret in any log, file, dump, metric or answer", () => {
       masterKey: MASTER_KEY,
       dataDir: join(tmp.path, "cp"),
       ...(db ? { databaseUrl: db.url, databaseSchema: db.schema } : {}),
-      env: { GOOGLE_CLIENT_ID: "scan-client", GOOGLE_CLIENT_SECRET: SSO_CLIENT_SECRET, AUTH_BASE_URL: "http://127.0.0.1:8000", OIDC_ISSUER: "http://127.0.0.1:9" },
+      env: {
+        GOOGLE_CLIENT_ID: "scan-client",
+        GOOGLE_CLIENT_SECRET: SSO_CLIENT_SECRET,
+        AUTH_BASE_URL: "http://127.0.0.1:8000",
+        OIDC_ISSUER: "http://127.0.0.1:9",
+      },
     });
     const token = (await admin("POST", "/internal/gateway-tokens", { name: "scan" }, true)).body.token;
     secrets.add(token);
     for (const name of ["gw-a", "gw-b"]) {
       gateways.push(
-        await startGateway({ controlPlaneUrl: cp.grpcUrl, token, name, dataDir: join(tmp.path, name), openaiBaseUrl: upstream.baseUrl, openaiApiKey: UPSTREAM_KEY }),
+        await startGateway({
+          controlPlaneUrl: cp.grpcUrl,
+          token,
+          name,
+          dataDir: join(tmp.path, name),
+          openaiBaseUrl: upstream.baseUrl,
+          openaiApiKey: UPSTREAM_KEY,
+        }),
       );
     }
     await Promise.all(gateways.map((g) => g.waitForReady(30_000)));
@@ -100,13 +115,16 @@ describe("no secret in any log, file, dump, metric or answer", () => {
     const user = (await admin("POST", "/internal/users", { external_id: "scan@example.com", team_id: team.id })).body;
     const keys: Array<{ id: string; key: string; key_prefix: string }> = [];
     for (const name of ["one", "two", "three"]) {
-      const k = (await admin("POST", "/internal/api-keys", { name, user_id: user.id, metadata: { env: "scan" } }, true)).body;
+      const k = (await admin("POST", "/internal/api-keys", { name, user_id: user.id, metadata: { env: "scan" } }, true))
+        .body;
       secrets.add(k.key);
       keys.push(k);
     }
     const rotated = (await admin("POST", `/internal/api-keys/${keys[0]!.id}/rotate`, { grace_seconds: 60 }, true)).body;
     secrets.add(rotated.key);
-    const ephemeral = (await admin("POST", `/internal/api-keys/${keys[1]!.id}/ephemeral-tokens`, { ttl_seconds: 600 }, true)).body;
+    const ephemeral = (
+      await admin("POST", `/internal/api-keys/${keys[1]!.id}/ephemeral-tokens`, { ttl_seconds: 600 }, true)
+    ).body;
     secrets.add(ephemeral.token);
     await admin("PATCH", `/internal/api-keys/${keys[2]!.id}`, { allowed_models: ["gpt-4o*"] });
     await admin("POST", `/internal/api-keys/${keys[1]!.id}/deactivate`);
@@ -126,20 +144,34 @@ describe("no secret in any log, file, dump, metric or answer", () => {
       expect(r.status).toBe(200);
       answers.push({ what: `admin token GET ${path}`, body: await r.text() });
     }
-    const opened = await fetch(`${cp.url}/internal/sessions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ credential: adminToken.token }) });
+    const opened = await fetch(`${cp.url}/internal/sessions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ credential: adminToken.token }),
+    });
     expect(opened.status).toBe(201);
     const sessionCookie = /tollgate_session=([^;]*)/.exec(opened.headers.get("set-cookie")!)![1]!;
     const csrf = ((await opened.json()) as { csrf_token: string }).csrf_token;
     secrets.add(sessionCookie);
     secrets.add(csrf);
-    const viaSession = await fetch(`${cp.url}/internal/sessions/current`, { headers: { cookie: `tollgate_session=${sessionCookie}` } });
+    const viaSession = await fetch(`${cp.url}/internal/sessions/current`, {
+      headers: { cookie: `tollgate_session=${sessionCookie}` },
+    });
     answers.push({ what: "session current", body: (await viaSession.text()).replace(csrf, "") });
     await admin("DELETE", `/internal/admin-tokens/${adminToken.id}`);
-    await fetch(`${cp.url}/internal/teams`, { headers: { authorization: `Bearer ${adminToken.token}` } }).then(async (r) => answers.push({ what: "revoked admin token", body: await r.text() }));
+    await fetch(`${cp.url}/internal/teams`, { headers: { authorization: `Bearer ${adminToken.token}` } }).then(
+      async (r) => answers.push({ what: "revoked admin token", body: await r.text() }),
+    );
     // SSO sign-in against an unreachable provider: a 502 page, no secret in it.
-    await fetch(`${cp.url}/auth/login`, { redirect: "manual" }).then(async (r) => answers.push({ what: "sso login", body: await r.text() }));
-    await fetch(`${cp.url}/auth/callback?code=scan-code&state=forged`).then(async (r) => answers.push({ what: "sso callback", body: await r.text() }));
-    await fetch(`${cp.url}/internal/teams`, { headers: { authorization: `Bearer ${MASTER_KEY}-wrong` } }).then(async (r) => answers.push({ what: "wrong master key", body: await r.text() }));
+    await fetch(`${cp.url}/auth/login`, { redirect: "manual" }).then(async (r) =>
+      answers.push({ what: "sso login", body: await r.text() }),
+    );
+    await fetch(`${cp.url}/auth/callback?code=scan-code&state=forged`).then(async (r) =>
+      answers.push({ what: "sso callback", body: await r.text() }),
+    );
+    await fetch(`${cp.url}/internal/teams`, { headers: { authorization: `Bearer ${MASTER_KEY}-wrong` } }).then(
+      async (r) => answers.push({ what: "wrong master key", body: await r.text() }),
+    );
 
     // Client traffic through both gateways: valid, rotated-out, ephemeral, scoped, forged, deleted.
     for (const gw of gateways) {
@@ -151,12 +183,21 @@ describe("no secret in any log, file, dump, metric or answer", () => {
       const typo = keys[1]!.key.slice(0, -1) + (keys[1]!.key.endsWith("x") ? "y" : "x");
       expect(await client(gw, typo)).toBe(401);
       const openai = new OpenAI({ apiKey: keys[1]!.key, baseURL: gw.baseUrl, maxRetries: 0 });
-      const stream = await openai.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "stream" }], stream: true });
+      const stream = await openai.chat.completions.create({
+        model: "gpt-4o-mini",
+        messages: [{ role: "user", content: "stream" }],
+        stream: true,
+      });
       for await (const chunk of stream) answers.push({ what: "stream chunk", body: JSON.stringify(chunk) });
     }
     await admin("DELETE", `/internal/api-keys/${keys[2]!.id}`);
-    for (const gw of gateways) await waitFor(async () => (await client(gw, keys[2]!.key)) === 401, { timeoutMs: 5000, intervalMs: 20 });
-    for (const gw of gateways) answers.push({ what: `metrics ${gw.port}`, body: await gw.metrics() }, { what: `readyz ${gw.port}`, body: JSON.stringify((await gw.readyz()).body) });
+    for (const gw of gateways)
+      await waitFor(async () => (await client(gw, keys[2]!.key)) === 401, { timeoutMs: 5000, intervalMs: 20 });
+    for (const gw of gateways)
+      answers.push(
+        { what: `metrics ${gw.port}`, body: await gw.metrics() },
+        { what: `readyz ${gw.port}`, body: JSON.stringify((await gw.readyz()).body) },
+      );
     answers.push({ what: "control-plane metrics", body: await (await fetch(`${cp.url}/metrics`)).text() });
     // Let the gateways' batched request logs reach their SQLite files.
     await new Promise((r) => setTimeout(r, 500));
@@ -168,7 +209,9 @@ describe("no secret in any log, file, dump, metric or answer", () => {
     for (const gw of gateways) places.push({ what: `gateway log ${gw.port}`, text: gw.logs() });
     for (const file of filesUnder(tmp.path)) places.push({ what: file, text: readFileSync(file).toString("latin1") });
     if (db) {
-      const dump = execFileSync("pg_dump", ["--schema", db.schema, "--data-only", db.url], { maxBuffer: 256 * 1024 * 1024 }).toString("utf8");
+      const dump = execFileSync("pg_dump", ["--schema", db.schema, "--data-only", db.url], {
+        maxBuffer: 256 * 1024 * 1024,
+      }).toString("utf8");
       expect(dump).toContain(keys[0]!.key_prefix); // the dump is real: it holds the public prefix
       places.push({ what: "pg_dump", text: dump });
     }
@@ -177,7 +220,8 @@ describe("no secret in any log, file, dump, metric or answer", () => {
     expect(secrets.size).toBeGreaterThanOrEqual(8);
     const leaks: string[] = [];
     for (const place of places) {
-      for (const secret of secrets) if (place.text.includes(secret)) leaks.push(`${place.what} holds ${secret.slice(0, 8)}…`);
+      for (const secret of secrets)
+        if (place.text.includes(secret)) leaks.push(`${place.what} holds ${secret.slice(0, 8)}…`);
     }
     expect(leaks).toEqual([]);
     expect(places.length).toBeGreaterThan(40);

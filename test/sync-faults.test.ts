@@ -67,7 +67,12 @@ describe("control plane killed -9 mid-stream", () => {
     await cp.admin.post("/internal/api-keys", { name: "seed", user_id: userId });
     for (const name of ["gw-a", "gw-b"]) {
       gateways.push(
-        await startGateway({ controlPlaneUrl: `http://127.0.0.1:${grpcPort}`, token, name, dataDir: join(tmp.path, name) }),
+        await startGateway({
+          controlPlaneUrl: `http://127.0.0.1:${grpcPort}`,
+          token,
+          name,
+          dataDir: join(tmp.path, name),
+        }),
       );
     }
     await Promise.all(gateways.map((g) => g.waitForReady(30_000)));
@@ -106,7 +111,9 @@ describe("control plane killed -9 mid-stream", () => {
     created.push(after.body);
 
     // Everything the control plane committed (acknowledged to the admin or not) reaches both.
-    const committed = (await cp.admin.get("/internal/api-keys?limit=1000")).body.data.map((k: { id: string }) => k.id).sort();
+    const committed = (await cp.admin.get("/internal/api-keys?limit=1000")).body.data
+      .map((k: { id: string }) => k.id)
+      .sort();
     for (const gw of gateways) {
       const file = join(tmp.path, gw === gateways[0] ? "gw-a" : "gw-b", "gateway.db");
       await waitFor(() => JSON.stringify(cachedKeyIds(file)) === JSON.stringify(committed), {
@@ -120,52 +127,72 @@ describe("control plane killed -9 mid-stream", () => {
       expect(new Set(revisions).size).toBe(revisions.length);
       for (let i = 1; i < revisions.length; i++) expect(revisions[i]).toBe(revisions[i - 1]! + 1);
     }
-    await waitFor(async () => {
-      const rows = (await cp.admin.get("/internal/gateways")).body.data as Array<{ connected: boolean; lag: number }>;
-      return rows.filter((g) => g.connected && g.lag === 0).length === 2;
-    }, { timeoutMs: 15_000, message: "both gateways connected with lag 0" });
+    await waitFor(
+      async () => {
+        const rows = (await cp.admin.get("/internal/gateways")).body.data as Array<{ connected: boolean; lag: number }>;
+        return rows.filter((g) => g.connected && g.lag === 0).length === 2;
+      },
+      { timeoutMs: 15_000, message: "both gateways connected with lag 0" },
+    );
   });
 });
 
-describe.runIf(Boolean(process.env.DATABASE_URL))("two control-plane replicas on one Postgres (needs DATABASE_URL)", () => {
-  const db = testDatabase("replicas")!;
-  let tmp: TempDir;
-  const replicas: ControlPlaneProcess[] = [];
-  const gateways: GatewayProcess[] = [];
+describe.runIf(Boolean(process.env.DATABASE_URL))(
+  "two control-plane replicas on one Postgres (needs DATABASE_URL)",
+  () => {
+    const db = testDatabase("replicas")!;
+    let tmp: TempDir;
+    const replicas: ControlPlaneProcess[] = [];
+    const gateways: GatewayProcess[] = [];
 
-  beforeAll(async () => {
-    tmp = await createTempDir("replicas-");
-    for (const name of ["cp-1", "cp-2"]) {
-      replicas.push(await startControlPlane({ masterKey: MASTER_KEY, dataDir: join(tmp.path, name), databaseUrl: db.url, databaseSchema: db.schema }));
-    }
-    const token = (await replicas[0]!.admin.post("/internal/gateway-tokens", { name: "replicas" })).body.token;
-    for (const [i, cp] of replicas.entries()) {
-      gateways.push(await startGateway({ controlPlaneUrl: cp.grpcUrl, token, name: `gw-${i + 1}`, dataDir: join(tmp.path, `gw-${i + 1}`) }));
-    }
-    await Promise.all(gateways.map((g) => g.waitForReady(30_000)));
-  });
-
-  afterAll(async () => {
-    await Promise.all(gateways.map((g) => g.stop()));
-    await Promise.all(replicas.map((r) => r.stop()));
-    await db.drop();
-    await tmp?.cleanup();
-  });
-
-  it("a change written through one replica reaches gateways attached to the other", async () => {
-    const [one, two] = replicas as [ControlPlaneProcess, ControlPlaneProcess];
-    const user = await one.admin.post("/internal/users", { external_id: "bob@example.com" });
-    const viaOne = await one.admin.post("/internal/api-keys", { name: "via-1", user_id: user.body.id });
-    const viaTwo = await two.admin.post("/internal/api-keys", { name: "via-2", user_id: user.body.id });
-    for (const gw of gateways) {
-      for (const key of [viaOne.body.key, viaTwo.body.key]) {
-        await waitFor(async () => (await chatStatus(gw, key)) === 200, { timeoutMs: 5000, intervalMs: 10 });
+    beforeAll(async () => {
+      tmp = await createTempDir("replicas-");
+      for (const name of ["cp-1", "cp-2"]) {
+        replicas.push(
+          await startControlPlane({
+            masterKey: MASTER_KEY,
+            dataDir: join(tmp.path, name),
+            databaseUrl: db.url,
+            databaseSchema: db.schema,
+          }),
+        );
       }
-    }
-    // A receipt asked of one replica covers the gateway attached to the other.
-    const del = await two.admin.request("DELETE", `/internal/api-keys/${viaOne.body.id}?wait_for_gateways=5s`);
-    expect(del.body.sync.complete).toBe(true);
-    expect(del.body.sync.confirmed.map((g: { name: string }) => g.name).sort()).toEqual(["gw-1", "gw-2"]);
-    for (const gw of gateways) expect(await chatStatus(gw, viaOne.body.key)).toBe(401);
-  });
-});
+      const token = (await replicas[0]!.admin.post("/internal/gateway-tokens", { name: "replicas" })).body.token;
+      for (const [i, cp] of replicas.entries()) {
+        gateways.push(
+          await startGateway({
+            controlPlaneUrl: cp.grpcUrl,
+            token,
+            name: `gw-${i + 1}`,
+            dataDir: join(tmp.path, `gw-${i + 1}`),
+          }),
+        );
+      }
+      await Promise.all(gateways.map((g) => g.waitForReady(30_000)));
+    });
+
+    afterAll(async () => {
+      await Promise.all(gateways.map((g) => g.stop()));
+      await Promise.all(replicas.map((r) => r.stop()));
+      await db.drop();
+      await tmp?.cleanup();
+    });
+
+    it("a change written through one replica reaches gateways attached to the other", async () => {
+      const [one, two] = replicas as [ControlPlaneProcess, ControlPlaneProcess];
+      const user = await one.admin.post("/internal/users", { external_id: "bob@example.com" });
+      const viaOne = await one.admin.post("/internal/api-keys", { name: "via-1", user_id: user.body.id });
+      const viaTwo = await two.admin.post("/internal/api-keys", { name: "via-2", user_id: user.body.id });
+      for (const gw of gateways) {
+        for (const key of [viaOne.body.key, viaTwo.body.key]) {
+          await waitFor(async () => (await chatStatus(gw, key)) === 200, { timeoutMs: 5000, intervalMs: 10 });
+        }
+      }
+      // A receipt asked of one replica covers the gateway attached to the other.
+      const del = await two.admin.request("DELETE", `/internal/api-keys/${viaOne.body.id}?wait_for_gateways=5s`);
+      expect(del.body.sync.complete).toBe(true);
+      expect(del.body.sync.confirmed.map((g: { name: string }) => g.name).sort()).toEqual(["gw-1", "gw-2"]);
+      for (const gw of gateways) expect(await chatStatus(gw, viaOne.body.key)).toBe(401);
+    });
+  },
+);

@@ -65,7 +65,8 @@ describe("usage of answered requests survives kill -9", () => {
 
   it("kill -9 right after N answers, restart: the control plane counts N requests and their tokens, once", async () => {
     const user = (await cp.admin.post("/internal/users", { external_id: "durable@example.com" })).body.id as string;
-    const key = (await cp.admin.post("/internal/api-keys?wait_for_gateways=10s", { name: "durable", user_id: user })).body as { id: string; key: string };
+    const key = (await cp.admin.post("/internal/api-keys?wait_for_gateways=10s", { name: "durable", user_id: user }))
+      .body as { id: string; key: string };
     const N = 12;
     let input = 0;
     let output = 0;
@@ -83,7 +84,15 @@ describe("usage of answered requests survives kill -9", () => {
       expect(res.status).toBe(200);
       const text = await res.text();
       const usage = stream
-        ? (JSON.parse(text.split("\n").filter((l) => l.startsWith("data: {") && l.includes('"usage":{')).at(-1)!.slice(6)) as { usage: Record<string, number> }).usage
+        ? (
+            JSON.parse(
+              text
+                .split("\n")
+                .filter((l) => l.startsWith("data: {") && l.includes('"usage":{'))
+                .at(-1)!
+                .slice(6),
+            ) as { usage: Record<string, number> }
+          ).usage
         : (JSON.parse(text) as { usage: Record<string, number> }).usage;
       input += usage.prompt_tokens!;
       output += usage.completion_tokens!;
@@ -92,11 +101,24 @@ describe("usage of answered requests survives kill -9", () => {
     await gw.kill9();
     gw = await gateway();
     await gw.waitForReady(30_000);
-    await waitFor(async () => ((await gw.readyz()).body.quota?.usage_outbox ?? 1) === 0 && (await cp.admin.get(`/internal/api-keys/${key.id}`)).body.requests >= N, {
-      timeoutMs: 20_000,
-      message: `the key's ${N} requests to be reported and the outbox emptied`,
+    await waitFor(
+      async () =>
+        ((await gw.readyz()).body.quota?.usage_outbox ?? 1) === 0 &&
+        (await cp.admin.get(`/internal/api-keys/${key.id}`)).body.requests >= N,
+      {
+        timeoutMs: 20_000,
+        message: `the key's ${N} requests to be reported and the outbox emptied`,
+      },
+    );
+    const shown = (await cp.admin.get(`/internal/api-keys/${key.id}`)).body as {
+      requests: number;
+      input_tokens: number;
+      output_tokens: number;
+    };
+    expect({ requests: shown.requests, input: shown.input_tokens, output: shown.output_tokens }).toEqual({
+      requests: N,
+      input,
+      output,
     });
-    const shown = (await cp.admin.get(`/internal/api-keys/${key.id}`)).body as { requests: number; input_tokens: number; output_tokens: number };
-    expect({ requests: shown.requests, input: shown.input_tokens, output: shown.output_tokens }).toEqual({ requests: N, input, output });
   }, 120_000);
 });

@@ -18,7 +18,8 @@ export function intList(name, value, fallback) {
   if (value === undefined || value.trim() === "") return fallback;
   return value.split(",").map((s) => {
     const n = Number(s.trim());
-    if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a comma-separated list of positive integers, not ${JSON.stringify(value)}`);
+    if (!Number.isInteger(n) || n <= 0)
+      throw new Error(`${name} must be a comma-separated list of positive integers, not ${JSON.stringify(value)}`);
     return n;
   });
 }
@@ -27,7 +28,8 @@ export function intList(name, value, fallback) {
 export function choiceList(name, value, allowed, fallback) {
   if (value === undefined || value.trim() === "") return fallback;
   const out = value.split(",").map((s) => s.trim());
-  for (const v of out) if (!allowed.includes(v)) throw new Error(`${name}: ${JSON.stringify(v)} is not one of ${allowed.join(", ")}`);
+  for (const v of out)
+    if (!allowed.includes(v)) throw new Error(`${name}: ${JSON.stringify(v)} is not one of ${allowed.join(", ")}`);
   return out;
 }
 
@@ -64,10 +66,16 @@ export const loadavg = () => Math.round(os.loadavg()[0] * 100) / 100;
 
 /** The commit measured (in `root`), and whether `dirs` had changes on top of it. */
 export function revision(root, dirs) {
-  if (process.env.BENCH_SOURCE_COMMIT) return { commit: process.env.BENCH_SOURCE_COMMIT, dirty: false, build_root: root };
+  if (process.env.BENCH_SOURCE_COMMIT)
+    return { commit: process.env.BENCH_SOURCE_COMMIT, dirty: false, build_root: root };
   try {
-    const git = (...args) => execFileSync("git", args, { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-    return { commit: git("rev-parse", "--short", "HEAD"), dirty: git("status", "--porcelain", "--", ...dirs) !== "", build_root: root };
+    const git = (...args) =>
+      execFileSync("git", args, { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    return {
+      commit: git("rev-parse", "--short", "HEAD"),
+      dirty: git("status", "--porcelain", "--", ...dirs) !== "",
+      build_root: root,
+    };
   } catch {
     return { commit: null, dirty: null, build_root: root };
   }

@@ -41,7 +41,12 @@ function serviceEnv(dataDir, logLevel) {
 
 /** Waits for the service's `msg` log line, which carries its HTTP port and `otherPort`. */
 function listeningLine(entry, msg, otherPort, timeoutMs) {
-  return waitForLogLine(entry, (l) => l.msg === msg && typeof l.port === "number" && typeof l[otherPort] === "number", timeoutMs, `its "${msg}" line`);
+  return waitForLogLine(
+    entry,
+    (l) => l.msg === msg && typeof l.port === "number" && typeof l[otherPort] === "number",
+    timeoutMs,
+    `its "${msg}" line`,
+  );
 }
 
 /** One admin API call with the master key: the JSON answer (or the text), or an error naming the call. */
@@ -69,7 +74,12 @@ export async function admin(cp, method, path, body) {
 export async function startControlPlane({ start, main, dataDir, logLevel, env = {} }) {
   const masterKey = randomBytes(32).toString("base64url"); // 43 characters (≥ 32 required)
   mkdirSync(dataDir, { recursive: true });
-  const entry = start("control-plane", main, { ...serviceEnv(dataDir, logLevel), PROXY_MASTER_KEY: masterKey, GRPC_PORT: "0", ...env });
+  const entry = start("control-plane", main, {
+    ...serviceEnv(dataDir, logLevel),
+    PROXY_MASTER_KEY: masterKey,
+    GRPC_PORT: "0",
+    ...env,
+  });
   const line = await listeningLine(entry, "control plane listening", "grpcPort", 120_000);
   return { entry, masterKey, url: `http://127.0.0.1:${line.port}`, grpcUrl: `http://127.0.0.1:${line.grpcPort}` };
 }
@@ -78,7 +88,19 @@ export async function startControlPlane({ start, main, dataDir, logLevel, env = 
  * Starts a gateway enrolled at `cp` with `gatewayToken`, sending OpenAI traffic to `upstreamUrl`,
  * and waits until its /readyz answers 200 (it has its keys). `label` names it in errors.
  */
-export async function startReadyGateway({ start, main, name, label = name, gatewayName, dataDir, cp, gatewayToken, upstreamUrl, logLevel, env = {} }) {
+export async function startReadyGateway({
+  start,
+  main,
+  name,
+  label = name,
+  gatewayName,
+  dataDir,
+  cp,
+  gatewayToken,
+  upstreamUrl,
+  logLevel,
+  env = {},
+}) {
   mkdirSync(dataDir, { recursive: true });
   const entry = start(name, main, {
     ...serviceEnv(dataDir, logLevel),

@@ -1,7 +1,19 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { DEFAULT_SESSION_LIMITS, type SessionLimits } from "./rpc/session-guard.js";
-import { ConfigError, describeValue, mcpSecretsFromEnv, envDurationMs, envEnum, envInt, envOptional, envOptionalInt, envPort, envString, envUrl } from "@tollgate/shared";
+import {
+  ConfigError,
+  describeValue,
+  mcpSecretsFromEnv,
+  envDurationMs,
+  envEnum,
+  envInt,
+  envOptional,
+  envOptionalInt,
+  envPort,
+  envString,
+  envUrl,
+} from "@tollgate/shared";
 
 export interface ControlPlaneConfig {
   host: string;
@@ -111,7 +123,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     );
   }
   if (masterKey.length < MIN_MASTER_KEY_LENGTH) {
-    throw new ConfigError(`PROXY_MASTER_KEY must be at least ${MIN_MASTER_KEY_LENGTH} characters long (got ${masterKey.length})`);
+    throw new ConfigError(
+      `PROXY_MASTER_KEY must be at least ${MIN_MASTER_KEY_LENGTH} characters long (got ${masterKey.length})`,
+    );
   }
   const databaseUrl = envOptional(env, "DATABASE_URL");
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
@@ -123,7 +137,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const logLevel = envString(env, "LOG_LEVEL", "info");
   if (!["trace", "debug", "info", "warn", "error", "fatal", "silent"].includes(logLevel)) {
-    throw new ConfigError(`LOG_LEVEL must be one of trace, debug, info, warn, error, fatal, silent, got ${describeValue(logLevel)}`);
+    throw new ConfigError(
+      `LOG_LEVEL must be one of trace, debug, info, warn, error, fatal, silent, got ${describeValue(logLevel)}`,
+    );
   }
   return {
     host: envString(env, "HOST", "0.0.0.0"),
@@ -185,7 +201,9 @@ function readPem(env: Record<string, string | undefined>, name: string): Buffer 
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new ConfigError(`${name} names a file that cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+    throw new ConfigError(
+      `${name} names a file that cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"})`,
+    );
   }
 }
 
@@ -198,8 +216,10 @@ function loadGrpcTls(env: Record<string, string | undefined>): ControlPlaneConfi
     if (clientCa) throw new ConfigError("GRPC_TLS_CLIENT_CA_FILE needs GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE");
     return undefined;
   }
-  if (!cert) throw new ConfigError("GRPC_TLS_KEY_FILE is set but GRPC_TLS_CERT_FILE is not: set both to serve gRPC over TLS");
-  if (!key) throw new ConfigError("GRPC_TLS_CERT_FILE is set but GRPC_TLS_KEY_FILE is not: set both to serve gRPC over TLS");
+  if (!cert)
+    throw new ConfigError("GRPC_TLS_KEY_FILE is set but GRPC_TLS_CERT_FILE is not: set both to serve gRPC over TLS");
+  if (!key)
+    throw new ConfigError("GRPC_TLS_CERT_FILE is set but GRPC_TLS_KEY_FILE is not: set both to serve gRPC over TLS");
   return { cert, key, clientCa };
 }
 
@@ -215,7 +235,9 @@ function envSecret(env: Record<string, string | undefined>, name: string): strin
     return value;
   } catch (err) {
     if (err instanceof ConfigError) throw err;
-    throw new ConfigError(`${name}_FILE points to ${JSON.stringify(file)}, which cannot be read: ${(err as Error).message}`);
+    throw new ConfigError(
+      `${name}_FILE points to ${JSON.stringify(file)}, which cannot be read: ${(err as Error).message}`,
+    );
   }
 }
 
@@ -232,7 +254,8 @@ const ORG_ID = /^org_[0-9a-z]{26}$/;
 function emailList(env: Record<string, string | undefined>, name: string): string[] {
   return list(env, name).map((email) => {
     const lower = email.toLowerCase();
-    if (!/^[^@\s]+@[^@\s]+$/.test(lower)) throw new ConfigError(`${name} must be a comma-separated list of email addresses, got ${JSON.stringify(email)}`);
+    if (!/^[^@\s]+@[^@\s]+$/.test(lower))
+      throw new ConfigError(`${name} must be a comma-separated list of email addresses, got ${JSON.stringify(email)}`);
     return lower;
   });
 }
@@ -252,33 +275,52 @@ function loadSso(env: Record<string, string | undefined>): SsoConfig | undefined
   const baseUrl = envUrl(env, "AUTH_BASE_URL");
   if (!clientId) {
     if (clientSecret || baseUrl) {
-      throw new ConfigError("GOOGLE_CLIENT_SECRET or AUTH_BASE_URL is set but GOOGLE_CLIENT_ID is not: set all three to turn on SSO, or none");
+      throw new ConfigError(
+        "GOOGLE_CLIENT_SECRET or AUTH_BASE_URL is set but GOOGLE_CLIENT_ID is not: set all three to turn on SSO, or none",
+      );
     }
     return undefined;
   }
-  if (!clientSecret) throw new ConfigError("GOOGLE_CLIENT_ID is set but GOOGLE_CLIENT_SECRET is not: set both (and AUTH_BASE_URL) to turn on SSO");
-  if (!baseUrl) throw new ConfigError("GOOGLE_CLIENT_ID is set but AUTH_BASE_URL is not: set it to the URL users reach the control plane at, e.g. https://proxy.internal");
+  if (!clientSecret)
+    throw new ConfigError(
+      "GOOGLE_CLIENT_ID is set but GOOGLE_CLIENT_SECRET is not: set both (and AUTH_BASE_URL) to turn on SSO",
+    );
+  if (!baseUrl)
+    throw new ConfigError(
+      "GOOGLE_CLIENT_ID is set but AUTH_BASE_URL is not: set it to the URL users reach the control plane at, e.g. https://proxy.internal",
+    );
   const issuer = envUrl(env, "OIDC_ISSUER", GOOGLE_ISSUER)!;
-  for (const [name, value] of [["OIDC_ISSUER", issuer], ["AUTH_BASE_URL", baseUrl]] as const) {
+  for (const [name, value] of [
+    ["OIDC_ISSUER", issuer],
+    ["AUTH_BASE_URL", baseUrl],
+  ] as const) {
     const url = new URL(value);
     if (url.protocol !== "https:" && !isLoopback(url.hostname)) {
-      throw new ConfigError(`${name} must be an https URL (plain http is only accepted on loopback), got ${JSON.stringify(value)}`);
+      throw new ConfigError(
+        `${name} must be an https URL (plain http is only accepted on loopback), got ${JSON.stringify(value)}`,
+      );
     }
   }
   const allowedDomains = list(env, "SSO_ALLOWED_DOMAINS").map((d) => d.toLowerCase());
   for (const d of allowedDomains) {
-    if (!DOMAIN.test(d)) throw new ConfigError(`SSO_ALLOWED_DOMAINS must be a comma-separated list of domains such as example.com, got ${JSON.stringify(d)}`);
+    if (!DOMAIN.test(d))
+      throw new ConfigError(
+        `SSO_ALLOWED_DOMAINS must be a comma-separated list of domains such as example.com, got ${JSON.stringify(d)}`,
+      );
   }
   const orgByDomain: Record<string, string> = {};
   for (const pair of list(env, "SSO_DOMAIN_ORGS")) {
     const [domain, org] = pair.split("=").map((v) => v.trim());
     if (!domain || !org || !DOMAIN.test(domain.toLowerCase()) || !ORG_ID.test(org)) {
-      throw new ConfigError(`SSO_DOMAIN_ORGS must be a comma-separated list of domain=org_… pairs, got ${JSON.stringify(pair)}`);
+      throw new ConfigError(
+        `SSO_DOMAIN_ORGS must be a comma-separated list of domain=org_… pairs, got ${JSON.stringify(pair)}`,
+      );
     }
     orgByDomain[domain.toLowerCase()] = org;
   }
   const defaultOrgId = envOptional(env, "SSO_DEFAULT_ORG");
-  if (defaultOrgId && !ORG_ID.test(defaultOrgId)) throw new ConfigError(`SSO_DEFAULT_ORG must be an org_… id, got ${JSON.stringify(defaultOrgId)}`);
+  if (defaultOrgId && !ORG_ID.test(defaultOrgId))
+    throw new ConfigError(`SSO_DEFAULT_ORG must be an org_… id, got ${JSON.stringify(defaultOrgId)}`);
   const budget = envOptional(env, "SSO_KEY_BUDGET_USD");
   const budgetUsd = budget === undefined ? undefined : Number(budget);
   if (budgetUsd !== undefined && (!Number.isFinite(budgetUsd) || budgetUsd < 0)) {

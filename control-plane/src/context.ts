@@ -63,7 +63,9 @@ export function createAppContext(
     changeFeed: overrides.changeFeed ?? new ChangeFeed(database.db, (orgId) => notifier.version(orgId)),
     tokenCache,
     streams: overrides.streams ?? new StreamRegistry(tokenCache),
-    ackWriter: overrides.ackWriter ?? new AckWriter(database.db, { acks: ackNotifier, notifyReplicas: database.kind === "postgres" }),
+    ackWriter:
+      overrides.ackWriter ??
+      new AckWriter(database.db, { acks: ackNotifier, notifyReplicas: database.kind === "postgres" }),
     ackNotifier,
     metrics,
     logger,

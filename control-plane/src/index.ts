@@ -41,7 +41,12 @@ export function createControlPlane(config: ControlPlaneConfig, overrides: { logg
       return appCtx;
     },
     async start() {
-      handle = await openDatabase({ databaseUrl: config.databaseUrl, schema: config.databaseSchema, dataDir: config.dataDir, logger });
+      handle = await openDatabase({
+        databaseUrl: config.databaseUrl,
+        schema: config.databaseSchema,
+        dataDir: config.dataDir,
+        logger,
+      });
       logger.info({ database: handle.kind, location: handle.location }, "database opened; running migrations");
       const migrated = await migrateToLatest(handle.db, config.databaseSchema);
       const applied = migrated.results?.filter((r) => r.status === "Success").map((r) => r.migrationName) ?? [];
@@ -50,16 +55,29 @@ export function createControlPlane(config: ControlPlaneConfig, overrides: { logg
       appCtx = app;
       if (config.sso) {
         await verifySsoTargets(app, config.sso);
-        logger.info({ issuer: config.sso.issuer, redirectUri: config.sso.redirectUri }, "SSO sign-in on at /auth/login");
+        logger.info(
+          { issuer: config.sso.issuer, redirectUri: config.sso.redirectUri },
+          "SSO sign-in on at /auth/login",
+        );
       }
       registerDatabaseMetrics(app.metrics.registry, app.dbHealth);
       await seedAllDefaultPrices(app);
-      if (handle.pool) listener = startChangeListener({ pool: handle.pool, notifier: app.notifier, acks: app.ackNotifier, streams: app.streams, logger });
+      if (handle.pool)
+        listener = startChangeListener({
+          pool: handle.pool,
+          notifier: app.notifier,
+          acks: app.ackNotifier,
+          streams: app.streams,
+          logger,
+        });
 
       const koa = createHttpApp(app);
       const requestTimeoutMs = config.requestTimeoutMs ?? 60_000;
       // connectionsCheckingInterval: how often Node enforces the timeouts below (its default is 30 s).
-      httpServer = http.createServer({ maxHeaderSize: 16 * 1024, connectionsCheckingInterval: Math.min(1_000, requestTimeoutMs) }, koa.callback());
+      httpServer = http.createServer(
+        { maxHeaderSize: 16 * 1024, connectionsCheckingInterval: Math.min(1_000, requestTimeoutMs) },
+        koa.callback(),
+      );
       // Malformed HTTP never reaches Koa: answer it in JSON too, and keep going.
       httpServer.on("clientError", (err: NodeJS.ErrnoException, socket) => {
         const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
@@ -69,10 +87,16 @@ export function createControlPlane(config: ControlPlaneConfig, overrides: { logg
           status === 431
             ? ["invalid_request", "Request Header Fields Too Large", "request headers are too large"]
             : status === 408
-              ? ["request_timeout", "Request Timeout", `the request was not received within ${requestTimeoutMs / 1000}s`]
+              ? [
+                  "request_timeout",
+                  "Request Timeout",
+                  `the request was not received within ${requestTimeoutMs / 1000}s`,
+                ]
               : ["invalid_request", "Bad Request", "malformed HTTP request"];
         const body = JSON.stringify({ error: { code, message } });
-        socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+        socket.end(
+          `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+        );
       });
       httpServer.requestTimeout = requestTimeoutMs;
       httpServer.headersTimeout = Math.min(30_000, requestTimeoutMs);
@@ -88,10 +112,13 @@ export function createControlPlane(config: ControlPlaneConfig, overrides: { logg
       }
       compaction = setInterval(() => {
         compactChangeLog(app.db, new Date(Date.now() - config.changeLogRetentionMs)).then(
-          (deleted) => deleted > 0 && logger.info({ deleted, retentionMs: config.changeLogRetentionMs }, "change log compacted"),
+          (deleted) =>
+            deleted > 0 && logger.info({ deleted, retentionMs: config.changeLogRetentionMs }, "change log compacted"),
           (err: unknown) => logger.warn({ err }, "change log compaction failed; will retry"),
         );
-        purgeEndedWindows(app.db, new Date()).catch((err: unknown) => logger.warn({ err }, "quota window purge failed; will retry"));
+        purgeEndedWindows(app.db, new Date()).catch((err: unknown) =>
+          logger.warn({ err }, "quota window purge failed; will retry"),
+        );
       }, config.compactionIntervalMs);
       compaction.unref();
       app.alertDelivery?.start();
@@ -112,7 +139,9 @@ export function createControlPlane(config: ControlPlaneConfig, overrides: { logg
             httpServer.closeIdleConnections();
           }),
         ]);
-        await appCtx?.ackWriter.drain().catch((err: unknown) => logger.warn({ err }, "could not write the last acknowledgements"));
+        await appCtx?.ackWriter
+          .drain()
+          .catch((err: unknown) => logger.warn({ err }, "could not write the last acknowledgements"));
         await listener?.stop();
         await handle?.destroy();
         logger.info("control plane stopped");

@@ -15,7 +15,8 @@ import Database from "better-sqlite3";
 
 if (!parentPort) throw new Error("sqlite-writer.worker.mjs runs as a worker thread only");
 const port = parentPort;
-const { path, busyRetryMs, busyTimeoutMs } = /** @type {{ path: string, busyRetryMs: number, busyTimeoutMs: number }} */ (workerData);
+const { path, busyRetryMs, busyTimeoutMs } =
+  /** @type {{ path: string, busyRetryMs: number, busyTimeoutMs: number }} */ (workerData);
 
 const db = new Database(path);
 db.pragma("journal_mode = WAL");
@@ -75,7 +76,12 @@ port.on("message", (/** @type {Batch | "close"} */ msg) => {
     reply = { id: msg.id, ok: true };
   } catch (err) {
     const e = /** @type {{ message?: unknown, code?: unknown }} */ (err);
-    reply = { id: msg.id, ok: false, message: String(e.message), code: typeof e.code === "string" ? e.code : undefined };
+    reply = {
+      id: msg.id,
+      ok: false,
+      message: String(e.message),
+      code: typeof e.code === "string" ? e.code : undefined,
+    };
   }
   port.postMessage(reply);
 });

@@ -1,12 +1,29 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { closeSync, existsSync, openSync, readdirSync, statSync, truncateSync, writeFileSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readdirSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { ConfigError } from "@tollgate/shared";
 import { createGateway } from "./index.js";
 import { openStoreWithRecovery } from "./db/recovery.js";
 import { META } from "./db/meta-repository.js";
-import { capturedLogger, endpoints, eventually, FakeControlPlane, makeKey, tempDir, upsertChange } from "@tollgate/testkit";
+import {
+  capturedLogger,
+  endpoints,
+  eventually,
+  FakeControlPlane,
+  makeKey,
+  tempDir,
+  upsertChange,
+} from "@tollgate/testkit";
 import { testConfig } from "../test/test-config.js";
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -30,7 +47,10 @@ async function controlPlane(...args: ConstructorParameters<typeof FakeControlPla
 /** Runs a gateway until it has applied a snapshot with some keys and a few deltas, then stops it. */
 async function writeRealCache(dataDir: string): Promise<{ gatewayId: string }> {
   const keys = Array.from({ length: 50 }, () => makeKey());
-  const cp = await controlPlane(keys.map((k) => k.upsert), 3);
+  const cp = await controlPlane(
+    keys.map((k) => k.upsert),
+    3,
+  );
   const gw = createGateway(testConfig(dataDir, cp.url, cp.token), { logger: capturedLogger().logger });
   await gw.start();
   await eventually(() => (gw.context.syncState.appliedRevision === 3 ? true : undefined));
@@ -67,14 +87,23 @@ describe("a damaged key cache at boot", () => {
       const cp = await controlPlane([fresh.upsert], 9);
       cp.holdSubscriptions();
       const { logger, lines } = capturedLogger();
-      const gw = createGateway(testConfig(dataDir, cp.url, cp.token), { logger, sync: { baseDelayMs: 10, maxDelayMs: 50 } });
+      const gw = createGateway(testConfig(dataDir, cp.url, cp.token), {
+        logger,
+        sync: { baseDelayMs: 10, maxDelayMs: 50 },
+      });
       cleanups.push(() => gw.stop());
       const api = endpoints(await gw.start());
 
       // Not ready while no snapshot has arrived: the damaged state was not trusted.
       const before = await api.readyz();
       expect(before.status).toBe(503);
-      expect(before.body).toMatchObject({ ready: false, reason: "no_snapshot", keys: 0, applied_revision: 0, cache_recovered: true });
+      expect(before.body).toMatchObject({
+        ready: false,
+        reason: "no_snapshot",
+        keys: 0,
+        applied_revision: 0,
+        cache_recovered: true,
+      });
 
       const moved = readdirSync(dataDir).filter((f) => /^gateway\.db\.corrupt-\d{8}T\d{6}Z$/.test(f));
       expect(moved).toHaveLength(1);
@@ -89,7 +118,12 @@ describe("a damaged key cache at boot", () => {
 
       cp.releaseSubscriptions();
       await eventually(async () => ((await api.readyz()).status === 200 ? true : undefined));
-      expect((await api.readyz()).body).toMatchObject({ ready: true, source: "control_plane", applied_revision: 9, keys: 1 });
+      expect((await api.readyz()).body).toMatchObject({
+        ready: true,
+        source: "control_plane",
+        applied_revision: 9,
+        keys: 1,
+      });
       expect(cp.subscriptions.at(-1)?.lastRevision).toBe(0n);
       expect((await api.chat(fresh.secret)).status).toBe(200);
 
@@ -107,12 +141,16 @@ describe("a damaged key cache at boot", () => {
     // A database from something else: the initial migration cannot create its tables.
     const other = new BetterSqlite3(path);
     other.pragma("journal_mode = WAL");
-    other.exec(`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL); INSERT INTO meta VALUES ('gateway_id', 'gw_01jz0000000000000000000000')`);
+    other.exec(
+      `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL); INSERT INTO meta VALUES ('gateway_id', 'gw_01jz0000000000000000000000')`,
+    );
     other.close();
     writeFileSync(`${path}-wal`, "not a wal");
     writeFileSync(`${path}-shm`, "not a shm");
 
-    const { store, probed, recovery } = openStoreWithRecovery(dataDir, Date.parse("2025-06-01T12:00:00Z"), (s) => s.keys.count());
+    const { store, probed, recovery } = openStoreWithRecovery(dataDir, Date.parse("2025-06-01T12:00:00Z"), (s) =>
+      s.keys.count(),
+    );
     try {
       expect(recovery).toMatchObject({
         path,
@@ -122,7 +160,8 @@ describe("a damaged key cache at boot", () => {
       });
       expect(probed).toBe(0);
       expect(store.meta.get(META.gatewayId)).toBe("gw_01jz0000000000000000000000");
-      for (const suffix of ["", "-wal", "-shm"]) expect(existsSync(`${path}.corrupt-20250601T120000Z${suffix}`)).toBe(true);
+      for (const suffix of ["", "-wal", "-shm"])
+        expect(existsSync(`${path}.corrupt-20250601T120000Z${suffix}`)).toBe(true);
     } finally {
       store.close();
     }

@@ -14,7 +14,17 @@ describe("loadConfig", () => {
       host: "0.0.0.0",
       port: 8080,
       statusPort: 8081,
-      providers: [{ name: "mock", kind: "mock", baseUrl: "", apiKey: undefined, models: [], modelPatterns: ["*"], timeoutMs: 600_000 }],
+      providers: [
+        {
+          name: "mock",
+          kind: "mock",
+          baseUrl: "",
+          apiKey: undefined,
+          models: [],
+          modelPatterns: ["*"],
+          timeoutMs: 600_000,
+        },
+      ],
       upstreamTimeoutMs: 600_000,
       maxBodyBytes: 32 * 1024 * 1024,
       logLevel: "info",
@@ -31,7 +41,15 @@ describe("loadConfig", () => {
 
   it("uses api.openai.com when only OPENAI_API_KEY is set, and a local base URL without a key", () => {
     expect(loadConfig({ ...base, OPENAI_API_KEY: "sk-x" }).providers).toEqual([
-      { name: "openai", kind: "openai", baseUrl: "https://api.openai.com/v1", apiKey: "sk-x", models: [], modelPatterns: ["*"], timeoutMs: 600_000 },
+      {
+        name: "openai",
+        kind: "openai",
+        baseUrl: "https://api.openai.com/v1",
+        apiKey: "sk-x",
+        models: [],
+        modelPatterns: ["*"],
+        timeoutMs: 600_000,
+      },
     ]);
     expect(loadConfig({ ...base, OPENAI_BASE_URL: "http://127.0.0.1:9000/v1/" }).providers).toMatchObject([
       { name: "openai", kind: "openai", baseUrl: "http://127.0.0.1:9000/v1", apiKey: undefined },
@@ -62,17 +80,21 @@ describe("loadConfig", () => {
     ]);
     expect(loadConfig({ ...base, TRUSTED_PROXIES: "" }).trustedProxies).toEqual([]);
     expect(() => loadConfig({ ...base, TRUSTED_PROXIES: "lb.internal" })).toThrow(
-      'TRUSTED_PROXIES must be a comma-separated list of IP addresses and CIDRs such as 10.0.0.0/8,192.168.1.1,fd00::/8; one entry (a value of 11 characters, not shown) is neither',
+      "TRUSTED_PROXIES must be a comma-separated list of IP addresses and CIDRs such as 10.0.0.0/8,192.168.1.1,fd00::/8; one entry (a value of 11 characters, not shown) is neither",
     );
   });
 
   it("parses AUTH_BYPASS_PATHS as exact paths, trailing slash dropped, default none", () => {
-    expect(loadConfig({ ...base, AUTH_BYPASS_PATHS: " /v1/models, /status/ ,,/v1/models" }).authBypassPaths).toEqual(["/v1/models", "/status"]);
+    expect(loadConfig({ ...base, AUTH_BYPASS_PATHS: " /v1/models, /status/ ,,/v1/models" }).authBypassPaths).toEqual([
+      "/v1/models",
+      "/status",
+    ]);
     expect(loadConfig({ ...base, AUTH_BYPASS_PATHS: "" }).authBypassPaths).toEqual([]);
     expect(() => loadConfig({ ...base, AUTH_BYPASS_PATHS: "/v1/models,v1/chat/completions" })).toThrow(
       'AUTH_BYPASS_PATHS must be a comma-separated list of paths starting with "/", such as /v1/models; one entry (a value of 19 characters, not shown) does not',
     );
-    for (const bad of ["/v1/*", "/v1/models?x=1", "/a b"]) expect(() => loadConfig({ ...base, AUTH_BYPASS_PATHS: bad })).toThrow("exact paths");
+    for (const bad of ["/v1/*", "/v1/models?x=1", "/a b"])
+      expect(() => loadConfig({ ...base, AUTH_BYPASS_PATHS: bad })).toThrow("exact paths");
   });
 
   it("accepts only true or false for DISABLE_AUTH", () => {
@@ -81,14 +103,17 @@ describe("loadConfig", () => {
     expect(loadConfig({ ...base, DISABLE_AUTH: "" }).disableAuth).toBe(false);
     for (const v of ["1", "yes", "TRUE", "on", " true"]) {
       expect(() => loadConfig({ ...base, DISABLE_AUTH: v })).toThrow(ConfigError);
-      expect(() => loadConfig({ ...base, DISABLE_AUTH: v })).toThrow(/^DISABLE_AUTH must be "true" or "false", got a value of \d+ characters?, not shown$/);
+      expect(() => loadConfig({ ...base, DISABLE_AUTH: v })).toThrow(
+        /^DISABLE_AUTH must be "true" or "false", got a value of \d+ characters?, not shown$/,
+      );
     }
   });
 
   it("parses MAX_HEADER_BYTES within 1KiB..1MiB", () => {
     expect(loadConfig({ ...base, MAX_HEADER_BYTES: "32KiB" }).maxHeaderBytes).toBe(32 * 1024);
     expect(loadConfig({ ...base, MAX_HEADER_BYTES: "8192" }).maxHeaderBytes).toBe(8192);
-    for (const v of ["512", "2MiB", "big"]) expect(() => loadConfig({ ...base, MAX_HEADER_BYTES: v })).toThrow("MAX_HEADER_BYTES");
+    for (const v of ["512", "2MiB", "big"])
+      expect(() => loadConfig({ ...base, MAX_HEADER_BYTES: v })).toThrow("MAX_HEADER_BYTES");
   });
 
   it("names the variable at fault", () => {
@@ -122,7 +147,24 @@ describe("loadConfig", () => {
 describe("configuration errors never print the offending value", () => {
   // A secret pasted into the wrong variable must not reach the log through the error that refuses it.
   const secret = "sk-live-0123456789abcdefSECRET";
-  for (const name of ["DISABLE_AUTH", "MAX_HEADER_BYTES", "REQUEST_TIMEOUT", "UPSTREAM_TIMEOUT", "MAX_BODY_BYTES", "TRUSTED_PROXIES", "AUTH_BYPASS_PATHS", "PORT", "LOG_LEVEL", "CONTROL_PLANE_URL", "MAX_STALENESS", "SYNC_HEARTBEAT_INTERVAL", "BRUTE_FORCE_TTL", "GATEWAY_TLS_CERT_FILE", "LOG_RETENTION", "MAX_CONNECTIONS"]) {
+  for (const name of [
+    "DISABLE_AUTH",
+    "MAX_HEADER_BYTES",
+    "REQUEST_TIMEOUT",
+    "UPSTREAM_TIMEOUT",
+    "MAX_BODY_BYTES",
+    "TRUSTED_PROXIES",
+    "AUTH_BYPASS_PATHS",
+    "PORT",
+    "LOG_LEVEL",
+    "CONTROL_PLANE_URL",
+    "MAX_STALENESS",
+    "SYNC_HEARTBEAT_INTERVAL",
+    "BRUTE_FORCE_TTL",
+    "GATEWAY_TLS_CERT_FILE",
+    "LOG_RETENTION",
+    "MAX_CONNECTIONS",
+  ]) {
     it(`${name}`, () => {
       let message = "";
       try {
@@ -136,4 +178,3 @@ describe("configuration errors never print the offending value", () => {
     });
   }
 });
-

@@ -22,7 +22,11 @@ import { loadProviders, type ProviderConfig } from "./providers/provider-config.
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from "./http/connection-guard.js";
 import { DEFAULT_LOG_RETENTION_MS } from "./background/log-retention.js";
 
-export { DEFAULT_ANTHROPIC_BASE_URL, DEFAULT_OPENAI_BASE_URL, type ProviderConfig } from "./providers/provider-config.js";
+export {
+  DEFAULT_ANTHROPIC_BASE_URL,
+  DEFAULT_OPENAI_BASE_URL,
+  type ProviderConfig,
+} from "./providers/provider-config.js";
 
 /** PEM material for TLS to the control plane (https:// only). */
 export interface ControlPlaneTls {
@@ -138,7 +142,9 @@ function readPem(env: Env, variable: string): string | undefined {
   try {
     text = readFileSync(path, "utf8");
   } catch (err) {
-    throw new ConfigError(`${variable} names a file that cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+    throw new ConfigError(
+      `${variable} names a file that cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"})`,
+    );
   }
   if (!text.includes("-----BEGIN ")) {
     throw new ConfigError(`${variable} names a file that is not PEM (no "-----BEGIN" line)`);
@@ -154,7 +160,9 @@ function loadControlPlaneTls(env: Env, controlPlaneUrl: string): ControlPlaneTls
     const [given, missing] = certSet
       ? ["GATEWAY_TLS_CERT_FILE", "GATEWAY_TLS_KEY_FILE"]
       : ["GATEWAY_TLS_KEY_FILE", "GATEWAY_TLS_CERT_FILE"];
-    throw new ConfigError(`${missing} is required when ${given} is set: mTLS needs both the client certificate and its private key`);
+    throw new ConfigError(
+      `${missing} is required when ${given} is set: mTLS needs both the client certificate and its private key`,
+    );
   }
   const cert = readPem(env, "GATEWAY_TLS_CERT_FILE");
   const key = readPem(env, "GATEWAY_TLS_KEY_FILE");
@@ -176,7 +184,9 @@ function loadControlPlaneTls(env: Env, controlPlaneUrl: string): ControlPlaneTls
     try {
       privateKey = createPrivateKey(key);
     } catch (err) {
-      throw new ConfigError(`GATEWAY_TLS_KEY_FILE does not hold a valid (unencrypted) private key: ${(err as Error).message}`);
+      throw new ConfigError(
+        `GATEWAY_TLS_KEY_FILE does not hold a valid (unencrypted) private key: ${(err as Error).message}`,
+      );
     }
     if (!x509.checkPrivateKey(privateKey)) {
       throw new ConfigError("GATEWAY_TLS_KEY_FILE is not the private key of the certificate in GATEWAY_TLS_CERT_FILE");
@@ -189,7 +199,10 @@ function loadControlPlaneTls(env: Env, controlPlaneUrl: string): ControlPlaneTls
     tls.key = key;
   }
   if (Object.keys(tls).length > 0 && !controlPlaneUrl.startsWith("https://")) {
-    const names = [ca !== undefined ? "CONTROL_PLANE_CA_FILE" : "", cert !== undefined ? "GATEWAY_TLS_CERT_FILE" : ""].filter(Boolean);
+    const names = [
+      ca !== undefined ? "CONTROL_PLANE_CA_FILE" : "",
+      cert !== undefined ? "GATEWAY_TLS_CERT_FILE" : "",
+    ].filter(Boolean);
     throw new ConfigError(
       `${names.join(" and ")} only apply to an https:// control plane, but CONTROL_PLANE_URL is not https://: use https:// or unset them`,
     );
@@ -203,7 +216,9 @@ function loadMaxStaleness(env: Env): number | null {
   if (raw === undefined || raw.trim().toLowerCase() === "never") return null;
   const ms = parseDurationMs(raw);
   if (ms === undefined || ms <= 0) {
-    throw new ConfigError(`MAX_STALENESS must be a positive duration such as 30s, 10m or 1h, or "never", got ${describeValue(raw)}`);
+    throw new ConfigError(
+      `MAX_STALENESS must be a positive duration such as 30s, 10m or 1h, or "never", got ${describeValue(raw)}`,
+    );
   }
   return ms;
 }
@@ -249,7 +264,9 @@ export function parseAuthBypassPaths(raw: string | undefined): string[] {
   for (const entry of raw.split(",").map((e) => e.trim())) {
     if (entry === "") continue;
     if (!entry.startsWith("/")) {
-      throw new ConfigError(`AUTH_BYPASS_PATHS must be a comma-separated list of paths starting with "/", such as /v1/models; one entry (${describeValue(entry)}) does not`);
+      throw new ConfigError(
+        `AUTH_BYPASS_PATHS must be a comma-separated list of paths starting with "/", such as /v1/models; one entry (${describeValue(entry)}) does not`,
+      );
     }
     if (/[?#*\s]/.test(entry)) {
       throw new ConfigError(
@@ -275,7 +292,9 @@ function loadMaxHeaderBytes(env: Env): number {
   if (raw === undefined) return DEFAULT_MAX_HEADER_BYTES;
   const n = parseBytes(raw);
   if (n === undefined || n < MIN_HEADER_BYTES || n > MAX_HEADER_BYTES_CEILING) {
-    throw new ConfigError(`MAX_HEADER_BYTES must be a size from 1KiB to 1MiB such as 16384 or 16KiB, got ${describeValue(raw)}`);
+    throw new ConfigError(
+      `MAX_HEADER_BYTES must be a size from 1KiB to 1MiB such as 16384 or 16KiB, got ${describeValue(raw)}`,
+    );
   }
   return n;
 }
@@ -295,7 +314,9 @@ export function loadConfig(env: Env): GatewayConfig {
   const upstreamTimeoutMs = envDurationMs(env, "UPSTREAM_TIMEOUT", 600_000);
   // setTimeout's limit: a longer delay would fire at once.
   if (upstreamTimeoutMs <= 0 || upstreamTimeoutMs > MAX_TIMER_MS) {
-    throw new ConfigError(`UPSTREAM_TIMEOUT must be positive and at most 24d, got ${describeValue(env.UPSTREAM_TIMEOUT)}`);
+    throw new ConfigError(
+      `UPSTREAM_TIMEOUT must be positive and at most 24d, got ${describeValue(env.UPSTREAM_TIMEOUT)}`,
+    );
   }
   const providers = loadProviders(env, upstreamTimeoutMs);
 
@@ -313,7 +334,9 @@ export function loadConfig(env: Env): GatewayConfig {
 
   const syncHeartbeatIntervalMs = envDurationMs(env, "SYNC_HEARTBEAT_INTERVAL", 5_000);
   if (syncHeartbeatIntervalMs <= 0) {
-    throw new ConfigError(`SYNC_HEARTBEAT_INTERVAL must be positive, got ${describeValue(env.SYNC_HEARTBEAT_INTERVAL)}`);
+    throw new ConfigError(
+      `SYNC_HEARTBEAT_INTERVAL must be positive, got ${describeValue(env.SYNC_HEARTBEAT_INTERVAL)}`,
+    );
   }
 
   return {
@@ -355,16 +378,19 @@ function loadLogRetention(env: Env): number | null {
   if (raw === undefined) return DEFAULT_LOG_RETENTION_MS;
   if (raw.trim().toLowerCase() === "never") return null;
   const ms = parseDurationMs(raw);
-  if (ms === undefined || ms < 3_600_000) throw new ConfigError('LOG_RETENTION must be a duration of at least 1h such as 30d, or "never"');
+  if (ms === undefined || ms < 3_600_000)
+    throw new ConfigError('LOG_RETENTION must be a duration of at least 1h such as 30d, or "never"');
   return ms;
 }
 
 function loadConnectionLimits(env: Env): ConnectionLimits {
   const d = DEFAULT_CONNECTION_LIMITS;
   const idleTimeoutMs = envDurationMs(env, "CLIENT_IDLE_TIMEOUT", d.idleTimeoutMs);
-  if (idleTimeoutMs < 1_000 || idleTimeoutMs > 600_000) throw new ConfigError("CLIENT_IDLE_TIMEOUT must be between 1s and 10m");
+  if (idleTimeoutMs < 1_000 || idleTimeoutMs > 600_000)
+    throw new ConfigError("CLIENT_IDLE_TIMEOUT must be between 1s and 10m");
   const headersTimeoutMs = envDurationMs(env, "HEADERS_TIMEOUT", d.headersTimeoutMs);
-  if (headersTimeoutMs < 1_000 || headersTimeoutMs > 600_000) throw new ConfigError("HEADERS_TIMEOUT must be between 1s and 10m");
+  if (headersTimeoutMs < 1_000 || headersTimeoutMs > 600_000)
+    throw new ConfigError("HEADERS_TIMEOUT must be between 1s and 10m");
   return {
     maxConnections: envInt(env, "MAX_CONNECTIONS", d.maxConnections, 1, 1_000_000),
     maxPerAddress: envInt(env, "MAX_CONNECTIONS_PER_CLIENT", d.maxPerAddress, 1, 1_000_000),
@@ -378,7 +404,10 @@ function loadMcpMaxMessageBytes(env: Record<string, string | undefined>): number
   const raw = envOptional(env, "MCP_MAX_MESSAGE_BYTES");
   if (raw === undefined) return 1024 * 1024;
   const parsed = parseBytes(raw);
-  if (parsed === undefined) throw new ConfigError(`MCP_MAX_MESSAGE_BYTES must be a positive size in bytes such as 1048576 or 1MiB, got ${JSON.stringify(raw)}`);
+  if (parsed === undefined)
+    throw new ConfigError(
+      `MCP_MAX_MESSAGE_BYTES must be a positive size in bytes such as 1048576 or 1MiB, got ${JSON.stringify(raw)}`,
+    );
   return parsed;
 }
 

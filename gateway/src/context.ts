@@ -75,11 +75,19 @@ export function createAppContext(config: GatewayConfig, overrides: ContextOverri
   const mcpServers = new McpServerIndex();
   // The whole boot-time read runs under recovery: a damaged file may only show
   // itself when its pages are read.
-  const { store: db, probed, recovery } = openStoreWithRecovery(config.dataDir, clock.now(), (store) => {
+  const {
+    store: db,
+    probed,
+    recovery,
+  } = openStoreWithRecovery(config.dataDir, clock.now(), (store) => {
     const keyCache = new KeyCache(store, keyIndex, clock, prices, mcpServers);
     const loaded = keyCache.load();
     const lastContact = Number(store.meta.get(META.lastContactAtMs));
-    return { keyCache, loaded, lastContactMs: Number.isSafeInteger(lastContact) && lastContact > 0 ? lastContact : null };
+    return {
+      keyCache,
+      loaded,
+      lastContactMs: Number.isSafeInteger(lastContact) && lastContact > 0 ? lastContact : null,
+    };
   });
   const { keyCache, loaded } = probed;
   if (db.migrated.length > 0) logger.info({ path: db.path, migrations: db.migrated }, "migrated gateway database");
@@ -116,14 +124,22 @@ export function createAppContext(config: GatewayConfig, overrides: ContextOverri
   if (loaded.hasSnapshot) syncState.source = "cache";
 
   // The quota gauges are read at scrape time, once `quota` below exists.
-  const metrics = new GatewayMetrics(syncState, { outboxBacklog: () => quota.outbox.backlog, clockOffsetMs: () => quota.clock.offsetMs });
+  const metrics = new GatewayMetrics(syncState, {
+    outboxBacklog: () => quota.outbox.backlog,
+    clockOffsetMs: () => quota.clock.offsetMs,
+  });
   metrics.syncState({ appliedRevision: loaded.revision, keys: keyIndex.size, connected: false });
   metrics.setAuthDisabled(config.disableAuth);
 
   if (recovery) {
     metrics.cacheRecoveredAtBoot();
     logger.error(
-      { path: recovery.path, movedTo: recovery.movedTo, reason: recovery.reason, gatewayIdKept: recovery.salvagedGatewayId !== undefined },
+      {
+        path: recovery.path,
+        movedTo: recovery.movedTo,
+        reason: recovery.reason,
+        gatewayIdKept: recovery.salvagedGatewayId !== undefined,
+      },
       `the key cache at ${recovery.path} is damaged (${recovery.reason}); moved it to ${recovery.movedTo} and starting with an empty cache: the control plane will send a full snapshot`,
     );
     db.audit.insert({
@@ -131,12 +147,23 @@ export function createAppContext(config: GatewayConfig, overrides: ContextOverri
       event: "cache_recovered",
       keyId: null,
       revision: null,
-      detail: { path: recovery.path, moved_to: recovery.movedTo, reason: recovery.reason, gateway_id_kept: recovery.salvagedGatewayId !== undefined },
+      detail: {
+        path: recovery.path,
+        moved_to: recovery.movedTo,
+        reason: recovery.reason,
+        gateway_id_kept: recovery.salvagedGatewayId !== undefined,
+      },
     });
   }
 
   const logWriter = new LogWriter(db, logger, { onDropped: (rows) => metrics.logRowDropped(rows) });
-  const quota = new GatewayQuota({ store: db, logWriter, clock, logger, onDegraded: (degraded) => metrics.setQuotaDegraded(degraded) });
+  const quota = new GatewayQuota({
+    store: db,
+    logWriter,
+    clock,
+    logger,
+    onDegraded: (degraded) => metrics.setQuotaDegraded(degraded),
+  });
   return {
     config,
     logger,
@@ -150,11 +177,20 @@ export function createAppContext(config: GatewayConfig, overrides: ContextOverri
     metrics,
     logWriter,
     quota,
-    mcp: createMcpGateway({ servers: mcpServers, secrets: config.mcp.secrets, maxMessageBytes: config.mcp.maxMessageBytes, version: TOLLGATE_VERSION }),
+    mcp: createMcpGateway({
+      servers: mcpServers,
+      secrets: config.mcp.secrets,
+      maxMessageBytes: config.mcp.maxMessageBytes,
+      version: TOLLGATE_VERSION,
+    }),
     providers: new ProviderRegistry(config.providers, overrides.providers),
     cacheRecovery: recovery,
     bruteForce: new BruteForceGuard({ ...config.bruteForce, now: () => clock.now() }),
-    unsyncedKeys: new UnsyncedKeys({ mayMissKeys: () => syncState.mayMissKeys(), windowMs: config.bruteForce.ttlMs, now: () => clock.now() }),
+    unsyncedKeys: new UnsyncedKeys({
+      mayMissKeys: () => syncState.mayMissKeys(),
+      windowMs: config.bruteForce.ttlMs,
+      now: () => clock.now(),
+    }),
     trustedProxies,
   };
 }

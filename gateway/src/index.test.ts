@@ -9,7 +9,11 @@ import { testConfig } from "../test/test-config.js";
 const silent = () => createLogger({ name: "gateway", level: "silent" });
 
 function configFor(dataDir: string, controlPlaneUrl: string, token: string): GatewayConfig {
-  return testConfig(dataDir, controlPlaneUrl, token, { logLevel: "silent", shutdownGraceMs: 1_000, syncHeartbeatIntervalMs: 5_000 });
+  return testConfig(dataDir, controlPlaneUrl, token, {
+    logLevel: "silent",
+    shutdownGraceMs: 1_000,
+    syncHeartbeatIntervalMs: 5_000,
+  });
 }
 
 // Response bodies are asserted field by field; their static type adds nothing.
@@ -68,7 +72,11 @@ describe("gateway with the mock provider and a Connect control plane", () => {
     expect(res.status).toBe(200);
     expect(res.headers.get("x-request-id")).toMatch(/^req_/);
     const body = await json(res);
-    expect(body).toMatchObject({ object: "chat.completion", model: "gpt-4o-mini", system_fingerprint: "tollgate-mock" });
+    expect(body).toMatchObject({
+      object: "chat.completion",
+      model: "gpt-4o-mini",
+      system_fingerprint: "tollgate-mock",
+    });
     expect(body.id).toMatch(/^chatcmpl-mock-/);
     expect(body.choices[0].message.content).toBe(
       "Hello from Tollgate's built-in mock provider (no OPENAI_API_KEY is set). You said: hi there",
@@ -93,7 +101,9 @@ describe("gateway with the mock provider and a Connect control plane", () => {
     expect(data.at(-1)).toBe("[DONE]");
     const chunks = data.slice(0, -1).map((d) => JSON.parse(d));
     const content = chunks.map((c) => c.choices[0]?.delta?.content ?? "").join("");
-    expect(content).toBe("Hello from Tollgate's built-in mock provider (no OPENAI_API_KEY is set). You said: stream please");
+    expect(content).toBe(
+      "Hello from Tollgate's built-in mock provider (no OPENAI_API_KEY is set). You said: stream please",
+    );
     expect(chunks.some((c) => c.choices[0]?.finish_reason === "stop")).toBe(true);
     expect(chunks.at(-1)).toMatchObject({ choices: [], usage: { total_tokens: expect.any(Number) } });
   });
@@ -104,7 +114,12 @@ describe("gateway with the mock provider and a Connect control plane", () => {
     const res = await chat({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] }, wrongKey);
     expect(res.status).toBe(401);
     expect(await json(res)).toEqual({
-      error: { message: expect.stringContaining("Invalid API key"), type: "invalid_request_error", param: null, code: "invalid_api_key" },
+      error: {
+        message: expect.stringContaining("Invalid API key"),
+        type: "invalid_request_error",
+        param: null,
+        code: "invalid_api_key",
+      },
     });
     const missing = await fetch(`${base}/v1/models`);
     expect(missing.status).toBe(401);
@@ -137,9 +152,17 @@ describe("gateway with the mock provider and a Connect control plane", () => {
   it("applies pushed changes: a new key works, a deleted key stops working", async () => {
     const added = makeKey();
     cp.push([upsertChange(4, added.upsert)]);
-    await eventually(async () => ((await chat({ model: "m", messages: [{ role: "user", content: "x" }] }, added.secret)).status === 200 ? true : undefined));
+    await eventually(async () =>
+      (await chat({ model: "m", messages: [{ role: "user", content: "x" }] }, added.secret)).status === 200
+        ? true
+        : undefined,
+    );
     cp.push([deleteChange(5, added.upsert.id)]);
-    await eventually(async () => ((await chat({ model: "m", messages: [{ role: "user", content: "x" }] }, added.secret)).status === 401 ? true : undefined));
+    await eventually(async () =>
+      (await chat({ model: "m", messages: [{ role: "user", content: "x" }] }, added.secret)).status === 401
+        ? true
+        : undefined,
+    );
     const ready = await json(await fetch(`${status}/readyz`));
     expect(ready).toMatchObject({ applied_revision: 5, keys: 1 });
     const metrics = await (await fetch(`${status}/metrics`)).text();
@@ -151,7 +174,11 @@ describe("gateway with the mock provider and a Connect control plane", () => {
     await gw.stop();
     const db = new BetterSqlite3(join(dir.path, "gateway.db"), { readonly: true });
     try {
-      const requests = db.prepare("SELECT * FROM request_log").all() as { status: number; key_id: string | null; stream: number }[];
+      const requests = db.prepare("SELECT * FROM request_log").all() as {
+        status: number;
+        key_id: string | null;
+        stream: number;
+      }[];
       expect(requests.some((r) => r.status === 200 && r.key_id === key.upsert.id && r.stream === 1)).toBe(true);
       const denials = db.prepare("SELECT * FROM audit_log WHERE event = 'auth_denied'").all();
       expect(denials.length).toBeGreaterThan(0);
@@ -167,7 +194,10 @@ describe("gateway with the mock provider and a Connect control plane", () => {
 
   it("serves its cached keys after a restart while the control plane is down", async () => {
     await cp.stop();
-    const again = createGateway(configFor(dir.path, cp.url, cp.token), { logger: silent(), sync: { baseDelayMs: 50, maxDelayMs: 200 } });
+    const again = createGateway(configFor(dir.path, cp.url, cp.token), {
+      logger: silent(),
+      sync: { baseDelayMs: 50, maxDelayMs: 200 },
+    });
     try {
       const addr = await again.start();
       const ready = await fetch(`http://127.0.0.1:${addr.statusPort}/readyz`);

@@ -43,7 +43,11 @@ export const AUTH_DISABLED_WARNING =
 const AUTH_DISABLED_WARNING_INTERVAL_MS = 10 * 60_000;
 
 /** Logs the DISABLE_AUTH warning now and every `intervalMs`; returns the function that stops it. */
-export function startAuthDisabledWarnings(logger: Logger, port: number, intervalMs = AUTH_DISABLED_WARNING_INTERVAL_MS): () => void {
+export function startAuthDisabledWarnings(
+  logger: Logger,
+  port: number,
+  intervalMs = AUTH_DISABLED_WARNING_INTERVAL_MS,
+): () => void {
   const warn = () => logger.warn({ disableAuth: true, port }, AUTH_DISABLED_WARNING);
   warn();
   const timer = setInterval(warn, intervalMs);
@@ -56,7 +60,11 @@ function listen(server: Server, port: number, host: string, variable: string): P
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       if (err.code === "EADDRINUSE" || err.code === "EACCES" || err.code === "EADDRNOTAVAIL") {
-        reject(new ConfigError(`${variable}=${port} cannot be used on HOST=${host} (${err.code}): pick another port or stop what holds it`));
+        reject(
+          new ConfigError(
+            `${variable}=${port} cannot be used on HOST=${host} (${err.code}): pick another port or stop what holds it`,
+          ),
+        );
       } else {
         reject(err);
       }
@@ -129,7 +137,9 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
   const quotaUpkeep = new QuotaUpkeep({ quota: ctx.quota, rpc: connection.quotaRpc(), logger });
   const retentionMs = config.logRetentionMs === undefined ? DEFAULT_LOG_RETENTION_MS : config.logRetentionMs;
   const retention =
-    retentionMs === null ? undefined : new LogRetention({ logWriter: ctx.logWriter, db: ctx.db.db, logger, now: () => ctx.clock.now(), retentionMs });
+    retentionMs === null
+      ? undefined
+      : new LogRetention({ logWriter: ctx.logWriter, db: ctx.db.db, logger, now: () => ctx.clock.now(), retentionMs });
   const clientServer = createServer(
     {
       keepAliveTimeout: (config.connectionLimits ?? DEFAULT_CONNECTION_LIMITS).idleTimeoutMs,
@@ -184,7 +194,10 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
       });
     }
     if (config.authBypassPaths.length > 0) {
-      logger.info({ paths: config.authBypassPaths }, "AUTH_BYPASS_PATHS: these client paths are served without an API key");
+      logger.info(
+        { paths: config.authBypassPaths },
+        "AUTH_BYPASS_PATHS: these client paths are served without an API key",
+      );
     }
     sync.start();
     quotaUpkeep.start();

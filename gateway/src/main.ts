@@ -22,7 +22,8 @@ try {
   gateway = createGateway(config, { logger });
   await gateway.start();
 } catch (err) {
-  const message = err instanceof ConfigError ? `configuration error: ${err.message}` : `failed to start: ${(err as Error).message}`;
+  const message =
+    err instanceof ConfigError ? `configuration error: ${err.message}` : `failed to start: ${(err as Error).message}`;
   logger.fatal({ err }, message);
   logger.flush();
   await gateway?.stop().catch(() => undefined);

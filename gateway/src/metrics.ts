@@ -3,7 +3,16 @@ import type { AuthFailureReason } from "./auth/authenticate.js";
 import type { PolicyRule } from "./auth/policy.js";
 
 /** Route label values: fixed, never taken from the request path. */
-export type RouteLabel = "chat_completions" | "completions" | "embeddings" | "responses" | "messages" | "count_tokens" | "models" | "mcp" | "not_found";
+export type RouteLabel =
+  | "chat_completions"
+  | "completions"
+  | "embeddings"
+  | "responses"
+  | "messages"
+  | "count_tokens"
+  | "models"
+  | "mcp"
+  | "not_found";
 export type UpstreamErrorReason = "connect" | "timeout" | "http_4xx" | "http_5xx" | "stream" | "invalid_response";
 /** Why a fallback chain left a provider for the next one. */
 export type UpstreamFallbackReason = "http_5xx" | "http_429" | "timeout" | "connect";

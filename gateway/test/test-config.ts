@@ -2,7 +2,12 @@ import type { GatewayConfig } from "../src/config.js";
 import { mockProviderConfig } from "../src/providers/provider-config.js";
 
 /** A gateway config for tests: loopback, free ports, the mock provider. */
-export function testConfig(dataDir: string, controlPlaneUrl: string, token: string, overrides: Partial<GatewayConfig> = {}): GatewayConfig {
+export function testConfig(
+  dataDir: string,
+  controlPlaneUrl: string,
+  token: string,
+  overrides: Partial<GatewayConfig> = {},
+): GatewayConfig {
   return {
     mcp: { secrets: new Map(), maxMessageBytes: 64 * 1024 },
     controlPlaneUrl,

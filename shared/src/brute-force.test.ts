@@ -36,7 +36,13 @@ describe("brute-force guard", () => {
 
   it("keeps a block whatever failures from many other addresses do to the failure table", () => {
     let now = 0;
-    const g = new BruteForceGuard({ enabled: true, maxFailedAttempts: 2, ttlMs: 60_000, maxEntries: 100, now: () => now });
+    const g = new BruteForceGuard({
+      enabled: true,
+      maxFailedAttempts: 2,
+      ttlMs: 60_000,
+      maxEntries: 100,
+      now: () => now,
+    });
     g.recordFailure("attacker");
     expect(g.recordFailure("attacker")).toBe(true);
     for (let i = 0; i < 100_000; i++) g.recordFailure(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
@@ -46,7 +52,13 @@ describe("brute-force guard", () => {
 
   it("bounds the blocks themselves, evicting the block that ends soonest", () => {
     let now = 0;
-    const g = new BruteForceGuard({ enabled: true, maxFailedAttempts: 1, ttlMs: 60_000, maxBlocked: 3, now: () => now });
+    const g = new BruteForceGuard({
+      enabled: true,
+      maxFailedAttempts: 1,
+      ttlMs: 60_000,
+      maxBlocked: 3,
+      now: () => now,
+    });
     for (const c of ["a", "b", "c", "d"]) {
       now += 1;
       expect(g.recordFailure(c)).toBe(true);

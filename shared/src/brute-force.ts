@@ -62,7 +62,8 @@ export class BruteForceGuard {
     let e = this.failures.get(client);
     if (!e || now - e.windowStart > this.options.ttlMs) {
       e = { failures: 0, windowStart: now };
-      if (!this.failures.has(client) && this.failures.size >= this.maxEntries) this.failures.delete(this.failures.keys().next().value!);
+      if (!this.failures.has(client) && this.failures.size >= this.maxEntries)
+        this.failures.delete(this.failures.keys().next().value!);
     }
     this.failures.delete(client);
     this.failures.set(client, e);

@@ -17,7 +17,10 @@ type Env = Record<string, string | undefined>;
  */
 export function describeValue(v: unknown): string {
   if (v === undefined) return "nothing";
-  if (typeof v === "string") return v.trim() === "" ? "an empty value" : `a value of ${v.length} character${v.length === 1 ? "" : "s"}, not shown`;
+  if (typeof v === "string")
+    return v.trim() === ""
+      ? "an empty value"
+      : `a value of ${v.length} character${v.length === 1 ? "" : "s"}, not shown`;
   if (typeof v === "number" || typeof v === "boolean" || v === null) return String(v);
   return `a ${Array.isArray(v) ? "list" : typeof v}`;
 }

@@ -1,13 +1,21 @@
 import { generateKeyPairSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { ed25519PublicKeyFromRaw, ed25519PublicKeyToRaw, signEphemeralToken, verifyEphemeralToken } from "./ephemeral-token.js";
+import {
+  ed25519PublicKeyFromRaw,
+  ed25519PublicKeyToRaw,
+  signEphemeralToken,
+  verifyEphemeralToken,
+} from "./ephemeral-token.js";
 
 describe("ephemeral tokens", () => {
   const { privateKey, publicKey } = generateKeyPairSync("ed25519");
   const synced = ed25519PublicKeyFromRaw(ed25519PublicKeyToRaw(publicKey));
   const lookup = (kid: string) => (kid === "sk_1" ? synced : undefined);
   const now = 1_800_000_000;
-  const { token, claims } = signEphemeralToken({ kid: "sk_1", key_id: "ak_1", org_id: "org_1", iat: now, exp: now + 60 }, privateKey);
+  const { token, claims } = signEphemeralToken(
+    { kid: "sk_1", key_id: "ak_1", org_id: "org_1", iat: now, exp: now + 60 },
+    privateKey,
+  );
 
   it("verify offline with the synced public key until they expire", () => {
     expect(token.startsWith("llmpe_")).toBe(true);

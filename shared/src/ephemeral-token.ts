@@ -23,7 +23,10 @@ export interface EphemeralClaims {
 
 const MAX_TOKEN_LENGTH = 1024;
 
-export function signEphemeralToken(claims: Omit<EphemeralClaims, "jti">, privateKey: KeyObject): { token: string; claims: EphemeralClaims } {
+export function signEphemeralToken(
+  claims: Omit<EphemeralClaims, "jti">,
+  privateKey: KeyObject,
+): { token: string; claims: EphemeralClaims } {
   const full: EphemeralClaims = { ...claims, jti: randomBytes(12).toString("base64url") };
   const body = EPHEMERAL_TOKEN_PREFIX + Buffer.from(JSON.stringify(full)).toString("base64url");
   const signature = sign(null, Buffer.from(body), privateKey).toString("base64url");
@@ -45,13 +48,16 @@ export function verifyEphemeralToken(
   publicKeyFor: (kid: string) => KeyObject | undefined,
   nowSeconds: number,
 ): { ok: true; claims: EphemeralClaims } | { ok: false; reason: EphemeralProblem } {
-  if (token.length > MAX_TOKEN_LENGTH || !token.startsWith(EPHEMERAL_TOKEN_PREFIX)) return { ok: false, reason: "malformed" };
+  if (token.length > MAX_TOKEN_LENGTH || !token.startsWith(EPHEMERAL_TOKEN_PREFIX))
+    return { ok: false, reason: "malformed" };
   const dot = token.lastIndexOf(".");
   if (dot < 0) return { ok: false, reason: "malformed" };
   const body = token.slice(0, dot);
   let claims: EphemeralClaims;
   try {
-    claims = JSON.parse(Buffer.from(body.slice(EPHEMERAL_TOKEN_PREFIX.length), "base64url").toString("utf8")) as EphemeralClaims;
+    claims = JSON.parse(
+      Buffer.from(body.slice(EPHEMERAL_TOKEN_PREFIX.length), "base64url").toString("utf8"),
+    ) as EphemeralClaims;
   } catch {
     return { ok: false, reason: "malformed" };
   }
@@ -76,7 +82,10 @@ export function verifyEphemeralToken(
 
 /** A KeyObject from a raw 32-byte Ed25519 public key, as synced. */
 export function ed25519PublicKeyFromRaw(raw: Uint8Array): KeyObject {
-  return createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: Buffer.from(raw).toString("base64url") }, format: "jwk" });
+  return createPublicKey({
+    key: { kty: "OKP", crv: "Ed25519", x: Buffer.from(raw).toString("base64url") },
+    format: "jwk",
+  });
 }
 
 /** The raw 32 bytes of an Ed25519 public key. */

@@ -19,7 +19,9 @@ export function mcpSecretsFromEnv(env: Record<string, string | undefined>): Read
       try {
         out.set(variable, readFileSync(value, "utf8").trim());
       } catch (err) {
-        throw new ConfigError(`${name} points to ${JSON.stringify(value)}, which cannot be read: ${(err as Error).message}`);
+        throw new ConfigError(
+          `${name} points to ${JSON.stringify(value)}, which cannot be read: ${(err as Error).message}`,
+        );
       }
     } else if (MCP_SECRET_VARIABLE_RE.test(name) && !out.has(name)) {
       out.set(name, value);

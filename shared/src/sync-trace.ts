@@ -40,5 +40,7 @@ export function syncTraceEnabled(): boolean {
 export function syncTrace(stage: SyncTraceStage, orgId: string, revision: number, gatewayId?: string): void {
   if (sink === undefined) return;
   const t = performance.timeOrigin + performance.now();
-  sink(`${JSON.stringify({ sync_trace: stage, org: orgId, rev: revision, ...(gatewayId ? { gw: gatewayId } : {}), t })}\n`);
+  sink(
+    `${JSON.stringify({ sync_trace: stage, org: orgId, rev: revision, ...(gatewayId ? { gw: gatewayId } : {}), t })}\n`,
+  );
 }

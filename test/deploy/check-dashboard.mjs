@@ -52,12 +52,16 @@ for (const f of readdirSync(dir).filter((n) => n.endsWith(".json"))) {
       for (const [name] of t.expr.matchAll(/\btollgate_[a-z0-9_]+/g)) {
         if (!exported.has(name)) {
           if (PLANNED_METRICS.includes(name)) missing.add(name);
-          else (failed = true), console.log(`${f}: panel "${p.title}" queries ${name}, which no service exports or plans`);
+          else
+            (failed = true), console.log(`${f}: panel "${p.title}" queries ${name}, which no service exports or plans`);
         }
       }
     }
   }
   console.log(`${f}: ${dash.panels.length} panels, valid against Grafana's dashboard schema: ${!failed}`);
 }
-if (missing.size) console.log(`planned metrics the dashboard already charts (empty until the services export them): ${[...missing].join(", ")}`);
+if (missing.size)
+  console.log(
+    `planned metrics the dashboard already charts (empty until the services export them): ${[...missing].join(", ")}`,
+  );
 process.exitCode = failed ? 1 : 0;

@@ -33,9 +33,18 @@ export async function kubePlaySmoke({ root, tag, runId, db, upstream, upstreamKe
   const dir = mkdtempSync(join(tmpdir(), "tollgate-kube-play-"));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   const values = {
-    image: { registry: "localhost/", controlPlane: { repository: "tollgate/control-plane", tag }, gateway: { repository: "tollgate/gateway", tag }, pullPolicy: "Never" },
+    image: {
+      registry: "localhost/",
+      controlPlane: { repository: "tollgate/control-plane", tag },
+      gateway: { repository: "tollgate/gateway", tag },
+      pullPolicy: "Never",
+    },
     secrets: { masterKey, databaseUrl: db.env.DATABASE_URL ?? "", openaiApiKey: upstreamKey },
-    controlPlane: { replicas: 1, databaseSchema: db.env.DATABASE_SCHEMA ? `${db.env.DATABASE_SCHEMA}_kp` : "", env: { PORT: cpPort, GRPC_PORT: cpGrpc, HOST: "127.0.0.1" } },
+    controlPlane: {
+      replicas: 1,
+      databaseSchema: db.env.DATABASE_SCHEMA ? `${db.env.DATABASE_SCHEMA}_kp` : "",
+      env: { PORT: cpPort, GRPC_PORT: cpGrpc, HOST: "127.0.0.1" },
+    },
     gateway: {
       replicas: 1,
       persistence: { enabled: false },
@@ -46,8 +55,17 @@ export async function kubePlaySmoke({ root, tag, runId, db, upstream, upstreamKe
   };
   writeFileSync(join(dir, "values.yaml"), stringify(values));
   const render = async (extra) => {
-    const { stdout } = await run(helm, ["template", release, join(root, "deploy/helm/tollgate"), "-f", join(dir, "values.yaml"), ...extra]);
-    return parseAllDocuments(stdout).map((d) => d.toJS()).filter(Boolean);
+    const { stdout } = await run(helm, [
+      "template",
+      release,
+      join(root, "deploy/helm/tollgate"),
+      "-f",
+      join(dir, "values.yaml"),
+      ...extra,
+    ]);
+    return parseAllDocuments(stdout)
+      .map((d) => d.toJS())
+      .filter(Boolean);
   };
   const podman = (args, opts) => run("podman", args, opts);
 
@@ -82,7 +100,11 @@ export async function kubePlaySmoke({ root, tag, runId, db, upstream, upstreamKe
   };
   const cp = docs.find((d) => d.kind === "Deployment");
   await play("control-plane", [cp]);
-  await waitFor("played control plane /readyz", async () => (await getJson(`http://127.0.0.1:${cpPort}/readyz`)).status === 200, { timeoutMs: 90_000 });
+  await waitFor(
+    "played control plane /readyz",
+    async () => (await getJson(`http://127.0.0.1:${cpPort}/readyz`)).status === 200,
+    { timeoutMs: 90_000 },
+  );
   log(`  played ${cp.metadata.name} (podman kube play)`);
 
   const admin = (path, body) =>
@@ -103,21 +125,41 @@ export async function kubePlaySmoke({ root, tag, runId, db, upstream, upstreamKe
     spec: { replicas: 1, selector: sts.spec.selector, template: sts.spec.template },
   };
   await play("gateway", [gwDeployment]);
-  await waitFor("played gateway connected", async () => {
-    const r = await getJson(`http://127.0.0.1:${gwStatus}/readyz`);
-    return r.status === 200 && r.body.connected === true;
-  }, { timeoutMs: 90_000 });
+  await waitFor(
+    "played gateway connected",
+    async () => {
+      const r = await getJson(`http://127.0.0.1:${gwStatus}/readyz`);
+      return r.status === 200 && r.body.connected === true;
+    },
+    { timeoutMs: 90_000 },
+  );
   log(`  played ${sts.metadata.name} (as a Deployment)`);
 
   const user = await admin("/internal/users", { external_id: `kube-play-${runId}@example.com` });
   assert(user.status === 201, `user: ${user.status} ${JSON.stringify(user.body)}`);
   const key = await admin("/internal/api-keys?wait_for_gateways=30s", { name: "kube-play", user_id: user.body.id });
-  assert(key.status === 201 && key.body.sync?.complete === true, `key synced to the played gateway: ${JSON.stringify(key.body.sync)}`);
-  const client = new OpenAI({ apiKey: key.body.key, baseURL: `http://127.0.0.1:${gwPort}/v1`, maxRetries: 0, timeout: 10_000 });
-  const answer = await client.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "via helm" }] });
-  assert(answer.choices[0]?.message.content === "echo: via helm", `answer through the played gateway: ${JSON.stringify(answer.choices)}`);
+  assert(
+    key.status === 201 && key.body.sync?.complete === true,
+    `key synced to the played gateway: ${JSON.stringify(key.body.sync)}`,
+  );
+  const client = new OpenAI({
+    apiKey: key.body.key,
+    baseURL: `http://127.0.0.1:${gwPort}/v1`,
+    maxRetries: 0,
+    timeout: 10_000,
+  });
+  const answer = await client.chat.completions.create({
+    model: "gpt-4o-mini",
+    messages: [{ role: "user", content: "via helm" }],
+  });
+  assert(
+    answer.choices[0]?.message.content === "echo: via helm",
+    `answer through the played gateway: ${JSON.stringify(answer.choices)}`,
+  );
   const prefix = `${release}-tollgate-`;
-  const uid = (await podman(["ps", "--format", "{{.Names}}"])).stdout.trim().split("\n")
+  const uid = (await podman(["ps", "--format", "{{.Names}}"])).stdout
+    .trim()
+    .split("\n")
     .filter((n) => n.startsWith(prefix) && !n.endsWith("-infra"));
   assert(uid.length === 2, `two played containers (${uid})`);
   for (const name of uid) {

@@ -40,8 +40,15 @@ export function printSummary(title) {
   const width = Math.max(...steps.map((s) => s.name.length), 10);
   process.stdout.write(`\n${title}\n`);
   for (const s of steps) {
-    process.stdout.write(`  ${s.ok ? "ok  " : "FAIL"}  ${s.name.padEnd(width)}  ${s.seconds.toFixed(1).padStart(6)} s\n`);
-    if (!s.ok) process.stdout.write(`        ${String(s.error?.message ?? s.error).split("\n").join("\n        ")}\n`);
+    process.stdout.write(
+      `  ${s.ok ? "ok  " : "FAIL"}  ${s.name.padEnd(width)}  ${s.seconds.toFixed(1).padStart(6)} s\n`,
+    );
+    if (!s.ok)
+      process.stdout.write(
+        `        ${String(s.error?.message ?? s.error)
+          .split("\n")
+          .join("\n        ")}\n`,
+      );
   }
   process.stdout.write(`  total ${total.toFixed(1)} s\n`);
   return steps.every((s) => s.ok);
@@ -53,7 +60,10 @@ export function printSummary(title) {
  */
 export function run(cmd, args, { input, echo = false, allowFail = false, env } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"], env: env ? { ...process.env, ...env } : process.env });
+    const child = spawn(cmd, args, {
+      stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+      env: env ? { ...process.env, ...env } : process.env,
+    });
     // A command may exit before reading its input: that is its answer, not an error of ours.
     child.stdin?.on("error", () => {});
     let out = "";
@@ -105,7 +115,8 @@ export async function waitFor(what, probe, { timeoutMs = 60_000, intervalMs = 25
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? `: ${last.message}` : ""}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? `: ${last.message}` : ""}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
@@ -146,12 +157,23 @@ export async function startFakeOpenAi() {
         res.end(JSON.stringify(value));
       };
       if (req.headers.authorization !== `Bearer ${UPSTREAM_KEY}`) {
-        return json(401, { error: { message: "Incorrect API key provided", type: "invalid_request_error", param: null, code: "invalid_api_key" } });
+        return json(401, {
+          error: {
+            message: "Incorrect API key provided",
+            type: "invalid_request_error",
+            param: null,
+            code: "invalid_api_key",
+          },
+        });
       }
       if (req.method === "GET" && req.url === "/v1/models") {
-        return json(200, { object: "list", data: [{ id: "gpt-4o-mini", object: "model", created: 0, owned_by: "fake" }] });
+        return json(200, {
+          object: "list",
+          data: [{ id: "gpt-4o-mini", object: "model", created: 0, owned_by: "fake" }],
+        });
       }
-      if (req.method !== "POST" || req.url !== "/v1/chat/completions") return json(404, { error: { message: "not found", type: "invalid_request_error" } });
+      if (req.method !== "POST" || req.url !== "/v1/chat/completions")
+        return json(404, { error: { message: "not found", type: "invalid_request_error" } });
       const last = body.messages?.at(-1)?.content;
       const text = `echo: ${typeof last === "string" ? last : JSON.stringify(last)}`;
       const usage = { prompt_tokens: 9, completion_tokens: 5, total_tokens: 14 };
@@ -159,18 +181,33 @@ export async function startFakeOpenAi() {
       const created = Math.floor(Date.now() / 1000);
       if (!body.stream) {
         return json(200, {
-          id, object: "chat.completion", created, model: body.model,
-          choices: [{ index: 0, message: { role: "assistant", content: text, refusal: null }, logprobs: null, finish_reason: "stop" }],
+          id,
+          object: "chat.completion",
+          created,
+          model: body.model,
+          choices: [
+            {
+              index: 0,
+              message: { role: "assistant", content: text, refusal: null },
+              logprobs: null,
+              finish_reason: "stop",
+            },
+          ],
           usage,
         });
       }
       res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
       const chunk = (delta, finish, extra = {}) =>
-        res.write(`data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model: body.model, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...extra })}\n\n`);
+        res.write(
+          `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model: body.model, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...extra })}\n\n`,
+        );
       chunk({ role: "assistant", content: "" }, null);
       for (const word of text.split(/(?<= )/)) chunk({ content: word }, null);
       chunk({}, "stop");
-      if (body.stream_options?.include_usage) res.write(`data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model: body.model, choices: [], usage })}\n\n`);
+      if (body.stream_options?.include_usage)
+        res.write(
+          `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model: body.model, choices: [], usage })}\n\n`,
+        );
       res.end("data: [DONE]\n\n");
     });
   });
@@ -179,10 +216,11 @@ export async function startFakeOpenAi() {
   return {
     seen,
     baseUrl: `http://127.0.0.1:${port}/v1`,
-    stop: () => new Promise((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
+    stop: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 

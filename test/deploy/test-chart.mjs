@@ -31,9 +31,10 @@ async function findHelm() {
 /** The validator class of a manifest's apiVersion/kind, from kubernetes-models. */
 async function modelFor(apiVersion, kind) {
   const [group, version] = apiVersion.includes("/") ? apiVersion.split("/") : ["", apiVersion];
-  const spec = group === "monitoring.coreos.com"
-    ? `@kubernetes-models/prometheus-operator/${group}/${version}/${kind}`
-    : `kubernetes-models/${group ? `${group}/` : ""}${version}/${kind}`;
+  const spec =
+    group === "monitoring.coreos.com"
+      ? `@kubernetes-models/prometheus-operator/${group}/${version}/${kind}`
+      : `kubernetes-models/${group ? `${group}/` : ""}${version}/${kind}`;
   const mod = await import(spec);
   return mod[kind];
 }
@@ -44,17 +45,29 @@ async function validate(doc) {
 }
 
 function render(helm, valuesFile, extra = []) {
-  return run(helm, ["template", "tg", chart, "--namespace", "tollgate", ...(valuesFile ? ["-f", valuesFile] : []), ...extra]);
+  return run(helm, [
+    "template",
+    "tg",
+    chart,
+    "--namespace",
+    "tollgate",
+    ...(valuesFile ? ["-f", valuesFile] : []),
+    ...extra,
+  ]);
 }
 
 function podSpecs(docs) {
-  return docs.filter((d) => ["Deployment", "StatefulSet"].includes(d.kind)).map((d) => ({ name: d.metadata.name, kind: d.kind, spec: d.spec.template.spec, owner: d }));
+  return docs
+    .filter((d) => ["Deployment", "StatefulSet"].includes(d.kind))
+    .map((d) => ({ name: d.metadata.name, kind: d.kind, spec: d.spec.template.spec, owner: d }));
 }
 
 async function main() {
   const { helm, version } = await findHelm();
   log(`helm ${version} (${helm})`);
-  const valueSets = readdirSync(ciDir).filter((f) => f.endsWith(".yaml")).sort();
+  const valueSets = readdirSync(ciDir)
+    .filter((f) => f.endsWith(".yaml"))
+    .sort();
   const rendered = {};
 
   await step(`helm lint (${valueSets.length} value sets)`, async () => {
@@ -65,7 +78,9 @@ async function main() {
     let count = 0;
     for (const f of valueSets) {
       const { stdout } = await render(helm, join(ciDir, f));
-      const docs = parseAllDocuments(stdout).map((d) => d.toJS()).filter(Boolean);
+      const docs = parseAllDocuments(stdout)
+        .map((d) => d.toJS())
+        .filter(Boolean);
       rendered[f] = docs;
       for (const doc of docs) {
         try {
@@ -80,7 +95,10 @@ async function main() {
     // The validator must catch a broken manifest, or the check above proves nothing.
     const broken = structuredClone(podSpecs(rendered["production-values.yaml"])[0].owner);
     broken.spec.template.spec.containers[0].ports[0].containerPort = "http";
-    const refused = await validate(broken).then(() => false, () => true);
+    const refused = await validate(broken).then(
+      () => false,
+      () => true,
+    );
     assert(refused, "a Deployment with a string containerPort fails validation");
     log(`  ${count} manifests valid; a broken one is refused`);
   });
@@ -88,14 +106,26 @@ async function main() {
   await step("pods: non-root, read-only root, probes, resources", () => {
     for (const [f, docs] of Object.entries(rendered)) {
       for (const { name, spec } of podSpecs(docs)) {
-        assert(spec.securityContext.runAsNonRoot === true && spec.securityContext.runAsUser === 1000, `${f} ${name}: runs as uid 1000, non-root`);
+        assert(
+          spec.securityContext.runAsNonRoot === true && spec.securityContext.runAsUser === 1000,
+          `${f} ${name}: runs as uid 1000, non-root`,
+        );
         assert(spec.automountServiceAccountToken === false, `${f} ${name}: no service account token`);
         for (const c of spec.containers) {
-          assert(c.securityContext.readOnlyRootFilesystem === true && c.securityContext.allowPrivilegeEscalation === false, `${f} ${name}: read-only, no privilege escalation`);
+          assert(
+            c.securityContext.readOnlyRootFilesystem === true && c.securityContext.allowPrivilegeEscalation === false,
+            `${f} ${name}: read-only, no privilege escalation`,
+          );
           assert(c.securityContext.capabilities.drop.includes("ALL"), `${f} ${name}: drops all capabilities`);
-          assert(c.livenessProbe?.httpGet.path === "/healthz" && c.readinessProbe?.httpGet.path === "/readyz", `${f} ${name}: probes on /healthz and /readyz`);
+          assert(
+            c.livenessProbe?.httpGet.path === "/healthz" && c.readinessProbe?.httpGet.path === "/readyz",
+            `${f} ${name}: probes on /healthz and /readyz`,
+          );
           assert(c.resources?.requests?.memory, `${f} ${name}: memory request`);
-          assert(c.volumeMounts.some((m) => m.mountPath === "/data") && c.volumeMounts.some((m) => m.mountPath === "/tmp"), `${f} ${name}: writable /data and /tmp`);
+          assert(
+            c.volumeMounts.some((m) => m.mountPath === "/data") && c.volumeMounts.some((m) => m.mountPath === "/tmp"),
+            `${f} ${name}: writable /data and /tmp`,
+          );
         }
       }
     }
@@ -104,32 +134,60 @@ async function main() {
   await step("secrets, SSO settings, existingSecret, PDBs, NetworkPolicies, monitoring", () => {
     const prod = rendered["production-values.yaml"];
     const secret = prod.find((d) => d.kind === "Secret");
-    for (const k of ["masterKey", "databaseUrl", "gatewayToken", "googleClientId", "googleClientSecret", "authBaseUrl"]) assert(secret.stringData[k], `Secret holds ${k}`);
+    for (const k of ["masterKey", "databaseUrl", "gatewayToken", "googleClientId", "googleClientSecret", "authBaseUrl"])
+      assert(secret.stringData[k], `Secret holds ${k}`);
     const cp = prod.find((d) => d.kind === "Deployment");
     assert(cp.spec.replicas === 3, "control plane replicas from values");
     const env = Object.fromEntries(cp.spec.template.spec.containers[0].env.map((e) => [e.name, e]));
-    for (const [name, key] of [["PROXY_MASTER_KEY", "masterKey"], ["DATABASE_URL", "databaseUrl"], ["GOOGLE_CLIENT_ID", "googleClientId"], ["GOOGLE_CLIENT_SECRET", "googleClientSecret"], ["AUTH_BASE_URL", "authBaseUrl"]]) {
+    for (const [name, key] of [
+      ["PROXY_MASTER_KEY", "masterKey"],
+      ["DATABASE_URL", "databaseUrl"],
+      ["GOOGLE_CLIENT_ID", "googleClientId"],
+      ["GOOGLE_CLIENT_SECRET", "googleClientSecret"],
+      ["AUTH_BASE_URL", "authBaseUrl"],
+    ]) {
       assert(env[name]?.valueFrom?.secretKeyRef?.key === key, `control plane ${name} from the Secret's ${key}`);
     }
     assert(!JSON.stringify(cp).includes("GOCSPX-example"), "no secret value inlined in the Deployment");
     const gw = prod.find((d) => d.kind === "StatefulSet");
     const gwEnv = Object.fromEntries(gw.spec.template.spec.containers[0].env.map((e) => [e.name, e]));
-    assert(gwEnv.TRUSTED_PROXIES.value === "10.0.0.0/8" && gwEnv.PROVIDERS_FILE.value === "/etc/tollgate/providers.yaml", "gateway trusted proxies and providers file");
-    assert(gwEnv.CONTROL_PLANE_URL.value === "http://tg-tollgate-control-plane:50051", "gateway dials the control-plane Service");
+    assert(
+      gwEnv.TRUSTED_PROXIES.value === "10.0.0.0/8" && gwEnv.PROVIDERS_FILE.value === "/etc/tollgate/providers.yaml",
+      "gateway trusted proxies and providers file",
+    );
+    assert(
+      gwEnv.CONTROL_PLANE_URL.value === "http://tg-tollgate-control-plane:50051",
+      "gateway dials the control-plane Service",
+    );
     assert(gw.spec.volumeClaimTemplates[0].spec.storageClassName === "fast-ssd", "gateway PVC per pod");
     assert(prod.filter((d) => d.kind === "PodDisruptionBudget").length === 2, "a PDB per component");
     assert(prod.filter((d) => d.kind === "NetworkPolicy").length === 2, "a NetworkPolicy per component");
-    assert(prod.some((d) => d.kind === "PrometheusRule") && prod.filter((d) => d.kind === "ServiceMonitor").length === 2, "monitoring objects");
+    assert(
+      prod.some((d) => d.kind === "PrometheusRule") && prod.filter((d) => d.kind === "ServiceMonitor").length === 2,
+      "monitoring objects",
+    );
 
     const ext = rendered["existing-secret-values.yaml"];
     assert(!ext.some((d) => d.kind === "Secret"), "existingSecret: the chart creates no Secret");
     const extEnv = ext.find((d) => d.kind === "Deployment").spec.template.spec.containers[0].env;
-    assert(extEnv.every((e) => !e.valueFrom?.secretKeyRef || e.valueFrom.secretKeyRef.name === "tollgate-prod"), "existingSecret is referenced");
-    assert(!ext.some((d) => ["NetworkPolicy", "PodDisruptionBudget"].includes(d.kind)), "networkPolicy and pdb can be turned off");
+    assert(
+      extEnv.every((e) => !e.valueFrom?.secretKeyRef || e.valueFrom.secretKeyRef.name === "tollgate-prod"),
+      "existingSecret is referenced",
+    );
+    assert(
+      !ext.some((d) => ["NetworkPolicy", "PodDisruptionBudget"].includes(d.kind)),
+      "networkPolicy and pdb can be turned off",
+    );
 
     const min = rendered["minimal-values.yaml"];
-    assert(min.find((d) => d.kind === "StatefulSet").spec.template.spec.volumes.some((v) => v.name === "data" && v.emptyDir), "persistence off: emptyDir");
-    assert(!rendered["control-plane-only-values.yaml"].some((d) => d.kind === "StatefulSet"), "gateway.enabled=false renders no gateway");
+    assert(
+      min.find((d) => d.kind === "StatefulSet").spec.template.spec.volumes.some((v) => v.name === "data" && v.emptyDir),
+      "persistence off: emptyDir",
+    );
+    assert(
+      !rendered["control-plane-only-values.yaml"].some((d) => d.kind === "StatefulSet"),
+      "gateway.enabled=false renders no gateway",
+    );
   });
 
   await step("refused values", async () => {
@@ -142,14 +200,20 @@ async function main() {
     ];
     for (const [args, pattern] of refusals) {
       const r = await run(helm, ["template", "tg", chart, ...args], { allowFail: true });
-      assert(r.code !== 0 && pattern.test(r.stderr), `helm template ${args.join(" ")} is refused with ${pattern} (got ${r.code}: ${r.stderr.trim().split("\n").at(-1)})`);
+      assert(
+        r.code !== 0 && pattern.test(r.stderr),
+        `helm template ${args.join(" ")} is refused with ${pattern} (got ${r.code}: ${r.stderr.trim().split("\n").at(-1)})`,
+      );
     }
   });
 
   await step("chart alert rules match deploy/prometheus/alerts.yaml", () => {
     const a = readFileSync(join(chart, "files/alerts.yaml"), "utf8");
     const b = readFileSync(join(root, "deploy/prometheus/alerts.yaml"), "utf8");
-    assert(a === b, "deploy/helm/tollgate/files/alerts.yaml differs: cp deploy/prometheus/alerts.yaml deploy/helm/tollgate/files/");
+    assert(
+      a === b,
+      "deploy/helm/tollgate/files/alerts.yaml differs: cp deploy/prometheus/alerts.yaml deploy/helm/tollgate/files/",
+    );
   });
 }
 

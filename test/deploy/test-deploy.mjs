@@ -17,13 +17,26 @@ import OpenAI from "openai";
 import pg from "pg";
 import { kubePlaySmoke } from "./kube-play.mjs";
 import {
-  UPSTREAM_KEY, assert, containerEngine, freePorts, getJson, log, printSummary, run, startFakeOpenAi, step, waitFor,
+  UPSTREAM_KEY,
+  assert,
+  containerEngine,
+  freePorts,
+  getJson,
+  log,
+  printSummary,
+  run,
+  startFakeOpenAi,
+  step,
+  waitFor,
 } from "./lib.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const runId = `${process.pid}-${randomBytes(3).toString("hex")}`;
 const TAG = process.env.TOLLGATE_IMAGE_TAG ?? "test";
-const images = { "control-plane": `localhost/tollgate/control-plane:${TAG}`, gateway: `localhost/tollgate/gateway:${TAG}` };
+const images = {
+  "control-plane": `localhost/tollgate/control-plane:${TAG}`,
+  gateway: `localhost/tollgate/gateway:${TAG}`,
+};
 /** What each image may add to its base (the app, its production dependencies): a regression guard. */
 const MAX_APP_BYTES = { "control-plane": 90e6, gateway: 90e6 };
 const BASE_IMAGE = "docker.io/library/node:24-bookworm-slim";
@@ -35,13 +48,25 @@ let engine;
 async function main() {
   engine = await containerEngine();
   log(`container engine: ${engine}; run ${runId}`);
-  const revision = (await run("git", ["-C", root, "rev-parse", "HEAD"], { allowFail: true })).stdout.trim() || "unknown";
+  const revision =
+    (await run("git", ["-C", root, "rev-parse", "HEAD"], { allowFail: true })).stdout.trim() || "unknown";
 
   await step("build images", async () => {
     for (const target of ["control-plane", "gateway"]) {
-      const args = ["build", "-f", "deploy/Dockerfile", "--target", target, "-t", images[target], "--build-arg", `REVISION=${revision}`,
+      const args = [
+        "build",
+        "-f",
+        "deploy/Dockerfile",
+        "--target",
+        target,
+        "-t",
+        images[target],
+        "--build-arg",
+        `REVISION=${revision}`,
         // Also as --label: buildah may reuse a cached LABEL layer although the build arg changed.
-        "--label", `org.opencontainers.image.revision=${revision}`];
+        "--label",
+        `org.opencontainers.image.revision=${revision}`,
+      ];
       if (engine === "podman") args.push("--format", "docker"); // OCI format would drop HEALTHCHECK
       args.push(root);
       const started = performance.now();
@@ -61,7 +86,11 @@ async function main() {
   await step(`control plane container (${db.label})`, async () => {
     const env = { PROXY_MASTER_KEY: masterKey, PORT: cpPort, GRPC_PORT: cpGrpc, HOST: "127.0.0.1", ...db.env };
     await startContainer(cpName, images["control-plane"], env);
-    await waitFor("control plane /readyz", async () => (await getJson(`http://127.0.0.1:${cpPort}/readyz`)).status === 200, { timeoutMs: 90_000 });
+    await waitFor(
+      "control plane /readyz",
+      async () => (await getJson(`http://127.0.0.1:${cpPort}/readyz`)).status === 200,
+      { timeoutMs: 90_000 },
+    );
   });
 
   const admin = (path, body) =>
@@ -78,17 +107,25 @@ async function main() {
   await step("two gateway containers (read-only root filesystem)", async () => {
     for (const gw of gateways) {
       const token = await admin("/internal/gateway-tokens", { name: gw.name });
-      assert(token.status === 201 || token.status === 200, `gateway token: ${token.status} ${JSON.stringify(token.body)}`);
-      await startContainer(`tollgate-${gw.name}`, images.gateway, {
-        GATEWAY_TOKEN: token.body.token,
-        GATEWAY_NAME: gw.name,
-        CONTROL_PLANE_URL: `http://127.0.0.1:${cpGrpc}`,
-        HOST: "127.0.0.1",
-        PORT: gw.port,
-        STATUS_PORT: gw.status,
-        OPENAI_BASE_URL: upstream.baseUrl,
-        OPENAI_API_KEY: UPSTREAM_KEY,
-      }, ["--read-only", "--tmpfs", "/tmp"]);
+      assert(
+        token.status === 201 || token.status === 200,
+        `gateway token: ${token.status} ${JSON.stringify(token.body)}`,
+      );
+      await startContainer(
+        `tollgate-${gw.name}`,
+        images.gateway,
+        {
+          GATEWAY_TOKEN: token.body.token,
+          GATEWAY_NAME: gw.name,
+          CONTROL_PLANE_URL: `http://127.0.0.1:${cpGrpc}`,
+          HOST: "127.0.0.1",
+          PORT: gw.port,
+          STATUS_PORT: gw.status,
+          OPENAI_BASE_URL: upstream.baseUrl,
+          OPENAI_API_KEY: UPSTREAM_KEY,
+        },
+        ["--read-only", "--tmpfs", "/tmp"],
+      );
     }
     for (const gw of gateways) {
       await waitFor(`${gw.name} /readyz connected`, async () => {
@@ -99,37 +136,70 @@ async function main() {
   });
 
   const key = await step("create a key through the admin API (waits for both gateways)", async () => {
-    const team = await admin("/internal/teams", { name: `deploy-${runId}`, tpm_limit: 200000, daily_token_limit: 5000000 });
+    const team = await admin("/internal/teams", {
+      name: `deploy-${runId}`,
+      tpm_limit: 200000,
+      daily_token_limit: 5000000,
+    });
     assert(team.status === 201, `team: ${team.status} ${JSON.stringify(team.body)}`);
     const user = await admin("/internal/users", { external_id: `deploy-${runId}@example.com`, team_id: team.body.id });
     assert(user.status === 201, `user: ${user.status} ${JSON.stringify(user.body)}`);
-    const created = await admin("/internal/api-keys?wait_for_gateways=30s", { name: "deploy-test", user_id: user.body.id });
+    const created = await admin("/internal/api-keys?wait_for_gateways=30s", {
+      name: "deploy-test",
+      user_id: user.body.id,
+    });
     assert(created.status === 201, `key: ${created.status} ${JSON.stringify(created.body)}`);
     const sync = created.body.sync;
-    assert(sync?.complete === true && sync.confirmed.length === 2, `both gateways confirm the key's revision: ${JSON.stringify(sync)}`);
+    assert(
+      sync?.complete === true && sync.confirmed.length === 2,
+      `both gateways confirm the key's revision: ${JSON.stringify(sync)}`,
+    );
     return created.body.key;
   });
 
   const callEach = async (label) => {
     for (const gw of gateways) {
-      const client = new OpenAI({ apiKey: key, baseURL: `http://127.0.0.1:${gw.port}/v1`, maxRetries: 0, timeout: 10_000 });
-      const answer = await client.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: `${label} via ${gw.name}` }] });
-      assert(answer.choices[0]?.message.content === `echo: ${label} via ${gw.name}`, `answer through ${gw.name}: ${JSON.stringify(answer.choices)}`);
+      const client = new OpenAI({
+        apiKey: key,
+        baseURL: `http://127.0.0.1:${gw.port}/v1`,
+        maxRetries: 0,
+        timeout: 10_000,
+      });
+      const answer = await client.chat.completions.create({
+        model: "gpt-4o-mini",
+        messages: [{ role: "user", content: `${label} via ${gw.name}` }],
+      });
+      assert(
+        answer.choices[0]?.message.content === `echo: ${label} via ${gw.name}`,
+        `answer through ${gw.name}: ${JSON.stringify(answer.choices)}`,
+      );
       assert(answer.usage?.total_tokens === 14, `usage through ${gw.name}`);
       const stream = await client.chat.completions.create({
-        model: "gpt-4o-mini", stream: true, stream_options: { include_usage: true },
+        model: "gpt-4o-mini",
+        stream: true,
+        stream_options: { include_usage: true },
         messages: [{ role: "user", content: `${label} streamed` }],
       });
       let text = "";
       for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? "";
       assert(text === `echo: ${label} streamed`, `streamed answer through ${gw.name}: ${JSON.stringify(text)}`);
-      const refused = await new OpenAI({ apiKey: "llmp_not-a-key", baseURL: `http://127.0.0.1:${gw.port}/v1`, maxRetries: 0 }).models
+      const refused = await new OpenAI({
+        apiKey: "llmp_not-a-key",
+        baseURL: `http://127.0.0.1:${gw.port}/v1`,
+        maxRetries: 0,
+      }).models
         .list()
-        .then(() => null, (err) => err.status);
+        .then(
+          () => null,
+          (err) => err.status,
+        );
       assert(refused === 401, `a bad key is refused by ${gw.name} (got ${refused})`);
     }
     const last = upstream.seen.at(-1);
-    assert(last.authorization === `Bearer ${UPSTREAM_KEY}`, "the upstream sees the gateway's credential, never the client key");
+    assert(
+      last.authorization === `Bearer ${UPSTREAM_KEY}`,
+      "the upstream sees the gateway's credential, never the client key",
+    );
   };
 
   await step("openai client through each gateway (plain and streamed)", () => callEach("hello"));
@@ -145,35 +215,60 @@ async function main() {
     await callEach("still serving");
     for (const gw of gateways) {
       const metrics = await fetch(`http://127.0.0.1:${gw.status}/metrics`).then((r) => r.text());
-      const served = metrics.split("\n").filter((l) => l.startsWith('tollgate_gateway_requests_total{route="chat_completions",status="200"}'));
-      assert(served.length === 1 && Number(served[0].split(" ").at(-1)) === 4, `${gw.name} counted its 4 completions: ${served}`);
+      const served = metrics
+        .split("\n")
+        .filter((l) => l.startsWith('tollgate_gateway_requests_total{route="chat_completions",status="200"}'));
+      assert(
+        served.length === 1 && Number(served[0].split(" ").at(-1)) === 4,
+        `${gw.name} counted its 4 completions: ${served}`,
+      );
       assert(/^tollgate_gateway_sync_connected 0$/m.test(metrics), `${gw.name} reports sync_connected 0`);
     }
   });
 
   await step("images: size, non-root, /data, health checks, labels", async () => {
-    const baseSize = Number((await run(engine, ["image", "inspect", "--format", "{{.Size}}", BASE_IMAGE], { allowFail: true })).stdout.trim()) || 0;
+    const baseSize =
+      Number(
+        (
+          await run(engine, ["image", "inspect", "--format", "{{.Size}}", BASE_IMAGE], { allowFail: true })
+        ).stdout.trim(),
+      ) || 0;
     for (const [target, image] of Object.entries(images)) {
       const [info] = JSON.parse((await run(engine, ["image", "inspect", image])).stdout);
       const size = Number(info.Size);
       const app = size - baseSize;
-      log(`  ${target}: ${(size / 1e6).toFixed(0)} MB (base ${(baseSize / 1e6).toFixed(0)} MB + app ${(app / 1e6).toFixed(1)} MB)`);
-      assert(baseSize === 0 || app <= MAX_APP_BYTES[target], `${target} adds at most ${MAX_APP_BYTES[target] / 1e6} MB to its base`);
+      log(
+        `  ${target}: ${(size / 1e6).toFixed(0)} MB (base ${(baseSize / 1e6).toFixed(0)} MB + app ${(app / 1e6).toFixed(1)} MB)`,
+      );
+      assert(
+        baseSize === 0 || app <= MAX_APP_BYTES[target],
+        `${target} adds at most ${MAX_APP_BYTES[target] / 1e6} MB to its base`,
+      );
       assert(info.Config.User === "1000:1000", `${target} runs as 1000:1000 (got ${info.Config.User})`);
       assert(info.Config.Env.includes("NODE_OPTIONS=--enable-source-maps"), `${target} has source maps on`);
       assert((info.Config.Healthcheck ?? info.Healthcheck)?.Test?.length > 0, `${target} has a HEALTHCHECK`);
       const labels = info.Config.Labels ?? {};
-      assert(labels["org.opencontainers.image.title"] === `tollgate-${target}` && /^([0-9a-f]{40}|unknown)$/.test(labels["org.opencontainers.image.revision"] ?? ""), `${target} OCI labels`);
+      assert(
+        labels["org.opencontainers.image.title"] === `tollgate-${target}` &&
+          /^([0-9a-f]{40}|unknown)$/.test(labels["org.opencontainers.image.revision"] ?? ""),
+        `${target} OCI labels`,
+      );
       // buildah 1.28 reuses a fully cached image with its old labels: the revision is that of the build that made it.
-      if (labels["org.opencontainers.image.revision"] !== revision) log(`  ${target}: cached image labelled ${labels["org.opencontainers.image.revision"]}`);
+      if (labels["org.opencontainers.image.revision"] !== revision)
+        log(`  ${target}: cached image labelled ${labels["org.opencontainers.image.revision"]}`);
     }
     for (const gw of gateways) {
       const name = `tollgate-${gw.name}`;
       const status = (await run(engine, ["exec", name, "cat", "/proc/1/status"])).stdout;
       const uid = /^Uid:\s+(\d+)\s+(\d+)/m.exec(status);
       assert(uid && uid[1] === "1000" && uid[2] === "1000", `${name}: PID 1 runs as uid 1000 (${uid?.[0]})`);
-      const owner = (await run(engine, ["exec", name, "stat", "-c", "%u:%g", "/data", "/data/gateway.db"])).stdout.trim().split("\n");
-      assert(owner.every((o) => o === "1000:1000"), `${name}: /data and its database belong to 1000 (${owner})`);
+      const owner = (await run(engine, ["exec", name, "stat", "-c", "%u:%g", "/data", "/data/gateway.db"])).stdout
+        .trim()
+        .split("\n");
+      assert(
+        owner.every((o) => o === "1000:1000"),
+        `${name}: /data and its database belong to 1000 (${owner})`,
+      );
       const write = await run(engine, ["exec", name, "sh", "-c", "touch /app/x"], { allowFail: true });
       assert(write.code !== 0, `${name}: the root filesystem is read-only`);
       if (engine === "podman") await run(engine, ["healthcheck", "run", name]);
@@ -182,7 +277,8 @@ async function main() {
 
   if (engine === "podman") {
     await step("helm chart on podman kube play: control plane + gateway, one request", () =>
-      kubePlaySmoke({ root, tag: TAG, runId, db, upstream, upstreamKey: UPSTREAM_KEY, cleanups }));
+      kubePlaySmoke({ root, tag: TAG, runId, db, upstream, upstreamKey: UPSTREAM_KEY, cleanups }),
+    );
   } else {
     log("kube play smoke test needs podman: not run with docker");
   }
@@ -200,12 +296,17 @@ async function chooseDatabase() {
   const schema = `deploy_${runId.replace(/\W/g, "_")}`;
   cleanups.push(async () => {
     for (const name of [schema, `${schema}_kp`]) {
-      await client.query(`DROP SCHEMA IF EXISTS "${name}" CASCADE`).catch((err) => log(`could not drop schema ${name}: ${err.message}`));
+      await client
+        .query(`DROP SCHEMA IF EXISTS "${name}" CASCADE`)
+        .catch((err) => log(`could not drop schema ${name}: ${err.message}`));
     }
     await client.end();
   });
   const where = new URL(url);
-  return { label: `Postgres ${where.host}${where.pathname}, schema ${schema}`, env: { DATABASE_URL: url, DATABASE_SCHEMA: schema } };
+  return {
+    label: `Postgres ${where.host}${where.pathname}, schema ${schema}`,
+    env: { DATABASE_URL: url, DATABASE_SCHEMA: schema },
+  };
 }
 
 async function startContainer(name, image, env, extra = []) {

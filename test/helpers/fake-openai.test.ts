@@ -99,7 +99,9 @@ describe("fake OpenAI upstream", () => {
 
   it("rejects a wrong key with OpenAI's 401 error format", async () => {
     const bad = new OpenAI({ apiKey: "sk-wrong-key-xyz", baseURL: fake.baseUrl, maxRetries: 0 });
-    const err = await bad.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] }).catch((e: unknown) => e);
+    const err = await bad.chat.completions
+      .create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.AuthenticationError);
     expect((err as InstanceType<typeof OpenAI.AuthenticationError>).code).toBe("invalid_api_key");
     expect(fake.requests.at(-1)?.status).toBe(401);
@@ -107,9 +109,14 @@ describe("fake OpenAI upstream", () => {
 
   it("answers a queued failure once", async () => {
     fake.failNext({ status: 429, message: "slow down", code: "rate_limit_exceeded", headers: { "retry-after": "1" } });
-    const err = await client.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] }).catch((e: unknown) => e);
+    const err = await client.chat.completions
+      .create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.RateLimitError);
-    const ok = await client.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] });
+    const ok = await client.chat.completions.create({
+      model: "gpt-4o-mini",
+      messages: [{ role: "user", content: "hi" }],
+    });
     expect(ok.choices[0]?.message.content).toBe("echo: hi");
   });
 

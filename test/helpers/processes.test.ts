@@ -48,7 +48,9 @@ describe("startNodeService", () => {
     expect(env?.keys).toEqual(["HOME", "PATH"]);
     expect(proc.logLines().some((l) => l.msg === "not json")).toBe(true);
     const mark = proc.lineCount();
-    await expect(proc.waitForLog((l) => l.msg === "later event", 5_000, { after: mark })).resolves.toMatchObject({ n: 1 });
+    await expect(proc.waitForLog((l) => l.msg === "later event", 5_000, { after: mark })).resolves.toMatchObject({
+      n: 1,
+    });
     await expect(proc.waitForLog("fake listening", 100, { after: proc.lineCount() })).rejects.toThrow(/did not log/);
     const exit = await proc.stop();
     expect(exit).toEqual({ code: 0, signal: null });

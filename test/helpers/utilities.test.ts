@@ -24,7 +24,9 @@ describe("test utilities", () => {
         } else if (req.url === "/text") {
           res.writeHead(200, { "content-type": "text/plain" }).end("plain");
         } else {
-          res.writeHead(201, { "content-type": "application/json" }).end(JSON.stringify({ echoed: body ? JSON.parse(body) : null }));
+          res
+            .writeHead(201, { "content-type": "application/json" })
+            .end(JSON.stringify({ echoed: body ? JSON.parse(body) : null }));
         }
       });
     });
@@ -41,7 +43,11 @@ describe("test utilities", () => {
     const admin = adminClient(url, "mk-0123456789abcdef0123456789abcdef");
     const created = await admin.post("/internal/teams", { name: "a" });
     expect(created).toMatchObject({ status: 201, body: { echoed: { name: "a" } } });
-    expect(seen.at(-1)).toMatchObject({ method: "POST", url: "/internal/teams", auth: "Bearer mk-0123456789abcdef0123456789abcdef" });
+    expect(seen.at(-1)).toMatchObject({
+      method: "POST",
+      url: "/internal/teams",
+      auth: "Bearer mk-0123456789abcdef0123456789abcdef",
+    });
     expect((await admin.delete("/empty")).body).toBeNull();
     expect((await admin.get("/text")).body).toBe("plain");
     await admin.patch("internal/x", { a: 1 });

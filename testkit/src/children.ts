@@ -139,8 +139,12 @@ export async function waitForLogLine(
         // a partial line
       }
     }
-    if (entry.exit) throw new Error(`${entry.name} exited (${JSON.stringify(entry.exit)}) before ${what}; log tail:\n${logTail(entry)}`);
-    if (performance.now() > deadline) throw new Error(`${entry.name}: no ${what} within ${timeoutMs} ms; log tail:\n${logTail(entry)}`);
+    if (entry.exit)
+      throw new Error(
+        `${entry.name} exited (${JSON.stringify(entry.exit)}) before ${what}; log tail:\n${logTail(entry)}`,
+      );
+    if (performance.now() > deadline)
+      throw new Error(`${entry.name}: no ${what} within ${timeoutMs} ms; log tail:\n${logTail(entry)}`);
     // A file has no event to await; the bench polls it while nothing is measured.
     await sleep(50);
   }

@@ -21,7 +21,8 @@ export interface TestDatabase {
 export function testDatabase(prefix = "t"): TestDatabase | undefined {
   const url = process.env.DATABASE_URL;
   if (!url) return undefined;
-  if (!/^[a-z_][a-z0-9_]*$/.test(prefix)) throw new Error(`testDatabase: prefix must be a lower-case SQL identifier, got ${prefix}`);
+  if (!/^[a-z_][a-z0-9_]*$/.test(prefix))
+    throw new Error(`testDatabase: prefix must be a lower-case SQL identifier, got ${prefix}`);
   const schema = `${prefix}_${randomBytes(6).toString("hex")}`;
   return {
     url,

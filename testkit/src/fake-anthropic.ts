@@ -28,11 +28,17 @@ export const FAKE_ANTHROPIC_RATELIMIT = { "anthropic-ratelimit-requests-remainin
 export const FAKE_ANTHROPIC_MODELS = ["claude-sonnet-4-5", "claude-haiku-4-5", "kimi-k2-anthropic"];
 
 /** Anthropic's error bodies, as api.anthropic.com sends them. */
-export function anthropicError(type: string, message: string): { type: "error"; error: { type: string; message: string } } {
+export function anthropicError(
+  type: string,
+  message: string,
+): { type: "error"; error: { type: string; message: string } } {
   return { type: "error", error: { type, message } };
 }
 
-const ERRORS: Record<string, { status: number; body: ReturnType<typeof anthropicError>; headers?: Record<string, string> }> = {
+const ERRORS: Record<
+  string,
+  { status: number; body: ReturnType<typeof anthropicError>; headers?: Record<string, string> }
+> = {
   "claude-error-400": { status: 400, body: anthropicError("invalid_request_error", "max_tokens: Field required") },
   "claude-error-429": {
     status: 429,
@@ -81,7 +87,12 @@ export class FakeAnthropic {
 
   private json(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
     const body = JSON.stringify(value);
-    res.writeHead(status, { ...headers, ...FAKE_ANTHROPIC_RATELIMIT, "content-type": "application/json", "request-id": "req_fake_anthropic_1" });
+    res.writeHead(status, {
+      ...headers,
+      ...FAKE_ANTHROPIC_RATELIMIT,
+      "content-type": "application/json",
+      "request-id": "req_fake_anthropic_1",
+    });
     res.end(body);
   }
 
@@ -97,7 +108,12 @@ export class FakeAnthropic {
       return;
     }
     if (req.method === "GET" && req.url?.split("?")[0] === "/v1/models" && req.headers["x-api-key"] === this.apiKey) {
-      const data = FAKE_ANTHROPIC_MODELS.map((id) => ({ type: "model", id, display_name: id, created_at: "2025-09-29T00:00:00Z" }));
+      const data = FAKE_ANTHROPIC_MODELS.map((id) => ({
+        type: "model",
+        id,
+        display_name: id,
+        created_at: "2025-09-29T00:00:00Z",
+      }));
       this.json(res, 200, { data, has_more: false, first_id: data[0]!.id, last_id: data.at(-1)!.id });
       return;
     }
@@ -121,7 +137,10 @@ export class FakeAnthropic {
     }
     if (parsed.model === "claude-slow") return; // never answers
     const id = "msg_fake01";
-    const cache = parsed.model === "claude-cached" ? FAKE_ANTHROPIC_CACHE : { cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
+    const cache =
+      parsed.model === "claude-cached"
+        ? FAKE_ANTHROPIC_CACHE
+        : { cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
     if (!parsed.stream) {
       this.json(res, 200, {
         id,
@@ -136,7 +155,11 @@ export class FakeAnthropic {
       return;
     }
 
-    res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "request-id": "req_fake_anthropic_2" });
+    res.writeHead(200, {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-cache",
+      "request-id": "req_fake_anthropic_2",
+    });
     res.on("close", () => {
       if (!res.writableFinished) this.closedEarly++;
     });

@@ -1,4 +1,10 @@
-import { createSecureServer, createServer, type Http2SecureServer, type Http2Server, type Http2Session } from "node:http2";
+import {
+  createSecureServer,
+  createServer,
+  type Http2SecureServer,
+  type Http2Server,
+  type Http2Session,
+} from "node:http2";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
@@ -97,7 +103,11 @@ export class FakeControlPlane {
     const tls = this.options.tls;
     const server = tls
       ? createSecureServer(
-          { key: tls.key, cert: tls.cert, ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}) },
+          {
+            key: tls.key,
+            cert: tls.cert,
+            ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}),
+          },
           handler,
         )
       : createServer(handler);
@@ -216,7 +226,10 @@ export class FakeControlPlane {
         });
         // Like the real control plane: no chunk at all when there is nothing to carry.
         if (this.keys.length > 0 || this.signingKeys.length > 0) {
-          yield ev({ case: "snapshotChunk", value: create(SnapshotChunkSchema, { keys: this.keys, signingKeys: this.signingKeys }) });
+          yield ev({
+            case: "snapshotChunk",
+            value: create(SnapshotChunkSchema, { keys: this.keys, signingKeys: this.signingKeys }),
+          });
         }
         yield ev({ case: "snapshotEnd", value: create(SnapshotEndSchema, { revision: BigInt(this.revision) }) });
       }

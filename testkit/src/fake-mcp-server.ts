@@ -94,12 +94,20 @@ export class FakeMcpServer {
 
   #mcpServer(): McpServer {
     const server = new McpServer({ name: this.options.name ?? "fake-mcp", version: "1.0.0" });
-    server.registerTool("echo", { description: "Echoes its text", inputSchema: { text: z.string() } }, async ({ text }) => ({
-      content: [{ type: "text", text }],
-    }));
-    server.registerTool("add", { description: "Adds two numbers", inputSchema: { a: z.number(), b: z.number() } }, async ({ a, b }) => ({
-      content: [{ type: "text", text: String(a + b) }],
-    }));
+    server.registerTool(
+      "echo",
+      { description: "Echoes its text", inputSchema: { text: z.string() } },
+      async ({ text }) => ({
+        content: [{ type: "text", text }],
+      }),
+    );
+    server.registerTool(
+      "add",
+      { description: "Adds two numbers", inputSchema: { a: z.number(), b: z.number() } },
+      async ({ a, b }) => ({
+        content: [{ type: "text", text: String(a + b) }],
+      }),
+    );
     server.registerTool("whoami", { description: "Names the server" }, async () => ({
       content: [{ type: "text", text: this.options.name ?? "fake-mcp" }],
     }));
@@ -115,12 +123,18 @@ export class FakeMcpServer {
     });
     server.registerTool(
       "count_slowly",
-      { description: "Counts to n, reporting progress on the way", inputSchema: { n: z.number().int().min(1).max(50) } },
+      {
+        description: "Counts to n, reporting progress on the way",
+        inputSchema: { n: z.number().int().min(1).max(50) },
+      },
       async ({ n }, extra) => {
         const token = extra._meta?.progressToken;
         for (let i = 1; i <= n; i++) {
           if (token !== undefined) {
-            await extra.sendNotification({ method: "notifications/progress", params: { progressToken: token, progress: i, total: n } });
+            await extra.sendNotification({
+              method: "notifications/progress",
+              params: { progressToken: token, progress: i, total: n },
+            });
           }
           await new Promise((r) => setImmediate(r));
         }
@@ -132,7 +146,8 @@ export class FakeMcpServer {
 
   #authorized(req: IncomingMessage): boolean {
     if (this.options.bearer !== undefined) return req.headers.authorization === `Bearer ${this.options.bearer}`;
-    if (this.options.authHeader !== undefined) return req.headers[this.options.authHeader.name.toLowerCase()] === this.options.authHeader.value;
+    if (this.options.authHeader !== undefined)
+      return req.headers[this.options.authHeader.name.toLowerCase()] === this.options.authHeader.value;
     return true;
   }
 
@@ -155,7 +170,9 @@ export class FakeMcpServer {
       tool: m?.method === "tools/call" && typeof m.params?.name === "string" ? m.params.name : null,
       sessionId,
       authorization: req.headers.authorization ?? null,
-      authHeaderValue: this.options.authHeader ? ((req.headers[this.options.authHeader.name.toLowerCase()] as string | undefined) ?? null) : null,
+      authHeaderValue: this.options.authHeader
+        ? ((req.headers[this.options.authHeader.name.toLowerCase()] as string | undefined) ?? null)
+        : null,
     });
     if (!this.#authorized(req)) {
       res.writeHead(401, { "content-type": "application/json" }).end(JSON.stringify({ error: "unauthorized" }));
@@ -165,7 +182,13 @@ export class FakeMcpServer {
     if (transport === undefined) {
       if (sessionId !== null || req.method !== "POST" || !isInitializeRequest(body)) {
         res.writeHead(sessionId !== null ? 404 : 400, { "content-type": "application/json" });
-        res.end(JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: -32000, message: sessionId !== null ? "Session not found" : "No session" } }));
+        res.end(
+          JSON.stringify({
+            jsonrpc: "2.0",
+            id: null,
+            error: { code: -32000, message: sessionId !== null ? "Session not found" : "No session" },
+          }),
+        );
         return;
       }
       const t: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({

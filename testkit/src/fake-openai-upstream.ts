@@ -105,7 +105,9 @@ export function messageText(m: ChatMessage): string {
   if (Array.isArray(c)) {
     return c
       .map((p: unknown) =>
-        p && typeof p === "object" && (p as { type?: unknown }).type === "text" ? String((p as { text?: unknown }).text ?? "") : "",
+        p && typeof p === "object" && (p as { type?: unknown }).type === "text"
+          ? String((p as { text?: unknown }).text ?? "")
+          : "",
       )
       .join(" ");
   }
@@ -145,7 +147,13 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
   let abortedStreams = 0;
   const created = Math.floor(Date.now() / 1000);
 
-  function send(res: ServerResponse, rec: RecordedRequest, status: number, body: unknown, headers: Record<string, string> = {}) {
+  function send(
+    res: ServerResponse,
+    rec: RecordedRequest,
+    status: number,
+    body: unknown,
+    headers: Record<string, string> = {},
+  ) {
     rec.status = status;
     const text = JSON.stringify(body);
     res.writeHead(status, {
@@ -220,7 +228,17 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
       return;
     }
     if (!Array.isArray(chat.messages) || chat.messages.length === 0) {
-      send(res, rec, 400, errorBody("Missing required parameter: 'messages'.", "invalid_request_error", "missing_required_parameter", "messages"));
+      send(
+        res,
+        rec,
+        400,
+        errorBody(
+          "Missing required parameter: 'messages'.",
+          "invalid_request_error",
+          "missing_required_parameter",
+          "messages",
+        ),
+      );
       return;
     }
 
@@ -239,7 +257,12 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
       completion_tokens: pieces.length,
       total_tokens: 0,
       prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
-      completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+      completion_tokens_details: {
+        reasoning_tokens: 0,
+        audio_tokens: 0,
+        accepted_prediction_tokens: 0,
+        rejected_prediction_tokens: 0,
+      },
     };
     usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
 
@@ -280,10 +303,22 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
       closed = true;
       if (!finished) abortedStreams++;
     });
-    const base = { id, object: "chat.completion.chunk", created: now, model: chat.model, service_tier: "default", system_fingerprint: "fp_fake" };
+    const base = {
+      id,
+      object: "chat.completion.chunk",
+      created: now,
+      model: chat.model,
+      service_tier: "default",
+      system_fingerprint: "fp_fake",
+    };
     const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) =>
       sseData({ ...base, choices, ...(includeUsage ? { usage: null } : {}), ...extra });
-    const choice = (delta: Record<string, unknown>, finish: string | null = null) => ({ index: 0, delta, logprobs: null, finish_reason: finish });
+    const choice = (delta: Record<string, unknown>, finish: string | null = null) => ({
+      index: 0,
+      delta,
+      logprobs: null,
+      finish_reason: finish,
+    });
 
     try {
       const events: string[] = [chunk([choice({ role: "assistant", content: "", refusal: null })])];

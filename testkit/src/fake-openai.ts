@@ -76,7 +76,9 @@ export class FakeOpenAi {
     const azure = /^\/openai\/(?:deployments\/[^/]+|v1)(\/.*)$/.exec(url.pathname);
     if (azure) {
       if (typeof req.headers["api-key"] !== "string") {
-        this.json(res, 401, { error: { code: "401", message: "Access denied due to invalid subscription key or wrong API endpoint." } });
+        this.json(res, 401, {
+          error: { code: "401", message: "Access denied due to invalid subscription key or wrong API endpoint." },
+        });
         return undefined;
       }
       if (url.pathname.startsWith("/openai/deployments/") && !url.searchParams.get("api-version")) {
@@ -102,16 +104,35 @@ export class FakeOpenAi {
       this.json(res, 200, modelList(FAKE_OPENAI_MODELS, { created: 1, ownedBy: "openai" }));
       return;
     }
-    if (this.failWith === undefined && this.responses.handle(req, res, op, body, (status, value) => this.json(res, status, value))) return;
+    if (
+      this.failWith === undefined &&
+      this.responses.handle(req, res, op, body, (status, value) => this.json(res, status, value))
+    )
+      return;
     if (this.failWith !== undefined) {
-      this.json(res, this.failWith, openAiError("The fake upstream failed as told.", this.failWith >= 500 ? "server_error" : "invalid_request_error", null));
+      this.json(
+        res,
+        this.failWith,
+        openAiError(
+          "The fake upstream failed as told.",
+          this.failWith >= 500 ? "server_error" : "invalid_request_error",
+          null,
+        ),
+      );
       return;
     }
-    const parsed = JSON.parse(body) as { model: string; input?: unknown; encoding_format?: string; stream?: boolean; stream_options?: { include_usage?: boolean } };
+    const parsed = JSON.parse(body) as {
+      model: string;
+      input?: unknown;
+      encoding_format?: string;
+      stream?: boolean;
+      stream_options?: { include_usage?: boolean };
+    };
     if (op === "/embeddings") {
       const inputs = Array.isArray(parsed.input) ? parsed.input : [parsed.input];
       const vector = [0.25, -0.5, 1];
-      const embedding = parsed.encoding_format === "base64" ? Buffer.from(new Float32Array(vector).buffer).toString("base64") : vector;
+      const embedding =
+        parsed.encoding_format === "base64" ? Buffer.from(new Float32Array(vector).buffer).toString("base64") : vector;
       this.json(res, 200, {
         object: "list",
         data: inputs.map((_, index) => ({ object: "embedding", index, embedding })),
@@ -123,7 +144,10 @@ export class FakeOpenAi {
     if (op === "/chat/completions") {
       const usage =
         parsed.model === "gpt-cached"
-          ? { ...FAKE_OPENAI_USAGE, prompt_tokens_details: { cached_tokens: FAKE_OPENAI_CACHED_TOKENS, audio_tokens: 0 } }
+          ? {
+              ...FAKE_OPENAI_USAGE,
+              prompt_tokens_details: { cached_tokens: FAKE_OPENAI_CACHED_TOKENS, audio_tokens: 0 },
+            }
           : FAKE_OPENAI_USAGE;
       if (parsed.stream) {
         this.stream(res, parsed.model, parsed.stream_options?.include_usage === true, usage);
@@ -134,7 +158,14 @@ export class FakeOpenAi {
         object: "chat.completion",
         created: 1,
         model: parsed.model,
-        choices: [{ index: 0, message: { role: "assistant", content: "Hello from the fake OpenAI." }, finish_reason: "stop", logprobs: null }],
+        choices: [
+          {
+            index: 0,
+            message: { role: "assistant", content: "Hello from the fake OpenAI." },
+            finish_reason: "stop",
+            logprobs: null,
+          },
+        ],
         usage,
       });
       return;
@@ -150,7 +181,13 @@ export class FakeOpenAi {
       this.lastStream += text;
       res.write(text);
     };
-    const base = { id: "chatcmpl-fake", object: "chat.completion.chunk", created: 1, model, system_fingerprint: "fp_fake" };
+    const base = {
+      id: "chatcmpl-fake",
+      object: "chat.completion.chunk",
+      created: 1,
+      model,
+      system_fingerprint: "fp_fake",
+    };
     const extra = includeUsage ? { usage: null } : {};
     const chunk = (choices: unknown[]) => sseData({ ...base, choices, ...extra });
     write(chunk([{ index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }]));
@@ -159,7 +196,8 @@ export class FakeOpenAi {
       setTimeout(() => res.destroy(), 50);
       return;
     }
-    for (const content of ["Hello", " from the", " fake OpenAI."]) write(chunk([{ index: 0, delta: { content }, logprobs: null, finish_reason: null }]));
+    for (const content of ["Hello", " from the", " fake OpenAI."])
+      write(chunk([{ index: 0, delta: { content }, logprobs: null, finish_reason: null }]));
     write(chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: "stop" }]));
     if (includeUsage) {
       // Split across two writes, as TCP may deliver it.

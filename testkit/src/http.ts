@@ -38,13 +38,23 @@ export interface AdminClient {
   put<T = any>(path: string, body?: unknown): Promise<HttpResult<T>>;
   delete<T = any>(path: string): Promise<HttpResult<T>>;
   /** Any method, with optional extra headers (e.g. a different Authorization). */
-  request<T = any>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<HttpResult<T>>;
+  request<T = any>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<HttpResult<T>>;
 }
 
 /** JSON client for the control plane's admin API, authenticated with the master key. */
 export function adminClient(baseUrl: string, masterKey: string): AdminClient {
   const base = baseUrl.replace(/\/+$/, "");
-  async function request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpResult<T>> {
+  async function request<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<HttpResult<T>> {
     const res = await fetch(`${base}${path.startsWith("/") ? path : `/${path}`}`, {
       method,
       headers: {

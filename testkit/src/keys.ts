@@ -67,7 +67,9 @@ export function rotateKey(key: TestKey, graceUntilMs?: number): TestKey {
     keyHash: minted.hash,
     keyPrefix: minted.prefix,
     previousKeyHash: graceUntilMs === undefined ? new Uint8Array(0) : key.upsert.keyHash,
-    ...(graceUntilMs === undefined ? { previousKeyExpiresAt: undefined } : { previousKeyExpiresAt: timestampFromMs(graceUntilMs) }),
+    ...(graceUntilMs === undefined
+      ? { previousKeyExpiresAt: undefined }
+      : { previousKeyExpiresAt: timestampFromMs(graceUntilMs) }),
   });
   return { secret: minted.key, upsert };
 }
@@ -98,7 +100,11 @@ export function makeSigningKey(id: string = newId("sk")): TestSigningKey {
   return {
     id,
     privateKey,
-    message: create(SigningKeySchema, { id, publicKey: ed25519PublicKeyToRaw(publicKey), createdAt: timestampFromMs(Date.now()) }),
+    message: create(SigningKeySchema, {
+      id,
+      publicKey: ed25519PublicKeyToRaw(publicKey),
+      createdAt: timestampFromMs(Date.now()),
+    }),
   };
 }
 

@@ -149,14 +149,22 @@ export interface NodeServiceOptions extends CommonOptions {
  * The generic part of startControlPlane/startGateway: spawn a Node script with
  * an explicit env, capture its output, wait for a "ready" log line.
  */
-export async function startNodeService(opts: NodeServiceOptions): Promise<{ proc: ServiceProcess; readyLine: LogLine }> {
+export async function startNodeService(
+  opts: NodeServiceOptions,
+): Promise<{ proc: ServiceProcess; readyLine: LogLine }> {
   const { proc, waitForListening } = spawnService(opts.label, opts.mainPath, opts.env, opts, opts.dataDir);
   const readyLine = await waitForListening(opts.ready, opts.startTimeoutMs ?? 60_000, `${opts.label} failed to start`);
   return { proc, readyLine };
 }
 
 /** Spawns `mainPath`; `waitForListening` stops the child again when it never gets ready. */
-export function spawnService(label: string, mainPath: string, env: Record<string, string>, common: CommonOptions, dataDir: string): Spawned {
+export function spawnService(
+  label: string,
+  mainPath: string,
+  env: Record<string, string>,
+  common: CommonOptions,
+  dataDir: string,
+): Spawned {
   if (!existsSync(mainPath)) throw new Error(`${label}: ${mainPath} does not exist`);
   installExitHook();
   mkdirSync(dataDir, { recursive: true });
@@ -268,12 +276,20 @@ export function spawnService(label: string, mainPath: string, env: Record<string
         }
         if (exitInfo) {
           done();
-          reject(new Error(`${label} ${describeExit()} before logging ${describeMatch(match)}; log (${logFile}):\n${tail(text)}`));
+          reject(
+            new Error(
+              `${label} ${describeExit()} before logging ${describeMatch(match)}; log (${logFile}):\n${tail(text)}`,
+            ),
+          );
         }
       };
       const cancelTimeout = (common.scheduleTimeout ?? realTimeout)(() => {
         done();
-        reject(new Error(`${label} did not log ${describeMatch(match)} within ${timeoutMs} ms; log (${logFile}):\n${tail(text)}`));
+        reject(
+          new Error(
+            `${label} did not log ${describeMatch(match)} within ${timeoutMs} ms; log (${logFile}):\n${tail(text)}`,
+          ),
+        );
       }, timeoutMs);
       const done = () => {
         cancelTimeout();
@@ -334,7 +350,10 @@ function describeMatch(match: LogMatch): string {
 }
 
 /** `base` with `extra` applied: a value sets, `undefined` removes. */
-export function mergeEnv(base: Record<string, string>, extra: Record<string, string | undefined> | undefined): Record<string, string> {
+export function mergeEnv(
+  base: Record<string, string>,
+  extra: Record<string, string | undefined> | undefined,
+): Record<string, string> {
   const env = { ...base };
   for (const [k, v] of Object.entries(extra ?? {})) {
     if (v === undefined) delete env[k];

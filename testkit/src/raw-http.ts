@@ -43,7 +43,12 @@ export function rawResponses(
       else resolve(got);
     };
     const timer = setTimeout(
-      () => finish(new Error(`${got.length} of ${count} responses within ${timeoutMs} ms; then ${JSON.stringify(buf.toString("latin1").slice(0, 300))}`)),
+      () =>
+        finish(
+          new Error(
+            `${got.length} of ${count} responses within ${timeoutMs} ms; then ${JSON.stringify(buf.toString("latin1").slice(0, 300))}`,
+          ),
+        ),
       timeoutMs,
     );
 
@@ -86,7 +91,8 @@ export function rawResponses(
             if (lineEnd === -1) return ended ? take(Buffer.concat(chunks), rest.length) : undefined;
             const size = parseInt(rest.subarray(at, lineEnd).toString("latin1"), 16);
             if (size === 0) return take(Buffer.concat(chunks), Math.min(rest.length, lineEnd + 4));
-            if (rest.length < lineEnd + 2 + size + 2) return ended ? take(Buffer.concat(chunks), rest.length) : undefined;
+            if (rest.length < lineEnd + 2 + size + 2)
+              return ended ? take(Buffer.concat(chunks), rest.length) : undefined;
             chunks.push(rest.subarray(lineEnd + 2, lineEnd + 2 + size));
             at = lineEnd + 2 + size + 2;
           }
@@ -123,7 +129,12 @@ export function rawResponses(
 }
 
 /** A request in HTTP/1.1 wire form, with Host and Connection: close unless given. */
-export function wire(method: string, path: string, headers: Array<[string, string]> = [], body?: string | Buffer): Buffer {
+export function wire(
+  method: string,
+  path: string,
+  headers: Array<[string, string]> = [],
+  body?: string | Buffer,
+): Buffer {
   const names = new Set(headers.map(([n]) => n.toLowerCase()));
   const all: Array<[string, string]> = [...headers];
   if (!names.has("host")) all.unshift(["host", "127.0.0.1"]);
@@ -132,5 +143,8 @@ export function wire(method: string, path: string, headers: Array<[string, strin
     all.push(["content-length", String(Buffer.byteLength(body))]);
   }
   const head = `${method} ${path} HTTP/1.1\r\n${all.map(([n, v]) => `${n}: ${v}\r\n`).join("")}\r\n`;
-  return Buffer.concat([Buffer.from(head, "latin1"), body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(body) ? body : Buffer.from(body, "utf8")]);
+  return Buffer.concat([
+    Buffer.from(head, "latin1"),
+    body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(body) ? body : Buffer.from(body, "utf8"),
+  ]);
 }

@@ -31,13 +31,13 @@ export async function waitFor<T>(
       lastError = err;
     }
     if (Date.now() >= deadline) {
-      const why = lastError !== undefined ? `last error: ${String(lastError)}` : `last value: ${JSON.stringify(lastValue)}`;
+      const why =
+        lastError !== undefined ? `last error: ${String(lastError)}` : `last value: ${JSON.stringify(lastValue)}`;
       throw new Error(`waitFor timed out after ${timeoutMs} ms${message ? ` (${message})` : ""}; ${why}`);
     }
     await sleep(intervalMs);
   }
 }
-
 
 /** Polls `fn` every 10 ms until it returns something other than undefined. */
 export async function eventually<T>(fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {

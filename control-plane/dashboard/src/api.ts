@@ -36,7 +36,9 @@ export type RequestBody<P extends keyof paths, M extends "post" | "put" | "patch
  * A body built field by field from a form: only the operation's field names are
  * allowed (a renamed API field fails this build), values are checked by the API.
  */
-export type FormBody<P extends keyof paths, M extends "post" | "put" | "patch"> = { [K in keyof RequestBody<P, M>]?: unknown };
+export type FormBody<P extends keyof paths, M extends "post" | "put" | "patch"> = {
+  [K in keyof RequestBody<P, M>]?: unknown;
+};
 
 export interface Page<T> {
   data: T[];
@@ -78,14 +80,23 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   if (body !== undefined) headers["content-type"] = "application/json";
   if (method !== "GET" && csrfToken) headers["x-csrf-token"] = csrfToken;
   if (organization && !path.startsWith("/internal/sessions")) headers["tollgate-organization"] = organization;
-  const res = await fetch(path, { method, headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(path, {
+    method,
+    headers,
+    credentials: "same-origin",
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   if (res.status === 204) return undefined as T;
   const text = await res.text();
   let parsed: unknown;
   try {
     parsed = text ? JSON.parse(text) : undefined;
   } catch {
-    throw new ApiError(res.status, "invalid_response", `the server answered ${res.status} with a body that is not JSON`);
+    throw new ApiError(
+      res.status,
+      "invalid_response",
+      `the server answered ${res.status} with a body that is not JSON`,
+    );
   }
   if (!res.ok) {
     const e = (parsed as { error?: { code?: string; message?: string; field?: string } })?.error ?? {};
@@ -110,7 +121,10 @@ export async function listAll<T>(path: string, max = 5000): Promise<T[]> {
   let cursor: string | null = null;
   do {
     const sep: string = path.includes("?") ? "&" : "?";
-    const page: Page<T> = await api<Page<T>>("GET", `${path}${sep}limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+    const page: Page<T> = await api<Page<T>>(
+      "GET",
+      `${path}${sep}limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`,
+    );
     out.push(...page.data);
     cursor = page.next_cursor;
   } while (cursor && out.length < max);

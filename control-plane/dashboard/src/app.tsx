@@ -1,6 +1,15 @@
 import { useCallback, useEffect, useState } from "react";
 import { Link, Redirect, Route, Router, Switch } from "wouter";
-import { api, ApiError, setCsrfToken, setOrganization, setSessionLostHandler, type Org, type Page, type SessionInfo } from "./api.js";
+import {
+  api,
+  ApiError,
+  setCsrfToken,
+  setOrganization,
+  setSessionLostHandler,
+  type Org,
+  type Page,
+  type SessionInfo,
+} from "./api.js";
 import { ApiKeysPage } from "./pages/api-keys.js";
 import { AuditLogPage } from "./pages/audit-log.js";
 import { GatewaysPage } from "./pages/gateways.js";
@@ -52,7 +61,10 @@ export function App() {
   // The master key acts on every organization: let the admin pick one.
   useEffect(() => {
     if (session?.session.actor.kind !== "master") return;
-    api<Page<Org>>("GET", "/internal/orgs").then((p) => setOrgs(p.data), () => setOrgs([]));
+    api<Page<Org>>("GET", "/internal/orgs").then(
+      (p) => setOrgs(p.data),
+      () => setOrgs([]),
+    );
   }, [session]);
 
   if (session === undefined) return <Spinner label="Checking your session…" />;

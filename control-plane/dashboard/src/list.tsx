@@ -130,7 +130,13 @@ export function SearchToolbar(props: {
       <label className="visually-hidden" htmlFor={search.id}>
         {search.label}
       </label>
-      <input id={search.id} type="search" placeholder={search.label} value={search.value} onChange={(e) => search.onChange(e.target.value)} />
+      <input
+        id={search.id}
+        type="search"
+        placeholder={search.label}
+        value={search.value}
+        onChange={(e) => search.onChange(e.target.value)}
+      />
       <label className="visually-hidden" htmlFor={filter.id}>
         {filter.label}
       </label>

@@ -223,7 +223,13 @@ export function useLoad<T>(
 }
 
 /** A page: breadcrumb, title (which names the section), one line of context, the page's main action, then the page. */
-export function PageSection(props: { crumb: string; title: string; intro: ReactNode; action?: Action; children: ReactNode }) {
+export function PageSection(props: {
+  crumb: string;
+  title: string;
+  intro: ReactNode;
+  action?: Action;
+  children: ReactNode;
+}) {
   const titleId = useId();
   return (
     <section aria-labelledby={titleId}>

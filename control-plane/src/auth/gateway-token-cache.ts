@@ -9,7 +9,10 @@ import type { GatewayPrincipal } from "./credentials.js";
 export class GatewayTokenCache {
   private readonly byHash = new Map<string, { principal: GatewayPrincipal; expiresAt: number }>();
 
-  constructor(private readonly ttlMs = 10_000, private readonly maxEntries = 10_000) {}
+  constructor(
+    private readonly ttlMs = 10_000,
+    private readonly maxEntries = 10_000,
+  ) {}
 
   get(hashHex: string): GatewayPrincipal | undefined {
     const hit = this.byHash.get(hashHex);

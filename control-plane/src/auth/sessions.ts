@@ -74,7 +74,12 @@ export interface OpenedSession {
   csrfToken: string;
 }
 
-export async function openSession(db: Db, actor: SessionActor, limits: SessionLimits, now: Date): Promise<OpenedSession> {
+export async function openSession(
+  db: Db,
+  actor: SessionActor,
+  limits: SessionLimits,
+  now: Date,
+): Promise<OpenedSession> {
   const token = randomBytes(32).toString("base64url");
   const csrfToken = csrfTokenFor(token);
   // A type-prefixed sortable id, in the same shape as every other id.
@@ -96,7 +101,11 @@ export async function openSession(db: Db, actor: SessionActor, limits: SessionLi
       expires_at: expiresAt,
     })
     .execute();
-  return { session: { id, actor, createdAt: now, lastSeenAt: now, expiresAt, idleExpiresAt: idleEnd(now, expiresAt, limits) }, token, csrfToken };
+  return {
+    session: { id, actor, createdAt: now, lastSeenAt: now, expiresAt, idleExpiresAt: idleEnd(now, expiresAt, limits) },
+    token,
+    csrfToken,
+  };
 }
 
 function idleEnd(lastSeen: Date, expiresAt: Date, limits: SessionLimits): Date {
@@ -104,8 +113,17 @@ function idleEnd(lastSeen: Date, expiresAt: Date, limits: SessionLimits): Date {
 }
 
 /** The live session of a cookie value, refreshing its idle timer; undefined when unknown or expired (and then removed). */
-export async function findSession(db: Db, token: string, limits: SessionLimits, now: Date): Promise<Session | undefined> {
-  const row = await sessions(db).selectFrom("dashboard_sessions").selectAll().where("token_hash", "=", sha256(token)).executeTakeFirst();
+export async function findSession(
+  db: Db,
+  token: string,
+  limits: SessionLimits,
+  now: Date,
+): Promise<Session | undefined> {
+  const row = await sessions(db)
+    .selectFrom("dashboard_sessions")
+    .selectAll()
+    .where("token_hash", "=", sha256(token))
+    .executeTakeFirst();
   if (!row) return undefined;
   const lastSeen = new Date(row.last_seen_at);
   const expiresAt = new Date(row.expires_at);
@@ -142,13 +160,19 @@ export async function deleteSession(db: Db, id: string): Promise<void> {
 export async function purgeExpiredSessions(db: Db, limits: SessionLimits, now: Date): Promise<number> {
   const result = await sessions(db)
     .deleteFrom("dashboard_sessions")
-    .where((eb) => eb.or([eb("expires_at", "<=", now), eb("last_seen_at", "<=", new Date(now.getTime() - limits.idleMs))]))
+    .where((eb) =>
+      eb.or([eb("expires_at", "<=", now), eb("last_seen_at", "<=", new Date(now.getTime() - limits.idleMs))]),
+    )
     .executeTakeFirst();
   return Number(result.numDeletedRows);
 }
 
 /** Ends every session opened by one credential (a revoked admin token, a deleted user). */
 export async function deleteSessionsOfActor(db: Db, kind: ActorKind, id: string): Promise<number> {
-  const result = await sessions(db).deleteFrom("dashboard_sessions").where("actor_kind", "=", kind).where("actor_id", "=", id).executeTakeFirst();
+  const result = await sessions(db)
+    .deleteFrom("dashboard_sessions")
+    .where("actor_kind", "=", kind)
+    .where("actor_id", "=", id)
+    .executeTakeFirst();
   return Number(result.numDeletedRows);
 }

@@ -210,7 +210,10 @@ async function defaultTeamId(trx: AppContext["db"], orgId: string, team: string 
  * the process, not a sign-in). A missing default team only warns: it may be created
  * after the first start, and until then new users get no team.
  */
-export async function verifySsoTargets(app: Pick<AppContext, "db" | "defaultOrgId" | "logger">, sso: SsoConfig): Promise<void> {
+export async function verifySsoTargets(
+  app: Pick<AppContext, "db" | "defaultOrgId" | "logger">,
+  sso: SsoConfig,
+): Promise<void> {
   const orgs = [...new Set([...(sso.defaultOrgId ? [sso.defaultOrgId] : []), ...Object.values(sso.orgByDomain)])];
   for (const orgId of orgs) {
     if (!(await getOrg(app.db, orgId))) {

@@ -84,7 +84,9 @@ export class AckWriter {
     const orgs = [...new Set(rows.rows.map((r) => r.org_id))];
     for (const org of orgs) this.options.acks.notify(org);
     if (this.options.notifyReplicas && orgs.length > 0) {
-      await sql`select pg_notify(${CHANGES_CHANNEL}, ${ACKS_PREFIX} || o) from unnest(${orgs}::text[]) as o`.execute(this.db);
+      await sql`select pg_notify(${CHANGES_CHANNEL}, ${ACKS_PREFIX} || o) from unnest(${orgs}::text[]) as o`.execute(
+        this.db,
+      );
     }
     return new Set(rows.rows.map((r) => r.id));
   }

@@ -42,7 +42,10 @@ export async function awaitGateways(
   let online = await readOnline();
   for (;;) {
     // Acknowledgements this replica wrote are known without a query.
-    online = online.map((g) => ({ ...g, applied_revision: Math.max(g.applied_revision, app.ackWriter.appliedRevision(g.id)) }));
+    online = online.map((g) => ({
+      ...g,
+      applied_revision: Math.max(g.applied_revision, app.ackWriter.appliedRevision(g.id)),
+    }));
     const confirmed = online.filter((g) => g.applied_revision >= revision);
     const pending = online.filter((g) => g.applied_revision < revision);
     const waited = Date.now() - started;

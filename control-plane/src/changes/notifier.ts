@@ -21,7 +21,12 @@ export class ChangeNotifier {
   }
 
   /** Resolves "changed" once version(orgId) moves past `since`, else "timeout" or "aborted". */
-  wait(orgId: string, since: number, timeoutMs: number, signal: AbortSignal): Promise<"changed" | "timeout" | "aborted"> {
+  wait(
+    orgId: string,
+    since: number,
+    timeoutMs: number,
+    signal: AbortSignal,
+  ): Promise<"changed" | "timeout" | "aborted"> {
     if (this.version(orgId) !== since) return Promise.resolve("changed");
     if (signal.aborted) return Promise.resolve("aborted");
     return new Promise((resolve) => {

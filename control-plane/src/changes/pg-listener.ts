@@ -34,7 +34,8 @@ export function startChangeListener({
       client.on("notification", (msg) => {
         if (msg.channel !== CHANGES_CHANNEL || !msg.payload) return;
         if (msg.payload.startsWith(ACKS_PREFIX)) acks.notify(msg.payload.slice(ACKS_PREFIX.length));
-        else if (msg.payload.startsWith(REVOKED_TOKEN_PREFIX)) streams.revokeToken(msg.payload.slice(REVOKED_TOKEN_PREFIX.length));
+        else if (msg.payload.startsWith(REVOKED_TOKEN_PREFIX))
+          streams.revokeToken(msg.payload.slice(REVOKED_TOKEN_PREFIX.length));
         else notifier.notify(msg.payload);
       });
       client.on("error", (err) => {

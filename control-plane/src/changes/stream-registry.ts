@@ -26,7 +26,9 @@ export class StreamRegistry {
     return {
       signal: controller.signal,
       revoked: () =>
-        streams.has(controller) && controller.signal.reason instanceof Error && controller.signal.reason.message === REVOKED,
+        streams.has(controller) &&
+        controller.signal.reason instanceof Error &&
+        controller.signal.reason.message === REVOKED,
       close: () => {
         rpcSignal.removeEventListener("abort", onAbort);
         streams.delete(controller);

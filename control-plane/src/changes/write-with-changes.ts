@@ -6,7 +6,6 @@ import { keySyncRecords } from "../repositories/key-sync-records.js";
 import { syncTrace } from "@tollgate/shared";
 import { CHANGES_CHANNEL, REVOKED_TOKEN_PREFIX } from "./channels.js";
 
-
 export interface WriteScope {
   trx: Db;
   /** Queue a change for the change log; written with its revision in this transaction. */
@@ -46,10 +45,12 @@ export async function writeWithChanges<T>(
  * closes that token's streams; the local replica does so itself after commit.
  */
 export async function publishTokenRevocation(trx: Db, dbKind: AppContext["dbKind"], tokenId: string): Promise<void> {
-  if (dbKind === "postgres") await sql`select pg_notify(${CHANGES_CHANNEL}, ${REVOKED_TOKEN_PREFIX + tokenId})`.execute(trx);
+  if (dbKind === "postgres")
+    await sql`select pg_notify(${CHANGES_CHANNEL}, ${REVOKED_TOKEN_PREFIX + tokenId})`.execute(trx);
 }
 
 /** Re-sends keys whose synced record changed with something else: their owner's team or limits. */
 export async function resyncKeys({ trx, emit }: WriteScope, orgId: string, keyIds: string[]): Promise<void> {
-  for (const record of await keySyncRecords(trx, orgId, keyIds)) emit({ kind: "key_upsert", resourceId: record.id, payload: record });
+  for (const record of await keySyncRecords(trx, orgId, keyIds))
+    emit({ kind: "key_upsert", resourceId: record.id, payload: record });
 }

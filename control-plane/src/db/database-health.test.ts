@@ -71,7 +71,12 @@ describe("database connection loss", () => {
     const client = new pg.Client();
     pool.emit("connect", client);
     expect(health.available).toBe(true);
-    expect(() => client.emit("error", Object.assign(new Error("terminating connection due to administrator command"), { code: "57P01" }))).not.toThrow();
+    expect(() =>
+      client.emit(
+        "error",
+        Object.assign(new Error("terminating connection due to administrator command"), { code: "57P01" }),
+      ),
+    ).not.toThrow();
     expect(health.available).toBe(false);
     expect(health.connectionErrors).toBe(2);
     expect(isConnectionError(Object.assign(new Error("syntax"), { code: "42601" }))).toBe(false);
@@ -109,7 +114,10 @@ describe("database connection loss", () => {
     // 1. Postgres ends this service's backends (failover, idle_session_timeout, an operator).
     const admin = new pg.Client({ connectionString: databaseUrl });
     await admin.connect();
-    const killed = await admin.query("select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1", [`tollgate-cp:${schema}`]);
+    const killed = await admin.query(
+      "select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1",
+      [`tollgate-cp:${schema}`],
+    );
     await admin.end();
     expect(killed.rowCount).toBeGreaterThan(0);
     const after = await eventually(list, (r) => r.status === 200);

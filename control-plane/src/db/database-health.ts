@@ -28,9 +28,12 @@ export function isConnectionError(err: unknown): boolean {
   const code = typeof e.code === "string" ? e.code : "";
   // 08: connection exception; 57P01-57P03: admin shutdown, crash shutdown, cannot connect now.
   if (code.startsWith("08") || code === "57P01" || code === "57P02" || code === "57P03") return true;
-  if (["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH"].includes(code)) return true;
+  if (["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH"].includes(code))
+    return true;
   const message = typeof e.message === "string" ? e.message : "";
-  return /Connection terminated|connection timeout|Client has encountered a connection error|Connection ended/i.test(message);
+  return /Connection terminated|connection timeout|Client has encountered a connection error|Connection ended/i.test(
+    message,
+  );
 }
 
 export function createDatabaseHealth(logger?: Logger): DatabaseHealth {

@@ -63,7 +63,13 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
   mkdirSync(dir, { recursive: true });
   const pglite = new PGlite(dir);
   const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
-  return { db, kind: "pglite", location: dir, health: createDatabaseHealth(options.logger), destroy: () => db.destroy() };
+  return {
+    db,
+    kind: "pglite",
+    location: dir,
+    health: createDatabaseHealth(options.logger),
+    destroy: () => db.destroy(),
+  };
 }
 
 export async function migrateToLatest(db: Db, schema: string): Promise<MigrationResultSet> {
@@ -79,7 +85,8 @@ export async function migrateToLatest(db: Db, schema: string): Promise<Migration
     const result = await migrator.migrateToLatest();
     if (!result.error) return result;
     const err = result.error as { code?: unknown; message?: unknown };
-    const otherSchemaGone = err.code === "3F000" && typeof err.message === "string" && !err.message.includes(`"${schema}"`);
+    const otherSchemaGone =
+      err.code === "3F000" && typeof err.message === "string" && !err.message.includes(`"${schema}"`);
     if (!otherSchemaGone || attempt >= 5) throw result.error;
     await new Promise((r) => setTimeout(r, 100 * attempt));
   }

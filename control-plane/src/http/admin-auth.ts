@@ -48,20 +48,29 @@ export function adminTokenResolver(app: Pick<AppContext, "db" | "now">): AdminCr
  * many invalid credentials is blocked for a while (429 with Retry-After), and
  * that is audited.
  */
-export function requireAdmin(app: AppContext, resolvers: AdminCredentialResolver[] = [adminTokenResolver(app), masterKeyResolver(app)]) {
+export function requireAdmin(
+  app: AppContext,
+  resolvers: AdminCredentialResolver[] = [adminTokenResolver(app), masterKeyResolver(app)],
+) {
   return async (ctx: Context, next: Next) => {
     const client = ctx.ip || "unknown";
     const retryAfter = app.bruteForce.retryAfterSeconds(client);
     if (retryAfter > 0) {
       app.metrics.adminAuthFailure("blocked");
       ctx.set("Retry-After", String(retryAfter));
-      throw new AppError("too_many_requests", `too many invalid master keys from this address: retry after ${retryAfter} s`);
+      throw new AppError(
+        "too_many_requests",
+        `too many invalid master keys from this address: retry after ${retryAfter} s`,
+      );
     }
     let outcome: AdminActor | "invalid" | undefined;
     for (const resolver of resolvers) if ((outcome = await resolver.resolve(ctx)) !== undefined) break;
     if (outcome === undefined) {
       app.metrics.adminAuthFailure("missing");
-      throw new AppError("unauthorized", "missing master key: send 'Authorization: Bearer $PROXY_MASTER_KEY' (or an admin token)");
+      throw new AppError(
+        "unauthorized",
+        "missing master key: send 'Authorization: Bearer $PROXY_MASTER_KEY' (or an admin token)",
+      );
     }
     if (outcome === "invalid") {
       await invalidCredential(app, ctx, client);
@@ -83,7 +92,10 @@ async function invalidCredential(app: AppContext, ctx: Context, client: string):
     action: "auth.client_blocked",
     targetType: "client_ip",
     targetId: client,
-    after: { failed_attempts: app.config.bruteForce.maxFailedAttempts, blocked_seconds: Math.round(app.config.bruteForce.ttlMs / 1000) },
+    after: {
+      failed_attempts: app.config.bruteForce.maxFailedAttempts,
+      blocked_seconds: Math.round(app.config.bruteForce.ttlMs / 1000),
+    },
     requestId: ctx.state.requestId,
   });
 }

@@ -23,7 +23,10 @@ export async function audit(trx: Db, ctx: Context, entry: AuditedAction): Promis
 }
 
 export async function auditMany(trx: Db, ctx: Context, entries: AuditedAction[]): Promise<void> {
-  await recordAudits(trx, entries.map((entry) => auditEntry(ctx, entry)));
+  await recordAudits(
+    trx,
+    entries.map((entry) => auditEntry(ctx, entry)),
+  );
 }
 
 function auditEntry(ctx: Context, e: AuditedAction) {
@@ -38,4 +41,3 @@ function auditEntry(ctx: Context, e: AuditedAction) {
     requestId: ctx.state.requestId as string,
   };
 }
-

@@ -68,7 +68,10 @@ export function validate<T extends z.ZodType>(schema: T, value: unknown): z.infe
     const keys = (issue as { keys: string[] }).keys;
     const prefix = issue.path.length ? issue.path.join(".") + "." : "";
     const field = prefix + keys[0];
-    return fail(`unknown field ${JSON.stringify(field)}${keys.length > 1 ? ` (and ${keys.length - 1} more)` : ""}`, field);
+    return fail(
+      `unknown field ${JSON.stringify(field)}${keys.length > 1 ? ` (and ${keys.length - 1} more)` : ""}`,
+      field,
+    );
   }
   const field = issue.path.join(".") || undefined;
   return fail(field ? `${field}: ${issue.message}` : issue.message, field);

@@ -30,14 +30,19 @@ function listen(root: string): Promise<{ server: Server; base: string }> {
     ctx.body = { passed: ctx.path };
   });
   return new Promise((resolve) => {
-    const s = koa.listen(0, "127.0.0.1", () => resolve({ server: s, base: `http://127.0.0.1:${(s.address() as AddressInfo).port}` }));
+    const s = koa.listen(0, "127.0.0.1", () =>
+      resolve({ server: s, base: `http://127.0.0.1:${(s.address() as AddressInfo).port}` }),
+    );
   });
 }
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "tollgate-dash-"));
   mkdirSync(join(dir, "assets"));
-  writeFileSync(join(dir, "index.html"), '<!doctype html><script type="module" src="/dashboard/assets/index-abc123.js"></script>');
+  writeFileSync(
+    join(dir, "index.html"),
+    '<!doctype html><script type="module" src="/dashboard/assets/index-abc123.js"></script>',
+  );
   writeFileSync(join(dir, "assets", "index-abc123.js"), script);
   ({ server, base } = await listen(dir));
 });

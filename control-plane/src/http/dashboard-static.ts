@@ -45,7 +45,12 @@ function loadBuild(root: string): Map<string, StaticFile> | undefined {
         const body = readFileSync(path);
         const type = TYPES[extname(name)] ?? "application/octet-stream";
         const compressible = /^(text\/|image\/svg|application\/json)/.test(type) && body.length > 512;
-        files.set(rel, { body, gzip: compressible ? gzipSync(body, { level: 9 }) : undefined, type, immutable: rel.startsWith("assets/") });
+        files.set(rel, {
+          body,
+          gzip: compressible ? gzipSync(body, { level: 9 }) : undefined,
+          type,
+          immutable: rel.startsWith("assets/"),
+        });
       }
     }
   };
@@ -55,7 +60,10 @@ function loadBuild(root: string): Map<string, StaticFile> | undefined {
 
 /** Headers that keep the dashboard's pages out of frames and its scripts to its own origin. */
 function securityHeaders(ctx: Context): void {
-  ctx.set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+  ctx.set(
+    "Content-Security-Policy",
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+  );
   ctx.set("X-Content-Type-Options", "nosniff");
   ctx.set("X-Frame-Options", "DENY");
   ctx.set("Referrer-Policy", "no-referrer");

@@ -14,7 +14,8 @@ const NUL = "\u0000";
 /** Koa middleware: NUL in the path or in any query parameter is a 400 naming it. */
 export function inputGuard() {
   return (ctx: Context, next: Next) => {
-    if (ctx.path.includes(NUL) || /%00/.test(ctx.path)) throw new AppError("invalid_request", "the path must not contain NUL characters", { field: "path" });
+    if (ctx.path.includes(NUL) || /%00/.test(ctx.path))
+      throw new AppError("invalid_request", "the path must not contain NUL characters", { field: "path" });
     const query = ctx.query;
     for (const key of Object.keys(query)) {
       const value = query[key];
@@ -31,7 +32,12 @@ export function inputGuard() {
 /** Walks a parsed JSON body: a NUL in any string or key, or a `__proto__` key, is a 400 naming its path. */
 export function checkJsonInput(value: unknown, path = ""): void {
   if (typeof value === "string") {
-    if (value.includes(NUL)) throw new AppError("invalid_request", `${path || "body"}: must not contain NUL characters`, path ? { field: path } : {});
+    if (value.includes(NUL))
+      throw new AppError(
+        "invalid_request",
+        `${path || "body"}: must not contain NUL characters`,
+        path ? { field: path } : {},
+      );
     return;
   }
   if (value === null || typeof value !== "object") return;
@@ -41,7 +47,8 @@ export function checkJsonInput(value: unknown, path = ""): void {
   }
   for (const key of Object.keys(value)) {
     const field = path ? `${path}.${key}` : key;
-    if (key === "__proto__") throw new AppError("invalid_request", `${field}: "__proto__" is not allowed as a key`, { field });
+    if (key === "__proto__")
+      throw new AppError("invalid_request", `${field}: "__proto__" is not allowed as a key`, { field });
     if (key.includes(NUL)) {
       const shown = field.replaceAll(NUL, "\\u0000");
       throw new AppError("invalid_request", `${shown}: keys must not contain NUL characters`, { field: shown });

@@ -30,9 +30,17 @@ export function errorHandler(app: AppContext) {
         }
         return;
       }
-      app.logger.error({ err, requestId: ctx.state.requestId, method: ctx.method, path: ctx.path }, "admin request failed");
+      app.logger.error(
+        { err, requestId: ctx.state.requestId, method: ctx.method, path: ctx.path },
+        "admin request failed",
+      );
       ctx.status = 500;
-      ctx.body = { error: { code: "internal_error", message: "internal error; see the control-plane log for request " + ctx.state.requestId } };
+      ctx.body = {
+        error: {
+          code: "internal_error",
+          message: "internal error; see the control-plane log for request " + ctx.state.requestId,
+        },
+      };
     }
   };
 }

@@ -93,7 +93,13 @@ export function openApiDocument(input: OpenApiInput): Json {
       const parameters = [
         ...describeWildcards(route.path, pathParameters(route, convert)),
         ...(route.query ? objectParameters(convert(route.query, "input"), "query") : []),
-        ...extra.map(({ name, in: where, description, schema, required }) => ({ name, in: where, description, schema, required: required ?? false })),
+        ...extra.map(({ name, in: where, description, schema, required }) => ({
+          name,
+          in: where,
+          description,
+          schema,
+          required: required ?? false,
+        })),
         ...(security === "admin" ? [{ ...ORG_HEADER_PARAMETER, required: false }] : []),
       ];
       const errors = new Set<number>();
@@ -107,7 +113,12 @@ export function openApiDocument(input: OpenApiInput): Json {
         ...(route.summary ? { summary: route.summary } : {}),
         ...(parameters.length ? { parameters } : {}),
         ...(route.body
-          ? { requestBody: { required: route.bodyKind !== "optional", content: { "application/json": { schema: convert(route.body, "input") } } } }
+          ? {
+              requestBody: {
+                required: route.bodyKind !== "optional",
+                content: { "application/json": { schema: convert(route.body, "input") } },
+              },
+            }
           : {}),
         responses: responses(route.response, [...errors], security, route.method, convert),
         security: securityOf(security, route.method),
@@ -120,7 +131,9 @@ export function openApiDocument(input: OpenApiInput): Json {
       tags: [op.tag],
       summary: op.summary,
       ...(op.description ? { description: op.description } : {}),
-      ...(op.body ? { requestBody: { required: true, content: { "application/json": { schema: convert(op.body, "input") } } } } : {}),
+      ...(op.body
+        ? { requestBody: { required: true, content: { "application/json": { schema: convert(op.body, "input") } } } }
+        : {}),
       responses: responses(op.response, op.errors, op.security, op.method, convert),
       security: securityOf(op.security, op.method),
     });
@@ -142,8 +155,18 @@ export function openApiDocument(input: OpenApiInput): Json {
       schemas: sortKeys(components),
       securitySchemes: {
         bearer: { type: "http", scheme: "bearer", description: "The master key (PROXY_MASTER_KEY) or an admin token" },
-        session: { type: "apiKey", in: "cookie", name: "tollgate_session", description: "The dashboard session opened by POST /internal/sessions" },
-        csrf: { type: "apiKey", in: "header", name: "x-csrf-token", description: "The session's csrf_token: required with the cookie on unsafe methods" },
+        session: {
+          type: "apiKey",
+          in: "cookie",
+          name: "tollgate_session",
+          description: "The dashboard session opened by POST /internal/sessions",
+        },
+        csrf: {
+          type: "apiKey",
+          in: "header",
+          name: "x-csrf-token",
+          description: "The session's csrf_token: required with the cookie on unsafe methods",
+        },
       },
     },
   };
@@ -205,14 +228,21 @@ function pathParameters(route: RouteDef<unknown, unknown, unknown>, convert: Con
   if (typeof (route.params as { safeParse?: unknown }).safeParse === "function") {
     return objectParameters(convert(route.params as z.ZodType, "input"), "path").map((p) => ({ ...p, required: true }));
   }
-  return Object.entries(route.params as Record<string, z.ZodType>).map(([name, schema]) => ({ name, in: "path", required: true, schema: convert(schema, "input") }));
+  return Object.entries(route.params as Record<string, z.ZodType>).map(([name, schema]) => ({
+    name,
+    in: "path",
+    required: true,
+    schema: convert(schema, "input"),
+  }));
 }
 
 /** A `*name` segment takes the rest of the path, slashes included: say so, since OpenAPI has no such parameter. */
 function describeWildcards(koaPath: string, parameters: Json[]): Json[] {
   const rest = new Set([...koaPath.matchAll(/\*([A-Za-z_]\w*)/g)].map((m) => m[1]));
   return parameters.map((p) =>
-    p.in === "path" && rest.has(p.name as string) ? { ...p, description: "The rest of the path: may hold '/', as is or encoded as %2F" } : p,
+    p.in === "path" && rest.has(p.name as string)
+      ? { ...p, description: "The rest of the path: may hold '/', as is or encoded as %2F" }
+      : p,
   );
 }
 
@@ -221,11 +251,23 @@ function objectParameters(schema: Json, where: "path" | "query"): Json[] {
   const required = new Set((schema.required ?? []) as string[]);
   return Object.entries(properties).map(([name, s]) => {
     const { description, ...rest } = s;
-    return { name, in: where, required: where === "path" || required.has(name), ...(description ? { description } : {}), schema: rest };
+    return {
+      name,
+      in: where,
+      required: where === "path" || required.has(name),
+      ...(description ? { description } : {}),
+      schema: rest,
+    };
   });
 }
 
-function responses(success: ResponseDoc | undefined, errors: number[], security: Security, method: HttpMethod, convert: Convert): Json {
+function responses(
+  success: ResponseDoc | undefined,
+  errors: number[],
+  security: Security,
+  method: HttpMethod,
+  convert: Convert,
+): Json {
   const status = success?.status ?? 200;
   const out: Json = {
     [String(status)]: {
@@ -238,7 +280,10 @@ function responses(success: ResponseDoc | undefined, errors: number[], security:
   if (security === "admin") all.add(429);
   if (security !== "public" && UNSAFE.has(method)) all.add(403);
   for (const code of [...all].sort()) {
-    out[String(code)] = { description: ERROR_TEXT[code] ?? "Error", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } };
+    out[String(code)] = {
+      description: ERROR_TEXT[code] ?? "Error",
+      content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
+    };
   }
   return out;
 }

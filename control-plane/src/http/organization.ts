@@ -28,7 +28,9 @@ export function resolveOrganization(app: AppContext) {
     }
     const parsed = idOf("org").safeParse(header);
     if (!parsed.success) {
-      throw new AppError("invalid_request", "Tollgate-Organization must be an org_… id", { field: "Tollgate-Organization" });
+      throw new AppError("invalid_request", "Tollgate-Organization must be an org_… id", {
+        field: "Tollgate-Organization",
+      });
     }
     if (!known.has(header)) {
       if (!(await getOrg(app.db, header))) {

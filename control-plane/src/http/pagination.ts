@@ -39,5 +39,7 @@ export function decodeCursor<T>(raw: string, accept: (value: unknown) => T | und
   } catch {
     // Not base64url JSON: the same answer as a well-formed cursor of the wrong shape.
   }
-  throw new AppError("invalid_request", "cursor is not one this API returned: pass next_cursor unchanged", { field: "cursor" });
+  throw new AppError("invalid_request", "cursor is not one this API returned: pass next_cursor unchanged", {
+    field: "cursor",
+  });
 }

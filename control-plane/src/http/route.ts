@@ -79,7 +79,8 @@ function requestOf<P, Q, B>(app: AppContext, route: RouteDef<P, Q, B>, ctx: Cont
     params: () => {
       if (isSchema(route.params)) return validate(route.params, ctx.params);
       const out: Record<string, unknown> = {};
-      for (const [name, schema] of Object.entries(route.params ?? {})) out[name] = validate(schema as z.ZodType, ctx.params[name]);
+      for (const [name, schema] of Object.entries(route.params ?? {}))
+        out[name] = validate(schema as z.ZodType, ctx.params[name]);
       return out as P;
     },
     query: () => (route.query ? validate(route.query, queryObject(ctx)) : (undefined as Q)),
@@ -90,9 +91,16 @@ function requestOf<P, Q, B>(app: AppContext, route: RouteDef<P, Q, B>, ctx: Cont
   };
 }
 
-async function readBody(app: AppContext, ctx: Context, kind: "json" | "bulk" | "optional"): Promise<Record<string, unknown>> {
+async function readBody(
+  app: AppContext,
+  ctx: Context,
+  kind: "json" | "bulk" | "optional",
+): Promise<Record<string, unknown>> {
   // Action endpoints accept an empty body.
-  if (kind === "optional" && (ctx.get("content-length") === "0" || (!ctx.get("content-length") && !ctx.get("transfer-encoding")))) {
+  if (
+    kind === "optional" &&
+    (ctx.get("content-length") === "0" || (!ctx.get("content-length") && !ctx.get("transfer-encoding")))
+  ) {
     return {};
   }
   return readJsonObject(ctx, kind === "bulk" ? app.config.maxBulkBodyBytes : app.config.maxBodyBytes);

@@ -35,11 +35,21 @@ export function setSessionCookie(ctx: Context, token: string, expiresAt: Date): 
 }
 
 export function clearSessionCookie(ctx: Context): void {
-  ctx.cookies.set(SESSION_COOKIE, "", { httpOnly: true, sameSite: "strict", path: "/", secure: ctx.secure, expires: new Date(0), overwrite: true });
+  ctx.cookies.set(SESSION_COOKIE, "", {
+    httpOnly: true,
+    sameSite: "strict",
+    path: "/",
+    secure: ctx.secure,
+    expires: new Date(0),
+    overwrite: true,
+  });
 }
 
 /** The live session of this request's cookie, or undefined. */
-export async function currentSession(app: AppContext, ctx: Context): Promise<{ session: Session; token: string } | undefined> {
+export async function currentSession(
+  app: AppContext,
+  ctx: Context,
+): Promise<{ session: Session; token: string } | undefined> {
   const token = sessionCookie(ctx);
   if (!token) return undefined;
   const session = await findSession(app.db, token, app.config.sessions, app.now());
@@ -61,7 +71,12 @@ export function withSessions(app: AppContext, bearerAuth: Middleware): Middlewar
       return sessionError(ctx, 401, "session_required", "the dashboard session is expired or unknown: sign in again");
     }
     if (UNSAFE.has(ctx.method) && !csrfMatches(found.token, ctx.get(CSRF_HEADER) || undefined)) {
-      return sessionError(ctx, 403, "csrf_required", `a ${ctx.method} authenticated by the session cookie needs the header ${CSRF_HEADER} with the session's csrf_token`);
+      return sessionError(
+        ctx,
+        403,
+        "csrf_required",
+        `a ${ctx.method} authenticated by the session cookie needs the header ${CSRF_HEADER} with the session's csrf_token`,
+      );
     }
     // The session acts as the credential it was opened with, as that credential stands now:
     // a revoked admin token or a deleted member ends it, a demotion applies at once.
@@ -69,7 +84,12 @@ export function withSessions(app: AppContext, bearerAuth: Middleware): Middlewar
     if (!actor) {
       await deleteSession(app.db, found.session.id);
       clearSessionCookie(ctx);
-      return sessionError(ctx, 401, "session_required", "the credential this session was opened with is revoked or gone: sign in again");
+      return sessionError(
+        ctx,
+        401,
+        "session_required",
+        "the credential this session was opened with is revoked or gone: sign in again",
+      );
     }
     ctx.state.actor = actor;
     ctx.state.session = found.session;

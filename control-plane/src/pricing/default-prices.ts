@@ -17,7 +17,8 @@ export const DATASET_NAME = "@pydantic/genai-prices";
 export const DATASET_VERSION: string = (() => {
   try {
     const entry = createRequire(import.meta.url).resolve(DATASET_NAME);
-    return (JSON.parse(readFileSync(join(dirname(entry), "..", "package.json"), "utf8")) as { version: string }).version;
+    return (JSON.parse(readFileSync(join(dirname(entry), "..", "package.json"), "utf8")) as { version: string })
+      .version;
   } catch {
     return "unknown";
   }
@@ -70,7 +71,8 @@ export function datasetPriceAt(info: ModelInfo, now: Date): DatasetPrice | undef
   let chosen: DatasetPrice | undefined;
   for (const c of info.prices) {
     if (!c.constraint) chosen = c.prices;
-    else if (c.constraint.type === "start_date" && Date.parse(c.constraint.start_date) <= now.getTime()) chosen = c.prices;
+    else if (c.constraint.type === "start_date" && Date.parse(c.constraint.start_date) <= now.getTime())
+      chosen = c.prices;
   }
   return chosen;
 }

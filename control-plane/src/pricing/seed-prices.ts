@@ -1,7 +1,13 @@
 import type { AppContext } from "../context.js";
 import { recordAudit } from "../repositories/audit-log.js";
 import type { ModelPriceRecord } from "../repositories/change-log.js";
-import { allModelPriceRecords, deleteModelPrices, priceResourceId, samePrice, upsertModelPrices } from "../repositories/model-prices.js";
+import {
+  allModelPriceRecords,
+  deleteModelPrices,
+  priceResourceId,
+  samePrice,
+  upsertModelPrices,
+} from "../repositories/model-prices.js";
 import { listOrgs, lockOrg } from "../repositories/orgs.js";
 import { writeWithChanges } from "../changes/write-with-changes.js";
 import { DATASET_NAME, DATASET_VERSION, defaultPriceTable } from "./default-prices.js";
@@ -28,7 +34,9 @@ export async function seedDefaultPrices(
   const { result, revision } = await writeWithChanges(app, orgId, async ({ trx, emit }) => {
     // Serializes with admin overrides of this organization (see model-prices routes).
     await lockOrg(trx, orgId);
-    const current = new Map((await allModelPriceRecords(trx, orgId)).map((r) => [priceResourceId(r.provider, r.model), r]));
+    const current = new Map(
+      (await allModelPriceRecords(trx, orgId)).map((r) => [priceResourceId(r.provider, r.model), r]),
+    );
     const writes: ModelPriceRecord[] = [];
     let added = 0;
     for (const [id, d] of table) {
@@ -37,13 +45,20 @@ export async function seedDefaultPrices(
       if (!cur) added++;
       writes.push(d);
     }
-    const removed = [...current.entries()].filter(([id, r]) => r.source === "default" && !table.has(id)).map(([, r]) => r);
+    const removed = [...current.entries()]
+      .filter(([id, r]) => r.source === "default" && !table.has(id))
+      .map(([, r]) => r);
     if (writes.length === 0 && removed.length === 0) return { added: 0, updated: 0, removed: 0 };
     await upsertModelPrices(trx, orgId, writes, app.now());
     await deleteModelPrices(trx, orgId, removed);
-    for (const w of writes) emit({ kind: "model_price_upsert", resourceId: priceResourceId(w.provider, w.model), payload: w });
+    for (const w of writes)
+      emit({ kind: "model_price_upsert", resourceId: priceResourceId(w.provider, w.model), payload: w });
     for (const r of removed) {
-      emit({ kind: "model_price_delete", resourceId: priceResourceId(r.provider, r.model), payload: { provider: r.provider, model: r.model } });
+      emit({
+        kind: "model_price_delete",
+        resourceId: priceResourceId(r.provider, r.model),
+        payload: { provider: r.provider, model: r.model },
+      });
     }
     const counts = { added, updated: writes.length - added, removed: removed.length };
     await recordAudit(trx, {
@@ -66,7 +81,14 @@ export async function seedAllDefaultPrices(app: AppContext): Promise<void> {
     const r = await seedDefaultPrices(app, org.id, table);
     if (r.revision !== null) {
       app.logger.info(
-        { orgId: org.id, dataset: `${DATASET_NAME}@${DATASET_VERSION}`, added: r.added, updated: r.updated, removed: r.removed, revision: r.revision },
+        {
+          orgId: org.id,
+          dataset: `${DATASET_NAME}@${DATASET_VERSION}`,
+          added: r.added,
+          updated: r.updated,
+          removed: r.removed,
+          revision: r.revision,
+        },
         "default model prices refreshed",
       );
     }

@@ -29,12 +29,26 @@ export interface AlertDeps {
   now(): Date;
 }
 
-export async function checkBudgetAlerts(app: Pick<AlertDeps, "config" | "metrics" | "now">, trx: Db, orgId: string, keyDays: Map<string, Set<string>>): Promise<void> {
+export async function checkBudgetAlerts(
+  app: Pick<AlertDeps, "config" | "metrics" | "now">,
+  trx: Db,
+  orgId: string,
+  keyDays: Map<string, Set<string>>,
+): Promise<void> {
   const keyIds = [...keyDays.keys()];
   if (keyIds.length === 0) return;
   const keys = await trx
     .selectFrom("api_keys")
-    .select(["id", "name", "key_prefix", "user_id", "budget_usd", "budget_period", "budget_alert_thresholds", "cost_micro_usd"])
+    .select([
+      "id",
+      "name",
+      "key_prefix",
+      "user_id",
+      "budget_usd",
+      "budget_period",
+      "budget_alert_thresholds",
+      "cost_micro_usd",
+    ])
     .where("org_id", "=", orgId)
     .where("id", "in", keyIds)
     .where("budget_usd", "is not", null)
@@ -44,7 +58,9 @@ export async function checkBudgetAlerts(app: Pick<AlertDeps, "config" | "metrics
   for (const k of keys) {
     const thresholds = k.budget_alert_thresholds;
     if (thresholds.length === 0 || !k.budget_usd) continue;
-    const periods = new Set([...(keyDays.get(k.id) ?? [])].map((day) => budgetPeriodKey(k.budget_period, new Date(`${day}T00:00:00Z`))));
+    const periods = new Set(
+      [...(keyDays.get(k.id) ?? [])].map((day) => budgetPeriodKey(k.budget_period, new Date(`${day}T00:00:00Z`))),
+    );
     for (const period of periods) {
       const spentMicro = period === "total" ? Number(k.cost_micro_usd) : await periodSpend(trx, orgId, k.id, period);
       const spentUsd = spentMicro / 1e6;
@@ -68,7 +84,14 @@ export async function checkBudgetAlerts(app: Pick<AlertDeps, "config" | "metrics
         const id = newId("alrt");
         const inserted = await trx
           .insertInto("budget_alerts")
-          .values({ id, org_id: orgId, key_id: k.id, period, threshold, payload: JSON.stringify({ alert_id: id, ...payload }) })
+          .values({
+            id,
+            org_id: orgId,
+            key_id: k.id,
+            period,
+            threshold,
+            payload: JSON.stringify({ alert_id: id, ...payload }),
+          })
           .onConflict((oc) => oc.columns(["key_id", "period", "threshold"]).doNothing())
           .returning("id")
           .executeTakeFirst();
@@ -173,7 +196,11 @@ export class AlertDelivery {
           await trx
             .updateTable("budget_alerts")
             .set({ next_attempt_at: new Date(Date.now() + CLAIM_MS) })
-            .where("id", "in", rows.map((r) => r.id))
+            .where(
+              "id",
+              "in",
+              rows.map((r) => r.id),
+            )
             .execute();
         }
         return rows;
@@ -189,12 +216,17 @@ export class AlertDelivery {
           .updateTable("budget_alerts")
           .set(
             error
-              ? { attempts, last_error: error, next_attempt_at: new Date(Date.now() + Math.min(MAX_BACKOFF_MS, 1000 * 2 ** attempts)) }
+              ? {
+                  attempts,
+                  last_error: error,
+                  next_attempt_at: new Date(Date.now() + Math.min(MAX_BACKOFF_MS, 1000 * 2 ** attempts)),
+                }
               : { attempts, last_error: null, delivered_at: new Date() },
           )
           .where("id", "=", alert.id)
           .execute();
-        if (error) this.app.logger.warn({ alertId: alert.id, attempts, error }, "budget alert webhook failed; will retry");
+        if (error)
+          this.app.logger.warn({ alertId: alert.id, attempts, error }, "budget alert webhook failed; will retry");
       }
     }
   }
@@ -214,7 +246,9 @@ export class AlertDelivery {
       return res.ok ? null : `webhook answered HTTP ${res.status}`;
     } catch (err) {
       const e = err as Error & { cause?: { code?: string } };
-      return e.name === "TimeoutError" ? `webhook did not answer within ${TIMEOUT_MS} ms` : `webhook unreachable (${e.cause?.code ?? e.name})`;
+      return e.name === "TimeoutError"
+        ? `webhook did not answer within ${TIMEOUT_MS} ms`
+        : `webhook unreachable (${e.cause?.code ?? e.name})`;
     }
   }
 }

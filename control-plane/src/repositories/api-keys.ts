@@ -102,7 +102,10 @@ function toApiKey(r: KeyRowWithOwner): ApiKey {
     mcp_servers: mcp.servers,
     mcp_tools: mcp.tools,
     // The old secret is kept after its grace ended (gateways then know it as rotated, not a guess); it no longer works.
-    previous_key_expires_at: r.previous_key_expires_at && new Date(r.previous_key_expires_at).getTime() > Date.now() ? toIso(r.previous_key_expires_at) : null,
+    previous_key_expires_at:
+      r.previous_key_expires_at && new Date(r.previous_key_expires_at).getTime() > Date.now()
+        ? toIso(r.previous_key_expires_at)
+        : null,
     last_used_at: toIso(r.last_used_at),
     requests: Number(r.request_count ?? 0),
     input_tokens: Number(r.input_tokens ?? 0),
@@ -123,14 +126,25 @@ function settingsColumns(s: Partial<ApiKeySettings>) {
   if (s.tokens_per_day_limit !== undefined) out.tokens_per_day_limit = s.tokens_per_day_limit;
   if (s.max_concurrent_requests !== undefined) out.max_concurrent_requests = s.max_concurrent_requests;
   if (s.budget_period !== undefined) out.budget_period = s.budget_period;
-  for (const k of ["budget_alert_thresholds", "allowed_providers", "allowed_models", "ip_allowlist", "metadata"] as const) {
+  for (const k of [
+    "budget_alert_thresholds",
+    "allowed_providers",
+    "allowed_models",
+    "ip_allowlist",
+    "metadata",
+  ] as const) {
     if (s[k] !== undefined) out[k] = JSON.stringify(s[k]);
   }
   return out;
 }
 
 function mcpJson(s: Pick<ApiKeySettings, "mcp_enabled" | "mcp_access_mode" | "mcp_servers" | "mcp_tools">): string {
-  return JSON.stringify({ enabled: s.mcp_enabled, access_mode: s.mcp_access_mode, servers: s.mcp_servers, tools: s.mcp_tools });
+  return JSON.stringify({
+    enabled: s.mcp_enabled,
+    access_mode: s.mcp_access_mode,
+    servers: s.mcp_servers,
+    tools: s.mcp_tools,
+  });
 }
 
 export interface NewApiKey {
@@ -155,19 +169,22 @@ export async function insertApiKeys(trx: Db, input: NewApiKey[]): Promise<ApiKey
     const rows = await trx
       .insertInto("api_keys")
       .values(
-        input.slice(i, i + 1000).map((k) => ({
-          id: k.id,
-          org_id: k.orgId,
-          user_id: k.userId,
-          name: k.name,
-          key_hash: k.hash,
-          key_prefix: k.prefix,
-          status: "active",
-          created_at: now,
-          updated_at: now,
-          ...settingsColumns(k.settings),
-          mcp: mcpJson(k.settings),
-        }) as never),
+        input.slice(i, i + 1000).map(
+          (k) =>
+            ({
+              id: k.id,
+              org_id: k.orgId,
+              user_id: k.userId,
+              name: k.name,
+              key_hash: k.hash,
+              key_prefix: k.prefix,
+              status: "active",
+              created_at: now,
+              updated_at: now,
+              ...settingsColumns(k.settings),
+              mcp: mcpJson(k.settings),
+            }) as never,
+        ),
       )
       .returningAll()
       .execute();
@@ -177,7 +194,11 @@ export async function insertApiKeys(trx: Db, input: NewApiKey[]): Promise<ApiKey
 }
 
 function withOwner(db: Db) {
-  return db.selectFrom("api_keys as k").leftJoin("users as u", "u.id", "k.user_id").selectAll("k").select("u.external_id as owner");
+  return db
+    .selectFrom("api_keys as k")
+    .leftJoin("users as u", "u.id", "k.user_id")
+    .selectAll("k")
+    .select("u.external_id as owner");
 }
 
 export async function getApiKey(db: Db, orgId: string, id: string): Promise<ApiKey | undefined> {
@@ -186,8 +207,18 @@ export async function getApiKey(db: Db, orgId: string, id: string): Promise<ApiK
 }
 
 /** Locks the key row for the rest of the transaction (rotation, status changes). */
-export async function lockApiKey(trx: Db, orgId: string, id: string): Promise<(ApiKey & { key_hash: Buffer }) | undefined> {
-  const row = await trx.selectFrom("api_keys").selectAll().where("org_id", "=", orgId).where("id", "=", id).forUpdate().executeTakeFirst();
+export async function lockApiKey(
+  trx: Db,
+  orgId: string,
+  id: string,
+): Promise<(ApiKey & { key_hash: Buffer }) | undefined> {
+  const row = await trx
+    .selectFrom("api_keys")
+    .selectAll()
+    .where("org_id", "=", orgId)
+    .where("id", "=", id)
+    .forUpdate()
+    .executeTakeFirst();
   return row && { ...toApiKey(row), key_hash: toBuffer(row.key_hash) };
 }
 
@@ -196,7 +227,13 @@ export interface ApiKeyPatch extends Partial<ApiKeySettings> {
   status?: "active" | "inactive" | "revoked";
 }
 
-export async function updateApiKey(trx: Db, orgId: string, id: string, patch: ApiKeyPatch, current: ApiKey): Promise<ApiKey> {
+export async function updateApiKey(
+  trx: Db,
+  orgId: string,
+  id: string,
+  patch: ApiKeyPatch,
+  current: ApiKey,
+): Promise<ApiKey> {
   const mcpTouched = ["mcp_enabled", "mcp_access_mode", "mcp_servers", "mcp_tools"].some((k) => k in patch);
   const row = await trx
     .updateTable("api_keys")
@@ -247,12 +284,23 @@ export async function rotateApiKeySecret(
 }
 
 export async function deleteApiKey(trx: Db, orgId: string, id: string): Promise<ApiKey | undefined> {
-  const row = await trx.deleteFrom("api_keys").where("org_id", "=", orgId).where("id", "=", id).returningAll().executeTakeFirst();
+  const row = await trx
+    .deleteFrom("api_keys")
+    .where("org_id", "=", orgId)
+    .where("id", "=", id)
+    .returningAll()
+    .executeTakeFirst();
   return row && toApiKey(row);
 }
 
 export async function apiKeyIdsOfUser(trx: Db, orgId: string, userId: string): Promise<string[]> {
-  const rows = await trx.selectFrom("api_keys").select("id").where("org_id", "=", orgId).where("user_id", "=", userId).orderBy("id").execute();
+  const rows = await trx
+    .selectFrom("api_keys")
+    .select("id")
+    .where("org_id", "=", orgId)
+    .where("user_id", "=", userId)
+    .orderBy("id")
+    .execute();
   return rows.map((r) => r.id);
 }
 
@@ -301,7 +349,11 @@ const SORT_EXPR = {
 } as const;
 
 /** Keyset pagination on (sort value, id); the cursor is opaque to clients. */
-export async function listApiKeys(db: Db, orgId: string, q: KeyListQuery): Promise<{ rows: ApiKey[]; next: { v: string | number; id: string } | null }> {
+export async function listApiKeys(
+  db: Db,
+  orgId: string,
+  q: KeyListQuery,
+): Promise<{ rows: ApiKey[]; next: { v: string | number; id: string } | null }> {
   const expr: RawBuilder<unknown> = SORT_EXPR[q.sort];
   let query = db
     .selectFrom("api_keys as k")
@@ -314,11 +366,19 @@ export async function listApiKeys(db: Db, orgId: string, q: KeyListQuery): Promi
   if (q.userId) query = query.where("k.user_id", "=", q.userId);
   if (q.search) {
     const like = `%${q.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-    query = query.where((eb) => eb.or([eb("k.name", "ilike", like), eb("k.key_prefix", "like", `${q.search!.replace(/[\\%_]/g, (c) => `\\${c}`)}%`)]));
+    query = query.where((eb) =>
+      eb.or([
+        eb("k.name", "ilike", like),
+        eb("k.key_prefix", "like", `${q.search!.replace(/[\\%_]/g, (c) => `\\${c}`)}%`),
+      ]),
+    );
   }
-  if (q.status === "expired") query = query.where("k.status", "=", "active").where("k.expires_at", "<=", sql<Date>`now()`);
+  if (q.status === "expired")
+    query = query.where("k.status", "=", "active").where("k.expires_at", "<=", sql<Date>`now()`);
   else if (q.status === "active") {
-    query = query.where("k.status", "=", "active").where((eb) => eb.or([eb("k.expires_at", "is", null), eb("k.expires_at", ">", sql<Date>`now()`)]));
+    query = query
+      .where("k.status", "=", "active")
+      .where((eb) => eb.or([eb("k.expires_at", "is", null), eb("k.expires_at", ">", sql<Date>`now()`)]));
   } else if (q.status) query = query.where("k.status", "=", q.status);
   if (q.cursor) {
     const cmp = q.order === "asc" ? sql`>` : sql`<`;
@@ -331,7 +391,9 @@ export async function listApiKeys(db: Db, orgId: string, q: KeyListQuery): Promi
           ? Number.isSafeInteger(q.cursor.v)
           : typeof q.cursor.v === "string";
     if (!fits || q.cursor.id.length > 64) {
-      throw new AppError("invalid_request", "cursor is not one this API returned: pass next_cursor unchanged", { field: "cursor" });
+      throw new AppError("invalid_request", "cursor is not one this API returned: pass next_cursor unchanged", {
+        field: "cursor",
+      });
     }
     query = query.where(sql<boolean>`(${expr}, k.id) ${cmp} (${value}, ${q.cursor.id})`);
   }
@@ -344,7 +406,10 @@ export async function listApiKeys(db: Db, orgId: string, q: KeyListQuery): Promi
   const last = page[page.length - 1] as (KeyRowWithOwner & { sort_value: unknown }) | undefined;
   const next =
     rows.length > q.limit && last
-      ? { v: last.sort_value instanceof Date ? last.sort_value.toISOString() : (last.sort_value as string | number), id: last.id }
+      ? {
+          v: last.sort_value instanceof Date ? last.sort_value.toISOString() : (last.sort_value as string | number),
+          id: last.id,
+        }
       : null;
   return { rows: page.map((r) => toApiKey(r as KeyRowWithOwner)), next };
 }

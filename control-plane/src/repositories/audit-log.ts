@@ -54,7 +54,13 @@ export interface AuditEntry {
 export async function listAudit(
   db: Db,
   orgId: string,
-  filter: { targetId?: string | undefined; action?: string | undefined; since?: Date | undefined; until?: Date | undefined; limit: number },
+  filter: {
+    targetId?: string | undefined;
+    action?: string | undefined;
+    since?: Date | undefined;
+    until?: Date | undefined;
+    limit: number;
+  },
 ): Promise<AuditEntry[]> {
   let q = db.selectFrom("audit_log").selectAll().where("org_id", "=", orgId);
   if (filter.targetId) q = q.where("target_id", "=", filter.targetId);

@@ -69,15 +69,25 @@ describe(`change log revisions (${process.env.DATABASE_URL ? "postgres" : "pglit
   it("commits a later writer's revision only after the earlier one is visible", async () => {
     const start = await currentRevision(database.db, orgId);
     const commits: number[] = [];
-    const slow = database.db.transaction().execute(async (trx) => {
-      const rev = await appendChange(trx, orgId, { kind: "key_delete", resourceId: "ak_slow", payload: { id: "ak_slow" } });
-      await sleep(150);
-      return rev;
-    }).then((rev) => (commits.push(rev), rev));
+    const slow = database.db
+      .transaction()
+      .execute(async (trx) => {
+        const rev = await appendChange(trx, orgId, {
+          kind: "key_delete",
+          resourceId: "ak_slow",
+          payload: { id: "ak_slow" },
+        });
+        await sleep(150);
+        return rev;
+      })
+      .then((rev) => (commits.push(rev), rev));
     await sleep(30);
-    const fast = database.db.transaction().execute(async (trx) =>
-      appendChange(trx, orgId, { kind: "key_delete", resourceId: "ak_fast", payload: { id: "ak_fast" } }),
-    ).then((rev) => (commits.push(rev), rev));
+    const fast = database.db
+      .transaction()
+      .execute(async (trx) =>
+        appendChange(trx, orgId, { kind: "key_delete", resourceId: "ak_fast", payload: { id: "ak_fast" } }),
+      )
+      .then((rev) => (commits.push(rev), rev));
     // While the slow writer holds the organization's row, the later revision is never
     // visible without the earlier one (Postgres shows neither; PGlite serialises the read).
     await sleep(60);

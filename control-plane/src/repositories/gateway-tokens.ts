@@ -15,10 +15,23 @@ export async function insertGatewayToken(
 ): Promise<GatewayToken> {
   const row = await trx
     .insertInto("gateway_tokens")
-    .values({ id: input.id, org_id: input.orgId, name: input.name, token_hash: input.hash, token_prefix: input.prefix, revoked_at: null })
+    .values({
+      id: input.id,
+      org_id: input.orgId,
+      name: input.name,
+      token_hash: input.hash,
+      token_prefix: input.prefix,
+      revoked_at: null,
+    })
     .returning(["id", "name", "token_prefix", "created_at", "revoked_at"])
     .executeTakeFirstOrThrow();
-  return { id: row.id, name: row.name, token_prefix: row.token_prefix, created_at: toIso(row.created_at)!, revoked_at: toIso(row.revoked_at) };
+  return {
+    id: row.id,
+    name: row.name,
+    token_prefix: row.token_prefix,
+    created_at: toIso(row.created_at)!,
+    revoked_at: toIso(row.revoked_at),
+  };
 }
 
 export async function listGatewayTokens(db: Db, orgId: string): Promise<GatewayToken[]> {
@@ -28,7 +41,13 @@ export async function listGatewayTokens(db: Db, orgId: string): Promise<GatewayT
     .where("org_id", "=", orgId)
     .orderBy("id")
     .execute();
-  return rows.map((r) => ({ id: r.id, name: r.name, token_prefix: r.token_prefix, created_at: toIso(r.created_at)!, revoked_at: toIso(r.revoked_at) }));
+  return rows.map((r) => ({
+    id: r.id,
+    name: r.name,
+    token_prefix: r.token_prefix,
+    created_at: toIso(r.created_at)!,
+    revoked_at: toIso(r.revoked_at),
+  }));
 }
 
 export async function revokeGatewayToken(trx: Db, orgId: string, id: string): Promise<GatewayToken | undefined> {
@@ -40,7 +59,15 @@ export async function revokeGatewayToken(trx: Db, orgId: string, id: string): Pr
     .where("revoked_at", "is", null)
     .returning(["id", "name", "token_prefix", "created_at", "revoked_at"])
     .executeTakeFirst();
-  return row && { id: row.id, name: row.name, token_prefix: row.token_prefix, created_at: toIso(row.created_at)!, revoked_at: toIso(row.revoked_at) };
+  return (
+    row && {
+      id: row.id,
+      name: row.name,
+      token_prefix: row.token_prefix,
+      created_at: toIso(row.created_at)!,
+      revoked_at: toIso(row.revoked_at),
+    }
+  );
 }
 
 /** The live token with this hash, or undefined. */

@@ -11,7 +11,12 @@ export function hashIdempotencyKey(key: string): Buffer {
 }
 
 /** The first answer recorded under this key, locking nothing. */
-export async function findIdempotencyRecord(db: Db, orgId: string, scope: string, key: string): Promise<IdempotencyRecord | undefined> {
+export async function findIdempotencyRecord(
+  db: Db,
+  orgId: string,
+  scope: string,
+  key: string,
+): Promise<IdempotencyRecord | undefined> {
   const row = await db
     .selectFrom("idempotency_records")
     .select(["target_id", "response"])
@@ -22,7 +27,13 @@ export async function findIdempotencyRecord(db: Db, orgId: string, scope: string
   return row && { targetId: row.target_id, response: row.response as Record<string, unknown> };
 }
 
-export async function saveIdempotencyRecord(trx: Db, orgId: string, scope: string, key: string, record: IdempotencyRecord): Promise<void> {
+export async function saveIdempotencyRecord(
+  trx: Db,
+  orgId: string,
+  scope: string,
+  key: string,
+  record: IdempotencyRecord,
+): Promise<void> {
   await trx
     .insertInto("idempotency_records")
     .values({

@@ -79,7 +79,10 @@ export async function keySyncRecord(trx: Db, orgId: string, id: string): Promise
 export async function keySyncRecords(trx: Db, orgId: string, ids: string[]): Promise<KeySyncRecord[]> {
   const out: KeySyncRecord[] = [];
   for (let i = 0; i < ids.length; i += 1000) {
-    const rows = await keySyncQuery(trx, orgId).where("k.id", "in", ids.slice(i, i + 1000)).orderBy("k.id").execute();
+    const rows = await keySyncQuery(trx, orgId)
+      .where("k.id", "in", ids.slice(i, i + 1000))
+      .orderBy("k.id")
+      .execute();
     out.push(...rows.map((r) => toSyncRecord(r as KeySyncRow)));
   }
   return out;

@@ -92,7 +92,12 @@ export async function insertMcpServer(trx: Db, orgId: string, input: McpServerIn
   return toServer(row);
 }
 
-export async function updateMcpServer(trx: Db, orgId: string, id: string, patch: Partial<McpServerInput>): Promise<McpServer | null> {
+export async function updateMcpServer(
+  trx: Db,
+  orgId: string,
+  id: string,
+  patch: Partial<McpServerInput>,
+): Promise<McpServer | null> {
   const row = await trx
     .updateTable("mcp_servers")
     .set({
@@ -110,17 +115,32 @@ export async function updateMcpServer(trx: Db, orgId: string, id: string, patch:
 }
 
 export async function deleteMcpServer(trx: Db, orgId: string, id: string): Promise<McpServer | null> {
-  const row = await trx.deleteFrom("mcp_servers").where("org_id", "=", orgId).where("id", "=", id).returningAll().executeTakeFirst();
+  const row = await trx
+    .deleteFrom("mcp_servers")
+    .where("org_id", "=", orgId)
+    .where("id", "=", id)
+    .returningAll()
+    .executeTakeFirst();
   return row ? toServer(row) : null;
 }
 
 export async function getMcpServer(db: Db, orgId: string, id: string): Promise<McpServer | null> {
-  const row = await db.selectFrom("mcp_servers").selectAll().where("org_id", "=", orgId).where("id", "=", id).executeTakeFirst();
+  const row = await db
+    .selectFrom("mcp_servers")
+    .selectAll()
+    .where("org_id", "=", orgId)
+    .where("id", "=", id)
+    .executeTakeFirst();
   return row ? toServer(row) : null;
 }
 
 export async function findMcpServerByName(db: Db, orgId: string, name: string): Promise<McpServer | null> {
-  const row = await db.selectFrom("mcp_servers").selectAll().where("org_id", "=", orgId).where("name", "=", name).executeTakeFirst();
+  const row = await db
+    .selectFrom("mcp_servers")
+    .selectAll()
+    .where("org_id", "=", orgId)
+    .where("name", "=", name)
+    .executeTakeFirst();
   return row ? toServer(row) : null;
 }
 

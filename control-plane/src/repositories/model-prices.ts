@@ -16,7 +16,13 @@ export type { PriceValues };
 
 type Row = Pick<
   ModelPricesTable,
-  "provider" | "model" | "input_usd_per_mtok" | "output_usd_per_mtok" | "cache_read_usd_per_mtok" | "cache_write_usd_per_mtok" | "source"
+  | "provider"
+  | "model"
+  | "input_usd_per_mtok"
+  | "output_usd_per_mtok"
+  | "cache_read_usd_per_mtok"
+  | "cache_write_usd_per_mtok"
+  | "source"
 > & { updated_at: Date };
 
 const COLUMNS = [
@@ -81,13 +87,20 @@ export async function listModelPrices(db: Db, orgId: string, f: PriceListFilter)
   }
   if (f.after) {
     const { provider, model } = f.after;
-    q = q.where((eb) => eb.or([eb("provider", ">", provider), eb.and([eb("provider", "=", provider), eb("model", ">", model)])]));
+    q = q.where((eb) =>
+      eb.or([eb("provider", ">", provider), eb.and([eb("provider", "=", provider), eb("model", ">", model)])]),
+    );
   }
   const rows = await q.orderBy("provider").orderBy("model").limit(f.limit).execute();
   return rows.map(toModelPrice);
 }
 
-export async function getModelPrice(db: Db, orgId: string, provider: string, model: string): Promise<ModelPrice | undefined> {
+export async function getModelPrice(
+  db: Db,
+  orgId: string,
+  provider: string,
+  model: string,
+): Promise<ModelPrice | undefined> {
   const row = await db
     .selectFrom("model_prices")
     .select(COLUMNS)
@@ -100,7 +113,13 @@ export async function getModelPrice(db: Db, orgId: string, provider: string, mod
 
 /** Every price of the organization, for snapshots and seeding. */
 export async function allModelPriceRecords(db: Db, orgId: string): Promise<ModelPriceRecord[]> {
-  const rows = await db.selectFrom("model_prices").select(COLUMNS).where("org_id", "=", orgId).orderBy("provider").orderBy("model").execute();
+  const rows = await db
+    .selectFrom("model_prices")
+    .select(COLUMNS)
+    .where("org_id", "=", orgId)
+    .orderBy("provider")
+    .orderBy("model")
+    .execute();
   return rows.map(toRecord);
 }
 
@@ -124,13 +143,22 @@ export async function upsertModelPrices(trx: Db, orgId: string, records: ModelPr
   }
 }
 
-export async function upsertModelPrice(trx: Db, orgId: string, record: ModelPriceRecord, at: Date): Promise<ModelPrice> {
+export async function upsertModelPrice(
+  trx: Db,
+  orgId: string,
+  record: ModelPriceRecord,
+  at: Date,
+): Promise<ModelPrice> {
   await upsertModelPrices(trx, orgId, [record], at);
   return (await getModelPrice(trx, orgId, record.provider, record.model))!;
 }
 
 /** Deletes prices by (provider, model); returns how many existed. */
-export async function deleteModelPrices(trx: Db, orgId: string, keys: Array<{ provider: string; model: string }>): Promise<number> {
+export async function deleteModelPrices(
+  trx: Db,
+  orgId: string,
+  keys: Array<{ provider: string; model: string }>,
+): Promise<number> {
   let n = 0;
   for (const k of keys) {
     const res = await trx

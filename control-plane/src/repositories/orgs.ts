@@ -29,7 +29,13 @@ export interface Org {
 }
 
 function toOrg(r: { id: string; name: string; revision: string | number; created_at: Date }): Org {
-  return { id: r.id, name: r.name, revision: toNumber(r.revision), is_default: r.name === DEFAULT_ORG_NAME, created_at: r.created_at.toISOString() };
+  return {
+    id: r.id,
+    name: r.name,
+    revision: toNumber(r.revision),
+    is_default: r.name === DEFAULT_ORG_NAME,
+    created_at: r.created_at.toISOString(),
+  };
 }
 
 export async function insertOrg(trx: Db, input: { id: string; name: string }): Promise<Org> {

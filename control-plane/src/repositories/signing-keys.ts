@@ -1,4 +1,12 @@
-import { createCipheriv, createDecipheriv, createPrivateKey, generateKeyPairSync, hkdfSync, randomBytes, type KeyObject } from "node:crypto";
+import {
+  createCipheriv,
+  createDecipheriv,
+  createPrivateKey,
+  generateKeyPairSync,
+  hkdfSync,
+  randomBytes,
+  type KeyObject,
+} from "node:crypto";
 import { ed25519PublicKeyToRaw, newId } from "@tollgate/shared";
 import type { Db } from "../db/database.js";
 import type { SigningKeyRecord } from "./change-log.js";
@@ -37,15 +45,28 @@ export interface SigningKey {
  * none, or when the master key changed and the sealed private key no longer opens;
  * `created` tells the caller to sync its public half.
  */
-export async function currentSigningKey(trx: Db, orgId: string, masterKey: string): Promise<SigningKey & { created: boolean }> {
-  const row = await trx.selectFrom("signing_keys").selectAll().where("org_id", "=", orgId).orderBy("id", "desc").executeTakeFirst();
+export async function currentSigningKey(
+  trx: Db,
+  orgId: string,
+  masterKey: string,
+): Promise<SigningKey & { created: boolean }> {
+  const row = await trx
+    .selectFrom("signing_keys")
+    .selectAll()
+    .where("org_id", "=", orgId)
+    .orderBy("id", "desc")
+    .executeTakeFirst();
   if (row) {
     const der = unseal(masterKey, toBuffer(row.private_key_sealed));
     if (der) {
       return {
         id: row.id,
         privateKey: createPrivateKey({ key: der, format: "der", type: "pkcs8" }),
-        record: { id: row.id, public_key: toBuffer(row.public_key).toString("hex"), created_at: toIso(row.created_at)! },
+        record: {
+          id: row.id,
+          public_key: toBuffer(row.public_key).toString("hex"),
+          created_at: toIso(row.created_at)!,
+        },
         created: false,
       };
     }
@@ -63,11 +84,25 @@ export async function currentSigningKey(trx: Db, orgId: string, masterKey: strin
     })
     .returning("created_at")
     .executeTakeFirstOrThrow();
-  return { id, privateKey, record: { id, public_key: raw.toString("hex"), created_at: toIso(inserted.created_at)! }, created: true };
+  return {
+    id,
+    privateKey,
+    record: { id, public_key: raw.toString("hex"), created_at: toIso(inserted.created_at)! },
+    created: true,
+  };
 }
 
 /** Public halves of every signing key of the organization, for snapshots. */
 export async function allSigningKeyRecords(trx: Db, orgId: string): Promise<SigningKeyRecord[]> {
-  const rows = await trx.selectFrom("signing_keys").select(["id", "public_key", "created_at"]).where("org_id", "=", orgId).orderBy("id").execute();
-  return rows.map((r) => ({ id: r.id, public_key: toBuffer(r.public_key).toString("hex"), created_at: toIso(r.created_at)! }));
+  const rows = await trx
+    .selectFrom("signing_keys")
+    .select(["id", "public_key", "created_at"])
+    .where("org_id", "=", orgId)
+    .orderBy("id")
+    .execute();
+  return rows.map((r) => ({
+    id: r.id,
+    public_key: toBuffer(r.public_key).toString("hex"),
+    created_at: toIso(r.created_at)!,
+  }));
 }

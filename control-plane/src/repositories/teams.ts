@@ -46,16 +46,30 @@ export async function insertTeam(
 }
 
 export async function findTeamByName(db: Db, orgId: string, name: string): Promise<Team | undefined> {
-  const row = await db.selectFrom("teams").selectAll().where("org_id", "=", orgId).where("name", "=", name).executeTakeFirst();
+  const row = await db
+    .selectFrom("teams")
+    .selectAll()
+    .where("org_id", "=", orgId)
+    .where("name", "=", name)
+    .executeTakeFirst();
   return row && toTeam(row);
 }
 
 export async function getTeam(db: Db, orgId: string, id: string): Promise<Team | undefined> {
-  const row = await db.selectFrom("teams").selectAll().where("org_id", "=", orgId).where("id", "=", id).executeTakeFirst();
+  const row = await db
+    .selectFrom("teams")
+    .selectAll()
+    .where("org_id", "=", orgId)
+    .where("id", "=", id)
+    .executeTakeFirst();
   return row && toTeam(row);
 }
 
-export async function listTeams(db: Db, orgId: string, page: { after?: string | undefined; limit: number }): Promise<Team[]> {
+export async function listTeams(
+  db: Db,
+  orgId: string,
+  page: { after?: string | undefined; limit: number },
+): Promise<Team[]> {
   let q = db.selectFrom("teams").selectAll().where("org_id", "=", orgId);
   if (page.after) q = q.where("id", ">", page.after);
   const rows = await q.orderBy("id").limit(page.limit).execute();
@@ -66,7 +80,11 @@ export async function updateTeam(
   trx: Db,
   orgId: string,
   id: string,
-  patch: { name?: string | undefined; tpm_limit?: number | null | undefined; daily_token_limit?: number | null | undefined },
+  patch: {
+    name?: string | undefined;
+    tpm_limit?: number | null | undefined;
+    daily_token_limit?: number | null | undefined;
+  },
 ): Promise<Team | undefined> {
   const row = await trx
     .updateTable("teams")
@@ -84,7 +102,12 @@ export async function updateTeam(
 }
 
 export async function deleteTeam(trx: Db, orgId: string, id: string): Promise<Team | undefined> {
-  const row = await trx.deleteFrom("teams").where("org_id", "=", orgId).where("id", "=", id).returningAll().executeTakeFirst();
+  const row = await trx
+    .deleteFrom("teams")
+    .where("org_id", "=", orgId)
+    .where("id", "=", id)
+    .returningAll()
+    .executeTakeFirst();
   return row && toTeam(row);
 }
 

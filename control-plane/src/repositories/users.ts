@@ -41,7 +41,11 @@ export interface UserLimits {
 export async function insertUser(
   trx: Db,
   orgId: string,
-  input: { external_id: string; team_id?: string | null | undefined; role?: MemberRole | undefined } & Partial<UserLimits>,
+  input: {
+    external_id: string;
+    team_id?: string | null | undefined;
+    role?: MemberRole | undefined;
+  } & Partial<UserLimits>,
 ): Promise<User> {
   const now = new Date();
   const row = await trx
@@ -64,12 +68,22 @@ export async function insertUser(
 }
 
 export async function findUserByExternalId(db: Db, orgId: string, externalId: string): Promise<User | undefined> {
-  const row = await db.selectFrom("users").selectAll().where("org_id", "=", orgId).where("external_id", "=", externalId).executeTakeFirst();
+  const row = await db
+    .selectFrom("users")
+    .selectAll()
+    .where("org_id", "=", orgId)
+    .where("external_id", "=", externalId)
+    .executeTakeFirst();
   return row && toUser(row);
 }
 
 export async function getUser(db: Db, orgId: string, id: string): Promise<User | undefined> {
-  const row = await db.selectFrom("users").selectAll().where("org_id", "=", orgId).where("id", "=", id).executeTakeFirst();
+  const row = await db
+    .selectFrom("users")
+    .selectAll()
+    .where("org_id", "=", orgId)
+    .where("id", "=", id)
+    .executeTakeFirst();
   return row && toUser(row);
 }
 
@@ -89,7 +103,12 @@ export async function listUsers(
 export async function existingUserIds(db: Db, orgId: string, ids: string[]): Promise<Set<string>> {
   const found = new Set<string>();
   for (let i = 0; i < ids.length; i += 1000) {
-    const rows = await db.selectFrom("users").select("id").where("org_id", "=", orgId).where("id", "in", ids.slice(i, i + 1000)).execute();
+    const rows = await db
+      .selectFrom("users")
+      .select("id")
+      .where("org_id", "=", orgId)
+      .where("id", "in", ids.slice(i, i + 1000))
+      .execute();
     for (const r of rows) found.add(r.id);
   }
   return found;
@@ -99,7 +118,11 @@ export async function updateUser(
   trx: Db,
   orgId: string,
   id: string,
-  patch: { external_id?: string | undefined; team_id?: string | null | undefined; role?: MemberRole | undefined } & Partial<UserLimits>,
+  patch: {
+    external_id?: string | undefined;
+    team_id?: string | null | undefined;
+    role?: MemberRole | undefined;
+  } & Partial<UserLimits>,
 ): Promise<User | undefined> {
   const row = await trx
     .updateTable("users")
@@ -120,6 +143,11 @@ export async function updateUser(
 }
 
 export async function deleteUser(trx: Db, orgId: string, id: string): Promise<User | undefined> {
-  const row = await trx.deleteFrom("users").where("org_id", "=", orgId).where("id", "=", id).returningAll().executeTakeFirst();
+  const row = await trx
+    .deleteFrom("users")
+    .where("org_id", "=", orgId)
+    .where("id", "=", id)
+    .returningAll()
+    .executeTakeFirst();
   return row && toUser(row);
 }

@@ -35,7 +35,11 @@ afterAll(async () => {
 
 describe("admin API", () => {
   it("creates team, user and key exactly as the seed curls do, and lists never show the key", async () => {
-    const team = await call("POST", "/internal/teams", { name: "engineering", tpm_limit: 200000, daily_token_limit: 5000000 });
+    const team = await call("POST", "/internal/teams", {
+      name: "engineering",
+      tpm_limit: 200000,
+      daily_token_limit: 5000000,
+    });
     expect(team.status).toBe(201);
     expect(team.body).toMatchObject({ name: "engineering", tpm_limit: 200000, daily_token_limit: 5000000 });
     expect(team.body.id).toMatch(/^team_[0-9a-z]{26}$/);
@@ -56,7 +60,11 @@ describe("admin API", () => {
     const list = await call("GET", "/internal/api-keys");
     expect(list.status).toBe(200);
     expect(list.body.data).toHaveLength(1);
-    expect(list.body.data[0]).toMatchObject({ id: key.body.id, key_prefix: key.body.key_prefix, user_id: user.body.id });
+    expect(list.body.data[0]).toMatchObject({
+      id: key.body.id,
+      key_prefix: key.body.key_prefix,
+      user_id: user.body.id,
+    });
     expect(JSON.stringify(list.body)).not.toContain(key.body.key);
     const one = await call("GET", `/internal/api-keys/${key.body.id}`);
     expect(one.body).not.toHaveProperty("key");
@@ -112,10 +120,16 @@ describe("admin API", () => {
     const huge = await call("POST", "/internal/teams", { name: "x".repeat(100_000) });
     expect(huge.status).toBe(413);
 
-    const missingTeam = await call("POST", "/internal/users", { external_id: "bob", team_id: "team_00000000000000000000000000" });
+    const missingTeam = await call("POST", "/internal/users", {
+      external_id: "bob",
+      team_id: "team_00000000000000000000000000",
+    });
     expect(missingTeam.status).toBe(404);
     expect(missingTeam.body.error.field).toBe("team_id");
-    const missingUser = await call("POST", "/internal/api-keys", { name: "k", user_id: "user_00000000000000000000000000" });
+    const missingUser = await call("POST", "/internal/api-keys", {
+      name: "k",
+      user_id: "user_00000000000000000000000000",
+    });
     expect(missingUser.status).toBe(404);
     expect(missingUser.body.error.field).toBe("user_id");
     const badId = await call("POST", "/internal/api-keys", { name: "k", user_id: "alice" });
@@ -123,7 +137,9 @@ describe("admin API", () => {
     expect(badId.body.error.field).toBe("user_id");
 
     expect((await call("GET", "/internal/teams")).body.data.length).toBe(before);
-    expect((await call("GET", "/internal/users")).body.data.map((u: { external_id: string }) => u.external_id)).not.toContain("bob");
+    expect(
+      (await call("GET", "/internal/users")).body.data.map((u: { external_id: string }) => u.external_id),
+    ).not.toContain("bob");
   });
 
   it("rejects duplicates, unknown routes and wrong methods with JSON errors", async () => {

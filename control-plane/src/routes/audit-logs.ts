@@ -8,8 +8,14 @@ import { listAudit } from "../repositories/audit-log.js";
 const query = z.strictObject({
   target_id: z.string().max(100).optional(),
   action: z.string().max(100).optional(),
-  since: z.iso.datetime({ offset: true, error: "must be an ISO-8601 timestamp" }).refine(isRealCalendarDate, "must be a time that exists").optional(),
-  until: z.iso.datetime({ offset: true, error: "must be an ISO-8601 timestamp" }).refine(isRealCalendarDate, "must be a time that exists").optional(),
+  since: z.iso
+    .datetime({ offset: true, error: "must be an ISO-8601 timestamp" })
+    .refine(isRealCalendarDate, "must be a time that exists")
+    .optional(),
+  until: z.iso
+    .datetime({ offset: true, error: "must be an ISO-8601 timestamp" })
+    .refine(isRealCalendarDate, "must be a time that exists")
+    .optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 

@@ -12,11 +12,23 @@ let port: number;
 function get(from: string, key: string): Promise<{ status: number; retryAfter: string | undefined; body: any }> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: "127.0.0.1", port, path: "/internal/teams", localAddress: from, headers: { authorization: `Bearer ${key}` } },
+      {
+        host: "127.0.0.1",
+        port,
+        path: "/internal/teams",
+        localAddress: from,
+        headers: { authorization: `Bearer ${key}` },
+      },
       (res) => {
         let text = "";
         res.on("data", (c) => (text += c));
-        res.on("end", () => resolve({ status: res.statusCode!, retryAfter: res.headers["retry-after"] as string | undefined, body: JSON.parse(text) }));
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode!,
+            retryAfter: res.headers["retry-after"] as string | undefined,
+            body: JSON.parse(text),
+          }),
+        );
       },
     );
     req.on("error", reject);

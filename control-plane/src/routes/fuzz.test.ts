@@ -14,7 +14,8 @@ let realUserId: string;
 let realTeamId: string;
 
 async function state() {
-  const get = async (path: string) => ((await (await fetch(`http://127.0.0.1:${port}${path}`, { headers: auth })).json()) as any).data;
+  const get = async (path: string) =>
+    ((await (await fetch(`http://127.0.0.1:${port}${path}`, { headers: auth })).json()) as any).data;
   return JSON.stringify({
     teams: await get("/internal/teams?limit=1000"),
     users: await get("/internal/users?limit=1000"),
@@ -47,7 +48,13 @@ beforeAll(async () => {
   cp = test.cp;
   port = test.port;
   const post = async (path: string, body: unknown) =>
-    ((await (await fetch(`http://127.0.0.1:${port}${path}`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify(body) })).json()) as any);
+    (await (
+      await fetch(`http://127.0.0.1:${port}${path}`, {
+        method: "POST",
+        headers: { ...auth, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      })
+    ).json()) as any;
   realTeamId = (await post("/internal/teams", { name: "fuzz-team" })).id;
   realUserId = (await post("/internal/users", { external_id: "fuzz@example.com", team_id: realTeamId })).id;
   realKeyId = (await post("/internal/api-keys", { name: "fuzz-key", user_id: realUserId })).id;
@@ -61,7 +68,18 @@ describe("admin API under hostile input", () => {
   it("answers 1,200 malformed requests with JSON 4xx errors, never a 5xx, and writes nothing", async () => {
     const before = await state();
     const r = prng(20261122);
-    const ids = () => r.pick([realKeyId, realUserId, realTeamId, "ak_" + r.chars(26, "0123456789abcdefghjkmnpqrstvwxyz"), r.chars(r.int(30)), "..", "%00", "%ff", "x".repeat(9000)]);
+    const ids = () =>
+      r.pick([
+        realKeyId,
+        realUserId,
+        realTeamId,
+        "ak_" + r.chars(26, "0123456789abcdefghjkmnpqrstvwxyz"),
+        r.chars(r.int(30)),
+        "..",
+        "%00",
+        "%ff",
+        "x".repeat(9000),
+      ]);
     const paths = () =>
       r.pick([
         "/internal/teams",
@@ -77,7 +95,17 @@ describe("admin API under hostile input", () => {
         `/internal/${r.chars(r.int(20))}`,
         `/${r.chars(r.int(50))}`,
         "/internal/../internal/teams",
-      ]) + r.pick(["", `?${r.chars(r.int(30))}`, "?limit=-1", "?limit=abc", "?cursor=%%%", "?sort=x&order=y", "?wait_for_gateways=forever", "?cascade=maybe"]);
+      ]) +
+      r.pick([
+        "",
+        `?${r.chars(r.int(30))}`,
+        "?limit=-1",
+        "?limit=abc",
+        "?cursor=%%%",
+        "?sort=x&order=y",
+        "?wait_for_gateways=forever",
+        "?cascade=maybe",
+      ]);
     const bodies = () =>
       r.pick([
         () => r.chars(r.int(200)),
@@ -96,17 +124,44 @@ describe("admin API under hostile input", () => {
       const method = r.pick(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
       const path = paths();
       // No DELETE or action on the real resources: those are valid requests, not malformed ones.
-      if ((method === "DELETE" || (method === "POST" && /\/(activate|deactivate|revoke)/.test(path))) && [realKeyId, realUserId, realTeamId].some((id) => path.includes(id))) continue;
+      if (
+        (method === "DELETE" || (method === "POST" && /\/(activate|deactivate|revoke)/.test(path))) &&
+        [realKeyId, realUserId, realTeamId].some((id) => path.includes(id))
+      )
+        continue;
       if (method === "POST" && path.endsWith("/rotate") && path.includes(realKeyId)) continue;
       if (method === "POST" && path.includes("/ephemeral-tokens") && path.includes(realKeyId)) continue;
-      const headers: Record<string, string> = r.next() < 0.85 ? { ...auth } : { authorization: r.pick(["", "Bearer", "Bearer x", `Basic ${TEST_MASTER_KEY}`, `Bearer ${TEST_MASTER_KEY}x`]) };
-      if (r.next() < 0.8) headers["content-type"] = r.pick(["application/json", "text/plain", "application/json; charset=utf-8", "multipart/form-data", "application/x-www-form-urlencoded", "application/vnd.api+json"]);
+      const headers: Record<string, string> =
+        r.next() < 0.85
+          ? { ...auth }
+          : {
+              authorization: r.pick([
+                "",
+                "Bearer",
+                "Bearer x",
+                `Basic ${TEST_MASTER_KEY}`,
+                `Bearer ${TEST_MASTER_KEY}x`,
+              ]),
+            };
+      if (r.next() < 0.8)
+        headers["content-type"] = r.pick([
+          "application/json",
+          "text/plain",
+          "application/json; charset=utf-8",
+          "multipart/form-data",
+          "application/x-www-form-urlencoded",
+          "application/vnd.api+json",
+        ]);
       // Header values must be bytes fetch can send; raw sockets below cover the rest.
       const ascii = "abcdefghijklmnopqrstuvwxyz0123456789-_./%?&=:;\"'{}[] ";
       if (r.next() < 0.1) headers["tollgate-organization"] = r.pick(["org_" + "0".repeat(26), r.chars(10, ascii), ""]);
       if (r.next() < 0.1) headers["idempotency-key"] = r.chars(r.int(300), ascii);
       const hasBody = method !== "GET" && method !== "OPTIONS";
-      const res = await fetch(`http://127.0.0.1:${port}${path}`, { method, headers, ...(hasBody ? { body: bodies() } : {}) }).catch((err: unknown) => err as Error);
+      const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+        method,
+        headers,
+        ...(hasBody ? { body: bodies() } : {}),
+      }).catch((err: unknown) => err as Error);
       if (res instanceof Error) throw new Error(`${method} ${path.slice(0, 100)}: ${res.message}`);
       const text = await res.text();
       count++;
@@ -157,7 +212,12 @@ describe("inputs that used to answer 500 or be shifted silently", () => {
     const cases: Array<[string, string, string | undefined, string]> = [
       ["POST", "/internal/teams", JSON.stringify({ name: "a\u0000b" }), "name"],
       ["POST", "/internal/users", JSON.stringify({ external_id: "x\u0000@example.com" }), "external_id"],
-      ["POST", "/internal/api-keys", JSON.stringify({ name: "k", user_id: realUserId, metadata: { "a\u0000": 1 } }), "metadata.a\\u0000"],
+      [
+        "POST",
+        "/internal/api-keys",
+        JSON.stringify({ name: "k", user_id: realUserId, metadata: { "a\u0000": 1 } }),
+        "metadata.a\\u0000",
+      ],
       ["PATCH", `/internal/teams/${realTeamId}`, JSON.stringify({ name: "\u0000" }), "name"],
       ["GET", "/internal/api-keys?search=a%00b", undefined, "search"],
       ["GET", "/internal/teams?cursor=%00", undefined, "cursor"],
@@ -173,7 +233,13 @@ describe("inputs that used to answer 500 or be shifted silently", () => {
   });
 
   it("refuses well-formed but meaningless list cursors with a 400 on cursor", async () => {
-    for (const [sort, v] of [["created", "not a date"], ["created", 12], ["requests", "many"], ["requests", 1e300], ["name", 5]] as const) {
+    for (const [sort, v] of [
+      ["created", "not a date"],
+      ["created", 12],
+      ["requests", "many"],
+      ["requests", 1e300],
+      ["name", 5],
+    ] as const) {
       const res = await send("GET", `/internal/api-keys?sort=${sort}&cursor=${cursor({ v, id: "ak_x" })}`);
       expect(res.status, `${sort} ${String(v)}`).toBe(400);
       expect(res.body.error?.field).toBe("cursor");
@@ -187,8 +253,18 @@ describe("inputs that used to answer 500 or be shifted silently", () => {
   });
 
   it("refuses impossible calendar dates instead of shifting them", async () => {
-    for (const expires of ["2999-02-30T00:00:00Z", "0000-00-00T00:00:00Z", "2999-13-01T00:00:00Z", "2999-04-31T12:00:00Z", "2999-01-01T25:00:00Z"]) {
-      const res = await send("POST", "/internal/api-keys", JSON.stringify({ name: "dated", user_id: realUserId, expires_at: expires }));
+    for (const expires of [
+      "2999-02-30T00:00:00Z",
+      "0000-00-00T00:00:00Z",
+      "2999-13-01T00:00:00Z",
+      "2999-04-31T12:00:00Z",
+      "2999-01-01T25:00:00Z",
+    ]) {
+      const res = await send(
+        "POST",
+        "/internal/api-keys",
+        JSON.stringify({ name: "dated", user_id: realUserId, expires_at: expires }),
+      );
       expect(res.status, expires).toBe(400);
       expect(res.body.error?.field).toBe("expires_at");
     }
@@ -196,12 +272,20 @@ describe("inputs that used to answer 500 or be shifted silently", () => {
     expect((await send("GET", "/internal/usage?to=0000-00-00")).status).toBe(400);
     expect((await send("GET", "/internal/audit-logs?since=2999-02-30T00:00:00Z")).body.error?.field).toBe("since");
     // A real leap day is fine.
-    const leap = await send("POST", "/internal/api-keys", JSON.stringify({ name: "leap", user_id: realUserId, expires_at: "2996-02-29T00:00:00Z" }));
+    const leap = await send(
+      "POST",
+      "/internal/api-keys",
+      JSON.stringify({ name: "leap", user_id: realUserId, expires_at: "2996-02-29T00:00:00Z" }),
+    );
     expect(leap.status).toBe(201);
   });
 
   it("refuses __proto__ keys in metadata with a 400 naming the field", async () => {
-    const res = await send("POST", "/internal/api-keys", '{"name":"proto","user_id":"' + realUserId + '","metadata":{"__proto__":{"admin":true}}}');
+    const res = await send(
+      "POST",
+      "/internal/api-keys",
+      '{"name":"proto","user_id":"' + realUserId + '","metadata":{"__proto__":{"admin":true}}}',
+    );
     expect(res.status).toBe(400);
     expect(res.body.error?.field).toBe("metadata.__proto__");
     const nested = await send("PATCH", `/internal/api-keys/${realKeyId}`, '{"metadata":{"a":{"__proto__":{"x":1}}}}');
@@ -216,12 +300,19 @@ describe("a request that does not arrive in time", () => {
     try {
       const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
         const socket = net.connect(slow.port, "127.0.0.1", () =>
-          socket.write(`POST /internal/teams HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TEST_MASTER_KEY}\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{"na`),
+          socket.write(
+            `POST /internal/teams HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TEST_MASTER_KEY}\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{"na`,
+          ),
         );
         let text = "";
         socket.on("data", (c) => (text += c));
         socket.on("error", reject);
-        socket.on("close", () => resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), body: text.slice(text.indexOf("\r\n\r\n") + 4) }));
+        socket.on("close", () =>
+          resolve({
+            status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0),
+            body: text.slice(text.indexOf("\r\n\r\n") + 4),
+          }),
+        );
       });
       expect(res.status).toBe(408);
       expect(JSON.parse(res.body)).toMatchObject({ error: { code: "request_timeout" } });

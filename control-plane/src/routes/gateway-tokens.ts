@@ -15,7 +15,11 @@ export const gatewayTokenRoutes = routeGroup("gateway-tokens", [
   defineRoute({
     method: "post",
     path: "/internal/gateway-tokens",
-    response: { status: 201, schema: gatewayTokenSchema.extend({ org_id: z.string(), token: z.string() }), description: "Created; `token` is shown this once" },
+    response: {
+      status: 201,
+      schema: gatewayTokenSchema.extend({ org_id: z.string(), token: z.string() }),
+      description: "Created; `token` is shown this once",
+    },
     body: createToken,
     async handler({ ctx, body }, app) {
       const input = await body();
@@ -29,7 +33,12 @@ export const gatewayTokenRoutes = routeGroup("gateway-tokens", [
           hash: hashGatewayToken(secret),
           prefix: secret.slice(0, 12),
         });
-        await audit(trx, ctx, { action: "gateway_token.create", targetType: "gateway_token", targetId: token.id, after: token });
+        await audit(trx, ctx, {
+          action: "gateway_token.create",
+          targetType: "gateway_token",
+          targetId: token.id,
+          after: token,
+        });
         return token;
       });
       ctx.status = 201;
@@ -56,9 +65,15 @@ export const gatewayTokenRoutes = routeGroup("gateway-tokens", [
       const orgId = ctx.state.orgId;
       const token = await app.db.transaction().execute(async (trx) => {
         const token = await revokeGatewayToken(trx, orgId, id);
-        if (!token) throw new AppError("not_found", `gateway token ${id} not found or already revoked`, { field: "id" });
+        if (!token)
+          throw new AppError("not_found", `gateway token ${id} not found or already revoked`, { field: "id" });
         await publishTokenRevocation(trx, app.dbKind, id);
-        await audit(trx, ctx, { action: "gateway_token.revoke", targetType: "gateway_token", targetId: token.id, after: token });
+        await audit(trx, ctx, {
+          action: "gateway_token.revoke",
+          targetType: "gateway_token",
+          targetId: token.id,
+          after: token,
+        });
         return token;
       });
       // Close that token's open streams on this replica now; other replicas hear it through NOTIFY.

@@ -55,7 +55,10 @@ async function snapshotOf(token: string): Promise<{ keys: KeyUpsert[]; signingKe
   const client = createClient(KeySyncService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${grpcPort}` }));
   const abort = new AbortController();
   const events: SubscribeResponse[] = [];
-  for await (const ev of client.subscribe({ gatewayId: newId("gw"), lastRevision: 0n }, { headers: { authorization: `Bearer ${token}` }, signal: abort.signal })) {
+  for await (const ev of client.subscribe(
+    { gatewayId: newId("gw"), lastRevision: 0n },
+    { headers: { authorization: `Bearer ${token}` }, signal: abort.signal },
+  )) {
     events.push(ev);
     if (ev.event.case === "snapshotEnd") break;
   }
@@ -89,7 +92,15 @@ describe("key fields", () => {
     expect(created.status).toBe(201);
     const { key, ...shown } = created.body;
     expect(checkApiKeyFormat(key)).toBeNull();
-    expect(shown).toMatchObject({ ...fullKey, expires_at: expect.any(String), status: "active", owner: "alice@example.com", requests: 0, last_used_at: null, spend_usd: 0 });
+    expect(shown).toMatchObject({
+      ...fullKey,
+      expires_at: expect.any(String),
+      status: "active",
+      owner: "alice@example.com",
+      requests: 0,
+      last_used_at: null,
+      spend_usd: 0,
+    });
     const days = (Date.parse(shown.expires_at) - Date.now()) / 86_400_000;
     expect(days).toBeGreaterThan(89.9);
     expect(days).toBeLessThan(90.1);
@@ -146,19 +157,38 @@ describe("key fields", () => {
 
 describe("key operations", () => {
   async function newKey(extra: Record<string, unknown> = {}) {
-    return (await call("POST", "/internal/api-keys", { name: `k-${Math.random().toString(36).slice(2, 7)}`, user_id: userId, ...extra })).body;
+    return (
+      await call("POST", "/internal/api-keys", {
+        name: `k-${Math.random().toString(36).slice(2, 7)}`,
+        user_id: userId,
+        ...extra,
+      })
+    ).body;
   }
 
   it("GET and PATCH a key; PATCH validates and audits before/after without secrets", async () => {
     const k = await newKey();
     const got = await call("GET", `/internal/api-keys/${k.id}`);
     expect(got.body).not.toHaveProperty("key");
-    const patched = await call("PATCH", `/internal/api-keys/${k.id}`, { name: "renamed", rpm_limit: 10, allowed_models: ["gpt-4o-mini"], mcp_enabled: true });
+    const patched = await call("PATCH", `/internal/api-keys/${k.id}`, {
+      name: "renamed",
+      rpm_limit: 10,
+      allowed_models: ["gpt-4o-mini"],
+      mcp_enabled: true,
+    });
     expect(patched.status).toBe(200);
-    expect(patched.body).toMatchObject({ name: "renamed", rpm_limit: 10, allowed_models: ["gpt-4o-mini"], mcp_enabled: true, mcp_access_mode: "allow_all" });
+    expect(patched.body).toMatchObject({
+      name: "renamed",
+      rpm_limit: 10,
+      allowed_models: ["gpt-4o-mini"],
+      mcp_enabled: true,
+      mcp_access_mode: "allow_all",
+    });
     expect((await call("PATCH", `/internal/api-keys/${k.id}`, {})).status).toBe(400);
     expect((await call("PATCH", `/internal/api-keys/${k.id}`, { user_id: userId })).body.error.field).toBe("user_id");
-    expect((await call("PATCH", `/internal/api-keys/${k.id}`, { budget_alert_thresholds: [50] })).body.error.field).toBe("budget_alert_thresholds");
+    expect(
+      (await call("PATCH", `/internal/api-keys/${k.id}`, { budget_alert_thresholds: [50] })).body.error.field,
+    ).toBe("budget_alert_thresholds");
     expect((await call("PATCH", `/internal/api-keys/${newId("ak")}`, { name: "x" })).status).toBe(404);
     const audit = await call("GET", `/internal/audit-logs?target_id=${k.id}&action=api_key.update`);
     expect(audit.body.data).toHaveLength(1);
@@ -174,24 +204,47 @@ describe("key operations", () => {
     expect((await call("POST", `/internal/api-keys/${k.id}/activate`)).body.status).toBe("active");
     expect((await call("POST", `/internal/api-keys/${k.id}/revoke`)).body.status).toBe("revoked");
     expect((await call("POST", `/internal/api-keys/${k.id}/activate`)).body.status).toBe("active");
-    const actions = (await call("GET", `/internal/audit-logs?target_id=${k.id}`)).body.data.map((a: { action: string }) => a.action);
-    expect(actions).toEqual(["api_key.activate", "api_key.revoke", "api_key.activate", "api_key.deactivate", "api_key.create"]);
+    const actions = (await call("GET", `/internal/audit-logs?target_id=${k.id}`)).body.data.map(
+      (a: { action: string }) => a.action,
+    );
+    expect(actions).toEqual([
+      "api_key.activate",
+      "api_key.revoke",
+      "api_key.activate",
+      "api_key.deactivate",
+      "api_key.create",
+    ]);
   });
 
   it("rotates: a new secret once, the old one ends now or after a grace period, and Idempotency-Key replays", async () => {
     const k = await newKey();
-    const rotated = await call("POST", `/internal/api-keys/${k.id}/rotate`, { grace_seconds: 600 }, { "idempotency-key": "rotate-req-0001" });
+    const rotated = await call(
+      "POST",
+      `/internal/api-keys/${k.id}/rotate`,
+      { grace_seconds: 600 },
+      { "idempotency-key": "rotate-req-0001" },
+    );
     expect(rotated.status).toBe(200);
     expect(rotated.body.key).not.toBe(k.key);
     expect(checkApiKeyFormat(rotated.body.key)).toBeNull();
     expect(Date.parse(rotated.body.previous_key_expires_at) - Date.now()).toBeGreaterThan(590_000);
-    const replay = await call("POST", `/internal/api-keys/${k.id}/rotate`, { grace_seconds: 600 }, { "idempotency-key": "rotate-req-0001" });
+    const replay = await call(
+      "POST",
+      `/internal/api-keys/${k.id}/rotate`,
+      { grace_seconds: 600 },
+      { "idempotency-key": "rotate-req-0001" },
+    );
     expect(replay.headers.get("idempotent-replayed")).toBe("true");
     expect(replay.body.key).toBe(rotated.body.key);
     expect(replay.body.key_prefix).toBe(rotated.body.key_prefix);
     const other = await newKey();
-    expect((await call("POST", `/internal/api-keys/${other.id}/rotate`, {}, { "idempotency-key": "rotate-req-0001" })).status).toBe(409);
-    expect((await call("POST", `/internal/api-keys/${k.id}/rotate`, { grace_seconds: -1 })).body.error.field).toBe("grace_seconds");
+    expect(
+      (await call("POST", `/internal/api-keys/${other.id}/rotate`, {}, { "idempotency-key": "rotate-req-0001" }))
+        .status,
+    ).toBe(409);
+    expect((await call("POST", `/internal/api-keys/${k.id}/rotate`, { grace_seconds: -1 })).body.error.field).toBe(
+      "grace_seconds",
+    );
 
     const token = (await call("POST", "/internal/gateway-tokens", { name: "rotation" })).body.token;
     const synced = (await snapshotOf(token)).keys.find((s) => s.id === k.id)!;
@@ -247,7 +300,10 @@ describe("listing", () => {
 
     const byName = await call("GET", "/internal/api-keys?search=list-&sort=name&limit=2");
     expect(byName.body.data.map((k: { name: string }) => k.name)).toEqual(["list-alpha", "list-bravo"]);
-    const page2 = await call("GET", `/internal/api-keys?search=list-&sort=name&limit=2&cursor=${byName.body.next_cursor}`);
+    const page2 = await call(
+      "GET",
+      `/internal/api-keys?search=list-&sort=name&limit=2&cursor=${byName.body.next_cursor}`,
+    );
     expect(page2.body.data.map((k: { name: string }) => k.name)).toEqual(["list-charlie", "list-delta"]);
     expect(page2.body.next_cursor).toBeNull();
     const desc = await call("GET", "/internal/api-keys?search=list-&sort=name&order=desc&limit=3");
@@ -260,7 +316,18 @@ describe("listing", () => {
     const byOwner = await call("GET", `/internal/api-keys?user_id=${owner}&sort=owner`);
     expect(byOwner.body.data.every((k: { owner: string }) => k.owner === "zed@example.com")).toBe(true);
     for (const k of byOwner.body.data) {
-      expect(Object.keys(k)).toEqual(expect.arrayContaining(["name", "owner", "key_prefix", "status", "expires_at", "last_used_at", "created_at", "requests"]));
+      expect(Object.keys(k)).toEqual(
+        expect.arrayContaining([
+          "name",
+          "owner",
+          "key_prefix",
+          "status",
+          "expires_at",
+          "last_used_at",
+          "created_at",
+          "requests",
+        ]),
+      );
       expect(k).not.toHaveProperty("key");
     }
     expect((await call("GET", "/internal/api-keys?sort=color")).body.error.field).toBe("sort");
@@ -313,15 +380,22 @@ describe("organizations", () => {
     // Cross-org references do not resolve.
     expect((await call("POST", "/internal/api-keys", { name: "x", user_id: userId }, h)).status).toBe(404);
     expect((await call("GET", `/internal/api-keys/${acmeKey.id}`)).status).toBe(404);
-    expect((await call("GET", "/internal/api-keys", undefined, h)).body.data.map((k: { id: string }) => k.id)).toEqual([acmeKey.id]);
+    expect((await call("GET", "/internal/api-keys", undefined, h)).body.data.map((k: { id: string }) => k.id)).toEqual([
+      acmeKey.id,
+    ]);
 
     const acmeToken = (await call("POST", "/internal/gateway-tokens", { name: "acme-gw" }, h)).body.token;
     const defaultToken = (await call("POST", "/internal/gateway-tokens", { name: "default-gw" })).body.token;
     expect((await snapshotOf(acmeToken)).keys.map((k) => k.id)).toEqual([acmeKey.id]);
     expect((await snapshotOf(defaultToken)).keys.some((k) => k.id === acmeKey.id)).toBe(false);
 
-    expect((await call("GET", "/internal/teams", undefined, { "tollgate-organization": "org_00000000000000000000000000" })).status).toBe(404);
-    expect((await call("GET", "/internal/teams", undefined, { "tollgate-organization": "acme" })).body.error.field).toBe("Tollgate-Organization");
+    expect(
+      (await call("GET", "/internal/teams", undefined, { "tollgate-organization": "org_00000000000000000000000000" }))
+        .status,
+    ).toBe(404);
+    expect(
+      (await call("GET", "/internal/teams", undefined, { "tollgate-organization": "acme" })).body.error.field,
+    ).toBe("Tollgate-Organization");
     const orgs = (await call("GET", "/internal/orgs")).body.data.map((o: { name: string }) => o.name);
     expect(orgs).toEqual(expect.arrayContaining(["default", "acme"]));
   });

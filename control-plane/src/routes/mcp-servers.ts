@@ -19,7 +19,10 @@ import { idOf } from "./schemas.js";
 /** No underscore: the aggregated /mcp names tools `{server}__{tool}` and splits at the first `__`. */
 const serverName = z
   .string({ error: "must be a string" })
-  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "must be 1-63 lower-case letters, digits or hyphens, starting with a letter or digit");
+  .regex(
+    /^[a-z0-9][a-z0-9-]{0,62}$/,
+    "must be 1-63 lower-case letters, digits or hyphens, starting with a letter or digit",
+  );
 
 const serverUrl = z
   .url({ protocol: /^https?$/, error: "must be an absolute http(s) URL (the server's Streamable HTTP endpoint)" })
@@ -27,7 +30,8 @@ const serverUrl = z
   .superRefine((v, ctx) => {
     const url = new URL(v);
     // A credential in the URL would be stored and synced in plain text: it belongs in auth.credential_ref.
-    if (url.username !== "" || url.password !== "") ctx.addIssue({ code: "custom", message: "must not carry a user or password: use auth.credential_ref" });
+    if (url.username !== "" || url.password !== "")
+      ctx.addIssue({ code: "custom", message: "must not carry a user or password: use auth.credential_ref" });
     if (url.hash !== "") ctx.addIssue({ code: "custom", message: "must not have a #fragment" });
   });
 
@@ -39,7 +43,17 @@ const credentialRef = z
   );
 
 /** Headers the transport itself owns. */
-const RESERVED_HEADERS = new Set(["host", "content-type", "content-length", "accept", "connection", "transfer-encoding", "mcp-session-id", "mcp-protocol-version", "last-event-id"]);
+const RESERVED_HEADERS = new Set([
+  "host",
+  "content-type",
+  "content-length",
+  "accept",
+  "connection",
+  "transfer-encoding",
+  "mcp-session-id",
+  "mcp-protocol-version",
+  "last-event-id",
+]);
 const headerName = z
   .string({ error: "must be a string" })
   .regex(/^[A-Za-z0-9-]{1,100}$/, "must be an HTTP header name")
@@ -52,14 +66,27 @@ const auth = z.discriminatedUnion(
     z.strictObject({ type: z.literal("bearer"), credential_ref: credentialRef }),
     z.strictObject({ type: z.literal("header"), header_name: headerName, credential_ref: credentialRef }),
   ],
-  { error: 'must be {"type":"none"}, {"type":"bearer","credential_ref":"env:MCP_SECRET_…"} or {"type":"header","header_name":…,"credential_ref":…}' },
+  {
+    error:
+      'must be {"type":"none"}, {"type":"bearer","credential_ref":"env:MCP_SECRET_…"} or {"type":"header","header_name":…,"credential_ref":…}',
+  },
 );
 
 const description = z.string({ error: "must be a string" }).max(1000, "must be at most 1000 characters");
 
-const createServer = z.strictObject({ name: serverName, url: serverUrl, description: description.optional(), auth: auth.optional() });
+const createServer = z.strictObject({
+  name: serverName,
+  url: serverUrl,
+  description: description.optional(),
+  auth: auth.optional(),
+});
 const patchServer = z
-  .strictObject({ name: serverName.optional(), url: serverUrl.optional(), description: description.optional(), auth: auth.optional() })
+  .strictObject({
+    name: serverName.optional(),
+    url: serverUrl.optional(),
+    description: description.optional(),
+    auth: auth.optional(),
+  })
   .refine((v) => Object.keys(v).length > 0, "send at least one field to change");
 
 const iso = z.string().meta({ format: "date-time" });
@@ -81,7 +108,8 @@ const mcpServerSchema = z
   .meta({ id: "McpServer" });
 const toolListSchema = z.object({ data: z.array(z.object({ name: z.string(), description: z.string() })) });
 
-const conflict = (name: string) => new AppError("conflict", `an MCP server named ${JSON.stringify(name)} already exists`, { field: "name" });
+const conflict = (name: string) =>
+  new AppError("conflict", `an MCP server named ${JSON.stringify(name)} already exists`, { field: "name" });
 const notFound = (id: string) => new AppError("not_found", `MCP server ${id} not found`, { field: "id" });
 
 /**
@@ -103,7 +131,12 @@ export const mcpServerRoutes = routeGroup("mcp-servers", [
         if (await findMcpServerByName(trx, orgId, input.name)) throw conflict(input.name);
         const server = await insertMcpServer(trx, orgId, input);
         emit({ kind: "mcp_server_upsert", resourceId: server.id, payload: toSyncRecord(server) });
-        await audit(trx, ctx, { action: "mcp_server.create", targetType: "mcp_server", targetId: server.id, after: server });
+        await audit(trx, ctx, {
+          action: "mcp_server.create",
+          targetType: "mcp_server",
+          targetId: server.id,
+          after: server,
+        });
         return server;
       });
       ctx.status = 201;
@@ -136,7 +169,8 @@ export const mcpServerRoutes = routeGroup("mcp-servers", [
   defineRoute({
     method: "get",
     path: "/internal/mcp-servers/:id/tools",
-    summary: "List an MCP server's tools, asked of the server (409 when the control plane lacks its credential, 502 when it cannot be reached)",
+    summary:
+      "List an MCP server's tools, asked of the server (409 when the control plane lacks its credential, 502 when it cannot be reached)",
     params: { id: idOf("mcp") },
     response: { schema: toolListSchema },
     async handler({ ctx, params }, app) {
@@ -166,7 +200,12 @@ export const mcpServerRoutes = routeGroup("mcp-servers", [
       const { result } = await writeWithChanges(app, orgId, async ({ trx, emit }) => {
         const before = await getMcpServer(trx, orgId, id);
         if (!before) throw notFound(id);
-        if (input.name !== undefined && input.name !== before.name && (await findMcpServerByName(trx, orgId, input.name))) throw conflict(input.name);
+        if (
+          input.name !== undefined &&
+          input.name !== before.name &&
+          (await findMcpServerByName(trx, orgId, input.name))
+        )
+          throw conflict(input.name);
         const after = (await updateMcpServer(trx, orgId, id, input))!;
         emit({ kind: "mcp_server_upsert", resourceId: id, payload: toSyncRecord(after) });
         await audit(trx, ctx, { action: "mcp_server.update", targetType: "mcp_server", targetId: id, before, after });

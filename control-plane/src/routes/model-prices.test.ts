@@ -61,10 +61,8 @@ describe("/internal/model-prices", () => {
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const page: { body: { data: Array<{ provider: string; model: string }>; next_cursor: string | null } } = await call(
-        "GET",
-        `/internal/model-prices?provider=anthropic&limit=7${cursor ? `&cursor=${cursor}` : ""}`,
-      );
+      const page: { body: { data: Array<{ provider: string; model: string }>; next_cursor: string | null } } =
+        await call("GET", `/internal/model-prices?provider=anthropic&limit=7${cursor ? `&cursor=${cursor}` : ""}`);
       seen.push(...page.body.data.map((p) => `${p.provider}/${p.model}`));
       cursor = page.body.next_cursor;
     } while (cursor);
@@ -79,7 +77,11 @@ describe("/internal/model-prices", () => {
   it("overrides a default, shows both, and DELETE restores the default; all audited and synced", async () => {
     const orgId = (await call("GET", "/internal/orgs")).body.data[0].id as string;
     const before = await revision(orgId);
-    const put = await call("PUT", "/internal/model-prices/openai/gpt-4o", { input_usd_per_mtok: 1, output_usd_per_mtok: 4, cache_read_usd_per_mtok: 0.5 });
+    const put = await call("PUT", "/internal/model-prices/openai/gpt-4o", {
+      input_usd_per_mtok: 1,
+      output_usd_per_mtok: 4,
+      cache_read_usd_per_mtok: 0.5,
+    });
     expect(put.status).toBe(200);
     expect(put.body).toMatchObject({
       provider: "openai",
@@ -92,12 +94,22 @@ describe("/internal/model-prices", () => {
       default: { input_usd_per_mtok: 2.5, output_usd_per_mtok: 10 },
     });
     expect(put.headers.get("x-tollgate-revision")).toBe(String(before + 1));
-    expect((await call("GET", "/internal/model-prices/openai/gpt-4o")).body).toMatchObject({ source: "override", input_usd_per_mtok: 1 });
+    expect((await call("GET", "/internal/model-prices/openai/gpt-4o")).body).toMatchObject({
+      source: "override",
+      input_usd_per_mtok: 1,
+    });
 
     const del = await call("DELETE", "/internal/model-prices/openai/gpt-4o");
     expect(del.status).toBe(200);
-    expect(del.body.restored_default).toMatchObject({ source: "default", input_usd_per_mtok: 2.5, output_usd_per_mtok: 10 });
-    expect((await call("GET", "/internal/model-prices/openai/gpt-4o")).body).toMatchObject({ source: "default", input_usd_per_mtok: 2.5 });
+    expect(del.body.restored_default).toMatchObject({
+      source: "default",
+      input_usd_per_mtok: 2.5,
+      output_usd_per_mtok: 10,
+    });
+    expect((await call("GET", "/internal/model-prices/openai/gpt-4o")).body).toMatchObject({
+      source: "default",
+      input_usd_per_mtok: 2.5,
+    });
     expect(await revision(orgId)).toBe(before + 2);
     // Nothing left to delete: the default is not an override.
     const again = await call("DELETE", "/internal/model-prices/openai/gpt-4o");
@@ -105,7 +117,10 @@ describe("/internal/model-prices", () => {
     expect(again.body.error.message).toContain("no override");
 
     const audit = await call("GET", `/internal/audit-logs?target_id=${encodeURIComponent("openai/gpt-4o")}`);
-    expect(audit.body.data.map((a: { action: string }) => a.action)).toEqual(["model_price.delete_override", "model_price.override"]);
+    expect(audit.body.data.map((a: { action: string }) => a.action)).toEqual([
+      "model_price.delete_override",
+      "model_price.override",
+    ]);
     const [deleted, overridden] = audit.body.data;
     expect(overridden.before).toMatchObject({ source: "default", input_usd_per_mtok: 2.5 });
     expect(overridden.after).toMatchObject({ source: "override", input_usd_per_mtok: 1 });
@@ -113,20 +128,34 @@ describe("/internal/model-prices", () => {
   });
 
   it("creates prices for models the dataset lacks, with '/', ':' and '.' in the name, and DELETE removes them", async () => {
-    const created = await call("PUT", "/internal/model-prices/openai/acme%2Fft:gpt-4.1:v2", { input_usd_per_mtok: 0, output_usd_per_mtok: 12.5 });
+    const created = await call("PUT", "/internal/model-prices/openai/acme%2Fft:gpt-4.1:v2", {
+      input_usd_per_mtok: 0,
+      output_usd_per_mtok: 12.5,
+    });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ model: "acme/ft:gpt-4.1:v2", source: "override", default: null });
     // The same model by raw slashes.
     expect((await call("GET", "/internal/model-prices/openai/acme/ft:gpt-4.1:v2")).body.output_usd_per_mtok).toBe(12.5);
-    expect((await call("PUT", "/internal/model-prices/*/llama-*", { input_usd_per_mtok: 0.2, output_usd_per_mtok: 0.2 })).status).toBe(201);
-    expect((await call("GET", "/internal/model-prices?provider=*")).body.data.map((p: { model: string }) => p.model)).toEqual(["llama-*"]);
+    expect(
+      (await call("PUT", "/internal/model-prices/*/llama-*", { input_usd_per_mtok: 0.2, output_usd_per_mtok: 0.2 }))
+        .status,
+    ).toBe(201);
+    expect(
+      (await call("GET", "/internal/model-prices?provider=*")).body.data.map((p: { model: string }) => p.model),
+    ).toEqual(["llama-*"]);
 
     const del = await call("DELETE", "/internal/model-prices/openai/acme/ft:gpt-4.1:v2");
     expect(del.body).toMatchObject({ deleted: true, restored_default: null });
     expect((await call("GET", "/internal/model-prices/openai/acme/ft:gpt-4.1:v2")).status).toBe(404);
     expect((await call("DELETE", "/internal/model-prices/openai/acme/ft:gpt-4.1:v2")).status).toBe(404);
-    const audit = await call("GET", `/internal/audit-logs?target_id=${encodeURIComponent("openai/acme/ft:gpt-4.1:v2")}`);
-    expect(audit.body.data.map((a: { action: string }) => a.action)).toEqual(["model_price.delete_override", "model_price.override"]);
+    const audit = await call(
+      "GET",
+      `/internal/audit-logs?target_id=${encodeURIComponent("openai/acme/ft:gpt-4.1:v2")}`,
+    );
+    expect(audit.body.data.map((a: { action: string }) => a.action)).toEqual([
+      "model_price.delete_override",
+      "model_price.override",
+    ]);
     expect(audit.body.data[0].after).toBeNull();
   });
 
@@ -162,13 +191,25 @@ describe("/internal/model-prices", () => {
 
   it("needs the master key", async () => {
     expect((await call("GET", "/internal/model-prices", undefined, { authorization: "Bearer nope" })).status).toBe(401);
-    expect((await call("PUT", "/internal/model-prices/openai/gpt-4o", { input_usd_per_mtok: 1, output_usd_per_mtok: 1 }, { authorization: "" })).status).toBe(401);
+    expect(
+      (
+        await call(
+          "PUT",
+          "/internal/model-prices/openai/gpt-4o",
+          { input_usd_per_mtok: 1, output_usd_per_mtok: 1 },
+          { authorization: "" },
+        )
+      ).status,
+    ).toBe(401);
   });
 
   it("keeps organizations apart, and seeds a new organization with the defaults", async () => {
     const org = await call("POST", "/internal/orgs", { name: "prices-acme" });
     const acme = { "tollgate-organization": org.body.id as string };
-    expect((await call("GET", "/internal/model-prices/openai/gpt-4o", undefined, acme)).body).toMatchObject({ source: "default", input_usd_per_mtok: 2.5 });
+    expect((await call("GET", "/internal/model-prices/openai/gpt-4o", undefined, acme)).body).toMatchObject({
+      source: "default",
+      input_usd_per_mtok: 2.5,
+    });
     await call("PUT", "/internal/model-prices/openai/gpt-4o", { input_usd_per_mtok: 9, output_usd_per_mtok: 9 }, acme);
     expect((await call("GET", "/internal/model-prices/openai/gpt-4o")).body.source).toBe("default");
     expect((await call("GET", "/internal/model-prices/openai/gpt-4o", undefined, acme)).body.source).toBe("override");
@@ -184,7 +225,9 @@ describe("default price seeding across restarts", () => {
     const { join } = await import("node:path");
     const dataDir = mkdtempSync(join(tmpdir(), "tollgate-cp-prices-"));
     const start = async () => {
-      const cp = createControlPlane(testConfig({ databaseUrl, databaseSchema: schema, dataDir }), { logger: createLogger({ name: "t", level: "silent" }) });
+      const cp = createControlPlane(testConfig({ databaseUrl, databaseSchema: schema, dataDir }), {
+        logger: createLogger({ name: "t", level: "silent" }),
+      });
       base = `http://127.0.0.1:${(await cp.start()).port}`;
       return cp;
     };
@@ -194,21 +237,43 @@ describe("default price seeding across restarts", () => {
       const orgId = cp.context!.defaultOrgId;
       const seeded = await revision(orgId);
       expect(seeded).toBeGreaterThan(300);
-      await call("PUT", "/internal/model-prices/anthropic/claude-sonnet-4", { input_usd_per_mtok: 1, output_usd_per_mtok: 2 });
-      const seeds = async () => (await call("GET", "/internal/audit-logs?action=model_price.seed")).body.data.length as number;
+      await call("PUT", "/internal/model-prices/anthropic/claude-sonnet-4", {
+        input_usd_per_mtok: 1,
+        output_usd_per_mtok: 2,
+      });
+      const seeds = async () =>
+        (await call("GET", "/internal/audit-logs?action=model_price.seed")).body.data.length as number;
       expect(await seeds()).toBe(1);
       await cp.stop();
 
       cp = await start();
       expect(await revision(orgId)).toBe(seeded + 1); // only the override's change
       expect(await seeds()).toBe(1);
-      expect((await call("GET", "/internal/model-prices/anthropic/claude-sonnet-4")).body).toMatchObject({ source: "override", input_usd_per_mtok: 1 });
+      expect((await call("GET", "/internal/model-prices/anthropic/claude-sonnet-4")).body).toMatchObject({
+        source: "override",
+        input_usd_per_mtok: 1,
+      });
 
       // A default written by an older dataset, and one the dataset no longer has.
-      await cp.context!.db.updateTable("model_prices").set({ input_usd_per_mtok: 123 }).where("org_id", "=", orgId).where("model", "=", "gpt-4o").where("provider", "=", "openai").execute();
-      await cp.context!.db
-        .insertInto("model_prices")
-        .values({ org_id: orgId, provider: "openai", model: "gpt-retired", input_usd_per_mtok: 1, output_usd_per_mtok: 1, cache_read_usd_per_mtok: null, cache_write_usd_per_mtok: null, source: "default" })
+      await cp
+        .context!.db.updateTable("model_prices")
+        .set({ input_usd_per_mtok: 123 })
+        .where("org_id", "=", orgId)
+        .where("model", "=", "gpt-4o")
+        .where("provider", "=", "openai")
+        .execute();
+      await cp
+        .context!.db.insertInto("model_prices")
+        .values({
+          org_id: orgId,
+          provider: "openai",
+          model: "gpt-retired",
+          input_usd_per_mtok: 1,
+          output_usd_per_mtok: 1,
+          cache_read_usd_per_mtok: null,
+          cache_write_usd_per_mtok: null,
+          source: "default",
+        })
         .execute();
       await cp.stop();
 

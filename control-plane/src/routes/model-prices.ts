@@ -28,7 +28,10 @@ export const model = z
   .string({ error: "must be a model name" })
   .min(1, "must not be empty")
   .max(200, "must be at most 200 characters")
-  .regex(MODEL_RE, "must be a model name (letters, digits, . _ - : / @ +), optionally ending in * for a prefix rule, or * alone");
+  .regex(
+    MODEL_RE,
+    "must be a model name (letters, digits, . _ - : / @ +), optionally ending in * for a prefix rule, or * alone",
+  );
 
 const usdPerMtok = z
   .number({ error: "must be a number (USD per million tokens)" })
@@ -51,7 +54,9 @@ const listQuery = z.strictObject({
 });
 
 function priceCursor(v: unknown): { provider: string; model: string } | undefined {
-  return Array.isArray(v) && v.length === 2 && typeof v[0] === "string" && typeof v[1] === "string" ? { provider: v[0], model: v[1] } : undefined;
+  return Array.isArray(v) && v.length === 2 && typeof v[0] === "string" && typeof v[1] === "string"
+    ? { provider: v[0], model: v[1] }
+    : undefined;
 }
 
 function valuesOf({ provider: _provider, model: _model, source: _source, ...values }: ModelPriceRecord): PriceValues {
@@ -97,8 +102,21 @@ async function writePrice<T>(
   return result;
 }
 
-function auditPrice(ctx: Parameters<typeof audit>[1], trx: AppContext["db"], action: string, id: string, before: unknown, after: unknown) {
-  return audit(trx, ctx, { action, targetType: "model_price", targetId: id, before: before ?? null, after: after ?? null });
+function auditPrice(
+  ctx: Parameters<typeof audit>[1],
+  trx: AppContext["db"],
+  action: string,
+  id: string,
+  before: unknown,
+  after: unknown,
+) {
+  return audit(trx, ctx, {
+    action,
+    targetType: "model_price",
+    targetId: id,
+    before: before ?? null,
+    after: after ?? null,
+  });
 }
 
 /**
@@ -112,7 +130,9 @@ export const modelPriceRoutes = routeGroup("model-prices", [
   defineRoute({
     method: "get",
     path: "/internal/model-prices",
-    response: { schema: pageOf(modelPriceSchema).extend({ dataset: z.object({ name: z.string(), version: z.string() }) }) },
+    response: {
+      schema: pageOf(modelPriceSchema).extend({ dataset: z.object({ name: z.string(), version: z.string() }) }),
+    },
     query: listQuery,
     async handler({ ctx, orgId, query }, app) {
       const q = query();
@@ -125,7 +145,10 @@ export const modelPriceRoutes = routeGroup("model-prices", [
       });
       ctx.body = {
         data: rows.map((r) => shown(app, r)),
-        next_cursor: rows.length === q.limit ? encodeCursor([rows[rows.length - 1]!.provider, rows[rows.length - 1]!.model]) : null,
+        next_cursor:
+          rows.length === q.limit
+            ? encodeCursor([rows[rows.length - 1]!.provider, rows[rows.length - 1]!.model])
+            : null,
         dataset: { name: DATASET_NAME, version: DATASET_VERSION },
       };
     },
@@ -171,7 +194,14 @@ export const modelPriceRoutes = routeGroup("model-prices", [
   defineRoute({
     method: "delete",
     ...onePrice,
-    response: { schema: z.object({ provider: z.string(), model: z.string(), deleted: z.literal(true), restored_default: modelPriceSchema.nullable() }) },
+    response: {
+      schema: z.object({
+        provider: z.string(),
+        model: z.string(),
+        deleted: z.literal(true),
+        restored_default: modelPriceSchema.nullable(),
+      }),
+    },
     async handler({ ctx, orgId, params }, app) {
       const t = params();
       const id = priceResourceId(t.provider, t.model);
@@ -180,7 +210,9 @@ export const modelPriceRoutes = routeGroup("model-prices", [
         if (before?.source !== "override") {
           throw new AppError(
             "not_found",
-            before ? `${t.provider} model ${t.model} has no override: its price is the dataset's default` : `no price for ${t.provider} model ${t.model}`,
+            before
+              ? `${t.provider} model ${t.model} has no override: its price is the dataset's default`
+              : `no price for ${t.provider} model ${t.model}`,
             { field: "model" },
           );
         }

@@ -15,7 +15,11 @@ let doc: Json;
 async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
   const res = await fetch(test.base + path, {
     method,
-    headers: { authorization: `Bearer ${TEST_MASTER_KEY}`, ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers },
+    headers: {
+      authorization: `Bearer ${TEST_MASTER_KEY}`,
+      ...(body !== undefined ? { "content-type": "application/json" } : {}),
+      ...headers,
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
@@ -41,7 +45,9 @@ afterAll(async () => {
 function servedRoutes(): Set<string> {
   const koa = createHttpApp(test.cp.context!);
   const out = new Set<string>();
-  for (const mw of koa.middleware as unknown as Array<{ router?: { stack: Array<{ path: string; methods: string[] }> } }>) {
+  for (const mw of koa.middleware as unknown as Array<{
+    router?: { stack: Array<{ path: string; methods: string[] }> };
+  }>) {
     for (const layer of mw.router?.stack ?? []) {
       for (const method of layer.methods) if (method !== "HEAD") out.add(operationKey(method, layer.path));
     }
@@ -84,7 +90,9 @@ function exampleString(schema: Json, name: string): string {
   if (schema.format === "uri") return "https://mcp.example.com/mcp";
   const candidates = [`example-${name}`, "openai", "gpt-4o", "a", "10ms", "10.0.0.0/8", "2026-01-01"];
   const fits = (c: string) =>
-    (!schema.pattern || new RegExp(schema.pattern).test(c)) && c.length >= (schema.minLength ?? 0) && c.length <= (schema.maxLength ?? Infinity);
+    (!schema.pattern || new RegExp(schema.pattern).test(c)) &&
+    c.length >= (schema.minLength ?? 0) &&
+    c.length <= (schema.maxLength ?? Infinity);
   return candidates.find(fits) ?? "example";
 }
 
@@ -108,13 +116,21 @@ function deleteAt(root: Json, path: string[]): boolean {
  * (zod reports values of known keys only), so that field is dropped and the call
  * retried; a 400 "unknown field" is the failure this looks for.
  */
-async function refusedFields(method: string, path: string, op: Json, describedBody = op.requestBody?.content["application/json"].schema): Promise<string[]> {
-  const url = path.replace(/\{(\w+)\}/g, (_, n) => encodeURIComponent(String(example(op.parameters.find((p: Json) => p.name === n).schema, n))));
+async function refusedFields(
+  method: string,
+  path: string,
+  op: Json,
+  describedBody = op.requestBody?.content["application/json"].schema,
+): Promise<string[]> {
+  const url = path.replace(/\{(\w+)\}/g, (_, n) =>
+    encodeURIComponent(String(example(op.parameters.find((p: Json) => p.name === n).schema, n))),
+  );
   const body = describedBody ? (example(describedBody) as Json) : undefined;
   const query: Json = {};
   for (const p of op.parameters ?? []) if (p.in === "query") query[p.name] = example(p.schema, p.name);
   const headers: Record<string, string> = {};
-  for (const p of op.parameters ?? []) if (p.in === "header" && p.name !== "Tollgate-Organization") headers[p.name] = String(example(p.schema, p.name));
+  for (const p of op.parameters ?? [])
+    if (p.in === "header" && p.name !== "Tollgate-Organization") headers[p.name] = String(example(p.schema, p.name));
   const refused: string[] = [];
   for (let attempt = 0; attempt < 40; attempt++) {
     const qs = new URLSearchParams(Object.entries(query).map(([k, v]): [string, string] => [k, String(v)])).toString();
@@ -132,7 +148,11 @@ async function refusedFields(method: string, path: string, op: Json, describedBo
     const segments = field!.split(".");
     if (headers[field!] !== undefined) delete headers[field!];
     else if (segments.length === 1 && field! in query) delete query[field!];
-    else expect(body && deleteAt(body, segments), `${method} ${path}: the example for ${field} is refused (${message}) and cannot be dropped`).toBe(true);
+    else
+      expect(
+        body && deleteAt(body, segments),
+        `${method} ${path}: the example for ${field} is refused (${message}) and cannot be dropped`,
+      ).toBe(true);
   }
   throw new Error(`${method} ${path}: no answer but 400 after 40 tries`);
 }
@@ -151,7 +171,8 @@ describe("OpenAPI document", () => {
     expect(page.status).toBe(200);
     expect(page.headers.get("content-type")).toMatch(/^text\/html/);
     for (const [path, ops] of Object.entries(doc.paths as Json)) {
-      for (const method of Object.keys(ops)) expect(page.body).toContain(`${method.toUpperCase()}</span> <code>${path.replace(/&/g, "&#38;")}</code>`);
+      for (const method of Object.keys(ops))
+        expect(page.body).toContain(`${method.toUpperCase()}</span> <code>${path.replace(/&/g, "&#38;")}</code>`);
     }
     expect(page.body).not.toMatch(/<script|<link|https?:\/\/(?!json-schema)/);
   });
@@ -160,14 +181,19 @@ describe("OpenAPI document", () => {
     const served = servedRoutes();
     const table = adminRouteGroups.flatMap((g) => g.routes.map((r) => operationKey(r.method, r.path)));
     const expected = new Set([...table, ...[...served].filter((k) => k.split(" ")[1]!.startsWith("/internal"))]);
-    const documented = new Set(Object.entries(doc.paths as Json).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`)));
+    const documented = new Set(
+      Object.entries(doc.paths as Json).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`)),
+    );
     const missing = [...expected].filter((k) => {
       const [method, path] = k.split(" ") as [string, string];
       return !documented.has(`${method} ${openApiPath(path)}`);
     });
     expect(missing, "routes the document lacks").toEqual([]);
     const served2 = new Set([...expected].map((k) => `${k.split(" ")[0]} ${openApiPath(k.split(" ")[1]!)}`));
-    expect([...documented].filter((k) => !served2.has(k)), "documented operations no route serves").toEqual([]);
+    expect(
+      [...documented].filter((k) => !served2.has(k)),
+      "documented operations no route serves",
+    ).toEqual([]);
     for (const key of Object.keys(extraParameters)) expect(table, `extra parameters for ${key}`).toContain(key);
   });
 
@@ -192,6 +218,9 @@ describe("OpenAPI document", () => {
 
   it("types the dashboard's API client: api-types.ts is what openapi-typescript makes of this document", async () => {
     const committed = readFileSync(API_TYPES_PATH, "utf8");
-    expect(committed === (await renderApiTypes(doc)), "control-plane/dashboard/src/api-types.ts is stale: run pnpm generate:api-types").toBe(true);
+    expect(
+      committed === (await renderApiTypes(doc)),
+      "control-plane/dashboard/src/api-types.ts is stale: run pnpm generate:api-types",
+    ).toBe(true);
   });
 });

@@ -26,7 +26,9 @@ const sessionSchema = z
         email: z.string().optional(),
       }),
     }),
-    csrf_token: z.string().meta({ description: "Send it as x-csrf-token on every unsafe call authenticated by the cookie" }),
+    csrf_token: z
+      .string()
+      .meta({ description: "Send it as x-csrf-token on every unsafe call authenticated by the cookie" }),
   })
   .meta({ id: "Session" });
 
@@ -38,7 +40,9 @@ export const sessionOperations: DescribedOperation[] = [
     tag: "sessions",
     summary: "Sign in: exchange an admin credential for an HttpOnly session cookie and a CSRF token",
     security: "public",
-    body: z.strictObject({ credential: z.string().min(1).max(4096).meta({ description: "The master key or an admin token" }) }),
+    body: z.strictObject({
+      credential: z.string().min(1).max(4096).meta({ description: "The master key or an admin token" }),
+    }),
     response: { status: 201, schema: sessionSchema, description: "Signed in; Set-Cookie carries the session" },
     errors: [400, 401, 413, 415, 429],
   },
@@ -65,7 +69,8 @@ export const sessionOperations: DescribedOperation[] = [
 const waitForGateways: ExtraParameter = {
   name: "wait_for_gateways",
   in: "query",
-  description: "Wait up to this long (e.g. 500ms, 5s; at most 60s) for the online gateways to apply the change; the answer then carries `sync`",
+  description:
+    "Wait up to this long (e.g. 500ms, 5s; at most 60s) for the online gateways to apply the change; the answer then carries `sync`",
   schema: { type: "string", pattern: "^\\d+(ms|s)$" },
 };
 
@@ -89,7 +94,9 @@ export const extraParameters: Record<string, ExtraParameter[]> = {
   ],
 };
 
-const VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+const VERSION = (
+  JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
+).version;
 
 /** The whole admin API's document: the table's routes, the session routes and the hand-read parameters. */
 export function adminApiDocument(groups: RouteGroup[]): Record<string, unknown> {
@@ -153,12 +160,20 @@ export function renderReference(doc: Doc): string {
       const id = `${method}-${path}`.replace(/[^\w-]+/g, "-");
       const params = op.parameters?.length
         ? `<table><tr><th>name</th><th>in</th><th>required</th><th>schema</th><th>description</th></tr>${op.parameters
-            .map((p) => `<tr><td><code>${esc(p.name)}</code></td><td>${p.in}</td><td>${p.required ? "yes" : ""}</td><td><code>${esc(JSON.stringify(p.schema))}</code></td><td>${esc(p.description ?? "")}</td></tr>`)
+            .map(
+              (p) =>
+                `<tr><td><code>${esc(p.name)}</code></td><td>${p.in}</td><td>${p.required ? "yes" : ""}</td><td><code>${esc(JSON.stringify(p.schema))}</code></td><td>${esc(p.description ?? "")}</td></tr>`,
+            )
             .join("")}</table>`
         : "";
-      const body = op.requestBody ? `<h4>Request body${op.requestBody.required ? "" : " (optional)"}</h4>${code(op.requestBody.content["application/json"].schema)}` : "";
+      const body = op.requestBody
+        ? `<h4>Request body${op.requestBody.required ? "" : " (optional)"}</h4>${code(op.requestBody.content["application/json"].schema)}`
+        : "";
       const responses = Object.entries(op.responses)
-        .map(([status, r]) => `<li><b>${status}</b> ${esc(r.description)}${r.content && !status.startsWith("4") && !status.startsWith("5") ? code(r.content["application/json"].schema) : ""}</li>`)
+        .map(
+          ([status, r]) =>
+            `<li><b>${status}</b> ${esc(r.description)}${r.content && !status.startsWith("4") && !status.startsWith("5") ? code(r.content["application/json"].schema) : ""}</li>`,
+        )
         .join("");
       const auth = op.security.length ? op.security.map((s) => Object.keys(s).join(" + ")).join(" or ") : "none";
       const section = `<section id="${id}"><h3><span class="m ${method}">${method.toUpperCase()}</span> <code>${esc(path)}</code></h3>${op.summary ? `<p>${esc(op.summary)}</p>` : ""}<p class="auth">auth: ${esc(auth)}</p>${params}${body}<h4>Responses</h4><ul>${responses}</ul></section>`;

@@ -20,7 +20,9 @@ export const orgRoutes = routeGroup("orgs", [
       const input = await body();
       const org = await app.db.transaction().execute(async (trx) => {
         if (await findOrgByName(trx, input.name)) {
-          throw new AppError("conflict", `an organization named ${JSON.stringify(input.name)} already exists`, { field: "name" });
+          throw new AppError("conflict", `an organization named ${JSON.stringify(input.name)} already exists`, {
+            field: "name",
+          });
         }
         const org = await insertOrg(trx, { id: newId("org"), name: input.name });
         await audit(trx, ctx, { orgId: org.id, action: "org.create", targetType: "org", targetId: org.id, after: org });

@@ -16,10 +16,19 @@ import type { User } from "../repositories/users.js";
 const iso = z.string().meta({ format: "date-time" });
 const nullableInt = z.number().int().nullable();
 
-export const orgSchema = z.object({ id: z.string(), name: z.string(), revision: z.number().int(), is_default: z.boolean(), created_at: iso }).meta({ id: "Org" });
+export const orgSchema = z
+  .object({ id: z.string(), name: z.string(), revision: z.number().int(), is_default: z.boolean(), created_at: iso })
+  .meta({ id: "Org" });
 
 export const teamSchema = z
-  .object({ id: z.string(), name: z.string(), tpm_limit: nullableInt, daily_token_limit: nullableInt, created_at: iso, updated_at: iso })
+  .object({
+    id: z.string(),
+    name: z.string(),
+    tpm_limit: nullableInt,
+    daily_token_limit: nullableInt,
+    created_at: iso,
+    updated_at: iso,
+  })
   .meta({ id: "Team" });
 
 export const userSchema = z
@@ -41,7 +50,9 @@ export const apiKeySchema = z
   .object({
     id: z.string(),
     name: z.string(),
-    key_prefix: z.string().meta({ description: "The first characters of the key: enough to recognise it, never enough to use it" }),
+    key_prefix: z
+      .string()
+      .meta({ description: "The first characters of the key: enough to recognise it, never enough to use it" }),
     user_id: z.string(),
     owner: z.string().nullable().meta({ description: "The owner's external id (e.g. an email)" }),
     status: keyStatus,
@@ -83,7 +94,9 @@ export const syncReceiptSchema = z
   })
   .meta({ id: "SyncReceipt" });
 
-export const changedKeySchema = apiKeySchema.extend({ sync: syncReceiptSchema.optional() }).meta({ id: "ChangedApiKey" });
+export const changedKeySchema = apiKeySchema
+  .extend({ sync: syncReceiptSchema.optional() })
+  .meta({ id: "ChangedApiKey" });
 
 export const revealedKeySchema = changedKeySchema
   .extend({ key: z.string().meta({ description: "The full secret: shown in this response only" }) })
@@ -143,7 +156,10 @@ export const modelPriceSchema = z
     ...priceValues,
     source: z.enum(["default", "override"]),
     updated_at: iso,
-    default: z.object(priceValues).nullable().meta({ description: "The bundled dataset's price this row falls back to, if any" }),
+    default: z
+      .object(priceValues)
+      .nullable()
+      .meta({ description: "The bundled dataset's price this row falls back to, if any" }),
   })
   .meta({ id: "ModelPrice" });
 
@@ -161,14 +177,22 @@ export const usageRowSchema = z
   .meta({ id: "UsageRow" });
 
 export const usageSchema = z
-  .object({ from: z.string(), to: z.string(), group_by: z.enum(["key", "user", "team", "day"]), data: z.array(usageRowSchema) })
+  .object({
+    from: z.string(),
+    to: z.string(),
+    group_by: z.enum(["key", "user", "team", "day"]),
+    data: z.array(usageRowSchema),
+  })
   .meta({ id: "Usage" });
 
 export const deletedSchema = z.object({ id: z.string(), deleted: z.literal(true) }).meta({ id: "Deleted" });
 
 /** The list envelope every list endpoint answers with. */
 export function pageOf<T extends z.ZodType>(item: T) {
-  return z.object({ data: z.array(item), next_cursor: z.string().nullable().meta({ description: "Pass as ?cursor= for the next page; null on the last" }) });
+  return z.object({
+    data: z.array(item),
+    next_cursor: z.string().nullable().meta({ description: "Pass as ?cursor= for the next page; null on the last" }),
+  });
 }
 
 /** Compile-time only: every field of the repository type is described with a compatible type. */

@@ -12,30 +12,47 @@ interface Res {
   headers: Headers;
 }
 
-async function call(method: string, path: string, opts: { body?: unknown; cookie?: string; csrf?: string; bearer?: string; from?: string } = {}): Promise<Res> {
+async function call(
+  method: string,
+  path: string,
+  opts: { body?: unknown; cookie?: string; csrf?: string; bearer?: string; from?: string } = {},
+): Promise<Res> {
   const headers: Record<string, string> = {};
   if (opts.body !== undefined) headers["content-type"] = "application/json";
   if (opts.cookie) headers.cookie = `tollgate_session=${opts.cookie}`;
   if (opts.csrf) headers["x-csrf-token"] = opts.csrf;
   if (opts.bearer) headers.authorization = `Bearer ${opts.bearer}`;
   if (opts.from) return callFrom(opts.from, method, path, headers, opts.body);
-  const res = await fetch(test.base + path, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
+  const res = await fetch(test.base + path, {
+    method,
+    headers,
+    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+  });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
 }
 
 /** The same call from another loopback address, for the per-address block. */
-function callFrom(from: string, method: string, path: string, headers: Record<string, string>, body: unknown): Promise<Res> {
+function callFrom(
+  from: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body: unknown,
+): Promise<Res> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: "127.0.0.1", port: test.port, path, method, localAddress: from, headers }, (res) => {
-      let text = "";
-      res.on("data", (c) => (text += c));
-      res.on("end", () => {
-        const h = new Headers();
-        for (const [k, v] of Object.entries(res.headers)) if (typeof v === "string") h.set(k, v);
-        resolve({ status: res.statusCode!, body: text ? JSON.parse(text) : undefined, headers: h });
-      });
-    });
+    const req = http.request(
+      { host: "127.0.0.1", port: test.port, path, method, localAddress: from, headers },
+      (res) => {
+        let text = "";
+        res.on("data", (c) => (text += c));
+        res.on("end", () => {
+          const h = new Headers();
+          for (const [k, v] of Object.entries(res.headers)) if (typeof v === "string") h.set(k, v);
+          resolve({ status: res.statusCode!, body: text ? JSON.parse(text) : undefined, headers: h });
+        });
+      },
+    );
     req.on("error", reject);
     req.end(body === undefined ? undefined : JSON.stringify(body));
   });
@@ -49,7 +66,12 @@ function cookieOf(res: Res): string {
 async function signIn(): Promise<{ cookie: string; csrf: string; body: any; setCookie: string }> {
   const res = await call("POST", "/internal/sessions", { body: { credential: TEST_MASTER_KEY } });
   expect(res.status).toBe(201);
-  return { cookie: cookieOf(res), csrf: res.body.csrf_token, body: res.body, setCookie: res.headers.get("set-cookie")! };
+  return {
+    cookie: cookieOf(res),
+    csrf: res.body.csrf_token,
+    body: res.body,
+    setCookie: res.headers.get("set-cookie")!,
+  };
 }
 
 beforeAll(async () => {
@@ -87,7 +109,9 @@ describe("dashboard sessions", () => {
     expect((await call("GET", "/internal/teams", { cookie })).status).toBe(200);
 
     const audit = await call("GET", `/internal/audit-logs?target_id=${body.session.id}`, { bearer: TEST_MASTER_KEY });
-    expect(audit.body.data).toMatchObject([{ action: "session.open", actor: "master_key", target_type: "dashboard_session" }]);
+    expect(audit.body.data).toMatchObject([
+      { action: "session.open", actor: "master_key", target_type: "dashboard_session" },
+    ]);
     expect(JSON.stringify(audit.body)).not.toContain(TEST_MASTER_KEY);
     expect(JSON.stringify(audit.body)).not.toContain(cookie);
   });
@@ -97,9 +121,15 @@ describe("dashboard sessions", () => {
     const refused = await call("POST", "/internal/teams", { cookie, body: { name: "no-csrf" } });
     expect(refused.status).toBe(403);
     expect(refused.body.error.code).toBe("csrf_required");
-    const forged = await call("POST", "/internal/teams", { cookie, csrf: "forged-token-forged-token", body: { name: "forged" } });
+    const forged = await call("POST", "/internal/teams", {
+      cookie,
+      csrf: "forged-token-forged-token",
+      body: { name: "forged" },
+    });
     expect(forged.status).toBe(403);
-    expect((await call("GET", "/internal/teams", { cookie })).body.data.map((t: { name: string }) => t.name)).not.toContain("no-csrf");
+    expect(
+      (await call("GET", "/internal/teams", { cookie })).body.data.map((t: { name: string }) => t.name),
+    ).not.toContain("no-csrf");
 
     const created = await call("POST", "/internal/teams", { cookie, csrf, body: { name: "with-csrf" } });
     expect(created.status).toBe(201);
@@ -117,7 +147,9 @@ describe("dashboard sessions", () => {
     expect(res.status).toBe(401);
     expect(res.body.error.code).toBe("session_required");
     expect(res.headers.get("set-cookie")).toMatch(/tollgate_session=;/);
-    expect((await call("GET", "/internal/sessions/current", { cookie: "B".repeat(43) })).body.error.code).toBe("session_required");
+    expect((await call("GET", "/internal/sessions/current", { cookie: "B".repeat(43) })).body.error.code).toBe(
+      "session_required",
+    );
     expect((await call("GET", "/internal/sessions/current")).status).toBe(401);
   });
 
@@ -151,18 +183,27 @@ describe("dashboard sessions", () => {
   });
 
   it("lets a Bearer credential win over any cookie, and a master session pick the organization by header", async () => {
-    const both = await fetch(`${test.base}/internal/teams`, { headers: { authorization: `Bearer ${TEST_MASTER_KEY}`, cookie: "tollgate_session=" + "C".repeat(43) } });
+    const both = await fetch(`${test.base}/internal/teams`, {
+      headers: { authorization: `Bearer ${TEST_MASTER_KEY}`, cookie: "tollgate_session=" + "C".repeat(43) },
+    });
     expect(both.status).toBe(200);
     const { cookie, csrf } = await signIn();
     const org = await call("POST", "/internal/orgs", { cookie, csrf, body: { name: "acme-sessions" } });
     expect(org.status).toBe(201);
     const res = await fetch(`${test.base}/internal/teams`, {
       method: "POST",
-      headers: { cookie: `tollgate_session=${cookie}`, "x-csrf-token": csrf, "content-type": "application/json", "tollgate-organization": org.body.id },
+      headers: {
+        cookie: `tollgate_session=${cookie}`,
+        "x-csrf-token": csrf,
+        "content-type": "application/json",
+        "tollgate-organization": org.body.id,
+      },
       body: JSON.stringify({ name: "acme-team" }),
     });
     expect(res.status).toBe(201);
-    const inAcme = await fetch(`${test.base}/internal/teams`, { headers: { cookie: `tollgate_session=${cookie}`, "tollgate-organization": org.body.id } });
+    const inAcme = await fetch(`${test.base}/internal/teams`, {
+      headers: { cookie: `tollgate_session=${cookie}`, "tollgate-organization": org.body.id },
+    });
     expect(((await inAcme.json()) as any).data.map((t: { name: string }) => t.name)).toEqual(["acme-team"]);
   });
 
@@ -176,16 +217,25 @@ describe("dashboard sessions", () => {
 
   it("answers 401 invalid_credential, then blocks the address with 429 too_many_attempts and Retry-After", async () => {
     for (let i = 0; i < 3; i++) {
-      const res = await call("POST", "/internal/sessions", { from: "127.0.0.4", body: { credential: "not-the-master-key" } });
+      const res = await call("POST", "/internal/sessions", {
+        from: "127.0.0.4",
+        body: { credential: "not-the-master-key" },
+      });
       expect(res.status).toBe(401);
       expect(res.body.error.code).toBe("invalid_credential");
     }
-    const blocked = await call("POST", "/internal/sessions", { from: "127.0.0.4", body: { credential: TEST_MASTER_KEY } });
+    const blocked = await call("POST", "/internal/sessions", {
+      from: "127.0.0.4",
+      body: { credential: TEST_MASTER_KEY },
+    });
     expect(blocked.status).toBe(429);
     expect(blocked.body.error.code).toBe("too_many_attempts");
     expect(Number(blocked.headers.get("retry-after"))).toBeGreaterThan(0);
     expect(blocked.headers.get("set-cookie")).toBeNull();
-    const other = await call("POST", "/internal/sessions", { from: "127.0.0.5", body: { credential: TEST_MASTER_KEY } });
+    const other = await call("POST", "/internal/sessions", {
+      from: "127.0.0.5",
+      body: { credential: TEST_MASTER_KEY },
+    });
     expect(other.status).toBe(201);
   });
 });

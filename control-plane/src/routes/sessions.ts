@@ -2,17 +2,34 @@ import Router from "@koa/router";
 import type { Context } from "koa";
 import { z } from "zod";
 import type { AppContext } from "../context.js";
-import { actorName, csrfMatches, csrfTokenFor, deleteSession, openSession, type Session, type SessionActor } from "../auth/sessions.js";
+import {
+  actorName,
+  csrfMatches,
+  csrfTokenFor,
+  deleteSession,
+  openSession,
+  type Session,
+  type SessionActor,
+} from "../auth/sessions.js";
 import { readJsonObject, validate } from "../http/body.js";
 import { secretEquals } from "../auth/credentials.js";
-import { CSRF_HEADER, clearSessionCookie, currentSession, sessionError, setSessionCookie } from "../http/session-auth.js";
+import {
+  CSRF_HEADER,
+  clearSessionCookie,
+  currentSession,
+  sessionError,
+  setSessionCookie,
+} from "../http/session-auth.js";
 import { adminTokenActor, hashAdminToken, looksLikeAdminToken } from "../auth/admin-tokens.js";
 import { findAdminTokenByHash } from "../repositories/admin-tokens.js";
 import { getUser } from "../repositories/users.js";
 import { recordAudit } from "../repositories/audit-log.js";
 
 const signIn = z.strictObject({
-  credential: z.string({ error: "must be the master key or an admin token, as a string" }).min(1, "must not be empty").max(4096, "must be at most 4096 characters"),
+  credential: z
+    .string({ error: "must be the master key or an admin token, as a string" })
+    .min(1, "must not be empty")
+    .max(4096, "must be at most 4096 characters"),
 });
 
 function sessionBody(session: Session, csrfToken: string) {
@@ -50,7 +67,12 @@ export function sessionRoutes(app: AppContext): Router {
       action,
       targetType: "dashboard_session",
       targetId: session.id,
-      after: { actor_kind: session.actor.kind, role: session.actor.role, client_ip: ctx.ip, expires_at: session.expiresAt.toISOString() },
+      after: {
+        actor_kind: session.actor.kind,
+        role: session.actor.role,
+        client_ip: ctx.ip,
+        expires_at: session.expiresAt.toISOString(),
+      },
       requestId: ctx.state.requestId,
     });
   }
@@ -61,7 +83,12 @@ export function sessionRoutes(app: AppContext): Router {
     if (retryAfter > 0) {
       app.metrics.adminAuthFailure("blocked");
       ctx.set("Retry-After", String(retryAfter));
-      return sessionError(ctx, 429, "too_many_attempts", `too many failed sign-ins from this address: retry after ${retryAfter} s`);
+      return sessionError(
+        ctx,
+        429,
+        "too_many_attempts",
+        `too many failed sign-ins from this address: retry after ${retryAfter} s`,
+      );
     }
     const input = validate(signIn, await readJsonObject(ctx, app.config.maxBodyBytes));
     // The master key acts on every organization; an admin token on its own, with its role.
@@ -79,11 +106,19 @@ export function sessionRoutes(app: AppContext): Router {
           action: "auth.client_blocked",
           targetType: "client_ip",
           targetId: client,
-          after: { failed_attempts: app.config.bruteForce.maxFailedAttempts, blocked_seconds: Math.round(app.config.bruteForce.ttlMs / 1000) },
+          after: {
+            failed_attempts: app.config.bruteForce.maxFailedAttempts,
+            blocked_seconds: Math.round(app.config.bruteForce.ttlMs / 1000),
+          },
           requestId: ctx.state.requestId,
         });
       }
-      return sessionError(ctx, 401, "invalid_credential", "credential: not a valid admin credential (the master key or a live admin token)");
+      return sessionError(
+        ctx,
+        401,
+        "invalid_credential",
+        "credential: not a valid admin credential (the master key or a live admin token)",
+      );
     }
     const opened = await openSession(app.db, actor, app.config.sessions, app.now());
     await audit(ctx, "session.open", opened.session);
@@ -104,14 +139,24 @@ export function sessionRoutes(app: AppContext): Router {
     // A member's session (opened by SSO) says who they are, so the dashboard can greet them.
     const { kind, id, org_id } = found.session.actor;
     const user = kind === "user" && id && org_id ? await getUser(app.db, org_id, id) : undefined;
-    ctx.body = user ? { ...body, session: { ...body.session, actor: { ...body.session.actor, role: user.role, email: user.external_id } } } : body;
+    ctx.body = user
+      ? {
+          ...body,
+          session: { ...body.session, actor: { ...body.session.actor, role: user.role, email: user.external_id } },
+        }
+      : body;
   });
 
   router.delete("/internal/sessions/current", async (ctx) => {
     const found = await currentSession(app, ctx);
     if (found) {
       if (!csrfMatches(found.token, ctx.get(CSRF_HEADER) || undefined)) {
-        return sessionError(ctx, 403, "csrf_required", `signing out needs the header ${CSRF_HEADER} with the session's csrf_token`);
+        return sessionError(
+          ctx,
+          403,
+          "csrf_required",
+          `signing out needs the header ${CSRF_HEADER} with the session's csrf_token`,
+        );
       }
       await deleteSession(app.db, found.session.id);
       await audit(ctx, "session.close", found.session);

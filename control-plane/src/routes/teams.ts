@@ -4,7 +4,15 @@ import { defineRoute, routeGroup } from "../http/route.js";
 import { getByIdRoute } from "./get-by-id.js";
 import { page, pagination } from "../http/pagination.js";
 import { audit } from "../http/audit.js";
-import { countTeamUsers, deleteTeam, findTeamByName, getTeam, insertTeam, listTeams, updateTeam } from "../repositories/teams.js";
+import {
+  countTeamUsers,
+  deleteTeam,
+  findTeamByName,
+  getTeam,
+  insertTeam,
+  listTeams,
+  updateTeam,
+} from "../repositories/teams.js";
 import { deletedSchema, pageOf, teamSchema } from "./response-schemas.js";
 import { displayName, idOf, tokenLimit } from "./schemas.js";
 import { apiKeyIdsOfTeam } from "../repositories/api-keys.js";
@@ -35,7 +43,9 @@ export const teamRoutes = routeGroup("teams", [
       const orgId = ctx.state.orgId;
       const team = await app.db.transaction().execute(async (trx) => {
         if (await findTeamByName(trx, orgId, input.name)) {
-          throw new AppError("conflict", `a team named ${JSON.stringify(input.name)} already exists`, { field: "name" });
+          throw new AppError("conflict", `a team named ${JSON.stringify(input.name)} already exists`, {
+            field: "name",
+          });
         }
         const team = await insertTeam(trx, orgId, input);
         await audit(trx, ctx, { action: "team.create", targetType: "team", targetId: team.id, after: team });
@@ -72,7 +82,9 @@ export const teamRoutes = routeGroup("teams", [
         const before = await getTeam(trx, orgId, id);
         if (!before) throw new AppError("not_found", `team ${id} not found`, { field: "id" });
         if (input.name !== undefined && input.name !== before.name && (await findTeamByName(trx, orgId, input.name))) {
-          throw new AppError("conflict", `a team named ${JSON.stringify(input.name)} already exists`, { field: "name" });
+          throw new AppError("conflict", `a team named ${JSON.stringify(input.name)} already exists`, {
+            field: "name",
+          });
         }
         const after = (await updateTeam(trx, orgId, id, input))!;
         // The team's limits travel with its keys: re-sync them when a limit changes.
@@ -98,7 +110,10 @@ export const teamRoutes = routeGroup("teams", [
       const team = await app.db.transaction().execute(async (trx) => {
         const users = await countTeamUsers(trx, orgId, id);
         if (users > 0) {
-          throw new AppError("conflict", `team ${id} still has ${users} user(s): move them to another team (PATCH /internal/users/:id) or delete them first`);
+          throw new AppError(
+            "conflict",
+            `team ${id} still has ${users} user(s): move them to another team (PATCH /internal/users/:id) or delete them first`,
+          );
         }
         const team = await deleteTeam(trx, orgId, id);
         if (!team) throw new AppError("not_found", `team ${id} not found`, { field: "id" });

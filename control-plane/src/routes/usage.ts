@@ -57,7 +57,10 @@ export const usageRoutes = routeGroup("usage", [
       if (q.team_id) builder = builder.where("team_id", "=", q.team_id);
       const rows = await builder
         .groupBy(sql.ref(column))
-        .orderBy(q.group_by === "day" ? sql.ref("day") : sql`sum(cost_micro_usd)`, q.group_by === "day" ? "asc" : "desc")
+        .orderBy(
+          q.group_by === "day" ? sql.ref("day") : sql`sum(cost_micro_usd)`,
+          q.group_by === "day" ? "asc" : "desc",
+        )
         .limit(q.limit)
         .execute();
       ctx.body = {

@@ -54,9 +54,13 @@ export const userRoutes = routeGroup("users", [
           throw new AppError("not_found", `team ${input.team_id} not found`, { field: "team_id" });
         }
         if (await findUserByExternalId(trx, orgId, input.external_id)) {
-          throw new AppError("conflict", `a user with external_id ${JSON.stringify(input.external_id)} already exists`, {
-            field: "external_id",
-          });
+          throw new AppError(
+            "conflict",
+            `a user with external_id ${JSON.stringify(input.external_id)} already exists`,
+            {
+              field: "external_id",
+            },
+          );
         }
         const user = await insertUser(trx, orgId, input);
         await audit(trx, ctx, { action: "user.create", targetType: "user", targetId: user.id, after: user });
@@ -96,8 +100,16 @@ export const userRoutes = routeGroup("users", [
         if (input.team_id && !(await getTeam(trx, orgId, input.team_id))) {
           throw new AppError("not_found", `team ${input.team_id} not found`, { field: "team_id" });
         }
-        if (input.external_id !== undefined && input.external_id !== before.external_id && (await findUserByExternalId(trx, orgId, input.external_id))) {
-          throw new AppError("conflict", `a user with external_id ${JSON.stringify(input.external_id)} already exists`, { field: "external_id" });
+        if (
+          input.external_id !== undefined &&
+          input.external_id !== before.external_id &&
+          (await findUserByExternalId(trx, orgId, input.external_id))
+        ) {
+          throw new AppError(
+            "conflict",
+            `a user with external_id ${JSON.stringify(input.external_id)} already exists`,
+            { field: "external_id" },
+          );
         }
         const after = (await updateUser(trx, orgId, id, input))!;
         // Its keys carry the user's and team's limits to the gateways.
@@ -132,14 +144,22 @@ export const userRoutes = routeGroup("users", [
         if (!user) throw new AppError("not_found", `user ${id} not found`, { field: "id" });
         const keyIds = await apiKeyIdsOfUser(trx, orgId, id);
         if (keyIds.length > 0 && q.cascade !== "true") {
-          throw new AppError("conflict", `user ${id} owns ${keyIds.length} API key(s): delete them first, or pass ?cascade=true to delete them with the user`);
+          throw new AppError(
+            "conflict",
+            `user ${id} owns ${keyIds.length} API key(s): delete them first, or pass ?cascade=true to delete them with the user`,
+          );
         }
         if (keyIds.length > 0) {
           await trx.deleteFrom("api_keys").where("org_id", "=", orgId).where("user_id", "=", id).execute();
           for (const keyId of keyIds) emit({ kind: "key_delete", resourceId: keyId, payload: { id: keyId } });
         }
         await deleteUser(trx, orgId, id);
-        await audit(trx, ctx, { action: "user.delete", targetType: "user", targetId: id, before: { ...user, deleted_keys: keyIds } });
+        await audit(trx, ctx, {
+          action: "user.delete",
+          targetType: "user",
+          targetId: id,
+          before: { ...user, deleted_keys: keyIds },
+        });
         return { id, deleted: true, deleted_keys: keyIds };
       });
       ctx.body = result;

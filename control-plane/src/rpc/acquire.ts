@@ -1,7 +1,13 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
-import { AcquireResponseSchema, CounterKind, type AcquireRequest, type AcquireResponse, type CounterStatement } from "@tollgate/shared";
+import {
+  AcquireResponseSchema,
+  CounterKind,
+  type AcquireRequest,
+  type AcquireResponse,
+  type CounterStatement,
+} from "@tollgate/shared";
 import { sql } from "kysely";
 import type { AppContext } from "../context.js";
 import type { Db } from "../db/database.js";
@@ -15,8 +21,10 @@ const WINDOW_RE = /^(m:\d{1,12}|d:\d{4}-\d{2}-\d{2}|mo:\d{4}-\d{2}|total|live)$/
 function validate(s: CounterStatement, i: number): void {
   const at = `counters[${i}]`;
   if (!COUNTER_RE.test(s.counter)) throw invalid(`${at}.counter`, "must look like key:ak_…:rpm");
-  if (!WINDOW_RE.test(s.window)) throw invalid(`${at}.window`, "must be m:<minute>, d:YYYY-MM-DD, mo:YYYY-MM, total or live");
-  if (s.kind !== CounterKind.WINDOW && s.kind !== CounterKind.GAUGE) throw invalid(`${at}.kind`, "must be WINDOW or GAUGE");
+  if (!WINDOW_RE.test(s.window))
+    throw invalid(`${at}.window`, "must be m:<minute>, d:YYYY-MM-DD, mo:YYYY-MM, total or live");
+  if (s.kind !== CounterKind.WINDOW && s.kind !== CounterKind.GAUGE)
+    throw invalid(`${at}.kind`, "must be WINDOW or GAUGE");
   for (const f of ["capacity", "consumed", "wantHeld", "windowEndsAtMs"] as const) {
     checkCount(s[f], `${at}.${f}`);
   }
@@ -34,7 +42,9 @@ export async function acquire(app: AppContext, req: AcquireRequest, ctx: Handler
   if (req.counters.length > MAX_COUNTERS) throw invalid("counters", `at most ${MAX_COUNTERS} per call`);
   req.counters.forEach(validate);
   // A fixed lock order: two gateways asking for the same counters never deadlock.
-  const statements = [...req.counters].sort((a, b) => (a.counter === b.counter ? (a.window < b.window ? -1 : 1) : a.counter < b.counter ? -1 : 1));
+  const statements = [...req.counters].sort((a, b) =>
+    a.counter === b.counter ? (a.window < b.window ? -1 : 1) : a.counter < b.counter ? -1 : 1,
+  );
   const now = app.now();
   const heldUntil = new Date(now.getTime() + app.config.quota.leaseTtlMs);
   const started = performance.now();
@@ -134,8 +144,20 @@ async function grant(
   const held = Math.max(0, Math.min(Number(s.wantHeld), capacity - othersUsed - consumed));
   await trx
     .insertInto("quota_holdings")
-    .values({ org_id: orgId, counter: s.counter, window_key: s.window, gateway_id: gatewayId, consumed, held, held_until: heldUntil })
-    .onConflict((oc) => oc.columns(["org_id", "counter", "window_key", "gateway_id"]).doUpdateSet({ consumed, held, held_until: heldUntil }))
+    .values({
+      org_id: orgId,
+      counter: s.counter,
+      window_key: s.window,
+      gateway_id: gatewayId,
+      consumed,
+      held,
+      held_until: heldUntil,
+    })
+    .onConflict((oc) =>
+      oc
+        .columns(["org_id", "counter", "window_key", "gateway_id"])
+        .doUpdateSet({ consumed, held, held_until: heldUntil }),
+    )
     .execute();
   return { held, fleetUsed: othersUsed + consumed + held, others: active };
 }

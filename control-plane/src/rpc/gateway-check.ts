@@ -20,13 +20,20 @@ export async function gatewayOfOrg(app: AppContext, gatewayId: string, orgId: st
   if (org === undefined) {
     const row = await app.db.selectFrom("gateways").select("org_id").where("id", "=", gatewayId).executeTakeFirst();
     if (!row) {
-      throw new ConnectError(`gateway ${gatewayId} is not registered: it must subscribe to the key stream first`, Code.FailedPrecondition);
+      throw new ConnectError(
+        `gateway ${gatewayId} is not registered: it must subscribe to the key stream first`,
+        Code.FailedPrecondition,
+      );
     }
     org = row.org_id;
     if (cache.size > 10_000) cache.clear();
     cache.set(gatewayId, { org, atMs: Date.now() });
   }
-  if (org !== orgId) throw new ConnectError(`gateway ${gatewayId} belongs to another organization than this token`, Code.PermissionDenied);
+  if (org !== orgId)
+    throw new ConnectError(
+      `gateway ${gatewayId} belongs to another organization than this token`,
+      Code.PermissionDenied,
+    );
 }
 
 /** InvalidArgument naming the field, as the admin API's 400s do. */

@@ -37,7 +37,11 @@ const BUDGET_PERIOD: Record<string, BudgetPeriod> = {
 };
 
 /** The user's and team's limits as QuotaLimits (a team's defaults are applied by gateways). */
-function ownerLimits(userId: string, teamId: string | null, o: OwnerLimits | undefined): MessageInitShape<typeof QuotaLimitSchema>[] {
+function ownerLimits(
+  userId: string,
+  teamId: string | null,
+  o: OwnerLimits | undefined,
+): MessageInitShape<typeof QuotaLimitSchema>[] {
   if (!o) return [];
   const out: Array<{ scope: QuotaScope; subjectId: string; metric: QuotaMetric; limit: bigint }> = [];
   const add = (scope: QuotaScope, subjectId: string | null, metric: QuotaMetric, limit: number | null) => {

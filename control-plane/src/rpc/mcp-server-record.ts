@@ -9,7 +9,12 @@ export function toMcpServer(r: McpServerSyncRecord): McpServer {
     id: r.id,
     name: r.name,
     url: r.url,
-    authType: auth.type === "bearer" ? McpServerAuthType.BEARER : auth.type === "header" ? McpServerAuthType.HEADER : McpServerAuthType.NONE,
+    authType:
+      auth.type === "bearer"
+        ? McpServerAuthType.BEARER
+        : auth.type === "header"
+          ? McpServerAuthType.HEADER
+          : McpServerAuthType.NONE,
     authHeader: auth.type === "header" ? auth.header_name : "",
     credentialRef: auth.type === "none" ? "" : auth.credential_ref,
   });

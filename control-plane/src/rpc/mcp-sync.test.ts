@@ -18,7 +18,10 @@ async function call(method: string, path: string, body?: unknown): Promise<{ sta
   return { status: res.status, body: await res.json() };
 }
 
-async function take(it: AsyncIterator<SubscribeResponse>, until: (events: SubscribeResponse[]) => boolean): Promise<SubscribeResponse[]> {
+async function take(
+  it: AsyncIterator<SubscribeResponse>,
+  until: (events: SubscribeResponse[]) => boolean,
+): Promise<SubscribeResponse[]> {
   const events: SubscribeResponse[] = [];
   while (!until(events)) {
     const next = await it.next();
@@ -28,7 +31,8 @@ async function take(it: AsyncIterator<SubscribeResponse>, until: (events: Subscr
   return events;
 }
 
-const changesOf = (events: SubscribeResponse[]): Change[] => events.flatMap((e) => (e.event.case === "changeBatch" ? e.event.value.changes : []));
+const changesOf = (events: SubscribeResponse[]): Change[] =>
+  events.flatMap((e) => (e.event.case === "changeBatch" ? e.event.value.changes : []));
 
 beforeAll(async () => {
   test = await startTestControlPlane({ heartbeatIntervalMs: 200 });
@@ -45,8 +49,18 @@ describe("/internal/mcp-servers and their sync", () => {
     const cases: Array<[unknown, string]> = [
       [{ name: "a", url: "https://mcp.example.com", auth: { type: "bearer", credential: "s3cret" } }, "auth"],
       [{ name: "a", url: "https://user:pw@mcp.example.com/mcp" }, "url"],
-      [{ name: "a", url: "https://mcp.example.com", auth: { type: "bearer", credential_ref: "env:OPENAI_API_KEY" } }, "auth.credential_ref"],
-      [{ name: "a", url: "https://mcp.example.com", auth: { type: "header", header_name: "mcp-session-id", credential_ref: "env:MCP_SECRET_A" } }, "auth.header_name"],
+      [
+        { name: "a", url: "https://mcp.example.com", auth: { type: "bearer", credential_ref: "env:OPENAI_API_KEY" } },
+        "auth.credential_ref",
+      ],
+      [
+        {
+          name: "a",
+          url: "https://mcp.example.com",
+          auth: { type: "header", header_name: "mcp-session-id", credential_ref: "env:MCP_SECRET_A" },
+        },
+        "auth.header_name",
+      ],
       [{ name: "Has_Underscore", url: "https://mcp.example.com" }, "name"],
       [{ name: "a", url: "ftp://mcp.example.com" }, "url"],
     ];
@@ -65,23 +79,53 @@ describe("/internal/mcp-servers and their sync", () => {
       auth: { type: "header", header_name: "X-Api-Key", credential_ref: "env:MCP_SECRET_GITHUB" },
     });
     expect(created.status).toBe(201);
-    expect(created.body).toMatchObject({ name: "github", auth: { type: "header", header_name: "X-Api-Key", credential_ref: "env:MCP_SECRET_GITHUB" } });
+    expect(created.body).toMatchObject({
+      name: "github",
+      auth: { type: "header", header_name: "X-Api-Key", credential_ref: "env:MCP_SECRET_GITHUB" },
+    });
     expect(created.body.id).toMatch(/^mcp_/);
-    expect((await call("POST", "/internal/mcp-servers", { name: "github", url: "https://other.example.com" })).status).toBe(409);
+    expect(
+      (await call("POST", "/internal/mcp-servers", { name: "github", url: "https://other.example.com" })).status,
+    ).toBe(409);
 
     const abort = new AbortController();
-    const stream = client.subscribe({ gatewayId: newId("gw"), gatewayName: "t", version: "t", lastRevision: 0n }, { headers: { authorization: `Bearer ${token}` }, signal: abort.signal })[Symbol.asyncIterator]();
+    const stream = client
+      .subscribe(
+        { gatewayId: newId("gw"), gatewayName: "t", version: "t", lastRevision: 0n },
+        { headers: { authorization: `Bearer ${token}` }, signal: abort.signal },
+      )
+      [Symbol.asyncIterator]();
     const snapshot = await take(stream, (ev) => ev.some((e) => e.event.case === "snapshotEnd"));
     const servers = snapshot.flatMap((e) => (e.event.case === "snapshotChunk" ? e.event.value.mcpServers : []));
     expect(servers).toHaveLength(1);
-    expect(servers[0]).toMatchObject({ id: created.body.id, name: "github", authType: McpServerAuthType.HEADER, authHeader: "X-Api-Key", credentialRef: "env:MCP_SECRET_GITHUB" });
+    expect(servers[0]).toMatchObject({
+      id: created.body.id,
+      name: "github",
+      authType: McpServerAuthType.HEADER,
+      authHeader: "X-Api-Key",
+      credentialRef: "env:MCP_SECRET_GITHUB",
+    });
 
-    const patched = await call("PATCH", `/internal/mcp-servers/${created.body.id}`, { url: "https://mcp2.example.com/mcp", auth: { type: "none" } });
+    const patched = await call("PATCH", `/internal/mcp-servers/${created.body.id}`, {
+      url: "https://mcp2.example.com/mcp",
+      auth: { type: "none" },
+    });
     expect(patched.body).toMatchObject({ url: "https://mcp2.example.com/mcp", auth: { type: "none" } });
     let changes = changesOf(await take(stream, (ev) => changesOf(ev).length >= 1));
-    expect(changes[0]?.op).toMatchObject({ case: "mcpServerUpsert", value: { id: created.body.id, url: "https://mcp2.example.com/mcp", authType: McpServerAuthType.NONE, credentialRef: "" } });
+    expect(changes[0]?.op).toMatchObject({
+      case: "mcpServerUpsert",
+      value: {
+        id: created.body.id,
+        url: "https://mcp2.example.com/mcp",
+        authType: McpServerAuthType.NONE,
+        credentialRef: "",
+      },
+    });
 
-    expect((await call("DELETE", `/internal/mcp-servers/${created.body.id}`)).body).toEqual({ id: created.body.id, deleted: true });
+    expect((await call("DELETE", `/internal/mcp-servers/${created.body.id}`)).body).toEqual({
+      id: created.body.id,
+      deleted: true,
+    });
     changes = changesOf(await take(stream, (ev) => changesOf(ev).length >= 1));
     expect(changes[0]?.op).toMatchObject({ case: "mcpServerDelete", value: { id: created.body.id } });
     abort.abort();
@@ -94,10 +138,16 @@ describe("/internal/mcp-servers and their sync", () => {
   });
 
   it("says why it cannot list the tools of a server whose credential the control plane lacks", async () => {
-    const created = await call("POST", "/internal/mcp-servers", { name: "private", url: "http://127.0.0.1:1/mcp", auth: { type: "bearer", credential_ref: "env:MCP_SECRET_PRIVATE" } });
+    const created = await call("POST", "/internal/mcp-servers", {
+      name: "private",
+      url: "http://127.0.0.1:1/mcp",
+      auth: { type: "bearer", credential_ref: "env:MCP_SECRET_PRIVATE" },
+    });
     const tools = await call("GET", `/internal/mcp-servers/${created.body.id}/tools`);
     expect(tools.status).toBe(409);
-    expect(tools.body).toMatchObject({ error: { code: "mcp_credential_missing", message: expect.stringContaining("MCP_SECRET_PRIVATE") } });
+    expect(tools.body).toMatchObject({
+      error: { code: "mcp_credential_missing", message: expect.stringContaining("MCP_SECRET_PRIVATE") },
+    });
     const open = await call("POST", "/internal/mcp-servers", { name: "unreachable", url: "http://127.0.0.1:1/mcp" });
     const unreachable = await call("GET", `/internal/mcp-servers/${open.body.id}/tools`);
     expect(unreachable.status).toBe(502);

@@ -30,13 +30,22 @@ async function admin(method: string, path: string, body?: unknown) {
 async function registeredGateway(): Promise<string> {
   const id = newId("gw");
   const abort = new AbortController();
-  const it = sync.subscribe({ gatewayId: id, gatewayName: id, version: "test", lastRevision: 0n }, { headers, signal: abort.signal })[Symbol.asyncIterator]();
+  const it = sync
+    .subscribe({ gatewayId: id, gatewayName: id, version: "test", lastRevision: 0n }, { headers, signal: abort.signal })
+    [Symbol.asyncIterator]();
   await it.next();
   abort.abort();
   return id;
 }
 
-const statement = (counter: string, capacity: number, consumed: number, wantHeld: number, window = "m:1000", kind = CounterKind.WINDOW) => ({
+const statement = (
+  counter: string,
+  capacity: number,
+  consumed: number,
+  wantHeld: number,
+  window = "m:1000",
+  kind = CounterKind.WINDOW,
+) => ({
   counter,
   window,
   kind,
@@ -67,7 +76,9 @@ beforeAll(async () => {
   const transport = createGrpcTransport({ baseUrl: `http://127.0.0.1:${test.grpcPort}` });
   quota = createClient(QuotaService, transport);
   sync = createClient(KeySyncService, transport);
-  headers = { authorization: `Bearer ${(await admin("POST", "/internal/gateway-tokens", { name: "quota" })).body.token}` };
+  headers = {
+    authorization: `Bearer ${(await admin("POST", "/internal/gateway-tokens", { name: "quota" })).body.token}`,
+  };
 });
 
 afterAll(async () => {
@@ -81,7 +92,9 @@ describe("QuotaService.Acquire", () => {
     const counter = `key:${newId("ak")}:rpm`;
     // Each gateway asks for 30 of a capacity of 100, twice over, all at once.
     const rounds = await Promise.all(
-      [...gateways, ...gateways].map((gatewayId) => quota.acquire({ gatewayId, counters: [statement(counter, 100, 0, 30)] }, { headers })),
+      [...gateways, ...gateways].map((gatewayId) =>
+        quota.acquire({ gatewayId, counters: [statement(counter, 100, 0, 30)] }, { headers }),
+      ),
     );
     const held = new Map<string, number>();
     rounds.forEach((r, i) => held.set(gateways[i % 5]!, Number(r.grants[0]!.held)));
@@ -95,7 +108,10 @@ describe("QuotaService.Acquire", () => {
   it("states the control plane's clock, when it took the request and when it answered, so gateways can measure their offset", async () => {
     const gatewayId = await registeredGateway();
     const before = Date.now();
-    const res = await quota.acquire({ gatewayId, counters: [statement(`key:${newId("ak")}:rpm`, 10, 0, 1)] }, { headers });
+    const res = await quota.acquire(
+      { gatewayId, counters: [statement(`key:${newId("ak")}:rpm`, 10, 0, 1)] },
+      { headers },
+    );
     const after = Date.now();
     const took = Number(res.serverTime!.seconds) * 1000 + Math.floor(res.serverTime!.nanos / 1e6);
     const sent = Number(res.serverTimeMs);
@@ -104,7 +120,12 @@ describe("QuotaService.Acquire", () => {
     expect(sent).toBeLessThanOrEqual(after);
     // The sync stream's first event carries it too, for a gateway that has not called Acquire yet.
     const abort = new AbortController();
-    const it = sync.subscribe({ gatewayId, gatewayName: gatewayId, version: "test", lastRevision: 0n }, { headers, signal: abort.signal })[Symbol.asyncIterator]();
+    const it = sync
+      .subscribe(
+        { gatewayId, gatewayName: gatewayId, version: "test", lastRevision: 0n },
+        { headers, signal: abort.signal },
+      )
+      [Symbol.asyncIterator]();
     const first = (await it.next()).value!;
     abort.abort();
     expect(first.event.case).toBe("settings");
@@ -146,17 +167,29 @@ describe("QuotaService.Acquire", () => {
       const reg = async () => {
         const id = newId("gw");
         const abort = new AbortController();
-        await s.subscribe({ gatewayId: id, lastRevision: 0n }, { headers: h, signal: abort.signal })[Symbol.asyncIterator]().next();
+        await s
+          .subscribe({ gatewayId: id, lastRevision: 0n }, { headers: h, signal: abort.signal })
+          [Symbol.asyncIterator]()
+          .next();
         abort.abort();
         return id;
       };
       const [dead, alive] = [await reg(), await reg()];
       const counter = `key:${newId("ak")}:concurrency`;
-      await q.acquire({ gatewayId: dead, counters: [statement(counter, 3, 3, 0, "live", CounterKind.GAUGE)] }, { headers: h });
-      const blocked = await q.acquire({ gatewayId: alive, counters: [statement(counter, 3, 0, 1, "live", CounterKind.GAUGE)] }, { headers: h });
+      await q.acquire(
+        { gatewayId: dead, counters: [statement(counter, 3, 3, 0, "live", CounterKind.GAUGE)] },
+        { headers: h },
+      );
+      const blocked = await q.acquire(
+        { gatewayId: alive, counters: [statement(counter, 3, 0, 1, "live", CounterKind.GAUGE)] },
+        { headers: h },
+      );
       expect(Number(blocked.grants[0]!.held)).toBe(0);
       await new Promise((r) => setTimeout(r, 400));
-      const freed = await q.acquire({ gatewayId: alive, counters: [statement(counter, 3, 0, 2, "live", CounterKind.GAUGE)] }, { headers: h });
+      const freed = await q.acquire(
+        { gatewayId: alive, counters: [statement(counter, 3, 0, 2, "live", CounterKind.GAUGE)] },
+        { headers: h },
+      );
       expect(Number(freed.grants[0]!.held)).toBe(2);
     } finally {
       await short.stop();
@@ -173,13 +206,18 @@ describe("QuotaService.Acquire", () => {
     ];
     for (const [patch, field] of cases) {
       const err = await quota
-        .acquire({ gatewayId: gw, counters: [{ ...statement(`key:${newId("ak")}:rpm`, 10, 0, 1), ...patch }] }, { headers })
+        .acquire(
+          { gatewayId: gw, counters: [{ ...statement(`key:${newId("ak")}:rpm`, 10, 0, 1), ...patch }] },
+          { headers },
+        )
         .catch((e: unknown) => ConnectError.from(e));
       expect(err).toBeInstanceOf(ConnectError);
       expect((err as ConnectError).code).toBe(Code.InvalidArgument);
       expect((err as ConnectError).rawMessage).toContain(field);
     }
-    const unknown = await quota.acquire({ gatewayId: newId("gw"), counters: [] }, { headers }).catch((e: unknown) => ConnectError.from(e));
+    const unknown = await quota
+      .acquire({ gatewayId: newId("gw"), counters: [] }, { headers })
+      .catch((e: unknown) => ConnectError.from(e));
     expect((unknown as ConnectError).code).toBe(Code.FailedPrecondition);
     const noToken = await quota.acquire({ gatewayId: gw, counters: [] }).catch((e: unknown) => ConnectError.from(e));
     expect((noToken as ConnectError).code).toBe(Code.Unauthenticated);
@@ -189,8 +227,16 @@ describe("QuotaService.Acquire", () => {
 describe("QuotaService.ReportUsage", () => {
   it("applies each report once, however often it is resent, and fires budget alerts once with a signed, retried webhook", async () => {
     const gatewayId = await registeredGateway();
-    const user = (await admin("POST", "/internal/users", { external_id: `u-${Date.now()}@example.com` })).body.id as string;
-    const key = (await admin("POST", "/internal/api-keys", { name: "reported", user_id: user, budget_usd: 1, budget_alert_thresholds: [50, 80] })).body;
+    const user = (await admin("POST", "/internal/users", { external_id: `u-${Date.now()}@example.com` })).body
+      .id as string;
+    const key = (
+      await admin("POST", "/internal/api-keys", {
+        name: "reported",
+        user_id: user,
+        budget_usd: 1,
+        budget_alert_thresholds: [50, 80],
+      })
+    ).body;
     const day = new Date().toISOString().slice(0, 10);
     const record = (requests: number, costMicroUsd: number) => ({
       keyId: key.id,
@@ -203,10 +249,28 @@ describe("QuotaService.ReportUsage", () => {
       costMicroUsd: BigInt(costMicroUsd),
     });
     failWebhook = 1; // the first delivery fails: it must be retried
-    const first = await quota.reportUsage({ gatewayId, reports: [{ seq: 1n, records: [record(3, 300_000)] }, { seq: 2n, records: [record(2, 300_000)] }] }, { headers });
+    const first = await quota.reportUsage(
+      {
+        gatewayId,
+        reports: [
+          { seq: 1n, records: [record(3, 300_000)] },
+          { seq: 2n, records: [record(2, 300_000)] },
+        ],
+      },
+      { headers },
+    );
     expect(first.acknowledged).toEqual([1n, 2n]);
     // A resend (lost acknowledgement) plus one new report.
-    const second = await quota.reportUsage({ gatewayId, reports: [{ seq: 2n, records: [record(2, 300_000)] }, { seq: 3n, records: [record(1, 10_000)] }] }, { headers });
+    const second = await quota.reportUsage(
+      {
+        gatewayId,
+        reports: [
+          { seq: 2n, records: [record(2, 300_000)] },
+          { seq: 3n, records: [record(1, 10_000)] },
+        ],
+      },
+      { headers },
+    );
     expect(second.acknowledged).toEqual([2n, 3n]);
     const shown = (await admin("GET", `/internal/api-keys/${key.id}`)).body;
     expect(shown).toMatchObject({ requests: 6, input_tokens: 60, output_tokens: 30, spend_usd: 0.61 });
@@ -214,19 +278,32 @@ describe("QuotaService.ReportUsage", () => {
 
     // 60% spent after the first report: the 50% alert only, once, delivered after one failed attempt.
     const deadline = Date.now() + 15_000;
-    while (deliveries.filter((d) => d.body.includes(key.id)).length < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    while (deliveries.filter((d) => d.body.includes(key.id)).length < 1 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
     const mine = deliveries.filter((d) => d.body.includes(key.id));
     expect(mine).toHaveLength(1);
     const alert = JSON.parse(mine[0]!.body);
-    expect(alert).toMatchObject({ type: "budget.threshold_reached", key_id: key.id, threshold_pct: 50, budget_usd: 1, spent_usd: 0.6 });
-    expect(mine[0]!.headers["x-tollgate-signature"]).toBe(`sha256=${createHmac("sha256", SECRET).update(mine[0]!.body).digest("hex")}`);
+    expect(alert).toMatchObject({
+      type: "budget.threshold_reached",
+      key_id: key.id,
+      threshold_pct: 50,
+      budget_usd: 1,
+      spent_usd: 0.6,
+    });
+    expect(mine[0]!.headers["x-tollgate-signature"]).toBe(
+      `sha256=${createHmac("sha256", SECRET).update(mine[0]!.body).digest("hex")}`,
+    );
     expect(mine[0]!.headers["x-tollgate-alert-id"]).toBe(alert.alert_id);
-    const audit = (await admin("GET", `/internal/audit-logs?target_id=${key.id}&action=api_key.budget_alert`)).body.data;
+    const audit = (await admin("GET", `/internal/audit-logs?target_id=${key.id}&action=api_key.budget_alert`)).body
+      .data;
     expect(audit).toHaveLength(1);
 
     // A malformed report changes nothing.
     const bad = await quota
-      .reportUsage({ gatewayId, reports: [{ seq: 4n, records: [{ ...record(1, 1), keyId: "not-a-key" }] }] }, { headers })
+      .reportUsage(
+        { gatewayId, reports: [{ seq: 4n, records: [{ ...record(1, 1), keyId: "not-a-key" }] }] },
+        { headers },
+      )
       .catch((e: unknown) => ConnectError.from(e));
     expect((bad as ConnectError).code).toBe(Code.InvalidArgument);
     expect((bad as ConnectError).rawMessage).toContain("reports[0].records[0].key_id");
@@ -236,7 +313,8 @@ describe("QuotaService.ReportUsage", () => {
 
 describe("limits in the admin API and on the key stream", () => {
   it("validates the new key fields field by field, and user and team limits", async () => {
-    const user = (await admin("POST", "/internal/users", { external_id: `v-${Date.now()}@example.com` })).body.id as string;
+    const user = (await admin("POST", "/internal/users", { external_id: `v-${Date.now()}@example.com` })).body
+      .id as string;
     for (const [field, value] of [
       ["budget_period", "weekly"],
       ["tokens_per_day_limit", -1],
@@ -246,9 +324,22 @@ describe("limits in the admin API and on the key stream", () => {
       expect(res.status).toBe(400);
       expect(JSON.stringify(res.body)).toContain(field);
     }
-    const ok = await admin("POST", "/internal/api-keys", { name: "good", user_id: user, tokens_per_day_limit: 1000, max_concurrent_requests: 2, budget_usd: 5, budget_period: "monthly" });
+    const ok = await admin("POST", "/internal/api-keys", {
+      name: "good",
+      user_id: user,
+      tokens_per_day_limit: 1000,
+      max_concurrent_requests: 2,
+      budget_usd: 5,
+      budget_period: "monthly",
+    });
     expect(ok.status).toBe(201);
-    expect(ok.body).toMatchObject({ tokens_per_day_limit: 1000, max_concurrent_requests: 2, budget_period: "monthly", requests: 0, spend_usd: 0 });
+    expect(ok.body).toMatchObject({
+      tokens_per_day_limit: 1000,
+      max_concurrent_requests: 2,
+      budget_period: "monthly",
+      requests: 0,
+      spend_usd: 0,
+    });
     const badUser = await admin("PATCH", `/internal/users/${user}`, { rpm_limit: "many" });
     expect(badUser.status).toBe(400);
     expect(JSON.stringify(badUser.body)).toContain("rpm_limit");
@@ -256,7 +347,16 @@ describe("limits in the admin API and on the key stream", () => {
 
   it("sends the quota defaults first on every stream, and re-syncs a team's keys with their new limits when the team's limit changes", async () => {
     const withDefaults = await startTestControlPlane({
-      quota: { ...test.cp.context!.config.quota, defaults: { keyRpmLimit: 120, keyTpmLimit: undefined, keyTokensPerDayLimit: undefined, teamTpmLimit: 9000, teamDailyTokenLimit: undefined } },
+      quota: {
+        ...test.cp.context!.config.quota,
+        defaults: {
+          keyRpmLimit: 120,
+          keyTpmLimit: undefined,
+          keyTokensPerDayLimit: undefined,
+          teamTpmLimit: 9000,
+          teamDailyTokenLimit: undefined,
+        },
+      },
     });
     try {
       const call = async (method: string, path: string, body?: unknown) =>
@@ -269,11 +369,18 @@ describe("limits in the admin API and on the key stream", () => {
         ).json() as Promise<any>;
       const h = { authorization: `Bearer ${(await call("POST", "/internal/gateway-tokens", { name: "d" })).token}` };
       const team = (await call("POST", "/internal/teams", { name: "infra" })).id as string;
-      const user = (await call("POST", "/internal/users", { external_id: "ops@example.com", team_id: team, rpm_limit: 30 })).id as string;
+      const user = (
+        await call("POST", "/internal/users", { external_id: "ops@example.com", team_id: team, rpm_limit: 30 })
+      ).id as string;
       const key = (await call("POST", "/internal/api-keys", { name: "ops", user_id: user })).id as string;
-      const s = createClient(KeySyncService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${withDefaults.grpcPort}` }));
+      const s = createClient(
+        KeySyncService,
+        createGrpcTransport({ baseUrl: `http://127.0.0.1:${withDefaults.grpcPort}` }),
+      );
       const abort = new AbortController();
-      const it = s.subscribe({ gatewayId: newId("gw"), lastRevision: 0n }, { headers: h, signal: abort.signal })[Symbol.asyncIterator]();
+      const it = s
+        .subscribe({ gatewayId: newId("gw"), lastRevision: 0n }, { headers: h, signal: abort.signal })
+        [Symbol.asyncIterator]();
       const first = (await it.next()).value!;
       expect(first.event.case).toBe("settings");
       const d = first.event.case === "settings" ? first.event.value.quotaDefaults : undefined;
@@ -313,7 +420,11 @@ describe("gateway ids and periods", () => {
     const org = (await admin("POST", "/internal/orgs", { name: `other-${Date.now()}` })).body.id as string;
     const res = await fetch(`${test.base}/internal/gateway-tokens`, {
       method: "POST",
-      headers: { authorization: `Bearer ${TEST_MASTER_KEY}`, "content-type": "application/json", "tollgate-organization": org },
+      headers: {
+        authorization: `Bearer ${TEST_MASTER_KEY}`,
+        "content-type": "application/json",
+        "tollgate-organization": org,
+      },
       body: JSON.stringify({ name: "intruder" }),
     });
     const other = { authorization: `Bearer ${((await res.json()) as { token: string }).token}` };
@@ -325,23 +436,51 @@ describe("gateway ids and periods", () => {
     expect((err as ConnectError).code).toBe(Code.PermissionDenied);
     expect((err as ConnectError).rawMessage).toContain("another organization");
     // Nor can it report usage under that id.
-    const report = await quota.reportUsage({ gatewayId: gw, reports: [{ seq: 1n, records: [] }] }, { headers: other }).catch((e: unknown) => ConnectError.from(e));
+    const report = await quota
+      .reportUsage({ gatewayId: gw, reports: [{ seq: 1n, records: [] }] }, { headers: other })
+      .catch((e: unknown) => ConnectError.from(e));
     expect((report as ConnectError).code).toBe(Code.PermissionDenied);
   });
 
   it("checks a daily budget's thresholds in the day the usage was served, even when it arrives the next day", async () => {
     const gatewayId = await registeredGateway();
-    const user = (await admin("POST", "/internal/users", { external_id: `d-${Date.now()}@example.com` })).body.id as string;
-    const key = (await admin("POST", "/internal/api-keys", { name: "daily", user_id: user, budget_usd: 1, budget_period: "daily", budget_alert_thresholds: [50] })).body;
+    const user = (await admin("POST", "/internal/users", { external_id: `d-${Date.now()}@example.com` })).body
+      .id as string;
+    const key = (
+      await admin("POST", "/internal/api-keys", {
+        name: "daily",
+        user_id: user,
+        budget_usd: 1,
+        budget_period: "daily",
+        budget_alert_thresholds: [50],
+      })
+    ).body;
     const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
     await quota.reportUsage(
       {
         gatewayId,
-        reports: [{ seq: 900n, records: [{ keyId: key.id, userId: user, teamId: "", day: yesterday, requests: 1n, inputTokens: 1n, outputTokens: 1n, costMicroUsd: 700_000n }] }],
+        reports: [
+          {
+            seq: 900n,
+            records: [
+              {
+                keyId: key.id,
+                userId: user,
+                teamId: "",
+                day: yesterday,
+                requests: 1n,
+                inputTokens: 1n,
+                outputTokens: 1n,
+                costMicroUsd: 700_000n,
+              },
+            ],
+          },
+        ],
       },
       { headers },
     );
-    const audit = (await admin("GET", `/internal/audit-logs?target_id=${key.id}&action=api_key.budget_alert`)).body.data;
+    const audit = (await admin("GET", `/internal/audit-logs?target_id=${key.id}&action=api_key.budget_alert`)).body
+      .data;
     expect(audit).toHaveLength(1);
     expect(audit[0].after.period).toBe(`d:${yesterday}`);
   });
@@ -351,7 +490,9 @@ describe("GET /internal/usage", () => {
   it("sums reported usage per key, user, team or day, and validates its query", async () => {
     const gatewayId = await registeredGateway();
     const team = (await admin("POST", "/internal/teams", { name: `usage-${Date.now()}` })).body.id as string;
-    const user = (await admin("POST", "/internal/users", { external_id: `usage-${Date.now()}@example.com`, team_id: team })).body.id as string;
+    const user = (
+      await admin("POST", "/internal/users", { external_id: `usage-${Date.now()}@example.com`, team_id: team })
+    ).body.id as string;
     const k1 = (await admin("POST", "/internal/api-keys", { name: "u1", user_id: user })).body.id as string;
     const k2 = (await admin("POST", "/internal/api-keys", { name: "u2", user_id: user })).body.id as string;
     const today = new Date().toISOString().slice(0, 10);
@@ -367,7 +508,15 @@ describe("GET /internal/usage", () => {
       costMicroUsd: BigInt(cost),
     });
     await quota.reportUsage(
-      { gatewayId, reports: [{ seq: 5000n, records: [rec(k1, yesterday, 2, 200_000), rec(k1, today, 3, 300_000), rec(k2, today, 1, 50_000)] }] },
+      {
+        gatewayId,
+        reports: [
+          {
+            seq: 5000n,
+            records: [rec(k1, yesterday, 2, 200_000), rec(k1, today, 3, 300_000), rec(k2, today, 1, 50_000)],
+          },
+        ],
+      },
       { headers },
     );
     const byKey = (await admin("GET", `/internal/usage?team_id=${team}&from=${yesterday}`)).body;
@@ -376,7 +525,8 @@ describe("GET /internal/usage", () => {
       { key_id: k1, requests: 5, input_tokens: 50, output_tokens: 10, cost_usd: 0.5 },
       { key_id: k2, requests: 1, input_tokens: 10, output_tokens: 2, cost_usd: 0.05 },
     ]);
-    const byTeam = (await admin("GET", `/internal/usage?group_by=team&team_id=${team}&from=${yesterday}&to=${today}`)).body.data;
+    const byTeam = (await admin("GET", `/internal/usage?group_by=team&team_id=${team}&from=${yesterday}&to=${today}`))
+      .body.data;
     expect(byTeam).toEqual([{ team_id: team, requests: 6, input_tokens: 60, output_tokens: 12, cost_usd: 0.55 }]);
     const byDay = (await admin("GET", `/internal/usage?group_by=day&user_id=${user}&from=${yesterday}`)).body.data;
     expect(byDay.map((d: { day: string; requests: number }) => [d.day, d.requests])).toEqual([

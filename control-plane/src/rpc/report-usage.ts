@@ -1,7 +1,12 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
-import { ReportUsageResponseSchema, type ReportUsageRequest, type ReportUsageResponse, type UsageRecord } from "@tollgate/shared";
+import {
+  ReportUsageResponseSchema,
+  type ReportUsageRequest,
+  type ReportUsageResponse,
+  type UsageRecord,
+} from "@tollgate/shared";
 import { sql } from "kysely";
 import type { AppContext } from "../context.js";
 import type { Db } from "../db/database.js";
@@ -44,7 +49,11 @@ function validRecord(r: UsageRecord, at: string): void {
  * after a lost acknowledgement (or a gateway restart) is acknowledged again
  * without counting twice.
  */
-export async function reportUsage(app: AppContext, req: ReportUsageRequest, ctx: HandlerContext): Promise<ReportUsageResponse> {
+export async function reportUsage(
+  app: AppContext,
+  req: ReportUsageRequest,
+  ctx: HandlerContext,
+): Promise<ReportUsageResponse> {
   const principal = await authenticateGateway(app, ctx);
   await gatewayOfOrg(app, req.gatewayId, principal.orgId);
   if (req.reports.length > MAX_REPORTS) throw invalid("reports", `at most ${MAX_REPORTS} per call`);
@@ -95,7 +104,17 @@ function addRecord(totals: Map<string, Totals>, r: UsageRecord, receivedAt: Date
   const id = `${r.keyId}|${r.day}`;
   let t = totals.get(id);
   if (!t) {
-    t = { keyId: r.keyId, userId: r.userId, teamId: r.teamId || null, day: r.day, requests: 0, inputTokens: 0, outputTokens: 0, costMicroUsd: 0, lastUsedAt: null };
+    t = {
+      keyId: r.keyId,
+      userId: r.userId,
+      teamId: r.teamId || null,
+      day: r.day,
+      requests: 0,
+      inputTokens: 0,
+      outputTokens: 0,
+      costMicroUsd: 0,
+      lastUsedAt: null,
+    };
     totals.set(id, t);
   }
   t.requests += Number(r.requests);

@@ -38,7 +38,9 @@ export async function startSyncServer(app: AppContext, host: string, port: numbe
     contextValues: (req) =>
       createContextValues()
         .set(kRemoteAddress, req.socket?.remoteAddress ?? null)
-        .set(kOnAuthenticated, () => guard?.authenticated((req as { stream?: { session?: http2.ServerHttp2Session } }).stream?.session)),
+        .set(kOnAuthenticated, () =>
+          guard?.authenticated((req as { stream?: { session?: http2.ServerHttp2Session } }).stream?.session),
+        ),
   });
   const tls = app.config.grpcTls;
   const server = tls
@@ -51,7 +53,11 @@ export async function startSyncServer(app: AppContext, host: string, port: numbe
         handler,
       )
     : http2.createServer(handler);
-  guard = guardSessions(server, { limits: app.config.grpcSessions ?? DEFAULT_SESSION_LIMITS, logger: app.logger, registry: app.metrics.registry });
+  guard = guardSessions(server, {
+    limits: app.config.grpcSessions ?? DEFAULT_SESSION_LIMITS,
+    logger: app.logger,
+    registry: app.metrics.registry,
+  });
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on("session", (session) => {
     sessions.add(session);

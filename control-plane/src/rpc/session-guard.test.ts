@@ -38,7 +38,10 @@ describe("unauthenticated HTTP/2 sessions on the gRPC port", () => {
       ).json()) as { token: string }
     ).token;
     const gateway = createClient(KeySyncService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${h.grpcPort}` }));
-    await gateway.acknowledge({ gatewayId: newId("gw"), revision: 0n }, { headers: { authorization: `Bearer ${token}` } });
+    await gateway.acknowledge(
+      { gatewayId: newId("gw"), revision: 0n },
+      { headers: { authorization: `Bearer ${token}` } },
+    );
 
     // 80 idle sessions from the gateway's address: 49 more are held (until the deadline), 31 closed at once.
     const idle = Array.from({ length: 80 }, () => session());
@@ -49,11 +52,16 @@ describe("unauthenticated HTTP/2 sessions on the gRPC port", () => {
     await Promise.all([...idle, ...more].map((x) => x.closed));
     const m = await metrics();
     expect(metric(m, /^tollgate_cp_grpc_sessions_refused_total\{reason="per_address"\} (\d+)$/m)).toBe(31);
-    expect(metric(m, /^tollgate_cp_grpc_sessions_refused_total\{reason="auth_timeout"\} (\d+)$/m)).toBeGreaterThanOrEqual(49);
+    expect(
+      metric(m, /^tollgate_cp_grpc_sessions_refused_total\{reason="auth_timeout"\} (\d+)$/m),
+    ).toBeGreaterThanOrEqual(49);
     expect(metric(m, /^tollgate_cp_grpc_sessions_refused_total\{reason="total"\} (\d+)$/m)).toBeGreaterThan(0);
     // The authenticated gateway's session is still there and still served.
     expect(metric(m, /^tollgate_cp_grpc_sessions (\d+)$/m)).toBe(1);
-    await gateway.acknowledge({ gatewayId: newId("gw"), revision: 0n }, { headers: { authorization: `Bearer ${token}` } });
+    await gateway.acknowledge(
+      { gatewayId: newId("gw"), revision: 0n },
+      { headers: { authorization: `Bearer ${token}` } },
+    );
     expect((await fetch(`${h.base}/healthz`)).status).toBe(200);
   }, 30_000);
 });

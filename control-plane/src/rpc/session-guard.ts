@@ -56,7 +56,10 @@ export function guardSessions(
     const now = Date.now();
     if (now - lastLog < REFUSAL_LOG_INTERVAL_MS) return;
     lastLog = now;
-    logger.warn({ reason, address, closedSinceLastLog: unlogged, open, limits }, "closing gRPC sessions: unauthenticated too long or over the session limits");
+    logger.warn(
+      { reason, address, closedSinceLastLog: unlogged, open, limits },
+      "closing gRPC sessions: unauthenticated too long or over the session limits",
+    );
     unlogged = 0;
   };
 

@@ -57,7 +57,11 @@ const GATEWAY_ID_RE = /^gw_[0-9a-z]{26}$/;
  * One gateway's change stream: a snapshot or the deltas after its revision,
  * then every change as it commits, with heartbeats while idle.
  */
-export async function* subscribe(app: AppContext, req: SubscribeRequest, ctx: HandlerContext): AsyncGenerator<SubscribeResponse> {
+export async function* subscribe(
+  app: AppContext,
+  req: SubscribeRequest,
+  ctx: HandlerContext,
+): AsyncGenerator<SubscribeResponse> {
   const principal = await authenticateGateway(app, ctx);
   if (!GATEWAY_ID_RE.test(req.gatewayId)) {
     throw new ConnectError("gateway_id must be a gw_… id", Code.InvalidArgument);
@@ -152,7 +156,12 @@ export async function* subscribe(app: AppContext, req: SubscribeRequest, ctx: Ha
   }
 }
 
-async function snapshotReason(app: AppContext, orgId: string, req: SubscribeRequest, cursor: number): Promise<SnapshotReason | null> {
+async function snapshotReason(
+  app: AppContext,
+  orgId: string,
+  req: SubscribeRequest,
+  cursor: number,
+): Promise<SnapshotReason | null> {
   if (cursor === 0) return SnapshotReason.NEW_GATEWAY;
   if (req.orgId !== "" && req.orgId !== orgId) return SnapshotReason.ORG_CHANGED;
   const current = await currentRevision(app.db, orgId);
@@ -237,7 +246,11 @@ function toChange(entry: ChangeEntry): Change {
     });
   }
   if (entry.kind === "mcp_server_delete") {
-    return create(ChangeSchema, { revision: BigInt(entry.revision), op: { case: "mcpServerDelete", value: { id: entry.resourceId } }, committedAt });
+    return create(ChangeSchema, {
+      revision: BigInt(entry.revision),
+      op: { case: "mcpServerDelete", value: { id: entry.resourceId } },
+      committedAt,
+    });
   }
   if (entry.kind === "model_price_delete") {
     const { provider, model } = entry.payload as { provider: string; model: string };

@@ -48,7 +48,10 @@ async function startHarness(overrides: Partial<ControlPlaneConfig> = {}): Promis
 }
 
 /** A subscriber that keeps every event and optionally acknowledges what it receives, like a gateway. */
-function subscriber(h: Harness, opts: { lastRevision?: bigint; autoAck?: boolean; client?: Client<typeof KeySyncService> } = {}) {
+function subscriber(
+  h: Harness,
+  opts: { lastRevision?: bigint; autoAck?: boolean; client?: Client<typeof KeySyncService> } = {},
+) {
   const gatewayId = newId("gw");
   const abort = new AbortController();
   const headers = { authorization: `Bearer ${h.token}` };
@@ -56,11 +59,17 @@ function subscriber(h: Harness, opts: { lastRevision?: bigint; autoAck?: boolean
   const events: SubscribeResponse[] = [];
   let revision = opts.lastRevision ?? 0n;
   const done = (async () => {
-    for await (const ev of client.subscribe({ gatewayId, gatewayName: gatewayId, lastRevision: revision }, { headers, signal: abort.signal })) {
+    for await (const ev of client.subscribe(
+      { gatewayId, gatewayName: gatewayId, lastRevision: revision },
+      { headers, signal: abort.signal },
+    )) {
       events.push(ev);
       if (ev.event.case === "snapshotEnd") revision = ev.event.value.revision;
       if (ev.event.case === "changeBatch") revision = ev.event.value.changes.at(-1)!.revision;
-      if (opts.autoAck && (ev.event.case === "snapshotEnd" || ev.event.case === "changeBatch" || ev.event.case === "heartbeat")) {
+      if (
+        opts.autoAck &&
+        (ev.event.case === "snapshotEnd" || ev.event.case === "changeBatch" || ev.event.case === "heartbeat")
+      ) {
         await client.acknowledge({ gatewayId, revision }, { headers });
       }
     }
@@ -113,10 +122,17 @@ describe("sync under load and faults", () => {
     const revisions = got.flat().map((c) => Number(c.revision));
     expect(revisions).toEqual(Array.from({ length: 10_000 }, (_, i) => Number(start) + i + 1));
 
-    const bad = await h.post("/internal/api-keys/bulk", { keys: [{ name: "ok", user_id: h.userId }, { name: "x", user_id: "user_00000000000000000000000000" }] });
+    const bad = await h.post("/internal/api-keys/bulk", {
+      keys: [
+        { name: "ok", user_id: h.userId },
+        { name: "x", user_id: "user_00000000000000000000000000" },
+      ],
+    });
     expect(bad.status).toBe(404);
     expect(bad.body.error.field).toBe("keys.1.user_id");
-    const tooMany = await h.post("/internal/api-keys/bulk", { keys: Array.from({ length: 10_001 }, () => ({ name: "k", user_id: h.userId })) });
+    const tooMany = await h.post("/internal/api-keys/bulk", {
+      keys: Array.from({ length: 10_001 }, () => ({ name: "k", user_id: h.userId })),
+    });
     expect(tooMany.status).toBe(400);
     expect(tooMany.body.error.field).toBe("keys");
     await new Promise((r) => setTimeout(r, 100));
@@ -201,7 +217,9 @@ describe("sync under load and faults", () => {
     const begin = back.events[1]!.event;
     expect(begin.case).toBe("snapshotBegin");
     expect(begin.case === "snapshotBegin" && begin.value.reason).toBe(SnapshotReason.COMPACTED);
-    const ids = back.events.flatMap((e) => (e.event.case === "snapshotChunk" ? e.event.value.keys.map((k) => k.id) : []));
+    const ids = back.events.flatMap((e) =>
+      e.event.case === "snapshotChunk" ? e.event.value.keys.map((k) => k.id) : [],
+    );
     expect(ids).toContain(missed.body.id);
   });
 
@@ -211,9 +229,11 @@ describe("sync under load and faults", () => {
     await sub.until((ev) => ev.some((e) => e.event.case === "snapshotEnd"));
     await sub.ack(sub.revision);
     const list = async () =>
-      ((await (await fetch(`${h.admin}/internal/gateways`, { headers: { authorization: `Bearer ${TEST_MASTER_KEY}` } })).json()) as any).data.find(
-        (g: { id: string }) => g.id === sub.gatewayId,
-      );
+      (
+        (await (
+          await fetch(`${h.admin}/internal/gateways`, { headers: { authorization: `Bearer ${TEST_MASTER_KEY}` } })
+        ).json()) as any
+      ).data.find((g: { id: string }) => g.id === sub.gatewayId);
     expect((await list()).connected).toBe(true);
     await new Promise((r) => setTimeout(r, 500));
     expect((await list()).connected).toBe(false);
@@ -228,15 +248,27 @@ describe("sync under load and faults", () => {
     const h = await startHarness({ grpcTls: { cert: pki.serverCert, key: pki.serverKey, clientCa: pki.ca } });
     const withCert = createClient(
       KeySyncService,
-      createGrpcTransport({ baseUrl: `https://localhost:${h.grpcPort}`, nodeOptions: { ca: pki.ca, cert: pki.clientCert, key: pki.clientKey } }),
+      createGrpcTransport({
+        baseUrl: `https://localhost:${h.grpcPort}`,
+        nodeOptions: { ca: pki.ca, cert: pki.clientCert, key: pki.clientKey },
+      }),
     );
     const sub = subscriber(h, { client: withCert });
     await sub.until((ev) => ev.some((e) => e.event.case === "snapshotEnd"));
 
-    const noCert = createClient(KeySyncService, createGrpcTransport({ baseUrl: `https://localhost:${h.grpcPort}`, nodeOptions: { ca: pki.ca } }));
+    const noCert = createClient(
+      KeySyncService,
+      createGrpcTransport({ baseUrl: `https://localhost:${h.grpcPort}`, nodeOptions: { ca: pki.ca } }),
+    );
     const err = await noCert
-      .acknowledge({ gatewayId: newId("gw"), revision: 0n }, { headers: { authorization: `Bearer ${h.token}` }, timeoutMs: 5000 })
-      .then(() => undefined, (e: unknown) => ConnectError.from(e));
+      .acknowledge(
+        { gatewayId: newId("gw"), revision: 0n },
+        { headers: { authorization: `Bearer ${h.token}` }, timeoutMs: 5000 },
+      )
+      .then(
+        () => undefined,
+        (e: unknown) => ConnectError.from(e),
+      );
     expect(err).toBeDefined();
     expect(err!.code).not.toBe(Code.Unauthenticated); // refused at the TLS handshake, before any token check
   });

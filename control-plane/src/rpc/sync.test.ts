@@ -1,7 +1,14 @@
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hashApiKey, KeySyncService, newId, SnapshotReason, type Change, type SubscribeResponse } from "@tollgate/shared";
+import {
+  hashApiKey,
+  KeySyncService,
+  newId,
+  SnapshotReason,
+  type Change,
+  type SubscribeResponse,
+} from "@tollgate/shared";
 import type { ControlPlane } from "../index.js";
 import { startTestControlPlane, type TestControlPlane } from "../../test/test-control-plane.js";
 import { TEST_MASTER_KEY } from "../../test/test-config.js";
@@ -59,10 +66,12 @@ describe("KeySyncService over gRPC", () => {
   it("refuses a missing or unknown gateway token with Unauthenticated", async () => {
     for (const headers of [{}, { authorization: "Bearer tgw_wrong" }]) {
       const stream = client.subscribe({ gatewayId: newId("gw"), lastRevision: 0n }, { headers });
-      const err = await stream[Symbol.asyncIterator]().next().then(
-        () => undefined,
-        (e: unknown) => ConnectError.from(e),
-      );
+      const err = await stream[Symbol.asyncIterator]()
+        .next()
+        .then(
+          () => undefined,
+          (e: unknown) => ConnectError.from(e),
+        );
       expect(err?.code).toBe(Code.Unauthenticated);
     }
   });
@@ -73,7 +82,10 @@ describe("KeySyncService over gRPC", () => {
     const abort = new AbortController();
     const headers = { authorization: `Bearer ${token}` };
     const it = client
-      .subscribe({ gatewayId, gatewayName: "gw-a", version: "test", lastRevision: 0n }, { headers, signal: abort.signal })
+      .subscribe(
+        { gatewayId, gatewayName: "gw-a", version: "test", lastRevision: 0n },
+        { headers, signal: abort.signal },
+      )
       [Symbol.asyncIterator]();
 
     const snapshot = await take(it, (ev) => ev.some((e) => e.event.case === "snapshotEnd"));
@@ -97,7 +109,10 @@ describe("KeySyncService over gRPC", () => {
       [Number(revision) + 1, "keyUpsert", second.id],
     ]);
 
-    await fetch(`${admin}/internal/api-keys/${first.id}`, { method: "DELETE", headers: { authorization: `Bearer ${MASTER_KEY}` } });
+    await fetch(`${admin}/internal/api-keys/${first.id}`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${MASTER_KEY}` },
+    });
     const del = await take(it, (ev) => ev.some((e) => e.event.case === "changeBatch"));
     const delBatch = del.find((e) => e.event.case === "changeBatch")!.event;
     if (delBatch.case !== "changeBatch") throw new Error("unreachable");
@@ -106,7 +121,9 @@ describe("KeySyncService over gRPC", () => {
     ]);
     await client.acknowledge({ gatewayId, revision: revision + 2n }, { headers });
 
-    const gateways = (await (await fetch(`${admin}/internal/gateways`, { headers: { authorization: `Bearer ${MASTER_KEY}` } })).json()) as {
+    const gateways = (await (
+      await fetch(`${admin}/internal/gateways`, { headers: { authorization: `Bearer ${MASTER_KEY}` } })
+    ).json()) as {
       data: Array<{ id: string }>;
     };
     const row = gateways.data.find((g: { id: string }) => g.id === gatewayId);
@@ -124,7 +141,9 @@ describe("KeySyncService over gRPC", () => {
     const gatewayId = newId("gw");
     const headers = { authorization: `Bearer ${token}` };
     const a = new AbortController();
-    const first = client.subscribe({ gatewayId, lastRevision: 0n }, { headers, signal: a.signal })[Symbol.asyncIterator]();
+    const first = client
+      .subscribe({ gatewayId, lastRevision: 0n }, { headers, signal: a.signal })
+      [Symbol.asyncIterator]();
     const snap = await take(first, (ev) => ev.some((e) => e.event.case === "snapshotEnd"));
     const end = snap.at(-1)!.event;
     if (end.case !== "snapshotEnd") throw new Error("unreachable");
@@ -161,7 +180,10 @@ describe("KeySyncService over gRPC", () => {
     const headers = { authorization: `Bearer ${created.token}` };
     const it = client.subscribe({ gatewayId: newId("gw"), lastRevision: 0n }, { headers })[Symbol.asyncIterator]();
     await take(it, (ev) => ev.some((e) => e.event.case === "snapshotEnd"));
-    await fetch(`${admin}/internal/gateway-tokens/${created.id}`, { method: "DELETE", headers: { authorization: `Bearer ${MASTER_KEY}` } });
+    await fetch(`${admin}/internal/gateway-tokens/${created.id}`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${MASTER_KEY}` },
+    });
     const err = await (async () => {
       for (;;) {
         const next = await it.next();

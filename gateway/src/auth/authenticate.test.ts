@@ -20,7 +20,12 @@ describe("authenticate", () => {
   const expiring = makeKey();
   const index = new KeyIndex();
   index.replaceAll({
-    keys: [compiled(active.upsert), compiled(inactive.upsert), compiled(revoked.upsert), compiled(expiring.upsert, NOW + 60_000)],
+    keys: [
+      compiled(active.upsert),
+      compiled(inactive.upsert),
+      compiled(revoked.upsert),
+      compiled(expiring.upsert, NOW + 60_000),
+    ],
   });
   const bearer = (k: string) => `Bearer ${k}`;
 
@@ -52,7 +57,11 @@ describe("authenticate", () => {
   });
 
   it("refuses a well-formed key it does not know", () => {
-    expect(authenticate(bearer(generateApiKey().key), index, NOW)).toMatchObject({ ok: false, reason: "unknown", key: undefined });
+    expect(authenticate(bearer(generateApiKey().key), index, NOW)).toMatchObject({
+      ok: false,
+      reason: "unknown",
+      key: undefined,
+    });
   });
 
   it("refuses inactive and revoked keys, naming the key id for the audit", () => {
@@ -86,7 +95,11 @@ describe("credential headers", () => {
     for (const header of ["x-api-key", "api-key"]) {
       const r = authenticateHeaders({ [header]: active.secret }, index, NOW);
       expect(r.ok && r.key.id).toBe(active.upsert.id);
-      expect(presentedCredential({ [header]: ` ${active.secret} ` })).toEqual({ header, token: active.secret, ignored: [] });
+      expect(presentedCredential({ [header]: ` ${active.secret} ` })).toEqual({
+        header,
+        token: active.secret,
+        ignored: [],
+      });
     }
   });
 
@@ -97,18 +110,37 @@ describe("credential headers", () => {
       expect(!malformed.ok && malformed.message).toContain(`in the '${header}' header`);
       expect(!malformed.ok && malformed.message).not.toContain("sk-ant");
       // A bearer value is not a key: these headers carry the key alone.
-      expect(authenticateHeaders({ [header]: `Bearer ${active.secret}` }, index, NOW)).toMatchObject({ ok: false, reason: "malformed" });
-      expect(authenticateHeaders({ [header]: typo(active.secret) }, index, NOW)).toMatchObject({ ok: false, reason: "bad_checksum" });
-      expect(authenticateHeaders({ [header]: generateApiKey().key }, index, NOW)).toMatchObject({ ok: false, reason: "unknown" });
-      expect(authenticateHeaders({ [header]: inactive.secret }, index, NOW)).toMatchObject({ ok: false, reason: "inactive" });
+      expect(authenticateHeaders({ [header]: `Bearer ${active.secret}` }, index, NOW)).toMatchObject({
+        ok: false,
+        reason: "malformed",
+      });
+      expect(authenticateHeaders({ [header]: typo(active.secret) }, index, NOW)).toMatchObject({
+        ok: false,
+        reason: "bad_checksum",
+      });
+      expect(authenticateHeaders({ [header]: generateApiKey().key }, index, NOW)).toMatchObject({
+        ok: false,
+        reason: "unknown",
+      });
+      expect(authenticateHeaders({ [header]: inactive.secret }, index, NOW)).toMatchObject({
+        ok: false,
+        reason: "inactive",
+      });
       // A repeated header is joined by Node; it never passes as a key.
-      expect(authenticateHeaders({ [header]: [active.secret, active.secret] }, index, NOW)).toMatchObject({ ok: false, reason: "malformed" });
+      expect(authenticateHeaders({ [header]: [active.secret, active.secret] }, index, NOW)).toMatchObject({
+        ok: false,
+        reason: "malformed",
+      });
     }
   });
 
   it("reads Authorization, then x-api-key, then api-key: the first wins even when it is the wrong one", () => {
     const both = { authorization: `Bearer ${active.secret}`, "x-api-key": other.secret, "api-key": "garbage" };
-    expect(presentedCredential(both)).toEqual({ header: "authorization", token: active.secret, ignored: ["x-api-key", "api-key"] });
+    expect(presentedCredential(both)).toEqual({
+      header: "authorization",
+      token: active.secret,
+      ignored: ["x-api-key", "api-key"],
+    });
     const r = authenticateHeaders(both, index, NOW);
     expect(r.ok && r.key.id).toBe(active.upsert.id);
 
@@ -116,10 +148,18 @@ describe("credential headers", () => {
     expect(x.ok && x.key.id).toBe(other.upsert.id);
 
     // A wrong first credential is not rescued by a right one further down, and the message says why.
-    const wrong = authenticateHeaders({ authorization: `Bearer ${generateApiKey().key}`, "x-api-key": active.secret }, index, NOW);
+    const wrong = authenticateHeaders(
+      { authorization: `Bearer ${generateApiKey().key}`, "x-api-key": active.secret },
+      index,
+      NOW,
+    );
     expect(wrong).toMatchObject({ ok: false, reason: "unknown" });
-    expect(!wrong.ok && wrong.message).toContain("Read from the 'authorization' header, which takes precedence: 'x-api-key' was ignored.");
-    expect(authenticateHeaders({ authorization: "Basic dXNlcjpwYXNz", "api-key": active.secret }, index, NOW)).toMatchObject({
+    expect(!wrong.ok && wrong.message).toContain(
+      "Read from the 'authorization' header, which takes precedence: 'x-api-key' was ignored.",
+    );
+    expect(
+      authenticateHeaders({ authorization: "Basic dXNlcjpwYXNz", "api-key": active.secret }, index, NOW),
+    ).toMatchObject({
       ok: false,
       reason: "malformed",
     });
@@ -164,7 +204,9 @@ describe("rotation grace period", () => {
     const index = new KeyIndex();
     index.upsert(compiled(rotated.upsert));
     expect(authenticate(bearer(old.secret), index, NOW).ok).toBe(true);
-    index.upsert(compiled(withFields(rotated.upsert, { previousKeyHash: new Uint8Array(0), previousKeyExpiresAt: undefined })));
+    index.upsert(
+      compiled(withFields(rotated.upsert, { previousKeyHash: new Uint8Array(0), previousKeyExpiresAt: undefined })),
+    );
     expect(authenticate(bearer(old.secret), index, NOW)).toMatchObject({ ok: false, reason: "unknown" });
     expect(authenticate(bearer(rotated.secret), index, NOW).ok).toBe(true);
 
@@ -197,7 +239,12 @@ describe("ephemeral tokens", () => {
   });
   const bearer = (t: string) => `Bearer ${t}`;
   const token = (keyId = parent.upsert.id, opts: { orgId?: string; ttlSeconds?: number; nowMs?: number } = {}) =>
-    mintToken(signer, { keyId, orgId: opts.orgId ?? ORG, nowMs: opts.nowMs ?? NOW, ttlSeconds: opts.ttlSeconds ?? 600 });
+    mintToken(signer, {
+      keyId,
+      orgId: opts.orgId ?? ORG,
+      nowMs: opts.nowMs ?? NOW,
+      ttlSeconds: opts.ttlSeconds ?? 600,
+    });
 
   it("authenticates as its parent key, with the token id for the log", () => {
     const r = authenticate(bearer(token()), index, NOW);
@@ -209,20 +256,44 @@ describe("ephemeral tokens", () => {
   it("refuses an expired token, by the clock", () => {
     const t = token(parent.upsert.id, { ttlSeconds: 60 });
     expect(authenticate(bearer(t), index, NOW + 59_000).ok).toBe(true);
-    expect(authenticate(bearer(t), index, NOW + 60_000)).toMatchObject({ ok: false, reason: "ephemeral_expired", keyId: parent.upsert.id });
+    expect(authenticate(bearer(t), index, NOW + 60_000)).toMatchObject({
+      ok: false,
+      reason: "ephemeral_expired",
+      keyId: parent.upsert.id,
+    });
   });
 
   it("refuses a tampered token, a garbled one and one signed by an unknown key", () => {
     const t = token();
     const [body, sig] = t.split(".") as [string, string];
-    const claims = JSON.parse(Buffer.from(body.slice("llmpe_".length), "base64url").toString()) as Record<string, unknown>;
-    const forged = "llmpe_" + Buffer.from(JSON.stringify({ ...claims, key_id: inactiveParent.upsert.id, exp: 9_999_999_999 })).toString("base64url");
-    expect(authenticate(bearer(`${forged}.${sig}`), index, NOW)).toMatchObject({ ok: false, reason: "ephemeral_bad_signature", keyId: null });
+    const claims = JSON.parse(Buffer.from(body.slice("llmpe_".length), "base64url").toString()) as Record<
+      string,
+      unknown
+    >;
+    const forged =
+      "llmpe_" +
+      Buffer.from(JSON.stringify({ ...claims, key_id: inactiveParent.upsert.id, exp: 9_999_999_999 })).toString(
+        "base64url",
+      );
+    expect(authenticate(bearer(`${forged}.${sig}`), index, NOW)).toMatchObject({
+      ok: false,
+      reason: "ephemeral_bad_signature",
+      keyId: null,
+    });
     const flipped = sig.slice(0, 5) + (sig[5] === "A" ? "B" : "A") + sig.slice(6);
-    expect(authenticate(bearer(`${body}.${flipped}`), index, NOW)).toMatchObject({ ok: false, reason: "ephemeral_bad_signature" });
-    expect(authenticate(bearer("llmpe_not-a-token"), index, NOW)).toMatchObject({ ok: false, reason: "ephemeral_malformed" });
+    expect(authenticate(bearer(`${body}.${flipped}`), index, NOW)).toMatchObject({
+      ok: false,
+      reason: "ephemeral_bad_signature",
+    });
+    expect(authenticate(bearer("llmpe_not-a-token"), index, NOW)).toMatchObject({
+      ok: false,
+      reason: "ephemeral_malformed",
+    });
     const stranger = mintToken(makeSigningKey(), { keyId: parent.upsert.id, orgId: ORG, nowMs: NOW });
-    expect(authenticate(bearer(stranger), index, NOW)).toMatchObject({ ok: false, reason: "ephemeral_unknown_signing_key" });
+    expect(authenticate(bearer(stranger), index, NOW)).toMatchObject({
+      ok: false,
+      reason: "ephemeral_unknown_signing_key",
+    });
   });
 
   it("refuses a token of another organization", () => {
@@ -238,8 +309,15 @@ describe("ephemeral tokens", () => {
     expect(!inactive.ok && inactive.message).not.toContain(inactiveParent.upsert.keyPrefix);
     const t = token(expiringParent.upsert.id);
     expect(authenticate(bearer(t), index, NOW + 9_999).ok).toBe(true);
-    expect(authenticate(bearer(t), index, NOW + 10_000)).toMatchObject({ ok: false, reason: "ephemeral_parent_inactive" });
-    expect(authenticate(bearer(token("ak_gone")), index, NOW)).toMatchObject({ ok: false, reason: "ephemeral_parent_inactive", keyId: "ak_gone" });
+    expect(authenticate(bearer(t), index, NOW + 10_000)).toMatchObject({
+      ok: false,
+      reason: "ephemeral_parent_inactive",
+    });
+    expect(authenticate(bearer(token("ak_gone")), index, NOW)).toMatchObject({
+      ok: false,
+      reason: "ephemeral_parent_inactive",
+      keyId: "ak_gone",
+    });
   });
 });
 
@@ -260,7 +338,12 @@ describe("bearerToken", () => {
 
   it("takes linear time on hostile headers", () => {
     const started = performance.now();
-    for (const h of [`Bearer${" ".repeat(16_000)}a b`, `Bearer a${" ".repeat(16_000)}b`, `Bearer${" \t".repeat(8_000)}x`]) bearerToken(h);
+    for (const h of [
+      `Bearer${" ".repeat(16_000)}a b`,
+      `Bearer a${" ".repeat(16_000)}b`,
+      `Bearer${" \t".repeat(8_000)}x`,
+    ])
+      bearerToken(h);
     expect(performance.now() - started).toBeLessThan(20);
   });
 });

@@ -159,7 +159,12 @@ function authenticateEphemeral(token: string, index: KeyIndex, nowMs: number): A
         const claims = verifiedClaims(token);
         const at = typeof claims.exp === "number" ? ` at ${new Date(claims.exp * 1000).toISOString()}` : "";
         const keyId = typeof claims.key_id === "string" ? claims.key_id : undefined;
-        return fail("ephemeral_expired", `This ephemeral token expired${at}. ${NEW_TOKEN}`, index.getById(keyId ?? ""), keyId);
+        return fail(
+          "ephemeral_expired",
+          `This ephemeral token expired${at}. ${NEW_TOKEN}`,
+          index.getById(keyId ?? ""),
+          keyId,
+        );
       }
     }
   }
@@ -184,10 +189,19 @@ function authenticateEphemeral(token: string, index: KeyIndex, nowMs: number): A
   const problem = keyProblem(parent, nowMs);
   if (problem) {
     // Not the parent's own message: a delegate holding the token need not learn the key's prefix.
-    const state = problem.reason === "inactive" ? "is inactive" : problem.reason === "revoked" ? "was revoked" : "has expired";
-    return fail("ephemeral_parent_inactive", `This ephemeral token's API key ${state}, so the token stopped working. ${ASK_ADMIN}`, parent);
+    const state =
+      problem.reason === "inactive" ? "is inactive" : problem.reason === "revoked" ? "was revoked" : "has expired";
+    return fail(
+      "ephemeral_parent_inactive",
+      `This ephemeral token's API key ${state}, so the token stopped working. ${ASK_ADMIN}`,
+      parent,
+    );
   }
-  return { ok: true, key: parent, ephemeral: { tokenId: typeof claims.jti === "string" ? claims.jti : "", expiresAtMs: claims.exp * 1000 } };
+  return {
+    ok: true,
+    key: parent,
+    ephemeral: { tokenId: typeof claims.jti === "string" ? claims.jti : "", expiresAtMs: claims.exp * 1000 },
+  };
 }
 
 /**
@@ -196,7 +210,11 @@ function authenticateEphemeral(token: string, index: KeyIndex, nowMs: number): A
  */
 export function authenticate(header: string | undefined, index: KeyIndex, nowMs: number): AuthResult {
   const token = bearerToken(header);
-  return authenticateCredential({ header: token === undefined ? null : "authorization", token, ignored: [] }, index, nowMs);
+  return authenticateCredential(
+    { header: token === undefined ? null : "authorization", token, ignored: [] },
+    index,
+    nowMs,
+  );
 }
 
 /** Authenticates the credential of a request's headers (presentedCredential). */
@@ -229,7 +247,8 @@ function checkCredential({ header, token }: PresentedCredential, index: KeyIndex
       `Malformed Authorization header. Send your API key as 'Authorization: Bearer ${API_KEY_PREFIX}...'.`,
     );
   }
-  if (token !== undefined && token.startsWith(EPHEMERAL_TOKEN_PREFIX)) return authenticateEphemeral(token, index, nowMs);
+  if (token !== undefined && token.startsWith(EPHEMERAL_TOKEN_PREFIX))
+    return authenticateEphemeral(token, index, nowMs);
   const problem = checkApiKeyFormat(token);
   if (problem === "missing") {
     return fail("missing", `Missing API key. ${HOW_TO_SEND}`);

@@ -3,11 +3,19 @@ import { clientAddress, compileIpRules, normalizeAddress, parseIpRule, unparseab
 
 describe("IPv4-mapped IPv6 addresses in any spelling", () => {
   it("normalize to the IPv4 address, so one peer is one brute-force bucket", () => {
-    for (const form of ["::ffff:127.0.0.1", "::ffff:7f00:1", "::FFFF:7F00:0001", "0:0:0:0:0:ffff:7f00:1", "0000:0000:0000:0000:0000:ffff:7f00:0001", "::ffff:7f00:1%eth0"]) {
+    for (const form of [
+      "::ffff:127.0.0.1",
+      "::ffff:7f00:1",
+      "::FFFF:7F00:0001",
+      "0:0:0:0:0:ffff:7f00:1",
+      "0000:0000:0000:0000:0000:ffff:7f00:0001",
+      "::ffff:7f00:1%eth0",
+    ]) {
       expect(normalizeAddress(form)).toBe("127.0.0.1");
     }
     // Not mapped: left alone.
-    for (const other of ["::1", "2001:db8::ffff:7f00:1", "::ffff:0:7f00:1", "fe80::1", "10.0.0.1"]) expect(normalizeAddress(other)).toBe(other);
+    for (const other of ["::1", "2001:db8::ffff:7f00:1", "::ffff:0:7f00:1", "fe80::1", "10.0.0.1"])
+      expect(normalizeAddress(other)).toBe(other);
   });
 
   it("in X-Forwarded-For from a trusted proxy, give the same client as the dotted form", () => {

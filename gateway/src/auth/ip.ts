@@ -46,7 +46,9 @@ function expandV6(address: string): number[] | null {
   const right = tail === undefined || tail === "" ? [] : tail.split(":");
   const missing = 8 - left.length - right.length;
   if (tail === undefined ? missing !== 0 : missing < 1) return null;
-  const groups = [...left, ...Array<string>(tail === undefined ? 0 : missing).fill("0"), ...right].map((g) => Number.parseInt(g, 16));
+  const groups = [...left, ...Array<string>(tail === undefined ? 0 : missing).fill("0"), ...right].map((g) =>
+    Number.parseInt(g, 16),
+  );
   return groups.length === 8 && groups.every((g) => Number.isInteger(g) && g >= 0 && g <= 0xffff) ? groups : null;
 }
 
@@ -110,7 +112,10 @@ function forwardedAddress(entry: string): string | null {
  * (and lock each other out). Only trusted hops' entries are reached this way, so a client
  * cannot mint new buckets at will.
  */
-export function unparseableForwardedBucket(socketAddress: string | undefined, forwardedFor: string | string[] | undefined): string {
+export function unparseableForwardedBucket(
+  socketAddress: string | undefined,
+  forwardedFor: string | string[] | undefined,
+): string {
   const peer = socketAddress === undefined ? "unknown" : normalizeAddress(socketAddress);
   const header = forwardedFor === undefined ? "" : Array.isArray(forwardedFor) ? forwardedFor.join(",") : forwardedFor;
   const entries = header.split(",");

@@ -83,9 +83,12 @@ function parseMetadata(text: string): { metadata: Record<string, unknown> | null
   } catch {
     throw new Error("metadata_json is not valid JSON");
   }
-  if (value === null || typeof value !== "object" || Array.isArray(value)) throw new Error("metadata_json is not a JSON object");
+  if (value === null || typeof value !== "object" || Array.isArray(value))
+    throw new Error("metadata_json is not a JSON object");
   const metadata = value as Record<string, unknown>;
-  return Object.keys(metadata).length === 0 ? { metadata: null, json: null } : { metadata, json: JSON.stringify(metadata) };
+  return Object.keys(metadata).length === 0
+    ? { metadata: null, json: null }
+    : { metadata, json: JSON.stringify(metadata) };
 }
 
 /**

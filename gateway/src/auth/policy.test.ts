@@ -88,7 +88,16 @@ describe("IP rules", () => {
     expect(parseIpRule("2001:db8::/32")).toEqual({ address: "2001:db8::", family: "ipv6", prefix: 32 });
     expect(parseIpRule("::ffff:10.0.0.1")).toEqual({ address: "10.0.0.1", family: "ipv4" });
     expect(parseIpRule("::ffff:10.0.0.0/104")).toEqual({ address: "::ffff:10.0.0.0", family: "ipv6", prefix: 104 });
-    for (const bad of ["", "10.0.0", "10.0.0.0/33", "2001:db8::/129", "10.0.0.0/x", "example.com", "10.0.0.0/8/9", "10.0.0.0/"]) {
+    for (const bad of [
+      "",
+      "10.0.0",
+      "10.0.0.0/33",
+      "2001:db8::/129",
+      "10.0.0.0/x",
+      "example.com",
+      "10.0.0.0/8/9",
+      "10.0.0.0/",
+    ]) {
       expect(parseIpRule(bad)).toBeUndefined();
     }
   });

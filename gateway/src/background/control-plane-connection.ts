@@ -51,7 +51,11 @@ export class ControlPlaneConnection {
       { pingIntervalMs: options.pingIntervalMs ?? 15_000, pingTimeoutMs: 10_000 },
       tlsSessionOptions(options.tls),
     );
-    const transport = createGrpcTransport({ baseUrl: options.url, sessionManager: this.session, interceptors: [bearerAuth(options.token)] });
+    const transport = createGrpcTransport({
+      baseUrl: options.url,
+      sessionManager: this.session,
+      interceptors: [bearerAuth(options.token)],
+    });
     this.keySync = createClient(KeySyncService, transport);
     this.quota = createClient(QuotaService, transport);
   }
@@ -89,7 +93,12 @@ export class ControlPlaneConnection {
           ...(res.serverTime && res.serverTimeMs > 0n
             ? { serverTime: { tookMs: timestampMs(res.serverTime), sentMs: Number(res.serverTimeMs) } }
             : {}),
-          grants: res.grants.map((g) => ({ counter: g.counter, window: g.window, held: Number(g.held), fleetUsed: Number(g.fleetUsed) })),
+          grants: res.grants.map((g) => ({
+            counter: g.counter,
+            window: g.window,
+            held: Number(g.held),
+            fleetUsed: Number(g.fleetUsed),
+          })),
         };
       },
       reportUsage: async (rows) => {

@@ -30,7 +30,8 @@ export class LogRetention {
       intervalMs?: number;
     },
   ) {
-    const sql = (table: string) => `DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE at < ? ORDER BY id LIMIT ${CHUNK_ROWS})`;
+    const sql = (table: string) =>
+      `DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE at < ? ORDER BY id LIMIT ${CHUNK_ROWS})`;
     this.deleteRequests = options.logWriter.statement(sql("request_log"));
     this.deleteAudit = options.logWriter.statement(sql("audit_log"));
   }
@@ -56,20 +57,29 @@ export class LogRetention {
   private async pass(): Promise<number> {
     const cutoff = new Date(this.options.now() - this.options.retentionMs).toISOString();
     let chunks = 0;
-    for (const [table, stmt] of [["request_log", this.deleteRequests], ["audit_log", this.deleteAudit]] as const) {
+    for (const [table, stmt] of [
+      ["request_log", this.deleteRequests],
+      ["audit_log", this.deleteAudit],
+    ] as const) {
       for (let i = 0; i < MAX_CHUNKS && this.olderRowsLeft(table, cutoff); i++) {
         if (!(await this.options.logWriter.run([[stmt, [cutoff]]], "log retention"))) return chunks;
         chunks++;
       }
     }
-    if (chunks > 0) this.options.logger.info({ chunks, cutoff }, "log retention: deleted request and audit rows older than LOG_RETENTION");
+    if (chunks > 0)
+      this.options.logger.info(
+        { chunks, cutoff },
+        "log retention: deleted request and audit rows older than LOG_RETENTION",
+      );
     return chunks;
   }
 
   /** Whether the oldest row of `table` is older than the cutoff. */
   private olderRowsLeft(table: string, cutoff: string): boolean {
     if (!this.options.db.open) return false;
-    const row = this.options.db.prepare(`SELECT at FROM ${table} ORDER BY id LIMIT 1`).get() as { at: string } | undefined;
+    const row = this.options.db.prepare(`SELECT at FROM ${table} ORDER BY id LIMIT 1`).get() as
+      | { at: string }
+      | undefined;
     return row !== undefined && row.at < cutoff;
   }
 }

@@ -44,6 +44,9 @@ export class QuotaUpkeep {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     // Held units go back to the fleet now rather than at the lease's expiry; best effort.
-    await Promise.race([this.options.quota.manager.releaseAll().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
+    await Promise.race([
+      this.options.quota.manager.releaseAll().catch(() => undefined),
+      new Promise((r) => setTimeout(r, 1000).unref()),
+    ]);
   }
 }

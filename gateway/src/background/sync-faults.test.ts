@@ -3,7 +3,18 @@ import { create } from "@bufbuild/protobuf";
 import { ChangeBatchSchema, HeartbeatSchema } from "@tollgate/shared";
 import { createGateway, type GatewayConfig } from "../index.js";
 import type { Clock } from "../clock.js";
-import { capturedLogger, deleteChange, endpoints, eventually, FakeControlPlane, type FakeControlPlaneOptions, makeKey, manualClock, tempDir, upsertChange } from "@tollgate/testkit";
+import {
+  capturedLogger,
+  deleteChange,
+  endpoints,
+  eventually,
+  FakeControlPlane,
+  type FakeControlPlaneOptions,
+  makeKey,
+  manualClock,
+  tempDir,
+  upsertChange,
+} from "@tollgate/testkit";
 import { testConfig } from "../../test/test-config.js";
 
 const MINUTE = 60_000;
@@ -14,7 +25,9 @@ describe("sync under faults", () => {
     for (const c of cleanups.splice(0).reverse()) await c();
   });
 
-  async function setup(opts: { config?: Partial<GatewayConfig>; clock?: Clock; cp?: FakeControlPlaneOptions; dataDir?: string } = {}) {
+  async function setup(
+    opts: { config?: Partial<GatewayConfig>; clock?: Clock; cp?: FakeControlPlaneOptions; dataDir?: string } = {},
+  ) {
     let dataDir = opts.dataDir;
     if (!dataDir) {
       const dir = tempDir();
@@ -50,7 +63,13 @@ describe("sync under faults", () => {
       clock.advance(2 * MINUTE);
       const ready = await api.readyz();
       expect(ready.status).toBe(503);
-      expect(ready.body).toMatchObject({ ready: false, reason: "stale", seconds_since_contact: 660, source: "control_plane", keys: 1 });
+      expect(ready.body).toMatchObject({
+        ready: false,
+        reason: "stale",
+        seconds_since_contact: 660,
+        source: "control_plane",
+        keys: 1,
+      });
       const res = await api.chat(key.secret);
       expect(res.status).toBe(503);
       expect(await res.json()).toEqual({
@@ -63,7 +82,11 @@ describe("sync under faults", () => {
         },
       });
       expect(await api.metrics()).toMatch(/^tollgate_gateway_sync_stale 1$/m);
-      expect(lines.some((l) => l.level === 50 && String(l.msg).includes("longer than MAX_STALENESS (10m0s): failing closed"))).toBe(true);
+      expect(
+        lines.some(
+          (l) => l.level === 50 && String(l.msg).includes("longer than MAX_STALENESS (10m0s): failing closed"),
+        ),
+      ).toBe(true);
 
       // Any stream event is contact.
       cp.pushEvent({ case: "heartbeat", value: create(HeartbeatSchema, { revision: 3n }) });
@@ -99,11 +122,14 @@ describe("sync under faults", () => {
 
       const restart = async (afterMs: number) => {
         clock.advance(afterMs);
-        const gw = createGateway(testConfig(first.dataDir, first.cp.url, first.cp.token, { maxStalenessMs: 10 * MINUTE }), {
-          logger: capturedLogger().logger,
-          clock,
-          sync: { baseDelayMs: 10, maxDelayMs: 50 },
-        });
+        const gw = createGateway(
+          testConfig(first.dataDir, first.cp.url, first.cp.token, { maxStalenessMs: 10 * MINUTE }),
+          {
+            logger: capturedLogger().logger,
+            clock,
+            sync: { baseDelayMs: 10, maxDelayMs: 50 },
+          },
+        );
         const api = endpoints(await gw.start());
         try {
           return { ready: await api.readyz(), chat: (await api.chat(first.key.secret)).status };
@@ -116,7 +142,12 @@ describe("sync under faults", () => {
       expect(soon.ready.body).toMatchObject({ source: "cache", seconds_since_contact: 240 });
       expect(soon.chat).toBe(200);
       const late = await restart(7 * MINUTE);
-      expect(late.ready.body).toMatchObject({ ready: false, reason: "stale", source: "cache", seconds_since_contact: 660 });
+      expect(late.ready.body).toMatchObject({
+        ready: false,
+        reason: "stale",
+        source: "cache",
+        seconds_since_contact: 660,
+      });
       expect(late.chat).toBe(503);
     });
   });
@@ -127,18 +158,27 @@ describe("sync under faults", () => {
     cp.pushEvent({ case: "heartbeat", value: create(HeartbeatSchema, { revision: 8n }) });
     await eventually(async () => ((await api.readyz()).body.server_revision === 8 ? true : undefined));
     clock.advance(42_000);
-    expect((await api.readyz()).body).toMatchObject({ applied_revision: 3, server_revision: 8, lag: 5, seconds_since_contact: 42 });
+    expect((await api.readyz()).body).toMatchObject({
+      applied_revision: 3,
+      server_revision: 8,
+      lag: 5,
+      seconds_since_contact: 42,
+    });
     const metrics = await api.metrics();
     expect(metrics).toMatch(/^tollgate_gateway_sync_lag_revisions 5$/m);
     expect(metrics).toMatch(/^tollgate_gateway_sync_seconds_since_contact 42$/m);
-    expect(metrics).toMatch(new RegExp(`^tollgate_gateway_sync_last_contact_timestamp_seconds ${(clock.now() - 42_000) / 1000}$`, "m"));
+    expect(metrics).toMatch(
+      new RegExp(`^tollgate_gateway_sync_last_contact_timestamp_seconds ${(clock.now() - 42_000) / 1000}$`, "m"),
+    );
   });
 
   describe("heartbeats", () => {
     it("acknowledges the applied revision every SYNC_HEARTBEAT_INTERVAL while connected, one call at a time", async () => {
       const { cp, api } = await setup({ config: { syncHeartbeatIntervalMs: 10 }, cp: { ackDelayMs: 50 } });
       await eventually(() => (cp.acks.length >= 6 ? true : undefined));
-      expect(cp.acks.every((a) => a.revision === 3n && a.error === "" && a.gatewayId === cp.subscriptions[0]?.gatewayId)).toBe(true);
+      expect(
+        cp.acks.every((a) => a.revision === 3n && a.error === "" && a.gatewayId === cp.subscriptions[0]?.gatewayId),
+      ).toBe(true);
       expect(cp.maxConcurrentAcks).toBe(1);
       expect(await api.metrics()).toMatch(/^tollgate_gateway_sync_heartbeats_total\{result="ok"\} [1-9]\d*$/m);
     });
@@ -163,20 +203,28 @@ describe("sync under faults", () => {
       await eventually(() => (gw.context.syncState.appliedRevision === 7 ? true : undefined));
 
       const resubscribe = cp.subscriptions[1]!;
-      expect(resubscribe).toMatchObject({ lastRevision: 5n, orgId: "org_test", gatewayId: cp.subscriptions[0]!.gatewayId });
+      expect(resubscribe).toMatchObject({
+        lastRevision: 5n,
+        orgId: "org_test",
+        gatewayId: cp.subscriptions[0]!.gatewayId,
+      });
 
       // Another drop: the server replays 6 and 7 again, and a live batch repeats 7.
       cp.dropConnections();
       await eventually(() => (cp.subscriptions.length >= 3 && cp.openStreams === 1 ? true : undefined));
       expect(cp.subscriptions[2]?.lastRevision).toBe(7n);
       const d = makeKey();
-      cp.pushEvent({ case: "changeBatch", value: create(ChangeBatchSchema, { changes: [upsertChange(7, c.upsert), upsertChange(8, d.upsert)] }) });
+      cp.pushEvent({
+        case: "changeBatch",
+        value: create(ChangeBatchSchema, { changes: [upsertChange(7, c.upsert), upsertChange(8, d.upsert)] }),
+      });
       await eventually(() => (gw.context.syncState.appliedRevision === 8 ? true : undefined));
 
       const perRevision = new Map<number, number>();
       for (const row of gw.context.db.audit.list()) {
         if (row.event !== "key_upsert" && row.event !== "key_delete") continue;
-        if (row.revision !== null && row.revision > 3) perRevision.set(row.revision, (perRevision.get(row.revision) ?? 0) + 1);
+        if (row.revision !== null && row.revision > 3)
+          perRevision.set(row.revision, (perRevision.get(row.revision) ?? 0) + 1);
       }
       expect(Object.fromEntries(perRevision)).toEqual({ 4: 1, 5: 1, 6: 1, 7: 1, 8: 1 });
       expect(gw.context.keyIndex.getById(a.upsert.id)).toBeUndefined();

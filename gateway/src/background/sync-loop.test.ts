@@ -54,7 +54,8 @@ describe("sync client", () => {
     const gw: Gateway = createGateway(config, { logger, sync: { baseDelayMs: 10, maxDelayMs: 50 } });
     const { statusPort } = await gw.start();
     cleanups.push(() => gw.stop());
-    const readyz = async () => (await (await fetch(`http://127.0.0.1:${statusPort}/readyz`)).json()) as Record<string, unknown>;
+    const readyz = async () =>
+      (await (await fetch(`http://127.0.0.1:${statusPort}/readyz`)).json()) as Record<string, unknown>;
     return { cp, gw, key, lines, readyz };
   }
 
@@ -79,7 +80,9 @@ describe("sync client", () => {
     expect(cp.subscriptions[1]?.lastRevision).toBe(3n);
     expect(cp.subscriptions[1]?.gatewayId).toBe(cp.subscriptions[0]?.gatewayId);
     expect(gw.context.syncState.appliedRevision).toBe(3);
-    expect(lines.some((l) => l.msg === "gap in the key change stream; resubscribing from the applied revision")).toBe(true);
+    expect(lines.some((l) => l.msg === "gap in the key change stream; resubscribing from the applied revision")).toBe(
+      true,
+    );
   });
 
   it("acknowledges an apply error, keeps the old state and resubscribes", async () => {

@@ -230,7 +230,8 @@ export class SyncClient {
     const ev = msg.event;
     switch (ev.case) {
       case "snapshotBegin": {
-        if (pending) logger.warn({ revision: pending.revision }, "snapshot restarted before it ended; discarding the partial one");
+        if (pending)
+          logger.warn({ revision: pending.revision }, "snapshot restarted before it ended; discarding the partial one");
         return {
           revision: Number(ev.value.revision),
           reason: ev.value.reason,
@@ -258,7 +259,10 @@ export class SyncClient {
           this.applyFailed("snapshot", `snapshot ended at revision ${revision} but began at ${pending.revision}`);
         }
         if (pending.keys.length !== pending.keyCount) {
-          this.applyFailed("snapshot", `snapshot announced ${pending.keyCount} keys but carried ${pending.keys.length}`);
+          this.applyFailed(
+            "snapshot",
+            `snapshot announced ${pending.keyCount} keys but carried ${pending.keys.length}`,
+          );
         }
         this.applySnapshot(pending);
         state.caughtUp = true;
@@ -366,13 +370,19 @@ export class SyncClient {
   private applyFailed(kind: "snapshot" | "delta", message: string, err?: unknown): never {
     const { state, metrics, logger } = this.deps;
     metrics.syncApplied(kind, false);
-    logger.error({ err, kind, revision: state.appliedRevision }, `could not apply ${kind} (kept the previous state): ${message}`);
+    logger.error(
+      { err, kind, revision: state.appliedRevision },
+      `could not apply ${kind} (kept the previous state): ${message}`,
+    );
     this.acks.acknowledge(state.appliedRevision, message);
     throw new Resubscribe();
   }
 
   private protocolError(message: string): never {
-    this.deps.logger.error({ revision: this.deps.state.appliedRevision }, `sync protocol error: ${message}; resubscribing`);
+    this.deps.logger.error(
+      { revision: this.deps.state.appliedRevision },
+      `sync protocol error: ${message}; resubscribing`,
+    );
     throw new Resubscribe();
   }
 

@@ -68,7 +68,9 @@ export class SyncState {
    * control plane last reported. An unknown key then is no evidence of guessing.
    */
   mayMissKeys(): boolean {
-    return !this.connected || !this.caughtUp || this.serverRevision === null || this.serverRevision > this.appliedRevision;
+    return (
+      !this.connected || !this.caughtUp || this.serverRevision === null || this.serverRevision > this.appliedRevision
+    );
   }
 
   secondsSinceContact(): number | null {

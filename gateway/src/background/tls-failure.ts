@@ -24,14 +24,22 @@ export function tlsFailure(err: ConnectError): TlsFailure | undefined {
       detail,
     };
   }
-  if (/alert (bad certificate|unknown ca|certificate unknown|certificate revoked|certificate expired|unsupported certificate|decrypt error|access denied)/i.test(text)) {
+  if (
+    /alert (bad certificate|unknown ca|certificate unknown|certificate revoked|certificate expired|unsupported certificate|decrypt error|access denied)/i.test(
+      text,
+    )
+  ) {
     return {
       reason: `the control plane refused the client certificate (${text})`,
       fix: "check GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE against the client CA the control plane trusts",
       detail,
     };
   }
-  if (/self[- ]signed certificate|unable to get (local )?issuer certificate|unable to verify the first certificate|certificate has expired|certificate is not yet valid|certificate signature failure/i.test(text)) {
+  if (
+    /self[- ]signed certificate|unable to get (local )?issuer certificate|unable to verify the first certificate|certificate has expired|certificate is not yet valid|certificate signature failure/i.test(
+      text,
+    )
+  ) {
     return {
       reason: `the control plane's certificate is not trusted (${text})`,
       fix: "set CONTROL_PLANE_CA_FILE to the CA that signed it",

@@ -1,7 +1,17 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError } from "@tollgate/shared";
 import { createGateway, loadConfig } from "../index.js";
-import { capturedLogger, endpoints, eventually, FakeControlPlane, makeKey, makeTestPki, opensslVersion, tempDir, type TestPki } from "@tollgate/testkit";
+import {
+  capturedLogger,
+  endpoints,
+  eventually,
+  FakeControlPlane,
+  makeKey,
+  makeTestPki,
+  opensslVersion,
+  tempDir,
+  type TestPki,
+} from "@tollgate/testkit";
 import { testConfig } from "../../test/test-config.js";
 
 describe("TLS to the control plane", () => {
@@ -65,7 +75,9 @@ describe("TLS to the control plane", () => {
     const { cp } = await mtlsControlPlane();
     const { api, lines } = await gatewayWith({ CONTROL_PLANE_CA_FILE: pki.files.caCert }, cp);
     await eventually(() => (cp.tlsFailures >= 3 ? true : undefined));
-    const err = await eventually(() => lines.find((l) => l.level === 50 && String(l.msg).startsWith("TLS with the control plane")));
+    const err = await eventually(() =>
+      lines.find((l) => l.level === 50 && String(l.msg).startsWith("TLS with the control plane")),
+    );
     expect(err.msg).toBe(
       `TLS with the control plane at ${cp.url} failed: the control plane requires a client certificate; set GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE to a certificate signed by a CA the control plane trusts. Retrying.`,
     );
@@ -113,10 +125,14 @@ describe("TLS to the control plane", () => {
 
     it("refuses a certificate without its key, or a key without its certificate, naming the missing one", () => {
       expect(() => loadConfig({ ...base, GATEWAY_TLS_CERT_FILE: pki.files.clientCert })).toThrow(
-        new ConfigError("GATEWAY_TLS_KEY_FILE is required when GATEWAY_TLS_CERT_FILE is set: mTLS needs both the client certificate and its private key"),
+        new ConfigError(
+          "GATEWAY_TLS_KEY_FILE is required when GATEWAY_TLS_CERT_FILE is set: mTLS needs both the client certificate and its private key",
+        ),
       );
       expect(() => loadConfig({ ...base, GATEWAY_TLS_KEY_FILE: pki.files.clientKey })).toThrow(
-        new ConfigError("GATEWAY_TLS_CERT_FILE is required when GATEWAY_TLS_KEY_FILE is set: mTLS needs both the client certificate and its private key"),
+        new ConfigError(
+          "GATEWAY_TLS_CERT_FILE is required when GATEWAY_TLS_KEY_FILE is set: mTLS needs both the client certificate and its private key",
+        ),
       );
     });
 
@@ -127,14 +143,22 @@ describe("TLS to the control plane", () => {
         [{ GATEWAY_TLS_CERT_FILE: missing, GATEWAY_TLS_KEY_FILE: pki.files.clientKey }, "GATEWAY_TLS_CERT_FILE"],
         [{ GATEWAY_TLS_CERT_FILE: pki.files.clientCert, GATEWAY_TLS_KEY_FILE: missing }, "GATEWAY_TLS_KEY_FILE"],
         [{ CONTROL_PLANE_CA_FILE: pki.files.clientKey }, "CONTROL_PLANE_CA_FILE"],
-        [{ GATEWAY_TLS_CERT_FILE: pki.files.clientCert, GATEWAY_TLS_KEY_FILE: pki.files.serverKey }, "GATEWAY_TLS_KEY_FILE"],
-        [{ CONTROL_PLANE_CA_FILE: pki.files.caCert, CONTROL_PLANE_URL: "http://127.0.0.1:50051" }, "CONTROL_PLANE_CA_FILE"],
+        [
+          { GATEWAY_TLS_CERT_FILE: pki.files.clientCert, GATEWAY_TLS_KEY_FILE: pki.files.serverKey },
+          "GATEWAY_TLS_KEY_FILE",
+        ],
+        [
+          { CONTROL_PLANE_CA_FILE: pki.files.caCert, CONTROL_PLANE_URL: "http://127.0.0.1:50051" },
+          "CONTROL_PLANE_CA_FILE",
+        ],
       ];
       for (const [env, name] of cases) {
         expect(() => loadConfig({ ...base, ...env })).toThrow(ConfigError);
         expect(() => loadConfig({ ...base, ...env })).toThrow(name);
       }
-      expect(() => loadConfig({ ...base, CONTROL_PLANE_CA_FILE: missing })).toThrow(`CONTROL_PLANE_CA_FILE="${missing}" cannot be read`);
+      expect(() => loadConfig({ ...base, CONTROL_PLANE_CA_FILE: missing })).toThrow(
+        `CONTROL_PLANE_CA_FILE="${missing}" cannot be read`,
+      );
     });
   });
 });

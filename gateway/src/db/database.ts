@@ -87,7 +87,9 @@ export function openDatabase(dataDir: string): OpenedDatabase {
     db.pragma(`cache_size = ${cacheSize}`);
     if (problems.length !== 1 || problems[0] !== "ok") {
       const shown = problems.slice(0, 3).join("; ");
-      throw new CacheDamageError(`integrity check failed: ${shown}${problems.length > 3 ? `; and ${problems.length - 3} more` : ""}`);
+      throw new CacheDamageError(
+        `integrity check failed: ${shown}${problems.length > 3 ? `; and ${problems.length - 3} more` : ""}`,
+      );
     }
     let migrated: string[];
     try {
@@ -95,7 +97,9 @@ export function openDatabase(dataDir: string): OpenedDatabase {
     } catch (err) {
       const code = sqliteCode(err);
       if (code !== undefined && ENVIRONMENTAL.test(code)) throw err;
-      throw new CacheDamageError(`schema migration failed: ${code ? `${code}: ` : ""}${(err as Error).message}`, { cause: err });
+      throw new CacheDamageError(`schema migration failed: ${code ? `${code}: ` : ""}${(err as Error).message}`, {
+        cause: err,
+      });
     }
     return { db, path, migrated };
   } catch (err) {

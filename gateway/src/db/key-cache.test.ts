@@ -8,7 +8,16 @@ import { migrate, migrations } from "./migrations.js";
 import { KeyIndex, indexKeyOfApiKey } from "../auth/key-index.js";
 import { modelAllowed } from "../auth/model-matcher.js";
 import { ipInList } from "../auth/ip.js";
-import { deleteChange, makeKey, makeSigningKey, rotateKey, signingKeyChange, tempDir, upsertChange, withFields } from "@tollgate/testkit";
+import {
+  deleteChange,
+  makeKey,
+  makeSigningKey,
+  rotateKey,
+  signingKeyChange,
+  tempDir,
+  upsertChange,
+  withFields,
+} from "@tollgate/testkit";
 import { planChangeBatch } from "../background/change-order.js";
 import { KeyCache } from "./key-cache.js";
 import { ApplyError } from "./synced-records.js";
@@ -36,19 +45,42 @@ describe("KeyCache (SQLite apply)", () => {
   });
 
   it("starts empty and not ready", () => {
-    expect(cache.load()).toEqual({ hasSnapshot: false, revision: 0, orgId: "", keys: 0, signingKeys: 0, modelPrices: 0, resyncRequired: false });
+    expect(cache.load()).toEqual({
+      hasSnapshot: false,
+      revision: 0,
+      orgId: "",
+      keys: 0,
+      signingKeys: 0,
+      modelPrices: 0,
+      resyncRequired: false,
+    });
   });
 
   it("replaces the whole cache with a snapshot, with its revision and org", () => {
     const a = makeKey();
     const b = makeKey();
-    cache.applySnapshot({ revision: 5, orgId: "org_a", reason: SnapshotReason.NEW_GATEWAY, keys: [a.upsert, b.upsert] });
+    cache.applySnapshot({
+      revision: 5,
+      orgId: "org_a",
+      reason: SnapshotReason.NEW_GATEWAY,
+      keys: [a.upsert, b.upsert],
+    });
     const c = makeKey();
-    const result = cache.applySnapshot({ revision: 9, orgId: "org_a", reason: SnapshotReason.COMPACTED, keys: [b.upsert, c.upsert] });
+    const result = cache.applySnapshot({
+      revision: 9,
+      orgId: "org_a",
+      reason: SnapshotReason.COMPACTED,
+      keys: [b.upsert, c.upsert],
+    });
 
     expect(result).toMatchObject({ revision: 9, added: 1, removed: 1, changed: 0, unchanged: 1, keys: 2 });
     expect(cache.appliedRevision).toBe(9);
-    expect(store.keys.all().map((k) => k.id).sort()).toEqual([b.upsert.id, c.upsert.id].sort());
+    expect(
+      store.keys
+        .all()
+        .map((k) => k.id)
+        .sort(),
+    ).toEqual([b.upsert.id, c.upsert.id].sort());
     expect(cache.index.lookup(indexKeyOfApiKey(a.secret))).toBeUndefined();
     expect(cache.index.lookup(indexKeyOfApiKey(c.secret))?.id).toBe(c.upsert.id);
   });
@@ -57,22 +89,39 @@ describe("KeyCache (SQLite apply)", () => {
     const a = makeKey();
     const b = makeKey();
     const unchanged = makeKey();
-    cache.applySnapshot({ revision: 1, orgId: "org_a", reason: SnapshotReason.NEW_GATEWAY, keys: [a.upsert, b.upsert, unchanged.upsert] });
+    cache.applySnapshot({
+      revision: 1,
+      orgId: "org_a",
+      reason: SnapshotReason.NEW_GATEWAY,
+      keys: [a.upsert, b.upsert, unchanged.upsert],
+    });
     const before = store.audit.list().length;
 
     const bInactive = { ...b.upsert, status: KeyStatus.INACTIVE };
     const c = makeKey();
-    cache.applySnapshot({ revision: 7, orgId: "org_a", reason: SnapshotReason.COMPACTED, keys: [bInactive, unchanged.upsert, c.upsert] });
+    cache.applySnapshot({
+      revision: 7,
+      orgId: "org_a",
+      reason: SnapshotReason.COMPACTED,
+      keys: [bInactive, unchanged.upsert, c.upsert],
+    });
 
     const rows = store.audit.list().slice(before);
     const byKey = Object.fromEntries(rows.filter((r) => r.keyId).map((r) => [r.keyId, r]));
     expect(rows).toHaveLength(4);
     expect(byKey[a.upsert.id]).toMatchObject({ event: "key_delete", revision: 7, detail: { change: "removed" } });
-    expect(byKey[b.upsert.id]).toMatchObject({ event: "key_upsert", revision: 7, detail: { change: "changed", fields: ["status"], status: "INACTIVE" } });
+    expect(byKey[b.upsert.id]).toMatchObject({
+      event: "key_upsert",
+      revision: 7,
+      detail: { change: "changed", fields: ["status"], status: "INACTIVE" },
+    });
     expect(byKey[c.upsert.id]).toMatchObject({ event: "key_upsert", revision: 7, detail: { change: "added" } });
     expect(byKey[unchanged.upsert.id]).toBeUndefined();
     const summary = rows.find((r) => r.event === "snapshot_applied");
-    expect(summary).toMatchObject({ revision: 7, detail: { reason: "COMPACTED", added: 1, changed: 1, removed: 1, unchanged: 1 } });
+    expect(summary).toMatchObject({
+      revision: 7,
+      detail: { reason: "COMPACTED", added: 1, changed: 1, removed: 1, unchanged: 1 },
+    });
 
     const text = JSON.stringify(store.audit.list());
     for (const k of [a, b, c, unchanged]) {
@@ -124,7 +173,9 @@ describe("KeyCache (SQLite apply)", () => {
     // Two ids with one hash: the UNIQUE index rejects the snapshot inside the transaction.
     const clash = { ...makeKey().upsert, keyHash: b.upsert.keyHash };
 
-    expect(() => cache.applySnapshot({ revision: 8, orgId: "org_a", reason: SnapshotReason.COMPACTED, keys: [b.upsert, clash] })).toThrow();
+    expect(() =>
+      cache.applySnapshot({ revision: 8, orgId: "org_a", reason: SnapshotReason.COMPACTED, keys: [b.upsert, clash] }),
+    ).toThrow();
     expect(cache.appliedRevision).toBe(2);
     expect(store.keys.all().map((k) => k.id)).toEqual([a.upsert.id]);
     expect(cache.index.size).toBe(1);
@@ -138,7 +189,15 @@ describe("KeyCache (SQLite apply)", () => {
     store.close();
 
     const loaded = open();
-    expect(loaded).toEqual({ hasSnapshot: true, revision: 21, orgId: "org_x", keys: 2, signingKeys: 0, modelPrices: 0, resyncRequired: false });
+    expect(loaded).toEqual({
+      hasSnapshot: true,
+      revision: 21,
+      orgId: "org_x",
+      keys: 2,
+      signingKeys: 0,
+      modelPrices: 0,
+      resyncRequired: false,
+    });
     expect(cache.index.lookup(indexKeyOfApiKey(a.secret))).toMatchObject({
       id: a.upsert.id,
       prefix: a.upsert.keyPrefix,
@@ -151,7 +210,15 @@ describe("KeyCache (SQLite apply)", () => {
   it("an empty snapshot still makes the cache ready after a restart", () => {
     cache.applySnapshot({ revision: 1, orgId: "org_e", reason: SnapshotReason.NEW_GATEWAY, keys: [] });
     store.close();
-    expect(open()).toEqual({ hasSnapshot: true, revision: 1, orgId: "org_e", keys: 0, signingKeys: 0, modelPrices: 0, resyncRequired: false });
+    expect(open()).toEqual({
+      hasSnapshot: true,
+      revision: 1,
+      orgId: "org_e",
+      keys: 0,
+      signingKeys: 0,
+      modelPrices: 0,
+      resyncRequired: false,
+    });
   });
 });
 
@@ -194,7 +261,13 @@ describe("KeyCache: scopes, rotation grace and signing keys", () => {
     const record = cache.index.lookup(indexKeyOfApiKey(rotated.secret), NOW)!;
     expect(record).toMatchObject({
       id: original.upsert.id,
-      policy: { rpmLimit: 60, tpmLimit: 100_000, budgetUsd: 12.5, allowedProviders: ["openai"], allowedModels: ["gpt-4o*", "o1"] },
+      policy: {
+        rpmLimit: 60,
+        tpmLimit: 100_000,
+        budgetUsd: 12.5,
+        allowedProviders: ["openai"],
+        allowedModels: ["gpt-4o*", "o1"],
+      },
       metadata: { team: "backend", env: "production" },
       metadataJson: '{"team":"backend","env":"production"}',
     });
@@ -228,25 +301,58 @@ describe("KeyCache: scopes, rotation grace and signing keys", () => {
     const a = makeKey();
     cache.applySnapshot({ revision: 1, orgId: "org_s", reason: SnapshotReason.NEW_GATEWAY, keys: [a.upsert] });
     const scoped = withFields(a.upsert, { allowedModels: ["gpt-4o*"], metadataJson: '{"env":"prod"}' });
-    const result = cache.applySnapshot({ revision: 2, orgId: "org_s", reason: SnapshotReason.COMPACTED, keys: [scoped] });
+    const result = cache.applySnapshot({
+      revision: 2,
+      orgId: "org_s",
+      reason: SnapshotReason.COMPACTED,
+      keys: [scoped],
+    });
     expect(result).toMatchObject({ changed: 1, unchanged: 0 });
     const row = store.audit.list().find((r) => r.revision === 2 && r.event === "key_upsert");
-    expect(row?.detail).toMatchObject({ change: "changed", fields: ["policy", "metadata"], allowed_models: ["gpt-4o*"] });
-    expect(cache.applySnapshot({ revision: 3, orgId: "org_s", reason: SnapshotReason.COMPACTED, keys: [scoped] })).toMatchObject({
+    expect(row?.detail).toMatchObject({
+      change: "changed",
+      fields: ["policy", "metadata"],
+      allowed_models: ["gpt-4o*"],
+    });
+    expect(
+      cache.applySnapshot({ revision: 3, orgId: "org_s", reason: SnapshotReason.COMPACTED, keys: [scoped] }),
+    ).toMatchObject({
       unchanged: 1,
     });
   });
 
   it("replaces signing keys with a snapshot, adds them with deltas, and keeps them across a restart", () => {
     const [one, two, three] = [makeSigningKey(), makeSigningKey(), makeSigningKey()];
-    cache.applySnapshot({ revision: 1, orgId: "org_s", reason: SnapshotReason.NEW_GATEWAY, keys: [], signingKeys: [one.message, two.message] });
+    cache.applySnapshot({
+      revision: 1,
+      orgId: "org_s",
+      reason: SnapshotReason.NEW_GATEWAY,
+      keys: [],
+      signingKeys: [one.message, two.message],
+    });
     expect(cache.index.publicKeyFor(one.id)).toBeDefined();
     expect(cache.index.orgId).toBe("org_s");
-    const result = cache.applySnapshot({ revision: 5, orgId: "org_s", reason: SnapshotReason.COMPACTED, keys: [], signingKeys: [two.message] });
+    const result = cache.applySnapshot({
+      revision: 5,
+      orgId: "org_s",
+      reason: SnapshotReason.COMPACTED,
+      keys: [],
+      signingKeys: [two.message],
+    });
     expect(result.signingKeys).toBe(1);
     expect(cache.index.publicKeyFor(one.id)).toBeUndefined();
-    expect(cache.applyChanges([signingKeyChange(6, three.message)])).toEqual({ revision: 6, upserts: 0, deletes: 0, signingKeyUpserts: 1, modelPriceChanges: 0 });
-    expect(store.audit.list().at(-1)).toMatchObject({ event: "signing_key_upsert", revision: 6, detail: { signing_key_id: three.id } });
+    expect(cache.applyChanges([signingKeyChange(6, three.message)])).toEqual({
+      revision: 6,
+      upserts: 0,
+      deletes: 0,
+      signingKeyUpserts: 1,
+      modelPriceChanges: 0,
+    });
+    expect(store.audit.list().at(-1)).toMatchObject({
+      event: "signing_key_upsert",
+      revision: 6,
+      detail: { signing_key_id: three.id },
+    });
     store.close();
 
     expect(open()).toMatchObject({ revision: 6, orgId: "org_s", signingKeys: 2 });
@@ -259,13 +365,28 @@ describe("KeyCache: scopes, rotation grace and signing keys", () => {
   it("refuses keys and signing keys it could not enforce, keeping the old state", () => {
     const a = makeKey();
     const good = makeSigningKey();
-    cache.applySnapshot({ revision: 1, orgId: "org_s", reason: SnapshotReason.NEW_GATEWAY, keys: [a.upsert], signingKeys: [good.message] });
+    cache.applySnapshot({
+      revision: 1,
+      orgId: "org_s",
+      reason: SnapshotReason.NEW_GATEWAY,
+      keys: [a.upsert],
+      signingKeys: [good.message],
+    });
     const cases: Array<[Parameters<KeyCache["applyChanges"]>[0], RegExp]> = [
-      [[upsertChange(2, withFields(a.upsert, { ipAllowlist: ["10.0.0.0/8", "intranet"] }))], /ip_allowlist entry "intranet"/],
+      [
+        [upsertChange(2, withFields(a.upsert, { ipAllowlist: ["10.0.0.0/8", "intranet"] }))],
+        /ip_allowlist entry "intranet"/,
+      ],
       [[upsertChange(2, withFields(a.upsert, { metadataJson: "[1,2]" }))], /metadata_json is not a JSON object/],
       [[upsertChange(2, withFields(a.upsert, { metadataJson: "{oops" }))], /metadata_json is not valid JSON/],
-      [[upsertChange(2, withFields(a.upsert, { previousKeyHash: new Uint8Array(7) }))], /previous_key_hash must be a 32-byte/],
-      [[signingKeyChange(2, create(SigningKeySchema, { id: "sk_bad", publicKey: new Uint8Array(31) }))], /public_key must be a raw 32-byte/],
+      [
+        [upsertChange(2, withFields(a.upsert, { previousKeyHash: new Uint8Array(7) }))],
+        /previous_key_hash must be a 32-byte/,
+      ],
+      [
+        [signingKeyChange(2, create(SigningKeySchema, { id: "sk_bad", publicKey: new Uint8Array(31) }))],
+        /public_key must be a raw 32-byte/,
+      ],
     ];
     for (const [changes, message] of cases) {
       expect(() => cache.applyChanges(changes)).toThrow(ApplyError);
@@ -308,7 +429,11 @@ describe("KeyCache: a cache written by an older release", () => {
       // Every migration after the initial one ran on the old file.
       expect(store.migrated).toEqual(migrations.slice(1).map((m) => m.name));
       expect(cache.load()).toMatchObject({ hasSnapshot: true, revision: 7, keys: 1, resyncRequired: true });
-      expect(cache.index.lookup(indexKeyOfApiKey(k.secret))).toMatchObject({ id: k.upsert.id, allowedModels: null, metadata: null });
+      expect(cache.index.lookup(indexKeyOfApiKey(k.secret))).toMatchObject({
+        id: k.upsert.id,
+        allowedModels: null,
+        metadata: null,
+      });
       const scoped = withFields(k.upsert, { allowedModels: ["gpt-4o"] });
       cache.applySnapshot({ revision: 8, orgId: "org_old", reason: SnapshotReason.NEW_GATEWAY, keys: [scoped] });
       store.close();

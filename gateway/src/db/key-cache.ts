@@ -1,6 +1,14 @@
 import type { KeyObject } from "node:crypto";
 import type { Transaction } from "better-sqlite3";
-import { SnapshotReason, type Change, type KeyUpsert, type McpServer, type ModelPrice, type SigningKey, syncTrace } from "@tollgate/shared";
+import {
+  SnapshotReason,
+  type Change,
+  type KeyUpsert,
+  type McpServer,
+  type ModelPrice,
+  type SigningKey,
+  syncTrace,
+} from "@tollgate/shared";
 import type { Clock } from "../clock.js";
 import type { CompiledKey, KeyIndex } from "../auth/key-index.js";
 import { PriceIndex, type PriceRule } from "../pricing/price-index.js";
@@ -76,7 +84,13 @@ export class KeyCache {
   // Run with .immediate(): the write lock is taken first (waiting out the log writer thread's batch),
   // so a transaction that reads before it writes can never fail to upgrade.
   private readonly snapshotTx: Transaction<
-    (s: SnapshotInput, keys: StoredKey[], signingKeys: StoredSigningKey[], prices: PriceRule[], mcpServers: McpServerRecord[]) => SnapshotResult
+    (
+      s: SnapshotInput,
+      keys: StoredKey[],
+      signingKeys: StoredSigningKey[],
+      prices: PriceRule[],
+      mcpServers: McpServerRecord[],
+    ) => SnapshotResult
   >;
   private readonly deltaTx: Transaction<(changes: Change[]) => { result: DeltaResult; ops: IndexOp[] }>;
 
@@ -88,8 +102,13 @@ export class KeyCache {
     readonly mcpServers: McpServerIndex = new McpServerIndex(),
   ) {
     this.snapshotTx = store.db.transaction(
-      (s: SnapshotInput, keys: StoredKey[], signingKeys: StoredSigningKey[], prices: PriceRule[], mcpServers: McpServerRecord[]) =>
-        this.writeSnapshot(s, keys, signingKeys, prices, mcpServers),
+      (
+        s: SnapshotInput,
+        keys: StoredKey[],
+        signingKeys: StoredSigningKey[],
+        prices: PriceRule[],
+        mcpServers: McpServerRecord[],
+      ) => this.writeSnapshot(s, keys, signingKeys, prices, mcpServers),
     );
     this.deltaTx = store.db.transaction((changes: Change[]) => this.writeChanges(changes));
   }
@@ -115,7 +134,9 @@ export class KeyCache {
   } {
     const keys = this.store.keys.all().map(compile);
     const prices = this.store.modelPrices.all();
-    const signingKeys = this.store.signingKeys.all().map((k): [string, KeyObject] => [k.id, publicKeyOf(k.id, k.publicKey)]);
+    const signingKeys = this.store.signingKeys
+      .all()
+      .map((k): [string, KeyObject] => [k.id, publicKeyOf(k.id, k.publicKey)]);
     const rev = this.store.meta.get(META.revision);
     const orgId = this.store.meta.get(META.orgId) ?? "";
     this.index.replaceAll({ keys, signingKeys, orgId });
@@ -200,7 +221,13 @@ export class KeyCache {
     return result;
   }
 
-  private writeSnapshot(s: SnapshotInput, keys: StoredKey[], signingKeys: StoredSigningKey[], prices: PriceRule[], mcpServers: McpServerRecord[]): SnapshotResult {
+  private writeSnapshot(
+    s: SnapshotInput,
+    keys: StoredKey[],
+    signingKeys: StoredSigningKey[],
+    prices: PriceRule[],
+    mcpServers: McpServerRecord[],
+  ): SnapshotResult {
     const at = new Date(this.clock.now()).toISOString();
     const old = new Map(this.store.keys.all().map((k) => [k.id, k]));
     const audit: AuditEntry[] = [];
@@ -214,7 +241,13 @@ export class KeyCache {
       if (!prev) {
         added++;
         writes.push(k);
-        audit.push({ at, event: "key_upsert", keyId: k.id, revision: s.revision, detail: { source: "snapshot", change: "added", ...describe(k) } });
+        audit.push({
+          at,
+          event: "key_upsert",
+          keyId: k.id,
+          revision: s.revision,
+          detail: { source: "snapshot", change: "added", ...describe(k) },
+        });
         continue;
       }
       const fields = changedFields(prev, k);
@@ -224,13 +257,25 @@ export class KeyCache {
       }
       changed++;
       writes.push(k);
-      audit.push({ at, event: "key_upsert", keyId: k.id, revision: s.revision, detail: { source: "snapshot", change: "changed", fields, ...describe(k) } });
+      audit.push({
+        at,
+        event: "key_upsert",
+        keyId: k.id,
+        revision: s.revision,
+        detail: { source: "snapshot", change: "changed", fields, ...describe(k) },
+      });
       // Free the old hash first so a hash moving between keys cannot trip UNIQUE.
       if (fields.includes("key_hash")) this.store.keys.delete(k.id);
     }
     for (const gone of old.values()) {
       this.store.keys.delete(gone.id);
-      audit.push({ at, event: "key_delete", keyId: gone.id, revision: s.revision, detail: { source: "snapshot", change: "removed", ...describe(gone) } });
+      audit.push({
+        at,
+        event: "key_delete",
+        keyId: gone.id,
+        revision: s.revision,
+        detail: { source: "snapshot", change: "removed", ...describe(gone) },
+      });
     }
     for (const k of writes) this.store.keys.upsert(k, s.revision);
     this.store.signingKeys.clear();
@@ -256,7 +301,12 @@ export class KeyCache {
       event: "snapshot_applied",
       keyId: null,
       revision: s.revision,
-      detail: { reason: SnapshotReason[s.reason] ?? s.reason, org_id: s.orgId, ...result, signing_key_ids: signingKeys.map((k) => k.id) },
+      detail: {
+        reason: SnapshotReason[s.reason] ?? s.reason,
+        org_id: s.orgId,
+        ...result,
+        signing_key_ids: signingKeys.map((k) => k.id),
+      },
     });
     for (const a of audit) this.store.audit.insert(a);
     this.store.meta.set(META.revision, String(s.revision));
@@ -311,7 +361,13 @@ export class KeyCache {
         case "modelPriceUpsert": {
           const rule = toPriceRule(c.op.value);
           this.store.modelPrices.upsert(rule, revision);
-          this.store.audit.insert({ at, event: "model_price_upsert", keyId: null, revision, detail: describePrice(rule) });
+          this.store.audit.insert({
+            at,
+            event: "model_price_upsert",
+            keyId: null,
+            revision,
+            detail: describePrice(rule),
+          });
           ops.push({ kind: "price", rule });
           modelPriceChanges++;
           break;
@@ -319,7 +375,13 @@ export class KeyCache {
         case "modelPriceDelete": {
           const { provider, model } = c.op.value;
           const existed = this.store.modelPrices.delete(provider, model);
-          this.store.audit.insert({ at, event: "model_price_delete", keyId: null, revision, detail: { provider, model, existed } });
+          this.store.audit.insert({
+            at,
+            event: "model_price_delete",
+            keyId: null,
+            revision,
+            detail: { provider, model, existed },
+          });
           ops.push({ kind: "price_delete", provider, model });
           modelPriceChanges++;
           break;
@@ -341,7 +403,13 @@ export class KeyCache {
         case "mcpServerDelete": {
           const id = c.op.value.id;
           this.store.mcpServers.delete(id);
-          this.store.audit.insert({ at, event: "mcp_server_delete", keyId: null, revision, detail: { mcp_server_id: id } });
+          this.store.audit.insert({
+            at,
+            event: "mcp_server_delete",
+            keyId: null,
+            revision,
+            detail: { mcp_server_id: id },
+          });
           ops.push({ kind: "mcp_server_delete", id });
           break;
         }

@@ -121,7 +121,12 @@ export function serializePolicy(p: KeyPolicy): string {
     budgetUsd: p.budgetUsd,
     budgetPeriod: p.budgetPeriod,
     budgetAlertThresholds: p.budgetAlertThresholds,
-    ownerLimits: p.ownerLimits.map((l) => ({ scope: l.scope, subjectId: l.subjectId, metric: l.metric, limit: l.limit })),
+    ownerLimits: p.ownerLimits.map((l) => ({
+      scope: l.scope,
+      subjectId: l.subjectId,
+      metric: l.metric,
+      limit: l.limit,
+    })),
     allowedProviders: p.allowedProviders,
     allowedModels: p.allowedModels,
     ipAllowlist: p.ipAllowlist,
@@ -129,7 +134,11 @@ export function serializePolicy(p: KeyPolicy): string {
       enabled: p.mcp.enabled,
       accessMode: p.mcp.accessMode,
       servers: p.mcp.servers,
-      tools: Object.fromEntries(Object.keys(p.mcp.tools).sort().map((k) => [k, p.mcp!.tools[k]])),
+      tools: Object.fromEntries(
+        Object.keys(p.mcp.tools)
+          .sort()
+          .map((k) => [k, p.mcp!.tools[k]]),
+      ),
     },
   });
 }

@@ -30,7 +30,9 @@ function toRecord(r: Row): McpServerRecord {
 }
 
 export function createMcpServerRepository(db: Database): McpServerRepository {
-  const selectAll = db.prepare<[], Row>(`SELECT id, name, url, auth_type, auth_header, credential_ref FROM mcp_servers ORDER BY name`);
+  const selectAll = db.prepare<[], Row>(
+    `SELECT id, name, url, auth_type, auth_header, credential_ref FROM mcp_servers ORDER BY name`,
+  );
   // A rename may take a name another server just gave up in the same batch: the id decides.
   const dropName = db.prepare(`DELETE FROM mcp_servers WHERE name = ? AND id <> ?`);
   const upsert = db.prepare(
@@ -83,6 +85,8 @@ export const MCP_SERVERS_MIGRATION = {
       ALTER TABLE request_log ADD COLUMN mcp_outcome TEXT NULL;
     `);
     // Servers created before this release were skipped as unknown changes: a full snapshot brings them.
-    db.exec(`INSERT OR IGNORE INTO meta (key, value) SELECT 'resync_required', '1' WHERE EXISTS (SELECT 1 FROM meta WHERE key = 'revision')`);
+    db.exec(
+      `INSERT OR IGNORE INTO meta (key, value) SELECT 'resync_required', '1' WHERE EXISTS (SELECT 1 FROM meta WHERE key = 'revision')`,
+    );
   },
 };

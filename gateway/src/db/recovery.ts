@@ -26,7 +26,10 @@ export interface RecoveredStore<T> {
 
 /** `2025-06-01T12:00:00.123Z` → `20250601T120000Z`. */
 function fileTimestamp(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  return new Date(ms)
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z");
 }
 
 /** Best effort: the damaged file may still hold a readable gateway id, keeping the gateway's identity. */
@@ -34,7 +37,9 @@ function salvageGatewayId(path: string): string | undefined {
   let db: BetterSqlite3.Database | undefined;
   try {
     db = new BetterSqlite3(path, { readonly: true, fileMustExist: true });
-    const row = db.prepare(`SELECT value FROM meta WHERE key = ?`).get(META.gatewayId) as { value?: unknown } | undefined;
+    const row = db.prepare(`SELECT value FROM meta WHERE key = ?`).get(META.gatewayId) as
+      | { value?: unknown }
+      | undefined;
     return isId(row?.value, "gw") ? row.value : undefined;
   } catch {
     return undefined;

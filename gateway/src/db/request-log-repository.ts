@@ -99,7 +99,11 @@ export function requestLogParams(e: RequestLogEntry): unknown[] {
     e.attempts === null
       ? null
       : JSON.stringify(
-          e.attempts.map((a) => ({ provider: a.provider, ...(a.status !== undefined ? { status: a.status } : { reason: a.reason }), latency_ms: a.latencyMs })),
+          e.attempts.map((a) => ({
+            provider: a.provider,
+            ...(a.status !== undefined ? { status: a.status } : { reason: a.reason }),
+            latency_ms: a.latencyMs,
+          })),
         ),
     e.costUsd,
     e.mcp?.server ?? null,
@@ -144,7 +148,14 @@ export function createRequestLogRepository(db: Database): RequestLogRepository {
 }
 
 function parseAttempts(text: string): UpstreamAttempt[] {
-  return (JSON.parse(text) as Array<{ provider: string; status?: number; reason?: UpstreamAttempt["reason"]; latency_ms: number }>).map((a) => ({
+  return (
+    JSON.parse(text) as Array<{
+      provider: string;
+      status?: number;
+      reason?: UpstreamAttempt["reason"];
+      latency_ms: number;
+    }>
+  ).map((a) => ({
     provider: a.provider,
     ...(a.status !== undefined ? { status: a.status } : { reason: a.reason }),
     latencyMs: a.latency_ms,

@@ -72,15 +72,44 @@ describe("LogWriter (SQLite writes on a worker thread)", () => {
   it("writes request and audit rows in order, field for field, visible to the main connection once flush resolves", async () => {
     const { writer } = open({ flushIntervalMs: 60_000 });
     writer.request(entry("req_1"));
-    writer.audit({ at: "2026-11-23T01:00:00.001Z", event: "auth_denied", keyId: null, revision: null, detail: { reason: "unknown", ip: "127.0.0.1" } });
-    writer.request(entry("req_2", { status: 499, error: "client_closed", attempts: null, costUsd: null, stream: true, ephemeral: true, ephemeralTokenId: "jti_1" }));
+    writer.audit({
+      at: "2026-11-23T01:00:00.001Z",
+      event: "auth_denied",
+      keyId: null,
+      revision: null,
+      detail: { reason: "unknown", ip: "127.0.0.1" },
+    });
+    writer.request(
+      entry("req_2", {
+        status: 499,
+        error: "client_closed",
+        attempts: null,
+        costUsd: null,
+        stream: true,
+        ephemeral: true,
+        ephemeralTokenId: "jti_1",
+      }),
+    );
     // Nothing is written by the request path itself.
     expect(store.requestLog.list()).toHaveLength(0);
     expect(writer.pending).toBe(3);
     await writer.flush();
     expect(writer.pending).toBe(0);
-    expect(store.requestLog.list()).toEqual([entry("req_1"), entry("req_2", { status: 499, error: "client_closed", attempts: null, costUsd: null, stream: true, ephemeral: true, ephemeralTokenId: "jti_1" })]);
-    expect(store.audit.list().map((r) => [r.event, r.detail])).toEqual([["auth_denied", { reason: "unknown", ip: "127.0.0.1" }]]);
+    expect(store.requestLog.list()).toEqual([
+      entry("req_1"),
+      entry("req_2", {
+        status: 499,
+        error: "client_closed",
+        attempts: null,
+        costUsd: null,
+        stream: true,
+        ephemeral: true,
+        ephemeralTokenId: "jti_1",
+      }),
+    ]);
+    expect(store.audit.list().map((r) => [r.event, r.detail])).toEqual([
+      ["auth_denied", { reason: "unknown", ip: "127.0.0.1" }],
+    ]);
   });
 
   it("sends a batch on its own after the interval, and at once when maxBatch rows are queued", async () => {
@@ -145,7 +174,9 @@ describe("LogWriter (SQLite writes on a worker thread)", () => {
     expect(undone).toBe(1);
     expect(store.requestLog.list()).toHaveLength(0);
     expect(store.db.prepare("SELECT count(*) AS n FROM usage_outbox").get()).toEqual({ n: 0 });
-    expect(lines.some((l) => l.msg === "failed to write a request/audit log batch; its rows were dropped" && l.rows === 1)).toBe(true);
+    expect(
+      lines.some((l) => l.msg === "failed to write a request/audit log batch; its rows were dropped" && l.rows === 1),
+    ).toBe(true);
 
     // The undo put the hook's data back and asked for another batch: it goes again, once.
     expect(pending).toBe("[]");
@@ -157,7 +188,12 @@ describe("LogWriter (SQLite writes on a worker thread)", () => {
 
   it("drops (and counts) rows beyond maxPendingRows rather than grow without bound", async () => {
     let dropped = 0;
-    const { writer, lines } = open({ flushIntervalMs: 60_000, maxBatch: 1_000, maxPendingRows: 1_000, onDropped: (n) => (dropped += n) });
+    const { writer, lines } = open({
+      flushIntervalMs: 60_000,
+      maxBatch: 1_000,
+      maxPendingRows: 1_000,
+      onDropped: (n) => (dropped += n),
+    });
     for (let i = 0; i < 1_005; i++) writer.request(entry(`req_${i}`));
     expect(dropped).toBe(5);
     expect(writer.dropped).toBe(5);
@@ -194,17 +230,26 @@ describe("LogWriter (SQLite writes on a worker thread)", () => {
     await writer.flush();
     store.db.prepare("COMMIT").run();
     expect(waiting).toEqual(["usage_1"]);
-    expect(lines.some((l) => l.msg === "failed to write a request/audit log batch; its rows were dropped" && String(l.err && (l.err as { message?: string }).message).includes("locked"))).toBe(true);
+    expect(
+      lines.some(
+        (l) =>
+          l.msg === "failed to write a request/audit log batch; its rows were dropped" &&
+          String(l.err && (l.err as { message?: string }).message).includes("locked"),
+      ),
+    ).toBe(true);
     await writer.flush();
     expect(waiting).toEqual([]);
-    expect((store.db.prepare("SELECT records FROM usage_outbox").all() as Array<{ records: string }>).map((r) => r.records)).toEqual(["usage_1"]);
+    expect(
+      (store.db.prepare("SELECT records FROM usage_outbox").all() as Array<{ records: string }>).map((r) => r.records),
+    ).toEqual(["usage_1"]);
     expect(store.requestLog.list().map((r) => r.requestId)).toEqual(["req_warm"]);
   });
 
   it("judges a batch whose writer thread died in flight by its marker: the hook's data is written exactly once", async () => {
     const { writer, lines } = open({ flushIntervalMs: 60_000 });
     const { waiting } = outboxHook(writer);
-    const thread = () => (writer as unknown as { writer: { worker: { terminate(): Promise<number> } | null } }).writer.worker;
+    const thread = () =>
+      (writer as unknown as { writer: { worker: { terminate(): Promise<number> } | null } }).writer.worker;
     writer.request(entry("req_warm"));
     await writer.flush(); // the thread is up: kills land while it reads, writes or answers, not before it starts
     // Kill the thread at different moments: before it reads the batch, while it writes, after it committed.
@@ -227,7 +272,9 @@ describe("LogWriter (SQLite writes on a worker thread)", () => {
         )
         .toBe(0);
     }
-    const records = (store.db.prepare("SELECT records FROM usage_outbox ORDER BY seq").all() as Array<{ records: string }>).map((r) => r.records);
+    const records = (
+      store.db.prepare("SELECT records FROM usage_outbox ORDER BY seq").all() as Array<{ records: string }>
+    ).map((r) => r.records);
     expect(records.sort()).toEqual(["usage_0", "usage_1", "usage_2", "usage_3", "usage_4", "usage_5"]);
     expect(waiting).toEqual([]);
     // A request row either made it or was reported dropped; never twice.
@@ -265,7 +312,9 @@ describe("LogWriter (SQLite writes on a worker thread)", () => {
 
     thread.write = real;
     await writer.flush();
-    const records = (store.db.prepare("SELECT records FROM usage_outbox ORDER BY seq").all() as Array<{ records: string }>).map((r) => r.records);
+    const records = (
+      store.db.prepare("SELECT records FROM usage_outbox ORDER BY seq").all() as Array<{ records: string }>
+    ).map((r) => r.records);
     expect(records).toEqual(["committed", "lost"]);
   });
 
@@ -302,7 +351,9 @@ describe("LogWriter (SQLite writes on a worker thread)", () => {
   it("a thread that cannot even open the file is restarted with backoff, not for every batch", async () => {
     open({ flushIntervalMs: 60_000 }); // the temp dir and store; the writer under test is another
     // A writer on a file in a directory that does not exist: every thread dies at start.
-    const broken = new LogWriter({ ...store, path: `${dir.path}/missing/gateway.db` }, capturedLogger().logger, { flushIntervalMs: 5 });
+    const broken = new LogWriter({ ...store, path: `${dir.path}/missing/gateway.db` }, capturedLogger().logger, {
+      flushIntervalMs: 5,
+    });
     const thread = (broken as unknown as { writer: { starts: number } }).writer;
     const until = Date.now() + 600;
     // At least 60 rows, however slowly a loaded machine runs the loop: the count asserted below is of rows, not of time.
@@ -331,7 +382,11 @@ describe("LogWriter (SQLite writes on a worker thread)", () => {
     writer.touch();
     await closed;
     expect(waiting).toEqual([]);
-    expect((store.db.prepare("SELECT records FROM usage_outbox ORDER BY seq").all() as Array<{ records: string }>).map((r) => r.records)).toEqual(["before", "during"]);
+    expect(
+      (store.db.prepare("SELECT records FROM usage_outbox ORDER BY seq").all() as Array<{ records: string }>).map(
+        (r) => r.records,
+      ),
+    ).toEqual(["before", "during"]);
   });
 
   it("a throwing undo is logged, not an unhandled rejection, and close() still finishes", async () => {
@@ -350,7 +405,9 @@ describe("LogWriter (SQLite writes on a worker thread)", () => {
     });
     writer.touch();
     await writer.flush();
-    expect(lines.some((l) => l.msg === "could not put back what a failed log batch took; that usage is lost")).toBe(true);
+    expect(lines.some((l) => l.msg === "could not put back what a failed log batch took; that usage is lost")).toBe(
+      true,
+    );
     await writer.close();
   });
 });

@@ -98,11 +98,18 @@ export class LogWriter {
     this.flushIntervalMs = options.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS;
     this.maxBatch = options.maxBatch ?? 256;
     this.burstRows = options.burstRows ?? DEFAULT_BURST_ROWS;
-    this.timer = new BatchTimer(() => this.send(), this.flushIntervalMs, options.minBatchGapMs ?? DEFAULT_MIN_BATCH_GAP_MS);
+    this.timer = new BatchTimer(
+      () => this.send(),
+      this.flushIntervalMs,
+      options.minBatchGapMs ?? DEFAULT_MIN_BATCH_GAP_MS,
+    );
     this.maxPendingRows = Math.max(this.maxBatch, options.maxPendingRows ?? 50_000);
     this.closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
     this.onDropped = options.onDropped;
-    this.writer = new SqliteWriter(store.path, logger, { busyRetryMs: options.busyRetryMs, busyTimeoutMs: options.busyTimeoutMs });
+    this.writer = new SqliteWriter(store.path, logger, {
+      busyRetryMs: options.busyRetryMs,
+      busyTimeoutMs: options.busyTimeoutMs,
+    });
     this.requestStmt = this.writer.statement(REQUEST_LOG_INSERT_SQL);
     this.auditStmt = this.writer.statement(AUDIT_INSERT_SQL);
     this.markStmt = this.writer.statement(META_UPSERT_SQL);
@@ -269,7 +276,10 @@ export class LogWriter {
       this.runHere(stmts, params);
     } catch (err) {
       this.runUndos(undos);
-      this.logger.error({ err, rows }, "could not write the last request/audit log batch at shutdown; its rows and usage were lost");
+      this.logger.error(
+        { err, rows },
+        "could not write the last request/audit log batch at shutdown; its rows and usage were lost",
+      );
     }
   }
 
@@ -303,7 +313,12 @@ export class LogWriter {
   }
 
   /** Takes the queued rows and the hooks' ops as one batch. */
-  private takeBatch(final: boolean): { stmts: WriterStatement[]; params: unknown[][]; undos: Array<() => void>; rows: number } {
+  private takeBatch(final: boolean): {
+    stmts: WriterStatement[];
+    params: unknown[][];
+    undos: Array<() => void>;
+    rows: number;
+  } {
     const stmts = this.stmts;
     const params = this.params;
     const rows = this.queued;
@@ -348,7 +363,10 @@ export class LogWriter {
       }
       try {
         // Losing a batch of log rows beats failing requests; what the hooks took goes again with a later batch.
-        this.logger.error({ err: outcome.error, rows, failuresInARow: this.failures }, "failed to write a request/audit log batch; its rows were dropped");
+        this.logger.error(
+          { err: outcome.error, rows, failuresInARow: this.failures },
+          "failed to write a request/audit log batch; its rows were dropped",
+        );
       } catch {
         // A logger that throws must not take the writer down.
       }

@@ -75,7 +75,12 @@ describe("a 10,000-key snapshot replacing 10,000 other keys", () => {
     const cache = new KeyCache(store, index, { now: () => Date.now() });
     const oldKeys: TestKey[] = Array.from({ length: KEYS }, () => makeKey());
     const newKeys: TestKey[] = Array.from({ length: KEYS }, () => makeKey());
-    cache.applySnapshot({ revision: R1, orgId: "org_a", reason: SnapshotReason.NEW_GATEWAY, keys: oldKeys.map((k) => k.upsert) });
+    cache.applySnapshot({
+      revision: R1,
+      orgId: "org_a",
+      reason: SnapshotReason.NEW_GATEWAY,
+      keys: oldKeys.map((k) => k.upsert),
+    });
 
     // The in-memory index, sampled from inside the SQLite transaction: entirely old until the commit.
     const indexState = () => {
@@ -112,7 +117,12 @@ describe("a 10,000-key snapshot replacing 10,000 other keys", () => {
       await eventually(() => (Atomics.load(control, OBSERVATIONS) >= 3 ? true : undefined));
 
       Atomics.store(control, APPLYING, 1);
-      const result = cache.applySnapshot({ revision: R2, orgId: "org_a", reason: SnapshotReason.COMPACTED, keys: newKeys.map((k) => k.upsert) });
+      const result = cache.applySnapshot({
+        revision: R2,
+        orgId: "org_a",
+        reason: SnapshotReason.COMPACTED,
+        keys: newKeys.map((k) => k.upsert),
+      });
       Atomics.store(control, APPLYING, 0);
       const afterApply = indexState();
 
@@ -130,7 +140,9 @@ describe("a 10,000-key snapshot replacing 10,000 other keys", () => {
       expect(samplesInsideTx.length).toBeGreaterThanOrEqual(4);
       for (const s of samplesInsideTx) expect(s).toEqual({ olds: KEYS, news: 0, size: KEYS });
       expect(afterApply).toEqual({ olds: 0, news: KEYS, size: KEYS });
-      console.info(`reader: ${r.old} old, ${r.new} new, ${r.duringApply} while the snapshot was being applied, 0 mixed`);
+      console.info(
+        `reader: ${r.old} old, ${r.new} new, ${r.duringApply} while the snapshot was being applied, 0 mixed`,
+      );
     } finally {
       Atomics.store(control, STOP, 1);
       await worker.terminate();

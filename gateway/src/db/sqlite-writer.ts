@@ -75,9 +75,14 @@ export class SqliteWriter {
    * every batch written before it. Never rejects: the outcome says how it ended.
    */
   write(stmts: WriterStatement[], params: unknown[][]): Promise<BatchOutcome> {
-    if (this.closing) return Promise.resolve({ ok: false, error: new Error("the SQLite writer is closed"), unknown: false });
+    if (this.closing)
+      return Promise.resolve({ ok: false, error: new Error("the SQLite writer is closed"), unknown: false });
     if (!this.worker && Date.now() < this.restartAtMs) {
-      return Promise.resolve({ ok: false, error: new Error("the SQLite writer thread keeps failing; it restarts after a pause"), unknown: false });
+      return Promise.resolve({
+        ok: false,
+        error: new Error("the SQLite writer thread keeps failing; it restarts after a pause"),
+        unknown: false,
+      });
     }
     const worker = this.worker ?? this.start();
     const id = this.nextBatch++;
@@ -104,7 +109,11 @@ export class SqliteWriter {
 
   private start(): Worker {
     const worker = new Worker(WORKER_URL, {
-      workerData: { path: this.path, busyRetryMs: this.options.busyRetryMs ?? 30_000, busyTimeoutMs: this.options.busyTimeoutMs ?? 5_000 },
+      workerData: {
+        path: this.path,
+        busyRetryMs: this.options.busyRetryMs ?? 30_000,
+        busyTimeoutMs: this.options.busyTimeoutMs ?? 5_000,
+      },
     });
     // It must never keep the process alive by itself; stopping the gateway closes it.
     worker.unref();
@@ -129,7 +138,10 @@ export class SqliteWriter {
       const error = failure ?? new Error(`the SQLite writer thread exited with code ${code}`);
       this.deaths++;
       this.restartAtMs = Date.now() + Math.min(30_000, 100 * 2 ** Math.min(this.deaths - 1, 9));
-      this.logger.error({ err: error, batches: this.inFlight.size }, "the SQLite writer thread died; batches in flight may or may not have been written; a new thread takes the next batch");
+      this.logger.error(
+        { err: error, batches: this.inFlight.size },
+        "the SQLite writer thread died; batches in flight may or may not have been written; a new thread takes the next batch",
+      );
       const lost = [...this.inFlight.values()];
       this.inFlight.clear();
       for (const resolve of lost) resolve({ ok: false, error, unknown: true });

@@ -1,6 +1,13 @@
 import type { KeyObject } from "node:crypto";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { KeyStatus, McpAccessMode, ed25519PublicKeyFromRaw, type KeyUpsert, type ModelPrice, type SigningKey } from "@tollgate/shared";
+import {
+  KeyStatus,
+  McpAccessMode,
+  ed25519PublicKeyFromRaw,
+  type KeyUpsert,
+  type ModelPrice,
+  type SigningKey,
+} from "@tollgate/shared";
 import { compileKey, type CompiledKey } from "../auth/key-index.js";
 import type { PriceRule } from "../pricing/price-index.js";
 import { serializePolicy, type KeyPolicy, type StoredKey } from "./key-repository.js";
@@ -40,7 +47,12 @@ function toPolicy(k: KeyUpsert): KeyPolicy {
     // Unspecified (an older control plane): a total budget, as before periods existed.
     budgetPeriod: k.budgetPeriod || 1,
     budgetAlertThresholds: [...k.budgetAlertThresholds],
-    ownerLimits: k.ownerLimits.map((l) => ({ scope: l.scope, subjectId: l.subjectId, metric: l.metric, limit: Number(l.limit) })),
+    ownerLimits: k.ownerLimits.map((l) => ({
+      scope: l.scope,
+      subjectId: l.subjectId,
+      metric: l.metric,
+      limit: Number(l.limit),
+    })),
     allowedProviders: [...k.allowedProviders],
     allowedModels: [...k.allowedModels],
     ipAllowlist: [...k.ipAllowlist],
@@ -66,7 +78,9 @@ export function toStoredKey(k: KeyUpsert): StoredKey {
     throw new ApplyError(`key ${k.id}: key_hash must be a 32-byte SHA-256, got ${k.keyHash.length} bytes`);
   }
   if (k.previousKeyHash.length !== 0 && k.previousKeyHash.length !== 32) {
-    throw new ApplyError(`key ${k.id}: previous_key_hash must be a 32-byte SHA-256, got ${k.previousKeyHash.length} bytes`);
+    throw new ApplyError(
+      `key ${k.id}: previous_key_hash must be a 32-byte SHA-256, got ${k.previousKeyHash.length} bytes`,
+    );
   }
   // A grace period needs both halves; one alone means none.
   const grace = k.previousKeyHash.length === 32 && k.previousKeyExpiresAt !== undefined;
@@ -102,7 +116,8 @@ export function prepareKey(k: KeyUpsert): ReadyKey {
 }
 
 export function publicKeyOf(id: string, raw: Uint8Array): KeyObject {
-  if (raw.length !== 32) throw new ApplyError(`signing key ${id}: public_key must be a raw 32-byte Ed25519 key, got ${raw.length} bytes`);
+  if (raw.length !== 32)
+    throw new ApplyError(`signing key ${id}: public_key must be a raw 32-byte Ed25519 key, got ${raw.length} bytes`);
   try {
     return ed25519PublicKeyFromRaw(raw);
   } catch (err) {
@@ -121,7 +136,8 @@ export function prepareSigningKey(k: SigningKey): ReadySigningKey {
 }
 
 function usdPerMtok(what: string, field: string, v: number): number {
-  if (!Number.isFinite(v) || v < 0) throw new ApplyError(`model price ${what}: ${field} must be a finite number of 0 or more, got ${v}`);
+  if (!Number.isFinite(v) || v < 0)
+    throw new ApplyError(`model price ${what}: ${field} must be a finite number of 0 or more, got ${v}`);
   return v;
 }
 
@@ -134,8 +150,12 @@ export function toPriceRule(p: ModelPrice): PriceRule {
     model: p.model,
     inputUsdPerMtok: usdPerMtok(what, "input_usd_per_mtok", p.inputUsdPerMtok),
     outputUsdPerMtok: usdPerMtok(what, "output_usd_per_mtok", p.outputUsdPerMtok),
-    cacheReadUsdPerMtok: p.cacheReadUsdPerMtok === undefined ? null : usdPerMtok(what, "cache_read_usd_per_mtok", p.cacheReadUsdPerMtok),
-    cacheWriteUsdPerMtok: p.cacheWriteUsdPerMtok === undefined ? null : usdPerMtok(what, "cache_write_usd_per_mtok", p.cacheWriteUsdPerMtok),
+    cacheReadUsdPerMtok:
+      p.cacheReadUsdPerMtok === undefined ? null : usdPerMtok(what, "cache_read_usd_per_mtok", p.cacheReadUsdPerMtok),
+    cacheWriteUsdPerMtok:
+      p.cacheWriteUsdPerMtok === undefined
+        ? null
+        : usdPerMtok(what, "cache_write_usd_per_mtok", p.cacheWriteUsdPerMtok),
     source: p.source,
   };
 }
@@ -198,4 +218,3 @@ export function changedFields(a: StoredKey, b: StoredKey): string[] {
   }
   return out;
 }
-

@@ -23,7 +23,11 @@ function answerRaw(socket: Duplex, err: HttpError): void {
   setTimeout(() => socket.destroy(), LINGER_MS).unref();
 }
 
-function classify(err: NodeJS.ErrnoException, maxHeaderBytes: number, requestTimeoutMs: number): { reason: RejectedRequestReason; error: HttpError } {
+function classify(
+  err: NodeJS.ErrnoException,
+  maxHeaderBytes: number,
+  requestTimeoutMs: number,
+): { reason: RejectedRequestReason; error: HttpError } {
   switch (err.code) {
     case "HPE_HEADER_OVERFLOW":
       return {
@@ -98,7 +102,11 @@ export function hardenClientServer(server: Server, ctx: AppContext): void {
         code: "expectation_failed",
       },
     });
-    res.writeHead(417, { "content-type": "application/json", "content-length": Buffer.byteLength(body), connection: "close" });
+    res.writeHead(417, {
+      "content-type": "application/json",
+      "content-length": Buffer.byteLength(body),
+      connection: "close",
+    });
     res.end(body);
     req.resume();
   });

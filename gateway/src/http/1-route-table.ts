@@ -26,32 +26,67 @@ import { sendError } from "./respond.js";
 import type { Route, RouteHandler } from "./route.js";
 
 const ROUTES = new Map<string, Route>([
-  ["/v1/chat/completions", { label: "chat_completions", methods: { POST: upstreamRoute("chat_completions") }, format: "openai" }],
+  [
+    "/v1/chat/completions",
+    { label: "chat_completions", methods: { POST: upstreamRoute("chat_completions") }, format: "openai" },
+  ],
   ["/v1/completions", { label: "completions", methods: { POST: upstreamRoute("completions") }, format: "openai" }],
   ["/v1/embeddings", { label: "embeddings", methods: { POST: upstreamRoute("embeddings") }, format: "openai" }],
   ["/v1/responses", { label: "responses", methods: { POST: upstreamRoute("responses") }, format: "openai" }],
-  ["/v1/responses/input_tokens", { label: "responses", methods: { POST: upstreamRoute("response_input_tokens") }, format: "openai" }],
-  ["/v1/responses/compact", { label: "responses", methods: { POST: upstreamRoute("response_compact") }, format: "openai" }],
+  [
+    "/v1/responses/input_tokens",
+    { label: "responses", methods: { POST: upstreamRoute("response_input_tokens") }, format: "openai" },
+  ],
+  [
+    "/v1/responses/compact",
+    { label: "responses", methods: { POST: upstreamRoute("response_compact") }, format: "openai" },
+  ],
   ["/v1/messages", { label: "messages", methods: { POST: upstreamRoute("messages") }, format: "anthropic" }],
-  ["/v1/messages/count_tokens", { label: "count_tokens", methods: { POST: upstreamRoute("count_tokens") }, format: "anthropic" }],
+  [
+    "/v1/messages/count_tokens",
+    { label: "count_tokens", methods: { POST: upstreamRoute("count_tokens") }, format: "anthropic" },
+  ],
   [
     "/v1/models",
-    { label: "models", methods: { GET: listModels }, format: "openai", anthropic: { label: "models", methods: { GET: listAnthropicModels }, format: "anthropic" } },
+    {
+      label: "models",
+      methods: { GET: listModels },
+      format: "openai",
+      anthropic: { label: "models", methods: { GET: listAnthropicModels }, format: "anthropic" },
+    },
   ],
 ]);
 
 /** MCP's Streamable HTTP transport, on /mcp (aggregated) and every /mcp/{server}. */
-const MCP_ROUTE: Route = { label: "mcp", methods: { POST: mcpRoute, GET: mcpRoute, DELETE: mcpRoute }, format: "openai" };
+const MCP_ROUTE: Route = {
+  label: "mcp",
+  methods: { POST: mcpRoute, GET: mcpRoute, DELETE: mcpRoute },
+  format: "openai",
+};
 
 /** Paths with an id in them, tried in order after the exact paths. */
 const PARAM_ROUTES: ReadonlyArray<{ pattern: RegExp; route: Route }> = [
   {
     pattern: /^\/v1\/models\/.+$/,
-    route: { label: "models", methods: { GET: retrieveModel }, format: "openai", anthropic: { label: "models", methods: { GET: retrieveAnthropicModel }, format: "anthropic" } },
+    route: {
+      label: "models",
+      methods: { GET: retrieveModel },
+      format: "openai",
+      anthropic: { label: "models", methods: { GET: retrieveAnthropicModel }, format: "anthropic" },
+    },
   },
-  { pattern: /^\/v1\/responses\/[^/]+$/, route: { label: "responses", methods: { GET: retrieveResponse, DELETE: deleteResponse }, format: "openai" } },
-  { pattern: /^\/v1\/responses\/[^/]+\/cancel$/, route: { label: "responses", methods: { POST: cancelResponse }, format: "openai" } },
-  { pattern: /^\/v1\/responses\/[^/]+\/input_items$/, route: { label: "responses", methods: { GET: listInputItems }, format: "openai" } },
+  {
+    pattern: /^\/v1\/responses\/[^/]+$/,
+    route: { label: "responses", methods: { GET: retrieveResponse, DELETE: deleteResponse }, format: "openai" },
+  },
+  {
+    pattern: /^\/v1\/responses\/[^/]+\/cancel$/,
+    route: { label: "responses", methods: { POST: cancelResponse }, format: "openai" },
+  },
+  {
+    pattern: /^\/v1\/responses\/[^/]+\/input_items$/,
+    route: { label: "responses", methods: { GET: listInputItems }, format: "openai" },
+  },
 ];
 
 const SERVED =
@@ -75,13 +110,41 @@ const ANTHROPIC_PATH = /^\/v1\/(?:messages|complete)(?:\/|$)/;
  * not when the gateway sees the request). A clear 404 says so.
  */
 const UNSERVED: ReadonlyArray<{ pattern: RegExp; anthropic: boolean; what: string }> = [
-  { pattern: /^\/v1\/batches(?:\/|$)/, anthropic: false, what: "The Batch API is not served: a batch's tokens are spent when the provider runs it, where the key's quotas and budget cannot be applied" },
-  { pattern: /^\/v1\/files(?:\/|$)/, anthropic: false, what: "The Files API is not served: uploads are stored by the provider outside the key's scopes" },
-  { pattern: /^\/v1\/uploads(?:\/|$)/, anthropic: false, what: "The Uploads API is not served: uploads are stored by the provider outside the key's scopes" },
-  { pattern: /^\/v1\/conversations(?:\/|$)/, anthropic: false, what: "The Conversations API is not served: conversations are stored by the provider outside the key's scopes; chain responses with previous_response_id" },
-  { pattern: /^\/v1\/chat\/completions\/[^/]+/, anthropic: false, what: "Stored chat completions (retrieve, update, delete, messages) are not served: the gateway does not keep them per key" },
-  { pattern: /^\/v1\/messages\/batches(?:\/|$)/, anthropic: true, what: "Message Batches are not served: a batch's tokens are spent when the provider runs it, where the key's quotas and budget cannot be applied" },
-  { pattern: /^\/v1\/files(?:\/|$)/, anthropic: true, what: "The Files API is not served: uploads are stored by the provider outside the key's scopes" },
+  {
+    pattern: /^\/v1\/batches(?:\/|$)/,
+    anthropic: false,
+    what: "The Batch API is not served: a batch's tokens are spent when the provider runs it, where the key's quotas and budget cannot be applied",
+  },
+  {
+    pattern: /^\/v1\/files(?:\/|$)/,
+    anthropic: false,
+    what: "The Files API is not served: uploads are stored by the provider outside the key's scopes",
+  },
+  {
+    pattern: /^\/v1\/uploads(?:\/|$)/,
+    anthropic: false,
+    what: "The Uploads API is not served: uploads are stored by the provider outside the key's scopes",
+  },
+  {
+    pattern: /^\/v1\/conversations(?:\/|$)/,
+    anthropic: false,
+    what: "The Conversations API is not served: conversations are stored by the provider outside the key's scopes; chain responses with previous_response_id",
+  },
+  {
+    pattern: /^\/v1\/chat\/completions\/[^/]+/,
+    anthropic: false,
+    what: "Stored chat completions (retrieve, update, delete, messages) are not served: the gateway does not keep them per key",
+  },
+  {
+    pattern: /^\/v1\/messages\/batches(?:\/|$)/,
+    anthropic: true,
+    what: "Message Batches are not served: a batch's tokens are spent when the provider runs it, where the key's quotas and budget cannot be applied",
+  },
+  {
+    pattern: /^\/v1\/files(?:\/|$)/,
+    anthropic: true,
+    what: "The Files API is not served: uploads are stored by the provider outside the key's scopes",
+  },
 ];
 
 /** An Anthropic SDK sends anthropic-version on every call; OpenAI's never does. */
@@ -91,7 +154,10 @@ function fromAnthropicClient(req: IncomingMessage): boolean {
 
 /** The route of a path (its Anthropic variant for an Anthropic client), or null once a 404 is answered. */
 function routeOf(req: IncomingMessage, res: ServerResponse, rec: RequestRecord, path: string): Route | null {
-  let route = ROUTES.get(path) ?? PARAM_ROUTES.find((r) => r.pattern.test(path))?.route ?? (path === "/mcp" || path.startsWith("/mcp/") ? MCP_ROUTE : undefined);
+  let route =
+    ROUTES.get(path) ??
+    PARAM_ROUTES.find((r) => r.pattern.test(path))?.route ??
+    (path === "/mcp" || path.startsWith("/mcp/") ? MCP_ROUTE : undefined);
   if (route) {
     if (route.anthropic && fromAnthropicClient(req)) route = route.anthropic;
     rec.route = route.label;
@@ -100,13 +166,21 @@ function routeOf(req: IncomingMessage, res: ServerResponse, rec: RequestRecord, 
   rec.error = "not_found";
   const anthropic = ANTHROPIC_PATH.test(path) || fromAnthropicClient(req);
   const unserved = UNSERVED.find((u) => u.pattern.test(path) && u.anthropic === anthropic);
-  const err = unserved ? errors.notServed(req.method, path, unserved.what, SERVED) : errors.unknownUrl(req.method, path, SERVED);
+  const err = unserved
+    ? errors.notServed(req.method, path, unserved.what, SERVED)
+    : errors.unknownUrl(req.method, path, SERVED);
   sendError(res, err, anthropic ? "anthropic" : "openai");
   return null;
 }
 
 /** The route's handler for the request's method, or null once a 405 is answered. */
-function handlerOf(req: IncomingMessage, res: ServerResponse, rec: RequestRecord, route: Route, path: string): RouteHandler | null {
+function handlerOf(
+  req: IncomingMessage,
+  res: ServerResponse,
+  rec: RequestRecord,
+  route: Route,
+  path: string,
+): RouteHandler | null {
   const method = req.method ?? "GET";
   const handler = route.methods[method];
   if (handler) return handler;
@@ -117,7 +191,15 @@ function handlerOf(req: IncomingMessage, res: ServerResponse, rec: RequestRecord
 }
 
 /** Runs an authenticated (or deliberately unauthenticated) handler; every failure answers in the route's API shape. */
-function run(a: Admission, req: IncomingMessage, res: ServerResponse, rec: RequestRecord, handler: RouteHandler, key: KeyRecord, route: Route): void {
+function run(
+  a: Admission,
+  req: IncomingMessage,
+  res: ServerResponse,
+  rec: RequestRecord,
+  handler: RouteHandler,
+  key: KeyRecord,
+  route: Route,
+): void {
   handler(a.ctx, req, res, rec, key).catch((err: unknown) => {
     if (err instanceof PolicyDeniedError) {
       denyByPolicy(a, req, res, rec, err, route);

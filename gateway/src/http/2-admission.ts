@@ -1,6 +1,11 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { BlockList, Socket } from "node:net";
-import { authenticateCredential, presentedCredential, type AuthFailureReason, type PresentedCredential } from "../auth/authenticate.js";
+import {
+  authenticateCredential,
+  presentedCredential,
+  type AuthFailureReason,
+  type PresentedCredential,
+} from "../auth/authenticate.js";
 import { clientAddress, ipInList, normalizeAddress, unparseableForwardedBucket } from "../auth/ip.js";
 import type { KeyRecord } from "../auth/key-index.js";
 import { checkIp, type PolicyDenial } from "../auth/policy.js";
@@ -77,7 +82,12 @@ function peerOf(a: Admission, req: IncomingMessage): Peer | undefined {
     if (raw === undefined) return undefined; // gone already: nothing to cache
     const address = normalizeAddress(raw);
     const trustedProxies = a.ctx.trustedProxies;
-    peer = { address, trusted: trustedProxies !== null && ipInList(trustedProxies, address), allowlist: null, allowed: false };
+    peer = {
+      address,
+      trusted: trustedProxies !== null && ipInList(trustedProxies, address),
+      allowlist: null,
+      allowed: false,
+    };
     a.peers.set(socket, peer);
   }
   return peer;
@@ -103,7 +113,13 @@ function ipDenial(a: Admission, req: IncomingMessage, key: KeyRecord): PolicyDen
 }
 
 /** Node counts the request line in MAX_HEADER_BYTES; this bounds the URL alone. */
-export function urlWithinLimit(a: Admission, req: IncomingMessage, res: ServerResponse, rec: RequestRecord, served: string): boolean {
+export function urlWithinLimit(
+  a: Admission,
+  req: IncomingMessage,
+  res: ServerResponse,
+  rec: RequestRecord,
+  served: string,
+): boolean {
   if (req.url === undefined || req.url.length <= MAX_URL_BYTES) return true;
   rec.error = "url_too_long";
   a.ctx.metrics.rejectedRequest("url_too_long");
@@ -142,8 +158,15 @@ export function keysFresh(a: Admission, res: ServerResponse, rec: RequestRecord,
 }
 
 /** Brute force: an address that sent too many invalid keys waits out its block. The client's address, or null when refused. */
-export function clientNotBlocked(a: Admission, req: IncomingMessage, res: ServerResponse, rec: RequestRecord, route: Route): string | null {
-  const client = clientIp(a, req) ?? unparseableForwardedBucket(req.socket.remoteAddress, req.headers["x-forwarded-for"]);
+export function clientNotBlocked(
+  a: Admission,
+  req: IncomingMessage,
+  res: ServerResponse,
+  rec: RequestRecord,
+  route: Route,
+): string | null {
+  const client =
+    clientIp(a, req) ?? unparseableForwardedBucket(req.socket.remoteAddress, req.headers["x-forwarded-for"]);
   const retryAfter = a.ctx.bruteForce.retryAfterSeconds(client);
   if (retryAfter <= 0) return client;
   rec.error = "client_blocked";
@@ -154,7 +177,14 @@ export function clientNotBlocked(a: Admission, req: IncomingMessage, res: Server
 }
 
 /** The presented key or token against the in-memory index: its key, or null when refused (401, audited). */
-export function authenticateRequest(a: Admission, req: IncomingMessage, res: ServerResponse, rec: RequestRecord, route: Route, client: string): KeyRecord | null {
+export function authenticateRequest(
+  a: Admission,
+  req: IncomingMessage,
+  res: ServerResponse,
+  rec: RequestRecord,
+  route: Route,
+  client: string,
+): KeyRecord | null {
   const { ctx } = a;
   const credential = presentedCredential(req.headers);
   const auth = authenticateCredential(credential, ctx.keyIndex, ctx.clock.now());
@@ -168,7 +198,11 @@ export function authenticateRequest(a: Admission, req: IncomingMessage, res: Ser
     }
     return key;
   }
-  if (GUESSES.has(auth.reason) && ctx.unsyncedKeys.countsAsGuess(auth.reason, client, credential.token) && ctx.bruteForce.recordFailure(client)) {
+  if (
+    GUESSES.has(auth.reason) &&
+    ctx.unsyncedKeys.countsAsGuess(auth.reason, client, credential.token) &&
+    ctx.bruteForce.recordFailure(client)
+  ) {
     blockClient(a, client);
   }
   rec.keyId = auth.keyId;
@@ -186,7 +220,14 @@ export function authenticateRequest(a: Admission, req: IncomingMessage, res: Ser
 }
 
 /** Never the presented key or token, nor any part of it: only what we already knew. */
-function auditAuthDenied(a: Admission, req: IncomingMessage, rec: RequestRecord, route: Route, reason: AuthFailureReason, credential: PresentedCredential): void {
+function auditAuthDenied(
+  a: Admission,
+  req: IncomingMessage,
+  rec: RequestRecord,
+  route: Route,
+  reason: AuthFailureReason,
+  credential: PresentedCredential,
+): void {
   a.ctx.logWriter.audit({
     at: new Date(a.ctx.clock.now()).toISOString(),
     event: "auth_denied",
@@ -215,12 +256,23 @@ function blockClient(a: Admission, client: string): void {
     event: "client_blocked",
     keyId: null,
     revision: null,
-    detail: { ip: client, failed_attempts: ctx.config.bruteForce.maxFailedAttempts, blocked_seconds: Math.round(ctx.config.bruteForce.ttlMs / 1000) },
+    detail: {
+      ip: client,
+      failed_attempts: ctx.config.bruteForce.maxFailedAttempts,
+      blocked_seconds: Math.round(ctx.config.bruteForce.ttlMs / 1000),
+    },
   });
 }
 
 /** The scope that does not depend on the body; model and provider (routed by model) are checked by the upstream route. */
-export function ipAllowed(a: Admission, req: IncomingMessage, res: ServerResponse, rec: RequestRecord, route: Route, key: KeyRecord): boolean {
+export function ipAllowed(
+  a: Admission,
+  req: IncomingMessage,
+  res: ServerResponse,
+  rec: RequestRecord,
+  route: Route,
+  key: KeyRecord,
+): boolean {
   const denial = key.ipAllowlist === null ? null : ipDenial(a, req, key);
   if (denial === null) return true;
   denyByPolicy(a, req, res, rec, errors.policyDenied(denial), route);
@@ -228,7 +280,14 @@ export function ipAllowed(a: Admission, req: IncomingMessage, res: ServerRespons
 }
 
 /** A scope refused the request (here, or in a route): count, audit (never the key), answer 403. */
-export function denyByPolicy(a: Admission, req: IncomingMessage, res: ServerResponse, rec: RequestRecord, err: PolicyDeniedError, route: Route): void {
+export function denyByPolicy(
+  a: Admission,
+  req: IncomingMessage,
+  res: ServerResponse,
+  rec: RequestRecord,
+  err: PolicyDeniedError,
+  route: Route,
+): void {
   const { rule, code } = err.denial;
   rec.error = code;
   a.ctx.metrics.policyDenied(rule);

@@ -35,17 +35,31 @@ const USAGE_ON_REQUEST = new Set<Endpoint>(["chat_completions", "completions"]);
  * routing prefix is stripped from the model or a stream must be asked for
  * its usage; then the already parsed JSON is serialized once.
  */
-function upstreamBody(endpoint: Endpoint, body: Buffer, json: Record<string, unknown>, upstreamModel: string | undefined, stream: boolean, key: KeyRecord): UpstreamBody {
+function upstreamBody(
+  endpoint: Endpoint,
+  body: Buffer,
+  json: Record<string, unknown>,
+  upstreamModel: string | undefined,
+  stream: boolean,
+  key: KeyRecord,
+): UpstreamBody {
   const options = json.stream_options;
   const hideUsageChunk =
-    stream && USAGE_ON_REQUEST.has(endpoint) && (options === null || typeof options !== "object" || (options as { include_usage?: unknown }).include_usage !== true);
+    stream &&
+    USAGE_ON_REQUEST.has(endpoint) &&
+    (options === null ||
+      typeof options !== "object" ||
+      (options as { include_usage?: unknown }).include_usage !== true);
   // A created response records its owner, so any gateway can check it later (routes/responses.ts).
   const owned = endpoint === "responses";
   if (!hideUsageChunk && !owned && upstreamModel === json.model) return { body, json, hideUsageChunk };
   const rewritten: Record<string, unknown> = owned ? withOwner(json, key) : { ...json };
   if (upstreamModel !== undefined) rewritten.model = upstreamModel;
   if (hideUsageChunk) {
-    rewritten.stream_options = { ...(options !== null && typeof options === "object" && !Array.isArray(options) ? options : {}), include_usage: true };
+    rewritten.stream_options = {
+      ...(options !== null && typeof options === "object" && !Array.isArray(options) ? options : {}),
+      include_usage: true,
+    };
   }
   return { body: Buffer.from(JSON.stringify(rewritten)), json: rewritten, hideUsageChunk };
 }
@@ -57,7 +71,12 @@ const RESPONSES_FAMILY = new Set<Endpoint>(["responses", "response_input_tokens"
 const MODEL_OPTIONAL = new Set<Endpoint>(["responses", "response_input_tokens"]);
 
 /** Parses once and checks only what the gateway itself needs. */
-function parseModelBody(ctx: AppContext, body: Buffer, example: string, modelOptional: boolean): Record<string, unknown> {
+function parseModelBody(
+  ctx: AppContext,
+  body: Buffer,
+  example: string,
+  modelOptional: boolean,
+): Record<string, unknown> {
   // A cheap byte scan first: a pathologically nested body never reaches the
   // parser, nor the upstream that would parse it again.
   if (jsonDepthExceeds(body, MAX_JSON_DEPTH)) {
@@ -83,7 +102,13 @@ function parseModelBody(ctx: AppContext, body: Buffer, example: string, modelOpt
 }
 
 /** The request's model picks the provider (resolveFor); its scopes and endpoints must agree. */
-function checkRoute(endpoint: Endpoint, model: string, resolved: Resolved | undefined, key: KeyRecord, rec: RequestRecord): Resolved {
+function checkRoute(
+  endpoint: Endpoint,
+  model: string,
+  resolved: Resolved | undefined,
+  key: KeyRecord,
+  rec: RequestRecord,
+): Resolved {
   if (!resolved) {
     throw errors.modelNotFound(model);
   }
@@ -144,7 +169,8 @@ export function upstreamRoute(endpoint: Endpoint): RouteHandler {
       // A conversation (Conversations API, not served) has no owner the gateway could check.
       if (json.conversation !== undefined && json.conversation !== null) throw errors.conversationNotServed();
       // Continuing a response: only the key that created it may.
-      if (typeof json.previous_response_id === "string") await ownedResponse(ctx, key, rec, json.previous_response_id, "previous_response_id");
+      if (typeof json.previous_response_id === "string")
+        await ownedResponse(ctx, key, rec, json.previous_response_id, "previous_response_id");
       rec.provider = provider.name;
     }
     // Fleet-wide limits: reserve before the upstream call, settle with the real usage after.

@@ -32,14 +32,28 @@ const RATE_HEADERS = {
 
 /** Anthropic's names for the same figures, its reset an RFC 3339 instant. */
 const ANTHROPIC_RATE_HEADERS = {
-  requests: ["anthropic-ratelimit-requests-limit", "anthropic-ratelimit-requests-remaining", "anthropic-ratelimit-requests-reset"],
-  tokens: ["anthropic-ratelimit-tokens-limit", "anthropic-ratelimit-tokens-remaining", "anthropic-ratelimit-tokens-reset"],
+  requests: [
+    "anthropic-ratelimit-requests-limit",
+    "anthropic-ratelimit-requests-remaining",
+    "anthropic-ratelimit-requests-reset",
+  ],
+  tokens: [
+    "anthropic-ratelimit-tokens-limit",
+    "anthropic-ratelimit-tokens-remaining",
+    "anthropic-ratelimit-tokens-reset",
+  ],
 } as const;
 
 /** Routes whose clients read Anthropic's rate-limit headers (the upstream account's never reach them). */
 const ANTHROPIC_ROUTES = new Set(["messages", "count_tokens"]);
 
-function setRateHeaders(res: ServerResponse, lease: Lease | null, kind: "requests" | "tokens", now: number, anthropic: boolean): void {
+function setRateHeaders(
+  res: ServerResponse,
+  lease: Lease | null,
+  kind: "requests" | "tokens",
+  now: number,
+  anthropic: boolean,
+): void {
   if (!lease) return;
   const [limit, remaining, reset] = RATE_HEADERS[kind];
   res.setHeader(limit, lease.capacityText());
@@ -67,7 +81,10 @@ export function refusalError(r: Refusal, key: KeyRecord): HttpError {
   }
   if (spec.metric === "budget") {
     const usd = (n: number) => `$${(n / 1e6).toFixed(2)}`;
-    const when = retryAfterMs === null ? "It does not reset: ask an admin to raise budget_usd." : `It resets in ${formatReset(retryAfterMs)}.`;
+    const when =
+      retryAfterMs === null
+        ? "It does not reset: ask an admin to raise budget_usd."
+        : `It resets in ${formatReset(retryAfterMs)}.`;
     return errors.budgetExceeded(
       `Budget exceeded for ${who}: ${usd(lease.capacity)} ${spec.period === "total" ? "in total" : spec.period === "day" ? "per day" : "per month"}, and this request's estimated cost does not fit in what is left. ${when}`,
       headers,
@@ -107,7 +124,8 @@ export async function admitToQuota(
     ctx.metrics.quotaRefused(r.spec.scope, r.spec.metric);
     const err = refusalError(r, key);
     // The refusing limit's headers, and the tightest others of the key as this gateway knows them.
-    const own = (metric: Metric) => (r.spec.metric === metric ? r.lease : ctx.quota.manager.tightestKnown(specs, metric, now));
+    const own = (metric: Metric) =>
+      r.spec.metric === metric ? r.lease : ctx.quota.manager.tightestKnown(specs, metric, now);
     setRateHeaders(res, own("rpm"), "requests", now, anthropic);
     setRateHeaders(res, own("tpm"), "tokens", now, anthropic);
     throw err;
@@ -118,7 +136,13 @@ export async function admitToQuota(
 }
 
 /** After the answer: the request's cost from the provider's usage, then the reservation and usage settled. */
-export function settleQuota(ctx: AppContext, key: KeyRecord, provider: Provider, reservation: Reservation | null, rec: RequestRecord): void {
+export function settleQuota(
+  ctx: AppContext,
+  key: KeyRecord,
+  provider: Provider,
+  reservation: Reservation | null,
+  rec: RequestRecord,
+): void {
   const cost = requestCostMicroUsd(ctx, rec);
   if (rec.usage && cost === null) ctx.metrics.unpricedRequest(rec.provider ?? provider.name);
   rec.costMicroUsd = cost;

@@ -3,7 +3,15 @@ import type { KeyRecord } from "../auth/key-index.js";
 import { checkProvider } from "../auth/policy.js";
 import type { AppContext } from "../context.js";
 import { LightSignal } from "../providers/light-signal.js";
-import { ModelNotCallableError, UpstreamError, type Attempt, type Endpoint, type Provider, type ProviderRequest, type ProviderResponse } from "../providers/types.js";
+import {
+  ModelNotCallableError,
+  UpstreamError,
+  type Attempt,
+  type Endpoint,
+  type Provider,
+  type ProviderRequest,
+  type ProviderResponse,
+} from "../providers/types.js";
 import { drained } from "./respond.js";
 import { errors, type HttpError } from "./errors.js";
 import type { RequestRecord } from "./6-request-record.js";
@@ -43,7 +51,12 @@ export const USAGE_DRAIN_MAX_BYTES = 256 * 1024;
 export const USAGE_DRAIN_MAX_MS = 10_000;
 
 /** Maps a failed upstream call to the client's answer, counting it. */
-export function upstreamHttpError(ctx: AppContext, provider: string, err: UpstreamError, rec: RequestRecord): HttpError {
+export function upstreamHttpError(
+  ctx: AppContext,
+  provider: string,
+  err: UpstreamError,
+  rec: RequestRecord,
+): HttpError {
   ctx.metrics.upstreamError(provider, err.reason);
   rec.error = `upstream_${err.reason}`;
   return errors.upstreamFailed(err.status, err.message, err.reason === "timeout");
@@ -58,7 +71,13 @@ function countUpstreamStatus(ctx: AppContext, provider: string, status: number):
  * Buffers an upstream answer and passes status, content type and bytes on
  * unchanged, reading its usage when it is JSON.
  */
-export async function passBuffered(ctx: AppContext, res: ServerResponse, rec: RequestRecord, up: ProviderResponse, opts: PassOptions): Promise<void> {
+export async function passBuffered(
+  ctx: AppContext,
+  res: ServerResponse,
+  rec: RequestRecord,
+  up: ProviderResponse,
+  opts: PassOptions,
+): Promise<void> {
   countUpstreamStatus(ctx, opts.provider, up.status);
   const chunks: Buffer[] = [];
   for await (const c of up.body) chunks.push(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
@@ -75,13 +94,20 @@ export async function passBuffered(ctx: AppContext, res: ServerResponse, rec: Re
     // with its last characters): never the client's business, and a 401 would make the client
     // blame its own key. The client gets the gateway's error; the operator gets the log line.
     rec.error = "upstream_auth_failed";
-    ctx.logger.error({ requestId: rec.requestId, provider: opts.provider }, "the upstream refused the gateway's credential (401): check this provider's API key");
+    ctx.logger.error(
+      { requestId: rec.requestId, provider: opts.provider },
+      "the upstream refused the gateway's credential (401): check this provider's API key",
+    );
     throw errors.upstreamAuthFailed(rec.requestId);
   }
   if (up.status >= 400) rec.error = `upstream_status_${up.status}`;
   const barrier = opts.beforeEnd?.();
   if (barrier) await barrier;
-  res.writeHead(up.status, { ...up.headers, "content-type": up.contentType ?? "application/octet-stream", "content-length": body.length });
+  res.writeHead(up.status, {
+    ...up.headers,
+    "content-type": up.contentType ?? "application/octet-stream",
+    "content-length": body.length,
+  });
   res.end(body);
 }
 
@@ -89,7 +115,13 @@ export async function passBuffered(ctx: AppContext, res: ServerResponse, rec: Re
  * Streams an SSE answer through chunk by chunk as it arrives, tapping it for
  * usage. A failure after the headers went out can only cut the stream.
  */
-export async function passStreaming(ctx: AppContext, res: ServerResponse, rec: RequestRecord, up: ProviderResponse, opts: PassOptions): Promise<void> {
+export async function passStreaming(
+  ctx: AppContext,
+  res: ServerResponse,
+  rec: RequestRecord,
+  up: ProviderResponse,
+  opts: PassOptions,
+): Promise<void> {
   countUpstreamStatus(ctx, opts.provider, up.status);
   res.writeHead(up.status, {
     ...up.headers,
@@ -145,7 +177,10 @@ export async function passStreaming(ctx: AppContext, res: ServerResponse, rec: R
       ctx.metrics.upstreamError(opts.provider, "stream");
       rec.error = "upstream_stream_broken";
     }
-    ctx.logger.warn({ requestId: rec.requestId, provider: opts.provider, err: (err as Error).message }, "upstream stream broke; cutting the client stream");
+    ctx.logger.warn(
+      { requestId: rec.requestId, provider: opts.provider, err: (err as Error).message },
+      "upstream stream broke; cutting the client stream",
+    );
     res.destroy();
     return;
   }
@@ -166,7 +201,11 @@ export async function passStreaming(ctx: AppContext, res: ServerResponse, rec: R
 function attemptRecorder(ctx: AppContext, rec: RequestRecord): (a: Attempt) => void {
   return (a) => {
     rec.provider = a.provider;
-    (rec.attempts ??= []).push({ provider: a.provider, ...(a.status !== undefined ? { status: a.status } : { reason: a.reason }), latencyMs: a.latencyMs });
+    (rec.attempts ??= []).push({
+      provider: a.provider,
+      ...(a.status !== undefined ? { status: a.status } : { reason: a.reason }),
+      latencyMs: a.latencyMs,
+    });
     if (!a.fellBack) return;
     const reason = a.reason ?? (a.status === 429 ? "http_429" : "http_5xx");
     ctx.metrics.upstreamFallback(a.provider, reason);
@@ -175,7 +214,15 @@ function attemptRecorder(ctx: AppContext, rec: RequestRecord): (a: Attempt) => v
 }
 
 /** What the provider is asked: the prepared body, the client's signal and headers, and the key's provider scope for fallbacks. */
-function providerRequest(ctx: AppContext, endpoint: Endpoint, upstream: UpstreamBody, req: IncomingMessage, rec: RequestRecord, key: KeyRecord, abort: LightSignal): ProviderRequest {
+function providerRequest(
+  ctx: AppContext,
+  endpoint: Endpoint,
+  upstream: UpstreamBody,
+  req: IncomingMessage,
+  rec: RequestRecord,
+  key: KeyRecord,
+  abort: LightSignal,
+): ProviderRequest {
   return {
     endpoint,
     body: upstream.body,
@@ -234,9 +281,17 @@ export async function forward(
     failed(ctx, err, abort.aborted, rec, rec.provider ?? provider.name);
     return;
   }
-  const opts = { provider: rec.provider ?? provider.name, usage: format, hideUsageChunk: upstream.hideUsageChunk, answered, abort, beforeEnd };
+  const opts = {
+    provider: rec.provider ?? provider.name,
+    usage: format,
+    hideUsageChunk: upstream.hideUsageChunk,
+    answered,
+    abort,
+    beforeEnd,
+  };
   try {
-    if (rec.stream && up.status < 300 && up.contentType?.includes("text/event-stream") !== false) await passStreaming(ctx, res, rec, up, opts);
+    if (rec.stream && up.status < 300 && up.contentType?.includes("text/event-stream") !== false)
+      await passStreaming(ctx, res, rec, up, opts);
     else await passBuffered(ctx, res, rec, up, opts);
   } catch (err) {
     failed(ctx, err, abort.aborted, rec, opts.provider);

@@ -105,7 +105,9 @@ export function recordRequest(ctx: AppContext, rec: RequestRecord, res: ServerRe
     stream: rec.stream,
     // Every refusal names its cause; one answered outside the handler (a broken body) at least its status.
     // A response cut before its end without a recorded cause: the client left (mid-stream).
-    error: rec.error ?? (status === 499 || !res.writableFinished ? "client_closed" : status >= 400 ? `http_${status}` : null),
+    error:
+      rec.error ??
+      (status === 499 || !res.writableFinished ? "client_closed" : status >= 400 ? `http_${status}` : null),
     metadata: rec.metadata,
     ephemeral: rec.ephemeral,
     ephemeralTokenId: rec.ephemeralTokenId,

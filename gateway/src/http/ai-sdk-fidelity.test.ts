@@ -4,7 +4,15 @@ import { createOpenAI } from "@ai-sdk/openai";
 import { APICallError, generateText, streamText } from "ai";
 import { createGateway, type Gateway } from "../index.js";
 import type { ProviderConfig } from "../providers/provider-config.js";
-import { capturedLogger, eventually, FakeAnthropic, FakeControlPlane, FakeOpenAi, makeKey, tempDir } from "@tollgate/testkit";
+import {
+  capturedLogger,
+  eventually,
+  FakeAnthropic,
+  FakeControlPlane,
+  FakeOpenAi,
+  makeKey,
+  tempDir,
+} from "@tollgate/testkit";
 import { testConfig } from "../../test/test-config.js";
 
 const UPSTREAM = { anthropic: "sk-ant-ai-sdk-1", openai: "sk-openai-ai-sdk-2" };
@@ -26,10 +34,26 @@ describe("the Vercel AI SDK through a gateway (issue 21)", () => {
     await Promise.all([cp.start(), anthropicUp.start(), openaiUp.start()]);
     const common = { models: [] as string[], modelPatterns: [] as string[], timeoutMs: 2_000 };
     const providers: ProviderConfig[] = [
-      { ...common, name: "anthropic", kind: "anthropic", baseUrl: anthropicUp.url, apiKey: UPSTREAM.anthropic, modelPatterns: ["claude-*"] },
-      { ...common, name: "openai", kind: "openai", baseUrl: `${openaiUp.url}/v1`, apiKey: UPSTREAM.openai, modelPatterns: ["*"] },
+      {
+        ...common,
+        name: "anthropic",
+        kind: "anthropic",
+        baseUrl: anthropicUp.url,
+        apiKey: UPSTREAM.anthropic,
+        modelPatterns: ["claude-*"],
+      },
+      {
+        ...common,
+        name: "openai",
+        kind: "openai",
+        baseUrl: `${openaiUp.url}/v1`,
+        apiKey: UPSTREAM.openai,
+        modelPatterns: ["*"],
+      },
     ];
-    gw = createGateway(testConfig(dir.path, cp.url, cp.token, { providers, maxBodyBytes: 64 * 1024 }), { logger: capturedLogger().logger });
+    gw = createGateway(testConfig(dir.path, cp.url, cp.token, { providers, maxBodyBytes: 64 * 1024 }), {
+      logger: capturedLogger().logger,
+    });
     base = `http://127.0.0.1:${(await gw.start()).port}`;
     await eventually(() => (gw.context.syncState.ready ? true : undefined));
   });
@@ -64,12 +88,20 @@ describe("the Vercel AI SDK through a gateway (issue 21)", () => {
     expect(text).toBe("Hello from the fake Anthropic.");
     const streamed = streamText({ model: anthropic("kimi-k2-anthropic"), prompt: "hi", maxRetries: 0 });
     expect(await streamed.text).toBe("Hello from the fake Anthropic.");
-    expect(await logged((await streamed.response).headers?.["x-request-id"])).toMatchObject({ provider: "anthropic", model: "kimi-k2-anthropic", totalTokens: 40 });
+    expect(await logged((await streamed.response).headers?.["x-request-id"])).toMatchObject({
+      provider: "anthropic",
+      model: "kimi-k2-anthropic",
+      totalTokens: 40,
+    });
   });
 
   it("sees a 413 it can read for an oversized body, not a connection error, and does not retry it", async () => {
     const openai = createOpenAI({ apiKey: key.secret, baseURL: `${base}/v1` });
-    const err = await generateText({ model: openai("gpt-4o-mini"), prompt: "x".repeat(80 * 1024), maxRetries: 2 }).catch((e: unknown) => e);
+    const err = await generateText({
+      model: openai("gpt-4o-mini"),
+      prompt: "x".repeat(80 * 1024),
+      maxRetries: 2,
+    }).catch((e: unknown) => e);
     const cause = (err as { lastError?: unknown }).lastError ?? err;
     expect(APICallError.isInstance(cause)).toBe(true);
     expect(cause).toMatchObject({ statusCode: 413, isRetryable: false });

@@ -33,7 +33,13 @@ describe("brute-force protection on the client API", () => {
         (res) => {
           let text = "";
           res.on("data", (c) => (text += c));
-          res.on("end", () => resolve({ status: res.statusCode!, retryAfter: res.headers["retry-after"] as string | undefined, body: JSON.parse(text) }));
+          res.on("end", () =>
+            resolve({
+              status: res.statusCode!,
+              retryAfter: res.headers["retry-after"] as string | undefined,
+              body: JSON.parse(text),
+            }),
+          );
         },
       );
       req.on("error", reject);
@@ -47,7 +53,9 @@ describe("brute-force protection on the client API", () => {
       { logger: createLogger({ name: "gateway", level: "silent" }) },
     );
     ({ port, statusPort } = await gw.start());
-    await eventually(async () => ((await fetch(`http://127.0.0.1:${statusPort}/readyz`)).status === 200 ? true : undefined));
+    await eventually(async () =>
+      (await fetch(`http://127.0.0.1:${statusPort}/readyz`)).status === 200 ? true : undefined,
+    );
   });
 
   afterAll(async () => {
@@ -76,7 +84,9 @@ describe("brute-force protection on the client API", () => {
     await eventually(() => {
       const db = new Database(join(dir.path, "gateway.db"), { readonly: true });
       try {
-        const rows = db.prepare("select detail from audit_log where event = 'client_blocked'").all() as Array<{ detail: string }>;
+        const rows = db.prepare("select detail from audit_log where event = 'client_blocked'").all() as Array<{
+          detail: string;
+        }>;
         return rows.length === 1 && JSON.parse(rows[0]!.detail).ip === "127.0.0.2" ? true : undefined;
       } finally {
         db.close();

@@ -80,7 +80,11 @@ describe("a flood of idle connections on the client port", () => {
     expect(await chat("127.0.0.7")).toBe(200);
 
     // 200 more from five addresses: past the total bound (150), each replaces the oldest silent one.
-    await Promise.all(["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6"].flatMap((a) => Array.from({ length: 40 }, () => open(a))));
+    await Promise.all(
+      ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6"].flatMap((a) =>
+        Array.from({ length: 40 }, () => open(a)),
+      ),
+    );
     const total = await eventually(async () => {
       const m = await metrics();
       return metric(m, /^tollgate_gateway_connections_refused_total\{reason="total"\} (\d+)$/m) > 0 ? m : undefined;
@@ -92,7 +96,9 @@ describe("a flood of idle connections on the client port", () => {
     expect((await fetch(`http://127.0.0.1:${statusPort}/healthz`)).status).toBe(200);
 
     // Idle connections that never send a request are closed (HEADERS_TIMEOUT), freeing room for clients.
-    await eventually(async () => (metric(await metrics(), /^tollgate_gateway_client_connections (\d+)$/m) === 0 ? true : undefined));
+    await eventually(async () =>
+      metric(await metrics(), /^tollgate_gateway_client_connections (\d+)$/m) === 0 ? true : undefined,
+    );
     expect(await chat("127.0.0.8")).toBe(200);
   }, 30_000);
 });

@@ -43,14 +43,21 @@ export interface ConnectionGuard {
 
 export function guardConnections(
   server: Server,
-  options: { limits: ConnectionLimits; logger: Logger; registry: Registry; trustedProxies: BlockList | null; now?: () => number },
+  options: {
+    limits: ConnectionLimits;
+    logger: Logger;
+    registry: Registry;
+    trustedProxies: BlockList | null;
+    now?: () => number;
+  },
 ): ConnectionGuard {
   const { limits, logger, trustedProxies } = options;
   const now = options.now ?? Date.now;
   server.keepAliveTimeout = limits.idleTimeoutMs;
   server.headersTimeout = Math.min(server.headersTimeout || limits.headersTimeoutMs, limits.headersTimeoutMs);
   // Node requires requestTimeout ≥ headersTimeout when both are set.
-  if (server.requestTimeout > 0 && server.requestTimeout < server.headersTimeout) server.headersTimeout = server.requestTimeout;
+  if (server.requestTimeout > 0 && server.requestTimeout < server.headersTimeout)
+    server.headersTimeout = server.requestTimeout;
 
   const perAddress = new Map<string, number>();
   let open = 0;
@@ -78,7 +85,14 @@ export function guardConnections(
     if (t - lastLog < REFUSAL_LOG_INTERVAL_MS) return;
     lastLog = t;
     logger.warn(
-      { reason, address, refusedSinceLastLog: unlogged, open, maxConnections: limits.maxConnections, maxPerAddress: limits.maxPerAddress },
+      {
+        reason,
+        address,
+        refusedSinceLastLog: unlogged,
+        open,
+        maxConnections: limits.maxConnections,
+        maxPerAddress: limits.maxPerAddress,
+      },
       "refusing client connections: connection limit reached (MAX_CONNECTIONS / MAX_CONNECTIONS_PER_CLIENT)",
     );
     unlogged = 0;
@@ -94,7 +108,10 @@ export function guardConnections(
   });
   server.on("connection", (socket: Socket) => {
     const address = socket.remoteAddress ?? "unknown";
-    const exempt = trustedProxies !== null && socket.remoteAddress !== undefined && trustedProxies.check(socket.remoteAddress, socket.remoteFamily === "IPv6" ? "ipv6" : "ipv4");
+    const exempt =
+      trustedProxies !== null &&
+      socket.remoteAddress !== undefined &&
+      trustedProxies.check(socket.remoteAddress, socket.remoteFamily === "IPv6" ? "ipv6" : "ipv4");
     const count = (perAddress.get(address) ?? 0) + 1;
     if (!exempt && count > limits.maxPerAddress) {
       noteRefusal("per_address", address);

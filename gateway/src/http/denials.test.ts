@@ -14,8 +14,15 @@ describe("DenialAggregator", () => {
   it("lets the first denial of each address and minute write rows and summarizes the rest when the minute ends", () => {
     let now = Date.parse("2026-12-03T08:00:10Z");
     const written: DenialSummary[] = [];
-    const agg = new DenialAggregator({ now: () => now, write: (s) => written.push(...s), maxAddresses: 3, tick: false });
-    const first = Array.from({ length: 1000 }, (_, i) => agg.admit("203.0.113.9", i % 2 ? "auth_unknown" : "client_blocked"));
+    const agg = new DenialAggregator({
+      now: () => now,
+      write: (s) => written.push(...s),
+      maxAddresses: 3,
+      tick: false,
+    });
+    const first = Array.from({ length: 1000 }, (_, i) =>
+      agg.admit("203.0.113.9", i % 2 ? "auth_unknown" : "client_blocked"),
+    );
     expect(first.filter(Boolean).length).toBe(1);
     // Past the address bound, new addresses share one count instead of growing memory.
     for (let i = 0; i < 10; i++) agg.admit(`198.51.100.${i}`, "auth_malformed");
@@ -23,7 +30,12 @@ describe("DenialAggregator", () => {
     now += 60_000;
     expect(agg.admit("203.0.113.9", "auth_unknown")).toBe(true);
     expect(written).toEqual([
-      { ip: "203.0.113.9", windowStart: "2026-12-03T08:00:00.000Z", suppressed: 999, reasons: { auth_unknown: 500, client_blocked: 499 } },
+      {
+        ip: "203.0.113.9",
+        windowStart: "2026-12-03T08:00:00.000Z",
+        suppressed: 999,
+        reasons: { auth_unknown: 500, client_blocked: 499 },
+      },
       { ip: OTHER_ADDRESSES, windowStart: "2026-12-03T08:00:00.000Z", suppressed: 8, reasons: { auth_malformed: 8 } },
     ]);
     agg.close();
@@ -62,7 +74,9 @@ describe("bad-key floods and the gateway's disk", () => {
     }
     await gw.context.logWriter.flush();
     const requests = gw.context.db.requestLog.list(10_000);
-    const audits = gw.context.db.audit.list(10_000).filter((r) => r.event === "auth_denied" || r.event === "client_blocked");
+    const audits = gw.context.db.audit
+      .list(10_000)
+      .filter((r) => r.event === "auth_denied" || r.event === "client_blocked");
     expect(requests.length).toBeLessThanOrEqual(2);
     expect(audits.length).toBeLessThanOrEqual(2);
   });
@@ -75,16 +89,38 @@ describe("LOG_RETENTION", () => {
     const writer = new LogWriter(store, silent);
     const now = Date.parse("2026-12-03T08:00:00Z");
     const row = (at: string, requestId: string) => ({
-      at, requestId, keyId: null, model: null, provider: null, status: 401, promptTokens: null, completionTokens: null, totalTokens: null,
-      cacheReadTokens: null, cacheWriteTokens: null, attempts: null, latencyMs: 1, stream: false, error: "auth_unknown", metadata: null,
-      ephemeral: false, ephemeralTokenId: null, costUsd: null,
+      at,
+      requestId,
+      keyId: null,
+      model: null,
+      provider: null,
+      status: 401,
+      promptTokens: null,
+      completionTokens: null,
+      totalTokens: null,
+      cacheReadTokens: null,
+      cacheWriteTokens: null,
+      attempts: null,
+      latencyMs: 1,
+      stream: false,
+      error: "auth_unknown",
+      metadata: null,
+      ephemeral: false,
+      ephemeralTokenId: null,
+      costUsd: null,
     });
     for (let i = 0; i < 30; i++) writer.request(row("2026-10-01T00:00:00.000Z", `old_${i}`));
     writer.request(row("2026-12-02T00:00:00.000Z", "recent"));
     writer.audit({ at: "2026-10-01T00:00:00.000Z", event: "auth_denied", keyId: null, revision: null, detail: {} });
     writer.audit({ at: "2026-12-02T00:00:00.000Z", event: "auth_denied", keyId: null, revision: null, detail: {} });
     await writer.flush();
-    const retention = new LogRetention({ logWriter: writer, db: store.db, logger: silent, now: () => now, retentionMs: 30 * 86_400_000 });
+    const retention = new LogRetention({
+      logWriter: writer,
+      db: store.db,
+      logger: silent,
+      now: () => now,
+      retentionMs: 30 * 86_400_000,
+    });
     await retention.runOnce();
     expect(store.requestLog.list().map((r) => r.requestId)).toEqual(["recent"]);
     expect(store.audit.list().map((r) => r.at)).toEqual(["2026-12-02T00:00:00.000Z"]);

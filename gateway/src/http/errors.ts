@@ -1,7 +1,14 @@
 import type { PolicyDenial } from "../auth/policy.js";
 import { formatDuration } from "../background/sync-state.js";
 
-export type OpenAiErrorType = "invalid_request_error" | "api_error" | "server_error" | "rate_limit_error" | "insufficient_quota" | "requests" | "tokens";
+export type OpenAiErrorType =
+  | "invalid_request_error"
+  | "api_error"
+  | "server_error"
+  | "rate_limit_error"
+  | "insufficient_quota"
+  | "requests"
+  | "tokens";
 
 /** Tells the SDKs not to retry: the same request would be refused again (a final refusal). */
 export const FINAL = { "x-should-retry": "false" } as const;
@@ -42,7 +49,6 @@ function quotedModel(model: string): string {
 /** A connection the gateway will not read more of after this answer. */
 const CLOSE = { connection: "close" } as const;
 
-
 /**
  * Every error the client port answers, by name: the one place that holds the
  * status, type, code and wording a client (and its SDK) sees for each.
@@ -50,8 +56,21 @@ const CLOSE = { connection: "close" } as const;
 export const errors = {
   // Before routing: what Node parsed but the gateway refuses, and what Node could not parse.
   urlTooLong: (maxBytes: number, served: string) =>
-    new HttpError(414, `Request URL too long: the limit is ${maxBytes} bytes. ${served}`, "invalid_request_error", "url_too_long", null, { ...CLOSE }),
-  missingHost: () => new HttpError(400, "Missing Host header: HTTP/1.1 requests must send one.", "invalid_request_error", "missing_host_header"),
+    new HttpError(
+      414,
+      `Request URL too long: the limit is ${maxBytes} bytes. ${served}`,
+      "invalid_request_error",
+      "url_too_long",
+      null,
+      { ...CLOSE },
+    ),
+  missingHost: () =>
+    new HttpError(
+      400,
+      "Missing Host header: HTTP/1.1 requests must send one.",
+      "invalid_request_error",
+      "missing_host_header",
+    ),
   headersTooLarge: (maxHeaderBytes: number) =>
     new HttpError(
       431,
@@ -75,22 +94,53 @@ export const errors = {
       "malformed_http_request",
     ),
   connectNotSupported: () =>
-    new HttpError(405, "CONNECT is not supported: this gateway is not a proxy.", "invalid_request_error", "method_not_allowed", null, { allow: "GET, POST" }),
+    new HttpError(
+      405,
+      "CONNECT is not supported: this gateway is not a proxy.",
+      "invalid_request_error",
+      "method_not_allowed",
+      null,
+      { allow: "GET, POST" },
+    ),
 
   // Routing.
   unknownUrl: (method: string | undefined, path: string, served: string) =>
-    new HttpError(404, `Unknown request URL: ${method} ${path.slice(0, 200)}. ${served}`, "invalid_request_error", "unknown_url"),
+    new HttpError(
+      404,
+      `Unknown request URL: ${method} ${path.slice(0, 200)}. ${served}`,
+      "invalid_request_error",
+      "unknown_url",
+    ),
   /** A known API family the gateway chose not to serve; `what` says which and why. */
   notServed: (method: string | undefined, path: string, what: string, served: string) =>
-    new HttpError(404, `${method} ${path.slice(0, 200)}: ${what}. ${served}`, "invalid_request_error", "endpoint_not_served"),
+    new HttpError(
+      404,
+      `${method} ${path.slice(0, 200)}: ${what}. ${served}`,
+      "invalid_request_error",
+      "endpoint_not_served",
+    ),
   methodNotAllowed: (method: string, path: string, allowed: string) =>
-    new HttpError(405, `Method ${method} is not allowed on ${path}; use ${allowed}.`, "invalid_request_error", "method_not_allowed", null, { allow: allowed }),
+    new HttpError(
+      405,
+      `Method ${method} is not allowed on ${path}; use ${allowed}.`,
+      "invalid_request_error",
+      "method_not_allowed",
+      null,
+      { allow: allowed },
+    ),
 
   // Whether the gateway can trust its keys at all.
   gatewayNotReady: () =>
-    new HttpError(503, "This gateway has not received its keys from the control plane yet; retry shortly.", "server_error", "gateway_not_ready", null, {
-      "retry-after": "2",
-    }),
+    new HttpError(
+      503,
+      "This gateway has not received its keys from the control plane yet; retry shortly.",
+      "server_error",
+      "gateway_not_ready",
+      null,
+      {
+        "retry-after": "2",
+      },
+    ),
   gatewayStale: (staleMs: number, maxStalenessMs: number) =>
     new HttpError(
       503,
@@ -112,7 +162,8 @@ export const errors = {
       { "retry-after": String(retryAfterSeconds) },
     ),
   /** `message` is the authenticator's, which never quotes the presented credential. */
-  invalidApiKey: (message: string) => new HttpError(401, message, "invalid_request_error", "invalid_api_key", null, { ...FINAL }),
+  invalidApiKey: (message: string) =>
+    new HttpError(401, message, "invalid_request_error", "invalid_api_key", null, { ...FINAL }),
   policyDenied: (denial: PolicyDenial, model: string | null = null) => new PolicyDeniedError(denial, model),
 
   // The request body.
@@ -150,7 +201,8 @@ export const errors = {
       "invalid_request_error",
       "invalid_json",
     ),
-  bodyNotObject: () => new HttpError(400, "The request body must be a JSON object.", "invalid_request_error", "invalid_json"),
+  bodyNotObject: () =>
+    new HttpError(400, "The request body must be a JSON object.", "invalid_request_error", "invalid_json"),
   missingModel: (example: string) =>
     new HttpError(
       400,
@@ -162,9 +214,16 @@ export const errors = {
 
   // Routing by model.
   modelNotFound: (model: string) =>
-    new HttpError(404, `The model ${quotedModel(model)} does not exist or is not served by this gateway.`, "invalid_request_error", "model_not_found", "model"),
+    new HttpError(
+      404,
+      `The model ${quotedModel(model)} does not exist or is not served by this gateway.`,
+      "invalid_request_error",
+      "model_not_found",
+      "model",
+    ),
   /** A provider refused the model before any call (e.g. not an Azure deployment name); its message says why. */
-  modelNotCallable: (message: string) => new HttpError(404, message, "invalid_request_error", "model_not_found", "model"),
+  modelNotCallable: (message: string) =>
+    new HttpError(404, message, "invalid_request_error", "model_not_found", "model"),
   unsupportedEndpoint: (model: string, provider: { name: string; kind: string }, path: string, served: string) =>
     new HttpError(
       400,
@@ -175,7 +234,13 @@ export const errors = {
     ),
 
   noProviderFor: (path: string) =>
-    new HttpError(404, `No provider this key may use serves POST ${path} on this gateway.`, "invalid_request_error", "model_not_found", "model"),
+    new HttpError(
+      404,
+      `No provider this key may use serves POST ${path} on this gateway.`,
+      "invalid_request_error",
+      "model_not_found",
+      "model",
+    ),
 
   conversationNotServed: () =>
     new HttpError(
@@ -191,8 +256,16 @@ export const errors = {
   // insufficient_quota, a rate limit names what ran out (requests or tokens).
   /** `final`: the budget does not reset, so no retry can succeed. */
   budgetExceeded: (message: string, headers: Record<string, string>, final: boolean) =>
-    new HttpError(429, message, "insufficient_quota", "insufficient_quota", null, final ? { ...headers, ...FINAL } : headers),
-  rateLimitExceeded: (message: string, headers: Record<string, string>, unit: "requests" | "tokens") => new HttpError(429, message, unit, "rate_limit_exceeded", null, headers),
+    new HttpError(
+      429,
+      message,
+      "insufficient_quota",
+      "insufficient_quota",
+      null,
+      final ? { ...headers, ...FINAL } : headers,
+    ),
+  rateLimitExceeded: (message: string, headers: Record<string, string>, unit: "requests" | "tokens") =>
+    new HttpError(429, message, unit, "rate_limit_exceeded", null, headers),
 
   // The upstream.
   upstreamFailed: (status: number, message: string, timedOut: boolean) =>
@@ -205,5 +278,10 @@ export const errors = {
       "upstream_auth_failed",
     ),
   internalError: (requestId: string) =>
-    new HttpError(500, `The gateway failed to handle this request (request id ${requestId}).`, "server_error", "internal_error"),
+    new HttpError(
+      500,
+      `The gateway failed to handle this request (request id ${requestId}).`,
+      "server_error",
+      "internal_error",
+    ),
 };

@@ -2,7 +2,18 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { generateApiKey } from "@tollgate/shared";
 import { createGateway, type Gateway } from "../index.js";
-import { capturedLogger, endpoints, eventually, FakeControlPlane, makeKey, makeSigningKey, mintToken, type RawResponse, rawResponses, tempDir } from "@tollgate/testkit";
+import {
+  capturedLogger,
+  endpoints,
+  eventually,
+  FakeControlPlane,
+  makeKey,
+  makeSigningKey,
+  mintToken,
+  type RawResponse,
+  rawResponses,
+  tempDir,
+} from "@tollgate/testkit";
 import { testConfig } from "../../test/test-config.js";
 
 /**
@@ -47,17 +58,29 @@ const credentialValue = fc.oneof(
   { weight: 1, arbitrary: fc.nat({ max: validToken.length - 1 }).map((i) => flip(validToken, i)) },
   { weight: 1, arbitrary: fc.constant(mintToken(makeSigningKey(), { keyId: key.upsert.id, orgId: ORG })) },
   { weight: 1, arbitrary: garbage.map((g) => `llmpe_${g}`) },
-  { weight: 1, arbitrary: fc.constantFrom("sk-proj-abc", "sk-ant-api03-xyz", "", " ", "null", `${key.secret}${key.secret}`) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom("sk-proj-abc", "sk-ant-api03-xyz", "", " ", "null", `${key.secret}${key.secret}`),
+  },
   { weight: 2, arbitrary: garbage },
   { weight: 1, arbitrary: fc.integer({ min: 1_000, max: 12_000 }).map((n) => "llmp_" + "x".repeat(n)) },
 );
 
 /** The credential headers a request carries, in every shape. */
 const credentialHeaders = fc.array(
-  fc.tuple(
-    fc.constantFrom("authorization", "Authorization", "x-api-key", "X-Api-Key", "api-key", "API-KEY"),
-    fc.tuple(fc.constantFrom("Bearer ", "bearer ", "Bearer\t", "Basic ", "", "Bearer  ", "Token "), credentialValue, fc.constantFrom("", " ", " extra")),
-  ).map(([name, [scheme, value, tail]]): [string, string] => [name, name.toLowerCase() === "authorization" ? `${scheme}${value}${tail}` : `${value}${tail}`]),
+  fc
+    .tuple(
+      fc.constantFrom("authorization", "Authorization", "x-api-key", "X-Api-Key", "api-key", "API-KEY"),
+      fc.tuple(
+        fc.constantFrom("Bearer ", "bearer ", "Bearer\t", "Basic ", "", "Bearer  ", "Token "),
+        credentialValue,
+        fc.constantFrom("", " ", " extra"),
+      ),
+    )
+    .map(([name, [scheme, value, tail]]): [string, string] => [
+      name,
+      name.toLowerCase() === "authorization" ? `${scheme}${value}${tail}` : `${value}${tail}`,
+    ]),
   { maxLength: 3 },
 );
 
@@ -65,7 +88,20 @@ const headerName = fc
   .oneof(
     {
       weight: 4,
-      arbitrary: fc.constantFrom("accept", "user-agent", "x-forwarded-for", "expect", "connection", "upgrade", "cookie", "te", "host", "x-request-id", "content-type", "openai-organization"),
+      arbitrary: fc.constantFrom(
+        "accept",
+        "user-agent",
+        "x-forwarded-for",
+        "expect",
+        "connection",
+        "upgrade",
+        "cookie",
+        "te",
+        "host",
+        "x-request-id",
+        "content-type",
+        "openai-organization",
+      ),
     },
     { weight: 3, arbitrary: fc.stringMatching(/^[a-z][a-z0-9-]{0,20}$/) },
     { weight: 1, arbitrary: fc.string({ unit: "binary-ascii", minLength: 1, maxLength: 12 }) },
@@ -75,7 +111,20 @@ const headerName = fc
 const headerValue = fc.oneof(
   { weight: 3, arbitrary: fc.string({ maxLength: 40 }) },
   { weight: 1, arbitrary: garbage },
-  { weight: 1, arbitrary: fc.constantFrom("100-continue", "keep-alive", "close", "upgrade", "websocket", "h2c", "1.2.3.4, ::1, nonsense", "::ffff:10.0.0.1", "*/*") },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      "100-continue",
+      "keep-alive",
+      "close",
+      "upgrade",
+      "websocket",
+      "h2c",
+      "1.2.3.4, ::1, nonsense",
+      "::ffff:10.0.0.1",
+      "*/*",
+    ),
+  },
   { weight: 1, arbitrary: fc.integer({ min: 1_000, max: 20_000 }).map((n) => "v".repeat(n)) },
 );
 
@@ -124,8 +173,20 @@ const hugeString = fc
 /** Chat-shaped bodies with fields of the wrong types. */
 const chatish = fc
   .record({
-    model: fc.oneof(fc.constant("mock-gpt"), fc.constant(""), fc.integer(), fc.constant(null), garbage, fc.array(fc.string(), { maxLength: 2 })),
-    messages: fc.oneof(fc.constant([]), fc.constant("hi"), fc.constant(null), fc.json({ maxDepth: 2 }).map((j) => JSON.parse(j) as unknown)),
+    model: fc.oneof(
+      fc.constant("mock-gpt"),
+      fc.constant(""),
+      fc.integer(),
+      fc.constant(null),
+      garbage,
+      fc.array(fc.string(), { maxLength: 2 }),
+    ),
+    messages: fc.oneof(
+      fc.constant([]),
+      fc.constant("hi"),
+      fc.constant(null),
+      fc.json({ maxDepth: 2 }).map((j) => JSON.parse(j) as unknown),
+    ),
     stream: fc.oneof(fc.boolean(), fc.constant("yes")),
   })
   .map((o) => JSON.stringify(o));
@@ -137,7 +198,18 @@ const body = fc.oneof(
   { weight: 2, arbitrary: chatish },
   { weight: 2, arbitrary: garbage },
   { weight: 2, arbitrary: fc.uint8Array({ maxLength: 2_000 }).map((b) => Buffer.from(b)) },
-  { weight: 1, arbitrary: fc.constantFrom("", "{", '{"model":', "null", "[]", '"str"', '{"model":"mock-gpt","messages":[{"role":"user","content":"\\ud800"}]}') },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      "",
+      "{",
+      '{"model":',
+      "null",
+      "[]",
+      '"str"',
+      '{"model":"mock-gpt","messages":[{"role":"user","content":"\\ud800"}]}',
+    ),
+  },
 );
 
 const path = fc.oneof(
@@ -165,7 +237,26 @@ const path = fc.oneof(
     arbitrary: fc
       .array(
         fc.oneof(
-          { weight: 4, arbitrary: fc.constantFrom("v1", "chat", "completions", "models", "..", ".", "%00", "%2e%2e", "%2F", "", "é", "\u0000", "%", "~", ";x=1") },
+          {
+            weight: 4,
+            arbitrary: fc.constantFrom(
+              "v1",
+              "chat",
+              "completions",
+              "models",
+              "..",
+              ".",
+              "%00",
+              "%2e%2e",
+              "%2F",
+              "",
+              "é",
+              "\u0000",
+              "%",
+              "~",
+              ";x=1",
+            ),
+          },
           { weight: 1, arbitrary: garbage },
         ),
         { maxLength: 6 },
@@ -177,7 +268,22 @@ const path = fc.oneof(
 );
 
 const method = fc.oneof(
-  { weight: 12, arbitrary: fc.constantFrom("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "TRACE", "PURGE", "CONNECT", "SEARCH") },
+  {
+    weight: 12,
+    arbitrary: fc.constantFrom(
+      "GET",
+      "POST",
+      "PUT",
+      "DELETE",
+      "PATCH",
+      "OPTIONS",
+      "HEAD",
+      "TRACE",
+      "PURGE",
+      "CONNECT",
+      "SEARCH",
+    ),
+  },
   { weight: 1, arbitrary: fc.stringMatching(/^[A-Za-z]{1,10}$/) },
   { weight: 1, arbitrary: fc.string({ unit: "binary-ascii", maxLength: 8 }) },
 );
@@ -186,7 +292,16 @@ const method = fc.oneof(
  * How the body is framed. `truncated` announces more than it sends and then
  * closes its side: an aborted upload, which leaves nobody to answer.
  */
-const framing = fc.constantFrom("length", "length", "length", "chunked", "none", "broken-chunked", "short", "truncated");
+const framing = fc.constantFrom(
+  "length",
+  "length",
+  "length",
+  "chunked",
+  "none",
+  "broken-chunked",
+  "short",
+  "truncated",
+);
 type Framing = "length" | "chunked" | "none" | "broken-chunked" | "short" | "truncated";
 
 interface FuzzRequest {
@@ -203,7 +318,8 @@ function encode(r: FuzzRequest): Buffer {
   if (r.host) headers.push(["Host", "127.0.0.1"]);
   headers.push(...r.headers);
   if (!r.headers.some(([n]) => n.trim().toLowerCase() === "connection")) headers.push(["Connection", "close"]);
-  const payload = r.body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(r.body) ? r.body : Buffer.from(r.body, "utf8");
+  const payload =
+    r.body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(r.body) ? r.body : Buffer.from(r.body, "utf8");
   let bodyBytes: Buffer = payload;
   switch (r.framing) {
     case "length":
@@ -252,7 +368,11 @@ const hostileRequest: fc.Arbitrary<FuzzRequest> = fc
   .map(({ method, path, credentials, other, contentType, body, framing, host }) => ({
     method,
     path,
-    headers: [...credentials, ...other, ...(contentType === undefined ? [] : [["Content-Type", contentType] as [string, string]])],
+    headers: [
+      ...credentials,
+      ...other,
+      ...(contentType === undefined ? [] : [["Content-Type", contentType] as [string, string]]),
+    ],
     body,
     framing: framing as Framing,
     host,
@@ -275,7 +395,10 @@ const hostileChat: fc.Arbitrary<FuzzRequest> = fc
   .map(({ credentials, contentType, body, chunked }) => ({
     method: "POST",
     path: "/v1/chat/completions",
-    headers: [...credentials, ...(contentType === undefined ? [] : [["Content-Type", contentType] as [string, string]])],
+    headers: [
+      ...credentials,
+      ...(contentType === undefined ? [] : [["Content-Type", contentType] as [string, string]]),
+    ],
     body,
     framing: chunked ? "chunked" : "length",
     host: true,
@@ -329,8 +452,13 @@ describe("fuzzing the client API", () => {
   async function send(r: FuzzRequest): Promise<void> {
     const wire = encode(r);
     const head = r.method === "HEAD";
-    const [res] = await rawResponses(port, wire, 1, { head, timeoutMs: 5_000, endAfterWrite: r.framing === "truncated" });
-    const context = () => `${r.method} ${JSON.stringify(r.path.slice(0, 80))} (${r.framing}) -> ${res?.status} ${res?.body.slice(0, 200)}`;
+    const [res] = await rawResponses(port, wire, 1, {
+      head,
+      timeoutMs: 5_000,
+      endAfterWrite: r.framing === "truncated",
+    });
+    const context = () =>
+      `${r.method} ${JSON.stringify(r.path.slice(0, 80))} (${r.framing}) -> ${res?.status} ${res?.body.slice(0, 200)}`;
     if (res === undefined) {
       // Only an upload the client itself cut short may go unanswered.
       expect(r.framing, `no response: ${context()}`).toBe("truncated");
@@ -345,7 +473,10 @@ describe("fuzzing the client API", () => {
     } else {
       // Success needs a valid credential somewhere in the request.
       const text = wire.toString("utf8");
-      expect(VALID_CREDENTIALS.some((c) => text.includes(c)), `succeeded without a valid credential: ${context()}`).toBe(true);
+      expect(
+        VALID_CREDENTIALS.some((c) => text.includes(c)),
+        `succeeded without a valid credential: ${context()}`,
+      ).toBe(true);
       if (!head && res.headers["content-type"] === "application/json") JSON.parse(res.body);
     }
   }
@@ -372,12 +503,17 @@ describe("fuzzing the client API", () => {
 
   it("is still healthy afterwards: /healthz, a valid key in every header, the key cache untouched, nothing leaked", async () => {
     // Runs after the two properties above (vitest keeps file order): each answer class was actually reached.
-    for (const status of [200, 400, 401, 403, 404, 405, 413, 414, 431]) expect(statuses.get(status) ?? 0, `status ${status}`).toBeGreaterThan(0);
+    for (const status of [200, 400, 401, 403, 404, 405, 413, 414, 431])
+      expect(statuses.get(status) ?? 0, `status ${status}`).toBeGreaterThan(0);
     expect(unanswered).toBeLessThan(HOSTILE_HTTP_RUNS / 5);
 
     expect((await fetch(`${ep.status}/healthz`)).status).toBe(200);
     expect((await ep.readyz()).status).toBe(200);
-    const byHeader: Array<Record<string, string>> = [{ authorization: `Bearer ${key.secret}` }, { "x-api-key": key.secret }, { "api-key": key.secret }];
+    const byHeader: Array<Record<string, string>> = [
+      { authorization: `Bearer ${key.secret}` },
+      { "x-api-key": key.secret },
+      { "api-key": key.secret },
+    ];
     for (const headers of byHeader) {
       const res = await fetch(`${ep.base}/v1/chat/completions`, {
         method: "POST",

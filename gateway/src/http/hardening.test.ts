@@ -1,8 +1,24 @@
 import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger, generateApiKey } from "@tollgate/shared";
-import { AUTH_DISABLED_WARNING, createGateway, startAuthDisabledWarnings, type Gateway, type GatewayConfig } from "../index.js";
-import { capturedLogger, endpoints, eventually, FakeControlPlane, makeKey, rawRequest, rawResponses, tempDir, wire } from "@tollgate/testkit";
+import {
+  AUTH_DISABLED_WARNING,
+  createGateway,
+  startAuthDisabledWarnings,
+  type Gateway,
+  type GatewayConfig,
+} from "../index.js";
+import {
+  capturedLogger,
+  endpoints,
+  eventually,
+  FakeControlPlane,
+  makeKey,
+  rawRequest,
+  rawResponses,
+  tempDir,
+  wire,
+} from "@tollgate/testkit";
 import { testConfig } from "../../test/test-config.js";
 import { jsonDepthExceeds } from "./read-body.js";
 
@@ -12,7 +28,11 @@ type Json = any;
 const CHAT_BODY = JSON.stringify({ model: "mock-gpt", messages: [{ role: "user", content: "hi" }] });
 
 /** A started gateway against a fake control plane holding `keys`. */
-async function startGateway(overrides: Partial<GatewayConfig>, keys = [makeKey()], options: { controlPlane?: boolean } = {}) {
+async function startGateway(
+  overrides: Partial<GatewayConfig>,
+  keys = [makeKey()],
+  options: { controlPlane?: boolean } = {},
+) {
   const dir = tempDir();
   const cp = new FakeControlPlane(
     keys.map((k) => k.upsert),
@@ -22,7 +42,9 @@ async function startGateway(overrides: Partial<GatewayConfig>, keys = [makeKey()
   if (useCp) await cp.start();
   const { logger, lines } = capturedLogger();
   // Port 1 on loopback refuses at once: a control plane that is down.
-  const gw = createGateway(testConfig(dir.path, useCp ? cp.url : "http://127.0.0.1:1", cp.token, overrides), { logger });
+  const gw = createGateway(testConfig(dir.path, useCp ? cp.url : "http://127.0.0.1:1", cp.token, overrides), {
+    logger,
+  });
   const addr = await gw.start();
   const ep = endpoints(addr);
   if (useCp) await eventually(async () => ((await ep.readyz()).status === 200 ? true : undefined));
@@ -58,7 +80,11 @@ describe("credential headers", () => {
   afterAll(() => g?.stop());
 
   it("accepts Authorization: Bearer, x-api-key and api-key on every route", async () => {
-    const byHeader: Array<Record<string, string>> = [{ authorization: `Bearer ${key.secret}` }, { "x-api-key": key.secret }, { "api-key": key.secret }];
+    const byHeader: Array<Record<string, string>> = [
+      { authorization: `Bearer ${key.secret}` },
+      { "x-api-key": key.secret },
+      { "api-key": key.secret },
+    ];
     for (const headers of byHeader) {
       const chat = await g.post("/v1/chat/completions", headers);
       expect(chat.status).toBe(200);
@@ -68,12 +94,19 @@ describe("credential headers", () => {
   });
 
   it("uses the first credential by precedence when several are sent, and says so when it fails", async () => {
-    const first = await g.post("/v1/chat/completions", { authorization: `Bearer ${key.secret}`, "x-api-key": other.secret, "api-key": "junk" });
+    const first = await g.post("/v1/chat/completions", {
+      authorization: `Bearer ${key.secret}`,
+      "x-api-key": other.secret,
+      "api-key": "junk",
+    });
     expect((await g.requestRow(first)).keyId).toBe(key.upsert.id);
     const second = await g.post("/v1/chat/completions", { "x-api-key": other.secret, "api-key": key.secret });
     expect((await g.requestRow(second)).keyId).toBe(other.upsert.id);
 
-    const wrong = await g.post("/v1/chat/completions", { authorization: `Bearer ${generateApiKey().key}`, "x-api-key": key.secret });
+    const wrong = await g.post("/v1/chat/completions", {
+      authorization: `Bearer ${generateApiKey().key}`,
+      "x-api-key": key.secret,
+    });
     expect(wrong.status).toBe(401);
     const body: Json = await wrong.json();
     expect(body.error).toMatchObject({ type: "invalid_request_error", code: "invalid_api_key" });
@@ -81,9 +114,16 @@ describe("credential headers", () => {
     const audit = await eventually(() =>
       g.gw.context.db.audit
         .list()
-        .find((r) => r.event === "auth_denied" && (r.detail as { ignored_headers?: string[] }).ignored_headers !== undefined),
+        .find(
+          (r) =>
+            r.event === "auth_denied" && (r.detail as { ignored_headers?: string[] }).ignored_headers !== undefined,
+        ),
     );
-    expect(audit.detail).toMatchObject({ reason: "unknown", credential_header: "authorization", ignored_headers: ["x-api-key"] });
+    expect(audit.detail).toMatchObject({
+      reason: "unknown",
+      credential_header: "authorization",
+      ignored_headers: ["x-api-key"],
+    });
     expect(JSON.stringify(audit.detail)).not.toContain(key.secret);
   });
 
@@ -210,7 +250,9 @@ describe("input limits and malformed HTTP", () => {
       const answer = await new Promise<string>((resolve, reject) => {
         const socket = connect(g.port, "127.0.0.1", () => {
           // Headers and 3 of the 100 announced bytes, then nothing: a slow-loris body.
-          socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key.secret}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"m`);
+          socket.write(
+            `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key.secret}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"m`,
+          );
         });
         let got = "";
         socket.on("data", (d: Buffer) => (got += d.toString()));
@@ -242,12 +284,15 @@ describe("input limits and malformed HTTP", () => {
       await big.stop();
     }
     const headers = await rawRequest(g.port, wire("GET", "/v1/models", [["x-filler", "a".repeat(5000)]]));
-    expect(expectOpenAiError(headers, 431, "request_header_fields_too_large")).toContain("4096 bytes (MAX_HEADER_BYTES)");
+    expect(expectOpenAiError(headers, 431, "request_header_fields_too_large")).toContain(
+      "4096 bytes (MAX_HEADER_BYTES)",
+    );
     expect(await g.ep.metrics()).toMatch(/tollgate_gateway_rejected_requests_total\{reason="header_too_large"\} 1/);
   });
 
   it("refuses JSON nested deeper than 64 levels with 400 json_too_deep, and accepts 64", async () => {
-    const nest = (n: number) => `{"model":"mock-gpt","messages":[{"role":"user","content":"hi"}],"x":${"[".repeat(n - 1)}${"]".repeat(n - 1)}}`;
+    const nest = (n: number) =>
+      `{"model":"mock-gpt","messages":[{"role":"user","content":"hi"}],"x":${"[".repeat(n - 1)}${"]".repeat(n - 1)}}`;
     const auth = { authorization: `Bearer ${key.secret}` };
     expect((await g.post("/v1/chat/completions", auth, nest(64))).status).toBe(200);
     const deep = await g.post("/v1/chat/completions", auth, nest(65));
@@ -263,15 +308,45 @@ describe("input limits and malformed HTTP", () => {
       ["control byte in a header value", "GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Api-Key: ab\x01cd\r\n\r\n"],
       ["space in a header name", "GET /v1/models HTTP/1.1\r\nHost: x\r\nX Api Key: abcd\r\n\r\n"],
       ["unknown method", "BREW /v1/models HTTP/1.1\r\nHost: x\r\n\r\n"],
-      ["broken chunked body", wire("POST", "/v1/chat/completions", [["x-api-key", key.secret], ["transfer-encoding", "chunked"]], "zz\r\n{}\r\n0\r\n\r\n")],
-      ["Content-Length with Transfer-Encoding", wire("POST", "/v1/chat/completions", [["content-length", "5"], ["transfer-encoding", "chunked"]], "0\r\n\r\n")],
+      [
+        "broken chunked body",
+        wire(
+          "POST",
+          "/v1/chat/completions",
+          [
+            ["x-api-key", key.secret],
+            ["transfer-encoding", "chunked"],
+          ],
+          "zz\r\n{}\r\n0\r\n\r\n",
+        ),
+      ],
+      [
+        "Content-Length with Transfer-Encoding",
+        wire(
+          "POST",
+          "/v1/chat/completions",
+          [
+            ["content-length", "5"],
+            ["transfer-encoding", "chunked"],
+          ],
+          "0\r\n\r\n",
+        ),
+      ],
       ["NUL in the path", "GET /v1/\x00models HTTP/1.1\r\nHost: x\r\n\r\n"],
       ["not HTTP", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n"],
     ];
     for (const [, data] of cases) expectOpenAiError(await rawRequest(g.port, data), 400, "malformed_http_request");
     expectOpenAiError(await rawRequest(g.port, "GET /v1/models HTTP/1.1\r\n\r\n"), 400, "missing_host_header");
-    expectOpenAiError(await rawRequest(g.port, "CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n\r\n"), 405, "method_not_allowed");
-    expectOpenAiError(await rawRequest(g.port, wire("POST", "/v1/chat/completions", [["expect", "200-ok"]], "{}")), 417, "expectation_failed");
+    expectOpenAiError(
+      await rawRequest(g.port, "CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n\r\n"),
+      405,
+      "method_not_allowed",
+    );
+    expectOpenAiError(
+      await rawRequest(g.port, wire("POST", "/v1/chat/completions", [["expect", "200-ok"]], "{}")),
+      417,
+      "expectation_failed",
+    );
     expectOpenAiError(await rawRequest(g.port, wire("DELETE", "/v1/models")), 405, "method_not_allowed");
     expectOpenAiError(await rawRequest(g.port, wire("GET", "/../etc/passwd")), 404, "unknown_url");
     expect((await fetch(`${g.ep.status}/healthz`)).status).toBe(200);
@@ -279,8 +354,15 @@ describe("input limits and malformed HTTP", () => {
   });
 
   it("answers a pipelined request in full before refusing a malformed one behind it", async () => {
-    const good = wire("GET", "/v1/models", [["x-api-key", key.secret], ["connection", "keep-alive"]]);
-    const [first, second, third] = await rawResponses(g.port, [good, "BREW /v1/models HTTP/1.1\r\nHost: x\r\n\r\n", good], 3);
+    const good = wire("GET", "/v1/models", [
+      ["x-api-key", key.secret],
+      ["connection", "keep-alive"],
+    ]);
+    const [first, second, third] = await rawResponses(
+      g.port,
+      [good, "BREW /v1/models HTTP/1.1\r\nHost: x\r\n\r\n", good],
+      3,
+    );
     expect(first?.status).toBe(200);
     expect(JSON.parse(first!.body).data[0].id).toBe("mock-gpt");
     expectOpenAiError(second ?? null, 400, "malformed_http_request");
@@ -305,7 +387,9 @@ describe("input limits and malformed HTTP", () => {
     });
     expect(requestId).toBe("");
     const row = await eventually(() =>
-      g.gw.context.db.requestLog.list().find((r) => r.keyId === key.upsert.id && (r.error === "incomplete_body" || r.error === "client_closed")),
+      g.gw.context.db.requestLog
+        .list()
+        .find((r) => r.keyId === key.upsert.id && (r.error === "incomplete_body" || r.error === "client_closed")),
     );
     expect(row.status).toBeGreaterThanOrEqual(400);
     expect(await g.ep.metrics()).not.toMatch(/status="5\d\d"/);

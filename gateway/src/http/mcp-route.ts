@@ -13,7 +13,18 @@ import type { RequestRecord } from "./6-request-record.js";
 import type { RouteHandler } from "./route.js";
 
 /** JSON-RPC methods counted by name in metrics; anything else is `other`. */
-const METHOD_LABELS = new Set(["initialize", "ping", "tools/list", "tools/call", "resources/list", "resources/read", "prompts/list", "prompts/get", "stream", "session/delete"]);
+const METHOD_LABELS = new Set([
+  "initialize",
+  "ping",
+  "tools/list",
+  "tools/call",
+  "resources/list",
+  "resources/read",
+  "prompts/list",
+  "prompts/get",
+  "stream",
+  "session/delete",
+]);
 
 /** `/mcp` → null (the aggregate); `/mcp/{server}` → the server name; anything deeper is no MCP path. */
 export function mcpServerOfPath(path: string): string | null | undefined {
@@ -41,7 +52,12 @@ export const mcpRoute: RouteHandler = async (ctx, req, res, rec, key) => {
   rec.mcp = info;
   if (server === undefined) {
     info.outcome = "unknown_server";
-    writeHttpError(res, 404, "mcp_server_not_found", `no MCP endpoint at ${JSON.stringify(path.slice(0, 200))}: use /mcp or /mcp/{server}`);
+    writeHttpError(
+      res,
+      404,
+      "mcp_server_not_found",
+      `no MCP endpoint at ${JSON.stringify(path.slice(0, 200))}: use /mcp or /mcp/{server}`,
+    );
     return;
   }
   const credential = presentedCredential(req.headers).token;
@@ -83,12 +99,21 @@ function serverLabel(ctx: AppContext, server: string | null): string {
 
 function record(ctx: AppContext, req: IncomingMessage, rec: RequestRecord, info: McpRequestInfo): void {
   if (info.outcome !== "ok" && rec.error === null) rec.error = `mcp_${info.outcome}`;
-  ctx.metrics.mcpRequest(serverLabel(ctx, info.server), info.method !== null && METHOD_LABELS.has(info.method) ? info.method : "other", info.outcome);
+  ctx.metrics.mcpRequest(
+    serverLabel(ctx, info.server),
+    info.method !== null && METHOD_LABELS.has(info.method) ? info.method : "other",
+    info.outcome,
+  );
   if (info.denial !== null) audit(ctx, req, rec, info.denial);
 }
 
 /** Never the key, the session id or an argument: who, which server and tool, and why. */
-function audit(ctx: AppContext, req: IncomingMessage, rec: RequestRecord, denial: McpServerDenial | McpToolDenial): void {
+function audit(
+  ctx: AppContext,
+  req: IncomingMessage,
+  rec: RequestRecord,
+  denial: McpServerDenial | McpToolDenial,
+): void {
   ctx.logWriter.audit({
     at: new Date(ctx.clock.now()).toISOString(),
     event: "mcp_denied",
@@ -106,4 +131,3 @@ function audit(ctx: AppContext, req: IncomingMessage, rec: RequestRecord, denial
     },
   });
 }
-

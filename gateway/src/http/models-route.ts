@@ -55,7 +55,9 @@ export const listModels: RouteHandler = async (ctx, _req, res, rec, key) => {
   if (usable.length === 0) throw errors.policyDenied(checkProvider(key, registry.providers[0]!.name)!);
 
   const fetched = usable.filter((p) => p.listModels !== undefined && registry.hasPatterns(p));
-  const explicit = usable.flatMap((p) => registry.modelsOf(p).map((id): ModelEntry => ({ id, object: "model", created: 0, owned_by: p.name })));
+  const explicit = usable.flatMap((p) =>
+    registry.modelsOf(p).map((id): ModelEntry => ({ id, object: "model", created: 0, owned_by: p.name })),
+  );
 
   const abort = new AbortController();
   const onClose = () => {
@@ -102,7 +104,13 @@ function allowedOnce(entries: readonly ModelEntry[], key: KeyRecord): ModelEntry
 }
 
 /** The explicit entries, then each fetched provider's list of the models it routes; a failing list is logged and left out. */
-async function gatherModels(ctx: AppContext, rec: RequestRecord, fetched: readonly Provider[], explicit: readonly ModelEntry[], signal: AbortSignal): Promise<ModelEntry[]> {
+async function gatherModels(
+  ctx: AppContext,
+  rec: RequestRecord,
+  fetched: readonly Provider[],
+  explicit: readonly ModelEntry[],
+  signal: AbortSignal,
+): Promise<ModelEntry[]> {
   const registry = ctx.providers;
   const entries: ModelEntry[] = [...explicit];
   await Promise.all(
@@ -112,7 +120,10 @@ async function gatherModels(ctx: AppContext, rec: RequestRecord, fetched: readon
         const body = await readAll(up);
         if (up.status >= 300) {
           ctx.metrics.upstreamError(p.name, up.status >= 500 ? "http_5xx" : "http_4xx");
-          ctx.logger.warn({ provider: p.name, status: up.status, requestId: rec.requestId }, "provider model list failed; left out of /v1/models");
+          ctx.logger.warn(
+            { provider: p.name, status: up.status, requestId: rec.requestId },
+            "provider model list failed; left out of /v1/models",
+          );
           return;
         }
         const data = (JSON.parse(filterRouted(body, registry, p).toString("utf8")) as { data: ModelEntry[] }).data;
@@ -121,7 +132,10 @@ async function gatherModels(ctx: AppContext, rec: RequestRecord, fetched: readon
         if (signal.aborted) return;
         if (err instanceof UpstreamError) ctx.metrics.upstreamError(p.name, err.reason);
         else ctx.metrics.upstreamError(p.name, "invalid_response");
-        ctx.logger.warn({ provider: p.name, err: (err as Error).message, requestId: rec.requestId }, "provider model list failed; left out of /v1/models");
+        ctx.logger.warn(
+          { provider: p.name, err: (err as Error).message, requestId: rec.requestId },
+          "provider model list failed; left out of /v1/models",
+        );
       }
     }),
   );
@@ -150,7 +164,9 @@ export const retrieveModel: RouteHandler = async (ctx, req, res, rec, key) => {
   const registry = ctx.providers;
   const usable = registry.providers.filter((p) => checkProvider(key, p.name) === null);
   if (!modelAllowed(key.allowedModels, id) || usable.length === 0) throw errors.modelNotFound(id);
-  const explicit = usable.flatMap((p) => registry.modelsOf(p).map((m): ModelEntry => ({ id: m, object: "model", created: 0, owned_by: p.name })));
+  const explicit = usable.flatMap((p) =>
+    registry.modelsOf(p).map((m): ModelEntry => ({ id: m, object: "model", created: 0, owned_by: p.name })),
+  );
   const found = explicit.find((m) => m.id === id);
   if (found) {
     sendJson(res, 200, found);
@@ -183,7 +199,8 @@ function filterRouted(body: Buffer, registry: AppContext["providers"], provider:
   } catch {
     return Buffer.from(JSON.stringify({ object: "list", data: [] }));
   }
-  if (!parsed || typeof parsed !== "object" || !Array.isArray(parsed.data)) return Buffer.from(JSON.stringify({ object: "list", data: [] }));
+  if (!parsed || typeof parsed !== "object" || !Array.isArray(parsed.data))
+    return Buffer.from(JSON.stringify({ object: "list", data: [] }));
   parsed.data = parsed.data.filter((m: unknown) => {
     const id = (m as { id?: unknown } | null)?.id;
     return typeof id === "string" && registry.route(id) === provider;

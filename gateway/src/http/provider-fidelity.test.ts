@@ -5,7 +5,20 @@ import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
 import { createGateway, type Gateway } from "../index.js";
 import type { ProviderConfig } from "../providers/provider-config.js";
-import { capturedLogger, eventually, FAKE_ANTHROPIC_CACHE, FAKE_ANTHROPIC_USAGE, FAKE_OPENAI_CACHED_TOKENS, FAKE_OPENAI_HEADERS, FAKE_OPENAI_USAGE, FakeAnthropic, FakeControlPlane, FakeOpenAi, makeKey, tempDir } from "@tollgate/testkit";
+import {
+  capturedLogger,
+  eventually,
+  FAKE_ANTHROPIC_CACHE,
+  FAKE_ANTHROPIC_USAGE,
+  FAKE_OPENAI_CACHED_TOKENS,
+  FAKE_OPENAI_HEADERS,
+  FAKE_OPENAI_USAGE,
+  FakeAnthropic,
+  FakeControlPlane,
+  FakeOpenAi,
+  makeKey,
+  tempDir,
+} from "@tollgate/testkit";
 import { testConfig } from "../../test/test-config.js";
 
 const KEYS = {
@@ -42,10 +55,26 @@ describe("provider kinds, prefixes, fallbacks and wire fidelity", () => {
   let anthropic: Anthropic;
 
   beforeAll(async () => {
-    await Promise.all([cp.start(), anthropicUp.start(), openaiUp.start(), azureUp.start(), geminiUp.start(), flakyUp.start(), backupUp.start()]);
+    await Promise.all([
+      cp.start(),
+      anthropicUp.start(),
+      openaiUp.start(),
+      azureUp.start(),
+      geminiUp.start(),
+      flakyUp.start(),
+      backupUp.start(),
+    ]);
     const common = { models: [] as string[], modelPatterns: [] as string[], timeoutMs: 2_000 };
     const providers: ProviderConfig[] = [
-      { ...common, name: "anthropic", kind: "anthropic", baseUrl: anthropicUp.url, apiKey: KEYS.anthropic, modelPatterns: ["claude-*"], modelPrefixes: ["anthropic/"] },
+      {
+        ...common,
+        name: "anthropic",
+        kind: "anthropic",
+        baseUrl: anthropicUp.url,
+        apiKey: KEYS.anthropic,
+        modelPatterns: ["claude-*"],
+        modelPrefixes: ["anthropic/"],
+      },
       {
         ...common,
         name: "azure",
@@ -57,20 +86,64 @@ describe("provider kinds, prefixes, fallbacks and wire fidelity", () => {
         models: ["gpt-4o-azure"],
         modelPatterns: ["azure-*"],
       },
-      { ...common, name: "azure-v1", kind: "azure-openai", baseUrl: azureUp.url, apiKey: KEYS.azure, apiVersion: "v1", deployments: { "gpt-v1": "dep-v1" }, models: ["gpt-v1"] },
-      { ...common, name: "gemini", kind: "gemini", baseUrl: `${geminiUp.url}/v1beta/openai`, apiKey: KEYS.gemini, modelPatterns: ["gemini-*"], modelPrefixes: ["google/"] },
-      { ...common, name: "flaky", kind: "openai", baseUrl: `${flakyUp.url}/v1`, apiKey: KEYS.openai, modelPatterns: ["flaky-*"], fallbacks: ["backup"] },
+      {
+        ...common,
+        name: "azure-v1",
+        kind: "azure-openai",
+        baseUrl: azureUp.url,
+        apiKey: KEYS.azure,
+        apiVersion: "v1",
+        deployments: { "gpt-v1": "dep-v1" },
+        models: ["gpt-v1"],
+      },
+      {
+        ...common,
+        name: "gemini",
+        kind: "gemini",
+        baseUrl: `${geminiUp.url}/v1beta/openai`,
+        apiKey: KEYS.gemini,
+        modelPatterns: ["gemini-*"],
+        modelPrefixes: ["google/"],
+      },
+      {
+        ...common,
+        name: "flaky",
+        kind: "openai",
+        baseUrl: `${flakyUp.url}/v1`,
+        apiKey: KEYS.openai,
+        modelPatterns: ["flaky-*"],
+        fallbacks: ["backup"],
+      },
       {
         ...common,
         name: "dead",
-        kind: "openai", baseUrl: await closedPortUrl(), apiKey: KEYS.openai, models: ["dead-model", "dead-capped"],
+        kind: "openai",
+        baseUrl: await closedPortUrl(),
+        apiKey: KEYS.openai,
+        models: ["dead-model", "dead-capped"],
         modelFallbacks: { "dead-model": ["backup"], "dead-capped": ["dead", "backup"] },
         maxAttempts: 2,
       },
-      { ...common, name: "backup", kind: "openai", baseUrl: `${backupUp.url}/v1`, apiKey: KEYS.backup, models: ["backup-only"] },
-      { ...common, name: "openai", kind: "openai", baseUrl: `${openaiUp.url}/v1`, apiKey: KEYS.openai, modelPatterns: ["gpt-*"] },
+      {
+        ...common,
+        name: "backup",
+        kind: "openai",
+        baseUrl: `${backupUp.url}/v1`,
+        apiKey: KEYS.backup,
+        models: ["backup-only"],
+      },
+      {
+        ...common,
+        name: "openai",
+        kind: "openai",
+        baseUrl: `${openaiUp.url}/v1`,
+        apiKey: KEYS.openai,
+        modelPatterns: ["gpt-*"],
+      },
     ];
-    gw = createGateway(testConfig(dir.path, cp.url, cp.token, { logLevel: "debug", providers }), { logger: log.logger });
+    gw = createGateway(testConfig(dir.path, cp.url, cp.token, { logLevel: "debug", providers }), {
+      logger: log.logger,
+    });
     base = `http://127.0.0.1:${(await gw.start()).port}`;
     await eventually(() => (gw.context.syncState.ready ? true : undefined));
     openai = new OpenAI({ apiKey: key.secret, baseURL: `${base}/v1`, maxRetries: 0 });
@@ -79,7 +152,15 @@ describe("provider kinds, prefixes, fallbacks and wire fidelity", () => {
 
   afterAll(async () => {
     await gw?.stop();
-    await Promise.all([cp.stop(), anthropicUp.stop(), openaiUp.stop(), azureUp.stop(), geminiUp.stop(), flakyUp.stop(), backupUp.stop()]);
+    await Promise.all([
+      cp.stop(),
+      anthropicUp.stop(),
+      openaiUp.stop(),
+      azureUp.stop(),
+      geminiUp.stop(),
+      flakyUp.stop(),
+      backupUp.stop(),
+    ]);
     dir.remove();
   });
 
@@ -89,7 +170,8 @@ describe("provider kinds, prefixes, fallbacks and wire fidelity", () => {
       return gw.context.db.requestLog.list().find((r) => r.requestId === requestId);
     });
   const metrics = () => gw.context.metrics.text();
-  const chat = (model: string, client = openai) => client.chat.completions.create({ model, messages: [{ role: "user", content: "x" }] }).withResponse();
+  const chat = (model: string, client = openai) =>
+    client.chat.completions.create({ model, messages: [{ role: "user", content: "x" }] }).withResponse();
 
   it("calls an Azure deployment by its path, api-version and api-key header, never with a Bearer credential", async () => {
     const { data, response } = await chat("gpt-4o-azure");
@@ -100,7 +182,11 @@ describe("provider kinds, prefixes, fallbacks and wire fidelity", () => {
     expect(seen.headers.authorization).toBeUndefined();
     // Azure ignores the body's model in this style: the client's bytes go as they are.
     expect(JSON.parse(seen.body)).toMatchObject({ model: "gpt-4o-azure" });
-    expect(await logged(response.headers.get("x-request-id"))).toMatchObject({ provider: "azure", status: 200, totalTokens: 14 });
+    expect(await logged(response.headers.get("x-request-id"))).toMatchObject({
+      provider: "azure",
+      status: 200,
+      totalTokens: 14,
+    });
 
     // A model the map does not name is its own deployment.
     const emb = await openai.embeddings.create({ model: "azure-embed", input: "hi" });
@@ -128,7 +214,11 @@ describe("provider kinds, prefixes, fallbacks and wire fidelity", () => {
     let seen = geminiUp.seen.at(-1)!;
     expect(seen.path).toBe("/v1beta/openai/chat/completions");
     expect(seen.headers.authorization).toBe(`Bearer ${KEYS.gemini}`);
-    expect(await logged(response.headers.get("x-request-id"))).toMatchObject({ provider: "gemini", model: "gemini-2.0-flash", promptTokens: 9 });
+    expect(await logged(response.headers.get("x-request-id"))).toMatchObject({
+      provider: "gemini",
+      model: "gemini-2.0-flash",
+      promptTokens: 9,
+    });
     await openai.embeddings.create({ model: "gemini-embedding-001", input: ["a", "b"] });
     seen = geminiUp.seen.at(-1)!;
     expect(seen.path).toBe("/v1beta/openai/embeddings");
@@ -139,13 +229,27 @@ describe("provider kinds, prefixes, fallbacks and wire fidelity", () => {
 
   it("strips a routing prefix from the model sent upstream, keeping the rest of the body, and logs the client's model", async () => {
     const { data, response } = await anthropic.messages
-      .create({ model: "anthropic/claude-test-1", max_tokens: 64, system: "be brief", messages: [{ role: "user", content: "Hi" }] })
+      .create({
+        model: "anthropic/claude-test-1",
+        max_tokens: 64,
+        system: "be brief",
+        messages: [{ role: "user", content: "Hi" }],
+      })
       .withResponse();
     const sent = JSON.parse(anthropicUp.seen.at(-1)!.body) as Record<string, unknown>;
-    expect(sent).toEqual({ model: "claude-test-1", max_tokens: 64, system: "be brief", messages: [{ role: "user", content: "Hi" }] });
+    expect(sent).toEqual({
+      model: "claude-test-1",
+      max_tokens: 64,
+      system: "be brief",
+      messages: [{ role: "user", content: "Hi" }],
+    });
     // The upstream echoes the name it was sent.
     expect(data.model).toBe("claude-test-1");
-    expect(await logged(response.headers.get("x-request-id"))).toMatchObject({ model: "anthropic/claude-test-1", provider: "anthropic", status: 200 });
+    expect(await logged(response.headers.get("x-request-id"))).toMatchObject({
+      model: "anthropic/claude-test-1",
+      provider: "anthropic",
+      status: 200,
+    });
 
     await chat("google/gemini-2.5-pro");
     expect(JSON.parse(geminiUp.seen.at(-1)!.body)).toMatchObject({ model: "gemini-2.5-pro" });
@@ -165,7 +269,9 @@ describe("provider kinds, prefixes, fallbacks and wire fidelity", () => {
         { provider: "flaky", status: 500, latencyMs: expect.any(Number) },
         { provider: "backup", status: 200, latencyMs: expect.any(Number) },
       ]);
-      expect(await metrics()).toMatch(/^tollgate_gateway_upstream_fallbacks_total\{provider="flaky",reason="http_5xx"\} 1$/m);
+      expect(await metrics()).toMatch(
+        /^tollgate_gateway_upstream_fallbacks_total\{provider="flaky",reason="http_5xx"\} 1$/m,
+      );
     } finally {
       flakyUp.failWith = undefined;
     }
@@ -178,12 +284,15 @@ describe("provider kinds, prefixes, fallbacks and wire fidelity", () => {
       const err = (await chat("flaky-2").catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
       expect(err).toBeInstanceOf(OpenAI.BadRequestError);
       flakyUp.failWith = 500;
-      const denied = (await chat("flaky-3", new OpenAI({ apiKey: noBackup.secret, baseURL: `${base}/v1`, maxRetries: 0 })).catch(
-        (e: unknown) => e,
-      )) as InstanceType<typeof OpenAI.APIError>;
+      const denied = (await chat(
+        "flaky-3",
+        new OpenAI({ apiKey: noBackup.secret, baseURL: `${base}/v1`, maxRetries: 0 }),
+      ).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
       expect(denied).toBeInstanceOf(OpenAI.InternalServerError);
       expect(backupUp.seen.length).toBe(backupBefore);
-      expect((await logged(denied.headers?.get("x-request-id"))).attempts).toEqual([{ provider: "flaky", status: 500, latencyMs: expect.any(Number) }]);
+      expect((await logged(denied.headers?.get("x-request-id"))).attempts).toEqual([
+        { provider: "flaky", status: 500, latencyMs: expect.any(Number) },
+      ]);
     } finally {
       flakyUp.failWith = undefined;
     }
@@ -207,12 +316,16 @@ describe("provider kinds, prefixes, fallbacks and wire fidelity", () => {
         { provider: "dead", reason: "connect", latencyMs: expect.any(Number) },
       ],
     });
-    expect(await metrics()).toMatch(/^tollgate_gateway_upstream_fallbacks_total\{provider="dead",reason="connect"\} 2$/m);
+    expect(await metrics()).toMatch(
+      /^tollgate_gateway_upstream_fallbacks_total\{provider="dead",reason="connect"\} 2$/m,
+    );
   });
 
   it("never falls back once a stream has started: the client's stream is cut", async () => {
     const backupBefore = backupUp.seen.length;
-    const stream = await openai.chat.completions.create({ model: "flaky-stream-break", stream: true, messages: [{ role: "user", content: "x" }] }).withResponse();
+    const stream = await openai.chat.completions
+      .create({ model: "flaky-stream-break", stream: true, messages: [{ role: "user", content: "x" }] })
+      .withResponse();
     const read = async () => {
       for await (const _ of stream.data) void _;
     };
@@ -223,7 +336,9 @@ describe("provider kinds, prefixes, fallbacks and wire fidelity", () => {
   });
 
   it("logs prompt-cache reads and writes apart from the prompt tokens", async () => {
-    const msg = await anthropic.messages.create({ model: "claude-cached", max_tokens: 8, messages: [{ role: "user", content: "x" }] }).withResponse();
+    const msg = await anthropic.messages
+      .create({ model: "claude-cached", max_tokens: 8, messages: [{ role: "user", content: "x" }] })
+      .withResponse();
     expect(await logged(msg.response.headers.get("x-request-id"))).toMatchObject({
       promptTokens: FAKE_ANTHROPIC_USAGE.message.input_tokens,
       cacheReadTokens: FAKE_ANTHROPIC_CACHE.cache_read_input_tokens,
@@ -246,7 +361,10 @@ describe("provider kinds, prefixes, fallbacks and wire fidelity", () => {
       cacheWriteTokens: null,
     });
     const plain = await chat("gpt-4o-mini");
-    expect(await logged(plain.response.headers.get("x-request-id"))).toMatchObject({ cacheReadTokens: null, cacheWriteTokens: null });
+    expect(await logged(plain.response.headers.get("x-request-id"))).toMatchObject({
+      cacheReadTokens: null,
+      cacheWriteTokens: null,
+    });
   });
 
   it("passes the upstream's request id, timing and Anthropic rate-limit headers, never its x-ratelimit-*, account or cookie", async () => {
@@ -256,10 +374,17 @@ describe("provider kinds, prefixes, fallbacks and wire fidelity", () => {
     // x-request-id stays the gateway's: the key into its request log.
     expect(response.headers.get("x-request-id")).toMatch(/^req_/);
     expect(response.headers.get("x-request-id")).not.toBe(FAKE_OPENAI_HEADERS["x-request-id"]);
-    for (const name of ["x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "openai-organization", "set-cookie"]) {
+    for (const name of [
+      "x-ratelimit-limit-requests",
+      "x-ratelimit-remaining-requests",
+      "openai-organization",
+      "set-cookie",
+    ]) {
       expect(response.headers.get(name), name).toBeNull();
     }
-    const msg = await anthropic.messages.create({ model: "claude-test-1", max_tokens: 8, messages: [{ role: "user", content: "x" }] }).withResponse();
+    const msg = await anthropic.messages
+      .create({ model: "claude-test-1", max_tokens: 8, messages: [{ role: "user", content: "x" }] })
+      .withResponse();
     expect(msg.response.headers.get("request-id")).toBe("req_fake_anthropic_1");
     // Issue 21: the upstream account's rate limits stay behind the gateway (the key's own are its to send).
     expect(msg.response.headers.get("anthropic-ratelimit-requests-remaining")).toBeNull();
@@ -269,7 +394,12 @@ describe("provider kinds, prefixes, fallbacks and wire fidelity", () => {
     const res = await fetch(`${base}/v1/chat/completions`, {
       method: "POST",
       headers: { authorization: `Bearer ${key.secret}`, "content-type": "application/json" },
-      body: JSON.stringify({ model: "gpt-4o-mini", stream: true, stream_options: { include_obfuscation: false }, messages: [{ role: "user", content: "x" }] }),
+      body: JSON.stringify({
+        model: "gpt-4o-mini",
+        stream: true,
+        stream_options: { include_obfuscation: false },
+        messages: [{ role: "user", content: "x" }],
+      }),
     });
     const text = await res.text();
     const sent = JSON.parse(openaiUp.seen.at(-1)!.body) as Record<string, unknown>;
@@ -279,10 +409,15 @@ describe("provider kinds, prefixes, fallbacks and wire fidelity", () => {
     expect(usageEvent).toBeDefined();
     // Every other byte passes unchanged.
     expect(text).toBe(openaiUp.lastStream.replace(`${usageEvent}\n\n`, ""));
-    expect(await logged(res.headers.get("x-request-id"))).toMatchObject({ stream: true, ...{ promptTokens: 9, completionTokens: 5, totalTokens: 14 } });
+    expect(await logged(res.headers.get("x-request-id"))).toMatchObject({
+      stream: true,
+      ...{ promptTokens: 9, completionTokens: 5, totalTokens: 14 },
+    });
 
     // Through the SDK: no chunk without choices reaches a client that did not ask.
-    const stream = await openai.chat.completions.create({ model: "gpt-4o-mini", stream: true, messages: [{ role: "user", content: "x" }] }).withResponse();
+    const stream = await openai.chat.completions
+      .create({ model: "gpt-4o-mini", stream: true, messages: [{ role: "user", content: "x" }] })
+      .withResponse();
     const chunks = [];
     for await (const c of stream.data) chunks.push(c);
     expect(chunks.length).toBe(5);
@@ -292,21 +427,33 @@ describe("provider kinds, prefixes, fallbacks and wire fidelity", () => {
 
   it("passes the usage chunk to a client that asked for it", async () => {
     const stream = await openai.chat.completions
-      .create({ model: "gpt-4o-mini", stream: true, stream_options: { include_usage: true }, messages: [{ role: "user", content: "x" }] })
+      .create({
+        model: "gpt-4o-mini",
+        stream: true,
+        stream_options: { include_usage: true },
+        messages: [{ role: "user", content: "x" }],
+      })
       .withResponse();
     const chunks = [];
     for await (const c of stream.data) chunks.push(c);
     expect(chunks.at(-1)).toMatchObject({ choices: [], usage: FAKE_OPENAI_USAGE });
     // Its bytes went upstream unchanged.
     expect(openaiUp.seen.at(-1)!.body).toBe(
-      JSON.stringify({ model: "gpt-4o-mini", stream: true, stream_options: { include_usage: true }, messages: [{ role: "user", content: "x" }] }),
+      JSON.stringify({
+        model: "gpt-4o-mini",
+        stream: true,
+        stream_options: { include_usage: true },
+        messages: [{ role: "user", content: "x" }],
+      }),
     );
     expect(await logged(stream.response.headers.get("x-request-id"))).toMatchObject({ totalTokens: 14 });
   });
 
   it("keeps every upstream credential out of the request log, the logs and /metrics", async () => {
     await gw.context.logWriter.flush();
-    const haystack = [JSON.stringify(gw.context.db.requestLog.list()), JSON.stringify(log.lines), await metrics()].join("\n");
+    const haystack = [JSON.stringify(gw.context.db.requestLog.list()), JSON.stringify(log.lines), await metrics()].join(
+      "\n",
+    );
     for (const secret of Object.values(KEYS)) expect(haystack).not.toContain(secret);
   });
 });

@@ -46,19 +46,35 @@ class FakeUpstream {
     this.seen.push({ path: req.url ?? "", authorization: req.headers.authorization, body });
     if (req.url === "/v1/models") {
       res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ object: "list", data: [{ id: "gpt-upstream", object: "model", created: 1, owned_by: "openai" }] }));
+      res.end(
+        JSON.stringify({
+          object: "list",
+          data: [{ id: "gpt-upstream", object: "model", created: 1, owned_by: "openai" }],
+        }),
+      );
       return;
     }
     const parsed = JSON.parse(body) as { model: string; stream?: boolean };
     if (parsed.model === "rate-limited") {
       res.writeHead(429, { "content-type": "application/json" });
-      res.end(JSON.stringify({ error: { message: "Rate limit reached", type: "requests", param: null, code: "rate_limit_exceeded" } }));
+      res.end(
+        JSON.stringify({
+          error: { message: "Rate limit reached", type: "requests", param: null, code: "rate_limit_exceeded" },
+        }),
+      );
       return;
     }
     if (parsed.model === "slow") return; // never answers
     if (!parsed.stream) {
       res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ id: "chatcmpl-1", object: "chat.completion", choices: [], usage: { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 } }));
+      res.end(
+        JSON.stringify({
+          id: "chatcmpl-1",
+          object: "chat.completion",
+          choices: [],
+          usage: { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 },
+        }),
+      );
       return;
     }
     res.writeHead(200, { "content-type": "text/event-stream" });
@@ -79,7 +95,17 @@ class FakeUpstream {
 function configFor(dataDir: string, controlPlaneUrl: string, token: string, upstream: string): GatewayConfig {
   return testConfig(dataDir, controlPlaneUrl, token, {
     gatewayName: "proxy-test",
-    providers: [{ name: "openai", kind: "openai", baseUrl: `${upstream}/v1`, apiKey: UPSTREAM_KEY, models: [], modelPatterns: ["*"], timeoutMs: 500 }],
+    providers: [
+      {
+        name: "openai",
+        kind: "openai",
+        baseUrl: `${upstream}/v1`,
+        apiKey: UPSTREAM_KEY,
+        models: [],
+        modelPatterns: ["*"],
+        timeoutMs: 500,
+      },
+    ],
     upstreamTimeoutMs: 500,
     maxBodyBytes: 1024 * 1024,
     logLevel: "silent",
@@ -108,7 +134,9 @@ describe("proxying to an OpenAI-compatible upstream", () => {
 
   beforeAll(async () => {
     await Promise.all([cp.start(), upstream.start()]);
-    gw = createGateway(configFor(dir.path, cp.url, cp.token, upstream.url), { logger: createLogger({ name: "gateway", level: "silent" }) });
+    gw = createGateway(configFor(dir.path, cp.url, cp.token, upstream.url), {
+      logger: createLogger({ name: "gateway", level: "silent" }),
+    });
     base = `http://127.0.0.1:${(await gw.start()).port}`;
     await eventually(() => (gw.context.syncState.ready ? true : undefined));
   });
@@ -163,7 +191,12 @@ describe("proxying to an OpenAI-compatible upstream", () => {
       rest += new TextDecoder().decode(value);
     }
     expect(rest).toContain("data: [DONE]");
-    expect(await logged(res.headers.get("x-request-id"))).toMatchObject({ status: 200, stream: true, totalTokens: 5, error: null });
+    expect(await logged(res.headers.get("x-request-id"))).toMatchObject({
+      status: 200,
+      stream: true,
+      totalTokens: 5,
+      error: null,
+    });
   });
 
   it("aborts the upstream call when the client goes away", async () => {
@@ -231,7 +264,12 @@ describe("REQUEST_TIMEOUT", () => {
     await Promise.all([cp.start(), upstream.start()]);
     const base = configFor(dir.path, cp.url, cp.token, upstream.url);
     const gw = createGateway(
-      { ...base, requestTimeoutMs: 1_000, upstreamTimeoutMs: 10_000, providers: base.providers.map((p) => ({ ...p, timeoutMs: 10_000 })) },
+      {
+        ...base,
+        requestTimeoutMs: 1_000,
+        upstreamTimeoutMs: 10_000,
+        providers: base.providers.map((p) => ({ ...p, timeoutMs: 10_000 })),
+      },
       { logger: createLogger({ name: "gateway", level: "silent" }) },
     );
     try {

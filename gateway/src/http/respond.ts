@@ -1,7 +1,12 @@
 import { STATUS_CODES, type ServerResponse } from "node:http";
 import type { HttpError } from "./errors.js";
 
-export function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  value: unknown,
+  headers: Record<string, string> = {},
+): void {
   const body = JSON.stringify(value);
   res.writeHead(status, {
     ...headers,
@@ -46,7 +51,11 @@ function anthropicErrorType(status: number): string {
 
 /** `{"type":"error","error":{"type","message"},"request_id"}`, as the Anthropic SDKs parse it. */
 function anthropicErrorBody(err: HttpError, requestId: string | undefined): string {
-  return JSON.stringify({ type: "error", error: { type: anthropicErrorType(err.status), message: err.message }, ...(requestId !== undefined ? { request_id: requestId } : {}) });
+  return JSON.stringify({
+    type: "error",
+    error: { type: anthropicErrorType(err.status), message: err.message },
+    ...(requestId !== undefined ? { request_id: requestId } : {}),
+  });
 }
 
 /** Answers `err` in the route's API shape. */
@@ -71,7 +80,11 @@ export function sendError(res: ServerResponse, err: HttpError, format: ErrorForm
 /** `{"error":{message,type,param,code}}`, as the OpenAI SDKs parse it. */
 export function sendOpenAiError(res: ServerResponse, err: HttpError): void {
   const body = openAiErrorBody(err);
-  res.writeHead(err.status, { ...err.headers, "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+  res.writeHead(err.status, {
+    ...err.headers,
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+  });
   res.end(body);
 }
 

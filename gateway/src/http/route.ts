@@ -6,7 +6,13 @@ import type { RequestRecord } from "./6-request-record.js";
 import type { ErrorFormat } from "./respond.js";
 
 /** An authenticated route handler. Throwing HttpError answers in the route's error shape. */
-export type RouteHandler = (ctx: AppContext, req: IncomingMessage, res: ServerResponse, rec: RequestRecord, key: KeyRecord) => Promise<void>;
+export type RouteHandler = (
+  ctx: AppContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  rec: RequestRecord,
+  key: KeyRecord,
+) => Promise<void>;
 
 /** One path of the client API: its handlers by method, its metrics label and its error shape. */
 export interface Route {

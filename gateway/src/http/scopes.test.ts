@@ -5,7 +5,23 @@ import { migrate, migrations } from "../db/migrations.js";
 import { KeyStatus } from "@tollgate/shared";
 import { createGateway, type Gateway, type GatewayConfig } from "../index.js";
 import type { Clock } from "../clock.js";
-import { capturedLogger, deleteChange, endpoints, eventually, FakeControlPlane, makeKey, makeSigningKey, manualClock, mintToken, rotateKey, signingKeyChange, tempDir, type TestKey, upsertChange, withFields } from "@tollgate/testkit";
+import {
+  capturedLogger,
+  deleteChange,
+  endpoints,
+  eventually,
+  FakeControlPlane,
+  makeKey,
+  makeSigningKey,
+  manualClock,
+  mintToken,
+  rotateKey,
+  signingKeyChange,
+  tempDir,
+  type TestKey,
+  upsertChange,
+  withFields,
+} from "@tollgate/testkit";
 import { testConfig } from "../../test/test-config.js";
 
 // Response bodies are asserted field by field; their static type adds nothing.
@@ -25,7 +41,10 @@ function lifecycle() {
     async run() {
       for (const c of cleanups.splice(0).reverse()) await c();
     },
-    async gateway(cp: FakeControlPlane, opts: { config?: Partial<GatewayConfig>; clock?: Clock; dataDir?: string; waitReady?: boolean } = {}): Promise<Started> {
+    async gateway(
+      cp: FakeControlPlane,
+      opts: { config?: Partial<GatewayConfig>; clock?: Clock; dataDir?: string; waitReady?: boolean } = {},
+    ): Promise<Started> {
       let dataDir = opts.dataDir;
       if (!dataDir) {
         const dir = tempDir();
@@ -39,7 +58,8 @@ function lifecycle() {
       });
       const api = endpoints(await gw.start());
       cleanups.push(() => gw.stop());
-      if (opts.waitReady !== false) await eventually(() => (gw.context.syncState.ready && cp.openStreams > 0 ? true : undefined));
+      if (opts.waitReady !== false)
+        await eventually(() => (gw.context.syncState.ready && cp.openStreams > 0 ? true : undefined));
       return { gw, api, dataDir };
     },
   };
@@ -53,7 +73,8 @@ function chat(base: string, auth: string, model: string, headers: Record<string,
   });
 }
 
-const models = (base: string, auth: string) => fetch(`${base}/v1/models`, { headers: { authorization: `Bearer ${auth}` } });
+const models = (base: string, auth: string) =>
+  fetch(`${base}/v1/models`, { headers: { authorization: `Bearer ${auth}` } });
 
 /** The request-log row of a response, once written. */
 function loggedRow(gw: Gateway, res: Response) {
@@ -71,7 +92,10 @@ async function auditRows(gw: Gateway) {
 
 describe("key scopes on the client API", () => {
   const life = lifecycle();
-  const scopedModels = makeKey({ allowedModels: ["gpt-4o*", "claude-3-5-sonnet-latest"], metadata: { team: "backend", env: "production" } });
+  const scopedModels = makeKey({
+    allowedModels: ["gpt-4o*", "claude-3-5-sonnet-latest"],
+    metadata: { team: "backend", env: "production" },
+  });
   const onlyOpenai = makeKey({ allowedProviders: ["openai", "anthropic"] });
   const onlyMock = makeKey({ allowedProviders: ["mock"] });
   const fromTenSlash8 = makeKey({ ipAllowlist: ["10.0.0.0/8", "2001:db8::/32"] });
@@ -116,7 +140,14 @@ describe("key scopes on the client API", () => {
     const audit = (await auditRows(direct.gw)).filter((r) => r.event === "policy_denied");
     expect(audit.at(-1)).toMatchObject({
       keyId: scopedModels.upsert.id,
-      detail: { rule: "model", code: "model_not_allowed", key_id: scopedModels.upsert.id, model: "gpt-4", ip: "127.0.0.1", route: "chat_completions" },
+      detail: {
+        rule: "model",
+        code: "model_not_allowed",
+        key_id: scopedModels.upsert.id,
+        model: "gpt-4",
+        ip: "127.0.0.1",
+        route: "chat_completions",
+      },
     });
     expect(JSON.stringify(audit)).not.toContain(scopedModels.secret);
     expect(await direct.api.metrics()).toMatch(/^tollgate_gateway_policy_denials_total\{rule="model"\} 1$/m);
@@ -126,7 +157,11 @@ describe("key scopes on the client API", () => {
     for (const model of ["gpt-4o", "gpt-4o-mini", "claude-3-5-sonnet-latest"]) {
       const res = await chat(direct.api.base, scopedModels.secret, model);
       expect(res.status).toBe(200);
-      expect(await loggedRow(direct.gw, res)).toMatchObject({ status: 200, model, metadata: '{"team":"backend","env":"production"}' });
+      expect(await loggedRow(direct.gw, res)).toMatchObject({
+        status: 200,
+        model,
+        metadata: '{"team":"backend","env":"production"}',
+      });
     }
     const plain = await chat(direct.api.base, unscoped.secret, "anything");
     expect(plain.status).toBe(200);
@@ -134,7 +169,10 @@ describe("key scopes on the client API", () => {
   });
 
   it("refuses a provider outside allowed_providers on every route", async () => {
-    for (const res of [await chat(direct.api.base, onlyOpenai.secret, "gpt-4o"), await models(direct.api.base, onlyOpenai.secret)]) {
+    for (const res of [
+      await chat(direct.api.base, onlyOpenai.secret, "gpt-4o"),
+      await models(direct.api.base, onlyOpenai.secret),
+    ]) {
       expect(res.status).toBe(403);
       expect(await json(res)).toEqual({
         error: {
@@ -144,16 +182,26 @@ describe("key scopes on the client API", () => {
           code: "provider_not_allowed",
         },
       });
-      expect(await loggedRow(direct.gw, res)).toMatchObject({ status: 403, keyId: onlyOpenai.upsert.id, error: "provider_not_allowed" });
+      expect(await loggedRow(direct.gw, res)).toMatchObject({
+        status: 403,
+        keyId: onlyOpenai.upsert.id,
+        error: "provider_not_allowed",
+      });
     }
     expect((await chat(direct.api.base, onlyMock.secret, "gpt-4o")).status).toBe(200);
     expect(await direct.api.metrics()).toMatch(/^tollgate_gateway_policy_denials_total\{rule="provider"\} 2$/m);
-    expect((await auditRows(direct.gw)).filter((r) => r.event === "policy_denied" && r.keyId === onlyOpenai.upsert.id)).toHaveLength(2);
+    expect(
+      (await auditRows(direct.gw)).filter((r) => r.event === "policy_denied" && r.keyId === onlyOpenai.upsert.id),
+    ).toHaveLength(2);
   });
 
   it("lists only the models the key may use", async () => {
-    expect((await json(await models(direct.api.base, unscoped.secret))).data.map((m: { id: string }) => m.id)).toEqual(["mock-gpt"]);
-    expect((await json(await models(direct.api.base, mockModels.secret))).data.map((m: { id: string }) => m.id)).toEqual(["mock-gpt"]);
+    expect((await json(await models(direct.api.base, unscoped.secret))).data.map((m: { id: string }) => m.id)).toEqual([
+      "mock-gpt",
+    ]);
+    expect(
+      (await json(await models(direct.api.base, mockModels.secret))).data.map((m: { id: string }) => m.id),
+    ).toEqual(["mock-gpt"]);
     const narrowed = await models(direct.api.base, scopedModels.secret);
     expect(narrowed.status).toBe(200);
     expect(await json(narrowed)).toEqual({ object: "list", data: [] });
@@ -172,7 +220,11 @@ describe("key scopes on the client API", () => {
     });
     expect((await models(direct.api.base, fromTenSlash8.secret)).status).toBe(403);
     expect((await chat(direct.api.base, fromLoopback.secret, "m")).status).toBe(200);
-    expect((await auditRows(direct.gw)).filter((r) => r.event === "policy_denied" && r.keyId === fromTenSlash8.upsert.id).at(-1)).toMatchObject({
+    expect(
+      (await auditRows(direct.gw))
+        .filter((r) => r.event === "policy_denied" && r.keyId === fromTenSlash8.upsert.id)
+        .at(-1),
+    ).toMatchObject({
       detail: { rule: "ip", ip: "127.0.0.1", route: "models" },
     });
     expect(await direct.api.metrics()).toMatch(/^tollgate_gateway_policy_denials_total\{rule="ip"\} 2$/m);
@@ -188,11 +240,15 @@ describe("key scopes on the client API", () => {
     const base = behindProxy.api.base;
     expect((await chat(base, fromTenSlash8.secret, "m", { "x-forwarded-for": "10.1.2.3" })).status).toBe(200);
     // Through two trusted hops.
-    expect((await chat(base, fromTenSlash8.secret, "m", { "x-forwarded-for": "10.1.2.3, 192.168.7.7" })).status).toBe(200);
+    expect((await chat(base, fromTenSlash8.secret, "m", { "x-forwarded-for": "10.1.2.3, 192.168.7.7" })).status).toBe(
+      200,
+    );
     // The client wrote 10.1.2.3 itself; the proxy appended its real address.
     const spoofed = await chat(base, fromTenSlash8.secret, "m", { "x-forwarded-for": "10.1.2.3, 203.0.113.9" });
     expect(spoofed.status).toBe(403);
-    expect((await json(spoofed)).error.message).toBe("Requests from 203.0.113.9 are not allowed for this API key (ip_allowlist).");
+    expect((await json(spoofed)).error.message).toBe(
+      "Requests from 203.0.113.9 are not allowed for this API key (ip_allowlist).",
+    );
     // Without the header the proxy itself is the client.
     expect((await chat(base, fromLoopback.secret, "m")).status).toBe(200);
     expect((await chat(base, fromLoopback.secret, "m", { "x-forwarded-for": "203.0.113.9" })).status).toBe(403);
@@ -233,7 +289,12 @@ describe("rotation grace period on the client API", () => {
     life.add(() => cp.stop());
     const { api } = await life.gateway(cp);
     expect((await chat(api.base, original.secret, "m")).status).toBe(200);
-    cp.push([upsertChange(2, withFields(rotated.upsert, { previousKeyHash: new Uint8Array(0), previousKeyExpiresAt: undefined }))]);
+    cp.push([
+      upsertChange(
+        2,
+        withFields(rotated.upsert, { previousKeyHash: new Uint8Array(0), previousKeyExpiresAt: undefined }),
+      ),
+    ]);
     await eventually(async () => ((await chat(api.base, original.secret, "m")).status === 401 ? true : undefined));
     expect((await chat(api.base, rotated.secret, "m")).status).toBe(200);
   });
@@ -257,7 +318,12 @@ describe("ephemeral tokens on the client API", () => {
   afterAll(() => life.run());
 
   const token = (key: TestKey = parent, opts: { orgId?: string; nowMs?: number; ttlSeconds?: number } = {}) =>
-    mintToken(signer, { keyId: key.upsert.id, orgId: opts.orgId ?? "org_eph", nowMs: opts.nowMs ?? Date.now(), ttlSeconds: opts.ttlSeconds ?? 600 });
+    mintToken(signer, {
+      keyId: key.upsert.id,
+      orgId: opts.orgId ?? "org_eph",
+      nowMs: opts.nowMs ?? Date.now(),
+      ttlSeconds: opts.ttlSeconds ?? 600,
+    });
 
   async function refused(auth: string, reason: string): Promise<string> {
     const res = await chat(started.api.base, auth, "gpt-4o");
@@ -265,7 +331,9 @@ describe("ephemeral tokens on the client API", () => {
     const body = await json(res);
     expect(body.error).toMatchObject({ type: "invalid_request_error", code: "invalid_api_key" });
     expect(await loggedRow(started.gw, res)).toMatchObject({ status: 401, error: `auth_${reason}`, ephemeral: true });
-    expect(await started.api.metrics()).toMatch(new RegExp(`^tollgate_gateway_auth_failures_total\\{reason="${reason}"\\} \\d+$`, "m"));
+    expect(await started.api.metrics()).toMatch(
+      new RegExp(`^tollgate_gateway_auth_failures_total\\{reason="${reason}"\\} \\d+$`, "m"),
+    );
     return body.error.message as string;
   }
 
@@ -273,7 +341,8 @@ describe("ephemeral tokens on the client API", () => {
     const t = token();
     const res = await chat(started.api.base, t, "gpt-4o");
     expect(res.status).toBe(200);
-    const jti = JSON.parse(Buffer.from(t.slice("llmpe_".length, t.lastIndexOf(".")), "base64url").toString()).jti as string;
+    const jti = JSON.parse(Buffer.from(t.slice("llmpe_".length, t.lastIndexOf(".")), "base64url").toString())
+      .jti as string;
     expect(await loggedRow(started.gw, res)).toMatchObject({
       status: 200,
       keyId: parent.upsert.id,
@@ -291,19 +360,30 @@ describe("ephemeral tokens on the client API", () => {
     const res = await chat(started.api.base, token(scopedParent), "gpt-4");
     expect(res.status).toBe(403);
     expect((await json(res)).error.code).toBe("model_not_allowed");
-    expect(await loggedRow(started.gw, res)).toMatchObject({ keyId: scopedParent.upsert.id, ephemeral: true, status: 403 });
+    expect(await loggedRow(started.gw, res)).toMatchObject({
+      keyId: scopedParent.upsert.id,
+      ephemeral: true,
+      status: 403,
+    });
   });
 
   it("refuses an expired, tampered, foreign-signed or other organization's token", async () => {
-    expect(await refused(token(parent, { nowMs: Date.now() - 3_600_000, ttlSeconds: 60 }), "ephemeral_expired")).toContain("expired");
+    expect(
+      await refused(token(parent, { nowMs: Date.now() - 3_600_000, ttlSeconds: 60 }), "ephemeral_expired"),
+    ).toContain("expired");
     const t = token();
     const sig = t.slice(t.lastIndexOf(".") + 1);
     const tampered = `${t.slice(0, t.lastIndexOf("."))}.${sig.slice(0, 3)}${sig[3] === "x" ? "y" : "x"}${sig.slice(4)}`;
     await refused(tampered, "ephemeral_bad_signature");
     await refused("llmpe_e30.AAAA", "ephemeral_malformed");
-    await refused(mintToken(makeSigningKey(), { keyId: parent.upsert.id, orgId: "org_eph" }), "ephemeral_unknown_signing_key");
+    await refused(
+      mintToken(makeSigningKey(), { keyId: parent.upsert.id, orgId: "org_eph" }),
+      "ephemeral_unknown_signing_key",
+    );
     await refused(token(parent, { orgId: "org_elsewhere" }), "ephemeral_wrong_org");
-    const denials = (await auditRows(started.gw)).filter((r) => r.event === "auth_denied" && String(r.detail.reason).startsWith("ephemeral_"));
+    const denials = (await auditRows(started.gw)).filter(
+      (r) => r.event === "auth_denied" && String(r.detail.reason).startsWith("ephemeral_"),
+    );
     expect(denials.length).toBeGreaterThanOrEqual(5);
     expect(JSON.stringify(denials)).not.toContain(sig);
   });
@@ -354,7 +434,11 @@ describe("before the first snapshot", () => {
     cp.holdSubscriptions();
     const { gw, api } = await life.gateway(cp, { waitReady: false });
     await eventually(() => (cp.subscriptions.length > 0 ? true : undefined));
-    for (const res of [await chat(api.base, key.secret, "m"), await models(api.base, "nothing"), await fetch(`${api.base}/v1/models`)]) {
+    for (const res of [
+      await chat(api.base, key.secret, "m"),
+      await models(api.base, "nothing"),
+      await fetch(`${api.base}/v1/models`),
+    ]) {
       expect(res.status).toBe(503);
       expect(res.headers.get("retry-after")).toBe("2");
       expect(await json(res)).toEqual({
@@ -384,7 +468,11 @@ describe("upgrading from a release that did not keep scopes", () => {
     // What the older gateway left: the key at revision 7, its scopes dropped.
     const old = new BetterSqlite3(join(dir.path, "gateway.db"));
     migrate(old, migrations.slice(0, 1));
-    old.prepare("INSERT INTO meta (key, value) VALUES ('revision', '7'), ('org_id', 'org_test'), ('gateway_id', 'gw_0000000000000000000000')").run();
+    old
+      .prepare(
+        "INSERT INTO meta (key, value) VALUES ('revision', '7'), ('org_id', 'org_test'), ('gateway_id', 'gw_0000000000000000000000')",
+      )
+      .run();
     old
       .prepare(
         "INSERT INTO keys (id, key_hash, key_prefix, name, user_id, team_id, status, expires_at_ms, created_at_ms, updated_revision) VALUES (?, ?, ?, ?, ?, '', 1, NULL, 0, 7)",

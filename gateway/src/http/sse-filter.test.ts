@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { UsageChunkFilter } from "./sse-filter.js";
 
-const content = (text: string) => `data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"${text}"}}],"usage":null}`;
+const content = (text: string) =>
+  `data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"${text}"}}],"usage":null}`;
 const usageOnly = `data: {"id":"c","object":"chat.completion.chunk","choices": [ ],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}`;
 
 /** Feeds `pieces` through a filter and returns what the client receives. */
@@ -18,7 +19,8 @@ describe("UsageChunkFilter", () => {
       const events = [content("a"), content("b"), usageOnly, "data: [DONE]"].map((e) => e + nl + nl);
       const stream = events.join("");
       const expected = events.filter((_, i) => i !== 2).join("");
-      for (let cut = 1; cut < stream.length; cut += 7) expect(through([stream.slice(0, cut), stream.slice(cut)]).text).toBe(expected);
+      for (let cut = 1; cut < stream.length; cut += 7)
+        expect(through([stream.slice(0, cut), stream.slice(cut)]).text).toBe(expected);
     }
   });
 

@@ -20,7 +20,12 @@ function isUsageOnly(event: string): boolean {
     .join("\n");
   try {
     const chunk = JSON.parse(data) as { choices?: unknown; usage?: unknown } | null;
-    return Array.isArray(chunk?.choices) && chunk.choices.length === 0 && chunk.usage !== null && typeof chunk.usage === "object";
+    return (
+      Array.isArray(chunk?.choices) &&
+      chunk.choices.length === 0 &&
+      chunk.usage !== null &&
+      typeof chunk.usage === "object"
+    );
   } catch {
     return false;
   }
@@ -36,7 +41,10 @@ export class UsageChunkFilter {
   private pending: Buffer = EMPTY;
 
   push(chunk: Uint8Array): Buffer {
-    const buf = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const buf =
+      this.pending.length > 0
+        ? Buffer.concat([this.pending, chunk])
+        : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     const end = lastEventEnd(buf);
     if (end === -1) {
       this.pending = buf.length > MAX_PENDING ? EMPTY : buf;

@@ -39,7 +39,12 @@ export function createStatusHandler(ctx: AppContext): (req: IncomingMessage, res
   return (req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     if (req.method !== "GET" && req.method !== "HEAD") {
-      sendJson(res, 405, { error: { code: "method_not_allowed", message: `Use GET on ${path}.` } }, { allow: "GET, HEAD" });
+      sendJson(
+        res,
+        405,
+        { error: { code: "method_not_allowed", message: `Use GET on ${path}.` } },
+        { allow: "GET, HEAD" },
+      );
       return;
     }
     switch (path) {
@@ -64,7 +69,9 @@ export function createStatusHandler(ctx: AppContext): (req: IncomingMessage, res
         );
         return;
       default:
-        sendJson(res, 404, { error: { code: "not_found", message: `Unknown path ${path}; try /metrics, /healthz or /readyz.` } });
+        sendJson(res, 404, {
+          error: { code: "not_found", message: `Unknown path ${path}; try /metrics, /healthz or /readyz.` },
+        });
     }
   };
 }

@@ -32,14 +32,18 @@ class HoldingUpstream {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     for await (const _ of req);
     res.writeHead(200, { "content-type": "text/event-stream" });
-    res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: "the whole answer" }, finish_reason: null }] })}\n\n`);
+    res.write(
+      `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: "the whole answer" }, finish_reason: null }] })}\n\n`,
+    );
     res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: {}, finish_reason: "stop" }] })}\n\n`);
     await new Promise<void>((r) => this.releases.push(r));
     if (res.destroyed) {
       this.abortedBeforeUsage++;
       return;
     }
-    res.write(`data: ${JSON.stringify({ choices: [], usage: { prompt_tokens: 40, completion_tokens: 2, total_tokens: 42 } })}\n\n`);
+    res.write(
+      `data: ${JSON.stringify({ choices: [], usage: { prompt_tokens: 40, completion_tokens: 2, total_tokens: 42 } })}\n\n`,
+    );
     res.end("data: [DONE]\n\n");
   }
 }
@@ -66,7 +70,17 @@ describe("stream usage when the client leaves after the answer", () => {
     await Promise.all([cp.start(), upstream.start()]);
     gw = createGateway(
       testConfig(dir.path, cp.url, cp.token, {
-        providers: [{ name: "openai", kind: "openai", baseUrl: `${upstream.url}/v1`, apiKey: "sk-up", models: [], modelPatterns: ["*"], timeoutMs: 10_000 }],
+        providers: [
+          {
+            name: "openai",
+            kind: "openai",
+            baseUrl: `${upstream.url}/v1`,
+            apiKey: "sk-up",
+            models: [],
+            modelPatterns: ["*"],
+            timeoutMs: 10_000,
+          },
+        ],
         logLevel: "silent",
       }),
       { logger: createLogger({ name: "gateway", level: "silent" }) },

@@ -22,7 +22,16 @@ describe("an upstream that refuses the gateway's credential", () => {
       req.resume();
       req.on("end", () => {
         res.writeHead(401, { "content-type": "application/json" });
-        res.end(JSON.stringify({ error: { message: `Incorrect API key provided: ${MASKED}. You can find your API key at https://platform.openai.com/account/api-keys.`, type: "invalid_request_error", param: null, code: "invalid_api_key" } }));
+        res.end(
+          JSON.stringify({
+            error: {
+              message: `Incorrect API key provided: ${MASKED}. You can find your API key at https://platform.openai.com/account/api-keys.`,
+              type: "invalid_request_error",
+              param: null,
+              code: "invalid_api_key",
+            },
+          }),
+        );
       });
     });
     await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
@@ -30,7 +39,17 @@ describe("an upstream that refuses the gateway's credential", () => {
     const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/v1`;
     gw = createGateway(
       testConfig(dir.path, cp.url, cp.token, {
-        providers: [{ name: "openai", kind: "openai", baseUrl: url, apiKey: UPSTREAM_KEY, models: [], modelPatterns: ["*"], timeoutMs: 5_000 }],
+        providers: [
+          {
+            name: "openai",
+            kind: "openai",
+            baseUrl: url,
+            apiKey: UPSTREAM_KEY,
+            models: [],
+            modelPatterns: ["*"],
+            timeoutMs: 5_000,
+          },
+        ],
         logLevel: "silent",
       }),
       { logger: createLogger({ name: "gateway", level: "silent" }) },

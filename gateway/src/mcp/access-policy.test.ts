@@ -8,9 +8,15 @@ const tools = [{ name: "search" }, { name: "get_issue" }, { name: "delete_repo" 
 
 describe("MCP access policy", () => {
   it("refuses everything when MCP is off or unset", () => {
-    expect(checkServer(compileMcpPolicy(null), "github")).toMatchObject({ code: "mcp_disabled", reason: "mcp_disabled" });
+    expect(checkServer(compileMcpPolicy(null), "github")).toMatchObject({
+      code: "mcp_disabled",
+      reason: "mcp_disabled",
+    });
     expect(checkServer(policy(false, McpAccessMode.ALLOW_ALL), "github")).toMatchObject({ code: "mcp_disabled" });
-    expect(checkTool(policy(false, McpAccessMode.ALLOW_ALL), "github", "search")).toMatchObject({ code: "mcp_tool_denied", reason: "mcp_disabled" });
+    expect(checkTool(policy(false, McpAccessMode.ALLOW_ALL), "github", "search")).toMatchObject({
+      code: "mcp_tool_denied",
+      reason: "mcp_disabled",
+    });
     expect(allowedTools(policy(false, McpAccessMode.ALLOW_ALL), "github", tools)).toEqual([]);
   });
 
@@ -35,7 +41,12 @@ describe("MCP access policy", () => {
     expect(allowedTools(p, "jira", tools)).toEqual([]);
     expect(allowedTools(p, "slack", tools)).toHaveLength(3);
     const denial = checkTool(p, "github", "delete_repo");
-    expect(denial).toMatchObject({ code: "mcp_tool_denied", reason: "not_in_tool_list", tool: "delete_repo", server: "github" });
+    expect(denial).toMatchObject({
+      code: "mcp_tool_denied",
+      reason: "not_in_tool_list",
+      tool: "delete_repo",
+      server: "github",
+    });
     expect(denial?.message).toContain('tool "delete_repo" on MCP server "github"');
   });
 });

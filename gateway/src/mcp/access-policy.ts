@@ -36,14 +36,21 @@ export interface McpToolDenial {
   message: string;
 }
 
-const DISABLED: McpPolicy = Object.freeze({ enabled: false, mode: McpAccessMode.DENY_ALL, servers: new Set<string>(), tools: new Map() });
+const DISABLED: McpPolicy = Object.freeze({
+  enabled: false,
+  mode: McpAccessMode.DENY_ALL,
+  servers: new Set<string>(),
+  tools: new Map(),
+});
 
 export function compileMcpPolicy(settings: StoredMcpSettings | null): McpPolicy {
   if (settings === null || !settings.enabled) return DISABLED;
   return {
     enabled: true,
     // An unknown mode (a newer control plane) fails closed.
-    mode: Object.values(McpAccessMode).includes(settings.accessMode) ? (settings.accessMode as McpAccessMode) : McpAccessMode.DENY_ALL,
+    mode: Object.values(McpAccessMode).includes(settings.accessMode)
+      ? (settings.accessMode as McpAccessMode)
+      : McpAccessMode.DENY_ALL,
     servers: new Set(settings.servers),
     tools: new Map(Object.entries(settings.tools).map(([server, tools]) => [server, new Set(tools)])),
   };
@@ -96,10 +103,20 @@ export function checkServer(policy: McpPolicy, server: string): McpServerDenial 
 
 /** Null when the key may call the tool on the server. */
 export function checkTool(policy: McpPolicy, server: string, tool: string): McpToolDenial | null {
-  const reason = serverReason(policy, server) ?? (policy.tools.get(server)?.has(tool) === false ? "not_in_tool_list" : null);
+  const reason =
+    serverReason(policy, server) ?? (policy.tools.get(server)?.has(tool) === false ? "not_in_tool_list" : null);
   if (reason === null) return null;
-  const why = reason === "not_in_tool_list" ? `this API key's tool list for "${server}" does not name it` : SERVER_MESSAGES[reason];
-  return { code: "mcp_tool_denied", reason, server, tool, message: `tool "${tool}" on MCP server "${server}" is not allowed: ${why}` };
+  const why =
+    reason === "not_in_tool_list"
+      ? `this API key's tool list for "${server}" does not name it`
+      : SERVER_MESSAGES[reason];
+  return {
+    code: "mcp_tool_denied",
+    reason,
+    server,
+    tool,
+    message: `tool "${tool}" on MCP server "${server}" is not allowed: ${why}`,
+  };
 }
 
 /** The tools of `server` the key may see, in their order. */

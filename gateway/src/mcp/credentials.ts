@@ -17,8 +17,12 @@ export type ResolvedAuth = { ok: true; header: [string, string] | null } | { ok:
 export function resolveAuth(auth: McpServerAuth, lookup: CredentialLookup): ResolvedAuth {
   if (auth.type === "none") return { ok: true, header: null };
   const variable = CREDENTIAL_REF_RE.exec(auth.credentialRef)?.[1];
-  if (variable === undefined) return { ok: false, message: `credential reference ${JSON.stringify(auth.credentialRef)} is not env:MCP_SECRET_…` };
+  if (variable === undefined)
+    return { ok: false, message: `credential reference ${JSON.stringify(auth.credentialRef)} is not env:MCP_SECRET_…` };
   const value = lookup(variable);
   if (value === undefined || value === "") return { ok: false, message: `${variable} is not set on this gateway` };
-  return { ok: true, header: auth.type === "bearer" ? ["authorization", `Bearer ${value}`] : [auth.headerName.toLowerCase(), value] };
+  return {
+    ok: true,
+    header: auth.type === "bearer" ? ["authorization", `Bearer ${value}`] : [auth.headerName.toLowerCase(), value],
+  };
 }

@@ -33,7 +33,12 @@ export interface JsonRpcErrorBody {
   error: { code: number; message: string; data?: Record<string, unknown> };
 }
 
-export function rpcError(id: JsonRpcId | null, code: number, message: string, data?: Record<string, unknown>): JsonRpcErrorBody {
+export function rpcError(
+  id: JsonRpcId | null,
+  code: number,
+  message: string,
+  data?: Record<string, unknown>,
+): JsonRpcErrorBody {
   return { jsonrpc: "2.0", id, error: { code, message, ...(data ? { data } : {}) } };
 }
 
@@ -69,7 +74,14 @@ export function parseClientMessage(body: string): ParseOutcome {
     return { ok: false, error: rpcError(null, RPC.parseError, "the request body is not valid JSON") };
   }
   if (Array.isArray(value)) {
-    return { ok: false, error: rpcError(null, RPC.invalidRequest, "JSON-RPC batches are not supported: send one message per request (MCP 2025-06-18)") };
+    return {
+      ok: false,
+      error: rpcError(
+        null,
+        RPC.invalidRequest,
+        "JSON-RPC batches are not supported: send one message per request (MCP 2025-06-18)",
+      ),
+    };
   }
   if (value === null || typeof value !== "object") {
     return { ok: false, error: rpcError(null, RPC.invalidRequest, "the request body must be a JSON-RPC 2.0 object") };
@@ -79,7 +91,14 @@ export function parseClientMessage(body: string): ParseOutcome {
   if (m.jsonrpc !== "2.0") return { ok: false, error: rpcError(id, RPC.invalidRequest, 'jsonrpc must be "2.0"') };
   if (m.method === undefined) {
     if (id === null || !("result" in m || "error" in m)) {
-      return { ok: false, error: rpcError(id, RPC.invalidRequest, "a message needs a method (request, notification) or an id with result or error (response)") };
+      return {
+        ok: false,
+        error: rpcError(
+          id,
+          RPC.invalidRequest,
+          "a message needs a method (request, notification) or an id with result or error (response)",
+        ),
+      };
     }
     return { ok: true, message: { kind: "response", id } };
   }
@@ -91,13 +110,19 @@ export function parseClientMessage(body: string): ParseOutcome {
   }
   if (!("id" in m)) {
     if (!m.method.startsWith("notifications/")) {
-      return { ok: false, error: rpcError(null, RPC.invalidRequest, `"${m.method}" is sent without an id: only notifications/* may be`) };
+      return {
+        ok: false,
+        error: rpcError(null, RPC.invalidRequest, `"${m.method}" is sent without an id: only notifications/* may be`),
+      };
     }
     return { ok: true, message: { kind: "notification", method: m.method } };
   }
   if (id === null) return { ok: false, error: rpcError(null, RPC.invalidRequest, "id must be a string or a number") };
   if (!CLIENT_METHODS.has(m.method)) {
-    return { ok: false, error: rpcError(id, RPC.methodNotFound, `method "${m.method}" is not an MCP client method this gateway forwards`) };
+    return {
+      ok: false,
+      error: rpcError(id, RPC.methodNotFound, `method "${m.method}" is not an MCP client method this gateway forwards`),
+    };
   }
   const params = m.params as Record<string, unknown> | undefined;
   if (m.method === "tools/call" && (typeof params?.name !== "string" || params.name.length === 0)) {

@@ -1,7 +1,15 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { allowedTools, checkServer, checkTool, mcpPolicyOf, type McpPolicy } from "./access-policy.js";
 import { RPC, parseClientMessage, rpcError, type JsonRpcId } from "./json-rpc.js";
-import { BodyTooLargeError, readBody, tooLarge, writeHttpError, writeJson, writeRpcError, type McpRequestInfo } from "./messages.js";
+import {
+  BodyTooLargeError,
+  readBody,
+  tooLarge,
+  writeHttpError,
+  writeJson,
+  writeRpcError,
+  type McpRequestInfo,
+} from "./messages.js";
 import type { McpCaller } from "./mcp-proxy.js";
 import type { McpServerIndex, McpServerRecord } from "./server-index.js";
 import { newAggregateSessionId, unwrapSessionId, wrapSessionId } from "./session-id.js";
@@ -44,7 +52,13 @@ export class McpAggregate {
       scope = unwrapSessionId(caller.sessionKey, SCOPE, presented);
       if (scope === null) {
         info.outcome = "bad_session";
-        writeRpcError(res, 404, rpcError(null, RPC.badSession, "unknown MCP session for this API key: initialize a new session", { code: "mcp_session_not_found" }));
+        writeRpcError(
+          res,
+          404,
+          rpcError(null, RPC.badSession, "unknown MCP session for this API key: initialize a new session", {
+            code: "mcp_session_not_found",
+          }),
+        );
         return;
       }
     }
@@ -58,7 +72,12 @@ export class McpAggregate {
     if (method !== "POST") {
       info.outcome = "bad_request";
       res.setHeader("allow", "POST, DELETE");
-      writeHttpError(res, 405, "method_not_allowed", `${method} is not served on the aggregated /mcp (no server-initiated stream): use POST, or /mcp/{server}`);
+      writeHttpError(
+        res,
+        405,
+        "method_not_allowed",
+        `${method} is not served on the aggregated /mcp (no server-initiated stream): use POST, or /mcp/{server}`,
+      );
       return;
     }
     let text: string;
@@ -96,13 +115,27 @@ export class McpAggregate {
         return this.#callTool(res, policy, sessionScope, message.id, message.params ?? {}, info);
       default:
         info.outcome = "unknown_method";
-        writeJson(res, 200, rpcError(message.id, RPC.methodNotFound, `"${message.method}" is not served on the aggregated /mcp, which offers tools only: use /mcp/{server}`));
+        writeJson(
+          res,
+          200,
+          rpcError(
+            message.id,
+            RPC.methodNotFound,
+            `"${message.method}" is not served on the aggregated /mcp, which offers tools only: use /mcp/{server}`,
+          ),
+        );
     }
   }
 
-  #initialize(res: ServerResponse, caller: McpCaller, id: JsonRpcId, params: Record<string, unknown> | undefined): void {
+  #initialize(
+    res: ServerResponse,
+    caller: McpCaller,
+    id: JsonRpcId,
+    params: Record<string, unknown> | undefined,
+  ): void {
     const asked = params?.protocolVersion;
-    const protocolVersion = typeof asked === "string" && SUPPORTED_VERSIONS.has(asked) ? asked : GATEWAY_PROTOCOL_VERSION;
+    const protocolVersion =
+      typeof asked === "string" && SUPPORTED_VERSIONS.has(asked) ? asked : GATEWAY_PROTOCOL_VERSION;
     const session = wrapSessionId(caller.sessionKey, SCOPE, newAggregateSessionId());
     writeJson(
       res,
@@ -121,7 +154,13 @@ export class McpAggregate {
     );
   }
 
-  async #listTools(res: ServerResponse, policy: McpPolicy, scope: string, id: JsonRpcId, info: McpRequestInfo): Promise<void> {
+  async #listTools(
+    res: ServerResponse,
+    policy: McpPolicy,
+    scope: string,
+    id: JsonRpcId,
+    info: McpRequestInfo,
+  ): Promise<void> {
     const servers = this.o.servers.all().filter((s) => checkServer(policy, s.name) === null);
     // A server that fails leaves its tools out rather than failing the whole list; the request log says so.
     const lists = await Promise.all(
@@ -146,7 +185,10 @@ export class McpAggregate {
       if (typeof result.nextCursor !== "string") break;
       cursor = result.nextCursor;
     }
-    return allowedTools(policy, server.name, tools).map((t) => ({ ...t, name: `${server.name}${TOOL_SEPARATOR}${t.name}` }));
+    return allowedTools(policy, server.name, tools).map((t) => ({
+      ...t,
+      name: `${server.name}${TOOL_SEPARATOR}${t.name}`,
+    }));
   }
 
   async #callTool(
@@ -162,7 +204,16 @@ export class McpAggregate {
     const server = at > 0 ? this.o.servers.get(full.slice(0, at)) : undefined;
     if (server === undefined) {
       info.outcome = "unknown_tool";
-      writeJson(res, 200, rpcError(id, RPC.invalidParams, `no tool "${full}": aggregated tools are named {server}${TOOL_SEPARATOR}{tool}, as tools/list shows`, { code: "mcp_tool_not_found", tool: full }));
+      writeJson(
+        res,
+        200,
+        rpcError(
+          id,
+          RPC.invalidParams,
+          `no tool "${full}": aggregated tools are named {server}${TOOL_SEPARATOR}{tool}, as tools/list shows`,
+          { code: "mcp_tool_not_found", tool: full },
+        ),
+      );
       return;
     }
     const tool = full.slice(at + TOOL_SEPARATOR.length);
@@ -172,17 +223,29 @@ export class McpAggregate {
     if (denial !== null) {
       info.outcome = "denied_tool";
       info.denial = denial;
-      writeJson(res, 200, rpcError(id, RPC.toolDenied, denial.message, { code: denial.code, server: server.name, tool }));
+      writeJson(
+        res,
+        200,
+        rpcError(id, RPC.toolDenied, denial.message, { code: denial.code, server: server.name, tool }),
+      );
       return;
     }
     const abort = new AbortController();
     res.once("close", () => abort.abort());
     let answer;
     try {
-      answer = await this.o.sessions.request(scope, server, { jsonrpc: "2.0", id, method: "tools/call", params: { ...params, name: tool } } as { id: JsonRpcId }, abort.signal);
+      answer = await this.o.sessions.request(
+        scope,
+        server,
+        { jsonrpc: "2.0", id, method: "tools/call", params: { ...params, name: tool } } as { id: JsonRpcId },
+        abort.signal,
+      );
     } catch (err) {
       info.outcome = "upstream_error";
-      const e = err instanceof UpstreamCallError ? err : new UpstreamCallError(`MCP server "${server.name}" could not be reached`, "mcp_upstream_unreachable");
+      const e =
+        err instanceof UpstreamCallError
+          ? err
+          : new UpstreamCallError(`MCP server "${server.name}" could not be reached`, "mcp_upstream_unreachable");
       writeRpcError(res, 502, rpcError(id, RPC.upstreamError, e.message, { code: e.code }));
       return;
     }

@@ -10,9 +10,22 @@ import { testConfig } from "../../test/test-config.js";
 
 const UPSTREAM_SECRET = "alpha-upstream-credential-9d2e71";
 
-function mcpKey(enabled: boolean, accessMode: McpAccessMode, servers: string[] = [], tools: Record<string, string[]> = {}): TestKey {
+function mcpKey(
+  enabled: boolean,
+  accessMode: McpAccessMode,
+  servers: string[] = [],
+  tools: Record<string, string[]> = {},
+): TestKey {
   const key = makeKey();
-  key.upsert.mcp = { $typeName: "tollgate.sync.v1.McpSettings", enabled, accessMode, servers, tools: Object.fromEntries(Object.entries(tools).map(([s, t]) => [s, { $typeName: "tollgate.sync.v1.McpToolList", tools: t }])) };
+  key.upsert.mcp = {
+    $typeName: "tollgate.sync.v1.McpSettings",
+    enabled,
+    accessMode,
+    servers,
+    tools: Object.fromEntries(
+      Object.entries(tools).map(([s, t]) => [s, { $typeName: "tollgate.sync.v1.McpToolList", tools: t }]),
+    ),
+  };
   return key;
 }
 
@@ -21,7 +34,13 @@ function serverChange(revision: number, id: string, name: string, url: string, b
     revision: BigInt(revision),
     op: {
       case: "mcpServerUpsert",
-      value: { id, name, url, authType: bearerRef ? McpServerAuthType.BEARER : McpServerAuthType.NONE, credentialRef: bearerRef ?? "" },
+      value: {
+        id,
+        name,
+        url,
+        authType: bearerRef ? McpServerAuthType.BEARER : McpServerAuthType.NONE,
+        credentialRef: bearerRef ?? "",
+      },
     },
   });
 }
@@ -48,7 +67,10 @@ describe("MCP on real gateways", () => {
     denyBeta: mcpKey(true, McpAccessMode.DENY_LIST, ["beta"]),
     revoked: mcpKey(true, McpAccessMode.ALLOW_ALL),
   };
-  const cp = new FakeControlPlane(Object.values(keys).map((k) => k.upsert), 1);
+  const cp = new FakeControlPlane(
+    Object.values(keys).map((k) => k.upsert),
+    1,
+  );
   const dirs = [tempDir(), tempDir()];
   const gateways: Gateway[] = [];
   const bases: string[] = [];
@@ -59,14 +81,22 @@ describe("MCP on real gateways", () => {
     await beta.start();
     await cp.start();
     for (const dir of dirs) {
-      const config = testConfig(dir.path, cp.url, cp.token, { logLevel: "silent", mcp: { secrets: new Map([["MCP_SECRET_ALPHA", UPSTREAM_SECRET]]), maxMessageBytes: 64 * 1024 } });
+      const config = testConfig(dir.path, cp.url, cp.token, {
+        logLevel: "silent",
+        mcp: { secrets: new Map([["MCP_SECRET_ALPHA", UPSTREAM_SECRET]]), maxMessageBytes: 64 * 1024 },
+      });
       const gw = createGateway(config, { logger: createLogger({ name: "gateway", level: "silent" }) });
       const addr = await gw.start();
       gateways.push(gw);
       bases.push(`http://127.0.0.1:${addr.port}`);
     }
-    await eventually(() => (gateways.every((g) => g.context.syncState.ready && g.context.syncState.appliedRevision === 1) ? true : undefined));
-    cp.push([serverChange(++revision, "mcp_alpha", "alpha", alpha.url, "env:MCP_SECRET_ALPHA"), serverChange(++revision, "mcp_beta", "beta", beta.url)]);
+    await eventually(() =>
+      gateways.every((g) => g.context.syncState.ready && g.context.syncState.appliedRevision === 1) ? true : undefined,
+    );
+    cp.push([
+      serverChange(++revision, "mcp_alpha", "alpha", alpha.url, "env:MCP_SECRET_ALPHA"),
+      serverChange(++revision, "mcp_beta", "beta", beta.url),
+    ]);
     await eventually(() => (gateways.every((g) => g.context.mcp.servers.size === 2) ? true : undefined));
   });
 
@@ -91,7 +121,12 @@ describe("MCP on real gateways", () => {
   const post = (gateway: number, path: string, key: TestKey, body: string, headers: Record<string, string> = {}) =>
     fetch(`${bases[gateway]}${path}`, {
       method: "POST",
-      headers: { authorization: `Bearer ${key.secret}`, "content-type": "application/json", accept: "application/json, text/event-stream", ...headers },
+      headers: {
+        authorization: `Bearer ${key.secret}`,
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        ...headers,
+      },
       body,
     });
   const listBody = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" });
@@ -99,7 +134,9 @@ describe("MCP on real gateways", () => {
   it("lists and calls only the tools of a per-server allow-list; a refused call names the tool, is audited and logged", async () => {
     const { client } = await connect(0, "/mcp/alpha", keys.tools);
     expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual(["add", "count_slowly", "echo"]);
-    expect((await client.callTool({ name: "add", arguments: { a: 20, b: 22 } })).content).toEqual([{ type: "text", text: "42" }]);
+    expect((await client.callTool({ name: "add", arguments: { a: 20, b: 22 } })).content).toEqual([
+      { type: "text", text: "42" },
+    ]);
     const before = alpha.hits.length;
     await expect(client.callTool({ name: "secret_tool", arguments: {} })).rejects.toMatchObject({
       code: -32001,
@@ -111,20 +148,34 @@ describe("MCP on real gateways", () => {
     const ctx = gateways[0]!.context;
     await ctx.logWriter.flush();
     const audit = ctx.db.audit.list(1000).filter((a) => a.event === "mcp_denied");
-    expect(audit.at(-1)).toMatchObject({ keyId: keys.tools.upsert.id, detail: { code: "mcp_tool_denied", server: "alpha", tool: "secret_tool" } });
+    expect(audit.at(-1)).toMatchObject({
+      keyId: keys.tools.upsert.id,
+      detail: { code: "mcp_tool_denied", server: "alpha", tool: "secret_tool" },
+    });
     const rows = ctx.db.requestLog.list(1000).filter((r) => r.mcp);
-    expect(rows.some((r) => r.mcp?.server === "alpha" && r.mcp.tool === "add" && r.mcp.outcome === "ok" && r.status === 200)).toBe(true);
+    expect(
+      rows.some((r) => r.mcp?.server === "alpha" && r.mcp.tool === "add" && r.mcp.outcome === "ok" && r.status === 200),
+    ).toBe(true);
     expect(rows.some((r) => r.mcp?.tool === "secret_tool" && r.mcp.outcome === "denied_tool")).toBe(true);
     // Every upstream call carried the credential from the gateway's environment; the client's key never reached the server.
     expect(alpha.hits.every((h) => h.authorization === `Bearer ${UPSTREAM_SECRET}`)).toBe(true);
     const metrics = await ctx.metrics.text();
-    expect(metrics).toMatch(/tollgate_gateway_mcp_requests_total\{server="alpha",method="tools\/call",outcome="denied_tool"\} 1/);
+    expect(metrics).toMatch(
+      /tollgate_gateway_mcp_requests_total\{server="alpha",method="tools\/call",outcome="denied_tool"\} 1/,
+    );
     expect(metrics).not.toContain("secret_tool");
   });
 
   it("filters a JSON (not SSE) tools/list answer the same way", async () => {
     const { client } = await connect(0, "/mcp/beta", keys.allowBeta);
-    expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual(["add", "count_slowly", "echo", "hold", "secret_tool", "whoami"]);
+    expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual([
+      "add",
+      "count_slowly",
+      "echo",
+      "hold",
+      "secret_tool",
+      "whoami",
+    ]);
     await client.close();
   });
 
@@ -149,14 +200,18 @@ describe("MCP on real gateways", () => {
     ["Deny List", "denyBeta", "alpha"],
   ] as const)("%s may use %s", async (_what, key, server) => {
     const { client } = await connect(1, `/mcp/${server}`, keys[key]);
-    expect((await client.callTool({ name: "whoami", arguments: {} })).content).toEqual([{ type: "text", text: server }]);
+    expect((await client.callTool({ name: "whoami", arguments: {} })).content).toEqual([
+      { type: "text", text: server },
+    ]);
     await client.close();
   });
 
   it("streams a tool's progress before its result", async () => {
     const { client } = await connect(0, "/mcp/alpha", keys.tools);
     const progress: number[] = [];
-    const result = await client.callTool({ name: "count_slowly", arguments: { n: 6 } }, undefined, { onprogress: (p) => progress.push(p.progress) });
+    const result = await client.callTool({ name: "count_slowly", arguments: { n: 6 } }, undefined, {
+      onprogress: (p) => progress.push(p.progress),
+    });
     expect(progress).toEqual([1, 2, 3, 4, 5, 6]);
     expect(result.content).toEqual([{ type: "text", text: "counted to 6" }]);
     await client.close();
@@ -164,10 +219,14 @@ describe("MCP on real gateways", () => {
 
   it("continues a session on the second gateway, for /mcp/{server} and for /mcp", async () => {
     const first = await connect(0, "/mcp/alpha", keys.tools);
-    expect((await first.client.callTool({ name: "echo", arguments: { text: "one" } })).content).toEqual([{ type: "text", text: "one" }]);
+    expect((await first.client.callTool({ name: "echo", arguments: { text: "one" } })).content).toEqual([
+      { type: "text", text: "one" },
+    ]);
     const upstreamSessions = alpha.sessions;
     const moved = await connect(1, "/mcp/alpha", keys.tools, first.transport.sessionId);
-    expect((await moved.client.callTool({ name: "echo", arguments: { text: "two" } })).content).toEqual([{ type: "text", text: "two" }]);
+    expect((await moved.client.callTool({ name: "echo", arguments: { text: "two" } })).content).toEqual([
+      { type: "text", text: "two" },
+    ]);
     // The same upstream session served both gateways: no new one was opened.
     expect(alpha.sessions).toBe(upstreamSessions);
     const [onFirst, onSecond] = alpha.hits.slice(-2);
@@ -175,17 +234,35 @@ describe("MCP on real gateways", () => {
 
     const agg = await connect(0, "/mcp", keys.all);
     const aggMoved = await connect(1, "/mcp", keys.all, agg.transport.sessionId);
-    expect((await aggMoved.client.callTool({ name: "beta__whoami", arguments: {} })).content).toEqual([{ type: "text", text: "beta" }]);
+    expect((await aggMoved.client.callTool({ name: "beta__whoami", arguments: {} })).content).toEqual([
+      { type: "text", text: "beta" },
+    ]);
   });
 
   it("aggregates every allowed tool of every allowed server at /mcp", async () => {
     const { client } = await connect(0, "/mcp", keys.tools);
     const names = (await client.listTools()).tools.map((t) => t.name).sort();
-    expect(names).toEqual(["alpha__add", "alpha__count_slowly", "alpha__echo", "beta__add", "beta__count_slowly", "beta__echo", "beta__hold", "beta__secret_tool", "beta__whoami"]);
-    expect((await client.callTool({ name: "alpha__echo", arguments: { text: "via /mcp" } })).content).toEqual([{ type: "text", text: "via /mcp" }]);
-    await expect(client.callTool({ name: "alpha__secret_tool", arguments: {} })).rejects.toMatchObject({ code: -32001 });
+    expect(names).toEqual([
+      "alpha__add",
+      "alpha__count_slowly",
+      "alpha__echo",
+      "beta__add",
+      "beta__count_slowly",
+      "beta__echo",
+      "beta__hold",
+      "beta__secret_tool",
+      "beta__whoami",
+    ]);
+    expect((await client.callTool({ name: "alpha__echo", arguments: { text: "via /mcp" } })).content).toEqual([
+      { type: "text", text: "via /mcp" },
+    ]);
+    await expect(client.callTool({ name: "alpha__secret_tool", arguments: {} })).rejects.toMatchObject({
+      code: -32001,
+    });
     const progress: number[] = [];
-    await client.callTool({ name: "alpha__count_slowly", arguments: { n: 3 } }, undefined, { onprogress: (p) => progress.push(p.progress) });
+    await client.callTool({ name: "alpha__count_slowly", arguments: { n: 3 } }, undefined, {
+      onprogress: (p) => progress.push(p.progress),
+    });
     expect(progress).toEqual([1, 2, 3]);
     await client.close();
 
@@ -197,15 +274,23 @@ describe("MCP on real gateways", () => {
 
   it("refuses a key revoked mid-session on its next call, on every gateway", async () => {
     const { client, transport } = await connect(0, "/mcp/beta", keys.revoked);
-    expect((await client.callTool({ name: "whoami", arguments: {} })).content).toEqual([{ type: "text", text: "beta" }]);
+    expect((await client.callTool({ name: "whoami", arguments: {} })).content).toEqual([
+      { type: "text", text: "beta" },
+    ]);
     const target = ++revision;
     cp.push([upsertChange(target, withFields(keys.revoked.upsert, { status: KeyStatus.REVOKED }))]);
     await eventually(() => (gateways.every((g) => g.context.syncState.appliedRevision >= target) ? true : undefined));
     const before = beta.hits.length;
     for (const i of [0, 1]) {
-      const res = await post(i, "/mcp/beta", keys.revoked, JSON.stringify({ jsonrpc: "2.0", id: 5, method: "tools/call", params: { name: "whoami" } }), {
-        "mcp-session-id": transport.sessionId!,
-      });
+      const res = await post(
+        i,
+        "/mcp/beta",
+        keys.revoked,
+        JSON.stringify({ jsonrpc: "2.0", id: 5, method: "tools/call", params: { name: "whoami" } }),
+        {
+          "mcp-session-id": transport.sessionId!,
+        },
+      );
       expect(res.status).toBe(401);
     }
     await expect(client.callTool({ name: "whoami", arguments: {} })).rejects.toThrow();
@@ -234,14 +319,27 @@ describe("MCP on real gateways", () => {
     const stolen = await post(1, "/mcp/alpha", keys.all, listBody, { "mcp-session-id": transport.sessionId! });
     expect(stolen.status).toBe(404);
     expect(await stolen.json()).toMatchObject({ error: { code: -32004, data: { code: "mcp_session_not_found" } } });
-    expect(alpha.hits.slice(before).filter((h) => h.rpcMethod !== "initialize" && h.rpcMethod !== "notifications/initialized")).toEqual([]);
+    expect(
+      alpha.hits
+        .slice(before)
+        .filter((h) => h.rpcMethod !== "initialize" && h.rpcMethod !== "notifications/initialized"),
+    ).toEqual([]);
     // Unknown paths and methods under /mcp.
     expect((await post(0, "/mcp/alpha/extra", keys.tools, listBody)).status).toBe(404);
-    expect((await fetch(`${bases[0]}/mcp/alpha`, { method: "PUT", headers: { authorization: `Bearer ${keys.tools.secret}` } })).status).toBe(405);
+    expect(
+      (
+        await fetch(`${bases[0]}/mcp/alpha`, {
+          method: "PUT",
+          headers: { authorization: `Bearer ${keys.tools.secret}` },
+        })
+      ).status,
+    ).toBe(405);
     // No key at all: 401 like every route.
     expect((await fetch(`${bases[0]}/mcp/alpha`, { method: "POST", body: listBody })).status).toBe(401);
     // The gateway still serves.
     const { client } = await connect(0, "/mcp/alpha", keys.tools);
-    expect((await client.callTool({ name: "echo", arguments: { text: "alive" } })).content).toEqual([{ type: "text", text: "alive" }]);
+    expect((await client.callTool({ name: "echo", arguments: { text: "alive" } })).content).toEqual([
+      { type: "text", text: "alive" },
+    ]);
   });
 });

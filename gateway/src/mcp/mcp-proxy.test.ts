@@ -27,10 +27,21 @@ describe("MCP proxy and aggregate against a real MCP server", () => {
   let base = "";
 
   const policy = (mcp: KeyPolicy["mcp"]): Readonly<KeyPolicy> => ({ ...EMPTY_POLICY, mcp });
-  keys.set("k-all", policy({ enabled: true, accessMode: McpAccessMode.ALLOW_ALL, servers: [], tools: { alpha: ["echo", "add", "count_slowly"] } }));
+  keys.set(
+    "k-all",
+    policy({
+      enabled: true,
+      accessMode: McpAccessMode.ALLOW_ALL,
+      servers: [],
+      tools: { alpha: ["echo", "add", "count_slowly"] },
+    }),
+  );
   keys.set("k-off", policy({ enabled: false, accessMode: McpAccessMode.ALLOW_ALL, servers: [], tools: {} }));
   keys.set("k-deny-all", policy({ enabled: true, accessMode: McpAccessMode.DENY_ALL, servers: [], tools: {} }));
-  keys.set("k-allow-beta", policy({ enabled: true, accessMode: McpAccessMode.ALLOW_LIST, servers: ["beta"], tools: {} }));
+  keys.set(
+    "k-allow-beta",
+    policy({ enabled: true, accessMode: McpAccessMode.ALLOW_LIST, servers: ["beta"], tools: {} }),
+  );
   keys.set("k-deny-beta", policy({ enabled: true, accessMode: McpAccessMode.DENY_LIST, servers: ["beta"], tools: {} }));
 
   beforeAll(async () => {
@@ -45,7 +56,12 @@ describe("MCP proxy and aggregate against a real MCP server", () => {
     ]);
     const credentials = (name: string) => (name === "MCP_SECRET_ALPHA" ? "alpha-upstream-secret" : undefined);
     const proxy = new McpServerProxy({ servers, upstream, credentials, maxMessageBytes: 64 * 1024 });
-    const aggregate = new McpAggregate({ servers, sessions: new UpstreamSessions(upstream, credentials), maxMessageBytes: 64 * 1024, version: "test" });
+    const aggregate = new McpAggregate({
+      servers,
+      sessions: new UpstreamSessions(upstream, credentials),
+      maxMessageBytes: 64 * 1024,
+      version: "test",
+    });
     http = createServer((req, res) => {
       const secret = (req.headers.authorization ?? "").replace(/^Bearer /, "");
       const p = keys.get(secret);
@@ -57,7 +73,8 @@ describe("MCP proxy and aggregate against a real MCP server", () => {
       const path = (req.url ?? "/").split("?")[0]!;
       const name = path.startsWith("/mcp/") ? decodeURIComponent(path.slice(5)) : null;
       const info = newRequestInfo(name);
-      const done = name === null ? aggregate.handle(req, res, caller, info) : proxy.handle(req, res, caller, name, info);
+      const done =
+        name === null ? aggregate.handle(req, res, caller, info) : proxy.handle(req, res, caller, name, info);
       done.then(() => info.denial && denials.push(info.denial)).catch(() => res.destroy());
     });
     await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
@@ -74,7 +91,11 @@ describe("MCP proxy and aggregate against a real MCP server", () => {
 
   async function connect(path: string, secret: string): Promise<Client> {
     const client = new Client({ name: "test", version: "1" });
-    await client.connect(new StreamableHTTPClientTransport(new URL(`${base}${path}`), { requestInit: { headers: { authorization: `Bearer ${secret}` } } }));
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${base}${path}`), {
+        requestInit: { headers: { authorization: `Bearer ${secret}` } },
+      }),
+    );
     return client;
   }
 
@@ -91,7 +112,10 @@ describe("MCP proxy and aggregate against a real MCP server", () => {
   it("refuses a tool outside the key's tool list with a JSON-RPC error naming it; the upstream never sees the call", async () => {
     const client = await connect("/mcp/alpha", "k-all");
     const before = alpha.hits.length;
-    await expect(client.callTool({ name: "secret_tool", arguments: {} })).rejects.toMatchObject({ code: -32001, message: expect.stringContaining('tool "secret_tool"') });
+    await expect(client.callTool({ name: "secret_tool", arguments: {} })).rejects.toMatchObject({
+      code: -32001,
+      message: expect.stringContaining('tool "secret_tool"'),
+    });
     expect(alpha.hits.slice(before).some((h) => h.tool === "secret_tool")).toBe(false);
     expect(denials.at(-1)).toMatchObject({ code: "mcp_tool_denied", tool: "secret_tool", server: "alpha" });
     await client.close();
@@ -100,7 +124,9 @@ describe("MCP proxy and aggregate against a real MCP server", () => {
   it("streams a tool's progress notifications before its result", async () => {
     const client = await connect("/mcp/alpha", "k-all");
     const progress: number[] = [];
-    const result = await client.callTool({ name: "count_slowly", arguments: { n: 5 } }, undefined, { onprogress: (p) => progress.push(p.progress) });
+    const result = await client.callTool({ name: "count_slowly", arguments: { n: 5 } }, undefined, {
+      onprogress: (p) => progress.push(p.progress),
+    });
     expect(progress).toEqual([1, 2, 3, 4, 5]);
     expect(result.content).toEqual([{ type: "text", text: "counted to 5" }]);
     await client.close();
@@ -121,7 +147,11 @@ describe("MCP proxy and aggregate against a real MCP server", () => {
   ])("%s is refused %s with 403 JSON", async (secret, server, code) => {
     const res = await fetch(`${base}/mcp/${server}`, {
       method: "POST",
-      headers: { authorization: `Bearer ${secret}`, "content-type": "application/json", accept: "application/json, text/event-stream" },
+      headers: {
+        authorization: `Bearer ${secret}`,
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+      },
       body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
     });
     expect(res.status).toBe(403);
@@ -133,7 +163,9 @@ describe("MCP proxy and aggregate against a real MCP server", () => {
     ["k-deny-beta", "alpha"],
   ])("%s may use %s", async (secret, server) => {
     const client = await connect(`/mcp/${server}`, secret);
-    expect((await client.callTool({ name: "whoami", arguments: {} })).content).toEqual([{ type: "text", text: server }]);
+    expect((await client.callTool({ name: "whoami", arguments: {} })).content).toEqual([
+      { type: "text", text: server },
+    ]);
     await client.close();
   });
 
@@ -141,12 +173,28 @@ describe("MCP proxy and aggregate against a real MCP server", () => {
     const betaSessionsBefore = beta.sessions;
     const client = await connect("/mcp", "k-all");
     const names = (await client.listTools()).tools.map((t) => t.name).sort();
-    expect(names).toEqual(["alpha__add", "alpha__count_slowly", "alpha__echo", "beta__add", "beta__count_slowly", "beta__echo", "beta__hold", "beta__secret_tool", "beta__whoami"]);
-    expect((await client.callTool({ name: "beta__whoami", arguments: {} })).content).toEqual([{ type: "text", text: "beta" }]);
-    await expect(client.callTool({ name: "alpha__secret_tool", arguments: {} })).rejects.toMatchObject({ code: -32001 });
+    expect(names).toEqual([
+      "alpha__add",
+      "alpha__count_slowly",
+      "alpha__echo",
+      "beta__add",
+      "beta__count_slowly",
+      "beta__echo",
+      "beta__hold",
+      "beta__secret_tool",
+      "beta__whoami",
+    ]);
+    expect((await client.callTool({ name: "beta__whoami", arguments: {} })).content).toEqual([
+      { type: "text", text: "beta" },
+    ]);
+    await expect(client.callTool({ name: "alpha__secret_tool", arguments: {} })).rejects.toMatchObject({
+      code: -32001,
+    });
     await expect(client.callTool({ name: "nosuch__echo", arguments: {} })).rejects.toMatchObject({ code: -32602 });
     const progress: number[] = [];
-    await client.callTool({ name: "alpha__count_slowly", arguments: { n: 3 } }, undefined, { onprogress: (p) => progress.push(p.progress) });
+    await client.callTool({ name: "alpha__count_slowly", arguments: { n: 3 } }, undefined, {
+      onprogress: (p) => progress.push(p.progress),
+    });
     expect(progress).toEqual([1, 2, 3]);
     // Ending the aggregated session (DELETE) ends the upstream sessions the gateway opened for it.
     expect(beta.sessions).toBeGreaterThan(betaSessionsBefore);
@@ -165,7 +213,12 @@ describe("MCP proxy and aggregate against a real MCP server", () => {
     const before = beta.hits.length;
     const res = await fetch(`${base}/mcp/beta`, {
       method: "POST",
-      headers: { authorization: "Bearer k-allow-beta", "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-session-id": transport.sessionId! },
+      headers: {
+        authorization: "Bearer k-allow-beta",
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        "mcp-session-id": transport.sessionId!,
+      },
       body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
     });
     expect(res.status).toBe(404);
@@ -177,7 +230,12 @@ describe("MCP proxy and aggregate against a real MCP server", () => {
   const post = (path: string, body: string, headers: Record<string, string> = {}) =>
     fetch(`${base}${path}`, {
       method: "POST",
-      headers: { authorization: "Bearer k-all", "content-type": "application/json", accept: "application/json, text/event-stream", ...headers },
+      headers: {
+        authorization: "Bearer k-all",
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        ...headers,
+      },
       body,
     });
 
@@ -198,7 +256,10 @@ describe("MCP proxy and aggregate against a real MCP server", () => {
     }
     const down = await post("/mcp/down", JSON.stringify({ jsonrpc: "2.0", id: 3, method: "ping" }));
     expect(down.status).toBe(502);
-    expect(await down.json()).toMatchObject({ id: 3, error: { code: -32002, data: { code: "mcp_upstream_unreachable" } } });
+    expect(await down.json()).toMatchObject({
+      id: 3,
+      error: { code: -32002, data: { code: "mcp_upstream_unreachable" } },
+    });
     const nocred = await post("/mcp/nocred", JSON.stringify({ jsonrpc: "2.0", id: 4, method: "ping" }));
     expect(nocred.status).toBe(502);
     const nocredBody = (await nocred.json()) as { error: { message: string; data: { code: string } } };

@@ -4,7 +4,14 @@ import type { KeyPolicy } from "../db/key-repository.js";
 import { allowedTools, checkServer, checkTool, mcpPolicyOf } from "./access-policy.js";
 import { resolveAuth, type CredentialLookup } from "./credentials.js";
 import { RPC, parseClientMessage, rpcError, type ClientMessage, type JsonRpcId } from "./json-rpc.js";
-import { BodyTooLargeError, readBody, tooLarge, writeHttpError, writeRpcError, type McpRequestInfo } from "./messages.js";
+import {
+  BodyTooLargeError,
+  readBody,
+  tooLarge,
+  writeHttpError,
+  writeRpcError,
+  type McpRequestInfo,
+} from "./messages.js";
 import type { McpServerIndex, McpServerRecord } from "./server-index.js";
 import { unwrapSessionId, wrapSessionId } from "./session-id.js";
 import { SseSplitter, replaceData } from "./sse.js";
@@ -45,7 +52,13 @@ export class McpServerProxy {
     this.#o = { maxInspectedBytes: 8 * 1024 * 1024, ...options };
   }
 
-  async handle(req: IncomingMessage, res: ServerResponse, caller: McpCaller, name: string, info: McpRequestInfo): Promise<void> {
+  async handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    caller: McpCaller,
+    name: string,
+    info: McpRequestInfo,
+  ): Promise<void> {
     const server = this.#o.servers.get(name);
     if (server === undefined) {
       info.outcome = "unknown_server";
@@ -64,7 +77,12 @@ export class McpServerProxy {
     if (method !== "POST" && method !== "GET" && method !== "DELETE") {
       info.outcome = "bad_request";
       res.setHeader("allow", "GET, POST, DELETE");
-      writeHttpError(res, 405, "method_not_allowed", `${method} is not part of MCP's Streamable HTTP transport: use POST, GET or DELETE`);
+      writeHttpError(
+        res,
+        405,
+        "method_not_allowed",
+        `${method} is not part of MCP's Streamable HTTP transport: use POST, GET or DELETE`,
+      );
       return;
     }
     let session: string | null = null;
@@ -73,7 +91,13 @@ export class McpServerProxy {
       session = unwrapSessionId(caller.sessionKey, name, presented);
       if (session === null) {
         info.outcome = "bad_session";
-        writeRpcError(res, 404, rpcError(null, RPC.badSession, "unknown MCP session for this API key and server: initialize a new session", { code: "mcp_session_not_found" }));
+        writeRpcError(
+          res,
+          404,
+          rpcError(null, RPC.badSession, "unknown MCP session for this API key and server: initialize a new session", {
+            code: "mcp_session_not_found",
+          }),
+        );
         return;
       }
     }
@@ -108,7 +132,11 @@ export class McpServerProxy {
       if (toolDenial !== null) {
         info.outcome = "denied_tool";
         info.denial = toolDenial;
-        writeRpcError(res, 200, rpcError(message.id, RPC.toolDenied, toolDenial.message, { code: toolDenial.code, server: name, tool }));
+        writeRpcError(
+          res,
+          200,
+          rpcError(message.id, RPC.toolDenied, toolDenial.message, { code: toolDenial.code, server: name, tool }),
+        );
         return;
       }
     }
@@ -120,14 +148,28 @@ export class McpServerProxy {
     res: ServerResponse,
     caller: McpCaller,
     server: McpServerRecord,
-    call: { method: "GET" | "POST" | "DELETE"; session: string | null; body: string | undefined; message: ClientMessage | null },
+    call: {
+      method: "GET" | "POST" | "DELETE";
+      session: string | null;
+      body: string | undefined;
+      message: ClientMessage | null;
+    },
     info: McpRequestInfo,
   ): Promise<void> {
     const id: JsonRpcId | null = call.message?.kind === "request" ? call.message.id : null;
     const auth = resolveAuth(server.auth, this.#o.credentials);
     if (!auth.ok) {
       info.outcome = "upstream_error";
-      writeRpcError(res, 502, rpcError(id, RPC.upstreamError, `MCP server "${server.name}" is not usable from this gateway: ${auth.message}`, { code: "mcp_upstream_credential_missing" }));
+      writeRpcError(
+        res,
+        502,
+        rpcError(
+          id,
+          RPC.upstreamError,
+          `MCP server "${server.name}" is not usable from this gateway: ${auth.message}`,
+          { code: "mcp_upstream_credential_missing" },
+        ),
+      );
       return;
     }
     const headers: Record<string, string> = {
@@ -145,11 +187,23 @@ export class McpServerProxy {
     res.once("close", () => abort.abort());
     let answer: UpstreamAnswer;
     try {
-      answer = await this.#o.upstream.send({ method: call.method, url: new URL(server.url), headers, body: call.body, signal: abort.signal });
+      answer = await this.#o.upstream.send({
+        method: call.method,
+        url: new URL(server.url),
+        headers,
+        body: call.body,
+        signal: abort.signal,
+      });
     } catch {
       info.outcome = "upstream_error";
       // The cause stays out of the answer: it may name internal hosts.
-      writeRpcError(res, 502, rpcError(id, RPC.upstreamError, `MCP server "${server.name}" could not be reached`, { code: "mcp_upstream_unreachable" }));
+      writeRpcError(
+        res,
+        502,
+        rpcError(id, RPC.upstreamError, `MCP server "${server.name}" could not be reached`, {
+          code: "mcp_upstream_unreachable",
+        }),
+      );
       return;
     }
     if (answer.status >= 400) info.outcome = "upstream_status";
@@ -187,7 +241,10 @@ export class McpServerProxy {
       try {
         for await (const chunk of answer.body as AsyncIterable<Buffer>) {
           for (const event of splitter.push(decoder.write(chunk))) {
-            const data = event.data === "" ? event.raw : replaceData(event.raw, filterToolsListMessage(event.data, caller, server.name));
+            const data =
+              event.data === ""
+                ? event.raw
+                : replaceData(event.raw, filterToolsListMessage(event.data, caller, server.name));
             res.write(`${data}\n\n`);
           }
         }
@@ -211,7 +268,11 @@ function filterToolsListMessage(text: string, caller: McpCaller, server: string)
   }
   const result = (message as { result?: { tools?: unknown } }).result;
   if (result === undefined || !Array.isArray(result.tools)) return text;
-  result.tools = allowedTools(mcpPolicyOf(caller.policy), server, result.tools.filter((t): t is { name: string } => typeof t?.name === "string"));
+  result.tools = allowedTools(
+    mcpPolicyOf(caller.policy),
+    server,
+    result.tools.filter((t): t is { name: string } => typeof t?.name === "string"),
+  );
   return JSON.stringify(message);
 }
 
@@ -228,4 +289,3 @@ async function pipe(answer: UpstreamAnswer, res: ServerResponse): Promise<void> 
     res.destroy();
   }
 }
-

@@ -18,7 +18,12 @@ export function newRequestInfo(server: string | null): McpRequestInfo {
   return { server, tool: null, method: null, outcome: "ok", denial: null };
 }
 
-export function writeJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
+export function writeJson(
+  res: ServerResponse,
+  status: number,
+  value: unknown,
+  headers: Record<string, string> = {},
+): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -28,12 +33,23 @@ export function writeJson(res: ServerResponse, status: number, value: unknown, h
   res.end(body);
 }
 
-export function writeRpcError(res: ServerResponse, status: number, body: JsonRpcErrorBody, headers?: Record<string, string>): void {
+export function writeRpcError(
+  res: ServerResponse,
+  status: number,
+  body: JsonRpcErrorBody,
+  headers?: Record<string, string>,
+): void {
   writeJson(res, status, body, headers);
 }
 
 /** A refusal of the HTTP request itself (no JSON-RPC id to answer): `{ error: { code, message } }`. */
-export function writeHttpError(res: ServerResponse, status: number, code: string, message: string, extra: Record<string, unknown> = {}): void {
+export function writeHttpError(
+  res: ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  extra: Record<string, unknown> = {},
+): void {
   writeJson(res, status, { error: { code, message, ...extra } });
 }
 
@@ -54,5 +70,8 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<str
 }
 
 export function tooLarge(limit: number, id: JsonRpcId | null = null): JsonRpcErrorBody {
-  return rpcError(id, RPC.tooLarge, `the MCP message is larger than ${limit} bytes`, { code: "mcp_message_too_large", limit });
+  return rpcError(id, RPC.tooLarge, `the MCP message is larger than ${limit} bytes`, {
+    code: "mcp_message_too_large",
+    limit,
+  });
 }

@@ -4,8 +4,8 @@ import { SseSplitter, replaceData } from "./sse.js";
 describe("SseSplitter", () => {
   it("yields whole events across chunk boundaries, joining data lines", () => {
     const s = new SseSplitter();
-    expect(s.push("event: message\nid: 7\ndata: {\"a\":")).toEqual([]);
-    const events = s.push('1}\n\ndata: one\ndata: two\r\n\r\ndata: rest');
+    expect(s.push('event: message\nid: 7\ndata: {"a":')).toEqual([]);
+    const events = s.push("1}\n\ndata: one\ndata: two\r\n\r\ndata: rest");
     expect(events).toEqual([
       { raw: 'event: message\nid: 7\ndata: {"a":1}', data: '{"a":1}' },
       { raw: "data: one\ndata: two", data: "one\ntwo" },

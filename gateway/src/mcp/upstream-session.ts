@@ -48,8 +48,15 @@ export class UpstreamSessions {
 
   #headers(server: McpServerRecord, session: Session | null): Record<string, string> {
     const auth = resolveAuth(server.auth, this.credentials);
-    if (!auth.ok) throw new UpstreamCallError(`MCP server "${server.name}" is not usable from this gateway: ${auth.message}`, "mcp_upstream_credential_missing");
-    const headers: Record<string, string> = { accept: "application/json, text/event-stream", "content-type": "application/json" };
+    if (!auth.ok)
+      throw new UpstreamCallError(
+        `MCP server "${server.name}" is not usable from this gateway: ${auth.message}`,
+        "mcp_upstream_credential_missing",
+      );
+    const headers: Record<string, string> = {
+      accept: "application/json, text/event-stream",
+      "content-type": "application/json",
+    };
     if (session !== null) {
       headers["mcp-protocol-version"] = session.protocolVersion;
       if (session.id !== null) headers["mcp-session-id"] = session.id;
@@ -58,10 +65,21 @@ export class UpstreamSessions {
     return headers;
   }
 
-  async #send(server: McpServerRecord, session: Session | null, message: unknown, signal?: AbortSignal): Promise<UpstreamAnswer> {
+  async #send(
+    server: McpServerRecord,
+    session: Session | null,
+    message: unknown,
+    signal?: AbortSignal,
+  ): Promise<UpstreamAnswer> {
     const headers = this.#headers(server, session);
     try {
-      return await this.upstream.send({ method: "POST", url: new URL(server.url), headers, body: JSON.stringify(message), signal });
+      return await this.upstream.send({
+        method: "POST",
+        url: new URL(server.url),
+        headers,
+        body: JSON.stringify(message),
+        signal,
+      });
     } catch {
       throw new UpstreamCallError(`MCP server "${server.name}" could not be reached`, "mcp_upstream_unreachable");
     }
@@ -73,7 +91,11 @@ export class UpstreamSessions {
       jsonrpc: "2.0",
       id,
       method: "initialize",
-      params: { protocolVersion: GATEWAY_PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: "tollgate-gateway", version: "1" } },
+      params: {
+        protocolVersion: GATEWAY_PROTOCOL_VERSION,
+        capabilities: {},
+        clientInfo: { name: "tollgate-gateway", version: "1" },
+      },
     });
     const reply = await readReply(answer, id, server.name);
     const result = reply.result as { protocolVersion?: unknown } | undefined;
@@ -110,14 +132,23 @@ export class UpstreamSessions {
     session
       .then(async (s) => {
         if (s.id === null) return;
-        const answer = await this.upstream.send({ method: "DELETE", url: new URL(server.url), headers: this.#headers(server, s) });
+        const answer = await this.upstream.send({
+          method: "DELETE",
+          url: new URL(server.url),
+          headers: this.#headers(server, s),
+        });
         answer.body.resume();
       })
       .catch(() => undefined);
   }
 
   /** Sends one request in the scope's session with `server`; re-opens the session once if the upstream forgot it (404). */
-  async request(scope: string, server: McpServerRecord, message: { id: string | number }, signal?: AbortSignal): Promise<UpstreamAnswer> {
+  async request(
+    scope: string,
+    server: McpServerRecord,
+    message: { id: string | number },
+    signal?: AbortSignal,
+  ): Promise<UpstreamAnswer> {
     for (let attempt = 0; ; attempt++) {
       const session = await this.#session(scope, server);
       const answer = await this.#send(server, session, message, signal);
@@ -129,7 +160,12 @@ export class UpstreamSessions {
   }
 
   /** Sends a request and reads its JSON-RPC reply. */
-  async call(scope: string, server: McpServerRecord, method: string, params: Record<string, unknown>): Promise<Record<string, unknown>> {
+  async call(
+    scope: string,
+    server: McpServerRecord,
+    method: string,
+    params: Record<string, unknown>,
+  ): Promise<Record<string, unknown>> {
     const id = this.#id();
     const answer = await this.request(scope, server, { jsonrpc: "2.0", id, method, params } as { id: string });
     return readReply(answer, id, server.name);
@@ -142,8 +178,13 @@ export class UpstreamSessions {
 }
 
 /** The JSON-RPC reply with `id`, from a JSON body or an SSE stream. */
-export async function readReply(answer: UpstreamAnswer, id: string | number, server: string): Promise<Record<string, unknown>> {
-  const bad = (why: string) => new UpstreamCallError(`MCP server "${server}" answered badly: ${why}`, "mcp_upstream_bad_answer");
+export async function readReply(
+  answer: UpstreamAnswer,
+  id: string | number,
+  server: string,
+): Promise<Record<string, unknown>> {
+  const bad = (why: string) =>
+    new UpstreamCallError(`MCP server "${server}" answered badly: ${why}`, "mcp_upstream_bad_answer");
   if (answer.status >= 400) {
     answer.body.resume();
     throw bad(`HTTP ${answer.status}`);

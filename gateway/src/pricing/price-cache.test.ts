@@ -12,8 +12,21 @@ import { makeKey, tempDir, upsertChange } from "@tollgate/testkit";
 
 const clock = { now: () => Date.parse("2025-06-01T12:00:00Z") };
 
-function price(provider: string, model: string, input: number, output: number, extra: Partial<ModelPrice> = {}): ModelPrice {
-  return create(ModelPriceSchema, { provider, model, inputUsdPerMtok: input, outputUsdPerMtok: output, source: "default", ...extra });
+function price(
+  provider: string,
+  model: string,
+  input: number,
+  output: number,
+  extra: Partial<ModelPrice> = {},
+): ModelPrice {
+  return create(ModelPriceSchema, {
+    provider,
+    model,
+    inputUsdPerMtok: input,
+    outputUsdPerMtok: output,
+    source: "default",
+    ...extra,
+  });
 }
 
 function priceUpsert(revision: number, p: ModelPrice): Change {
@@ -21,7 +34,10 @@ function priceUpsert(revision: number, p: ModelPrice): Change {
 }
 
 function priceDelete(revision: number, provider: string, model: string): Change {
-  return create(ChangeSchema, { revision: BigInt(revision), op: { case: "modelPriceDelete", value: { provider, model } } });
+  return create(ChangeSchema, {
+    revision: BigInt(revision),
+    op: { case: "modelPriceDelete", value: { provider, model } },
+  });
 }
 
 describe("KeyCache: the price table", () => {
@@ -52,7 +68,11 @@ describe("KeyCache: the price table", () => {
       keys: [],
       modelPrices: [price("openai", "gpt-4o", 2.5, 10, { cacheReadUsdPerMtok: 1.25 }), price("openai", "o3", 2, 8)],
     });
-    expect(cache.prices.lookup("openai", "gpt-4o-2024-08-06")).toMatchObject({ inputUsdPerMtok: 2.5, cacheReadUsdPerMtok: 1.25, cacheWriteUsdPerMtok: null });
+    expect(cache.prices.lookup("openai", "gpt-4o-2024-08-06")).toMatchObject({
+      inputUsdPerMtok: 2.5,
+      cacheReadUsdPerMtok: 1.25,
+      cacheWriteUsdPerMtok: null,
+    });
 
     const result = cache.applyChanges([
       priceUpsert(11, price("openai", "gpt-4o", 1, 2, { source: "override" })),
@@ -67,19 +87,40 @@ describe("KeyCache: the price table", () => {
 
     store.close();
     expect(open()).toMatchObject({ revision: 13, modelPrices: 1 });
-    expect(cache.prices.lookup("openai", "gpt-4o")).toMatchObject({ inputUsdPerMtok: 1, outputUsdPerMtok: 2, source: "override" });
+    expect(cache.prices.lookup("openai", "gpt-4o")).toMatchObject({
+      inputUsdPerMtok: 1,
+      outputUsdPerMtok: 2,
+      source: "override",
+    });
 
     // A later snapshot is the whole table: what it lacks is gone.
-    cache.applySnapshot({ revision: 14, orgId: "org_p", reason: SnapshotReason.COMPACTED, keys: [], modelPrices: [price("anthropic", "claude-*", 3, 15)] });
+    cache.applySnapshot({
+      revision: 14,
+      orgId: "org_p",
+      reason: SnapshotReason.COMPACTED,
+      keys: [],
+      modelPrices: [price("anthropic", "claude-*", 3, 15)],
+    });
     expect(cache.prices.lookup("openai", "gpt-4o")).toBeUndefined();
     expect(store.modelPrices.all().map((p) => `${p.provider}/${p.model}`)).toEqual(["anthropic/claude-*"]);
   });
 
   it("refuses a price it cannot use and keeps the previous state, on disk and in memory", () => {
     cache.applyChanges([priceUpsert(1, price("openai", "gpt-4o", 2.5, 10))]);
-    expect(() => cache.applyChanges([priceUpsert(2, price("openai", "gpt-4o", 1, 1)), priceUpsert(3, price("openai", "o3", -1, 8))])).toThrow(ApplyError);
     expect(() =>
-      cache.applySnapshot({ revision: 5, orgId: "org_p", reason: SnapshotReason.NEW_GATEWAY, keys: [], modelPrices: [price("openai", "x", Number.POSITIVE_INFINITY, 1)] }),
+      cache.applyChanges([
+        priceUpsert(2, price("openai", "gpt-4o", 1, 1)),
+        priceUpsert(3, price("openai", "o3", -1, 8)),
+      ]),
+    ).toThrow(ApplyError);
+    expect(() =>
+      cache.applySnapshot({
+        revision: 5,
+        orgId: "org_p",
+        reason: SnapshotReason.NEW_GATEWAY,
+        keys: [],
+        modelPrices: [price("openai", "x", Number.POSITIVE_INFINITY, 1)],
+      }),
     ).toThrow(/finite/);
     expect(cache.appliedRevision).toBe(1);
     expect(cache.prices.lookup("openai", "gpt-4o")?.inputUsdPerMtok).toBe(2.5);
@@ -92,7 +133,10 @@ describe("a cache written before prices were synced", () => {
     const dir = tempDir();
     try {
       const old = new BetterSqlite3(join(dir.path, "gateway.db"));
-      migrate(old, migrations.filter((m) => m.name < "2025-04-01"));
+      migrate(
+        old,
+        migrations.filter((m) => m.name < "2025-04-01"),
+      );
       old.prepare("INSERT INTO meta (key, value) VALUES ('revision', '40'), ('org_id', 'org_old')").run();
       old.close();
       const store = openStore(dir.path);

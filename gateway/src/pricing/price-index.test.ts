@@ -2,7 +2,13 @@ import { describe, expect, it } from "vitest";
 import { PriceIndex, undatedModel, type PriceRule } from "./price-index.js";
 import { requestCostMicroUsd } from "./request-cost.js";
 
-function rule(provider: string, model: string, input: number, output = input * 4, extra: Partial<PriceRule> = {}): PriceRule {
+function rule(
+  provider: string,
+  model: string,
+  input: number,
+  output = input * 4,
+  extra: Partial<PriceRule> = {},
+): PriceRule {
   return {
     provider,
     model,
@@ -49,7 +55,11 @@ describe("PriceIndex lookup", () => {
   });
 
   it("matches dated variants to the undated name", () => {
-    const i = index(rule("openai", "gpt-4o", 2.5), rule("openai", "gpt-4", 30), rule("anthropic", "claude-sonnet-4", 3));
+    const i = index(
+      rule("openai", "gpt-4o", 2.5),
+      rule("openai", "gpt-4", 30),
+      rule("anthropic", "claude-sonnet-4", 3),
+    );
     expect(inputOf(i, "openai", "gpt-4o-2024-08-06")).toBe(2.5);
     expect(inputOf(i, "openai", "gpt-4-0613")).toBe(30);
     expect(inputOf(i, "anthropic", "claude-sonnet-4-20250514")).toBe(3);
@@ -107,17 +117,28 @@ describe("PriceIndex cost", () => {
   );
 
   it("is integer micro-USD: a token at X USD per million costs X micro-USD", () => {
-    expect(i.costMicroUsd("anthropic", "claude-sonnet-4", { promptTokens: 1000, completionTokens: 200 })).toBe(3000 + 3000);
-    expect(i.costMicroUsd("openai", "gpt-4o-mini", { promptTokens: 1_000_000, completionTokens: 1_000_000 })).toBe(750_000);
+    expect(i.costMicroUsd("anthropic", "claude-sonnet-4", { promptTokens: 1000, completionTokens: 200 })).toBe(
+      3000 + 3000,
+    );
+    expect(i.costMicroUsd("openai", "gpt-4o-mini", { promptTokens: 1_000_000, completionTokens: 1_000_000 })).toBe(
+      750_000,
+    );
     // 0.15 × 7 + 0.6 × 3 = 2.85 → 3
     expect(i.costMicroUsd("openai", "gpt-4o-mini", { promptTokens: 7, completionTokens: 3 })).toBe(3);
   });
 
   it("prices cache reads and writes at their rates, or at the input rate when the model has none", () => {
     expect(
-      i.costMicroUsd("anthropic", "claude-sonnet-4", { promptTokens: 100, completionTokens: 10, cacheReadTokens: 1000, cacheWriteTokens: 1000 }),
+      i.costMicroUsd("anthropic", "claude-sonnet-4", {
+        promptTokens: 100,
+        completionTokens: 10,
+        cacheReadTokens: 1000,
+        cacheWriteTokens: 1000,
+      }),
     ).toBe(300 + 150 + 300 + 3750);
-    expect(i.costMicroUsd("openai", "gpt-4o-mini", { promptTokens: 0, completionTokens: 0, cacheReadTokens: 1000 })).toBe(150);
+    expect(
+      i.costMicroUsd("openai", "gpt-4o-mini", { promptTokens: 0, completionTokens: 0, cacheReadTokens: 1000 }),
+    ).toBe(150);
   });
 
   it("is null when no price is known, and counts missing token counts as 0", () => {
@@ -139,7 +160,12 @@ describe("PriceIndex cost", () => {
 describe("requestCostMicroUsd", () => {
   const ctx = {
     prices: index(rule("anthropic", "claude-sonnet-4-5", 3, 15), rule("openai", "gpt-4o", 2.5, 10)),
-    providers: { providers: [{ name: "claude", kind: "anthropic" }, { name: "oai", kind: "openai" }] },
+    providers: {
+      providers: [
+        { name: "claude", kind: "anthropic" },
+        { name: "oai", kind: "openai" },
+      ],
+    },
   } as unknown as Parameters<typeof requestCostMicroUsd>[0];
   const usage = (promptTokens: number, completionTokens: number, cacheReadTokens: number | null = null) => ({
     promptTokens,
@@ -150,7 +176,12 @@ describe("requestCostMicroUsd", () => {
   });
 
   it("prices by the model sent upstream, so a routing prefix cannot dodge a budget", () => {
-    const rec = { provider: "claude", model: "anthropic/claude-sonnet-4-5", upstreamModel: "claude-sonnet-4-5", usage: usage(1000, 100) };
+    const rec = {
+      provider: "claude",
+      model: "anthropic/claude-sonnet-4-5",
+      upstreamModel: "claude-sonnet-4-5",
+      usage: usage(1000, 100),
+    };
     expect(requestCostMicroUsd(ctx, rec)).toBe(1000 * 3 + 100 * 15);
     expect(requestCostMicroUsd(ctx, { ...rec, upstreamModel: undefined })).toBeNull();
   });

@@ -33,7 +33,17 @@ describe("model prices from the control plane to a gateway", () => {
     apiKey = (await admin("POST", "/internal/api-keys", { name: "k", user_id: user.id })).body.key as string;
     gw = createGateway(
       testConfig(dir.path, `http://127.0.0.1:${cp.grpcPort}`, token, {
-        providers: [{ name: "openai", kind: "openai", baseUrl: `${upstream.url}/v1`, apiKey: "sk-upstream", models: [], modelPatterns: ["*"], timeoutMs: 5_000 }],
+        providers: [
+          {
+            name: "openai",
+            kind: "openai",
+            baseUrl: `${upstream.url}/v1`,
+            apiKey: "sk-upstream",
+            models: [],
+            modelPatterns: ["*"],
+            timeoutMs: 5_000,
+          },
+        ],
       }),
       { logger: createLogger({ name: "gateway", level: "silent" }) },
     );
@@ -57,18 +67,36 @@ describe("model prices from the control plane to a gateway", () => {
 
   it("the snapshot carries the dataset's defaults, matching dated variants", () => {
     const { prices } = gw.context;
-    expect(prices.lookup("openai", "gpt-4o-2024-08-06")).toMatchObject({ inputUsdPerMtok: 2.5, outputUsdPerMtok: 10, source: "default" });
-    expect(prices.lookup("anthropic", "claude-sonnet-4-20250514")).toMatchObject({ inputUsdPerMtok: 3, outputUsdPerMtok: 15 });
+    expect(prices.lookup("openai", "gpt-4o-2024-08-06")).toMatchObject({
+      inputUsdPerMtok: 2.5,
+      outputUsdPerMtok: 10,
+      source: "default",
+    });
+    expect(prices.lookup("anthropic", "claude-sonnet-4-20250514")).toMatchObject({
+      inputUsdPerMtok: 3,
+      outputUsdPerMtok: 15,
+    });
     expect(prices.lookup("openai", "no-such-model")).toBeUndefined();
   });
 
   it("an override reaches the PriceIndex and prices the request log; deleting it restores the default", async () => {
-    const put = await admin("PUT", "/internal/model-prices/openai/gpt-4o-mini", { input_usd_per_mtok: 1000, output_usd_per_mtok: 2000 });
+    const put = await admin("PUT", "/internal/model-prices/openai/gpt-4o-mini", {
+      input_usd_per_mtok: 1000,
+      output_usd_per_mtok: 2000,
+    });
     expect(put.status).toBe(200);
-    await eventually(() => (gw.context.prices.lookup("openai", "gpt-4o-mini")?.inputUsdPerMtok === 1000 ? true : undefined));
-    expect(gw.context.prices.lookup("openai", "gpt-4o-mini")).toMatchObject({ outputUsdPerMtok: 2000, source: "override" });
+    await eventually(() =>
+      gw.context.prices.lookup("openai", "gpt-4o-mini")?.inputUsdPerMtok === 1000 ? true : undefined,
+    );
+    expect(gw.context.prices.lookup("openai", "gpt-4o-mini")).toMatchObject({
+      outputUsdPerMtok: 2000,
+      source: "override",
+    });
     // Durable: in the SQLite cache, not just in memory.
-    expect(gw.context.db.modelPrices.all().find((p) => p.provider === "openai" && p.model === "gpt-4o-mini")?.inputUsdPerMtok).toBe(1000);
+    expect(
+      gw.context.db.modelPrices.all().find((p) => p.provider === "openai" && p.model === "gpt-4o-mini")
+        ?.inputUsdPerMtok,
+    ).toBe(1000);
 
     const res = await chat("gpt-4o-mini");
     expect(res.status).toBe(200);
@@ -81,12 +109,21 @@ describe("model prices from the control plane to a gateway", () => {
     expect(row.costUsd).toBeCloseTo(0.019, 9);
 
     expect((await admin("DELETE", "/internal/model-prices/openai/gpt-4o-mini")).status).toBe(200);
-    await eventually(() => (gw.context.prices.lookup("openai", "gpt-4o-mini")?.source === "default" ? true : undefined));
+    await eventually(() =>
+      gw.context.prices.lookup("openai", "gpt-4o-mini")?.source === "default" ? true : undefined,
+    );
     expect(gw.context.prices.lookup("openai", "gpt-4o-mini")?.inputUsdPerMtok).toBe(0.15);
   });
 
   it("an override of a model the dataset lacks is synced, and its delete removes it", async () => {
-    expect((await admin("PUT", "/internal/model-prices/openai/acme%2Fin-house:v2*", { input_usd_per_mtok: 1, output_usd_per_mtok: 2 })).status).toBe(201);
+    expect(
+      (
+        await admin("PUT", "/internal/model-prices/openai/acme%2Fin-house:v2*", {
+          input_usd_per_mtok: 1,
+          output_usd_per_mtok: 2,
+        })
+      ).status,
+    ).toBe(201);
     await eventually(() => gw.context.prices.lookup("openai", "acme/in-house:v2.1"));
     expect((await admin("DELETE", "/internal/model-prices/openai/acme/in-house:v2*")).status).toBe(200);
     await eventually(() => (gw.context.prices.lookup("openai", "acme/in-house:v2.1") === undefined ? true : undefined));

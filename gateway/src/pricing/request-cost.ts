@@ -31,7 +31,10 @@ export function requestCostMicroUsd(sources: PricingSources, rec: PricedRequest)
   const kind = sources.providers.providers.find((p) => p.name === rec.provider)?.kind;
   if (kind === undefined) return null;
   const cached = u.cacheReadTokens ?? 0;
-  const usage = kind === "anthropic" || cached === 0 || u.promptTokens === null ? u : { ...u, promptTokens: Math.max(0, u.promptTokens - cached) };
+  const usage =
+    kind === "anthropic" || cached === 0 || u.promptTokens === null
+      ? u
+      : { ...u, promptTokens: Math.max(0, u.promptTokens - cached) };
   // The upstream's own name (a routing prefix such as `anthropic/` stripped) is what the table prices.
   return sources.prices.costMicroUsd(kind, rec.upstreamModel ?? rec.model, usage);
 }

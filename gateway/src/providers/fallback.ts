@@ -26,7 +26,12 @@ export function withFallbacks(chain: readonly Provider[], maxAttempts: number): 
     endpoints: primary.endpoints,
     async call(req: ProviderRequest): Promise<ProviderResponse> {
       // A chain of one (no fallbacks configured, the common case) needs no list of tries.
-      const tries = chain.length === 1 ? chain : chain.filter((p, i) => i === 0 || (p.endpoints.has(req.endpoint) && (req.mayUse?.(p.name) ?? true))).slice(0, maxAttempts);
+      const tries =
+        chain.length === 1
+          ? chain
+          : chain
+              .filter((p, i) => i === 0 || (p.endpoints.has(req.endpoint) && (req.mayUse?.(p.name) ?? true)))
+              .slice(0, maxAttempts);
       for (let i = 0; ; i++) {
         const p = tries[i]!;
         const last = i === tries.length - 1;

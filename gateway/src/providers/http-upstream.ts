@@ -78,7 +78,9 @@ export function classifyUpstreamFailure(err: unknown, deadline: Deadline, origin
     return new UpstreamError("timeout", `The upstream provider at ${origin} did not answer in time.`, { cause: err });
   }
   if (code !== undefined && CONNECT_CODES.has(code)) {
-    return new UpstreamError("connect", `Could not reach the upstream provider at ${origin} (${code}).`, { cause: err });
+    return new UpstreamError("connect", `Could not reach the upstream provider at ${origin} (${code}).`, {
+      cause: err,
+    });
   }
   return err;
 }
@@ -198,7 +200,8 @@ class UpstreamHandler implements Dispatcher.DispatchHandler {
     private readonly resolve: (res: ProviderResponse) => void,
     private readonly reject: (err: unknown) => void,
   ) {
-    this.onAbort = () => this.controller?.abort(state.signal.reason instanceof Error ? state.signal.reason : new Error("aborted"));
+    this.onAbort = () =>
+      this.controller?.abort(state.signal.reason instanceof Error ? state.signal.reason : new Error("aborted"));
     state.signal.addEventListener("abort", this.onAbort);
   }
 
@@ -207,7 +210,11 @@ class UpstreamHandler implements Dispatcher.DispatchHandler {
     if (this.state.signal.aborted) this.onAbort();
   }
 
-  onResponseStart(controller: Controller, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+  onResponseStart(
+    controller: Controller,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
     const ct = headers["content-type"];
     const body = new UpstreamBody(controller, this.state);
     this.body = body;
@@ -352,7 +359,10 @@ const CREDENTIAL_LIKE = /auth|key|token|secret|cookie|session|password/i;
  * its user-agent and the SDKs' x-stainless-* telemetry (language, runtime,
  * retry count, timeout). Added to `into`, which the caller owns.
  */
-export function clientIdentityHeaders(from: Record<string, string | string[] | undefined>, into: Record<string, string>): Record<string, string> {
+export function clientIdentityHeaders(
+  from: Record<string, string | string[] | undefined>,
+  into: Record<string, string>,
+): Record<string, string> {
   for (const [name, v] of Object.entries(from)) {
     if (typeof v !== "string") continue;
     if (name === "user-agent" || (name.startsWith("x-stainless-") && !CREDENTIAL_LIKE.test(name))) into[name] = v;

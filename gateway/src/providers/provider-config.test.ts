@@ -8,7 +8,8 @@ import { loadProviders, parseProvidersFile } from "./provider-config.js";
 import { ProviderRegistry } from "./registry.js";
 
 const base = { GATEWAY_TOKEN: "gwt_abc" };
-const parse = (text: string, env: Record<string, string> = {}) => parseProvidersFile(env, "providers.yaml", text, 60_000);
+const parse = (text: string, env: Record<string, string> = {}) =>
+  parseProvidersFile(env, "providers.yaml", text, 60_000);
 
 describe("providers configuration", () => {
   it("reads a YAML providers file with the credential from the named variable", () => {
@@ -37,27 +38,72 @@ describe("providers configuration", () => {
   });
 
   it("reads JSON too, and sorts globs in models into patterns", () => {
-    const [p] = parse(JSON.stringify({ providers: [{ name: "local", kind: "openai", base_url: "http://127.0.0.1:8000/v1/", models: ["llama-3", "qwen-*"] }] }));
-    expect(p).toMatchObject({ baseUrl: "http://127.0.0.1:8000/v1", apiKey: undefined, models: ["llama-3"], modelPatterns: ["qwen-*"], timeoutMs: 60_000 });
+    const [p] = parse(
+      JSON.stringify({
+        providers: [
+          { name: "local", kind: "openai", base_url: "http://127.0.0.1:8000/v1/", models: ["llama-3", "qwen-*"] },
+        ],
+      }),
+    );
+    expect(p).toMatchObject({
+      baseUrl: "http://127.0.0.1:8000/v1",
+      apiKey: undefined,
+      models: ["llama-3"],
+      modelPatterns: ["qwen-*"],
+      timeoutMs: 60_000,
+    });
   });
 
   it.each([
     [`providers: [{name: a, kind: azure-openai, models: ["*"]}]`, "kind azure-openai needs resource"],
-    [`providers: [{name: a, kind: azure-openai, resource: x, base_url: "https://x.openai.azure.com", models: ["*"]}]`, "set resource or base_url, not both"],
-    [`providers: [{name: a, kind: azure-openai, resource: "x.evil.com/", models: ["*"]}]`, "resource must be the Azure OpenAI resource name"],
-    [`providers: [{name: a, kind: azure-openai, resource: x, api_version: latest, models: ["*"]}]`, "api_version must be a date"],
-    [`providers: [{name: a, kind: azure-openai, resource: x, deployments: {gpt-4o: "a/b"}}]`, "deployments.gpt-4o must be a deployment name"],
-    [`providers: [{name: a, kind: azure-openai, resource: x, deployments: [gpt-4o]}]`, "deployments must map model names"],
+    [
+      `providers: [{name: a, kind: azure-openai, resource: x, base_url: "https://x.openai.azure.com", models: ["*"]}]`,
+      "set resource or base_url, not both",
+    ],
+    [
+      `providers: [{name: a, kind: azure-openai, resource: "x.evil.com/", models: ["*"]}]`,
+      "resource must be the Azure OpenAI resource name",
+    ],
+    [
+      `providers: [{name: a, kind: azure-openai, resource: x, api_version: latest, models: ["*"]}]`,
+      "api_version must be a date",
+    ],
+    [
+      `providers: [{name: a, kind: azure-openai, resource: x, deployments: {gpt-4o: "a/b"}}]`,
+      "deployments.gpt-4o must be a deployment name",
+    ],
+    [
+      `providers: [{name: a, kind: azure-openai, resource: x, deployments: [gpt-4o]}]`,
+      "deployments must map model names",
+    ],
     [`providers: [{name: a, kind: openai, resource: x, models: ["*"]}]`, "resource applies to kind azure-openai only"],
-    [`providers: [{name: a, kind: gemini, api_version: v1, models: ["*"]}]`, "api_version applies to kind azure-openai only"],
+    [
+      `providers: [{name: a, kind: gemini, api_version: v1, models: ["*"]}]`,
+      "api_version applies to kind azure-openai only",
+    ],
     [`providers: [{name: a, kind: openai, models: ["*"], fallbacks: b}]`, "fallbacks must be a list"],
-    [`providers: [{name: a, kind: openai, models: ["*"], fallbacks: [b], max_attempts: 9}]`, "max_attempts must be an integer from 1 to 5"],
+    [
+      `providers: [{name: a, kind: openai, models: ["*"], fallbacks: [b], max_attempts: 9}]`,
+      "max_attempts must be an integer from 1 to 5",
+    ],
     [`providers: [{name: a, kind: openai, models: ["*"], max_attempts: 2}]`, "max_attempts needs fallbacks"],
-    [`providers: [{name: a, kind: openai, models: ["*"], model_fallbacks: [b]}]`, "model_fallbacks must map model names"],
-    [`providers: [{name: a, kind: openai, models: ["*"], model_fallbacks: {gpt-4o: [""]}}]`, "model_fallbacks.gpt-4o must be a list"],
-    [`providers: [{name: a, kind: openai, model_prefixes: ["a/"], strip_model_prefix: "no"}]`, "strip_model_prefix must be true or false"],
+    [
+      `providers: [{name: a, kind: openai, models: ["*"], model_fallbacks: [b]}]`,
+      "model_fallbacks must map model names",
+    ],
+    [
+      `providers: [{name: a, kind: openai, models: ["*"], model_fallbacks: {gpt-4o: [""]}}]`,
+      "model_fallbacks.gpt-4o must be a list",
+    ],
+    [
+      `providers: [{name: a, kind: openai, model_prefixes: ["a/"], strip_model_prefix: "no"}]`,
+      "strip_model_prefix must be true or false",
+    ],
     [`providers: [{name: a, kind: bedrock, models: ["*"]}]`, "kind must be one of"],
-    [`providers: [{name: a, kind: openai, api_key_env: NOT_SET_ANYWHERE, models: ["*"]}]`, "api_key_env names NOT_SET_ANYWHERE, which is not set"],
+    [
+      `providers: [{name: a, kind: openai, api_key_env: NOT_SET_ANYWHERE, models: ["*"]}]`,
+      "api_key_env names NOT_SET_ANYWHERE, which is not set",
+    ],
     [`providers: [{name: a, kind: openai}]`, "serves no model"],
     [`providers: [{name: a, kind: openai, models: ["*"]}, {name: a, kind: openai, models: ["*"]}]`, "declared twice"],
     [`providers: [{name: "A B", kind: openai, models: ["*"]}]`, "name must be"],
@@ -101,7 +147,12 @@ describe("providers configuration", () => {
     const dir = tempDir();
     try {
       const file = join(dir.path, "providers.json");
-      writeFileSync(file, JSON.stringify({ providers: [{ name: "local", kind: "openai", base_url: "http://127.0.0.1:8000/v1", models: ["llama-3"] }] }));
+      writeFileSync(
+        file,
+        JSON.stringify({
+          providers: [{ name: "local", kind: "openai", base_url: "http://127.0.0.1:8000/v1", models: ["llama-3"] }],
+        }),
+      );
       const c = loadConfig({ ...base, PROVIDERS_FILE: file, OPENAI_API_KEY: "sk-o", ANTHROPIC_API_KEY: "sk-a" });
       expect(c.providers.map((p) => [p.name, p.kind, p.baseUrl])).toEqual([
         ["local", "openai", "http://127.0.0.1:8000/v1"],
@@ -111,7 +162,9 @@ describe("providers configuration", () => {
       expect(loadProviders({ ANTHROPIC_BASE_URL: "http://127.0.0.1:9/" }, 1_000)).toMatchObject([
         { name: "anthropic", baseUrl: "http://127.0.0.1:9", apiKey: undefined, modelPatterns: ["claude-*"] },
       ]);
-      expect(() => loadConfig({ ...base, PROVIDERS_FILE: join(dir.path, "missing.yaml") })).toThrow(/PROVIDERS_FILE=.*cannot be read/);
+      expect(() => loadConfig({ ...base, PROVIDERS_FILE: join(dir.path, "missing.yaml") })).toThrow(
+        /PROVIDERS_FILE=.*cannot be read/,
+      );
     } finally {
       dir.remove();
     }
@@ -162,9 +215,23 @@ describe("providers configuration", () => {
   it("accepts the example of gateway/README.md", () => {
     const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
     const example = /```yaml\n(# PROVIDERS_FILE[\s\S]*?)```/.exec(readme)![1]!;
-    const env = { ANTHROPIC_API_KEY: "a", ANTHROPIC_BACKUP_KEY: "b", AZURE_OPENAI_API_KEY: "c", GEMINI_API_KEY: "d", OPENROUTER_API_KEY: "e", OPENAI_API_KEY: "f" };
+    const env = {
+      ANTHROPIC_API_KEY: "a",
+      ANTHROPIC_BACKUP_KEY: "b",
+      AZURE_OPENAI_API_KEY: "c",
+      GEMINI_API_KEY: "d",
+      OPENROUTER_API_KEY: "e",
+      OPENAI_API_KEY: "f",
+    };
     const providers = parse(example, env);
-    expect(providers.map((p) => p.kind)).toEqual(["anthropic", "anthropic", "azure-openai", "gemini", "openai", "openai"]);
+    expect(providers.map((p) => p.kind)).toEqual([
+      "anthropic",
+      "anthropic",
+      "azure-openai",
+      "gemini",
+      "openai",
+      "openai",
+    ]);
     const registry = new ProviderRegistry(providers);
     void registry.close();
   });
@@ -173,21 +240,33 @@ describe("providers configuration", () => {
     const dir = tempDir();
     try {
       const file = join(dir.path, "providers.yaml");
-      writeFileSync(file, `providers: [{name: a, kind: openai, models: ["*"], model_fallbacks: {gpt-4o: [openai, nope]}}]`);
+      writeFileSync(
+        file,
+        `providers: [{name: a, kind: openai, models: ["*"], model_fallbacks: {gpt-4o: [openai, nope]}}]`,
+      );
       // The OPENAI_* shorthand is a provider a fallback may name; "nope" is none.
       expect(() => loadConfig({ ...base, PROVIDERS_FILE: file, OPENAI_API_KEY: "sk-o" })).toThrow(ConfigError);
       expect(() => loadConfig({ ...base, PROVIDERS_FILE: file, OPENAI_API_KEY: "sk-o" })).toThrow(
         'provider a: model_fallbacks.gpt-4o names "nope", which is no configured provider',
       );
       writeFileSync(file, `providers: [{name: a, kind: openai, models: ["*"], fallbacks: [openai]}]`);
-      expect(loadConfig({ ...base, PROVIDERS_FILE: file, OPENAI_API_KEY: "sk-o" }).providers[0]).toMatchObject({ fallbacks: ["openai"] });
+      expect(loadConfig({ ...base, PROVIDERS_FILE: file, OPENAI_API_KEY: "sk-o" }).providers[0]).toMatchObject({
+        fallbacks: ["openai"],
+      });
     } finally {
       dir.remove();
     }
   });
 
   it("adds a Gemini shorthand (gemini-*) before the OpenAI one", () => {
-    expect(loadProviders({ GEMINI_API_KEY: "g", OPENAI_API_KEY: "o" }, 1_000).map((p) => [p.name, p.kind, p.baseUrl, p.modelPatterns])).toEqual([
+    expect(
+      loadProviders({ GEMINI_API_KEY: "g", OPENAI_API_KEY: "o" }, 1_000).map((p) => [
+        p.name,
+        p.kind,
+        p.baseUrl,
+        p.modelPatterns,
+      ]),
+    ).toEqual([
       ["gemini", "gemini", "https://generativelanguage.googleapis.com/v1beta/openai", ["gemini-*"]],
       ["openai", "openai", "https://api.openai.com/v1", ["*"]],
     ]);

@@ -110,13 +110,17 @@ function checkUrl(where: string, raw: string): string {
 
 /** One entry of a providers file; `where` names the file and entry in messages. */
 function parseEntry(env: Env, where: string, raw: unknown, defaultTimeoutMs: number): ProviderConfig {
-  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) throw new ConfigError(`${where} must be an object`);
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw))
+    throw new ConfigError(`${where} must be an object`);
   const e = raw as Record<string, unknown>;
   for (const k of Object.keys(e)) {
-    if (!FIELDS.has(k)) throw new ConfigError(`${where}: unknown field ${JSON.stringify(k)} (known: ${[...FIELDS].join(", ")})`);
+    if (!FIELDS.has(k))
+      throw new ConfigError(`${where}: unknown field ${JSON.stringify(k)} (known: ${[...FIELDS].join(", ")})`);
   }
   if (typeof e.name !== "string" || !NAME.test(e.name)) {
-    throw new ConfigError(`${where}: name must be 1-63 lower-case letters, digits, '.', '_' or '-', got ${JSON.stringify(e.name)}`);
+    throw new ConfigError(
+      `${where}: name must be 1-63 lower-case letters, digits, '.', '_' or '-', got ${JSON.stringify(e.name)}`,
+    );
   }
   const at = `${where} (${e.name})`;
   if (typeof e.kind !== "string" || !(PROVIDER_KINDS as readonly string[]).includes(e.kind)) {
@@ -124,40 +128,54 @@ function parseEntry(env: Env, where: string, raw: unknown, defaultTimeoutMs: num
   }
   const kind = e.kind as ProviderKind;
   if (kind !== "azure-openai") {
-    for (const f of AZURE_ONLY) if (e[f] !== undefined) throw new ConfigError(`${at}: ${f} applies to kind azure-openai only`);
+    for (const f of AZURE_ONLY)
+      if (e[f] !== undefined) throw new ConfigError(`${at}: ${f} applies to kind azure-openai only`);
   }
-  if (e.base_url !== undefined && typeof e.base_url !== "string") throw new ConfigError(`${at}: base_url must be a string`);
+  if (e.base_url !== undefined && typeof e.base_url !== "string")
+    throw new ConfigError(`${at}: base_url must be a string`);
   const azure: Partial<ReturnType<typeof parseAzure>> = kind === "azure-openai" ? parseAzure(at, e) : {};
   const baseUrl = checkUrl(at, (e.base_url as string | undefined) ?? azure.baseUrl ?? DEFAULT_BASE_URLS[kind] ?? "");
   let apiKey: string | undefined;
   if (e.api_key_env !== undefined) {
     if (typeof e.api_key_env !== "string" || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(e.api_key_env)) {
-      throw new ConfigError(`${at}: api_key_env must be the name of an environment variable, got ${JSON.stringify(e.api_key_env)}`);
+      throw new ConfigError(
+        `${at}: api_key_env must be the name of an environment variable, got ${JSON.stringify(e.api_key_env)}`,
+      );
     }
     apiKey = envOptional(env, e.api_key_env);
     if (apiKey === undefined) throw new ConfigError(`${at}: api_key_env names ${e.api_key_env}, which is not set`);
   }
   const models: string[] = [];
   const modelPatterns: string[] = [];
-  for (const m of stringList(at, "models", e.models)) (m.includes("*") || m.includes("?") ? modelPatterns : models).push(m);
+  for (const m of stringList(at, "models", e.models))
+    (m.includes("*") || m.includes("?") ? modelPatterns : models).push(m);
   // A deployment map names the models it serves.
   for (const m of Object.keys(azure.deployments ?? {})) if (!models.includes(m)) models.push(m);
   const modelPrefixes = stringList(at, "model_prefixes", e.model_prefixes);
   for (const p of modelPrefixes) {
-    if (p.includes("*") || p.includes("?")) throw new ConfigError(`${at}: model_prefixes are literal prefixes; ${JSON.stringify(p)} holds a wildcard (use model_patterns)`);
+    if (p.includes("*") || p.includes("?"))
+      throw new ConfigError(
+        `${at}: model_prefixes are literal prefixes; ${JSON.stringify(p)} holds a wildcard (use model_patterns)`,
+      );
   }
   if (e.strip_model_prefix !== undefined && typeof e.strip_model_prefix !== "boolean") {
-    throw new ConfigError(`${at}: strip_model_prefix must be true or false, got ${JSON.stringify(e.strip_model_prefix)}`);
+    throw new ConfigError(
+      `${at}: strip_model_prefix must be true or false, got ${JSON.stringify(e.strip_model_prefix)}`,
+    );
   }
   modelPatterns.push(...stringList(at, "model_patterns", e.model_patterns));
   if (models.length === 0 && modelPatterns.length === 0 && modelPrefixes.length === 0) {
-    throw new ConfigError(`${at}: serves no model; list some in models, model_prefixes or model_patterns (e.g. ["*"] for all)`);
+    throw new ConfigError(
+      `${at}: serves no model; list some in models, model_prefixes or model_patterns (e.g. ["*"] for all)`,
+    );
   }
   const fallbacks = stringList(at, "fallbacks", e.fallbacks);
   let modelFallbacks: Record<string, string[]> | undefined;
   if (e.model_fallbacks !== undefined) {
     if (e.model_fallbacks === null || typeof e.model_fallbacks !== "object" || Array.isArray(e.model_fallbacks)) {
-      throw new ConfigError(`${at}: model_fallbacks must map model names to lists of provider names, e.g. {"gpt-4o": ["azure-eu"]}`);
+      throw new ConfigError(
+        `${at}: model_fallbacks must map model names to lists of provider names, e.g. {"gpt-4o": ["azure-eu"]}`,
+      );
     }
     modelFallbacks = {};
     for (const [model, list] of Object.entries(e.model_fallbacks as Record<string, unknown>)) {
@@ -166,17 +184,27 @@ function parseEntry(env: Env, where: string, raw: unknown, defaultTimeoutMs: num
   }
   let maxAttempts: number | undefined;
   if (e.max_attempts !== undefined) {
-    if (typeof e.max_attempts !== "number" || !Number.isInteger(e.max_attempts) || e.max_attempts < 1 || e.max_attempts > MAX_ATTEMPTS_LIMIT) {
-      throw new ConfigError(`${at}: max_attempts must be an integer from 1 to ${MAX_ATTEMPTS_LIMIT}, got ${JSON.stringify(e.max_attempts)}`);
+    if (
+      typeof e.max_attempts !== "number" ||
+      !Number.isInteger(e.max_attempts) ||
+      e.max_attempts < 1 ||
+      e.max_attempts > MAX_ATTEMPTS_LIMIT
+    ) {
+      throw new ConfigError(
+        `${at}: max_attempts must be an integer from 1 to ${MAX_ATTEMPTS_LIMIT}, got ${JSON.stringify(e.max_attempts)}`,
+      );
     }
     maxAttempts = e.max_attempts;
-    if (fallbacks.length === 0 && modelFallbacks === undefined) throw new ConfigError(`${at}: max_attempts needs fallbacks or model_fallbacks to try`);
+    if (fallbacks.length === 0 && modelFallbacks === undefined)
+      throw new ConfigError(`${at}: max_attempts needs fallbacks or model_fallbacks to try`);
   }
   let timeoutMs = defaultTimeoutMs;
   if (e.timeout !== undefined) {
     const ms = typeof e.timeout === "string" ? parseDurationMs(e.timeout) : undefined;
     if (ms === undefined || ms <= 0 || ms > 2 ** 31 - 1) {
-      throw new ConfigError(`${at}: timeout must be a positive duration such as 30s or 10m, at most 24d, got ${JSON.stringify(e.timeout)}`);
+      throw new ConfigError(
+        `${at}: timeout must be a positive duration such as 30s or 10m, at most 24d, got ${JSON.stringify(e.timeout)}`,
+      );
     }
     timeoutMs = ms;
   }
@@ -199,26 +227,37 @@ function parseEntry(env: Env, where: string, raw: unknown, defaultTimeoutMs: num
 }
 
 /** The azure-openai fields: where the resource is, which api-version, which deployment serves which model. */
-function parseAzure(at: string, e: Record<string, unknown>): { baseUrl?: string; apiVersion: string; deployments?: Record<string, string> } {
+function parseAzure(
+  at: string,
+  e: Record<string, unknown>,
+): { baseUrl?: string; apiVersion: string; deployments?: Record<string, string> } {
   let baseUrl: string | undefined;
   if (e.resource !== undefined) {
     if (e.base_url !== undefined) throw new ConfigError(`${at}: set resource or base_url, not both`);
     if (typeof e.resource !== "string" || !AZURE_RESOURCE.test(e.resource)) {
-      throw new ConfigError(`${at}: resource must be the Azure OpenAI resource name (letters, digits, '-'), got ${JSON.stringify(e.resource)}`);
+      throw new ConfigError(
+        `${at}: resource must be the Azure OpenAI resource name (letters, digits, '-'), got ${JSON.stringify(e.resource)}`,
+      );
     }
     baseUrl = `https://${e.resource}.openai.azure.com`;
   } else if (e.base_url === undefined) {
-    throw new ConfigError(`${at}: kind azure-openai needs resource (the name in https://{resource}.openai.azure.com) or base_url`);
+    throw new ConfigError(
+      `${at}: kind azure-openai needs resource (the name in https://{resource}.openai.azure.com) or base_url`,
+    );
   }
   let apiVersion = DEFAULT_AZURE_API_VERSION;
   if (e.api_version !== undefined) {
     if (typeof e.api_version !== "string" || !API_VERSION.test(e.api_version)) {
-      throw new ConfigError(`${at}: api_version must be a date such as 2024-10-21 (or 2025-04-01-preview), or v1, got ${JSON.stringify(e.api_version)}`);
+      throw new ConfigError(
+        `${at}: api_version must be a date such as 2024-10-21 (or 2025-04-01-preview), or v1, got ${JSON.stringify(e.api_version)}`,
+      );
     }
     // Streams get stream_options.include_usage forced on (usage counts against quotas);
     // Azure refuses the field before 2024-09-01.
     if (e.api_version !== "v1" && e.api_version.slice(0, 10) < "2024-09-01") {
-      throw new ConfigError(`${at}: api_version must be 2024-09-01 or later (streamed usage needs stream_options), or v1, got ${JSON.stringify(e.api_version)}`);
+      throw new ConfigError(
+        `${at}: api_version must be 2024-09-01 or later (streamed usage needs stream_options), or v1, got ${JSON.stringify(e.api_version)}`,
+      );
     }
     apiVersion = e.api_version;
   }
@@ -230,7 +269,9 @@ function parseAzure(at: string, e: Record<string, unknown>): { baseUrl?: string;
     deployments = {};
     for (const [model, dep] of Object.entries(e.deployments as Record<string, unknown>)) {
       if (typeof dep !== "string" || !AZURE_DEPLOYMENT.test(dep)) {
-        throw new ConfigError(`${at}: deployments.${model} must be a deployment name (letters, digits, '-', '_', '.'), got ${JSON.stringify(dep)}`);
+        throw new ConfigError(
+          `${at}: deployments.${model} must be a deployment name (letters, digits, '-', '_', '.'), got ${JSON.stringify(dep)}`,
+        );
       }
       deployments[model] = dep;
     }
@@ -242,11 +283,16 @@ function parseAzure(at: string, e: Record<string, unknown>): { baseUrl?: string;
 export function checkFallbacks(providers: readonly ProviderConfig[]): void {
   const names = new Set(providers.map((p) => p.name));
   for (const p of providers) {
-    const lists: Array<[string, string[]]> = [["fallbacks", p.fallbacks ?? []], ...Object.entries(p.modelFallbacks ?? {}).map(([m, l]): [string, string[]] => [`model_fallbacks.${m}`, l])];
+    const lists: Array<[string, string[]]> = [
+      ["fallbacks", p.fallbacks ?? []],
+      ...Object.entries(p.modelFallbacks ?? {}).map(([m, l]): [string, string[]] => [`model_fallbacks.${m}`, l]),
+    ];
     for (const [field, list] of lists) {
       for (const name of list) {
         if (!names.has(name)) {
-          throw new ConfigError(`provider ${p.name}: ${field} names ${JSON.stringify(name)}, which is no configured provider (known: ${[...names].join(", ")})`);
+          throw new ConfigError(
+            `provider ${p.name}: ${field} names ${JSON.stringify(name)}, which is no configured provider (known: ${[...names].join(", ")})`,
+          );
         }
       }
     }
@@ -259,14 +305,18 @@ export function parseProvidersFile(env: Env, path: string, text: string, default
   try {
     doc = parseYaml(text);
   } catch (err) {
-    throw new ConfigError(`PROVIDERS_FILE=${JSON.stringify(path)} is not valid YAML or JSON: ${(err as Error).message.split("\n")[0]}`);
+    throw new ConfigError(
+      `PROVIDERS_FILE=${JSON.stringify(path)} is not valid YAML or JSON: ${(err as Error).message.split("\n")[0]}`,
+    );
   }
   const list = (doc as { providers?: unknown } | null)?.providers;
-  if (!Array.isArray(list)) throw new ConfigError(`PROVIDERS_FILE=${JSON.stringify(path)} must hold {"providers": [...]}`);
+  if (!Array.isArray(list))
+    throw new ConfigError(`PROVIDERS_FILE=${JSON.stringify(path)} must hold {"providers": [...]}`);
   const out = list.map((raw, i) => parseEntry(env, `PROVIDERS_FILE providers[${i}]`, raw, defaultTimeoutMs));
   const seen = new Set<string>();
   for (const p of out) {
-    if (seen.has(p.name)) throw new ConfigError(`PROVIDERS_FILE: provider name ${JSON.stringify(p.name)} is declared twice`);
+    if (seen.has(p.name))
+      throw new ConfigError(`PROVIDERS_FILE: provider name ${JSON.stringify(p.name)} is declared twice`);
     seen.add(p.name);
   }
   return out;

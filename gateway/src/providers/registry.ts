@@ -46,7 +46,9 @@ export interface Resolved {
   upstreamModel: string;
 }
 
-type Rule = { kind: "prefix"; prefix: string; strip: boolean; provider: Provider } | { kind: "pattern"; matcher: ModelMatcher; provider: Provider };
+type Rule =
+  | { kind: "prefix"; prefix: string; strip: boolean; provider: Provider }
+  | { kind: "pattern"; matcher: ModelMatcher; provider: Provider };
 
 /**
  * The configured providers and the model routing table, compiled once at
@@ -78,7 +80,8 @@ export class ProviderRegistry {
       for (const m of config.models) if (!this.exact.has(m)) this.exact.set(m, provider);
     }
     for (const { config, provider } of routed) {
-      for (const prefix of config.modelPrefixes ?? []) this.rules.push({ kind: "prefix", prefix, strip: config.stripModelPrefix !== false, provider });
+      for (const prefix of config.modelPrefixes ?? [])
+        this.rules.push({ kind: "prefix", prefix, strip: config.stripModelPrefix !== false, provider });
       const matcher = compileModelMatcher(config.modelPatterns);
       if (matcher) this.rules.push({ kind: "pattern", matcher, provider });
 
@@ -99,7 +102,11 @@ export class ProviderRegistry {
     let upstreamModel = model;
     if (!provider) {
       for (const r of this.rules) {
-        if (r.kind === "prefix" ? model.startsWith(r.prefix) && model.length > r.prefix.length : modelAllowed(r.matcher, model)) {
+        if (
+          r.kind === "prefix"
+            ? model.startsWith(r.prefix) && model.length > r.prefix.length
+            : modelAllowed(r.matcher, model)
+        ) {
           provider = r.provider;
           if (r.kind === "prefix" && r.strip) upstreamModel = model.slice(r.prefix.length);
           break;
@@ -123,7 +130,11 @@ export class ProviderRegistry {
    * upstream model list has it (Anthropic-format providers serving models
    * not named `claude-*`). Otherwise the usual route, or undefined.
    */
-  resolveFor(endpoint: Endpoint, model: string, requestId: string): Resolved | undefined | Promise<Resolved | undefined> {
+  resolveFor(
+    endpoint: Endpoint,
+    model: string,
+    requestId: string,
+  ): Resolved | undefined | Promise<Resolved | undefined> {
     const usual = this.resolve(model);
     if (usual && usual.provider.endpoints.has(endpoint)) return usual;
     const serving = this.providers.filter((p) => p.endpoints.has(endpoint));
@@ -144,13 +155,21 @@ export class ProviderRegistry {
   /** resolve() limited to some providers. */
   private resolveAmong(model: string, among: ReadonlySet<Provider>): Resolved | undefined {
     for (const p of among) {
-      if (this.modelsOf(p).includes(model)) return { provider: this.modelChains.get(p)?.get(model) ?? this.chains.get(p)!, upstreamModel: model };
+      if (this.modelsOf(p).includes(model))
+        return { provider: this.modelChains.get(p)?.get(model) ?? this.chains.get(p)!, upstreamModel: model };
     }
     for (const r of this.rules) {
       if (!among.has(r.provider)) continue;
-      if (r.kind === "prefix" ? model.startsWith(r.prefix) && model.length > r.prefix.length : modelAllowed(r.matcher, model)) {
+      if (
+        r.kind === "prefix"
+          ? model.startsWith(r.prefix) && model.length > r.prefix.length
+          : modelAllowed(r.matcher, model)
+      ) {
         const upstreamModel = r.kind === "prefix" && r.strip ? model.slice(r.prefix.length) : model;
-        return { provider: this.modelChains.get(r.provider)?.get(model) ?? this.chains.get(r.provider)!, upstreamModel };
+        return {
+          provider: this.modelChains.get(r.provider)?.get(model) ?? this.chains.get(r.provider)!,
+          upstreamModel,
+        };
       }
     }
     return undefined;

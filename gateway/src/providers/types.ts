@@ -6,7 +6,15 @@ export const PROVIDER_KINDS = ["openai", "anthropic", "azure-openai", "gemini"] 
 export type ProviderKind = (typeof PROVIDER_KINDS)[number] | "mock";
 
 /** Client endpoints that reach an upstream; each is one route of the client API. */
-export type Endpoint = "chat_completions" | "completions" | "embeddings" | "responses" | "response_input_tokens" | "response_compact" | "messages" | "count_tokens";
+export type Endpoint =
+  | "chat_completions"
+  | "completions"
+  | "embeddings"
+  | "responses"
+  | "response_input_tokens"
+  | "response_compact"
+  | "messages"
+  | "count_tokens";
 
 /** A call on a stored response of the Responses API (retrieve, delete, cancel, input items). */
 export interface ResponseResourceCall {

@@ -7,7 +7,9 @@ const KEY = Buffer.from("usage");
 /** What JSON.parse says the top-level usage is, for comparison. */
 function parsedUsage(text: string): unknown {
   const v = JSON.parse(text) as unknown;
-  return v !== null && typeof v === "object" && !Array.isArray(v) && "usage" in v ? (v as { usage: unknown }).usage : undefined;
+  return v !== null && typeof v === "object" && !Array.isArray(v) && "usage" in v
+    ? (v as { usage: unknown }).usage
+    : undefined;
 }
 
 function scanned(text: string): unknown {
@@ -55,11 +57,37 @@ describe("topLevelMember: the usage of an answer without parsing its content", (
 
   it("reads OpenAI's and Anthropic's usage from the bytes", () => {
     const openai = Buffer.from(
-      JSON.stringify({ id: "c", choices: [{ message: { content: "hi" } }], usage: { prompt_tokens: 9, completion_tokens: 5, total_tokens: 14, prompt_tokens_details: { cached_tokens: 2 } } }),
+      JSON.stringify({
+        id: "c",
+        choices: [{ message: { content: "hi" } }],
+        usage: {
+          prompt_tokens: 9,
+          completion_tokens: 5,
+          total_tokens: 14,
+          prompt_tokens_details: { cached_tokens: 2 },
+        },
+      }),
     );
-    expect(usageOfBuffer("openai", openai)).toEqual({ promptTokens: 9, completionTokens: 5, totalTokens: 14, cacheReadTokens: 2, cacheWriteTokens: null });
-    const anthropic = Buffer.from(JSON.stringify({ content: [{ type: "text", text: "hi" }], usage: { input_tokens: 25, output_tokens: 15, cache_read_input_tokens: 3 } }));
-    expect(usageOfBuffer("anthropic", anthropic)).toEqual({ promptTokens: 25, completionTokens: 15, totalTokens: 40, cacheReadTokens: 3, cacheWriteTokens: null });
+    expect(usageOfBuffer("openai", openai)).toEqual({
+      promptTokens: 9,
+      completionTokens: 5,
+      totalTokens: 14,
+      cacheReadTokens: 2,
+      cacheWriteTokens: null,
+    });
+    const anthropic = Buffer.from(
+      JSON.stringify({
+        content: [{ type: "text", text: "hi" }],
+        usage: { input_tokens: 25, output_tokens: 15, cache_read_input_tokens: 3 },
+      }),
+    );
+    expect(usageOfBuffer("anthropic", anthropic)).toEqual({
+      promptTokens: 25,
+      completionTokens: 15,
+      totalTokens: 40,
+      cacheReadTokens: 3,
+      cacheWriteTokens: null,
+    });
     expect(usageOfBuffer("openai", Buffer.from('{"usage": {broken'))).toBeNull();
   });
 });

@@ -205,7 +205,8 @@ export class SseUsageTap {
 
   push(chunk: Uint8Array): void {
     const text = this.partial + this.decoder.decode(chunk, { stream: true });
-    if (!this.answered && (text.includes("_reason") || text.includes('"type"')) && ANSWERED_RE.test(text)) this.answered = true;
+    if (!this.answered && (text.includes("_reason") || text.includes('"type"')) && ANSWERED_RE.test(text))
+      this.answered = true;
     const lastNl = text.lastIndexOf("\n");
     if (lastNl === -1) {
       // An absurdly long line is no usage chunk; drop it rather than grow.
@@ -247,7 +248,11 @@ export class SseUsageTap {
     }
     // Anthropic: message_start carries the input tokens, message_delta the (cumulative) output tokens.
     const usage =
-      event.type === "message_start" ? (event.message as { usage?: unknown } | undefined)?.usage : event.type === "message_delta" ? event.usage : undefined;
+      event.type === "message_start"
+        ? (event.message as { usage?: unknown } | undefined)?.usage
+        : event.type === "message_delta"
+          ? event.usage
+          : undefined;
     const parsed = parseAnthropicUsage(usage);
     if (!parsed) return;
     // message_delta may repeat (cumulative) counts or leave them out: a missing one keeps message_start's.

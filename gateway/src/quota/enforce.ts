@@ -57,7 +57,13 @@ export function reserve(
  * After the answer: the reservation settled with the real usage and cost, and
  * the usage queued for the control plane.
  */
-export function settleUsage(quota: GatewayQuota, key: KeyRecord, reservation: Reservation | null, usage: Usage | null, costMicroUsd: number | null): void {
+export function settleUsage(
+  quota: GatewayQuota,
+  key: KeyRecord,
+  reservation: Reservation | null,
+  usage: Usage | null,
+  costMicroUsd: number | null,
+): void {
   const u = usage;
   if (reservation) {
     const tokens = u ? (u.totalTokens ?? (u.promptTokens ?? 0) + (u.completionTokens ?? 0)) : null;

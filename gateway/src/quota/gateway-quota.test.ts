@@ -19,7 +19,12 @@ describe("GatewayQuota's usage outbox on the log writer", () => {
   });
 
   const rows = () =>
-    (store.db.prepare("SELECT seq, records FROM usage_outbox ORDER BY seq").all() as Array<{ seq: number; records: string }>).map((r) => ({
+    (
+      store.db.prepare("SELECT seq, records FROM usage_outbox ORDER BY seq").all() as Array<{
+        seq: number;
+        records: string;
+      }>
+    ).map((r) => ({
       seq: r.seq,
       records: JSON.parse(r.records) as OutboxRecord[],
     }));
@@ -36,7 +41,15 @@ describe("GatewayQuota's usage outbox on the log writer", () => {
     // 300 ms of requests, one every 2 ms, each with its usage, and a log batch after each.
     for (let i = 0; i < 150; i++) {
       now += 2;
-      quota.outbox.add({ keyId: "key_1", userId: "user_1", teamId: "team_1", atMs: now, inputTokens: 3, outputTokens: 2, costMicroUsd: 7 });
+      quota.outbox.add({
+        keyId: "key_1",
+        userId: "user_1",
+        teamId: "team_1",
+        atMs: now,
+        inputTokens: 3,
+        outputTokens: 2,
+        costMicroUsd: 7,
+      });
       quota.touch();
       sent++;
       // Resolves once a batch sent after this request's usage is written.
@@ -48,7 +61,16 @@ describe("GatewayQuota's usage outbox on the log writer", () => {
     expect(before).toBeLessThanOrEqual(5);
     await writer.flush();
     const all = rows();
-    const total = all.flatMap((r) => r.records).reduce((a, r) => ({ requests: a.requests + r.requests, input: a.input + r.inputTokens, cost: a.cost + r.costMicroUsd }), { requests: 0, input: 0, cost: 0 });
+    const total = all
+      .flatMap((r) => r.records)
+      .reduce(
+        (a, r) => ({
+          requests: a.requests + r.requests,
+          input: a.input + r.inputTokens,
+          cost: a.cost + r.costMicroUsd,
+        }),
+        { requests: 0, input: 0, cost: 0 },
+      );
     expect(total).toEqual({ requests: sent, input: 3 * sent, cost: 7 * sent });
   });
 
@@ -58,7 +80,15 @@ describe("GatewayQuota's usage outbox on the log writer", () => {
     writer = new LogWriter(store, logger, { flushIntervalMs: 5 });
     const quota = new GatewayQuota({ store, logWriter: writer, clock: { now: () => Date.now() }, logger });
     const use = () => {
-      quota.outbox.add({ keyId: "key_1", userId: "user_1", teamId: "team_1", atMs: Date.now(), inputTokens: 1, outputTokens: 1, costMicroUsd: 1 });
+      quota.outbox.add({
+        keyId: "key_1",
+        userId: "user_1",
+        teamId: "team_1",
+        atMs: Date.now(),
+        inputTokens: 1,
+        outputTokens: 1,
+        costMicroUsd: 1,
+      });
       quota.touch();
     };
     use();
@@ -66,7 +96,11 @@ describe("GatewayQuota's usage outbox on the log writer", () => {
     use(); // within 100 ms of the first row: held back
     await new Promise((r) => setTimeout(r, 10)); // a batch goes, without the outbox
     await writer.close();
-    expect(rows().flatMap((r) => r.records).reduce((a, r) => a + r.requests, 0)).toBe(2);
+    expect(
+      rows()
+        .flatMap((r) => r.records)
+        .reduce((a, r) => a + r.requests, 0),
+    ).toBe(2);
   });
 
   it("writes the last usage on its own after the quiet period, without another request", async () => {
@@ -74,10 +108,26 @@ describe("GatewayQuota's usage outbox on the log writer", () => {
     store = openStore(dir.path);
     writer = new LogWriter(store, logger, { flushIntervalMs: 5 });
     const quota = new GatewayQuota({ store, logWriter: writer, clock: { now: () => Date.now() }, logger });
-    quota.outbox.add({ keyId: "key_1", userId: "user_1", teamId: "team_1", atMs: Date.now(), inputTokens: 1, outputTokens: 1, costMicroUsd: 1 });
+    quota.outbox.add({
+      keyId: "key_1",
+      userId: "user_1",
+      teamId: "team_1",
+      atMs: Date.now(),
+      inputTokens: 1,
+      outputTokens: 1,
+      costMicroUsd: 1,
+    });
     quota.touch();
     await expect.poll(() => rows().length, { timeout: 2_000 }).toBe(1);
-    quota.outbox.add({ keyId: "key_1", userId: "user_1", teamId: "team_1", atMs: Date.now(), inputTokens: 1, outputTokens: 1, costMicroUsd: 1 });
+    quota.outbox.add({
+      keyId: "key_1",
+      userId: "user_1",
+      teamId: "team_1",
+      atMs: Date.now(),
+      inputTokens: 1,
+      outputTokens: 1,
+      costMicroUsd: 1,
+    });
     quota.touch(); // within 100 ms of the first row: it waits, then goes by itself
     await expect.poll(() => rows().length, { timeout: 2_000 }).toBe(2);
     expect(quota.outbox.hasPending).toBe(false);

@@ -22,12 +22,21 @@ export interface PriceLookup {
   costMicroUsd(
     provider: string,
     model: string,
-    usage: { promptTokens: number | null; completionTokens: number | null; cacheReadTokens?: number | null; cacheWriteTokens?: number | null },
+    usage: {
+      promptTokens: number | null;
+      completionTokens: number | null;
+      cacheReadTokens?: number | null;
+      cacheWriteTokens?: number | null;
+    },
   ): number | null;
   estimateMicroUsd(provider: string, model: string, promptTokens: number, maxOutputTokens: number): number | null;
 }
 
-export interface GatewayQuotaOptions extends Pick<QuotaManagerOptions, "renewEveryMs" | "idleReleaseMs" | "refuseCacheMs" | "prefetchFraction" | "onDegraded"> {
+export interface GatewayQuotaOptions
+  extends Pick<
+    QuotaManagerOptions,
+    "renewEveryMs" | "idleReleaseMs" | "refuseCacheMs" | "prefetchFraction" | "onDegraded"
+  > {
   store: GatewayStore;
   logWriter: LogWriter;
   /** This host's clock (the fleet clock corrects it). */
@@ -62,7 +71,9 @@ export class GatewayQuota {
     this.localClock = localClock;
     this.logger = logger;
     const db = store.db;
-    this.loadStmt = db.prepare<[string, string], { consumed: number }>(`SELECT consumed FROM quota_consumed WHERE counter = ? AND window_key = ?`);
+    this.loadStmt = db.prepare<[string, string], { consumed: number }>(
+      `SELECT consumed FROM quota_consumed WHERE counter = ? AND window_key = ?`,
+    );
     this.clock = new FleetClock(localClock, logger, {
       onOffset: (ms) => {
         void logWriter.setMeta(OFFSET_META_KEY, String(ms)).then((ok) => {
@@ -105,7 +116,8 @@ export class GatewayQuota {
     });
     const purgeStmt = logWriter.statement(`DELETE FROM quota_consumed WHERE ends_at_ms > 0 AND ends_at_ms < ?`);
     // Window ends are in fleet time.
-    this.purgeEndedWindows = () => void logWriter.run([[purgeStmt, [this.clock.now() - 3_600_000]]], "purge ended quota windows");
+    this.purgeEndedWindows = () =>
+      void logWriter.run([[purgeStmt, [this.clock.now() - 3_600_000]]], "purge ended quota windows");
     // One outbox row per OUTBOX_ROW_EVERY_MS at most (each is a report row the control plane
     // applies once), however often the log batches go; flush() and close() take everything.
     let lastOutboxRowMs = 0;
@@ -126,7 +138,10 @@ export class GatewayQuota {
         }, wait);
       }
       if (dirty.rows.length === 0 && outbox.row === null) return;
-      const ops: Array<[number, unknown[]]> = dirty.rows.map((d) => [upsert, [d.counter, d.window, d.consumed, d.endsAtMs]]);
+      const ops: Array<[number, unknown[]]> = dirty.rows.map((d) => [
+        upsert,
+        [d.counter, d.window, d.consumed, d.endsAtMs],
+      ]);
       if (outbox.row) ops.push([insertOutbox, outbox.row]);
       return {
         ops,

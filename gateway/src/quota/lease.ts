@@ -61,7 +61,13 @@ export class Lease {
 
   /** What is left for this gateway as far as it knows: the fleet's remainder plus its own unused units. */
   remaining(): number {
-    return Math.max(0, Math.min(this.capacity - this.fleetUsed + Math.max(0, this.held) + this.returning, this.capacity - this.consumed - this.reserved));
+    return Math.max(
+      0,
+      Math.min(
+        this.capacity - this.fleetUsed + Math.max(0, this.held) + this.returning,
+        this.capacity - this.consumed - this.reserved,
+      ),
+    );
   }
 }
 
@@ -94,7 +100,8 @@ export class Reservation {
   /** The lease of a metric (the tightest when several apply), for rate-limit headers. */
   tightest(metric: Metric): Lease | null {
     let best: Lease | null = null;
-    for (const t of this.taken) if (t.metric === metric && (!best || t.lease.remaining() < best.remaining())) best = t.lease;
+    for (const t of this.taken)
+      if (t.metric === metric && (!best || t.lease.remaining() < best.remaining())) best = t.lease;
     return best;
   }
 }
@@ -109,7 +116,6 @@ export interface Refusal {
   throttled?: true;
 }
 
-
 /** Window counters to persist, and how to mark them dirty again if the write fails. */
 export interface DirtyWindows {
   rows: Array<{ counter: string; window: string; consumed: number; endsAtMs: number }>;
@@ -123,7 +129,8 @@ export function takeDirty(leases: Iterable<Lease>): DirtyWindows {
     if (!l.dirty) continue;
     l.dirty = false;
     taken.push(l);
-    if (l.spec.kind === CounterKind.WINDOW) rows.push({ counter: l.spec.counter, window: l.window, consumed: Math.max(0, l.consumed), endsAtMs: l.endsAtMs });
+    if (l.spec.kind === CounterKind.WINDOW)
+      rows.push({ counter: l.spec.counter, window: l.window, consumed: Math.max(0, l.consumed), endsAtMs: l.endsAtMs });
   }
   return {
     rows,

@@ -137,7 +137,8 @@ const lastWindow = new Map<LimitSpec["period"], { startsAtMs: number; at: Window
 /** The window a moment falls in for a period, and when that window ends (0: never). */
 export function windowOf(period: LimitSpec["period"], nowMs: number): { window: string; endsAtMs: number } {
   const last = lastWindow.get(period);
-  if (last !== undefined && nowMs >= last.startsAtMs && (last.at.endsAtMs === 0 || nowMs < last.at.endsAtMs)) return last.at;
+  if (last !== undefined && nowMs >= last.startsAtMs && (last.at.endsAtMs === 0 || nowMs < last.at.endsAtMs))
+    return last.at;
   const { startsAtMs, ...at } = computeWindow(period, nowMs);
   lastWindow.set(period, { startsAtMs, at });
   return at;
@@ -157,7 +158,11 @@ function computeWindow(period: LimitSpec["period"], nowMs: number): WindowAt & {
     case "month": {
       const d = new Date(nowMs);
       const start = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
-      return { window: `mo:${d.toISOString().slice(0, 7)}`, startsAtMs: start, endsAtMs: Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1) };
+      return {
+        window: `mo:${d.toISOString().slice(0, 7)}`,
+        startsAtMs: start,
+        endsAtMs: Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1),
+      };
     }
     case "total":
       return { window: "total", startsAtMs: -Infinity, endsAtMs: 0 };

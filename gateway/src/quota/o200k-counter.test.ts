@@ -12,7 +12,20 @@ const reference = (text: string): number => countTokens(text, { disallowedSpecia
 
 const SEED = 20_251_123;
 
-const words = ["the", " quick", " brown", " fox", "jumps", " over", " lazy", " dog", "tokenizer", "Gateway", "HTTP", "JSONParser"];
+const words = [
+  "the",
+  " quick",
+  " brown",
+  " fox",
+  "jumps",
+  " over",
+  " lazy",
+  " dog",
+  "tokenizer",
+  "Gateway",
+  "HTTP",
+  "JSONParser",
+];
 const sentence = (i: number) => `${words[i % words.length]}${words[(i * 7) % words.length]} ${i}, `;
 
 /** Named texts of every kind a prompt holds. */
@@ -21,13 +34,19 @@ const CORPUS: Record<string, string> = {
   prose:
     "It was the best of times, it was the worst of times, it was the age of wisdom, it was the age of foolishness. " +
     "Mr. O'Brien didn't say he'd come; we're sure they've left and I'll wait — “quoted” text… done.",
-  contractions: "it's IT'S It'S we're WE'RE We'Re don't DON'T I'd I'D you'll YOU'LL they've THEY'VE I'm I'M 's 't 're 'S 'T 'RE ''s l'amour",
+  contractions:
+    "it's IT'S It'S we're WE'RE We'Re don't DON'T I'd I'D you'll YOU'LL they've THEY'VE I'm I'M 's 't 're 'S 'T 'RE ''s l'amour",
   code: `import { readFile } from "node:fs/promises";\r\n\r\nexport async function main(argv: string[]): Promise<number> {\n  const x = argv.map((a) => a.trim()).filter(Boolean); // comment\n  if (x.length === 0) { throw new Error(\`usage: \${argv[0]} <file>\`); }\n\treturn x.length >>> 1;\n}\n`,
   python: "def f(x):\n    return {k: v ** 2 for k, v in x.items() if v is not None}\n\n\nclass A(B):\n    pass\n",
   json: JSON.stringify({
     model: "gpt-4o-mini",
     messages: [{ role: "user", content: "Hi there" }],
-    tools: [{ type: "function", function: { name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } } } }],
+    tools: [
+      {
+        type: "function",
+        function: { name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } } },
+      },
+    ],
     n: [0, -1, 3.14159, 1e21, 12345678901234567890],
   }),
   prettyJson: JSON.stringify({ a: { b: [1, 2, { c: "d" }] }, "key with spaces": null, ünï: "cödé" }, null, 2),
@@ -42,16 +61,21 @@ const CORPUS: Record<string, string> = {
   emoji: "🎉🎉🎉 party 🚀 launch 👍🏽 ok 🇺🇸🇯🇵 flags ❤️ ✅",
   zwj: "👨‍👩‍👧‍👦 family, 👩‍💻 coder, 🏳️‍🌈 flag, 🧑🏾‍🤝‍🧑🏻 people, 👁️‍🗨️",
   combining: "e\u0301 a\u0308 n\u0303 Z\u0351\u0354\u0363a\u0347\u0331l\u0354g\u0349o\u0324 ǅ ǈ ʰ ᵃ",
-  numbers: [1, 12, 123, 1234, 12345, 123456, 1234567, 12345678, 123456789, 1234567890, 98765432109876543210].join(" ") + " 3.14 -2.5e-10 0x1F 1,000,000 ٣٤٥ ½ ⅷ ²³",
+  numbers:
+    [1, 12, 123, 1234, 12345, 123456, 1234567, 12345678, 123456789, 1234567890, 98765432109876543210].join(" ") +
+    " 3.14 -2.5e-10 0x1F 1,000,000 ٣٤٥ ½ ⅷ ²³",
   numbersGlued: "abc123def4567ghi89012345 v1.2.3 2025-11-23T00:00:00Z",
   whitespace: "a  b   c    d\t\te \t \t f\n\n\ng   \n   h\u00a0i\u2003j\u3000k          \n\n\n\n    ",
   newlines: "line1\nline2\r\nline3\rline4\n\r\n\r\n\n\n  \r\n\tindent\r\n",
   trailingSpace: "ends with spaces   ",
   onlySpaces: "       ",
-  punctuation: "!!! ??? ... --- *** ### @@@ $$$ %%% ^^^ &&& ((( ))) [[[ ]]] {{{ }}} /// \\\\\\ ||| ~~~ ``` ''' \"\"\" <<< >>> === +++ ,,, ;;; :::\n//\n/**/",
+  punctuation:
+    "!!! ??? ... --- *** ### @@@ $$$ %%% ^^^ &&& ((( ))) [[[ ]]] {{{ }}} /// \\\\\\ ||| ~~~ ``` ''' \"\"\" <<< >>> === +++ ,,, ;;; :::\n//\n/**/",
   urls: "https://example.com/path/to/page?query=1&x=y#frag mailto:a.b@c.de C:\\Windows\\System32 ../../etc/passwd",
-  markdown: "# Title\n\n- item **bold** _it_ `code`\n1. one\n> quote\n\n```ts\nconst a = 1;\n```\n| a | b |\n|---|---|\n",
-  special: "<|endoftext|> <|fim_prefix|><|fim_middle|><|fim_suffix|> <|im_start|>user\nhi<|im_end|> <|im_sep|> <|endofprompt|> <|notspecial|>",
+  markdown:
+    "# Title\n\n- item **bold** _it_ `code`\n1. one\n> quote\n\n```ts\nconst a = 1;\n```\n| a | b |\n|---|---|\n",
+  special:
+    "<|endoftext|> <|fim_prefix|><|fim_middle|><|fim_suffix|> <|im_start|>user\nhi<|im_end|> <|im_sep|> <|endofprompt|> <|notspecial|>",
   controls: "\u0000\u0001\u0002\u0007\b\u000b\f\u000e\u001f\u007f\u0080\u0085\u009f",
   loneSurrogates: "a\ud800b \udc00 \ud83d x\ude00 \udbff\udfff ok \ud800\ud800",
   privateUse: "\ue000\uf8ff \u{f0000} \u{10fffd} \ufffd\ufffd \uffff",
@@ -65,12 +89,77 @@ const CORPUS: Record<string, string> = {
 
 /** Fragments that sit on the regex's and the merges' edges; random sequences of them. */
 const FRAGMENTS = [
-  "'s", "'S", "'t", "'T", "'re", "'RE", "'Re", "'ve", "'ll", "'LL", "'d", "'m", "'", "\"",
-  " ", "  ", "\t", "\n", "\r\n", "\r", "\n\n", " \n", "\u00a0", "\u3000",
-  "a", "A", "Hello", "HELLO", "hello", "CamelCase", "é", "É", "ǅ", "ß",
-  "0", "1", "12", "123", "1234", "٣", "½",
-  ".", ",", "!", "?", "/", "//", "...", "-", "_", "(", ")", "{", "}", "<|", "|>", "<|endoftext|>",
-  "中", "文", "日本", "한", "ع", "ש", "ก", "\u0301", "\u200d", "👨", "🏽", "🎉", "\ud800", "\udc00",
+  "'s",
+  "'S",
+  "'t",
+  "'T",
+  "'re",
+  "'RE",
+  "'Re",
+  "'ve",
+  "'ll",
+  "'LL",
+  "'d",
+  "'m",
+  "'",
+  '"',
+  " ",
+  "  ",
+  "\t",
+  "\n",
+  "\r\n",
+  "\r",
+  "\n\n",
+  " \n",
+  "\u00a0",
+  "\u3000",
+  "a",
+  "A",
+  "Hello",
+  "HELLO",
+  "hello",
+  "CamelCase",
+  "é",
+  "É",
+  "ǅ",
+  "ß",
+  "0",
+  "1",
+  "12",
+  "123",
+  "1234",
+  "٣",
+  "½",
+  ".",
+  ",",
+  "!",
+  "?",
+  "/",
+  "//",
+  "...",
+  "-",
+  "_",
+  "(",
+  ")",
+  "{",
+  "}",
+  "<|",
+  "|>",
+  "<|endoftext|>",
+  "中",
+  "文",
+  "日本",
+  "한",
+  "ع",
+  "ש",
+  "ก",
+  "\u0301",
+  "\u200d",
+  "👨",
+  "🏽",
+  "🎉",
+  "\ud800",
+  "\udc00",
 ];
 
 describe("o200k_base counter", () => {
@@ -91,7 +180,8 @@ describe("o200k_base counter", () => {
 
   const agrees = (text: string): void => {
     const expected = reference(text);
-    for (const [name, count] of Object.entries(counters)) expect({ name, count: count(text) }).toEqual({ name, count: expected });
+    for (const [name, count] of Object.entries(counters))
+      expect({ name, count: count(text) }).toEqual({ name, count: expected });
   };
 
   it("splits with gpt-tokenizer's o200k_base regex", () => {

@@ -31,7 +31,8 @@ export async function loadO200kTables(path: string = o200kRanksPath()): Promise<
 }
 
 const BASE64 = new Int8Array(256).fill(-1);
-for (let i = 0; i < 64; i++) BASE64["ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".charCodeAt(i)] = i;
+for (let i = 0; i < 64; i++)
+  BASE64["ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".charCodeAt(i)] = i;
 const SPACE = 0x20;
 const NEWLINE = 0x0a;
 const EQUALS = 0x3d;

@@ -34,7 +34,9 @@ function fleetRpc(serverNow?: () => number) {
         return { counter: s.counter, window: s.window, held, fleetUsed: others + s.consumed + held };
       });
       const activeGateways = new Set([...state.values()].flatMap((m) => [...m.keys()])).size;
-      return serverNow ? { grants, activeGateways, serverTime: { tookMs: serverNow(), sentMs: serverNow() } } : { grants, activeGateways };
+      return serverNow
+        ? { grants, activeGateways, serverTime: { tookMs: serverNow(), sentMs: serverNow() } }
+        : { grants, activeGateways };
     },
   });
   return { forGateway, calls: () => calls, setDown: (d: boolean) => (down = d) };
@@ -53,7 +55,10 @@ const clock = { now: () => 1_700_000_010_000 };
 
 async function admitAll(m: QuotaManager, specs: LimitSpec[], n: number, tokens = 0) {
   const out = await Promise.all(Array.from({ length: n }, () => m.admit(specs, { tokens, costMicroUsd: 0 })));
-  return { ok: out.filter((r) => r instanceof Reservation) as Reservation[], refused: out.filter((r) => !(r instanceof Reservation)) };
+  return {
+    ok: out.filter((r) => r instanceof Reservation) as Reservation[],
+    refused: out.filter((r) => !(r instanceof Reservation)),
+  };
 }
 
 describe("QuotaManager", () => {
@@ -159,7 +164,8 @@ describe("QuotaManager", () => {
     const refused = [...ra.refused, ...rb.refused] as Array<{ retryAfterMs: number }>;
     expect(refused.length).toBeGreaterThan(0);
     for (const r of refused) expect(r.retryAfterMs).toBe(30_000);
-    for (const r of [...ra.ok, ...rb.ok]) (r.taken[0]!.lease.spec === rpm[0] ? a : b).settle(r, { tokens: null, costMicroUsd: null });
+    for (const r of [...ra.ok, ...rb.ok])
+      (r.taken[0]!.lease.spec === rpm[0] ? a : b).settle(r, { tokens: null, costMicroUsd: null });
     // Idle units go back, then the next minute starts for the whole fleet at once.
     t += 11_000;
     await Promise.all([a.maintain(), b.maintain()]);
@@ -223,7 +229,9 @@ describe("QuotaManager", () => {
     const m = new QuotaManager(clock, logger);
     m.setRpc(fleetRpc().forGateway("gw"));
     // 10 prompt tokens + the default 1,024 output tokens against a 1,000 tokens/min team limit.
-    expect(await m.admit([spec(1000, "tpm")], { tokens: 1034, costMicroUsd: 0, outputCapped: true })).toMatchObject({ refused: true });
+    expect(await m.admit([spec(1000, "tpm")], { tokens: 1034, costMicroUsd: 0, outputCapped: true })).toMatchObject({
+      refused: true,
+    });
     const r = await m.admit([spec(1000, "tpm")], { tokens: 1034, costMicroUsd: 0, outputCapped: false });
     expect(r).toBeInstanceOf(Reservation);
     expect((r as Reservation).taken[0]!.amount).toBe(1000);
@@ -291,7 +299,12 @@ describe("QuotaManager", () => {
 
 describe("limits", () => {
   const key = (policy: Partial<typeof EMPTY_POLICY>, teamId = "team_01m82rqbx8yf52wdjthym6nj5k") =>
-    ({ id: "ak_01m82rqbx8yf52wdjthym6nj5k", userId: "user_01m82rqbx8yf52wdjthym6nj5k", teamId, policy: { ...EMPTY_POLICY, ...policy } }) as unknown as KeyRecord;
+    ({
+      id: "ak_01m82rqbx8yf52wdjthym6nj5k",
+      userId: "user_01m82rqbx8yf52wdjthym6nj5k",
+      teamId,
+      policy: { ...EMPTY_POLICY, ...policy },
+    }) as unknown as KeyRecord;
 
   it("resolves the key's own limits, its owners', and the defaults where none is set", () => {
     const specs = resolveLimits(
@@ -300,7 +313,14 @@ describe("limits", () => {
         budgetUsd: 2.5,
         budgetPeriod: BudgetPeriod.MONTHLY,
         maxConcurrentRequests: 4,
-        ownerLimits: [{ scope: QuotaScope.USER, subjectId: "user_01m82rqbx8yf52wdjthym6nj5k", metric: QuotaMetric.TOKENS_PER_MINUTE, limit: 5000 }],
+        ownerLimits: [
+          {
+            scope: QuotaScope.USER,
+            subjectId: "user_01m82rqbx8yf52wdjthym6nj5k",
+            metric: QuotaMetric.TOKENS_PER_MINUTE,
+            limit: 5000,
+          },
+        ],
       }),
       { ...NO_DEFAULTS, keyRpmLimit: 10, keyTpmLimit: 100, teamDailyTokenLimit: 1_000_000 },
     );
@@ -320,7 +340,10 @@ describe("limits", () => {
 
   it("names windows by UTC minute, day and month", () => {
     const t = Date.UTC(2026, 10, 30, 23, 59, 30);
-    expect(windowOf("minute", t)).toEqual({ window: `m:${Math.floor(t / 60_000)}`, endsAtMs: Math.floor(t / 60_000) * 60_000 + 60_000 });
+    expect(windowOf("minute", t)).toEqual({
+      window: `m:${Math.floor(t / 60_000)}`,
+      endsAtMs: Math.floor(t / 60_000) * 60_000 + 60_000,
+    });
     expect(windowOf("day", t)).toEqual({ window: "d:2026-11-30", endsAtMs: Date.UTC(2026, 11, 1) });
     expect(windowOf("month", t)).toEqual({ window: "mo:2026-11", endsAtMs: Date.UTC(2026, 11, 1) });
   });
@@ -329,7 +352,12 @@ describe("limits", () => {
     const chat = estimatePromptTokens({ messages: [{ role: "user", content: "hello world ".repeat(50) }] });
     expect(chat).toBeGreaterThan(50);
     expect(chat).toBeLessThan(200);
-    expect(estimatePromptTokens({ system: "be brief", messages: [{ role: "user", content: [{ type: "text", text: "hi" }] }] })).toBeGreaterThan(2);
+    expect(
+      estimatePromptTokens({
+        system: "be brief",
+        messages: [{ role: "user", content: [{ type: "text", text: "hi" }] }],
+      }),
+    ).toBeGreaterThan(2);
     expect(estimatePromptTokens({ input: "embed me please" })).toBeGreaterThan(2);
     expect(maxOutputTokens({ max_tokens: 64 })).toBe(64);
     expect(maxOutputTokens({ max_completion_tokens: 32, max_tokens: 64 })).toBe(32);

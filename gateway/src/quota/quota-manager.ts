@@ -161,7 +161,8 @@ export class QuotaManager {
     if (this.tryTake(entries, now)) return new Reservation(entries);
     // A counter the fleet just said is spent: refuse without asking again.
     for (const e of entries) {
-      if (e.lease.held < e.amount && e.lease.shortAtMs >= 0 && now - e.lease.shortAtMs < this.refuseCacheMs) return this.refusal(e.lease, now);
+      if (e.lease.held < e.amount && e.lease.shortAtMs >= 0 && now - e.lease.shortAtMs < this.refuseCacheMs)
+        return this.refusal(e.lease, now);
       // More than the whole capacity can never fit.
       if (e.amount > e.lease.capacity) return this.refusal(e.lease, now);
     }
@@ -220,7 +221,9 @@ export class QuotaManager {
         for (const e of entries) if (e.uncapped) e.lease.shortAtMs = -1;
         return new Reservation(entries);
       }
-      const short = moved ? undefined : entries.find((e) => e.amount > 0 && e.lease.held < e.amount && e.lease.shortAtMs >= askedAt);
+      const short = moved
+        ? undefined
+        : entries.find((e) => e.amount > 0 && e.lease.held < e.amount && e.lease.shortAtMs >= askedAt);
       if (short) return this.refusal(short.lease, now);
       // Requests that waited alongside took the grant first: ask again.
     }
@@ -229,7 +232,12 @@ export class QuotaManager {
   }
 
   private refusal(lease: Lease, now: number): Refusal {
-    const retryAfterMs = lease.spec.kind === CounterKind.GAUGE ? 1000 : lease.endsAtMs > 0 ? Math.max(0, lease.endsAtMs - this.time.at(now)) : null;
+    const retryAfterMs =
+      lease.spec.kind === CounterKind.GAUGE
+        ? 1000
+        : lease.endsAtMs > 0
+          ? Math.max(0, lease.endsAtMs - this.time.at(now))
+          : null;
     return { refused: true, spec: lease.spec, lease, retryAfterMs };
   }
 
@@ -295,7 +303,8 @@ export class QuotaManager {
     await new Promise<void>((resolve) => setImmediate(resolve));
     const now = this.clock.now();
     const batch = planBatch(this.leases.values(), (l) => this.prefetch(l));
-    for (let i = 0; i < batch.length; i += MAX_COUNTERS_PER_CALL) await this.send(batch.slice(i, i + MAX_COUNTERS_PER_CALL), now);
+    for (let i = 0; i < batch.length; i += MAX_COUNTERS_PER_CALL)
+      await this.send(batch.slice(i, i + MAX_COUNTERS_PER_CALL), now);
   }
 
   private async send(batch: Batch, now: number): Promise<void> {
@@ -321,7 +330,10 @@ export class QuotaManager {
       }
       applyGrants(batch, res.grants, now, () => this.clock.now());
       if (this.degradedSinceMs !== null) {
-        this.logger.info({ degradedForMs: now - this.degradedSinceMs }, "quota service reachable again: fleet-wide leases resumed");
+        this.logger.info(
+          { degradedForMs: now - this.degradedSinceMs },
+          "quota service reachable again: fleet-wide leases resumed",
+        );
         this.degradedSinceMs = null;
         this.onDegraded?.(false);
       }
@@ -388,7 +400,8 @@ export class QuotaManager {
 
   /** Gives every held unit back (at shutdown). */
   async releaseAll(): Promise<void> {
-    for (const l of this.leases.values()) if (l.held > 0 || l.reserved > 0 || l.consumed !== l.statedConsumed) l.restate = "release";
+    for (const l of this.leases.values())
+      if (l.held > 0 || l.reserved > 0 || l.consumed !== l.statedConsumed) l.restate = "release";
     await this.acquireSoon();
   }
 }

@@ -27,4 +27,3 @@ export interface QuotaRpc {
     serverTime?: { tookMs: number; sentMs: number };
   }>;
 }
-

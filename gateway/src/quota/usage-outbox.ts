@@ -77,7 +77,9 @@ export class UsageOutbox {
     this.logger = logger;
     this.now = now;
     this.remove = remove;
-    this.selectBatch = db.prepare<[number], { seq: number; records: string }>(`SELECT seq, records FROM usage_outbox ORDER BY seq LIMIT ?`);
+    this.selectBatch = db.prepare<[number], { seq: number; records: string }>(
+      `SELECT seq, records FROM usage_outbox ORDER BY seq LIMIT ?`,
+    );
     this.deleteSeq = db.prepare<[number]>(OUTBOX_DELETE_SQL);
     this.countRows = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM usage_outbox`);
   }
@@ -95,11 +97,22 @@ export class UsageOutbox {
     const id = `${d.keyId}|${day}`;
     let r = this.pending.get(id);
     if (!r) {
-      r = { keyId: d.keyId, userId: d.userId, teamId: d.teamId, day, requests: 0, inputTokens: 0, outputTokens: 0, costMicroUsd: 0, lastUsedAtMs: 0 };
+      r = {
+        keyId: d.keyId,
+        userId: d.userId,
+        teamId: d.teamId,
+        day,
+        requests: 0,
+        inputTokens: 0,
+        outputTokens: 0,
+        costMicroUsd: 0,
+        lastUsedAtMs: 0,
+      };
       this.pending.set(id, r);
     }
     // Whole, non-negative counts only: one odd value from an upstream must not poison a report.
-    const whole = (v: number) => (Number.isFinite(v) ? Math.min(Number.MAX_SAFE_INTEGER, Math.max(0, Math.round(v))) : 0);
+    const whole = (v: number) =>
+      Number.isFinite(v) ? Math.min(Number.MAX_SAFE_INTEGER, Math.max(0, Math.round(v))) : 0;
     r.requests += 1;
     r.inputTokens += whole(d.inputTokens);
     r.outputTokens += whole(d.outputTokens);
@@ -148,17 +161,24 @@ export class UsageOutbox {
     if (this.sending) return this.sending;
     if (!force && this.now() < this.nextTryMs) return Promise.resolve();
     this.sending = this.drain(rpc)
-      .catch((err: unknown) => this.logger.warn({ err: (err as Error).message }, "usage report to the control plane failed; kept in the outbox, will retry"))
+      .catch((err: unknown) =>
+        this.logger.warn(
+          { err: (err as Error).message },
+          "usage report to the control plane failed; kept in the outbox, will retry",
+        ),
+      )
       .finally(() => {
-      this.sending = null;
-    });
+        this.sending = null;
+      });
     return this.sending;
   }
 
   private async drain(rpc: UsageRpc): Promise<void> {
     for (;;) {
       if (!this.db.open) return;
-      const all = this.selectBatch.all(ROWS_PER_CALL).map((r) => ({ seq: r.seq, records: JSON.parse(r.records) as OutboxRecord[] }));
+      const all = this.selectBatch
+        .all(ROWS_PER_CALL)
+        .map((r) => ({ seq: r.seq, records: JSON.parse(r.records) as OutboxRecord[] }));
       if (all.length === 0) return;
       // The control plane takes at most 20,000 records a call: stay well under it.
       const rows: OutboxRow[] = [];
@@ -182,7 +202,10 @@ export class UsageOutbox {
         const delay = Math.min(30_000, 500 * 2 ** Math.min(this.failures, 6));
         this.nextTryMs = this.now() + delay;
         if (this.failures === 1 || this.failures % 10 === 0) {
-          this.logger.warn({ err: (err as Error).message, waiting: rows.length, retryInMs: delay }, "usage report to the control plane failed; kept in the outbox, will retry");
+          this.logger.warn(
+            { err: (err as Error).message, waiting: rows.length, retryInMs: delay },
+            "usage report to the control plane failed; kept in the outbox, will retry",
+          );
         }
         return;
       }

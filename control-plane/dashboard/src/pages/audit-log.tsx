@@ -25,9 +25,15 @@ export function AuditLogPage() {
     [action, target, since, until],
   );
   // The API has no actor filter yet: narrow the fetched page here.
-  const rows = (log.data?.data ?? []).filter((r) => !actor.trim() || r.actor.toLowerCase().includes(actor.trim().toLowerCase()));
+  const rows = (log.data?.data ?? []).filter(
+    (r) => !actor.trim() || r.actor.toLowerCase().includes(actor.trim().toLowerCase()),
+  );
   return (
-    <PageSection crumb="Insights" title="Audit log" intro="Every change made through the admin API, with the actor who made it. Secrets never appear here.">
+    <PageSection
+      crumb="Insights"
+      title="Audit log"
+      intro="Every change made through the admin API, with the actor who made it. Secrets never appear here."
+    >
       <div className="toolbar wrap">
         <Filter id="f-actor" label="Actor" value={actor} onChange={setActor} placeholder="master_key" />
         <Filter id="f-action" label="Action" value={action} onChange={setAction} placeholder="api_key.rotate" />
@@ -37,35 +43,47 @@ export function AuditLogPage() {
       </div>
       <ErrorBanner error={log.error} />
       {log.data && rows.length === 0 ? (
-        <EmptyState title="Nothing recorded for these filters">Clear a filter, or make a change (create a key, a team or a user) and it shows up here.</EmptyState>
+        <EmptyState title="Nothing recorded for these filters">
+          Clear a filter, or make a change (create a key, a team or a user) and it shows up here.
+        </EmptyState>
       ) : (
-        <DataTable
-          className="audit"
-          headers={["Time", "Actor", "Action", "Target"]}
-        >
-              {rows.map((r) => (
-                <tr key={r.id}>
-                  <td className="nowrap">{formatDate(r.at)}</td>
-                  <td>{r.actor}</td>
-                  <td>
-                    <code>{r.action}</code>
-                  </td>
-                  <td>
-                    <span className="muted">{r.target_type}</span> <code>{r.target_id}</code>
-                  </td>
-                </tr>
-              ))}
+        <DataTable className="audit" headers={["Time", "Actor", "Action", "Target"]}>
+          {rows.map((r) => (
+            <tr key={r.id}>
+              <td className="nowrap">{formatDate(r.at)}</td>
+              <td>{r.actor}</td>
+              <td>
+                <code>{r.action}</code>
+              </td>
+              <td>
+                <span className="muted">{r.target_type}</span> <code>{r.target_id}</code>
+              </td>
+            </tr>
+          ))}
         </DataTable>
       )}
     </PageSection>
   );
 }
 
-function Filter(props: { id: string; label: string; value: string; onChange: (v: string) => void; placeholder?: string; type?: string }) {
+function Filter(props: {
+  id: string;
+  label: string;
+  value: string;
+  onChange: (v: string) => void;
+  placeholder?: string;
+  type?: string;
+}) {
   return (
     <span className="filter">
       <label htmlFor={props.id}>{props.label}</label>
-      <input id={props.id} type={props.type ?? "search"} value={props.value} placeholder={props.placeholder} onChange={(e) => props.onChange(e.target.value)} />
+      <input
+        id={props.id}
+        type={props.type ?? "search"}
+        value={props.value}
+        placeholder={props.placeholder}
+        onChange={(e) => props.onChange(e.target.value)}
+      />
     </span>
   );
 }

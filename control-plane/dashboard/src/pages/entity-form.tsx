@@ -1,7 +1,18 @@
 import { useState, type FormEvent } from "react";
 import { api, listAll } from "../api.js";
 import { ActionButton, DataTable } from "../list.js";
-import { Dialog, EmptyState, ErrorBanner, Field, FormActions, Options, PageSection, fieldErrors, formatDate, useLoad } from "../ui.js";
+import {
+  Dialog,
+  EmptyState,
+  ErrorBanner,
+  Field,
+  FormActions,
+  Options,
+  PageSection,
+  fieldErrors,
+  formatDate,
+  useLoad,
+} from "../ui.js";
 
 export interface FieldSpec {
   name: string;
@@ -125,7 +136,12 @@ export function EntityListPage<T extends { id: string; created_at: string }>(pro
   const columns = props.fields.filter((f) => f.column !== undefined);
   const name = (row: T) => String(values(row)[props.fields[0]!.name]);
   return (
-    <PageSection crumb="People" title={title} intro={props.description} action={{ label: create, onClick: () => setEditing("new") }}>
+    <PageSection
+      crumb="People"
+      title={title}
+      intro={props.description}
+      action={{ label: create, onClick: () => setEditing("new") }}
+    >
       <ErrorBanner error={rows.error ?? error} />
       {rows.data && rows.data.length === 0 ? (
         <EmptyState title={`No ${props.noun}s yet`}>{props.emptyText}</EmptyState>

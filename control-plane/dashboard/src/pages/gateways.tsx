@@ -1,7 +1,18 @@
 import { useState } from "react";
 import { api, type Gateway, type GatewayToken, type Page } from "../api.js";
 import { ActionButton, DataTable } from "../list.js";
-import { Dialog, EmptyState, ErrorBanner, Field, FormActions, PageSection, SecretBox, fieldErrors, formatDate, useLoad } from "../ui.js";
+import {
+  Dialog,
+  EmptyState,
+  ErrorBanner,
+  Field,
+  FormActions,
+  PageSection,
+  SecretBox,
+  fieldErrors,
+  formatDate,
+  useLoad,
+} from "../ui.js";
 
 /** The fleet: each gateway's connection and sync state, and the tokens gateways enroll with. */
 export function GatewaysPage() {
@@ -11,7 +22,12 @@ export function GatewaysPage() {
   const [secret, setSecret] = useState<string | undefined>();
   const [error, setError] = useState<unknown>();
   return (
-    <PageSection crumb="Fleet" title="Gateways" intro="Every gateway attached to this organization, with the revision of the key set it has applied." action={{ label: "New gateway token", onClick: () => setCreating(true) }}>
+    <PageSection
+      crumb="Fleet"
+      title="Gateways"
+      intro="Every gateway attached to this organization, with the revision of the key set it has applied."
+      action={{ label: "New gateway token", onClick: () => setCreating(true) }}
+    >
       <ErrorBanner error={gateways.error ?? error} />
       {gateways.data && gateways.data.data.length === 0 ? (
         <EmptyState title="No gateway has connected yet">
@@ -19,9 +35,7 @@ export function GatewaysPage() {
           it shows up within seconds.
         </EmptyState>
       ) : (
-        <DataTable
-          headers={["Name", "Connected", "Applied revision", "Lag", "Last seen", "Version"]}
-        >
+        <DataTable headers={["Name", "Connected", "Applied revision", "Lag", "Last seen", "Version"]}>
           {gateways.data?.data.map((g) => (
             <tr key={g.id}>
               <td>{g.name}</td>
@@ -46,10 +60,7 @@ export function GatewaysPage() {
           A gateway enrolls with a token: create one with New gateway token.
         </EmptyState>
       ) : (
-        <DataTable
-          actions
-          headers={["Name", "Token", "Created", "Status"]}
-        >
+        <DataTable actions headers={["Name", "Token", "Created", "Status"]}>
           {tokens.data?.data.map((t) => (
             <tr key={t.id}>
               <td>{t.name}</td>

@@ -1,6 +1,19 @@
 import { useEffect, useMemo, useState, type FormEvent } from "react";
 import { api, listAll, type ApiKey, type FormBody, type Revealed, type User } from "../api.js";
-import { Dialog, ErrorBanner, Field, FormActions, Options, SecretBox, StatusBadge, Toggle, fieldErrors, formatDate, formatNumber, useLoad } from "../ui.js";
+import {
+  Dialog,
+  ErrorBanner,
+  Field,
+  FormActions,
+  Options,
+  SecretBox,
+  StatusBadge,
+  Toggle,
+  fieldErrors,
+  formatDate,
+  formatNumber,
+  useLoad,
+} from "../ui.js";
 
 export const PROVIDERS = ["openai", "anthropic", "azure-openai", "gemini"] as const;
 const EXPIRATIONS = [
@@ -129,7 +142,8 @@ function toBody(d: Draft): { body: CreateBody; ttl: number } | { errors: Record<
   if (body.budget_usd !== undefined) {
     take("budget_alert_thresholds", () => {
       const t = list(d.budget_alert_thresholds).map(Number);
-      if (t.some((v) => !Number.isInteger(v) || v < 1 || v > 1000)) throw new Error("must be whole percentages, e.g. 50,80,100");
+      if (t.some((v) => !Number.isInteger(v) || v < 1 || v > 1000))
+        throw new Error("must be whole percentages, e.g. 50,80,100");
       return t.length ? t : undefined;
     });
   }
@@ -156,13 +170,16 @@ function toBody(d: Draft): { body: CreateBody; ttl: number } | { errors: Record<
     body.mcp_access_mode = d.mcp_access_mode;
     const servers = list(d.mcp_servers);
     if (servers.length) body.mcp_servers = servers;
-    const tools = Object.fromEntries(Object.entries(d.mcp_tools).filter(([s, t]) => servers.includes(s) && t.length > 0));
+    const tools = Object.fromEntries(
+      Object.entries(d.mcp_tools).filter(([s, t]) => servers.includes(s) && t.length > 0),
+    );
     if (Object.keys(tools).length) body.mcp_tools = tools;
   }
   let ttl = 3600;
   if (d.ephemeral) {
     const n = Number(d.ttl_seconds);
-    if (!Number.isInteger(n) || n < 60 || n > 86400) errors.ttl_seconds = "must be a whole number of seconds from 60 to 86400";
+    if (!Number.isInteger(n) || n < 60 || n > 86400)
+      errors.ttl_seconds = "must be a whole number of seconds from 60 to 86400";
     else ttl = n;
   }
   return Object.keys(errors).length ? { errors } : { body, ttl };
@@ -191,7 +208,11 @@ export function CreateKeyDialog(props: { onClose: () => void; onCreated: (k: Rev
     try {
       const key = await api<Revealed>("POST", "/internal/api-keys", built.body);
       if (d.ephemeral) {
-        const t = await api<{ token: string; expires_at: string }>("POST", `/internal/api-keys/${key.id}/ephemeral-tokens`, { ttl_seconds: built.ttl });
+        const t = await api<{ token: string; expires_at: string }>(
+          "POST",
+          `/internal/api-keys/${key.id}/ephemeral-tokens`,
+          { ttl_seconds: built.ttl },
+        );
         props.onCreated({ ...key, key: t.token });
       } else {
         props.onCreated(key);
@@ -243,11 +264,29 @@ export function CreateKeyDialog(props: { onClose: () => void; onCreated: (k: Rev
         </div>
         <div role="tabpanel" id="panel-basic" aria-labelledby="tab-basic" hidden={tab !== "basic"} className="panel">
           <Field label="Key Name" error={errors.name} hint="What you'll see in logs (e.g. Production API).">
-            {(id, db) => <input id={id} value={d.name} aria-describedby={db} aria-invalid={!!errors.name || undefined} onChange={(e) => set("name", e.target.value)} required />}
-          </Field>
-          <Field label="Owner (Create Key for User)" error={errors.user_id ?? (noUsers ? "No users yet: add one on the Users page first." : undefined)}>
             {(id, db) => (
-              <select id={id} value={d.user_id} aria-describedby={db} aria-invalid={!!errors.user_id || undefined} onChange={(e) => set("user_id", e.target.value)}>
+              <input
+                id={id}
+                value={d.name}
+                aria-describedby={db}
+                aria-invalid={!!errors.name || undefined}
+                onChange={(e) => set("name", e.target.value)}
+                required
+              />
+            )}
+          </Field>
+          <Field
+            label="Owner (Create Key for User)"
+            error={errors.user_id ?? (noUsers ? "No users yet: add one on the Users page first." : undefined)}
+          >
+            {(id, db) => (
+              <select
+                id={id}
+                value={d.user_id}
+                aria-describedby={db}
+                aria-invalid={!!errors.user_id || undefined}
+                onChange={(e) => set("user_id", e.target.value)}
+              >
                 <option value="">Choose a member…</option>
                 {users.data?.map((u) => (
                   <option key={u.id} value={u.id}>
@@ -259,38 +298,104 @@ export function CreateKeyDialog(props: { onClose: () => void; onCreated: (k: Rev
           </Field>
           <Field label="Expiration" error={errors.expires_at}>
             {(id, db) => (
-              <select id={id} value={d.expires_at} aria-describedby={db} onChange={(e) => set("expires_at", e.target.value)}>
+              <select
+                id={id}
+                value={d.expires_at}
+                aria-describedby={db}
+                onChange={(e) => set("expires_at", e.target.value)}
+              >
                 <Options options={EXPIRATIONS} />
               </select>
             )}
           </Field>
           <div className="row">
             <Field label="Requests/min" error={errors.rpm_limit}>
-              {(id, db) => <input id={id} inputMode="numeric" value={d.rpm_limit} aria-describedby={db} aria-invalid={!!errors.rpm_limit || undefined} onChange={(e) => set("rpm_limit", e.target.value)} placeholder="No limit" />}
+              {(id, db) => (
+                <input
+                  id={id}
+                  inputMode="numeric"
+                  value={d.rpm_limit}
+                  aria-describedby={db}
+                  aria-invalid={!!errors.rpm_limit || undefined}
+                  onChange={(e) => set("rpm_limit", e.target.value)}
+                  placeholder="No limit"
+                />
+              )}
             </Field>
             <Field label="Tokens/min" error={errors.tpm_limit}>
-              {(id, db) => <input id={id} inputMode="numeric" value={d.tpm_limit} aria-describedby={db} aria-invalid={!!errors.tpm_limit || undefined} onChange={(e) => set("tpm_limit", e.target.value)} placeholder="No limit" />}
+              {(id, db) => (
+                <input
+                  id={id}
+                  inputMode="numeric"
+                  value={d.tpm_limit}
+                  aria-describedby={db}
+                  aria-invalid={!!errors.tpm_limit || undefined}
+                  onChange={(e) => set("tpm_limit", e.target.value)}
+                  placeholder="No limit"
+                />
+              )}
             </Field>
           </div>
           <Field label="Budget ($)" error={errors.budget_usd} hint="Hard USD cap; requests are blocked when exceeded.">
-            {(id, db) => <input id={id} inputMode="decimal" value={d.budget_usd} aria-describedby={db} aria-invalid={!!errors.budget_usd || undefined} onChange={(e) => set("budget_usd", e.target.value)} placeholder="No budget" />}
+            {(id, db) => (
+              <input
+                id={id}
+                inputMode="decimal"
+                value={d.budget_usd}
+                aria-describedby={db}
+                aria-invalid={!!errors.budget_usd || undefined}
+                onChange={(e) => set("budget_usd", e.target.value)}
+                placeholder="No budget"
+              />
+            )}
           </Field>
           {d.budget_usd.trim() !== "" && (
-            <Field label="Budget Alert Thresholds (%)" error={errors.budget_alert_thresholds} hint="Comma-separated percentages (e.g. 50,80,100).">
-              {(id, db) => <input id={id} value={d.budget_alert_thresholds} aria-describedby={db} aria-invalid={!!errors.budget_alert_thresholds || undefined} onChange={(e) => set("budget_alert_thresholds", e.target.value)} placeholder="50,80,100" />}
+            <Field
+              label="Budget Alert Thresholds (%)"
+              error={errors.budget_alert_thresholds}
+              hint="Comma-separated percentages (e.g. 50,80,100)."
+            >
+              {(id, db) => (
+                <input
+                  id={id}
+                  value={d.budget_alert_thresholds}
+                  aria-describedby={db}
+                  aria-invalid={!!errors.budget_alert_thresholds || undefined}
+                  onChange={(e) => set("budget_alert_thresholds", e.target.value)}
+                  placeholder="50,80,100"
+                />
+              )}
             </Field>
           )}
-          <Toggle label="Ephemeral Token (issue a short-lived delegated token instead of a standard key)" checked={d.ephemeral} onChange={(v) => set("ephemeral", v)} />
+          <Toggle
+            label="Ephemeral Token (issue a short-lived delegated token instead of a standard key)"
+            checked={d.ephemeral}
+            onChange={(v) => set("ephemeral", v)}
+          />
           {d.ephemeral && (
             <Field label="Expires In (seconds)" error={errors.ttl_seconds}>
-              {(id, db) => <input id={id} inputMode="numeric" value={d.ttl_seconds} aria-describedby={db} aria-invalid={!!errors.ttl_seconds || undefined} onChange={(e) => set("ttl_seconds", e.target.value)} />}
+              {(id, db) => (
+                <input
+                  id={id}
+                  inputMode="numeric"
+                  value={d.ttl_seconds}
+                  aria-describedby={db}
+                  aria-invalid={!!errors.ttl_seconds || undefined}
+                  onChange={(e) => set("ttl_seconds", e.target.value)}
+                />
+              )}
             </Field>
           )}
           <fieldset className={errors.allowed_providers ? "providers invalid" : "providers"}>
             <legend>Allowed Providers</legend>
             <small className="hint">All on = no restriction.</small>
             {PROVIDERS.map((p) => (
-              <Toggle key={p} label={p} checked={!!d.providers[p]} onChange={(v) => set("providers", { ...d.providers, [p]: v })} />
+              <Toggle
+                key={p}
+                label={p}
+                checked={!!d.providers[p]}
+                onChange={(v) => set("providers", { ...d.providers, [p]: v })}
+              />
             ))}
             {errors.allowed_providers && (
               <small className="error" role="alert">
@@ -299,15 +404,59 @@ export function CreateKeyDialog(props: { onClose: () => void; onCreated: (k: Rev
             )}
           </fieldset>
         </div>
-        <div role="tabpanel" id="panel-advanced" aria-labelledby="tab-advanced" hidden={tab !== "advanced"} className="panel">
-          <Field label="Allowed Models" error={errors.allowed_models} hint="Comma-separated allow-list (gpt-4o, claude-3.5-sonnet). Empty = all enabled models.">
-            {(id, db) => <input id={id} value={d.allowed_models} aria-describedby={db} aria-invalid={!!errors.allowed_models || undefined} onChange={(e) => set("allowed_models", e.target.value)} />}
+        <div
+          role="tabpanel"
+          id="panel-advanced"
+          aria-labelledby="tab-advanced"
+          hidden={tab !== "advanced"}
+          className="panel"
+        >
+          <Field
+            label="Allowed Models"
+            error={errors.allowed_models}
+            hint="Comma-separated allow-list (gpt-4o, claude-3.5-sonnet). Empty = all enabled models."
+          >
+            {(id, db) => (
+              <input
+                id={id}
+                value={d.allowed_models}
+                aria-describedby={db}
+                aria-invalid={!!errors.allowed_models || undefined}
+                onChange={(e) => set("allowed_models", e.target.value)}
+              />
+            )}
           </Field>
-          <Field label="IP Allowlist" error={errors.ip_allowlist} hint="CIDRs or IPs (192.168.1.0/24, 10.0.0.1). Empty = any IP.">
-            {(id, db) => <input id={id} value={d.ip_allowlist} aria-describedby={db} aria-invalid={!!errors.ip_allowlist || undefined} onChange={(e) => set("ip_allowlist", e.target.value)} />}
+          <Field
+            label="IP Allowlist"
+            error={errors.ip_allowlist}
+            hint="CIDRs or IPs (192.168.1.0/24, 10.0.0.1). Empty = any IP."
+          >
+            {(id, db) => (
+              <input
+                id={id}
+                value={d.ip_allowlist}
+                aria-describedby={db}
+                aria-invalid={!!errors.ip_allowlist || undefined}
+                onChange={(e) => set("ip_allowlist", e.target.value)}
+              />
+            )}
           </Field>
-          <Field label="Metadata (JSON)" error={errors.metadata} hint='Arbitrary tags echoed back in logs (e.g. {"team": "backend", "env": "production"}).'>
-            {(id, db) => <textarea id={id} rows={4} className="mono" value={d.metadata} aria-describedby={db} aria-invalid={!!errors.metadata || undefined} onChange={(e) => set("metadata", e.target.value)} />}
+          <Field
+            label="Metadata (JSON)"
+            error={errors.metadata}
+            hint='Arbitrary tags echoed back in logs (e.g. {"team": "backend", "env": "production"}).'
+          >
+            {(id, db) => (
+              <textarea
+                id={id}
+                rows={4}
+                className="mono"
+                value={d.metadata}
+                aria-describedby={db}
+                aria-invalid={!!errors.metadata || undefined}
+                onChange={(e) => set("metadata", e.target.value)}
+              />
+            )}
           </Field>
         </div>
         <div role="tabpanel" id="panel-mcp" aria-labelledby="tab-mcp" hidden={tab !== "mcp"} className="panel">
@@ -320,27 +469,59 @@ export function CreateKeyDialog(props: { onClose: () => void; onCreated: (k: Rev
   );
 }
 
-function McpSettings(props: { d: Draft; set: <K extends keyof Draft>(k: K, v: Draft[K]) => void; errors: Record<string, string> }) {
+function McpSettings(props: {
+  d: Draft;
+  set: <K extends keyof Draft>(k: K, v: Draft[K]) => void;
+  errors: Record<string, string>;
+}) {
   const { d, set, errors } = props;
   const servers = list(d.mcp_servers);
   return (
     <>
-      <Toggle label="MCP Enabled (off: this key cannot use any MCP server or tool)" checked={d.mcp_enabled} onChange={(v) => set("mcp_enabled", v)} />
+      <Toggle
+        label="MCP Enabled (off: this key cannot use any MCP server or tool)"
+        checked={d.mcp_enabled}
+        onChange={(v) => set("mcp_enabled", v)}
+      />
       {d.mcp_enabled && (
         <>
           <Field label="MCP Access Mode" error={errors.mcp_access_mode}>
             {(id, db) => (
-              <select id={id} value={d.mcp_access_mode} aria-describedby={db} onChange={(e) => set("mcp_access_mode", e.target.value as Draft["mcp_access_mode"])}>
+              <select
+                id={id}
+                value={d.mcp_access_mode}
+                aria-describedby={db}
+                onChange={(e) => set("mcp_access_mode", e.target.value as Draft["mcp_access_mode"])}
+              >
                 <Options options={MCP_MODES} />
               </select>
             )}
           </Field>
           {(d.mcp_access_mode === "allow_list" || d.mcp_access_mode === "deny_list") && (
-            <Field label={d.mcp_access_mode === "allow_list" ? "Allowed MCP Servers" : "Denied MCP Servers"} error={errors.mcp_servers} hint="Comma-separated server names.">
-              {(id, db) => <input id={id} value={d.mcp_servers} aria-describedby={db} aria-invalid={!!errors.mcp_servers || undefined} onChange={(e) => set("mcp_servers", e.target.value)} />}
+            <Field
+              label={d.mcp_access_mode === "allow_list" ? "Allowed MCP Servers" : "Denied MCP Servers"}
+              error={errors.mcp_servers}
+              hint="Comma-separated server names."
+            >
+              {(id, db) => (
+                <input
+                  id={id}
+                  value={d.mcp_servers}
+                  aria-describedby={db}
+                  aria-invalid={!!errors.mcp_servers || undefined}
+                  onChange={(e) => set("mcp_servers", e.target.value)}
+                />
+              )}
             </Field>
           )}
-          {servers.length > 0 && <ToolPicker servers={servers} tools={d.mcp_tools} onChange={(t) => set("mcp_tools", t)} error={errors.mcp_tools} />}
+          {servers.length > 0 && (
+            <ToolPicker
+              servers={servers}
+              tools={d.mcp_tools}
+              onChange={(t) => set("mcp_tools", t)}
+              error={errors.mcp_tools}
+            />
+          )}
         </>
       )}
     </>
@@ -348,7 +529,12 @@ function McpSettings(props: { d: Draft; set: <K extends keyof Draft>(k: K, v: Dr
 }
 
 /** Per-server tool checkboxes, filtered by a search box; new tool names are added by hand. */
-function ToolPicker(props: { servers: string[]; tools: Record<string, string[]>; onChange: (t: Record<string, string[]>) => void; error?: string | undefined }) {
+function ToolPicker(props: {
+  servers: string[];
+  tools: Record<string, string[]>;
+  onChange: (t: Record<string, string[]>) => void;
+  error?: string | undefined;
+}) {
   const [query, setQuery] = useState("");
   const [known, setKnown] = useState<Record<string, string[]>>(props.tools);
   const [adding, setAdding] = useState<Record<string, string>>({});
@@ -363,8 +549,14 @@ function ToolPicker(props: { servers: string[]; tools: Record<string, string[]>;
         for (const server of wanted) {
           const id = registered.data.find((s) => s.name === server)?.id;
           if (!id) continue;
-          const tools = await api<{ data: Array<{ name: string }> }>("GET", `/internal/mcp-servers/${id}/tools`).catch(() => null);
-          if (live && tools) setKnown((k) => ({ ...k, [server]: [...new Set([...(k[server] ?? []), ...tools.data.map((t) => t.name)])] }));
+          const tools = await api<{ data: Array<{ name: string }> }>("GET", `/internal/mcp-servers/${id}/tools`).catch(
+            () => null,
+          );
+          if (live && tools)
+            setKnown((k) => ({
+              ...k,
+              [server]: [...new Set([...(k[server] ?? []), ...tools.data.map((t) => t.name)])],
+            }));
         }
       })
       .catch(() => undefined);
@@ -384,7 +576,13 @@ function ToolPicker(props: { servers: string[]; tools: Record<string, string[]>;
       <label className="visually-hidden" htmlFor="tool-search">
         Search tools
       </label>
-      <input id="tool-search" type="search" placeholder="Search tools" value={query} onChange={(e) => setQuery(e.target.value)} />
+      <input
+        id="tool-search"
+        type="search"
+        placeholder="Search tools"
+        value={query}
+        onChange={(e) => setQuery(e.target.value)}
+      />
       {props.servers.map((server) => (
         <div key={server} className="tool-server">
           <strong>{server}</strong>
@@ -392,14 +590,24 @@ function ToolPicker(props: { servers: string[]; tools: Record<string, string[]>;
             .filter((t) => t.toLowerCase().includes(query.toLowerCase()))
             .map((tool) => (
               <label key={tool} className="check">
-                <input type="checkbox" checked={(props.tools[server] ?? []).includes(tool)} onChange={(e) => toggle(server, tool, e.target.checked)} /> {tool}
+                <input
+                  type="checkbox"
+                  checked={(props.tools[server] ?? []).includes(tool)}
+                  onChange={(e) => toggle(server, tool, e.target.checked)}
+                />{" "}
+                {tool}
               </label>
             ))}
           <div className="row tight">
             <label className="visually-hidden" htmlFor={`add-tool-${server}`}>
               Add a tool of {server}
             </label>
-            <input id={`add-tool-${server}`} placeholder="tool name" value={adding[server] ?? ""} onChange={(e) => setAdding({ ...adding, [server]: e.target.value })} />
+            <input
+              id={`add-tool-${server}`}
+              placeholder="tool name"
+              value={adding[server] ?? ""}
+              onChange={(e) => setAdding({ ...adding, [server]: e.target.value })}
+            />
             <button
               type="button"
               className="secondary"
@@ -526,18 +734,36 @@ export function KeyDetailDialog(props: {
         <dt>IP allowlist</dt>
         <dd>{k.ip_allowlist.length ? k.ip_allowlist.join(", ") : "Any IP"}</dd>
         <dt>MCP</dt>
-        <dd>{k.mcp_enabled ? `${k.mcp_access_mode.replace("_", " ")}${k.mcp_servers.length ? `: ${k.mcp_servers.join(", ")}` : ""}` : "Disabled"}</dd>
+        <dd>
+          {k.mcp_enabled
+            ? `${k.mcp_access_mode.replace("_", " ")}${k.mcp_servers.length ? `: ${k.mcp_servers.join(", ")}` : ""}`
+            : "Disabled"}
+        </dd>
         <dt>Last used</dt>
         <dd>{k.last_used_at ? formatDate(k.last_used_at) : "Never"}</dd>
       </dl>
 
-      {mode === "edit" && <EditKeyForm apiKey={k} onCancel={() => setMode("view")} onSaved={(u) => (setMode("view"), props.onChanged(u))} />}
+      {mode === "edit" && (
+        <EditKeyForm
+          apiKey={k}
+          onCancel={() => setMode("view")}
+          onSaved={(u) => (setMode("view"), props.onChanged(u))}
+        />
+      )}
       {mode === "rotate" && <RotateForm apiKey={k} onCancel={() => setMode("view")} onRotated={props.onRotated} />}
       {mode === "ephemeral" && (
         <EphemeralForm
           onCancel={() => setMode("view")}
           busy={busy}
-          onIssue={(ttl) => run(() => api<{ token: string; expires_at: string }>("POST", `/internal/api-keys/${k.id}/ephemeral-tokens`, { ttl_seconds: ttl }), setToken)}
+          onIssue={(ttl) =>
+            run(
+              () =>
+                api<{ token: string; expires_at: string }>("POST", `/internal/api-keys/${k.id}/ephemeral-tokens`, {
+                  ttl_seconds: ttl,
+                }),
+              setToken,
+            )
+          }
         />
       )}
       {token && (
@@ -565,12 +791,22 @@ export function KeyDetailDialog(props: {
             </button>
           )}
           {k.status === "active" && (
-            <button type="button" className="secondary" disabled={busy} onClick={() => run(() => api<ApiKey>("POST", `/internal/api-keys/${k.id}/deactivate`), props.onChanged)}>
+            <button
+              type="button"
+              className="secondary"
+              disabled={busy}
+              onClick={() => run(() => api<ApiKey>("POST", `/internal/api-keys/${k.id}/deactivate`), props.onChanged)}
+            >
               Deactivate
             </button>
           )}
           {(k.status === "inactive" || k.status === "revoked") && (
-            <button type="button" className="secondary" disabled={busy} onClick={() => run(() => api<ApiKey>("POST", `/internal/api-keys/${k.id}/activate`), props.onChanged)}>
+            <button
+              type="button"
+              className="secondary"
+              disabled={busy}
+              onClick={() => run(() => api<ApiKey>("POST", `/internal/api-keys/${k.id}/activate`), props.onChanged)}
+            >
               Activate
             </button>
           )}
@@ -631,14 +867,34 @@ function EditKeyForm(props: { apiKey: ApiKey; onCancel: () => void; onSaved: (k:
       </Field>
       <div className="row">
         <Field label="Requests/min" error={errors.rpm_limit}>
-          {(id, db) => <input id={id} value={rpm} aria-describedby={db} inputMode="numeric" placeholder="No limit" onChange={(e) => setRpm(e.target.value)} />}
+          {(id, db) => (
+            <input
+              id={id}
+              value={rpm}
+              aria-describedby={db}
+              inputMode="numeric"
+              placeholder="No limit"
+              onChange={(e) => setRpm(e.target.value)}
+            />
+          )}
         </Field>
         <Field label="Tokens/min" error={errors.tpm_limit}>
-          {(id, db) => <input id={id} value={tpm} aria-describedby={db} inputMode="numeric" placeholder="No limit" onChange={(e) => setTpm(e.target.value)} />}
+          {(id, db) => (
+            <input
+              id={id}
+              value={tpm}
+              aria-describedby={db}
+              inputMode="numeric"
+              placeholder="No limit"
+              onChange={(e) => setTpm(e.target.value)}
+            />
+          )}
         </Field>
       </div>
       <Field label="MCP servers" error={errors.mcp_servers} hint="Comma-separated server names.">
-        {(id, db) => <input id={id} value={servers} aria-describedby={db} onChange={(e) => setServers(e.target.value)} />}
+        {(id, db) => (
+          <input id={id} value={servers} aria-describedby={db} onChange={(e) => setServers(e.target.value)} />
+        )}
       </Field>
       <ErrorBanner error={general} />
       <FormActions inline onCancel={props.onCancel} label="Save" busyLabel="Saving…" busy={busy} />
@@ -654,10 +910,13 @@ function RotateForm(props: { apiKey: ApiKey; onCancel: () => void; onRotated: (k
   async function submit(e: FormEvent) {
     e.preventDefault();
     const n = Number(grace || "0");
-    if (!Number.isInteger(n) || n < 0 || n > 604800) return setErrors({ grace_seconds: "must be a whole number of seconds from 0 to 604800 (7 days)" });
+    if (!Number.isInteger(n) || n < 0 || n > 604800)
+      return setErrors({ grace_seconds: "must be a whole number of seconds from 0 to 604800 (7 days)" });
     setBusy(true);
     try {
-      props.onRotated(await api<Revealed>("POST", `/internal/api-keys/${props.apiKey.id}/rotate`, n > 0 ? { grace_seconds: n } : {}));
+      props.onRotated(
+        await api<Revealed>("POST", `/internal/api-keys/${props.apiKey.id}/rotate`, n > 0 ? { grace_seconds: n } : {}),
+      );
     } catch (err) {
       const fe = fieldErrors(err, ["grace_seconds"]);
       setErrors(fe.fields);
@@ -668,9 +927,20 @@ function RotateForm(props: { apiKey: ApiKey; onCancel: () => void; onRotated: (k
   return (
     <form className="inline-form" onSubmit={submit} noValidate>
       <h3>Rotate Key</h3>
-      <p className="muted">The old secret stops working {Number(grace) > 0 ? `after the grace period` : "immediately"}; the new one is shown once.</p>
+      <p className="muted">
+        The old secret stops working {Number(grace) > 0 ? `after the grace period` : "immediately"}; the new one is
+        shown once.
+      </p>
       <Field label="Grace period (seconds)" error={errors.grace_seconds} hint="0 = the old key stops at once.">
-        {(id, db) => <input id={id} value={grace} inputMode="numeric" aria-describedby={db} onChange={(e) => setGrace(e.target.value)} />}
+        {(id, db) => (
+          <input
+            id={id}
+            value={grace}
+            inputMode="numeric"
+            aria-describedby={db}
+            onChange={(e) => setGrace(e.target.value)}
+          />
+        )}
       </Field>
       <ErrorBanner error={general} />
       <FormActions inline onCancel={props.onCancel} label="Rotate Key" busyLabel="Rotating…" busy={busy} />
@@ -688,14 +958,27 @@ function EphemeralForm(props: { onCancel: () => void; onIssue: (ttl: number) => 
       onSubmit={(e) => {
         e.preventDefault();
         const n = Number(ttl);
-        if (!Number.isInteger(n) || n < 60 || n > 86400) return setError("must be a whole number of seconds from 60 to 86400");
+        if (!Number.isInteger(n) || n < 60 || n > 86400)
+          return setError("must be a whole number of seconds from 60 to 86400");
         setError(undefined);
         props.onIssue(n);
       }}
     >
       <h3>Ephemeral Token</h3>
-      <Field label="Expires In (seconds)" error={error} hint="A short-lived delegated token; it never outlives the key.">
-        {(id, db) => <input id={id} value={ttl} inputMode="numeric" aria-describedby={db} onChange={(e) => setTtl(e.target.value)} />}
+      <Field
+        label="Expires In (seconds)"
+        error={error}
+        hint="A short-lived delegated token; it never outlives the key."
+      >
+        {(id, db) => (
+          <input
+            id={id}
+            value={ttl}
+            inputMode="numeric"
+            aria-describedby={db}
+            onChange={(e) => setTtl(e.target.value)}
+          />
+        )}
       </Field>
       <FormActions inline onCancel={props.onCancel} label="Issue token" busy={props.busy} />
     </form>

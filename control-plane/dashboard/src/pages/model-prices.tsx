@@ -1,7 +1,17 @@
 import { useState } from "react";
 import { api, qs, type ModelPrice } from "../api.js";
 import { ActionButton, DataTable, Pager, SearchToolbar, filterOptions, useCursorPages, useDebounced } from "../list.js";
-import { Dialog, EmptyState, ErrorBanner, Field, FormActions, PageSection, fieldErrors, formatDate, useLoad } from "../ui.js";
+import {
+  Dialog,
+  EmptyState,
+  ErrorBanner,
+  Field,
+  FormActions,
+  PageSection,
+  fieldErrors,
+  formatDate,
+  useLoad,
+} from "../ui.js";
 
 interface PricePage {
   data: ModelPrice[];
@@ -32,7 +42,12 @@ export function ModelPricesPage() {
     </>
   );
   return (
-    <PageSection crumb="Configuration" title="Model prices" intro={intro} action={{ label: "Override a price", onClick: () => setEditing("new") }}>
+    <PageSection
+      crumb="Configuration"
+      title="Model prices"
+      intro={intro}
+      action={{ label: "Override a price", onClick: () => setEditing("new") }}
+    >
       <SearchToolbar
         search={{ id: "price-search", label: "Search models", value: searchInput, onChange: setSearchInput }}
         filter={{ id: "price-source", label: "Source", value: source, onChange: setSource, options: SOURCES }}

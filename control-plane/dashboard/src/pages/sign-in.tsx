@@ -17,7 +17,11 @@ export function SignInPage(props: { onSignedIn: (s: SessionInfo) => void }) {
       setCredential("");
       props.onSignedIn(s);
     } catch (err) {
-      setError(err instanceof ApiError && err.code === "invalid_credential" ? "That key is not valid. Check PROXY_MASTER_KEY and try again." : (err as Error).message);
+      setError(
+        err instanceof ApiError && err.code === "invalid_credential"
+          ? "That key is not valid. Check PROXY_MASTER_KEY and try again."
+          : (err as Error).message,
+      );
     } finally {
       setBusy(false);
     }
@@ -26,7 +30,9 @@ export function SignInPage(props: { onSignedIn: (s: SessionInfo) => void }) {
     <main className="signin">
       <form onSubmit={submit} className="card" noValidate>
         <h1>Sign in to Tollgate</h1>
-        <p className="muted">Use the control plane's master key. It opens a session in this browser and is not stored.</p>
+        <p className="muted">
+          Use the control plane's master key. It opens a session in this browser and is not stored.
+        </p>
         <Field label="Master key" error={error}>
           {(id, describedBy) => (
             <input

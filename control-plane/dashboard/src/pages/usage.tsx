@@ -20,7 +20,11 @@ function BarChart(props: { rows: Array<{ label: string; value: number }>; metric
   const bw = w / Math.max(1, props.rows.length);
   return (
     <figure className="chart">
-      <svg viewBox={`0 0 ${w} ${h + 20}`} role="img" aria-label={`${props.title}: ${props.rows.map((r) => `${r.label} ${fmt(r.value, props.metric)}`).join(", ")}`}>
+      <svg
+        viewBox={`0 0 ${w} ${h + 20}`}
+        role="img"
+        aria-label={`${props.title}: ${props.rows.map((r) => `${r.label} ${fmt(r.value, props.metric)}`).join(", ")}`}
+      >
         {props.rows.map((r, i) => {
           const bh = (r.value / max) * h;
           return (
@@ -66,15 +70,25 @@ export function UsagePage() {
   const [groupBy, setGroupBy] = useState<"key" | "user" | "team">("key");
   const [days, setDays] = useState(30);
   const from = new Date(Date.now() - (days - 1) * 86_400_000).toISOString().slice(0, 10);
-  const daily = useLoad(() => api<{ data: UsageRow[] }>("GET", `/internal/usage${qs({ group_by: "day", from })}`), [from]);
-  const grouped = useLoad(() => api<{ data: UsageRow[] }>("GET", `/internal/usage${qs({ group_by: groupBy, from, limit: 20 })}`), [groupBy, from]);
+  const daily = useLoad(
+    () => api<{ data: UsageRow[] }>("GET", `/internal/usage${qs({ group_by: "day", from })}`),
+    [from],
+  );
+  const grouped = useLoad(
+    () => api<{ data: UsageRow[] }>("GET", `/internal/usage${qs({ group_by: groupBy, from, limit: 20 })}`),
+    [groupBy, from],
+  );
   const names = useLoad(async () => {
     const [keys, users, teams] = await Promise.all([
       api<Page<ApiKey>>("GET", "/internal/api-keys?limit=1000"),
       listAll<User>("/internal/users"),
       listAll<Team>("/internal/teams"),
     ]);
-    return new Map<string, string>([...keys.data.map((k): [string, string] => [k.id, k.name]), ...users.map((u): [string, string] => [u.id, u.external_id]), ...teams.map((t): [string, string] => [t.id, t.name])]);
+    return new Map<string, string>([
+      ...keys.data.map((k): [string, string] => [k.id, k.name]),
+      ...users.map((u): [string, string] => [u.id, u.external_id]),
+      ...teams.map((t): [string, string] => [t.id, t.name]),
+    ]);
   }, []);
   const label = (r: UsageRow) => {
     const id = r.key_id ?? r.user_id ?? r.team_id ?? null;
@@ -84,11 +98,21 @@ export function UsagePage() {
   const dayRows = fillDays(daily.data?.data ?? [], from, days).map((r) => ({ label: r.day!, value: value(r, metric) }));
   const total = (daily.data?.data ?? []).reduce((s, r) => s + value(r, metric), 0);
   return (
-    <PageSection crumb="Insights" title="Usage" intro="Requests, tokens and cost as the gateways reported them, per UTC day.">
+    <PageSection
+      crumb="Insights"
+      title="Usage"
+      intro="Requests, tokens and cost as the gateways reported them, per UTC day."
+    >
       <div className="toolbar">
         <div role="group" aria-label="Metric" className="segmented">
           {METRICS.map(([m, l]) => (
-            <button key={m} type="button" aria-pressed={metric === m} className={metric === m ? "active" : ""} onClick={() => setMetric(m)}>
+            <button
+              key={m}
+              type="button"
+              aria-pressed={metric === m}
+              className={metric === m ? "active" : ""}
+              onClick={() => setMetric(m)}
+            >
               {l}
             </button>
           ))}
@@ -100,7 +124,11 @@ export function UsagePage() {
           <option value={90}>Last 90 days</option>
         </select>
         <label htmlFor="usage-group">Break down by</label>
-        <select id="usage-group" value={groupBy} onChange={(e) => setGroupBy(e.target.value as "key" | "user" | "team")}>
+        <select
+          id="usage-group"
+          value={groupBy}
+          onChange={(e) => setGroupBy(e.target.value as "key" | "user" | "team")}
+        >
           <option value="key">Key</option>
           <option value="user">User</option>
           <option value="team">Team</option>
@@ -110,7 +138,10 @@ export function UsagePage() {
       {daily.loading && !daily.data ? (
         <Spinner />
       ) : (daily.data?.data.length ?? 0) === 0 ? (
-        <EmptyState title="No usage in this range">Send a request through a gateway with one of your keys; usage appears here within a few seconds of the gateway reporting it.</EmptyState>
+        <EmptyState title="No usage in this range">
+          Send a request through a gateway with one of your keys; usage appears here within a few seconds of the gateway
+          reporting it.
+        </EmptyState>
       ) : (
         <>
           <p className="stat">
@@ -118,7 +149,10 @@ export function UsagePage() {
           </p>
           <BarChart rows={dayRows} metric={metric} title={`${METRICS.find((m) => m[0] === metric)![1]} per day`} />
           <h2>By {groupBy}</h2>
-          <HBars rows={(grouped.data?.data ?? []).map((r) => ({ label: label(r), value: value(r, metric) }))} metric={metric} />
+          <HBars
+            rows={(grouped.data?.data ?? []).map((r) => ({ label: label(r), value: value(r, metric) }))}
+            metric={metric}
+          />
         </>
       )}
     </PageSection>

@@ -12,7 +12,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn("allowed_models", "jsonb", (c) => c.notNull().defaultTo(sql`'[]'::jsonb`))
     .addColumn("ip_allowlist", "jsonb", (c) => c.notNull().defaultTo(sql`'[]'::jsonb`))
     .addColumn("metadata", "jsonb", (c) => c.notNull().defaultTo(sql`'{}'::jsonb`))
-    .addColumn("mcp", "jsonb", (c) => c.notNull().defaultTo(sql`'{"enabled":false,"access_mode":"allow_all","servers":[],"tools":{}}'::jsonb`))
+    .addColumn("mcp", "jsonb", (c) =>
+      c.notNull().defaultTo(sql`'{"enabled":false,"access_mode":"allow_all","servers":[],"tools":{}}'::jsonb`),
+    )
     // Rotation grace: the previous secret's hash works until previous_key_expires_at.
     .addColumn("previous_key_hash", "bytea")
     .addColumn("previous_key_expires_at", "timestamptz")

@@ -92,7 +92,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn("last_error", "text")
     .addUniqueConstraint("budget_alerts_once", ["key_id", "period", "threshold"])
     .execute();
-  await db.schema.createIndex("budget_alerts_pending_idx").on("budget_alerts").columns(["delivered_at", "next_attempt_at"]).execute();
+  await db.schema
+    .createIndex("budget_alerts_pending_idx")
+    .on("budget_alerts")
+    .columns(["delivered_at", "next_attempt_at"])
+    .execute();
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
@@ -101,8 +105,16 @@ export async function down(db: Kysely<any>): Promise<void> {
   await db.schema.dropTable("usage_reports").execute();
   await db.schema.dropTable("quota_holdings").execute();
   await db.schema.dropTable("quota_counters").execute();
-  for (const c of ["input_tokens", "output_tokens", "cost_micro_usd", "tokens_per_day_limit", "budget_period", "max_concurrent_requests"]) {
+  for (const c of [
+    "input_tokens",
+    "output_tokens",
+    "cost_micro_usd",
+    "tokens_per_day_limit",
+    "budget_period",
+    "max_concurrent_requests",
+  ]) {
     await db.schema.alterTable("api_keys").dropColumn(c).execute();
   }
-  for (const c of ["rpm_limit", "tpm_limit", "daily_token_limit"]) await db.schema.alterTable("users").dropColumn(c).execute();
+  for (const c of ["rpm_limit", "tpm_limit", "daily_token_limit"])
+    await db.schema.alterTable("users").dropColumn(c).execute();
 }

@@ -7,7 +7,11 @@ import { sql, type Kysely } from "kysely";
 // Name already has api_keys_org_name_idx; owner sorts walk users' unique
 // (org_id, external_id) index.
 export async function up(db: Kysely<any>): Promise<void> {
-  await db.schema.createIndex("api_keys_org_created_idx").on("api_keys").columns(["org_id", "created_at", "id"]).execute();
+  await db.schema
+    .createIndex("api_keys_org_created_idx")
+    .on("api_keys")
+    .columns(["org_id", "created_at", "id"])
+    .execute();
   await sql`create index api_keys_org_requests_idx on api_keys (org_id, (coalesce(request_count, 0)), id)`.execute(db);
   await db.schema.createIndex("api_keys_org_status_idx").on("api_keys").columns(["org_id", "status", "id"]).execute();
 }

@@ -79,7 +79,11 @@ export const createKeys = defineRoute({
           settings: settingsFrom(k),
         })),
       );
-      for (const record of await keySyncRecords(trx, orgId, keys.map((k) => k.id))) {
+      for (const record of await keySyncRecords(
+        trx,
+        orgId,
+        keys.map((k) => k.id),
+      )) {
         emit({ kind: "key_upsert", resourceId: record.id, payload: record });
       }
       await auditMany(

@@ -20,7 +20,10 @@ export const modelPattern = z
   .max(200, "must be at most 200 characters")
   .refine((v) => !/\s/.test(v), "must not contain spaces")
   .refine((v) => !/[[\]{}!\\]/.test(v), "only * and ? wildcards are supported in model globs")
-  .refine((v) => v.replace(/[*?]/g, "") !== "" || v === "*", "a glob needs at least one literal character (or exactly *)");
+  .refine(
+    (v) => v.replace(/[*?]/g, "") !== "" || v === "*",
+    "a glob needs at least one literal character (or exactly *)",
+  );
 
 /** An IPv4/IPv6 address or CIDR, normalised for comparison later. */
 export const ipOrCidr = z.string().superRefine((value, ctx) => {
@@ -40,7 +43,13 @@ export const ipOrCidr = z.string().superRefine((value, ctx) => {
 });
 
 const thresholds = z
-  .array(z.number().int("must be whole percentages").min(1, "must be between 1 and 1000").max(1000, "must be between 1 and 1000"))
+  .array(
+    z
+      .number()
+      .int("must be whole percentages")
+      .min(1, "must be between 1 and 1000")
+      .max(1000, "must be between 1 and 1000"),
+  )
   .max(10, "at most 10 thresholds")
   .refine((a) => a.every((v, i) => i === 0 || v > a[i - 1]!), "must be strictly ascending, e.g. [50, 80, 100]");
 
@@ -48,7 +57,11 @@ const metadata = z
   .record(z.string(), z.unknown(), { error: "must be a JSON object" })
   .refine((m) => JSON.stringify(m).length <= 16_384, "must be at most 16 KiB of JSON");
 
-const mcpName = z.string().min(1).max(100).regex(/^[\w.:-]+$/, "must be an MCP server or tool name (letters, digits, _ . : -)");
+const mcpName = z
+  .string()
+  .min(1)
+  .max(100)
+  .regex(/^[\w.:-]+$/, "must be an MCP server or tool name (letters, digits, _ . : -)");
 
 const settingsShape = {
   expires_at: expiresAt.optional(),
@@ -57,7 +70,12 @@ const settingsShape = {
   tokens_per_day_limit: positiveLimit.optional(),
   max_concurrent_requests: positiveLimit.optional(),
   budget_period: z.enum(["total", "daily", "monthly"], { error: "must be total, daily or monthly" }).optional(),
-  budget_usd: z.number({ error: "must be a number or null" }).positive("must be more than 0").max(1e9).nullable().optional(),
+  budget_usd: z
+    .number({ error: "must be a number or null" })
+    .positive("must be more than 0")
+    .max(1e9)
+    .nullable()
+    .optional(),
   budget_alert_thresholds: thresholds.optional(),
   allowed_providers: z.array(slug).max(50).optional(),
   allowed_models: z.array(modelPattern).max(200).optional(),
@@ -69,9 +87,16 @@ const settingsShape = {
   mcp_tools: z.record(mcpName, z.array(mcpName).max(500)).optional(),
 };
 
-function budgetRule(v: { budget_usd?: number | null | undefined; budget_alert_thresholds?: number[] | undefined }, ctx: z.RefinementCtx) {
+function budgetRule(
+  v: { budget_usd?: number | null | undefined; budget_alert_thresholds?: number[] | undefined },
+  ctx: z.RefinementCtx,
+) {
   if (v.budget_alert_thresholds?.length && (v.budget_usd === null || v.budget_usd === undefined)) {
-    ctx.addIssue({ code: "custom", path: ["budget_alert_thresholds"], message: "needs budget_usd: thresholds are percentages of the budget" });
+    ctx.addIssue({
+      code: "custom",
+      path: ["budget_alert_thresholds"],
+      message: "needs budget_usd: thresholds are percentages of the budget",
+    });
   }
 }
 

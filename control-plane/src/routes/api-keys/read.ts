@@ -15,7 +15,8 @@ type KeyCursor = { v: string | number; id: string };
 
 function keyCursor(value: unknown): KeyCursor | undefined {
   const c = value as { v: unknown; id: unknown } | null;
-  if (c && (typeof c.v === "string" || typeof c.v === "number") && typeof c.id === "string") return { v: c.v, id: c.id };
+  if (c && (typeof c.v === "string" || typeof c.v === "number") && typeof c.id === "string")
+    return { v: c.v, id: c.id };
   return undefined;
 }
 
@@ -41,9 +42,18 @@ export const listKeys = defineRoute({
     if (!cached) totals.set(app.db, (cached = requestTotals({ db: app.db, maxAgeMs: TOTAL_MAX_AGE_MS })));
     const total = await cached.get(orgId);
     // A total a few seconds old may trail a busy key's own count: never show more than 100 %.
-    const data = rows.map((k) => ({ ...k, usage_pct: total > 0 ? Math.min(100, Math.round((k.requests / total) * 10_000) / 100) : 0 }));
+    const data = rows.map((k) => ({
+      ...k,
+      usage_pct: total > 0 ? Math.min(100, Math.round((k.requests / total) * 10_000) / 100) : 0,
+    }));
     ctx.body = { data, next_cursor: next ? encodeCursor(next) : null };
   },
 });
 
-export const getKey = getByIdRoute({ path: "/internal/api-keys/:id", id: keyId, noun: "api key", find: getApiKey, response: apiKeySchema });
+export const getKey = getByIdRoute({
+  path: "/internal/api-keys/:id",
+  id: keyId,
+  noun: "api key",
+  find: getApiKey,
+  response: apiKeySchema,
+});

@@ -12,12 +12,26 @@ const MAX_EPHEMERAL_TTL_SECONDS = 86_400;
 export const keyId = idOf("ak");
 
 /** The route of an action on one key, POST /internal/api-keys/:id/<action>, whose body may be empty. */
-export function keyAction<B>(action: string, summary: string, body: z.ZodType<B>): Omit<RouteDef<{ id: string }, undefined, B>, "handler"> {
-  return { method: "post", path: `/internal/api-keys/:id/${action}`, summary, params: { id: keyId }, body, bodyKind: "optional" };
+export function keyAction<B>(
+  action: string,
+  summary: string,
+  body: z.ZodType<B>,
+): Omit<RouteDef<{ id: string }, undefined, B>, "handler"> {
+  return {
+    method: "post",
+    path: `/internal/api-keys/:id/${action}`,
+    summary,
+    params: { id: keyId },
+    body,
+    bodyKind: "optional",
+  };
 }
 
 export const bulkCreate = z.strictObject({
-  keys: z.array(createKeySchema).min(1, "must hold at least one key").max(MAX_BULK_KEYS, `must hold at most ${MAX_BULK_KEYS} keys`),
+  keys: z
+    .array(createKeySchema)
+    .min(1, "must hold at least one key")
+    .max(MAX_BULK_KEYS, `must hold at most ${MAX_BULK_KEYS} keys`),
 });
 
 export const listQuery = pageQuery(500).extend({
@@ -29,7 +43,12 @@ export const listQuery = pageQuery(500).extend({
 });
 
 export const rotateBody = z.strictObject({
-  grace_seconds: z.number().int("must be a whole number of seconds").min(0).max(MAX_GRACE_SECONDS, `must be at most ${MAX_GRACE_SECONDS} (7 days)`).optional(),
+  grace_seconds: z
+    .number()
+    .int("must be a whole number of seconds")
+    .min(0)
+    .max(MAX_GRACE_SECONDS, `must be at most ${MAX_GRACE_SECONDS} (7 days)`)
+    .optional(),
 });
 
 export const ephemeralBody = z.strictObject({

@@ -12,7 +12,9 @@ import { changeKey, respond, revealed } from "./write-key.js";
 function idempotencyKeyOf(ctx: Context): string | undefined {
   const key = ctx.get("idempotency-key") || undefined;
   if (key !== undefined && (key.length < 8 || key.length > 200)) {
-    throw new AppError("invalid_request", "Idempotency-Key must be 8 to 200 characters (a UUID is ideal)", { field: "Idempotency-Key" });
+    throw new AppError("invalid_request", "Idempotency-Key must be 8 to 200 characters (a UUID is ideal)", {
+      field: "Idempotency-Key",
+    });
   }
   return key;
 }
@@ -28,13 +30,17 @@ export const rotateKey = defineRoute({
     // With an Idempotency-Key the new secret is derived from it, so a retry can
     // return the same secret without it ever being stored.
     const minted = idempotencyKey
-      ? apiKeyFromSeed(createHmac("sha256", app.config.masterKey).update(`rotate:${orgId}:${id}:${idempotencyKey}`).digest())
+      ? apiKeyFromSeed(
+          createHmac("sha256", app.config.masterKey).update(`rotate:${orgId}:${id}:${idempotencyKey}`).digest(),
+        )
       : generateApiKey();
     if (idempotencyKey) {
       const previous = await findIdempotencyRecord(app.db, orgId, "api_key.rotate", idempotencyKey);
       if (previous) {
         if (previous.targetId !== id) {
-          throw new AppError("conflict", "this Idempotency-Key was already used to rotate another key", { field: "Idempotency-Key" });
+          throw new AppError("conflict", "this Idempotency-Key was already used to rotate another key", {
+            field: "Idempotency-Key",
+          });
         }
         ctx.set("idempotent-replayed", "true");
         ctx.body = { ...previous.response, key: minted.key };
@@ -55,7 +61,10 @@ export const rotateKey = defineRoute({
         previousExpiresAt: new Date(Date.now() + grace * 1000),
       });
       if (idempotencyKey) {
-        await saveIdempotencyRecord(trx, orgId, "api_key.rotate", idempotencyKey, { targetId: id, response: { ...rotated } });
+        await saveIdempotencyRecord(trx, orgId, "api_key.rotate", idempotencyKey, {
+          targetId: id,
+          response: { ...rotated },
+        });
       }
       return rotated;
     });

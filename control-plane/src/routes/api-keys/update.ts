@@ -21,9 +21,13 @@ export const updateKey = defineRoute({
       const budget = input.budget_usd !== undefined ? input.budget_usd : current.budget_usd;
       const thresholds = input.budget_alert_thresholds ?? current.budget_alert_thresholds;
       if (thresholds.length > 0 && budget === null) {
-        throw new AppError("invalid_request", "budget_alert_thresholds: needs budget_usd: thresholds are percentages of the budget", {
-          field: input.budget_usd === null ? "budget_usd" : "budget_alert_thresholds",
-        });
+        throw new AppError(
+          "invalid_request",
+          "budget_alert_thresholds: needs budget_usd: thresholds are percentages of the budget",
+          {
+            field: input.budget_usd === null ? "budget_usd" : "budget_alert_thresholds",
+          },
+        );
       }
       return updateApiKey(trx, orgId, current.id, input as ApiKeyPatch, current);
     });
@@ -51,15 +55,21 @@ export const changeKeyStatus: RouteDef<{ id: string }, undefined, Record<string,
       async handler({ ctx, orgId, params, body }, app) {
         const waitMs = waitForGatewaysParam(ctx);
         await body();
-        const { key, revision } = await changeKey(app, ctx, params().id, `api_key.${action}`, async ({ trx }, current) => {
-          if (!(allowedFrom as readonly string[]).includes(current.status)) {
-            throw new AppError(
-              "conflict",
-              `api key ${current.id} is ${current.status}; ${action} applies to a key that is ${allowedFrom.join(" or ")}`,
-            );
-          }
-          return updateApiKey(trx, orgId, current.id, { status }, current);
-        });
+        const { key, revision } = await changeKey(
+          app,
+          ctx,
+          params().id,
+          `api_key.${action}`,
+          async ({ trx }, current) => {
+            if (!(allowedFrom as readonly string[]).includes(current.status)) {
+              throw new AppError(
+                "conflict",
+                `api key ${current.id} is ${current.status}; ${action} applies to a key that is ${allowedFrom.join(" or ")}`,
+              );
+            }
+            return updateApiKey(trx, orgId, current.id, { status }, current);
+          },
+        );
         await respond(app, ctx, revision, waitMs, { ...key });
       },
     }),

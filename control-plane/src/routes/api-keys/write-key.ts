@@ -13,8 +13,21 @@ export function revealed(key: ApiKey, secret: string) {
 }
 
 /** Audits a change to one key. */
-export function auditKey(scope: WriteScope, ctx: Context, action: string, targetId: string, before: unknown, after: unknown) {
-  return audit(scope.trx, ctx, { action, targetType: "api_key", targetId, before: before ?? null, after: after ?? null });
+export function auditKey(
+  scope: WriteScope,
+  ctx: Context,
+  action: string,
+  targetId: string,
+  before: unknown,
+  after: unknown,
+) {
+  return audit(scope.trx, ctx, {
+    action,
+    targetType: "api_key",
+    targetId,
+    before: before ?? null,
+    after: after ?? null,
+  });
 }
 
 /** Locks a key, applies `change`, syncs and audits it; 404 when it does not exist. */
@@ -58,6 +71,9 @@ export async function respond(
   }
   ctx.set("x-tollgate-revision", String(revision));
   const receipt = await awaitGateways(app, ctx.state.orgId, revision, waitMs ?? app.config.waitForGatewaysDefaultMs);
-  ctx.set("x-tollgate-sync", `${receipt.complete ? "complete" : "incomplete"}; confirmed=${receipt.confirmed.length}; pending=${receipt.pending.length}`);
+  ctx.set(
+    "x-tollgate-sync",
+    `${receipt.complete ? "complete" : "incomplete"}; confirmed=${receipt.confirmed.length}; pending=${receipt.pending.length}`,
+  );
   ctx.body = waitMs === undefined ? payload : { ...payload, sync: receipt };
 }

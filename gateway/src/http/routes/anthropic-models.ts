@@ -32,24 +32,45 @@ async function anthropicModels(ctx: AppContext, key: KeyRecord, rec: RequestReco
   const registry = ctx.providers;
   const usable = registry.providers.filter((p) => p.endpoints.has("messages") && checkProvider(key, p.name) === null);
   const entries: AnthropicModel[] = usable.flatMap((p) =>
-    registry.modelsOf(p).map((id): AnthropicModel => ({ type: "model", id, display_name: id, created_at: UNKNOWN_CREATED_AT })),
+    registry
+      .modelsOf(p)
+      .map((id): AnthropicModel => ({ type: "model", id, display_name: id, created_at: UNKNOWN_CREATED_AT })),
   );
   const listed = usable.filter((p) => p.listNativeModels !== undefined);
   let failure: unknown = null;
   for (const p of listed) {
     try {
       for (const m of await registry.modelLists.of(p, rec.requestId)) {
-        entries.push({ type: "model", id: m.id, display_name: m.displayName ?? m.id, created_at: m.createdAt ?? UNKNOWN_CREATED_AT });
+        entries.push({
+          type: "model",
+          id: m.id,
+          display_name: m.displayName ?? m.id,
+          created_at: m.createdAt ?? UNKNOWN_CREATED_AT,
+        });
       }
     } catch (err) {
       failure = err;
-      ctx.metrics.upstreamError(p.name, err instanceof UpstreamError ? err.reason : err instanceof UpstreamStatusError ? (err.status >= 500 ? "http_5xx" : "http_4xx") : "invalid_response");
-      ctx.logger.warn({ provider: p.name, err: (err as Error).message, requestId: rec.requestId }, "provider model list failed; left out of /v1/models");
+      ctx.metrics.upstreamError(
+        p.name,
+        err instanceof UpstreamError
+          ? err.reason
+          : err instanceof UpstreamStatusError
+            ? err.status >= 500
+              ? "http_5xx"
+              : "http_4xx"
+            : "invalid_response",
+      );
+      ctx.logger.warn(
+        { provider: p.name, err: (err as Error).message, requestId: rec.requestId },
+        "provider model list failed; left out of /v1/models",
+      );
     }
   }
   if (failure !== null && entries.length === 0 && listed.length === usable.length) {
     rec.error = "upstream_model_list";
-    throw failure instanceof UpstreamError ? errors.upstreamFailed(failure.status, failure.message, failure.reason === "timeout") : errors.upstreamFailed(502, (failure as Error).message, false);
+    throw failure instanceof UpstreamError
+      ? errors.upstreamFailed(failure.status, failure.message, failure.reason === "timeout")
+      : errors.upstreamFailed(502, (failure as Error).message, false);
   }
   const seen = new Set<string>();
   return entries.filter((m) => {
@@ -76,7 +97,13 @@ export const listAnthropicModels: RouteHandler = async (ctx, req, res, rec, key)
   const rawLimit = param(url, "limit");
   const limit = rawLimit === undefined ? DEFAULT_LIMIT : Number(rawLimit);
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
-    throw new HttpError(400, `limit: must be an integer from 1 to ${MAX_LIMIT}.`, "invalid_request_error", "invalid_parameter", "limit");
+    throw new HttpError(
+      400,
+      `limit: must be an integer from 1 to ${MAX_LIMIT}.`,
+      "invalid_request_error",
+      "invalid_parameter",
+      "limit",
+    );
   }
   const after = param(url, "after_id");
   const before = param(url, "before_id");
@@ -89,14 +116,21 @@ export const listAnthropicModels: RouteHandler = async (ctx, req, res, rec, key)
     start = Math.max(start, end - limit);
   }
   const data = all.slice(start, Math.min(end, start + limit));
-  sendJson(res, 200, { data, has_more: start + data.length < end || (before !== undefined && start > 0), first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null });
+  sendJson(res, 200, {
+    data,
+    has_more: start + data.length < end || (before !== undefined && start > 0),
+    first_id: data[0]?.id ?? null,
+    last_id: data.at(-1)?.id ?? null,
+  });
 };
 
 /** GET /v1/models/{id} from an Anthropic client: the entry, or 404 not_found_error. */
 export const retrieveAnthropicModel: RouteHandler = async (ctx, req, res, rec, key) => {
   const id = modelIdOf(req.url);
   rec.model = id.slice(0, 200);
-  const found = modelAllowed(key.allowedModels, id) ? (await anthropicModels(ctx, key, rec)).find((m) => m.id === id) : undefined;
+  const found = modelAllowed(key.allowedModels, id)
+    ? (await anthropicModels(ctx, key, rec)).find((m) => m.id === id)
+    : undefined;
   if (!found) throw errors.modelNotFound(id);
   sendJson(res, 200, found);
 };

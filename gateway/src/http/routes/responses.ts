@@ -3,7 +3,12 @@ import type { KeyRecord } from "../../auth/key-index.js";
 import { checkProvider } from "../../auth/policy.js";
 import type { AppContext } from "../../context.js";
 import { LightSignal } from "../../providers/light-signal.js";
-import { UpstreamError, type Provider, type ProviderResponse, type ResponseResourceCall } from "../../providers/types.js";
+import {
+  UpstreamError,
+  type Provider,
+  type ProviderResponse,
+  type ResponseResourceCall,
+} from "../../providers/types.js";
 import { modelOfBuffer, usageOfBuffer } from "../../providers/usage.js";
 import { settleQuota } from "../4-quota-gate.js";
 import { passBuffered, passStreaming, upstreamHttpError } from "../5-forward.js";
@@ -28,12 +33,21 @@ export const OWNER_METADATA_KEY = "tollgate_key_id";
 
 /** The create body with the owner set in its metadata. */
 export function withOwner(json: Record<string, unknown>, key: KeyRecord): Record<string, unknown> {
-  const metadata = json.metadata !== null && typeof json.metadata === "object" && !Array.isArray(json.metadata) ? (json.metadata as Record<string, unknown>) : {};
+  const metadata =
+    json.metadata !== null && typeof json.metadata === "object" && !Array.isArray(json.metadata)
+      ? (json.metadata as Record<string, unknown>)
+      : {};
   return { ...json, metadata: { ...metadata, [OWNER_METADATA_KEY]: key.id } };
 }
 
 const notFound = (id: string, param: string | null) =>
-  new HttpError(404, `No response found with id '${id.slice(0, 200)}'.`, "invalid_request_error", "response_not_found", param);
+  new HttpError(
+    404,
+    `No response found with id '${id.slice(0, 200)}'.`,
+    "invalid_request_error",
+    "response_not_found",
+    param,
+  );
 
 async function readAll(up: ProviderResponse): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -50,7 +64,13 @@ export interface Owned {
   response: { status?: unknown; background?: unknown; metadata?: Record<string, unknown> | null };
 }
 
-function call(req: IncomingMessage | null, rec: RequestRecord, method: ResponseResourceCall["method"], suffix: string, stream = false): ResponseResourceCall {
+function call(
+  req: IncomingMessage | null,
+  rec: RequestRecord,
+  method: ResponseResourceCall["method"],
+  suffix: string,
+  stream = false,
+): ResponseResourceCall {
   return { method, suffix, requestId: rec.requestId, signal: new LightSignal(), headers: req?.headers ?? {}, stream };
 }
 
@@ -59,8 +79,17 @@ function call(req: IncomingMessage | null, rec: RequestRecord, method: ResponseR
  * Responses API, and checks its owner. Throws 404 when no provider holds it
  * for this key; an upstream failure (5xx, unreachable) is answered as such.
  */
-export async function ownedResponse(ctx: AppContext, key: KeyRecord, rec: RequestRecord, id: string, param: string | null = null, req: IncomingMessage | null = null): Promise<Owned> {
-  const candidates = ctx.providers.providers.filter((p) => p.responseResource !== undefined && checkProvider(key, p.name) === null);
+export async function ownedResponse(
+  ctx: AppContext,
+  key: KeyRecord,
+  rec: RequestRecord,
+  id: string,
+  param: string | null = null,
+  req: IncomingMessage | null = null,
+): Promise<Owned> {
+  const candidates = ctx.providers.providers.filter(
+    (p) => p.responseResource !== undefined && checkProvider(key, p.name) === null,
+  );
   // A provider that cannot answer may hold it: said so only when no other one does.
   let failure: HttpError | null = null;
   for (const provider of candidates) {
@@ -76,7 +105,13 @@ export async function ownedResponse(ctx: AppContext, key: KeyRecord, rec: Reques
     }
     if (up.status === 404) continue;
     if (up.status >= 300) {
-      failure ??= new HttpError(up.status >= 500 ? 502 : up.status, `The provider '${provider.name}' could not look up response '${id.slice(0, 200)}' (HTTP ${up.status}).`, "server_error", "upstream_error", param);
+      failure ??= new HttpError(
+        up.status >= 500 ? 502 : up.status,
+        `The provider '${provider.name}' could not look up response '${id.slice(0, 200)}' (HTTP ${up.status}).`,
+        "server_error",
+        "upstream_error",
+        param,
+      );
       continue;
     }
     let response: Owned["response"];
@@ -122,7 +157,12 @@ function countBackgroundUsage(ctx: AppContext, key: KeyRecord, rec: RequestRecor
   const status = owned.response.status;
   let counted = countedBy.get(ctx);
   if (counted === undefined) countedBy.set(ctx, (counted = new Set()));
-  if (owned.response.background !== true || (status !== "completed" && status !== "incomplete" && status !== "failed") || counted.has(id)) return;
+  if (
+    owned.response.background !== true ||
+    (status !== "completed" && status !== "incomplete" && status !== "failed") ||
+    counted.has(id)
+  )
+    return;
   const usage = usageOfBuffer("openai", owned.body);
   if (usage === null) return;
   // Bounded: past it, a response retrieved again long after may be counted twice.
@@ -134,7 +174,13 @@ function countBackgroundUsage(ctx: AppContext, key: KeyRecord, rec: RequestRecor
 }
 
 /** Calls a sub-resource of an owned response and passes the answer on (streamed when asked for). */
-async function passResource(ctx: AppContext, res: ServerResponse, rec: RequestRecord, owned: Owned, c: ResponseResourceCall): Promise<void> {
+async function passResource(
+  ctx: AppContext,
+  res: ServerResponse,
+  rec: RequestRecord,
+  owned: Owned,
+  c: ResponseResourceCall,
+): Promise<void> {
   let up: ProviderResponse;
   try {
     up = await owned.provider.responseResource!(c);
@@ -158,7 +204,11 @@ export const retrieveResponse: RouteHandler = async (ctx, req, res, rec, key) =>
   const stream = new URLSearchParams(query).get("stream") === "true";
   rec.stream = stream;
   if (query === "") {
-    res.writeHead(owned.status, { ...owned.headers, "content-type": "application/json", "content-length": owned.body.length });
+    res.writeHead(owned.status, {
+      ...owned.headers,
+      "content-type": "application/json",
+      "content-length": owned.body.length,
+    });
     res.end(owned.body);
     return;
   }

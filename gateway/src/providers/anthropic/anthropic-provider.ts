@@ -1,6 +1,12 @@
 import { clientIdentityHeaders, createHttpUpstream, headerString } from "../http-upstream.js";
 import { LightSignal } from "../light-signal.js";
-import { UpstreamStatusError, type Endpoint, type Provider, type ProviderRequest, type UpstreamModel } from "../types.js";
+import {
+  UpstreamStatusError,
+  type Endpoint,
+  type Provider,
+  type ProviderRequest,
+  type UpstreamModel,
+} from "../types.js";
 
 export interface AnthropicProviderOptions {
   /** The configured name (allowed_providers, metrics); default "anthropic". */
@@ -11,7 +17,10 @@ export interface AnthropicProviderOptions {
   timeoutMs: number;
 }
 
-const PATHS: Partial<Record<Endpoint, string>> = { messages: "/v1/messages", count_tokens: "/v1/messages/count_tokens" };
+const PATHS: Partial<Record<Endpoint, string>> = {
+  messages: "/v1/messages",
+  count_tokens: "/v1/messages/count_tokens",
+};
 
 /** Sent when the client names no version (the SDKs always do). */
 export const DEFAULT_ANTHROPIC_VERSION = "2023-06-01";
@@ -45,18 +54,38 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): Prov
       return upstream.request({ method: "POST", path: path + query, headers, body: req.body, signal: req.signal });
     },
     async listNativeModels(requestId: string): Promise<readonly UpstreamModel[]> {
-      const headers: Record<string, string> = { accept: "application/json", "anthropic-version": DEFAULT_ANTHROPIC_VERSION, "x-request-id": requestId };
+      const headers: Record<string, string> = {
+        accept: "application/json",
+        "anthropic-version": DEFAULT_ANTHROPIC_VERSION,
+        "x-request-id": requestId,
+      };
       if (options.apiKey !== undefined) headers["x-api-key"] = options.apiKey;
-      const up = await upstream.request({ method: "GET", path: "/v1/models?limit=1000", headers, signal: new LightSignal() });
+      const up = await upstream.request({
+        method: "GET",
+        path: "/v1/models?limit=1000",
+        headers,
+        signal: new LightSignal(),
+      });
       const chunks: Buffer[] = [];
       for await (const c of up.body) chunks.push(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
-      if (up.status >= 300) throw new UpstreamStatusError(up.status, `The upstream model list of ${options.name ?? "anthropic"} answered ${up.status}.`);
+      if (up.status >= 300)
+        throw new UpstreamStatusError(
+          up.status,
+          `The upstream model list of ${options.name ?? "anthropic"} answered ${up.status}.`,
+        );
       const parsed = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { data?: unknown };
       if (!Array.isArray(parsed.data)) return [];
-      return parsed.data.flatMap((m: { id?: unknown; display_name?: unknown; created_at?: unknown } | null): UpstreamModel[] =>
-        m && typeof m.id === "string"
-          ? [{ id: m.id, ...(typeof m.display_name === "string" ? { displayName: m.display_name } : {}), ...(typeof m.created_at === "string" ? { createdAt: m.created_at } : {}) }]
-          : [],
+      return parsed.data.flatMap(
+        (m: { id?: unknown; display_name?: unknown; created_at?: unknown } | null): UpstreamModel[] =>
+          m && typeof m.id === "string"
+            ? [
+                {
+                  id: m.id,
+                  ...(typeof m.display_name === "string" ? { displayName: m.display_name } : {}),
+                  ...(typeof m.created_at === "string" ? { createdAt: m.created_at } : {}),
+                },
+              ]
+            : [],
       );
     },
     close: () => upstream.close(),

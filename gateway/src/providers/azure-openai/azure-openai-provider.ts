@@ -1,4 +1,9 @@
-import { OPENAI_PATHS, RESPONSES_ENDPOINTS, createOpenAiCompatibleProvider, type OpenAiEndpoint } from "../openai/openai-provider.js";
+import {
+  OPENAI_PATHS,
+  RESPONSES_ENDPOINTS,
+  createOpenAiCompatibleProvider,
+  type OpenAiEndpoint,
+} from "../openai/openai-provider.js";
 import { ModelNotCallableError, type Provider, type ProviderRequest } from "../types.js";
 
 /** Azure deployment names: letters, digits, `_`, `.`, `-`, starting with a letter or digit. */
@@ -45,17 +50,22 @@ export function createAzureOpenAiProvider(options: AzureOpenAiProviderOptions): 
     baseUrl: options.baseUrl,
     timeoutMs: options.timeoutMs,
     auth: options.apiKey === undefined ? {} : { "api-key": options.apiKey },
-    endpoints: v1 ? ["chat_completions", "completions", "embeddings", ...RESPONSES_ENDPOINTS] : ["chat_completions", "completions", "embeddings"],
+    endpoints: v1
+      ? ["chat_completions", "completions", "embeddings", ...RESPONSES_ENDPOINTS]
+      : ["chat_completions", "completions", "embeddings"],
     ...(v1 ? { responsesPath: `/openai/v1${OPENAI_PATHS.responses}` } : {}),
     target(endpoint: OpenAiEndpoint, req: ProviderRequest) {
       // No model (a stored prompt's response, v1 only): nothing to map.
       if (v1 && req.json.model === undefined) return { path: `/openai/v1${OPENAI_PATHS[endpoint]}` };
       const deployment = deploymentOf(req);
       if (v1) {
-        const body = deployment === req.json.model ? undefined : Buffer.from(JSON.stringify({ ...req.json, model: deployment }));
+        const body =
+          deployment === req.json.model ? undefined : Buffer.from(JSON.stringify({ ...req.json, model: deployment }));
         return { path: `/openai/v1${OPENAI_PATHS[endpoint]}`, ...(body ? { body } : {}) };
       }
-      return { path: `/openai/deployments/${encodeURIComponent(deployment)}${OPENAI_PATHS[endpoint]}?api-version=${encodeURIComponent(apiVersion)}` };
+      return {
+        path: `/openai/deployments/${encodeURIComponent(deployment)}${OPENAI_PATHS[endpoint]}?api-version=${encodeURIComponent(apiVersion)}`,
+      };
     },
   });
 }

@@ -19,7 +19,9 @@ export function lastUserText(messages: unknown): string {
     if (typeof m.content === "string") return m.content;
     if (Array.isArray(m.content)) {
       return m.content
-        .map((p: { type?: unknown; text?: unknown } | null) => (p && p.type === "text" && typeof p.text === "string" ? p.text : ""))
+        .map((p: { type?: unknown; text?: unknown } | null) =>
+          p && p.type === "text" && typeof p.text === "string" ? p.text : "",
+        )
         .join("");
     }
     return "";
@@ -35,7 +37,9 @@ function roughTokens(text: string): number {
 function promptText(messages: unknown): string {
   if (!Array.isArray(messages)) return "";
   return messages
-    .map((m: { content?: unknown } | null) => (typeof m?.content === "string" ? m.content : JSON.stringify(m?.content ?? "")))
+    .map((m: { content?: unknown } | null) =>
+      typeof m?.content === "string" ? m.content : JSON.stringify(m?.content ?? ""),
+    )
     .join("\n");
 }
 
@@ -58,7 +62,8 @@ export function createMockProvider(): Provider {
       if (!Array.isArray(body.messages) || body.messages.length === 0) {
         return json(400, {
           error: {
-            message: "Missing required parameter: 'messages'. Send at least one message, e.g. [{\"role\":\"user\",\"content\":\"Hi\"}].",
+            message:
+              'Missing required parameter: \'messages\'. Send at least one message, e.g. [{"role":"user","content":"Hi"}].',
             type: "invalid_request_error",
             param: "messages",
             code: "missing_required_parameter",
@@ -71,7 +76,11 @@ export function createMockProvider(): Provider {
       const created = Math.floor(Date.now() / 1000);
       const promptTokens = roughTokens(promptText(body.messages));
       const completionTokens = roughTokens(content);
-      const usage = { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
+      const usage = {
+        prompt_tokens: promptTokens,
+        completion_tokens: completionTokens,
+        total_tokens: promptTokens + completionTokens,
+      };
 
       if (!req.stream) {
         return json(200, {
@@ -80,7 +89,9 @@ export function createMockProvider(): Provider {
           created,
           model,
           system_fingerprint: FINGERPRINT,
-          choices: [{ index: 0, message: { role: "assistant", content, refusal: null }, logprobs: null, finish_reason: "stop" }],
+          choices: [
+            { index: 0, message: { role: "assistant", content, refusal: null }, logprobs: null, finish_reason: "stop" },
+          ],
           usage,
         });
       }
@@ -89,7 +100,11 @@ export function createMockProvider(): Provider {
       const base = { id, object: "chat.completion.chunk", created, model, system_fingerprint: FINGERPRINT };
       const extra = includeUsage ? { usage: null } : {};
       const events: unknown[] = [
-        { ...base, choices: [{ index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }], ...extra },
+        {
+          ...base,
+          choices: [{ index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }],
+          ...extra,
+        },
       ];
       // A few content pieces, split at word boundaries, like a real token stream.
       const pieces = content.match(/\S+\s*/g) ?? [content];
@@ -97,7 +112,9 @@ export function createMockProvider(): Provider {
       for (let i = 0; i < pieces.length; i += per) {
         events.push({
           ...base,
-          choices: [{ index: 0, delta: { content: pieces.slice(i, i + per).join("") }, logprobs: null, finish_reason: null }],
+          choices: [
+            { index: 0, delta: { content: pieces.slice(i, i + per).join("") }, logprobs: null, finish_reason: null },
+          ],
           ...extra,
         });
       }

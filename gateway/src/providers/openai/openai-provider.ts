@@ -23,7 +23,11 @@ export const OPENAI_PATHS: Record<OpenAiEndpoint, string> = {
 };
 
 /** The Responses API's endpoints: a provider serving one serves all three. */
-export const RESPONSES_ENDPOINTS = ["responses", "response_input_tokens", "response_compact"] as const satisfies readonly OpenAiEndpoint[];
+export const RESPONSES_ENDPOINTS = [
+  "responses",
+  "response_input_tokens",
+  "response_compact",
+] as const satisfies readonly OpenAiEndpoint[];
 
 /** Client headers of OpenAI's API that travel upstream. */
 const FORWARDED = ["openai-beta"] as const;
@@ -66,7 +70,8 @@ export function createOpenAiCompatibleProvider(options: OpenAiCompatibleOptions)
     kind: options.kind,
     endpoints,
     call(req: ProviderRequest) {
-      if (!endpoints.has(req.endpoint)) throw new Error(`provider ${options.name} (${options.kind}) does not serve ${req.endpoint}`);
+      if (!endpoints.has(req.endpoint))
+        throw new Error(`provider ${options.name} (${options.kind}) does not serve ${req.endpoint}`);
       const headers: Record<string, string> = {
         ...auth,
         "x-request-id": req.requestId,
@@ -78,7 +83,15 @@ export function createOpenAiCompatibleProvider(options: OpenAiCompatibleOptions)
       return upstream.request({ method: "POST", path, headers, body: body ?? req.body, signal: req.signal });
     },
     ...(modelsPath !== undefined
-      ? { listModels: (signal: AbortSignal, requestId: string) => upstream.request({ method: "GET", path: modelsPath, headers: { ...auth, "x-request-id": requestId }, signal }) }
+      ? {
+          listModels: (signal: AbortSignal, requestId: string) =>
+            upstream.request({
+              method: "GET",
+              path: modelsPath,
+              headers: { ...auth, "x-request-id": requestId },
+              signal,
+            }),
+        }
       : {}),
     ...(responsesPath !== undefined
       ? {
@@ -86,7 +99,11 @@ export function createOpenAiCompatibleProvider(options: OpenAiCompatibleOptions)
             upstream.request({
               method: call.method,
               path: responsesPath + call.suffix,
-              headers: forwarded(call.headers, { ...auth, "x-request-id": call.requestId, accept: call.stream ? "text/event-stream" : "application/json" }),
+              headers: forwarded(call.headers, {
+                ...auth,
+                "x-request-id": call.requestId,
+                accept: call.stream ? "text/event-stream" : "application/json",
+              }),
               signal: call.signal,
             }),
         }
@@ -99,7 +116,12 @@ export function createOpenAiCompatibleProvider(options: OpenAiCompatibleOptions)
  * An upstream that speaks OpenAI's API under one base URL with a Bearer key,
  * at OpenAI's own paths: OpenAI itself, or a compatible endpoint such as Gemini's.
  */
-export function createBearerProvider(kind: ProviderKind, options: OpenAiProviderOptions, endpoints: readonly OpenAiEndpoint[], modelsPath?: string): Provider {
+export function createBearerProvider(
+  kind: ProviderKind,
+  options: OpenAiProviderOptions,
+  endpoints: readonly OpenAiEndpoint[],
+  modelsPath?: string,
+): Provider {
   return createOpenAiCompatibleProvider({
     name: options.name ?? kind,
     kind,
