@@ -1,5 +1,3 @@
-import { createPrivateKey, X509Certificate } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
 import {
@@ -21,21 +19,14 @@ import { compileIpRules, parseIpRule, type IpRule } from "./auth/ip.js";
 import { loadProviders, type ProviderConfig } from "./providers/provider-config.js";
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from "./http/connection-guard.js";
 import { DEFAULT_LOG_RETENTION_MS } from "./background/log-retention.js";
+import { loadControlPlaneTls, type ControlPlaneTls } from "./config/control-plane-tls.js";
 
 export {
   DEFAULT_ANTHROPIC_BASE_URL,
   DEFAULT_OPENAI_BASE_URL,
   type ProviderConfig,
 } from "./providers/provider-config.js";
-
-/** PEM material for TLS to the control plane (https:// only). */
-export interface ControlPlaneTls {
-  /** A private CA to trust besides the system ones (CONTROL_PLANE_CA_FILE). */
-  ca?: string;
-  /** Client certificate and key for mTLS (GATEWAY_TLS_CERT_FILE + GATEWAY_TLS_KEY_FILE). */
-  cert?: string;
-  key?: string;
-}
+export type { ControlPlaneTls } from "./config/control-plane-tls.js";
 
 export interface GatewayConfig {
   /** MCP: MCP_SECRET_* credentials that servers' `env:` references resolve to, and MCP_MAX_MESSAGE_BYTES. */
@@ -132,82 +123,6 @@ function parseBytes(value: string): number | undefined {
   if (!m) return undefined;
   const n = Number(m[1]) * (BYTE_UNITS[(m[2] ?? "").toLowerCase()] ?? NaN);
   return Number.isSafeInteger(n) && n > 0 ? n : undefined;
-}
-
-/** Reads a PEM file named by `variable`; a missing or unreadable file is a ConfigError naming it. */
-function readPem(env: Env, variable: string): string | undefined {
-  const path = envOptional(env, variable);
-  if (path === undefined) return undefined;
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (err) {
-    throw new ConfigError(
-      `${variable} names a file that cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"})`,
-    );
-  }
-  if (!text.includes("-----BEGIN ")) {
-    throw new ConfigError(`${variable} names a file that is not PEM (no "-----BEGIN" line)`);
-  }
-  return text;
-}
-
-function loadControlPlaneTls(env: Env, controlPlaneUrl: string): ControlPlaneTls {
-  const ca = readPem(env, "CONTROL_PLANE_CA_FILE");
-  const certSet = envOptional(env, "GATEWAY_TLS_CERT_FILE") !== undefined;
-  const keySet = envOptional(env, "GATEWAY_TLS_KEY_FILE") !== undefined;
-  if (certSet !== keySet) {
-    const [given, missing] = certSet
-      ? ["GATEWAY_TLS_CERT_FILE", "GATEWAY_TLS_KEY_FILE"]
-      : ["GATEWAY_TLS_KEY_FILE", "GATEWAY_TLS_CERT_FILE"];
-    throw new ConfigError(
-      `${missing} is required when ${given} is set: mTLS needs both the client certificate and its private key`,
-    );
-  }
-  const cert = readPem(env, "GATEWAY_TLS_CERT_FILE");
-  const key = readPem(env, "GATEWAY_TLS_KEY_FILE");
-  if (ca !== undefined) {
-    try {
-      new X509Certificate(ca);
-    } catch (err) {
-      throw new ConfigError(`CONTROL_PLANE_CA_FILE does not hold a valid certificate: ${(err as Error).message}`);
-    }
-  }
-  if (cert !== undefined && key !== undefined) {
-    let x509: X509Certificate;
-    try {
-      x509 = new X509Certificate(cert);
-    } catch (err) {
-      throw new ConfigError(`GATEWAY_TLS_CERT_FILE does not hold a valid certificate: ${(err as Error).message}`);
-    }
-    let privateKey;
-    try {
-      privateKey = createPrivateKey(key);
-    } catch (err) {
-      throw new ConfigError(
-        `GATEWAY_TLS_KEY_FILE does not hold a valid (unencrypted) private key: ${(err as Error).message}`,
-      );
-    }
-    if (!x509.checkPrivateKey(privateKey)) {
-      throw new ConfigError("GATEWAY_TLS_KEY_FILE is not the private key of the certificate in GATEWAY_TLS_CERT_FILE");
-    }
-  }
-  const tls: ControlPlaneTls = {};
-  if (ca !== undefined) tls.ca = ca;
-  if (cert !== undefined && key !== undefined) {
-    tls.cert = cert;
-    tls.key = key;
-  }
-  if (Object.keys(tls).length > 0 && !controlPlaneUrl.startsWith("https://")) {
-    const names = [
-      ca !== undefined ? "CONTROL_PLANE_CA_FILE" : "",
-      cert !== undefined ? "GATEWAY_TLS_CERT_FILE" : "",
-    ].filter(Boolean);
-    throw new ConfigError(
-      `${names.join(" and ")} only apply to an https:// control plane, but CONTROL_PLANE_URL is not https://: use https:// or unset them`,
-    );
-  }
-  return tls;
 }
 
 /** MAX_STALENESS: a positive duration, or unset / "never" for no limit. */

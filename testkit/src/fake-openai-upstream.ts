@@ -2,6 +2,9 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import type { AddressInfo } from "node:net";
 import { randomBytes } from "node:crypto";
 import { modelList, openAiErrorBody, SSE_DONE, sseData } from "./openai-wire.js";
+import { countPromptTokens, defaultReply, splitCompletion, type ChatRequest } from "./fake-openai-chat.js";
+
+export * from "./fake-openai-chat.js";
 
 /** One request as the fake upstream received it. */
 export interface RecordedRequest {
@@ -14,24 +17,6 @@ export interface RecordedRequest {
   body: unknown;
   /** The HTTP status the fake answered with (set once the answer is decided). */
   status?: number;
-}
-
-/** A chat message as sent by clients (content may be a string or an array of parts). */
-export interface ChatMessage {
-  role: string;
-  content?: unknown;
-  [k: string]: unknown;
-}
-
-/** The request body of POST /v1/chat/completions, as far as the fake cares. */
-export interface ChatRequest {
-  model: string;
-  messages: ChatMessage[];
-  stream?: boolean;
-  stream_options?: { include_usage?: boolean } | null;
-  max_tokens?: number | null;
-  max_completion_tokens?: number | null;
-  [k: string]: unknown;
 }
 
 /** An error the fake answers with instead of a completion (see `failNext`). */
@@ -80,47 +65,6 @@ export interface FakeOpenAI {
   /** Clear recorded requests and counters (knobs stay). */
   reset(): void;
   close(): Promise<void>;
-}
-
-/**
- * Token counting the fake uses for `usage`, exported so tests can compute the
- * expected numbers: one token per whitespace-separated word of every message's
- * text, plus 3 per message (OpenAI's per-message overhead is about that).
- */
-export function countPromptTokens(messages: ChatMessage[]): number {
-  let n = 0;
-  for (const m of messages) n += 3 + words(messageText(m)).length;
-  return n;
-}
-
-/** The completion's tokens: one per streamed content piece (word plus its leading space). */
-export function splitCompletion(content: string): string[] {
-  // Keep whitespace attached so joining the pieces gives back the content exactly.
-  return content.match(/\s*\S+/g) ?? (content === "" ? [] : [content]);
-}
-
-export function messageText(m: ChatMessage): string {
-  const c = m.content;
-  if (typeof c === "string") return c;
-  if (Array.isArray(c)) {
-    return c
-      .map((p: unknown) =>
-        p && typeof p === "object" && (p as { type?: unknown }).type === "text"
-          ? String((p as { text?: unknown }).text ?? "")
-          : "",
-      )
-      .join(" ");
-  }
-  return "";
-}
-
-function words(s: string): string[] {
-  return s.split(/\s+/).filter(Boolean);
-}
-
-export function defaultReply(request: ChatRequest): string {
-  const lastUser = [...request.messages].reverse().find((m) => m.role === "user");
-  return `echo: ${lastUser ? messageText(lastUser) : ""}`;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

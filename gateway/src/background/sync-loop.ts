@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { ConnectError } from "@connectrpc/connect";
 import {
   SnapshotReason,
   TOLLGATE_VERSION,
@@ -19,7 +19,7 @@ import { fullJitterDelayMs } from "./backoff.js";
 import type { ControlPlaneConnection } from "./control-plane-connection.js";
 import type { SyncReceiver } from "./sync-receiver.js";
 import type { SyncState } from "./sync-state.js";
-import { tlsFailure } from "./tls-failure.js";
+import { logStreamEnd, type StreamOutcome } from "./stream-outcome.js";
 
 export interface SyncClientOptions {
   baseDelayMs?: number;
@@ -66,13 +66,6 @@ interface PendingSnapshot {
   modelPrices: ModelPrice[];
   mcpServers: McpServer[];
 }
-
-/** How one subscription ended. */
-type StreamOutcome =
-  | { kind: "stopped" }
-  | { kind: "ended"; healthy: boolean }
-  | { kind: "resubscribe"; healthy: boolean }
-  | { kind: "failed"; healthy: boolean; error: ConnectError };
 
 /** Tells the stream loop to drop the subscription and subscribe again from the applied revision. */
 class Resubscribe extends Error {}
@@ -132,33 +125,13 @@ export class SyncClient {
       if (outcome.healthy) attempt = 0;
       const retryInMs = fullJitterDelayMs(attempt++, this.baseDelayMs, this.maxDelayMs);
       const fields = { revision: this.deps.state.appliedRevision, retryInMs };
-      if (outcome.kind === "failed") {
-        const code = outcome.error.code;
-        const tls = tlsFailure(outcome.error);
-        if (code === Code.Unauthenticated || code === Code.PermissionDenied) {
-          logger.error(
-            { ...fields, code: Code[code], detail: outcome.error.rawMessage },
-            `GATEWAY_TOKEN was rejected by the control plane at ${controlPlaneUrl}: create a token with POST /internal/gateway-tokens`,
-          );
-        } else if (tls !== undefined) {
-          logger.error(
-            { ...fields, code: Code[code], detail: tls.detail, url: controlPlaneUrl },
-            `TLS with the control plane at ${controlPlaneUrl} failed: ${tls.reason}; ${tls.fix}. Retrying.`,
-          );
-        } else {
-          const state = this.deps.state;
-          logger.warn(
-            { ...fields, code: Code[code], err: outcome.error.message, url: controlPlaneUrl },
-            state.ready
-              ? `sync stream to the control plane failed; serving the ${this.deps.keyCount()} cached keys meanwhile`
-              : "sync stream to the control plane failed; not ready until a first snapshot arrives",
-          );
-        }
-      } else if (outcome.kind === "ended") {
-        logger.info(fields, "control plane ended the sync stream; reconnecting");
-      } else {
-        logger.info(fields, "resubscribing to the control plane from the applied revision");
-      }
+      logStreamEnd(outcome, {
+        logger,
+        controlPlaneUrl,
+        fields,
+        ready: this.deps.state.ready,
+        keyCount: () => this.deps.keyCount(),
+      });
       try {
         await sleep(retryInMs, undefined, { signal: this.stopper.signal });
       } catch {

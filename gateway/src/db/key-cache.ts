@@ -10,7 +10,7 @@ import {
   syncTrace,
 } from "@tollgate/shared";
 import type { Clock } from "../clock.js";
-import type { CompiledKey, KeyIndex } from "../auth/key-index.js";
+import type { KeyIndex } from "../auth/key-index.js";
 import { PriceIndex, type PriceRule } from "../pricing/price-index.js";
 import { McpServerIndex, type McpServerRecord } from "../mcp/server-index.js";
 import { mcpServerFromProto } from "../mcp/server-sync.js";
@@ -19,17 +19,19 @@ import type { StoredKey } from "./key-repository.js";
 import { META } from "./meta-repository.js";
 import type { StoredSigningKey } from "./signing-key-repository.js";
 import type { GatewayStore } from "./store.js";
+import { writeChanges, type DeltaResult, type IndexOp } from "./change-writer.js";
 import {
   ApplyError,
   changedFields,
   compile,
   describe,
-  describePrice,
   prepareKey,
   prepareSigningKey,
   publicKeyOf,
   toPriceRule,
 } from "./synced-records.js";
+
+export type { DeltaResult } from "./change-writer.js";
 
 export interface SnapshotInput {
   revision: number;
@@ -55,24 +57,6 @@ export interface SnapshotResult {
   modelPrices: number;
   mcpServers: number;
 }
-
-export interface DeltaResult {
-  revision: number;
-  upserts: number;
-  deletes: number;
-  signingKeyUpserts: number;
-  modelPriceChanges: number;
-}
-
-/** What a committed delta changes in the index. */
-type IndexOp =
-  | { kind: "upsert"; key: CompiledKey }
-  | { kind: "delete"; id: string }
-  | { kind: "signing"; id: string; publicKey: KeyObject }
-  | { kind: "price"; rule: PriceRule }
-  | { kind: "price_delete"; provider: string; model: string }
-  | { kind: "mcp_server"; server: McpServerRecord }
-  | { kind: "mcp_server_delete"; id: string };
 
 /**
  * The durable key cache (SQLite) and its in-memory indexes (keys, prices).
@@ -110,7 +94,9 @@ export class KeyCache {
         mcpServers: McpServerRecord[],
       ) => this.writeSnapshot(s, keys, signingKeys, prices, mcpServers),
     );
-    this.deltaTx = store.db.transaction((changes: Change[]) => this.writeChanges(changes));
+    this.deltaTx = store.db.transaction((changes: Change[]) =>
+      writeChanges(store, changes, new Date(this.clock.now()).toISOString(), this.appliedRevision),
+    );
   }
 
   get appliedRevision(): number {
@@ -313,113 +299,5 @@ export class KeyCache {
     this.store.meta.set(META.orgId, s.orgId);
     this.store.meta.delete(META.resyncRequired);
     return result;
-  }
-
-  private writeChanges(changes: Change[]): { result: DeltaResult; ops: IndexOp[] } {
-    const at = new Date(this.clock.now()).toISOString();
-    const ops: IndexOp[] = [];
-    let upserts = 0;
-    let deletes = 0;
-    let signingKeyUpserts = 0;
-    let modelPriceChanges = 0;
-    let last = this.appliedRevision;
-    for (const c of changes) {
-      const revision = Number(c.revision);
-      if (revision !== last + 1) throw new ApplyError(`change revision ${revision} does not follow ${last}`);
-      last = revision;
-      switch (c.op.case) {
-        case "keyUpsert": {
-          const { stored, compiled } = prepareKey(c.op.value);
-          this.store.keys.upsert(stored, revision);
-          this.store.audit.insert({ at, event: "key_upsert", keyId: stored.id, revision, detail: describe(stored) });
-          ops.push({ kind: "upsert", key: compiled });
-          upserts++;
-          break;
-        }
-        case "keyDelete": {
-          const id = c.op.value.id;
-          const existed = this.store.keys.delete(id);
-          this.store.audit.insert({ at, event: "key_delete", keyId: id, revision, detail: { existed } });
-          ops.push({ kind: "delete", id });
-          deletes++;
-          break;
-        }
-        case "signingKeyUpsert": {
-          const { stored, publicKey } = prepareSigningKey(c.op.value);
-          this.store.signingKeys.upsert(stored, revision);
-          this.store.audit.insert({
-            at,
-            event: "signing_key_upsert",
-            keyId: null,
-            revision,
-            detail: { signing_key_id: stored.id, created_at: new Date(stored.createdAtMs).toISOString() },
-          });
-          ops.push({ kind: "signing", id: stored.id, publicKey });
-          signingKeyUpserts++;
-          break;
-        }
-        case "modelPriceUpsert": {
-          const rule = toPriceRule(c.op.value);
-          this.store.modelPrices.upsert(rule, revision);
-          this.store.audit.insert({
-            at,
-            event: "model_price_upsert",
-            keyId: null,
-            revision,
-            detail: describePrice(rule),
-          });
-          ops.push({ kind: "price", rule });
-          modelPriceChanges++;
-          break;
-        }
-        case "modelPriceDelete": {
-          const { provider, model } = c.op.value;
-          const existed = this.store.modelPrices.delete(provider, model);
-          this.store.audit.insert({
-            at,
-            event: "model_price_delete",
-            keyId: null,
-            revision,
-            detail: { provider, model, existed },
-          });
-          ops.push({ kind: "price_delete", provider, model });
-          modelPriceChanges++;
-          break;
-        }
-        case "mcpServerUpsert": {
-          const server = mcpServerFromProto(c.op.value);
-          this.store.mcpServers.upsert(server, revision);
-          // Not the URL: an admin may have put a token in its query string.
-          this.store.audit.insert({
-            at,
-            event: "mcp_server_upsert",
-            keyId: null,
-            revision,
-            detail: { mcp_server_id: server.id, name: server.name, auth_type: server.auth.type },
-          });
-          ops.push({ kind: "mcp_server", server });
-          break;
-        }
-        case "mcpServerDelete": {
-          const id = c.op.value.id;
-          this.store.mcpServers.delete(id);
-          this.store.audit.insert({
-            at,
-            event: "mcp_server_delete",
-            keyId: null,
-            revision,
-            detail: { mcp_server_id: id },
-          });
-          ops.push({ kind: "mcp_server_delete", id });
-          break;
-        }
-        default:
-          // An op this gateway does not know (a newer control plane): nothing to
-          // apply, but its revision still counts so the sequence stays whole.
-          break;
-      }
-    }
-    this.store.meta.set(META.revision, String(last));
-    return { result: { revision: last, upserts, deletes, signingKeyUpserts, modelPriceChanges }, ops };
   }
 }

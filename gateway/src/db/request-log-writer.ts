@@ -5,6 +5,7 @@ import { AUDIT_INSERT_SQL, auditParams, type AuditEntry } from "./audit-reposito
 import { META_UPSERT_SQL } from "./meta-repository.js";
 import { REQUEST_LOG_INSERT_SQL, requestLogParams, type RequestLogEntry } from "./request-log-repository.js";
 import { BatchTimer } from "./batch-timer.js";
+import { FlushHooks, runUndos, type FlushHook } from "./flush-hooks.js";
 import { SqliteWriter, type WriterStatement } from "./sqlite-writer.js";
 
 export interface LogWriterOptions {
@@ -28,15 +29,7 @@ export interface LogWriterOptions {
   onDropped?: (rows: number) => void;
 }
 
-/** Writes of other batched state (quota consumption, the usage outbox) that go in the same transaction as a batch. */
-/** A flush hook: `final` is true when the batch is a flush() or close(), which must take everything. */
-export type FlushHook = (final: boolean) => FlushHookBatch | void;
-
-export interface FlushHookBatch {
-  ops: Array<[WriterStatement, unknown[]]>;
-  /** Puts back in memory what the ops took, should their transaction fail, so the next batch writes it again. */
-  undo: () => void;
-}
+export type { FlushHook, FlushHookBatch } from "./flush-hooks.js";
 
 /**
  * Batches are kept small: the writer thread's CPU comes in bursts that grow
@@ -80,7 +73,7 @@ export class LogWriter {
   private readonly requestStmt: WriterStatement;
   private readonly auditStmt: WriterStatement;
   private readonly markStmt: WriterStatement;
-  private readonly hooks: FlushHook[] = [];
+  private readonly hooks = new FlushHooks();
   private hookPending = false;
   private readonly batches = new Set<Promise<void>>();
   /** Names this process's batches in the meta row; batch numbers restart with the process. */
@@ -133,7 +126,7 @@ export class LogWriter {
    * transaction as the batch's rows, and its undo runs if that transaction fails.
    */
   addFlushHook(take: FlushHook): void {
-    this.hooks.push(take);
+    this.hooks.add(take);
   }
 
   /** A hook has something to write: send a batch soon even if no row is queued. */
@@ -168,7 +161,7 @@ export class LogWriter {
     const waiters = this.durableWaiters;
     this.durableWaiters = [];
     this.cancelTimer();
-    if (this.hooks.length > 0) this.hookPending = true;
+    if (this.hooks.size > 0) this.hookPending = true;
     this.send(true);
     this.durableBatch = Promise.all([...this.batches]).then(() => {
       this.durableBatch = null;
@@ -227,7 +220,7 @@ export class LogWriter {
   async flush(): Promise<void> {
     this.cancelTimer();
     // Hooks may hold data back between batches (the usage outbox's cadence): a flush takes it all.
-    if (this.hooks.length > 0) this.hookPending = true;
+    if (this.hooks.size > 0) this.hookPending = true;
     this.send(true);
     while (this.batches.size > 0) await Promise.all([...this.batches]);
   }
@@ -241,7 +234,7 @@ export class LogWriter {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closing = true;
-    if (this.hooks.length > 0) this.hookPending = true;
+    if (this.hooks.size > 0) this.hookPending = true;
     const until = Date.now() + this.closeTimeoutMs;
     while ((this.queued > 0 || this.hookPending || this.batches.size > 0) && Date.now() < until) {
       this.cancelTimer();
@@ -275,7 +268,7 @@ export class LogWriter {
     try {
       this.runHere(stmts, params);
     } catch (err) {
-      this.runUndos(undos);
+      runUndos(undos, this.logger);
       this.logger.error(
         { err, rows },
         "could not write the last request/audit log batch at shutdown; its rows and usage were lost",
@@ -326,16 +319,7 @@ export class LogWriter {
     this.params = [];
     this.queued = 0;
     this.hookPending = false;
-    const undos: Array<() => void> = [];
-    for (const hook of this.hooks) {
-      const taken = hook(final);
-      if (!taken) continue;
-      for (const [stmt, p] of taken.ops) {
-        stmts.push(stmt);
-        params.push(p);
-      }
-      undos.push(taken.undo);
-    }
+    const undos = this.hooks.take(final, stmts, params);
     return { stmts, params, undos, rows };
   }
 
@@ -356,7 +340,7 @@ export class LogWriter {
         return;
       }
       this.failures++;
-      this.runUndos(undos);
+      runUndos(undos, this.logger);
       if (rows > 0) {
         this.droppedRows += rows;
         this.onDropped?.(rows);
@@ -374,16 +358,6 @@ export class LogWriter {
     });
     this.batches.add(done);
     void done.finally(() => this.batches.delete(done));
-  }
-
-  private runUndos(undos: Array<() => void>): void {
-    for (const undo of undos) {
-      try {
-        undo();
-      } catch (err) {
-        this.logger.error({ err }, "could not put back what a failed log batch took; that usage is lost");
-      }
-    }
   }
 
   /** After a failed batch, the hooks' data goes again: soon, then less and less often while failures go on (up to 10 s). */

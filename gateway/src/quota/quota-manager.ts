@@ -7,6 +7,7 @@ import type { LimitSpec, Metric } from "./limits.js";
 import { windowOf } from "./limits.js";
 import { applyFallbackShare, applyGrants, planBatch, statementsOf, type Batch } from "./lease-batch.js";
 import type { QuotaRpc } from "./quota-rpc.js";
+import { planUpkeep } from "./lease-upkeep.js";
 
 export interface QuotaManagerOptions {
   /** Renew held units this often (well inside the control plane's lease TTL). */
@@ -355,30 +356,10 @@ export class QuotaManager {
    * idle ones, so other gateways can have them.
    */
   maintain(): Promise<void> {
-    const now = this.clock.now();
-    let any = false;
-    for (const [id, l] of this.leases) {
-      if (l.endsAtMs > 0 && this.time.at(now) >= l.endsAtMs + 5_000) {
-        l.dropped = true;
-        this.leases.delete(id);
-        continue;
-      }
-      const holding = l.held > 0 || l.reserved > 0;
-      // Settled use the control plane has not heard of (a debt above all) is stated at once.
-      if (l.consumed !== l.statedConsumed) {
-        l.restate = "renew";
-        any = true;
-        continue;
-      }
-      if (!holding) continue;
-      if (l.held > 0 && l.reserved === 0 && now - l.lastUseMs >= this.idleReleaseMs) {
-        l.restate = "release";
-        any = true;
-      } else if (now - l.lastStatementMs >= this.renewEveryMs) {
-        l.restate = "renew";
-        any = true;
-      }
-    }
+    const any = planUpkeep(this.leases, this.clock.now(), this.time, {
+      idleReleaseMs: this.idleReleaseMs,
+      renewEveryMs: this.renewEveryMs,
+    });
     return any ? this.acquireSoon() : Promise.resolve();
   }
 
