@@ -90,8 +90,8 @@ export function createMetrics() {
     registers: [registry],
   });
   const quotaCounters = new Counter({
-    name: "tollgate_cp_quota_counter_statements_total",
-    help: "Counter statements granted in Acquire calls",
+    name: "tollgate_cp_quota_limit_statements_total",
+    help: "Limit counter statements granted in Acquire calls (promtool forbids the word counter in the name)",
     registers: [registry],
   });
   const usageReports = new Counter({

@@ -38,8 +38,10 @@ for (const f of readdirSync(dir).filter((n) => n.endsWith(".json"))) {
     ids.add(p.id);
     for (const t of p.targets ?? []) {
       for (const [name] of t.expr.matchAll(/\btollgate_[a-z0-9_]+/g)) {
-        if (!exported.has(name))
-          (failed = true), console.log(`${f}: panel "${p.title}" queries ${name}, which no service exports`);
+        if (!exported.has(name)) {
+          failed = true;
+          console.log(`${f}: panel "${p.title}" queries ${name}, which no service exports`);
+        }
       }
     }
   }
