@@ -150,7 +150,7 @@ export class GatewayMetrics {
     });
     this.tokens = new Counter({
       name: "tollgate_gateway_tokens_total",
-      help: "Tokens the upstream reported, by provider and type (input, output, cache_read, cache_write), counted once the request is settled.",
+      help: "Tokens the upstream reported, by provider and type (input, output, cache_read, cache_write), counted once the request is settled. input is the provider's own figure: OpenAI-style counts include cache reads, Anthropic's do not.",
       labelNames: ["provider", "type"],
       registers,
     });

@@ -1,5 +1,6 @@
 // Validates deploy/grafana/*.json against Grafana's dashboard schema (deploy/grafana/schema/, see
-// its $comment for provenance) and checks every panel query names a metric a service exports.
+// its $comment for provenance) and checks every panel query, and every alert rule, names a metric
+// a service exports.
 // Part of `pnpm test:chart`.
 import { readFileSync, readdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -46,5 +47,13 @@ for (const f of readdirSync(dir).filter((n) => n.endsWith(".json"))) {
     }
   }
   console.log(`${f}: ${dash.panels.length} panels, valid against Grafana's dashboard schema: ${!failed}`);
+}
+// The alert rules likewise: a rule on a metric nobody exports would never fire.
+const rules = readFileSync(join(root, "deploy/prometheus/alerts.yaml"), "utf8");
+for (const name of new Set([...rules.matchAll(/\btollgate_[a-z0-9_]+/g)].map((m) => m[0]))) {
+  if (!exported.has(name)) {
+    failed = true;
+    console.log(`deploy/prometheus/alerts.yaml: a rule queries ${name}, which no service exports`);
+  }
 }
 process.exitCode = failed ? 1 : 0;
