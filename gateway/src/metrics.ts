@@ -1,4 +1,6 @@
+import { readFileSync } from "node:fs";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { Usage } from "./providers/usage.js";
 import type { AuthFailureReason } from "./auth/authenticate.js";
 import type { PolicyRule } from "./auth/policy.js";
 
@@ -27,6 +29,46 @@ export type RejectedRequestReason =
   | "request_timeout"
   | "connect_method"
   | "expectation_failed";
+
+/** An upstream answer's HTTP status, by its first digit. */
+export type StatusClass = "1xx" | "2xx" | "3xx" | "4xx" | "5xx";
+const STATUS_CLASSES: readonly StatusClass[] = ["1xx", "1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/**
+ * Latency buckets in seconds, up to the 600 s upstream timeout (a long generation is slow, not
+ * off the scale).
+ */
+export const LATENCY_BUCKETS = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600,
+];
+
+/**
+ * The series one provider's requests touch, bound once per provider: the provider label is
+ * admin-defined (bounded), and a bound child spares a labels object per request.
+ */
+interface ProviderSeries {
+  input: Counter.Internal;
+  output: Counter.Internal;
+  cacheRead: Counter.Internal;
+  cacheWrite: Counter.Internal;
+  cost: Counter.Internal;
+  upstreamDuration: Histogram.Internal<"provider">;
+  firstToken: Histogram.Internal<"provider">;
+  responses: Counter.Internal[];
+}
+
+/** The service's version (its package.json, or TOLLGATE_VERSION) and source revision (TOLLGATE_REVISION, set by the image build). */
+function buildInfo(packageJsonUrl: URL): { version: string; revision: string } {
+  let version = process.env.TOLLGATE_VERSION ?? "";
+  if (!version) {
+    try {
+      version = (JSON.parse(readFileSync(packageJsonUrl, "utf8")) as { version?: string }).version ?? "unknown";
+    } catch {
+      version = "unknown";
+    }
+  }
+  return { version, revision: process.env.TOLLGATE_REVISION || "unknown" };
+}
 
 /** Live sync figures read at scrape time. */
 export interface SyncGaugeSource {
@@ -71,6 +113,13 @@ export class GatewayMetrics {
   private readonly unpriced: Counter<"provider">;
   private readonly logRowsDropped: Counter;
   private readonly mcpRequests: Counter<"server" | "method" | "outcome">;
+  private readonly tokens: Counter<"provider" | "type">;
+  private readonly cost: Counter<"provider">;
+  private readonly upstreamDuration: Histogram<"provider">;
+  private readonly firstToken: Histogram<"provider">;
+  private readonly inFlight: Gauge;
+  private readonly upstreamResponses: Counter<"provider" | "status_class">;
+  private readonly byProvider = new Map<string, ProviderSeries>();
 
   constructor(sync: SyncGaugeSource, sources: QuotaGaugeSource) {
     const registers = [this.registry];
@@ -91,9 +140,53 @@ export class GatewayMetrics {
       name: "tollgate_gateway_request_duration_seconds",
       help: "Client request duration, from first byte in to last byte out.",
       labelNames: ["route"],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      buckets: LATENCY_BUCKETS,
       registers,
     });
+    this.inFlight = new Gauge({
+      name: "tollgate_gateway_requests_in_flight",
+      help: "Client requests received and not yet answered (or left by their client).",
+      registers,
+    });
+    this.tokens = new Counter({
+      name: "tollgate_gateway_tokens_total",
+      help: "Tokens the upstream reported, by provider and type (input, output, cache_read, cache_write), counted once the request is settled. input is the provider's own figure: OpenAI-style counts include cache reads, Anthropic's do not.",
+      labelNames: ["provider", "type"],
+      registers,
+    });
+    this.cost = new Counter({
+      name: "tollgate_gateway_cost_usd_total",
+      help: "Cost of requests in USD from the price table, by provider (unpriced requests add nothing).",
+      labelNames: ["provider"],
+      registers,
+    });
+    this.upstreamDuration = new Histogram({
+      name: "tollgate_gateway_upstream_duration_seconds",
+      help: "Time from calling the upstream (fallbacks included) to the last byte of its answer, by the provider that answered.",
+      labelNames: ["provider"],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.firstToken = new Histogram({
+      name: "tollgate_gateway_time_to_first_token_seconds",
+      help: "Streamed requests: time from the request's arrival to the first upstream stream chunk, by provider.",
+      labelNames: ["provider"],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.upstreamResponses = new Counter({
+      name: "tollgate_gateway_upstream_responses_total",
+      help: "Upstream HTTP answers (those a fallback replaced included) by provider and status class.",
+      labelNames: ["provider", "status_class"],
+      registers,
+    });
+    const build = buildInfo(new URL("../package.json", import.meta.url));
+    new Gauge({
+      name: "tollgate_build_info",
+      help: "Always 1; labels name the service, its version and source revision.",
+      labelNames: ["service", "version", "revision"],
+      registers,
+    }).set({ service: "gateway", version: build.version, revision: build.revision }, 1);
     this.authFailures = new Counter({
       name: "tollgate_gateway_auth_failures_total",
       help: "Refused client requests by reason.",
@@ -271,6 +364,56 @@ export class GatewayMetrics {
   request(route: RouteLabel, status: number, seconds: number): void {
     this.requests.inc({ route, status: String(status) });
     this.duration.observe({ route }, seconds);
+  }
+
+  private series(provider: string): ProviderSeries {
+    let s = this.byProvider.get(provider);
+    if (s === undefined) {
+      s = {
+        input: this.tokens.labels(provider, "input"),
+        output: this.tokens.labels(provider, "output"),
+        cacheRead: this.tokens.labels(provider, "cache_read"),
+        cacheWrite: this.tokens.labels(provider, "cache_write"),
+        cost: this.cost.labels(provider),
+        upstreamDuration: this.upstreamDuration.labels(provider),
+        firstToken: this.firstToken.labels(provider),
+        responses: STATUS_CLASSES.map((c) => this.upstreamResponses.labels(provider, c)),
+      };
+      this.byProvider.set(provider, s);
+    }
+    return s;
+  }
+
+  requestStarted(): void {
+    this.inFlight.inc();
+  }
+
+  requestEnded(): void {
+    this.inFlight.dec();
+  }
+
+  /** A settled request's usage and cost (micro-USD, null when unpriced), by the provider that answered. */
+  usage(provider: string, usage: Usage, costMicroUsd: number | null | undefined): void {
+    const s = this.series(provider);
+    if (usage.promptTokens) s.input.inc(usage.promptTokens);
+    if (usage.completionTokens) s.output.inc(usage.completionTokens);
+    if (usage.cacheReadTokens) s.cacheRead.inc(usage.cacheReadTokens);
+    if (usage.cacheWriteTokens) s.cacheWrite.inc(usage.cacheWriteTokens);
+    if (costMicroUsd) s.cost.inc(costMicroUsd / 1e6);
+  }
+
+  /** One HTTP answer from an upstream. */
+  upstreamResponse(provider: string, status: number): void {
+    const cls = Math.trunc(status / 100);
+    this.series(provider).responses[cls >= 1 && cls <= 5 ? cls : 5]!.inc();
+  }
+
+  upstreamDone(provider: string, seconds: number): void {
+    this.series(provider).upstreamDuration.observe(seconds);
+  }
+
+  firstTokenAfter(provider: string, seconds: number): void {
+    this.series(provider).firstToken.observe(seconds);
   }
 
   setBlockedClients(n: number): void {

@@ -234,6 +234,8 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
   return (req, res) => {
     const rec = newRequestRecord();
     res.setHeader("x-request-id", rec.requestId);
+    // In flight until the response closes (recordOnClose ends it).
+    ctx.metrics.requestStarted();
     recordOnClose(ctx, rec, res);
 
     if (!urlWithinLimit(a, req, res, rec, SERVED) || !hostPresent(a, req, res, rec)) return;

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { performance } from "node:perf_hooks";
 import type { KeyRecord } from "../auth/key-index.js";
 import { checkProvider } from "../auth/policy.js";
 import type { AppContext } from "../context.js";
@@ -63,6 +64,7 @@ export function upstreamHttpError(
 }
 
 function countUpstreamStatus(ctx: AppContext, provider: string, status: number): void {
+  ctx.metrics.upstreamResponse(provider, status);
   if (status >= 500) ctx.metrics.upstreamError(provider, "http_5xx");
   else if (status >= 400) ctx.metrics.upstreamError(provider, "http_4xx");
 }
@@ -135,9 +137,15 @@ export async function passStreaming(
   const filter = opts.hideUsageChunk ? new UsageChunkFilter() : undefined;
   let drainedBytes = 0;
   let settledEarly = false;
+  let firstChunk = true;
   let drainTimer: NodeJS.Timeout | undefined;
   try {
     for await (const chunk of up.body) {
+      if (firstChunk) {
+        firstChunk = false;
+        // From the client's point of view: the gateway's own time before the call counts too.
+        ctx.metrics.firstTokenAfter(opts.provider, (performance.now() - rec.startedAt) / 1000);
+      }
       if (res.destroyed) {
         // The client left. Before the answer was finished: stop (the abort ends the upstream call).
         // After it: read on, without writing, until the usage arrives or the bounds are hit.
@@ -207,6 +215,8 @@ function attemptRecorder(ctx: AppContext, rec: RequestRecord): (a: Attempt) => v
       latencyMs: a.latencyMs,
     });
     if (!a.fellBack) return;
+    // The answer that is kept is counted as it is passed on; a replaced one only here.
+    if (a.status !== undefined) ctx.metrics.upstreamResponse(a.provider, a.status);
     const reason = a.reason ?? (a.status === 429 ? "http_429" : "http_5xx");
     ctx.metrics.upstreamFallback(a.provider, reason);
     ctx.metrics.upstreamError(a.provider, reason === "http_429" ? "http_4xx" : reason);
@@ -274,6 +284,7 @@ export async function forward(
   res.on("close", onClose);
 
   let up: ProviderResponse;
+  const calledAt = performance.now();
   try {
     up = await provider.call(providerRequest(ctx, endpoint, upstream, req, rec, key, abort));
   } catch (err) {
@@ -293,6 +304,7 @@ export async function forward(
     if (rec.stream && up.status < 300 && up.contentType?.includes("text/event-stream") !== false)
       await passStreaming(ctx, res, rec, up, opts);
     else await passBuffered(ctx, res, rec, up, opts);
+    ctx.metrics.upstreamDone(opts.provider, (performance.now() - calledAt) / 1000);
   } catch (err) {
     failed(ctx, err, abort.aborted, rec, opts.provider);
   } finally {

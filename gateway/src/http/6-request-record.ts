@@ -43,6 +43,7 @@ export interface RequestRecord {
 /** Records the request when its response closes, or, for a stream still owed its usage, once that is read. */
 export function recordOnClose(ctx: AppContext, rec: RequestRecord, res: ServerResponse): void {
   res.once("close", () => {
+    ctx.metrics.requestEnded();
     if (rec.awaitingUsage) rec.afterUsage = () => recordRequest(ctx, rec, res);
     else recordRequest(ctx, rec, res);
   });
@@ -87,6 +88,7 @@ export function recordRequest(ctx: AppContext, rec: RequestRecord, res: ServerRe
   // 499 (nginx's "client closed request"): the client left before any answer.
   const status = res.headersSent ? res.statusCode : 499;
   ctx.metrics.request(rec.route, status, latencyMs / 1000);
+  if (rec.usage !== null && rec.provider !== null) ctx.metrics.usage(rec.provider, rec.usage, rec.costMicroUsd);
   if (rec.skipLog) return;
   ctx.logWriter.request({
     at: isoTime(ctx.clock.now()),

@@ -269,8 +269,12 @@ describe("provider kinds, prefixes, fallbacks and wire fidelity", () => {
         { provider: "flaky", status: 500, latencyMs: expect.any(Number) },
         { provider: "backup", status: 200, latencyMs: expect.any(Number) },
       ]);
-      expect(await metrics()).toMatch(
-        /^tollgate_gateway_upstream_fallbacks_total\{provider="flaky",reason="http_5xx"\} 1$/m,
+      const text = await metrics();
+      expect(text).toMatch(/^tollgate_gateway_upstream_fallbacks_total\{provider="flaky",reason="http_5xx"\} 1$/m);
+      // The replaced answer counts by its status class too, under the provider that gave it.
+      expect(text).toMatch(/^tollgate_gateway_upstream_responses_total\{provider="flaky",status_class="5xx"\} 1$/m);
+      expect(text).toMatch(
+        /^tollgate_gateway_upstream_responses_total\{provider="backup",status_class="2xx"\} [1-9]\d*$/m,
       );
     } finally {
       flakyUp.failWith = undefined;
