@@ -1,4 +1,31 @@
 #!/usr/bin/env node
+// Gateway throughput benchmark: what a real Tollgate gateway costs on the request
+// path, against the physical limit (the upstream called directly) and a real peer
+// (@portkey-ai/gateway), all on this machine.
+//
+// Processes (each its own event loop):
+//   - fake upstream   node bench/fake-upstream.mjs (plain node:http, fixed OpenAI
+//                     JSON / SSE answers with usage, keep-alive)
+//   - control plane   node control-plane/dist/main.js (PGlite in a temp dir)
+//   - gateway         node gateway/dist/main.js, fed a gateway token and one API key
+//                     (with scopes: provider, models, IP allowlist, metadata) by the
+//                     control plane; auth, scopes, audit, request log and metrics on;
+//                     OPENAI_BASE_URL = the fake upstream
+//   - Portkey         node <@portkey-ai/gateway>/build/start-server.js --headless,
+//                     x-portkey-provider: openai + x-portkey-custom-host = the fake upstream
+//   - this process    the load driver: autocannon, used programmatically
+//
+// For each connection count × mode (plain, stream), rounds of A B C:
+//   A direct (client → fake upstream), B tollgate, C portkey,
+// each a warm-up run (discarded) then a measured run. Latencies are taken from
+// autocannon's per-response times (float ms; its own histogram keeps whole ms
+// only). The gateway's (and Portkey's, and the upstream's) RSS is read from
+// /proc/<pid>/status every 100 ms, their CPU time from /proc/<pid>/stat.
+//
+// Run: pnpm bench (builds first). Knobs: see README.md or `parseEnv` (lib/throughput-settings.mjs).
+// Timings only: nothing here asserts. Every child is stopped and the temp dir
+// removed at the end, on errors and on Ctrl-C.
+
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
