@@ -35,7 +35,7 @@ import { machine, stopChild } from "@tollgate/testkit";
 import { loadavg, revision, runBench } from "./lib/cli.mjs";
 import { fmtInt, revisionOf, round1, round2, round3, rssOf, Samples } from "./lib/proc-stats.mjs";
 import { load, pidOfTarget, sanity, targetRequest } from "./lib/throughput-load.mjs";
-import { metricValue, printTable, requestLogCounts, TARGETS, verdicts } from "./lib/throughput-report.mjs";
+import { metricValue, printSummary, requestLogCounts, TARGETS, verdicts } from "./lib/throughput-report.mjs";
 import { cleanup, run, sampler } from "./lib/throughput-runtime.mjs";
 import {
   seed,
@@ -357,35 +357,7 @@ async function main() {
   results.verdicts = verdicts(cells, gatewayPeakMb);
   results.finished_at = new Date().toISOString();
 
-  // ---- print
-  say("");
-  console.log(
-    `\nTollgate gateway throughput (${settings.rounds} rounds × ${settings.durationS} s per target, interleaved; load ${results.machine.loadavg_1m.start} → ${results.machine.loadavg_1m.end})\n`,
-  );
-  printTable(cells);
-  console.log("");
-  for (const v of results.verdicts) {
-    const value =
-      typeof v.value === "number"
-        ? v.target.includes("ms")
-          ? `${v.value.toFixed(3)} ms`
-          : v.target.includes("MB")
-            ? `${v.value} MB`
-            : `${v.value.toFixed(2)}×`
-        : v.value;
-    console.log(`${v.met ? "MET    " : "NOT MET"}  ${v.target.padEnd(32)} ${v.where.padEnd(28)} ${value}`);
-  }
-  if (gw) {
-    const mt = results.tollgate.metrics;
-    const rl = results.tollgate.request_log;
-    console.log(
-      `\ngateway accounting: metrics 200 = ${fmtInt(mt.requests_chat_200)} (bench saw ${fmtInt(mt.bench_counted_2xx)} 2xx), 499 = ${fmtInt(mt.requests_chat_499)}; ` +
-        (rl.error
-          ? `request log: ${rl.error}`
-          : `request_log rows ${JSON.stringify(rl.request_log_by_status)}, with usage ${fmtInt(rl.request_log_with_usage)}, gateway.db ${rl.gateway_db_mb} MB`),
-    );
-  }
-  console.log(`peak RSS over the whole run (MB): ${JSON.stringify(results.peak_rss_mb_whole_run)}`);
+  printSummary(results, cells, Boolean(gw));
 
   mkdirSync(settings.resultsDir, { recursive: true });
   const file = join(

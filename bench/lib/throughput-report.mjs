@@ -3,7 +3,7 @@ import { existsSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { fmtInt, round1 } from "./proc-stats.mjs";
-import { MB, ROOT, settings } from "./throughput-settings.mjs";
+import { MB, ROOT, say, settings } from "./throughput-settings.mjs";
 
 // ---------------------------------------------------------------- report
 
@@ -180,4 +180,36 @@ export function requestLogCounts(dataDir) {
   } catch (err) {
     return { error: err.message };
   }
+}
+
+/** The console summary: the table, the verdicts, the gateway's accounting and peak RSS. */
+export function printSummary(results, cells, hasGateway) {
+  say("");
+  console.log(
+    `\nTollgate gateway throughput (${settings.rounds} rounds × ${settings.durationS} s per target, interleaved; load ${results.machine.loadavg_1m.start} → ${results.machine.loadavg_1m.end})\n`,
+  );
+  printTable(cells);
+  console.log("");
+  for (const v of results.verdicts) {
+    const value =
+      typeof v.value === "number"
+        ? v.target.includes("ms")
+          ? `${v.value.toFixed(3)} ms`
+          : v.target.includes("MB")
+            ? `${v.value} MB`
+            : `${v.value.toFixed(2)}×`
+        : v.value;
+    console.log(`${v.met ? "MET    " : "NOT MET"}  ${v.target.padEnd(32)} ${v.where.padEnd(28)} ${value}`);
+  }
+  if (hasGateway) {
+    const mt = results.tollgate.metrics;
+    const rl = results.tollgate.request_log;
+    console.log(
+      `\ngateway accounting: metrics 200 = ${fmtInt(mt.requests_chat_200)} (bench saw ${fmtInt(mt.bench_counted_2xx)} 2xx), 499 = ${fmtInt(mt.requests_chat_499)}; ` +
+        (rl.error
+          ? `request log: ${rl.error}`
+          : `request_log rows ${JSON.stringify(rl.request_log_by_status)}, with usage ${fmtInt(rl.request_log_with_usage)}, gateway.db ${rl.gateway_db_mb} MB`),
+    );
+  }
+  console.log(`peak RSS over the whole run (MB): ${JSON.stringify(results.peak_rss_mb_whole_run)}`);
 }
