@@ -11,7 +11,10 @@ import {
   formatNumber,
   useLoad,
 } from "../ui.js";
-import { ConfirmDeleteDialog, CreateKeyDialog, KeyDetailDialog, RevealDialog } from "./key-dialogs.js";
+import { ConfirmDeleteDialog } from "./keys/confirm-delete-dialog.js";
+import { CreateKeyDialog } from "./keys/create-key-dialog.js";
+import { KeyDetailDialog } from "./keys/key-detail-dialog.js";
+import { RevealDialog } from "./keys/reveal.js";
 
 type SortField = "name" | "owner" | "status" | "requests" | "created";
 const PAGE_SIZE = 25;
