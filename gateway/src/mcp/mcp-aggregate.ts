@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { allowedTools, checkServer, checkTool, mcpPolicyOf, type McpPolicy } from "./access-policy.js";
-import { RPC, parseClientMessage, rpcError, type JsonRpcId } from "./json-rpc.js";
+import { RPC, rpcError, type JsonRpcId } from "./json-rpc.js";
 import {
   presentedSession,
   readClientMessage,

@@ -3,7 +3,7 @@ import { StringDecoder } from "node:string_decoder";
 import type { KeyPolicy } from "../db/key-repository.js";
 import { allowedTools, checkServer, checkTool, mcpPolicyOf } from "./access-policy.js";
 import { resolveAuth, type CredentialLookup } from "./credentials.js";
-import { RPC, parseClientMessage, rpcError, type ClientMessage, type JsonRpcId } from "./json-rpc.js";
+import { RPC, rpcError, type ClientMessage, type JsonRpcId } from "./json-rpc.js";
 import { presentedSession, readClientMessage, writeHttpError, writeRpcError, type McpRequestInfo } from "./messages.js";
 import type { McpServerIndex, McpServerRecord } from "./server-index.js";
 import { wrapSessionId } from "./session-id.js";
