@@ -13,7 +13,7 @@ import type { McpCaller } from "./mcp-proxy.js";
 import type { McpServerIndex, McpServerRecord } from "./server-index.js";
 import { newAggregateSessionId, wrapSessionId } from "./session-id.js";
 import { GATEWAY_PROTOCOL_VERSION, UpstreamCallError, type UpstreamSessions } from "./upstream-session.js";
-import { readText } from "./upstream.js";
+import { pipeAnswer, readText } from "./upstream.js";
 
 /** Between a server's name and its tool's in the aggregated tool list. Server names have no underscore, so the first one splits. */
 export const TOOL_SEPARATOR = "__";
@@ -241,14 +241,6 @@ export class McpAggregate {
     }
     res.writeHead(answer.status, headers);
     res.flushHeaders();
-    try {
-      for await (const chunk of answer.body as AsyncIterable<Buffer>) {
-        if (!res.write(chunk)) await new Promise<void>((r) => res.once("drain", r).once("close", r));
-        if (res.destroyed) break;
-      }
-      res.end();
-    } catch {
-      res.destroy();
-    }
+    await pipeAnswer(answer, res);
   }
 }

@@ -8,7 +8,7 @@ import { presentedSession, readClientMessage, writeHttpError, writeRpcError, typ
 import type { McpServerIndex, McpServerRecord } from "./server-index.js";
 import { wrapSessionId } from "./session-id.js";
 import { SseSplitter, replaceData } from "./sse.js";
-import { readText, type McpUpstreamClient, type UpstreamAnswer } from "./upstream.js";
+import { pipeAnswer, readText, type McpUpstreamClient, type UpstreamAnswer } from "./upstream.js";
 
 /** The authenticated caller of one MCP request. */
 export interface McpCaller {
@@ -227,7 +227,7 @@ export class McpServerProxy {
       }
       return;
     }
-    await pipe(answer, res);
+    await pipeAnswer(answer, res);
   }
 }
 
@@ -247,18 +247,4 @@ function filterToolsListMessage(text: string, caller: McpCaller, server: string)
     result.tools.filter((t): t is { name: string } => typeof t?.name === "string"),
   );
   return JSON.stringify(message);
-}
-
-/** Streams the upstream's body to the client; a client that leaves aborts the upstream call. */
-async function pipe(answer: UpstreamAnswer, res: ServerResponse): Promise<void> {
-  try {
-    for await (const chunk of answer.body as AsyncIterable<Buffer>) {
-      if (!res.write(chunk)) await new Promise<void>((r) => res.once("drain", r).once("close", r));
-      if (res.destroyed) break;
-    }
-    res.end();
-  } catch {
-    // The upstream or the client went away mid-stream: cut the client's answer.
-    res.destroy();
-  }
 }
