@@ -13,10 +13,13 @@ export function getByIdRoute<T>(o: {
   find(db: Db, orgId: string, id: string): Promise<T | undefined>;
   /** The row's schema, for the OpenAPI document. */
   response?: z.ZodType;
+  /** The operation's summary in the OpenAPI document. */
+  summary?: string;
 }) {
   return defineRoute({
     method: "get",
     path: o.path,
+    ...(o.summary !== undefined ? { summary: o.summary } : {}),
     params: { id: o.id },
     ...(o.response ? { response: { schema: o.response } satisfies ResponseDoc } : {}),
     async handler({ ctx, orgId, params }, app) {
