@@ -2,7 +2,7 @@ import { AppError } from "@tollgate/shared";
 import { z } from "zod";
 import type { Db } from "../db/database.js";
 import { defineRoute, routeGroup } from "../http/route.js";
-import { getByIdRoute } from "./get-by-id.js";
+import { getByIdRoute, orNotFound } from "./get-by-id.js";
 import { page, pagination } from "../http/pagination.js";
 import { audit } from "../http/audit.js";
 import {
@@ -82,8 +82,7 @@ export const teamRoutes = routeGroup("teams", [
       const orgId: string = ctx.state.orgId;
       const { result } = await writeWithChanges(app, orgId, async (scope) => {
         const { trx } = scope;
-        const before = await getTeam(trx, orgId, id);
-        if (!before) throw new AppError("not_found", `team ${id} not found`, { field: "id" });
+        const before = orNotFound(await getTeam(trx, orgId, id), "team", id);
         if (input.name !== undefined && input.name !== before.name) await assertTeamNameFree(trx, orgId, input.name);
         const after = (await updateTeam(trx, orgId, id, input))!;
         // The team's limits travel with its keys: re-sync them when a limit changes.
@@ -114,8 +113,7 @@ export const teamRoutes = routeGroup("teams", [
             `team ${id} still has ${users} user(s): move them to another team (PATCH /internal/users/:id) or delete them first`,
           );
         }
-        const team = await deleteTeam(trx, orgId, id);
-        if (!team) throw new AppError("not_found", `team ${id} not found`, { field: "id" });
+        const team = orNotFound(await deleteTeam(trx, orgId, id), "team", id);
         await audit(trx, ctx, { action: "team.delete", targetType: "team", targetId: id, before: team });
         return team;
       });

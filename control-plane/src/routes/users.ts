@@ -2,7 +2,7 @@ import { AppError } from "@tollgate/shared";
 import { z } from "zod";
 import type { Db } from "../db/database.js";
 import { defineRoute, routeGroup } from "../http/route.js";
-import { getByIdRoute } from "./get-by-id.js";
+import { getByIdRoute, orNotFound } from "./get-by-id.js";
 import { page, pagination } from "../http/pagination.js";
 import { audit } from "../http/audit.js";
 import { getTeam } from "../repositories/teams.js";
@@ -100,8 +100,7 @@ export const userRoutes = routeGroup("users", [
       const orgId: string = ctx.state.orgId;
       const { result } = await writeWithChanges(app, orgId, async (scope) => {
         const { trx } = scope;
-        const before = await getUser(trx, orgId, id);
-        if (!before) throw new AppError("not_found", `user ${id} not found`, { field: "id" });
+        const before = orNotFound(await getUser(trx, orgId, id), "user", id);
         if (input.team_id) await assertTeamExists(trx, orgId, input.team_id);
         if (input.external_id !== undefined && input.external_id !== before.external_id) {
           await assertExternalIdFree(trx, orgId, input.external_id);
@@ -135,8 +134,7 @@ export const userRoutes = routeGroup("users", [
       const q = query();
       const orgId: string = ctx.state.orgId;
       const { result } = await writeWithChanges(app, orgId, async ({ trx, emit }) => {
-        const user = await getUser(trx, orgId, id);
-        if (!user) throw new AppError("not_found", `user ${id} not found`, { field: "id" });
+        const user = orNotFound(await getUser(trx, orgId, id), "user", id);
         const keyIds = await apiKeyIdsOfUser(trx, orgId, id);
         if (keyIds.length > 0 && q.cascade !== "true") {
           throw new AppError(
