@@ -70,6 +70,21 @@ export interface GatewayOptions extends CommonOptions {
   statusPort?: number;
 }
 
+/** What every service is started with: its data directory, a loopback port (0: any) and its log level. */
+function serviceEnv(opts: {
+  dataDir: string;
+  port?: number | undefined;
+  logLevel?: string | undefined;
+}): Record<string, string> {
+  return {
+    ...baseEnv(),
+    DATA_DIR: opts.dataDir,
+    HOST: "127.0.0.1",
+    PORT: String(opts.port ?? 0),
+    LOG_LEVEL: opts.logLevel ?? "info",
+  };
+}
+
 /**
  * Spawns `node control-plane/dist/main.js` with an explicit env and waits for
  * its `"control plane listening"` line.
@@ -78,13 +93,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   requireBuilt(controlPlaneMain);
   const env = mergeEnv(
     {
-      ...baseEnv(),
+      ...serviceEnv(opts),
       PROXY_MASTER_KEY: opts.masterKey,
-      DATA_DIR: opts.dataDir,
-      HOST: "127.0.0.1",
-      PORT: String(opts.port ?? 0),
       GRPC_PORT: String(opts.grpcPort ?? 0),
-      LOG_LEVEL: opts.logLevel ?? "info",
       ...(opts.databaseUrl ? { DATABASE_URL: opts.databaseUrl } : {}),
       ...(opts.databaseSchema ? { DATABASE_SCHEMA: opts.databaseSchema } : {}),
     },
@@ -117,15 +128,11 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayProcess
   requireBuilt(gatewayMain);
   const env = mergeEnv(
     {
-      ...baseEnv(),
+      ...serviceEnv(opts),
       CONTROL_PLANE_URL: opts.controlPlaneUrl,
       GATEWAY_TOKEN: opts.token,
       GATEWAY_NAME: opts.name,
-      DATA_DIR: opts.dataDir,
-      HOST: "127.0.0.1",
-      PORT: String(opts.port ?? 0),
       STATUS_PORT: String(opts.statusPort ?? 0),
-      LOG_LEVEL: opts.logLevel ?? "info",
       // Every test client is 127.0.0.1 and sends invalid keys on purpose; blocking has its own tests.
       BRUTE_FORCE_MAX_FAILED_ATTEMPTS: "100000",
       ...(opts.openaiBaseUrl ? { OPENAI_BASE_URL: opts.openaiBaseUrl } : {}),

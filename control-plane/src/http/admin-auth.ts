@@ -81,11 +81,27 @@ export function requireAdmin(
   };
 }
 
-async function invalidCredential(app: AppContext, ctx: Context, client: string): Promise<void> {
+function invalidCredential(app: AppContext, ctx: Context, client: string): Promise<void> {
+  return recordInvalidCredential(app, ctx, client, {
+    fields: { client, ttlMs: app.config.bruteForce.ttlMs },
+    message: "client blocked after repeated invalid master keys",
+  });
+}
+
+/**
+ * Counts a failed admin credential against the client (the API's bearer check and the
+ * dashboard's sign-in share one brute-force budget), and audits the client's block.
+ */
+export async function recordInvalidCredential(
+  app: AppContext,
+  ctx: Context,
+  client: string,
+  blockedLog: { fields: Record<string, unknown>; message: string },
+): Promise<void> {
   app.metrics.adminAuthFailure("invalid");
   if (!app.bruteForce.recordFailure(client)) return;
   app.metrics.setBlockedClients(app.bruteForce.blockedCount());
-  app.logger.warn({ client, ttlMs: app.config.bruteForce.ttlMs }, "client blocked after repeated invalid master keys");
+  app.logger.warn(blockedLog.fields, blockedLog.message);
   await recordAudit(app.db, {
     orgId: app.defaultOrgId,
     actor: `ip:${client}`,

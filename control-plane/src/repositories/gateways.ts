@@ -37,33 +37,21 @@ export async function upsertConnectedGateway(
   // Re-enrolled into another organization after its old token was revoked: allowed.
   if (existing && existing.org_id !== input.orgId && existing.revoked_at === null) return null;
   const now = new Date();
+  // What a (re)connection sets, on a new row and on the known one alike.
+  const connection = {
+    org_id: input.orgId,
+    token_id: input.tokenId,
+    name: input.name,
+    version: input.version,
+    connected: true,
+    remote_address: input.remoteAddress,
+    connected_at: now,
+    last_seen_at: now,
+  };
   await db
     .insertInto("gateways")
-    .values({
-      id: input.id,
-      org_id: input.orgId,
-      token_id: input.tokenId,
-      name: input.name,
-      version: input.version,
-      connected: true,
-      remote_address: input.remoteAddress,
-      applied_revision: 0,
-      last_error: null,
-      connected_at: now,
-      last_seen_at: now,
-    })
-    .onConflict((oc) =>
-      oc.column("id").doUpdateSet({
-        org_id: input.orgId,
-        token_id: input.tokenId,
-        name: input.name,
-        version: input.version,
-        connected: true,
-        remote_address: input.remoteAddress,
-        connected_at: now,
-        last_seen_at: now,
-      }),
-    )
+    .values({ id: input.id, ...connection, applied_revision: 0, last_error: null })
+    .onConflict((oc) => oc.column("id").doUpdateSet(connection))
     .execute();
   return now;
 }

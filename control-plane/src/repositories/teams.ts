@@ -45,24 +45,23 @@ export async function insertTeam(
   return toTeam(row);
 }
 
-export async function findTeamByName(db: Db, orgId: string, name: string): Promise<Team | undefined> {
+/** The organization's team whose unique `column` holds `value`. */
+async function findTeamBy(db: Db, orgId: string, column: "id" | "name", value: string): Promise<Team | undefined> {
   const row = await db
     .selectFrom("teams")
     .selectAll()
     .where("org_id", "=", orgId)
-    .where("name", "=", name)
+    .where(column, "=", value)
     .executeTakeFirst();
   return row && toTeam(row);
 }
 
-export async function getTeam(db: Db, orgId: string, id: string): Promise<Team | undefined> {
-  const row = await db
-    .selectFrom("teams")
-    .selectAll()
-    .where("org_id", "=", orgId)
-    .where("id", "=", id)
-    .executeTakeFirst();
-  return row && toTeam(row);
+export function findTeamByName(db: Db, orgId: string, name: string): Promise<Team | undefined> {
+  return findTeamBy(db, orgId, "name", name);
+}
+
+export function getTeam(db: Db, orgId: string, id: string): Promise<Team | undefined> {
+  return findTeamBy(db, orgId, "id", id);
 }
 
 export async function listTeams(

@@ -67,24 +67,28 @@ export async function insertUser(
   return toUser(row);
 }
 
-export async function findUserByExternalId(db: Db, orgId: string, externalId: string): Promise<User | undefined> {
+/** The organization's user whose unique `column` holds `value`. */
+async function findUserBy(
+  db: Db,
+  orgId: string,
+  column: "id" | "external_id",
+  value: string,
+): Promise<User | undefined> {
   const row = await db
     .selectFrom("users")
     .selectAll()
     .where("org_id", "=", orgId)
-    .where("external_id", "=", externalId)
+    .where(column, "=", value)
     .executeTakeFirst();
   return row && toUser(row);
 }
 
-export async function getUser(db: Db, orgId: string, id: string): Promise<User | undefined> {
-  const row = await db
-    .selectFrom("users")
-    .selectAll()
-    .where("org_id", "=", orgId)
-    .where("id", "=", id)
-    .executeTakeFirst();
-  return row && toUser(row);
+export function findUserByExternalId(db: Db, orgId: string, externalId: string): Promise<User | undefined> {
+  return findUserBy(db, orgId, "external_id", externalId);
+}
+
+export function getUser(db: Db, orgId: string, id: string): Promise<User | undefined> {
+  return findUserBy(db, orgId, "id", id);
 }
 
 export async function listUsers(

@@ -1,6 +1,7 @@
 import { AppError } from "@tollgate/shared";
 import { z } from "zod";
 import { audit } from "../http/audit.js";
+import { getByIdRoute } from "./get-by-id.js";
 import { defineRoute, routeGroup } from "../http/route.js";
 import { listServerTools } from "../mcp/list-tools.js";
 import {
@@ -152,18 +153,13 @@ export const mcpServerRoutes = routeGroup("mcp-servers", [
       ctx.body = { data: await listMcpServers(app.db, ctx.state.orgId), next_cursor: null };
     },
   }),
-  defineRoute({
-    method: "get",
+  getByIdRoute({
     path: "/internal/mcp-servers/:id",
     summary: "Get an MCP server",
-    params: { id: idOf("mcp") },
-    response: { schema: mcpServerSchema },
-    async handler({ ctx, params }, app) {
-      const id = params().id;
-      const server = await getMcpServer(app.db, ctx.state.orgId, id);
-      if (!server) throw notFound(id);
-      ctx.body = server;
-    },
+    id: idOf("mcp"),
+    noun: "MCP server",
+    find: getMcpServer,
+    response: mcpServerSchema,
   }),
   // For the dashboard's per-server tool picker: asked of the server itself, never cached.
   defineRoute({

@@ -12,6 +12,7 @@ import {
   type SessionActor,
 } from "../auth/sessions.js";
 import { readJsonObject, validate } from "../http/body.js";
+import { recordInvalidCredential } from "../http/admin-auth.js";
 import { secretEquals } from "../auth/credentials.js";
 import {
   CSRF_HEADER,
@@ -96,23 +97,10 @@ export function sessionRoutes(app: AppContext): Router {
       ? { kind: "master", id: null, role: "admin", org_id: null }
       : await adminTokenSessionActor(app, input.credential);
     if (!actor) {
-      app.metrics.adminAuthFailure("invalid");
-      if (app.bruteForce.recordFailure(client)) {
-        app.metrics.setBlockedClients(app.bruteForce.blockedCount());
-        app.logger.warn({ client }, "client blocked after repeated failed dashboard sign-ins");
-        await recordAudit(app.db, {
-          orgId: app.defaultOrgId,
-          actor: `ip:${client}`,
-          action: "auth.client_blocked",
-          targetType: "client_ip",
-          targetId: client,
-          after: {
-            failed_attempts: app.config.bruteForce.maxFailedAttempts,
-            blocked_seconds: Math.round(app.config.bruteForce.ttlMs / 1000),
-          },
-          requestId: ctx.state.requestId,
-        });
-      }
+      await recordInvalidCredential(app, ctx, client, {
+        fields: { client },
+        message: "client blocked after repeated failed dashboard sign-ins",
+      });
       return sessionError(
         ctx,
         401,

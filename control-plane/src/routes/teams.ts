@@ -1,7 +1,8 @@
 import { AppError } from "@tollgate/shared";
 import { z } from "zod";
+import type { Db } from "../db/database.js";
 import { defineRoute, routeGroup } from "../http/route.js";
-import { getByIdRoute } from "./get-by-id.js";
+import { getByIdRoute, orNotFound } from "./get-by-id.js";
 import { page, pagination } from "../http/pagination.js";
 import { audit } from "../http/audit.js";
 import {
@@ -32,6 +33,12 @@ const patchTeam = z
   })
   .refine((v) => Object.keys(v).length > 0, "send at least one field to change");
 
+async function assertTeamNameFree(trx: Db, orgId: string, name: string): Promise<void> {
+  if (await findTeamByName(trx, orgId, name)) {
+    throw new AppError("conflict", `a team named ${JSON.stringify(name)} already exists`, { field: "name" });
+  }
+}
+
 export const teamRoutes = routeGroup("teams", [
   defineRoute({
     method: "post",
@@ -42,11 +49,7 @@ export const teamRoutes = routeGroup("teams", [
       const input = await body();
       const orgId = ctx.state.orgId;
       const team = await app.db.transaction().execute(async (trx) => {
-        if (await findTeamByName(trx, orgId, input.name)) {
-          throw new AppError("conflict", `a team named ${JSON.stringify(input.name)} already exists`, {
-            field: "name",
-          });
-        }
+        await assertTeamNameFree(trx, orgId, input.name);
         const team = await insertTeam(trx, orgId, input);
         await audit(trx, ctx, { action: "team.create", targetType: "team", targetId: team.id, after: team });
         return team;
@@ -79,13 +82,8 @@ export const teamRoutes = routeGroup("teams", [
       const orgId: string = ctx.state.orgId;
       const { result } = await writeWithChanges(app, orgId, async (scope) => {
         const { trx } = scope;
-        const before = await getTeam(trx, orgId, id);
-        if (!before) throw new AppError("not_found", `team ${id} not found`, { field: "id" });
-        if (input.name !== undefined && input.name !== before.name && (await findTeamByName(trx, orgId, input.name))) {
-          throw new AppError("conflict", `a team named ${JSON.stringify(input.name)} already exists`, {
-            field: "name",
-          });
-        }
+        const before = orNotFound(await getTeam(trx, orgId, id), "team", id);
+        if (input.name !== undefined && input.name !== before.name) await assertTeamNameFree(trx, orgId, input.name);
         const after = (await updateTeam(trx, orgId, id, input))!;
         // The team's limits travel with its keys: re-sync them when a limit changes.
         if (after.tpm_limit !== before.tpm_limit || after.daily_token_limit !== before.daily_token_limit) {
@@ -115,8 +113,7 @@ export const teamRoutes = routeGroup("teams", [
             `team ${id} still has ${users} user(s): move them to another team (PATCH /internal/users/:id) or delete them first`,
           );
         }
-        const team = await deleteTeam(trx, orgId, id);
-        if (!team) throw new AppError("not_found", `team ${id} not found`, { field: "id" });
+        const team = orNotFound(await deleteTeam(trx, orgId, id), "team", id);
         await audit(trx, ctx, { action: "team.delete", targetType: "team", targetId: id, before: team });
         return team;
       });

@@ -1,7 +1,8 @@
 import { AppError } from "@tollgate/shared";
 import { z } from "zod";
+import type { Db } from "../db/database.js";
 import { defineRoute, routeGroup } from "../http/route.js";
-import { getByIdRoute } from "./get-by-id.js";
+import { getByIdRoute, orNotFound } from "./get-by-id.js";
 import { page, pagination } from "../http/pagination.js";
 import { audit } from "../http/audit.js";
 import { getTeam } from "../repositories/teams.js";
@@ -40,6 +41,20 @@ const patchUser = z
 
 const deleteQuery = z.strictObject({ cascade: z.enum(["true", "false"]).optional() });
 
+async function assertTeamExists(trx: Db, orgId: string, teamId: string): Promise<void> {
+  if (!(await getTeam(trx, orgId, teamId))) {
+    throw new AppError("not_found", `team ${teamId} not found`, { field: "team_id" });
+  }
+}
+
+async function assertExternalIdFree(trx: Db, orgId: string, externalId: string): Promise<void> {
+  if (await findUserByExternalId(trx, orgId, externalId)) {
+    throw new AppError("conflict", `a user with external_id ${JSON.stringify(externalId)} already exists`, {
+      field: "external_id",
+    });
+  }
+}
+
 export const userRoutes = routeGroup("users", [
   defineRoute({
     method: "post",
@@ -50,18 +65,8 @@ export const userRoutes = routeGroup("users", [
       const input = await body();
       const orgId = ctx.state.orgId;
       const user = await app.db.transaction().execute(async (trx) => {
-        if (input.team_id && !(await getTeam(trx, orgId, input.team_id))) {
-          throw new AppError("not_found", `team ${input.team_id} not found`, { field: "team_id" });
-        }
-        if (await findUserByExternalId(trx, orgId, input.external_id)) {
-          throw new AppError(
-            "conflict",
-            `a user with external_id ${JSON.stringify(input.external_id)} already exists`,
-            {
-              field: "external_id",
-            },
-          );
-        }
+        if (input.team_id) await assertTeamExists(trx, orgId, input.team_id);
+        await assertExternalIdFree(trx, orgId, input.external_id);
         const user = await insertUser(trx, orgId, input);
         await audit(trx, ctx, { action: "user.create", targetType: "user", targetId: user.id, after: user });
         return user;
@@ -95,21 +100,10 @@ export const userRoutes = routeGroup("users", [
       const orgId: string = ctx.state.orgId;
       const { result } = await writeWithChanges(app, orgId, async (scope) => {
         const { trx } = scope;
-        const before = await getUser(trx, orgId, id);
-        if (!before) throw new AppError("not_found", `user ${id} not found`, { field: "id" });
-        if (input.team_id && !(await getTeam(trx, orgId, input.team_id))) {
-          throw new AppError("not_found", `team ${input.team_id} not found`, { field: "team_id" });
-        }
-        if (
-          input.external_id !== undefined &&
-          input.external_id !== before.external_id &&
-          (await findUserByExternalId(trx, orgId, input.external_id))
-        ) {
-          throw new AppError(
-            "conflict",
-            `a user with external_id ${JSON.stringify(input.external_id)} already exists`,
-            { field: "external_id" },
-          );
+        const before = orNotFound(await getUser(trx, orgId, id), "user", id);
+        if (input.team_id) await assertTeamExists(trx, orgId, input.team_id);
+        if (input.external_id !== undefined && input.external_id !== before.external_id) {
+          await assertExternalIdFree(trx, orgId, input.external_id);
         }
         const after = (await updateUser(trx, orgId, id, input))!;
         // Its keys carry the user's and team's limits to the gateways.
@@ -140,8 +134,7 @@ export const userRoutes = routeGroup("users", [
       const q = query();
       const orgId: string = ctx.state.orgId;
       const { result } = await writeWithChanges(app, orgId, async ({ trx, emit }) => {
-        const user = await getUser(trx, orgId, id);
-        if (!user) throw new AppError("not_found", `user ${id} not found`, { field: "id" });
+        const user = orNotFound(await getUser(trx, orgId, id), "user", id);
         const keyIds = await apiKeyIdsOfUser(trx, orgId, id);
         if (keyIds.length > 0 && q.cascade !== "true") {
           throw new AppError(

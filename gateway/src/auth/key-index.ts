@@ -9,15 +9,8 @@ import { compileModelMatcher, type ModelMatcher } from "./model-matcher.js";
  * applied (or loaded at boot): sets, compiled globs and a BlockList, so a request
  * never parses or compiles anything. Never the secret or its hash.
  */
-export interface KeyRecord {
-  id: string;
-  prefix: string;
-  name: string;
-  userId: string;
-  teamId: string;
-  /** KeyStatus enum value. */
-  status: number;
-  expiresAtMs: number | null;
+export interface KeyRecord
+  extends Pick<StoredKey, "id" | "prefix" | "name" | "userId" | "teamId" | "status" | "expiresAtMs"> {
   /** The policy as synced (lists for messages, limits for quotas). */
   policy: Readonly<KeyPolicy>;
   /** Null: any provider. */

@@ -1,10 +1,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { allowedTools, checkServer, checkTool, mcpPolicyOf, type McpPolicy } from "./access-policy.js";
-import { RPC, parseClientMessage, rpcError, type JsonRpcId } from "./json-rpc.js";
+import { RPC, rpcError, type JsonRpcId } from "./json-rpc.js";
 import {
-  BodyTooLargeError,
-  readBody,
-  tooLarge,
+  presentedSession,
+  readClientMessage,
   writeHttpError,
   writeJson,
   writeRpcError,
@@ -12,9 +11,9 @@ import {
 } from "./messages.js";
 import type { McpCaller } from "./mcp-proxy.js";
 import type { McpServerIndex, McpServerRecord } from "./server-index.js";
-import { newAggregateSessionId, unwrapSessionId, wrapSessionId } from "./session-id.js";
+import { newAggregateSessionId, wrapSessionId } from "./session-id.js";
 import { GATEWAY_PROTOCOL_VERSION, UpstreamCallError, type UpstreamSessions } from "./upstream-session.js";
-import { readText } from "./upstream.js";
+import { pipeAnswer, readText } from "./upstream.js";
 
 /** Between a server's name and its tool's in the aggregated tool list. Server names have no underscore, so the first one splits. */
 export const TOOL_SEPARATOR = "__";
@@ -46,22 +45,15 @@ export class McpAggregate {
       writeHttpError(res, 403, denial.code, "MCP is disabled for this API key (mcp_enabled is false)");
       return;
     }
-    let scope: string | null = null;
-    const presented = req.headers["mcp-session-id"];
-    if (typeof presented === "string") {
-      scope = unwrapSessionId(caller.sessionKey, SCOPE, presented);
-      if (scope === null) {
-        info.outcome = "bad_session";
-        writeRpcError(
-          res,
-          404,
-          rpcError(null, RPC.badSession, "unknown MCP session for this API key: initialize a new session", {
-            code: "mcp_session_not_found",
-          }),
-        );
-        return;
-      }
-    }
+    const scope = presentedSession(
+      req,
+      res,
+      info,
+      caller.sessionKey,
+      SCOPE,
+      "unknown MCP session for this API key: initialize a new session",
+    );
+    if (scope === undefined) return;
     const method = req.method ?? "GET";
     if (method === "DELETE") {
       info.method = "session/delete";
@@ -80,22 +72,9 @@ export class McpAggregate {
       );
       return;
     }
-    let text: string;
-    try {
-      text = await readBody(req, this.o.maxMessageBytes);
-    } catch (err) {
-      if (!(err instanceof BodyTooLargeError)) throw err;
-      info.outcome = "too_large";
-      writeRpcError(res, 413, tooLarge(this.o.maxMessageBytes), { connection: "close" });
-      return;
-    }
-    const parsed = parseClientMessage(text);
-    if (!parsed.ok) {
-      info.outcome = parsed.error.error.code === RPC.methodNotFound ? "unknown_method" : "bad_request";
-      writeRpcError(res, parsed.error.error.code === RPC.methodNotFound ? 200 : 400, parsed.error);
-      return;
-    }
-    const message = parsed.message;
+    const read = await readClientMessage(req, res, info, this.o.maxMessageBytes);
+    if (read === null) return;
+    const { message } = read;
     if (message.kind !== "request") {
       if (message.kind === "notification") info.method = message.method;
       res.writeHead(202).end();
@@ -262,14 +241,6 @@ export class McpAggregate {
     }
     res.writeHead(answer.status, headers);
     res.flushHeaders();
-    try {
-      for await (const chunk of answer.body as AsyncIterable<Buffer>) {
-        if (!res.write(chunk)) await new Promise<void>((r) => res.once("drain", r).once("close", r));
-        if (res.destroyed) break;
-      }
-      res.end();
-    } catch {
-      res.destroy();
-    }
+    await pipeAnswer(answer, res);
   }
 }

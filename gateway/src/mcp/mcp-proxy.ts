@@ -3,19 +3,12 @@ import { StringDecoder } from "node:string_decoder";
 import type { KeyPolicy } from "../db/key-repository.js";
 import { allowedTools, checkServer, checkTool, mcpPolicyOf } from "./access-policy.js";
 import { resolveAuth, type CredentialLookup } from "./credentials.js";
-import { RPC, parseClientMessage, rpcError, type ClientMessage, type JsonRpcId } from "./json-rpc.js";
-import {
-  BodyTooLargeError,
-  readBody,
-  tooLarge,
-  writeHttpError,
-  writeRpcError,
-  type McpRequestInfo,
-} from "./messages.js";
+import { RPC, rpcError, type ClientMessage, type JsonRpcId } from "./json-rpc.js";
+import { presentedSession, readClientMessage, writeHttpError, writeRpcError, type McpRequestInfo } from "./messages.js";
 import type { McpServerIndex, McpServerRecord } from "./server-index.js";
-import { unwrapSessionId, wrapSessionId } from "./session-id.js";
+import { wrapSessionId } from "./session-id.js";
 import { SseSplitter, replaceData } from "./sse.js";
-import { readText, type McpUpstreamClient, type UpstreamAnswer } from "./upstream.js";
+import { pipeAnswer, readText, type McpUpstreamClient, type UpstreamAnswer } from "./upstream.js";
 
 /** The authenticated caller of one MCP request. */
 export interface McpCaller {
@@ -85,44 +78,24 @@ export class McpServerProxy {
       );
       return;
     }
-    let session: string | null = null;
-    const presented = req.headers["mcp-session-id"];
-    if (typeof presented === "string") {
-      session = unwrapSessionId(caller.sessionKey, name, presented);
-      if (session === null) {
-        info.outcome = "bad_session";
-        writeRpcError(
-          res,
-          404,
-          rpcError(null, RPC.badSession, "unknown MCP session for this API key and server: initialize a new session", {
-            code: "mcp_session_not_found",
-          }),
-        );
-        return;
-      }
-    }
+    const session = presentedSession(
+      req,
+      res,
+      info,
+      caller.sessionKey,
+      name,
+      "unknown MCP session for this API key and server: initialize a new session",
+    );
+    if (session === undefined) return;
     if (method !== "POST") {
       info.method = method === "GET" ? "stream" : "session/delete";
       await this.#forward(req, res, caller, server, { method, session, body: undefined, message: null }, info);
       return;
     }
 
-    let text: string;
-    try {
-      text = await readBody(req, this.#o.maxMessageBytes);
-    } catch (err) {
-      if (!(err instanceof BodyTooLargeError)) throw err;
-      info.outcome = "too_large";
-      writeRpcError(res, 413, tooLarge(this.#o.maxMessageBytes), { connection: "close" });
-      return;
-    }
-    const parsed = parseClientMessage(text);
-    if (!parsed.ok) {
-      info.outcome = parsed.error.error.code === RPC.methodNotFound ? "unknown_method" : "bad_request";
-      writeRpcError(res, parsed.error.error.code === RPC.methodNotFound ? 200 : 400, parsed.error);
-      return;
-    }
-    const message = parsed.message;
+    const read = await readClientMessage(req, res, info, this.#o.maxMessageBytes);
+    if (read === null) return;
+    const { text, message } = read;
     if (message.kind !== "response") info.method = message.method;
     if (message.kind === "request") await caller.admit?.();
     if (message.kind === "request" && message.method === "tools/call") {
@@ -254,7 +227,7 @@ export class McpServerProxy {
       }
       return;
     }
-    await pipe(answer, res);
+    await pipeAnswer(answer, res);
   }
 }
 
@@ -274,18 +247,4 @@ function filterToolsListMessage(text: string, caller: McpCaller, server: string)
     result.tools.filter((t): t is { name: string } => typeof t?.name === "string"),
   );
   return JSON.stringify(message);
-}
-
-/** Streams the upstream's body to the client; a client that leaves aborts the upstream call. */
-async function pipe(answer: UpstreamAnswer, res: ServerResponse): Promise<void> {
-  try {
-    for await (const chunk of answer.body as AsyncIterable<Buffer>) {
-      if (!res.write(chunk)) await new Promise<void>((r) => res.once("drain", r).once("close", r));
-      if (res.destroyed) break;
-    }
-    res.end();
-  } catch {
-    // The upstream or the client went away mid-stream: cut the client's answer.
-    res.destroy();
-  }
 }

@@ -1,6 +1,14 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { McpServerDenial, McpToolDenial } from "./access-policy.js";
-import { RPC, rpcError, type JsonRpcErrorBody, type JsonRpcId } from "./json-rpc.js";
+import {
+  RPC,
+  parseClientMessage,
+  rpcError,
+  type ClientMessage,
+  type JsonRpcErrorBody,
+  type JsonRpcId,
+} from "./json-rpc.js";
+import { unwrapSessionId } from "./session-id.js";
 
 /** What one MCP request did, for the request log, the audit row and the metrics. */
 export interface McpRequestInfo {
@@ -74,4 +82,54 @@ export function tooLarge(limit: number, id: JsonRpcId | null = null): JsonRpcErr
     code: "mcp_message_too_large",
     limit,
   });
+}
+
+/**
+ * The session the client's `mcp-session-id` names, unwrapped for `scope`: null when it
+ * presented none, undefined when it presented one this key and scope do not own (the
+ * 404 is written, so the caller stops).
+ */
+export function presentedSession(
+  req: IncomingMessage,
+  res: ServerResponse,
+  info: McpRequestInfo,
+  sessionKey: Buffer,
+  scope: string,
+  unknownMessage: string,
+): string | null | undefined {
+  const presented = req.headers["mcp-session-id"];
+  if (typeof presented !== "string") return null;
+  const session = unwrapSessionId(sessionKey, scope, presented);
+  if (session !== null) return session;
+  info.outcome = "bad_session";
+  writeRpcError(res, 404, rpcError(null, RPC.badSession, unknownMessage, { code: "mcp_session_not_found" }));
+  return undefined;
+}
+
+/**
+ * The client's JSON-RPC message and the body it came in, or null when the body was too
+ * large or not a message (the error is written, so the caller stops).
+ */
+export async function readClientMessage(
+  req: IncomingMessage,
+  res: ServerResponse,
+  info: McpRequestInfo,
+  maxMessageBytes: number,
+): Promise<{ text: string; message: ClientMessage } | null> {
+  let text: string;
+  try {
+    text = await readBody(req, maxMessageBytes);
+  } catch (err) {
+    if (!(err instanceof BodyTooLargeError)) throw err;
+    info.outcome = "too_large";
+    writeRpcError(res, 413, tooLarge(maxMessageBytes), { connection: "close" });
+    return null;
+  }
+  const parsed = parseClientMessage(text);
+  if (!parsed.ok) {
+    info.outcome = parsed.error.error.code === RPC.methodNotFound ? "unknown_method" : "bad_request";
+    writeRpcError(res, parsed.error.error.code === RPC.methodNotFound ? 200 : 400, parsed.error);
+    return null;
+  }
+  return { text, message: parsed.message };
 }

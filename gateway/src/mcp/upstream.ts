@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import { Pool } from "undici";
-import type { IncomingHttpHeaders } from "node:http";
+import type { IncomingHttpHeaders, ServerResponse } from "node:http";
 
 export interface UpstreamAnswer {
   status: number;
@@ -69,4 +69,18 @@ export async function readText(body: Readable, limit: number): Promise<string> {
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString("utf8");
+}
+
+/** Streams the upstream's body to the client; a client that leaves aborts the upstream call. */
+export async function pipeAnswer(answer: UpstreamAnswer, res: ServerResponse): Promise<void> {
+  try {
+    for await (const chunk of answer.body as AsyncIterable<Buffer>) {
+      if (!res.write(chunk)) await new Promise<void>((r) => res.once("drain", r).once("close", r));
+      if (res.destroyed) break;
+    }
+    res.end();
+  } catch {
+    // The upstream or the client went away mid-stream: cut the client's answer.
+    res.destroy();
+  }
 }
