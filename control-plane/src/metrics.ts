@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { EVENT_LOOP_SAMPLE_MS } from "@tollgate/shared";
 
 /** The service's version (its package.json, or TOLLGATE_VERSION) and source revision (TOLLGATE_REVISION, set by the image build). */
 function buildInfo(): { version: string; revision: string } {
@@ -18,7 +19,7 @@ function buildInfo(): { version: string; revision: string } {
 /** One registry per control-plane instance; labels stay low-cardinality. */
 export function createMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   const build = buildInfo();
   new Gauge({
     name: "tollgate_build_info",

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { EVENT_LOOP_SAMPLE_MS } from "@tollgate/shared";
 import type { Usage } from "./providers/usage.js";
 import type { AuthFailureReason } from "./auth/authenticate.js";
 import type { PolicyRule } from "./auth/policy.js";
@@ -65,7 +66,7 @@ export class GatewayMetrics {
 
   constructor(sync: SyncGaugeSource, sources: QuotaGaugeSource) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry });
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
     this.mcpRequests = new Counter({
       name: "tollgate_gateway_mcp_requests_total",
       help: "MCP requests by server (admin-defined names; `unknown` for a name that is not one, `*` for the aggregated /mcp), JSON-RPC method and outcome. Never a tool name.",
