@@ -11,11 +11,11 @@ import {
 } from "@tollgate/shared";
 import type { Clock } from "../clock.js";
 import type { KeyIndex } from "../auth/key-index.js";
+import type { StoredKey } from "../auth/stored-key.js";
 import { PriceIndex, type PriceRule } from "../pricing/price-index.js";
 import { McpServerIndex, type McpServerRecord } from "../mcp/server-index.js";
 import { mcpServerFromProto } from "../mcp/server-sync.js";
 import type { AuditEntry } from "./audit-repository.js";
-import type { StoredKey } from "./key-repository.js";
 import { META } from "./meta-repository.js";
 import type { StoredSigningKey } from "./signing-key-repository.js";
 import type { GatewayStore } from "./store.js";
