@@ -27,7 +27,7 @@ const load = (rel) => import(pathToFileURL(join(ROOT, rel)).href);
 
 const { KeyIndex, compileKey, indexKeyOfApiKey } = await load("gateway/dist/auth/key-index.js");
 const { authenticate, authenticateHeaders } = await load("gateway/dist/auth/authenticate.js");
-const { EMPTY_POLICY } = await load("gateway/dist/db/key-repository.js");
+const { EMPTY_POLICY } = await load("gateway/dist/auth/stored-key.js");
 const { generateApiKey, KeyStatus } = await load("shared/dist/index.js");
 
 const N = Number(process.env.BENCH_LOOKUP_KEYS ?? 100_000);

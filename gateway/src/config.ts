@@ -17,8 +17,7 @@ import {
 import type { BlockList } from "node:net";
 import { compileIpRules, parseIpRule, type IpRule } from "./auth/ip.js";
 import { loadProviders, type ProviderConfig } from "./providers/provider-config.js";
-import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from "./http/connection-guard.js";
-import { DEFAULT_LOG_RETENTION_MS } from "./background/log-retention.js";
+import { loadConnectionLimits, type ConnectionLimits } from "./config/connection-limits.js";
 import { loadControlPlaneTls, type ControlPlaneTls } from "./config/control-plane-tls.js";
 
 export {
@@ -95,6 +94,9 @@ export interface GatewayConfig {
 type Env = Record<string, string | undefined>;
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+/** LOG_RETENTION when unset: 30 days. */
+export const DEFAULT_LOG_RETENTION_MS = 30 * 86_400_000;
 
 const DEFAULT_CONTROL_PLANE_URL = "http://127.0.0.1:50051";
 /** The longest delay a Node timer takes (2^31 − 1 ms, about 24.8 days). */
@@ -296,22 +298,6 @@ function loadLogRetention(env: Env): number | null {
   if (ms === undefined || ms < 3_600_000)
     throw new ConfigError('LOG_RETENTION must be a duration of at least 1h such as 30d, or "never"');
   return ms;
-}
-
-function loadConnectionLimits(env: Env): ConnectionLimits {
-  const d = DEFAULT_CONNECTION_LIMITS;
-  const idleTimeoutMs = envDurationMs(env, "CLIENT_IDLE_TIMEOUT", d.idleTimeoutMs);
-  if (idleTimeoutMs < 1_000 || idleTimeoutMs > 600_000)
-    throw new ConfigError("CLIENT_IDLE_TIMEOUT must be between 1s and 10m");
-  const headersTimeoutMs = envDurationMs(env, "HEADERS_TIMEOUT", d.headersTimeoutMs);
-  if (headersTimeoutMs < 1_000 || headersTimeoutMs > 600_000)
-    throw new ConfigError("HEADERS_TIMEOUT must be between 1s and 10m");
-  return {
-    maxConnections: envInt(env, "MAX_CONNECTIONS", d.maxConnections, 1, 1_000_000),
-    maxPerAddress: envInt(env, "MAX_CONNECTIONS_PER_CLIENT", d.maxPerAddress, 1, 1_000_000),
-    idleTimeoutMs,
-    headersTimeoutMs,
-  };
 }
 
 /** MCP_MAX_MESSAGE_BYTES: the largest MCP message a client may send (default 1 MiB). */

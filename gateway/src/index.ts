@@ -6,11 +6,12 @@ import { createAppContext, type AppContext, type ContextOverrides } from "./cont
 import { createClientHandler } from "./http/1-route-table.js";
 import { createStatusHandler } from "./http/status.js";
 import { hardenClientServer } from "./http/0-malformed.js";
-import { DEFAULT_CONNECTION_LIMITS, guardConnections, STATUS_MAX_CONNECTIONS } from "./http/connection-guard.js";
-import { compileTrustedProxies } from "./config.js";
+import { guardConnections, STATUS_MAX_CONNECTIONS } from "./http/connection-guard.js";
+import { compileTrustedProxies, DEFAULT_LOG_RETENTION_MS } from "./config.js";
+import { DEFAULT_CONNECTION_LIMITS } from "./config/connection-limits.js";
 import { ControlPlaneConnection } from "./background/control-plane-connection.js";
 import { QuotaUpkeep } from "./background/quota-upkeep.js";
-import { DEFAULT_LOG_RETENTION_MS, LogRetention } from "./background/log-retention.js";
+import { LogRetention } from "./background/log-retention.js";
 import { SyncClient, type SyncClientOptions } from "./background/sync-loop.js";
 import { META } from "./db/meta-repository.js";
 

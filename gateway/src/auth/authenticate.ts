@@ -7,7 +7,7 @@ import {
   type EphemeralClaims,
 } from "@tollgate/shared";
 import type { IncomingHttpHeaders } from "node:http";
-import { EMPTY_POLICY } from "../db/key-repository.js";
+import { EMPTY_POLICY } from "./stored-key.js";
 import { indexKeyOfApiKey, type KeyIndex, type KeyRecord } from "./key-index.js";
 
 /** Why a request was refused; a bounded metric label. */

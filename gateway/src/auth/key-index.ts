@@ -1,6 +1,6 @@
 import { hash, type KeyObject } from "node:crypto";
 import type { BlockList } from "node:net";
-import type { KeyPolicy, StoredKey } from "../db/key-repository.js";
+import type { KeyPolicy, StoredKey } from "./stored-key.js";
 import { compileIpRules, parseIpRule, type IpRule } from "./ip.js";
 import { compileModelMatcher, type ModelMatcher } from "./model-matcher.js";
 

@@ -2,17 +2,16 @@ import type { Logger } from "@tollgate/shared";
 import type { Database } from "better-sqlite3";
 import type { LogWriter } from "../db/request-log-writer.js";
 
+const CHUNK_ROWS = 5_000;
+/** Chunks per table per run: a backlog larger than this is worked off over the next runs. */
+const MAX_CHUNKS = 200;
+
 /**
  * Deletes request-log and audit rows older than LOG_RETENTION, so the gateway's disk use is
  * bounded by its traffic over that period rather than growing for ever. Runs on the log
  * writer's thread (the event loop never waits for SQLite), in chunks so one run never holds
  * the write lock long: the oldest rows have the smallest ids, so each chunk reads from the start.
  */
-export const DEFAULT_LOG_RETENTION_MS = 30 * 86_400_000;
-const CHUNK_ROWS = 5_000;
-/** Chunks per table per run: a backlog larger than this is worked off over the next runs. */
-const MAX_CHUNKS = 200;
-
 export class LogRetention {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<number> | null = null;

@@ -4,6 +4,7 @@ import type { CompiledKey } from "../auth/key-index.js";
 import type { PriceRule } from "../pricing/price-index.js";
 import type { McpServerRecord } from "../mcp/server-index.js";
 import { mcpServerFromProto } from "../mcp/server-sync.js";
+import type { AuditEvent } from "./audit-repository.js";
 import { META } from "./meta-repository.js";
 import type { GatewayStore } from "./store.js";
 import { ApplyError, describe, describePrice, prepareKey, prepareSigningKey, toPriceRule } from "./synced-records.js";
@@ -47,11 +48,13 @@ export function writeChanges(
     const revision = Number(c.revision);
     if (revision !== last + 1) throw new ApplyError(`change revision ${revision} does not follow ${last}`);
     last = revision;
+    const audit = (event: AuditEvent, detail: Record<string, unknown>, keyId: string | null = null) =>
+      store.audit.insert({ at, event, keyId, revision, detail });
     switch (c.op.case) {
       case "keyUpsert": {
         const { stored, compiled } = prepareKey(c.op.value);
         store.keys.upsert(stored, revision);
-        store.audit.insert({ at, event: "key_upsert", keyId: stored.id, revision, detail: describe(stored) });
+        audit("key_upsert", describe(stored), stored.id);
         ops.push({ kind: "upsert", key: compiled });
         upserts++;
         break;
@@ -59,7 +62,7 @@ export function writeChanges(
       case "keyDelete": {
         const id = c.op.value.id;
         const existed = store.keys.delete(id);
-        store.audit.insert({ at, event: "key_delete", keyId: id, revision, detail: { existed } });
+        audit("key_delete", { existed }, id);
         ops.push({ kind: "delete", id });
         deletes++;
         break;
@@ -67,12 +70,9 @@ export function writeChanges(
       case "signingKeyUpsert": {
         const { stored, publicKey } = prepareSigningKey(c.op.value);
         store.signingKeys.upsert(stored, revision);
-        store.audit.insert({
-          at,
-          event: "signing_key_upsert",
-          keyId: null,
-          revision,
-          detail: { signing_key_id: stored.id, created_at: new Date(stored.createdAtMs).toISOString() },
+        audit("signing_key_upsert", {
+          signing_key_id: stored.id,
+          created_at: new Date(stored.createdAtMs).toISOString(),
         });
         ops.push({ kind: "signing", id: stored.id, publicKey });
         signingKeyUpserts++;
@@ -81,13 +81,7 @@ export function writeChanges(
       case "modelPriceUpsert": {
         const rule = toPriceRule(c.op.value);
         store.modelPrices.upsert(rule, revision);
-        store.audit.insert({
-          at,
-          event: "model_price_upsert",
-          keyId: null,
-          revision,
-          detail: describePrice(rule),
-        });
+        audit("model_price_upsert", describePrice(rule));
         ops.push({ kind: "price", rule });
         modelPriceChanges++;
         break;
@@ -95,13 +89,7 @@ export function writeChanges(
       case "modelPriceDelete": {
         const { provider, model } = c.op.value;
         const existed = store.modelPrices.delete(provider, model);
-        store.audit.insert({
-          at,
-          event: "model_price_delete",
-          keyId: null,
-          revision,
-          detail: { provider, model, existed },
-        });
+        audit("model_price_delete", { provider, model, existed });
         ops.push({ kind: "price_delete", provider, model });
         modelPriceChanges++;
         break;
@@ -110,26 +98,14 @@ export function writeChanges(
         const server = mcpServerFromProto(c.op.value);
         store.mcpServers.upsert(server, revision);
         // Not the URL: an admin may have put a token in its query string.
-        store.audit.insert({
-          at,
-          event: "mcp_server_upsert",
-          keyId: null,
-          revision,
-          detail: { mcp_server_id: server.id, name: server.name, auth_type: server.auth.type },
-        });
+        audit("mcp_server_upsert", { mcp_server_id: server.id, name: server.name, auth_type: server.auth.type });
         ops.push({ kind: "mcp_server", server });
         break;
       }
       case "mcpServerDelete": {
         const id = c.op.value.id;
         store.mcpServers.delete(id);
-        store.audit.insert({
-          at,
-          event: "mcp_server_delete",
-          keyId: null,
-          revision,
-          detail: { mcp_server_id: id },
-        });
+        audit("mcp_server_delete", { mcp_server_id: id });
         ops.push({ kind: "mcp_server_delete", id });
         break;
       }

@@ -11,11 +11,11 @@ import {
 } from "@tollgate/shared";
 import type { Clock } from "../clock.js";
 import type { KeyIndex } from "../auth/key-index.js";
+import type { StoredKey } from "../auth/stored-key.js";
 import { PriceIndex, type PriceRule } from "../pricing/price-index.js";
 import { McpServerIndex, type McpServerRecord } from "../mcp/server-index.js";
 import { mcpServerFromProto } from "../mcp/server-sync.js";
-import type { AuditEntry } from "./audit-repository.js";
-import type { StoredKey } from "./key-repository.js";
+import type { AuditEntry, AuditEvent } from "./audit-repository.js";
 import { META } from "./meta-repository.js";
 import type { StoredSigningKey } from "./signing-key-repository.js";
 import type { GatewayStore } from "./store.js";
@@ -217,6 +217,14 @@ export class KeyCache {
     const at = new Date(this.clock.now()).toISOString();
     const old = new Map(this.store.keys.all().map((k) => [k.id, k]));
     const audit: AuditEntry[] = [];
+    const auditKey = (event: AuditEvent, k: StoredKey, change: Record<string, unknown>) =>
+      audit.push({
+        at,
+        event,
+        keyId: k.id,
+        revision: s.revision,
+        detail: { source: "snapshot", ...change, ...describe(k) },
+      });
     const writes: StoredKey[] = [];
     let added = 0;
     let changed = 0;
@@ -227,13 +235,7 @@ export class KeyCache {
       if (!prev) {
         added++;
         writes.push(k);
-        audit.push({
-          at,
-          event: "key_upsert",
-          keyId: k.id,
-          revision: s.revision,
-          detail: { source: "snapshot", change: "added", ...describe(k) },
-        });
+        auditKey("key_upsert", k, { change: "added" });
         continue;
       }
       const fields = changedFields(prev, k);
@@ -243,25 +245,13 @@ export class KeyCache {
       }
       changed++;
       writes.push(k);
-      audit.push({
-        at,
-        event: "key_upsert",
-        keyId: k.id,
-        revision: s.revision,
-        detail: { source: "snapshot", change: "changed", fields, ...describe(k) },
-      });
+      auditKey("key_upsert", k, { change: "changed", fields });
       // Free the old hash first so a hash moving between keys cannot trip UNIQUE.
       if (fields.includes("key_hash")) this.store.keys.delete(k.id);
     }
     for (const gone of old.values()) {
       this.store.keys.delete(gone.id);
-      audit.push({
-        at,
-        event: "key_delete",
-        keyId: gone.id,
-        revision: s.revision,
-        detail: { source: "snapshot", change: "removed", ...describe(gone) },
-      });
+      auditKey("key_delete", gone, { change: "removed" });
     }
     for (const k of writes) this.store.keys.upsert(k, s.revision);
     this.store.signingKeys.clear();

@@ -9,8 +9,9 @@ import {
   type SigningKey,
 } from "@tollgate/shared";
 import { compileKey, type CompiledKey } from "../auth/key-index.js";
+import type { KeyPolicy, StoredKey } from "../auth/stored-key.js";
 import type { PriceRule } from "../pricing/price-index.js";
-import { serializePolicy, type KeyPolicy, type StoredKey } from "./key-repository.js";
+import { serializePolicy } from "./key-repository.js";
 import type { StoredSigningKey } from "./signing-key-repository.js";
 
 /** A change or snapshot the gateway refuses to apply; its old state stays. */

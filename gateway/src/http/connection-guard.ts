@@ -2,34 +2,7 @@ import type { Server } from "node:http";
 import type { BlockList, Socket } from "node:net";
 import type { Logger } from "@tollgate/shared";
 import { Counter, Gauge, type Registry } from "prom-client";
-
-/**
- * Bounds on the client port's TCP connections. Without them a flood of idle connections
- * reaches the process's file limit: accept() then fails for everyone, the status port
- * included, and nothing is logged. With them the flood is refused at the door (counted,
- * logged at most once per interval), idle connections close well before a minute, and the
- * status port, a server of its own, keeps answering.
- */
-export interface ConnectionLimits {
-  /**
-   * MAX_CONNECTIONS: open client connections at once. Past it, a new connection replaces the
-   * oldest one that has not sent a request yet, or is closed when every one has.
-   */
-  maxConnections: number;
-  /** MAX_CONNECTIONS_PER_CLIENT: open connections from one address (trusted proxies exempt). */
-  maxPerAddress: number;
-  /** CLIENT_IDLE_TIMEOUT: a kept-alive connection with no request for this long is closed. */
-  idleTimeoutMs: number;
-  /** HEADERS_TIMEOUT: a connection that has not sent a request's headers within this is closed. */
-  headersTimeoutMs: number;
-}
-
-export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
-  maxConnections: 4096,
-  maxPerAddress: 256,
-  idleTimeoutMs: 30_000,
-  headersTimeoutMs: 20_000,
-};
+import type { ConnectionLimits } from "../config/connection-limits.js";
 
 /** Connections the status port accepts at once: enough for scrapers and probes, never the client flood. */
 export const STATUS_MAX_CONNECTIONS = 64;

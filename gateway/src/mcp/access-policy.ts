@@ -1,5 +1,5 @@
 import { McpAccessMode } from "@tollgate/shared";
-import type { KeyPolicy, StoredMcpSettings } from "../db/key-repository.js";
+import type { KeyPolicy, StoredMcpSettings } from "../auth/stored-key.js";
 
 /**
  * A key's MCP permissions, compiled once per key revision. Pure domain: the

@@ -5,7 +5,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { McpAccessMode } from "@tollgate/shared";
 import { FakeMcpServer } from "@tollgate/testkit/mcp";
-import { EMPTY_POLICY, type KeyPolicy } from "../db/key-repository.js";
+import { EMPTY_POLICY, type KeyPolicy } from "../auth/stored-key.js";
 import type { McpServerDenial, McpToolDenial } from "./access-policy.js";
 import { McpAggregate } from "./mcp-aggregate.js";
 import { McpServerProxy, type McpCaller } from "./mcp-proxy.js";

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { StringDecoder } from "node:string_decoder";
-import type { KeyPolicy } from "../db/key-repository.js";
+import type { KeyPolicy } from "../auth/stored-key.js";
 import { allowedTools, checkServer, checkTool, mcpPolicyOf } from "./access-policy.js";
 import { resolveAuth, type CredentialLookup } from "./credentials.js";
 import { RPC, rpcError, type ClientMessage, type JsonRpcId } from "./json-rpc.js";

@@ -322,6 +322,31 @@ export function parseProvidersFile(env: Env, path: string, text: string, default
   return out;
 }
 
+/** The one-provider shorthands, in routing order: each is named after its kind and routes the models its pattern matches. */
+const SHORTHANDS: { kind: ProviderKind; apiKey: string; baseUrl: string; defaultBaseUrl: string; pattern: string }[] = [
+  {
+    kind: "anthropic",
+    apiKey: "ANTHROPIC_API_KEY",
+    baseUrl: "ANTHROPIC_BASE_URL",
+    defaultBaseUrl: DEFAULT_ANTHROPIC_BASE_URL,
+    pattern: "claude-*",
+  },
+  {
+    kind: "gemini",
+    apiKey: "GEMINI_API_KEY",
+    baseUrl: "GEMINI_BASE_URL",
+    defaultBaseUrl: DEFAULT_GEMINI_BASE_URL,
+    pattern: "gemini-*",
+  },
+  {
+    kind: "openai",
+    apiKey: "OPENAI_API_KEY",
+    baseUrl: "OPENAI_BASE_URL",
+    defaultBaseUrl: DEFAULT_OPENAI_BASE_URL,
+    pattern: "*",
+  },
+];
+
 /**
  * The providers to route to, in routing order: the PROVIDERS_FILE entries,
  * then the ANTHROPIC_* shorthand (claude-*), the GEMINI_* shorthand
@@ -343,42 +368,17 @@ export function loadProviders(env: Env, defaultTimeoutMs: number): ProviderConfi
   }
   const named = (name: string) => providers.some((p) => p.name === name);
 
-  const anthropicKey = envOptional(env, "ANTHROPIC_API_KEY");
-  const anthropicUrl = envUrl(env, "ANTHROPIC_BASE_URL");
-  if ((anthropicKey !== undefined || anthropicUrl !== undefined) && !named("anthropic")) {
+  for (const sh of SHORTHANDS) {
+    const apiKey = envOptional(env, sh.apiKey);
+    const baseUrl = envUrl(env, sh.baseUrl);
+    if ((apiKey === undefined && baseUrl === undefined) || named(sh.kind)) continue;
     providers.push({
-      name: "anthropic",
-      kind: "anthropic",
-      baseUrl: anthropicUrl ?? DEFAULT_ANTHROPIC_BASE_URL,
-      apiKey: anthropicKey,
+      name: sh.kind,
+      kind: sh.kind,
+      baseUrl: baseUrl ?? sh.defaultBaseUrl,
+      apiKey,
       models: [],
-      modelPatterns: ["claude-*"],
-      timeoutMs: defaultTimeoutMs,
-    });
-  }
-  const geminiKey = envOptional(env, "GEMINI_API_KEY");
-  const geminiUrl = envUrl(env, "GEMINI_BASE_URL");
-  if ((geminiKey !== undefined || geminiUrl !== undefined) && !named("gemini")) {
-    providers.push({
-      name: "gemini",
-      kind: "gemini",
-      baseUrl: geminiUrl ?? DEFAULT_GEMINI_BASE_URL,
-      apiKey: geminiKey,
-      models: [],
-      modelPatterns: ["gemini-*"],
-      timeoutMs: defaultTimeoutMs,
-    });
-  }
-  const openaiKey = envOptional(env, "OPENAI_API_KEY");
-  const openaiUrl = envUrl(env, "OPENAI_BASE_URL");
-  if ((openaiKey !== undefined || openaiUrl !== undefined) && !named("openai")) {
-    providers.push({
-      name: "openai",
-      kind: "openai",
-      baseUrl: openaiUrl ?? DEFAULT_OPENAI_BASE_URL,
-      apiKey: openaiKey,
-      models: [],
-      modelPatterns: ["*"],
+      modelPatterns: [sh.pattern],
       timeoutMs: defaultTimeoutMs,
     });
   }

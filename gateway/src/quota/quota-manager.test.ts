@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { BudgetPeriod, CounterKind, QuotaMetric, QuotaScope, createLogger } from "@tollgate/shared";
 import type { KeyRecord } from "../auth/key-index.js";
-import { EMPTY_POLICY } from "../db/key-repository.js";
+import { EMPTY_POLICY } from "../auth/stored-key.js";
 import { estimatePromptTokens, maxOutputTokens } from "./estimate.js";
 import { NO_DEFAULTS, resolveLimits, windowOf, type LimitSpec } from "./limits.js";
 import { Reservation } from "./lease.js";
