@@ -431,13 +431,20 @@ describe("admin dashboard in a real browser", () => {
     await checkA11y("teams");
     await shot("teams");
 
-    await goto("Usage", "Usage");
-    await waitFor(async () => {
-      await page.getByRole("button", { name: "Requests" }).click();
-      return (
-        (await page.getByText("Total:").count()) > 0 || (await page.getByText("No usage in this range").count()) > 0
-      );
+    // The requests sent earlier reach the control plane with the gateway's next usage report.
+    await waitFor(async () => (await cp.admin.get("/internal/usage?group_by=day")).body.data.length > 0, {
+      timeoutMs: 30_000,
+      message: "usage reported by the gateway",
     });
+    await goto("Usage", "Usage");
+    await page.getByText("Total:").waitFor();
+    // Rows are named, not numbered: the key that sent them was deleted above, and says so.
+    await page
+      .locator(".hlabel", { hasText: /^deleted key \(ak_/ })
+      .first()
+      .waitFor();
+    await page.getByLabel("Break down by").selectOption("user");
+    await page.locator(".hlabel", { hasText: "alice@example.com" }).waitFor();
     await checkA11y("usage");
     await shot("usage");
 

@@ -894,6 +894,8 @@ export interface components {
             day?: string;
             input_tokens: number;
             key_id?: string | null;
+            /** @description With group_by key, user or team: the key's name, the user's external id or the team's name; null when it no longer exists (or for usage without a team) */
+            name?: string | null;
             output_tokens: number;
             requests: number;
             team_id?: string | null;

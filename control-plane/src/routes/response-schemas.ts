@@ -169,6 +169,10 @@ export const usageRowSchema = z
     key_id: z.string().nullable().optional(),
     user_id: z.string().nullable().optional(),
     team_id: z.string().nullable().optional(),
+    name: z.string().nullable().optional().meta({
+      description:
+        "With group_by key, user or team: the key's name, the user's external id or the team's name; null when it no longer exists (or for usage without a team)",
+    }),
     requests: z.number().int(),
     input_tokens: z.number().int(),
     output_tokens: z.number().int(),

@@ -1,6 +1,7 @@
 import { isRealCalendarDate } from "../http/input-guard.js";
 import { sql } from "kysely";
 import { z } from "zod";
+import type { Db } from "../db/database.js";
 import { defineRoute, routeGroup } from "../http/route.js";
 import { usageSchema } from "./response-schemas.js";
 import { idOf } from "./schemas.js";
@@ -23,6 +24,31 @@ const query = z
   .refine((q) => !q.from || !q.to || q.from <= q.to, { message: "from must not be after to", path: ["from"] });
 
 const COLUMN = { key: "key_id", user: "user_id", team: "team_id", day: "day" } as const;
+
+/** Where a group's display name lives: the key's name, the user's external id, the team's name. */
+const NAME_SOURCE = {
+  key: { table: "api_keys", column: "name" },
+  user: { table: "users", column: "external_id" },
+  team: { table: "teams", column: "name" },
+} as const;
+
+/** The display names of `ids` in this organization (one query); ids that no longer exist are absent. */
+async function namesOf(
+  db: Db,
+  orgId: string,
+  groupBy: keyof typeof NAME_SOURCE,
+  ids: string[],
+): Promise<Map<string, string>> {
+  if (ids.length === 0) return new Map();
+  const { table, column } = NAME_SOURCE[groupBy];
+  const rows = await db
+    .selectFrom(table)
+    .select(["id", sql<string>`${sql.ref(column)}`.as("name")])
+    .where("org_id", "=", orgId)
+    .where("id", "in", ids)
+    .execute();
+  return new Map(rows.map((r) => [r.id, r.name]));
+}
 
 /**
  * Usage as the gateways reported it (each report counted once), summed per
@@ -63,12 +89,22 @@ export const usageRoutes = routeGroup("usage", [
         )
         .limit(q.limit)
         .execute();
+      const names =
+        q.group_by === "day"
+          ? null
+          : await namesOf(
+              app.db,
+              ctx.state.orgId,
+              q.group_by,
+              rows.flatMap((r) => (r.group ? [r.group] : [])),
+            );
       ctx.body = {
         from,
         to,
         group_by: q.group_by,
         data: rows.map((r) => ({
           [`${q.group_by === "day" ? "day" : `${q.group_by}_id`}`]: r.group,
+          ...(names ? { name: (r.group && names.get(r.group)) ?? null } : {}),
           requests: Number(r.requests),
           input_tokens: Number(r.input_tokens),
           output_tokens: Number(r.output_tokens),

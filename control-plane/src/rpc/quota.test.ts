@@ -489,7 +489,8 @@ describe("gateway ids and periods", () => {
 describe("GET /internal/usage", () => {
   it("sums reported usage per key, user, team or day, and validates its query", async () => {
     const gatewayId = await registeredGateway();
-    const team = (await admin("POST", "/internal/teams", { name: `usage-${Date.now()}` })).body.id as string;
+    const teamName = `usage-${Date.now()}`;
+    const team = (await admin("POST", "/internal/teams", { name: teamName })).body.id as string;
     const user = (
       await admin("POST", "/internal/users", { external_id: `usage-${Date.now()}@example.com`, team_id: team })
     ).body.id as string;
@@ -522,12 +523,21 @@ describe("GET /internal/usage", () => {
     const byKey = (await admin("GET", `/internal/usage?team_id=${team}&from=${yesterday}`)).body;
     expect(byKey.group_by).toBe("key");
     expect(byKey.data).toEqual([
-      { key_id: k1, requests: 5, input_tokens: 50, output_tokens: 10, cost_usd: 0.5 },
-      { key_id: k2, requests: 1, input_tokens: 10, output_tokens: 2, cost_usd: 0.05 },
+      { key_id: k1, name: "u1", requests: 5, input_tokens: 50, output_tokens: 10, cost_usd: 0.5 },
+      { key_id: k2, name: "u2", requests: 1, input_tokens: 10, output_tokens: 2, cost_usd: 0.05 },
+    ]);
+    // A deleted key's usage stays, without a name to show.
+    expect((await admin("DELETE", `/internal/api-keys/${k2}`)).status).toBe(200);
+    const afterDelete = (await admin("GET", `/internal/usage?team_id=${team}&from=${yesterday}`)).body.data;
+    expect(afterDelete.map((r: { key_id: string; name: string | null }) => [r.key_id, r.name])).toEqual([
+      [k1, "u1"],
+      [k2, null],
     ]);
     const byTeam = (await admin("GET", `/internal/usage?group_by=team&team_id=${team}&from=${yesterday}&to=${today}`))
       .body.data;
-    expect(byTeam).toEqual([{ team_id: team, requests: 6, input_tokens: 60, output_tokens: 12, cost_usd: 0.55 }]);
+    expect(byTeam).toEqual([
+      { team_id: team, name: teamName, requests: 6, input_tokens: 60, output_tokens: 12, cost_usd: 0.55 },
+    ]);
     const byDay = (await admin("GET", `/internal/usage?group_by=day&user_id=${user}&from=${yesterday}`)).body.data;
     expect(byDay.map((d: { day: string; requests: number }) => [d.day, d.requests])).toEqual([
       [yesterday, 2],

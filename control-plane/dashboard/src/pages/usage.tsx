@@ -1,5 +1,5 @@
 import { useState } from "react";
-import { api, listAll, qs, type ApiKey, type Page, type Team, type UsageRow, type User } from "../api.js";
+import { api, qs, type UsageRow } from "../api.js";
 import { EmptyState, ErrorBanner, PageSection, Spinner, useLoad } from "../ui.js";
 
 type Metric = "requests" | "tokens" | "cost_usd";
@@ -33,7 +33,12 @@ function BarChart(props: { rows: Array<{ label: string; value: number }>; metric
                 <title>{`${r.label}: ${fmt(r.value, props.metric)}`}</title>
               </rect>
               {(props.rows.length <= 12 || i % Math.ceil(props.rows.length / 10) === 0) && (
-                <text x={i * bw + bw / 2} y={h + 14} textAnchor="middle" className="axis">
+                <text
+                  x={i === 0 ? i * bw + 2 : i * bw + bw / 2}
+                  y={h + 14}
+                  textAnchor={i === 0 ? "start" : "middle"}
+                  className="axis"
+                >
                   {/^\d{4}-/.test(r.label) ? r.label.slice(5) : r.label}
                 </text>
               )}
@@ -78,22 +83,10 @@ export function UsagePage() {
     () => api<{ data: UsageRow[] }>("GET", `/internal/usage${qs({ group_by: groupBy, from, limit: 20 })}`),
     [groupBy, from],
   );
-  const names = useLoad(async () => {
-    const [keys, users, teams] = await Promise.all([
-      api<Page<ApiKey>>("GET", "/internal/api-keys?limit=1000"),
-      listAll<User>("/internal/users"),
-      listAll<Team>("/internal/teams"),
-    ]);
-    return new Map<string, string>([
-      ...keys.data.map((k): [string, string] => [k.id, k.name]),
-      ...users.map((u): [string, string] => [u.id, u.external_id]),
-      ...teams.map((t): [string, string] => [t.id, t.name]),
-    ]);
-  }, []);
   const label = (r: UsageRow) => {
     const id = r.key_id ?? r.user_id ?? r.team_id ?? null;
     if (!id) return "No team";
-    return names.data?.get(id) ?? (names.data ? `${id} (deleted)` : id);
+    return r.name ?? `deleted ${groupBy} (${id})`;
   };
   const dayRows = fillDays(daily.data?.data ?? [], from, days).map((r) => ({ label: r.day!, value: value(r, metric) }));
   const total = (daily.data?.data ?? []).reduce((s, r) => s + value(r, metric), 0);
