@@ -7,7 +7,7 @@ import { audit } from "../http/audit.js";
 import { wholeList } from "../http/pagination.js";
 import { defineRoute, routeGroup } from "../http/route.js";
 import { getAdminToken, insertAdminToken, listAdminTokens, revokeAdminToken } from "../repositories/admin-tokens.js";
-import { displayName, expiresAt } from "./schemas.js";
+import { displayName, expiresAt } from "../http/schemas.js";
 
 const createToken = z.strictObject({
   name: displayName,

@@ -7,7 +7,7 @@ import { publishTokenRevocation } from "../changes/write-with-changes.js";
 import { audit } from "../http/audit.js";
 import { insertGatewayToken, listGatewayTokens, revokeGatewayToken } from "../repositories/gateway-tokens.js";
 import { gatewayTokenSchema, pageOf } from "./response-schemas.js";
-import { displayName, idOf } from "./schemas.js";
+import { displayName, idOf } from "../http/schemas.js";
 
 const createToken = z.strictObject({ name: displayName });
 

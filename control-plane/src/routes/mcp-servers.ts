@@ -15,7 +15,7 @@ import {
 } from "../repositories/mcp-servers.js";
 import { writeWithChanges } from "../changes/write-with-changes.js";
 import { deletedSchema, pageOf } from "./response-schemas.js";
-import { idOf } from "./schemas.js";
+import { idOf } from "../http/schemas.js";
 
 /** No underscore: the aggregated /mcp names tools `{server}__{tool}` and splits at the first `__`. */
 const serverName = z

@@ -6,7 +6,7 @@ import { audit } from "../http/audit.js";
 import { findOrgByName, getOrg, insertOrg, listOrgs } from "../repositories/orgs.js";
 import { seedDefaultPrices } from "../pricing/seed-prices.js";
 import { orgSchema, pageOf } from "./response-schemas.js";
-import { displayName, idOf } from "./schemas.js";
+import { displayName, idOf } from "../http/schemas.js";
 
 const createOrg = z.strictObject({ name: displayName });
 

@@ -15,7 +15,7 @@ import {
   updateTeam,
 } from "../repositories/teams.js";
 import { deletedSchema, pageOf, teamSchema } from "./response-schemas.js";
-import { displayName, idOf, tokenLimit } from "./schemas.js";
+import { displayName, idOf, tokenLimit } from "../http/schemas.js";
 import { apiKeyIdsOfTeam } from "../repositories/api-keys.js";
 import { resyncKeys, writeWithChanges } from "../changes/write-with-changes.js";
 

@@ -3,7 +3,7 @@ import { sql } from "kysely";
 import { z } from "zod";
 import { defineRoute, routeGroup } from "../http/route.js";
 import { usageSchema } from "./response-schemas.js";
-import { idOf } from "./schemas.js";
+import { idOf } from "../http/schemas.js";
 
 const day = z
   .string()

@@ -10,7 +10,7 @@ import { apiKeyIdsOfUser } from "../repositories/api-keys.js";
 import { deleteUser, findUserByExternalId, getUser, insertUser, listUsers, updateUser } from "../repositories/users.js";
 import { resyncKeys, writeWithChanges } from "../changes/write-with-changes.js";
 import { deletedSchema, pageOf, userSchema } from "./response-schemas.js";
-import { idOf, tokenLimit } from "./schemas.js";
+import { idOf, tokenLimit } from "../http/schemas.js";
 
 const limits = {
   rpm_limit: tokenLimit.nullable().optional(),
