@@ -1,7 +1,7 @@
 import type { z } from "zod";
 import { resyncKeys, writeWithChanges } from "../changes/write-with-changes.js";
 import type { Db } from "../db/database.js";
-import { audit } from "../http/audit.js";
+import { audit, auditWrite } from "../http/audit.js";
 import { page } from "../http/pagination.js";
 import { defineRoute } from "../http/route.js";
 import { getByIdRoute, orNotFound } from "./get-by-id.js";
@@ -70,7 +70,7 @@ function createRoute<T extends { id: string }, B>(r: Resource<T>, o: Create<T, B
       const orgId = ctx.state.orgId;
       const row = await app.db.transaction().execute(async (trx) => {
         const row = await o.insert(trx, orgId, input);
-        await audit(trx, ctx, { action: `${r.noun}.create`, targetType: r.noun, targetId: row.id, after: row });
+        await auditWrite(trx, ctx, r.noun, "create", row);
         return row;
       });
       ctx.status = 201;

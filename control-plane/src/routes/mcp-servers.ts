@@ -1,6 +1,6 @@
 import { AppError } from "@tollgate/shared";
 import { z } from "zod";
-import { audit } from "../http/audit.js";
+import { audit, auditWrite } from "../http/audit.js";
 import { getByIdRoute } from "./get-by-id.js";
 import { defineRoute, routeGroup } from "../http/route.js";
 import { listServerTools } from "../mcp/list-tools.js";
@@ -132,12 +132,7 @@ export const mcpServerRoutes = routeGroup("mcp-servers", [
         if (await findMcpServerByName(trx, orgId, input.name)) throw conflict(input.name);
         const server = await insertMcpServer(trx, orgId, input);
         emit({ kind: "mcp_server_upsert", resourceId: server.id, payload: toSyncRecord(server) });
-        await audit(trx, ctx, {
-          action: "mcp_server.create",
-          targetType: "mcp_server",
-          targetId: server.id,
-          after: server,
-        });
+        await auditWrite(trx, ctx, "mcp_server", "create", server);
         return server;
       });
       ctx.status = 201;
