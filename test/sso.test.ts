@@ -18,7 +18,7 @@ import {
   type GatewayProcess,
   type TempDir,
 } from "@tollgate/testkit";
-import { signState, stateKey } from "../control-plane/src/auth/sso-state.js";
+import { signState, stateKey } from "../control-plane/src/sso/state.js";
 
 /**
  * SSO end to end: a real OpenID Connect provider (oidc-provider) in this process,

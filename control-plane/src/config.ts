@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { DEFAULT_SESSION_LIMITS, type SessionLimits } from "./rpc/session-guard.js";
+import { DEFAULT_SESSION_LIMITS, type SessionLimits } from "./grpc-session-limits.js";
 import {
   ConfigError,
   describeValue,

@@ -1,13 +1,13 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { createLogger, type Logger, enableSyncTrace } from "@tollgate/shared";
-import { verifySsoTargets } from "./auth/sso-sign-in.js";
+import { verifySsoTargets } from "./sso/sign-in.js";
 import { startChangeListener } from "./changes/pg-listener.js";
 import type { ControlPlaneConfig } from "./config.js";
 import { createAppContext, type AppContext } from "./context.js";
 import { registerDatabaseMetrics } from "./db/database-health.js";
 import { migrateToLatest, openDatabase, type DatabaseHandle } from "./db/database.js";
-import { createHttpApp } from "./http/app.js";
+import { createHttpApp } from "./admin-app.js";
 import { seedAllDefaultPrices } from "./pricing/seed-prices.js";
 import { purgeEndedWindows } from "./quota/windows.js";
 import { compactChangeLog } from "./repositories/change-log.js";

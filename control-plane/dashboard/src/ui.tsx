@@ -1,4 +1,4 @@
-import { useEffect, useId, useRef, useState, type ReactNode } from "react";
+import { useEffect, useId, useRef, useState, type FormEvent, type ReactNode } from "react";
 import { ApiError } from "./api.js";
 
 /** A modal on the native <dialog>: focus trapping, Escape and the backdrop come from the browser. */
@@ -64,6 +64,35 @@ export function Field(props: {
         </small>
       )}
     </div>
+  );
+}
+
+/** A labelled text box for a number: a numeric keyboard on phones, aria-invalid while it shows an error. */
+export function NumberField(props: {
+  label: string;
+  value: string;
+  onChange: (value: string) => void;
+  error?: string | undefined;
+  hint?: string;
+  /** What an empty box means ("No limit"). */
+  placeholder?: string;
+  /** "decimal" for amounts with cents; whole numbers otherwise. */
+  inputMode?: "numeric" | "decimal";
+}) {
+  return (
+    <Field label={props.label} error={props.error} hint={props.hint}>
+      {(id, db) => (
+        <input
+          id={id}
+          inputMode={props.inputMode ?? "numeric"}
+          value={props.value}
+          aria-describedby={db}
+          aria-invalid={!!props.error || undefined}
+          onChange={(e) => props.onChange(e.target.value)}
+          placeholder={props.placeholder}
+        />
+      )}
+    </Field>
   );
 }
 
@@ -268,6 +297,28 @@ export function FormActions(props: {
     <div className="dialog-foot">{buttons}</div>
   ) : (
     <footer className="dialog-foot">{buttons}</footer>
+  );
+}
+
+/** A dialog holding one form: its fields, the banner for the error no field owns, then Cancel and submit. */
+export function FormDialog(props: {
+  title: string;
+  onClose: () => void;
+  onSubmit: (e: FormEvent) => void;
+  error: string | undefined;
+  label: string;
+  busyLabel?: string;
+  busy?: boolean;
+  children: ReactNode;
+}) {
+  return (
+    <Dialog title={props.title} onClose={props.onClose}>
+      <form noValidate onSubmit={props.onSubmit}>
+        {props.children}
+        <ErrorBanner error={props.error} />
+        <FormActions onCancel={props.onClose} label={props.label} busyLabel={props.busyLabel} busy={props.busy} />
+      </form>
+    </Dialog>
   );
 }
 

@@ -1,6 +1,9 @@
-import type { AppContext } from "../context.js";
+import type { ControlPlaneConfig } from "../config.js";
+import type { Db } from "../db/database.js";
 import { listGateways } from "../repositories/gateways.js";
 import { syncTrace } from "@tollgate/shared";
+import type { AckWriter } from "./ack-writer.js";
+import type { ChangeNotifier } from "./notifier.js";
 
 export interface GatewayReceipt {
   id: string;
@@ -27,7 +30,12 @@ const NEVER = new AbortController().signal;
  * re-reads only for acknowledgements another replica wrote.
  */
 export async function awaitGateways(
-  app: Pick<AppContext, "db" | "config" | "ackNotifier" | "ackWriter">,
+  app: {
+    db: Db;
+    config: Pick<ControlPlaneConfig, "gatewayOfflineAfterMs">;
+    ackNotifier: ChangeNotifier;
+    ackWriter: Pick<AckWriter, "appliedRevision">;
+  },
   orgId: string,
   revision: number,
   timeoutMs: number,

@@ -1,10 +1,10 @@
 import { sql } from "kysely";
-import type { AppContext } from "../context.js";
-import type { Db } from "../db/database.js";
+import type { DatabaseHandle, Db } from "../db/database.js";
 import { appendChanges, type ChangeInput } from "../repositories/change-log.js";
 import { keySyncRecords } from "../repositories/key-sync-records.js";
 import { syncTrace } from "@tollgate/shared";
 import { CHANGES_CHANNEL, REVOKED_TOKEN_PREFIX } from "./channels.js";
+import type { ChangeNotifier } from "./notifier.js";
 
 export interface WriteScope {
   trx: Db;
@@ -19,7 +19,7 @@ export interface WriteScope {
  * replicas learn of it through NOTIFY, which Postgres delivers at commit.
  */
 export async function writeWithChanges<T>(
-  app: Pick<AppContext, "db" | "dbKind" | "notifier">,
+  app: { db: Db; dbKind: DatabaseHandle["kind"]; notifier: ChangeNotifier },
   orgId: string,
   fn: (scope: WriteScope) => Promise<T>,
 ): Promise<{ result: T; revision: number | null }> {
@@ -44,7 +44,7 @@ export async function writeWithChanges<T>(
  * Tells every replica, at commit, that a gateway token was revoked, so each
  * closes that token's streams; the local replica does so itself after commit.
  */
-export async function publishTokenRevocation(trx: Db, dbKind: AppContext["dbKind"], tokenId: string): Promise<void> {
+export async function publishTokenRevocation(trx: Db, dbKind: DatabaseHandle["kind"], tokenId: string): Promise<void> {
   if (dbKind === "postgres")
     await sql`select pg_notify(${CHANGES_CHANNEL}, ${REVOKED_TOKEN_PREFIX + tokenId})`.execute(trx);
 }

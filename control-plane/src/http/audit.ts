@@ -22,6 +22,17 @@ export async function audit(trx: Db, ctx: Context, entry: AuditedAction): Promis
   await recordAudit(trx, auditEntry(ctx, entry));
 }
 
+/** Audits `<targetType>.<verb>` of the row a route just wrote, recorded as its state after the write. */
+export async function auditWrite(
+  trx: Db,
+  ctx: Context,
+  targetType: string,
+  verb: string,
+  row: { id: string },
+): Promise<void> {
+  await audit(trx, ctx, { action: `${targetType}.${verb}`, targetType, targetId: row.id, after: row });
+}
+
 export async function auditMany(trx: Db, ctx: Context, entries: AuditedAction[]): Promise<void> {
   await recordAudits(
     trx,

@@ -4,7 +4,7 @@ import type { AppContext } from "../context.js";
 import { getOrg } from "../repositories/orgs.js";
 import type { AdminActor } from "./admin-auth.js";
 import { confineOrganization, enforceRole } from "./admin-credentials.js";
-import { idOf } from "../routes/schemas.js";
+import { idOf } from "./schemas.js";
 
 /** Admin calls act on this organization; without the header, the default one. */
 const ORG_HEADER = "tollgate-organization";

@@ -1,8 +1,8 @@
-import { newId } from "@tollgate/shared";
 import type { MemberRole } from "../auth/roles.js";
 import type { Db } from "../db/database.js";
 import type { UserRow } from "../db/schema.js";
-import { toIso, toNullableNumber } from "./rows.js";
+import { orgRepository, type Page } from "./org-rows.js";
+import { nullableNumbers, timestamps } from "./rows.js";
 
 export interface User {
   id: string;
@@ -18,18 +18,10 @@ export interface User {
   updated_at: string;
 }
 
-function toUser(r: UserRow): User {
-  return {
-    id: r.id,
-    external_id: r.external_id,
-    team_id: r.team_id,
-    role: r.role,
-    rpm_limit: toNullableNumber(r.rpm_limit),
-    tpm_limit: toNullableNumber(r.tpm_limit),
-    daily_token_limit: toNullableNumber(r.daily_token_limit),
-    created_at: toIso(r.created_at)!,
-    updated_at: toIso(r.updated_at)!,
-  };
+const LIMITS = ["rpm_limit", "tpm_limit", "daily_token_limit"] as const;
+
+function toUser({ id, external_id, team_id, role, ...r }: UserRow): User {
+  return { id, external_id, team_id, role, ...nullableNumbers(r, LIMITS), ...timestamps(r) };
 }
 
 export interface UserLimits {
@@ -38,7 +30,9 @@ export interface UserLimits {
   daily_token_limit: number | null | undefined;
 }
 
-export async function insertUser(
+const users = orgRepository("users", toUser);
+
+export function insertUser(
   trx: Db,
   orgId: string,
   input: {
@@ -47,60 +41,18 @@ export async function insertUser(
     role?: MemberRole | undefined;
   } & Partial<UserLimits>,
 ): Promise<User> {
-  const now = new Date();
-  const row = await trx
-    .insertInto("users")
-    .values({
-      id: newId("user"),
-      org_id: orgId,
-      external_id: input.external_id,
-      team_id: input.team_id ?? null,
-      role: input.role ?? "member",
-      rpm_limit: input.rpm_limit ?? null,
-      tpm_limit: input.tpm_limit ?? null,
-      daily_token_limit: input.daily_token_limit ?? null,
-      created_at: now,
-      updated_at: now,
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow();
-  return toUser(row);
+  const { external_id, team_id = null, role = "member", rpm_limit = null, tpm_limit = null } = input;
+  const { daily_token_limit = null } = input;
+  return users.insert(trx, orgId, { external_id, team_id, role, rpm_limit, tpm_limit, daily_token_limit });
 }
 
-/** The organization's user whose unique `column` holds `value`. */
-async function findUserBy(
-  db: Db,
-  orgId: string,
-  column: "id" | "external_id",
-  value: string,
-): Promise<User | undefined> {
-  const row = await db
-    .selectFrom("users")
-    .selectAll()
-    .where("org_id", "=", orgId)
-    .where(column, "=", value)
-    .executeTakeFirst();
-  return row && toUser(row);
-}
+export const findUserByExternalId = (db: Db, orgId: string, externalId: string) =>
+  users.find(db, orgId, "external_id", externalId);
+export const getUser = (db: Db, orgId: string, id: string) => users.find(db, orgId, "id", id);
+export const deleteUser = (trx: Db, orgId: string, id: string) => users.delete(trx, orgId, id);
 
-export function findUserByExternalId(db: Db, orgId: string, externalId: string): Promise<User | undefined> {
-  return findUserBy(db, orgId, "external_id", externalId);
-}
-
-export function getUser(db: Db, orgId: string, id: string): Promise<User | undefined> {
-  return findUserBy(db, orgId, "id", id);
-}
-
-export async function listUsers(
-  db: Db,
-  orgId: string,
-  page: { after?: string | undefined; limit: number; teamId?: string | undefined },
-): Promise<User[]> {
-  let q = db.selectFrom("users").selectAll().where("org_id", "=", orgId);
-  if (page.teamId) q = q.where("team_id", "=", page.teamId);
-  if (page.after) q = q.where("id", ">", page.after);
-  const rows = await q.orderBy("id").limit(page.limit).execute();
-  return rows.map(toUser);
+export function listUsers(db: Db, orgId: string, page: Page & { teamId?: string | undefined }): Promise<User[]> {
+  return users.list(db, orgId, page, { column: "team_id", value: page.teamId });
 }
 
 /** The subset of `ids` that exist in the organization. */
@@ -118,7 +70,7 @@ export async function existingUserIds(db: Db, orgId: string, ids: string[]): Pro
   return found;
 }
 
-export async function updateUser(
+export function updateUser(
   trx: Db,
   orgId: string,
   id: string,
@@ -128,30 +80,5 @@ export async function updateUser(
     role?: MemberRole | undefined;
   } & Partial<UserLimits>,
 ): Promise<User | undefined> {
-  const row = await trx
-    .updateTable("users")
-    .set({
-      ...(patch.external_id !== undefined ? { external_id: patch.external_id } : {}),
-      ...(patch.team_id !== undefined ? { team_id: patch.team_id } : {}),
-      ...(patch.role !== undefined ? { role: patch.role } : {}),
-      ...(patch.rpm_limit !== undefined ? { rpm_limit: patch.rpm_limit } : {}),
-      ...(patch.tpm_limit !== undefined ? { tpm_limit: patch.tpm_limit } : {}),
-      ...(patch.daily_token_limit !== undefined ? { daily_token_limit: patch.daily_token_limit } : {}),
-      updated_at: new Date(),
-    })
-    .where("org_id", "=", orgId)
-    .where("id", "=", id)
-    .returningAll()
-    .executeTakeFirst();
-  return row && toUser(row);
-}
-
-export async function deleteUser(trx: Db, orgId: string, id: string): Promise<User | undefined> {
-  const row = await trx
-    .deleteFrom("users")
-    .where("org_id", "=", orgId)
-    .where("id", "=", id)
-    .returningAll()
-    .executeTakeFirst();
-  return row && toUser(row);
+  return users.update(trx, orgId, id, patch, ["external_id", "team_id", "role", ...LIMITS]);
 }

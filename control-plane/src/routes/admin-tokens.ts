@@ -3,11 +3,11 @@ import { z } from "zod";
 import { mintAdminToken } from "../auth/admin-tokens.js";
 import { ADMIN_TOKEN_ROLES, actorLabel, type Actor, type AdminTokenRole } from "../auth/roles.js";
 import { deleteSessionsOfActor } from "../auth/sessions.js";
-import { audit } from "../http/audit.js";
+import { audit, auditWrite } from "../http/audit.js";
 import { wholeList } from "../http/pagination.js";
 import { defineRoute, routeGroup } from "../http/route.js";
 import { getAdminToken, insertAdminToken, listAdminTokens, revokeAdminToken } from "../repositories/admin-tokens.js";
-import { displayName, expiresAt } from "./schemas.js";
+import { displayName, expiresAt } from "../http/schemas.js";
 
 const createToken = z.strictObject({
   name: displayName,
@@ -44,12 +44,7 @@ export const adminTokenRoutes = routeGroup("admin-tokens", [
           createdBy: actorLabel(ctx.state.actor as Actor),
           expiresAt: input.expires_at ?? null,
         });
-        await audit(trx, ctx, {
-          action: "admin_token.create",
-          targetType: "admin_token",
-          targetId: token.id,
-          after: token,
-        });
+        await auditWrite(trx, ctx, "admin_token", "create", token);
         return token;
       });
       ctx.status = 201;

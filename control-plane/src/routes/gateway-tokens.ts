@@ -4,10 +4,10 @@ import { wholeList } from "../http/pagination.js";
 import { defineRoute, routeGroup } from "../http/route.js";
 import { GATEWAY_TOKEN_PREFIX, hashGatewayToken } from "../auth/credentials.js";
 import { publishTokenRevocation } from "../changes/write-with-changes.js";
-import { audit } from "../http/audit.js";
+import { auditWrite } from "../http/audit.js";
 import { insertGatewayToken, listGatewayTokens, revokeGatewayToken } from "../repositories/gateway-tokens.js";
 import { gatewayTokenSchema, pageOf } from "./response-schemas.js";
-import { displayName, idOf } from "./schemas.js";
+import { displayName, idOf } from "../http/schemas.js";
 
 const createToken = z.strictObject({ name: displayName });
 
@@ -33,12 +33,7 @@ export const gatewayTokenRoutes = routeGroup("gateway-tokens", [
           hash: hashGatewayToken(secret),
           prefix: secret.slice(0, 12),
         });
-        await audit(trx, ctx, {
-          action: "gateway_token.create",
-          targetType: "gateway_token",
-          targetId: token.id,
-          after: token,
-        });
+        await auditWrite(trx, ctx, "gateway_token", "create", token);
         return token;
       });
       ctx.status = 201;
@@ -68,12 +63,7 @@ export const gatewayTokenRoutes = routeGroup("gateway-tokens", [
         if (!token)
           throw new AppError("not_found", `gateway token ${id} not found or already revoked`, { field: "id" });
         await publishTokenRevocation(trx, app.dbKind, id);
-        await audit(trx, ctx, {
-          action: "gateway_token.revoke",
-          targetType: "gateway_token",
-          targetId: token.id,
-          after: token,
-        });
+        await auditWrite(trx, ctx, "gateway_token", "revoke", token);
         return token;
       });
       // Close that token's open streams on this replica now; other replicas hear it through NOTIFY.

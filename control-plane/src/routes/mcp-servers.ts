@@ -1,6 +1,6 @@
 import { AppError } from "@tollgate/shared";
 import { z } from "zod";
-import { audit } from "../http/audit.js";
+import { audit, auditWrite } from "../http/audit.js";
 import { getByIdRoute } from "./get-by-id.js";
 import { defineRoute, routeGroup } from "../http/route.js";
 import { listServerTools } from "../mcp/list-tools.js";
@@ -15,7 +15,7 @@ import {
 } from "../repositories/mcp-servers.js";
 import { writeWithChanges } from "../changes/write-with-changes.js";
 import { deletedSchema, pageOf } from "./response-schemas.js";
-import { idOf } from "./schemas.js";
+import { idOf } from "../http/schemas.js";
 
 /** No underscore: the aggregated /mcp names tools `{server}__{tool}` and splits at the first `__`. */
 const serverName = z
@@ -132,12 +132,7 @@ export const mcpServerRoutes = routeGroup("mcp-servers", [
         if (await findMcpServerByName(trx, orgId, input.name)) throw conflict(input.name);
         const server = await insertMcpServer(trx, orgId, input);
         emit({ kind: "mcp_server_upsert", resourceId: server.id, payload: toSyncRecord(server) });
-        await audit(trx, ctx, {
-          action: "mcp_server.create",
-          targetType: "mcp_server",
-          targetId: server.id,
-          after: server,
-        });
+        await auditWrite(trx, ctx, "mcp_server", "create", server);
         return server;
       });
       ctx.status = 201;

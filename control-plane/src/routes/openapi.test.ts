@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestControlPlane, type TestControlPlane } from "../../test/test-control-plane.js";
 import { TEST_MASTER_KEY } from "../../test/test-config.js";
 import { API_TYPES_PATH, renderApiTypes } from "../../scripts/generate-api-types.mjs";
-import { createHttpApp } from "../http/app.js";
+import { createHttpApp } from "../admin-app.js";
 import { openApiPath, operationKey } from "../http/openapi.js";
 import { adminRouteGroups } from "./index.js";
 import { adminApiDocument, extraParameters } from "./openapi.js";

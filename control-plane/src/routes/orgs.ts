@@ -5,8 +5,9 @@ import { defineRoute, routeGroup } from "../http/route.js";
 import { audit } from "../http/audit.js";
 import { findOrgByName, getOrg, insertOrg, listOrgs } from "../repositories/orgs.js";
 import { seedDefaultPrices } from "../pricing/seed-prices.js";
+import { getByIdRoute } from "./get-by-id.js";
 import { orgSchema, pageOf } from "./response-schemas.js";
-import { displayName, idOf } from "./schemas.js";
+import { displayName, idOf } from "../http/schemas.js";
 
 const createOrg = z.strictObject({ name: displayName });
 
@@ -42,16 +43,12 @@ export const orgRoutes = routeGroup("orgs", [
       ctx.body = wholeList(await listOrgs(app.db));
     },
   }),
-  defineRoute({
-    method: "get",
+  // Any organization by id: http/admin-credentials.ts answers 404 for another one to a confined actor.
+  getByIdRoute({
     path: "/internal/orgs/:id",
-    response: { schema: orgSchema },
-    params: { id: idOf("org") },
-    async handler({ ctx, params }, app) {
-      const id = params().id;
-      const org = await getOrg(app.db, id);
-      if (!org) throw new AppError("not_found", `organization ${id} not found`, { field: "id" });
-      ctx.body = org;
-    },
+    id: idOf("org"),
+    noun: "organization",
+    find: (db, _orgId, id) => getOrg(db, id),
+    response: orgSchema,
   }),
 ]);

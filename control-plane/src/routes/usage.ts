@@ -4,7 +4,7 @@ import { z } from "zod";
 import type { Db } from "../db/database.js";
 import { defineRoute, routeGroup } from "../http/route.js";
 import { usageSchema } from "./response-schemas.js";
-import { idOf } from "./schemas.js";
+import { idOf } from "../http/schemas.js";
 
 const day = z
   .string()

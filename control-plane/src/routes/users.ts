@@ -2,15 +2,16 @@ import { AppError } from "@tollgate/shared";
 import { z } from "zod";
 import type { Db } from "../db/database.js";
 import { defineRoute, routeGroup } from "../http/route.js";
-import { getByIdRoute, orNotFound } from "./get-by-id.js";
-import { page, pagination } from "../http/pagination.js";
+import { orNotFound } from "./get-by-id.js";
+import { pagination } from "../http/pagination.js";
+import { resourceRoutes } from "./crud-routes.js";
 import { audit } from "../http/audit.js";
 import { getTeam } from "../repositories/teams.js";
 import { apiKeyIdsOfUser } from "../repositories/api-keys.js";
 import { deleteUser, findUserByExternalId, getUser, insertUser, listUsers, updateUser } from "../repositories/users.js";
-import { resyncKeys, writeWithChanges } from "../changes/write-with-changes.js";
-import { deletedSchema, pageOf, userSchema } from "./response-schemas.js";
-import { idOf, tokenLimit } from "./schemas.js";
+import { writeWithChanges } from "../changes/write-with-changes.js";
+import { deletedSchema, userSchema } from "./response-schemas.js";
+import { idOf, tokenLimit } from "../http/schemas.js";
 
 const limits = {
   rpm_limit: tokenLimit.nullable().optional(),
@@ -56,71 +57,37 @@ async function assertExternalIdFree(trx: Db, orgId: string, externalId: string):
 }
 
 export const userRoutes = routeGroup("users", [
-  defineRoute({
-    method: "post",
-    path: "/internal/users",
-    response: { status: 201, schema: userSchema },
-    body: createUser,
-    async handler({ ctx, body }, app) {
-      const input = await body();
-      const orgId = ctx.state.orgId;
-      const user = await app.db.transaction().execute(async (trx) => {
-        if (input.team_id) await assertTeamExists(trx, orgId, input.team_id);
-        await assertExternalIdFree(trx, orgId, input.external_id);
-        const user = await insertUser(trx, orgId, input);
-        await audit(trx, ctx, { action: "user.create", targetType: "user", targetId: user.id, after: user });
-        return user;
-      });
-      ctx.status = 201;
-      ctx.body = user;
-    },
-  }),
-  defineRoute({
-    method: "get",
-    path: "/internal/users",
-    response: { schema: pageOf(userSchema) },
-    query: listQuery,
-    async handler({ ctx, query }, app) {
-      const q = query();
-      const rows = await listUsers(app.db, ctx.state.orgId, { after: q.cursor, limit: q.limit, teamId: q.team_id });
-      ctx.body = page(rows, q.limit);
-    },
-  }),
-  getByIdRoute({ path: "/internal/users/:id", id: idOf("user"), noun: "user", find: getUser, response: userSchema }),
-  // Moving a user to another team re-syncs its keys, so gateways count them against the new team.
-  defineRoute({
-    method: "patch",
-    path: "/internal/users/:id",
-    response: { schema: userSchema },
-    params: { id: idOf("user") },
-    body: patchUser,
-    async handler({ ctx, params, body }, app) {
-      const id = params().id;
-      const input = await body();
-      const orgId: string = ctx.state.orgId;
-      const { result } = await writeWithChanges(app, orgId, async (scope) => {
-        const { trx } = scope;
-        const before = orNotFound(await getUser(trx, orgId, id), "user", id);
-        if (input.team_id) await assertTeamExists(trx, orgId, input.team_id);
-        if (input.external_id !== undefined && input.external_id !== before.external_id) {
+  ...resourceRoutes(
+    { path: "/internal/users", noun: "user", id: idOf("user"), response: userSchema, find: getUser },
+    {
+      create: {
+        body: createUser,
+        async insert(trx, orgId, input) {
+          if (input.team_id) await assertTeamExists(trx, orgId, input.team_id);
           await assertExternalIdFree(trx, orgId, input.external_id);
-        }
-        const after = (await updateUser(trx, orgId, id, input))!;
+          return insertUser(trx, orgId, input);
+        },
+      },
+      list: {
+        query: listQuery,
+        list: (db, orgId, q) => listUsers(db, orgId, { after: q.cursor, limit: q.limit, teamId: q.team_id }),
+      },
+      // Moving a user to another team re-syncs its keys, so gateways count them against the new team.
+      update: {
+        body: patchUser,
+        async update(trx, orgId, id, input, before) {
+          if (input.team_id) await assertTeamExists(trx, orgId, input.team_id);
+          if (input.external_id !== undefined && input.external_id !== before.external_id) {
+            await assertExternalIdFree(trx, orgId, input.external_id);
+          }
+          return (await updateUser(trx, orgId, id, input))!;
+        },
         // Its keys carry the user's and team's limits to the gateways.
-        if (
-          after.team_id !== before.team_id ||
-          after.rpm_limit !== before.rpm_limit ||
-          after.tpm_limit !== before.tpm_limit ||
-          after.daily_token_limit !== before.daily_token_limit
-        ) {
-          await resyncKeys(scope, orgId, await apiKeyIdsOfUser(trx, orgId, id));
-        }
-        await audit(trx, ctx, { action: "user.update", targetType: "user", targetId: id, before, after });
-        return after;
-      });
-      ctx.body = result;
+        syncedFields: ["team_id", "rpm_limit", "tpm_limit", "daily_token_limit"],
+        keysOf: apiKeyIdsOfUser,
+      },
     },
-  }),
+  ),
   // A user with keys is not deleted unless ?cascade=true, which deletes its keys too
   // (and stops them on every gateway).
   defineRoute({

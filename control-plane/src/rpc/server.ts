@@ -8,7 +8,8 @@ import { reportUsage } from "./report-usage.js";
 import type { AppContext } from "../context.js";
 import { acknowledge } from "./acknowledge.js";
 import { kOnAuthenticated, kRemoteAddress } from "./gateway-auth.js";
-import { DEFAULT_SESSION_LIMITS, guardSessions, type SessionGuard } from "./session-guard.js";
+import { DEFAULT_SESSION_LIMITS } from "../grpc-session-limits.js";
+import { guardSessions, type SessionGuard } from "./session-guard.js";
 import { subscribe } from "./subscribe.js";
 
 export function syncRoutes(app: AppContext) {

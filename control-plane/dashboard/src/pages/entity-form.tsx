@@ -2,11 +2,10 @@ import { useState, type FormEvent } from "react";
 import { api, listAll } from "../api.js";
 import { ActionButton, DataTable } from "../list.js";
 import {
-  Dialog,
   EmptyState,
   ErrorBanner,
   Field,
-  FormActions,
+  FormDialog,
   Options,
   PageSection,
   fieldErrors,
@@ -78,38 +77,42 @@ export function EntityDialog(props: {
     }
   }
   return (
-    <Dialog title={props.title} onClose={props.onClose}>
-      <form onSubmit={submit} noValidate>
-        {props.fields.map((f) => (
-          <Field key={f.name} label={f.label} error={errors[f.name]} {...(f.hint ? { hint: f.hint } : {})}>
-            {(id, db) =>
-              f.kind === "select" ? (
-                <select
-                  id={id}
-                  aria-describedby={db}
-                  value={values[f.name] ?? ""}
-                  onChange={(e) => setValues({ ...values, [f.name]: e.target.value })}
-                >
-                  <Options options={f.options!} />
-                </select>
-              ) : (
-                <input
-                  id={id}
-                  aria-describedby={db}
-                  aria-invalid={errors[f.name] ? true : undefined}
-                  inputMode={f.kind === "limit" ? "numeric" : undefined}
-                  placeholder={f.kind === "limit" ? "No limit" : undefined}
-                  value={values[f.name] ?? ""}
-                  onChange={(e) => setValues({ ...values, [f.name]: e.target.value })}
-                />
-              )
-            }
-          </Field>
-        ))}
-        <ErrorBanner error={general} />
-        <FormActions onCancel={props.onClose} label="Save" busyLabel="Saving…" busy={busy} />
-      </form>
-    </Dialog>
+    <FormDialog
+      title={props.title}
+      onClose={props.onClose}
+      onSubmit={submit}
+      error={general}
+      label="Save"
+      busyLabel="Saving…"
+      busy={busy}
+    >
+      {props.fields.map((f) => (
+        <Field key={f.name} label={f.label} error={errors[f.name]} {...(f.hint ? { hint: f.hint } : {})}>
+          {(id, db) =>
+            f.kind === "select" ? (
+              <select
+                id={id}
+                aria-describedby={db}
+                value={values[f.name] ?? ""}
+                onChange={(e) => setValues({ ...values, [f.name]: e.target.value })}
+              >
+                <Options options={f.options!} />
+              </select>
+            ) : (
+              <input
+                id={id}
+                aria-describedby={db}
+                aria-invalid={errors[f.name] ? true : undefined}
+                inputMode={f.kind === "limit" ? "numeric" : undefined}
+                placeholder={f.kind === "limit" ? "No limit" : undefined}
+                value={values[f.name] ?? ""}
+                onChange={(e) => setValues({ ...values, [f.name]: e.target.value })}
+              />
+            )
+          }
+        </Field>
+      ))}
+    </FormDialog>
   );
 }
 

@@ -6,7 +6,7 @@ import {
   EmptyState,
   ErrorBanner,
   Field,
-  FormActions,
+  FormDialog,
   PageSection,
   SecretBox,
   fieldErrors,
@@ -116,28 +116,27 @@ function NewTokenDialog(props: { onClose: () => void; onCreated: (secret: string
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [general, setGeneral] = useState<string | undefined>();
   return (
-    <Dialog title="New gateway token" onClose={props.onClose}>
-      <form
-        noValidate
-        onSubmit={async (e) => {
-          e.preventDefault();
-          if (!name.trim()) return setErrors({ name: "is required" });
-          try {
-            const t = await api<{ token: string }>("POST", "/internal/gateway-tokens", { name: name.trim() });
-            props.onCreated(t.token);
-          } catch (err) {
-            const fe = fieldErrors(err, ["name"]);
-            setErrors(fe.fields);
-            setGeneral(fe.general);
-          }
-        }}
-      >
-        <Field label="Name" error={errors.name}>
-          {(id, db) => <input id={id} value={name} aria-describedby={db} onChange={(e) => setName(e.target.value)} />}
-        </Field>
-        <ErrorBanner error={general} />
-        <FormActions onCancel={props.onClose} label="Create" />
-      </form>
-    </Dialog>
+    <FormDialog
+      title="New gateway token"
+      onClose={props.onClose}
+      error={general}
+      label="Create"
+      onSubmit={async (e) => {
+        e.preventDefault();
+        if (!name.trim()) return setErrors({ name: "is required" });
+        try {
+          const t = await api<{ token: string }>("POST", "/internal/gateway-tokens", { name: name.trim() });
+          props.onCreated(t.token);
+        } catch (err) {
+          const fe = fieldErrors(err, ["name"]);
+          setErrors(fe.fields);
+          setGeneral(fe.general);
+        }
+      }}
+    >
+      <Field label="Name" error={errors.name}>
+        {(id, db) => <input id={id} value={name} aria-describedby={db} onChange={(e) => setName(e.target.value)} />}
+      </Field>
+    </FormDialog>
   );
 }

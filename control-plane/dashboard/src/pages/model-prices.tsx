@@ -1,17 +1,7 @@
 import { useState } from "react";
 import { api, qs, type ModelPrice } from "../api.js";
 import { ActionButton, DataTable, Pager, SearchToolbar, filterOptions, useCursorPages, useDebounced } from "../list.js";
-import {
-  Dialog,
-  EmptyState,
-  ErrorBanner,
-  Field,
-  FormActions,
-  PageSection,
-  fieldErrors,
-  formatDate,
-  useLoad,
-} from "../ui.js";
+import { EmptyState, ErrorBanner, Field, FormDialog, PageSection, fieldErrors, formatDate, useLoad } from "../ui.js";
 
 interface PricePage {
   data: ModelPrice[];
@@ -139,55 +129,50 @@ function PriceDialog(props: { price: ModelPrice | undefined; onClose: () => void
   };
   const names = Object.keys(labels);
   return (
-    <Dialog title={p ? `Override ${p.model}` : "Override a price"} onClose={props.onClose}>
-      <form
-        noValidate
-        onSubmit={async (e) => {
-          e.preventDefault();
-          const errs: Record<string, string> = {};
-          if (!v.provider!.trim()) errs.provider = "is required";
-          if (!v.model!.trim()) errs.model = "is required";
-          const body: Record<string, number | null> = {};
-          for (const n of names.slice(2)) {
-            const raw = v[n]!.trim();
-            if (raw === "") {
-              if (n.startsWith("cache")) body[n] = null;
-              else errs[n] = "is required";
-            } else if (!Number.isFinite(Number(raw)) || Number(raw) < 0) errs[n] = "must be a number of 0 or more";
-            else body[n] = Number(raw);
-          }
-          if (Object.keys(errs).length) return setErrors(errs);
-          try {
-            await api(
-              "PUT",
-              `/internal/model-prices/${encodeURIComponent(v.provider!.trim())}/${v.model!.trim()}`,
-              body,
-            );
-            props.onSaved();
-          } catch (err) {
-            const fe = fieldErrors(err, names);
-            setErrors(fe.fields);
-            setGeneral(fe.general);
-          }
-        }}
-      >
-        {names.map((n) => (
-          <Field key={n} label={labels[n]!} error={errors[n]}>
-            {(id, db) => (
-              <input
-                id={id}
-                aria-describedby={db}
-                value={v[n]}
-                disabled={!!p && (n === "provider" || n === "model")}
-                onChange={(e) => setV({ ...v, [n]: e.target.value })}
-              />
-            )}
-          </Field>
-        ))}
-        {p && <p className="muted small">Last updated {formatDate(p.updated_at)}.</p>}
-        <ErrorBanner error={general} />
-        <FormActions onCancel={props.onClose} label="Save" />
-      </form>
-    </Dialog>
+    <FormDialog
+      title={p ? `Override ${p.model}` : "Override a price"}
+      onClose={props.onClose}
+      error={general}
+      label="Save"
+      onSubmit={async (e) => {
+        e.preventDefault();
+        const errs: Record<string, string> = {};
+        if (!v.provider!.trim()) errs.provider = "is required";
+        if (!v.model!.trim()) errs.model = "is required";
+        const body: Record<string, number | null> = {};
+        for (const n of names.slice(2)) {
+          const raw = v[n]!.trim();
+          if (raw === "") {
+            if (n.startsWith("cache")) body[n] = null;
+            else errs[n] = "is required";
+          } else if (!Number.isFinite(Number(raw)) || Number(raw) < 0) errs[n] = "must be a number of 0 or more";
+          else body[n] = Number(raw);
+        }
+        if (Object.keys(errs).length) return setErrors(errs);
+        try {
+          await api("PUT", `/internal/model-prices/${encodeURIComponent(v.provider!.trim())}/${v.model!.trim()}`, body);
+          props.onSaved();
+        } catch (err) {
+          const fe = fieldErrors(err, names);
+          setErrors(fe.fields);
+          setGeneral(fe.general);
+        }
+      }}
+    >
+      {names.map((n) => (
+        <Field key={n} label={labels[n]!} error={errors[n]}>
+          {(id, db) => (
+            <input
+              id={id}
+              aria-describedby={db}
+              value={v[n]}
+              disabled={!!p && (n === "provider" || n === "model")}
+              onChange={(e) => setV({ ...v, [n]: e.target.value })}
+            />
+          )}
+        </Field>
+      ))}
+      {p && <p className="muted small">Last updated {formatDate(p.updated_at)}.</p>}
+    </FormDialog>
   );
 }

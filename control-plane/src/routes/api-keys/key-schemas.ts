@@ -1,7 +1,7 @@
 import { isIP } from "node:net";
 import { z } from "zod";
 import { DEFAULT_KEY_SETTINGS, type ApiKeySettings } from "../../repositories/api-keys.js";
-import { displayName, expiresAt, idOf } from "../schemas.js";
+import { displayName, expiresAt, idOf } from "../../http/schemas.js";
 
 /** Validation of every key field; each error names its field. */
 const positiveLimit = z

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { pageQuery } from "../../http/pagination.js";
 import type { RouteDef } from "../../http/route.js";
-import { idOf } from "../schemas.js";
+import { idOf } from "../../http/schemas.js";
 import { createKeySchema } from "./key-schemas.js";
 
 /** Largest bulk import in one call; it lands as one transaction and a few large pushes. */

@@ -1,6 +1,16 @@
 import { useState, type FormEvent } from "react";
 import { api, listAll, type Revealed, type User } from "../../api.js";
-import { Dialog, ErrorBanner, Field, FormActions, Options, Toggle, fieldErrors, useLoad } from "../../ui.js";
+import {
+  Dialog,
+  ErrorBanner,
+  Field,
+  FormActions,
+  NumberField,
+  Options,
+  Toggle,
+  fieldErrors,
+  useLoad,
+} from "../../ui.js";
 import { type Draft, EMPTY, EXPIRATIONS, KNOWN_FIELDS, PROVIDERS, type Tab, TAB_OF, toBody } from "./key-draft.js";
 import { McpSettings } from "./mcp-tab.js";
 
@@ -128,46 +138,31 @@ export function CreateKeyDialog(props: { onClose: () => void; onCreated: (k: Rev
             )}
           </Field>
           <div className="row">
-            <Field label="Requests/min" error={errors.rpm_limit}>
-              {(id, db) => (
-                <input
-                  id={id}
-                  inputMode="numeric"
-                  value={d.rpm_limit}
-                  aria-describedby={db}
-                  aria-invalid={!!errors.rpm_limit || undefined}
-                  onChange={(e) => set("rpm_limit", e.target.value)}
-                  placeholder="No limit"
-                />
-              )}
-            </Field>
-            <Field label="Tokens/min" error={errors.tpm_limit}>
-              {(id, db) => (
-                <input
-                  id={id}
-                  inputMode="numeric"
-                  value={d.tpm_limit}
-                  aria-describedby={db}
-                  aria-invalid={!!errors.tpm_limit || undefined}
-                  onChange={(e) => set("tpm_limit", e.target.value)}
-                  placeholder="No limit"
-                />
-              )}
-            </Field>
-          </div>
-          <Field label="Budget ($)" error={errors.budget_usd} hint="Hard USD cap; requests are blocked when exceeded.">
-            {(id, db) => (
-              <input
-                id={id}
-                inputMode="decimal"
-                value={d.budget_usd}
-                aria-describedby={db}
-                aria-invalid={!!errors.budget_usd || undefined}
-                onChange={(e) => set("budget_usd", e.target.value)}
-                placeholder="No budget"
+            {(
+              [
+                ["rpm_limit", "Requests/min"],
+                ["tpm_limit", "Tokens/min"],
+              ] as const
+            ).map(([field, label]) => (
+              <NumberField
+                key={field}
+                label={label}
+                error={errors[field]}
+                value={d[field]}
+                onChange={(v) => set(field, v)}
+                placeholder="No limit"
               />
-            )}
-          </Field>
+            ))}
+          </div>
+          <NumberField
+            label="Budget ($)"
+            error={errors.budget_usd}
+            hint="Hard USD cap; requests are blocked when exceeded."
+            inputMode="decimal"
+            value={d.budget_usd}
+            onChange={(v) => set("budget_usd", v)}
+            placeholder="No budget"
+          />
           {d.budget_usd.trim() !== "" && (
             <Field
               label="Budget Alert Thresholds (%)"
@@ -192,18 +187,12 @@ export function CreateKeyDialog(props: { onClose: () => void; onCreated: (k: Rev
             onChange={(v) => set("ephemeral", v)}
           />
           {d.ephemeral && (
-            <Field label="Expires In (seconds)" error={errors.ttl_seconds}>
-              {(id, db) => (
-                <input
-                  id={id}
-                  inputMode="numeric"
-                  value={d.ttl_seconds}
-                  aria-describedby={db}
-                  aria-invalid={!!errors.ttl_seconds || undefined}
-                  onChange={(e) => set("ttl_seconds", e.target.value)}
-                />
-              )}
-            </Field>
+            <NumberField
+              label="Expires In (seconds)"
+              error={errors.ttl_seconds}
+              value={d.ttl_seconds}
+              onChange={(v) => set("ttl_seconds", v)}
+            />
           )}
           <fieldset className={errors.allowed_providers ? "providers invalid" : "providers"}>
             <legend>Allowed Providers</legend>

@@ -1,6 +1,6 @@
 import { useMemo, useState, type FormEvent } from "react";
 import { api, type ApiKey, type FormBody } from "../../api.js";
-import { ErrorBanner, Field, FormActions, fieldErrors } from "../../ui.js";
+import { ErrorBanner, Field, FormActions, NumberField, fieldErrors } from "../../ui.js";
 import { list, positiveInt } from "./key-draft.js";
 
 export function EditKeyForm(props: { apiKey: ApiKey; onCancel: () => void; onSaved: (k: ApiKey) => void }) {
@@ -50,30 +50,14 @@ export function EditKeyForm(props: { apiKey: ApiKey; onCancel: () => void; onSav
         {(id, db) => <input id={id} value={name} aria-describedby={db} onChange={(e) => setName(e.target.value)} />}
       </Field>
       <div className="row">
-        <Field label="Requests/min" error={errors.rpm_limit}>
-          {(id, db) => (
-            <input
-              id={id}
-              value={rpm}
-              aria-describedby={db}
-              inputMode="numeric"
-              placeholder="No limit"
-              onChange={(e) => setRpm(e.target.value)}
-            />
-          )}
-        </Field>
-        <Field label="Tokens/min" error={errors.tpm_limit}>
-          {(id, db) => (
-            <input
-              id={id}
-              value={tpm}
-              aria-describedby={db}
-              inputMode="numeric"
-              placeholder="No limit"
-              onChange={(e) => setTpm(e.target.value)}
-            />
-          )}
-        </Field>
+        <NumberField
+          label="Requests/min"
+          error={errors.rpm_limit}
+          value={rpm}
+          onChange={setRpm}
+          placeholder="No limit"
+        />
+        <NumberField label="Tokens/min" error={errors.tpm_limit} value={tpm} onChange={setTpm} placeholder="No limit" />
       </div>
       <Field label="MCP servers" error={errors.mcp_servers} hint="Comma-separated server names.">
         {(id, db) => (

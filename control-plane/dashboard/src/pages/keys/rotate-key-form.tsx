@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from "react";
 import { api, type ApiKey, type Revealed } from "../../api.js";
-import { ErrorBanner, Field, FormActions, fieldErrors } from "../../ui.js";
+import { ErrorBanner, FormActions, NumberField, fieldErrors } from "../../ui.js";
 
 export function RotateForm(props: { apiKey: ApiKey; onCancel: () => void; onRotated: (k: Revealed) => void }) {
   const [grace, setGrace] = useState("0");
@@ -31,17 +31,13 @@ export function RotateForm(props: { apiKey: ApiKey; onCancel: () => void; onRota
         The old secret stops working {Number(grace) > 0 ? `after the grace period` : "immediately"}; the new one is
         shown once.
       </p>
-      <Field label="Grace period (seconds)" error={errors.grace_seconds} hint="0 = the old key stops at once.">
-        {(id, db) => (
-          <input
-            id={id}
-            value={grace}
-            inputMode="numeric"
-            aria-describedby={db}
-            onChange={(e) => setGrace(e.target.value)}
-          />
-        )}
-      </Field>
+      <NumberField
+        label="Grace period (seconds)"
+        error={errors.grace_seconds}
+        hint="0 = the old key stops at once."
+        value={grace}
+        onChange={setGrace}
+      />
       <ErrorBanner error={general} />
       <FormActions inline onCancel={props.onCancel} label="Rotate Key" busyLabel="Rotating…" busy={busy} />
     </form>
@@ -65,21 +61,13 @@ export function EphemeralForm(props: { onCancel: () => void; onIssue: (ttl: numb
       }}
     >
       <h3>Ephemeral Token</h3>
-      <Field
+      <NumberField
         label="Expires In (seconds)"
         error={error}
         hint="A short-lived delegated token; it never outlives the key."
-      >
-        {(id, db) => (
-          <input
-            id={id}
-            value={ttl}
-            inputMode="numeric"
-            aria-describedby={db}
-            onChange={(e) => setTtl(e.target.value)}
-          />
-        )}
-      </Field>
+        value={ttl}
+        onChange={setTtl}
+      />
       <FormActions inline onCancel={props.onCancel} label="Issue token" busy={props.busy} />
     </form>
   );

@@ -1,4 +1,4 @@
-import { isRealCalendarDate } from "../http/input-guard.js";
+import { isRealCalendarDate } from "./input-guard.js";
 import { z } from "zod";
 
 /** Field schemas shared by the admin routes. */

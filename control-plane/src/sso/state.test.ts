@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { signState, stateKey, verifyState } from "./sso-state.js";
+import { signState, stateKey, verifyState } from "./state.js";
 
 describe("SSO state", () => {
   const key = stateKey("a-master-key-of-at-least-32-characters!!");

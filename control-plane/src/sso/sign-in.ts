@@ -11,8 +11,8 @@ import { consumeSsoLogin, insertSsoLogin } from "../repositories/sso-logins.js";
 import { findTeamByName, getTeam } from "../repositories/teams.js";
 import { findUserByExternalId, insertUser, updateUser, type User } from "../repositories/users.js";
 import { domainOf, OidcClient, SsoFailure } from "./oidc.js";
-import { actorLabel, roleAtSignIn, type Actor, type MemberRole } from "./roles.js";
-import { signState, stateKey, verifyState } from "./sso-state.js";
+import { actorLabel, roleAtSignIn, type Actor, type MemberRole } from "../auth/roles.js";
+import { signState, stateKey, verifyState } from "./state.js";
 
 /**
  * The SSO sign-in of seed 000: `/auth/login` starts it, `/auth/callback` ends it

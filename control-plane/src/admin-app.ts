@@ -1,19 +1,25 @@
 import { AppError } from "@tollgate/shared";
 import Koa from "koa";
-import type { AppContext } from "../context.js";
-import { authRoutes, ssoOffGate } from "../routes/auth.js";
-import { adminRouteGroups } from "../routes/index.js";
-import { requireAdmin } from "./admin-auth.js";
-import { errorHandler, requestContext } from "./middleware.js";
-import { inputGuard } from "./input-guard.js";
-import { resolveOrganization } from "./organization.js";
-import { buildRouter } from "./route.js";
-import { withSessions } from "./session-auth.js";
-import { sessionRoutes } from "../routes/sessions.js";
-import { defaultDashboardRoot, serveDashboard } from "./dashboard-static.js";
+import type { AppContext } from "./context.js";
+import { authRoutes, ssoOffGate } from "./routes/auth.js";
+import { adminRouteGroups } from "./routes/index.js";
+import { requireAdmin } from "./http/admin-auth.js";
+import { errorHandler, requestContext } from "./http/middleware.js";
+import { inputGuard } from "./http/input-guard.js";
+import { resolveOrganization } from "./http/organization.js";
+import { buildRouter } from "./http/route.js";
+import { withSessions } from "./http/session-auth.js";
+import { sessionRoutes } from "./routes/sessions.js";
+import { defaultDashboardRoot, serveDashboard } from "./http/dashboard-static.js";
 
 export const MAX_URL_LENGTH = 8192;
 
+/**
+ * The admin API's Koa app: the request guards and the admin credential first, then
+ * the SSO and session pages, then every route group of the table in routes/index.ts.
+ * It stands above http/ (middleware, route building) and routes/ (the handlers) and
+ * joins them, so http/ needs nothing from routes/.
+ */
 export function createHttpApp(app: AppContext): Koa {
   const koa = new Koa({ proxy: false });
   koa.silent = true;
