@@ -25,6 +25,26 @@ export class FlushHooks {
     this.hooks.push(hook);
   }
 
+  private closeHooks: Array<() => void> = [];
+
+  /** Runs `fn` once, when the writer begins to close (before its last batch). */
+  beforeClose(fn: () => void): void {
+    this.closeHooks.push(fn);
+  }
+
+  /** Runs the close hooks once; one that throws loses its own rows, not the others'. */
+  runBeforeClose(logger: Logger): void {
+    const fns = this.closeHooks;
+    this.closeHooks = [];
+    for (const fn of fns) {
+      try {
+        fn();
+      } catch (err) {
+        logger.error({ err }, "a shutdown hook of the log writer failed; its rows may be missing");
+      }
+    }
+  }
+
   /** Appends every hook's ops to the batch; returns their undos, to run if its transaction fails. */
   take(final: boolean, stmts: WriterStatement[], params: unknown[][]): Array<() => void> {
     const undos: Array<() => void> = [];

@@ -129,6 +129,11 @@ export class LogWriter {
     this.hooks.add(take);
   }
 
+  /** Runs `fn` when close() begins, so what is held in memory elsewhere (the denial summaries) gets its rows in. */
+  beforeClose(fn: () => void): void {
+    this.hooks.beforeClose(fn);
+  }
+
   /** A hook has something to write: send a batch soon even if no row is queued. */
   touch(): void {
     if (this.closed) return;
@@ -160,7 +165,7 @@ export class LogWriter {
     if (this.durableBatch || this.durableWaiters.length === 0) return;
     const waiters = this.durableWaiters;
     this.durableWaiters = [];
-    this.cancelTimer();
+    this.timer.cancel();
     if (this.hooks.size > 0) this.hookPending = true;
     this.send(true);
     this.durableBatch = Promise.all([...this.batches]).then(() => {
@@ -201,7 +206,7 @@ export class LogWriter {
         return false;
       }
     }
-    this.cancelTimer();
+    this.timer.cancel();
     this.send();
     const outcome = await this.writer.write(
       ops.map((o) => o[0]),
@@ -218,7 +223,7 @@ export class LogWriter {
 
   /** Sends everything queued now, and resolves once it and every earlier batch is written (or has failed). */
   async flush(): Promise<void> {
-    this.cancelTimer();
+    this.timer.cancel();
     // Hooks may hold data back between batches (the usage outbox's cadence): a flush takes it all.
     if (this.hooks.size > 0) this.hookPending = true;
     this.send(true);
@@ -233,16 +238,17 @@ export class LogWriter {
    */
   async close(): Promise<void> {
     if (this.closed) return;
+    this.hooks.runBeforeClose(this.logger);
     this.closing = true;
     if (this.hooks.size > 0) this.hookPending = true;
     const until = Date.now() + this.closeTimeoutMs;
     while ((this.queued > 0 || this.hookPending || this.batches.size > 0) && Date.now() < until) {
-      this.cancelTimer();
+      this.timer.cancel();
       this.send(true);
       await Promise.all([...this.batches]);
     }
     this.closed = true;
-    this.cancelTimer();
+    this.timer.cancel();
     await this.writer.close();
     if (this.queued > 0 || this.hookPending) this.writeHere();
   }
@@ -286,7 +292,7 @@ export class LogWriter {
     this.params.push(params);
     this.queued++;
     if (this.queued >= this.maxBatch) {
-      this.cancelTimer();
+      this.timer.cancel();
       this.send();
     } else if (this.queued >= this.burstRows) this.scheduleEarly();
     else this.schedule();
@@ -376,10 +382,6 @@ export class LogWriter {
     } catch {
       return false;
     }
-  }
-
-  private cancelTimer(): void {
-    this.timer.cancel();
   }
 
   private schedule(): void {
