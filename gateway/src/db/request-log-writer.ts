@@ -5,7 +5,7 @@ import { AUDIT_INSERT_SQL, auditParams, type AuditEntry } from "./audit-reposito
 import { META_UPSERT_SQL } from "./meta-repository.js";
 import { REQUEST_LOG_INSERT_SQL, requestLogParams, type RequestLogEntry } from "./request-log-repository.js";
 import { BatchTimer } from "./batch-timer.js";
-import { FlushHooks, runUndos, type FlushHook } from "./flush-hooks.js";
+import { FlushHooks, runDones, runUndos, type FlushHook } from "./flush-hooks.js";
 import { SqliteWriter, type WriterStatement } from "./sqlite-writer.js";
 
 export interface LogWriterOptions {
@@ -141,40 +141,6 @@ export class LogWriter {
     this.schedule();
   }
 
-  /**
-   * Resolves once everything handed over so far (rows, and what the flush hooks hold, the
-   * usage outbox included) is committed: a request's usage is then on disk before its
-   * answer's last bytes go out, so a kill -9 cannot lose the usage of an answered request.
-   * Group commit: callers that arrive while such a batch is written share the next one,
-   * sent as soon as it returns, so the cost is one small transaction per batch, not per call.
-   * A batch that fails resolves it too (its data goes again later): a sick disk must not
-   * hold answers back.
-   */
-  durable(): Promise<void> {
-    if (this.closed || this.closing) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.durableWaiters.push(resolve);
-      this.pumpDurable();
-    });
-  }
-
-  private durableWaiters: Array<() => void> = [];
-  private durableBatch: Promise<void> | null = null;
-
-  private pumpDurable(): void {
-    if (this.durableBatch || this.durableWaiters.length === 0) return;
-    const waiters = this.durableWaiters;
-    this.durableWaiters = [];
-    this.timer.cancel();
-    if (this.hooks.size > 0) this.hookPending = true;
-    this.send(true);
-    this.durableBatch = Promise.all([...this.batches]).then(() => {
-      this.durableBatch = null;
-      for (const w of waiters) w();
-      this.pumpDurable();
-    });
-  }
-
   /** Rows queued or being written. */
   get pending(): number {
     return this.queued + this.writing;
@@ -223,11 +189,15 @@ export class LogWriter {
 
   /** Sends everything queued now, and resolves once it and every earlier batch is written (or has failed). */
   async flush(): Promise<void> {
-    this.timer.cancel();
-    // Hooks may hold data back between batches (the usage outbox's cadence): a flush takes it all.
+    // Hooks may hold data back between batches (the usage outbox's cadence, or a take
+    // waiting for the one being written): a flush takes it all, in a few rounds at most.
     if (this.hooks.size > 0) this.hookPending = true;
-    this.send(true);
-    while (this.batches.size > 0) await Promise.all([...this.batches]);
+    // Another round only when a hook asked for one after a batch that committed (not a failing disk).
+    for (let round = 0; round < 3 && (round === 0 || (this.hookPending && this.failures === 0)); round++) {
+      this.timer.cancel();
+      this.send(true);
+      while (this.batches.size > 0) await Promise.all([...this.batches]);
+    }
   }
 
   /**
@@ -269,10 +239,11 @@ export class LogWriter {
 
   /** The last resort of close(): what is left, in one transaction on the main connection. */
   private writeHere(): void {
-    const { stmts, params, undos, rows } = this.takeBatch(true);
+    const { stmts, params, undos, dones, rows } = this.takeBatch(true);
     if (stmts.length === 0) return;
     try {
       this.runHere(stmts, params);
+      runDones(dones, this.logger);
     } catch (err) {
       runUndos(undos, this.logger);
       this.logger.error(
@@ -316,6 +287,7 @@ export class LogWriter {
     stmts: WriterStatement[];
     params: unknown[][];
     undos: Array<() => void>;
+    dones: Array<() => void>;
     rows: number;
   } {
     const stmts = this.stmts;
@@ -325,14 +297,14 @@ export class LogWriter {
     this.params = [];
     this.queued = 0;
     this.hookPending = false;
-    const undos = this.hooks.take(final, stmts, params);
-    return { stmts, params, undos, rows };
+    const { undos, dones } = this.hooks.take(final, stmts, params);
+    return { stmts, params, undos, dones, rows };
   }
 
   /** One batch: the queued rows, the hooks' ops and the batch marker, in one transaction on the writer thread. */
   private send(final = false): void {
     if (this.closed || (this.queued === 0 && !this.hookPending)) return;
-    const { stmts, params, undos, rows } = this.takeBatch(final);
+    const { stmts, params, undos, dones, rows } = this.takeBatch(final);
     if (stmts.length === 0) return;
     this.timer.sent();
     const seq = ++this.batchSeq;
@@ -343,6 +315,7 @@ export class LogWriter {
       this.writing -= rows;
       if (outcome.ok || (outcome.unknown && this.committed(seq))) {
         this.failures = 0;
+        runDones(dones, this.logger);
         return;
       }
       this.failures++;
