@@ -139,6 +139,8 @@ export class UsageJournal {
   private readonly epoch = randomBytes(6).toString("base64url");
   private seq = 0;
   private readonly rotateBytes: number;
+  /** No segment before this one is left on disk. */
+  private oldest = 0;
 
   constructor(
     readonly dir: string,
@@ -183,6 +185,7 @@ export class UsageJournal {
     const replay: JournalReplay = { entries: [], skipped: 0, duplicates: 0 };
     const seen = new Set<string>();
     const segments = this.segments();
+    this.oldest = segments[0] ?? 0;
     for (const segment of segments) {
       if (segment < checkpoint.segment) continue;
       const bytes = readFileSync(this.path(segment));
@@ -242,7 +245,10 @@ export class UsageJournal {
   committed(checkpoint: JournalPosition): void {
     try {
       writeFileSync(join(this.dir, CHECKPOINT_COPY), formatPosition(checkpoint));
+      // Most commits pass no segment boundary: no directory listing then.
+      if (checkpoint.segment <= this.oldest) return;
       for (const segment of this.segments()) if (segment < checkpoint.segment) unlinkSync(this.path(segment));
+      this.oldest = checkpoint.segment;
     } catch (err) {
       // Left on disk, deleted at the next commit or start: it is before the checkpoint, never replayed.
       this.options.logger.warn({ err, dir: this.dir }, "could not tidy the usage journal after a commit");
