@@ -90,6 +90,9 @@ describe("usage journal: exactly once across a kill -9 at any point", () => {
     expect(decodeLine(line.slice(0, 30))).toBeNull();
     expect(decodeLine(line.slice(0, -1).replace('"ak_1"', '"ak_2"'))).toBeNull();
     expect(decodeLine("\0\0\0\0\0\0\0\0\0\0\0\0")).toBeNull();
+    // An odd count from an upstream still makes a line that replays (as 0, as the outbox counts it).
+    const odd = decodeLine(encodeLine("id2", { ...use(1), costMicroUsd: Number.NaN }).slice(0, -1));
+    expect(odd?.usage.costMicroUsd).toBe(0);
   });
 
   it("killed after the journal write, before any batch: replayed at start, once", () => {

@@ -91,7 +91,18 @@ export function parsePosition(text: string | undefined): JournalPosition {
 
 /** `<crc32 of the JSON, 8 hex digits> <JSON array>\n`: a torn or damaged line fails its checksum. */
 export function encodeLine(id: string, u: JournalUsage): string {
-  const json = JSON.stringify([id, u.keyId, u.userId, u.teamId, u.atMs, u.inputTokens, u.outputTokens, u.costMicroUsd]);
+  // JSON has no NaN or Infinity: an odd count from an upstream is written as 0 (the outbox counts it so too).
+  const n = (v: number) => (Number.isFinite(v) ? v : 0);
+  const json = JSON.stringify([
+    id,
+    u.keyId,
+    u.userId,
+    u.teamId,
+    n(u.atMs),
+    n(u.inputTokens),
+    n(u.outputTokens),
+    n(u.costMicroUsd),
+  ]);
   return `${crc32(json).toString(16).padStart(8, "0")} ${json}\n`;
 }
 
