@@ -72,6 +72,12 @@ describe("loadConfig", () => {
     expect(loadConfig({ ...base, MAX_STALENESS: "" }).maxStalenessMs).toBeNull();
   });
 
+  it("parses USAGE_JOURNAL_FSYNC (default off) and refuses other values, naming the variable", () => {
+    expect(loadConfig(base).usageJournalFsync).toBe(false);
+    expect(loadConfig({ ...base, USAGE_JOURNAL_FSYNC: "on" }).usageJournalFsync).toBe(true);
+    expect(() => loadConfig({ ...base, USAGE_JOURNAL_FSYNC: "yes" })).toThrow(/USAGE_JOURNAL_FSYNC/);
+  });
+
   it("parses TRUSTED_PROXIES as addresses and CIDRs of both families, default none", () => {
     expect(loadConfig({ ...base, TRUSTED_PROXIES: " 10.0.0.0/8, 192.168.1.1 ,fd00::/8,, " }).trustedProxies).toEqual([
       "10.0.0.0/8",

@@ -163,6 +163,7 @@ export function createAppContext(config: GatewayConfig, overrides: ContextOverri
     clock,
     logger,
     onDegraded: (degraded) => metrics.setQuotaDegraded(degraded),
+    journal: { fsync: config.usageJournalFsync === true },
   });
   return {
     config,

@@ -230,6 +230,8 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
     await ctx.providers.close();
     await ctx.mcp.close();
     await ctx.logWriter.close();
+    // After the last batch: what the journal held is in SQLite now (or is replayed at the next start).
+    ctx.quota.outbox.close();
     ctx.metrics.registry.clear();
     ctx.db.close();
     logger.info("gateway stopped");

@@ -8,6 +8,8 @@ export interface FlushHookBatch {
   ops: Array<[WriterStatement, unknown[]]>;
   /** Puts back in memory what the ops took, should their transaction fail, so the next batch writes it again. */
   undo: () => void;
+  /** Runs once the transaction committed. */
+  done?: () => void;
 }
 
 /**
@@ -25,9 +27,28 @@ export class FlushHooks {
     this.hooks.push(hook);
   }
 
-  /** Appends every hook's ops to the batch; returns their undos, to run if its transaction fails. */
-  take(final: boolean, stmts: WriterStatement[], params: unknown[][]): Array<() => void> {
+  private closeHooks: Array<() => void> = [];
+
+  /** Runs `fn` once, when the writer begins to close (before its last batch). */
+  beforeClose(fn: () => void): void {
+    this.closeHooks.push(fn);
+  }
+
+  /** Runs the close hooks once; one that throws loses its own rows, not the others'. */
+  runBeforeClose(logger: Logger): void {
+    const fns = this.closeHooks;
+    this.closeHooks = [];
+    runEach(fns, logger, "a shutdown hook of the log writer failed; its rows may be missing");
+  }
+
+  /** Appends every hook's ops to the batch; returns their undos, to run if its transaction fails, and their dones, once it commits. */
+  take(
+    final: boolean,
+    stmts: WriterStatement[],
+    params: unknown[][],
+  ): { undos: Array<() => void>; dones: Array<() => void> } {
     const undos: Array<() => void> = [];
+    const dones: Array<() => void> = [];
     for (const hook of this.hooks) {
       const taken = hook(final);
       if (!taken) continue;
@@ -36,18 +57,28 @@ export class FlushHooks {
         params.push(p);
       }
       undos.push(taken.undo);
+      if (taken.done) dones.push(taken.done);
     }
-    return undos;
+    return { undos, dones };
   }
 }
 
 /** Runs the undos of a failed batch; one that throws loses its own data, not the others'. */
 export function runUndos(undos: Array<() => void>, logger: Logger): void {
-  for (const undo of undos) {
+  runEach(undos, logger, "could not put back what a failed log batch took; that usage is lost");
+}
+
+/** Runs the dones of a committed batch; one that throws does not stop the others. */
+export function runDones(dones: Array<() => void>, logger: Logger): void {
+  runEach(dones, logger, "a flush hook failed after its batch committed");
+}
+
+function runEach(fns: Array<() => void>, logger: Logger, message: string): void {
+  for (const fn of fns) {
     try {
-      undo();
+      fn();
     } catch (err) {
-      logger.error({ err }, "could not put back what a failed log batch took; that usage is lost");
+      logger.error({ err }, message);
     }
   }
 }

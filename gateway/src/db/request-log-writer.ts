@@ -5,7 +5,7 @@ import { AUDIT_INSERT_SQL, auditParams, type AuditEntry } from "./audit-reposito
 import { META_UPSERT_SQL } from "./meta-repository.js";
 import { REQUEST_LOG_INSERT_SQL, requestLogParams, type RequestLogEntry } from "./request-log-repository.js";
 import { BatchTimer } from "./batch-timer.js";
-import { FlushHooks, runUndos, type FlushHook } from "./flush-hooks.js";
+import { FlushHooks, runDones, runUndos, type FlushHook } from "./flush-hooks.js";
 import { SqliteWriter, type WriterStatement } from "./sqlite-writer.js";
 
 export interface LogWriterOptions {
@@ -129,45 +129,16 @@ export class LogWriter {
     this.hooks.add(take);
   }
 
+  /** Runs `fn` when close() begins, so what is held in memory elsewhere (the denial summaries) gets its rows in. */
+  beforeClose(fn: () => void): void {
+    this.hooks.beforeClose(fn);
+  }
+
   /** A hook has something to write: send a batch soon even if no row is queued. */
   touch(): void {
     if (this.closed) return;
     this.hookPending = true;
     this.schedule();
-  }
-
-  /**
-   * Resolves once everything handed over so far (rows, and what the flush hooks hold, the
-   * usage outbox included) is committed: a request's usage is then on disk before its
-   * answer's last bytes go out, so a kill -9 cannot lose the usage of an answered request.
-   * Group commit: callers that arrive while such a batch is written share the next one,
-   * sent as soon as it returns, so the cost is one small transaction per batch, not per call.
-   * A batch that fails resolves it too (its data goes again later): a sick disk must not
-   * hold answers back.
-   */
-  durable(): Promise<void> {
-    if (this.closed || this.closing) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.durableWaiters.push(resolve);
-      this.pumpDurable();
-    });
-  }
-
-  private durableWaiters: Array<() => void> = [];
-  private durableBatch: Promise<void> | null = null;
-
-  private pumpDurable(): void {
-    if (this.durableBatch || this.durableWaiters.length === 0) return;
-    const waiters = this.durableWaiters;
-    this.durableWaiters = [];
-    this.cancelTimer();
-    if (this.hooks.size > 0) this.hookPending = true;
-    this.send(true);
-    this.durableBatch = Promise.all([...this.batches]).then(() => {
-      this.durableBatch = null;
-      for (const w of waiters) w();
-      this.pumpDurable();
-    });
   }
 
   /** Rows queued or being written. */
@@ -201,7 +172,7 @@ export class LogWriter {
         return false;
       }
     }
-    this.cancelTimer();
+    this.timer.cancel();
     this.send();
     const outcome = await this.writer.write(
       ops.map((o) => o[0]),
@@ -218,11 +189,15 @@ export class LogWriter {
 
   /** Sends everything queued now, and resolves once it and every earlier batch is written (or has failed). */
   async flush(): Promise<void> {
-    this.cancelTimer();
-    // Hooks may hold data back between batches (the usage outbox's cadence): a flush takes it all.
+    // Hooks may hold data back between batches (the usage outbox's cadence, or a take
+    // waiting for the one being written): a flush takes it all, in a few rounds at most.
     if (this.hooks.size > 0) this.hookPending = true;
-    this.send(true);
-    while (this.batches.size > 0) await Promise.all([...this.batches]);
+    // Another round only when a hook asked for one after a batch that committed (not a failing disk).
+    for (let round = 0; round < 3 && (round === 0 || (this.hookPending && this.failures === 0)); round++) {
+      this.timer.cancel();
+      this.send(true);
+      while (this.batches.size > 0) await Promise.all([...this.batches]);
+    }
   }
 
   /**
@@ -233,16 +208,17 @@ export class LogWriter {
    */
   async close(): Promise<void> {
     if (this.closed) return;
+    this.hooks.runBeforeClose(this.logger);
     this.closing = true;
     if (this.hooks.size > 0) this.hookPending = true;
     const until = Date.now() + this.closeTimeoutMs;
     while ((this.queued > 0 || this.hookPending || this.batches.size > 0) && Date.now() < until) {
-      this.cancelTimer();
+      this.timer.cancel();
       this.send(true);
       await Promise.all([...this.batches]);
     }
     this.closed = true;
-    this.cancelTimer();
+    this.timer.cancel();
     await this.writer.close();
     if (this.queued > 0 || this.hookPending) this.writeHere();
   }
@@ -263,10 +239,11 @@ export class LogWriter {
 
   /** The last resort of close(): what is left, in one transaction on the main connection. */
   private writeHere(): void {
-    const { stmts, params, undos, rows } = this.takeBatch(true);
+    const { stmts, params, undos, dones, rows } = this.takeBatch(true);
     if (stmts.length === 0) return;
     try {
       this.runHere(stmts, params);
+      runDones(dones, this.logger);
     } catch (err) {
       runUndos(undos, this.logger);
       this.logger.error(
@@ -286,7 +263,7 @@ export class LogWriter {
     this.params.push(params);
     this.queued++;
     if (this.queued >= this.maxBatch) {
-      this.cancelTimer();
+      this.timer.cancel();
       this.send();
     } else if (this.queued >= this.burstRows) this.scheduleEarly();
     else this.schedule();
@@ -310,6 +287,7 @@ export class LogWriter {
     stmts: WriterStatement[];
     params: unknown[][];
     undos: Array<() => void>;
+    dones: Array<() => void>;
     rows: number;
   } {
     const stmts = this.stmts;
@@ -319,14 +297,14 @@ export class LogWriter {
     this.params = [];
     this.queued = 0;
     this.hookPending = false;
-    const undos = this.hooks.take(final, stmts, params);
-    return { stmts, params, undos, rows };
+    const { undos, dones } = this.hooks.take(final, stmts, params);
+    return { stmts, params, undos, dones, rows };
   }
 
   /** One batch: the queued rows, the hooks' ops and the batch marker, in one transaction on the writer thread. */
   private send(final = false): void {
     if (this.closed || (this.queued === 0 && !this.hookPending)) return;
-    const { stmts, params, undos, rows } = this.takeBatch(final);
+    const { stmts, params, undos, dones, rows } = this.takeBatch(final);
     if (stmts.length === 0) return;
     this.timer.sent();
     const seq = ++this.batchSeq;
@@ -337,6 +315,7 @@ export class LogWriter {
       this.writing -= rows;
       if (outcome.ok || (outcome.unknown && this.committed(seq))) {
         this.failures = 0;
+        runDones(dones, this.logger);
         return;
       }
       this.failures++;
@@ -376,10 +355,6 @@ export class LogWriter {
     } catch {
       return false;
     }
-  }
-
-  private cancelTimer(): void {
-    this.timer.cancel();
   }
 
   private schedule(): void {

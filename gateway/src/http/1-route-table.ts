@@ -228,6 +228,8 @@ function run(
  */
 export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res: ServerResponse) => void {
   const a = createAdmission(ctx);
+  // A graceful stop writes the denial summaries still counted in memory.
+  ctx.logWriter.beforeClose(() => a.denials.close());
   const bypassPaths = new Set(parseAuthBypassPaths(ctx.config.authBypassPaths.join(",")));
   const authDisabled = ctx.config.disableAuth;
 

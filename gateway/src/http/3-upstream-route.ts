@@ -188,11 +188,9 @@ export function upstreamRoute(endpoint: Endpoint): RouteHandler {
       settleQuota(ctx, key, provider, reservation, rec);
     };
     try {
-      // Usage is settled and made durable before the answer's last bytes: an answered request's usage survives a kill -9.
-      await forward(ctx, endpoint, provider, format, upstream, req, res, rec, key, () => {
-        settle();
-        return ctx.logWriter.durable();
-      });
+      // Usage is settled before the answer's last bytes: settling appends it to the usage
+      // journal (one write(2), see db/usage-journal.ts), so an answered request's usage survives a kill -9.
+      await forward(ctx, endpoint, provider, format, upstream, req, res, rec, key, settle);
     } finally {
       settle();
     }

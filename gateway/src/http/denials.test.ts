@@ -82,6 +82,38 @@ describe("bad-key floods and the gateway's disk", () => {
   });
 });
 
+describe("denial summaries at a graceful stop", () => {
+  it("writes the summary of the window still counted in memory when the gateway stops", async () => {
+    const dir = tempDir();
+    const key = makeKey();
+    const cp = new FakeControlPlane([key.upsert], 1);
+    await cp.start();
+    const gw = createGateway(testConfig(dir.path, cp.url, cp.token, { logLevel: "silent" }), { logger: silent });
+    const base = `http://127.0.0.1:${(await gw.start()).port}`;
+    for (let i = 0; i < 500 && !gw.context.syncState.ready; i++) await new Promise((r) => setTimeout(r, 20));
+    const N = 25;
+    for (let i = 0; i < N; i++) {
+      const res = await fetch(`${base}/v1/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer sk-not-a-real-key-${i}`, "content-type": "application/json" },
+        body: "{}",
+      });
+      await res.arrayBuffer();
+    }
+    await gw.stop();
+    await cp.stop();
+    const store = openStore(dir.path);
+    const summaries = store.audit.list(10_000).filter((r) => r.event === "auth_denied_summary");
+    // client_blocked rows record the block itself, not a denial.
+    const firsts = store.audit.list(10_000).filter((r) => r.event === "auth_denied");
+    const counted = summaries.reduce((n, r) => n + (r.detail as { denials: number }).denials, 0);
+    store.close();
+    dir.remove();
+    // Every denial is in a row: the first of the window its own, the rest in the summary.
+    expect(firsts.length + counted).toBe(N);
+  });
+});
+
 describe("LOG_RETENTION", () => {
   it("deletes request-log and audit rows older than the retention and keeps the rest", async () => {
     const dir = tempDir();

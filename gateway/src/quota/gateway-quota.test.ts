@@ -29,6 +29,19 @@ describe("GatewayQuota's usage outbox on the log writer", () => {
       records: JSON.parse(r.records) as OutboxRecord[],
     }));
 
+  /** A store, a log writer batching every 5 ms and the quota on them; `use` settles one request. */
+  const start = () => {
+    dir = tempDir();
+    store = openStore(dir.path);
+    writer = new LogWriter(store, logger, { flushIntervalMs: 5 });
+    const quota = new GatewayQuota({ store, logWriter: writer, clock: { now: () => Date.now() }, logger });
+    const use = () => {
+      quota.outbox.add({ ...sample, atMs: Date.now() });
+      quota.touch();
+    };
+    return { quota, use };
+  };
+
   it("writes at most one outbox row per 100 ms however often batches go, and loses no usage; flush takes everything", async () => {
     dir = tempDir();
     store = openStore(dir.path);
@@ -75,22 +88,7 @@ describe("GatewayQuota's usage outbox on the log writer", () => {
   });
 
   it("close() writes the usage the cadence held back", async () => {
-    dir = tempDir();
-    store = openStore(dir.path);
-    writer = new LogWriter(store, logger, { flushIntervalMs: 5 });
-    const quota = new GatewayQuota({ store, logWriter: writer, clock: { now: () => Date.now() }, logger });
-    const use = () => {
-      quota.outbox.add({
-        keyId: "key_1",
-        userId: "user_1",
-        teamId: "team_1",
-        atMs: Date.now(),
-        inputTokens: 1,
-        outputTokens: 1,
-        costMicroUsd: 1,
-      });
-      quota.touch();
-    };
+    const { use } = start();
     use();
     await expect.poll(() => rows().length, { timeout: 2_000 }).toBe(1);
     use(); // within 100 ms of the first row: held back
@@ -132,4 +130,45 @@ describe("GatewayQuota's usage outbox on the log writer", () => {
     await expect.poll(() => rows().length, { timeout: 2_000 }).toBe(2);
     expect(quota.outbox.hasPending).toBe(false);
   });
+
+  it("the log batches carry the journal checkpoint: a restart replays only what no batch committed, once", async () => {
+    const { quota, use } = start();
+    for (let i = 0; i < 30; i++) use();
+    await writer.flush();
+    // Journal only: the batch cadence holds these back, then the process dies (no close).
+    for (let i = 0; i < 12; i++) quota.outbox.add({ ...sample, atMs: Date.now() });
+    const count = () =>
+      rows()
+        .flatMap((r) => r.records)
+        .reduce((a, r) => a + r.requests, 0);
+    expect(count()).toBe(30);
+    // The restarted gateway, on the same files, while the dead one's handles are simply abandoned.
+    const restart = async () => {
+      const again = openStore(dir.path);
+      const againWriter = new LogWriter(again, logger);
+      const againQuota = new GatewayQuota({
+        store: again,
+        logWriter: againWriter,
+        clock: { now: () => Date.now() },
+        logger,
+      });
+      const counted = count();
+      await againWriter.close();
+      againQuota.outbox.close();
+      again.close();
+      return counted;
+    };
+    expect(await restart()).toBe(42);
+    expect(await restart()).toBe(42);
+  });
 });
+
+const sample = {
+  keyId: "key_1",
+  userId: "user_1",
+  teamId: "team_1",
+  atMs: 0,
+  inputTokens: 2,
+  outputTokens: 1,
+  costMicroUsd: 1,
+};

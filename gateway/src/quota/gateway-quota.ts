@@ -1,3 +1,4 @@
+import { dirname, join } from "node:path";
 import type { Logger } from "@tollgate/shared";
 import type { Settings } from "@tollgate/shared";
 import { systemScheduler, type Clock, type Scheduler } from "../clock.js";
@@ -6,12 +7,14 @@ import type { LogWriter } from "../db/request-log-writer.js";
 import { FleetClock } from "./fleet-clock.js";
 import { LimitResolver, NO_DEFAULTS, type QuotaDefaults } from "./limits.js";
 import { QuotaManager, type QuotaManagerOptions } from "./quota-manager.js";
-import { OUTBOX_DELETE_SQL, OUTBOX_INSERT_SQL, UsageOutbox } from "./usage-outbox.js";
+import { META_UPSERT_SQL } from "../db/meta-repository.js";
+import { JOURNAL_DIR, UsageJournal } from "../db/usage-journal.js";
+import { OUTBOX_DELETE_SQL, OUTBOX_INSERT_SQL, UsageOutbox, type PendingTake } from "./usage-outbox.js";
 
 const DEFAULTS_META_KEY = "quota_defaults";
 /** The shortest time between two usage outbox rows. */
 const OUTBOX_ROW_EVERY_MS = 100;
-const NO_OUTBOX_ROW = { row: null, undo: () => undefined };
+const NO_OUTBOX_ROW: PendingTake = { row: null, checkpoint: null, undo: () => undefined, done: () => undefined };
 /** Gateways last seen in the fleet: the quota fallback's divisor, kept across restarts. */
 const FLEET_META_KEY = "quota_active_gateways";
 /** The clock offset from the control plane last measured, for quota windows before the first Acquire after a restart. */
@@ -44,6 +47,8 @@ export interface GatewayQuotaOptions
   logger: Logger;
   /** Paces outbox rows (default: the wall clock and Node's timers). */
   scheduler?: Scheduler;
+  /** The usage journal beside the SQLite file (default), with an fdatasync per line, or none (false). */
+  journal?: boolean | { fsync: boolean };
 }
 
 /**
@@ -103,7 +108,16 @@ export class GatewayQuota {
     const insertOutbox = logWriter.statement(OUTBOX_INSERT_SQL);
     // Writes outside the request batches go through the writer thread too: the event loop never waits for the lock.
     const deleteOutbox = logWriter.statement(OUTBOX_DELETE_SQL);
+    const setCheckpoint = logWriter.statement(META_UPSERT_SQL);
+    const journal =
+      options.journal === false
+        ? undefined
+        : new UsageJournal(join(dirname(store.path), JOURNAL_DIR), {
+            logger,
+            fsync: typeof options.journal === "object" && options.journal.fsync,
+          });
     this.outbox = new UsageOutbox({
+      journal,
       db,
       logger,
       now: () => localClock.now(),
@@ -126,7 +140,7 @@ export class GatewayQuota {
       const dirty = this.manager.takeDirty();
       const now = scheduler.now();
       const wait = OUTBOX_ROW_EVERY_MS - (now - lastOutboxRowMs);
-      let outbox: ReturnType<UsageOutbox["takePending"]> = NO_OUTBOX_ROW;
+      let outbox = NO_OUTBOX_ROW;
       if (final || wait <= 0) {
         outbox = this.outbox.takePending();
         if (outbox.row) lastOutboxRowMs = now;
@@ -143,11 +157,17 @@ export class GatewayQuota {
         [d.counter, d.window, d.consumed, d.endsAtMs],
       ]);
       if (outbox.row) ops.push([insertOutbox, outbox.row]);
+      if (outbox.checkpoint) ops.push([setCheckpoint, outbox.checkpoint]);
       return {
         ops,
         undo: () => {
           dirty.undo();
           outbox.undo();
+        },
+        done: () => {
+          outbox.done();
+          // Usage that came while this take was written waited for it (one take at a time).
+          if (this.outbox.hasPending) logWriter.touch();
         },
       };
     });

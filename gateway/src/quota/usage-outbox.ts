@@ -1,16 +1,16 @@
 import type { Logger } from "@tollgate/shared";
 import type { Database } from "better-sqlite3";
+import { META_UPSERT_SQL } from "../db/meta-repository.js";
+import {
+  formatPosition,
+  parsePosition,
+  type JournalPosition,
+  type JournalUsage,
+  type UsageJournal,
+} from "../db/usage-journal.js";
 
-/** One request's usage, as it is reported. */
-export interface UsageDelta {
-  keyId: string;
-  userId: string;
-  teamId: string;
-  atMs: number;
-  inputTokens: number;
-  outputTokens: number;
-  costMicroUsd: number;
-}
+/** One request's usage, as it is reported (and journaled). */
+export type UsageDelta = JournalUsage;
 
 export interface OutboxRecord {
   keyId: string;
@@ -35,6 +35,23 @@ export const OUTBOX_DELETE_SQL = `DELETE FROM usage_outbox WHERE seq = ?`;
 /** Writes an outbox row (created_at_ms, records JSON); run in the log batch's transaction. */
 export const OUTBOX_INSERT_SQL = `INSERT INTO usage_outbox (created_at_ms, records) VALUES (?, ?)`;
 
+/** The meta row holding the usage journal's checkpoint: every journal line before it is in an outbox row. */
+export const JOURNAL_CHECKPOINT_META_KEY = "usage_journal_checkpoint";
+
+/** What one log batch takes from the outbox (see takePending). */
+export interface PendingTake {
+  /** OUTBOX_INSERT_SQL's parameters; null when nothing was taken. */
+  row: [createdAtMs: number, records: string] | null;
+  /** META_UPSERT_SQL's parameters for the journal checkpoint, to write in the same transaction; null without a journal. */
+  checkpoint: [key: string, value: string] | null;
+  /** The transaction failed: the totals go back into memory for the next batch. */
+  undo: () => void;
+  /** The transaction committed: the journal segments before the checkpoint can go. */
+  done: () => void;
+}
+
+const NOTHING_TAKEN: PendingTake = { row: null, checkpoint: null, undo: () => undefined, done: () => undefined };
+
 /** The control plane's QuotaService.ReportUsage, as the outbox needs it. */
 export interface UsageRpc {
   reportUsage(reports: OutboxRow[]): Promise<number[]>;
@@ -49,6 +66,12 @@ export interface UsageOutboxOptions {
    * loop never waits for SQLite's write lock; on `db` when absent.
    */
   remove?: (seqs: number[]) => Promise<void>;
+  /**
+   * The usage journal (usage-journal.ts): every add() is appended to it first, so
+   * usage not yet in an outbox row survives a kill -9; what it holds after the
+   * checkpoint is replayed into the outbox here, in the constructor.
+   */
+  journal?: UsageJournal;
 }
 
 /**
@@ -71,23 +94,68 @@ export class UsageOutbox {
   private readonly logger: Logger;
   private readonly now: () => number;
   private readonly remove: ((seqs: number[]) => Promise<void>) | undefined;
+  private readonly journal: UsageJournal | undefined;
+  /** A take with a checkpoint is being written: the next waits for it, so checkpoints commit in order. */
+  private taking = false;
 
-  constructor({ db, logger, now, remove }: UsageOutboxOptions) {
+  constructor({ db, logger, now, remove, journal }: UsageOutboxOptions) {
     this.db = db;
     this.logger = logger;
     this.now = now;
     this.remove = remove;
+    this.journal = journal;
     this.selectBatch = db.prepare<[number], { seq: number; records: string }>(
       `SELECT seq, records FROM usage_outbox ORDER BY seq LIMIT ?`,
     );
     this.deleteSeq = db.prepare<[number]>(OUTBOX_DELETE_SQL);
     this.countRows = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM usage_outbox`);
+    if (journal) this.replay(journal);
+  }
+
+  /**
+   * Before serving: the journal's lines after the checkpoint go into one outbox
+   * row, committed with the new checkpoint in one transaction, so they count
+   * exactly once whatever point a kill -9 hit (see usage-journal.ts).
+   */
+  private replay(journal: UsageJournal): void {
+    const getMeta = this.db.prepare<[string], { value: string }>(`SELECT value FROM meta WHERE key = ?`);
+    const from = parsePosition(getMeta.get(JOURNAL_CHECKPOINT_META_KEY)?.value);
+    const found = journal.recover(from);
+    const totals = new Map<string, OutboxRecord>();
+    for (const u of found.entries) this.accumulate(totals, u);
+    const to = journal.position();
+    const upsert = this.db.prepare<[string, string]>(META_UPSERT_SQL);
+    const insert = this.db.prepare<[number, string]>(OUTBOX_INSERT_SQL);
+    this.db
+      .transaction(() => {
+        if (totals.size > 0) insert.run(this.now(), JSON.stringify([...totals.values()]));
+        upsert.run(JOURNAL_CHECKPOINT_META_KEY, formatPosition(to));
+      })
+      .immediate();
+    journal.committed(to);
+    if (found.entries.length > 0 || found.skipped > 0 || found.duplicates > 0) {
+      this.logger.info(
+        { requests: found.entries.length, skippedLines: found.skipped, duplicateLines: found.duplicates },
+        "usage journal replayed into the outbox: usage settled before the last stop, not yet in SQLite",
+      );
+    }
+  }
+
+  /** Closes the journal (after the log writer's last batch). */
+  close(): void {
+    this.journal?.close();
   }
 
   /** The UTC day last formatted, and the span of milliseconds it covers. */
   private lastDay = { day: "", startMs: 0, endMs: 0 };
 
+  /** Counts one request's usage: in the journal first (one write), then in memory until the next outbox row. */
   add(d: UsageDelta): void {
+    this.journal?.append(d);
+    this.accumulate(this.pending, d);
+  }
+
+  private accumulate(totals: Map<string, OutboxRecord>, d: UsageDelta): void {
     let last = this.lastDay;
     if (d.atMs < last.startMs || d.atMs >= last.endMs) {
       const startMs = Math.floor(d.atMs / 86_400_000) * 86_400_000;
@@ -95,7 +163,7 @@ export class UsageOutbox {
     }
     const day = last.day;
     const id = `${d.keyId}|${day}`;
-    let r = this.pending.get(id);
+    let r = totals.get(id);
     if (!r) {
       r = {
         keyId: d.keyId,
@@ -108,7 +176,7 @@ export class UsageOutbox {
         costMicroUsd: 0,
         lastUsedAtMs: 0,
       };
-      this.pending.set(id, r);
+      totals.set(id, r);
     }
     // Whole, non-negative counts only: one odd value from an upstream must not poison a report.
     const whole = (v: number) =>
@@ -121,30 +189,55 @@ export class UsageOutbox {
   }
 
   /**
-   * Takes the totals gathered since the last call: `row` is the outbox row
-   * to write (OUTBOX_INSERT_SQL's parameters, null when nothing was used),
-   * written inside the log batch transaction; `undo` merges the totals back
-   * into memory should that transaction fail.
+   * Takes the totals gathered since the last call, for one log batch: its
+   * outbox row and the journal checkpoint (every line appended so far), both
+   * written in the batch's transaction. With a journal, one take is written at
+   * a time (NOTHING_TAKEN meanwhile): a later checkpoint committed before an
+   * earlier take failed would skip that take's lines at a replay.
    */
-  takePending(): { row: [createdAtMs: number, records: string] | null; undo: () => void } {
+  takePending(): PendingTake {
+    if (this.taking || this.pending.size === 0) return NOTHING_TAKEN;
     const taken = this.pending;
     this.pending = new Map();
+    const journal = this.journal;
+    let at: JournalPosition | null = null;
+    if (journal) {
+      journal.rotateIfLarge();
+      at = journal.position();
+      this.taking = true;
+    }
     return {
-      row: taken.size > 0 ? [this.now(), JSON.stringify([...taken.values()])] : null,
+      row: [this.now(), JSON.stringify([...taken.values()])],
+      checkpoint: at ? [JOURNAL_CHECKPOINT_META_KEY, formatPosition(at)] : null,
       undo: () => {
-        for (const r of taken.values()) {
-          const cur = this.pending.get(`${r.keyId}|${r.day}`);
-          if (!cur) this.pending.set(`${r.keyId}|${r.day}`, r);
-          else {
-            cur.requests += r.requests;
-            cur.inputTokens += r.inputTokens;
-            cur.outputTokens += r.outputTokens;
-            cur.costMicroUsd += r.costMicroUsd;
-            cur.lastUsedAtMs = Math.max(cur.lastUsedAtMs, r.lastUsedAtMs);
-          }
-        }
+        this.taking = false;
+        this.merge(taken);
+      },
+      done: () => {
+        this.taking = false;
+        if (journal && at) journal.committed(at);
       },
     };
+  }
+
+  /** Puts totals taken by a failed batch back into memory. */
+  private merge(taken: Map<string, OutboxRecord>): void {
+    for (const r of taken.values()) {
+      const cur = this.pending.get(`${r.keyId}|${r.day}`);
+      if (!cur) this.pending.set(`${r.keyId}|${r.day}`, r);
+      else {
+        cur.requests += r.requests;
+        cur.inputTokens += r.inputTokens;
+        cur.outputTokens += r.outputTokens;
+        cur.costMicroUsd += r.costMicroUsd;
+        cur.lastUsedAtMs = Math.max(cur.lastUsedAtMs, r.lastUsedAtMs);
+      }
+    }
+  }
+
+  /** A take is being written (the next batch cannot take until it is done). */
+  get busy(): boolean {
+    return this.taking;
   }
 
   /** Usage is waiting in memory for the next outbox row. */
