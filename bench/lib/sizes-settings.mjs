@@ -94,7 +94,8 @@ export function bodyOf(cell) {
     const add = Buffer.byteLength(JSON.stringify(m)) + 1;
     if (size + add > cell.prompt) {
       const room = Math.max(0, cell.prompt - size - Buffer.byteLength(JSON.stringify({ ...m, content: "" })) - 1);
-      messages.push({ ...m, content: "x".repeat(room) });
+      // Prose, not one long run of a letter: a run would be one huge piece for the tokenizer.
+      messages.push({ ...m, content: "lorem ipsum dolor sit amet ".repeat(Math.ceil(room / 27)).slice(0, room) });
       break;
     }
     messages.push(m);
