@@ -13,6 +13,11 @@
 //
 // It reads (and discards) every request body, never parses it as JSON (a
 // byte search finds "stream": true), and never checks credentials.
+//
+// Sized answers (bench/gateway-sizes.mjs): a body whose first bytes hold
+// `"user":"bench:a=<bytes>:c=<chunks>"` (before "stream" and the prompt) gets a
+// completion whose content is <bytes> long, or a stream of <chunks> content
+// events (one write each); only the first 512 bytes are searched then.
 
 import { createServer } from "node:http";
 import { serveAsChild } from "./lib/child-server.mjs";
@@ -24,25 +29,23 @@ const ID = "chatcmpl-bench0000000000000000000000";
 const USAGE = { prompt_tokens: 12, completion_tokens: 9, total_tokens: 21 };
 const PIECES = ["Hello", " from the", " fake upstream."];
 
-const completion = Buffer.from(
-  JSON.stringify({
-    id: ID,
-    object: "chat.completion",
-    created: CREATED,
-    model: MODEL,
-    choices: [
-      {
-        index: 0,
-        message: { role: "assistant", content: PIECES.join(""), refusal: null },
-        logprobs: null,
-        finish_reason: "stop",
-      },
-    ],
-    usage: USAGE,
-    service_tier: "default",
-    system_fingerprint: "fp_bench",
-  }),
-);
+/** A chat.completion answer with usage, its message `content`. */
+const completionOf = (content) =>
+  Buffer.from(
+    JSON.stringify({
+      id: ID,
+      object: "chat.completion",
+      created: CREATED,
+      model: MODEL,
+      choices: [
+        { index: 0, message: { role: "assistant", content, refusal: null }, logprobs: null, finish_reason: "stop" },
+      ],
+      usage: USAGE,
+      service_tier: "default",
+      system_fingerprint: "fp_bench",
+    }),
+  );
+const completion = completionOf(PIECES.join(""));
 
 const chunkBase = {
   id: ID,
@@ -65,6 +68,26 @@ const models = Buffer.from(JSON.stringify(modelList([MODEL], { created: CREATED,
 const notFound = Buffer.from(JSON.stringify(openAiErrorBody("not found", "invalid_request_error")));
 
 const STREAM_TRUE = /"stream"\s*:\s*true/;
+const SIZED = /"user"\s*:\s*"bench:a=(\d+):c=(\d+)"/;
+
+/** Sized answers, built once per size: [completion, SSE events]. */
+const sized = new Map();
+function sizedAnswer(bytes, chunks) {
+  const k = `${bytes}:${chunks}`;
+  let a = sized.get(k);
+  if (a) return a;
+  const content = "lorem ipsum dolor sit amet, ".repeat(Math.ceil(bytes / 28)).slice(0, bytes);
+  const body = completionOf(content);
+  const piece = event({ ...chunkBase, choices: [choice({ content: " token" })], usage: null });
+  const events = [
+    sseEvents[0],
+    ...Array.from({ length: chunks }, () => piece),
+    ...sseEvents.slice(sseEvents.length - 3),
+  ];
+  a = [body, events];
+  sized.set(k, a);
+  return a;
+}
 
 const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
   const chunks = [];
@@ -73,13 +96,16 @@ const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
     const path = req.url === undefined ? "/" : req.url.split("?")[0];
     if (req.method === "POST" && path === "/v1/chat/completions") {
       const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
-      if (STREAM_TRUE.test(body.toString("latin1"))) {
+      const head = body.toString("latin1", 0, 512);
+      const size = SIZED.exec(head);
+      const [answer, events] = size ? sizedAnswer(Number(size[1]), Number(size[2])) : [completion, sseEvents];
+      if (STREAM_TRUE.test(size ? head : body.toString("latin1"))) {
         res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" });
-        for (const e of sseEvents) res.write(e);
+        for (const e of events) res.write(e);
         res.end();
       } else {
-        res.writeHead(200, { "content-type": "application/json", "content-length": completion.length });
-        res.end(completion);
+        res.writeHead(200, { "content-type": "application/json", "content-length": answer.length });
+        res.end(answer);
       }
     } else if (req.method === "GET" && path === "/v1/models") {
       res.writeHead(200, { "content-type": "application/json", "content-length": models.length });

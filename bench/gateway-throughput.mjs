@@ -26,13 +26,13 @@
 // Timings only: nothing here asserts. Every child is stopped and the temp dir
 // removed at the end, on errors and on Ctrl-C.
 
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { machine, stopChild } from "@tollgate/testkit";
-import { loadavg, revision, runBench } from "./lib/cli.mjs";
+import { loadavg, resultsHead, runBench, writeResults } from "./lib/cli.mjs";
 import { fmtInt, revisionOf, round1, round2, round3, rssOf, Samples } from "./lib/proc-stats.mjs";
 import { load, pidOfTarget, sanity, targetRequest } from "./lib/throughput-load.mjs";
 import { metricValue, printSummary, requestLogCounts, TARGETS, verdicts } from "./lib/throughput-report.mjs";
@@ -41,6 +41,7 @@ import {
   seed,
   startControlPlane,
   startGateway,
+  startBare,
   startNodeProxy,
   startPortkey,
   startUpstream,
@@ -63,12 +64,9 @@ async function main() {
     if (!existsSync(p))
       throw new Error(`${p} is missing: run \`pnpm build\` (tsc -b) first; \`pnpm bench\` builds before running.`);
   }
-  const startedAt = new Date();
+  const { startedAt, head } = resultsHead("gateway-throughput", ROOT, machine());
   const results = {
-    bench: "gateway-throughput",
-    started_at: startedAt.toISOString(),
-    machine: { ...machine(), loadavg_1m: { start: loadavg(), end: null } },
-    revision: revision(ROOT, ["gateway", "shared"]),
+    ...head,
     settings: { ...settings, resultsDir: undefined },
     versions: {
       node: process.version,
@@ -100,6 +98,12 @@ async function main() {
     endpoints["node-proxy"] = np.url;
     sampler.track("node-proxy", np.entry.child.pid);
     pidOfTarget.set("node-proxy", np.entry.child.pid);
+  }
+  if (settings.targets.includes("bare")) {
+    const bp = await startBare(upstream.url);
+    endpoints.bare = bp.url;
+    sampler.track("bare", bp.entry.child.pid);
+    pidOfTarget.set("bare", bp.entry.child.pid);
   }
 
   let apiKey = null;
@@ -302,6 +306,7 @@ async function main() {
         node_proxy_over_direct: has("node-proxy") && has("direct") ? round3(T["node-proxy"].rps / T.direct.rps) : null,
         tollgate_over_node_proxy:
           has("tollgate") && has("node-proxy") ? round3(T.tollgate.rps / T["node-proxy"].rps) : null,
+        tollgate_over_bare: has("tollgate") && has("bare") ? round3(T.tollgate.rps / T.bare.rps) : null,
         tollgate_over_baseline: has("tollgate") && has("baseline") ? round3(T.tollgate.rps / T.baseline.rps) : null,
         baseline_over_direct: has("baseline") && has("direct") ? round3(T.baseline.rps / T.direct.rps) : null,
         baseline_added_p50_ms:
@@ -359,15 +364,7 @@ async function main() {
 
   printSummary(results, cells, Boolean(gw));
 
-  mkdirSync(settings.resultsDir, { recursive: true });
-  const file = join(
-    settings.resultsDir,
-    `gateway-${startedAt
-      .toISOString()
-      .replace(/:/g, "-")
-      .replace(/\.\d+Z$/, "Z")}.json`,
-  );
-  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  const file = writeResults(settings.resultsDir, "gateway", startedAt, results);
   console.log(`\nresults: ${file}`);
 }
 

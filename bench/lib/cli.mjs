@@ -2,7 +2,9 @@
 // environment, reporting progress on stderr, and naming the commit and the machine load.
 
 import { execFileSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
+import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 
 /** A positive number from the environment, or `fallback` when unset. */
@@ -92,4 +94,30 @@ export async function runBench(name, main, cleanup, say) {
     await cleanup();
     process.exit(1);
   }
+}
+
+/** Writes a bench's results to `<dir>/<prefix>-<UTC start time>.json`; returns the path. */
+export function writeResults(dir, prefix, startedAt, results) {
+  mkdirSync(dir, { recursive: true });
+  const stamp = startedAt
+    .toISOString()
+    .replace(/:/g, "-")
+    .replace(/\.\d+Z$/, "Z");
+  const file = join(dir, `${prefix}-${stamp}.json`);
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  return file;
+}
+
+/** What every results file starts with: the bench, when, the machine and its load, the commit measured. */
+export function resultsHead(bench, root, machineInfo) {
+  const startedAt = new Date();
+  return {
+    startedAt,
+    head: {
+      bench,
+      started_at: startedAt.toISOString(),
+      machine: { ...machineInfo, loadavg_1m: { start: loadavg(), end: null } },
+      revision: revision(root, ["gateway", "shared"]),
+    },
+  };
 }

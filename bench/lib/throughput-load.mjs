@@ -17,8 +17,9 @@ export function targetRequest(target, endpoints, apiKey) {
         headers: { ...json, authorization: `Bearer ${UPSTREAM_KEY}` },
       };
     case "node-proxy":
+    case "bare":
       return {
-        url: `${endpoints["node-proxy"]}/v1/chat/completions`,
+        url: `${endpoints[target]}/v1/chat/completions`,
         headers: { ...json, authorization: `Bearer ${UPSTREAM_KEY}` },
       };
     case "tollgate":

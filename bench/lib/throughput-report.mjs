@@ -67,6 +67,7 @@ export function printTable(cells) {
     const parts = [];
     if (c.tollgate_over_direct !== null) parts.push(`tollgate/direct ${c.tollgate_over_direct.toFixed(2)}`);
     if (c.tollgate_over_portkey !== null) parts.push(`tollgate/portkey ${c.tollgate_over_portkey.toFixed(2)}`);
+    if (c.tollgate_over_bare != null) parts.push(`tollgate/bare ${c.tollgate_over_bare.toFixed(2)}`);
     if (c.tollgate_added_p50_ms !== null)
       parts.push(`added p50 ${c.tollgate_added_p50_ms.toFixed(3)} ms, p99 ${c.tollgate_added_p99_ms.toFixed(3)} ms`);
     if (c.node_proxy_added_p50_ms !== null)
@@ -88,6 +89,7 @@ export const TARGETS = {
   added_p99_ms: 1,
   throughput_vs_direct: 0.5,
   throughput_vs_portkey: 2,
+  throughput_vs_bare: 0.9,
   rss_mb: 100,
 };
 
@@ -116,6 +118,14 @@ export function verdicts(cells, gatewayPeakMb) {
         where,
         value: c.tollgate_over_direct,
         met: c.tollgate_over_direct >= TARGETS.throughput_vs_direct,
+      });
+    }
+    if (c.tollgate_over_bare != null) {
+      out.push({
+        target: `throughput ≥ ${TARGETS.throughput_vs_bare * 100} % of bare proxy`,
+        where,
+        value: c.tollgate_over_bare,
+        met: c.tollgate_over_bare >= TARGETS.throughput_vs_bare,
       });
     }
     if (c.tollgate_over_portkey !== null) {

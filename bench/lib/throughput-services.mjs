@@ -22,6 +22,14 @@ export const startUpstream = () =>
   startIpcChild("fake-upstream", join(HERE, "fake-upstream.mjs"), { ...baseEnv(), HOST: "127.0.0.1", PORT: "0" });
 export const startNodeProxy = (upstreamUrl) =>
   startIpcChild("node-proxy", join(HERE, "node-proxy.mjs"), { ...baseEnv(), UPSTREAM: upstreamUrl, BUILD_ROOT: ROOT });
+/** node-proxy.mjs with BARE=1: plus key hash and JSON.parse of request and answer. */
+export const startBare = (upstreamUrl) =>
+  startIpcChild("bare", join(HERE, "node-proxy.mjs"), {
+    ...baseEnv(),
+    UPSTREAM: upstreamUrl,
+    BUILD_ROOT: ROOT,
+    BARE: "1",
+  });
 
 export const startControlPlane = () =>
   startServiceControlPlane({

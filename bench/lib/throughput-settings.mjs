@@ -15,7 +15,8 @@ export const requireHere = createRequire(import.meta.url);
 
 // ---------------------------------------------------------------- settings
 
-const ALL_TARGETS = ["direct", "node-proxy", "tollgate", "portkey"];
+// "bare": node-proxy.mjs plus the work any LLM proxy must do (key hash, JSON.parse of request and answer).
+const ALL_TARGETS = ["direct", "node-proxy", "bare", "tollgate", "portkey"];
 // "baseline": a second gateway built from BENCH_BASELINE_ROOT (e.g. the commit before a change),
 // fed the same key by the same control plane, so before/after run interleaved in one bench.
 const KNOWN_TARGETS = [...ALL_TARGETS, "baseline"];

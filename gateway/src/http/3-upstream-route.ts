@@ -9,6 +9,7 @@ import { admitToQuota, settleQuota } from "./4-quota-gate.js";
 import { forward, type UpstreamBody } from "./5-forward.js";
 import type { RequestRecord } from "./6-request-record.js";
 import { errors } from "./errors.js";
+import { bodyText, withMembers } from "./json-scan.js";
 import { jsonDepthExceeds, readBody } from "./read-body.js";
 import type { RouteHandler } from "./route.js";
 import { ownedResponse, withOwner } from "./routes/responses.js";
@@ -32,8 +33,9 @@ const USAGE_ON_REQUEST = new Set<Endpoint>(["chat_completions", "completions"]);
 
 /**
  * The body to send upstream. The client's bytes pass unchanged unless the
- * routing prefix is stripped from the model or a stream must be asked for
- * its usage; then the already parsed JSON is serialized once.
+ * routing prefix is stripped from the model, a stream must be asked for its
+ * usage, or a response records its owner; then only those members' bytes are
+ * rewritten (json-scan.ts), the rest passed as sent.
  */
 function upstreamBody(
   endpoint: Endpoint,
@@ -53,15 +55,16 @@ function upstreamBody(
   // A created response records its owner, so any gateway can check it later (routes/responses.ts).
   const owned = endpoint === "responses";
   if (!hideUsageChunk && !owned && upstreamModel === json.model) return { body, json, hideUsageChunk };
-  const rewritten: Record<string, unknown> = owned ? withOwner(json, key) : { ...json };
-  if (upstreamModel !== undefined) rewritten.model = upstreamModel;
+  const edits: Record<string, unknown> = owned ? { metadata: withOwner(json, key).metadata } : {};
+  if (upstreamModel !== undefined) edits.model = upstreamModel;
   if (hideUsageChunk) {
-    rewritten.stream_options = {
+    edits.stream_options = {
       ...(options !== null && typeof options === "object" && !Array.isArray(options) ? options : {}),
       include_usage: true,
     };
   }
-  return { body: Buffer.from(JSON.stringify(rewritten)), json: rewritten, hideUsageChunk };
+  const rewritten = { ...json, ...edits };
+  return { body: withMembers(body, edits) ?? Buffer.from(JSON.stringify(rewritten)), json: rewritten, hideUsageChunk };
 }
 
 /** The Responses API's endpoints. */
@@ -79,13 +82,14 @@ function parseModelBody(
 ): Record<string, unknown> {
   // A cheap byte scan first: a pathologically nested body never reaches the
   // parser, nor the upstream that would parse it again.
-  if (jsonDepthExceeds(body, MAX_JSON_DEPTH)) {
+  const text = bodyText(body);
+  if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
     ctx.metrics.rejectedRequest("json_too_deep");
     throw errors.jsonTooDeep(MAX_JSON_DEPTH);
   }
   let json: unknown;
   try {
-    json = JSON.parse(body.toString("utf8"));
+    json = JSON.parse(text);
   } catch {
     // The parser's message quotes the body, which may hold secrets: keep it out.
     throw errors.invalidJson();
@@ -174,7 +178,7 @@ export function upstreamRoute(endpoint: Endpoint): RouteHandler {
       rec.provider = provider.name;
     }
     // Fleet-wide limits: reserve before the upstream call, settle with the real usage after.
-    const reservation = await admitToQuota(ctx, key, provider, json, rec, res);
+    const reservation = await admitToQuota(ctx, key, provider, json, body.length, rec, res);
     // The client may have left while the request waited for quota: no upstream call then.
     if (res.destroyed || req.socket.destroyed) {
       rec.error = "client_closed";

@@ -101,7 +101,7 @@ export function refusalError(r: Refusal, key: KeyRecord): HttpError {
 
 /**
  * Checks every limit the key's request counts against, reserving its
- * estimated tokens and cost; refuses with 429 naming the limit. Sets the
+ * estimated tokens and cost (from the body's size far from a limit, enforce.ts); refuses with 429 naming the limit. Sets the
  * x-ratelimit-* headers every answer then carries. Null: no limit applies.
  */
 export async function admitToQuota(
@@ -109,12 +109,14 @@ export async function admitToQuota(
   key: KeyRecord,
   provider: Provider,
   json: Record<string, unknown>,
+  bodyBytes: number,
   rec: RequestRecord,
   res: ServerResponse,
 ): Promise<Reservation | null> {
   const specs = ctx.quota.limits.of(key);
   if (specs.length === 0) return null;
-  let r = reserve(ctx.quota.manager, ctx.prices, specs, provider.kind, rec.upstreamModel ?? rec.model ?? "", json);
+  const model = rec.upstreamModel ?? rec.model ?? "";
+  let r = reserve(ctx.quota.manager, ctx.prices, specs, provider.kind, model, json, bodyBytes);
   if (r instanceof Promise) r = await r;
   // Reset headers in the control plane's time, like the windows they describe.
   const now = ctx.quota.clock.now();

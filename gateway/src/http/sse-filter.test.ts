@@ -34,4 +34,13 @@ describe("UsageChunkFilter", () => {
     expect(through([both, content("z")]).text).toBe(both + content("z"));
     expect(through([usageOnly]).text).toBe("");
   });
+
+  it("passes chunks whose usage is null untouched, the very bytes, however the member is spaced", () => {
+    const f = new UsageChunkFilter();
+    for (const sep of [":null", " : null", ":\n null"]) {
+      const chunk = Buffer.from(`${content("a").replace(":null", sep)}\n\n`);
+      expect(f.push(chunk).equals(chunk)).toBe(true);
+    }
+    expect(through([`${content("a")}\n\n${usageOnly}\n\n`]).text).toBe(`${content("a")}\n\n`);
+  });
 });

@@ -1,6 +1,6 @@
 import type { KeyRecord } from "../auth/key-index.js";
 import type { Usage } from "../providers/usage.js";
-import { estimatePromptTokens, maxOutputTokens } from "./estimate.js";
+import { estimatePromptTokens, maxOutputTokens, promptTokensBound, SIZE_BOUND_MIN_BYTES } from "./estimate.js";
 import type { GatewayQuota, PriceLookup } from "./gateway-quota.js";
 import type { LimitSpec } from "./limits.js";
 import type { QuotaManager } from "./quota-manager.js";
@@ -30,6 +30,13 @@ function needsTokens(specs: readonly LimitSpec[]): boolean {
  * its estimated prompt, its max_tokens (or DEFAULT_RESERVED_OUTPUT_TOKENS) and
  * their cost. A Refusal names the limit that said no. Synchronous unless a
  * lease must be fetched from the control plane first.
+ *
+ * A large body (`bodyBytes`, SIZE_BOUND_MIN_BYTES and up) is first reserved at
+ * its size bound (promptTokensBound: never below its real prompt tokens) when
+ * this gateway holds that much free on every limit: the request is admitted
+ * then whatever its exact count, and the limit is safe since more is held back
+ * than the prompt can use. Near a limit (the bound does not fit), the prompt
+ * is counted as for any body, so a request is refused exactly when it was.
  */
 export function reserve(
   manager: QuotaManager,
@@ -38,15 +45,25 @@ export function reserve(
   providerKind: string,
   model: string,
   json: Record<string, unknown>,
+  bodyBytes = 0,
 ): Reservation | Refusal | Promise<Reservation | Refusal> {
   let tokens = 0;
   let cost = 0;
   let outputCapped = true;
   if (needsTokens(specs)) {
-    const promptEstimate = estimatePromptTokens(json);
     const cap = maxOutputTokens(json);
     outputCapped = cap !== null;
     const maxOut = cap ?? DEFAULT_RESERVED_OUTPUT_TOKENS;
+    if (bodyBytes >= SIZE_BOUND_MIN_BYTES) {
+      const bound = promptTokensBound(bodyBytes);
+      const needs = {
+        tokens: bound + maxOut,
+        costMicroUsd: prices.estimateMicroUsd(providerKind, model, bound, maxOut) ?? 0,
+        outputCapped,
+      };
+      if (manager.holds(specs, needs)) return manager.admit(specs, needs);
+    }
+    const promptEstimate = estimatePromptTokens(json);
     tokens = promptEstimate + maxOut;
     cost = prices.estimateMicroUsd(providerKind, model, promptEstimate, maxOut) ?? 0;
   }

@@ -43,6 +43,20 @@ export function countTextTokens(text: string): number {
   return Math.ceil((sample * text.length) / SAMPLE_CHARS);
 }
 
+/** As countTextTokens(parts.join("\n")), without building the joined text (a large prompt's copy). */
+function countJoined(parts: readonly string[]): number {
+  let length = parts.length > 0 ? parts.length - 1 : 0;
+  for (const p of parts) length += p.length;
+  if (length <= SAMPLE_CHARS) return countTextTokens(parts.join("\n"));
+  if (!counter) {
+    void warmTokenizer();
+    return Math.ceil(length / 4);
+  }
+  let head = "";
+  for (let i = 0; i < parts.length && head.length < SAMPLE_CHARS; i++) head += i > 0 ? `\n${parts[i]}` : parts[i];
+  return Math.ceil((counter(head.slice(0, SAMPLE_CHARS)) * length) / SAMPLE_CHARS);
+}
+
 /** The text of a content value: a string, or parts with `text` (images and files count as nothing here). */
 function textOf(content: unknown, out: string[]): void {
   if (typeof content === "string") out.push(content);
@@ -85,7 +99,27 @@ export function estimatePromptTokens(json: Record<string, unknown>): number {
   textOf(json.system, parts);
   textOf(json.instructions, parts);
   if (Array.isArray(json.tools)) parts.push(JSON.stringify(json.tools));
-  return countTextTokens(parts.join("\n")) + messages * PER_MESSAGE_OVERHEAD + (messages > 0 ? REPLY_PRIMING : 0);
+  return countJoined(parts) + messages * PER_MESSAGE_OVERHEAD + (messages > 0 ? REPLY_PRIMING : 0);
+}
+
+/**
+ * Bodies from this size on are reserved at their size bound while far from every limit
+ * (enforce.ts): below it, counting the prompt costs less than it saves (bench/README.md,
+ * "Payload sizes").
+ */
+export const SIZE_BOUND_MIN_BYTES = 16 * 1024;
+
+/**
+ * An upper bound of a request's prompt tokens from its body's size alone, for
+ * reservations far from a limit. Every token of a byte-level BPE (o200k_base,
+ * cl100k_base, Claude's) stands for at least one byte of UTF-8 text; the text is
+ * never longer than the JSON that carries it (escapes only lengthen it); and the
+ * per-message overhead (PER_MESSAGE_OVERHEAD, REPLY_PRIMING) is less than the
+ * bytes of the object and brackets each message takes. So tokens ≤ bytes. (Image
+ * and file parts are not counted by any estimate here; the provider's usage settles them.)
+ */
+export function promptTokensBound(bodyBytes: number): number {
+  return bodyBytes;
 }
 
 /** The most output tokens the request allows, or null when it sets no cap. */

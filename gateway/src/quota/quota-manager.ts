@@ -170,6 +170,17 @@ export class QuotaManager {
     return this.admitSlow(entries, needs);
   }
 
+  /** Whether `needs` fit, from memory, in what this gateway holds on every token and budget limit (enforce.ts). */
+  holds(specs: readonly LimitSpec[], needs: Needs): boolean {
+    for (const s of specs) {
+      if (s.metric === "rpm" || s.metric === "concurrency") continue;
+      const l = this.lease(s, this.clock.now());
+      const need = s.metric === "budget" ? needs.costMicroUsd : needs.tokens;
+      if (l.held < need || l.remaining() - need < l.uncappedReserved) return false;
+    }
+    return true;
+  }
+
   private endgame(entries: Taken[], now: number): Refusal | null {
     for (const e of entries) {
       const l = e.lease;
