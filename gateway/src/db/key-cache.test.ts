@@ -85,6 +85,28 @@ describe("KeyCache (SQLite apply)", () => {
     expect(cache.index.lookup(indexKeyOfApiKey(c.secret))?.id).toBe(c.upsert.id);
   });
 
+  it("audits a first load (nothing cached) with one summary row, not one row per key", () => {
+    const keys = [makeKey(), makeKey(), makeKey()];
+    const result = cache.applySnapshot({
+      revision: 3,
+      orgId: "org_a",
+      reason: SnapshotReason.NEW_GATEWAY,
+      keys: keys.map((k) => k.upsert),
+    });
+    expect(result).toMatchObject({ added: 3, keys: 3 });
+    expect(store.audit.list()).toEqual([
+      expect.objectContaining({
+        event: "snapshot_applied",
+        keyId: null,
+        revision: 3,
+        detail: expect.objectContaining({ reason: "NEW_GATEWAY", added: 3, first_load: true }),
+      }),
+    ]);
+    // Each key still says at which revision it was written.
+    const written = store.db.prepare("SELECT DISTINCT updated_revision AS r FROM keys").all();
+    expect(written).toEqual([{ r: 3 }]);
+  });
+
   it("writes audit rows for the snapshot diff only, never a hash", () => {
     const a = makeKey();
     const b = makeKey();
