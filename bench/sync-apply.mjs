@@ -20,6 +20,7 @@ import { dirname, join, resolve as resolvePath } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { intList, loadavg, revision } from "./lib/cli.mjs";
+import { benchStoredKey } from "./lib/sync-keys.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = process.env.BENCH_BUILD_ROOT ? resolvePath(process.env.BENCH_BUILD_ROOT) : join(HERE, "..");
@@ -143,25 +144,7 @@ try {
     const now = Date.now();
     const write = store.db.transaction((from, to) => {
       for (let i = from; i < to; i++) {
-        const m = generateApiKey();
-        store.keys.upsert(
-          {
-            id: `ak_bench${String(i).padStart(18, "0")}`,
-            keyHash: Buffer.from(m.hash),
-            prefix: m.prefix,
-            name: `snap-${i}`,
-            userId: `user_bench${i % 1000}`,
-            teamId: "",
-            status: KeyStatus.ACTIVE,
-            expiresAtMs: null,
-            createdAtMs: now,
-            policy: EMPTY_POLICY,
-            metadataJson: "",
-            previousKeyHash: null,
-            previousKeyExpiresAtMs: null,
-          },
-          1,
-        );
+        store.keys.upsert(benchStoredKey(i, generateApiKey(), now, { KeyStatus, EMPTY_POLICY }), 1);
       }
     });
     for (let i = 0; i < n; i += 50_000) write(i, Math.min(n, i + 50_000));

@@ -107,6 +107,23 @@ describe("KeyCache (SQLite apply)", () => {
     expect(written).toEqual([{ r: 3 }]);
   });
 
+  it("shares one policy object between keys with equal policies, after a snapshot and after a restart", () => {
+    const [a, b] = [makeKey({ allowedModels: ["gpt-4o*"] }), makeKey({ allowedModels: ["gpt-4o*"] })];
+    const c = makeKey({ allowedModels: ["claude-*"] });
+    cache.applySnapshot({
+      revision: 1,
+      orgId: "org_a",
+      reason: SnapshotReason.NEW_GATEWAY,
+      keys: [a, b, c].map((k) => k.upsert),
+    });
+    const policies = () => [a, b, c].map((k) => cache.index.getById(k.upsert.id)!.policy);
+    for (const [pa, pb, pc] of [policies(), (store.close(), open(), policies())]) {
+      expect(pa).toBe(pb);
+      expect(pc).not.toBe(pa);
+      expect(pc!.allowedModels).toEqual(["claude-*"]);
+    }
+  });
+
   it("writes audit rows for the snapshot diff only, never a hash", () => {
     const a = makeKey();
     const b = makeKey();

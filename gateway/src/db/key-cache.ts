@@ -10,12 +10,13 @@ import {
   syncTrace,
 } from "@tollgate/shared";
 import type { Clock } from "../clock.js";
-import type { KeyIndex } from "../auth/key-index.js";
+import type { CompiledKey, KeyIndex } from "../auth/key-index.js";
 import type { StoredKey } from "../auth/stored-key.js";
 import { PriceIndex, type PriceRule } from "../pricing/price-index.js";
 import { McpServerIndex, type McpServerRecord } from "../mcp/server-index.js";
 import { mcpServerFromProto } from "../mcp/server-sync.js";
 import type { AuditEntry, AuditEvent } from "./audit-repository.js";
+import { KeyInterner } from "./key-repository.js";
 import { META } from "./meta-repository.js";
 import type { StoredSigningKey } from "./signing-key-repository.js";
 import type { GatewayStore } from "./store.js";
@@ -122,7 +123,8 @@ export class KeyCache {
     modelPrices: number;
     resyncRequired: boolean;
   } {
-    const keys = this.store.keys.all().map(compile);
+    const keys: CompiledKey[] = [];
+    for (const k of this.store.keys.each()) keys.push(compile(k));
     const prices = this.store.modelPrices.all();
     const signingKeys = this.store.signingKeys
       .all()
@@ -146,8 +148,9 @@ export class KeyCache {
   /** Replaces the whole cache (keys and signing keys) with a snapshot, atomically. */
   applySnapshot(s: SnapshotInput): SnapshotResult {
     const seen = new Set<string>();
+    const interner = new KeyInterner();
     const keys = s.keys.map((k) => {
-      const ready = prepareKey(k);
+      const ready = prepareKey(k, interner);
       if (seen.has(ready.stored.id)) throw new ApplyError(`snapshot lists key ${ready.stored.id} twice`);
       seen.add(ready.stored.id);
       return ready;
@@ -239,7 +242,8 @@ export class KeyCache {
     mcpServers: McpServerRecord[],
   ): SnapshotResult {
     const at = new Date(this.clock.now()).toISOString();
-    const old = new Map(this.store.keys.all().map((k) => [k.id, k]));
+    const old = new Map<string, StoredKey>();
+    for (const k of this.store.keys.each()) old.set(k.id, k);
     // A first load (nothing cached yet, e.g. a new gateway) changes no key the gateway served:
     // its snapshot_applied row counts the keys added, instead of one row per key (100,000 rows,
     // a third of the apply and most of gateway.db at 100,000 keys). Each key's row says at which
