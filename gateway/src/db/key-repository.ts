@@ -1,5 +1,5 @@
 import type { Database } from "better-sqlite3";
-import type { KeyPolicy, StoredKey } from "../auth/stored-key.js";
+import { EMPTY_POLICY, type KeyPolicy, type StoredKey } from "../auth/stored-key.js";
 
 interface KeyRow {
   id: string;
@@ -85,6 +85,23 @@ export function policyText(p: KeyPolicy): string {
   return text;
 }
 
+function isEmptyPolicy(p: KeyPolicy): boolean {
+  return (
+    p.rpmLimit === null &&
+    p.tpmLimit === null &&
+    p.tokensPerDayLimit === null &&
+    p.maxConcurrentRequests === null &&
+    p.budgetUsd === null &&
+    p.budgetPeriod === 1 &&
+    p.budgetAlertThresholds.length === 0 &&
+    p.ownerLimits.length === 0 &&
+    p.allowedProviders.length === 0 &&
+    p.allowedModels.length === 0 &&
+    p.ipAllowlist.length === 0 &&
+    p.mcp === null
+  );
+}
+
 /**
  * Shares one object between equal policies and one string between equal owner ids, within one
  * load or snapshot: most keys carry the same policy, and a user or team owns many keys. At
@@ -94,7 +111,10 @@ export class KeyInterner {
   private readonly policies = new Map<string, KeyPolicy>();
   private readonly strings = new Map<string, string>();
 
-  policy(p: KeyPolicy, text: string = policyText(p)): KeyPolicy {
+  policy(p: KeyPolicy, text?: string): KeyPolicy {
+    // Most keys have no limits or scopes of their own: no need to serialize theirs to find out.
+    if (text === undefined && isEmptyPolicy(p)) return EMPTY_POLICY as KeyPolicy;
+    text ??= policyText(p);
     const shared = this.policies.get(text);
     if (shared !== undefined) return shared;
     this.policies.set(text, p);
