@@ -20,6 +20,7 @@ import { dirname, join, resolve as resolvePath } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { revision } from "./lib/cli.mjs";
+import { benchStoredKey } from "./lib/sync-keys.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = process.env.BENCH_BUILD_ROOT ? resolvePath(process.env.BENCH_BUILD_ROOT) : join(HERE, "..");
@@ -48,21 +49,7 @@ const t = performance.now();
 const minted = Array.from({ length: N }, () => generateApiKey());
 const mintMs = performance.now() - t;
 const now = Date.now();
-const stored = minted.map((m, i) => ({
-  id: `ak_bench${String(i).padStart(8, "0")}`,
-  keyHash: m.hash,
-  prefix: m.prefix,
-  name: `bench key ${i}`,
-  userId: `user_bench${i % 1000}`,
-  teamId: `team_bench${i % 10}`,
-  status: KeyStatus.ACTIVE,
-  expiresAtMs: null,
-  createdAtMs: now,
-  policy: EMPTY_POLICY,
-  metadataJson: "",
-  previousKeyHash: null,
-  previousKeyExpiresAtMs: null,
-}));
+const stored = minted.map((m, i) => benchStoredKey(i, m, now, { KeyStatus, EMPTY_POLICY }));
 
 // Snapshot, in-memory part: what KeyCache.applySnapshot does after its SQLite
 // transaction (compile each key, then one replaceAll). Best of 3.

@@ -139,6 +139,7 @@ try {
     const lastAck = Math.max(...ackWritten.filter((x) => x !== undefined));
     add("13 last ack written → receipt complete", lastAck, one(s, "receipt"));
     add("14 receipt → response at the client", one(s, "receipt"), c.end);
+    add("receipt: commit → every gateway confirmed", commit, one(s, "receipt"));
     add(
       "commit → applied at every gateway",
       commit,

@@ -20,7 +20,8 @@ export interface AckWriterOptions {
 /**
  * Coalesces gateway acknowledgements into one UPDATE per flush: a write seen by
  * 50 gateways costs one statement, not 50. Each caller waits for the flush that
- * carries its acknowledgement, so an answered Acknowledge is durable. A flush
+ * carries its acknowledgement, so an answered Acknowledge is durable; receipts on
+ * this replica are woken as the acknowledgement arrives, before that write. A flush
  * starts on the next turn of the event loop, not after a delay: what arrives
  * while one is in flight is what the next one carries, so a lone gateway's
  * acknowledgement waits for no timer.
@@ -31,6 +32,13 @@ export class AckWriter {
   private timer: NodeJS.Immediate | undefined;
   /** Applied revision per gateway, as this replica last wrote it: receipts read it without a query. */
   private readonly written = new Map<string, number>();
+  /**
+   * Applied revision per gateway as acknowledged to this replica, before the UPDATE: the gateway
+   * has applied it, so a receipt need not wait for the write (4–5 ms of a 12 ms receipt on
+   * Postgres). Kept with the organization of the token that sent it: a receipt counts it only
+   * for a gateway of that organization.
+   */
+  private readonly received = new Map<string, { orgId: string; revision: number }>();
   private waiters: Array<{ id: string; resolve: (known: boolean) => void; reject: (err: unknown) => void }> = [];
 
   constructor(
@@ -40,6 +48,10 @@ export class AckWriter {
 
   /** Resolves true when the gateway exists in that organization. */
   record(ack: PendingAck): Promise<boolean> {
+    if (ack.error === null) {
+      this.received.set(ack.id, { orgId: ack.orgId, revision: ack.revision });
+      this.options.acks.notify(ack.orgId);
+    }
     const prev = this.pending.get(ack.id);
     // An error report is never merged away by a later success in the same flush.
     if (!prev || !prev.error || ack.error) this.pending.set(ack.id, ack);
@@ -91,9 +103,13 @@ export class AckWriter {
     return new Set(rows.rows.map((r) => r.id));
   }
 
-  /** The revision this replica last wrote as applied by `gatewayId` (0: none). */
-  appliedRevision(gatewayId: string): number {
-    return this.written.get(gatewayId) ?? 0;
+  /**
+   * The revision `gatewayId` of `orgId` last acknowledged to this replica, written or not yet
+   * (0: none).
+   */
+  appliedRevision(gatewayId: string, orgId: string): number {
+    const received = this.received.get(gatewayId);
+    return Math.max(this.written.get(gatewayId) ?? 0, received?.orgId === orgId ? received.revision : 0);
   }
 
   /** Writes what is pending now (on stop). */

@@ -25,8 +25,8 @@ const NEVER = new AbortController().signal;
 /**
  * Waits until every online gateway of the organization acknowledged `revision`,
  * or the time is up. Reads acknowledgements from the database, so it sees gateways
- * attached to any control-plane replica; wakes only when an acknowledgement was
- * written (here, or on another replica through NOTIFY), never on a timer, and
+ * attached to any control-plane replica; wakes only when an acknowledgement arrived
+ * here or was written on another replica (NOTIFY), never on a timer, and
  * re-reads only for acknowledgements another replica wrote.
  */
 export async function awaitGateways(
@@ -52,7 +52,7 @@ export async function awaitGateways(
     // Acknowledgements this replica wrote are known without a query.
     online = online.map((g) => ({
       ...g,
-      applied_revision: Math.max(g.applied_revision, app.ackWriter.appliedRevision(g.id)),
+      applied_revision: Math.max(g.applied_revision, app.ackWriter.appliedRevision(g.id, orgId)),
     }));
     const confirmed = online.filter((g) => g.applied_revision >= revision);
     const pending = online.filter((g) => g.applied_revision < revision);
@@ -64,6 +64,6 @@ export async function awaitGateways(
     await app.ackNotifier.wait(orgId, seen, timeoutMs - waited, NEVER);
     seen = app.ackNotifier.version(orgId);
     // Only an acknowledgement written by another replica needs the table read again.
-    if (pending.some((g) => app.ackWriter.appliedRevision(g.id) < revision)) online = await readOnline();
+    if (pending.some((g) => app.ackWriter.appliedRevision(g.id, orgId) < revision)) online = await readOnline();
   }
 }

@@ -131,8 +131,11 @@ export interface IndexContent {
  * path writes it, after SQLite has committed.
  */
 export class KeyIndex {
-  private byHash = new Map<string, IndexEntry>();
-  private hashesById = new Map<string, { hash: string; previousHash: string | null }>();
+  // Memory per key matters (1,000,000 keys in well under 500 MB, bench/README.md): a current
+  // secret maps straight to its record, only a previous secret to a GraceEntry; a key without a
+  // previous secret maps its id to its hash string alone.
+  private byHash = new Map<string, KeyRecord | GraceEntry>();
+  private hashesById = new Map<string, string | KeyHashes>();
   private signing = new Map<string, KeyObject>();
   private org = "";
 
@@ -152,7 +155,9 @@ export class KeyIndex {
 
   /** The raw entry for a hash, whether or not a previous secret's grace has run out. */
   find(indexKey: string): IndexEntry | undefined {
-    return this.byHash.get(indexKey);
+    const e = this.byHash.get(indexKey);
+    if (e === undefined || e instanceof GraceEntry) return e;
+    return { key: e, graceUntilMs: null };
   }
 
   /**
@@ -162,14 +167,13 @@ export class KeyIndex {
    */
   lookup(indexKey: string, nowMs?: number): KeyRecord | undefined {
     const e = this.byHash.get(indexKey);
-    if (e === undefined) return undefined;
-    if (e.graceUntilMs === null) return e.key;
+    if (e === undefined || !(e instanceof GraceEntry)) return e;
     return nowMs !== undefined && nowMs < e.graceUntilMs ? e.key : undefined;
   }
 
   getById(id: string): KeyRecord | undefined {
     const h = this.hashesById.get(id);
-    return h === undefined ? undefined : this.byHash.get(h.hash)?.key;
+    return h === undefined ? undefined : recordOf(this.byHash.get(typeof h === "string" ? h : h.hash));
   }
 
   publicKeyFor(kid: string): KeyObject | undefined {
@@ -178,18 +182,18 @@ export class KeyIndex {
 
   /** Swaps in a whole new content at once; readers never see a half-built index. */
   replaceAll(content: IndexContent): void {
-    const byHash = new Map<string, IndexEntry>();
-    const hashesById = new Map<string, { hash: string; previousHash: string | null }>();
-    const keys = [...content.keys];
+    const byHash = new Map<string, KeyRecord | GraceEntry>();
+    const hashesById = new Map<string, string | KeyHashes>();
+    const keys = Array.isArray(content.keys) ? (content.keys as CompiledKey[]) : [...content.keys];
     for (const k of keys) {
-      byHash.set(k.hash, { key: k.record, graceUntilMs: null });
-      hashesById.set(k.record.id, { hash: k.hash, previousHash: null });
+      byHash.set(k.hash, k.record);
+      hashesById.set(k.record.id, k.hash);
     }
     // Previous secrets second: a current secret always wins its hash.
     for (const k of keys) {
       if (k.previousHash === null || byHash.has(k.previousHash)) continue;
-      byHash.set(k.previousHash, { key: k.record, graceUntilMs: k.previousExpiresAtMs });
-      hashesById.get(k.record.id)!.previousHash = k.previousHash;
+      byHash.set(k.previousHash, new GraceEntry(k.record, k.previousExpiresAtMs!));
+      hashesById.set(k.record.id, { hash: k.hash, previousHash: k.previousHash });
     }
     this.byHash = byHash;
     this.hashesById = hashesById;
@@ -199,25 +203,25 @@ export class KeyIndex {
 
   upsert(k: CompiledKey): void {
     this.delete(k.record.id);
-    this.byHash.set(k.hash, { key: k.record, graceUntilMs: null });
+    this.byHash.set(k.hash, k.record);
     let previousHash: string | null = null;
     if (k.previousHash !== null && k.previousHash !== k.hash) {
       const taken = this.byHash.get(k.previousHash);
-      if (taken === undefined || taken.graceUntilMs !== null) {
-        this.byHash.set(k.previousHash, { key: k.record, graceUntilMs: k.previousExpiresAtMs });
+      if (taken === undefined || taken instanceof GraceEntry) {
+        this.byHash.set(k.previousHash, new GraceEntry(k.record, k.previousExpiresAtMs!));
         previousHash = k.previousHash;
       }
     }
-    this.hashesById.set(k.record.id, { hash: k.hash, previousHash });
+    this.hashesById.set(k.record.id, previousHash === null ? k.hash : { hash: k.hash, previousHash });
   }
 
   delete(id: string): boolean {
     const h = this.hashesById.get(id);
     if (h === undefined) return false;
     this.hashesById.delete(id);
-    for (const hash of [h.hash, h.previousHash]) {
+    for (const hash of typeof h === "string" ? [h] : [h.hash, h.previousHash]) {
       // Only what is still this key's: a hash may have moved to another key since.
-      if (hash !== null && this.byHash.get(hash)?.key.id === id) this.byHash.delete(hash);
+      if (recordOf(this.byHash.get(hash))?.id === id) this.byHash.delete(hash);
     }
     return true;
   }
@@ -225,4 +229,22 @@ export class KeyIndex {
   upsertSigningKey(id: string, publicKey: KeyObject): void {
     this.signing.set(id, publicKey);
   }
+}
+
+/** A previous secret's entry during a rotation grace period. */
+class GraceEntry implements IndexEntry {
+  constructor(
+    readonly key: KeyRecord,
+    readonly graceUntilMs: number,
+  ) {}
+}
+
+/** A key's hashes when it has a previous secret. */
+interface KeyHashes {
+  hash: string;
+  previousHash: string;
+}
+
+function recordOf(e: KeyRecord | GraceEntry | undefined): KeyRecord | undefined {
+  return e === undefined || !(e instanceof GraceEntry) ? e : e.key;
 }

@@ -85,6 +85,45 @@ describe("KeyCache (SQLite apply)", () => {
     expect(cache.index.lookup(indexKeyOfApiKey(c.secret))?.id).toBe(c.upsert.id);
   });
 
+  it("audits a first load (nothing cached) with one summary row, not one row per key", () => {
+    const keys = [makeKey(), makeKey(), makeKey()];
+    const result = cache.applySnapshot({
+      revision: 3,
+      orgId: "org_a",
+      reason: SnapshotReason.NEW_GATEWAY,
+      keys: keys.map((k) => k.upsert),
+    });
+    expect(result).toMatchObject({ added: 3, keys: 3 });
+    expect(store.audit.list()).toEqual([
+      expect.objectContaining({
+        event: "snapshot_applied",
+        keyId: null,
+        revision: 3,
+        detail: expect.objectContaining({ reason: "NEW_GATEWAY", added: 3, first_load: true }),
+      }),
+    ]);
+    // Each key still says at which revision it was written.
+    const written = store.db.prepare("SELECT DISTINCT updated_revision AS r FROM keys").all();
+    expect(written).toEqual([{ r: 3 }]);
+  });
+
+  it("shares one policy object between keys with equal policies, after a snapshot and after a restart", () => {
+    const [a, b] = [makeKey({ allowedModels: ["gpt-4o*"] }), makeKey({ allowedModels: ["gpt-4o*"] })];
+    const c = makeKey({ allowedModels: ["claude-*"] });
+    cache.applySnapshot({
+      revision: 1,
+      orgId: "org_a",
+      reason: SnapshotReason.NEW_GATEWAY,
+      keys: [a, b, c].map((k) => k.upsert),
+    });
+    const policies = () => [a, b, c].map((k) => cache.index.getById(k.upsert.id)!.policy);
+    for (const [pa, pb, pc] of [policies(), (store.close(), open(), policies())]) {
+      expect(pa).toBe(pb);
+      expect(pc).not.toBe(pa);
+      expect(pc!.allowedModels).toEqual(["claude-*"]);
+    }
+  });
+
   it("writes audit rows for the snapshot diff only, never a hash", () => {
     const a = makeKey();
     const b = makeKey();

@@ -11,7 +11,7 @@ import {
 import { compileKey, type CompiledKey } from "../auth/key-index.js";
 import type { KeyPolicy, StoredKey } from "../auth/stored-key.js";
 import type { PriceRule } from "../pricing/price-index.js";
-import { serializePolicy } from "./key-repository.js";
+import { policyText, type KeyInterner } from "./key-repository.js";
 import type { StoredSigningKey } from "./signing-key-repository.js";
 
 /** A change or snapshot the gateway refuses to apply; its old state stays. */
@@ -111,8 +111,10 @@ export function compile(k: StoredKey): CompiledKey {
   }
 }
 
-export function prepareKey(k: KeyUpsert): ReadyKey {
+/** Validates and compiles a synced key; with `interner`, its policy and owner ids are shared with equal ones. */
+export function prepareKey(k: KeyUpsert, interner?: KeyInterner): ReadyKey {
   const stored = toStoredKey(k);
+  if (interner) interner.key(stored);
   return { stored, compiled: compile(stored) };
 }
 
@@ -212,7 +214,7 @@ export function changedFields(a: StoredKey, b: StoredKey): string[] {
   if (a.status !== b.status) out.push("status");
   if (a.expiresAtMs !== b.expiresAtMs) out.push("expires_at");
   if (a.createdAtMs !== b.createdAtMs) out.push("created_at");
-  if (serializePolicy(a.policy) !== serializePolicy(b.policy)) out.push("policy");
+  if (a.policy !== b.policy && policyText(a.policy) !== policyText(b.policy)) out.push("policy");
   if (a.metadataJson !== b.metadataJson) out.push("metadata");
   if (!sameBuffer(a.previousKeyHash, b.previousKeyHash) || a.previousKeyExpiresAtMs !== b.previousKeyExpiresAtMs) {
     out.push("previous_key");
