@@ -1,6 +1,7 @@
 export * from "./api-key.js";
 export * from "./base62.js";
 export * from "./config-helpers.js";
+export * from "./env-secrets.js";
 export * from "./errors.js";
 export * from "./ids.js";
 export * from "./logger.js";
