@@ -21,6 +21,7 @@ describe("control-plane configuration errors never print the offending value", (
     "ALERT_WEBHOOK_URL",
     "REQUEST_TIMEOUT",
     "GRPC_MAX_SESSIONS",
+    "TRUSTED_PROXIES",
   ]) {
     it(name, () => {
       let message = "";
@@ -95,6 +96,21 @@ describe("control-plane secret settings from files (NAME_FILE)", () => {
     expect(
       thrownMessage(() => loadConfig({ PROXY_MASTER_KEY: masterKey, DATABASE_URL_FILE: file("empty", "") })),
     ).toMatch(/^DATABASE_URL_FILE points to .*, which is empty$/);
+  });
+});
+
+describe("control-plane TRUSTED_PROXIES", () => {
+  const base = { PROXY_MASTER_KEY: "m".repeat(40) };
+  it("parses addresses and CIDRs of both families, default none, and names the variable on a bad entry", () => {
+    expect(loadConfig({ ...base, TRUSTED_PROXIES: " 10.0.0.0/8, 192.168.1.1 ,fd00::/8,, " }).trustedProxies).toEqual([
+      "10.0.0.0/8",
+      "192.168.1.1",
+      "fd00::/8",
+    ]);
+    expect(loadConfig(base).trustedProxies).toEqual([]);
+    expect(thrownMessage(() => loadConfig({ ...base, TRUSTED_PROXIES: "10.0.0.0/8,ingress.internal" }))).toMatch(
+      /^TRUSTED_PROXIES must be a comma-separated list of IP addresses and CIDRs/,
+    );
   });
 });
 

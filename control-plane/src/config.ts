@@ -13,6 +13,7 @@ import {
   envPort,
   envString,
   envUrl,
+  parseTrustedProxies,
   resolveSecretFiles,
 } from "@tollgate/shared";
 
@@ -44,6 +45,11 @@ export interface ControlPlaneConfig {
   waitForGatewaysDefaultMs: number;
   /** SYNC_TRACE=true: stamp each stage of every key change on stderr (bench/README.md, "Where the time goes"). */
   syncTrace?: boolean;
+  /**
+   * TRUSTED_PROXIES: addresses and CIDRs of proxies (an ingress, a load balancer) whose
+   * X-Forwarded-For names the client for per-IP blocking and audit. Empty: never believed.
+   */
+  trustedProxies?: string[];
   /** Per-IP blocking after repeated invalid master keys. */
   bruteForce: { enabled: boolean; maxFailedAttempts: number; ttlMs: number };
   /** TLS for the gRPC port; unset = plaintext. */
@@ -179,6 +185,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = process.
       maxSessions: envInt(env, "GRPC_MAX_SESSIONS", DEFAULT_SESSION_LIMITS.maxSessions, 1, 1_000_000),
       maxPerAddress: envInt(env, "GRPC_MAX_SESSIONS_PER_CLIENT", DEFAULT_SESSION_LIMITS.maxPerAddress, 1, 1_000_000),
     },
+    trustedProxies: parseTrustedProxies(envOptional(env, "TRUSTED_PROXIES")),
     bruteForce: {
       enabled: envBool(env, "BRUTE_FORCE_PROTECTION", true),
       maxFailedAttempts: envInt(env, "BRUTE_FORCE_MAX_FAILED_ATTEMPTS", 5, 1, 1_000_000),

@@ -14,10 +14,9 @@ import {
   envUrl,
   mcpSecretsFromEnv,
   parseDurationMs,
+  parseTrustedProxies,
   resolveSecretFiles,
 } from "@tollgate/shared";
-import type { BlockList } from "node:net";
-import { compileIpRules, parseIpRule, type IpRule } from "./auth/ip.js";
 import { loadProviders, type ProviderConfig } from "./providers/provider-config.js";
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from "./http/connection-guard.js";
 import { DEFAULT_LOG_RETENTION_MS } from "./background/log-retention.js";
@@ -29,6 +28,7 @@ export {
   type ProviderConfig,
 } from "./providers/provider-config.js";
 export type { ControlPlaneTls } from "./config/control-plane-tls.js";
+export { compileTrustedProxies } from "@tollgate/shared";
 
 export interface GatewayConfig {
   /** MCP: MCP_SECRET_* credentials that servers' `env:` references resolve to, and MCP_MAX_MESSAGE_BYTES. */
@@ -138,37 +138,6 @@ function loadMaxStaleness(env: Env): number | null {
     );
   }
   return ms;
-}
-
-/** TRUSTED_PROXIES: comma-separated IPs and CIDRs; every entry must parse. */
-function parseTrustedProxies(raw: string | undefined): string[] {
-  if (raw === undefined) return [];
-  const entries = raw
-    .split(",")
-    .map((e) => e.trim())
-    .filter((e) => e !== "");
-  for (const e of entries) trustedProxyRule(e);
-  return entries;
-}
-
-function trustedProxyRule(entry: string): IpRule {
-  const rule = parseIpRule(entry);
-  if (!rule) {
-    throw new ConfigError(
-      `TRUSTED_PROXIES must be a comma-separated list of IP addresses and CIDRs such as 10.0.0.0/8,192.168.1.1,fd00::/8; one entry (${describeValue(entry)}) is neither`,
-    );
-  }
-  return rule;
-}
-
-/**
- * The trusted proxies as the request path matches them; null when there are
- * none (X-Forwarded-For is never believed). Validates each entry too, for
- * configs built in code rather than by loadConfig.
- */
-export function compileTrustedProxies(entries: readonly string[]): BlockList | null {
-  const rules = entries.filter((e) => e.trim() !== "").map(trustedProxyRule);
-  return rules.length === 0 ? null : compileIpRules(rules);
 }
 
 /**

@@ -12,3 +12,4 @@ export * from "./brute-force.js";
 export * from "./gen/tollgate/sync/v1/quota_pb.js";
 export * from "./mcp-secrets.js";
 export * from "./sync-trace.js";
+export * from "./client-ip.js";

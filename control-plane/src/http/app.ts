@@ -11,12 +11,14 @@ import { buildRouter } from "./route.js";
 import { withSessions } from "./session-auth.js";
 import { sessionRoutes } from "../routes/sessions.js";
 import { defaultDashboardRoot, serveDashboard } from "./dashboard-static.js";
+import { clientIp } from "./client-ip.js";
 
 export const MAX_URL_LENGTH = 8192;
 
 export function createHttpApp(app: AppContext): Koa {
   const koa = new Koa({ proxy: false });
   koa.silent = true;
+  koa.use(clientIp(app.config.trustedProxies ?? []));
   koa.use(requestContext(app));
   koa.use(errorHandler(app));
   koa.use(inputGuard());
