@@ -10,6 +10,7 @@
 //   6. checks image size, non-root processes, /data ownership, health checks, labels
 // Containers use the host network (ports chosen free) and are removed at the end, pass or fail.
 // Not part of `pnpm test`: it needs a container engine and takes minutes on a cold cache.
+// TOLLGATE_IMAGE_TAG names the images (default `test`); TOLLGATE_IMAGE_NO_CACHE=1 builds every layer.
 import { randomBytes } from "node:crypto";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -68,6 +69,8 @@ async function main() {
         `org.opencontainers.image.revision=${revision}`,
       ];
       if (engine === "podman") args.push("--format", "docker"); // OCI format would drop HEALTHCHECK
+      // TOLLGATE_IMAGE_NO_CACHE=1: every layer rebuilt, as on a fresh CI machine (the base image stays).
+      if (process.env.TOLLGATE_IMAGE_NO_CACHE === "1") args.push("--no-cache");
       args.push(root);
       const started = performance.now();
       const { stdout, stderr } = await run(engine, args);
