@@ -9,7 +9,8 @@
 //   5. stops the control plane container: both gateways keep serving from their SQLite cache
 //   6. checks image size, non-root processes, /data ownership, health checks, labels
 // Containers use the host network (ports chosen free) and are removed at the end, pass or fail.
-// Not part of `pnpm test`: it needs a container engine and takes minutes on a cold cache.
+// Not part of `pnpm test` (it needs a container engine and minutes on a cold cache); CI runs it
+// as its own step.
 // TOLLGATE_IMAGE_TAG names the images (default `test`); TOLLGATE_IMAGE_NO_CACHE=1 builds every layer.
 import { randomBytes } from "node:crypto";
 import { dirname, resolve } from "node:path";
