@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Where the time of one key change goes: runs the built control plane and N
-// gateways as separate processes with SYNC_TRACE=on, creates keys one at a time
+// gateways as separate processes with SYNC_TRACE=true, creates keys one at a time
 // through the admin API (each waits for every gateway, the default
 // read-your-writes), and splits each create into the stages every process
 // stamped (commit, notify, stream wake, change-log read, encode, stream write,
@@ -64,7 +64,7 @@ try {
     masterKey: MASTER_KEY,
     dataDir: join(tmp.path, "cp"),
     ...(db ? { databaseUrl: db.url, databaseSchema: db.schema } : {}),
-    env: { SYNC_TRACE: "on" },
+    env: { SYNC_TRACE: "true" },
     logFile: null,
   });
   procs.push(cp);
@@ -77,7 +77,7 @@ try {
       token,
       name: `trace-${i}`,
       dataDir: join(tmp.path, `gw-${i}`),
-      env: { SYNC_TRACE: "on" },
+      env: { SYNC_TRACE: "true" },
       logFile: null,
     });
     gateways.push(gw);

@@ -11,6 +11,7 @@ import { buildRouter } from "./http/route.js";
 import { withSessions } from "./http/session-auth.js";
 import { sessionRoutes } from "./routes/sessions.js";
 import { defaultDashboardRoot, serveDashboard } from "./http/dashboard-static.js";
+import { clientIp } from "./http/client-ip.js";
 
 export const MAX_URL_LENGTH = 8192;
 
@@ -23,6 +24,7 @@ export const MAX_URL_LENGTH = 8192;
 export function createHttpApp(app: AppContext): Koa {
   const koa = new Koa({ proxy: false });
   koa.silent = true;
+  koa.use(clientIp(app.config.trustedProxies ?? []));
   koa.use(requestContext(app));
   koa.use(errorHandler(app));
   koa.use(inputGuard());

@@ -4,15 +4,17 @@ import { DEFAULT_SESSION_LIMITS, type SessionLimits } from "./grpc-session-limit
 import {
   ConfigError,
   describeValue,
+  envBool,
   mcpSecretsFromEnv,
   envDurationMs,
-  envEnum,
   envInt,
   envOptional,
   envOptionalInt,
   envPort,
   envString,
   envUrl,
+  parseTrustedProxies,
+  resolveSecretFiles,
 } from "@tollgate/shared";
 
 export interface ControlPlaneConfig {
@@ -41,8 +43,13 @@ export interface ControlPlaneConfig {
   syncDebounceMs: number;
   /** How long a key write waits, by default, for the organization's connected gateways to apply it (read-your-writes); 0: not at all. */
   waitForGatewaysDefaultMs: number;
-  /** SYNC_TRACE=on: stamp each stage of every key change on stderr (bench/README.md, "Where the time goes"). */
+  /** SYNC_TRACE=true: stamp each stage of every key change on stderr (bench/README.md, "Where the time goes"). */
   syncTrace?: boolean;
+  /**
+   * TRUSTED_PROXIES: addresses and CIDRs of proxies (an ingress, a load balancer) whose
+   * X-Forwarded-For names the client for per-IP blocking and audit. Empty: never believed.
+   */
+  trustedProxies?: string[];
   /** Per-IP blocking after repeated invalid master keys. */
   bruteForce: { enabled: boolean; maxFailedAttempts: number; ttlMs: number };
   /** TLS for the gRPC port; unset = plaintext. */
@@ -114,12 +121,24 @@ export interface SsoConfig {
 export const GOOGLE_ISSUER = "https://accounts.google.com";
 export const MIN_MASTER_KEY_LENGTH = 32;
 
+/**
+ * The secret settings: each may instead be given as NAME_FILE, the path of a
+ * file holding it (MCP_SECRET_<NAME>_FILE too); both set is a ConfigError.
+ */
+export const CONTROL_PLANE_SECRET_VARIABLES = [
+  "PROXY_MASTER_KEY",
+  "DATABASE_URL",
+  "GOOGLE_CLIENT_SECRET",
+  "ALERT_WEBHOOK_SECRET",
+] as const;
+
 /** The only reader of process.env in the control plane. */
-export function loadConfig(env: Record<string, string | undefined> = process.env): ControlPlaneConfig {
+export function loadConfig(rawEnv: Record<string, string | undefined> = process.env): ControlPlaneConfig {
+  const env = resolveSecretFiles(rawEnv, CONTROL_PLANE_SECRET_VARIABLES);
   const masterKey = envOptional(env, "PROXY_MASTER_KEY");
   if (!masterKey) {
     throw new ConfigError(
-      "PROXY_MASTER_KEY is required: set it to a random secret of at least 32 characters (e.g. `openssl rand -base64 32`), or use `pnpm start`, which generates one",
+      "PROXY_MASTER_KEY (or PROXY_MASTER_KEY_FILE) is required: set it to a random secret of at least 32 characters (e.g. `openssl rand -base64 32`), or use `pnpm start`, which generates one",
     );
   }
   if (masterKey.length < MIN_MASTER_KEY_LENGTH) {
@@ -158,7 +177,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     compactionIntervalMs: envDurationMs(env, "CHANGE_LOG_COMPACTION_INTERVAL", 60_000),
     syncDebounceMs: envDurationMs(env, "SYNC_DEBOUNCE", 0),
     waitForGatewaysDefaultMs: envDurationMs(env, "WAIT_FOR_GATEWAYS_DEFAULT", 2_000),
-    syncTrace: envEnum(env, "SYNC_TRACE", ["on", "off"], "off") === "on",
+    syncTrace: envBool(env, "SYNC_TRACE", false),
     grpcTls: loadGrpcTls(env),
     requestTimeoutMs: envDurationMs(env, "REQUEST_TIMEOUT", 60_000),
     grpcSessions: {
@@ -166,8 +185,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxSessions: envInt(env, "GRPC_MAX_SESSIONS", DEFAULT_SESSION_LIMITS.maxSessions, 1, 1_000_000),
       maxPerAddress: envInt(env, "GRPC_MAX_SESSIONS_PER_CLIENT", DEFAULT_SESSION_LIMITS.maxPerAddress, 1, 1_000_000),
     },
+    trustedProxies: parseTrustedProxies(envOptional(env, "TRUSTED_PROXIES")),
     bruteForce: {
-      enabled: envEnum(env, "BRUTE_FORCE_PROTECTION", ["on", "off"], "on") === "on",
+      enabled: envBool(env, "BRUTE_FORCE_PROTECTION", true),
       maxFailedAttempts: envInt(env, "BRUTE_FORCE_MAX_FAILED_ATTEMPTS", 5, 1, 1_000_000),
       ttlMs: envDurationMs(env, "BRUTE_FORCE_TTL", 900_000),
     },
@@ -223,24 +243,6 @@ function loadGrpcTls(env: Record<string, string | undefined>): ControlPlaneConfi
   return { cert, key, clientCa };
 }
 
-/** A secret from NAME, or from the file NAME_FILE points to (Kubernetes secrets, Docker secrets). */
-function envSecret(env: Record<string, string | undefined>, name: string): string | undefined {
-  const direct = envOptional(env, name);
-  const file = envOptional(env, `${name}_FILE`);
-  if (direct && file) throw new ConfigError(`set ${name} or ${name}_FILE, not both`);
-  if (!file) return direct;
-  try {
-    const value = readFileSync(file, "utf8").trim();
-    if (!value) throw new ConfigError(`${name}_FILE points to ${JSON.stringify(file)}, which is empty`);
-    return value;
-  } catch (err) {
-    if (err instanceof ConfigError) throw err;
-    throw new ConfigError(
-      `${name}_FILE points to ${JSON.stringify(file)}, which cannot be read: ${(err as Error).message}`,
-    );
-  }
-}
-
 function list(env: Record<string, string | undefined>, name: string): string[] {
   return (envOptional(env, name) ?? "")
     .split(",")
@@ -271,7 +273,7 @@ function isLoopback(hostname: string): boolean {
  */
 function loadSso(env: Record<string, string | undefined>): SsoConfig | undefined {
   const clientId = envOptional(env, "GOOGLE_CLIENT_ID");
-  const clientSecret = envSecret(env, "GOOGLE_CLIENT_SECRET");
+  const clientSecret = envOptional(env, "GOOGLE_CLIENT_SECRET");
   const baseUrl = envUrl(env, "AUTH_BASE_URL");
   if (!clientId) {
     if (clientSecret || baseUrl) {

@@ -103,18 +103,6 @@ describe("loadConfig", () => {
       expect(() => loadConfig({ ...base, AUTH_BYPASS_PATHS: bad })).toThrow("exact paths");
   });
 
-  it("accepts only true or false for DISABLE_AUTH", () => {
-    expect(loadConfig({ ...base, DISABLE_AUTH: "true" }).disableAuth).toBe(true);
-    expect(loadConfig({ ...base, DISABLE_AUTH: "false" }).disableAuth).toBe(false);
-    expect(loadConfig({ ...base, DISABLE_AUTH: "" }).disableAuth).toBe(false);
-    for (const v of ["1", "yes", "TRUE", "on", " true"]) {
-      expect(() => loadConfig({ ...base, DISABLE_AUTH: v })).toThrow(ConfigError);
-      expect(() => loadConfig({ ...base, DISABLE_AUTH: v })).toThrow(
-        /^DISABLE_AUTH must be "true" or "false", got a value of \d+ characters?, not shown$/,
-      );
-    }
-  });
-
   it("parses MAX_HEADER_BYTES within 1KiB..1MiB", () => {
     expect(loadConfig({ ...base, MAX_HEADER_BYTES: "32KiB" }).maxHeaderBytes).toBe(32 * 1024);
     expect(loadConfig({ ...base, MAX_HEADER_BYTES: "8192" }).maxHeaderBytes).toBe(8192);

@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import {
   ConfigError,
   describeValue,
+  envBool,
   envDurationMs,
   envInt,
   envEnum,
@@ -13,9 +14,9 @@ import {
   envUrl,
   mcpSecretsFromEnv,
   parseDurationMs,
+  parseTrustedProxies,
+  resolveSecretFiles,
 } from "@tollgate/shared";
-import type { BlockList } from "node:net";
-import { compileIpRules, parseIpRule, type IpRule } from "./auth/ip.js";
 import { loadProviders, type ProviderConfig } from "./providers/provider-config.js";
 import { loadConnectionLimits, type ConnectionLimits } from "./config/connection-limits.js";
 import { loadControlPlaneTls, type ControlPlaneTls } from "./config/control-plane-tls.js";
@@ -26,6 +27,7 @@ export {
   type ProviderConfig,
 } from "./providers/provider-config.js";
 export type { ControlPlaneTls } from "./config/control-plane-tls.js";
+export { compileTrustedProxies } from "@tollgate/shared";
 
 export interface GatewayConfig {
   /** MCP: MCP_SECRET_* credentials that servers' `env:` references resolve to, and MCP_MAX_MESSAGE_BYTES. */
@@ -52,7 +54,7 @@ export interface GatewayConfig {
   upstreamTimeoutMs: number;
   maxBodyBytes: number;
   logLevel: string;
-  /** SYNC_TRACE=on: stamp each stage of every key change on stderr (bench/README.md, "Where the time goes"). */
+  /** SYNC_TRACE=true: stamp each stage of every key change on stderr (bench/README.md, "Where the time goes"). */
   syncTrace?: boolean;
   /** How long stop() lets in-flight requests finish before cutting them. */
   shutdownGraceMs: number;
@@ -142,37 +144,6 @@ function loadMaxStaleness(env: Env): number | null {
   return ms;
 }
 
-/** TRUSTED_PROXIES: comma-separated IPs and CIDRs; every entry must parse. */
-function parseTrustedProxies(raw: string | undefined): string[] {
-  if (raw === undefined) return [];
-  const entries = raw
-    .split(",")
-    .map((e) => e.trim())
-    .filter((e) => e !== "");
-  for (const e of entries) trustedProxyRule(e);
-  return entries;
-}
-
-function trustedProxyRule(entry: string): IpRule {
-  const rule = parseIpRule(entry);
-  if (!rule) {
-    throw new ConfigError(
-      `TRUSTED_PROXIES must be a comma-separated list of IP addresses and CIDRs such as 10.0.0.0/8,192.168.1.1,fd00::/8; one entry (${describeValue(entry)}) is neither`,
-    );
-  }
-  return rule;
-}
-
-/**
- * The trusted proxies as the request path matches them; null when there are
- * none (X-Forwarded-For is never believed). Validates each entry too, for
- * configs built in code rather than by loadConfig.
- */
-export function compileTrustedProxies(entries: readonly string[]): BlockList | null {
-  const rules = entries.filter((e) => e.trim() !== "").map(trustedProxyRule);
-  return rules.length === 0 ? null : compileIpRules(rules);
-}
-
 /**
  * AUTH_BYPASS_PATHS: comma-separated exact paths, each starting with "/"; a
  * trailing slash is dropped, as it is from request paths.
@@ -198,14 +169,6 @@ export function parseAuthBypassPaths(raw: string | undefined): string[] {
   return out;
 }
 
-/** DISABLE_AUTH: exactly "true" or "false" (unset: false); anything else is a ConfigError. */
-function loadDisableAuth(env: Env): boolean {
-  const raw = envOptional(env, "DISABLE_AUTH");
-  if (raw === undefined || raw === "false") return false;
-  if (raw === "true") return true;
-  throw new ConfigError(`DISABLE_AUTH must be "true" or "false", got ${describeValue(raw)}`);
-}
-
 function loadMaxHeaderBytes(env: Env): number {
   const raw = envOptional(env, "MAX_HEADER_BYTES");
   if (raw === undefined) return DEFAULT_MAX_HEADER_BYTES;
@@ -219,10 +182,23 @@ function loadMaxHeaderBytes(env: Env): number {
 }
 
 /**
+ * The secret settings: each may instead be given as NAME_FILE, the path of a
+ * file holding it (MCP_SECRET_<NAME>_FILE and a providers file's api_key_env
+ * names work the same way).
+ */
+export const GATEWAY_SECRET_VARIABLES = [
+  "GATEWAY_TOKEN",
+  "OPENAI_API_KEY",
+  "ANTHROPIC_API_KEY",
+  "GEMINI_API_KEY",
+] as const;
+
+/**
  * Builds the gateway config from environment variables. The only place that
  * reads them; a wrong value throws a ConfigError naming the variable.
  */
-export function loadConfig(env: Env): GatewayConfig {
+export function loadConfig(rawEnv: Env): GatewayConfig {
+  const env = resolveSecretFiles(rawEnv, GATEWAY_SECRET_VARIABLES);
   const controlPlaneUrl = envUrl(env, "CONTROL_PLANE_URL", DEFAULT_CONTROL_PLANE_URL) ?? DEFAULT_CONTROL_PLANE_URL;
   const gatewayToken = envRequired(
     env,
@@ -272,18 +248,18 @@ export function loadConfig(env: Env): GatewayConfig {
     upstreamTimeoutMs,
     maxBodyBytes,
     logLevel: envEnum(env, "LOG_LEVEL", LOG_LEVELS, "info"),
-    syncTrace: envEnum(env, "SYNC_TRACE", ["on", "off"] as const, "off") === "on",
+    syncTrace: envBool(env, "SYNC_TRACE", false),
     shutdownGraceMs: 10_000,
     maxStalenessMs: loadMaxStaleness(env),
     syncHeartbeatIntervalMs,
     trustedProxies: parseTrustedProxies(envOptional(env, "TRUSTED_PROXIES")),
     bruteForce: {
-      enabled: envEnum(env, "BRUTE_FORCE_PROTECTION", ["on", "off"] as const, "on") === "on",
+      enabled: envBool(env, "BRUTE_FORCE_PROTECTION", true),
       maxFailedAttempts: envInt(env, "BRUTE_FORCE_MAX_FAILED_ATTEMPTS", 5, 1, 1_000_000),
       ttlMs: envDurationMs(env, "BRUTE_FORCE_TTL", 900_000),
     },
     authBypassPaths: parseAuthBypassPaths(envOptional(env, "AUTH_BYPASS_PATHS")),
-    disableAuth: loadDisableAuth(env),
+    disableAuth: envBool(env, "DISABLE_AUTH", false),
     maxHeaderBytes: loadMaxHeaderBytes(env),
     requestTimeoutMs: loadRequestTimeout(env),
     connectionLimits: loadConnectionLimits(env),

@@ -91,6 +91,21 @@ export function envEnum<T extends string>(env: Env, name: string, values: readon
   return v as T;
 }
 
+/**
+ * A boolean setting: exactly `true`/`false` or `1`/`0` (unset or empty: the
+ * fallback), the one spelling every variable accepts; anything else is a
+ * ConfigError naming the variable.
+ */
+export function envBool(env: Env, name: string, fallback: boolean): boolean {
+  const v = env[name];
+  if (v === undefined || v === "") return fallback;
+  if (v === "true" || v === "1") return true;
+  if (v === "false" || v === "0") return false;
+  // on/off and yes/no carry no secret: naming them makes the fix obvious.
+  const hint = /^(on|off|yes|no)$/i.test(v) ? `, got ${JSON.stringify(v)}` : `, got ${describeValue(v)}`;
+  throw new ConfigError(`${name} must be true or false (or 1 or 0)${hint}`);
+}
+
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** Parses durations like `500ms`, `10s`, `5m`, `1h`, `7d` into milliseconds. */

@@ -1,6 +1,7 @@
 export * from "./api-key.js";
 export * from "./base62.js";
 export * from "./config-helpers.js";
+export * from "./env-secrets.js";
 export * from "./errors.js";
 export * from "./ids.js";
 export * from "./logger.js";
@@ -11,3 +12,4 @@ export * from "./brute-force.js";
 export * from "./gen/tollgate/sync/v1/quota_pb.js";
 export * from "./mcp-secrets.js";
 export * from "./sync-trace.js";
+export * from "./client-ip.js";

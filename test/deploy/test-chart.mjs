@@ -4,7 +4,7 @@
 //      (kubernetes-models: the upstream OpenAPI schemas compiled as validators, offline) and the
 //      prometheus-operator CRD schemas; a deliberately broken manifest must fail validation
 //   3. asserts what the chart promises: non-root read-only pods, probes, secret wiring (seed 000's
-//      Google SSO settings included), existingSecret, PDBs, NetworkPolicies
+//      Google SSO settings included), existingSecret, secrets as files, PDBs, NetworkPolicies
 //   4. refusals: a short master key, several control planes without Postgres, values the schema refuses
 //   5. files/alerts.yaml is the same as deploy/prometheus/alerts.yaml
 // helm comes from $HELM, PATH, or ~/.cache/k8s-tools (bash ../shared/tools/k8s-tools.sh).
@@ -149,6 +149,7 @@ async function main() {
       assert(env[name]?.valueFrom?.secretKeyRef?.key === key, `control plane ${name} from the Secret's ${key}`);
     }
     assert(!JSON.stringify(cp).includes("GOCSPX-example"), "no secret value inlined in the Deployment");
+    assert(env.TRUSTED_PROXIES?.value === "10.0.0.0/8", "control plane trusted proxies");
     const gw = prod.find((d) => d.kind === "StatefulSet");
     const gwEnv = Object.fromEntries(gw.spec.template.spec.containers[0].env.map((e) => [e.name, e]));
     assert(
@@ -190,6 +191,34 @@ async function main() {
     );
   });
 
+  await step("secrets as files (secrets.mountAsFiles): NAME_FILE, each pod mounts only its keys", () => {
+    const docs = rendered["secret-files-values.yaml"];
+    const pod = (kind) => docs.find((d) => d.kind === kind).spec.template.spec;
+    for (const [kind, files, keys] of [
+      ["Deployment", ["PROXY_MASTER_KEY_FILE", "DATABASE_URL_FILE"], ["masterKey", "databaseUrl"]],
+      ["StatefulSet", ["GATEWAY_TOKEN_FILE", "ANTHROPIC_API_KEY_FILE"], ["gatewayToken", "anthropicApiKey"]],
+    ]) {
+      const spec = pod(kind);
+      const env = spec.containers[0].env;
+      const byName = Object.fromEntries(env.map((e) => [e.name, e]));
+      for (const [i, name] of files.entries()) {
+        assert(byName[name]?.value === `/run/secrets/tollgate/${keys[i]}`, `${kind}: ${name} names the mounted key`);
+        assert(!byName[name.replace(/_FILE$/, "")], `${kind}: no ${name.replace(/_FILE$/, "")} beside ${name}`);
+      }
+      const volume = spec.volumes.find((v) => v.name === "secrets");
+      assert(
+        volume?.secret.secretName === "tollgate-prod" &&
+          JSON.stringify(volume.secret.items.map((i) => i.key)) === JSON.stringify(keys) &&
+          volume.secret.defaultMode === 0o440,
+        `${kind}: mounts ${keys.join(", ")} only, mode 0440 (got ${JSON.stringify(volume?.secret)})`,
+      );
+      const mount = spec.containers[0].volumeMounts.find((m) => m.name === "secrets");
+      assert(mount?.mountPath === "/run/secrets/tollgate" && mount.readOnly === true, `${kind}: read-only mount`);
+      // Keys not listed in existingSecretKeys are left out rather than pointing at missing files.
+      assert(!env.some((e) => /OPENAI_API_KEY|GOOGLE_CLIENT_SECRET/.test(e.name)), `${kind}: absent keys left out`);
+    }
+  });
+
   await step("refused values", async () => {
     const refusals = [
       [["--set", "secrets.masterKey=short"], /at least 32 characters/],
@@ -197,6 +226,7 @@ async function main() {
       [["--set", "secrets.existingSecret=x", "--set", "gateway.replicas=-1"], /minimum/],
       [["--set", "secrets.existingSecret=x", "--set", "gateway.replica=2"], /additional properties|not allowed/i],
       [["--set", "secrets.existingSecret=x", "--set", "secrets.authBaseUrl=proxy.internal"], /pattern|does not match/i],
+      [["--set", "secrets.existingSecret=x", "--set", "secrets.mountAsFiles=true"], /existingSecretKeys/],
     ];
     for (const [args, pattern] of refusals) {
       const r = await run(helm, ["template", "tg", chart, ...args], { allowFail: true });

@@ -4,14 +4,19 @@
 //      postgres://postgres@127.0.0.1:5432/test when it answers, in a schema of its own that is
 //      dropped afterwards; embedded PGlite in the container's /data otherwise)
 //   3. enrolls and runs two gateway containers (read-only root filesystem) against a fake
-//      OpenAI upstream served by this script
+//      OpenAI upstream served by this script; the control plane and the second gateway read
+//      their secrets from mounted files (NAME_FILE)
 //   4. creates a key through the admin API and calls through each gateway with the `openai` client
 //   5. stops the control plane container: both gateways keep serving from their SQLite cache
 //   6. checks image size, non-root processes, /data ownership, health checks, labels
 // Containers use the host network (ports chosen free) and are removed at the end, pass or fail.
-// Not part of `pnpm test`: it needs a container engine and takes minutes on a cold cache.
+// Not part of `pnpm test` (it needs a container engine and minutes on a cold cache); CI runs it
+// as its own step.
+// TOLLGATE_IMAGE_TAG names the images (default `test`); TOLLGATE_IMAGE_NO_CACHE=1 builds every layer.
 import { randomBytes } from "node:crypto";
-import { dirname, resolve } from "node:path";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import OpenAI from "openai";
 import pg from "pg";
@@ -68,6 +73,8 @@ async function main() {
         `org.opencontainers.image.revision=${revision}`,
       ];
       if (engine === "podman") args.push("--format", "docker"); // OCI format would drop HEALTHCHECK
+      // TOLLGATE_IMAGE_NO_CACHE=1: every layer rebuilt, as on a fresh CI machine (the base image stays).
+      if (process.env.TOLLGATE_IMAGE_NO_CACHE === "1") args.push("--no-cache");
       args.push(root);
       const started = performance.now();
       const { stdout, stderr } = await run(engine, args);
@@ -84,8 +91,15 @@ async function main() {
 
   const cpName = `tollgate-deploy-cp-${runId}`;
   await step(`control plane container (${db.label})`, async () => {
-    const env = { PROXY_MASTER_KEY: masterKey, PORT: cpPort, GRPC_PORT: cpGrpc, HOST: "127.0.0.1", ...db.env };
-    await startContainer(cpName, images["control-plane"], env);
+    // The master key as a mounted secret file (PROXY_MASTER_KEY_FILE), as Compose and the chart can hand it over.
+    const env = {
+      PROXY_MASTER_KEY_FILE: "/run/secrets/master_key",
+      PORT: cpPort,
+      GRPC_PORT: cpGrpc,
+      HOST: "127.0.0.1",
+      ...db.env,
+    };
+    await startContainer(cpName, images["control-plane"], env, secretMounts({ master_key: masterKey }));
     await waitFor(
       "control plane /readyz",
       async () => (await getJson(`http://127.0.0.1:${cpPort}/readyz`)).status === 200,
@@ -111,20 +125,24 @@ async function main() {
         token.status === 201 || token.status === 200,
         `gateway token: ${token.status} ${JSON.stringify(token.body)}`,
       );
+      // The second gateway takes its secrets from files (GATEWAY_TOKEN_FILE, OPENAI_API_KEY_FILE).
+      const asFiles = gw === gateways[1];
+      const secrets = { gateway_token: token.body.token, openai_api_key: UPSTREAM_KEY };
       await startContainer(
         `tollgate-${gw.name}`,
         images.gateway,
         {
-          GATEWAY_TOKEN: token.body.token,
+          ...(asFiles
+            ? { GATEWAY_TOKEN_FILE: "/run/secrets/gateway_token", OPENAI_API_KEY_FILE: "/run/secrets/openai_api_key" }
+            : { GATEWAY_TOKEN: secrets.gateway_token, OPENAI_API_KEY: secrets.openai_api_key }),
           GATEWAY_NAME: gw.name,
           CONTROL_PLANE_URL: `http://127.0.0.1:${cpGrpc}`,
           HOST: "127.0.0.1",
           PORT: gw.port,
           STATUS_PORT: gw.status,
           OPENAI_BASE_URL: upstream.baseUrl,
-          OPENAI_API_KEY: UPSTREAM_KEY,
         },
-        ["--read-only", "--tmpfs", "/tmp"],
+        ["--read-only", "--tmpfs", "/tmp", ...(asFiles ? secretMounts(secrets) : [])],
       );
     }
     for (const gw of gateways) {
@@ -307,6 +325,18 @@ async function chooseDatabase() {
     label: `Postgres ${where.host}${where.pathname}, schema ${schema}`,
     env: { DATABASE_URL: url, DATABASE_SCHEMA: schema },
   };
+}
+
+/** Each secret in a file of its own, mounted read-only at /run/secrets/<name>: `-v` arguments. */
+function secretMounts(secrets) {
+  const dir = mkdtempSync(join(tmpdir(), "tollgate-deploy-secrets-"));
+  chmodSync(dir, 0o755); // the container's uid 1000 reads them, as from a Kubernetes Secret volume
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return Object.entries(secrets).flatMap(([name, value]) => {
+    const file = join(dir, name);
+    writeFileSync(file, `${value}\n`, { mode: 0o444 });
+    return ["-v", `${file}:/run/secrets/${name}:ro`];
+  });
 }
 
 async function startContainer(name, image, env, extra = []) {

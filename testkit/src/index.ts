@@ -20,3 +20,4 @@ export * from "./raw-http.js";
 export * from "./services.js";
 export * from "./temp-dir.js";
 export * from "./wait.js";
+export * from "./thrown.js";

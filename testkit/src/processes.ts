@@ -106,7 +106,10 @@ export function requireBuilt(mainPath: string): void {
   }
 }
 
-/** The whole environment of a child service: nothing is inherited but PATH, HOME and TZ. */
+/**
+ * The whole environment of a child service: nothing is inherited but PATH, HOME, TZ and
+ * NODE_OPTIONS (`pnpm test:node24` loads its native-addon hook through it).
+ */
 export function baseEnv(): Record<string, string> {
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
@@ -114,6 +117,7 @@ export function baseEnv(): Record<string, string> {
     NODE_ENV: "production",
   };
   if (process.env.TZ) env.TZ = process.env.TZ;
+  if (process.env.NODE_OPTIONS) env.NODE_OPTIONS = process.env.NODE_OPTIONS;
   return env;
 }
 

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { ConfigError, envOptional, envUrl, parseDurationMs } from "@tollgate/shared";
+import { ConfigError, envOptional, envSecret, envUrl, parseDurationMs } from "@tollgate/shared";
 import { parse as parseYaml } from "yaml";
 import { PROVIDER_KINDS, type ProviderKind } from "./types.js";
 
@@ -142,8 +142,9 @@ function parseEntry(env: Env, where: string, raw: unknown, defaultTimeoutMs: num
         `${at}: api_key_env must be the name of an environment variable, got ${JSON.stringify(e.api_key_env)}`,
       );
     }
-    apiKey = envOptional(env, e.api_key_env);
-    if (apiKey === undefined) throw new ConfigError(`${at}: api_key_env names ${e.api_key_env}, which is not set`);
+    apiKey = envSecret(env, e.api_key_env);
+    if (apiKey === undefined)
+      throw new ConfigError(`${at}: api_key_env names ${e.api_key_env}, which is not set (nor ${e.api_key_env}_FILE)`);
   }
   const models: string[] = [];
   const modelPatterns: string[] = [];

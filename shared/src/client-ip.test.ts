@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { clientAddress, compileIpRules, normalizeAddress, parseIpRule, unparseableForwardedBucket } from "./ip.js";
+import {
+  clientAddress,
+  compileIpRules,
+  normalizeAddress,
+  parseIpRule,
+  unparseableForwardedBucket,
+} from "./client-ip.js";
 
 describe("IPv4-mapped IPv6 addresses in any spelling", () => {
   it("normalize to the IPv4 address, so one peer is one brute-force bucket", () => {
