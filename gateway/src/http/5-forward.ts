@@ -39,7 +39,7 @@ interface PassOptions {
   answered?: { value: boolean };
   /** Streams: aborts the upstream read (bounds the read for usage after the client left). */
   abort?: LightSignal;
-  /** Runs once the usage is known, before the answer's last bytes: settles it and waits until it is durable. */
+  /** Runs once the usage is known, before the answer's last bytes: settles it, which appends it to the usage journal (kill -9 safe). */
   beforeEnd?: () => Promise<void> | void;
 }
 
@@ -63,6 +63,15 @@ export function upstreamHttpError(
   return errors.upstreamFailed(err.status, err.message, err.reason === "timeout");
 }
 
+/** Passes an upstream answer on to the client, recording what the request record needs. */
+type PassAnswer = (
+  ctx: AppContext,
+  res: ServerResponse,
+  rec: RequestRecord,
+  up: ProviderResponse,
+  opts: PassOptions,
+) => Promise<void>;
+
 function countUpstreamStatus(ctx: AppContext, provider: string, status: number): void {
   ctx.metrics.upstreamResponse(provider, status);
   if (status >= 500) ctx.metrics.upstreamError(provider, "http_5xx");
@@ -73,13 +82,7 @@ function countUpstreamStatus(ctx: AppContext, provider: string, status: number):
  * Buffers an upstream answer and passes status, content type and bytes on
  * unchanged, reading its usage when it is JSON.
  */
-export async function passBuffered(
-  ctx: AppContext,
-  res: ServerResponse,
-  rec: RequestRecord,
-  up: ProviderResponse,
-  opts: PassOptions,
-): Promise<void> {
+export const passBuffered: PassAnswer = async (ctx, res, rec, up, opts) => {
   countUpstreamStatus(ctx, opts.provider, up.status);
   const chunks: Buffer[] = [];
   for await (const c of up.body) chunks.push(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
@@ -111,19 +114,13 @@ export async function passBuffered(
     "content-length": body.length,
   });
   res.end(body);
-}
+};
 
 /**
  * Streams an SSE answer through chunk by chunk as it arrives, tapping it for
  * usage. A failure after the headers went out can only cut the stream.
  */
-export async function passStreaming(
-  ctx: AppContext,
-  res: ServerResponse,
-  rec: RequestRecord,
-  up: ProviderResponse,
-  opts: PassOptions,
-): Promise<void> {
+export const passStreaming: PassAnswer = async (ctx, res, rec, up, opts) => {
   countUpstreamStatus(ctx, opts.provider, up.status);
   res.writeHead(up.status, {
     ...up.headers,
@@ -163,7 +160,7 @@ export async function passStreaming(
       // Kept current: a client that leaves mid-stream is logged at once, with what was counted so far.
       rec.usage = tap.usage;
       if (!settledEarly && tap.answered && tap.usage !== null && opts.beforeEnd) {
-        // The answer and its usage are known: durable before the bytes that end the stream go out.
+        // The answer and its usage are known: journaled before the bytes that end the stream go out.
         settledEarly = true;
         const barrier = opts.beforeEnd();
         if (barrier) await barrier;
@@ -200,7 +197,7 @@ export async function passStreaming(
   const barrier = settledEarly ? undefined : opts.beforeEnd?.();
   if (barrier) await barrier;
   res.end();
-}
+};
 
 /**
  * Notes each upstream call in the request record (whose provider becomes the
