@@ -1,7 +1,7 @@
 import { hash, type KeyObject } from "node:crypto";
 import type { BlockList } from "node:net";
 import type { KeyPolicy, StoredKey } from "./stored-key.js";
-import { compileIpRules, parseIpRule, type IpRule } from "./ip.js";
+import { compileIpRules, parseIpRule, type IpRule } from "@tollgate/shared";
 import { compileModelMatcher, type ModelMatcher } from "./model-matcher.js";
 
 /**

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { toStoredKey } from "../db/synced-records.js";
 import { type KeyOverrides, makeKey } from "@tollgate/testkit";
-import { clientAddress, compileIpRules, ipInList, normalizeAddress, parseIpRule } from "./ip.js";
+import { clientAddress, compileIpRules, ipInList, normalizeAddress, parseIpRule } from "@tollgate/shared";
 import { compileKey, type KeyRecord } from "./key-index.js";
 import { MAX_GLOB_MATCHED_MODEL_LENGTH, compileModelMatcher, modelAllowed } from "./model-matcher.js";
 import { checkIp, checkModel, checkProvider } from "./policy.js";

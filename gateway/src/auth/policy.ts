@@ -1,5 +1,5 @@
 import type { KeyRecord } from "./key-index.js";
-import { ipInList } from "./ip.js";
+import { ipInList } from "@tollgate/shared";
 import { modelAllowed } from "./model-matcher.js";
 
 /** Which scope refused a request; a bounded metric label. */

@@ -7,7 +7,7 @@ import { openStore, type GatewayStore } from "./store.js";
 import { migrate, migrations } from "./migrations.js";
 import { KeyIndex, indexKeyOfApiKey } from "../auth/key-index.js";
 import { modelAllowed } from "../auth/model-matcher.js";
-import { ipInList } from "../auth/ip.js";
+import { ipInList } from "@tollgate/shared";
 import {
   deleteChange,
   makeKey,

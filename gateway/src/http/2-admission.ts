@@ -6,7 +6,7 @@ import {
   type AuthFailureReason,
   type PresentedCredential,
 } from "../auth/authenticate.js";
-import { clientAddress, ipInList, normalizeAddress, unparseableForwardedBucket } from "../auth/ip.js";
+import { clientAddress, ipInList, normalizeAddress, unparseableForwardedBucket } from "@tollgate/shared";
 import type { KeyRecord } from "../auth/key-index.js";
 import { checkIp, type PolicyDenial } from "../auth/policy.js";
 import { MAX_URL_BYTES } from "../config.js";
