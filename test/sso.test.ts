@@ -205,6 +205,8 @@ describe("SSO sign-in through a real OpenID Connect provider", () => {
         ADMIN_EMAILS: "boss@example.com",
         SSO_KEY_RPM_LIMIT: "600",
         SSO_DEFAULT_TEAM: "engineering",
+        // Above what the tests before the last one start (about 15): the last one runs the bucket dry.
+        SSO_LOGIN_RATE_LIMIT: "30",
       },
     });
     // Created after the start: the default team is looked up at each sign-in.
@@ -371,5 +373,25 @@ describe("SSO sign-in through a real OpenID Connect provider", () => {
       expect(metrics).not.toContain(secret);
     }
     expect(audit).toContain("sso.sign_in");
+  });
+  // Last: it empties this address's bucket.
+  it("refuses more sign-in starts per minute from one address than SSO_LOGIN_RATE_LIMIT, with a page saying when to retry", async () => {
+    let refused: Response | undefined;
+    for (let i = 0; i < 200 && !refused; i++) {
+      const res = await fetch(`${cpUrl}/auth/login`, { redirect: "manual" });
+      if (res.status === 429) refused = res;
+      else expect(res.status).toBe(302);
+    }
+    expect(refused).toBeDefined();
+    const retryAfter = Number(refused!.headers.get("retry-after"));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(2); // 30 a minute: one back every 2 s
+    expect(refused!.headers.get("location")).toBeNull();
+    expect(refused!.headers.getSetCookie().some((c) => c.startsWith("tollgate_sso="))).toBe(false);
+    const html = await refused!.text();
+    expect(html).toContain("Too many sign-ins were started from this address");
+    expect(html).toContain(`Wait ${retryAfter} s`);
+    const metrics = await (await fetch(`${cpUrl}/metrics`)).text();
+    expect(metrics).toMatch(/tollgate_cp_sso_sign_ins_total\{outcome="rate_limited"\} [1-9]/);
   });
 });

@@ -116,6 +116,8 @@ export interface SsoConfig {
   };
   /** How long a sign-in may take between /auth/login and /auth/callback. */
   stateTtlMs: number;
+  /** SSO_LOGIN_RATE_LIMIT: sign-ins one client address may start per minute (each costs a row and a provider round trip). */
+  loginsPerMinute: number;
 }
 
 export const GOOGLE_ISSUER = "https://accounts.google.com";
@@ -348,5 +350,6 @@ function loadSso(env: Record<string, string | undefined>): SsoConfig | undefined
       expiresInMs: expiresIn === undefined ? undefined : envDurationMs(env, "SSO_KEY_EXPIRES_IN", 0),
     },
     stateTtlMs: 10 * 60_000,
+    loginsPerMinute: envInt(env, "SSO_LOGIN_RATE_LIMIT", 60, 1, 1_000_000),
   };
 }

@@ -75,7 +75,7 @@ export function createMetrics() {
   });
   const ssoSignIns = new Counter({
     name: "tollgate_cp_sso_sign_ins_total",
-    help: "SSO callbacks by outcome: ok, or the reason a sign-in was refused (a fixed list)",
+    help: "SSO sign-ins by outcome: ok, rate_limited (a start refused at /auth/login), or the reason a callback was refused (a fixed list)",
     labelNames: ["outcome"] as const,
     registers: [registry],
   });

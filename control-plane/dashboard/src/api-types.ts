@@ -2320,6 +2320,7 @@ export interface operations {
         parameters: {
             query?: {
                 action?: string;
+                actor?: string;
                 limit?: number;
                 since?: string;
                 target_id?: string;

@@ -1,7 +1,7 @@
 import { AppError } from "@tollgate/shared";
 import { sql, type RawBuilder } from "kysely";
 import type { Db } from "../db/database.js";
-import { toBuffer } from "./rows.js";
+import { likeLiteral, toBuffer } from "./rows.js";
 import {
   mcpJson,
   settingsColumns,
@@ -239,12 +239,9 @@ export async function listApiKeys(
     .where("u.org_id", "=", orgId);
   if (q.userId) query = query.where("k.user_id", "=", q.userId);
   if (q.search) {
-    const like = `%${q.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const literal = likeLiteral(q.search);
     query = query.where((eb) =>
-      eb.or([
-        eb("k.name", "ilike", like),
-        eb("k.key_prefix", "like", `${q.search!.replace(/[\\%_]/g, (c) => `\\${c}`)}%`),
-      ]),
+      eb.or([eb("k.name", "ilike", `%${literal}%`), eb("k.key_prefix", "like", `${literal}%`)]),
     );
   }
   if (q.status === "expired")

@@ -1,6 +1,6 @@
 import { newId } from "@tollgate/shared";
 import type { Db } from "../db/database.js";
-import { toIso } from "./rows.js";
+import { likeLiteral, toIso } from "./rows.js";
 
 export interface AuditEntryInput {
   orgId: string;
@@ -57,6 +57,8 @@ export async function listAudit(
   filter: {
     targetId?: string | undefined;
     action?: string | undefined;
+    /** A part of the actor label, any case (`master_key`, `user:…`, `ip:…`). */
+    actor?: string | undefined;
     since?: Date | undefined;
     until?: Date | undefined;
     limit: number;
@@ -65,6 +67,7 @@ export async function listAudit(
   let q = db.selectFrom("audit_log").selectAll().where("org_id", "=", orgId);
   if (filter.targetId) q = q.where("target_id", "=", filter.targetId);
   if (filter.action) q = q.where("action", "=", filter.action);
+  if (filter.actor) q = q.where("actor", "ilike", `%${likeLiteral(filter.actor)}%`);
   if (filter.since) q = q.where("at", ">=", filter.since);
   if (filter.until) q = q.where("at", "<", filter.until);
   const rows = await q.orderBy("id", "desc").limit(filter.limit).execute();

@@ -2,7 +2,7 @@ import { sql } from "kysely";
 import type { Db } from "../db/database.js";
 import type { ModelPricesTable, PriceValues } from "../db/schema.js";
 import type { ModelPriceRecord } from "./change-log.js";
-import { toIso, toNullableNumber } from "./rows.js";
+import { likeLiteral, toIso, toNullableNumber } from "./rows.js";
 
 export type { ModelPriceRecord } from "./change-log.js";
 
@@ -82,7 +82,7 @@ export async function listModelPrices(db: Db, orgId: string, f: PriceListFilter)
   if (f.provider !== undefined) q = q.where("provider", "=", f.provider);
   if (f.source !== undefined) q = q.where("source", "=", f.source);
   if (f.search !== undefined) {
-    const pattern = "%" + f.search.replace(/[\\%_]/g, (c) => "\\" + c) + "%";
+    const pattern = `%${likeLiteral(f.search)}%`;
     q = q.where(sql<boolean>`model ilike ${pattern}`);
   }
   if (f.after) {

@@ -30,3 +30,8 @@ export function timestamps(row: { created_at: Date | string; updated_at: Date | 
 } {
   return { created_at: toIso(row.created_at)!, updated_at: toIso(row.updated_at)! };
 }
+
+/** `text` with LIKE's wildcards escaped (`\` is the default escape in Postgres), to match literally. */
+export function likeLiteral(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}

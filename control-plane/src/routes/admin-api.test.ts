@@ -85,6 +85,37 @@ describe("admin API", () => {
     expect((await call("DELETE", `/internal/api-keys/${key.body.id}`)).status).toBe(404);
   });
 
+  it("filters the audit log by a part of the actor, in any case, with LIKE wildcards taken literally", async () => {
+    const minted = await call("POST", "/internal/admin-tokens", { name: "auditor", role: "admin" });
+    expect(minted.status).toBe(201);
+    const byToken = await call(
+      "POST",
+      "/internal/teams",
+      { name: "audited-by-token" },
+      {
+        authorization: `Bearer ${minted.body.token}`,
+      },
+    );
+    expect(byToken.status).toBe(201);
+    const tokenActor = `admin_token:${minted.body.id}`;
+
+    const mine = await call("GET", `/internal/audit-logs?actor=${encodeURIComponent(tokenActor.toUpperCase())}`);
+    expect(mine.status).toBe(200);
+    expect(mine.body.data.map((a: { actor: string; target_id: string }) => [a.actor, a.target_id])).toEqual([
+      [tokenActor, byToken.body.id],
+    ]);
+    const master = await call("GET", "/internal/audit-logs?actor=MASTER_&limit=1000");
+    expect(master.body.data.length).toBeGreaterThan(0);
+    expect(master.body.data.every((a: { actor: string }) => a.actor === "master_key")).toBe(true);
+    // `%` and `_` match themselves, not any text.
+    expect((await call("GET", "/internal/audit-logs?actor=%25")).body.data).toEqual([]);
+    expect((await call("GET", "/internal/audit-logs?actor=master%5Fkey")).body.data.length).toBeGreaterThan(0);
+    expect((await call("GET", "/internal/audit-logs?actor=maste__key")).body.data).toEqual([]);
+    const tooLong = await call("GET", `/internal/audit-logs?actor=${"a".repeat(201)}`);
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.body.error.message).toContain("actor");
+  });
+
   it("refuses requests without the right master key", async () => {
     expect((await call("GET", "/internal/teams", undefined, { authorization: "" })).status).toBe(401);
     const wrong = await call("GET", "/internal/teams", undefined, { authorization: "Bearer nope" });

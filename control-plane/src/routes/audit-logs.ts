@@ -8,6 +8,7 @@ import { listAudit } from "../repositories/audit-log.js";
 const query = z.strictObject({
   target_id: z.string().max(100).optional(),
   action: z.string().max(100).optional(),
+  actor: z.string().max(200).optional(),
   since: z.iso
     .datetime({ offset: true, error: "must be an ISO-8601 timestamp" })
     .refine(isRealCalendarDate, "must be a time that exists")
@@ -30,6 +31,7 @@ export const auditLogRoutes = routeGroup("audit-logs", [
       const rows = await listAudit(app.db, ctx.state.orgId, {
         targetId: q.target_id,
         action: q.action,
+        actor: q.actor,
         since: q.since ? new Date(q.since) : undefined,
         until: q.until ? new Date(q.until) : undefined,
         limit: q.limit,

@@ -7,6 +7,7 @@ import { actorLabel } from "../auth/roles.js";
 import { openSession } from "../auth/sessions.js";
 import { completeSignIn, startSignIn, type CompletedSignIn, type SsoDeps } from "../sso/sign-in.js";
 import type { AppContext } from "../context.js";
+import { ClientRateLimiter } from "../http/rate-limit.js";
 import { setSessionCookie } from "../http/session-auth.js";
 import { recordAudit } from "../repositories/audit-log.js";
 
@@ -29,6 +30,7 @@ const FAILURE_STATUS: Record<SsoFailureReason, number> = {
   email_unverified: 403,
   domain_not_allowed: 403,
   provider_unreachable: 502,
+  rate_limited: 429,
 };
 
 function escapeHtml(value: string): string {
@@ -147,6 +149,7 @@ export function authRoutes(app: AppContext, overrides: { client?: OidcClient } =
       }),
   };
   const secureCookie = sso ? sso.baseUrl.startsWith("https:") : false;
+  const starts = sso && new ClientRateLimiter(sso.loginsPerMinute);
 
   async function auditFailure(ctx: Context, failure: SsoFailure) {
     app.metrics.ssoSignIn(failure.reason);
@@ -166,6 +169,15 @@ export function authRoutes(app: AppContext, overrides: { client?: OidcClient } =
   }
 
   router.get("/auth/login", async (ctx) => {
+    // Each start writes a row and asks the provider: bounded per address, refused before any of it.
+    // Not audited one by one (a flood would become audit rows); the metric counts them.
+    const wait = starts!.take(ctx.ip || "unknown");
+    if (wait > 0) {
+      app.metrics.ssoSignIn("rate_limited");
+      ctx.set("Retry-After", String(wait));
+      const message = `Too many sign-ins were started from this address. Wait ${wait} s, then sign in again.`;
+      return failurePage(ctx, new SsoFailure("rate_limited", message));
+    }
     try {
       const started = await startSignIn(deps!);
       ctx.append(

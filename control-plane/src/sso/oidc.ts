@@ -25,7 +25,8 @@ export type SsoFailureReason =
   | "no_email"
   | "email_unverified"
   | "domain_not_allowed"
-  | "provider_unreachable";
+  | "provider_unreachable"
+  | "rate_limited";
 
 export class SsoFailure extends Error {
   constructor(
