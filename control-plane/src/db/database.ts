@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
+import { pg_trgm } from "@electric-sql/pglite/contrib/pg_trgm";
 import { Kysely, Migrator, PostgresDialect, sql, type MigrationResultSet } from "kysely";
 import pg from "pg";
 import type { Logger } from "@tollgate/shared";
@@ -61,7 +62,8 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
   }
   const dir = join(options.dataDir, "pglite");
   mkdirSync(dir, { recursive: true });
-  const pglite = new PGlite(dir);
+  // pg_trgm backs the keys page's name search (migration key-name-search).
+  const pglite = new PGlite(dir, { extensions: { pg_trgm } });
   const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
   return {
     db,
