@@ -20,6 +20,7 @@ import { dirname, join, resolve as resolvePath } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { intList, loadavg, revision } from "./lib/cli.mjs";
+import { gatewayNodeFlags } from "./lib/gateway-node-flags.mjs";
 import { benchStoredKey } from "./lib/sync-keys.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -153,10 +154,15 @@ try {
     store.meta.set("revision", "1");
     store.close();
     const out = JSON.parse(
-      execFileSync(process.execPath, ["--expose-gc", fileURLToPath(import.meta.url), "--memory-child", dir], {
-        env: process.env,
-        maxBuffer: 1 << 20,
-      }).toString(),
+      // With the node flags the gateway image starts with (its young generation's size counts here).
+      execFileSync(
+        process.execPath,
+        [...gatewayNodeFlags(ROOT), "--expose-gc", fileURLToPath(import.meta.url), "--memory-child", dir],
+        {
+          env: process.env,
+          maxBuffer: 1 << 20,
+        },
+      ).toString(),
     );
     const row = {
       keys: out.keys,
