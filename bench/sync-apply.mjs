@@ -6,9 +6,11 @@
 //    again (a resubscribe that finds nothing changed). CPU time (process.cpuUsage) and wall time
 //    of each, and the size of gateway.db.
 // 2. memory: for each of BENCH_MEMORY_KEYS (default 100,000 and 1,000,000) synthetic keys written
-//    to a gateway's SQLite file, a fresh child process (--expose-gc) opens the store and loads the
-//    key index as the gateway does at boot (KeyCache.load), then reports heap after a full GC and
-//    RSS, before and after: memory per cached key, the key index plus SQLite's page cache.
+//    to a gateway's SQLite file, a fresh child process (--expose-gc, and the node flags the
+//    gateway image starts with: gateway/node-flags.json of the build measured) opens the store and
+//    loads the key index as the gateway does at boot (KeyCache.load), then reports heap after a
+//    full GC, V8's committed heap and RSS, before and after: memory per cached key, the key index
+//    plus SQLite's page cache.
 //
 // Imports the built gateway code by file path (BENCH_BUILD_ROOT: another built checkout, for A/B).
 // Run: pnpm bench:apply (builds first). Timings only: nothing here asserts.
