@@ -6,9 +6,11 @@
 //    again (a resubscribe that finds nothing changed). CPU time (process.cpuUsage) and wall time
 //    of each, and the size of gateway.db.
 // 2. memory: for each of BENCH_MEMORY_KEYS (default 100,000 and 1,000,000) synthetic keys written
-//    to a gateway's SQLite file, a fresh child process (--expose-gc) opens the store and loads the
-//    key index as the gateway does at boot (KeyCache.load), then reports heap after a full GC and
-//    RSS, before and after: memory per cached key, the key index plus SQLite's page cache.
+//    to a gateway's SQLite file, a fresh child process (--expose-gc, and the node flags the
+//    gateway image starts with: gateway/node-flags.json of the build measured) opens the store and
+//    loads the key index as the gateway does at boot (KeyCache.load), then reports heap after a
+//    full GC, V8's committed heap and RSS, before and after: memory per cached key, the key index
+//    plus SQLite's page cache.
 //
 // Imports the built gateway code by file path (BENCH_BUILD_ROOT: another built checkout, for A/B).
 // Run: pnpm bench:apply (builds first). Timings only: nothing here asserts.
@@ -20,6 +22,7 @@ import { dirname, join, resolve as resolvePath } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { intList, loadavg, revision } from "./lib/cli.mjs";
+import { gatewayNodeFlags } from "./lib/gateway-node-flags.mjs";
 import { benchStoredKey } from "./lib/sync-keys.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -52,7 +55,7 @@ if (process.argv[2] === "--memory-child") {
   const settle = () => {
     for (let i = 0; i < 3; i++) globalThis.gc();
     const m = process.memoryUsage();
-    return { heap: m.heapUsed + m.external + m.arrayBuffers, rss: m.rss };
+    return { heap: m.heapUsed + m.external + m.arrayBuffers, heapTotal: m.heapTotal, rss: m.rss };
   };
   const before = settle();
   const store = openStore(dir);
@@ -71,6 +74,8 @@ if (process.argv[2] === "--memory-child") {
       heap_delta: after.heap - before.heap,
       rss_delta: after.rss - before.rss,
       rss: after.rss,
+      // What V8 keeps committed for its heap after the GC: used plus what fragmentation left.
+      heap_committed: after.heapTotal,
     }),
   );
   store.close();
@@ -151,10 +156,15 @@ try {
     store.meta.set("revision", "1");
     store.close();
     const out = JSON.parse(
-      execFileSync(process.execPath, ["--expose-gc", fileURLToPath(import.meta.url), "--memory-child", dir], {
-        env: process.env,
-        maxBuffer: 1 << 20,
-      }).toString(),
+      // With the node flags the gateway image starts with (its young generation's size counts here).
+      execFileSync(
+        process.execPath,
+        [...gatewayNodeFlags(ROOT), "--expose-gc", fileURLToPath(import.meta.url), "--memory-child", dir],
+        {
+          env: process.env,
+          maxBuffer: 1 << 20,
+        },
+      ).toString(),
     );
     const row = {
       keys: out.keys,
@@ -163,6 +173,7 @@ try {
       heap_delta_mib: mib(out.heap_delta),
       rss_delta_mib: mib(out.rss_delta),
       rss_mib: mib(out.rss),
+      heap_committed_mib: mib(out.heap_committed),
       heap_bytes_per_key: Math.round(out.heap_delta / out.keys),
       rss_bytes_per_key: Math.round(out.rss_delta / out.keys),
       gateway_db_mib: mib(dbBytes(dir)),
@@ -170,7 +181,7 @@ try {
     results.memory.push(row);
     say(
       `[memory ${n}] loaded in ${row.load_ms} ms: heap+external +${row.heap_delta_mib} MiB (${row.heap_bytes_per_key} B/key), ` +
-        `RSS +${row.rss_delta_mib} MiB (${row.rss_bytes_per_key} B/key, process ${row.rss_mib} MiB), gateway.db ${row.gateway_db_mib} MiB`,
+        `RSS +${row.rss_delta_mib} MiB (${row.rss_bytes_per_key} B/key, process ${row.rss_mib} MiB, V8 heap committed ${row.heap_committed_mib} MiB), gateway.db ${row.gateway_db_mib} MiB`,
     );
     rmSync(dir, { recursive: true, force: true });
   }

@@ -2,13 +2,13 @@
 // The newcomer's stack (`pnpm start`, after `tsc -b`): a control plane on
 // embedded PGlite plus one attached gateway, with what to try printed.
 // Everything it keeps lives in <repo>/.data/ (delete it to start over).
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fail, installSignalHandlers, isShuttingDown, startChild, waitForLine } from "./start/children.mjs";
 import { baseEnv, loadMasterKey, pass, resolvePorts } from "./start/config.mjs";
 import { ensureGatewayToken } from "./start/gateway-token.mjs";
 import { c, endProgress, info, println, setProgress, warn } from "./start/output.mjs";
-import { controlPlaneMain, dataDir, gatewayMain, rel } from "./start/paths.mjs";
+import { controlPlaneMain, dataDir, gatewayMain, rel, root } from "./start/paths.mjs";
 import { printTour } from "./start/tour.mjs";
 
 installSignalHandlers();
@@ -72,8 +72,11 @@ async function main() {
   info(
     `starting the gateway (${useOpenAI ? "OpenAI upstream" : "mock provider"}, cache in ${rel(join(dataDir, "gateway"))})…`,
   );
+  // The node flags the gateway image starts with (heap sizes: they cannot be set at run time).
+  const { flags } = JSON.parse(readFileSync(join(root, "gateway", "node-flags.json"), "utf8"));
   const gw = startChild("gateway", c.blue, gatewayMain, {
     ...baseEnv,
+    NODE_OPTIONS: [process.env.NODE_OPTIONS, ...flags].filter(Boolean).join(" "),
     ...pass("OPENAI_BASE_URL", "OPENAI_API_KEY", "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY", "HOST", "LOG_LEVEL"),
     CONTROL_PLANE_URL: `http://127.0.0.1:${grpcActual}`,
     GATEWAY_TOKEN: gwToken.token,

@@ -8,6 +8,7 @@ import { admin, startControlPlane as startServiceControlPlane, startReadyGateway
 import { freePort } from "./proc-stats.mjs";
 import { run, startChild } from "./throughput-runtime.mjs";
 import { CONTROL_PLANE_MAIN, GATEWAY_MAIN, HERE, requireHere, ROOT, settings } from "./throughput-settings.mjs";
+import { gatewayNodeFlags } from "./gateway-node-flags.mjs";
 
 // ---------------------------------------------------------------- services
 
@@ -69,14 +70,16 @@ export async function seed(cp) {
 
 export async function startGateway(cp, gatewayToken, upstreamUrl, { name = "gateway", main = GATEWAY_MAIN } = {}) {
   const dataDir = join(run.tmpDir, name);
-  // The flags and the profile are for the gateway measured; the baseline has flags of its own.
+  // Each build starts with the node flags its image does (gateway/node-flags.json), then the
+  // bench's: the extra flags and the profile are for the gateway measured, the baseline has its own.
   const nodeArgs =
     name === "gateway"
       ? [
+          ...gatewayNodeFlags(ROOT),
           ...settings.gatewayNodeFlags,
           ...(settings.gatewayCpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${settings.gatewayCpuProfDir}`] : []),
         ]
-      : settings.baselineNodeFlags;
+      : [...gatewayNodeFlags(dirname(dirname(dirname(main)))), ...settings.baselineNodeFlags];
   const { entry, port, statusUrl } = await startReadyGateway({
     start: (childName, script, env) => startChild(childName, script, [], env, { nodeArgs }),
     main,

@@ -2,7 +2,9 @@ import { setFlagsFromString } from "node:v8";
 
 /**
  * V8 settings for the gateway process, applied before anything else loads
- * (main.ts imports this module first).
+ * (main.ts imports this module first). Heap sizes are fixed when V8 starts,
+ * so they are node flags instead: gateway/node-flags.json (the young
+ * generation's size, for RSS under load; bench/README.md, "gateway RSS").
  *
  * No allocation-site pretenuring. Under load V8 decided to allocate some of
  * the request path's short-lived objects straight in old space; dead there,

@@ -19,7 +19,7 @@ export interface KeyRecord
   allowedModels: ModelMatcher | null;
   /** Null: any address. */
   ipAllowlist: BlockList | null;
-  /** The admin's metadata object, parsed; null when none. */
+  /** The admin's metadata object, parsed (each read parses again: read the JSON on a hot path); null when none. */
   metadata: Readonly<Record<string, unknown>> | null;
   /** The same, as compact JSON for the request log; null when none. */
   metadataJson: string | null;
@@ -68,8 +68,9 @@ function compileIpAllowlist(entries: readonly string[]): BlockList | null {
   return compileIpRules(rules);
 }
 
-function parseMetadata(text: string): { metadata: Record<string, unknown> | null; json: string | null } {
-  if (text === "") return { metadata: null, json: null };
+/** Validates metadata_json; its compact form, or null when there is none (empty object included). */
+function compactMetadata(text: string): string | null {
+  if (text === "") return null;
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -78,10 +79,73 @@ function parseMetadata(text: string): { metadata: Record<string, unknown> | null
   }
   if (value === null || typeof value !== "object" || Array.isArray(value))
     throw new Error("metadata_json is not a JSON object");
-  const metadata = value as Record<string, unknown>;
-  return Object.keys(metadata).length === 0
-    ? { metadata: null, json: null }
-    : { metadata, json: JSON.stringify(metadata) };
+  return Object.keys(value).length === 0 ? null : JSON.stringify(value);
+}
+
+/** What a policy compiles to; shared by every key that carries the same policy object. */
+interface CompiledScopes {
+  readonly policy: Readonly<KeyPolicy>;
+  readonly allowedProviders: ReadonlySet<string> | null;
+  readonly allowedModels: ModelMatcher | null;
+  readonly ipAllowlist: BlockList | null;
+}
+
+// Policies are interned per load and snapshot (KeyInterner), so most keys share one policy
+// object and, through this map, one set of compiled scopes instead of three fields each.
+const scopesByPolicy = new WeakMap<Readonly<KeyPolicy>, CompiledScopes>();
+
+function compileScopes(policy: Readonly<KeyPolicy>): CompiledScopes {
+  let scopes = scopesByPolicy.get(policy);
+  if (scopes === undefined) {
+    scopes = {
+      policy,
+      allowedProviders: policy.allowedProviders.length === 0 ? null : new Set(policy.allowedProviders),
+      allowedModels: compileModelMatcher(policy.allowedModels),
+      ipAllowlist: compileIpAllowlist(policy.ipAllowlist),
+    };
+    scopesByPolicy.set(policy, scopes);
+  }
+  return scopes;
+}
+
+/**
+ * The index's KeyRecord. One per cached key, so its size counts (1,000,000 keys in 500 MB,
+ * bench/README.md "memory per cached key"): the compiled scopes are one shared object, read
+ * through getters, and the metadata is kept as its JSON text alone (the request log echoes
+ * the text; the parsed object is rarely read, so it is parsed on demand).
+ */
+class IndexedKey implements KeyRecord {
+  constructor(
+    readonly id: string,
+    readonly prefix: string,
+    readonly name: string,
+    readonly userId: string,
+    readonly teamId: string,
+    readonly status: number,
+    readonly expiresAtMs: number | null,
+    readonly metadataJson: string | null,
+    private readonly scopes: CompiledScopes,
+  ) {}
+
+  get policy(): Readonly<KeyPolicy> {
+    return this.scopes.policy;
+  }
+
+  get allowedProviders(): ReadonlySet<string> | null {
+    return this.scopes.allowedProviders;
+  }
+
+  get allowedModels(): ModelMatcher | null {
+    return this.scopes.allowedModels;
+  }
+
+  get ipAllowlist(): BlockList | null {
+    return this.scopes.ipAllowlist;
+  }
+
+  get metadata(): Readonly<Record<string, unknown>> | null {
+    return this.metadataJson === null ? null : (JSON.parse(this.metadataJson) as Record<string, unknown>);
+  }
 }
 
 /**
@@ -90,22 +154,17 @@ function parseMetadata(text: string): { metadata: Record<string, unknown> | null
  * before anything is written.
  */
 export function compileKey(k: StoredKey): CompiledKey {
-  const { metadata, json } = parseMetadata(k.metadataJson);
-  const record: KeyRecord = {
-    id: k.id,
-    prefix: k.prefix,
-    name: k.name,
-    userId: k.userId,
-    teamId: k.teamId,
-    status: k.status,
-    expiresAtMs: k.expiresAtMs,
-    policy: k.policy,
-    allowedProviders: k.policy.allowedProviders.length === 0 ? null : new Set(k.policy.allowedProviders),
-    allowedModels: compileModelMatcher(k.policy.allowedModels),
-    ipAllowlist: compileIpAllowlist(k.policy.ipAllowlist),
-    metadata,
-    metadataJson: json,
-  };
+  const record = new IndexedKey(
+    k.id,
+    k.prefix,
+    k.name,
+    k.userId,
+    k.teamId,
+    k.status,
+    k.expiresAtMs,
+    compactMetadata(k.metadataJson),
+    compileScopes(k.policy),
+  );
   const grace = k.previousKeyHash !== null && k.previousKeyExpiresAtMs !== null;
   return {
     record,
@@ -184,16 +243,20 @@ export class KeyIndex {
   replaceAll(content: IndexContent): void {
     const byHash = new Map<string, KeyRecord | GraceEntry>();
     const hashesById = new Map<string, string | KeyHashes>();
-    const keys = Array.isArray(content.keys) ? (content.keys as CompiledKey[]) : [...content.keys];
-    for (const k of keys) {
+    // One pass over the keys, which may be a generator (the boot load streams them from SQLite
+    // so no array of a million compiled keys exists); only keys in a grace period are kept.
+    const graced: CompiledKey[] = [];
+    for (const k of content.keys) {
       byHash.set(k.hash, k.record);
       hashesById.set(k.record.id, k.hash);
+      if (k.previousHash !== null) graced.push(k);
     }
     // Previous secrets second: a current secret always wins its hash.
-    for (const k of keys) {
-      if (k.previousHash === null || byHash.has(k.previousHash)) continue;
-      byHash.set(k.previousHash, new GraceEntry(k.record, k.previousExpiresAtMs!));
-      hashesById.set(k.record.id, { hash: k.hash, previousHash: k.previousHash });
+    for (const k of graced) {
+      const previousHash = k.previousHash!;
+      if (byHash.has(previousHash)) continue;
+      byHash.set(previousHash, new GraceEntry(k.record, k.previousExpiresAtMs!));
+      hashesById.set(k.record.id, { hash: k.hash, previousHash });
     }
     this.byHash = byHash;
     this.hashesById = hashesById;

@@ -123,22 +123,29 @@ export class KeyCache {
     modelPrices: number;
     resyncRequired: boolean;
   } {
-    const keys: CompiledKey[] = [];
-    for (const k of this.store.keys.each()) keys.push(compile(k));
+    let keys = 0;
+    const store = this.store;
+    // A generator, not an array: each row is compiled and indexed before the next is read.
+    function* compiled(): Iterable<CompiledKey> {
+      for (const k of store.keys.each()) {
+        keys++;
+        yield compile(k);
+      }
+    }
     const prices = this.store.modelPrices.all();
     const signingKeys = this.store.signingKeys
       .all()
       .map((k): [string, KeyObject] => [k.id, publicKeyOf(k.id, k.publicKey)]);
     const rev = this.store.meta.get(META.revision);
     const orgId = this.store.meta.get(META.orgId) ?? "";
-    this.index.replaceAll({ keys, signingKeys, orgId });
+    this.index.replaceAll({ keys: compiled(), signingKeys, orgId });
     this.prices.replaceAll(prices);
     this.mcpServers.replaceAll(this.store.mcpServers.all());
     return {
       hasSnapshot: rev !== undefined,
       revision: Number(rev ?? 0),
       orgId,
-      keys: keys.length,
+      keys,
       signingKeys: signingKeys.length,
       modelPrices: prices.length,
       resyncRequired: this.store.meta.get(META.resyncRequired) !== undefined,
