@@ -1,4 +1,5 @@
 import type { Context } from "koa";
+import type { WriteScope } from "../changes/write-with-changes.js";
 import type { Db } from "../db/database.js";
 import { recordAudit, recordAudits } from "../repositories/audit-log.js";
 import { actorLabel, type AdminActor } from "./admin-auth.js";
@@ -14,30 +15,40 @@ export interface AuditedAction {
   orgId?: string;
 }
 
+/** Where audit rows go: a transaction writes them now, a write scope with its change log at the end. */
+export type AuditSink = Db | WriteScope;
+
+function isWriteScope(to: AuditSink): to is WriteScope {
+  return "emit" in to && "trx" in to;
+}
+
 /**
  * Records admin actions with the actor, organization and request id of the
  * Koa context, so no route assembles those itself.
  */
-export async function audit(trx: Db, ctx: Context, entry: AuditedAction): Promise<void> {
-  await recordAudit(trx, auditEntry(ctx, entry));
+export async function audit(to: AuditSink, ctx: Context, entry: AuditedAction): Promise<void> {
+  if (isWriteScope(to)) to.audit(auditEntry(ctx, entry));
+  else await recordAudit(to, auditEntry(ctx, entry));
 }
 
 /** Audits `<targetType>.<verb>` of the row a route just wrote, recorded as its state after the write. */
 export async function auditWrite(
-  trx: Db,
+  to: AuditSink,
   ctx: Context,
   targetType: string,
   verb: string,
   row: { id: string },
 ): Promise<void> {
-  await audit(trx, ctx, { action: `${targetType}.${verb}`, targetType, targetId: row.id, after: row });
+  await audit(to, ctx, { action: `${targetType}.${verb}`, targetType, targetId: row.id, after: row });
 }
 
-export async function auditMany(trx: Db, ctx: Context, entries: AuditedAction[]): Promise<void> {
-  await recordAudits(
-    trx,
-    entries.map((entry) => auditEntry(ctx, entry)),
-  );
+export async function auditMany(to: AuditSink, ctx: Context, entries: AuditedAction[]): Promise<void> {
+  if (isWriteScope(to)) for (const entry of entries) to.audit(auditEntry(ctx, entry));
+  else
+    await recordAudits(
+      to,
+      entries.map((entry) => auditEntry(ctx, entry)),
+    );
 }
 
 function auditEntry(ctx: Context, e: AuditedAction) {

@@ -1,5 +1,4 @@
 import type { AppContext } from "../context.js";
-import { recordAudit } from "../repositories/audit-log.js";
 import type { ModelPriceRecord } from "../repositories/change-log.js";
 import {
   allModelPriceRecords,
@@ -31,7 +30,7 @@ export async function seedDefaultPrices(
   orgId: string,
   table: Map<string, ModelPriceRecord> = defaultPriceTable(app.now()),
 ): Promise<SeedResult> {
-  const { result, revision } = await writeWithChanges(app, orgId, async ({ trx, emit }) => {
+  const { result, revision } = await writeWithChanges(app, orgId, async ({ trx, emit, audit }) => {
     // Serializes with admin overrides of this organization (see model-prices routes).
     await lockOrg(trx, orgId);
     const current = new Map(
@@ -61,7 +60,7 @@ export async function seedDefaultPrices(
       });
     }
     const counts = { added, updated: writes.length - added, removed: removed.length };
-    await recordAudit(trx, {
+    audit({
       orgId,
       actor: "system",
       action: "model_price.seed",

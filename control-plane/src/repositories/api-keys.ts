@@ -1,6 +1,7 @@
 import { AppError } from "@tollgate/shared";
 import { sql, type RawBuilder } from "kysely";
 import type { Db } from "../db/database.js";
+import type { ApiKeyRow } from "../db/schema.js";
 import { likeLiteral, toBuffer } from "./rows.js";
 import {
   mcpJson,
@@ -37,8 +38,13 @@ export async function insertApiKey(trx: Db, input: NewApiKey): Promise<ApiKey> {
 
 /** Inserts many keys with multi-row statements (1,000 rows each). */
 export async function insertApiKeys(trx: Db, input: NewApiKey[]): Promise<ApiKey[]> {
+  return (await insertApiKeyRows(trx, input)).map(toApiKey);
+}
+
+/** Inserts keys and returns their rows as stored, for callers that build more than the admin view from them. */
+export async function insertApiKeyRows(trx: Db, input: NewApiKey[]): Promise<ApiKeyRow[]> {
   const now = new Date();
-  const out: ApiKey[] = [];
+  const out: ApiKeyRow[] = [];
   for (let i = 0; i < input.length; i += 1000) {
     const rows = await trx
       .insertInto("api_keys")
@@ -62,7 +68,7 @@ export async function insertApiKeys(trx: Db, input: NewApiKey[]): Promise<ApiKey
       )
       .returningAll()
       .execute();
-    out.push(...rows.map(toApiKey));
+    out.push(...rows);
   }
   return out;
 }

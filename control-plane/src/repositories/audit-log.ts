@@ -1,4 +1,5 @@
 import { newId } from "@tollgate/shared";
+import { sql, type RawBuilder } from "kysely";
 import type { Db } from "../db/database.js";
 import { likeLiteral, toIso } from "./rows.js";
 
@@ -14,29 +15,42 @@ export interface AuditEntryInput {
   requestId?: string | null;
 }
 
+/**
+ * An audit row ready to write, as JSON: serialized when recorded, so it shows the
+ * state at that moment, and its id is taken then, so rows keep the order they
+ * were recorded in.
+ */
+export type AuditRow = string & { readonly __auditRow: true };
+
+export function auditRow(entry: AuditEntryInput): AuditRow {
+  return JSON.stringify({
+    id: newId("aud"),
+    org_id: entry.orgId,
+    actor: entry.actor,
+    action: entry.action,
+    target_type: entry.targetType,
+    target_id: entry.targetId,
+    // Absent, not JSON null: the column is SQL NULL when there is no state to show.
+    ...(entry.before ? { before: entry.before } : {}),
+    ...(entry.after ? { after: entry.after } : {}),
+    ...(typeof entry.requestId === "string" ? { request_id: entry.requestId } : {}),
+  }) as AuditRow;
+}
+
+/** One INSERT of many audit rows, as a statement of its own or a part of a larger one (a CTE). */
+export function insertAuditRows(rows: AuditRow[]): RawBuilder<unknown> {
+  return sql`insert into audit_log (id, org_id, actor, action, target_type, target_id, before, after, request_id)
+    select e->>'id', e->>'org_id', e->>'actor', e->>'action', e->>'target_type', e->>'target_id',
+      e->'before', e->'after', e->>'request_id'
+    from jsonb_array_elements(${`[${rows.join(",")}]`}::jsonb) as e`;
+}
+
 export async function recordAudit(trx: Db, entry: AuditEntryInput): Promise<void> {
   await recordAudits(trx, [entry]);
 }
 
 export async function recordAudits(trx: Db, entries: AuditEntryInput[]): Promise<void> {
-  for (let i = 0; i < entries.length; i += 1000) {
-    await trx
-      .insertInto("audit_log")
-      .values(
-        entries.slice(i, i + 1000).map((entry) => ({
-          id: newId("aud"),
-          org_id: entry.orgId,
-          actor: entry.actor,
-          action: entry.action,
-          target_type: entry.targetType,
-          target_id: entry.targetId,
-          before: entry.before ? JSON.stringify(entry.before) : null,
-          after: entry.after ? JSON.stringify(entry.after) : null,
-          request_id: entry.requestId ?? null,
-        })),
-      )
-      .execute();
-  }
+  if (entries.length > 0) await insertAuditRows(entries.map(auditRow)).execute(trx);
 }
 
 export interface AuditEntry {

@@ -1,6 +1,7 @@
 import { sql } from "kysely";
 import type { Db } from "../db/database.js";
 import type { McpSettingsJson, PriceValues } from "../db/schema.js";
+import { insertAuditRows, type AuditRow } from "./audit-log.js";
 import type { McpServerSyncRecord } from "./mcp-servers.js";
 import { toIso, toNumber } from "./rows.js";
 
@@ -76,6 +77,14 @@ export interface ChangeEntry {
   committedAt: string;
 }
 
+/** Rows to write with the change-log entries, in the same statement. */
+export interface AppendOptions {
+  /** Audit rows of the same write (see `auditRows`). */
+  audits?: AuditRow[];
+  /** Postgres only: NOTIFY on this channel with the organization id, delivered at commit. */
+  notifyChannel?: string;
+}
+
 /**
  * Allocates the next revision of the organization and writes the change. The
  * UPDATE takes the organization's row lock and holds it until commit, so a
@@ -83,56 +92,38 @@ export interface ChangeEntry {
  * revision order, and a reader never sees N+1 without N.
  */
 export async function appendChange(trx: Db, orgId: string, change: ChangeInput): Promise<number> {
-  const row = await trx
-    .updateTable("orgs")
-    .set({ revision: sql`revision + 1` })
-    .where("id", "=", orgId)
-    .returning("revision")
-    .executeTakeFirstOrThrow();
-  const revision = toNumber(row.revision);
-  await trx
-    .insertInto("change_log")
-    .values({
-      org_id: orgId,
-      revision,
-      kind: change.kind,
-      resource_id: change.resourceId,
-      payload: JSON.stringify(change.payload),
-    })
-    .execute();
-  return revision;
+  return (await appendChanges(trx, orgId, [change]))!;
 }
 
 /**
  * Writes many changes under one allocation: the organization's counter moves
- * by their number at once, and the entries get consecutive revisions.
+ * by their number at once (taking its row lock until commit, as `appendChange`),
+ * and the entries get consecutive revisions. One statement does it all, with
+ * the write's audit rows and its NOTIFY: each round trip to Postgres is most
+ * of an admin write's time (bench/README.md, "one key change, stage by stage").
  */
-export async function appendChanges(trx: Db, orgId: string, changes: ChangeInput[]): Promise<number | null> {
+export async function appendChanges(
+  trx: Db,
+  orgId: string,
+  changes: ChangeInput[],
+  options: AppendOptions = {},
+): Promise<number | null> {
   if (changes.length === 0) return null;
-  if (changes.length === 1) return appendChange(trx, orgId, changes[0]!);
-  const row = await trx
-    .updateTable("orgs")
-    .set({ revision: sql`revision + ${changes.length}` })
-    .where("id", "=", orgId)
-    .returning("revision")
-    .executeTakeFirstOrThrow();
-  const last = toNumber(row.revision);
-  const first = last - changes.length + 1;
-  for (let i = 0; i < changes.length; i += 1000) {
-    await trx
-      .insertInto("change_log")
-      .values(
-        changes.slice(i, i + 1000).map((c, j) => ({
-          org_id: orgId,
-          revision: first + i + j,
-          kind: c.kind,
-          resource_id: c.resourceId,
-          payload: JSON.stringify(c.payload),
-        })),
-      )
-      .execute();
-  }
-  return last;
+  const entries = JSON.stringify(changes.map((c) => ({ kind: c.kind, id: c.resourceId, payload: c.payload })));
+  const notify = options.notifyChannel ? sql`, pg_notify(${options.notifyChannel}, ${orgId})` : sql``;
+  // Data-modifying CTEs all run to completion, referenced or not; the entries
+  // join `allocated`, so none is written when the organization does not exist.
+  const { rows } = await sql<{ revision: string | number }>`
+    with allocated as (
+      update orgs set revision = revision + ${changes.length} where id = ${orgId} returning revision
+    ), logged as (
+      insert into change_log (org_id, revision, kind, resource_id, payload)
+      select ${orgId}, a.revision - ${changes.length} + c.ord, c.e->>'kind', c.e->>'id', c.e->'payload'
+      from allocated a, jsonb_array_elements(${entries}::jsonb) with ordinality as c(e, ord)
+    ), audited as (${insertAuditRows(options.audits ?? [])})
+    select revision${notify} from allocated`.execute(trx);
+  if (!rows[0]) throw new Error(`organization ${orgId} not found`);
+  return toNumber(rows[0].revision);
 }
 
 /** Changes after `after`, in revision order. */

@@ -8,20 +8,23 @@ import { toBuffer, toIso, toNullableNumber } from "./rows.js";
  * team's limits, which travel with the key.
  */
 
+/** What a key's record carries of its owner: one list, so a record built at create equals the one read later. */
+const OWNER_COLUMNS = [
+  "u.team_id",
+  "u.rpm_limit as user_rpm_limit",
+  "u.tpm_limit as user_tpm_limit",
+  "u.daily_token_limit as user_daily_token_limit",
+  "t.tpm_limit as team_tpm_limit",
+  "t.daily_token_limit as team_daily_token_limit",
+] as const;
+
 function keySyncQuery(db: Db, orgId: string) {
   return db
     .selectFrom("api_keys as k")
     .innerJoin("users as u", "u.id", "k.user_id")
     .leftJoin("teams as t", "t.id", "u.team_id")
     .selectAll("k")
-    .select([
-      "u.team_id",
-      "u.rpm_limit as user_rpm_limit",
-      "u.tpm_limit as user_tpm_limit",
-      "u.daily_token_limit as user_daily_token_limit",
-      "t.tpm_limit as team_tpm_limit",
-      "t.daily_token_limit as team_daily_token_limit",
-    ])
+    .select(OWNER_COLUMNS)
     .where("k.org_id", "=", orgId);
 }
 
@@ -73,6 +76,30 @@ function toSyncRecord(r: KeySyncRow): KeySyncRecord {
 /** The synced state of one key, read inside the writing transaction. */
 export async function keySyncRecord(trx: Db, orgId: string, id: string): Promise<KeySyncRecord> {
   return toSyncRecord((await keySyncQuery(trx, orgId).where("k.id", "=", id).executeTakeFirstOrThrow()) as KeySyncRow);
+}
+
+/** A key's owner as its sync record and admin view need them: the user's and team's limits, and the user's external id. */
+export type KeyOwnerRow = Omit<KeySyncRow, keyof ApiKeyRow> & { owner: string };
+
+/**
+ * The owner of a new key, read with the check that the user exists: one
+ * query, so a create builds the key's sync record from the row it inserted.
+ */
+export async function keyOwner(trx: Db, orgId: string, userId: string): Promise<KeyOwnerRow | undefined> {
+  return trx
+    .selectFrom("users as u")
+    .leftJoin("teams as t", "t.id", "u.team_id")
+    .select(OWNER_COLUMNS)
+    .select("u.external_id as owner")
+    .where("u.org_id", "=", orgId)
+    .where("u.id", "=", userId)
+    .executeTakeFirst();
+}
+
+/** The synced state of a key just written, from its row and its owner (the same record `keySyncRecord` reads). */
+export function keySyncRecordOf(key: ApiKeyRow, owner: KeyOwnerRow): KeySyncRecord {
+  const { owner: _externalId, ...limits } = owner;
+  return toSyncRecord({ ...key, ...limits });
 }
 
 /** The synced state of many keys, in id order. */

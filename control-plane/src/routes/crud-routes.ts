@@ -111,7 +111,7 @@ function updateRoute<T, B>(r: Resource<T>, o: Update<T, B>) {
         if (o.syncedFields.some((field) => after[field] !== before[field])) {
           await resyncKeys(scope, orgId, await o.keysOf(trx, orgId, id));
         }
-        await audit(trx, ctx, { action: `${r.noun}.update`, targetType: r.noun, targetId: id, before, after });
+        await audit(scope, ctx, { action: `${r.noun}.update`, targetType: r.noun, targetId: id, before, after });
         return after;
       });
       ctx.body = result;

@@ -15,6 +15,8 @@ import {
   type SubscribeResponse,
 } from "@tollgate/shared";
 import type { ControlPlane } from "../index.js";
+import { readChanges } from "../repositories/change-log.js";
+import { keySyncRecord } from "../repositories/key-sync-records.js";
 import { startTestControlPlane, type TestControlPlane } from "../../test/test-control-plane.js";
 import { TEST_MASTER_KEY } from "../../test/test-config.js";
 
@@ -121,6 +123,33 @@ describe("key fields", () => {
     expect(synced.mcp?.enabled).toBe(true);
     expect(synced.mcp?.accessMode).toBe(McpAccessMode.ALLOW_LIST);
     expect(synced.mcp?.tools.github?.tools).toEqual(["create_issue", "search_code"]);
+  });
+
+  it("answers and syncs a new key exactly as reading it back shows it, owner's team limits included", async () => {
+    const team = (
+      await call("POST", "/internal/teams", { name: "limited", tpm_limit: 90000, daily_token_limit: 900000 })
+    ).body;
+    const owner = (
+      await call("POST", "/internal/users", { external_id: "limits@example.com", team_id: team.id, rpm_limit: 30 })
+    ).body;
+    const created = await call("POST", "/internal/api-keys", { ...fullKey, user_id: owner.id });
+    expect(created.status).toBe(201);
+    const { key: _secret, ...shown } = created.body;
+    expect((await call("GET", `/internal/api-keys/${shown.id}`)).body).toEqual(shown);
+
+    const app = cp.context!;
+    const revision = Number(created.headers.get("x-tollgate-revision"));
+    const [logged] = await readChanges(app.db, app.defaultOrgId, revision - 1, 1);
+    expect(logged).toMatchObject({ revision, kind: "key_upsert", resourceId: shown.id });
+    expect(logged!.payload).toEqual(await keySyncRecord(app.db, app.defaultOrgId, shown.id));
+    expect(logged!.payload).toMatchObject({
+      team_id: team.id,
+      owner_limits: { user_rpm_limit: 30, team_tpm_limit: 90000, team_daily_token_limit: 900000 },
+    });
+    // Its audit row, written in the same statement as the change log: no state before, the key (no secret) after.
+    const audited = (await call("GET", `/internal/audit-logs?target_id=${shown.id}`)).body.data;
+    expect(audited).toHaveLength(1);
+    expect(audited[0]).toMatchObject({ action: "api_key.create", target_type: "api_key", before: null, after: shown });
   });
 
   it("rejects each invalid field with a 400 naming it, and writes nothing", async () => {

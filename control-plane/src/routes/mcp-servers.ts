@@ -128,11 +128,12 @@ export const mcpServerRoutes = routeGroup("mcp-servers", [
     async handler({ ctx, body }, app) {
       const input = await body();
       const orgId: string = ctx.state.orgId;
-      const { result } = await writeWithChanges(app, orgId, async ({ trx, emit }) => {
+      const { result } = await writeWithChanges(app, orgId, async (scope) => {
+        const { trx, emit } = scope;
         if (await findMcpServerByName(trx, orgId, input.name)) throw conflict(input.name);
         const server = await insertMcpServer(trx, orgId, input);
         emit({ kind: "mcp_server_upsert", resourceId: server.id, payload: toSyncRecord(server) });
-        await auditWrite(trx, ctx, "mcp_server", "create", server);
+        await auditWrite(scope, ctx, "mcp_server", "create", server);
         return server;
       });
       ctx.status = 201;
@@ -188,7 +189,8 @@ export const mcpServerRoutes = routeGroup("mcp-servers", [
       const id = params().id;
       const input = await body();
       const orgId: string = ctx.state.orgId;
-      const { result } = await writeWithChanges(app, orgId, async ({ trx, emit }) => {
+      const { result } = await writeWithChanges(app, orgId, async (scope) => {
+        const { trx, emit } = scope;
         const before = await getMcpServer(trx, orgId, id);
         if (!before) throw notFound(id);
         if (
@@ -199,7 +201,7 @@ export const mcpServerRoutes = routeGroup("mcp-servers", [
           throw conflict(input.name);
         const after = (await updateMcpServer(trx, orgId, id, input))!;
         emit({ kind: "mcp_server_upsert", resourceId: id, payload: toSyncRecord(after) });
-        await audit(trx, ctx, { action: "mcp_server.update", targetType: "mcp_server", targetId: id, before, after });
+        await audit(scope, ctx, { action: "mcp_server.update", targetType: "mcp_server", targetId: id, before, after });
         return after;
       });
       ctx.body = result;
@@ -214,11 +216,17 @@ export const mcpServerRoutes = routeGroup("mcp-servers", [
     async handler({ ctx, params }, app) {
       const id = params().id;
       const orgId: string = ctx.state.orgId;
-      await writeWithChanges(app, orgId, async ({ trx, emit }) => {
+      await writeWithChanges(app, orgId, async (scope) => {
+        const { trx, emit } = scope;
         const server = await deleteMcpServer(trx, orgId, id);
         if (!server) throw notFound(id);
         emit({ kind: "mcp_server_delete", resourceId: id, payload: { id } });
-        await audit(trx, ctx, { action: "mcp_server.delete", targetType: "mcp_server", targetId: id, before: server });
+        await audit(scope, ctx, {
+          action: "mcp_server.delete",
+          targetType: "mcp_server",
+          targetId: id,
+          before: server,
+        });
       });
       ctx.body = { id, deleted: true };
     },

@@ -104,13 +104,13 @@ async function writePrice<T>(
 
 function auditPrice(
   ctx: Parameters<typeof audit>[1],
-  trx: AppContext["db"],
+  scope: WriteScope,
   action: string,
   id: string,
   before: unknown,
   after: unknown,
 ) {
-  return audit(trx, ctx, {
+  return audit(scope, ctx, {
     action,
     targetType: "model_price",
     targetId: id,
@@ -181,10 +181,11 @@ export const modelPriceRoutes = routeGroup("model-prices", [
         cache_write_usd_per_mtok: input.cache_write_usd_per_mtok ?? null,
         source: "override",
       };
-      const result = await writePrice(app, ctx, orgId, t, async ({ trx, emit }, before) => {
+      const result = await writePrice(app, ctx, orgId, t, async (scope, before) => {
+        const { trx, emit } = scope;
         const after = await upsertModelPrice(trx, orgId, record, app.now());
         emit({ kind: "model_price_upsert", resourceId: id, payload: record });
-        await auditPrice(ctx, trx, "model_price.override", id, before, after);
+        await auditPrice(ctx, scope, "model_price.override", id, before, after);
         return { row: after, created: before === undefined };
       });
       ctx.status = result.created ? 201 : 200;
@@ -206,7 +207,8 @@ export const modelPriceRoutes = routeGroup("model-prices", [
       const t = params();
       const id = priceResourceId(t.provider, t.model);
       const fallback = defaultOf(app, t.provider, t.model);
-      const result = await writePrice(app, ctx, orgId, t, async ({ trx, emit }, before) => {
+      const result = await writePrice(app, ctx, orgId, t, async (scope, before) => {
+        const { trx, emit } = scope;
         if (before?.source !== "override") {
           throw new AppError(
             "not_found",
@@ -220,12 +222,12 @@ export const modelPriceRoutes = routeGroup("model-prices", [
           // The dataset's price takes over again.
           const restored = await upsertModelPrice(trx, orgId, fallback, app.now());
           emit({ kind: "model_price_upsert", resourceId: id, payload: fallback });
-          await auditPrice(ctx, trx, "model_price.delete_override", id, before, restored);
+          await auditPrice(ctx, scope, "model_price.delete_override", id, before, restored);
           return restored;
         }
         await deleteModelPrices(trx, orgId, [t]);
         emit({ kind: "model_price_delete", resourceId: id, payload: t });
-        await auditPrice(ctx, trx, "model_price.delete_override", id, before, null);
+        await auditPrice(ctx, scope, "model_price.delete_override", id, before, null);
         return null;
       });
       ctx.body = { ...t, deleted: true, restored_default: result ? shown(app, result) : null };

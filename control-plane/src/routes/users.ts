@@ -100,7 +100,8 @@ export const userRoutes = routeGroup("users", [
       const id = params().id;
       const q = query();
       const orgId: string = ctx.state.orgId;
-      const { result } = await writeWithChanges(app, orgId, async ({ trx, emit }) => {
+      const { result } = await writeWithChanges(app, orgId, async (scope) => {
+        const { trx, emit } = scope;
         const user = orNotFound(await getUser(trx, orgId, id), "user", id);
         const keyIds = await apiKeyIdsOfUser(trx, orgId, id);
         if (keyIds.length > 0 && q.cascade !== "true") {
@@ -114,7 +115,7 @@ export const userRoutes = routeGroup("users", [
           for (const keyId of keyIds) emit({ kind: "key_delete", resourceId: keyId, payload: { id: keyId } });
         }
         await deleteUser(trx, orgId, id);
-        await audit(trx, ctx, {
+        await audit(scope, ctx, {
           action: "user.delete",
           targetType: "user",
           targetId: id,

@@ -4,7 +4,6 @@ import { writeWithChanges } from "../changes/write-with-changes.js";
 import type { SsoConfig } from "../config.js";
 import type { AppContext } from "../context.js";
 import { DEFAULT_KEY_SETTINGS, insertApiKey, type ApiKey } from "../repositories/api-keys.js";
-import { recordAudit } from "../repositories/audit-log.js";
 import { keySyncRecord } from "../repositories/key-sync-records.js";
 import { getOrg } from "../repositories/orgs.js";
 import { consumeSsoLogin, insertSsoLogin } from "../repositories/sso-logins.js";
@@ -143,7 +142,7 @@ async function mintSsoKey(
     if (!user) {
       const teamId = await defaultTeamId(trx, orgId, sso.defaultTeam);
       user = await insertUser(trx, orgId, { external_id: identity.email, team_id: teamId, role });
-      await recordAudit(trx, {
+      scope.audit({
         orgId,
         actor: `user:${user.id}`,
         action: "user.create",
@@ -155,7 +154,7 @@ async function mintSsoKey(
       // Configuration only ever promotes (ADMIN_EMAILS, the admin group); demotion is the admin API's.
       const before = user;
       user = (await updateUser(trx, orgId, user.id, { role }))!;
-      await recordAudit(trx, {
+      scope.audit({
         orgId,
         actor: "config:sso",
         action: "user.update",
@@ -183,7 +182,7 @@ async function mintSsoKey(
       },
     });
     scope.emit({ kind: "key_upsert", resourceId: key.id, payload: await keySyncRecord(trx, orgId, key.id) });
-    await recordAudit(trx, {
+    scope.audit({
       orgId,
       actor: actorLabel(actor),
       action: "api_key.create",

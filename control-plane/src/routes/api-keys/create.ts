@@ -3,9 +3,10 @@ import { writeWithChanges } from "../../changes/write-with-changes.js";
 import { auditMany } from "../../http/audit.js";
 import { defineRoute } from "../../http/route.js";
 import { waitForGatewaysParam } from "../../http/wait-for-gateways.js";
-import { getApiKey, insertApiKey, insertApiKeys } from "../../repositories/api-keys.js";
-import { keySyncRecord, keySyncRecords } from "../../repositories/key-sync-records.js";
-import { existingUserIds, getUser } from "../../repositories/users.js";
+import { insertApiKeyRows, insertApiKeys } from "../../repositories/api-keys.js";
+import { toApiKey } from "../../repositories/api-key-rows.js";
+import { keyOwner, keySyncRecordOf, keySyncRecords } from "../../repositories/key-sync-records.js";
+import { existingUserIds } from "../../repositories/users.js";
 import type { AdminActor } from "../../http/admin-auth.js";
 import { createKeySchema, settingsFrom } from "./key-schemas.js";
 import { checkMemberKeyCreate } from "./member-keys.js";
@@ -25,26 +26,29 @@ export const createKey = defineRoute({
     const input = await body();
     const minted = generateApiKey();
     const { result: key, revision } = await writeWithChanges(app, orgId, async (scope) => {
-      if (!(await getUser(scope.trx, orgId, input.user_id))) {
-        throw new AppError("not_found", `user ${input.user_id} not found`, { field: "user_id" });
-      }
+      const owner = await keyOwner(scope.trx, orgId, input.user_id);
+      if (!owner) throw new AppError("not_found", `user ${input.user_id} not found`, { field: "user_id" });
       await checkMemberKeyCreate(scope.trx, orgId, ctx.state.actor as AdminActor, input.user_id, settingsFrom(input));
-      const key = await insertApiKey(scope.trx, {
-        id: newId("ak"),
-        orgId,
-        userId: input.user_id,
-        name: input.name,
-        hash: minted.hash,
-        prefix: minted.prefix,
-        settings: settingsFrom(input),
-      });
-      scope.emit({ kind: "key_upsert", resourceId: key.id, payload: await keySyncRecord(scope.trx, orgId, key.id) });
+      const [row] = await insertApiKeyRows(scope.trx, [
+        {
+          id: newId("ak"),
+          orgId,
+          userId: input.user_id,
+          name: input.name,
+          hash: minted.hash,
+          prefix: minted.prefix,
+          settings: settingsFrom(input),
+        },
+      ]);
+      // Built from what this transaction wrote and read, as a re-read after commit would show it.
+      const key = toApiKey({ ...row!, owner: owner.owner });
+      scope.emit({ kind: "key_upsert", resourceId: key.id, payload: keySyncRecordOf(row!, owner) });
       await auditKey(scope, ctx, "api_key.create", key.id, null, key);
       return key;
     });
     ctx.status = 201;
     // The one place the secret is ever shown.
-    await respond(app, ctx, revision, waitMs, revealed((await getApiKey(app.db, orgId, key.id)) ?? key, minted.key));
+    await respond(app, ctx, revision, waitMs, revealed(key, minted.key));
   },
 });
 
@@ -59,7 +63,8 @@ export const createKeys = defineRoute({
     const waitMs = waitForGatewaysParam(ctx);
     const input = await body();
     const minted = input.keys.map(() => generateApiKey());
-    const { result: keys, revision } = await writeWithChanges(app, orgId, async ({ trx, emit }) => {
+    const { result: keys, revision } = await writeWithChanges(app, orgId, async (scope) => {
+      const { trx, emit } = scope;
       const found = await existingUserIds(trx, orgId, [...new Set(input.keys.map((k) => k.user_id))]);
       const index = input.keys.findIndex((k) => !found.has(k.user_id));
       if (index >= 0) {
@@ -87,7 +92,7 @@ export const createKeys = defineRoute({
         emit({ kind: "key_upsert", resourceId: record.id, payload: record });
       }
       await auditMany(
-        trx,
+        scope,
         ctx,
         keys.map((key) => ({ action: "api_key.create", targetType: "api_key", targetId: key.id, after: key })),
       );

@@ -31,7 +31,7 @@ export const issueEphemeralToken = defineRoute({
         { kid: signing.id, key_id: id, org_id: orgId, iat: now, exp },
         signing.privateKey,
       );
-      await audit(scope.trx, ctx, {
+      await audit(scope, ctx, {
         action: "api_key.ephemeral_token",
         targetType: "api_key",
         targetId: id,

@@ -21,7 +21,7 @@ export function auditKey(
   before: unknown,
   after: unknown,
 ) {
-  return audit(scope.trx, ctx, {
+  return audit(scope, ctx, {
     action,
     targetType: "api_key",
     targetId,
