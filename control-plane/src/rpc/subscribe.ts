@@ -131,13 +131,15 @@ export async function* subscribe(
         continue;
       }
       if (!idle) {
-        // Caught up: tell the gateway where the organization stands.
-        yield heartbeat(await currentRevision(app.db, orgId));
+        // Caught up: tell the gateway where the organization stands, as of the read just made.
+        yield heartbeat(cursor);
         idle = true;
       }
       const outcome = await app.notifier.wait(orgId, seen, app.config.heartbeatIntervalMs, stream.signal);
       if (outcome === "changed") syncTrace("wake", orgId, cursor + 1, req.gatewayId);
-      if (outcome === "timeout") yield heartbeat(await currentRevision(app.db, orgId));
+      // Quiet for an interval: read again (the feed shares that read among the organization's
+      // streams), then send what it found or a heartbeat.
+      if (outcome === "timeout") idle = false;
       // Optional (SYNC_DEBOUNCE): what commits while this stream reads and writes leaves as one batch anyway.
       else if (outcome === "changed" && app.config.syncDebounceMs > 0) {
         await new Promise((r) => setTimeout(r, app.config.syncDebounceMs));
