@@ -152,6 +152,11 @@ export class UsageJournal {
   private readonly rotateBytes: number;
   /** No segment before this one is left on disk. */
   private oldest = 0;
+  /** Lines enqueued and not yet written, and the promise their answers await. */
+  private queued: string[] = [];
+  private flushScheduled = false;
+  private barrier: Promise<void> | undefined;
+  private releaseBarrier: (() => void) | undefined;
 
   constructor(
     readonly dir: string,
@@ -223,17 +228,68 @@ export class UsageJournal {
     return replay;
   }
 
-  /** Appends one line with one write(2). Never throws: a failing disk is logged and counted, the usage stays in memory. */
+  /** Appends one line with one write(2) now. Never throws: a failing disk is logged and counted, the usage stays in memory. */
   append(u: JournalUsage): void {
+    if (this.push(u)) this.flush();
+  }
+
+  /**
+   * Queues one line for the write(2) that takes every line queued in this turn of
+   * the event loop (setImmediate): under load one call writes the lines of all the
+   * answers that settled together, instead of one call each. `written()` is the
+   * barrier an answer awaits before its last bytes (kill -9 safe as append's).
+   */
+  enqueue(u: JournalUsage): void {
+    if (this.push(u) && !this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushSoon);
+    }
+  }
+
+  /** Resolves once the lines queued so far are written (or their write failed: logged, as append's); undefined when none wait. */
+  written(): Promise<void> | undefined {
+    if (this.queued.length === 0) return undefined;
+    this.barrier ??= new Promise<void>((resolve) => {
+      this.releaseBarrier = resolve;
+    });
+    return this.barrier;
+  }
+
+  private push(u: JournalUsage): boolean {
+    if (!this.started) return false;
+    this.queued.push(encodeLine(`${this.epoch}.${(this.seq++).toString(36)}`, u));
+    return true;
+  }
+
+  private readonly flushSoon = () => {
+    this.flushScheduled = false;
+    this.flush();
+  };
+
+  /** Writes every queued line with one write(2) (a loop only for a write the disk cuts short). */
+  flush(): void {
+    const lines = this.queued;
+    if (lines.length === 0) return;
+    this.queued = [];
+    const release = this.releaseBarrier;
+    this.barrier = undefined;
+    this.releaseBarrier = undefined;
+    try {
+      this.writeLines(lines.length === 1 ? lines[0]! : lines.join(""));
+    } finally {
+      release?.();
+    }
+  }
+
+  private writeLines(text: string): void {
     if (!this.started) return;
     // After a failed open or a write cut short: a new segment, never a line after a partial one.
     if (this.fd < 0 || this.broken) this.startSegment(this.segment + 1);
     if (this.fd < 0) return;
-    const line = Buffer.from(encodeLine(`${this.epoch}.${(this.seq++).toString(36)}`, u));
+    const bytes = Buffer.from(text);
     let written = 0;
     try {
-      // One call for a line this short; the loop only matters for a write cut short by the disk.
-      while (written < line.length) written += writeSync(this.fd, line, written);
+      while (written < bytes.length) written += writeSync(this.fd, bytes, written);
       if (this.options.fsync) fdatasyncSync(this.fd);
     } catch (err) {
       if (written > 0) this.broken = true;
@@ -244,11 +300,13 @@ export class UsageJournal {
 
   /** Where the next line goes: the checkpoint for everything appended so far. */
   position(): JournalPosition {
+    this.flush();
     return { segment: this.segment, offset: this.offset };
   }
 
   /** Starts a new segment if the current one is past rotateBytes (the old one can then be deleted once committed). */
   rotateIfLarge(): void {
+    this.flush();
     if (this.fd >= 0 && this.offset >= this.rotateBytes) this.startSegment(this.segment + 1);
   }
 
@@ -267,6 +325,7 @@ export class UsageJournal {
   }
 
   close(): void {
+    this.flush();
     this.started = false;
     this.closeFd();
   }

@@ -187,13 +187,14 @@ export function upstreamRoute(endpoint: Endpoint): RouteHandler {
     }
     let settled = false;
     const settle = () => {
-      if (settled) return;
+      if (settled) return undefined;
       settled = true;
-      settleQuota(ctx, key, provider, reservation, rec);
+      return settleQuota(ctx, key, provider, reservation, rec);
     };
     try {
-      // Usage is settled before the answer's last bytes: settling appends it to the usage
-      // journal (one write(2), see db/usage-journal.ts), so an answered request's usage survives a kill -9.
+      // Usage is settled before the answer's last bytes, which await its usage journal line
+      // (written with the others of this event-loop turn, see db/usage-journal.ts), so an
+      // answered request's usage survives a kill -9.
       await forward(ctx, endpoint, provider, format, upstream, req, res, rec, key, settle);
     } finally {
       settle();

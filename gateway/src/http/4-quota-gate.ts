@@ -137,16 +137,20 @@ export async function admitToQuota(
   return r;
 }
 
-/** After the answer: the request's cost from the provider's usage, then the reservation and usage settled. */
+/**
+ * Before the answer's last bytes: the request's cost from the provider's usage, then the
+ * reservation and usage settled. The promise returned (if any) is the usage journal's
+ * write, which the answer's last bytes await (settleUsage).
+ */
 export function settleQuota(
   ctx: AppContext,
   key: KeyRecord,
   provider: Provider,
   reservation: Reservation | null,
   rec: RequestRecord,
-): void {
+): Promise<void> | undefined {
   const cost = requestCostMicroUsd(ctx, rec);
   if (rec.usage && cost === null) ctx.metrics.unpricedRequest(rec.provider ?? provider.name);
   rec.costMicroUsd = cost;
-  settleUsage(ctx.quota, key, reservation, rec.usage, cost);
+  return settleUsage(ctx.quota, key, reservation, rec.usage, cost);
 }
