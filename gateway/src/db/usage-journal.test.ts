@@ -150,6 +150,18 @@ describe("usage journal: exactly once across a kill -9 at any point", () => {
     expect(totals()).toEqual(expected(3));
   });
 
+  it("the checkpoint copy is overwritten in place and reads as the last commit, a shorter one after a longer", () => {
+    const first = fresh(3);
+    const { segment } = first.journal.position();
+    for (const p of [
+      { segment, offset: 987_654_321 },
+      { segment, offset: 5 },
+    ]) {
+      first.journal.committed(p);
+      expect(parsePosition(readFileSync(join(first.journal.dir, "checkpoint"), "utf8"))).toEqual(p);
+    }
+  });
+
   it("a torn last line (killed mid-write) is skipped, the lines before it count", () => {
     const first = fresh(5);
     const [segment] = readdirSync(first.journal.dir);

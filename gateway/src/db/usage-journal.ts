@@ -8,7 +8,6 @@ import {
   readFileSync,
   readdirSync,
   unlinkSync,
-  writeFileSync,
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
@@ -75,6 +74,14 @@ const DEFAULT_ROTATE_BYTES = 4 * 1024 * 1024;
 
 /** A copy of the last checkpoint committed, beside the segments. */
 const CHECKPOINT_COPY = "checkpoint";
+
+/**
+ * The copy's text: both numbers zero-padded to a fixed width, so each write covers the
+ * whole of the last one (no truncate needed); parsePosition reads it as formatPosition's.
+ */
+function copyText(p: JournalPosition): string {
+  return `${String(p.segment).padStart(20, "0")}:${String(p.offset).padStart(20, "0")}`;
+}
 
 function isBefore(a: JournalPosition, b: JournalPosition): boolean {
   return a.segment < b.segment || (a.segment === b.segment && a.offset < b.offset);
@@ -152,6 +159,8 @@ export class UsageJournal {
   private readonly rotateBytes: number;
   /** No segment before this one is left on disk. */
   private oldest = 0;
+  /** The checkpoint copy, open once the first commit writes it. */
+  private copyFd = -1;
   /** Lines enqueued and not yet written, and the promise their answers await. */
   private queued: string[] = [];
   private flushScheduled = false;
@@ -313,7 +322,11 @@ export class UsageJournal {
   /** A checkpoint is in SQLite: the segments wholly before it are deleted. */
   committed(checkpoint: JournalPosition): void {
     try {
-      writeFileSync(join(this.dir, CHECKPOINT_COPY), formatPosition(checkpoint));
+      // Overwritten in place, one pwrite on a descriptor kept open: a writeFileSync (open,
+      // truncate, write, close) per batch cost the request path more than the journal's own writes.
+      if (this.copyFd < 0)
+        this.copyFd = openSync(join(this.dir, CHECKPOINT_COPY), constants.O_WRONLY | constants.O_CREAT, 0o600);
+      writeSync(this.copyFd, copyText(checkpoint), 0);
       // Most commits pass no segment boundary: no directory listing then.
       if (checkpoint.segment <= this.oldest) return;
       for (const segment of this.segments()) if (segment < checkpoint.segment) unlinkSync(this.path(segment));
@@ -328,6 +341,10 @@ export class UsageJournal {
     this.flush();
     this.started = false;
     this.closeFd();
+    if (this.copyFd >= 0) {
+      closeSync(this.copyFd);
+      this.copyFd = -1;
+    }
   }
 
   private closeFd(): void {
