@@ -178,7 +178,8 @@ export function upstreamRoute(endpoint: Endpoint): RouteHandler {
       rec.provider = provider.name;
     }
     // Fleet-wide limits: reserve before the upstream call, settle with the real usage after.
-    const reservation = await admitToQuota(ctx, key, provider, json, body.length, rec, res);
+    let reservation = admitToQuota(ctx, key, provider, json, body.length, rec, res);
+    if (reservation instanceof Promise) reservation = await reservation;
     // The client may have left while the request waited for quota: no upstream call then.
     if (res.destroyed || req.socket.destroyed) {
       rec.error = "client_closed";
