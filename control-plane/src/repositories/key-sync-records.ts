@@ -1,3 +1,4 @@
+import { sql } from "kysely";
 import type { Db } from "../db/database.js";
 import type { ApiKeyRow } from "../db/schema.js";
 import type { KeySyncRecord } from "./change-log.js";
@@ -88,8 +89,34 @@ export async function keySyncRecords(trx: Db, orgId: string, ids: string[]): Pro
   return out;
 }
 
-/** Every key of the organization, for a snapshot (call inside a repeatable-read transaction). */
-export async function allKeySyncRecords(trx: Db, orgId: string): Promise<KeySyncRecord[]> {
-  const rows = await keySyncQuery(trx, orgId).orderBy("k.id").execute();
-  return rows.map((r) => toSyncRecord(r as KeySyncRow));
+/** How many keys a snapshot of the organization holds (call inside its repeatable-read transaction). */
+export async function countKeySyncRecords(trx: Db, orgId: string): Promise<number> {
+  // Same join as keySyncQuery: a key whose user is gone is not synced, so it is not counted either.
+  const row = await trx
+    .selectFrom("api_keys as k")
+    .innerJoin("users as u", "u.id", "k.user_id")
+    .select((eb) => eb.fn.countAll<string | number>().as("n"))
+    .where("k.org_id", "=", orgId)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/**
+ * Every key of the organization, one page of at most `pageSize` keys at a time, in id order.
+ * Call inside one repeatable-read transaction: every page then reads the same cut.
+ *
+ * A cursor, not keyset pagination (`id > last … limit n`): right after a bulk load, before
+ * autovacuum has analyzed api_keys, the planner costs each keyset page as a bitmap scan and
+ * sort of every remaining key, which made the read quadratic (over 60 ms a page at 100,000
+ * keys). A cursor plans and runs the query once and hands its rows over page by page.
+ */
+export async function* keySyncRecordPages(trx: Db, orgId: string, pageSize: number): AsyncGenerator<KeySyncRecord[]> {
+  if (!Number.isSafeInteger(pageSize) || pageSize < 1) throw new Error(`invalid snapshot page size ${pageSize}`);
+  // Closed by the transaction's end (commit or rollback), so a stream that stops early leaks nothing.
+  await sql`declare snapshot_keys no scroll cursor for ${keySyncQuery(trx, orgId).orderBy("k.id")}`.execute(trx);
+  for (;;) {
+    const { rows } = await sql<KeySyncRow>`fetch forward ${sql.raw(String(pageSize))} from snapshot_keys`.execute(trx);
+    if (rows.length > 0) yield rows.map(toSyncRecord);
+    if (rows.length < pageSize) return;
+  }
 }
