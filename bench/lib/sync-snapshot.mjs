@@ -84,15 +84,18 @@ export async function snapshot(env, size) {
   const gateway = createGateway(config, { logger: env.logger });
   const ctx = gateway.context;
   // Instrumentation: time the SQLite transaction + index swap, i.e. what the "applied key snapshot" log line follows.
+  // The gateway checks and compiles each chunk as it arrives (during "transfer"); "apply" is the commit at snapshotEnd.
   let applyMs = null;
   let snapshotArrivedAt = null;
-  const applySnapshot = ctx.keyCache.applySnapshot;
-  ctx.keyCache.applySnapshot = function (s) {
+  const commit = ctx.keyCache.commitSnapshot ?? ctx.keyCache.applySnapshot;
+  const wrapped = function (s) {
     snapshotArrivedAt = performance.now();
-    const out = applySnapshot.call(this, s);
+    const out = commit.call(this, s);
     applyMs = performance.now() - snapshotArrivedAt;
     return out;
   };
+  if (ctx.keyCache.commitSnapshot) ctx.keyCache.commitSnapshot = wrapped;
+  else ctx.keyCache.applySnapshot = wrapped;
   say(`[${label}] starting a fresh gateway…`);
   const member = [{ gateway, dataDir }];
   env.live.add(member);
