@@ -9,12 +9,24 @@ import { toBuffer, toIso, toNullableNumber } from "./rows.js";
  * team's limits, which travel with the key.
  */
 
+/**
+ * The key columns a gateway receives, and no more: usage counters and timestamps the gateways
+ * never see would only cost row parsing (a Date per timestamp) in every snapshot.
+ */
+const SYNCED_KEY_COLUMNS = [
+  ...(["id", "key_hash", "key_prefix", "name", "user_id", "status", "expires_at", "created_at"] as const),
+  ...(["rpm_limit", "tpm_limit", "tokens_per_day_limit", "max_concurrent_requests"] as const),
+  ...(["budget_usd", "budget_period", "budget_alert_thresholds"] as const),
+  ...(["allowed_providers", "allowed_models", "ip_allowlist", "metadata", "mcp"] as const),
+  ...(["previous_key_hash", "previous_key_expires_at"] as const),
+] as const satisfies readonly (keyof ApiKeyRow)[];
+
 function keySyncQuery(db: Db, orgId: string) {
   return db
     .selectFrom("api_keys as k")
     .innerJoin("users as u", "u.id", "k.user_id")
     .leftJoin("teams as t", "t.id", "u.team_id")
-    .selectAll("k")
+    .select(SYNCED_KEY_COLUMNS.map((c) => `k.${c}` as const))
     .select([
       "u.team_id",
       "u.rpm_limit as user_rpm_limit",
@@ -26,7 +38,7 @@ function keySyncQuery(db: Db, orgId: string) {
     .where("k.org_id", "=", orgId);
 }
 
-type KeySyncRow = ApiKeyRow & {
+type KeySyncRow = Pick<ApiKeyRow, (typeof SYNCED_KEY_COLUMNS)[number]> & {
   team_id: string | null;
   user_rpm_limit: string | number | null;
   user_tpm_limit: string | number | null;
