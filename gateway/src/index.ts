@@ -112,7 +112,8 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
     {
       connection,
       receiver: {
-        applySnapshot: (s) => ctx.keyCache.applySnapshot(s),
+        beginSnapshot: (head) => ctx.keyCache.beginSnapshot(head),
+        commitSnapshot: (s) => ctx.keyCache.commitSnapshot(s),
         applyChanges: (c) => ctx.keyCache.applyChanges(c),
         applySettings: (s) => ctx.quota.applySettings(s),
       },

@@ -36,6 +36,10 @@ export async function startSyncServer(app: AppContext, host: string, port: numbe
   let guard: SessionGuard | undefined;
   const handler = connectNodeAdapter({
     routes: syncRoutes(app),
+    // No gzip: snapshot chunks and change batches are mostly random key hashes and ids, which gzip
+    // only halves, at a CPU cost on the control plane (per gateway) above what the bytes saved are
+    // worth on the links gateways use (see bench/results/HISTORY.md, "snapshot stream").
+    acceptCompression: [],
     contextValues: (req) =>
       createContextValues()
         .set(kRemoteAddress, req.socket?.remoteAddress ?? null)
