@@ -107,6 +107,7 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
     tls: config.controlPlaneTls,
     gatewayId: ctx.gatewayId,
     pingIntervalMs: options.sync?.pingIntervalMs,
+    compression: config.syncCompression ?? false,
   });
   const sync = new SyncClient(
     {

@@ -11,7 +11,6 @@ import {
   type QuotaGaugeSource,
   type RouteLabel,
   type SyncGaugeSource,
-  type StatusClass,
   type RejectedRequestReason,
   type UpstreamErrorReason,
   type UpstreamFallbackReason,
