@@ -43,6 +43,7 @@ import {
   startGateway,
   startBare,
   startNodeProxy,
+  startSameWork,
   startPortkey,
   startUpstream,
 } from "./lib/throughput-services.mjs";
@@ -104,6 +105,13 @@ async function main() {
     endpoints.bare = bp.url;
     sampler.track("bare", bp.entry.child.pid);
     pidOfTarget.set("bare", bp.entry.child.pid);
+  }
+
+  if (settings.targets.includes("same-work")) {
+    const sw = await startSameWork(upstream.url);
+    endpoints["same-work"] = sw.url;
+    sampler.track("same-work", sw.entry.child.pid);
+    pidOfTarget.set("same-work", sw.entry.child.pid);
   }
 
   let apiKey = null;

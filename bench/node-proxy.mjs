@@ -15,25 +15,9 @@
 
 import { createHash } from "node:crypto";
 import { createServer } from "node:http";
-import { createRequire } from "node:module";
-import { join } from "node:path";
+import { answerUpstreamError, dispatchUpstream, gatewayPool, serveProxy } from "./lib/proxy-child.mjs";
 
-// The gateway's own undici Pool (same file, version and options), driven the way the gateway
-// drives it: dispatch() with a handler, no Readable body.
-const requireGateway = createRequire(join(process.env.BUILD_ROOT, "gateway", "package.json"));
-let Pool;
-try {
-  Pool = requireGateway("undici/lib/dispatcher/pool.js");
-} catch {
-  Pool = requireGateway("undici").Pool;
-}
-const pool = new Pool(process.env.UPSTREAM, {
-  connections: null,
-  keepAliveTimeout: 30_000,
-  headersTimeout: 600_000,
-  bodyTimeout: 600_000,
-  connect: { timeout: 10_000 },
-});
+const pool = gatewayPool();
 
 const BARE = process.env.BARE === "1";
 /** Parses every complete `data:` event of an SSE stream as it passes (BARE). */
@@ -66,49 +50,29 @@ const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
     }
     let answer = null;
     let sse = null;
-    pool.dispatch(
-      {
-        method: req.method,
-        path: req.url,
-        headers: { "content-type": "application/json", authorization: req.headers.authorization ?? "" },
-        body,
+    dispatchUpstream(pool, req, body, {
+      onRequestStart() {},
+      onResponseStart(_controller, statusCode, headers) {
+        const type = headers["content-type"] ?? "application/octet-stream";
+        if (BARE) {
+          if (type.includes("event-stream")) sse = sseParser();
+          else answer = [];
+        }
+        res.writeHead(statusCode, { "content-type": type });
       },
-      {
-        onRequestStart() {},
-        onResponseStart(_controller, statusCode, headers) {
-          const type = headers["content-type"] ?? "application/octet-stream";
-          if (BARE) {
-            if (type.includes("event-stream")) sse = sseParser();
-            else answer = [];
-          }
-          res.writeHead(statusCode, { "content-type": type });
-        },
-        onResponseData(_controller, chunk) {
-          if (sse) sse(chunk);
-          else if (answer) answer.push(chunk);
-          res.write(chunk);
-        },
-        onResponseEnd() {
-          if (answer) JSON.parse(Buffer.concat(answer).toString("utf8"));
-          res.end();
-        },
-        onResponseError(_controller, err) {
-          if (!res.headersSent) res.writeHead(502, { "content-type": "application/json" });
-          res.end(JSON.stringify({ error: { message: String(err?.message ?? err) } }));
-        },
+      onResponseData(_controller, chunk) {
+        if (sse) sse(chunk);
+        else if (answer) answer.push(chunk);
+        res.write(chunk);
       },
-    );
+      onResponseEnd() {
+        if (answer) JSON.parse(Buffer.concat(answer).toString("utf8"));
+        res.end();
+      },
+      onResponseError(_controller, err) {
+        answerUpstreamError(res, err);
+      },
+    });
   });
 });
-server.requestTimeout = 0;
-
-function shutdown() {
-  server.close(() => pool.destroy().finally(() => process.exit(0)));
-  server.closeAllConnections();
-  setTimeout(() => process.exit(0), 2_000).unref();
-}
-process.on("SIGTERM", shutdown);
-process.on("SIGINT", shutdown);
-process.on("disconnect", shutdown);
-
-server.listen(0, "127.0.0.1", () => process.send?.({ port: server.address().port }));
+serveProxy(server, pool);

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The gateway's own work on a request body, step by step, in this process (CPU time, no
-// sockets): decoding, the nesting-depth scan, JSON.parse, the quota estimate, and the body
+// sockets): decoding, the nesting-depth check, JSON.parse, the quota estimate, and the body
 // rewrite a stream the gateway asks usage of needs. With BENCH_BASELINE_ROOT (a built
 // checkout, e.g. the commit before a change) the same steps of that build run beside. Bodies
 // are bench:sizes' agent-like prompts (lib/sizes-settings.mjs). Knobs: BENCH_SIZES (default
@@ -32,7 +32,12 @@ async function steps(root) {
   const text = scan ? (b) => scan.bodyText(b) : (b) => b.toString("utf8");
   return {
     decode: (b) => text(b),
-    "depth scan": scan ? (_b, t) => rb.jsonDepthExceeds(t, 64) : (b) => rb.jsonDepthExceeds(b, 64),
+    // The depth check the request path runs: on the parsed tree where the build has it, else on the text.
+    "depth check": rb.jsonValueDepthExceeds
+      ? (_b, _t, j) => rb.jsonValueDepthExceeds(j, 64)
+      : scan
+        ? (_b, t) => rb.jsonDepthExceeds(t, 64)
+        : (b) => rb.jsonDepthExceeds(b, 64),
     "JSON.parse": (_b, t) => JSON.parse(t),
     // Far from every limit a large body is reserved at its size bound: no counting.
     "estimate, far from a limit": (b, _t, j) =>
@@ -63,7 +68,7 @@ for (const bytes of prompts) {
     const json = JSON.parse(text);
     const row = { bytes, build };
     for (const [name, f] of Object.entries(s)) row[name] = cpuMs(() => f(body, text, json), runs);
-    const plain = row.decode + row["depth scan"] + row["JSON.parse"] + row["estimate, far from a limit"];
+    const plain = row.decode + row["depth check"] + row["JSON.parse"] + row["estimate, far from a limit"];
     row["total, far from a limit"] = Math.round(plain * 1000) / 1000;
     results.rows.push(row);
   }

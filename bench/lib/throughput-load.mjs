@@ -18,6 +18,7 @@ export function targetRequest(target, endpoints, apiKey) {
       };
     case "node-proxy":
     case "bare":
+    case "same-work":
       return {
         url: `${endpoints[target]}/v1/chat/completions`,
         headers: { ...json, authorization: `Bearer ${UPSTREAM_KEY}` },

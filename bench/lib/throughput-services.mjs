@@ -32,6 +32,14 @@ export const startBare = (upstreamUrl) =>
     BARE: "1",
   });
 
+/** same-work-proxy.mjs: bare plus auth, quota, usage journal, request log and metrics, written directly. */
+export const startSameWork = (upstreamUrl) =>
+  startIpcChild("same-work", join(HERE, "same-work-proxy.mjs"), {
+    ...baseEnv(),
+    UPSTREAM: upstreamUrl,
+    BUILD_ROOT: ROOT,
+  });
+
 export const startControlPlane = () =>
   startServiceControlPlane({
     start: (name, script, env) => startChild(name, script, [], env),

@@ -19,7 +19,8 @@ export const requireHere = createRequire(import.meta.url);
 const ALL_TARGETS = ["direct", "node-proxy", "bare", "tollgate", "portkey"];
 // "baseline": a second gateway built from BENCH_BASELINE_ROOT (e.g. the commit before a change),
 // fed the same key by the same control plane, so before/after run interleaved in one bench.
-const KNOWN_TARGETS = [...ALL_TARGETS, "baseline"];
+// "same-work": same-work-proxy.mjs, the smallest proxy doing the gateway's per-request work (run only when named).
+const KNOWN_TARGETS = [...ALL_TARGETS, "baseline", "same-work"];
 
 function parseEnv(env) {
   return {

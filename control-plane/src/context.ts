@@ -60,12 +60,18 @@ export function createAppContext(
     dbKind: database.kind,
     defaultOrgId,
     notifier,
-    changeFeed: overrides.changeFeed ?? new ChangeFeed(database.db, (orgId) => notifier.version(orgId)),
+    changeFeed:
+      overrides.changeFeed ??
+      new ChangeFeed(database.db, (orgId) => notifier.version(orgId), config.heartbeatIntervalMs),
     tokenCache,
     streams: overrides.streams ?? new StreamRegistry(tokenCache),
     ackWriter:
       overrides.ackWriter ??
-      new AckWriter(database.db, { acks: ackNotifier, notifyReplicas: database.kind === "postgres" }),
+      new AckWriter(database.db, {
+        acks: ackNotifier,
+        notifyReplicas: database.kind === "postgres",
+        offlineAfterMs: config.gatewayOfflineAfterMs,
+      }),
     ackNotifier,
     metrics,
     logger,

@@ -107,12 +107,14 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
     tls: config.controlPlaneTls,
     gatewayId: ctx.gatewayId,
     pingIntervalMs: options.sync?.pingIntervalMs,
+    compression: config.syncCompression ?? false,
   });
   const sync = new SyncClient(
     {
       connection,
       receiver: {
-        applySnapshot: (s) => ctx.keyCache.applySnapshot(s),
+        beginSnapshot: (head) => ctx.keyCache.beginSnapshot(head),
+        commitSnapshot: (s) => ctx.keyCache.commitSnapshot(s),
         applyChanges: (c) => ctx.keyCache.applyChanges(c),
         applySettings: (s) => ctx.quota.applySettings(s),
       },

@@ -11,7 +11,6 @@ import {
   type QuotaGaugeSource,
   type RouteLabel,
   type SyncGaugeSource,
-  type StatusClass,
   type RejectedRequestReason,
   type UpstreamErrorReason,
   type UpstreamFallbackReason,
@@ -63,6 +62,14 @@ export class GatewayMetrics {
   private readonly inFlight: Gauge;
   private readonly upstreamResponses: Counter<"provider" | "status_class">;
   private readonly byProvider = new Map<string, ProviderSeries>();
+  /**
+   * Each route's series, looked up once: a labels object per call makes prom-client
+   * hash the label set on every request. Bounded: routes are a fixed set, statuses HTTP's.
+   */
+  private readonly byRoute = new Map<
+    RouteLabel,
+    { duration: Histogram.Internal<"route">; byStatus: Map<number, Counter.Internal> }
+  >();
 
   constructor(sync: SyncGaugeSource, sources: QuotaGaugeSource) {
     const registers = [this.registry];
@@ -305,8 +312,18 @@ export class GatewayMetrics {
   }
 
   request(route: RouteLabel, status: number, seconds: number): void {
-    this.requests.inc({ route, status: String(status) });
-    this.duration.observe({ route }, seconds);
+    let r = this.byRoute.get(route);
+    if (r === undefined) {
+      r = { duration: this.duration.labels(route), byStatus: new Map() };
+      this.byRoute.set(route, r);
+    }
+    let requests = r.byStatus.get(status);
+    if (requests === undefined) {
+      requests = this.requests.labels(route, String(status));
+      r.byStatus.set(status, requests);
+    }
+    requests.inc();
+    r.duration.observe(seconds);
   }
 
   private series(provider: string): ProviderSeries {

@@ -50,6 +50,8 @@ export interface FakeControlPlaneOptions {
  */
 export class FakeControlPlane {
   readonly subscriptions: SubscribeRequest[] = [];
+  /** The `grpc-accept-encoding` each subscription sent ("" when none): what it let the server compress with. */
+  readonly subscriptionEncodings: string[] = [];
   readonly acks: AcknowledgeRequest[] = [];
   /** Changes sent with `push`, for resuming subscriptions. */
   readonly log: Change[] = [];
@@ -194,6 +196,7 @@ export class FakeControlPlane {
   private async *subscribe(req: SubscribeRequest, ctx: HandlerContext): AsyncIterable<SubscribeResponse> {
     this.authorize(ctx);
     this.subscriptions.push(req);
+    this.subscriptionEncodings.push(ctx.requestHeader.get("grpc-accept-encoding") ?? "");
     if (this.gate) {
       const gate = this.gate;
       await new Promise<void>((resolve) => {

@@ -15,6 +15,17 @@ export interface AckWriterOptions {
   acks: ChangeNotifier;
   /** Postgres: also tell the other replicas' receipts, through NOTIFY at commit. */
   notifyReplicas: boolean;
+  /**
+   * How often the liveness of idle gateways (`last_seen_at`) is written: a heartbeat
+   * acknowledgement that moves no revision is answered at once and written with the
+   * others at this pace, one statement for the whole fleet (default 1 s).
+   */
+  heartbeatFlushMs?: number;
+  /**
+   * GATEWAY_OFFLINE_AFTER: a gateway whose liveness was written longer ago than half of it
+   * has its heartbeat written at once, so one that was shown offline is shown back at once.
+   */
+  offlineAfterMs?: number;
 }
 
 /**
@@ -40,6 +51,11 @@ export class AckWriter {
    */
   private readonly received = new Map<string, { orgId: string; revision: number }>();
   private waiters: Array<{ id: string; resolve: (known: boolean) => void; reject: (err: unknown) => void }> = [];
+  /** Heartbeats (acknowledgements of a revision already written) waiting for the next liveness write. */
+  private heartbeats = new Map<string, PendingAck>();
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  /** When this replica last wrote each gateway's last_seen_at (Date.now()). */
+  private readonly seenWrittenAt = new Map<string, number>();
 
   constructor(
     private readonly db: Db,
@@ -48,6 +64,13 @@ export class AckWriter {
 
   /** Resolves true when the gateway exists in that organization. */
   record(ack: PendingAck): Promise<boolean> {
+    if (this.isHeartbeat(ack)) {
+      // Nothing waits on it but last_seen_at: answered now, written with the fleet's others.
+      this.heartbeats.set(ack.id, ack);
+      this.heartbeatTimer ??= setTimeout(() => void this.flushHeartbeats(), this.options.heartbeatFlushMs ?? 1000);
+      this.heartbeatTimer.unref();
+      return Promise.resolve(true);
+    }
     if (ack.error === null) {
       this.received.set(ack.id, { orgId: ack.orgId, revision: ack.revision });
       this.options.acks.notify(ack.orgId);
@@ -92,7 +115,14 @@ export class AckWriter {
        where g.id = v.id and g.org_id = v.org
       returning g.id, g.org_id`.execute(this.db);
     const stored = new Set(rows.rows.map((r) => r.id));
-    for (const a of batch) if (a.error === null && stored.has(a.id)) this.written.set(a.id, a.revision);
+    const at = Date.now();
+    for (const a of batch) {
+      if (!stored.has(a.id)) continue;
+      this.seenWrittenAt.set(a.id, at);
+      // After an error report the next success is written in full (it clears last_error).
+      if (a.error === null) this.written.set(a.id, a.revision);
+      else this.written.delete(a.id);
+    }
     const orgs = [...new Set(rows.rows.map((r) => r.org_id))];
     for (const org of orgs) this.options.acks.notify(org);
     if (this.options.notifyReplicas && orgs.length > 0) {
@@ -112,9 +142,43 @@ export class AckWriter {
     return Math.max(this.written.get(gatewayId) ?? 0, received?.orgId === orgId ? received.revision : 0);
   }
 
+  /**
+   * A success for exactly the revision this replica has written for that gateway of that
+   * organization, with nothing of it pending: an idle gateway's liveness report. Its
+   * gateway is known (the write that stored the revision found its row).
+   */
+  private isHeartbeat(ack: PendingAck): boolean {
+    return (
+      ack.error === null &&
+      this.written.get(ack.id) === ack.revision &&
+      this.received.get(ack.id)?.orgId === ack.orgId &&
+      !this.pending.has(ack.id) &&
+      Date.now() - (this.seenWrittenAt.get(ack.id) ?? 0) < (this.options.offlineAfterMs ?? 15_000) / 2
+    );
+  }
+
+  /** Writes the liveness of the gateways heard from since the last time, in one statement. */
+  private async flushHeartbeats(): Promise<void> {
+    this.heartbeatTimer = undefined;
+    const batch = [...this.heartbeats.values()];
+    this.heartbeats = new Map();
+    if (batch.length === 0) return;
+    const values = sql.join(batch.map((a) => sql`(${a.id}::text, ${a.orgId}::text)`));
+    const at = Date.now();
+    for (const a of batch) this.seenWrittenAt.set(a.id, at);
+    await sql`
+      update gateways as g set last_seen_at = now()
+        from (values ${values}) as v(id, org)
+       where g.id = v.id and g.org_id = v.org`
+      .execute(this.db)
+      .catch(() => undefined); // advisory: the next heartbeat writes it again
+  }
+
   /** Writes what is pending now (on stop). */
   async drain(): Promise<void> {
     if (this.timer !== undefined) clearImmediate(this.timer);
+    if (this.heartbeatTimer !== undefined) clearTimeout(this.heartbeatTimer);
     await this.flush();
+    await this.flushHeartbeats();
   }
 }

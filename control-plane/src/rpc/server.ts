@@ -36,6 +36,9 @@ export async function startSyncServer(app: AppContext, host: string, port: numbe
   let guard: SessionGuard | undefined;
   const handler = connectNodeAdapter({
     routes: syncRoutes(app),
+    // gzip and brotli are offered as connect-node does by default, and used only for a gateway that
+    // asks (its SYNC_COMPRESSION): key hashes and ids are random, so gzip only halves a snapshot at
+    // 4.5–6.8 ms of CPU here per 1,000 keys (bench/results/HISTORY.md, "snapshot stream").
     contextValues: (req) =>
       createContextValues()
         .set(kRemoteAddress, req.socket?.remoteAddress ?? null)

@@ -11,7 +11,6 @@ import {
   syncTrace,
 } from "@tollgate/shared";
 import type { AppContext } from "../context.js";
-import { allKeySyncRecords } from "../repositories/key-sync-records.js";
 import {
   oldestRetainedRevision,
   type ChangeEntry,
@@ -19,14 +18,13 @@ import {
   type ModelPriceRecord,
   type SigningKeyRecord,
 } from "../repositories/change-log.js";
-import { allModelPriceRecords } from "../repositories/model-prices.js";
-import { allSigningKeyRecords } from "../repositories/signing-keys.js";
 import { markGatewayDisconnected, upsertConnectedGateway } from "../repositories/gateways.js";
 import { currentRevision } from "../repositories/orgs.js";
 import { authenticateGateway, kRemoteAddress } from "./gateway-auth.js";
 import { toKeyUpsert, toModelPrice, toSigningKey } from "./key-record.js";
 import { toMcpServer } from "./mcp-server-record.js";
-import { allMcpServerSyncRecords, type McpServerSyncRecord } from "../repositories/mcp-servers.js";
+import type { McpServerSyncRecord } from "../repositories/mcp-servers.js";
+import { snapshotEvents } from "./snapshot-stream.js";
 
 /** Configuration the gateways apply, sent first on every stream. */
 function settingsEvent(app: AppContext): SubscribeResponse {
@@ -49,7 +47,6 @@ function settingsEvent(app: AppContext): SubscribeResponse {
   });
 }
 
-const SNAPSHOT_CHUNK = 1000;
 const CHANGE_BATCH = 5000;
 const GATEWAY_ID_RE = /^gw_[0-9a-z]{26}$/;
 
@@ -95,11 +92,9 @@ export async function* subscribe(
     let cursor = Number(req.lastRevision);
     const reason = await snapshotReason(app, orgId, req, cursor);
     if (reason !== null) {
-      const snapshot = await readSnapshot(app, orgId);
-      const { revision, keys } = snapshot;
-      yield* snapshotEvents(orgId, reason, snapshot);
+      const { revision, keys } = yield* snapshotEvents(app, orgId, reason);
       app.metrics.snapshotSent(SnapshotReason[reason]);
-      log.info({ revision, keys: keys.length, reason: SnapshotReason[reason] }, "snapshot sent");
+      log.info({ revision, keys, reason: SnapshotReason[reason] }, "snapshot sent");
       cursor = revision;
     }
     let idle = false;
@@ -110,11 +105,9 @@ export async function* subscribe(
       if (last > 0) syncTrace("feed_read", orgId, last, req.gatewayId);
       if (entries.length > 0 && entries[0]!.revision !== cursor + 1) {
         // Compaction removed entries this stream had not sent yet: start over from a snapshot.
-        const snapshot = await readSnapshot(app, orgId);
-        const { revision, keys } = snapshot;
-        yield* snapshotEvents(orgId, SnapshotReason.COMPACTED, snapshot);
+        const { revision, keys } = yield* snapshotEvents(app, orgId, SnapshotReason.COMPACTED);
         app.metrics.snapshotSent(SnapshotReason[SnapshotReason.COMPACTED]);
-        log.info({ revision, keys: keys.length, reason: "COMPACTED" }, "snapshot sent");
+        log.info({ revision, keys, reason: "COMPACTED" }, "snapshot sent");
         cursor = revision;
         continue;
       }
@@ -131,13 +124,15 @@ export async function* subscribe(
         continue;
       }
       if (!idle) {
-        // Caught up: tell the gateway where the organization stands.
-        yield heartbeat(await currentRevision(app.db, orgId));
+        // Caught up: tell the gateway where the organization stands, as of the read just made.
+        yield heartbeat(cursor);
         idle = true;
       }
       const outcome = await app.notifier.wait(orgId, seen, app.config.heartbeatIntervalMs, stream.signal);
       if (outcome === "changed") syncTrace("wake", orgId, cursor + 1, req.gatewayId);
-      if (outcome === "timeout") yield heartbeat(await currentRevision(app.db, orgId));
+      // Quiet for an interval: read again (the feed shares that read among the organization's
+      // streams), then send what it found or a heartbeat.
+      if (outcome === "timeout") idle = false;
       // Optional (SYNC_DEBOUNCE): what commits while this stream reads and writes leaves as one batch anyway.
       else if (outcome === "changed" && app.config.syncDebounceMs > 0) {
         await new Promise((r) => setTimeout(r, app.config.syncDebounceMs));
@@ -171,55 +166,6 @@ async function snapshotReason(
   // The log must still hold cursor+1 for deltas to be complete.
   if (oldest === null || oldest > cursor + 1) return SnapshotReason.COMPACTED;
   return null;
-}
-
-interface Snapshot {
-  revision: number;
-  keys: KeySyncRecord[];
-  signingKeys: SigningKeyRecord[];
-  modelPrices: ModelPriceRecord[];
-  mcpServers: McpServerSyncRecord[];
-}
-
-/** Keys, prices and revision read in one repeatable-read transaction: a consistent cut. */
-async function readSnapshot(app: AppContext, orgId: string): Promise<Snapshot> {
-  return app.db
-    .transaction()
-    .setIsolationLevel("repeatable read")
-    .execute(async (trx) => ({
-      revision: await currentRevision(trx, orgId),
-      keys: await allKeySyncRecords(trx, orgId),
-      signingKeys: await allSigningKeyRecords(trx, orgId),
-      modelPrices: await allModelPriceRecords(trx, orgId),
-      mcpServers: await allMcpServerSyncRecords(trx, orgId),
-    }));
-}
-
-function* snapshotEvents(
-  orgId: string,
-  reason: SnapshotReason,
-  { revision, keys, signingKeys, modelPrices, mcpServers }: Snapshot,
-): Generator<SubscribeResponse> {
-  yield create(SubscribeResponseSchema, {
-    event: { case: "snapshotBegin", value: { revision: BigInt(revision), reason, orgId, keyCount: keys.length } },
-  });
-  // The first chunk carries the signing keys and the price table, even when there are no API keys.
-  for (let i = 0; i < keys.length || i === 0; i += SNAPSHOT_CHUNK) {
-    const slice = keys.slice(i, i + SNAPSHOT_CHUNK);
-    if (slice.length === 0 && signingKeys.length === 0 && modelPrices.length === 0 && mcpServers.length === 0) break;
-    yield create(SubscribeResponseSchema, {
-      event: {
-        case: "snapshotChunk",
-        value: {
-          keys: slice.map(toKeyUpsert),
-          signingKeys: i === 0 ? signingKeys.map(toSigningKey) : [],
-          modelPrices: i === 0 ? modelPrices.map(toModelPrice) : [],
-          mcpServers: i === 0 ? mcpServers.map(toMcpServer) : [],
-        },
-      },
-    });
-  }
-  yield create(SubscribeResponseSchema, { event: { case: "snapshotEnd", value: { revision: BigInt(revision) } } });
 }
 
 function toChange(entry: ChangeEntry): Change {

@@ -1,6 +1,6 @@
 import type { SecureClientSessionOptions } from "node:http2";
 import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
-import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
+import { Http2SessionManager, compressionGzip, createGrpcTransport } from "@connectrpc/connect-node";
 import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { KeySyncService, QuotaService } from "@tollgate/shared";
 import type { ControlPlaneTls } from "../config.js";
@@ -15,6 +15,8 @@ export interface ControlPlaneConnectionOptions {
   gatewayId: string;
   /** HTTP/2 ping interval: detects a dead connection when the stream is silent. */
   pingIntervalMs?: number;
+  /** SYNC_COMPRESSION: accept gzip on the stream (the control plane then compresses what it sends). */
+  compression?: boolean;
 }
 
 /** Node's TLS options for http2.connect() from the gateway's TLS settings. */
@@ -55,6 +57,8 @@ export class ControlPlaneConnection {
       baseUrl: options.url,
       sessionManager: this.session,
       interceptors: [bearerAuth(options.token)],
+      // What the control plane may compress its answers with: nothing unless asked (SYNC_COMPRESSION).
+      acceptCompression: options.compression ? [compressionGzip] : [],
     });
     this.keySync = createClient(KeySyncService, transport);
     this.quota = createClient(QuotaService, transport);

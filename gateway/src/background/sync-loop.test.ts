@@ -37,7 +37,7 @@ describe("sync client", () => {
     for (const c of cleanups.splice(0).reverse()) await c();
   });
 
-  async function setup(token?: string) {
+  async function setup(token?: string, extra: Partial<GatewayConfig> = {}) {
     const dir = tempDir();
     cleanups.push(() => dir.remove());
     const key = makeKey();
@@ -49,6 +49,7 @@ describe("sync client", () => {
       upstreamTimeoutMs: 1_000,
       maxBodyBytes: 1024,
       syncHeartbeatIntervalMs: 5_000,
+      ...extra,
     });
     const { logger, lines } = capturedLogger();
     const gw: Gateway = createGateway(config, { logger, sync: { baseDelayMs: 10, maxDelayMs: 50 } });
@@ -70,6 +71,17 @@ describe("sync client", () => {
     // A refusal is never mistaken for a connection, not even for a moment.
     expect(lines.some((l) => l.msg === "connected to control plane")).toBe(false);
     expect(JSON.stringify(lines)).not.toContain("not-the-token");
+  });
+
+  it("lets the control plane compress the stream only with SYNC_COMPRESSION", async () => {
+    const plain = await setup();
+    await eventually(() => (plain.cp.subscriptionEncodings.length > 0 ? true : undefined));
+    expect(plain.cp.subscriptionEncodings[0]).not.toContain("gzip");
+    const gzip = await setup(undefined, { syncCompression: true });
+    await eventually(() => (gzip.cp.subscriptionEncodings.length > 0 ? true : undefined));
+    expect(gzip.cp.subscriptionEncodings[0]).toBe("gzip");
+    // And the compressed stream works: the snapshot's key is served.
+    await eventually(async () => ((await gzip.readyz()).ready === true ? true : undefined));
   });
 
   it("resubscribes from the applied revision on a gap, without applying past it", async () => {

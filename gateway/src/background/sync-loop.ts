@@ -1,17 +1,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { ConnectError } from "@connectrpc/connect";
-import {
-  SnapshotReason,
-  TOLLGATE_VERSION,
-  type KeyUpsert,
-  type Logger,
-  type McpServer,
-  type ModelPrice,
-  type SigningKey,
-  type SubscribeResponse,
-  syncTrace,
-} from "@tollgate/shared";
+import { SnapshotReason, TOLLGATE_VERSION, type Logger, type SubscribeResponse, syncTrace } from "@tollgate/shared";
 import type { Clock } from "../clock.js";
+import type { SnapshotBuilder } from "../db/key-cache.js";
 import type { GatewayMetrics } from "../metrics.js";
 import { planChangeBatch } from "./change-order.js";
 import { Acknowledgements } from "./acknowledgements.js";
@@ -57,14 +48,10 @@ export interface SyncLoopDeps {
 }
 
 interface PendingSnapshot {
-  revision: number;
-  reason: SnapshotReason;
-  orgId: string;
+  /** Keys the control plane announced in snapshotBegin. */
   keyCount: number;
-  keys: KeyUpsert[];
-  signingKeys: SigningKey[];
-  modelPrices: ModelPrice[];
-  mcpServers: McpServer[];
+  /** What arrived so far, checked and compiled chunk by chunk; applied only at snapshotEnd. */
+  builder: SnapshotBuilder;
 }
 
 /** Tells the stream loop to drop the subscription and subscribe again from the applied revision. */
@@ -204,40 +191,42 @@ export class SyncClient {
     switch (ev.case) {
       case "snapshotBegin": {
         if (pending)
-          logger.warn({ revision: pending.revision }, "snapshot restarted before it ended; discarding the partial one");
+          logger.warn(
+            { revision: pending.builder.head.revision },
+            "snapshot restarted before it ended; discarding the partial one",
+          );
         return {
-          revision: Number(ev.value.revision),
-          reason: ev.value.reason,
-          orgId: ev.value.orgId,
           keyCount: ev.value.keyCount,
-          keys: [],
-          signingKeys: [],
-          modelPrices: [],
-          mcpServers: [],
+          builder: this.deps.receiver.beginSnapshot({
+            revision: Number(ev.value.revision),
+            reason: ev.value.reason,
+            orgId: ev.value.orgId,
+          }),
         };
       }
       case "snapshotChunk": {
         if (!pending) this.protocolError("snapshot chunk without snapshot begin");
-        // A loop, not push(...keys): spreading a huge chunk would overflow the stack.
-        for (const k of ev.value.keys) pending.keys.push(k);
-        for (const k of ev.value.signingKeys) pending.signingKeys.push(k);
-        for (const p of ev.value.modelPrices) pending.modelPrices.push(p);
-        for (const m of ev.value.mcpServers) pending.mcpServers.push(m);
+        try {
+          pending.builder.add(ev.value);
+        } catch (err) {
+          this.applyFailed("snapshot", (err as Error).message, err);
+        }
         return pending;
       }
       case "snapshotEnd": {
         if (!pending) this.protocolError("snapshot end without snapshot begin");
         const revision = Number(ev.value.revision);
-        if (revision !== pending.revision) {
-          this.applyFailed("snapshot", `snapshot ended at revision ${revision} but began at ${pending.revision}`);
+        const { head } = pending.builder;
+        if (revision !== head.revision) {
+          this.applyFailed("snapshot", `snapshot ended at revision ${revision} but began at ${head.revision}`);
         }
-        if (pending.keys.length !== pending.keyCount) {
+        if (pending.builder.keyCount !== pending.keyCount) {
           this.applyFailed(
             "snapshot",
-            `snapshot announced ${pending.keyCount} keys but carried ${pending.keys.length}`,
+            `snapshot announced ${pending.keyCount} keys but carried ${pending.builder.keyCount}`,
           );
         }
-        this.applySnapshot(pending);
+        this.applySnapshot(pending.builder);
         state.caughtUp = true;
         return null;
       }
@@ -265,19 +254,12 @@ export class SyncClient {
     }
   }
 
-  private applySnapshot(s: PendingSnapshot): void {
+  private applySnapshot(snapshot: SnapshotBuilder): void {
     const { state, receiver, metrics, logger } = this.deps;
+    const s = snapshot.head;
     let result;
     try {
-      result = receiver.applySnapshot({
-        revision: s.revision,
-        orgId: s.orgId,
-        reason: s.reason,
-        keys: s.keys,
-        signingKeys: s.signingKeys,
-        modelPrices: s.modelPrices,
-        mcpServers: s.mcpServers,
-      });
+      result = receiver.commitSnapshot(snapshot);
     } catch (err) {
       this.applyFailed("snapshot", (err as Error).message, err);
     }

@@ -56,6 +56,41 @@ describe("KeyCache (SQLite apply)", () => {
     });
   });
 
+  it("changes nothing while a snapshot arrives in chunks, keeps the old state when it never ends, and applies it whole", () => {
+    const old = makeKey();
+    cache.applySnapshot({ revision: 2, orgId: "org_a", reason: SnapshotReason.NEW_GATEWAY, keys: [old.upsert] });
+    const keys = [makeKey(), makeKey(), makeKey()];
+    const reader = new BetterSqlite3(join(dir.path, "gateway.db"), { readonly: true });
+    const seen = () => ({
+      rows: (reader.prepare("select id from keys order by id").all() as { id: string }[]).map((r) => r.id),
+      served: [old, ...keys].filter((k) => cache.index.lookup(indexKeyOfApiKey(k.secret)) !== undefined).length,
+      revision: cache.appliedRevision,
+    });
+    try {
+      const before = seen();
+      expect(before).toEqual({ rows: [old.upsert.id], served: 1, revision: 2 });
+      // A snapshot whose stream breaks after two chunks is dropped: nothing of it was written or served.
+      const broken = cache.beginSnapshot({ revision: 7, orgId: "org_a", reason: SnapshotReason.COMPACTED });
+      broken.add({ keys: [keys[0]!.upsert] });
+      broken.add({ keys: [keys[1]!.upsert] });
+      expect(seen()).toEqual(before);
+      // The next one, received in chunks, is seen whole at its commit.
+      const next = cache.beginSnapshot({ revision: 8, orgId: "org_a", reason: SnapshotReason.COMPACTED });
+      for (const k of keys) {
+        next.add({ keys: [k.upsert] });
+        expect(seen()).toEqual(before);
+      }
+      expect(cache.commitSnapshot(next)).toMatchObject({ revision: 8, added: 3, removed: 1, keys: 3 });
+      expect(seen()).toEqual({ rows: keys.map((k) => k.upsert.id).sort(), served: 3, revision: 8 });
+      // A key repeated in a later chunk is refused when that chunk arrives.
+      const repeated = cache.beginSnapshot({ revision: 9, orgId: "org_a", reason: SnapshotReason.COMPACTED });
+      repeated.add({ keys: [keys[0]!.upsert] });
+      expect(() => repeated.add({ keys: [keys[0]!.upsert] })).toThrow(ApplyError);
+    } finally {
+      reader.close();
+    }
+  });
+
   it("replaces the whole cache with a snapshot, with its revision and org", () => {
     const a = makeKey();
     const b = makeKey();

@@ -1,55 +1,27 @@
 import type { KeyObject } from "node:crypto";
 import type { Transaction } from "better-sqlite3";
-import {
-  SnapshotReason,
-  type Change,
-  type KeyUpsert,
-  type McpServer,
-  type ModelPrice,
-  type SigningKey,
-  syncTrace,
-} from "@tollgate/shared";
+import { SnapshotReason, type Change, syncTrace } from "@tollgate/shared";
 import type { Clock } from "../clock.js";
 import type { CompiledKey, KeyIndex } from "../auth/key-index.js";
 import type { StoredKey } from "../auth/stored-key.js";
 import { PriceIndex, type PriceRule } from "../pricing/price-index.js";
 import { McpServerIndex, type McpServerRecord } from "../mcp/server-index.js";
-import { mcpServerFromProto } from "../mcp/server-sync.js";
 import type { AuditEntry, AuditEvent } from "./audit-repository.js";
-import { KeyInterner } from "./key-repository.js";
 import { META } from "./meta-repository.js";
 import type { StoredSigningKey } from "./signing-key-repository.js";
 import type { GatewayStore } from "./store.js";
 import { writeChanges, type DeltaResult, type IndexOp } from "./change-writer.js";
-import {
-  ApplyError,
-  changedFields,
-  compile,
-  describe,
-  prepareKey,
-  prepareSigningKey,
-  publicKeyOf,
-  toPriceRule,
-} from "./synced-records.js";
+import { changedFields, compile, describe, publicKeyOf } from "./synced-records.js";
+import { SnapshotBuilder, type SnapshotHead, type SnapshotPart } from "./snapshot-builder.js";
 
 export type { DeltaResult } from "./change-writer.js";
+export type { SnapshotBuilder, SnapshotHead, SnapshotPart } from "./snapshot-builder.js";
 
 /** From this many keys a snapshot gets a page cache of 1 KiB per key, up to SNAPSHOT_CACHE_MAX_KIB. */
 const SNAPSHOT_LARGE = 2_000;
 const SNAPSHOT_CACHE_MAX_KIB = 256 * 1024;
 
-export interface SnapshotInput {
-  revision: number;
-  orgId: string;
-  reason: SnapshotReason;
-  keys: KeyUpsert[];
-  /** The organization's token-signing public keys; they replace the cached ones. */
-  signingKeys?: SigningKey[];
-  /** The organization's price table; it replaces the cached one. */
-  modelPrices?: ModelPrice[];
-  /** The organization's MCP servers; they replace the cached ones. */
-  mcpServers?: McpServer[];
-}
+export type SnapshotInput = SnapshotHead & SnapshotPart;
 
 export interface SnapshotResult {
   revision: number;
@@ -74,7 +46,7 @@ export class KeyCache {
   // so a transaction that reads before it writes can never fail to upgrade.
   private readonly snapshotTx: Transaction<
     (
-      s: SnapshotInput,
+      s: SnapshotHead,
       keys: StoredKey[],
       signingKeys: StoredSigningKey[],
       prices: PriceRule[],
@@ -92,7 +64,7 @@ export class KeyCache {
   ) {
     this.snapshotTx = store.db.transaction(
       (
-        s: SnapshotInput,
+        s: SnapshotHead,
         keys: StoredKey[],
         signingKeys: StoredSigningKey[],
         prices: PriceRule[],
@@ -154,49 +126,35 @@ export class KeyCache {
 
   /** Replaces the whole cache (keys and signing keys) with a snapshot, atomically. */
   applySnapshot(s: SnapshotInput): SnapshotResult {
-    const seen = new Set<string>();
-    const interner = new KeyInterner();
-    const keys = s.keys.map((k) => {
-      const ready = prepareKey(k, interner);
-      if (seen.has(ready.stored.id)) throw new ApplyError(`snapshot lists key ${ready.stored.id} twice`);
-      seen.add(ready.stored.id);
-      return ready;
-    });
-    const seenSigning = new Set<string>();
-    const signingKeys = (s.signingKeys ?? []).map((k) => {
-      const ready = prepareSigningKey(k);
-      if (seenSigning.has(ready.stored.id)) throw new ApplyError(`snapshot lists signing key ${ready.stored.id} twice`);
-      seenSigning.add(ready.stored.id);
-      return ready;
-    });
-    const seenPrices = new Set<string>();
-    const prices = (s.modelPrices ?? []).map((p) => {
-      const rule = toPriceRule(p);
-      const id = `${rule.provider}/${rule.model}`;
-      if (seenPrices.has(id)) throw new ApplyError(`snapshot lists model price ${id} twice`);
-      seenPrices.add(id);
-      return rule;
-    });
-    const seenServers = new Set<string>();
-    const mcpServers = (s.mcpServers ?? []).map((m) => {
-      const server = mcpServerFromProto(m);
-      if (seenServers.has(server.name)) throw new ApplyError(`snapshot lists MCP server ${server.name} twice`);
-      seenServers.add(server.name);
-      return server;
-    });
-    const result = this.withLargePageCache(keys.length, () =>
+    const builder = this.beginSnapshot(s);
+    builder.add(s);
+    return this.commitSnapshot(builder);
+  }
+
+  /**
+   * Starts receiving a snapshot: each part is checked and compiled as it arrives (see
+   * SnapshotBuilder); nothing is written, and nothing served changes, until commitSnapshot.
+   */
+  beginSnapshot(head: SnapshotHead): SnapshotBuilder {
+    return new SnapshotBuilder(head);
+  }
+
+  /** Writes a received snapshot in one transaction, then swaps the indexes; on error nothing changes. */
+  commitSnapshot(b: SnapshotBuilder): SnapshotResult {
+    const { head, stored, compiled, signingKeys, prices, mcpServers } = b;
+    const result = this.withLargePageCache(stored.length, () =>
       this.snapshotTx.immediate(
-        s,
-        keys.map((k) => k.stored),
+        head,
+        stored,
         signingKeys.map((k) => k.stored),
         prices,
         mcpServers,
       ),
     );
     this.index.replaceAll({
-      keys: keys.map((k) => k.compiled),
+      keys: compiled,
       signingKeys: signingKeys.map((k) => [k.stored.id, k.publicKey]),
-      orgId: s.orgId,
+      orgId: head.orgId,
     });
     this.prices.replaceAll(prices);
     this.mcpServers.replaceAll(mcpServers);
@@ -242,7 +200,7 @@ export class KeyCache {
   }
 
   private writeSnapshot(
-    s: SnapshotInput,
+    s: SnapshotHead,
     keys: StoredKey[],
     signingKeys: StoredSigningKey[],
     prices: PriceRule[],

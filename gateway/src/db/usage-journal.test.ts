@@ -121,6 +121,47 @@ describe("usage journal: exactly once across a kill -9 at any point", () => {
     expect(store.db.prepare("SELECT count(*) AS n FROM usage_outbox").get()).toEqual({ n: 2 });
   });
 
+  it("lines added before answers go out in one write at the end of the event-loop turn, which the answers await", async () => {
+    const first = fresh();
+    const [segment] = readdirSync(first.journal.dir);
+    const path = join(first.journal.dir, segment!);
+    const waits = [0, 1, 2].map((i) => first.outbox.addBeforeAnswer(use(i)));
+    expect(waits[0]).toBeInstanceOf(Promise);
+    expect(new Set(waits).size).toBe(1);
+    expect(readFileSync(path, "utf8")).toBe("");
+    await waits[0];
+    expect(readFileSync(path, "utf8").split("\n").filter(Boolean)).toHaveLength(3);
+    // The answers went out; kill -9 now: replayed at start, once.
+    boot();
+    expect(totals()).toEqual(expected(3));
+    boot();
+    expect(totals()).toEqual(expected(3));
+  });
+
+  it("a batch taken while lines wait for their write writes them first: its checkpoint covers them, counted once", async () => {
+    const first = fresh(2);
+    const wait = first.outbox.addBeforeAnswer(use(2));
+    const take = first.outbox.takePending();
+    commit(take);
+    take.done();
+    await wait;
+    expect(totals()).toEqual(expected(3));
+    boot();
+    expect(totals()).toEqual(expected(3));
+  });
+
+  it("the checkpoint copy is overwritten in place and reads as the last commit, a shorter one after a longer", () => {
+    const first = fresh(3);
+    const { segment } = first.journal.position();
+    for (const p of [
+      { segment, offset: 987_654_321 },
+      { segment, offset: 5 },
+    ]) {
+      first.journal.committed(p);
+      expect(parsePosition(readFileSync(join(first.journal.dir, "checkpoint"), "utf8"))).toEqual(p);
+    }
+  });
+
   it("a torn last line (killed mid-write) is skipped, the lines before it count", () => {
     const first = fresh(5);
     const [segment] = readdirSync(first.journal.dir);

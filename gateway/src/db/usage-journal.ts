@@ -8,7 +8,6 @@ import {
   readFileSync,
   readdirSync,
   unlinkSync,
-  writeFileSync,
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
@@ -75,6 +74,14 @@ const DEFAULT_ROTATE_BYTES = 4 * 1024 * 1024;
 
 /** A copy of the last checkpoint committed, beside the segments. */
 const CHECKPOINT_COPY = "checkpoint";
+
+/**
+ * The copy's text: both numbers zero-padded to a fixed width, so each write covers the
+ * whole of the last one (no truncate needed); parsePosition reads it as formatPosition's.
+ */
+function copyText(p: JournalPosition): string {
+  return `${String(p.segment).padStart(20, "0")}:${String(p.offset).padStart(20, "0")}`;
+}
 
 function isBefore(a: JournalPosition, b: JournalPosition): boolean {
   return a.segment < b.segment || (a.segment === b.segment && a.offset < b.offset);
@@ -152,6 +159,13 @@ export class UsageJournal {
   private readonly rotateBytes: number;
   /** No segment before this one is left on disk. */
   private oldest = 0;
+  /** The checkpoint copy, open once the first commit writes it. */
+  private copyFd = -1;
+  /** Lines enqueued and not yet written, and the promise their answers await. */
+  private queued: string[] = [];
+  private flushScheduled = false;
+  private barrier: Promise<void> | undefined;
+  private releaseBarrier: (() => void) | undefined;
 
   constructor(
     readonly dir: string,
@@ -223,17 +237,68 @@ export class UsageJournal {
     return replay;
   }
 
-  /** Appends one line with one write(2). Never throws: a failing disk is logged and counted, the usage stays in memory. */
+  /** Appends one line with one write(2) now. Never throws: a failing disk is logged and counted, the usage stays in memory. */
   append(u: JournalUsage): void {
+    if (this.push(u)) this.flush();
+  }
+
+  /**
+   * Queues one line for the write(2) that takes every line queued in this turn of
+   * the event loop (setImmediate): under load one call writes the lines of all the
+   * answers that settled together, instead of one call each. `written()` is the
+   * barrier an answer awaits before its last bytes (kill -9 safe as append's).
+   */
+  enqueue(u: JournalUsage): void {
+    if (this.push(u) && !this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushSoon);
+    }
+  }
+
+  /** Resolves once the lines queued so far are written (or their write failed: logged, as append's); undefined when none wait. */
+  written(): Promise<void> | undefined {
+    if (this.queued.length === 0) return undefined;
+    this.barrier ??= new Promise<void>((resolve) => {
+      this.releaseBarrier = resolve;
+    });
+    return this.barrier;
+  }
+
+  private push(u: JournalUsage): boolean {
+    if (!this.started) return false;
+    this.queued.push(encodeLine(`${this.epoch}.${(this.seq++).toString(36)}`, u));
+    return true;
+  }
+
+  private readonly flushSoon = () => {
+    this.flushScheduled = false;
+    this.flush();
+  };
+
+  /** Writes every queued line with one write(2) (a loop only for a write the disk cuts short). */
+  flush(): void {
+    const lines = this.queued;
+    if (lines.length === 0) return;
+    this.queued = [];
+    const release = this.releaseBarrier;
+    this.barrier = undefined;
+    this.releaseBarrier = undefined;
+    try {
+      this.writeLines(lines.length === 1 ? lines[0]! : lines.join(""));
+    } finally {
+      release?.();
+    }
+  }
+
+  private writeLines(text: string): void {
     if (!this.started) return;
     // After a failed open or a write cut short: a new segment, never a line after a partial one.
     if (this.fd < 0 || this.broken) this.startSegment(this.segment + 1);
     if (this.fd < 0) return;
-    const line = Buffer.from(encodeLine(`${this.epoch}.${(this.seq++).toString(36)}`, u));
+    const bytes = Buffer.from(text);
     let written = 0;
     try {
-      // One call for a line this short; the loop only matters for a write cut short by the disk.
-      while (written < line.length) written += writeSync(this.fd, line, written);
+      while (written < bytes.length) written += writeSync(this.fd, bytes, written);
       if (this.options.fsync) fdatasyncSync(this.fd);
     } catch (err) {
       if (written > 0) this.broken = true;
@@ -244,18 +309,24 @@ export class UsageJournal {
 
   /** Where the next line goes: the checkpoint for everything appended so far. */
   position(): JournalPosition {
+    this.flush();
     return { segment: this.segment, offset: this.offset };
   }
 
   /** Starts a new segment if the current one is past rotateBytes (the old one can then be deleted once committed). */
   rotateIfLarge(): void {
+    this.flush();
     if (this.fd >= 0 && this.offset >= this.rotateBytes) this.startSegment(this.segment + 1);
   }
 
   /** A checkpoint is in SQLite: the segments wholly before it are deleted. */
   committed(checkpoint: JournalPosition): void {
     try {
-      writeFileSync(join(this.dir, CHECKPOINT_COPY), formatPosition(checkpoint));
+      // Overwritten in place, one pwrite on a descriptor kept open: a writeFileSync (open,
+      // truncate, write, close) per batch cost the request path more than the journal's own writes.
+      if (this.copyFd < 0)
+        this.copyFd = openSync(join(this.dir, CHECKPOINT_COPY), constants.O_WRONLY | constants.O_CREAT, 0o600);
+      writeSync(this.copyFd, copyText(checkpoint), 0);
       // Most commits pass no segment boundary: no directory listing then.
       if (checkpoint.segment <= this.oldest) return;
       for (const segment of this.segments()) if (segment < checkpoint.segment) unlinkSync(this.path(segment));
@@ -267,8 +338,13 @@ export class UsageJournal {
   }
 
   close(): void {
+    this.flush();
     this.started = false;
     this.closeFd();
+    if (this.copyFd >= 0) {
+      closeSync(this.copyFd);
+      this.copyFd = -1;
+    }
   }
 
   private closeFd(): void {

@@ -10,7 +10,7 @@ import { forward, type UpstreamBody } from "./5-forward.js";
 import type { RequestRecord } from "./6-request-record.js";
 import { errors } from "./errors.js";
 import { bodyText, withMembers } from "./json-scan.js";
-import { jsonDepthExceeds, readBody } from "./read-body.js";
+import { jsonValueDepthExceeds, readBody } from "./read-body.js";
 import type { RouteHandler } from "./route.js";
 import { ownedResponse, withOwner } from "./routes/responses.js";
 
@@ -80,19 +80,19 @@ function parseModelBody(
   example: string,
   modelOptional: boolean,
 ): Record<string, unknown> {
-  // A cheap byte scan first: a pathologically nested body never reaches the
-  // parser, nor the upstream that would parse it again.
   const text = bodyText(body);
-  if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
-    ctx.metrics.rejectedRequest("json_too_deep");
-    throw errors.jsonTooDeep(MAX_JSON_DEPTH);
-  }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
     // The parser's message quotes the body, which may hold secrets: keep it out.
     throw errors.invalidJson();
+  }
+  // Judged on the parsed tree, whose walk never reads a string (read-body.ts): a
+  // pathologically nested body reaches neither the gateway's own code nor the upstream.
+  if (jsonValueDepthExceeds(json, MAX_JSON_DEPTH)) {
+    ctx.metrics.rejectedRequest("json_too_deep");
+    throw errors.jsonTooDeep(MAX_JSON_DEPTH);
   }
   if (json === null || typeof json !== "object" || Array.isArray(json)) {
     throw errors.bodyNotObject();
@@ -178,7 +178,8 @@ export function upstreamRoute(endpoint: Endpoint): RouteHandler {
       rec.provider = provider.name;
     }
     // Fleet-wide limits: reserve before the upstream call, settle with the real usage after.
-    const reservation = await admitToQuota(ctx, key, provider, json, body.length, rec, res);
+    let reservation = admitToQuota(ctx, key, provider, json, body.length, rec, res);
+    if (reservation instanceof Promise) reservation = await reservation;
     // The client may have left while the request waited for quota: no upstream call then.
     if (res.destroyed || req.socket.destroyed) {
       rec.error = "client_closed";
@@ -187,13 +188,14 @@ export function upstreamRoute(endpoint: Endpoint): RouteHandler {
     }
     let settled = false;
     const settle = () => {
-      if (settled) return;
+      if (settled) return undefined;
       settled = true;
-      settleQuota(ctx, key, provider, reservation, rec);
+      return settleQuota(ctx, key, provider, reservation, rec);
     };
     try {
-      // Usage is settled before the answer's last bytes: settling appends it to the usage
-      // journal (one write(2), see db/usage-journal.ts), so an answered request's usage survives a kill -9.
+      // Usage is settled before the answer's last bytes, which await its usage journal line
+      // (written with the others of this event-loop turn, see db/usage-journal.ts), so an
+      // answered request's usage survives a kill -9.
       await forward(ctx, endpoint, provider, format, upstream, req, res, rec, key, settle);
     } finally {
       settle();

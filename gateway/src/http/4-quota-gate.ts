@@ -4,7 +4,7 @@ import type { AppContext } from "../context.js";
 import { requestCostMicroUsd } from "../pricing/request-cost.js";
 import type { Provider } from "../providers/types.js";
 import { formatReset, reserve, settleUsage } from "../quota/enforce.js";
-import type { Metric } from "../quota/limits.js";
+import type { LimitSpec, Metric } from "../quota/limits.js";
 import { Reservation, type Lease, type Refusal } from "../quota/lease.js";
 import { errors, type HttpError } from "./errors.js";
 import type { RequestRecord } from "./6-request-record.js";
@@ -103,8 +103,9 @@ export function refusalError(r: Refusal, key: KeyRecord): HttpError {
  * Checks every limit the key's request counts against, reserving its
  * estimated tokens and cost (from the body's size far from a limit, enforce.ts); refuses with 429 naming the limit. Sets the
  * x-ratelimit-* headers every answer then carries. Null: no limit applies.
+ * A promise only when a lease must be fetched first: the common case costs no async hop.
  */
-export async function admitToQuota(
+export function admitToQuota(
   ctx: AppContext,
   key: KeyRecord,
   provider: Provider,
@@ -112,12 +113,24 @@ export async function admitToQuota(
   bodyBytes: number,
   rec: RequestRecord,
   res: ServerResponse,
-): Promise<Reservation | null> {
+): Reservation | null | Promise<Reservation | null> {
   const specs = ctx.quota.limits.of(key);
   if (specs.length === 0) return null;
   const model = rec.upstreamModel ?? rec.model ?? "";
-  let r = reserve(ctx.quota.manager, ctx.prices, specs, provider.kind, model, json, bodyBytes);
-  if (r instanceof Promise) r = await r;
+  const r = reserve(ctx.quota.manager, ctx.prices, specs, provider.kind, model, json, bodyBytes);
+  if (r instanceof Promise) return r.then((settled) => admitted(ctx, key, specs, settled, rec, res));
+  return admitted(ctx, key, specs, r, rec, res);
+}
+
+/** A reservation made (its headers set) or refused (a 429 thrown, with the limits' headers). */
+function admitted(
+  ctx: AppContext,
+  key: KeyRecord,
+  specs: readonly LimitSpec[],
+  r: Reservation | Refusal,
+  rec: RequestRecord,
+  res: ServerResponse,
+): Reservation {
   // Reset headers in the control plane's time, like the windows they describe.
   const now = ctx.quota.clock.now();
   const anthropic = ANTHROPIC_ROUTES.has(rec.route);
@@ -137,16 +150,20 @@ export async function admitToQuota(
   return r;
 }
 
-/** After the answer: the request's cost from the provider's usage, then the reservation and usage settled. */
+/**
+ * Before the answer's last bytes: the request's cost from the provider's usage, then the
+ * reservation and usage settled. The promise returned (if any) is the usage journal's
+ * write, which the answer's last bytes await (settleUsage).
+ */
 export function settleQuota(
   ctx: AppContext,
   key: KeyRecord,
   provider: Provider,
   reservation: Reservation | null,
   rec: RequestRecord,
-): void {
+): Promise<void> | undefined {
   const cost = requestCostMicroUsd(ctx, rec);
   if (rec.usage && cost === null) ctx.metrics.unpricedRequest(rec.provider ?? provider.name);
   rec.costMicroUsd = cost;
-  settleUsage(ctx.quota, key, reservation, rec.usage, cost);
+  return settleUsage(ctx.quota, key, reservation, rec.usage, cost);
 }

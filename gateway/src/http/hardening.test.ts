@@ -20,7 +20,7 @@ import {
   wire,
 } from "@tollgate/testkit";
 import { testConfig } from "../../test/test-config.js";
-import { jsonDepthExceeds } from "./read-body.js";
+import { jsonDepthExceeds, jsonValueDepthExceeds } from "./read-body.js";
 
 // Response bodies are asserted field by field; their static type adds nothing.
 type Json = any;
@@ -411,5 +411,27 @@ describe("jsonDepthExceeds", () => {
     expect(depth(`["é[ü", {"ключ": "[[["}]`, 2)).toBe(false);
     // Siblings do not add up.
     expect(depth("[" + "[],".repeat(1000) + "[]]", 2)).toBe(false);
+  });
+
+  it("counts the same on the parsed value (jsonValueDepthExceeds) for any valid JSON", () => {
+    const bodies = [
+      "1",
+      '"[[["',
+      "[]",
+      "[[[]]]",
+      "[[[[]]]]",
+      '{"a":{"b":[1,{"c":2}]}}',
+      `["${"[".repeat(100)}"]`,
+      `["\\"${"{".repeat(10)}\\\\", [[]]]`,
+      `["é[ü", {"ключ": "[[["}]`,
+      "[" + "[],".repeat(1000) + "[]]",
+      '{"__proto__":{"a":[[]]},"b":[{}]}',
+      '{"model":"m","messages":' + '[{"x":'.repeat(40) + "1" + "}]".repeat(40) + "}",
+    ];
+    for (const s of bodies) {
+      for (let limit = 0; limit <= 82; limit++) {
+        expect(jsonValueDepthExceeds(JSON.parse(s), limit), `${s.slice(0, 40)} at ${limit}`).toBe(depth(s, limit));
+      }
+    }
   });
 });

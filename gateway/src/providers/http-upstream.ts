@@ -56,7 +56,9 @@ export const UPSTREAM_REQUEST_ID_HEADER = "x-upstream-request-id";
 /** The upstream response headers the client sees (see PASSED_RESPONSE_HEADERS). */
 export function passedResponseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [name, v] of Object.entries(headers)) {
+  // for-in, not Object.entries: no [name, value] array per header, per call.
+  for (const name in headers) {
+    const v = headers[name];
     if (typeof v !== "string") continue;
     const lower = name.toLowerCase();
     if (lower === "x-request-id") out[UPSTREAM_REQUEST_ID_HEADER] = v;
@@ -363,7 +365,8 @@ export function clientIdentityHeaders(
   from: Record<string, string | string[] | undefined>,
   into: Record<string, string>,
 ): Record<string, string> {
-  for (const [name, v] of Object.entries(from)) {
+  for (const name in from) {
+    const v = from[name];
     if (typeof v !== "string") continue;
     if (name === "user-agent" || (name.startsWith("x-stainless-") && !CREDENTIAL_LIKE.test(name))) into[name] = v;
   }

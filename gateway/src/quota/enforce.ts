@@ -71,8 +71,10 @@ export function reserve(
 }
 
 /**
- * After the answer: the reservation settled with the real usage and cost, and
- * the usage queued for the control plane.
+ * Before the answer's last bytes: the reservation settled with the real usage
+ * and cost, and the usage queued for the control plane. Returns what the answer
+ * must await before its last bytes: the usage journal's write (usage-outbox.ts,
+ * addBeforeAnswer), shared by the answers settled in the same event-loop turn.
  */
 export function settleUsage(
   quota: GatewayQuota,
@@ -80,7 +82,7 @@ export function settleUsage(
   reservation: Reservation | null,
   usage: Usage | null,
   costMicroUsd: number | null,
-): void {
+): Promise<void> | undefined {
   const u = usage;
   if (reservation) {
     const tokens = u ? (u.totalTokens ?? (u.promptTokens ?? 0) + (u.completionTokens ?? 0)) : null;
@@ -88,17 +90,17 @@ export function settleUsage(
     quota.manager.settle(reservation, { tokens, costMicroUsd: u ? (costMicroUsd ?? 0) : null });
   }
   // Stand-ins for no key (DISABLE_AUTH, AUTH_BYPASS_PATHS) have no owner: nothing to report.
-  if (key.id && key.userId) {
-    quota.outbox.add({
-      keyId: key.id,
-      userId: key.userId,
-      teamId: key.teamId,
-      // Fleet time: the usage's UTC day must be the day its budget window counted it in.
-      atMs: quota.clock.now(),
-      inputTokens: u?.promptTokens ?? 0,
-      outputTokens: u?.completionTokens ?? 0,
-      costMicroUsd: costMicroUsd ?? 0,
-    });
-    quota.touch();
-  }
+  if (!key.id || !key.userId) return undefined;
+  const written = quota.outbox.addBeforeAnswer({
+    keyId: key.id,
+    userId: key.userId,
+    teamId: key.teamId,
+    // Fleet time: the usage's UTC day must be the day its budget window counted it in.
+    atMs: quota.clock.now(),
+    inputTokens: u?.promptTokens ?? 0,
+    outputTokens: u?.completionTokens ?? 0,
+    costMicroUsd: costMicroUsd ?? 0,
+  });
+  quota.touch();
+  return written;
 }

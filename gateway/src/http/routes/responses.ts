@@ -153,7 +153,13 @@ const MAX_COUNTED = 100_000;
  * usage is counted on the first retrieval that shows it finished, once per
  * gateway (gateway/README.md, "Responses API: who may read a stored response").
  */
-function countBackgroundUsage(ctx: AppContext, key: KeyRecord, rec: RequestRecord, id: string, owned: Owned): void {
+function countBackgroundUsage(
+  ctx: AppContext,
+  key: KeyRecord,
+  rec: RequestRecord,
+  id: string,
+  owned: Owned,
+): Promise<void> | undefined {
   const status = owned.response.status;
   let counted = countedBy.get(ctx);
   if (counted === undefined) countedBy.set(ctx, (counted = new Set()));
@@ -162,15 +168,15 @@ function countBackgroundUsage(ctx: AppContext, key: KeyRecord, rec: RequestRecor
     (status !== "completed" && status !== "incomplete" && status !== "failed") ||
     counted.has(id)
   )
-    return;
+    return undefined;
   const usage = usageOfBuffer("openai", owned.body);
-  if (usage === null) return;
+  if (usage === null) return undefined;
   // Bounded: past it, a response retrieved again long after may be counted twice.
   if (counted.size >= MAX_COUNTED) counted.clear();
   counted.add(id);
   rec.usage = usage;
   rec.model = modelOfBuffer(owned.body);
-  settleQuota(ctx, key, owned.provider, null, rec);
+  return settleQuota(ctx, key, owned.provider, null, rec);
 }
 
 /** Calls a sub-resource of an owned response and passes the answer on (streamed when asked for). */
@@ -200,7 +206,9 @@ async function passResource(
 export const retrieveResponse: RouteHandler = async (ctx, req, res, rec, key) => {
   const { id, query } = idOf(req);
   const owned = await ownedResponse(ctx, key, rec, id, null, req);
-  countBackgroundUsage(ctx, key, rec, id, owned);
+  // Journaled before any byte of the answer, as every usage the gateway counts.
+  const journaled = countBackgroundUsage(ctx, key, rec, id, owned);
+  if (journaled) await journaled;
   const stream = new URLSearchParams(query).get("stream") === "true";
   rec.stream = stream;
   if (query === "") {

@@ -1,0 +1,127 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { randomBytes } from "node:crypto";
+import { sql } from "kysely";
+import { openTestDatabase } from "../../test/test-database.js";
+import { insertGatewayToken } from "../repositories/gateway-tokens.js";
+import { upsertConnectedGateway } from "../repositories/gateways.js";
+import { appendChange } from "../repositories/change-log.js";
+import { ensureDefaultOrg } from "../repositories/orgs.js";
+import { AckWriter } from "./ack-writer.js";
+import { ChangeFeed } from "./change-feed.js";
+import { ChangeNotifier } from "./notifier.js";
+
+let database: Awaited<ReturnType<typeof openTestDatabase>>;
+beforeAll(async () => {
+  database = await openTestDatabase();
+});
+afterAll(async () => {
+  await database.cleanup();
+});
+
+describe("AckWriter", () => {
+  it("shows a successful acknowledgement to receipts as it arrives, before its UPDATE, for its organization only", async () => {
+    const acks = new ChangeNotifier();
+    const writer = new AckWriter(database.db, { acks, notifyReplicas: false });
+    const before = acks.version("org_a");
+    const done = writer.record({ id: "gw_1", orgId: "org_a", revision: 7, error: null });
+    // The UPDATE starts on the next turn of the event loop: nothing is written yet.
+    expect(writer.appliedRevision("gw_1", "org_a")).toBe(7);
+    expect(acks.version("org_a")).toBeGreaterThan(before);
+    // The same gateway id acknowledged with another organization's token counts for nothing there.
+    expect(writer.appliedRevision("gw_1", "org_b")).toBe(0);
+    // An error report does not move the applied revision.
+    const failed = writer.record({ id: "gw_1", orgId: "org_a", revision: 8, error: "could not apply" });
+    expect(writer.appliedRevision("gw_1", "org_a")).toBe(7);
+    // No such gateway row: the write finds nothing, and says so.
+    expect(await done).toBe(false);
+    expect(await failed).toBe(false);
+  });
+  it("answers a heartbeat (the revision already written) at once and writes the fleet's liveness in one later statement", async () => {
+    const db = database.db;
+    const orgId = await ensureDefaultOrg(db);
+    const token = await insertGatewayToken(db, {
+      id: `gwt_${randomBytes(6).toString("hex")}`,
+      orgId,
+      name: "hb",
+      hash: randomBytes(32),
+      prefix: "tgw_test",
+    });
+    for (const id of ["gw_hb1", "gw_hb2"])
+      await upsertConnectedGateway(db, { id, orgId, tokenId: token.id, name: id, version: "t", remoteAddress: null });
+    const row = async (id: string) =>
+      (
+        await sql<{ applied_revision: string | number; last_error: string | null; last_seen_at: Date }>`
+          select applied_revision, last_error, last_seen_at from gateways where id = ${id}`.execute(db)
+      ).rows[0]!;
+    const acks = new ChangeNotifier();
+    const writer = new AckWriter(db, { acks, notifyReplicas: false, heartbeatFlushMs: 60_000 });
+
+    // A revision first: written in full.
+    expect(await writer.record({ id: "gw_hb1", orgId, revision: 5, error: null })).toBe(true);
+    expect(await writer.record({ id: "gw_hb2", orgId, revision: 5, error: null })).toBe(true);
+    expect(Number((await row("gw_hb1")).applied_revision)).toBe(5);
+    const seenBefore = (await row("gw_hb1")).last_seen_at.getTime();
+
+    // The same revision again: a heartbeat, answered without a write.
+    const notified = acks.version(orgId);
+    expect(await writer.record({ id: "gw_hb1", orgId, revision: 5, error: null })).toBe(true);
+    expect(await writer.record({ id: "gw_hb2", orgId, revision: 5, error: null })).toBe(true);
+    expect(acks.version(orgId)).toBe(notified);
+    expect((await row("gw_hb1")).last_seen_at.getTime()).toBe(seenBefore);
+    // Another organization's token never passes for a heartbeat of this gateway.
+    expect(await writer.record({ id: "gw_hb1", orgId: "org_other", revision: 5, error: null })).toBe(false);
+
+    // drain() (as the flush timer would) writes both gateways' liveness.
+    await writer.drain();
+    expect((await row("gw_hb1")).last_seen_at.getTime()).toBeGreaterThan(seenBefore);
+    expect((await row("gw_hb2")).last_seen_at.getTime()).toBeGreaterThan(seenBefore);
+
+    // After an error report, the next success at that revision is written in full: it clears last_error.
+    expect(await writer.record({ id: "gw_hb1", orgId, revision: 6, error: "disk full" })).toBe(true);
+    expect((await row("gw_hb1")).last_error).toBe("disk full");
+    expect(await writer.record({ id: "gw_hb1", orgId, revision: 5, error: null })).toBe(true);
+    expect((await row("gw_hb1")).last_error).toBeNull();
+    expect(Number((await row("gw_hb1")).applied_revision)).toBe(5);
+  });
+});
+
+describe("ChangeFeed", () => {
+  it("answers idle re-reads from memory while nothing was notified and the last read is recent, then reads the log again", async () => {
+    const db = database.db;
+    const orgId = await ensureDefaultOrg(db);
+    const notifier = new ChangeNotifier();
+    let now = 1_000_000;
+    const feed = new ChangeFeed(
+      db,
+      (o) => notifier.version(o),
+      5_000,
+      20_000,
+      () => now,
+    );
+    const base = (await feed.read(orgId, 0, 100)).at(-1)?.revision ?? 0;
+    const cursor = (await feed.read(orgId, base, 100)).at(-1)?.revision ?? base;
+
+    // Committed without a notification (as if another replica's NOTIFY were lost).
+    const first = await appendChange(db, orgId, {
+      kind: "key_delete",
+      resourceId: "ak_feed1",
+      payload: { id: "ak_feed1" },
+    });
+    now += 1_000;
+    expect(await feed.read(orgId, cursor, 100)).toEqual([]); // from memory: the last read is 1 s old
+    // A notification makes the next reader go to the log.
+    notifier.notify(orgId);
+    expect((await feed.read(orgId, cursor, 100)).map((e) => e.revision)).toEqual([first]);
+
+    // Lost again; once the last read is older than the interval, an idle re-read finds it (the safety net).
+    const second = await appendChange(db, orgId, {
+      kind: "key_delete",
+      resourceId: "ak_feed2",
+      payload: { id: "ak_feed2" },
+    });
+    now += 4_999;
+    expect(await feed.read(orgId, first, 100)).toEqual([]);
+    now += 1;
+    expect((await feed.read(orgId, first, 100)).map((e) => e.revision)).toEqual([second]);
+  });
+});
