@@ -32,12 +32,8 @@ async function steps(root) {
   const text = scan ? (b) => scan.bodyText(b) : (b) => b.toString("utf8");
   return {
     decode: (b) => text(b),
-    // The depth check the request path runs: on the parsed tree where the build has it, else on the text.
-    "depth check": rb.jsonValueDepthExceeds
-      ? (_b, _t, j) => rb.jsonValueDepthExceeds(j, 64)
-      : scan
-        ? (_b, t) => rb.jsonDepthExceeds(t, 64)
-        : (b) => rb.jsonDepthExceeds(b, 64),
+    // The depth check the request path runs, on the text (the bytes that go upstream).
+    "depth check": scan ? (_b, t) => rb.jsonDepthExceeds(t, 64) : (b) => rb.jsonDepthExceeds(b, 64),
     "JSON.parse": (_b, t) => JSON.parse(t),
     // Far from every limit a large body is reserved at its size bound: no counting.
     "estimate, far from a limit": (b, _t, j) =>

@@ -2,6 +2,9 @@ import type { Change } from "@tollgate/shared";
 import type { Db } from "../db/database.js";
 import { readChanges, type ChangeEntry } from "../repositories/change-log.js";
 
+/** Entries one read of the log fetches at most. */
+const READ_PAGE = 5000;
+
 /** A change-log entry with its wire form built once for every stream. */
 export interface FeedEntry extends ChangeEntry {
   message?: Change;
@@ -85,9 +88,13 @@ export class ChangeFeed {
     feed.inflight = (async () => {
       try {
         const startedAt = this.now();
-        this.append(feed, await readChanges(this.db, orgId, feed.latest, 5000));
-        feed.readAt = startedAt;
-        feed.readVersion = wanted;
+        const fresh = await readChanges(this.db, orgId, feed.latest, READ_PAGE);
+        this.append(feed, fresh);
+        // A full page may have more behind it: only a read that reached the end vouches for "nothing new".
+        if (fresh.length < READ_PAGE) {
+          feed.readAt = startedAt;
+          feed.readVersion = wanted;
+        }
       } finally {
         feed.inflight = undefined;
       }

@@ -4,7 +4,7 @@ import { sql } from "kysely";
 import { openTestDatabase } from "../../test/test-database.js";
 import { insertGatewayToken } from "../repositories/gateway-tokens.js";
 import { upsertConnectedGateway } from "../repositories/gateways.js";
-import { appendChange } from "../repositories/change-log.js";
+import { appendChange, appendChanges } from "../repositories/change-log.js";
 import { ensureDefaultOrg } from "../repositories/orgs.js";
 import { AckWriter } from "./ack-writer.js";
 import { ChangeFeed } from "./change-feed.js";
@@ -85,19 +85,25 @@ describe("AckWriter", () => {
   });
 });
 
+/** A feed over the test database whose clock the test moves (`clock.now`), with a 5 s freshness window. */
+async function feedWithClock(start: number) {
+  const db = database.db;
+  const orgId = await ensureDefaultOrg(db);
+  const notifier = new ChangeNotifier();
+  const clock = { now: start };
+  const feed = new ChangeFeed(
+    db,
+    (o) => notifier.version(o),
+    5_000,
+    20_000,
+    () => clock.now,
+  );
+  return { db, orgId, notifier, feed, clock };
+}
+
 describe("ChangeFeed", () => {
   it("answers idle re-reads from memory while nothing was notified and the last read is recent, then reads the log again", async () => {
-    const db = database.db;
-    const orgId = await ensureDefaultOrg(db);
-    const notifier = new ChangeNotifier();
-    let now = 1_000_000;
-    const feed = new ChangeFeed(
-      db,
-      (o) => notifier.version(o),
-      5_000,
-      20_000,
-      () => now,
-    );
+    const { db, orgId, notifier, feed, clock } = await feedWithClock(1_000_000);
     const base = (await feed.read(orgId, 0, 100)).at(-1)?.revision ?? 0;
     const cursor = (await feed.read(orgId, base, 100)).at(-1)?.revision ?? base;
 
@@ -107,7 +113,7 @@ describe("ChangeFeed", () => {
       resourceId: "ak_feed1",
       payload: { id: "ak_feed1" },
     });
-    now += 1_000;
+    clock.now += 1_000;
     expect(await feed.read(orgId, cursor, 100)).toEqual([]); // from memory: the last read is 1 s old
     // A notification makes the next reader go to the log.
     notifier.notify(orgId);
@@ -119,9 +125,34 @@ describe("ChangeFeed", () => {
       resourceId: "ak_feed2",
       payload: { id: "ak_feed2" },
     });
-    now += 4_999;
+    clock.now += 4_999;
     expect(await feed.read(orgId, first, 100)).toEqual([]);
-    now += 1;
+    clock.now += 1;
     expect((await feed.read(orgId, first, 100)).map((e) => e.revision)).toEqual([second]);
+  });
+  it("reads on at once after a full page: a burst larger than one read is never held back for an interval", async () => {
+    const { db, orgId, notifier, feed } = await feedWithClock(2_000_000);
+    let cursor = 0;
+    for (let got = await feed.read(orgId, 0, 10_000); got.length > 0; got = await feed.read(orgId, cursor, 10_000))
+      cursor = got.at(-1)!.revision;
+    const ids = Array.from({ length: 6_001 }, (_, i) => `ak_burst${i}`);
+    const last = await appendChanges(
+      db,
+      orgId,
+      ids.map((id) => ({ kind: "key_delete" as const, resourceId: id, payload: { id } })),
+    );
+    notifier.notify(orgId);
+    // One notification, no time passing: every entry is read, page after page.
+    let seen = 0;
+    for (
+      let got = await feed.read(orgId, cursor, 10_000);
+      got.length > 0;
+      got = await feed.read(orgId, cursor, 10_000)
+    ) {
+      seen += got.length;
+      cursor = got.at(-1)!.revision;
+    }
+    expect(seen).toBe(6_001);
+    expect(cursor).toBe(last);
   });
 });

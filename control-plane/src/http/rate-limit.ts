@@ -1,13 +1,17 @@
+import { isIPv6 } from "node:net";
+
 /**
  * A token bucket per client address: `perMinute` tokens, refilled evenly over a
  * minute, one spent per allowed call. Used where each call costs the control
  * plane a database row (starting an SSO sign-in), so one address cannot fill
- * the table or the provider's quota.
+ * the table or the provider's quota. An IPv6 client counts by its /64, the
+ * block one host or site usually holds.
  *
  * Memory is bounded: at most `maxClients` buckets are kept, and when that many
- * are live the oldest-touched bucket is dropped (its client starts again with a
- * full bucket: a flood from many addresses is bounded by `maxClients` rows per
- * minute of refill, not by the number of addresses).
+ * are live the least recently used bucket is dropped. What it does not bound:
+ * many addresses each get their own bucket (and a dropped one starts full), and
+ * each control-plane replica keeps its own; a flood from many addresses is for
+ * the network in front (rate limits at the ingress), as for any public endpoint.
  */
 export class ClientRateLimiter {
   /**
@@ -27,7 +31,8 @@ export class ClientRateLimiter {
   }
 
   /** Spends one token of `client`: 0 when allowed, else the whole seconds until one is back. */
-  take(client: string): number {
+  take(address: string): number {
+    const client = clientBucket(address);
     const now = this.now();
     const held = this.due.get(client);
     if (held !== undefined)
@@ -47,4 +52,22 @@ export class ClientRateLimiter {
   get size(): number {
     return this.due.size;
   }
+}
+
+/** The bucket of an address: itself, or for IPv6 its first four groups (the /64). */
+export function clientBucket(address: string): string {
+  if (!isIPv6(address)) return address;
+  // An IPv4 client of a dual-stack listener (::ffff:a.b.c.d) is that IPv4 address.
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return mapped[1]!;
+  const [head = "", tail = ""] = address.split("::");
+  const left = head ? head.split(":") : [];
+  const right = tail ? tail.split(":") : [];
+  const groups = address.includes("::")
+    ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right]
+    : left;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.toLowerCase().replace(/^0+(?=.)/, ""))
+    .join(":")}::/64`;
 }

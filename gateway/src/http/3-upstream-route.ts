@@ -10,7 +10,7 @@ import { forward, type UpstreamBody } from "./5-forward.js";
 import type { RequestRecord } from "./6-request-record.js";
 import { errors } from "./errors.js";
 import { bodyText, withMembers } from "./json-scan.js";
-import { jsonValueDepthExceeds, readBody } from "./read-body.js";
+import { jsonDepthExceeds, readBody } from "./read-body.js";
 import type { RouteHandler } from "./route.js";
 import { ownedResponse, withOwner } from "./routes/responses.js";
 
@@ -80,19 +80,20 @@ function parseModelBody(
   example: string,
   modelOptional: boolean,
 ): Record<string, unknown> {
+  // A byte scan first: a pathologically nested body never reaches the parser, nor the
+  // upstream that would parse it again. It must be the text: the client's bytes go
+  // upstream, and a deep value under a key repeated later is not in the parsed tree.
   const text = bodyText(body);
+  if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
+    ctx.metrics.rejectedRequest("json_too_deep");
+    throw errors.jsonTooDeep(MAX_JSON_DEPTH);
+  }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
     // The parser's message quotes the body, which may hold secrets: keep it out.
     throw errors.invalidJson();
-  }
-  // Judged on the parsed tree, whose walk never reads a string (read-body.ts): a
-  // pathologically nested body reaches neither the gateway's own code nor the upstream.
-  if (jsonValueDepthExceeds(json, MAX_JSON_DEPTH)) {
-    ctx.metrics.rejectedRequest("json_too_deep");
-    throw errors.jsonTooDeep(MAX_JSON_DEPTH);
   }
   if (json === null || typeof json !== "object" || Array.isArray(json)) {
     throw errors.bodyNotObject();

@@ -20,7 +20,7 @@ import {
   wire,
 } from "@tollgate/testkit";
 import { testConfig } from "../../test/test-config.js";
-import { jsonDepthExceeds, jsonValueDepthExceeds } from "./read-body.js";
+import { jsonDepthExceeds } from "./read-body.js";
 
 // Response bodies are asserted field by field; their static type adds nothing.
 type Json = any;
@@ -300,7 +300,15 @@ describe("input limits and malformed HTTP", () => {
     const body: Json = await deep.json();
     expect(body.error).toMatchObject({ type: "invalid_request_error", code: "json_too_deep" });
     expect(body.error.message).toContain("64 levels");
-    expect(await g.ep.metrics()).toMatch(/tollgate_gateway_rejected_requests_total\{reason="json_too_deep"\} 1/);
+    // Hidden under a key that a later duplicate overwrites, it is still the client's bytes that go upstream.
+    const hidden = await g.post(
+      "/v1/chat/completions",
+      auth,
+      `{"model":"mock-gpt","messages":[{"role":"user","content":"hi","x":${"[".repeat(100)}${"]".repeat(100)},"x":1}]}`,
+    );
+    expect(hidden.status).toBe(400);
+    expect(((await hidden.json()) as Json).error.code).toBe("json_too_deep");
+    expect(await g.ep.metrics()).toMatch(/tollgate_gateway_rejected_requests_total\{reason="json_too_deep"\} 2/);
   });
 
   it("answers unparsable requests with a JSON 400 and keeps serving", async () => {
@@ -411,27 +419,5 @@ describe("jsonDepthExceeds", () => {
     expect(depth(`["é[ü", {"ключ": "[[["}]`, 2)).toBe(false);
     // Siblings do not add up.
     expect(depth("[" + "[],".repeat(1000) + "[]]", 2)).toBe(false);
-  });
-
-  it("counts the same on the parsed value (jsonValueDepthExceeds) for any valid JSON", () => {
-    const bodies = [
-      "1",
-      '"[[["',
-      "[]",
-      "[[[]]]",
-      "[[[[]]]]",
-      '{"a":{"b":[1,{"c":2}]}}',
-      `["${"[".repeat(100)}"]`,
-      `["\\"${"{".repeat(10)}\\\\", [[]]]`,
-      `["é[ü", {"ключ": "[[["}]`,
-      "[" + "[],".repeat(1000) + "[]]",
-      '{"__proto__":{"a":[[]]},"b":[{}]}',
-      '{"model":"m","messages":' + '[{"x":'.repeat(40) + "1" + "}]".repeat(40) + "}",
-    ];
-    for (const s of bodies) {
-      for (let limit = 0; limit <= 82; limit++) {
-        expect(jsonValueDepthExceeds(JSON.parse(s), limit), `${s.slice(0, 40)} at ${limit}`).toBe(depth(s, limit));
-      }
-    }
   });
 });

@@ -29,36 +29,6 @@ export function jsonDepthExceeds(body: Uint8Array | string, limit: number): bool
 }
 
 /**
- * Whether a parsed JSON value nests arrays and objects deeper than `limit`:
- * the same count as jsonDepthExceeds makes on the text, made on the parsed
- * tree instead. It visits arrays and objects only (never a string's
- * characters), so a prompt of code full of escaped quotes costs nothing here,
- * and it stops descending at `limit` + 1. Parsing before this check is safe:
- * JSON.parse does not recurse on the stack, and a deeply nested body costs it
- * within a small factor of a flat one with as many brackets, which passes any
- * depth check (bench/README.md, "Depth check on the parsed body").
- * One difference with the text: a deep value a later duplicate key overwrites
- * is not in the tree; the gateway never reads it, and it goes upstream as bytes.
- */
-export function jsonValueDepthExceeds(value: unknown, limit: number): boolean {
-  if (typeof value !== "object" || value === null) return false;
-  if (limit <= 0) return true;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const v: unknown = value[i];
-      if (typeof v === "object" && v !== null && jsonValueDepthExceeds(v, limit - 1)) return true;
-    }
-    return false;
-  }
-  const obj = value as Record<string, unknown>;
-  for (const k in obj) {
-    const v = obj[k];
-    if (typeof v === "object" && v !== null && jsonValueDepthExceeds(v, limit - 1)) return true;
-  }
-  return false;
-}
-
-/**
  * How many bytes past the limit are read and dropped so a refused upload
  * still gets its 413: clients (fetch, the SDKs) only read an answer once
  * their upload is done, and a connection closed under them reads as EPIPE,

@@ -12,7 +12,9 @@ import { sql, type Kysely } from "kysely";
 // so a schema dropped later (a test's, a bench's) cannot take it along with
 // the indexes of the other schemas. Where it is already installed, its schema
 // is used; where it cannot be installed, the search stays a scan and nothing
-// fails (the embedded PGlite loads it at open).
+// fails (the embedded PGlite loads it at open). The indexes are built in the
+// migration's transaction, so writes to api_keys wait for the build during the
+// upgrade: seconds at 100,000 keys.
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`create index api_keys_prefix_pattern_idx on api_keys (key_prefix text_pattern_ops)`.execute(db);
   const schema = await trigramSchema(db);
@@ -28,6 +30,8 @@ export async function down(db: Kysely<any>): Promise<void> {
 }
 
 async function trigramSchema(db: Kysely<any>): Promise<string | null> {
+  // Schemas of one database migrate under separate locks: serialize the install among them.
+  await sql`select pg_advisory_xact_lock(hashtext('tollgate:pg_trgm'))`.execute(db);
   const installed = await sql<{ schema: string }>`
     select n.nspname as schema from pg_extension e join pg_namespace n on n.oid = e.extnamespace
     where e.extname = 'pg_trgm'`.execute(db);
