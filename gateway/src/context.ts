@@ -127,6 +127,7 @@ export function createAppContext(config: GatewayConfig, overrides: ContextOverri
   const metrics = new GatewayMetrics(syncState, {
     outboxBacklog: () => quota.outbox.backlog,
     clockOffsetMs: () => quota.clock.offsetMs,
+    usageJournalFailures: () => quota.outbox.journalFailures,
   });
   metrics.syncState({ appliedRevision: loaded.revision, keys: keyIndex.size, connected: false });
   metrics.setAuthDisabled(config.disableAuth);

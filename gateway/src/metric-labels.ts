@@ -84,4 +84,6 @@ export interface QuotaGaugeSource {
   outboxBacklog(): number;
   /** The offset from the control plane's clock in use. */
   clockOffsetMs(): number;
+  /** Failed opens and writes of the usage journal since start. */
+  usageJournalFailures(): number;
 }

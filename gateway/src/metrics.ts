@@ -264,6 +264,17 @@ export class GatewayMetrics {
       registers,
       collect: () => clockOffset.set(sources.clockOffsetMs() / 1000),
     });
+    let journalFailuresSeen = 0;
+    const journalFailures: Counter = new Counter({
+      name: "tollgate_gateway_usage_journal_failures_total",
+      help: "Failed opens and writes of the usage journal (disk full or read-only): usage waiting for its batch's commit is then in memory only, and a kill -9 would lose it.",
+      registers,
+      collect: () => {
+        const n = sources.usageJournalFailures();
+        if (n > journalFailuresSeen) journalFailures.inc(n - journalFailuresSeen);
+        journalFailuresSeen = n;
+      },
+    });
     this.unpriced = new Counter({
       name: "tollgate_gateway_unpriced_requests_total",
       help: "Requests whose model has no price in the price table: they cost nothing against budgets.",

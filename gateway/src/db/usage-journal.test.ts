@@ -245,4 +245,18 @@ describe("usage journal: exactly once across a kill -9 at any point", () => {
     // The old file's 5 went with it (reported or not); the 3 after its checkpoint are replayed.
     expect(totals().requests).toBe(3);
   });
+  it("counts a journal it cannot write (the gateway's failures metric reads it) and keeps the usage in memory", () => {
+    const journalDir = join(dir.path, "failing-journal");
+    const journal = new UsageJournal(journalDir, { logger, rotateBytes: 1 });
+    journal.recover(parsePosition(undefined));
+    journal.append(use(1));
+    expect(journal.failureCount).toBe(0);
+    // The directory is gone and a file stands in its place: the next segment cannot be opened.
+    rmSync(journalDir, { recursive: true });
+    writeFileSync(journalDir, "not a directory");
+    journal.rotateIfLarge();
+    journal.append(use(2));
+    expect(journal.failureCount).toBeGreaterThanOrEqual(1);
+    journal.close();
+  });
 });

@@ -307,6 +307,11 @@ export class UsageJournal {
     this.offset += written;
   }
 
+  /** Failed opens and writes since start (tollgate_gateway_usage_journal_failures_total). */
+  get failureCount(): number {
+    return this.failures;
+  }
+
   /** Where the next line goes: the checkpoint for everything appended so far. */
   position(): JournalPosition {
     this.flush();

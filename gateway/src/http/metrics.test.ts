@@ -179,6 +179,8 @@ describe("gateway metrics: tokens, cost, upstream latency, TTFT, in-flight, stat
   it("exports build info, and a scrape promtool accepts", async () => {
     const text = await gw.context.metrics.text();
     expect(value(parse(text), "tollgate_build_info", { service: "gateway", version: "0.1.0" })).toBe(1);
+    // A healthy journal disk: the counter operators alert on is there, at zero.
+    expect(value(parse(text), "tollgate_gateway_usage_journal_failures_total", {})).toBe(0);
     if (existsSync(PROMTOOL)) expect(promtoolProblems(text)).toEqual([]);
   });
 });

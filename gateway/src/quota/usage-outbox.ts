@@ -262,6 +262,11 @@ export class UsageOutbox {
     return this.pending.size > 0;
   }
 
+  /** The usage journal's failed opens and writes (0 without a journal). */
+  get journalFailures(): number {
+    return this.journal?.failureCount ?? 0;
+  }
+
   get backlog(): number {
     return this.db.open ? this.countRows.get()!.n : 0;
   }
