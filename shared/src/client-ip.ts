@@ -56,6 +56,23 @@ function expandV6(address: string): number[] | null {
   return groups.length === 8 && groups.every((g) => Number.isInteger(g) && g >= 0 && g <= 0xffff) ? groups : null;
 }
 
+/**
+ * The bucket a per-client limit counts an address in: an IPv4 address (mapped
+ * spellings included) as itself, an IPv6 one by its /64, the block one host or
+ * site usually holds.
+ */
+export function addressBucket(address: string): string {
+  const bare = normalizeAddress(address);
+  if (isIP(bare) !== 6) return bare;
+  const groups = expandV6(bare);
+  return groups
+    ? `${groups
+        .slice(0, 4)
+        .map((g) => g.toString(16))
+        .join(":")}::/64`
+    : bare;
+}
+
 /** Parses `10.0.0.1`, `10.0.0.0/8`, `2001:db8::1` or `2001:db8::/32`; undefined when it is neither. */
 export function parseIpRule(text: string): IpRule | undefined {
   const value = text.trim();

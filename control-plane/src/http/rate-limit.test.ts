@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ClientRateLimiter, clientBucket } from "./rate-limit.js";
+import { addressBucket } from "@tollgate/shared";
+import { ClientRateLimiter } from "./rate-limit.js";
 
 describe("ClientRateLimiter", () => {
   it("allows perMinute calls at once, then refills one every 60/perMinute s", () => {
@@ -30,12 +31,13 @@ describe("ClientRateLimiter", () => {
   });
 
   it("counts an IPv6 client by its /64, and an IPv4 client by its address", () => {
-    expect(clientBucket("10.1.2.3")).toBe("10.1.2.3");
-    expect(clientBucket("::ffff:10.1.2.3")).toBe("10.1.2.3");
-    expect(clientBucket("2001:db8:0:1:aaaa::1")).toBe("2001:db8:0:1::/64");
-    expect(clientBucket("2001:DB8:0000:0001:ffff:ffff:ffff:ffff")).toBe("2001:db8:0:1::/64");
-    expect(clientBucket("::1")).toBe("0:0:0:0::/64");
-    expect(clientBucket("fe80::")).toBe("fe80:0:0:0::/64");
+    expect(addressBucket("10.1.2.3")).toBe("10.1.2.3");
+    expect(addressBucket("::ffff:10.1.2.3")).toBe("10.1.2.3");
+    expect(addressBucket("2001:db8:0:1:aaaa::1")).toBe("2001:db8:0:1::/64");
+    expect(addressBucket("2001:DB8:0000:0001:ffff:ffff:ffff:ffff")).toBe("2001:db8:0:1::/64");
+    expect(addressBucket("::1")).toBe("0:0:0:0::/64");
+    expect(addressBucket("::ffff:7f00:1")).toBe("127.0.0.1");
+    expect(addressBucket("fe80::")).toBe("fe80:0:0:0::/64");
     const limiter = new ClientRateLimiter(1, 100, () => 0);
     expect(limiter.take("2001:db8:0:1::a")).toBe(0);
     expect(limiter.take("2001:db8:0:1::b")).toBeGreaterThan(0); // the same /64

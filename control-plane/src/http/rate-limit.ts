@@ -1,4 +1,4 @@
-import { isIPv6 } from "node:net";
+import { addressBucket } from "@tollgate/shared";
 
 /**
  * A token bucket per client address: `perMinute` tokens, refilled evenly over a
@@ -32,7 +32,7 @@ export class ClientRateLimiter {
 
   /** Spends one token of `client`: 0 when allowed, else the whole seconds until one is back. */
   take(address: string): number {
-    const client = clientBucket(address);
+    const client = addressBucket(address);
     const now = this.now();
     const held = this.due.get(client);
     if (held !== undefined)
@@ -52,22 +52,4 @@ export class ClientRateLimiter {
   get size(): number {
     return this.due.size;
   }
-}
-
-/** The bucket of an address: itself, or for IPv6 its first four groups (the /64). */
-export function clientBucket(address: string): string {
-  if (!isIPv6(address)) return address;
-  // An IPv4 client of a dual-stack listener (::ffff:a.b.c.d) is that IPv4 address.
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return mapped[1]!;
-  const [head = "", tail = ""] = address.split("::");
-  const left = head ? head.split(":") : [];
-  const right = tail ? tail.split(":") : [];
-  const groups = address.includes("::")
-    ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right]
-    : left;
-  return `${groups
-    .slice(0, 4)
-    .map((g) => g.toLowerCase().replace(/^0+(?=.)/, ""))
-    .join(":")}::/64`;
 }
