@@ -67,6 +67,12 @@ export function createMetrics() {
     labelNames: ["result"] as const,
     registers: [registry],
   });
+  const syncPings = new Counter({
+    name: "tollgate_cp_sync_pings_total",
+    help: "HTTP/2 pings to gateway connections that carry a sync stream (their liveness), by outcome",
+    labelNames: ["outcome"] as const,
+    registers: [registry],
+  });
   const adminAuthFailures = new Counter({
     name: "tollgate_cp_admin_auth_failures_total",
     help: "Admin API calls refused for a missing or invalid master key, or from a blocked client",
@@ -139,6 +145,7 @@ export function createMetrics() {
     snapshotSent: (reason: string) => snapshotsSent.inc({ reason }),
     syncAuthFailure: () => syncAuthFailures.inc(),
     ack: (result: "ok" | "error" | "unknown_gateway") => acks.inc({ result }),
+    syncPing: (outcome: "answered" | "timeout") => syncPings.inc({ outcome }),
   };
 }
 

@@ -70,7 +70,11 @@ export interface GatewayConfig {
    * this, the gateway fails closed (503). Null: never (serve the cache forever).
    */
   maxStalenessMs: number | null;
-  /** SYNC_HEARTBEAT_INTERVAL: how often a connected gateway acknowledges its revision as a liveness report. */
+  /**
+   * SYNC_HEARTBEAT_INTERVAL: how often a connected gateway acknowledges its revision as a
+   * liveness report, to a control plane that does not take the open stream as liveness
+   * (releases before stream liveness; a current one says so in its settings).
+   */
   syncHeartbeatIntervalMs: number;
   /**
    * TRUSTED_PROXIES: addresses and CIDRs of proxies whose X-Forwarded-For is

@@ -17,6 +17,7 @@ import {
   SnapshotChunkSchema,
   SnapshotEndSchema,
   SnapshotReason,
+  SettingsSchema,
   SubscribeResponseSchema,
   type AcknowledgeRequest,
   type Change,
@@ -41,6 +42,11 @@ export interface FakeControlPlaneOptions {
   replayOverlap?: number;
   /** Delay before answering each Acknowledge. */
   ackDelayMs?: number;
+  /**
+   * Open each stream with settings that announce stream liveness, like the real control
+   * plane: the gateway then sends no heartbeat acknowledgements.
+   */
+  streamLiveness?: boolean;
 }
 
 /**
@@ -214,6 +220,9 @@ export class FakeControlPlane {
     this.listeners.add(listener);
     try {
       const ev = (e: SubscribeResponse["event"]) => create(SubscribeResponseSchema, { event: e });
+      if (this.options.streamLiveness) {
+        yield ev({ case: "settings", value: create(SettingsSchema, { streamLiveness: true }) });
+      }
       const deltas = this.resumeBatch(req);
       if (deltas !== null) {
         if (deltas.length > 0) yield ev({ case: "changeBatch", value: create(ChangeBatchSchema, { changes: deltas }) });

@@ -18,6 +18,7 @@ export * from "./openai-wire.js";
 export * from "./processes.js";
 export * from "./raw-http.js";
 export * from "./services.js";
+export * from "./tcp-relay.js";
 export * from "./temp-dir.js";
 export * from "./wait.js";
 export * from "./thrown.js";

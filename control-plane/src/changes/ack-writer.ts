@@ -162,16 +162,24 @@ export class AckWriter {
     this.heartbeatTimer = undefined;
     const batch = [...this.heartbeats.values()];
     this.heartbeats = new Map();
-    if (batch.length === 0) return;
-    const values = sql.join(batch.map((a) => sql`(${a.id}::text, ${a.orgId}::text)`));
+    // Advisory: the next heartbeat writes it again.
+    await this.writeSeen(batch).catch(() => undefined);
+  }
+
+  /**
+   * Records gateways as seen now (`last_seen_at`), in one statement: those whose connection
+   * answered the control plane's pings (see StreamLiveness). Only a row of the gateway's own
+   * organization is touched.
+   */
+  async writeSeen(gateways: ReadonlyArray<{ id: string; orgId: string }>): Promise<void> {
+    if (gateways.length === 0) return;
+    const values = sql.join(gateways.map((a) => sql`(${a.id}::text, ${a.orgId}::text)`));
     const at = Date.now();
-    for (const a of batch) this.seenWrittenAt.set(a.id, at);
     await sql`
       update gateways as g set last_seen_at = now()
         from (values ${values}) as v(id, org)
-       where g.id = v.id and g.org_id = v.org`
-      .execute(this.db)
-      .catch(() => undefined); // advisory: the next heartbeat writes it again
+       where g.id = v.id and g.org_id = v.org`.execute(this.db);
+    for (const a of gateways) this.seenWrittenAt.set(a.id, at);
   }
 
   /** Writes what is pending now (on stop). */

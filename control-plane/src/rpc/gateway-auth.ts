@@ -9,6 +9,14 @@ export const kRemoteAddress = createContextKey<string | null>(null, { descriptio
 /** Tells the gRPC session guard that this RPC's session carried an accepted token (it then stays open). */
 export const kOnAuthenticated = createContextKey<(() => void) | null>(null, { description: "session authenticated" });
 
+/**
+ * Counts a sync stream's gateway alive while its HTTP/2 connection answers pings (see
+ * StreamLiveness); returns what to call when the stream ends.
+ */
+export const kTrackLiveness = createContextKey<((gatewayId: string, orgId: string) => () => void) | null>(null, {
+  description: "stream liveness",
+});
+
 /** Resolves the gateway token in `authorization: Bearer …` to its organization. */
 export async function authenticateGateway(app: AppContext, ctx: HandlerContext): Promise<GatewayPrincipal> {
   const token = bearerToken(ctx.requestHeader.get("authorization") ?? undefined);

@@ -7,7 +7,8 @@ import { acquire } from "./acquire.js";
 import { reportUsage } from "./report-usage.js";
 import type { AppContext } from "../context.js";
 import { acknowledge } from "./acknowledge.js";
-import { kOnAuthenticated, kRemoteAddress } from "./gateway-auth.js";
+import { kOnAuthenticated, kRemoteAddress, kTrackLiveness } from "./gateway-auth.js";
+import { StreamLiveness } from "../changes/stream-liveness.js";
 import { DEFAULT_SESSION_LIMITS } from "../grpc-session-limits.js";
 import { guardSessions, type SessionGuard } from "./session-guard.js";
 import { subscribe } from "./subscribe.js";
@@ -34,6 +35,15 @@ export interface SyncServer {
 /** The gRPC server for the sync and quota services: HTTP/2, cleartext or TLS (mTLS with a client CA). */
 export async function startSyncServer(app: AppContext, host: string, port: number): Promise<SyncServer> {
   let guard: SessionGuard | undefined;
+  const offlineAfterMs = app.config.gatewayOfflineAfterMs;
+  const liveness = new StreamLiveness({
+    intervalMs: Math.max(10, Math.min(app.config.heartbeatIntervalMs, offlineAfterMs / 4)),
+    timeoutMs: Math.max(offlineAfterMs, 2 * app.config.heartbeatIntervalMs),
+    seen: (gateways) => app.ackWriter.writeSeen(gateways),
+    logger: app.logger,
+    onPing: (outcome) => app.metrics.syncPing(outcome),
+  });
+  const sessionOf = (req: unknown) => (req as { stream?: { session?: http2.ServerHttp2Session } }).stream?.session;
   const handler = connectNodeAdapter({
     routes: syncRoutes(app),
     // gzip and brotli are offered as connect-node does by default, and used only for a gateway that
@@ -42,9 +52,8 @@ export async function startSyncServer(app: AppContext, host: string, port: numbe
     contextValues: (req) =>
       createContextValues()
         .set(kRemoteAddress, req.socket?.remoteAddress ?? null)
-        .set(kOnAuthenticated, () =>
-          guard?.authenticated((req as { stream?: { session?: http2.ServerHttp2Session } }).stream?.session),
-        ),
+        .set(kOnAuthenticated, () => guard?.authenticated(sessionOf(req)))
+        .set(kTrackLiveness, (gatewayId, orgId) => liveness.track(sessionOf(req), gatewayId, orgId)),
   });
   const tls = app.config.grpcTls;
   const server = tls
@@ -79,6 +88,7 @@ export async function startSyncServer(app: AppContext, host: string, port: numbe
     tls: tls ? (tls.clientCa ? "mtls" : "tls") : "plaintext",
     close: () =>
       new Promise<void>((resolve) => {
+        void liveness.close();
         server.close(() => resolve());
         for (const session of sessions) session.close();
         // Streams that do not end on their own get cut after a grace period.

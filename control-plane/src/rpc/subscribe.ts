@@ -20,14 +20,14 @@ import {
 } from "../repositories/change-log.js";
 import { markGatewayDisconnected, upsertConnectedGateway } from "../repositories/gateways.js";
 import { currentRevision } from "../repositories/orgs.js";
-import { authenticateGateway, kRemoteAddress } from "./gateway-auth.js";
+import { authenticateGateway, kRemoteAddress, kTrackLiveness } from "./gateway-auth.js";
 import { toKeyUpsert, toModelPrice, toSigningKey } from "./key-record.js";
 import { toMcpServer } from "./mcp-server-record.js";
 import type { McpServerSyncRecord } from "../repositories/mcp-servers.js";
 import { snapshotEvents } from "./snapshot-stream.js";
 
 /** Configuration the gateways apply, sent first on every stream. */
-function settingsEvent(app: AppContext): SubscribeResponse {
+function settingsEvent(app: AppContext, streamLiveness: boolean): SubscribeResponse {
   const d = app.config.quota.defaults;
   const opt = (v: number | undefined) => (v === undefined ? undefined : BigInt(v));
   return create(SubscribeResponseSchema, {
@@ -35,6 +35,7 @@ function settingsEvent(app: AppContext): SubscribeResponse {
       case: "settings",
       value: {
         serverTimeMs: BigInt(app.now().getTime()),
+        streamLiveness,
         quotaDefaults: {
           keyRpmLimit: opt(d.keyRpmLimit),
           keyTpmLimit: opt(d.keyTpmLimit),
@@ -83,12 +84,14 @@ export async function* subscribe(
 
   // Revoking the token aborts this stream's signal, which ends the stream at once.
   const stream = app.streams.open(principal.tokenId, ctx.signal);
+  // While this connection answers pings, the gateway is online: it sends no heartbeats.
+  const untrack = ctx.values.get(kTrackLiveness)?.(req.gatewayId, orgId);
 
   app.metrics.streamOpened();
   log.info({ lastRevision: Number(req.lastRevision) }, "gateway subscribed");
 
   try {
-    yield settingsEvent(app);
+    yield settingsEvent(app, untrack !== undefined);
     let cursor = Number(req.lastRevision);
     const reason = await snapshotReason(app, orgId, req, cursor);
     if (reason !== null) {
@@ -142,6 +145,7 @@ export async function* subscribe(
       throw new ConnectError("gateway token revoked", Code.PermissionDenied);
     }
   } finally {
+    untrack?.();
     stream.close();
     app.metrics.streamClosed();
     await markGatewayDisconnected(app.db, req.gatewayId, connectedAt).catch((err: unknown) =>

@@ -8,7 +8,7 @@ import { KeySyncService, newId, SnapshotReason, type SubscribeResponse } from "@
 import type { ControlPlaneConfig } from "../config.js";
 import type { ControlPlane } from "../index.js";
 import { startTestControlPlane } from "../../test/test-control-plane.js";
-import { makeTestPki } from "@tollgate/testkit";
+import { eventually, makeTestPki, startTcpRelay } from "@tollgate/testkit";
 import { TEST_MASTER_KEY } from "../../test/test-config.js";
 
 interface Harness {
@@ -223,22 +223,52 @@ describe("sync under load and faults", () => {
     expect(ids).toContain(missed.body.id);
   });
 
-  it("shows a gateway that stops acknowledging as offline after its heartbeat window", async () => {
-    const h = await startHarness({ gatewayOfflineAfterMs: 300 });
+  const gatewayRow = async (h: Harness, gatewayId: string) =>
+    (
+      (await (
+        await fetch(`${h.admin}/internal/gateways`, { headers: { authorization: `Bearer ${TEST_MASTER_KEY}` } })
+      ).json()) as { data: Array<{ id: string; connected: boolean }> }
+    ).data.find((g) => g.id === gatewayId);
+  const cpMetrics = async (h: Harness) => (await fetch(`${h.admin}/metrics`)).text();
+
+  it("keeps an idle gateway online from its open stream alone, with no acknowledgement, and says so in its settings", async () => {
+    const h = await startHarness({ gatewayOfflineAfterMs: 1_200 });
     const sub = subscriber(h);
     await sub.until((ev) => ev.some((e) => e.event.case === "snapshotEnd"));
-    await sub.ack(sub.revision);
-    const list = async () =>
-      (
-        (await (
-          await fetch(`${h.admin}/internal/gateways`, { headers: { authorization: `Bearer ${TEST_MASTER_KEY}` } })
-        ).json()) as any
-      ).data.find((g: { id: string }) => g.id === sub.gatewayId);
-    expect((await list()).connected).toBe(true);
-    await new Promise((r) => setTimeout(r, 500));
-    expect((await list()).connected).toBe(false);
-    await sub.ack(sub.revision);
-    expect((await list()).connected).toBe(true);
+    const settings = sub.events[0]!.event;
+    expect(settings.case === "settings" && settings.value.streamLiveness).toBe(true);
+    // Several offline windows pass without a single Acknowledge: the answered pings keep it online.
+    await eventually(async () =>
+      /^tollgate_cp_sync_pings_total\{outcome="answered"\} (\d{2,})$/m.test(await cpMetrics(h)) ? true : undefined,
+    );
+    expect((await gatewayRow(h, sub.gatewayId))?.connected).toBe(true);
+    expect(await cpMetrics(h)).not.toMatch(/^tollgate_cp_sync_acks_total/m);
+  });
+
+  it("shows a gateway whose connection stops answering pings as offline, then closes that connection", async () => {
+    const h = await startHarness({ gatewayOfflineAfterMs: 600 });
+    const relay = await startTcpRelay(h.grpcPort);
+    cleanups.push(() => relay.close());
+    const viaRelay = createClient(KeySyncService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${relay.port}` }));
+    const sub = subscriber(h, { client: viaRelay });
+    await sub.until((ev) => ev.some((e) => e.event.case === "snapshotEnd"));
+    expect((await gatewayRow(h, sub.gatewayId))?.connected).toBe(true);
+
+    // The gateway's host stops answering, but no reset reaches the control plane.
+    relay.freeze();
+    await eventually(async () => ((await gatewayRow(h, sub.gatewayId))?.connected === false ? true : undefined));
+    await eventually(async () => {
+      const text = await cpMetrics(h);
+      return /^tollgate_cp_sync_pings_total\{outcome="timeout"\} 1$/m.test(text) &&
+        /^tollgate_cp_sync_streams 0$/m.test(text)
+        ? true
+        : undefined;
+    });
+
+    // A gateway that connects again is online at once.
+    const back = subscriber(h);
+    await back.until((ev) => ev.some((e) => e.event.case === "snapshotEnd"));
+    expect((await gatewayRow(h, back.gatewayId))?.connected).toBe(true);
   });
 
   it("serves gRPC over mTLS and refuses a client without a certificate", async () => {

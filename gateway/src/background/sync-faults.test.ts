@@ -182,6 +182,18 @@ describe("sync under faults", () => {
       expect(cp.maxConcurrentAcks).toBe(1);
       expect(await api.metrics()).toMatch(/^tollgate_gateway_sync_heartbeats_total\{result="ok"\} [1-9]\d*$/m);
     });
+
+    it("sends none to a control plane that takes the open stream as liveness: only applied revisions", async () => {
+      const { cp, api } = await setup({ config: { syncHeartbeatIntervalMs: 10 }, cp: { streamLiveness: true } });
+      // Each change is acknowledged once; a heartbeat every 10 ms would show up between them.
+      for (const revision of [4, 5, 6]) {
+        cp.push([upsertChange(revision, makeKey().upsert)]);
+        await eventually(() => (cp.acks.some((a) => a.revision === BigInt(revision)) ? true : undefined));
+        await new Promise((r) => setTimeout(r, 30));
+      }
+      expect(cp.acks.map((a) => Number(a.revision))).toEqual([3, 4, 5, 6]);
+      expect(await api.metrics()).not.toMatch(/^tollgate_gateway_sync_heartbeats_total\{result="ok"\}/m);
+    });
   });
 
   describe("resume", () => {

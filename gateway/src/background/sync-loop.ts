@@ -239,6 +239,9 @@ export class SyncClient {
       }
       case "settings": {
         this.deps.receiver.applySettings(ev.value);
+        // This control plane takes the open stream (its HTTP/2 pings) as liveness:
+        // acknowledge revisions only. An older one keeps getting heartbeats.
+        if (ev.value.streamLiveness) this.acks.stopHeartbeats();
         return pending;
       }
       case "heartbeat": {
