@@ -6,7 +6,7 @@ import { KeySyncService, QuotaService } from "@tollgate/shared";
 import { acquire } from "./acquire.js";
 import { reportUsage } from "./report-usage.js";
 import type { AppContext } from "../context.js";
-import { acknowledge } from "./acknowledge.js";
+import { acknowledge, acknowledgeStream } from "./acknowledge.js";
 import { kOnAuthenticated, kRemoteAddress, kTrackLiveness } from "./gateway-auth.js";
 import { StreamLiveness } from "../changes/stream-liveness.js";
 import { DEFAULT_SESSION_LIMITS } from "../grpc-session-limits.js";
@@ -18,6 +18,7 @@ export function syncRoutes(app: AppContext) {
     router.service(KeySyncService, {
       subscribe: (req, ctx) => subscribe(app, req, ctx),
       acknowledge: (req, ctx) => acknowledge(app, req, ctx),
+      acknowledgeStream: (reqs, ctx) => acknowledgeStream(app, reqs, ctx),
     });
     router.service(QuotaService, {
       acquire: (req, ctx) => acquire(app, req, ctx),

@@ -36,6 +36,7 @@ function settingsEvent(app: AppContext, streamLiveness: boolean): SubscribeRespo
       value: {
         serverTimeMs: BigInt(app.now().getTime()),
         streamLiveness,
+        acknowledgeStream: true,
         quotaDefaults: {
           keyRpmLimit: opt(d.keyRpmLimit),
           keyTpmLimit: opt(d.keyTpmLimit),

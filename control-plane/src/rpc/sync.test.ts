@@ -12,6 +12,7 @@ import {
 import type { ControlPlane } from "../index.js";
 import { startTestControlPlane, type TestControlPlane } from "../../test/test-control-plane.js";
 import { TEST_MASTER_KEY } from "../../test/test-config.js";
+import { eventually } from "@tollgate/testkit";
 
 const MASTER_KEY = TEST_MASTER_KEY;
 let test: TestControlPlane;
@@ -173,6 +174,62 @@ describe("KeySyncService over gRPC", () => {
     expect(first.event.case).toBe("snapshotBegin");
     expect(first.event.case === "snapshotBegin" && first.event.value.reason).toBe(SnapshotReason.AHEAD);
     c.abort();
+  });
+
+  it("records acknowledgements sent as messages of one AcknowledgeStream call, and ends the call when the token is revoked", async () => {
+    const created = await post("/internal/gateway-tokens", { name: "ack-stream" });
+    const headers = { authorization: `Bearer ${created.token}` };
+    const gatewayId = newId("gw");
+    const sub = client.subscribe({ gatewayId, lastRevision: 0n }, { headers })[Symbol.asyncIterator]();
+    const events = await take(sub, (ev) => ev.some((e) => e.event.case === "snapshotEnd"));
+    const settings = events[0]!.event;
+    expect(settings.case === "settings" && settings.value.acknowledgeStream).toBe(true);
+    const end = events.at(-1)!.event;
+    if (end.case !== "snapshotEnd") throw new Error("unreachable");
+
+    // The request side: messages pushed while the call stays open.
+    const queue: Array<{ gatewayId: string; revision: bigint }> = [];
+    let wake: (() => void) | undefined;
+    const send = (revision: bigint) => {
+      queue.push({ gatewayId, revision });
+      wake?.();
+    };
+    const call = client.acknowledgeStream(
+      (async function* () {
+        for (;;) {
+          while (queue.length > 0) yield queue.shift()!;
+          await new Promise<void>((r) => (wake = r));
+        }
+      })(),
+      { headers },
+    );
+    const row = async () =>
+      (
+        (await (
+          await fetch(`${admin}/internal/gateways`, { headers: { authorization: `Bearer ${MASTER_KEY}` } })
+        ).json()) as { data: Array<{ id: string; applied_revision: number }> }
+      ).data.find((g) => g.id === gatewayId);
+    send(end.value.revision);
+    await eventually(async () => ((await row())?.applied_revision === Number(end.value.revision) ? true : undefined));
+
+    // A key write, acknowledged by the next message on the same call.
+    await post(`/internal/api-keys?wait_for_gateways=0s`, { name: "acked-by-stream", user_id: userId });
+    const batch = await take(sub, (ev) => ev.some((e) => e.event.case === "changeBatch"));
+    const changes = batch.flatMap((e) => (e.event.case === "changeBatch" ? e.event.value.changes : []));
+    send(changes.at(-1)!.revision);
+    await eventually(async () =>
+      (await row())?.applied_revision === Number(changes.at(-1)!.revision) ? true : undefined,
+    );
+
+    await fetch(`${admin}/internal/gateway-tokens/${created.id}`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${MASTER_KEY}` },
+    });
+    const err = await call.then(
+      () => undefined,
+      (e: unknown) => ConnectError.from(e),
+    );
+    expect(err?.code).toBe(Code.PermissionDenied);
   });
 
   it("closes the stream at once when its gateway token is revoked", async () => {

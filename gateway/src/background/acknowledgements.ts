@@ -1,5 +1,6 @@
 import { ConnectError, type Client } from "@connectrpc/connect";
-import type { KeySyncService, Logger } from "@tollgate/shared";
+import { create } from "@bufbuild/protobuf";
+import { AcknowledgeRequestSchema, type AcknowledgeRequest, type KeySyncService, type Logger } from "@tollgate/shared";
 import type { GatewayMetrics } from "../metrics.js";
 import { syncTrace } from "@tollgate/shared";
 
@@ -24,12 +25,42 @@ export interface AcknowledgementsOptions {
   onContact: () => void;
 }
 
+/** The request side of an AcknowledgeStream call: what is pushed is sent, in order, until closed. */
+class AckChannel implements AsyncIterable<AcknowledgeRequest> {
+  private readonly items: AcknowledgeRequest[] = [];
+  private wake: (() => void) | undefined;
+  private closed = false;
+
+  push(item: AcknowledgeRequest): void {
+    this.items.push(item);
+    this.wake?.();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.wake?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<AcknowledgeRequest> {
+    for (;;) {
+      for (let item = this.items.shift(); item !== undefined; item = this.items.shift()) yield item;
+      if (this.closed) return;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = undefined;
+    }
+  }
+}
+
 /**
  * Acknowledges applied revisions (and failures to apply) to the control
  * plane, and heartbeats while connected. Fire and forget: the stream never
- * waits on an acknowledgement.
+ * waits on an acknowledgement. To a control plane that serves AcknowledgeStream,
+ * acknowledgements are messages on one open call (a unary call costs the control
+ * plane ~2 ms of CPU, 100 ms for one change seen by 50 gateways).
  */
 export class Acknowledgements {
+  /** The open AcknowledgeStream call's request side, while there is one. */
+  private channel: AckChannel | undefined;
   /** One Acknowledge call at a time; what waits is coalesced (see acknowledge). */
   private inFlight = false;
   private readonly queue: AckItem[] = [];
@@ -44,6 +75,13 @@ export class Acknowledgements {
    * while error reports are kept.
    */
   acknowledge(revision: number, error = "", heartbeat = false): void {
+    if (this.channel !== undefined && !heartbeat) {
+      syncTrace("ack_sent", "", revision, this.options.gatewayId);
+      this.channel.push(
+        create(AcknowledgeRequestSchema, { gatewayId: this.options.gatewayId, revision: BigInt(revision), error }),
+      );
+      return;
+    }
     const last = this.queue.at(-1);
     const item = { revision, error, heartbeat };
     if (last !== undefined && last.error === "") this.queue[this.queue.length - 1] = item;
@@ -66,6 +104,37 @@ export class Acknowledgements {
       this.acknowledge(this.options.appliedRevision(), "", true);
     }, this.options.heartbeatIntervalMs);
     this.heartbeatTimer.unref();
+  }
+
+  /**
+   * Sends the acknowledgements from now on as messages of one AcknowledgeStream call (the
+   * control plane said it serves it). If the call fails, single calls take over and the
+   * applied revision is acknowledged again, so no receipt waits on a lost message.
+   */
+  openStream(): void {
+    this.closeStream();
+    const channel = new AckChannel();
+    this.channel = channel;
+    const { keySync, logger, stopped } = this.options;
+    keySync.acknowledgeStream(channel, { signal: stopped }).then(
+      () => undefined,
+      (err: unknown) => {
+        if (this.channel !== channel) return; // closed on purpose
+        this.channel = undefined;
+        if (stopped.aborted) return;
+        logger.warn(
+          { err: ConnectError.from(err).message },
+          "acknowledgement stream to the control plane failed: acknowledging with single calls",
+        );
+        this.acknowledge(this.options.appliedRevision());
+      },
+    );
+  }
+
+  /** Ends the AcknowledgeStream call once what was pushed is sent (the sync stream ended). */
+  closeStream(): void {
+    this.channel?.close();
+    this.channel = undefined;
   }
 
   stopHeartbeats(): void {

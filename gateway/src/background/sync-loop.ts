@@ -174,6 +174,7 @@ export class SyncClient {
     } finally {
       streamAbort.abort();
       this.acks.stopHeartbeats();
+      this.acks.closeStream();
       this.stopper.signal.removeEventListener("abort", onStop);
       if (state.connected) {
         state.connected = false;
@@ -242,6 +243,7 @@ export class SyncClient {
         // This control plane takes the open stream (its HTTP/2 pings) as liveness:
         // acknowledge revisions only. An older one keeps getting heartbeats.
         if (ev.value.streamLiveness) this.acks.stopHeartbeats();
+        if (ev.value.acknowledgeStream) this.acks.openStream();
         return pending;
       }
       case "heartbeat": {
