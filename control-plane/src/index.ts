@@ -66,7 +66,7 @@ export function createControlPlane(config: ControlPlaneConfig, overrides: { logg
         listener = startChangeListener({
           pool: handle.pool,
           notifier: app.notifier,
-          acks: app.ackNotifier,
+          acksWritten: (payload) => app.ackWriter.acksWrittenElsewhere(payload),
           streams: app.streams,
           logger,
         });

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { sql } from "kysely";
 import type { Db } from "../db/database.js";
 import type { ChangeNotifier } from "./notifier.js";
@@ -56,6 +57,10 @@ export class AckWriter {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   /** When this replica last wrote each gateway's last_seen_at (Date.now()). */
   private readonly seenWrittenAt = new Map<string, number>();
+  /** Names this replica in its acknowledgement NOTIFYs, so it can tell its own echo from another's. */
+  readonly replicaId = randomUUID();
+  /** Per organization, how many times another replica said it wrote acknowledgements. */
+  private readonly remoteWrites = new Map<string, number>();
 
   constructor(
     private readonly db: Db,
@@ -126,11 +131,29 @@ export class AckWriter {
     const orgs = [...new Set(rows.rows.map((r) => r.org_id))];
     for (const org of orgs) this.options.acks.notify(org);
     if (this.options.notifyReplicas && orgs.length > 0) {
-      await sql`select pg_notify(${CHANGES_CHANNEL}, ${ACKS_PREFIX} || o) from unnest(${orgs}::text[]) as o`.execute(
+      await sql`select pg_notify(${CHANGES_CHANNEL}, ${`${ACKS_PREFIX}${this.replicaId}:`} || o) from unnest(${orgs}::text[]) as o`.execute(
         this.db,
       );
     }
     return new Set(rows.rows.map((r) => r.id));
+  }
+
+  /**
+   * A NOTIFY said acknowledgements were written (payload after ACKS_PREFIX): unless this
+   * replica wrote them, the receipts waiting here must read the table again.
+   */
+  acksWrittenElsewhere(payload: string): void {
+    const colon = payload.lastIndexOf(":");
+    const replica = colon < 0 ? null : payload.slice(0, colon);
+    const orgId = payload.slice(colon + 1);
+    if (replica === this.replicaId || orgId === "") return;
+    this.remoteWrites.set(orgId, (this.remoteWrites.get(orgId) ?? 0) + 1);
+    this.options.acks.notify(orgId);
+  }
+
+  /** Changes whenever another replica wrote acknowledgements of `orgId` (receipts re-read then, and only then). */
+  remoteVersion(orgId: string): number {
+    return this.remoteWrites.get(orgId) ?? 0;
   }
 
   /**

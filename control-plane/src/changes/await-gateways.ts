@@ -27,14 +27,14 @@ const NEVER = new AbortController().signal;
  * or the time is up. Reads acknowledgements from the database, so it sees gateways
  * attached to any control-plane replica; wakes only when an acknowledgement arrived
  * here or was written on another replica (NOTIFY), never on a timer, and
- * re-reads only for acknowledgements another replica wrote.
+ * re-reads only for acknowledgements another replica wrote (its NOTIFY, not this one's echo).
  */
 export async function awaitGateways(
   app: {
     db: Db;
     config: Pick<ControlPlaneConfig, "gatewayOfflineAfterMs">;
     ackNotifier: ChangeNotifier;
-    ackWriter: Pick<AckWriter, "appliedRevision">;
+    ackWriter: Pick<AckWriter, "appliedRevision" | "remoteVersion">;
   },
   orgId: string,
   revision: number,
@@ -47,6 +47,7 @@ export async function awaitGateways(
       .map((g) => ({ id: g.id, name: g.name, applied_revision: g.applied_revision }));
   // Taken before each read: an acknowledgement written during it wakes the wait at once.
   let seen = app.ackNotifier.version(orgId);
+  let remote = app.ackWriter.remoteVersion(orgId);
   let online = await readOnline();
   for (;;) {
     // Acknowledgements this replica wrote are known without a query.
@@ -63,7 +64,12 @@ export async function awaitGateways(
     }
     await app.ackNotifier.wait(orgId, seen, timeoutMs - waited, NEVER);
     seen = app.ackNotifier.version(orgId);
-    // Only an acknowledgement written by another replica needs the table read again.
-    if (pending.some((g) => app.ackWriter.appliedRevision(g.id, orgId) < revision)) online = await readOnline();
+    // Only an acknowledgement written by another replica needs the table read again: those
+    // that arrive here are counted above, without a query (50 gateways acknowledging one
+    // change used to mean up to 50 reads of the fleet's rows).
+    if (app.ackWriter.remoteVersion(orgId) !== remote) {
+      remote = app.ackWriter.remoteVersion(orgId);
+      online = await readOnline();
+    }
   }
 }

@@ -2,5 +2,9 @@
 export const CHANGES_CHANNEL = "tollgate_changes";
 /** NOTIFY payload prefix telling every replica a gateway token was revoked. */
 export const REVOKED_TOKEN_PREFIX = "revoke:";
-/** NOTIFY payload prefix telling every replica's receipts that gateways of an organization acknowledged. */
+/**
+ * NOTIFY payload prefix telling every replica's receipts that gateways of an organization
+ * acknowledged: `acks:<replica>:<org>` (the replica that wrote them ignores its own echo;
+ * `acks:<org>` from an older replica counts as another's).
+ */
 export const ACKS_PREFIX = "acks:";

@@ -12,14 +12,14 @@ import { ACKS_PREFIX, CHANGES_CHANNEL, REVOKED_TOKEN_PREFIX } from "./channels.j
 export function startChangeListener({
   pool,
   notifier,
-  acks,
+  acksWritten,
   streams,
   logger,
 }: {
   pool: pg.Pool;
   notifier: ChangeNotifier;
-  /** Acknowledgements written (by any replica), for the receipts waiting here. */
-  acks: ChangeNotifier;
+  /** Acknowledgements written (by any replica), for the receipts waiting here: the payload after ACKS_PREFIX. */
+  acksWritten: (payload: string) => void;
   streams: StreamRegistry;
   logger: Logger;
 }): { stop(): Promise<void> } {
@@ -33,7 +33,7 @@ export function startChangeListener({
       client = await pool.connect();
       client.on("notification", (msg) => {
         if (msg.channel !== CHANGES_CHANNEL || !msg.payload) return;
-        if (msg.payload.startsWith(ACKS_PREFIX)) acks.notify(msg.payload.slice(ACKS_PREFIX.length));
+        if (msg.payload.startsWith(ACKS_PREFIX)) acksWritten(msg.payload.slice(ACKS_PREFIX.length));
         else if (msg.payload.startsWith(REVOKED_TOKEN_PREFIX))
           streams.revokeToken(msg.payload.slice(REVOKED_TOKEN_PREFIX.length));
         else notifier.notify(msg.payload);

@@ -36,6 +36,21 @@ describe("AckWriter", () => {
     expect(await done).toBe(false);
     expect(await failed).toBe(false);
   });
+  it("wakes receipts for another replica's acknowledgement NOTIFY, and ignores its own echo", () => {
+    const acks = new ChangeNotifier();
+    const writer = new AckWriter(database.db, { acks, notifyReplicas: true });
+    const wakes = acks.version("org_a");
+    writer.acksWrittenElsewhere(`${writer.replicaId}:org_a`);
+    expect(writer.remoteVersion("org_a")).toBe(0);
+    expect(acks.version("org_a")).toBe(wakes);
+    writer.acksWrittenElsewhere("6a1f0c1e-other-replica:org_a");
+    expect(writer.remoteVersion("org_a")).toBe(1);
+    expect(acks.version("org_a")).toBeGreaterThan(wakes);
+    // An older replica's payload names only the organization: another replica's, too.
+    writer.acksWrittenElsewhere("org_a");
+    expect(writer.remoteVersion("org_a")).toBe(2);
+    expect(writer.remoteVersion("org_b")).toBe(0);
+  });
   it("answers a heartbeat (the revision already written) at once and writes the fleet's liveness in one later statement", async () => {
     const db = database.db;
     const orgId = await ensureDefaultOrg(db);
