@@ -49,27 +49,33 @@ export async function awaitGateways(
   let seen = app.ackNotifier.version(orgId);
   let remote = app.ackWriter.remoteVersion(orgId);
   let online = await readOnline();
+  // Acknowledgements this replica received are known without a query.
+  const applied = (g: GatewayReceipt) => Math.max(g.applied_revision, app.ackWriter.appliedRevision(g.id, orgId));
+  // Each wake looks at the gateways still pending only: one per acknowledgement arrives.
+  let pending = online.filter((g) => applied(g) < revision);
   for (;;) {
-    // Acknowledgements this replica wrote are known without a query.
-    online = online.map((g) => ({
-      ...g,
-      applied_revision: Math.max(g.applied_revision, app.ackWriter.appliedRevision(g.id, orgId)),
-    }));
-    const confirmed = online.filter((g) => g.applied_revision >= revision);
-    const pending = online.filter((g) => g.applied_revision < revision);
     const waited = Date.now() - started;
     if (pending.length === 0 || waited >= timeoutMs) {
       syncTrace("receipt", orgId, revision);
-      return { revision, complete: pending.length === 0, waited_ms: waited, confirmed, pending };
+      const late = new Set(pending);
+      return {
+        revision,
+        complete: pending.length === 0,
+        waited_ms: waited,
+        confirmed: online.filter((g) => !late.has(g)).map((g) => ({ ...g, applied_revision: applied(g) })),
+        pending: pending.map((g) => ({ ...g, applied_revision: applied(g) })),
+      };
     }
     await app.ackNotifier.wait(orgId, seen, timeoutMs - waited, NEVER);
     seen = app.ackNotifier.version(orgId);
     // Only an acknowledgement written by another replica needs the table read again: those
-    // that arrive here are counted above, without a query (50 gateways acknowledging one
-    // change used to mean up to 50 reads of the fleet's rows).
+    // that arrive here are counted without a query (50 gateways acknowledging one change
+    // used to mean up to 50 reads of the fleet's rows).
     if (app.ackWriter.remoteVersion(orgId) !== remote) {
       remote = app.ackWriter.remoteVersion(orgId);
       online = await readOnline();
+      pending = online;
     }
+    pending = pending.filter((g) => applied(g) < revision);
   }
 }
