@@ -13,6 +13,8 @@ export interface TestControlPlane {
   grpcPort: number;
   /** Admin API origin. */
   base: string;
+  /** The Postgres schema it writes to (DATABASE_URL set), else undefined (PGlite). */
+  schema: string | undefined;
   /** Stops it and removes its schema (Postgres) or data dir (PGlite). */
   stop(): Promise<void>;
 }
@@ -34,6 +36,7 @@ export async function startTestControlPlane(overrides: Partial<ControlPlaneConfi
     port,
     grpcPort,
     base: `http://127.0.0.1:${port}`,
+    schema: databaseUrl ? schema : undefined,
     async stop() {
       await cp.stop();
       if (databaseUrl) {

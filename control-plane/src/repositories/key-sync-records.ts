@@ -1,6 +1,6 @@
-import { sql } from "kysely";
+import { sql, type ExpressionBuilder } from "kysely";
 import type { Db } from "../db/database.js";
-import type { ApiKeyRow } from "../db/schema.js";
+import type { ApiKeyRow, Database } from "../db/schema.js";
 import type { KeySyncRecord } from "./change-log.js";
 import { toBuffer, toIso, toNullableNumber } from "./rows.js";
 
@@ -39,6 +39,36 @@ function keySyncQuery(db: Db, orgId: string) {
     .select(SYNCED_KEY_COLUMNS.map((c) => `k.${c}` as const))
     .select(OWNER_COLUMNS)
     .where("k.org_id", "=", orgId);
+}
+
+/**
+ * The same record, read by a write that emits a key's record on its own (a create, a key's
+ * own change): the owner's user and team rows are share-locked until commit. A concurrent
+ * change of that user's or team's limits then commits either before this read (which waits
+ * for it and sees the new limits) or after this write (and its re-sync of the owner's keys
+ * sees this key), never in between, where the key would go out with the old limits at a
+ * later revision. Only share locks are taken, and on owner rows only; the owner changes that
+ * re-sync keys read them without locks, so no two writes wait on each other in a circle.
+ */
+/** The owner's team (none: no row), share-locked until commit: joined laterally, as FOR SHARE cannot reach the nullable side of a LEFT JOIN. */
+function lockedTeam(eb: ExpressionBuilder<Database & { u: Database["users"] }, "u">) {
+  return eb
+    .selectFrom("teams")
+    .select(["teams.tpm_limit", "teams.daily_token_limit"])
+    .whereRef("teams.id", "=", "u.team_id")
+    .forShare()
+    .as("t");
+}
+
+function lockedKeySyncQuery(db: Db, orgId: string) {
+  return db
+    .selectFrom("api_keys as k")
+    .innerJoin("users as u", "u.id", "k.user_id")
+    .leftJoinLateral(lockedTeam, (join) => join.onTrue())
+    .select(SYNCED_KEY_COLUMNS.map((c) => `k.${c}` as const))
+    .select(OWNER_COLUMNS)
+    .where("k.org_id", "=", orgId)
+    .forShare("u");
 }
 
 type KeySyncRow = Pick<ApiKeyRow, (typeof SYNCED_KEY_COLUMNS)[number]> & {
@@ -88,7 +118,9 @@ function toSyncRecord(r: KeySyncRow): KeySyncRecord {
 
 /** The synced state of one key, read inside the writing transaction. */
 export async function keySyncRecord(trx: Db, orgId: string, id: string): Promise<KeySyncRecord> {
-  return toSyncRecord((await keySyncQuery(trx, orgId).where("k.id", "=", id).executeTakeFirstOrThrow()) as KeySyncRow);
+  return toSyncRecord(
+    (await lockedKeySyncQuery(trx, orgId).where("k.id", "=", id).executeTakeFirstOrThrow()) as KeySyncRow,
+  );
 }
 
 /** A key's owner as its sync record and admin view need them: the user's and team's limits, and the user's external id. */
@@ -99,13 +131,15 @@ export type KeyOwnerRow = Omit<KeySyncRow, keyof ApiKeyRow> & { owner: string };
  * query, so a create builds the key's sync record from the row it inserted.
  */
 export async function keyOwner(trx: Db, orgId: string, userId: string): Promise<KeyOwnerRow | undefined> {
+  // Share-locked like lockedKeySyncQuery: the new key's record carries the limits it commits with.
   return trx
     .selectFrom("users as u")
-    .leftJoin("teams as t", "t.id", "u.team_id")
+    .leftJoinLateral(lockedTeam, (join) => join.onTrue())
     .select(OWNER_COLUMNS)
     .select("u.external_id as owner")
     .where("u.org_id", "=", orgId)
     .where("u.id", "=", userId)
+    .forShare("u")
     .executeTakeFirst();
 }
 
@@ -116,10 +150,15 @@ export function keySyncRecordOf(key: ApiKeyRow, owner: KeyOwnerRow): KeySyncReco
 }
 
 /** The synced state of many keys, in id order. */
-export async function keySyncRecords(trx: Db, orgId: string, ids: string[]): Promise<KeySyncRecord[]> {
+export async function keySyncRecords(
+  trx: Db,
+  orgId: string,
+  ids: string[],
+  { lockOwners = false }: { lockOwners?: boolean } = {},
+): Promise<KeySyncRecord[]> {
   const out: KeySyncRecord[] = [];
   for (let i = 0; i < ids.length; i += 1000) {
-    const rows = await keySyncQuery(trx, orgId)
+    const rows = await (lockOwners ? lockedKeySyncQuery(trx, orgId) : keySyncQuery(trx, orgId))
       .where("k.id", "in", ids.slice(i, i + 1000))
       .orderBy("k.id")
       .execute();

@@ -88,6 +88,7 @@ export const createKeys = defineRoute({
         trx,
         orgId,
         keys.map((k) => k.id),
+        { lockOwners: true },
       )) {
         emit({ kind: "key_upsert", resourceId: record.id, payload: record });
       }
