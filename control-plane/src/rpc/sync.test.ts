@@ -230,6 +230,11 @@ describe("KeySyncService over gRPC", () => {
       (e: unknown) => ConnectError.from(e),
     );
     expect(err?.code).toBe(Code.PermissionDenied);
+    // The token's change stream ends the same way.
+    const subErr = await (async () => {
+      for (;;) if ((await sub.next()).done) return undefined;
+    })().catch((e: unknown) => ConnectError.from(e));
+    expect(subErr?.code).toBe(Code.PermissionDenied);
   });
 
   it("closes the stream at once when its gateway token is revoked", async () => {
