@@ -1,4 +1,5 @@
 import { createRequire } from "node:module";
+import { performance } from "node:perf_hooks";
 import type { Dispatcher, Pool as UndiciPool } from "undici";
 import { TOLLGATE_VERSION } from "@tollgate/shared";
 import { UpstreamError, type ProviderResponse } from "./types.js";
@@ -118,11 +119,12 @@ export function createHttpUpstream(baseUrl: string, timeoutMs: number): HttpUpst
     connect: { timeout: 10_000 },
   });
   const userAgent = `tollgate-gateway/${TOLLGATE_VERSION}`;
+  const deadlines = new DeadlineQueue(timeoutMs);
   return {
     origin,
     request(call) {
       return new Promise<ProviderResponse>((resolve, reject) => {
-        const handler = new UpstreamHandler(new UpstreamCallState(call.signal, timeoutMs), origin, resolve, reject);
+        const handler = new UpstreamHandler(new UpstreamCallState(call.signal, deadlines), origin, resolve, reject);
         // The headers are the caller's own object for this call: add ours rather than copy it.
         const headers = call.headers;
         if (headers["user-agent"] === undefined) headers["user-agent"] = userAgent;
@@ -137,6 +139,65 @@ export function createHttpUpstream(baseUrl: string, timeoutMs: number): HttpUpst
 }
 
 /**
+ * The whole-request deadlines of one upstream's calls under a single timer,
+ * instead of a `setTimeout`, `unref` and `clearTimeout` per call (each of
+ * them a Timeout object, and the unref'd timer's ref toggled in and out of
+ * the event loop every time). Every call of an upstream has the same
+ * timeout, so deadlines arrive in call order: a list in that order (a call
+ * unlinks itself in O(1) when it ends) is sorted, and the one timer waits
+ * for its head. A call that ends first leaves the timer armed; when it
+ * fires it expires what is due and re-arms for the new head, so under steady
+ * traffic it fires about once per timeout, not once per call.
+ */
+class DeadlineQueue {
+  private head: UpstreamCallState | null = null;
+  private tail: UpstreamCallState | null = null;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly fire = () => this.expire();
+
+  constructor(readonly timeoutMs: number) {}
+
+  add(call: UpstreamCallState): void {
+    call.deadlineAt = performance.now() + this.timeoutMs;
+    call.prev = this.tail;
+    call.next = null;
+    if (this.tail !== null) this.tail.next = call;
+    else this.head = call;
+    this.tail = call;
+    call.queued = true;
+    if (this.timer === undefined) this.arm(this.timeoutMs);
+  }
+
+  remove(call: UpstreamCallState): void {
+    if (!call.queued) return;
+    call.queued = false;
+    const { prev, next } = call;
+    if (prev !== null) prev.next = next;
+    else this.head = next;
+    if (next !== null) next.prev = prev;
+    else this.tail = prev;
+    call.prev = call.next = null;
+  }
+
+  private arm(ms: number): void {
+    this.timer = setTimeout(this.fire, ms);
+    this.timer.unref();
+  }
+
+  private expire(): void {
+    this.timer = undefined;
+    const now = performance.now();
+    while (this.head !== null && this.head.deadlineAt <= now) {
+      const call = this.head;
+      this.remove(call);
+      call.expire();
+    }
+    // The event loop's clock may run up to a millisecond behind: a head not quite due waits at least 1 ms more.
+    if (this.head !== null) this.arm(Math.max(1, Math.ceil(this.head.deadlineAt - now)));
+  }
+}
+
+/**
  * The abort signal undici sees for one call: the client's signal (the client
  * left) or the whole-request deadline, whichever comes first. `aborted` says
  * whether the deadline fired.
@@ -144,36 +205,37 @@ export function createHttpUpstream(baseUrl: string, timeoutMs: number): HttpUpst
 class UpstreamCallState implements Deadline {
   /** The deadline fired. */
   aborted = false;
-  private timer: NodeJS.Timeout | undefined;
-  private readonly onClientAbort: () => void;
   readonly signal = new LightSignal();
+  /** In the upstream's DeadlineQueue, at this performance.now() instant. */
+  deadlineAt = 0;
+  queued = false;
+  prev: UpstreamCallState | null = null;
+  next: UpstreamCallState | null = null;
+  private readonly onClientAbort: () => void;
 
   constructor(
     private readonly client: CallerSignal,
-    timeoutMs: number,
+    private readonly deadlines: DeadlineQueue,
   ) {
     const signal = this.signal;
-    this.signal = signal;
     this.onClientAbort = () => signal.abort(client.reason);
     if (client.aborted) {
       signal.abort(client.reason);
       return;
     }
     client.addEventListener("abort", this.onClientAbort, { once: true });
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.aborted = true;
-      signal.abort(new DOMException("The upstream call timed out.", "TimeoutError"));
-    }, timeoutMs);
-    this.timer.unref();
+    deadlines.add(this);
+  }
+
+  /** The deadline passed (DeadlineQueue, which has already unlinked this call). */
+  expire(): void {
+    this.aborted = true;
+    this.signal.abort(new DOMException("The upstream call timed out.", "TimeoutError"));
   }
 
   /** The call is over (answered in full, failed or discarded): no more deadline, no more listener. */
   done(): void {
-    if (this.timer !== undefined) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
+    this.deadlines.remove(this);
     this.client.removeEventListener("abort", this.onClientAbort);
   }
 }
