@@ -78,16 +78,22 @@ function countUpstreamStatus(ctx: AppContext, provider: string, status: number):
   else if (status >= 400) ctx.metrics.upstreamError(provider, "http_4xx");
 }
 
+async function readAll(body: ProviderResponse["body"]): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of body) chunks.push(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
+  // Most answers arrive in one chunk: use it as is rather than copy it.
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+}
+
 /**
  * Buffers an upstream answer and passes status, content type and bytes on
  * unchanged, reading its usage when it is JSON.
  */
 export const passBuffered: PassAnswer = async (ctx, res, rec, up, opts) => {
   countUpstreamStatus(ctx, opts.provider, up.status);
-  const chunks: Buffer[] = [];
-  for await (const c of up.body) chunks.push(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
-  // Most answers arrive in one chunk: use it as is rather than copy it.
-  let body: Buffer = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  // A small answer has usually arrived in full by now: taken at once, without an async iterator
+  // and its promise per chunk.
+  let body: Buffer = up.takeComplete?.() ?? (await readAll(up.body));
   const json = up.status < 300 && up.contentType?.includes("json") === true;
   if (opts.transform && json) body = opts.transform(body);
   // Only the usage member is parsed: the answer's content is passed on as bytes, never materialized.

@@ -288,6 +288,7 @@ class UpstreamHandler implements Dispatcher.DispatchHandler {
       headers: passedResponseHeaders(headers),
       body,
       discard: () => body.discard(),
+      takeComplete: () => body.takeComplete(),
     });
   }
 
@@ -391,6 +392,16 @@ class UpstreamBody implements AsyncIterableIterator<Uint8Array> {
     return new Promise((resolve, reject) => {
       this.waiter = { resolve, reject };
     });
+  }
+
+  /** Every chunk at once when the body has ended without error and none was read yet (ProviderResponse.takeComplete); else null. */
+  takeComplete(): Buffer | null {
+    if (!this.ended || this.error !== null || this.discarding || this.head !== 0) return null;
+    const chunks = this.chunks;
+    const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    chunks.length = 0;
+    this.queuedBytes = 0;
+    return body;
   }
 
   /** The reader left the loop early (`break`, or a throw): the rest is not wanted. */
