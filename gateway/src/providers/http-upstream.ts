@@ -3,7 +3,7 @@ import { performance } from "node:perf_hooks";
 import type { Dispatcher, Pool as UndiciPool } from "undici";
 import { TOLLGATE_VERSION } from "@tollgate/shared";
 import { UpstreamError, type ProviderResponse } from "./types.js";
-import { LightSignal, type CallerSignal } from "./light-signal.js";
+import type { CallerSignal } from "./light-signal.js";
 
 /**
  * undici's Pool alone. Its package index also loads fetch, WebSocket, the
@@ -124,7 +124,7 @@ export function createHttpUpstream(baseUrl: string, timeoutMs: number): HttpUpst
     origin,
     request(call) {
       return new Promise<ProviderResponse>((resolve, reject) => {
-        const handler = new UpstreamHandler(new UpstreamCallState(call.signal, deadlines), origin, resolve, reject);
+        const handler = new UpstreamHandler(call.signal, deadlines, origin, resolve, reject);
         // The headers are the caller's own object for this call: add ours rather than copy it.
         const headers = call.headers;
         if (headers["user-agent"] === undefined) headers["user-agent"] = userAgent;
@@ -150,14 +150,14 @@ export function createHttpUpstream(baseUrl: string, timeoutMs: number): HttpUpst
  * traffic it fires about once per timeout, not once per call.
  */
 class DeadlineQueue {
-  private head: UpstreamCallState | null = null;
-  private tail: UpstreamCallState | null = null;
+  private head: UpstreamHandler | null = null;
+  private tail: UpstreamHandler | null = null;
   private timer: NodeJS.Timeout | undefined;
   private readonly fire = () => this.expire();
 
   constructor(readonly timeoutMs: number) {}
 
-  add(call: UpstreamCallState): void {
+  add(call: UpstreamHandler): void {
     call.deadlineAt = performance.now() + this.timeoutMs;
     call.prev = this.tail;
     call.next = null;
@@ -168,7 +168,7 @@ class DeadlineQueue {
     if (this.timer === undefined) this.arm(this.timeoutMs);
   }
 
-  remove(call: UpstreamCallState): void {
+  remove(call: UpstreamHandler): void {
     if (!call.queued) return;
     call.queued = false;
     const { prev, next } = call;
@@ -197,49 +197,6 @@ class DeadlineQueue {
   }
 }
 
-/**
- * The abort signal undici sees for one call: the client's signal (the client
- * left) or the whole-request deadline, whichever comes first. `aborted` says
- * whether the deadline fired.
- */
-class UpstreamCallState implements Deadline {
-  /** The deadline fired. */
-  aborted = false;
-  readonly signal = new LightSignal();
-  /** In the upstream's DeadlineQueue, at this performance.now() instant. */
-  deadlineAt = 0;
-  queued = false;
-  prev: UpstreamCallState | null = null;
-  next: UpstreamCallState | null = null;
-  private readonly onClientAbort: () => void;
-
-  constructor(
-    private readonly client: CallerSignal,
-    private readonly deadlines: DeadlineQueue,
-  ) {
-    const signal = this.signal;
-    this.onClientAbort = () => signal.abort(client.reason);
-    if (client.aborted) {
-      signal.abort(client.reason);
-      return;
-    }
-    client.addEventListener("abort", this.onClientAbort, { once: true });
-    deadlines.add(this);
-  }
-
-  /** The deadline passed (DeadlineQueue, which has already unlinked this call). */
-  expire(): void {
-    this.aborted = true;
-    this.signal.abort(new DOMException("The upstream call timed out.", "TimeoutError"));
-  }
-
-  /** The call is over (answered in full, failed or discarded): no more deadline, no more listener. */
-  done(): void {
-    this.deadlines.remove(this);
-    this.client.removeEventListener("abort", this.onClientAbort);
-  }
-}
-
 /** Bytes queued unread before the upstream socket is paused (the client reads slower than the upstream sends). */
 const HIGH_WATER_BYTES = 64 * 1024;
 /** An unwanted body (see discard) is read and dropped up to this much, so its connection can serve again; past it, the connection is closed. */
@@ -252,26 +209,66 @@ type Controller = Dispatcher.DispatchController;
  * call, its chunks go to an UpstreamBody: a Readable, an async generator and
  * their promises less per call than `request()` with a body stream
  * (bench/README.md, "Session of 2026-11-23: tokenizer, writer thread, undici dispatch").
+ * The call is cut (undici's controller aborted) by the client's signal (the
+ * client left) or the whole-request deadline, whichever comes first; the
+ * handler is its own deadline entry, without a signal of its own between them.
  */
-class UpstreamHandler implements Dispatcher.DispatchHandler {
+class UpstreamHandler implements Dispatcher.DispatchHandler, Deadline {
+  /** The deadline fired. */
+  aborted = false;
+  /** In the upstream's DeadlineQueue, at this performance.now() instant. */
+  deadlineAt = 0;
+  queued = false;
+  prev: UpstreamHandler | null = null;
+  next: UpstreamHandler | null = null;
   private controller: Controller | null = null;
   private body: UpstreamBody | null = null;
-  private readonly onAbort: () => void;
+  /** The call was cut, for this reason (the client's signal's, or the deadline's TimeoutError). */
+  private cut = false;
+  private cutReason: unknown = undefined;
+  private readonly onClientAbort: () => void;
 
   constructor(
-    private readonly state: UpstreamCallState,
+    private readonly client: CallerSignal,
+    private readonly deadlines: DeadlineQueue,
     private readonly origin: string,
     private readonly resolve: (res: ProviderResponse) => void,
     private readonly reject: (err: unknown) => void,
   ) {
-    this.onAbort = () =>
-      this.controller?.abort(state.signal.reason instanceof Error ? state.signal.reason : new Error("aborted"));
-    state.signal.addEventListener("abort", this.onAbort);
+    this.onClientAbort = () => this.cutCall(client.reason);
+    if (client.aborted) {
+      this.cutCall(client.reason);
+      return;
+    }
+    client.addEventListener("abort", this.onClientAbort, { once: true });
+    deadlines.add(this);
+  }
+
+  private cutCall(reason: unknown): void {
+    if (this.cut) return;
+    this.cut = true;
+    this.cutReason = reason;
+    this.controller?.abort(reason instanceof Error ? reason : new Error("aborted"));
+  }
+
+  /** The deadline passed (DeadlineQueue, which has already unlinked this call). */
+  expire(): void {
+    this.aborted = true;
+    this.cutCall(new DOMException("The upstream call timed out.", "TimeoutError"));
+  }
+
+  /** The call is over (answered in full, failed, not read to its end or discarded): no more deadline, no more listener. */
+  done(): void {
+    this.deadlines.remove(this);
+    this.client.removeEventListener("abort", this.onClientAbort);
   }
 
   onRequestStart(controller: Controller): void {
     this.controller = controller;
-    if (this.state.signal.aborted) this.onAbort();
+    if (this.cut) {
+      const reason = this.cutReason;
+      controller.abort(reason instanceof Error ? reason : new Error("aborted"));
+    }
   }
 
   onResponseStart(
@@ -280,7 +277,7 @@ class UpstreamHandler implements Dispatcher.DispatchHandler {
     headers: Record<string, string | string[] | undefined>,
   ): void {
     const ct = headers["content-type"];
-    const body = new UpstreamBody(controller, this.state);
+    const body = new UpstreamBody(controller, this);
     this.body = body;
     this.resolve({
       status: statusCode,
@@ -297,20 +294,15 @@ class UpstreamHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
-    this.finish();
+    this.done();
     this.body?.end();
   }
 
   onResponseError(_controller: Controller | undefined, err: Error): void {
-    this.finish();
-    const mapped = classifyUpstreamFailure(err, this.state, this.origin);
+    this.done();
+    const mapped = classifyUpstreamFailure(err, this, this.origin);
     if (this.body) this.body.fail(mapped);
     else this.reject(mapped);
-  }
-
-  private finish(): void {
-    this.state.signal.removeEventListener("abort", this.onAbort);
-    this.state.done();
   }
 }
 
@@ -331,7 +323,7 @@ class UpstreamBody implements AsyncIterableIterator<Uint8Array> {
 
   constructor(
     private readonly controller: Controller,
-    private readonly state: UpstreamCallState,
+    private readonly state: UpstreamHandler,
   ) {}
 
   [Symbol.asyncIterator](): this {
