@@ -30,6 +30,35 @@ export {
 } from "./metric-labels.js";
 
 /**
+ * A counter series' increments summed in a plain number on the request path
+ * and handed to prom-client when the metric is read (its `collect`): a
+ * labelled child's inc() builds a labels object and hashes it on every call.
+ * Only for whole-number counts, whose sum is the same in any order.
+ */
+class PendingCount {
+  n = 0;
+  constructor(private readonly child: Counter.Internal) {}
+
+  flush(): void {
+    if (this.n === 0) return;
+    const n = this.n;
+    this.n = 0;
+    this.child.inc(n);
+  }
+}
+
+function flushAll(pending: readonly PendingCount[]): void {
+  for (const p of pending) p.flush();
+}
+
+/** A provider's series, its per-request counts pending (PendingCount). */
+type HotProviderSeries = Omit<ProviderSeries, "input" | "output" | "responses"> & {
+  input: PendingCount;
+  output: PendingCount;
+  responses: PendingCount[];
+};
+
+/**
  * The gateway's metrics, on a registry of its own (several gateways may share
  * a process in tests). Labels are bounded: no key id, user id or raw model.
  */
@@ -61,14 +90,20 @@ export class GatewayMetrics {
   private readonly firstToken: Histogram<"provider">;
   private readonly inFlight: Gauge;
   private readonly upstreamResponses: Counter<"provider" | "status_class">;
-  private readonly byProvider = new Map<string, ProviderSeries>();
+  private readonly byProvider = new Map<string, HotProviderSeries>();
+  /** Client requests received and not yet answered: the in-flight gauge reads it when collected. */
+  private inFlightCount = 0;
+  /** Every PendingCount of a counter, flushed by that counter's collect. */
+  private readonly pendingRequests: PendingCount[] = [];
+  private readonly pendingTokens: PendingCount[] = [];
+  private readonly pendingResponses: PendingCount[] = [];
   /**
    * Each route's series, looked up once: a labels object per call makes prom-client
    * hash the label set on every request. Bounded: routes are a fixed set, statuses HTTP's.
    */
   private readonly byRoute = new Map<
     RouteLabel,
-    { duration: Histogram.Internal<"route">; byStatus: Map<number, Counter.Internal> }
+    { duration: Histogram.Internal<"route">; byStatus: Map<number, PendingCount> }
   >();
 
   constructor(sync: SyncGaugeSource, sources: QuotaGaugeSource) {
@@ -85,6 +120,7 @@ export class GatewayMetrics {
       help: "Client requests by route and HTTP status.",
       labelNames: ["route", "status"],
       registers,
+      collect: () => flushAll(this.pendingRequests),
     });
     this.duration = new Histogram({
       name: "tollgate_gateway_request_duration_seconds",
@@ -97,12 +133,14 @@ export class GatewayMetrics {
       name: "tollgate_gateway_requests_in_flight",
       help: "Client requests received and not yet answered (or left by their client).",
       registers,
+      collect: () => this.inFlight.set(this.inFlightCount),
     });
     this.tokens = new Counter({
       name: "tollgate_gateway_tokens_total",
       help: "Tokens the upstream reported, by provider and type (input, output, cache_read, cache_write), counted once the request is settled. input is the provider's own figure: OpenAI-style counts include cache reads, Anthropic's do not.",
       labelNames: ["provider", "type"],
       registers,
+      collect: () => flushAll(this.pendingTokens),
     });
     this.cost = new Counter({
       name: "tollgate_gateway_cost_usd_total",
@@ -129,6 +167,7 @@ export class GatewayMetrics {
       help: "Upstream HTTP answers (those a fallback replaced included) by provider and status class.",
       labelNames: ["provider", "status_class"],
       registers,
+      collect: () => flushAll(this.pendingResponses),
     });
     const build = buildInfo(new URL("../package.json", import.meta.url));
     new Gauge({
@@ -330,25 +369,31 @@ export class GatewayMetrics {
     }
     let requests = r.byStatus.get(status);
     if (requests === undefined) {
-      requests = this.requests.labels(route, String(status));
+      requests = new PendingCount(this.requests.labels(route, String(status)));
+      this.pendingRequests.push(requests);
       r.byStatus.set(status, requests);
     }
-    requests.inc();
+    requests.n++;
     r.duration.observe(seconds);
   }
 
-  private series(provider: string): ProviderSeries {
+  private series(provider: string): HotProviderSeries {
     let s = this.byProvider.get(provider);
     if (s === undefined) {
+      const input = new PendingCount(this.tokens.labels(provider, "input"));
+      const output = new PendingCount(this.tokens.labels(provider, "output"));
+      const responses = STATUS_CLASSES.map((c) => new PendingCount(this.upstreamResponses.labels(provider, c)));
+      this.pendingTokens.push(input, output);
+      this.pendingResponses.push(...responses);
       s = {
-        input: this.tokens.labels(provider, "input"),
-        output: this.tokens.labels(provider, "output"),
+        input,
+        output,
         cacheRead: this.tokens.labels(provider, "cache_read"),
         cacheWrite: this.tokens.labels(provider, "cache_write"),
         cost: this.cost.labels(provider),
         upstreamDuration: this.upstreamDuration.labels(provider),
         firstToken: this.firstToken.labels(provider),
-        responses: STATUS_CLASSES.map((c) => this.upstreamResponses.labels(provider, c)),
+        responses,
       };
       this.byProvider.set(provider, s);
     }
@@ -356,18 +401,19 @@ export class GatewayMetrics {
   }
 
   requestStarted(): void {
-    this.inFlight.inc();
+    this.inFlightCount++;
   }
 
   requestEnded(): void {
-    this.inFlight.dec();
+    this.inFlightCount--;
   }
 
   /** A settled request's usage and cost (micro-USD, null when unpriced), by the provider that answered. */
   usage(provider: string, usage: Usage, costMicroUsd: number | null | undefined): void {
     const s = this.series(provider);
-    if (usage.promptTokens) s.input.inc(usage.promptTokens);
-    if (usage.completionTokens) s.output.inc(usage.completionTokens);
+    // Positive only: a negative figure from an upstream would make the pending sum fail prom-client's inc when scraped.
+    if (usage.promptTokens !== null && usage.promptTokens > 0) s.input.n += usage.promptTokens;
+    if (usage.completionTokens !== null && usage.completionTokens > 0) s.output.n += usage.completionTokens;
     if (usage.cacheReadTokens) s.cacheRead.inc(usage.cacheReadTokens);
     if (usage.cacheWriteTokens) s.cacheWrite.inc(usage.cacheWriteTokens);
     if (costMicroUsd) s.cost.inc(costMicroUsd / 1e6);
@@ -376,7 +422,7 @@ export class GatewayMetrics {
   /** One HTTP answer from an upstream. */
   upstreamResponse(provider: string, status: number): void {
     const cls = Math.trunc(status / 100);
-    this.series(provider).responses[cls >= 1 && cls <= 5 ? cls : 5]!.inc();
+    this.series(provider).responses[cls >= 1 && cls <= 5 ? cls : 5]!.n++;
   }
 
   upstreamDone(provider: string, seconds: number): void {

@@ -55,15 +55,19 @@ function setRateHeaders(
   anthropic: boolean,
 ): void {
   if (!lease) return;
+  // The values' strings are cached on the lease (per value, per second of the reset): they
+  // change far less often than requests come.
   const [limit, remaining, reset] = RATE_HEADERS[kind];
-  res.setHeader(limit, lease.capacityText());
-  res.setHeader(remaining, String(lease.remaining()));
-  res.setHeader(reset, formatReset(lease.endsAtMs - now));
+  const capacityText = lease.capacityText();
+  const remainingText = lease.remainingText();
+  res.setHeader(limit, capacityText);
+  res.setHeader(remaining, remainingText);
+  res.setHeader(reset, lease.resetText(now));
   if (!anthropic) return;
   const [aLimit, aRemaining, aReset] = ANTHROPIC_RATE_HEADERS[kind];
-  res.setHeader(aLimit, lease.capacityText());
-  res.setHeader(aRemaining, String(lease.remaining()));
-  res.setHeader(aReset, new Date(lease.endsAtMs).toISOString().replace(/\.\d{3}Z$/, "Z"));
+  res.setHeader(aLimit, capacityText);
+  res.setHeader(aRemaining, remainingText);
+  res.setHeader(aReset, lease.resetInstantText());
 }
 
 export function refusalError(r: Refusal, key: KeyRecord): HttpError {

@@ -1,8 +1,9 @@
 import { createRequire } from "node:module";
+import { performance } from "node:perf_hooks";
 import type { Dispatcher, Pool as UndiciPool } from "undici";
 import { TOLLGATE_VERSION } from "@tollgate/shared";
 import { UpstreamError, type ProviderResponse } from "./types.js";
-import { LightSignal, type CallerSignal } from "./light-signal.js";
+import type { CallerSignal } from "./light-signal.js";
 
 /**
  * undici's Pool alone. Its package index also loads fetch, WebSocket, the
@@ -118,11 +119,12 @@ export function createHttpUpstream(baseUrl: string, timeoutMs: number): HttpUpst
     connect: { timeout: 10_000 },
   });
   const userAgent = `tollgate-gateway/${TOLLGATE_VERSION}`;
+  const deadlines = new DeadlineQueue(timeoutMs);
   return {
     origin,
     request(call) {
       return new Promise<ProviderResponse>((resolve, reject) => {
-        const handler = new UpstreamHandler(new UpstreamCallState(call.signal, timeoutMs), origin, resolve, reject);
+        const handler = new UpstreamHandler(call.signal, deadlines, origin, resolve, reject);
         // The headers are the caller's own object for this call: add ours rather than copy it.
         const headers = call.headers;
         if (headers["user-agent"] === undefined) headers["user-agent"] = userAgent;
@@ -137,44 +139,61 @@ export function createHttpUpstream(baseUrl: string, timeoutMs: number): HttpUpst
 }
 
 /**
- * The abort signal undici sees for one call: the client's signal (the client
- * left) or the whole-request deadline, whichever comes first. `aborted` says
- * whether the deadline fired.
+ * The whole-request deadlines of one upstream's calls under a single timer,
+ * instead of a `setTimeout`, `unref` and `clearTimeout` per call (each of
+ * them a Timeout object, and the unref'd timer's ref toggled in and out of
+ * the event loop every time). Every call of an upstream has the same
+ * timeout, so deadlines arrive in call order: a list in that order (a call
+ * unlinks itself in O(1) when it ends) is sorted, and the one timer waits
+ * for its head. A call that ends first leaves the timer armed; when it
+ * fires it expires what is due and re-arms for the new head, so under steady
+ * traffic it fires about once per timeout, not once per call.
  */
-class UpstreamCallState implements Deadline {
-  /** The deadline fired. */
-  aborted = false;
+class DeadlineQueue {
+  private head: UpstreamHandler | null = null;
+  private tail: UpstreamHandler | null = null;
   private timer: NodeJS.Timeout | undefined;
-  private readonly onClientAbort: () => void;
-  readonly signal = new LightSignal();
+  private readonly fire = () => this.expire();
 
-  constructor(
-    private readonly client: CallerSignal,
-    timeoutMs: number,
-  ) {
-    const signal = this.signal;
-    this.signal = signal;
-    this.onClientAbort = () => signal.abort(client.reason);
-    if (client.aborted) {
-      signal.abort(client.reason);
-      return;
-    }
-    client.addEventListener("abort", this.onClientAbort, { once: true });
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.aborted = true;
-      signal.abort(new DOMException("The upstream call timed out.", "TimeoutError"));
-    }, timeoutMs);
+  constructor(readonly timeoutMs: number) {}
+
+  add(call: UpstreamHandler): void {
+    call.deadlineAt = performance.now() + this.timeoutMs;
+    call.prev = this.tail;
+    call.next = null;
+    if (this.tail !== null) this.tail.next = call;
+    else this.head = call;
+    this.tail = call;
+    call.queued = true;
+    if (this.timer === undefined) this.arm(this.timeoutMs);
+  }
+
+  remove(call: UpstreamHandler): void {
+    if (!call.queued) return;
+    call.queued = false;
+    const { prev, next } = call;
+    if (prev !== null) prev.next = next;
+    else this.head = next;
+    if (next !== null) next.prev = prev;
+    else this.tail = prev;
+    call.prev = call.next = null;
+  }
+
+  private arm(ms: number): void {
+    this.timer = setTimeout(this.fire, ms);
     this.timer.unref();
   }
 
-  /** The call is over (answered in full, failed or discarded): no more deadline, no more listener. */
-  done(): void {
-    if (this.timer !== undefined) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
+  private expire(): void {
+    this.timer = undefined;
+    const now = performance.now();
+    while (this.head !== null && this.head.deadlineAt <= now) {
+      const call = this.head;
+      this.remove(call);
+      call.expire();
     }
-    this.client.removeEventListener("abort", this.onClientAbort);
+    // The event loop's clock may run up to a millisecond behind: a head not quite due waits at least 1 ms more.
+    if (this.head !== null) this.arm(Math.max(1, Math.ceil(this.head.deadlineAt - now)));
   }
 }
 
@@ -190,26 +209,66 @@ type Controller = Dispatcher.DispatchController;
  * call, its chunks go to an UpstreamBody: a Readable, an async generator and
  * their promises less per call than `request()` with a body stream
  * (bench/README.md, "Session of 2026-11-23: tokenizer, writer thread, undici dispatch").
+ * The call is cut (undici's controller aborted) by the client's signal (the
+ * client left) or the whole-request deadline, whichever comes first; the
+ * handler is its own deadline entry, without a signal of its own between them.
  */
-class UpstreamHandler implements Dispatcher.DispatchHandler {
+class UpstreamHandler implements Dispatcher.DispatchHandler, Deadline {
+  /** The deadline fired. */
+  aborted = false;
+  /** In the upstream's DeadlineQueue, at this performance.now() instant. */
+  deadlineAt = 0;
+  queued = false;
+  prev: UpstreamHandler | null = null;
+  next: UpstreamHandler | null = null;
   private controller: Controller | null = null;
   private body: UpstreamBody | null = null;
-  private readonly onAbort: () => void;
+  /** The call was cut, for this reason (the client's signal's, or the deadline's TimeoutError). */
+  private cut = false;
+  private cutReason: unknown = undefined;
+  private readonly onClientAbort: () => void;
 
   constructor(
-    private readonly state: UpstreamCallState,
+    private readonly client: CallerSignal,
+    private readonly deadlines: DeadlineQueue,
     private readonly origin: string,
     private readonly resolve: (res: ProviderResponse) => void,
     private readonly reject: (err: unknown) => void,
   ) {
-    this.onAbort = () =>
-      this.controller?.abort(state.signal.reason instanceof Error ? state.signal.reason : new Error("aborted"));
-    state.signal.addEventListener("abort", this.onAbort);
+    this.onClientAbort = () => this.cutCall(client.reason);
+    if (client.aborted) {
+      this.cutCall(client.reason);
+      return;
+    }
+    client.addEventListener("abort", this.onClientAbort, { once: true });
+    deadlines.add(this);
+  }
+
+  private cutCall(reason: unknown): void {
+    if (this.cut) return;
+    this.cut = true;
+    this.cutReason = reason;
+    this.controller?.abort(reason instanceof Error ? reason : new Error("aborted"));
+  }
+
+  /** The deadline passed (DeadlineQueue, which has already unlinked this call). */
+  expire(): void {
+    this.aborted = true;
+    this.cutCall(new DOMException("The upstream call timed out.", "TimeoutError"));
+  }
+
+  /** The call is over (answered in full, failed, not read to its end or discarded): no more deadline, no more listener. */
+  done(): void {
+    this.deadlines.remove(this);
+    this.client.removeEventListener("abort", this.onClientAbort);
   }
 
   onRequestStart(controller: Controller): void {
     this.controller = controller;
-    if (this.state.signal.aborted) this.onAbort();
+    if (this.cut) {
+      const reason = this.cutReason;
+      controller.abort(reason instanceof Error ? reason : new Error("aborted"));
+    }
   }
 
   onResponseStart(
@@ -218,15 +277,9 @@ class UpstreamHandler implements Dispatcher.DispatchHandler {
     headers: Record<string, string | string[] | undefined>,
   ): void {
     const ct = headers["content-type"];
-    const body = new UpstreamBody(controller, this.state);
+    const body = new UpstreamBody(controller, this);
     this.body = body;
-    this.resolve({
-      status: statusCode,
-      contentType: Array.isArray(ct) ? ct[0] : ct,
-      headers: passedResponseHeaders(headers),
-      body,
-      discard: () => body.discard(),
-    });
+    this.resolve(new UpstreamAnswer(statusCode, Array.isArray(ct) ? ct[0] : ct, passedResponseHeaders(headers), body));
   }
 
   onResponseData(_controller: Controller, chunk: Buffer): void {
@@ -234,20 +287,33 @@ class UpstreamHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
-    this.finish();
+    this.done();
     this.body?.end();
   }
 
   onResponseError(_controller: Controller | undefined, err: Error): void {
-    this.finish();
-    const mapped = classifyUpstreamFailure(err, this.state, this.origin);
+    this.done();
+    const mapped = classifyUpstreamFailure(err, this, this.origin);
     if (this.body) this.body.fail(mapped);
     else this.reject(mapped);
   }
+}
 
-  private finish(): void {
-    this.state.signal.removeEventListener("abort", this.onAbort);
-    this.state.done();
+/** An upstream answer as the route sees it: its methods on the prototype, not two closures per answer. */
+class UpstreamAnswer implements ProviderResponse {
+  constructor(
+    readonly status: number,
+    readonly contentType: string | undefined,
+    readonly headers: Record<string, string>,
+    readonly body: UpstreamBody,
+  ) {}
+
+  discard(): void {
+    this.body.discard();
+  }
+
+  takeComplete(): Buffer | null {
+    return this.body.takeComplete();
   }
 }
 
@@ -268,7 +334,7 @@ class UpstreamBody implements AsyncIterableIterator<Uint8Array> {
 
   constructor(
     private readonly controller: Controller,
-    private readonly state: UpstreamCallState,
+    private readonly state: UpstreamHandler,
   ) {}
 
   [Symbol.asyncIterator](): this {
@@ -329,6 +395,16 @@ class UpstreamBody implements AsyncIterableIterator<Uint8Array> {
     return new Promise((resolve, reject) => {
       this.waiter = { resolve, reject };
     });
+  }
+
+  /** Every chunk at once when the body has ended without error and none was read yet (ProviderResponse.takeComplete); else null. */
+  takeComplete(): Buffer | null {
+    if (!this.ended || this.error !== null || this.discarding || this.head !== 0) return null;
+    const chunks = this.chunks;
+    const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    chunks.length = 0;
+    this.queuedBytes = 0;
+    return body;
   }
 
   /** The reader left the loop early (`break`, or a throw): the rest is not wanted. */

@@ -70,6 +70,12 @@ export interface ProviderResponse {
   body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
   /** Drops an unread body (an answer a fallback replaces), freeing its connection. */
   discard?(): void;
+  /**
+   * The whole body, taken at once, when it has already arrived in full and
+   * nothing of it was read (a small answer usually has by the time its head
+   * is handled); null otherwise, and `body` is read as usual.
+   */
+  takeComplete?(): Buffer | null;
 }
 
 export type UpstreamFailure = "connect" | "timeout";

@@ -9,15 +9,7 @@ import type { Refusal, Reservation } from "./lease.js";
 /** Output tokens reserved for a request that sets no max_tokens (settled to the real count after). */
 const DEFAULT_RESERVED_OUTPUT_TOKENS = 1024;
 
-/** OpenAI's reset format: "1s", "6m0s", "20ms". */
-export function formatReset(ms: number): string {
-  if (ms < 1000) return `${Math.max(0, Math.ceil(ms))}ms`;
-  const s = Math.ceil(ms / 1000);
-  if (s < 60) return `${s}s`;
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  return h > 0 ? `${h}h${m}m${s % 60}s` : `${m}m${s % 60}s`;
-}
+export { formatReset } from "./lease.js";
 
 function needsTokens(specs: readonly LimitSpec[]): boolean {
   for (const s of specs) if (s.metric === "tpm" || s.metric === "tpd" || s.metric === "budget") return true;

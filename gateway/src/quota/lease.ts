@@ -1,6 +1,16 @@
 import { CounterKind } from "@tollgate/shared";
 import type { LimitSpec, Metric } from "./limits.js";
 
+/** OpenAI's reset format: "1s", "6m0s", "20ms". */
+export function formatReset(ms: number): string {
+  if (ms < 1000) return `${Math.max(0, Math.ceil(ms))}ms`;
+  const s = Math.ceil(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return h > 0 ? `${h}h${m}m${s % 60}s` : `${m}m${s % 60}s`;
+}
+
 /**
  * This gateway's share of one fleet-wide counter window: `consumed` (settled
  * use, only grows within a window), `reserved` (taken by requests in flight)
@@ -57,6 +67,46 @@ export class Lease {
       this.capacityString = String(this.capacity);
     }
     return this.capacityString;
+  }
+
+  private remainingOf = Number.NaN;
+  private remainingString = "";
+
+  /** remaining() as header text, formatted once per value. */
+  remainingText(): string {
+    const n = this.remaining();
+    if (n !== this.remainingOf) {
+      this.remainingOf = n;
+      this.remainingString = String(n);
+    }
+    return this.remainingString;
+  }
+
+  private resetSecond = Number.NaN;
+  private resetString = "";
+
+  /**
+   * formatReset(endsAtMs - now) for the rate-limit headers, formatted once per
+   * second of what is left (its text only changes by the second); the last
+   * second counts milliseconds, formatted each call.
+   */
+  resetText(now: number): string {
+    const ms = this.endsAtMs - now;
+    if (ms < 1000) return formatReset(ms);
+    const s = Math.ceil(ms / 1000);
+    if (s !== this.resetSecond) {
+      this.resetSecond = s;
+      this.resetString = formatReset(ms);
+    }
+    return this.resetString;
+  }
+
+  private resetInstant: string | undefined;
+
+  /** endsAtMs in RFC 3339 to the second (Anthropic's reset headers), formatted once. */
+  resetInstantText(): string {
+    this.resetInstant ??= new Date(this.endsAtMs).toISOString().replace(/\.\d{3}Z$/, "Z");
+    return this.resetInstant;
   }
 
   /** What is left for this gateway as far as it knows: the fleet's remainder plus its own unused units. */

@@ -4,7 +4,7 @@ import type { KeyRecord } from "../auth/key-index.js";
 import { EMPTY_POLICY } from "../auth/stored-key.js";
 import { estimatePromptTokens, maxOutputTokens } from "./estimate.js";
 import { NO_DEFAULTS, resolveLimits, windowOf, type LimitSpec } from "./limits.js";
-import { Reservation } from "./lease.js";
+import { Lease, Reservation } from "./lease.js";
 import { QuotaManager } from "./quota-manager.js";
 import type { QuotaRpc, Statement } from "./quota-rpc.js";
 import { formatReset } from "./enforce.js";
@@ -368,5 +368,19 @@ describe("limits", () => {
     expect(formatReset(20)).toBe("20ms");
     expect(formatReset(1500)).toBe("2s");
     expect(formatReset(360_000)).toBe("6m0s");
+  });
+
+  it("caches a lease's header texts without changing them: reset per second, remaining per value", () => {
+    const endsAt = Date.UTC(2026, 11, 3, 16, 1, 0, 0);
+    const lease = new Lease(spec(60), "w", endsAt);
+    // Every millisecond of the last 3.5 s of the window, and a few far from its end, in time order.
+    for (const left of [3_600_000, 360_000, 61_001, 60_000, 59_999])
+      expect(lease.resetText(endsAt - left)).toBe(formatReset(left));
+    for (let left = 3500; left >= -5; left--) expect(lease.resetText(endsAt - left)).toBe(formatReset(left));
+    expect(lease.resetInstantText()).toBe("2026-12-03T16:01:00Z");
+    for (const used of [0, 1, 1, 7, 60, 61]) {
+      lease.consumed = used;
+      expect(lease.remainingText()).toBe(String(lease.remaining()));
+    }
   });
 });
