@@ -17,6 +17,10 @@ export interface LogWriterOptions {
   burstRows?: number;
   /** The shortest time between two early batches (burstRows). */
   minBatchGapMs?: number;
+  /** Rows per ms (request and audit rows of the last batch) from which the gap between early batches is busyBatchGapMs. */
+  busyRowsPerMs?: number;
+  /** The gap between early batches at such a rate: fewer, larger batches cost the writer thread less CPU per row. */
+  busyBatchGapMs?: number;
   /** Rows queued or being written beyond which new log rows are dropped (and counted): the disk cannot keep up. */
   maxPendingRows?: number;
   /** How long a batch may wait for the write lock held by the key sync. */
@@ -32,15 +36,20 @@ export interface LogWriterOptions {
 export type { FlushHook, FlushHookBatch } from "./flush-hooks.js";
 
 /**
- * Batches are kept small: the writer thread's CPU comes in bursts that grow
- * with the batch, and a request in flight on a machine whose cores the
- * gateway shares waits for a core during a long one. See BatchTimer for the
- * cadence, and bench/README.md for the measurements behind
- * these defaults.
+ * Batches are kept small at the rates one connection sends: the writer
+ * thread's CPU comes in bursts that grow with the batch, and a request in
+ * flight on a machine whose cores the gateway shares waits for a core during
+ * a long one. At 4,000 rows a second and more they grow (a 20 ms gap): each
+ * batch costs a wake-up of the thread and a commit, which at 200 batches a
+ * second cost more CPU than the rows themselves. See BatchTimer for the
+ * cadence, and bench/README.md for the measurements behind these defaults.
  */
 const DEFAULT_FLUSH_INTERVAL_MS = 25;
 const DEFAULT_BURST_ROWS = 16;
 const DEFAULT_MIN_BATCH_GAP_MS = 5;
+/** 4,000 rows a second and more: beyond what one connection at a time sends (1,300–3,000 req/s in the bench). */
+const DEFAULT_BUSY_ROWS_PER_MS = 4;
+const DEFAULT_BUSY_BATCH_GAP_MS = 20;
 
 /** The meta row naming the last batch committed, so a batch whose writer thread died can be judged. */
 const LAST_BATCH_META_KEY = "log_writer_last_batch";
@@ -95,6 +104,10 @@ export class LogWriter {
       () => this.send(),
       this.flushIntervalMs,
       options.minBatchGapMs ?? DEFAULT_MIN_BATCH_GAP_MS,
+      {
+        rowsPerMs: options.busyRowsPerMs ?? DEFAULT_BUSY_ROWS_PER_MS,
+        gapMs: options.busyBatchGapMs ?? DEFAULT_BUSY_BATCH_GAP_MS,
+      },
     );
     this.maxPendingRows = Math.max(this.maxBatch, options.maxPendingRows ?? 50_000);
     this.closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
@@ -306,7 +319,7 @@ export class LogWriter {
     if (this.closed || (this.queued === 0 && !this.hookPending)) return;
     const { stmts, params, undos, dones, rows } = this.takeBatch(final);
     if (stmts.length === 0) return;
-    this.timer.sent();
+    this.timer.sent(rows);
     const seq = ++this.batchSeq;
     stmts.push(this.markStmt);
     params.push([LAST_BATCH_META_KEY, `${this.epoch}:${seq}`]);
