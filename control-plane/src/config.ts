@@ -35,6 +35,13 @@ export interface ControlPlaneConfig {
   maxBulkBodyBytes: number;
   /** A gateway not heard from for this long shows as offline. */
   gatewayOfflineAfterMs: number;
+  /**
+   * SYNC_STREAM_LIVENESS: take an open sync stream whose HTTP/2 connection answers pings as
+   * its gateway's liveness (gateways then send no heartbeat calls). Turn it off when a proxy
+   * that ends HTTP/2 (a service-mesh sidecar, an L7 balancer) sits between the gateways and
+   * the control plane: it would answer the pings itself.
+   */
+  streamLiveness?: boolean;
   /** Change-log entries younger than this are kept; older ones are compacted away. */
   changeLogRetentionMs: number;
   /** How often compaction runs. */
@@ -175,6 +182,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = process.
     maxBodyBytes: 1024 * 1024,
     maxBulkBodyBytes: 16 * 1024 * 1024,
     gatewayOfflineAfterMs: envDurationMs(env, "GATEWAY_OFFLINE_AFTER", 15_000),
+    streamLiveness: envBool(env, "SYNC_STREAM_LIVENESS", true),
     changeLogRetentionMs: envDurationMs(env, "CHANGE_LOG_RETENTION", 7 * 24 * 3_600_000),
     compactionIntervalMs: envDurationMs(env, "CHANGE_LOG_COMPACTION_INTERVAL", 60_000),
     syncDebounceMs: envDurationMs(env, "SYNC_DEBOUNCE", 0),

@@ -411,9 +411,12 @@ export class GatewayMetrics {
   /** A settled request's usage and cost (micro-USD, null when unpriced), by the provider that answered. */
   usage(provider: string, usage: Usage, costMicroUsd: number | null | undefined): void {
     const s = this.series(provider);
-    // Positive only: a negative figure from an upstream would make the pending sum fail prom-client's inc when scraped.
-    if (usage.promptTokens !== null && usage.promptTokens > 0) s.input.n += usage.promptTokens;
-    if (usage.completionTokens !== null && usage.completionTokens > 0) s.output.n += usage.completionTokens;
+    // Finite and positive only: a negative figure or an upstream's 1e309 (Infinity) in the pending sum
+    // would make prom-client's inc throw at every later scrape.
+    if (usage.promptTokens !== null && usage.promptTokens > 0 && Number.isFinite(usage.promptTokens))
+      s.input.n += usage.promptTokens;
+    if (usage.completionTokens !== null && usage.completionTokens > 0 && Number.isFinite(usage.completionTokens))
+      s.output.n += usage.completionTokens;
     if (usage.cacheReadTokens) s.cacheRead.inc(usage.cacheReadTokens);
     if (usage.cacheWriteTokens) s.cacheWrite.inc(usage.cacheWriteTokens);
     if (costMicroUsd) s.cost.inc(costMicroUsd / 1e6);

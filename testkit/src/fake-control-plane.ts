@@ -47,6 +47,11 @@ export interface FakeControlPlaneOptions {
    * plane: the gateway then sends no heartbeat acknowledgements.
    */
   streamLiveness?: boolean;
+  /**
+   * Serve AcknowledgeStream and say so in the settings, like the real control plane; "fail"
+   * answers its first message with Unavailable (a write that failed).
+   */
+  acknowledgeStream?: boolean | "fail";
 }
 
 /**
@@ -67,6 +72,9 @@ export class FakeControlPlane {
   tlsFailures = 0;
   /** The organization's token-signing public keys, sent in a snapshot's first chunk. */
   signingKeys: SigningKey[] = [];
+  /** Acknowledgements that came as single calls, and as messages of AcknowledgeStream calls. */
+  unaryAcks = 0;
+  streamedAcks = 0;
   /** Most Acknowledge calls ever in flight at once. */
   maxConcurrentAcks = 0;
   private acksInFlight = 0;
@@ -101,10 +109,22 @@ export class FakeControlPlane {
             try {
               if (this.options.ackDelayMs) await sleep(this.options.ackDelayMs);
               this.acks.push(req);
+              this.unaryAcks++;
               return {};
             } finally {
               this.acksInFlight--;
             }
+          },
+          acknowledgeStream: async (reqs, ctx) => {
+            this.authorize(ctx);
+            if (!this.options.acknowledgeStream) throw new ConnectError("not served", Code.Unimplemented);
+            for await (const req of reqs) {
+              if (this.options.acknowledgeStream === "fail")
+                throw new ConnectError("could not record an acknowledgement", Code.Unavailable);
+              this.acks.push(req);
+              this.streamedAcks++;
+            }
+            return {};
           },
         }),
     });
@@ -220,8 +240,14 @@ export class FakeControlPlane {
     this.listeners.add(listener);
     try {
       const ev = (e: SubscribeResponse["event"]) => create(SubscribeResponseSchema, { event: e });
-      if (this.options.streamLiveness) {
-        yield ev({ case: "settings", value: create(SettingsSchema, { streamLiveness: true }) });
+      if (this.options.streamLiveness || this.options.acknowledgeStream) {
+        yield ev({
+          case: "settings",
+          value: create(SettingsSchema, {
+            streamLiveness: this.options.streamLiveness ?? false,
+            acknowledgeStream: Boolean(this.options.acknowledgeStream),
+          }),
+        });
       }
       const deltas = this.resumeBatch(req);
       if (deltas !== null) {

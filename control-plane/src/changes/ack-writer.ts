@@ -1,8 +1,10 @@
-import { randomUUID } from "node:crypto";
 import { sql } from "kysely";
 import type { Db } from "../db/database.js";
 import type { ChangeNotifier } from "./notifier.js";
 import { ACKS_PREFIX, CHANGES_CHANNEL } from "./channels.js";
+
+/** How long this replica waits to hear its own acknowledgement NOTIFY back before it counts it lost. */
+const ECHO_MS = 5_000;
 
 interface PendingAck {
   id: string;
@@ -57,8 +59,12 @@ export class AckWriter {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   /** When this replica last wrote each gateway's last_seen_at (Date.now()). */
   private readonly seenWrittenAt = new Map<string, number>();
-  /** Names this replica in its acknowledgement NOTIFYs, so it can tell its own echo from another's. */
-  readonly replicaId = randomUUID();
+  /**
+   * Per organization, when this replica sent the acknowledgement NOTIFYs it has not heard back
+   * yet (Date.now()): Postgres delivers a replica its own NOTIFY too, and that echo must not
+   * send receipts back to the table. The payload stays `acks:<org>`, as every release reads it.
+   */
+  private readonly ownEchoes = new Map<string, number[]>();
   /** Per organization, how many times another replica said it wrote acknowledgements. */
   private readonly remoteWrites = new Map<string, number>();
 
@@ -131,7 +137,13 @@ export class AckWriter {
     const orgs = [...new Set(rows.rows.map((r) => r.org_id))];
     for (const org of orgs) this.options.acks.notify(org);
     if (this.options.notifyReplicas && orgs.length > 0) {
-      await sql`select pg_notify(${CHANGES_CHANNEL}, ${`${ACKS_PREFIX}${this.replicaId}:`} || o) from unnest(${orgs}::text[]) as o`.execute(
+      const now = Date.now();
+      for (const org of orgs) {
+        const sent = this.ownEchoes.get(org);
+        if (sent) sent.push(now);
+        else this.ownEchoes.set(org, [now]);
+      }
+      await sql`select pg_notify(${CHANGES_CHANNEL}, ${ACKS_PREFIX} || o) from unnest(${orgs}::text[]) as o`.execute(
         this.db,
       );
     }
@@ -142,11 +154,21 @@ export class AckWriter {
    * A NOTIFY said acknowledgements were written (payload after ACKS_PREFIX): unless this
    * replica wrote them, the receipts waiting here must read the table again.
    */
-  acksWrittenElsewhere(payload: string): void {
-    const colon = payload.lastIndexOf(":");
-    const replica = colon < 0 ? null : payload.slice(0, colon);
-    const orgId = payload.slice(colon + 1);
-    if (replica === this.replicaId || orgId === "") return;
+  acksWrittenElsewhere(orgId: string): void {
+    if (orgId === "") return;
+    const sent = this.ownEchoes.get(orgId);
+    if (sent !== undefined) {
+      // An echo not heard within ECHO_MS was lost (the listener reconnected): forget it.
+      const now = Date.now();
+      while (sent.length > 0 && now - sent[0]! > ECHO_MS) sent.shift();
+      if (sent.length > 0) {
+        // Postgres delivers notifications in commit order: the oldest unheard one of ours is this.
+        sent.shift();
+        if (sent.length === 0) this.ownEchoes.delete(orgId);
+        return;
+      }
+      this.ownEchoes.delete(orgId);
+    }
     this.remoteWrites.set(orgId, (this.remoteWrites.get(orgId) ?? 0) + 1);
     this.options.acks.notify(orgId);
   }

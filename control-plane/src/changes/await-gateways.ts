@@ -53,8 +53,16 @@ export async function awaitGateways(
   const applied = (g: GatewayReceipt) => Math.max(g.applied_revision, app.ackWriter.appliedRevision(g.id, orgId));
   // Each wake looks at the gateways still pending only: one per acknowledgement arrives.
   let pending = online.filter((g) => applied(g) < revision);
+  let lastLook = false;
   for (;;) {
     const waited = Date.now() - started;
+    if (pending.length > 0 && waited >= timeoutMs && !lastLook) {
+      // Time is up: one last read, for another replica's NOTIFY that was lost (its listener reconnecting).
+      lastLook = true;
+      online = await readOnline();
+      pending = online.filter((g) => applied(g) < revision);
+      continue;
+    }
     if (pending.length === 0 || waited >= timeoutMs) {
       syncTrace("receipt", orgId, revision);
       const late = new Set(pending);

@@ -4,7 +4,6 @@ export const CHANGES_CHANNEL = "tollgate_changes";
 export const REVOKED_TOKEN_PREFIX = "revoke:";
 /**
  * NOTIFY payload prefix telling every replica's receipts that gateways of an organization
- * acknowledged: `acks:<replica>:<org>` (the replica that wrote them ignores its own echo;
- * `acks:<org>` from an older replica counts as another's).
+ * acknowledged: `acks:<org>` (the replica that wrote them recognises its own echo, AckWriter).
  */
 export const ACKS_PREFIX = "acks:";

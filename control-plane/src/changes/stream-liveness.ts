@@ -45,6 +45,9 @@ interface SessionState {
  */
 export class StreamLiveness {
   private readonly sessions = new Map<Http2Session, SessionState>();
+  /** Sessions whose "close" this already listens to (once each, however often streams come and go). */
+  private readonly watched = new WeakSet<Http2Session>();
+  private closed = false;
   private answered = new Map<string, SeenGateway>();
   private tickTimer: NodeJS.Timeout | undefined;
   private writeTimer: NodeJS.Timeout | undefined;
@@ -52,14 +55,21 @@ export class StreamLiveness {
 
   constructor(private readonly options: StreamLivenessOptions) {}
 
-  /** Counts the stream's gateway alive while `session` answers pings; call the result when the stream ends. */
-  track(session: Http2Session | undefined, gatewayId: string, orgId: string): () => void {
-    if (session === undefined || session.destroyed) return () => undefined;
+  /**
+   * Counts the stream's gateway alive while `session` answers pings; call the result when the
+   * stream ends. Undefined when it cannot (no HTTP/2 session): the gateway keeps heartbeating.
+   */
+  track(session: Http2Session | undefined, gatewayId: string, orgId: string): (() => void) | undefined {
+    // Not trackable: the gateway must keep its heartbeat calls.
+    if (session === undefined || session.destroyed || this.closed) return undefined;
     let state = this.sessions.get(session);
     if (state === undefined) {
       state = { streams: new Set(), pingSentAt: null };
       this.sessions.set(session, state);
-      session.once("close", () => this.forget(session));
+      if (!this.watched.has(session)) {
+        this.watched.add(session);
+        session.once("close", () => this.forget(session));
+      }
     }
     const stream = { gatewayId, orgId };
     state.streams.add(stream);
@@ -67,7 +77,7 @@ export class StreamLiveness {
     const tracked = state;
     return () => {
       tracked.streams.delete(stream);
-      if (tracked.streams.size === 0) this.forget(session);
+      if (tracked.streams.size === 0 && this.sessions.get(session) === tracked) this.forget(session);
     };
   }
 
@@ -106,7 +116,8 @@ export class StreamLiveness {
       state.pingSentAt = now;
       const sent = session.ping((err) => {
         state.pingSentAt = null;
-        if (err) return; // the session closed: its streams end and mark the gateway disconnected
+        // The session closed (its streams end and mark the gateway disconnected), or this stopped.
+        if (err || this.closed) return;
         this.options.onPing?.("answered");
         for (const s of state.streams) this.answered.set(s.gatewayId, { id: s.gatewayId, orgId: s.orgId });
         // The pings of one tick come back together: one write carries them all.
@@ -134,6 +145,7 @@ export class StreamLiveness {
 
   /** Stops pinging (on shutdown); writes what was answered. */
   async close(): Promise<void> {
+    this.closed = true;
     if (this.tickTimer !== undefined) clearInterval(this.tickTimer);
     this.tickTimer = undefined;
     if (this.writeTimer !== undefined) clearTimeout(this.writeTimer);

@@ -40,17 +40,39 @@ describe("AckWriter", () => {
     const acks = new ChangeNotifier();
     const writer = new AckWriter(database.db, { acks, notifyReplicas: true });
     const wakes = acks.version("org_a");
-    writer.acksWrittenElsewhere(`${writer.replicaId}:org_a`);
-    expect(writer.remoteVersion("org_a")).toBe(0);
-    expect(acks.version("org_a")).toBe(wakes);
-    writer.acksWrittenElsewhere("6a1f0c1e-other-replica:org_a");
+    // Nothing of ours is unheard: another replica's.
+    writer.acksWrittenElsewhere("org_a");
     expect(writer.remoteVersion("org_a")).toBe(1);
     expect(acks.version("org_a")).toBeGreaterThan(wakes);
-    // An older replica's payload names only the organization: another replica's, too.
-    writer.acksWrittenElsewhere("org_a");
-    expect(writer.remoteVersion("org_a")).toBe(2);
     expect(writer.remoteVersion("org_b")).toBe(0);
   });
+
+  it("takes the first NOTIFY after its own acknowledgement write as its echo, the next as another replica's", async () => {
+    const db = database.db;
+    const orgId = await ensureDefaultOrg(db);
+    const token = await insertGatewayToken(db, {
+      id: `gwt_${randomBytes(6).toString("hex")}`,
+      orgId,
+      name: "echo",
+      hash: randomBytes(32),
+      prefix: "tgw_test",
+    });
+    await upsertConnectedGateway(db, {
+      id: "gw_echo",
+      orgId,
+      tokenId: token.id,
+      name: "echo",
+      version: "t",
+      remoteAddress: null,
+    });
+    const writer = new AckWriter(db, { acks: new ChangeNotifier(), notifyReplicas: true });
+    expect(await writer.record({ id: "gw_echo", orgId, revision: 3, error: null })).toBe(true);
+    writer.acksWrittenElsewhere(orgId); // our own NOTIFY, delivered back
+    expect(writer.remoteVersion(orgId)).toBe(0);
+    writer.acksWrittenElsewhere(orgId); // nothing of ours is left unheard
+    expect(writer.remoteVersion(orgId)).toBe(1);
+  });
+
   it("answers a heartbeat (the revision already written) at once and writes the fleet's liveness in one later statement", async () => {
     const db = database.db;
     const orgId = await ensureDefaultOrg(db);

@@ -1,6 +1,6 @@
-import { sql, type ExpressionBuilder } from "kysely";
+import { sql } from "kysely";
 import type { Db } from "../db/database.js";
-import type { ApiKeyRow, Database } from "../db/schema.js";
+import type { ApiKeyRow } from "../db/schema.js";
 import type { KeySyncRecord } from "./change-log.js";
 import { toBuffer, toIso, toNullableNumber } from "./rows.js";
 
@@ -50,25 +50,26 @@ function keySyncQuery(db: Db, orgId: string) {
  * later revision. Only share locks are taken, and on owner rows only; the owner changes that
  * re-sync keys read them without locks, so no two writes wait on each other in a circle.
  */
-/** The owner's team (none: no row), share-locked until commit: joined laterally, as FOR SHARE cannot reach the nullable side of a LEFT JOIN. */
-function lockedTeam(eb: ExpressionBuilder<Database & { u: Database["users"] }, "u">) {
-  return eb
-    .selectFrom("teams")
-    .select(["teams.tpm_limit", "teams.daily_token_limit"])
-    .whereRef("teams.id", "=", "u.team_id")
-    .forShare()
-    .as("t");
-}
+/**
+ * Share-locks the owners (users, and their teams) of the keys a write is about to emit on
+ * their own (a create, a key's own change), until commit; the records are read after, by
+ * another statement, so they see the owners' latest committed limits. A concurrent change of
+ * that user's or team's limits then commits either before (this waits for it, and the read
+ * sees it) or after this write (and its re-sync of the owner's keys sees this key), never in
+ * between, where the key would go out with the old limits at a later revision. The team is
+ * found through the locked user row, so a user moved to another team meanwhile locks the new
+ * one. Only share locks, on owner rows only: the owner changes that re-sync keys read them
+ * without locks, so no two writes wait on each other in a circle.
+ */
+const lockOwnersOf = (trx: Db, orgId: string, keyIds: string[]) => lockOwners(trx, orgId, { keyIds });
 
-function lockedKeySyncQuery(db: Db, orgId: string) {
-  return db
-    .selectFrom("api_keys as k")
-    .innerJoin("users as u", "u.id", "k.user_id")
-    .leftJoinLateral(lockedTeam, (join) => join.onTrue())
-    .select(SYNCED_KEY_COLUMNS.map((c) => `k.${c}` as const))
-    .select(OWNER_COLUMNS)
-    .where("k.org_id", "=", orgId)
-    .forShare("u");
+async function lockOwners(trx: Db, orgId: string, owners: { userIds: string[] } | { keyIds: string[] }): Promise<void> {
+  const users =
+    "userIds" in owners
+      ? sql`select u.id, u.team_id from users u where u.org_id = ${orgId} and u.id = any(${owners.userIds}::text[]) for share`
+      : sql`select u.id, u.team_id from users u join api_keys k on k.user_id = u.id
+             where k.org_id = ${orgId} and k.id = any(${owners.keyIds}::text[]) for share of u`;
+  await sql`with u as (${users}) select t.id from teams t where t.id in (select team_id from u) for share`.execute(trx);
 }
 
 type KeySyncRow = Pick<ApiKeyRow, (typeof SYNCED_KEY_COLUMNS)[number]> & {
@@ -118,9 +119,8 @@ function toSyncRecord(r: KeySyncRow): KeySyncRecord {
 
 /** The synced state of one key, read inside the writing transaction. */
 export async function keySyncRecord(trx: Db, orgId: string, id: string): Promise<KeySyncRecord> {
-  return toSyncRecord(
-    (await lockedKeySyncQuery(trx, orgId).where("k.id", "=", id).executeTakeFirstOrThrow()) as KeySyncRow,
-  );
+  await lockOwners(trx, orgId, { keyIds: [id] });
+  return toSyncRecord((await keySyncQuery(trx, orgId).where("k.id", "=", id).executeTakeFirstOrThrow()) as KeySyncRow);
 }
 
 /** A key's owner as its sync record and admin view need them: the user's and team's limits, and the user's external id. */
@@ -131,15 +131,15 @@ export type KeyOwnerRow = Omit<KeySyncRow, keyof ApiKeyRow> & { owner: string };
  * query, so a create builds the key's sync record from the row it inserted.
  */
 export async function keyOwner(trx: Db, orgId: string, userId: string): Promise<KeyOwnerRow | undefined> {
-  // Share-locked like lockedKeySyncQuery: the new key's record carries the limits it commits with.
+  // Locked first: the new key's record carries the limits it commits with (see lockOwners).
+  await lockOwners(trx, orgId, { userIds: [userId] });
   return trx
     .selectFrom("users as u")
-    .leftJoinLateral(lockedTeam, (join) => join.onTrue())
+    .leftJoin("teams as t", "t.id", "u.team_id")
     .select(OWNER_COLUMNS)
     .select("u.external_id as owner")
     .where("u.org_id", "=", orgId)
     .where("u.id", "=", userId)
-    .forShare("u")
     .executeTakeFirst();
 }
 
@@ -157,8 +157,9 @@ export async function keySyncRecords(
   { lockOwners = false }: { lockOwners?: boolean } = {},
 ): Promise<KeySyncRecord[]> {
   const out: KeySyncRecord[] = [];
+  if (lockOwners) for (let i = 0; i < ids.length; i += 1000) await lockOwnersOf(trx, orgId, ids.slice(i, i + 1000));
   for (let i = 0; i < ids.length; i += 1000) {
-    const rows = await (lockOwners ? lockedKeySyncQuery(trx, orgId) : keySyncQuery(trx, orgId))
+    const rows = await keySyncQuery(trx, orgId)
       .where("k.id", "in", ids.slice(i, i + 1000))
       .orderBy("k.id")
       .execute();

@@ -39,7 +39,9 @@ export async function acknowledge(
 /**
  * A gateway's acknowledgements on one open call: each message is recorded as it arrives,
  * without waiting for the previous one's write (the writer coalesces them, and only the
- * latest revision of a gateway matters). Revoking the token ends the call at once.
+ * latest revision of a gateway matters). Revoking the token ends the call at once. A write
+ * that fails ends the call with Unavailable: the gateway then acknowledges its applied
+ * revision again with a single call, so no acknowledgement is lost for good.
  */
 export async function acknowledgeStream(
   app: AppContext,
@@ -48,22 +50,37 @@ export async function acknowledgeStream(
 ): Promise<AcknowledgeResponse> {
   const principal = await authenticateGateway(app, ctx);
   const stream = app.streams.open(principal.tokenId, ctx.signal);
-  const ended = new Promise<IteratorResult<AcknowledgeRequest>>((resolve) =>
-    stream.signal.addEventListener("abort", () => resolve({ done: true, value: undefined }), { once: true }),
-  );
   const messages = reqs[Symbol.asyncIterator]();
+  // Ends the wait for the next message: a revocation, a stop, or a failed write. One waiter at
+  // a time (a promise raced per message against one shared promise would keep every message).
+  let interrupt: (() => void) | undefined;
+  let failed: unknown;
+  const onAbort = () => interrupt?.();
+  stream.signal.addEventListener("abort", onAbort, { once: true });
   try {
     for (;;) {
-      const next = await Promise.race([messages.next(), ended]);
-      if (next.done) break;
-      recordAck(app, principal, next.value).catch((err: unknown) =>
-        app.logger.warn({ err, gatewayId: next.value.gatewayId }, "could not record a gateway acknowledgement"),
-      );
+      const next = await new Promise<IteratorResult<AcknowledgeRequest> | null>((resolve, reject) => {
+        if (stream.signal.aborted || failed !== undefined) return resolve(null);
+        interrupt = () => resolve(null);
+        messages.next().then(resolve, reject);
+      });
+      interrupt = undefined;
+      if (next === null || next.done) break;
+      const { gatewayId } = next.value;
+      recordAck(app, principal, next.value).catch((err: unknown) => {
+        app.logger.warn({ err, gatewayId }, "could not record a gateway acknowledgement; asking it to send it again");
+        failed ??= err;
+        interrupt?.();
+      });
     }
     if (stream.revoked()) throw new ConnectError("gateway token revoked", Code.PermissionDenied);
+    if (failed !== undefined) {
+      throw new ConnectError("could not record an acknowledgement: send the applied revision again", Code.Unavailable);
+    }
   } finally {
+    stream.signal.removeEventListener("abort", onAbort);
     stream.close();
-    if (stream.signal.aborted) void messages.return?.();
+    if (stream.signal.aborted || failed !== undefined) void messages.return?.();
   }
   return create(AcknowledgeResponseSchema, {});
 }

@@ -13,9 +13,12 @@ export const kOnAuthenticated = createContextKey<(() => void) | null>(null, { de
  * Counts a sync stream's gateway alive while its HTTP/2 connection answers pings (see
  * StreamLiveness); returns what to call when the stream ends.
  */
-export const kTrackLiveness = createContextKey<((gatewayId: string, orgId: string) => () => void) | null>(null, {
-  description: "stream liveness",
-});
+export const kTrackLiveness = createContextKey<((gatewayId: string, orgId: string) => (() => void) | undefined) | null>(
+  null,
+  {
+    description: "stream liveness",
+  },
+);
 
 /** Resolves the gateway token in `authorization: Bearer …` to its organization. */
 export async function authenticateGateway(app: AppContext, ctx: HandlerContext): Promise<GatewayPrincipal> {

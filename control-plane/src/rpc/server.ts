@@ -54,7 +54,12 @@ export async function startSyncServer(app: AppContext, host: string, port: numbe
       createContextValues()
         .set(kRemoteAddress, req.socket?.remoteAddress ?? null)
         .set(kOnAuthenticated, () => guard?.authenticated(sessionOf(req)))
-        .set(kTrackLiveness, (gatewayId, orgId) => liveness.track(sessionOf(req), gatewayId, orgId)),
+        .set(
+          kTrackLiveness,
+          app.config.streamLiveness === false
+            ? null
+            : (gatewayId, orgId) => liveness.track(sessionOf(req), gatewayId, orgId),
+        ),
   });
   const tls = app.config.grpcTls;
   const server = tls

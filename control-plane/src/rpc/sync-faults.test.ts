@@ -242,7 +242,6 @@ describe("sync under load and faults", () => {
       /^tollgate_cp_sync_pings_total\{outcome="answered"\} (\d{2,})$/m.test(await cpMetrics(h)) ? true : undefined,
     );
     expect((await gatewayRow(h, sub.gatewayId))?.connected).toBe(true);
-    expect(await cpMetrics(h)).not.toMatch(/^tollgate_cp_sync_acks_total/m);
   });
 
   it("shows a gateway whose connection stops answering pings as offline, then closes that connection", async () => {

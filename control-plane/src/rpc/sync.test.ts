@@ -203,6 +203,11 @@ describe("KeySyncService over gRPC", () => {
       })(),
       { headers },
     );
+    // Handled from the start: the call ends (rejects) while the revocation is still being answered.
+    const callEnd = call.then(
+      () => undefined,
+      (e: unknown) => ConnectError.from(e),
+    );
     const row = async () =>
       (
         (await (
@@ -225,10 +230,7 @@ describe("KeySyncService over gRPC", () => {
       method: "DELETE",
       headers: { authorization: `Bearer ${MASTER_KEY}` },
     });
-    const err = await call.then(
-      () => undefined,
-      (e: unknown) => ConnectError.from(e),
-    );
+    const err = await callEnd;
     expect(err?.code).toBe(Code.PermissionDenied);
     // The token's change stream ends the same way.
     const subErr = await (async () => {

@@ -116,19 +116,22 @@ export class Acknowledgements {
     const channel = new AckChannel();
     this.channel = channel;
     const { keySync, logger, stopped } = this.options;
-    keySync.acknowledgeStream(channel, { signal: stopped }).then(
-      () => undefined,
-      (err: unknown) => {
-        if (this.channel !== channel) return; // closed on purpose
-        this.channel = undefined;
-        if (stopped.aborted) return;
-        logger.warn(
-          { err: ConnectError.from(err).message },
-          "acknowledgement stream to the control plane failed: acknowledging with single calls",
-        );
-        this.acknowledge(this.options.appliedRevision());
-      },
-    );
+    // Ended by the control plane (an error, or even an answer while this side still sends):
+    // what was sent last may not be recorded, so single calls take over and say it again.
+    const ended = (err: unknown) => {
+      if (this.channel !== channel) return; // closed on purpose
+      this.channel = undefined;
+      if (stopped.aborted) return;
+      logger.warn(
+        { err: err === undefined ? "ended by the control plane" : ConnectError.from(err).message },
+        "acknowledgement stream to the control plane ended: acknowledging with single calls",
+      );
+      this.acknowledge(this.options.appliedRevision());
+    };
+    keySync.acknowledgeStream(channel, { signal: stopped }).then(() => ended(undefined), ended);
+    // A single call still in flight may land after newer messages on this call: what waits
+    // behind it is superseded, and once it lands the applied revision is said again here.
+    this.queue.length = 0;
   }
 
   /** Ends the AcknowledgeStream call once what was pushed is sent (the sync stream ended). */
@@ -164,6 +167,8 @@ export class Acknowledgements {
         { signal: AbortSignal.any([stopped, AbortSignal.timeout(10_000)]) },
       );
       if (!item.heartbeat) syncTrace("ack_answered", "", item.revision, gatewayId);
+      // A call opened meanwhile may have carried newer revisions that this one just overwrote.
+      if (this.channel !== undefined && !item.heartbeat) this.acknowledge(this.options.appliedRevision());
       this.options.onContact();
       if (item.heartbeat) metrics.heartbeat("ok");
       if (this.failing) {

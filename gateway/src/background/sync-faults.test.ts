@@ -196,6 +196,29 @@ describe("sync under faults", () => {
     });
   });
 
+  describe("acknowledgement stream", () => {
+    it("sends acknowledgements as messages of one call to a control plane that serves it", async () => {
+      const { cp } = await setup({ cp: { streamLiveness: true, acknowledgeStream: true } });
+      for (const revision of [4, 5]) {
+        cp.push([upsertChange(revision, makeKey().upsert)]);
+        await eventually(() => (cp.acks.some((a) => a.revision === BigInt(revision)) ? true : undefined));
+      }
+      expect(cp.acks.map((a) => Number(a.revision))).toEqual([3, 4, 5]);
+      expect(cp.streamedAcks).toBe(3);
+      expect(cp.unaryAcks).toBe(0);
+    });
+
+    it("falls back to single calls, and says its applied revision again, when the call fails", async () => {
+      const { cp } = await setup({ cp: { streamLiveness: true, acknowledgeStream: "fail" } });
+      // The snapshot's acknowledgement was lost with the failed call: it comes again as a single call.
+      await eventually(() => (cp.acks.some((a) => a.revision === 3n) ? true : undefined));
+      cp.push([upsertChange(4, makeKey().upsert)]);
+      await eventually(() => (cp.acks.some((a) => a.revision === 4n) ? true : undefined));
+      expect(cp.streamedAcks).toBe(0);
+      expect(cp.unaryAcks).toBeGreaterThanOrEqual(2);
+    });
+  });
+
   describe("resume", () => {
     it("resubscribes with the applied revision and org after a dropped connection, and applies each revision once", async () => {
       const { cp, gw } = await setup({ cp: { resume: true, replayOverlap: 2 } });

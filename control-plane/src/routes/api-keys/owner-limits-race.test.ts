@@ -8,6 +8,8 @@ import { TEST_MASTER_KEY } from "../../../test/test-config.js";
 describe.runIf(Boolean(process.env.DATABASE_URL))("a key write racing a change of its owner's limits", () => {
   let test: TestControlPlane;
   let client: pg.Client;
+  /** Watches from outside the writer's transaction (inside one, pg_stat_activity stays as first read). */
+  let watcher: pg.Client;
   const call = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(test.base + path, {
       method,
@@ -25,13 +27,33 @@ describe.runIf(Boolean(process.env.DATABASE_URL))("a key write racing a change o
       )
     ).rows[0].payload.owner_limits;
 
+  /** Until a session of this control plane waits for a row lock on its users or teams (not another test file's, which may share this database). */
+  const createWaitsForALock = () =>
+    eventually(async () =>
+      (
+        await watcher.query(
+          `select 1 from pg_stat_activity a
+            where a.wait_event_type = 'Lock' and a.query ilike '%for share%'
+              and exists (select 1 from pg_locks l join pg_class c on c.oid = l.relation
+                            join pg_namespace n on n.oid = c.relnamespace
+                           where l.pid = a.pid and n.nspname = $1 and c.relname in ('users', 'teams'))`,
+          [test.schema],
+        )
+      ).rowCount! > 0
+        ? true
+        : undefined,
+    );
+
   beforeAll(async () => {
     test = await startTestControlPlane();
     client = new pg.Client({ connectionString: process.env.DATABASE_URL });
     await client.connect();
+    watcher = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    await watcher.connect();
   });
   afterAll(async () => {
     await client?.end();
+    await watcher?.end();
     await test?.stop();
   });
 
@@ -55,19 +77,30 @@ describe.runIf(Boolean(process.env.DATABASE_URL))("a key write racing a change o
       await client.query(`update ${test.schema}.${table} set ${column} = 2000 where id = $1`, [ownerId]);
       const created = call("POST", "/internal/api-keys?wait_for_gateways=0s", { name: "racer", user_id: user.body.id });
       // The create waits for that row: it must not build the key's record from the old limit.
-      await eventually(async () =>
-        (
-          await client.query(
-            "select 1 from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database() and pid <> pg_backend_pid()",
-          )
-        ).rowCount! > 0
-          ? true
-          : undefined,
-      );
+      await createWaitsForALock();
       await client.query("commit");
       const key = await created;
       expect(key.status).toBe(201);
       expect((await syncedOwnerLimits(key.body.id))[field]).toBe(2000);
     });
   }
+
+  it("a create that starts while its user's move to another team is uncommitted goes out with the new team's limit", async () => {
+    const stamp = Date.now();
+    const from = await call("POST", "/internal/teams", { name: `move-from-${stamp}`, tpm_limit: 1000 });
+    const to = await call("POST", "/internal/teams", { name: `move-to-${stamp}`, tpm_limit: 3000 });
+    const user = await call("POST", "/internal/users", {
+      external_id: `move-${stamp}@example.com`,
+      team_id: from.body.id,
+    });
+    expect(user.status).toBe(201);
+    await client.query("begin");
+    await client.query(`update ${test.schema}.users set team_id = $1 where id = $2`, [to.body.id, user.body.id]);
+    const created = call("POST", "/internal/api-keys?wait_for_gateways=0s", { name: "mover", user_id: user.body.id });
+    await createWaitsForALock();
+    await client.query("commit");
+    const key = await created;
+    expect(key.status).toBe(201);
+    expect((await syncedOwnerLimits(key.body.id)).team_tpm_limit).toBe(3000);
+  });
 });
