@@ -20,6 +20,7 @@ import {
   SettingsSchema,
   SubscribeResponseSchema,
   type AcknowledgeRequest,
+  type AcknowledgeStreamRequest,
   type Change,
   type KeyUpsert,
   type SigningKey,
@@ -63,7 +64,7 @@ export class FakeControlPlane {
   readonly subscriptions: SubscribeRequest[] = [];
   /** The `grpc-accept-encoding` each subscription sent ("" when none): what it let the server compress with. */
   readonly subscriptionEncodings: string[] = [];
-  readonly acks: AcknowledgeRequest[] = [];
+  readonly acks: Array<AcknowledgeRequest | AcknowledgeStreamRequest> = [];
   /** Changes sent with `push`, for resuming subscriptions. */
   readonly log: Change[] = [];
   /** Calls refused for a wrong token. */

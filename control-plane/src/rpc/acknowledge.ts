@@ -1,14 +1,23 @@
 import type { HandlerContext } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { AcknowledgeRequest, AcknowledgeResponse } from "@tollgate/shared";
+import type {
+  AcknowledgeRequest,
+  AcknowledgeResponse,
+  AcknowledgeStreamRequest,
+  AcknowledgeStreamResponse,
+} from "@tollgate/shared";
 import { create } from "@bufbuild/protobuf";
-import { AcknowledgeResponseSchema, syncTrace } from "@tollgate/shared";
+import { AcknowledgeResponseSchema, AcknowledgeStreamResponseSchema, syncTrace } from "@tollgate/shared";
 import type { AppContext } from "../context.js";
 import type { GatewayPrincipal } from "../auth/credentials.js";
 import { authenticateGateway } from "./gateway-auth.js";
 
 /** One acknowledgement: resolves once it is written (receipts on this replica see it before that). */
-async function recordAck(app: AppContext, principal: GatewayPrincipal, req: AcknowledgeRequest): Promise<void> {
+async function recordAck(
+  app: AppContext,
+  principal: GatewayPrincipal,
+  req: AcknowledgeRequest | AcknowledgeStreamRequest,
+): Promise<void> {
   const error = req.error ? req.error.slice(0, 1000) : null;
   syncTrace("ack_received", principal.orgId, Number(req.revision), req.gatewayId);
   const known = await app.ackWriter.record({
@@ -45,9 +54,9 @@ export async function acknowledge(
  */
 export async function acknowledgeStream(
   app: AppContext,
-  reqs: AsyncIterable<AcknowledgeRequest>,
+  reqs: AsyncIterable<AcknowledgeStreamRequest>,
   ctx: HandlerContext,
-): Promise<AcknowledgeResponse> {
+): Promise<AcknowledgeStreamResponse> {
   const principal = await authenticateGateway(app, ctx);
   const stream = app.streams.open(principal.tokenId, ctx.signal);
   const messages = reqs[Symbol.asyncIterator]();
@@ -59,7 +68,7 @@ export async function acknowledgeStream(
   stream.signal.addEventListener("abort", onAbort, { once: true });
   try {
     for (;;) {
-      const next = await new Promise<IteratorResult<AcknowledgeRequest> | null>((resolve, reject) => {
+      const next = await new Promise<IteratorResult<AcknowledgeStreamRequest> | null>((resolve, reject) => {
         if (stream.signal.aborted || failed !== undefined) return resolve(null);
         interrupt = () => resolve(null);
         messages.next().then(resolve, reject);
@@ -82,5 +91,5 @@ export async function acknowledgeStream(
     stream.close();
     if (stream.signal.aborted || failed !== undefined) void messages.return?.();
   }
-  return create(AcknowledgeResponseSchema, {});
+  return create(AcknowledgeStreamResponseSchema, {});
 }

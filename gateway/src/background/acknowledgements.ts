@@ -1,6 +1,11 @@
 import { ConnectError, type Client } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
-import { AcknowledgeRequestSchema, type AcknowledgeRequest, type KeySyncService, type Logger } from "@tollgate/shared";
+import {
+  AcknowledgeStreamRequestSchema,
+  type AcknowledgeStreamRequest,
+  type KeySyncService,
+  type Logger,
+} from "@tollgate/shared";
 import type { GatewayMetrics } from "../metrics.js";
 import { syncTrace } from "@tollgate/shared";
 
@@ -26,12 +31,12 @@ export interface AcknowledgementsOptions {
 }
 
 /** The request side of an AcknowledgeStream call: what is pushed is sent, in order, until closed. */
-class AckChannel implements AsyncIterable<AcknowledgeRequest> {
-  private readonly items: AcknowledgeRequest[] = [];
+class AckChannel implements AsyncIterable<AcknowledgeStreamRequest> {
+  private readonly items: AcknowledgeStreamRequest[] = [];
   private wake: (() => void) | undefined;
   private closed = false;
 
-  push(item: AcknowledgeRequest): void {
+  push(item: AcknowledgeStreamRequest): void {
     this.items.push(item);
     this.wake?.();
   }
@@ -41,7 +46,7 @@ class AckChannel implements AsyncIterable<AcknowledgeRequest> {
     this.wake?.();
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<AcknowledgeRequest> {
+  async *[Symbol.asyncIterator](): AsyncIterator<AcknowledgeStreamRequest> {
     for (;;) {
       for (let item = this.items.shift(); item !== undefined; item = this.items.shift()) yield item;
       if (this.closed) return;
@@ -78,7 +83,11 @@ export class Acknowledgements {
     if (this.channel !== undefined && !heartbeat) {
       syncTrace("ack_sent", "", revision, this.options.gatewayId);
       this.channel.push(
-        create(AcknowledgeRequestSchema, { gatewayId: this.options.gatewayId, revision: BigInt(revision), error }),
+        create(AcknowledgeStreamRequestSchema, {
+          gatewayId: this.options.gatewayId,
+          revision: BigInt(revision),
+          error,
+        }),
       );
       return;
     }
