@@ -50,6 +50,8 @@ export class StreamLiveness {
   private closed = false;
   private answered = new Map<string, SeenGateway>();
   private tickTimer: NodeJS.Timeout | undefined;
+  /** When the last tick ran (Date.now()), to tell a silent peer from a stalled control plane. */
+  private lastTickAt = 0;
   private writeTimer: NodeJS.Timeout | undefined;
   private writing: Promise<void> | undefined;
 
@@ -91,17 +93,24 @@ export class StreamLiveness {
     if (this.sessions.size === 0 && this.tickTimer !== undefined) {
       clearInterval(this.tickTimer);
       this.tickTimer = undefined;
+      this.lastTickAt = 0;
     }
   }
 
   private tick(): void {
     const now = Date.now();
+    // A tick this late means this process did not run (a long pause, a stall): the answers
+    // may be waiting unread in the sockets. Nothing is judged silent this round; the pings
+    // out get a whole timeout again.
+    const stalled = this.lastTickAt !== 0 && now - this.lastTickAt > 2 * this.options.intervalMs;
+    this.lastTickAt = now;
     for (const [session, state] of this.sessions) {
       if (session.destroyed || session.closed) {
         this.forget(session);
         continue;
       }
       if (state.pingSentAt !== null) {
+        if (stalled) state.pingSentAt = now;
         if (now - state.pingSentAt < this.options.timeoutMs) continue;
         this.options.onPing?.("timeout");
         const gateways = [...new Set([...state.streams].map((s) => s.gatewayId))];

@@ -231,6 +231,17 @@ describe("sync under load and faults", () => {
     ).data.find((g) => g.id === gatewayId);
   const cpMetrics = async (h: Harness) => (await fetch(`${h.admin}/metrics`)).text();
 
+  /** A control plane (offline after 600 ms) and a subscriber that reaches it through a TCP relay that can freeze. */
+  const subscribedThroughRelay = async () => {
+    const h = await startHarness({ gatewayOfflineAfterMs: 600 });
+    const relay = await startTcpRelay(h.grpcPort);
+    cleanups.push(() => relay.close());
+    const viaRelay = createClient(KeySyncService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${relay.port}` }));
+    const sub = subscriber(h, { client: viaRelay });
+    await sub.until((ev) => ev.some((e) => e.event.case === "snapshotEnd"));
+    return { h, relay, sub };
+  };
+
   it("keeps an idle gateway online from its open stream alone, with no acknowledgement, and says so in its settings", async () => {
     const h = await startHarness({ gatewayOfflineAfterMs: 1_200 });
     const sub = subscriber(h);
@@ -245,12 +256,7 @@ describe("sync under load and faults", () => {
   });
 
   it("shows a gateway whose connection stops answering pings as offline, then closes that connection", async () => {
-    const h = await startHarness({ gatewayOfflineAfterMs: 600 });
-    const relay = await startTcpRelay(h.grpcPort);
-    cleanups.push(() => relay.close());
-    const viaRelay = createClient(KeySyncService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${relay.port}` }));
-    const sub = subscriber(h, { client: viaRelay });
-    await sub.until((ev) => ev.some((e) => e.event.case === "snapshotEnd"));
+    const { h, relay, sub } = await subscribedThroughRelay();
     expect((await gatewayRow(h, sub.gatewayId))?.connected).toBe(true);
 
     // The gateway's host stops answering, but no reset reaches the control plane.
@@ -268,6 +274,27 @@ describe("sync under load and faults", () => {
     const back = subscriber(h);
     await back.until((ev) => ev.some((e) => e.event.case === "snapshotEnd"));
     expect((await gatewayRow(h, back.gatewayId))?.connected).toBe(true);
+  });
+
+  it("does not take its own stall for a gateway's silence: a connection outlives a control-plane pause longer than the ping timeout", async () => {
+    const { h, relay, sub } = await subscribedThroughRelay();
+    const answered = async () =>
+      Number(/^tollgate_cp_sync_pings_total\{outcome="answered"\} (\d+)$/m.exec(await cpMetrics(h))?.[1] ?? 0);
+    await eventually(async () => ((await answered()) > 0 ? true : undefined));
+    // A ping goes out and stays unanswered (pings leave every 150 ms here; the timeout is 600 ms)...
+    relay.freeze();
+    await new Promise((r) => setTimeout(r, 250));
+    // ...then this process (the control plane) does not run for 1.5 s, and the answer is on its way when it resumes.
+    const until = Date.now() + 1_500;
+    while (Date.now() < until) {
+      // busy: no timer, no socket read
+    }
+    relay.thaw();
+    const after = await answered();
+    await eventually(async () => ((await answered()) >= after + 2 ? true : undefined));
+    const text = await cpMetrics(h);
+    expect(text).not.toMatch(/^tollgate_cp_sync_pings_total\{outcome="timeout"\}/m);
+    expect(text).toMatch(/^tollgate_cp_sync_streams 1$/m);
   });
 
   it("serves gRPC over mTLS and refuses a client without a certificate", async () => {
