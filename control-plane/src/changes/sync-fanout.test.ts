@@ -18,6 +18,22 @@ afterAll(async () => {
   await database.cleanup();
 });
 
+/** Rows for connected gateways of the default organization, under a new token; returns the organization. */
+async function connectedGateways(ids: string[]): Promise<string> {
+  const db = database.db;
+  const orgId = await ensureDefaultOrg(db);
+  const token = await insertGatewayToken(db, {
+    id: `gwt_${randomBytes(6).toString("hex")}`,
+    orgId,
+    name: ids[0]!,
+    hash: randomBytes(32),
+    prefix: "tgw_test",
+  });
+  for (const id of ids)
+    await upsertConnectedGateway(db, { id, orgId, tokenId: token.id, name: id, version: "t", remoteAddress: null });
+  return orgId;
+}
+
 describe("AckWriter", () => {
   it("shows a successful acknowledgement to receipts as it arrives, before its UPDATE, for its organization only", async () => {
     const acks = new ChangeNotifier();
@@ -49,22 +65,7 @@ describe("AckWriter", () => {
 
   it("takes the first NOTIFY after its own acknowledgement write as its echo, the next as another replica's", async () => {
     const db = database.db;
-    const orgId = await ensureDefaultOrg(db);
-    const token = await insertGatewayToken(db, {
-      id: `gwt_${randomBytes(6).toString("hex")}`,
-      orgId,
-      name: "echo",
-      hash: randomBytes(32),
-      prefix: "tgw_test",
-    });
-    await upsertConnectedGateway(db, {
-      id: "gw_echo",
-      orgId,
-      tokenId: token.id,
-      name: "echo",
-      version: "t",
-      remoteAddress: null,
-    });
+    const orgId = await connectedGateways(["gw_echo"]);
     const writer = new AckWriter(db, { acks: new ChangeNotifier(), notifyReplicas: true });
     expect(await writer.record({ id: "gw_echo", orgId, revision: 3, error: null })).toBe(true);
     writer.acksWrittenElsewhere(orgId); // our own NOTIFY, delivered back
@@ -75,16 +76,7 @@ describe("AckWriter", () => {
 
   it("answers a heartbeat (the revision already written) at once and writes the fleet's liveness in one later statement", async () => {
     const db = database.db;
-    const orgId = await ensureDefaultOrg(db);
-    const token = await insertGatewayToken(db, {
-      id: `gwt_${randomBytes(6).toString("hex")}`,
-      orgId,
-      name: "hb",
-      hash: randomBytes(32),
-      prefix: "tgw_test",
-    });
-    for (const id of ["gw_hb1", "gw_hb2"])
-      await upsertConnectedGateway(db, { id, orgId, tokenId: token.id, name: id, version: "t", remoteAddress: null });
+    const orgId = await connectedGateways(["gw_hb1", "gw_hb2"]);
     const row = async (id: string) =>
       (
         await sql<{ applied_revision: string | number; last_error: string | null; last_seen_at: Date }>`
