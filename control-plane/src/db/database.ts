@@ -82,13 +82,17 @@ export async function migrateToLatest(db: Db, schema: string): Promise<Migration
   });
   // Kysely's migrator looks for its tables by listing every table of the database. A schema
   // dropped meanwhile by someone else (another tenant, a test suite sharing the server) fails
-  // that catalog query with 3F000 naming that schema: harmless to us, so try again.
+  // that catalog query with 3F000 (its schema) or 42P01 (one of its tables, e.g.
+  // "scan_….kysely_migration") naming that other schema: harmless to us, so try again.
   for (let attempt = 1; ; attempt++) {
     const result = await migrator.migrateToLatest();
     if (!result.error) return result;
     const err = result.error as { code?: unknown; message?: unknown };
     const otherSchemaGone =
-      err.code === "3F000" && typeof err.message === "string" && !err.message.includes(`"${schema}"`);
+      (err.code === "3F000" || err.code === "42P01") &&
+      typeof err.message === "string" &&
+      !err.message.includes(`"${schema}"`) &&
+      !err.message.includes(`"${schema}.`);
     if (!otherSchemaGone || attempt >= 5) throw result.error;
     await new Promise((r) => setTimeout(r, 100 * attempt));
   }
