@@ -1,3 +1,4 @@
+import { request as httpRequest } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
@@ -380,6 +381,29 @@ describe("client fidelity (issue 21)", () => {
     expect(o.headers["x-stainless-runtime"]).toBe("node");
     expect(o.headers.authorization).toBe(`Bearer ${UPSTREAM.openai}`);
     expect(JSON.stringify(o.headers)).not.toContain(key.secret);
+  });
+
+  it("9b: a client that sends no user-agent: the gateway's own goes upstream, with the request's id", async () => {
+    // node:http sends no user-agent unless told to (fetch and the SDKs always do).
+    const answer = await new Promise<{ status: number; requestId: string }>((resolve, reject) => {
+      const req = httpRequest(
+        `${base}/v1/chat/completions`,
+        { method: "POST", headers: { authorization: `Bearer ${key.secret}`, "content-type": "application/json" } },
+        (res) => {
+          res.resume();
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, requestId: String(res.headers["x-request-id"]) }));
+        },
+      );
+      req.on("error", reject);
+      req.end(JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] }));
+    });
+    expect(answer.status).toBe(200);
+    const o = openaiUp.seen.at(-1)!;
+    expect(o.headers["user-agent"]).toMatch(/^tollgate-gateway\//);
+    expect(o.headers["x-request-id"]).toBe(answer.requestId);
+    expect(o.headers.accept).toBe("application/json");
+    expect(o.headers.authorization).toBe(`Bearer ${UPSTREAM.openai}`);
+    expect(Object.keys(o.headers).filter((h) => h.startsWith("x-stainless-"))).toEqual([]);
   });
 
   it("10: words errors as the SDKs key on them: 429 types, insufficient_quota, server_error, request ids, timeout_error, x-should-retry", async () => {

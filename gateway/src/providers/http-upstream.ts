@@ -88,11 +88,20 @@ export function classifyUpstreamFailure(err: unknown, deadline: Deadline, origin
   return err;
 }
 
+/**
+ * Request headers as a flat `[name, value, name, value, …]` list, names in lower case: undici
+ * takes it as is, and building one per request costs an array's pushes, where an object
+ * with a different set of names per request made V8 miss its inline caches on every
+ * property (`pnpm bench`, perf profile in bench/results/HISTORY.md).
+ */
+export type HeaderList = string[];
+
 export interface UpstreamCall {
   method: "GET" | "POST" | "DELETE";
   /** Path below the base URL's path, e.g. "/chat/completions". */
   path: string;
-  headers: Record<string, string>;
+  /** An object, or a HeaderList (the calls made per client request). */
+  headers: Record<string, string> | HeaderList;
   body?: Buffer;
   signal: CallerSignal;
 }
@@ -125,9 +134,11 @@ export function createHttpUpstream(baseUrl: string, timeoutMs: number): HttpUpst
     request(call) {
       return new Promise<ProviderResponse>((resolve, reject) => {
         const handler = new UpstreamHandler(call.signal, deadlines, origin, resolve, reject);
-        // The headers are the caller's own object for this call: add ours rather than copy it.
+        // The headers are the caller's own for this call: add ours rather than copy them.
         const headers = call.headers;
-        if (headers["user-agent"] === undefined) headers["user-agent"] = userAgent;
+        if (Array.isArray(headers)) {
+          if (!listHas(headers, "user-agent")) headers.push("user-agent", userAgent);
+        } else if (headers["user-agent"] === undefined) headers["user-agent"] = userAgent;
         pool.dispatch({ method: call.method, path: basePath + call.path, headers, body: call.body ?? null }, handler);
       });
     },
@@ -429,8 +440,19 @@ class UpstreamBody implements AsyncIterableIterator<Uint8Array> {
   }
 }
 
+/** Whether a HeaderList names `name` (lower case). */
+function listHas(list: HeaderList, name: string): boolean {
+  for (let i = 0; i < list.length; i += 2) if (list[i] === name) return true;
+  return false;
+}
+
 /** Header names that could carry a credential: never forwarded, whatever their prefix. */
 const CREDENTIAL_LIKE = /auth|key|token|secret|cookie|session|password/i;
+
+/** A client header that says who the client is (see clientIdentityHeaders). */
+function isClientIdentity(name: string): boolean {
+  return name === "user-agent" || (name.startsWith("x-stainless-") && !CREDENTIAL_LIKE.test(name));
+}
 
 /**
  * What an upstream would see from the client directly, credentials aside:
@@ -443,8 +465,16 @@ export function clientIdentityHeaders(
 ): Record<string, string> {
   for (const name in from) {
     const v = from[name];
-    if (typeof v !== "string") continue;
-    if (name === "user-agent" || (name.startsWith("x-stainless-") && !CREDENTIAL_LIKE.test(name))) into[name] = v;
+    if (typeof v === "string" && isClientIdentity(name)) into[name] = v;
+  }
+  return into;
+}
+
+/** clientIdentityHeaders for a HeaderList: the same headers, appended to `into`. */
+export function clientIdentityList(from: Record<string, string | string[] | undefined>, into: HeaderList): HeaderList {
+  for (const name in from) {
+    const v = from[name];
+    if (typeof v === "string" && isClientIdentity(name)) into.push(name, v);
   }
   return into;
 }

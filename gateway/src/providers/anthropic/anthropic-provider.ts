@@ -1,4 +1,4 @@
-import { clientIdentityHeaders, createHttpUpstream, headerString } from "../http-upstream.js";
+import { clientIdentityList, createHttpUpstream, headerString, type HeaderList } from "../http-upstream.js";
 import { LightSignal } from "../light-signal.js";
 import {
   UpstreamStatusError,
@@ -39,16 +39,20 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): Prov
     call(req: ProviderRequest) {
       const path = PATHS[req.endpoint];
       if (path === undefined) throw new Error(`an Anthropic provider does not serve ${req.endpoint}`);
-      const headers: Record<string, string> = {
-        "content-type": "application/json",
-        accept: req.stream ? "text/event-stream" : "application/json",
-        "anthropic-version": headerString(req.headers["anthropic-version"]) ?? DEFAULT_ANTHROPIC_VERSION,
-        "x-request-id": req.requestId,
-      };
-      if (options.apiKey !== undefined) headers["x-api-key"] = options.apiKey;
+      const headers: HeaderList = [
+        "content-type",
+        "application/json",
+        "accept",
+        req.stream ? "text/event-stream" : "application/json",
+        "anthropic-version",
+        headerString(req.headers["anthropic-version"]) ?? DEFAULT_ANTHROPIC_VERSION,
+        "x-request-id",
+        req.requestId,
+      ];
+      if (options.apiKey !== undefined) headers.push("x-api-key", options.apiKey);
       const beta = headerString(req.headers["anthropic-beta"]);
-      if (beta !== undefined) headers["anthropic-beta"] = beta;
-      clientIdentityHeaders(req.headers, headers);
+      if (beta !== undefined) headers.push("anthropic-beta", beta);
+      clientIdentityList(req.headers, headers);
       // The SDK's beta methods call ?beta=true; the rest of a client's query is not forwarded.
       const query = req.query?.get("beta") === "true" ? "?beta=true" : "";
       return upstream.request({ method: "POST", path: path + query, headers, body: req.body, signal: req.signal });

@@ -1,4 +1,10 @@
-import { clientIdentityHeaders, createHttpUpstream, headerString } from "../http-upstream.js";
+import {
+  clientIdentityHeaders,
+  clientIdentityList,
+  createHttpUpstream,
+  headerString,
+  type HeaderList,
+} from "../http-upstream.js";
 import type { Endpoint, Provider, ProviderKind, ProviderRequest, ResponseResourceCall } from "../types.js";
 
 export interface OpenAiProviderOptions {
@@ -65,6 +71,9 @@ export function createOpenAiCompatibleProvider(options: OpenAiCompatibleOptions)
     return headers;
   };
   const endpoints = new Set<Endpoint>(options.endpoints);
+  // The credential as [name, value] pairs, built once (HeaderList).
+  const authList: HeaderList = [];
+  for (const name in auth) authList.push(name.toLowerCase(), auth[name]!);
   return {
     name: options.name,
     kind: options.kind,
@@ -72,13 +81,20 @@ export function createOpenAiCompatibleProvider(options: OpenAiCompatibleOptions)
     call(req: ProviderRequest) {
       if (!endpoints.has(req.endpoint))
         throw new Error(`provider ${options.name} (${options.kind}) does not serve ${req.endpoint}`);
-      const headers: Record<string, string> = {
-        ...auth,
-        "x-request-id": req.requestId,
-        "content-type": "application/json",
-        accept: req.stream ? "text/event-stream" : "application/json",
-      };
-      forwarded(req.headers, headers);
+      const headers: HeaderList = [
+        "x-request-id",
+        req.requestId,
+        "content-type",
+        "application/json",
+        "accept",
+        req.stream ? "text/event-stream" : "application/json",
+      ];
+      for (let i = 0; i < authList.length; i++) headers.push(authList[i]!);
+      clientIdentityList(req.headers, headers);
+      for (const name of FORWARDED) {
+        const v = headerString(req.headers[name]);
+        if (v !== undefined) headers.push(name, v);
+      }
       const { path, body } = options.target(req.endpoint as OpenAiEndpoint, req);
       return upstream.request({ method: "POST", path, headers, body: body ?? req.body, signal: req.signal });
     },
