@@ -26,7 +26,7 @@
 // Timings only: nothing here asserts. Every child is stopped and the temp dir
 // removed at the end, on errors and on Ctrl-C.
 
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -34,6 +34,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { machine, stopChild } from "@tollgate/testkit";
 import { loadavg, resultsHead, runBench, writeResults } from "./lib/cli.mjs";
 import { fmtInt, revisionOf, round1, round2, round3, rssOf, Samples } from "./lib/proc-stats.mjs";
+import { analyzePerf, perfAvailable, recordPerf } from "./lib/perf-profile.mjs";
 import { load, pidOfTarget, sanity, targetRequest } from "./lib/throughput-load.mjs";
 import { metricValue, printSummary, requestLogCounts, TARGETS, verdicts } from "./lib/throughput-report.mjs";
 import { cleanup, run, sampler } from "./lib/throughput-runtime.mjs";
@@ -212,6 +213,14 @@ async function main() {
     }
   }
 
+  // BENCH_PERF: the Node targets' measured runs, recorded with perf (lib/perf-profile.mjs).
+  const PERF_TARGETS = new Set(["tollgate", "baseline", "same-work", "bare", "node-proxy"]);
+  const perfRuns = [];
+  if (settings.perfDir) {
+    if (!perfAvailable()) throw new Error("BENCH_PERF: perf cannot record here (Debian: apt-get install linux-perf)");
+    mkdirSync(settings.perfDir, { recursive: true });
+  }
+
   const cells = [];
   let runIndex = 0;
   const activeCount = (mode) => settings.targets.filter((t) => !skipped(t, mode)).length;
@@ -233,8 +242,18 @@ async function main() {
           }
           const close = sampler.open();
           const loadBefore = loadavg();
+          const pid = pidOfTarget.get(target);
+          const perfFile =
+            settings.perfDir && PERF_TARGETS.has(target) && pid
+              ? join(settings.perfDir, `${target}-${mode}-c${connections}-r${round}.data`)
+              : null;
+          const recording = perfFile ? recordPerf(pid, perfFile) : null;
           const run = await load(req, mode, connections, settings.durationS, { prefix, target });
           const procs = close();
+          if (recording) {
+            await recording.stop();
+            perfRuns.push({ file: perfFile, pid, requests: run.samples.length, target, mode, connections });
+          }
           if (target === "tollgate") tollgateOk.measured += run.samples.length;
           const lat = run.samples.stats();
           const r = run.result;
@@ -338,6 +357,18 @@ async function main() {
     }
   }
   results.cells = cells;
+  if (perfRuns.length > 0) {
+    // Per cell and target, where the CPU per request went (all rounds together).
+    results.perf = {};
+    for (const cell of cells) {
+      const key = `${cell.mode} c=${cell.connections}`;
+      const here = perfRuns.filter((r) => r.mode === cell.mode && r.connections === cell.connections);
+      results.perf[key] = {};
+      for (const target of new Set(here.map((r) => r.target)))
+        results.perf[key][target] = analyzePerf(here.filter((r) => r.target === target));
+      printPerf(key, results.perf[key]);
+    }
+  }
   sampler.stop();
   results.peak_rss_mb_whole_run = Object.fromEntries([...sampler.peak].map(([n, b]) => [n, round1(b / MB)]));
   const measuredPeaks = cells.flatMap((c) =>
@@ -374,6 +405,22 @@ async function main() {
 
   const file = writeResults(settings.resultsDir, "gateway", startedAt, results);
   console.log(`\nresults: ${file}`);
+}
+
+/** The perf breakdown of one cell, targets side by side (µs of CPU per request). */
+function printPerf(key, byTarget) {
+  const targets = Object.keys(byTarget);
+  const col = (v) => String(v ?? "–").padStart(12);
+  for (const part of ["by_group", "by_entry"]) {
+    const rows = new Map();
+    for (const t of targets) for (const k of Object.keys(byTarget[t][part])) rows.set(k, rows.get(k) ?? {});
+    for (const t of targets) for (const [k, v] of Object.entries(byTarget[t][part])) rows.get(k)[t] = v;
+    console.log(`\nperf, ${key}, CPU µs per request ${part.replace("_", " ")}:`);
+    console.log(`${"".padEnd(70)}${targets.map((t) => t.padStart(12)).join("")}`);
+    console.log(`${"all threads".padEnd(70)}${targets.map((t) => col(byTarget[t].cpu_us_per_req)).join("")}`);
+    for (const [k, v] of [...rows].sort((a, b) => (b[1][targets[0]] ?? 0) - (a[1][targets[0]] ?? 0)).slice(0, 16))
+      console.log(`${k.slice(0, 69).padEnd(70)}${targets.map((t) => col(v[t])).join("")}`);
+  }
 }
 
 await runBench("gateway throughput bench", main, cleanup, say);

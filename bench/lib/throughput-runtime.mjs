@@ -15,7 +15,15 @@ let cleaning;
 
 /** Spawns a Node script, its stdout and stderr to `<tmp>/<name>.log` (never through this loop). */
 export function startChild(name, script, args, env, { ipc = false, nodeArgs = [] } = {}) {
-  const entry = startLoggedChild(name, script, { logDir: run.tmpDir, env, args, nodeArgs, ipc });
+  // BENCH_PERF: JIT code named for perf (/tmp/perf-<pid>.map).
+  const perfArgs = settings.perfDir ? ["--perf-basic-prof"] : [];
+  const entry = startLoggedChild(name, script, {
+    logDir: run.tmpDir,
+    env,
+    args,
+    nodeArgs: [...perfArgs, ...nodeArgs],
+    ipc,
+  });
   children.push(entry);
   return entry;
 }

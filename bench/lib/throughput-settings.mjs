@@ -45,6 +45,11 @@ function parseEnv(env) {
     keepTmp: env.BENCH_KEEP_TMP === "1",
     // "0": run Portkey exactly as installed (its streaming then fails, see portkey/preload.mjs).
     portkeyShim: env.BENCH_PORTKEY_SHIM !== "0",
+    // A directory: every measured run of a Node target (not direct, not Portkey) is recorded with
+    // perf (on-CPU, all threads) into it, and the results carry where each target's CPU per request
+    // went (lib/perf-profile.mjs). The children run with --perf-basic-prof; perf costs the run a
+    // little CPU, so take throughput from runs without it.
+    perfDir: env.BENCH_PERF ? resolvePath(env.BENCH_PERF) : null,
     // A directory: the gateway runs with --cpu-prof and writes its profile there on exit.
     gatewayCpuProfDir: env.BENCH_GATEWAY_CPU_PROF ? resolvePath(env.BENCH_GATEWAY_CPU_PROF) : null,
     // Extra node flags for the gateway child only, e.g. "--max-semi-space-size=2".
