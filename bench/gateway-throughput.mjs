@@ -26,7 +26,7 @@
 // Timings only: nothing here asserts. Every child is stopped and the temp dir
 // removed at the end, on errors and on Ctrl-C.
 
-import { existsSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -88,6 +88,10 @@ async function main() {
     `${runs} measured runs of ${settings.durationS} s (+${settings.warmupS} s warm-up each, after a ${settings.initialWarmupS} s warm-up per target): about ${Math.ceil(loadS / 60)} min of load`,
   );
 
+  if (settings.perfDir) {
+    if (!perfAvailable()) throw new Error("BENCH_PERF: perf cannot record here (Debian: apt-get install linux-perf)");
+    mkdirSync(settings.perfDir, { recursive: true });
+  }
   run.tmpDir = mkdtempSync(join(os.tmpdir(), "tollgate-bench-gw-"));
   const t0 = performance.now();
   const upstream = await startUpstream();
@@ -216,10 +220,6 @@ async function main() {
   // BENCH_PERF: the Node targets' measured runs, recorded with perf (lib/perf-profile.mjs).
   const PERF_TARGETS = new Set(["tollgate", "baseline", "same-work", "bare", "node-proxy"]);
   const perfRuns = [];
-  if (settings.perfDir) {
-    if (!perfAvailable()) throw new Error("BENCH_PERF: perf cannot record here (Debian: apt-get install linux-perf)");
-    mkdirSync(settings.perfDir, { recursive: true });
-  }
 
   const cells = [];
   let runIndex = 0;
@@ -248,6 +248,8 @@ async function main() {
               ? join(settings.perfDir, `${target}-${mode}-c${connections}-r${round}.data`)
               : null;
           const recording = perfFile ? recordPerf(pid, perfFile) : null;
+          // perf attaches to every thread before the load starts (else the window misses the first requests).
+          if (recording) await sleep(300);
           const run = await load(req, mode, connections, settings.durationS, { prefix, target });
           const procs = close();
           if (recording) {
@@ -364,10 +366,19 @@ async function main() {
       const key = `${cell.mode} c=${cell.connections}`;
       const here = perfRuns.filter((r) => r.mode === cell.mode && r.connections === cell.connections);
       results.perf[key] = {};
-      for (const target of new Set(here.map((r) => r.target)))
-        results.perf[key][target] = analyzePerf(here.filter((r) => r.target === target));
+      for (const target of new Set(here.map((r) => r.target))) {
+        // A failed analysis is reported, not allowed to lose the run's figures.
+        try {
+          results.perf[key][target] = analyzePerf(here.filter((r) => r.target === target));
+        } catch (err) {
+          results.perf[key][target] = { error: String(err?.message ?? err) };
+          say(`perf analysis of ${target}, ${key} failed: ${results.perf[key][target].error}`);
+        }
+      }
       printPerf(key, results.perf[key]);
     }
+    // The live maps are large and of no use once read (each recording kept its own beside it).
+    for (const pid of new Set(perfRuns.map((r) => r.pid))) rmSync(`/tmp/perf-${pid}.map`, { force: true });
   }
   sampler.stop();
   results.peak_rss_mb_whole_run = Object.fromEntries([...sampler.peak].map(([n, b]) => [n, round1(b / MB)]));
@@ -409,7 +420,7 @@ async function main() {
 
 /** The perf breakdown of one cell, targets side by side (µs of CPU per request). */
 function printPerf(key, byTarget) {
-  const targets = Object.keys(byTarget);
+  const targets = Object.keys(byTarget).filter((t) => !byTarget[t].error);
   const col = (v) => String(v ?? "–").padStart(12);
   for (const part of ["by_group", "by_entry"]) {
     const rows = new Map();

@@ -10,11 +10,11 @@
 // Needs `perf` (Debian: linux-perf) and the targets started with --perf-basic-prof (the bench
 // does that when BENCH_PERF is set), which writes /tmp/perf-<pid>.map for JIT code. V8 reuses
 // code space as functions are optimized and collected, and perf would name a later function
-// after an earlier one that lived at the same address: fixPerfMap keeps only the newest entry
+// after an earlier one that lived at the same address: newestMapEntries keeps only the newest entry
 // covering each address before the stacks are read.
 
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 
 /** perf's sampling rate: 999 Hz keeps its own cost small and gives ~10,000 samples in 10 s. */
 const FREQUENCY_HZ = 999;
@@ -25,14 +25,16 @@ export function perfAvailable() {
   return r.status === 0;
 }
 
-/** Starts `perf record` on a process (all its threads); stop() ends it once the file is written. */
+/**
+ * Starts `perf record` on a process (all its threads). stop() ends it once the file is written,
+ * and keeps the process's perf map as it is then beside it (`<file>.map`): code the process
+ * compiles later may reuse the addresses this recording saw.
+ */
 export function recordPerf(pid, file) {
   const child = spawn(
     "perf",
     ["record", "-q", "-e", "cpu-clock", "-F", String(FREQUENCY_HZ), "-g", "-p", String(pid), "-o", file],
-    {
-      stdio: ["ignore", "ignore", "pipe"],
-    },
+    { stdio: ["ignore", "ignore", "pipe"] },
   );
   let stderr = "";
   child.stderr.on("data", (d) => {
@@ -42,27 +44,29 @@ export function recordPerf(pid, file) {
   return {
     async stop() {
       child.kill("SIGINT");
-      const { code } = await exited;
-      if (code !== 0 && !existsSync(file)) throw new Error(`perf record failed (${code}): ${stderr.trim()}`);
+      const { code, signal } = await exited;
+      // perf ends on the SIGINT itself, or with 0 once it has handled it.
+      if (!(code === 0 || signal === "SIGINT") || !existsSync(file))
+        throw new Error(`perf record failed (${code ?? signal}): ${stderr.trim()}`);
+      const map = `/tmp/perf-${pid}.map`;
+      if (existsSync(map)) copyFileSync(map, `${file}.map`);
     },
   };
 }
 
-/** Rewrites /tmp/perf-<pid>.map keeping, for every address, only the newest entry that covers it. */
-export function fixPerfMap(pid) {
-  const path = `/tmp/perf-${pid}.map`;
-  if (!existsSync(path)) return 0;
+/**
+ * A perf map's text keeping, for every address, only the newest entry that covers it: V8 reuses
+ * code space, and perf would otherwise name later code after what lived there before.
+ */
+export function newestMapEntries(text) {
   const entries = [];
-  const lines = readFileSync(path, "utf8").split("\n");
+  const lines = text.split("\n");
   for (let i = 0; i < lines.length; i++) {
     const m = /^([0-9a-f]+) ([0-9a-f]+) (.*)$/.exec(lines[i]);
-    if (m)
-      entries.push({
-        start: Number.parseInt(m[1], 16),
-        end: Number.parseInt(m[1], 16) + Number.parseInt(m[2], 16),
-        i,
-        line: lines[i],
-      });
+    if (m) {
+      const start = Number.parseInt(m[1], 16);
+      entries.push({ start, end: start + Number.parseInt(m[2], 16), i, line: lines[i] });
+    }
   }
   // Newest first; an entry overlapping a newer kept one describes code that is gone.
   entries.sort((a, b) => b.i - a.i);
@@ -82,11 +86,28 @@ export function fixPerfMap(pid) {
     if (at < kept.length && kept[at].start < e.end) continue;
     kept.splice(at, 0, e);
   }
-  writeFileSync(path, kept.map((e) => e.line).join("\n") + "\n");
-  return entries.length - kept.length;
+  return `${kept.map((e) => e.line).join("\n")}\n`;
 }
 
-/** `perf script` of a recording as stacks: { frames: [{ sym, dso }] (outermost first), n }. */
+/**
+ * Runs `fn` while /tmp/perf-<pid>.map (where perf looks) holds `text`. The live file is moved
+ * aside, not rewritten: the process may still be appending to it.
+ */
+function withPerfMap(pid, text, fn) {
+  const path = `/tmp/perf-${pid}.map`;
+  const aside = `${path}.live`;
+  const live = existsSync(path);
+  if (live) renameSync(path, aside);
+  writeFileSync(path, text);
+  try {
+    return fn();
+  } finally {
+    rmSync(path, { force: true });
+    if (live) renameSync(aside, path);
+  }
+}
+
+/** `perf script` of a recording as stacks: arrays of { sym, dso }, outermost first. */
 function readStacks(file) {
   const r = spawnSync("perf", ["script", "-i", file], { maxBuffer: 1 << 30, encoding: "utf8" });
   if (r.status !== 0) throw new Error(`perf script failed: ${r.stderr}`);
@@ -134,6 +155,9 @@ function groupOf(module) {
   return module;
 }
 
+/** A perf map name of JavaScript code (V8 also names its builtins and bytecode handlers there). */
+const isJs = (sym) => /^(JS|Script|Eval|Function|LazyCompile):/.test(sym);
+
 const GC = /Scaveng|Heap::|MarkCompact|ConcurrentMarking|Sweeper|Evacuat|MinorMark|MemoryAllocator|ArrayBufferSweeper/;
 
 /**
@@ -150,9 +174,12 @@ export function analyzePerf(recordings) {
   let requests = 0;
   const add = (map, k, n) => map.set(k, (map.get(k) ?? 0) + n);
   for (const { file, pid, requests: r } of recordings) {
-    fixPerfMap(pid);
     requests += r;
-    for (const frames of readStacks(file)) {
+    const map = `${file}.map`;
+    const stacks = existsSync(map)
+      ? withPerfMap(pid, newestMapEntries(readFileSync(map, "utf8")), () => readStacks(file))
+      : readStacks(file);
+    for (const frames of stacks) {
       samples++;
       const worker = frames.some((f) => f.sym.includes("node::worker::Worker::Run"));
       const helper = !worker && frames.some((f) => f.sym.includes("PlatformWorkerThread"));
@@ -161,9 +188,9 @@ export function analyzePerf(recordings) {
         ? "kernel"
         : GC.test(leaf.sym)
           ? "V8 GC"
-          : leaf.sym.startsWith("JS:")
+          : isJs(leaf.sym)
             ? "JIT code"
-            : /^(Builtins_|v8::|Runtime_)/.test(leaf.sym)
+            : /^(Builtins_|v8::|Runtime_|Builtin:|BytecodeHandler:|RegExp:)/.test(leaf.sym)
               ? "V8 builtins and runtime"
               : /node::|uv_|uv__/.test(leaf.sym)
                 ? "Node and libuv C++"
@@ -179,7 +206,7 @@ export function analyzePerf(recordings) {
         add(byGroup, GC.test(frames.map((f) => f.sym).join(";")) ? "V8 GC (helper threads)" : "V8 helper threads", 1);
         continue;
       }
-      const js = frames.filter((f) => f.sym.startsWith("JS:"));
+      const js = frames.filter((f) => isJs(f.sym));
       const inner = js[js.length - 1];
       if (!inner) {
         add(
@@ -200,7 +227,7 @@ export function analyzePerf(recordings) {
         byEntry,
         entry
           ? entry.sym
-              .replace(/^JS:[*~^]?\s*/, "")
+              .replace(/^\w+:[*~^]?\s*/, "")
               .replace(/file:\/\/\/\S*?\/(gateway|bench)\/(dist\/)?/, "$1/")
               .replace(/\/\S*node_modules\/\.pnpm\/([^/]+)\/\S*\/([^/]+)$/, "$1/$2")
           : "(no JS)",

@@ -9,20 +9,24 @@ import { MB, say, settings } from "./throughput-settings.mjs";
 // ---------------------------------------------------------------- child processes and cleanup
 
 const children = [];
+/** The children BENCH_PERF records (by startChild name): the Node proxies, not the upstream or the control plane. */
+export const PERF_CHILDREN = new Set(["gateway", "baseline", "same-work", "bare", "node-proxy"]);
 /** What main and the load runner share with cleanup: the temp dir and the running load. */
 export const run = { tmpDir: undefined, currentLoad: undefined };
 let cleaning;
 
 /** Spawns a Node script, its stdout and stderr to `<tmp>/<name>.log` (never through this loop). */
 export function startChild(name, script, args, env, { ipc = false, nodeArgs = [] } = {}) {
-  // BENCH_PERF: JIT code named for perf (/tmp/perf-<pid>.map).
-  const perfArgs = settings.perfDir ? ["--perf-basic-prof"] : [];
+  // BENCH_PERF: the recorded targets name their JIT code for perf (/tmp/perf-<pid>.map). Node 20 then
+  // also writes an isolate-*-v8.log into the working directory: the temp dir, not the checkout.
+  const perf = settings.perfDir !== null && PERF_CHILDREN.has(name);
   const entry = startLoggedChild(name, script, {
     logDir: run.tmpDir,
     env,
     args,
-    nodeArgs: [...perfArgs, ...nodeArgs],
+    nodeArgs: perf ? ["--perf-basic-prof", ...nodeArgs] : nodeArgs,
     ipc,
+    ...(perf ? { cwd: run.tmpDir } : {}),
   });
   children.push(entry);
   return entry;

@@ -63,6 +63,7 @@ describe("ids", () => {
   it("made in the same millisecond share the time part, never the random one", () => {
     const ids = Array.from({ length: 1000 }, () => newId("req", 1_700_000_000_000));
     expect(new Set(ids.map((id) => id.slice(0, 14))).size).toBe(1);
+    expect(ids[0]!.slice(0, 14)).toBe("req_01hf7yat00");
     expect(new Set(ids).size).toBe(1000);
     for (const id of ids) expect(isId(id, "req")).toBe(true);
     // Another millisecond gets its own time part.
