@@ -65,6 +65,14 @@ export function newRequestRecord(): RequestRecord {
     metadata: null,
     ephemeral: false,
     ephemeralTokenId: null,
+    // Every member the steps set later is here from the start: one shape for every record, so
+    // V8 neither changes the object's hidden class nor grows its property store as a request runs.
+    upstreamModel: null,
+    costMicroUsd: null,
+    mcp: null,
+    awaitingUsage: false,
+    skipLog: false,
+    afterUsage: undefined,
   };
 }
 
