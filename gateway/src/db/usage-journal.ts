@@ -110,14 +110,23 @@ export function encodeLine(id: string, u: JournalUsage): string {
     n(u.outputTokens),
     n(u.costMicroUsd),
   ]);
-  return `${crc32(json).toString(16).padStart(8, "0")} ${json}\n`;
+  return `${crc32Hex(json)} ${json}\n`;
+}
+
+/** Two hex digits per byte value. */
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+
+/** The CRC-32 of `text` as 8 lower-case hex digits: `toString(16)` on a number goes through a runtime call (fmod) per request. */
+function crc32Hex(text: string): string {
+  const c = crc32(text);
+  return HEX[c >>> 24]! + HEX[(c >>> 16) & 255]! + HEX[(c >>> 8) & 255]! + HEX[c & 255]!;
 }
 
 /** The line's id and usage, or null when it is torn, damaged or not one of ours. */
 export function decodeLine(line: string): { id: string; usage: JournalUsage } | null {
   if (line.length < 10 || line[8] !== " ") return null;
   const json = line.slice(9);
-  if (crc32(json).toString(16).padStart(8, "0") !== line.slice(0, 8)) return null;
+  if (crc32Hex(json) !== line.slice(0, 8)) return null;
   let v: unknown;
   try {
     v = JSON.parse(json);
