@@ -289,14 +289,15 @@ export async function forward(
   const onClose = () => {
     if (!res.writableFinished && !answered.value) abort.abort();
   };
-  res.on("close", onClose);
+  // Called by the request record's close listener (6-request-record), not a listener of its own.
+  rec.onClose = onClose;
 
   let up: ProviderResponse;
   const calledAt = performance.now();
   try {
     up = await provider.call(providerRequest(ctx, endpoint, upstream, req, rec, key, abort));
   } catch (err) {
-    res.off("close", onClose);
+    rec.onClose = null;
     failed(ctx, err, abort.aborted, rec, rec.provider ?? provider.name);
     return;
   }
@@ -316,7 +317,7 @@ export async function forward(
   } catch (err) {
     failed(ctx, err, abort.aborted, rec, opts.provider);
   } finally {
-    res.off("close", onClose);
+    rec.onClose = null;
     if (abort.aborted && !rec.error) rec.error = "client_closed";
     rec.awaitingUsage = false;
     rec.afterUsage?.();

@@ -38,14 +38,21 @@ export interface RequestRecord {
   skipLog?: boolean;
   /** The recording deferred while awaitingUsage, run once the usage is read (or the read gave up). */
   afterUsage?: () => void;
+  /**
+   * Run when the response closes, after the request is recorded: the upstream call under way
+   * (5-forward) aborts itself if the answer is not done. One listener per response does both.
+   */
+  onClose: (() => void) | null;
 }
 
 /** Records the request when its response closes, or, for a stream still owed its usage, once that is read. */
 export function recordOnClose(ctx: AppContext, rec: RequestRecord, res: ServerResponse): void {
-  res.once("close", () => {
+  // A response closes once: `on`, without the wrapper `once` would allocate per request.
+  res.on("close", () => {
     ctx.metrics.requestEnded();
     if (rec.awaitingUsage) rec.afterUsage = () => recordRequest(ctx, rec, res);
     else recordRequest(ctx, rec, res);
+    rec.onClose?.();
   });
 }
 
@@ -73,6 +80,7 @@ export function newRequestRecord(): RequestRecord {
     awaitingUsage: false,
     skipLog: false,
     afterUsage: undefined,
+    onClose: null,
   };
 }
 

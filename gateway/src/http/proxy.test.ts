@@ -64,7 +64,13 @@ class FakeUpstream {
       );
       return;
     }
-    if (parsed.model === "slow") return; // never answers
+    if (parsed.model === "slow") {
+      // Never answers; a connection closed under it is the gateway giving up the call.
+      res.on("close", () => {
+        if (!res.writableFinished) this.closedEarly++;
+      });
+      return;
+    }
     if (!parsed.stream) {
       res.writeHead(200, { "content-type": "application/json" });
       res.end(
@@ -251,6 +257,50 @@ describe("proxying to an OpenAI-compatible upstream", () => {
     } finally {
       await gw2.stop();
       dir2.remove();
+    }
+  });
+});
+
+describe("a client that leaves", () => {
+  it("ends the upstream call it was waiting for, long before the upstream's deadline", async () => {
+    const dir = tempDir();
+    const key = makeKey();
+    const cp = new FakeControlPlane([key.upsert], 1);
+    const upstream = new FakeUpstream();
+    await Promise.all([cp.start(), upstream.start()]);
+    const base = configFor(dir.path, cp.url, cp.token, upstream.url);
+    // A deadline far beyond the test's: only the client's leaving can end these calls.
+    const gw = createGateway(
+      { ...base, upstreamTimeoutMs: 600_000, providers: base.providers.map((p) => ({ ...p, timeoutMs: 600_000 })) },
+      { logger: createLogger({ name: "gateway", level: "silent" }) },
+    );
+    try {
+      const url = `http://127.0.0.1:${(await gw.start()).port}/v1/chat/completions`;
+      await eventually(() => (gw.context.syncState.ready ? true : undefined));
+      for (const [n, stream] of [
+        [1, false],
+        [2, true],
+      ] as const) {
+        const abort = new AbortController();
+        const seen = upstream.seen.length;
+        const answered = fetch(url, {
+          method: "POST",
+          headers: { authorization: `Bearer ${key.secret}`, "content-type": "application/json" },
+          // "slow" never answers; "held" sends its first chunk, then waits.
+          body: JSON.stringify({ model: stream ? "held" : "slow", stream, messages: [] }),
+          signal: abort.signal,
+        });
+        if (stream) await (await answered).body!.getReader().read();
+        else await eventually(() => (upstream.seen.length > seen ? true : undefined));
+        abort.abort();
+        await answered.catch(() => undefined);
+        await eventually(() => (upstream.closedEarly >= n ? true : undefined));
+      }
+    } finally {
+      upstream.release();
+      await gw.stop();
+      await Promise.all([cp.stop(), upstream.stop()]);
+      dir.remove();
     }
   });
 });
