@@ -261,22 +261,44 @@ describe("proxying to an OpenAI-compatible upstream", () => {
   });
 });
 
+/**
+ * A gateway of its own against a fresh fake upstream, with the upstream deadline `upstreamTimeoutMs`
+ * (and `requestTimeoutMs` when given): `fn` gets the chat completions URL once the keys are synced.
+ */
+async function withOwnGateway(
+  timeouts: { upstreamTimeoutMs: number; requestTimeoutMs?: number },
+  fn: (url: string, key: ReturnType<typeof makeKey>, upstream: FakeUpstream) => Promise<void>,
+): Promise<void> {
+  const dir = tempDir();
+  const key = makeKey();
+  const cp = new FakeControlPlane([key.upsert], 1);
+  const upstream = new FakeUpstream();
+  await Promise.all([cp.start(), upstream.start()]);
+  const base = configFor(dir.path, cp.url, cp.token, upstream.url);
+  const gw = createGateway(
+    {
+      ...base,
+      ...timeouts,
+      providers: base.providers.map((p) => ({ ...p, timeoutMs: timeouts.upstreamTimeoutMs })),
+    },
+    { logger: createLogger({ name: "gateway", level: "silent" }) },
+  );
+  try {
+    const url = `http://127.0.0.1:${(await gw.start()).port}/v1/chat/completions`;
+    await eventually(() => (gw.context.syncState.ready ? true : undefined));
+    await fn(url, key, upstream);
+  } finally {
+    upstream.release();
+    await gw.stop();
+    await Promise.all([cp.stop(), upstream.stop()]);
+    dir.remove();
+  }
+}
+
 describe("a client that leaves", () => {
   it("ends the upstream call it was waiting for, long before the upstream's deadline", async () => {
-    const dir = tempDir();
-    const key = makeKey();
-    const cp = new FakeControlPlane([key.upsert], 1);
-    const upstream = new FakeUpstream();
-    await Promise.all([cp.start(), upstream.start()]);
-    const base = configFor(dir.path, cp.url, cp.token, upstream.url);
     // A deadline far beyond the test's: only the client's leaving can end these calls.
-    const gw = createGateway(
-      { ...base, upstreamTimeoutMs: 600_000, providers: base.providers.map((p) => ({ ...p, timeoutMs: 600_000 })) },
-      { logger: createLogger({ name: "gateway", level: "silent" }) },
-    );
-    try {
-      const url = `http://127.0.0.1:${(await gw.start()).port}/v1/chat/completions`;
-      await eventually(() => (gw.context.syncState.ready ? true : undefined));
+    await withOwnGateway({ upstreamTimeoutMs: 600_000 }, async (url, key, upstream) => {
       for (const [n, stream] of [
         [1, false],
         [2, true],
@@ -296,35 +318,13 @@ describe("a client that leaves", () => {
         await answered.catch(() => undefined);
         await eventually(() => (upstream.closedEarly >= n ? true : undefined));
       }
-    } finally {
-      upstream.release();
-      await gw.stop();
-      await Promise.all([cp.stop(), upstream.stop()]);
-      dir.remove();
-    }
+    });
   });
 });
 
 describe("REQUEST_TIMEOUT", () => {
   it("bounds receiving the request, never the answer: a stream runs longer than it", async () => {
-    const dir = tempDir();
-    const key = makeKey();
-    const cp = new FakeControlPlane([key.upsert], 1);
-    const upstream = new FakeUpstream();
-    await Promise.all([cp.start(), upstream.start()]);
-    const base = configFor(dir.path, cp.url, cp.token, upstream.url);
-    const gw = createGateway(
-      {
-        ...base,
-        requestTimeoutMs: 1_000,
-        upstreamTimeoutMs: 10_000,
-        providers: base.providers.map((p) => ({ ...p, timeoutMs: 10_000 })),
-      },
-      { logger: createLogger({ name: "gateway", level: "silent" }) },
-    );
-    try {
-      const url = `http://127.0.0.1:${(await gw.start()).port}/v1/chat/completions`;
-      await eventually(() => (gw.context.syncState.ready ? true : undefined));
+    await withOwnGateway({ upstreamTimeoutMs: 10_000, requestTimeoutMs: 1_000 }, async (url, key, upstream) => {
       const res = await fetch(url, {
         method: "POST",
         headers: { authorization: `Bearer ${key.secret}`, "content-type": "application/json" },
@@ -336,10 +336,6 @@ describe("REQUEST_TIMEOUT", () => {
       const text = await res.text();
       expect(text).toContain('"first"');
       expect(text).toContain("data: [DONE]");
-    } finally {
-      await gw.stop();
-      await Promise.all([cp.stop(), upstream.stop()]);
-      dir.remove();
-    }
+    });
   });
 });
