@@ -449,32 +449,16 @@ function listHas(list: HeaderList, name: string): boolean {
 /** Header names that could carry a credential: never forwarded, whatever their prefix. */
 const CREDENTIAL_LIKE = /auth|key|token|secret|cookie|session|password/i;
 
-/** A client header that says who the client is (see clientIdentityHeaders). */
-function isClientIdentity(name: string): boolean {
-  return name === "user-agent" || (name.startsWith("x-stainless-") && !CREDENTIAL_LIKE.test(name));
-}
-
 /**
  * What an upstream would see from the client directly, credentials aside:
  * its user-agent and the SDKs' x-stainless-* telemetry (language, runtime,
- * retry count, timeout). Added to `into`, which the caller owns.
+ * retry count, timeout). Appended to `into`, which the caller owns.
  */
-export function clientIdentityHeaders(
-  from: Record<string, string | string[] | undefined>,
-  into: Record<string, string>,
-): Record<string, string> {
-  for (const name in from) {
-    const v = from[name];
-    if (typeof v === "string" && isClientIdentity(name)) into[name] = v;
-  }
-  return into;
-}
-
-/** clientIdentityHeaders for a HeaderList: the same headers, appended to `into`. */
 export function clientIdentityList(from: Record<string, string | string[] | undefined>, into: HeaderList): HeaderList {
   for (const name in from) {
     const v = from[name];
-    if (typeof v === "string" && isClientIdentity(name)) into.push(name, v);
+    if (typeof v !== "string") continue;
+    if (name === "user-agent" || (name.startsWith("x-stainless-") && !CREDENTIAL_LIKE.test(name))) into.push(name, v);
   }
   return into;
 }

@@ -1,10 +1,4 @@
-import {
-  clientIdentityHeaders,
-  clientIdentityList,
-  createHttpUpstream,
-  headerString,
-  type HeaderList,
-} from "../http-upstream.js";
+import { clientIdentityList, createHttpUpstream, headerString, type HeaderList } from "../http-upstream.js";
 import type { Endpoint, Provider, ProviderKind, ProviderRequest, ResponseResourceCall } from "../types.js";
 
 export interface OpenAiProviderOptions {
@@ -62,18 +56,27 @@ export interface OpenAiCompatibleOptions {
 export function createOpenAiCompatibleProvider(options: OpenAiCompatibleOptions): Provider {
   const upstream = createHttpUpstream(options.baseUrl, options.timeoutMs);
   const { auth, modelsPath, responsesPath } = options;
-  const forwarded = (from: ProviderRequest["headers"], headers: Record<string, string>) => {
-    clientIdentityHeaders(from, headers);
+  // The credential as [name, value] pairs, built once (HeaderList).
+  const authList: HeaderList = [];
+  for (const name in auth) authList.push(name.toLowerCase(), auth[name]!);
+  /** A client's call as it goes upstream: its id, the credential, the client's identity and the OpenAI headers it sent. */
+  const clientCallHeaders = (from: ProviderRequest["headers"], requestId: string, stream: boolean, json: boolean) => {
+    const headers: HeaderList = [
+      "x-request-id",
+      requestId,
+      "accept",
+      stream ? "text/event-stream" : "application/json",
+    ];
+    if (json) headers.push("content-type", "application/json");
+    for (let i = 0; i < authList.length; i++) headers.push(authList[i]!);
+    clientIdentityList(from, headers);
     for (const name of FORWARDED) {
       const v = headerString(from[name]);
-      if (v !== undefined) headers[name] = v;
+      if (v !== undefined) headers.push(name, v);
     }
     return headers;
   };
   const endpoints = new Set<Endpoint>(options.endpoints);
-  // The credential as [name, value] pairs, built once (HeaderList).
-  const authList: HeaderList = [];
-  for (const name in auth) authList.push(name.toLowerCase(), auth[name]!);
   return {
     name: options.name,
     kind: options.kind,
@@ -81,20 +84,7 @@ export function createOpenAiCompatibleProvider(options: OpenAiCompatibleOptions)
     call(req: ProviderRequest) {
       if (!endpoints.has(req.endpoint))
         throw new Error(`provider ${options.name} (${options.kind}) does not serve ${req.endpoint}`);
-      const headers: HeaderList = [
-        "x-request-id",
-        req.requestId,
-        "content-type",
-        "application/json",
-        "accept",
-        req.stream ? "text/event-stream" : "application/json",
-      ];
-      for (let i = 0; i < authList.length; i++) headers.push(authList[i]!);
-      clientIdentityList(req.headers, headers);
-      for (const name of FORWARDED) {
-        const v = headerString(req.headers[name]);
-        if (v !== undefined) headers.push(name, v);
-      }
+      const headers = clientCallHeaders(req.headers, req.requestId, req.stream, true);
       const { path, body } = options.target(req.endpoint as OpenAiEndpoint, req);
       return upstream.request({ method: "POST", path, headers, body: body ?? req.body, signal: req.signal });
     },
@@ -115,11 +105,7 @@ export function createOpenAiCompatibleProvider(options: OpenAiCompatibleOptions)
             upstream.request({
               method: call.method,
               path: responsesPath + call.suffix,
-              headers: forwarded(call.headers, {
-                ...auth,
-                "x-request-id": call.requestId,
-                accept: call.stream ? "text/event-stream" : "application/json",
-              }),
+              headers: clientCallHeaders(call.headers, call.requestId, call.stream, false),
               signal: call.signal,
             }),
         }
