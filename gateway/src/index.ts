@@ -4,6 +4,7 @@ import { ConfigError, type Logger, enableSyncTrace } from "@tollgate/shared";
 import type { GatewayConfig } from "./config.js";
 import { createAppContext, type AppContext, type ContextOverrides } from "./context.js";
 import { createClientHandler } from "./http/1-route-table.js";
+import { GatewayResponse } from "./http/gateway-response.js";
 import { createStatusHandler } from "./http/status.js";
 import { hardenClientServer } from "./http/0-malformed.js";
 import { guardConnections, STATUS_MAX_CONNECTIONS } from "./http/connection-guard.js";
@@ -152,6 +153,8 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
       requireHostHeader: false,
       // How often Node checks requests against REQUEST_TIMEOUT (its default is 30 s).
       connectionsCheckingInterval: Math.min(1_000, config.requestTimeoutMs),
+      // Every answer's x-request-id and rate-limit headers are added at writeHead (gateway-response.ts).
+      ServerResponse: GatewayResponse,
     },
     createClientHandler(ctx),
   );

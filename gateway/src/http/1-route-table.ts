@@ -24,6 +24,7 @@ import { listAnthropicModels, retrieveAnthropicModel } from "./routes/anthropic-
 import { cancelResponse, deleteResponse, listInputItems, retrieveResponse } from "./routes/responses.js";
 import { sendError } from "./respond.js";
 import type { Route, RouteHandler } from "./route.js";
+import type { GatewayResponse } from "./gateway-response.js";
 
 const ROUTES = new Map<string, Route>([
   [
@@ -194,7 +195,7 @@ function handlerOf(
 function run(
   a: Admission,
   req: IncomingMessage,
-  res: ServerResponse,
+  res: GatewayResponse,
   rec: RequestRecord,
   handler: RouteHandler,
   key: KeyRecord,
@@ -226,7 +227,7 @@ function run(
  * (3-upstream-route: body, model, 4-quota-gate, 5-forward). The request is
  * recorded once the response is done (6-request-record).
  */
-export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res: ServerResponse) => void {
+export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res: GatewayResponse) => void {
   const a = createAdmission(ctx);
   // A graceful stop writes the denial summaries still counted in memory.
   ctx.logWriter.beforeClose(() => a.denials.close());
@@ -235,7 +236,7 @@ export function createClientHandler(ctx: AppContext): (req: IncomingMessage, res
 
   return (req, res) => {
     const rec = newRequestRecord();
-    res.setHeader("x-request-id", rec.requestId);
+    res.carry("x-request-id", rec.requestId);
     // In flight until the response closes (recordOnClose ends it).
     ctx.metrics.requestStarted();
     recordOnClose(ctx, rec, res);

@@ -1,4 +1,3 @@
-import type { ServerResponse } from "node:http";
 import type { KeyRecord } from "../auth/key-index.js";
 import type { AppContext } from "../context.js";
 import { requestCostMicroUsd } from "../pricing/request-cost.js";
@@ -8,6 +7,7 @@ import type { LimitSpec, Metric } from "../quota/limits.js";
 import { Reservation, type Lease, type Refusal } from "../quota/lease.js";
 import { errors, type HttpError } from "./errors.js";
 import type { RequestRecord } from "./6-request-record.js";
+import type { GatewayResponse } from "./gateway-response.js";
 
 /**
  * The quota gate of a request: fleet-wide limits checked and reserved before
@@ -48,7 +48,7 @@ const ANTHROPIC_RATE_HEADERS = {
 const ANTHROPIC_ROUTES = new Set(["messages", "count_tokens"]);
 
 function setRateHeaders(
-  res: ServerResponse,
+  res: GatewayResponse,
   lease: Lease | null,
   kind: "requests" | "tokens",
   now: number,
@@ -60,14 +60,14 @@ function setRateHeaders(
   const [limit, remaining, reset] = RATE_HEADERS[kind];
   const capacityText = lease.capacityText();
   const remainingText = lease.remainingText();
-  res.setHeader(limit, capacityText);
-  res.setHeader(remaining, remainingText);
-  res.setHeader(reset, lease.resetText(now));
+  res.carry(limit, capacityText);
+  res.carry(remaining, remainingText);
+  res.carry(reset, lease.resetText(now));
   if (!anthropic) return;
   const [aLimit, aRemaining, aReset] = ANTHROPIC_RATE_HEADERS[kind];
-  res.setHeader(aLimit, capacityText);
-  res.setHeader(aRemaining, remainingText);
-  res.setHeader(aReset, lease.resetInstantText());
+  res.carry(aLimit, capacityText);
+  res.carry(aRemaining, remainingText);
+  res.carry(aReset, lease.resetInstantText());
 }
 
 export function refusalError(r: Refusal, key: KeyRecord): HttpError {
@@ -116,7 +116,7 @@ export function admitToQuota(
   json: Record<string, unknown>,
   bodyBytes: number,
   rec: RequestRecord,
-  res: ServerResponse,
+  res: GatewayResponse,
 ): Reservation | null | Promise<Reservation | null> {
   const specs = ctx.quota.limits.of(key);
   if (specs.length === 0) return null;
@@ -133,7 +133,7 @@ function admitted(
   specs: readonly LimitSpec[],
   r: Reservation | Refusal,
   rec: RequestRecord,
-  res: ServerResponse,
+  res: GatewayResponse,
 ): Reservation {
   // Reset headers in the control plane's time, like the windows they describe.
   const now = ctx.quota.clock.now();

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingMessage, OutgoingHttpHeader, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { KeyRecord } from "../auth/key-index.js";
 import { checkProvider } from "../auth/policy.js";
@@ -78,6 +78,19 @@ function countUpstreamStatus(ctx: AppContext, provider: string, status: number):
   else if (status >= 400) ctx.metrics.upstreamError(provider, "http_4xx");
 }
 
+/**
+ * The head of an answer passed on: its content type (or `fallbackType`), its length when known
+ * (not negative), and the upstream's headers worth passing on, as the flat list writeHead takes
+ * (no object spread per answer; up.headers never holds a content type or length).
+ */
+function answerHead(up: ProviderResponse, fallbackType: string, length: number): OutgoingHttpHeader[] {
+  const head: OutgoingHttpHeader[] = ["content-type", up.contentType ?? fallbackType];
+  if (length >= 0) head.push("content-length", length);
+  const passed = up.headers;
+  for (const name in passed) head.push(name, passed[name]!);
+  return head;
+}
+
 async function readAll(body: ProviderResponse["body"]): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of body) chunks.push(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
@@ -114,11 +127,7 @@ export const passBuffered: PassAnswer = async (ctx, res, rec, up, opts) => {
   if (up.status >= 400) rec.error = `upstream_status_${up.status}`;
   const barrier = opts.beforeEnd?.();
   if (barrier) await barrier;
-  res.writeHead(up.status, {
-    ...up.headers,
-    "content-type": up.contentType ?? "application/octet-stream",
-    "content-length": body.length,
-  });
+  res.writeHead(up.status, answerHead(up, "application/octet-stream", body.length));
   res.end(body);
 };
 
@@ -128,13 +137,10 @@ export const passBuffered: PassAnswer = async (ctx, res, rec, up, opts) => {
  */
 export const passStreaming: PassAnswer = async (ctx, res, rec, up, opts) => {
   countUpstreamStatus(ctx, opts.provider, up.status);
-  res.writeHead(up.status, {
-    ...up.headers,
-    "content-type": up.contentType ?? "text/event-stream",
-    "cache-control": "no-cache",
-    // Tells nginx-style proxies in front of the gateway not to buffer either.
-    "x-accel-buffering": "no",
-  });
+  const head = answerHead(up, "text/event-stream", -1);
+  // Tells nginx-style proxies in front of the gateway not to buffer either.
+  head.push("cache-control", "no-cache", "x-accel-buffering", "no");
+  res.writeHead(up.status, head);
   res.flushHeaders();
   const tap = new SseUsageTap(opts.usage);
   const filter = opts.hideUsageChunk ? new UsageChunkFilter() : undefined;

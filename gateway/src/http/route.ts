@@ -1,15 +1,16 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingMessage } from "node:http";
 import type { KeyRecord } from "../auth/key-index.js";
 import type { AppContext } from "../context.js";
 import type { RouteLabel } from "../metrics.js";
 import type { RequestRecord } from "./6-request-record.js";
+import type { GatewayResponse } from "./gateway-response.js";
 import type { ErrorFormat } from "./respond.js";
 
 /** An authenticated route handler. Throwing HttpError answers in the route's error shape. */
 export type RouteHandler = (
   ctx: AppContext,
   req: IncomingMessage,
-  res: ServerResponse,
+  res: GatewayResponse,
   rec: RequestRecord,
   key: KeyRecord,
 ) => Promise<void>;
