@@ -35,7 +35,16 @@ export interface EphemeralUse {
 }
 
 export type AuthResult =
-  | { ok: true; key: KeyRecord; ephemeral: EphemeralUse | null }
+  | {
+      ok: true;
+      key: KeyRecord;
+      ephemeral: EphemeralUse | null;
+      /**
+       * The first instant (ms) a check by the clock refuses this credential (the key's expiry,
+       * its previous secret's grace, the token's expiry); Infinity when none can.
+       */
+      validUntilMs: number;
+    }
   | { ok: false; reason: AuthFailureReason; message: string; key: KeyRecord | undefined; keyId: string | null };
 
 const ASK_ADMIN = "Ask your Tollgate administrator for a valid key.";
@@ -201,6 +210,7 @@ function authenticateEphemeral(token: string, index: KeyIndex, nowMs: number): A
     ok: true,
     key: parent,
     ephemeral: { tokenId: typeof claims.jti === "string" ? claims.jti : "", expiresAtMs: claims.exp * 1000 },
+    validUntilMs: Math.min(claims.exp * 1000, parent.expiresAtMs ?? Number.POSITIVE_INFINITY),
   };
 }
 
@@ -281,7 +291,12 @@ function checkCredential({ header, token }: PresentedCredential, index: KeyIndex
   }
   const keyIssue = keyProblem(key, nowMs, entry.graceUntilMs === null ? undefined : "This API key");
   if (keyIssue) return fail(keyIssue.reason, keyIssue.message, key);
-  return { ok: true, key, ephemeral: null };
+  return {
+    ok: true,
+    key,
+    ephemeral: null,
+    validUntilMs: Math.min(entry.graceUntilMs ?? Number.POSITIVE_INFINITY, key.expiresAtMs ?? Number.POSITIVE_INFINITY),
+  };
 }
 
 /**

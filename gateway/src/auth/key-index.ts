@@ -197,6 +197,15 @@ export class KeyIndex {
   private hashesById = new Map<string, string | KeyHashes>();
   private signing = new Map<string, KeyObject>();
   private org = "";
+  private changes = 0;
+
+  /**
+   * Bumped by every change to the index (a snapshot, a key upserted or deleted, a signing key):
+   * a credential checked at one version is checked again at any other (CredentialMemo).
+   */
+  get version(): number {
+    return this.changes;
+  }
 
   /** Number of keys (not of secrets: a key in its grace period counts once). */
   get size(): number {
@@ -241,6 +250,7 @@ export class KeyIndex {
 
   /** Swaps in a whole new content at once; readers never see a half-built index. */
   replaceAll(content: IndexContent): void {
+    this.changes++;
     const byHash = new Map<string, KeyRecord | GraceEntry>();
     const hashesById = new Map<string, string | KeyHashes>();
     // One pass over the keys, which may be a generator (the boot load streams them from SQLite
@@ -265,6 +275,7 @@ export class KeyIndex {
   }
 
   upsert(k: CompiledKey): void {
+    this.changes++;
     this.delete(k.record.id);
     this.byHash.set(k.hash, k.record);
     let previousHash: string | null = null;
@@ -279,6 +290,7 @@ export class KeyIndex {
   }
 
   delete(id: string): boolean {
+    this.changes++;
     const h = this.hashesById.get(id);
     if (h === undefined) return false;
     this.hashesById.delete(id);
@@ -290,6 +302,7 @@ export class KeyIndex {
   }
 
   upsertSigningKey(id: string, publicKey: KeyObject): void {
+    this.changes++;
     this.signing.set(id, publicKey);
   }
 }

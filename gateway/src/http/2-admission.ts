@@ -4,8 +4,10 @@ import {
   authenticateCredential,
   presentedCredential,
   type AuthFailureReason,
+  type EphemeralUse,
   type PresentedCredential,
 } from "../auth/authenticate.js";
+import { CredentialMemo } from "../auth/credential-memo.js";
 import { clientAddress, ipInList, normalizeAddress, unparseableForwardedBucket } from "@tollgate/shared";
 import type { KeyRecord } from "../auth/key-index.js";
 import { checkIp, type PolicyDenial } from "../auth/policy.js";
@@ -31,6 +33,8 @@ interface Peer {
   trusted: boolean;
   allowlist: BlockList | null;
   allowed: boolean;
+  /** The credential this connection last authenticated with (a direct peer only). */
+  credential: CredentialMemo | null;
 }
 
 /** What the checks keep across requests, built once per client server. */
@@ -87,6 +91,7 @@ function peerOf(a: Admission, req: IncomingMessage): Peer | undefined {
       trusted: trustedProxies !== null && ipInList(trustedProxies, address),
       allowlist: null,
       allowed: false,
+      credential: null,
     };
     a.peers.set(socket, peer);
   }
@@ -186,17 +191,17 @@ export function authenticateRequest(
   client: string,
 ): KeyRecord | null {
   const { ctx } = a;
-  const credential = presentedCredential(req.headers);
-  const auth = authenticateCredential(credential, ctx.keyIndex, ctx.clock.now());
+  const { headers } = req;
+  const now = ctx.clock.now();
+  const version = ctx.keyIndex.version;
+  const peer = peerOf(a, req);
+  const memo = peer === undefined || peer.trusted ? null : peer.credential;
+  if (memo !== null && memo.matches(headers, version, now)) return authenticated(rec, memo.key, memo.ephemeral);
+  const credential = presentedCredential(headers);
+  const auth = authenticateCredential(credential, ctx.keyIndex, now);
   if (auth.ok) {
-    const key = auth.key;
-    rec.keyId = key.id;
-    rec.metadata = key.metadataJson;
-    if (auth.ephemeral) {
-      rec.ephemeral = true;
-      rec.ephemeralTokenId = auth.ephemeral.tokenId;
-    }
-    return key;
+    if (peer !== undefined && !peer.trusted) peer.credential = CredentialMemo.of(headers, version, auth);
+    return authenticated(rec, auth.key, auth.ephemeral);
   }
   if (
     GUESSES.has(auth.reason) &&
@@ -217,6 +222,17 @@ export function authenticateRequest(
   else rec.skipLog = true;
   sendError(res, errors.invalidApiKey(auth.message), route.format);
   return null;
+}
+
+/** The request's record names the key (and the ephemeral token) it authenticated as. */
+function authenticated(rec: RequestRecord, key: KeyRecord, ephemeral: EphemeralUse | null): KeyRecord {
+  rec.keyId = key.id;
+  rec.metadata = key.metadataJson;
+  if (ephemeral !== null) {
+    rec.ephemeral = true;
+    rec.ephemeralTokenId = ephemeral.tokenId;
+  }
+  return key;
 }
 
 /** Never the presented key or token, nor any part of it: only what we already knew. */

@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import { join } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { migrate, migrations } from "../db/migrations.js";
@@ -499,5 +500,115 @@ describe("upgrading from a release that did not keep scopes", () => {
     await eventually(() => (cp.subscriptions.length === 2 ? true : undefined));
     expect(cp.subscriptions[1]?.lastRevision).toBe(7n);
     expect((await chat(again.api.base, key.secret, "gpt-4")).status).toBe(403);
+  });
+});
+
+describe("a keep-alive connection's credential (CredentialMemo)", () => {
+  const life = lifecycle();
+  const clock = manualClock();
+  const signer = makeSigningKey();
+  const expiring = makeKey({ expiresAtMs: clock.now() + 60_000 });
+  const revocable = makeKey();
+  const other = makeKey();
+  const original = makeKey();
+  // Its previous secret's grace outlasts the first test's expiry (60 s on the clock).
+  const rotated = rotateKey(original, clock.now() + 120_000);
+  let cp: FakeControlPlane;
+  let started: Started;
+  // One socket for every request: each answer says which one it came on.
+  const agent = new HttpAgent({ keepAlive: true, maxSockets: 1 });
+
+  beforeAll(async () => {
+    cp = new FakeControlPlane(
+      [expiring.upsert, revocable.upsert, other.upsert, rotated.upsert],
+      1,
+      undefined,
+      "org_memo",
+    );
+    cp.signingKeys = [signer.message];
+    await cp.start();
+    life.add(() => cp.stop());
+    started = await life.gateway(cp, { clock });
+  });
+  afterAll(async () => {
+    agent.destroy();
+    await life.run();
+  });
+
+  /** A chat call on the one socket: its status, its error code, the socket's local port and the logged key. */
+  async function call(secret: string): Promise<{ status: number; code: string | null; port: number; keyId: unknown }> {
+    const body = JSON.stringify({ model: "m", messages: [{ role: "user", content: "hi" }] });
+    const { base } = started.api;
+    const answer = await new Promise<{ status: number; text: string; port: number; id: string }>((resolve, reject) => {
+      const req = httpRequest(
+        `${base}/v1/chat/completions`,
+        {
+          method: "POST",
+          agent,
+          headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" },
+        },
+        (res) => {
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (c: string) => {
+            text += c;
+          });
+          res.on("end", () =>
+            resolve({
+              status: res.statusCode!,
+              text,
+              port: req.socket!.localPort!,
+              id: String(res.headers["x-request-id"]),
+            }),
+          );
+        },
+      );
+      req.on("error", reject);
+      req.end(body);
+    });
+    const row = await eventually(() => started.gw.context.db.requestLog.list().find((r) => r.requestId === answer.id));
+    const code = answer.status === 200 ? null : (JSON.parse(answer.text).error.code as string);
+    return { status: answer.status, code, port: answer.port, keyId: row.keyId };
+  }
+
+  it("refuses a key on the same connection from the instant it expires by the clock", async () => {
+    const first = await call(expiring.secret);
+    expect(first).toMatchObject({ status: 200, keyId: expiring.upsert.id });
+    expect(await call(expiring.secret)).toMatchObject({ status: 200, port: first.port });
+    clock.advance(60_000);
+    expect(await call(expiring.secret)).toMatchObject({ status: 401, port: first.port });
+  });
+
+  it("refuses a revoked key on the same connection once the change is applied", async () => {
+    const first = await call(revocable.secret);
+    expect(first).toMatchObject({ status: 200, keyId: revocable.upsert.id });
+    cp.push([upsertChange(2, withFields(revocable.upsert, { status: KeyStatus.REVOKED }))]);
+    await eventually(() => (started.gw.context.keyCache.appliedRevision >= 2 ? true : undefined));
+    expect(await call(revocable.secret)).toMatchObject({ status: 401, port: first.port });
+  });
+
+  it("authenticates each key sent on the same connection as itself, and refuses a wrong one", async () => {
+    const a = await call(other.secret);
+    const b = await call(rotated.secret);
+    expect(a).toMatchObject({ status: 200, keyId: other.upsert.id });
+    expect(b).toMatchObject({ status: 200, keyId: original.upsert.id, port: a.port });
+    const wrong = `${other.secret.slice(0, -1)}${other.secret.endsWith("A") ? "B" : "A"}`;
+    expect(await call(wrong)).toMatchObject({ status: 401, port: a.port });
+    expect(await call(other.secret)).toMatchObject({ status: 200, keyId: other.upsert.id, port: a.port });
+  });
+
+  it("ends a previous secret's grace, and an ephemeral token, on the same connection by the clock", async () => {
+    const graced = await call(original.secret);
+    expect(graced).toMatchObject({ status: 200, keyId: original.upsert.id });
+    const token = mintToken(signer, { keyId: other.upsert.id, orgId: "org_memo", nowMs: clock.now(), ttlSeconds: 30 });
+    expect(await call(token)).toMatchObject({ status: 200, keyId: other.upsert.id, port: graced.port });
+    expect(await call(token)).toMatchObject({ status: 200, port: graced.port });
+    clock.advance(30_000);
+    expect(await call(token)).toMatchObject({ status: 401, port: graced.port });
+    expect(await call(original.secret)).toMatchObject({ status: 200, port: graced.port });
+    expect(await call(original.secret)).toMatchObject({ status: 200, port: graced.port });
+    clock.advance(30_000);
+    expect(await call(original.secret)).toMatchObject({ status: 401, port: graced.port });
+    expect(await call(rotated.secret)).toMatchObject({ status: 200, port: graced.port });
   });
 });
