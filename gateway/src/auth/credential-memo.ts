@@ -20,6 +20,16 @@ import type { KeyRecord } from "./key-index.js";
  * Only for a direct peer: one TCP connection is then one client (behind a proxy it may carry
  * many, and a cache hit must not depend on what another client sent).
  */
+/**
+ * A memo keeps its headers for as long as the connection lives: a key or a token is far shorter,
+ * and a client padding them (up to MAX_HEADER_BYTES) gets no memo rather than pin that much.
+ */
+const MAX_MEMO_CHARS = 2048;
+
+function length(v: string | string[] | undefined): number {
+  return v === undefined ? 0 : typeof v === "string" ? v.length : MAX_MEMO_CHARS + 1;
+}
+
 export class CredentialMemo {
   constructor(
     private readonly authorization: string | undefined,
@@ -31,11 +41,14 @@ export class CredentialMemo {
     readonly ephemeral: EphemeralUse | null,
   ) {}
 
+  /** The memo of a success; null when its headers are longer than a memo keeps (MAX_MEMO_CHARS). */
   static of(
     headers: IncomingHttpHeaders,
     indexVersion: number,
     result: { key: KeyRecord; ephemeral: EphemeralUse | null; validUntilMs: number },
-  ): CredentialMemo {
+  ): CredentialMemo | null {
+    if (length(headers.authorization) + length(headers["x-api-key"]) + length(headers["api-key"]) > MAX_MEMO_CHARS)
+      return null;
     return new CredentialMemo(
       headers.authorization,
       headers["x-api-key"],

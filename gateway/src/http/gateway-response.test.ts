@@ -23,6 +23,31 @@ const server = createServer({ ServerResponse: GatewayResponse }, (req, res) => {
     case "/pairs":
       res.writeHead(200, [["content-type", "text/plain"]] as unknown as string[]).end("ok");
       return;
+    case "/third-argument":
+      res.writeHead(200, undefined, { "x-given": "yes" }).end();
+      return;
+    case "/mixed-case":
+      res.writeHead(200, { "X-Request-Id": "given" }).end();
+      return;
+    case "/accessors":
+      res.setHeader("x-set", "1");
+      res.removeHeader("x-ratelimit-limit-requests");
+      res
+        .writeHead(200, {
+          "x-has": String(res.hasHeader("X-Request-Id")),
+          "x-names": res.getHeaderNames().join(","),
+          "x-all": JSON.stringify(res.getHeaders()),
+        })
+        .end();
+      return;
+    case "/refused-head":
+      try {
+        res.writeHead(200, { "x-bad": "caf\u0100", "x-given": "yes" });
+      } catch {
+        // The error answer that follows carries the request's headers, not the refused head's.
+        res.writeHead(500, { "content-type": "text/plain" }).end("refused");
+      }
+      return;
     case "/given-wins":
       res.writeHead(429, { "x-ratelimit-limit-requests": "5", "retry-after": "1" }).end();
       return;
@@ -106,6 +131,31 @@ describe("GatewayResponse", () => {
     expect(got).toContain("x-other: kept");
     expect(got).toContain("x-ratelimit-limit-requests: 60");
     expect(got).toContain("content-type: text/plain");
+  });
+
+  it("reads writeHead's headers from its third argument when the second is undefined, as Node does", async () => {
+    const res = await get("/third-argument");
+    expect(res.headers["x-given"]).toBe("yes");
+    expect(res.headers["x-request-id"]).toBe("req_1");
+  });
+
+  it("replaces a carried header by a given one whatever its case", async () => {
+    const res = await get("/mixed-case");
+    expect(lines(res).filter((l) => l.startsWith("x-request-id:"))).toEqual(["x-request-id: given"]);
+  });
+
+  it("shows carried headers to hasHeader, getHeaderNames and getHeaders, and removes them with removeHeader", async () => {
+    const res = await get("/accessors");
+    expect(res.headers["x-has"]).toBe("true");
+    expect(res.headers["x-names"]).toBe("x-set,x-request-id");
+    expect(JSON.parse(String(res.headers["x-all"]))).toEqual({ "x-set": "1", "x-request-id": "req_1" });
+    expect(res.headers["x-ratelimit-limit-requests"]).toBeUndefined();
+  });
+
+  it("keeps the carried headers as they were when Node refuses a head, for the error answer", async () => {
+    const res = await get("/refused-head");
+    expect(res.statusCode).toBe(500);
+    expect(lines(res)).toEqual(["x-request-id: req_1", "x-ratelimit-limit-requests: 60", "content-type: text/plain"]);
   });
 
   it("carries them on a head Node writes itself (end without writeHead)", async () => {

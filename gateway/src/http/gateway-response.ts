@@ -7,8 +7,10 @@ import { type IncomingMessage, type OutgoingHttpHeader, type OutgoingHttpHeaders
  * grows) and turns writeHead's own headers into setHeader calls too; a request that carries
  * its headers this way hands Node one flat list, which it writes as given.
  *
- * Carried names are lowercase; a header of the same name given to writeHead (or set with
- * setHeader) replaces the carried one, as setHeader's own headers are replaced.
+ * Carried names are lowercase. A header of the same name (in any case) given to writeHead, or
+ * set with setHeader, replaces the carried one, writeHead's winning over both, as it wins over
+ * setHeader's. getHeader, hasHeader, getHeaderNames, getHeaders and removeHeader see carried
+ * headers until the head is written.
  */
 export class GatewayResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {
   /** [name, value, …]; it becomes the list handed to Node at writeHead. */
@@ -41,10 +43,33 @@ export class GatewayResponse<Request extends IncomingMessage = IncomingMessage> 
   override getHeader(name: string): number | string | string[] | undefined {
     const own = super.getHeader(name);
     if (own !== undefined) return own;
+    const at = carriedIndex(this.carried, this.carried.length, name.toLowerCase());
+    return at === -1 ? undefined : (this.carried[at + 1] as string);
+  }
+
+  override hasHeader(name: string): boolean {
+    return this.getHeader(name) !== undefined;
+  }
+
+  override getHeaderNames(): string[] {
+    const names = super.getHeaderNames();
     const c = this.carried;
-    const lower = name.toLowerCase();
-    for (let i = 0; i < c.length; i += 2) if (c[i] === lower) return c[i + 1];
-    return undefined;
+    for (let i = 0; i < c.length; i += 2) if (!names.includes(c[i] as string)) names.push(c[i] as string);
+    return names;
+  }
+
+  override getHeaders(): OutgoingHttpHeaders {
+    const headers = super.getHeaders();
+    const c = this.carried;
+    for (let i = 0; i < c.length; i += 2) headers[c[i] as string] ??= c[i + 1] as string;
+    return headers;
+  }
+
+  override removeHeader(name: string): void {
+    const c = this.carried;
+    const at = carriedIndex(c, c.length, name.toLowerCase());
+    if (at !== -1) c.splice(at, 2);
+    super.removeHeader(name);
   }
 
   override writeHead(
@@ -59,42 +84,55 @@ export class GatewayResponse<Request extends IncomingMessage = IncomingMessage> 
     maybeHeaders?: OutgoingHttpHeaders | OutgoingHttpHeader[],
   ): this {
     const message = typeof messageOrHeaders === "string" ? messageOrHeaders : undefined;
-    const given = message === undefined ? (messageOrHeaders as typeof maybeHeaders) : maybeHeaders;
-    const list = this.carried;
+    // As Node reads them: writeHead(status, undefined, headers) takes the third argument.
+    const given = message === undefined ? (maybeHeaders ?? (messageOrHeaders as typeof maybeHeaders)) : maybeHeaders;
+    let list = this.carried;
     if (list.length === 0) {
       return message === undefined ? super.writeHead(statusCode, given) : super.writeHead(statusCode, message, given);
     }
     const carriedLength = list.length;
-    if (Array.isArray(given)) {
-      if (given.length > 0 && Array.isArray(given[0])) {
-        for (const pair of given as unknown as [string, OutgoingHttpHeader][])
-          add(list, carriedLength, pair[0], pair[1]);
-      } else {
-        for (let i = 0; i + 1 < given.length; i += 2) add(list, carriedLength, given[i] as string, given[i + 1]!);
-      }
-    } else if (given !== undefined) {
-      // for-in, not Object.entries: no [name, value] array per header.
-      for (const name in given) {
-        const value = given[name];
-        if (value !== undefined) add(list, carriedLength, name, value);
-      }
-    }
-    // Headers set with setHeader meanwhile: Node merges this list into them, this list winning.
-    // Those of the carried names are the exception: as documented above, the set one wins.
     if (this.headersSet) {
-      for (let i = 0; i < carriedLength; i += 2) if (super.hasHeader(list[i] as string)) list[i] = "";
+      // Headers set with setHeader meanwhile: Node merges this list into them. A carried name also
+      // set that way gives way to it (blanked in a copy; Node skips an empty name), unless
+      // writeHead itself gives it, which wins over both, as with setHeader alone.
+      list = list.slice();
+      for (let i = 0; i < carriedLength; i += 2) if (super.getHeader(list[i] as string) !== undefined) list[i] = "";
     }
-    return message === undefined ? super.writeHead(statusCode, list) : super.writeHead(statusCode, message, list);
+    try {
+      if (Array.isArray(given)) {
+        if (given.length > 0 && Array.isArray(given[0])) {
+          for (const pair of given as unknown as [string, OutgoingHttpHeader][])
+            add(list, carriedLength, pair[0], pair[1]);
+        } else {
+          for (let i = 0; i + 1 < given.length; i += 2) add(list, carriedLength, given[i] as string, given[i + 1]!);
+        }
+      } else if (given !== undefined) {
+        // for-in, not Object.entries: no [name, value] array per header.
+        for (const name in given) {
+          const value = given[name];
+          if (value !== undefined) add(list, carriedLength, name, value);
+        }
+      }
+      return message === undefined ? super.writeHead(statusCode, list) : super.writeHead(statusCode, message, list);
+    } catch (err) {
+      // Refused (a bad status or header value): the carried headers are as they were, for the
+      // error answer that follows, without the refused head's own.
+      if (list === this.carried) list.length = carriedLength;
+      throw err;
+    }
   }
+}
+
+/** Where `name` (lowercase) sits among the first `length` entries of a carried list; -1 if it does not. */
+function carriedIndex(list: OutgoingHttpHeader[], length: number, name: string): number {
+  for (let i = 0; i < length; i += 2) if (list[i] === name) return i;
+  return -1;
 }
 
 /** Appends a given header, or replaces the carried one of the same name. */
 function add(list: OutgoingHttpHeader[], carriedLength: number, name: string, value: OutgoingHttpHeader): void {
-  for (let i = 0; i < carriedLength; i += 2) {
-    if (list[i] === name) {
-      list[i + 1] = value;
-      return;
-    }
-  }
-  list.push(name, value);
+  // Header names are case-insensitive (toLowerCase returns an already lowercase name as it is).
+  const at = carriedIndex(list, carriedLength, name.toLowerCase());
+  if (at === -1) list.push(name, value);
+  else list[at + 1] = value;
 }

@@ -17,7 +17,8 @@ function callOne(p: Provider, req: ProviderRequest): Promise<ProviderResponse> {
   try {
     call = p.call(req);
   } catch (err) {
-    return Promise.reject(err);
+    // A synchronous throw is handled as a rejection, as the chain's loop handles it.
+    call = Promise.reject(err);
   }
   return call.then(
     (res) => {
