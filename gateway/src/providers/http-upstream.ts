@@ -287,6 +287,9 @@ class UpstreamHandler implements Dispatcher.DispatchHandler, Deadline {
     statusCode: number,
     headers: Record<string, string | string[] | undefined>,
   ): void {
+    // An informational answer (103 Early Hints, from a CDN in front of the upstream) is not the
+    // answer: undici reports it, then the final one. Only the final one is passed on.
+    if (statusCode < 200) return;
     const ct = headers["content-type"];
     const body = new UpstreamBody(controller, this);
     this.body = body;
